@@ -1,0 +1,3 @@
+from optrun.cli import main
+
+main()

@@ -1,0 +1,249 @@
+"""The pipeline: config -> problem -> initializer -> optimizer -> runner -> outputs.
+
+``optrun.run`` (used by the CLI and by notebooks alike) loads the config,
+:func:`prepare` builds everything that can fail on bad input *before* any
+file is written, then :func:`execute` makes the run directory, streams the
+trace, writes the summary and draws plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+from autograd.misc.flatten import flatten
+
+from optrun.config import Config, load_config
+from optrun.errors import ConfigError, OptrunError
+from optrun.outputs import TraceWriter, make_run_dir, read_trace, write_json_atomic, write_yaml
+from optrun.params import Params, coerce_like, leaf_names, size, to_jsonable
+from optrun.problems import Problem, Reference
+from optrun.registry import suggest
+from optrun.runner import Interrupted, Oracle, Outcome, minimize
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs, built and checked before anything is written."""
+
+    config: Config
+    problem: Problem
+    params0: Params  # the full start, fixed parameters included
+    fixed: Params
+    x0: np.ndarray  # the free parameters, flattened
+    unflatten: Callable[[np.ndarray], Params]
+    oracle: Oracle
+    param_names: list[str] | None  # trace columns, or None beyond output.param_columns
+    expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
+
+    def params(self, x: np.ndarray) -> Params:
+        """Free vector -> the full named parameters."""
+        return {**self.fixed, **self.unflatten(x)}
+
+
+def prepare(config: Config) -> Prepared:
+    entry = config.problem.entry
+    try:
+        problem = entry.build(config.problem.options)
+        params0 = problem.initial(config.seed)
+    except OptrunError as exc:
+        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
+    except Exception as exc:
+        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
+
+    rng = np.random.default_rng(config.seed)
+    params0 = config.init.entry.apply(config.init.options, params0, rng)
+
+    fixed = _fixed_params(config.fix, params0)
+    free = {k: v for k, v in params0.items() if k not in fixed}
+    x0, unflatten = flatten(free)
+    x0 = np.asarray(x0, dtype=float)
+    objective = problem.objective
+
+    def flat_objective(x):
+        return objective({**fixed, **unflatten(x)})
+
+    n_total = size(params0)
+    names = leaf_names(params0) if n_total <= config.output.param_columns else None
+    expand = _expander(params0, fixed) if fixed and names is not None else None
+    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective), names, expand)
+
+
+def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
+    fixed = {}
+    for name, value in fix.items():
+        if name not in params0:
+            raise ConfigError(
+                f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})",
+                path=f"fix.{name}",
+            )
+        fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
+    if fixed and len(fixed) == len(params0):
+        raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
+    return fixed
+
+
+def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
+    """Free vector -> full vector in flatten order, fixed entries filled in."""
+    full0, _ = flatten(params0)
+    mask, _ = flatten({k: np.zeros(np.shape(v)) if k in fixed else np.ones(np.shape(v)) for k, v in params0.items()})
+    base = np.array(full0, dtype=float)
+    free_at = np.flatnonzero(np.asarray(mask) > 0.5)
+    fixed_values, _ = flatten({k: v for k, v in params0.items() if k in fixed})
+    mask_fixed = np.flatnonzero(np.asarray(mask) < 0.5)
+    base[mask_fixed] = np.asarray(fixed_values, dtype=float)
+
+    def expand(x: np.ndarray) -> np.ndarray:
+        full = base.copy()
+        full[free_at] = x
+        return full
+
+    return expand
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class RunResult:
+    """What a run returns to Python: the summary fields plus the trace."""
+
+    status: str
+    message: str
+    fun: float | None
+    params: dict[str, Any]
+    grad_norm: float | None
+    nit: int
+    nfev: int
+    njev: int
+    best: dict[str, Any]
+    wall_time_s: float
+    reference: dict[str, Any] | None
+    seed: int
+    run_dir: Path
+    summary: dict[str, Any]
+    trace: dict[str, np.ndarray] = field(repr=False)
+    warnings: tuple[str, ...] = ()
+    signum: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("converged", "max_iter", "time_limit")
+
+
+def versions() -> dict[str, str]:
+    from optrun import __version__
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "autograd": metadata.version("autograd"),
+        "optrun": __version__,
+    }
+
+
+def reference_json(reference: Reference | None) -> dict[str, Any] | None:
+    if reference is None:
+        return None
+    return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
+
+
+def build_summary(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
+    config = prep.config
+    return {
+        "name": config.name,
+        "problem": config.problem.name,
+        "optimizer": config.optimizer.name,
+        "status": outcome.status,
+        "message": outcome.message,
+        "fun": outcome.fun,
+        "params": to_jsonable(prep.params(outcome.x)),
+        "grad_norm": outcome.grad_norm,
+        "nit": outcome.nit,
+        "nfev": outcome.nfev,
+        "njev": outcome.njev,
+        "best": {"fun": outcome.best_fun if outcome.best_iter >= 0 else None, "iter": outcome.best_iter if outcome.best_iter >= 0 else None},
+        "wall_time_s": outcome.wall_time_s,
+        "reference": reference_json(prep.problem.reference),
+        "reference_note": prep.problem.note or None,
+        "seed": config.seed,
+        "versions": versions(),
+    }
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
+    """Run a validated config and record it; returns the result."""
+    try:
+        prep = prepare(config)
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or config.source) from None
+    run_dir = make_run_dir(config.output.dir, config.name)
+    write_yaml(run_dir / "config.yaml", config.resolved())
+    writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand)
+    try:
+        with _signals_interrupt():
+            optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
+            outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers])
+    finally:
+        writer.close()
+    summary = build_summary(prep, outcome)
+    write_json_atomic(run_dir / "summary.json", summary)
+    warnings: list[str] = []
+    if config.output.plots:
+        from optrun.plots import draw_run_plots
+
+        warnings.extend(draw_run_plots(run_dir))
+    return RunResult(
+        status=summary["status"],
+        message=summary["message"],
+        fun=summary["fun"],
+        params=summary["params"],
+        grad_norm=summary["grad_norm"],
+        nit=summary["nit"],
+        nfev=summary["nfev"],
+        njev=summary["njev"],
+        best=summary["best"],
+        wall_time_s=summary["wall_time_s"],
+        reference=summary["reference"],
+        seed=summary["seed"],
+        run_dir=run_dir,
+        summary=summary,
+        trace=read_trace(run_dir / "trace.csv"),
+        warnings=tuple(warnings),
+        signum=outcome.signum,
+    )
+
+
+def run(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), *, observers: Sequence[Any] = ()) -> RunResult:
+    """Run an experiment exactly as ``optrun run`` does.
+
+    ``config`` is a YAML file path or a mapping with the same keys;
+    ``overrides`` are ``"dotted.key=value"`` strings like ``--set``. Raises
+    :class:`~optrun.errors.ConfigError` for bad input (before anything is
+    written). Returns a :class:`RunResult`.
+    """
+    return execute(load_config(config, overrides), observers)

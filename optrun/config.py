@@ -1,0 +1,259 @@
+"""Loading and validating a run config (the contract is ``spec/config.md``).
+
+``load_config`` reads YAML with a safe loader, applies ``--set`` overrides,
+validates every key and looks up the problem, initializer and optimizer in
+their registries, whose entries validate their own options. The result is a
+frozen :class:`Config`; :meth:`Config.resolved` is what goes to the run's
+``config.yaml`` (defaults filled in, overrides applied), and loading that file
+again gives the same config.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import yaml
+from pydantic import Field
+
+from optrun.errors import ConfigError
+from optrun.options import Options, validate
+
+STATUSES = ("converged", "max_iter", "time_limit", "diverged", "interrupted", "failed")
+Status = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
+# --------------------------------------------------------------------- YAML
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, plus: '1e-8' is a float (YAML 1.1 reads it as a
+    string), and a key given twice in one mapping is an error."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", mark
+                )
+            seen[key] = True
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        if "could not determine a constructor" in str(problem):
+            problem = f"{problem} (only plain YAML is allowed: no tags such as !!python/object)"
+        raise ConfigError(f"{where}YAML error: {problem}", source=source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}", source=source) from None
+
+
+# ---------------------------------------------------------------- sections
+class StopConfig(Options):
+    max_iter: int = Field(1000, ge=1)
+    grad_tol: float | None = Field(1e-8, ge=0)
+    f_tol: float | None = Field(None, ge=0)
+    time_limit: float | None = Field(None, gt=0)
+    divergence: float = Field(1e100, gt=0, description="|f| above this counts as diverged")
+
+
+class OutputConfig(Options):
+    dir: str = Field("outputs", min_length=1)
+    plots: bool = True
+    param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
+
+
+class ExpectConfig(Options):
+    fun: float | Literal["known"] | None = None
+    params: dict[str, Any] | Literal["known"] | None = None
+    atol: float = Field(1e-6, ge=0)
+    rtol: float = Field(1e-6, ge=0)
+    status: Status | None = None
+    max_nit: int | None = Field(None, ge=0)
+
+
+class _TopLevel(Options):
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    problem: str | dict[str, Any]
+    init: str | dict[str, Any] = "default"
+    optimizer: str | dict[str, Any]
+    fix: dict[str, Any] = Field(default_factory=dict)
+    stop: StopConfig = StopConfig()
+    output: OutputConfig = OutputConfig()
+    expect: ExpectConfig | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A registry lookup plus its validated options (problem/init/optimizer)."""
+
+    key: str  # "name" or "kind": how the config names the entry
+    name: str
+    entry: Any
+    options: Options
+
+    def resolved(self) -> dict[str, Any]:
+        return {self.key: self.name, **self.options.model_dump(mode="json")}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    seed: int
+    problem: Section
+    init: Section
+    optimizer: Section
+    fix: Mapping[str, Any]
+    stop: StopConfig
+    output: OutputConfig
+    expect: ExpectConfig | None
+    source: str = ""
+
+    def resolved(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "seed": self.seed,
+            "problem": self.problem.resolved(),
+            "init": self.init.resolved(),
+            "optimizer": self.optimizer.resolved(),
+            "fix": dict(self.fix),
+            "stop": self.stop.model_dump(mode="json"),
+            "output": self.output.model_dump(mode="json"),
+        }
+        if self.expect is not None:
+            data["expect"] = self.expect.model_dump(mode="json", exclude_none=True)
+        return data
+
+
+# --------------------------------------------------------------- overrides
+_SECTION_KEYS = {"problem": "name", "optimizer": "name", "init": "kind"}
+
+
+def apply_override(data: dict[str, Any], text: str) -> None:
+    """Apply one ``dotted.key=value`` override in place; value is YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like dotted.key=value", source="--set")
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    keys = path.split(".")
+    if not path or any(not k for k in keys):
+        raise ConfigError(f"override '{text}' has an empty key in its path", source="--set")
+    value = parse_yaml(raw, source=f"--set {path}") if raw.strip() else None
+    node: Any = data
+    for depth, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif isinstance(child, str) and key in _SECTION_KEYS and depth == 0:
+            child = node[key] = {_SECTION_KEYS[key]: child}  # `problem: trid` shorthand
+        if not isinstance(child, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ConfigError(f"cannot set '{path}': '{where}' is {child!r}, not a mapping", source="--set")
+        node = child
+    node[keys[-1]] = value
+
+
+# ------------------------------------------------------------------ loading
+def read_config_file(path: str | Path) -> tuple[Any, str]:
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", source=source) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, expected a YAML config file", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {getattr(exc, 'strerror', None) or exc}", source=source) from None
+    data = parse_yaml(text, source)
+    if data is None:
+        raise ConfigError("config file is empty; it needs at least 'problem' and 'optimizer'", source=source)
+    return data, source
+
+
+def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a config given as a file path or a mapping."""
+    if isinstance(config, Mapping):
+        data, source, default_name = _plain(config), "", "run"
+    else:
+        data, source = read_config_file(config)
+        default_name = Path(config).stem
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of keys, got a {type(data).__name__}", source=source)
+    try:
+        for text in overrides:
+            apply_override(data, text)
+        return _validate(data, default_name, source)
+    except ConfigError as exc:
+        raise exc.located(source=exc.source or source) from None
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy of nested mappings/lists so overrides never touch the caller's."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _validate(data: dict[str, Any], default_name: str, source: str) -> Config:
+    from optrun.initializers import INITIALIZERS
+    from optrun.optimizers import OPTIMIZERS
+    from optrun.problems import PROBLEMS
+
+    top = validate(_TopLevel, data)
+    name = top.name
+    if name is None:
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", default_name).lstrip("._-") or "run"
+    return Config(
+        name=name,
+        seed=top.seed,
+        problem=_section(top.problem, "problem", "name", PROBLEMS),
+        init=_section(top.init, "init", "kind", INITIALIZERS),
+        optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS),
+        fix=top.fix,
+        stop=top.stop,
+        output=top.output,
+        expect=top.expect,
+        source=source,
+    )
+
+
+def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any) -> Section:
+    options = dict(raw) if isinstance(raw, dict) else {key: raw}
+    if key not in options:
+        raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)})", path=path)
+    name = options.pop(key)
+    if not isinstance(name, str):
+        raise ConfigError(f"must be a {registry.kind} name, got {name!r} (known: {', '.join(registry)})", path=f"{path}.{key}")
+    try:
+        entry = registry.get(name)
+    except ConfigError as exc:
+        raise exc.located(path=f"{path}.{key}") from None
+    return Section(key=key, name=name, entry=entry, options=validate(entry.options, options, path))

@@ -1,0 +1,50 @@
+"""The optimizer registry.
+
+An optimizer is a factory, registered with its options, that returns a pair
+of pure functions over the flat parameter vector (as in optax)::
+
+    init(x0) -> state
+    update(grad, state, x) -> (step, state)     # the runner does x <- x + step
+
+Every state carries ``step_size``: the step size the last update used, which
+the runner logs. Optimizers only compute steps; the single loop in
+:mod:`optrun.runner` evaluates the objective, applies stop rules and logs.
+The factory also receives the run's :class:`~optrun.runner.Oracle`, for
+methods that need extra function values (line searches) or curvature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+from optrun.options import Options
+from optrun.registry import Registry
+
+
+class Optimizer(NamedTuple):
+    init: Callable[[Any], Any]
+    update: Callable[[Any, Any, Any], tuple[Any, Any]]
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    name: str
+    make: Callable[[Any, Any], Optimizer]
+    options: type[Options]
+    description: str
+    needs: tuple[str, ...] = ("gradient",)
+
+
+OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
+
+
+def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",)):
+    def decorate(make):
+        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs))
+        return make
+
+    return decorate
+
+
+from optrun.optimizers import first_order  # noqa: E402,F401  (registers the built-ins)

@@ -1,0 +1,126 @@
+"""Validated option models, shared by config sections, problems, initializers
+and optimizers.
+
+Each registry entry declares its options as a subclass of :class:`Options`
+(a strict pydantic model that forbids unknown keys). :func:`validate` turns a
+pydantic error into a one-line :class:`~optrun.errors.ConfigError` naming the
+key path, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from optrun.errors import ConfigError
+from optrun.registry import suggest
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Options(BaseModel):
+    """Base for every option set: unknown keys are errors, no type coercion
+    from strings, NaN and inf refused unless a field allows them."""
+
+    # defer_build: schemas are built on first use, so importing the catalogue
+    # (for `optrun list-problems`) does not pay for every model up front
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
+
+    @classmethod
+    def describe(cls) -> str:
+        """'step_size=0.01, b1=0.9' — the options with their defaults."""
+        parts = []
+        for name, field in cls.model_fields.items():
+            default = "required" if field.is_required() else _short(field.get_default(call_default_factory=True))
+            parts.append(f"{name}={default}")
+        return ", ".join(parts)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def loc_to_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _message(model: type[BaseModel], err: dict[str, Any], data: Any) -> tuple[str, str]:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    path = loc_to_path(loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(model, loc[:-1])
+        allowed = sorted(owner.model_fields) if owner is not None else []
+        key = str(loc[-1])
+        hint = suggest(key, allowed)
+        allowed_text = f" (allowed: {', '.join(allowed)})" if allowed else " (this section takes no options)"
+        return path, f"unknown key '{key}'{hint}{allowed_text}"
+    if kind == "missing":
+        return path, "is required but missing"
+    got = err.get("input")
+    msg = err["msg"]
+    # pydantic's "Value error, ..." prefix is noise for users
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return path, f"{msg[0].lower()}{msg[1:]}, got {_short_input(got)}"
+
+
+def _short_input(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The nested model class at a location, for listing its allowed keys."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        current = _model_from_annotation(field.annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _model_from_annotation(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_from_annotation(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validate(model: type[M], data: Any, path: str = "") -> M:
+    """Validate ``data`` against ``model``; raise a one-line ConfigError.
+
+    ``path`` is the key path of ``data`` in the config (e.g. ``"optimizer"``),
+    prefixed to the path of the first error. When there are several errors the
+    message says how many more there are.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"must be a mapping of options, got {_short_input(data)}", path=path)
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        # an unknown key usually explains a "missing" one (a typo): report it first
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        sub, message = _message(model, errors[0], data)
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        full = f"{path}{sub}" if sub.startswith("[") else ".".join(p for p in (path, sub) if p)
+        raise ConfigError(message, path=full) from None

@@ -1,0 +1,162 @@
+"""Run directories and the files in them (spec/config.md, "A run directory").
+
+- :func:`make_run_dir` creates ``<dir>/<name>/<YYYYMMDD-HHMMSS>[-N]/`` with an
+  atomic ``mkdir``, so runs started in the same second (also from several
+  processes) never share or overwrite a directory.
+- :class:`TraceWriter` streams ``trace.csv``: rows are formatted as they come
+  and written in whole lines, at most every ``flush_seconds``, so memory does
+  not grow with the iteration count and a killed run leaves only complete rows.
+- :func:`write_json_atomic` writes to a temporary file and renames it, so a
+  ``summary.json`` is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from optrun.errors import RunIOError
+
+TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
+
+
+def make_run_dir(base: str | Path, name: str, now: float | None = None) -> Path:
+    parent = Path(base) / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunIOError(f"cannot create the output folder: {exc.strerror or exc}", source=str(parent)) from None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for n in range(10_000):
+        path = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunIOError(f"cannot create the run directory: {exc.strerror or exc}", source=str(path)) from None
+    raise RunIOError("too many runs started in the same second", source=str(parent))
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+class TraceWriter:
+    """Streams one CSV row per iteration to ``path``."""
+
+    def __init__(
+        self,
+        path: Path,
+        param_names: Sequence[str] | None,
+        expand: Any = None,
+        flush_seconds: float = 0.5,
+        max_buffered: int = 2000,
+    ):
+        self.path = path
+        self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
+        self._with_params = param_names is not None
+        self._lines: list[str] = []
+        self._flush_seconds = flush_seconds
+        self._max_buffered = max_buffered
+        self._last_flush = time.monotonic()
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        header = list(TRACE_COLUMNS) + (list(param_names) if param_names else [])
+        self._write(",".join(_csv_field(h) for h in header) + "\n")
+
+    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
+        line = f"{k},{f!r},{grad_norm!r},{float(step_size)!r},{t:.6f},{nfev},{njev}"
+        if self._with_params:
+            full = self._expand(x) if self._expand is not None else x
+            line += "," + ",".join(map(repr, full.tolist()))
+        self._lines.append(line + "\n")
+        if len(self._lines) >= self._max_buffered or time.monotonic() - self._last_flush >= self._flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            data, self._lines = "".join(self._lines), []
+            self._write(data)
+        self._last_flush = time.monotonic()
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        try:
+            while data:  # one write per flush; loop only on a short write
+                written = os.write(self._fd, data)
+                data = data[written:]
+        except OSError as exc:
+            raise RunIOError(f"cannot write the trace: {exc.strerror or exc}", source=str(self.path)) from None
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _csv_field(text: str) -> str:
+    return f'"{text}"' if "," in text or '"' in text else text
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(_json_safe(data), indent=2) + "\n")
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON has no NaN or inf: non-finite numbers are written as null."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    return value
+
+
+def read_trace(path: Path) -> dict[str, np.ndarray]:
+    """trace.csv as column name -> float array (for the Python API)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    data = np.array(body, dtype=float).reshape(len(body), len(header))
+    return {name: data[:, i] for i, name in enumerate(header)}

@@ -1,0 +1,104 @@
+"""The problem registry.
+
+A problem is registered with :func:`register_problem` on a *build* function
+that takes the validated options and returns a :class:`Problem`: the
+objective (a function of the named parameters, written with
+``autograd.numpy``), the default start, and the known minimum when there is
+one. Built-ins and user problems use the same call::
+
+    from optrun.problems import Problem, Reference, register_problem
+
+    @register_problem("booth2", description="Booth's function", formula="(x+2y-7)^2 + (2x+y-5)^2")
+    def booth2(options):
+        return Problem(
+            objective=lambda p: (p["x"] + 2 * p["y"] - 7) ** 2 + (2 * p["x"] + p["y"] - 5) ** 2,
+            start={"x": 0.0, "y": 0.0},
+            reference=Reference(fun=0.0, params=({"x": 1.0, "y": 3.0},)),
+        )
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from optrun.options import Options
+from optrun.params import Params
+from optrun.registry import Registry
+
+
+class NoOptions(Options):
+    """For problems that take no options."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A known minimum: its value and every known minimizer."""
+
+    fun: float
+    params: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A built problem. ``start`` is the default start: a parameter mapping,
+    or a function of a NumPy ``Generator`` (seeded by the run's ``seed``) for
+    problems with a random default start."""
+
+    objective: Callable[[Params], Any]
+    start: Params | Callable[[np.random.Generator], Params]
+    reference: Reference | None = None
+    note: str = ""  # e.g. "unbounded below as x -> -inf", shown where the reference would be
+
+    def initial(self, seed: int) -> Params:
+        start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start
+        return dict(start)
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    name: str
+    build: Callable[[Any], Problem]
+    options: type[Options]
+    description: str
+    formula: str
+    parameters: str  # human text, e.g. "x (dim,)"
+    origin: str = "built-in"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PROBLEMS: Registry[ProblemEntry] = Registry("problem")
+
+
+def register_problem(
+    name: str,
+    *,
+    description: str,
+    formula: str,
+    parameters: str = "",
+    options: type[Options] = NoOptions,
+) -> Callable[[Callable[[Any], Problem]], Callable[[Any], Problem]]:
+    """Decorator: register ``build(options) -> Problem`` under ``name``."""
+
+    def decorate(build: Callable[[Any], Problem]) -> Callable[[Any], Problem]:
+        PROBLEMS.register(
+            name,
+            ProblemEntry(
+                name=name,
+                build=build,
+                options=options,
+                description=description,
+                formula=formula,
+                parameters=parameters,
+                origin=getattr(build, "__module__", "") or "",
+            ),
+        )
+        return build
+
+    return decorate
+
+
+# Importing the modules registers the built-ins.
+from optrun.problems import seeds  # noqa: E402,F401

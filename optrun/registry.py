@@ -1,0 +1,56 @@
+"""One generic registry, used for problems, initializers and optimizers.
+
+A registry is a plain dict filled by explicit ``register`` calls. Names are
+unique (a duplicate is refused), and a failed lookup names the key and lists
+close matches, so a typo in a config says what was meant.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Generic, Iterator, TypeVar
+
+from optrun.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    """' did you mean 'x'?' for the closest choice, or '' if none is close."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise ValueError(f"{self.kind} '{name}' is already registered")
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            known = sorted(self._entries)
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'{suggest(str(name), known)} "
+                f"(known: {', '.join(known)})"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._entries.items())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (used by tests and by user-problem reloading)."""
+        self._entries.pop(name, None)

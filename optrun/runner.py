@@ -1,0 +1,182 @@
+"""The one runner loop every optimizer goes through.
+
+``minimize`` evaluates f and its gradient (one ``value_and_grad`` call per
+iteration), asks the optimizer for a step, applies the stop rules, detects
+divergence, keeps the best point and hands every iteration to the observers
+(trace writer, progress bar). Optimizers never loop on their own.
+
+Iteration 0 is the start, before any step; row k holds f after k steps.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+from autograd import value_and_grad
+
+from optrun.config import StopConfig
+from optrun.errors import OptrunError
+from optrun.optimizers import Optimizer
+
+# One table of termination reasons: reason -> (status, message template).
+TERMINATION: dict[str, tuple[str, str]] = {
+    "grad_tol": ("converged", "gradient norm {grad_norm:.3g} <= grad_tol {grad_tol:g}"),
+    "f_tol": ("converged", "relative change in f {change:.3g} <= f_tol {f_tol:g}"),
+    "max_iter": ("max_iter", "reached max_iter = {max_iter} iterations without meeting a tolerance"),
+    "time_limit": ("time_limit", "stopped at the time limit of {time_limit:g} s"),
+    "nonfinite_f": ("diverged", "f became non-finite ({fun}) at iteration {nit}"),
+    "nonfinite_grad": ("diverged", "the gradient became non-finite at iteration {nit}"),
+    "bound": ("diverged", "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
+    "interrupted": ("interrupted", "interrupted by {signal} at iteration {nit}"),
+    "failed": ("failed", "{where} raised {error} while computing iteration {at}"),
+}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised by the SIGTERM handler so a terminated run ends like Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class Observer(Protocol):
+    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None: ...
+
+
+class Oracle:
+    """The objective over the flat vector, counting evaluations."""
+
+    def __init__(self, fun: Callable[[np.ndarray], Any]):
+        self.fun = fun
+        self._value_and_grad = value_and_grad(fun)
+        self.nfev = 0
+        self.njev = 0
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.nfev += 1
+        self.njev += 1
+        f, g = self._value_and_grad(x)
+        return float(f), np.asarray(g, dtype=float)
+
+    def value(self, x: np.ndarray) -> float:
+        self.nfev += 1
+        return float(self.fun(x))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    reason: str
+    message: str
+    x: np.ndarray
+    fun: float
+    grad_norm: float
+    nit: int
+    nfev: int
+    njev: int
+    best_fun: float
+    best_iter: int
+    wall_time_s: float
+    signum: int | None = None
+
+
+def minimize(
+    oracle: Oracle,
+    x0: np.ndarray,
+    optimizer: Optimizer,
+    stop: StopConfig,
+    observers: Sequence[Observer] = (),
+    clock: Callable[[], float] = time.perf_counter,
+) -> Outcome:
+    start = clock()
+    x = np.array(x0, dtype=float)
+    k = 0
+    f = grad_norm = math.nan
+    best_fun, best_iter = math.inf, -1
+    details: dict[str, Any] = {}
+    reason, signum, where = "", None, "the objective"
+    details["at"] = 0
+    record = [obs.record for obs in observers]
+
+    try:
+        with np.errstate(all="ignore"):
+            f, g = oracle.value_and_grad(x)
+            grad_norm = math.sqrt(float(g @ g))
+            state = optimizer.init(x)
+            prev_f = f
+            while True:
+                t = clock() - start
+                for rec in record:
+                    rec(k, f, grad_norm, state.step_size if k else math.nan, t, oracle.nfev, oracle.njev, x)
+                if f < best_fun:
+                    best_fun, best_iter = f, k
+                # -- stop rules, in a fixed order
+                if not math.isfinite(f):
+                    reason = "nonfinite_f"
+                elif not math.isfinite(grad_norm):
+                    reason = "nonfinite_grad"
+                elif abs(f) > stop.divergence:
+                    reason = "bound"
+                elif stop.grad_tol is not None and grad_norm <= stop.grad_tol:
+                    reason = "grad_tol"
+                elif k > 0 and stop.f_tol is not None and abs(f - prev_f) <= stop.f_tol * max(1.0, abs(f)):
+                    reason, details["change"] = "f_tol", abs(f - prev_f) / max(1.0, abs(f))
+                elif k >= stop.max_iter:
+                    reason = "max_iter"
+                elif stop.time_limit is not None and t >= stop.time_limit:
+                    reason = "time_limit"
+                if reason:
+                    break
+                # -- one step
+                where, details["at"] = "the optimizer", k + 1
+                step, state = optimizer.update(g, state, x)
+                x_new = x + step
+                where = "the objective"
+                f_new, g = oracle.value_and_grad(x_new)
+                x, prev_f, f = x_new, f, f_new
+                grad_norm = math.sqrt(float(g @ g))
+                k += 1
+    except KeyboardInterrupt as exc:
+        reason = "interrupted"
+        signum = getattr(exc, "signum", signal.SIGINT)
+    except OptrunError:  # the run's own files failed (disk full, ...): not the objective's fault
+        raise
+    except Exception as exc:  # an error inside the objective or the optimizer
+        reason = "failed"
+        details["error"] = f"{type(exc).__name__}: {exc}"
+        details["where"] = where
+
+    status, template = TERMINATION[reason]
+    message = template.format(
+        fun=f,
+        grad_norm=grad_norm,
+        nit=k,
+        grad_tol=stop.grad_tol or 0.0,
+        f_tol=stop.f_tol or 0.0,
+        max_iter=stop.max_iter,
+        time_limit=stop.time_limit or 0.0,
+        divergence=stop.divergence,
+        signal=signal.Signals(signum).name if signum else "",
+        **details,
+    )
+    return Outcome(
+        status=status,
+        reason=reason,
+        message=message,
+        x=x,
+        fun=f,
+        grad_norm=grad_norm,
+        nit=k,
+        nfev=oracle.nfev,
+        njev=oracle.njev,
+        best_fun=best_fun,
+        best_iter=best_iter,
+        wall_time_s=clock() - start,
+        signum=int(signum) if signum else None,
+    )
