@@ -27,7 +27,7 @@ from optrun.outputs import TraceWriter, make_run_dir, read_trace, write_json_ato
 from optrun.params import Params, coerce_like, leaf_names, size, to_jsonable
 from optrun.problems import Problem, Reference
 from optrun.registry import suggest
-from optrun.runner import Interrupted, Oracle, Outcome, minimize
+from optrun.runner import Oracle, Outcome, SignalFlag, minimize
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,9 @@ class Prepared:
     expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
 
     def params(self, x: np.ndarray) -> Params:
-        """Free vector -> the full named parameters."""
-        return {**self.fixed, **self.unflatten(x)}
+        """Free vector -> the full named parameters, in the problem's order."""
+        free = self.unflatten(x)
+        return {k: self.fixed[k] if k in self.fixed else free[k] for k in self.params0}
 
 
 def prepare(config: Config) -> Prepared:
@@ -93,13 +94,10 @@ def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
 
 def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
     """Free vector -> full vector in flatten order, fixed entries filled in."""
-    full0, _ = flatten(params0)
-    mask, _ = flatten({k: np.zeros(np.shape(v)) if k in fixed else np.ones(np.shape(v)) for k, v in params0.items()})
+    full0, _ = flatten({**params0, **fixed})
+    is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
     base = np.array(full0, dtype=float)
-    free_at = np.flatnonzero(np.asarray(mask) > 0.5)
-    fixed_values, _ = flatten({k: v for k, v in params0.items() if k in fixed})
-    mask_fixed = np.flatnonzero(np.asarray(mask) < 0.5)
-    base[mask_fixed] = np.asarray(fixed_values, dtype=float)
+    free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
 
     def expand(x: np.ndarray) -> np.ndarray:
         full = base.copy()
@@ -178,18 +176,15 @@ def build_summary(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
+def _signals_interrupt() -> Iterator[SignalFlag | None]:
     """SIGINT and SIGTERM end the run like Ctrl-C (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield None
         return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    flag = SignalFlag()
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield flag
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -205,9 +200,9 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
     write_yaml(run_dir / "config.yaml", config.resolved())
     writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand)
     try:
-        with _signals_interrupt():
+        with _signals_interrupt() as flag:
             optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
-            outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers])
+            outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers], interrupt=flag)
     finally:
         writer.close()
     summary = build_summary(prep, outcome)
@@ -230,7 +225,7 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
         wall_time_s=summary["wall_time_s"],
         reference=summary["reference"],
         seed=summary["seed"],
-        run_dir=run_dir,
+        run_dir=run_dir.resolve(),
         summary=summary,
         trace=read_trace(run_dir / "trace.csv"),
         warnings=tuple(warnings),

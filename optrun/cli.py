@@ -21,9 +21,21 @@ app = typer.Typer(
     help="Run reproducible optimization experiments from YAML configs.",
 )
 err = Console(stderr=True, soft_wrap=True, highlight=False)
-out = Console(soft_wrap=False)
+
+
+def out() -> Console:
+    """stdout console, made per call so the terminal width is read when used."""
+    return Console()
 
 FAILED_STATUSES = ("diverged", "failed")
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def fail(exc: Exception, code: int) -> typer.Exit:
@@ -63,11 +75,11 @@ def run(
     if json_out:
         from optrun.outputs import _json_safe
 
-        typer.echo(json.dumps(_json_safe({**result.summary, "run_dir": str(result.run_dir)}), indent=2))
+        typer.echo(json.dumps(_json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
     elif not quiet:
         from optrun.terminal import summary_table
 
-        out.print(summary_table(result.summary, str(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+        out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
     if result.status == "interrupted":
         raise typer.Exit(128 + (result.signum or 2))
     if result.status in FAILED_STATUSES:
@@ -79,7 +91,7 @@ def list_problems() -> None:
     """List the registered problems with their options and known minima."""
     from optrun.catalogue import problems_table
 
-    out.print(problems_table())
+    out().print(problems_table())
 
 
 @app.command("list-optimizers")
@@ -87,7 +99,7 @@ def list_optimizers() -> None:
     """List the registered optimizers with their options and what they need."""
     from optrun.catalogue import optimizers_table
 
-    out.print(optimizers_table())
+    out().print(optimizers_table())
 
 
 def main() -> None:

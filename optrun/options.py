@@ -52,25 +52,48 @@ def loc_to_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _message(model: type[BaseModel], err: dict[str, Any], data: Any) -> tuple[str, str]:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+_TYPE_TAGS = {"float", "int", "str", "bool", "dict", "list", "none", "tuple"}
+
+
+def _is_type_tag(part: Any) -> bool:
+    """Union branches appear in pydantic locations as tags ('float',
+    "literal['known']", 'dict[str,any]'); they are not keys."""
+    return isinstance(part, str) and (
+        part in _TYPE_TAGS or "[" in part or part.startswith("function-") or part[:1].isupper()
+    )
+
+
+def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(p for p in loc if not _is_type_tag(p))
+
+
+def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str, str, int]:
+    """(path, message, number of errors at other paths) for the first error;
+    the branches of a union at the same path are merged into one message."""
+    first = errors[0]
+    loc = _clean(first["loc"])
     path = loc_to_path(loc)
-    kind = err["type"]
+    same = [e for e in errors if _clean(e["loc"]) == loc]
+    others = len({_clean(e["loc"]) for e in errors}) - 1
+    kind = first["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])
         allowed = sorted(owner.model_fields) if owner is not None else []
         key = str(loc[-1])
         hint = suggest(key, allowed)
         allowed_text = f" (allowed: {', '.join(allowed)})" if allowed else " (this section takes no options)"
-        return path, f"unknown key '{key}'{hint}{allowed_text}"
+        return path, f"unknown key '{key}'{hint}{allowed_text}", others
     if kind == "missing":
-        return path, "is required but missing"
-    got = err.get("input")
-    msg = err["msg"]
-    # pydantic's "Value error, ..." prefix is noise for users
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
-    return path, f"{msg[0].lower()}{msg[1:]}, got {_short_input(got)}"
+        return path, "is required but missing", others
+    messages = []
+    for err in same:
+        msg = err["msg"]
+        if msg.startswith("Value error, "):  # pydantic's prefix is noise for users
+            msg = msg[len("Value error, "):]
+        msg = msg[0].lower() + msg[1:]
+        if msg not in messages:
+            messages.append(msg)
+    return path, f"{' or '.join(messages)}, got {_short_input(first.get('input'))}", others
 
 
 def _short_input(value: Any) -> str:
@@ -119,8 +142,8 @@ def validate(model: type[M], data: Any, path: str = "") -> M:
     except ValidationError as exc:
         # an unknown key usually explains a "missing" one (a typo): report it first
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        sub, message = _message(model, errors[0], data)
-        if len(errors) > 1:
-            message += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        sub, message, others = _message(model, errors)
+        if others:
+            message += f" (and {others} more error{'s' if others > 1 else ''})"
         full = f"{path}{sub}" if sub.startswith("[") else ".".join(p for p in (path, sub) if p)
         raise ConfigError(message, path=full) from None

@@ -84,8 +84,8 @@ class TraceWriter:
 
     def flush(self) -> None:
         if self._lines:
-            data, self._lines = "".join(self._lines), []
-            self._write(data)
+            self._write("".join(self._lines))
+            self._lines.clear()
         self._last_flush = time.monotonic()
 
     def _write(self, text: str) -> None:

@@ -45,6 +45,19 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
+class SignalFlag:
+    """A signal handler that asks the loop to stop at the next iteration
+    boundary (so no file is cut mid-write); a second signal stops at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is not None:
+            raise Interrupted(signum)
+        self.signum = signum
+
+
 class Observer(Protocol):
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None: ...
 
@@ -93,6 +106,7 @@ def minimize(
     stop: StopConfig,
     observers: Sequence[Observer] = (),
     clock: Callable[[], float] = time.perf_counter,
+    interrupt: SignalFlag | None = None,
 ) -> Outcome:
     start = clock()
     x = np.array(x0, dtype=float)
@@ -127,6 +141,8 @@ def minimize(
                     reason = "grad_tol"
                 elif k > 0 and stop.f_tol is not None and abs(f - prev_f) <= stop.f_tol * max(1.0, abs(f)):
                     reason, details["change"] = "f_tol", abs(f - prev_f) / max(1.0, abs(f))
+                elif interrupt is not None and interrupt.signum is not None:
+                    reason, signum = "interrupted", interrupt.signum
                 elif k >= stop.max_iter:
                     reason = "max_iter"
                 elif stop.time_limit is not None and t >= stop.time_limit:

@@ -1,0 +1,177 @@
+"""The command line, in-process (CliRunner) and as real processes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import REPO, run_cli, run_dirs
+from optrun.cli import app
+
+runner = CliRunner()
+
+TRID = """\
+problem: {name: trid, dim: 2}
+optimizer: {name: gd, step_size: 0.1}
+stop: {max_iter: 500, grad_tol: 1.0e-8}
+output: {plots: false}
+"""
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def test_run_prints_a_summary_table(write_config):
+    path = write_config(TRID, "trid.yaml")
+    result = invoke("run", path)
+    assert result.exit_code == 0, result.output
+    assert "converged" in result.output and "run directory" in result.output
+    assert "f - f*" in result.output
+
+
+def test_run_json_is_the_summary(write_config, workdir):
+    path = write_config(TRID, "trid.yaml")
+    result = invoke("run", path, "--json", "--set", "optimizer.step_size=0.2")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["status"] == "converged" and data["fun"] == pytest.approx(-2.0)
+    on_disk = json.loads((workdir / data["run_dir"] / "summary.json").read_text())
+    assert {k: v for k, v in data.items() if k != "run_dir"} == on_disk
+
+
+def test_quiet_prints_nothing(write_config):
+    result = invoke("run", write_config(TRID), "--quiet")
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "text, args, message",
+    [
+        ("problem: tird\noptimizer: gd\n", [], "problem.name: unknown problem 'tird'; did you mean 'trid'?"),
+        ("problem: trid\noptimizer: {name: gd, step_size: -1}\n", [], "optimizer.step_size: input should be greater than 0, got -1"),
+        ("problem: trid\noptimizer: gd\n", ["--set", "stop.max_iter=0"], "stop.max_iter: input should be greater than or equal to 1, got 0"),
+        ("problem: trid\noptimizer: gd\n", ["--set", "nonsense"], "override 'nonsense' must look like dotted.key=value"),
+        ("problem: !!python/object/apply:os.system [echo hi]\noptimizer: gd\n", [], "no tags such as !!python/object"),
+    ],
+)
+def test_config_errors_exit_2_with_one_line(write_config, workdir, text, args, message):
+    path = write_config(text, "bad.yaml")
+    result = invoke("run", path, *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_missing_config_file(workdir):
+    result = invoke("run", "nope.yaml")
+    assert result.exit_code == 2 and "nope.yaml: config file not found" in result.stderr
+
+
+def test_failed_and_diverged_exit_1(write_config):
+    path = write_config("problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\noutput: {plots: false}\n")
+    result = invoke("run", path)
+    assert result.exit_code == 1 and "diverged" in result.stdout
+
+
+def test_list_commands():
+    problems = invoke("list-problems")
+    assert problems.exit_code == 0
+    for text in ("polynomial", "trid", "goldfield", "f* = -2 at x=[2, 2]", "dim=2"):
+        assert text in problems.stdout
+    optimizers = invoke("list-optimizers")
+    assert optimizers.exit_code == 0
+    for text in ("gd", "momentum", "adam", "step_size=0.001", "gradient"):
+        assert text in optimizers.stdout
+
+
+def test_list_commands_do_not_import_matplotlib_or_scipy():
+    code = (
+        "import sys; from optrun.cli import app; from typer.testing import CliRunner;"
+        "r = CliRunner().invoke(app, ['list-problems']); assert r.exit_code == 0;"
+        "r = CliRunner().invoke(app, ['list-optimizers']); assert r.exit_code == 0;"
+        "bad = [m for m in ('matplotlib', 'scipy') if m in sys.modules]; print(bad); assert not bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------ real processes
+def test_python_dash_m_and_console_script(write_config, workdir):
+    proc = run_cli("run", write_config(TRID), "--json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "converged"
+
+
+LONG = """\
+problem: {name: trid, dim: 200}
+optimizer: {name: gd, step_size: 1.0e-9}
+stop: {max_iter: 100000000, grad_tol: null}
+output: {plots: true}
+"""
+
+
+def _start_long_run(workdir, write_config):
+    path = write_config(LONG, "long.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", str(path), "--json"], cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    trace = None
+    while time.time() < deadline:  # wait until rows reach the disk
+        found = list((workdir / "outputs" / "long").glob("*/trace.csv")) if (workdir / "outputs" / "long").exists() else []
+        if found and found[0].read_text().count("\n") > 5:
+            trace = found[0]
+            break
+        time.sleep(0.1)
+    assert trace is not None, "the run never wrote trace rows"
+    return proc, trace
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_interrupts_keep_trace_and_write_summary(workdir, write_config, sig, code):
+    proc, trace = _start_long_run(workdir, write_config)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    summary = json.loads((trace.parent / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert signal.Signals(sig).name in summary["message"]
+    assert json.loads(stdout)["status"] == "interrupted"
+    lines = trace.read_text().splitlines()
+    assert int(lines[-1].split(",")[0]) == summary["nit"] == len(lines) - 2
+    assert (trace.parent / "loss.png").exists()
+
+
+def test_concurrent_runs_get_distinct_directories(workdir, write_config):
+    path = write_config(TRID, "same.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "optrun", "run", str(path), "-q"], cwd=workdir, env=env)
+             for _ in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6
+    dirs = run_dirs(workdir, "same")
+    assert len(dirs) == 6
+    assert all((d / "summary.json").exists() and (d / "trace.csv").exists() for d in dirs)
+
+
+def test_same_config_and_seed_give_identical_traces(workdir, write_config):
+    path = write_config("problem: {name: trid, dim: 5}\ninit: {kind: normal}\nseed: 3\n"
+                        "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 300}\noutput: {plots: false}\n", "det.yaml")
+    for _ in range(2):
+        assert run_cli("run", path, "-q", cwd=workdir).returncode == 0
+    traces = [(d / "trace.csv").read_text().splitlines() for d in run_dirs(workdir, "det")]
+
+    def without_time(lines):
+        header = lines[0].split(",")
+        t = header.index("time_s")
+        return [[v for i, v in enumerate(line.split(",")) if i != t] for line in lines]
+
+    assert len(traces) == 2 and len(traces[0]) > 10
+    assert without_time(traces[0]) == without_time(traces[1])
+    assert traces[0] != traces[1] or True  # time_s may or may not differ; the rest must not

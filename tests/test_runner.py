@@ -1,0 +1,146 @@
+"""The runner loop: stop rules, statuses, counting and the best point."""
+
+import math
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+from optrun.config import StopConfig
+from optrun.optimizers import OPTIMIZERS
+from optrun.runner import TERMINATION, Oracle, minimize
+
+
+class Recorder:
+    def __init__(self):
+        self.rows = []
+
+    def record(self, k, f, grad_norm, step_size, t, nfev, njev, x):
+        self.rows.append((k, f, grad_norm, step_size, nfev, njev, x.copy()))
+
+
+def gd(step_size):
+    entry = OPTIMIZERS.get("gd")
+    return entry.make(entry.options(step_size=step_size), None)
+
+
+def quadratic(x):
+    return anp.sum((x - 1.0) ** 2)
+
+
+def run(fun, x0, step_size=0.1, **stop):
+    rec = Recorder()
+    outcome = minimize(Oracle(fun), np.asarray(x0, dtype=float), gd(step_size), StopConfig(**stop), [rec])
+    return outcome, rec.rows
+
+
+def test_rows_are_hand_computed_gd_steps():
+    # f = sum (x-1)^2, g = 2(x-1): x_k - 1 = (1 - 2*0.1)^k (x_0 - 1)
+    outcome, rows = run(quadratic, [3.0], step_size=0.1, max_iter=5, grad_tol=None)
+    assert [r[0] for r in rows] == [0, 1, 2, 3, 4, 5]
+    for k, f, gnorm, step, nfev, njev, x in rows:
+        expected_x = 1.0 + 0.8**k * 2.0
+        assert x[0] == pytest.approx(expected_x, rel=1e-15)
+        assert f == pytest.approx((expected_x - 1) ** 2, rel=1e-14)
+        assert gnorm == pytest.approx(2 * abs(expected_x - 1), rel=1e-14)
+        assert nfev == njev == k + 1
+        assert (math.isnan(step) if k == 0 else step == 0.1)
+    assert outcome.status == "max_iter" and outcome.nit == 5 and outcome.nfev == 6
+
+
+def test_converged_on_grad_tol():
+    outcome, rows = run(quadratic, [3.0, -2.0], grad_tol=1e-6, max_iter=1000)
+    assert outcome.status == "converged" and outcome.reason == "grad_tol"
+    assert outcome.grad_norm <= 1e-6 < rows[-2][2]
+    assert outcome.nit == rows[-1][0]
+
+
+def test_converged_at_the_start_takes_no_step():
+    outcome, rows = run(quadratic, [1.0], grad_tol=1e-8)
+    assert outcome.status == "converged" and outcome.nit == 0 and len(rows) == 1
+
+
+def test_converged_on_f_tol():
+    outcome, rows = run(quadratic, [3.0], grad_tol=None, f_tol=1e-3, max_iter=1000)
+    assert outcome.reason == "f_tol"
+    f_prev, f_last = rows[-2][1], rows[-1][1]
+    assert abs(f_last - f_prev) <= 1e-3 * max(1, abs(f_last))
+    assert abs(rows[-2][1] - rows[-3][1]) > 1e-3 * max(1, abs(rows[-2][1]))
+
+
+def test_time_limit():
+    clock = iter(np.arange(0.0, 1e6, 0.5))  # each clock reading is 0.5 s later
+    rec = Recorder()
+    outcome = minimize(Oracle(quadratic), np.array([3.0]), gd(1e-6), StopConfig(max_iter=10**9, grad_tol=None, time_limit=10.0), [rec], clock=lambda: next(clock))
+    assert outcome.status == "time_limit"
+    assert 15 <= outcome.nit <= 25
+
+
+def test_diverged_on_non_finite_f():
+    # gd on x^4 with step 1 from 10: x <- x - 4x^3 explodes and overflows to inf
+    outcome, rows = run(lambda x: anp.sum(x**4), [10.0], step_size=1.0, grad_tol=None, max_iter=10**6, divergence=1e308)
+    assert outcome.status == "diverged" and outcome.reason in ("nonfinite_f", "nonfinite_grad")
+    assert not math.isfinite(rows[-1][1]) or not math.isfinite(rows[-1][2])
+
+
+def test_diverged_on_the_bound_and_best_point_is_kept():
+    outcome, rows = run(quadratic, [1.5], step_size=1.5, grad_tol=None, max_iter=10**6, divergence=1e6)
+    assert outcome.status == "diverged" and outcome.reason == "bound"
+    assert abs(outcome.fun) > 1e6
+    fs = [r[1] for r in rows]
+    assert outcome.best_fun == min(fs) and outcome.best_iter == int(np.argmin(fs)) == 0
+    assert "exceeded the divergence bound" in outcome.message
+
+
+def test_failed_when_the_objective_raises():
+    def fun(x):
+        if float(getattr(x[0], "_value", x[0])) < 2.0:
+            raise ValueError("left the domain")
+        return anp.sum((x - 1.0) ** 2)
+
+    outcome, rows = run(fun, [3.0], step_size=0.1, grad_tol=None, max_iter=100)
+    # x_k = 1 + 2 * 0.8^k; x_3 = 2.024, x_4 = 1.8192 raises
+    assert outcome.status == "failed"
+    assert outcome.nit == 3 and len(rows) == 4
+    assert outcome.message == "the objective raised ValueError: left the domain while computing iteration 4"
+
+
+def test_keyboard_interrupt_ends_as_interrupted():
+    calls = {"n": 0}
+
+    def fun(x):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return anp.sum(x**2)
+
+    outcome, rows = run(fun, [3.0], grad_tol=None, max_iter=100)
+    assert outcome.status == "interrupted" and outcome.signum == 2
+    assert outcome.nit == 8 and len(rows) == 9
+    assert "interrupted by SIGINT" in outcome.message
+
+
+def test_every_termination_reason_maps_to_a_spec_status():
+    from optrun.config import STATUSES
+
+    assert {status for status, _ in TERMINATION.values()} == set(STATUSES)
+
+
+def test_signal_flag_stops_at_the_next_iteration_and_a_second_signal_at_once():
+    from optrun.runner import Interrupted, SignalFlag
+
+    flag = SignalFlag()
+    calls = {"n": 0}
+
+    def fun(x):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            flag(15, None)  # as if SIGTERM arrived during this evaluation
+        return anp.sum(x**2)
+
+    rec = Recorder()
+    outcome = minimize(Oracle(fun), np.array([3.0]), gd(0.1), StopConfig(grad_tol=None), [rec], interrupt=flag)
+    assert outcome.status == "interrupted" and outcome.signum == 15 and outcome.nit == 4
+    assert "interrupted by SIGTERM at iteration 4" == outcome.message
+    with pytest.raises(Interrupted):
+        flag(2, None)
