@@ -9,7 +9,7 @@ from optrun.params import size
 
 def _minimum_text(entry) -> str:
     try:
-        problem = entry.build(entry.options())
+        problem = entry.build(entry.options.model_construct())  # defaults; no schema build
     except Exception as exc:  # a user problem that cannot build with defaults
         return f"(cannot build with defaults: {type(exc).__name__})"
     ref = problem.reference
