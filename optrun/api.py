@@ -212,19 +212,9 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
         from optrun.plots import draw_run_plots
 
         warnings.extend(draw_run_plots(run_dir))
+    fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
     return RunResult(
-        status=summary["status"],
-        message=summary["message"],
-        fun=summary["fun"],
-        params=summary["params"],
-        grad_norm=summary["grad_norm"],
-        nit=summary["nit"],
-        nfev=summary["nfev"],
-        njev=summary["njev"],
-        best=summary["best"],
-        wall_time_s=summary["wall_time_s"],
-        reference=summary["reference"],
-        seed=summary["seed"],
+        **{name: summary[name] for name in fields},
         run_dir=run_dir.resolve(),
         summary=summary,
         trace=read_trace(run_dir / "trace.csv"),
