@@ -63,13 +63,21 @@ class Observer(Protocol):
 
 
 class Oracle:
-    """The objective over the flat vector, counting evaluations."""
+    """The objective over the flat vector, counting evaluations.
+
+    ``value_and_grad`` is what the runner calls once per iteration; ``value``,
+    ``hessian`` and ``hvp`` are for optimizers that need more (line searches,
+    Newton and trust-region methods). Every derivative comes from autograd.
+    """
 
     def __init__(self, fun: Callable[[np.ndarray], Any]):
         self.fun = fun
         self._value_and_grad = value_and_grad(fun)
+        self._hessian: Callable[[np.ndarray], Any] | None = None
+        self._hvp: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self.nfev = 0
         self.njev = 0
+        self.nhev = 0  # Hessians and Hessian-vector products
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         self.nfev += 1
@@ -80,6 +88,26 @@ class Oracle:
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
         return float(self.fun(x))
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        return self.value_and_grad(x)[1]
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        if self._hessian is None:
+            from autograd import hessian
+
+            self._hessian = hessian(self.fun)
+        self.nhev += 1
+        return np.asarray(self._hessian(x), dtype=float).reshape(x.size, x.size)
+
+    def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Hessian times v without forming the Hessian."""
+        if self._hvp is None:
+            from autograd import hessian_vector_product
+
+            self._hvp = hessian_vector_product(self.fun)
+        self.nhev += 1
+        return np.asarray(self._hvp(x, v), dtype=float)
 
 
 @dataclass(frozen=True)

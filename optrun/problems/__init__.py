@@ -101,4 +101,4 @@ def register_problem(
 
 
 # Importing the modules registers the built-ins.
-from optrun.problems import seeds  # noqa: E402,F401
+from optrun.problems import classic, seeds  # noqa: E402,F401
