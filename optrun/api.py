@@ -9,6 +9,7 @@ trace, writes the summary and draws plots.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import platform
 import signal
 import sys
@@ -198,7 +199,8 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
         raise exc.located(source=exc.source or config.source) from None
     run_dir = make_run_dir(config.output.dir, config.name)
     write_yaml(run_dir / "config.yaml", config.resolved())
-    writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand)
+    reference = prep.problem.reference
+    writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
     try:
         with _signals_interrupt() as flag:
             optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
@@ -223,12 +225,24 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
     )
 
 
-def run(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), *, observers: Sequence[Any] = ()) -> RunResult:
+def run(
+    config: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    problems: str | Path | None = None,
+    observers: Sequence[Any] = (),
+) -> RunResult:
     """Run an experiment exactly as ``optrun run`` does.
 
     ``config`` is a YAML file path or a mapping with the same keys;
-    ``overrides`` are ``"dotted.key=value"`` strings like ``--set``. Raises
-    :class:`~optrun.errors.ConfigError` for bad input (before anything is
-    written). Returns a :class:`RunResult`.
+    ``overrides`` are ``"dotted.key=value"`` strings like ``--set``;
+    ``problems`` is the user-problem folder (default ``./problems``, as for
+    the CLI). Raises :class:`~optrun.errors.ConfigError` for bad input
+    (before anything is written). Returns a :class:`RunResult`; warnings
+    about user problem files that failed to load are in ``result.warnings``.
     """
-    return execute(load_config(config, overrides), observers)
+    from optrun.plugins import load_user_problems
+
+    load_warnings = load_user_problems(problems)
+    result = execute(load_config(config, overrides), observers)
+    return dataclasses.replace(result, warnings=(*load_warnings, *result.warnings)) if load_warnings else result

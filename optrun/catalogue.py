@@ -54,3 +54,76 @@ def optimizers_table() -> Table:
     for name, entry in OPTIMIZERS.items():
         table.add_row(name, entry.options.describe() or "-", ", ".join(entry.needs), entry.description)
     return table
+
+
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >=", "max_length": "length <="}
+
+
+def _type_text(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
+    return text or str(annotation).replace("typing.", "").replace("optrun.problems.data.", "")
+
+
+def option_rows(options) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, allowed) per option, for describe."""
+    rows = []
+    for name, field in options.model_fields.items():
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        allowed = []
+        for item in field.metadata:
+            for attr, symbol in _BOUNDS.items():
+                value = getattr(item, attr, None)
+                if value is not None:
+                    allowed.append(f"{symbol} {value}")
+        rows.append((name, _type_text(field.annotation), default, ", ".join(allowed) or "-"))
+    return rows
+
+
+def describe_problem(name: str):
+    from rich.console import Group
+    from rich.text import Text
+
+    from optrun.params import leaf_names
+    from optrun.problems import PROBLEMS
+
+    entry = PROBLEMS.get(name)
+    problem = entry.build(entry.options.model_construct())
+    head = Table(title=f"{name}: {entry.description}", show_header=False, title_justify="left")
+    head.add_column("field", style="bold")
+    head.add_column("value", overflow="fold")
+    head.add_row("formula", entry.formula)
+    head.add_row("parameters", entry.parameters)
+    if callable(problem.start):
+        start = problem.initial(0)
+        head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
+    else:
+        head.add_row("default start", ", ".join(f"{k}={_num(v)}" for k, v in problem.start.items()))
+    ref = problem.reference
+    if ref is None:
+        head.add_row("known minimum", problem.note or "unknown")
+    else:
+        head.add_row("known minimum", f"f* = {ref.fun!r}")
+        for i, point in enumerate(ref.params, start=1):
+            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", _point_text(point))
+        if problem.note:
+            head.add_row("note", problem.note)
+    head.add_row("defined in", entry.origin)
+    rows = option_rows(entry.options)
+    if not rows:
+        return Group(head, Text("options: none"))
+    options = Table(title="options", title_justify="left")
+    for column in ("option", "type", "default", "allowed"):
+        options.add_column(column, overflow="fold")
+    for row in rows:
+        options.add_row(*row)
+    return Group(head, options)
+
+
+def _point_text(point) -> str:
+    parts = []
+    for key, value in point.items():
+        if isinstance(value, (list, tuple)) or size(value) > 12:
+            parts.append(f"{key}: {size(value)} values")
+        else:
+            parts.append(f"{key}={_num(value)}")
+    return ", ".join(parts)

@@ -28,6 +28,17 @@ def out() -> Console:
     return Console()
 
 FAILED_STATUSES = ("diverged", "failed")
+PROBLEMS_OPTION = typer.Option(
+    None, "--problems", help="Folder of user problem files (default: ./problems). These files are code and run as code."
+)
+
+
+def load_problems(folder: Optional[Path]) -> None:
+    """Register user problems; a broken file is a one-line warning, not a stop."""
+    from optrun.plugins import load_user_problems
+
+    for warning in load_user_problems(folder):
+        err.print(f"warning: {warning}", markup=False, style="yellow")
 
 
 def shown(path: Path) -> str:
@@ -49,12 +60,14 @@ def run(
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key: dotted.key=value (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no summary table."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of the table."),
+    problems: Optional[Path] = PROBLEMS_OPTION,
 ) -> None:
     """Run one experiment and record it in a new run directory."""
     from optrun.api import execute
     from optrun.config import load_config
     from optrun.errors import OptrunError
 
+    load_problems(problems)
     try:
         cfg = load_config(config, set_ or [])
         show_bar = not quiet and not json_out and err.is_terminal
@@ -87,11 +100,28 @@ def run(
 
 
 @app.command("list-problems")
-def list_problems() -> None:
+def list_problems(problems: Optional[Path] = PROBLEMS_OPTION) -> None:
     """List the registered problems with their options and known minima."""
     from optrun.catalogue import problems_table
 
+    load_problems(problems)
     out().print(problems_table())
+
+
+@app.command()
+def describe(
+    name: str = typer.Argument(..., help="A problem name (see list-problems)."),
+    problems: Optional[Path] = PROBLEMS_OPTION,
+) -> None:
+    """Show one problem in full: formula, parameters, options, start, minimum."""
+    from optrun.catalogue import describe_problem
+    from optrun.errors import OptrunError
+
+    load_problems(problems)
+    try:
+        out().print(describe_problem(name))
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
 
 
 @app.command("list-optimizers")

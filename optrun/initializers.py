@@ -40,9 +40,11 @@ def register_initializer(name: str, *, description: str, options: type[Options])
 
 
 def map_leaves(params: Any, fn: Callable[[Any], Any]) -> Any:
-    """Apply ``fn`` to every numeric leaf, visiting dict keys in sorted order."""
+    """Apply ``fn`` to every numeric leaf, visiting dict keys in sorted order
+    (the order random draws are made in) but keeping the mapping's own order."""
     if isinstance(params, Mapping):
-        return {k: map_leaves(params[k], fn) for k in sorted(params)}
+        mapped = {k: map_leaves(params[k], fn) for k in sorted(params)}
+        return {k: mapped[k] for k in params}
     if isinstance(params, (list, tuple)):
         return [map_leaves(v, fn) for v in params]
     return fn(params)

@@ -59,10 +59,13 @@ class TraceWriter:
         path: Path,
         param_names: Sequence[str] | None,
         expand: Any = None,
+        fstar: float | None = None,
         flush_seconds: float = 0.5,
         max_buffered: int = 2000,
     ):
+        """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column."""
         self.path = path
+        self._fstar = fstar
         self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
         self._with_params = param_names is not None
         self._lines: list[str] = []
@@ -70,11 +73,13 @@ class TraceWriter:
         self._max_buffered = max_buffered
         self._last_flush = time.monotonic()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        header = list(TRACE_COLUMNS) + (list(param_names) if param_names else [])
+        header = list(TRACE_COLUMNS) + (["gap"] if fstar is not None else []) + (list(param_names) if param_names else [])
         self._write(",".join(_csv_field(h) for h in header) + "\n")
 
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
         line = f"{k},{f!r},{grad_norm!r},{float(step_size)!r},{t:.6f},{nfev},{njev}"
+        if self._fstar is not None:
+            line += f",{f - self._fstar!r}"
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
             line += "," + ",".join(map(repr, full.tolist()))

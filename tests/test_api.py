@@ -95,7 +95,7 @@ def test_config_errors_create_nothing(workdir):
 
 def test_param_columns_limit(workdir):
     result = optrun.run({"problem": {"name": "trid", "dim": 150}, "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
-    assert list(result.trace) == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev"]
+    assert list(result.trace) == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "gap"]
     assert len(result.params["x"]) == 150
     result = optrun.run({"problem": {"name": "trid", "dim": 150}, "optimizer": "gd", "stop": {"max_iter": 3},
                          "output": {"plots": False, "param_columns": 150}})
@@ -154,3 +154,13 @@ def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
     assert result.status == "max_iter"
     assert result.warnings and "loss.png: plot not drawn: RuntimeError: no canvas" in result.warnings[0]
     assert (result.run_dir / "summary.json").exists()
+
+
+def test_gap_column_when_the_minimum_is_known(workdir):
+    result = optrun.run(POLY)
+    np.testing.assert_allclose(result.trace["gap"], result.trace["f"] + 13 / 3, atol=1e-12)
+    header = (result.run_dir / "trace.csv").read_text().splitlines()[0].split(",")
+    assert header[:8] == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "gap"]
+    unknown = optrun.run({"problem": "decaying_cosine", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
+    assert "gap" not in unknown.trace
+    assert unknown.summary["reference"] is None and "unbounded below" in unknown.summary["reference_note"]

@@ -71,6 +71,10 @@ class ProblemEntry:
 
 PROBLEMS: Registry[ProblemEntry] = Registry("problem")
 
+# Where problems being registered come from; the user-problem loader sets it
+# while it runs a file or an entry point, so `describe` can say so.
+_origin = "built-in"
+
 
 def register_problem(
     name: str,
@@ -92,7 +96,7 @@ def register_problem(
                 description=description,
                 formula=formula,
                 parameters=parameters,
-                origin=getattr(build, "__module__", "") or "",
+                origin=_origin,
             ),
         )
         return build
@@ -101,4 +105,4 @@ def register_problem(
 
 
 # Importing the modules registers the built-ins.
-from optrun.problems import classic, seeds  # noqa: E402,F401
+from optrun.problems import classic, expression, seeds  # noqa: E402,F401

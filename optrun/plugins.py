@@ -1,0 +1,100 @@
+"""User problems: Python files that register problems with the same
+``register_problem`` call the built-ins use.
+
+They come from three places only: the project-local ``problems/`` folder (or
+the folder named with ``--problems``), and modules exposed through the
+``optrun.problems`` entry-point group of installed packages. These files are
+code and run as code, with the user's rights: only load files you trust.
+
+A file that fails to load is reported (its path and the error, one line) and
+skipped; the built-ins and the other files keep working.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import optrun.problems as problems
+
+ENTRY_POINT_GROUP = "optrun.problems"
+DEFAULT_DIR = "problems"
+_loaded: set[str] = set()  # files and entry points already loaded in this process
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:  # the deepest frame in the user's file, if any
+        if tb.tb_frame.f_code.co_filename == getattr(exc, "_optrun_file", None):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f" (line {line})" if line else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def load_problem_files(folder: str | Path | None = None) -> list[str]:
+    """Load every ``*.py`` file (not starting with ``_``) in ``folder``.
+
+    ``folder`` None means ``./problems`` if it exists. Returns one warning
+    line per file that failed to load.
+    """
+    explicit = folder is not None
+    path = Path(folder) if explicit else Path(DEFAULT_DIR)
+    if not path.is_dir():
+        return [f"{path}: --problems folder not found"] if explicit else []
+    warnings = []
+    for file in sorted(path.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        key = str(file.resolve())
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        module_name = f"optrun_user_problems.{file.stem}"
+        problems._origin = str(file)
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a loadable Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException as exc:
+                exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
+                raise
+        except Exception as exc:
+            sys.modules.pop(module_name, None)
+            warnings.append(f"{file}: not loaded: {_describe(exc)}")
+        finally:
+            problems._origin = "built-in"
+    return warnings
+
+
+def load_entry_points() -> list[str]:
+    warnings = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        key = f"entry point {ep.name} = {ep.value}"
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        problems._origin = key
+        try:
+            loaded = ep.load()
+            if callable(loaded) and not isinstance(loaded, type(sys)):
+                loaded()  # an entry point may name a function that registers problems
+        except Exception as exc:
+            warnings.append(f"{key}: not loaded: {_describe(exc)}")
+        finally:
+            problems._origin = "built-in"
+    return warnings
+
+
+def load_user_problems(folder: str | Path | None = None) -> list[str]:
+    """Entry points, then the problem folder; returns warnings."""
+    return load_entry_points() + load_problem_files(folder)

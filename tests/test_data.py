@@ -1,0 +1,89 @@
+"""User CSV data for the data-driven problems."""
+
+import numpy as np
+import pytest
+
+import optrun
+from optrun.errors import ConfigError
+
+
+def run_with(data, problem="linear_regression", **extra):
+    return optrun.run({"problem": {"name": problem, "data": data, **extra}, "optimizer": {"name": "adam", "step_size": 0.1},
+                       "stop": {"max_iter": 20000, "grad_tol": 1e-8}, "output": {"plots": False}})
+
+
+@pytest.fixture
+def table(workdir):
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-2, 2, (30, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.3 + 0.01 * rng.normal(size=30)
+    lines = ["a,b,c,y"] + [",".join(repr(float(v)) for v in [*row, t]) for row, t in zip(X, y)]
+    (workdir / "t.csv").write_text("\n".join(lines) + "\n")
+    return X, y
+
+
+def test_linear_regression_from_csv_matches_lstsq(table):
+    X, y = table
+    result = run_with({"path": "t.csv", "target": "y", "features": ["a", "b", "c"]}, sigma=1.0)
+    theta = np.linalg.lstsq(np.hstack([X, np.ones((30, 1))]), y, rcond=None)[0]
+    assert result.status == "converged"
+    np.testing.assert_allclose(result.params["w"], theta[:3], atol=1e-7)
+    assert result.params["b"] == pytest.approx(theta[3], abs=1e-7)
+
+
+def test_features_default_to_every_other_column(table):
+    result = run_with({"path": "t.csv", "target": "y"})
+    assert len(result.params["w"]) == 3
+
+
+def test_gaussian_mle_from_a_column(workdir):
+    x = np.random.default_rng(1).normal(5.0, 0.5, 200)
+    (workdir / "g.csv").write_text("x,other\n" + "".join(f"{float(v)!r},1\n" for v in x))
+    result = optrun.run({"problem": {"name": "gaussian_mle", "data": {"path": "g.csv", "column": "x"}},
+                         "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 20000, "grad_tol": 1e-7},
+                         "output": {"plots": False}})
+    assert result.params["mu"] == pytest.approx(x.mean(), abs=1e-6)
+    assert result.params["log_sigma"] == pytest.approx(np.log(x.std()), abs=1e-6)
+
+
+def test_logistic_regression_needs_binary_targets(workdir):
+    (workdir / "l.csv").write_text("x,t\n1,0\n2,1\n3,2\n")
+    with pytest.raises(ConfigError, match=r"problem.data.target: the target column 't' must hold 0/1 labels"):
+        run_with({"path": "l.csv", "target": "t"}, problem="logistic_regression")
+
+
+@pytest.mark.parametrize(
+    "content, data, expected",
+    [
+        (None, {"path": "missing.csv", "target": "y"}, "problem.data.path: data file not found: missing.csv"),
+        ("", {"path": "d.csv", "target": "y"}, "data file d.csv is empty"),
+        ("\n\n", {"path": "d.csv", "target": "y"}, "data file d.csv is empty"),
+        ("a,y\n", {"path": "d.csv", "target": "y"}, "has a header but no data rows"),
+        ("a,y\n1,2\n", {"path": "d.csv", "target": "z"}, "problem.data.target: column 'z' is not in d.csv (columns: a, y)"),
+        ("a,y\n1,2\n", {"path": "d.csv", "target": "y", "features": ["b"]}, "problem.data.features: column 'b' is not in d.csv"),
+        ("a,y\n1,2\n3,x\n", {"path": "d.csv", "target": "y"}, "d.csv line 3, column 'y': 'x' is not a number"),
+        ("a,y\n1,2\n3\n", {"path": "d.csv", "target": "y"}, "d.csv line 3 has 1 fields, the header has 2"),
+        ("a,y\n1,nan\n", {"path": "d.csv", "target": "y"}, "'nan' is not finite"),
+        ("a,a\n1,2\n", {"path": "d.csv", "target": "a"}, "distinct, non-empty column names"),
+        ("y\n1\n", {"path": "d.csv", "target": "y"}, "no feature columns besides the target"),
+        ("a,y\n1,2\n", {"path": "d.csv", "target": "y", "features": ["y"]}, "the target 'y' cannot also be a feature"),
+    ],
+)
+def test_csv_errors(workdir, content, data, expected):
+    if content is not None:
+        (workdir / "d.csv").write_text(content)
+    with pytest.raises(ConfigError) as info:
+        run_with(data)
+    assert expected in str(info.value)
+    assert not (workdir / "outputs").exists()
+
+
+def test_csv_error_from_the_cli_is_one_line(workdir):
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    (workdir / "c.yaml").write_text("problem: {name: linear_regression, data: {path: nope.csv, target: y}}\noptimizer: gd\n")
+    result = CliRunner().invoke(app, ["run", "c.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: c.yaml: problem.data.path: data file not found: nope.csv"

@@ -1,0 +1,113 @@
+"""The inline `expression` problem: a whitelisted syntax, never evaluated as text."""
+
+import builtins
+
+import numpy as np
+import pytest
+from autograd import grad
+
+import optrun
+from optrun.errors import ConfigError
+from optrun.problems.expression import compile_expression
+
+
+def expression(expr, params=None, **run):
+    return {"problem": {"name": "expression", "expr": expr, "params": {"x": -1.0, "y": 2.0} if params is None else params},
+            "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 10000, "grad_tol": 1e-8},
+            "output": {"plots": False}, **run}
+
+
+def test_expression_runs_and_converges(workdir):
+    result = optrun.run(expression("(x - 1)**2 + 10*(y - x**2)**2"))
+    assert result.status == "converged"
+    assert result.params == {"x": pytest.approx(1.0, abs=1e-6), "y": pytest.approx(1.0, abs=1e-6)}
+
+
+def test_functions_constants_subscripts_and_where():
+    f = compile_expression("sum(z**2) + z[0] * z[-1] + sin(pi * x) + where(x > 0, x, -x) + e", {"x": 0.0, "z": np.zeros(3)})
+    z = np.array([1.0, 2.0, 3.0])
+    assert f({"x": -0.5, "z": z}) == pytest.approx(14 + 3 + np.sin(-0.5 * np.pi) + 0.5 + np.e)
+    g = grad(lambda v: f({"x": v, "z": z}))
+    assert g(0.25) == pytest.approx(np.pi * np.cos(0.25 * np.pi) + 1.0)
+
+
+def test_expression_gradient_is_autograd(workdir):
+    result = optrun.run(expression("exp(x) - 2*x + y**2", {"x": 3.0, "y": 1.0}))
+    assert result.params["x"] == pytest.approx(np.log(2.0), abs=1e-6)
+
+
+HOSTILE = [
+    ("__import__('os').system('touch pwned')", "attribute access (.) is not allowed"),
+    ("__import__('os')", "the function '__import__' is not allowed"),
+    ("getattr(x, 'real')", "the function 'getattr' is not allowed"),
+    ("open('pwned', 'w')", "the function 'open' is not allowed"),
+    ("eval('1')", "the function 'eval' is not allowed"),
+    ("exec('x=1')", "the function 'exec' is not allowed"),
+    ("x.__class__.__bases__", "attribute access (.) is not allowed"),
+    ("sin.__globals__", "attribute access (.) is not allowed"),
+    ("(lambda: 1)()", "calling anything but a listed function by name is not allowed"),
+    ("lambda: 1", "lambda is not allowed"),
+    ("[i for i in range(10)]", "a comprehension is not allowed"),
+    ("sum(i for i in x)", "a comprehension is not allowed"),
+    ("{k: 1 for k in x}", "a comprehension is not allowed"),
+    ("9**9**9**9", "a constant exponent that is itself computed"),
+    ("x**1000000", "the exponent 1000000 is too large"),
+    ("'a' * 10**9", "the constant 'a' (only numbers) is not allowed"),
+    ("x" + " + x" * 600, "the limit is 1000"),
+    ("((((((((((x))))))))))" * 1 + "+1" * 300, "the limit is 400"),
+    ("x if y else 1", "if/else (use where) is not allowed"),
+    ("x and y", "and/or is not allowed"),
+    ("x < y", "a comparison outside the condition of where"),
+    ("(y := 3)", "assignment (:=) is not allowed"),
+    ("[x, y]", "a list is not allowed"),
+    ("x[0]", "x[0] is out of range: x has shape ()"),
+    ("sin(x)[0]", "a subscript of anything but an array parameter"),
+    ("sin(x, out=y)", "a keyword argument is not allowed"),
+    ("np.sin(x)", "attribute access (.) is not allowed"),
+    ("(x + y)(1)", "calling anything but a listed function by name"),
+    ("z", "unknown name 'z'"),
+    ("True + x", "the constant True (only numbers) is not allowed"),
+    ("x @ y", "the operator MatMult is not allowed"),
+    ("x // y", "the operator FloorDiv is not allowed"),
+    ("where(x, y)", "where takes three arguments"),
+    ("x +", "syntax error"),
+    ("import os", "syntax error"),
+]
+
+
+@pytest.mark.parametrize("expr, message", HOSTILE, ids=[h[0][:30] for h in HOSTILE])
+def test_hostile_expressions_are_rejected_and_never_evaluated(workdir, monkeypatch, expr, message):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("eval/exec/compile must never be called on expression text")
+
+    monkeypatch.setattr(builtins, "eval", forbidden)
+    monkeypatch.setattr(builtins, "exec", forbidden)
+    with pytest.raises(ConfigError) as info:
+        optrun.run(expression(expr))
+    assert message in str(info.value)
+    assert str(info.value).startswith("problem.expr:")
+    assert not (workdir / "pwned").exists()
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"f": 1.0}, "parameter name 'f' is reserved"),
+        ({"sin": 1.0}, "parameter name 'sin' is reserved"),
+        ({"class": 1.0}, "is not a valid identifier"),
+        ({"x y": 1.0}, "is not a valid identifier"),
+        ({"x": []}, "parameter 'x' is an empty list"),
+        ({}, "problem.params: dictionary should have at least 1 item"),
+        ({"x": "one"}, "problem.params.x:"),
+    ],
+)
+def test_bad_parameter_declarations(params, expected):
+    with pytest.raises(ConfigError) as info:
+        optrun.run(expression("1", params))
+    assert expected in str(info.value)
+
+
+def test_array_subscript_out_of_range():
+    with pytest.raises(ConfigError, match=r"z\[5\] is out of range: z has shape \(2,\)"):
+        compile_expression("z[5]", {"z": np.zeros(2)})

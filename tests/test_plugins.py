@@ -1,0 +1,103 @@
+"""User problems from files in problems/, --problems DIR, and entry points."""
+
+import sys
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+import optrun
+from optrun import plugins
+from optrun.cli import app
+from optrun.problems import PROBLEMS
+
+GOOD = '''
+from optrun.problems import Problem, Reference, register_problem
+
+@register_problem("{name}", description="shifted bowl", formula="(x - 3)^2", parameters="x")
+def build(options):
+    return Problem(objective=lambda p: (p["x"] - 3.0) ** 2, start={{"x": 0.0}},
+                   reference=Reference(fun=0.0, params=({{"x": 3.0}},)))
+'''
+
+
+@pytest.fixture
+def registered_names():
+    names = []
+    yield names
+    for name in names:
+        PROBLEMS.unregister(name)
+
+
+def write(folder, filename, text):
+    folder.mkdir(exist_ok=True)
+    (folder / filename).write_text(textwrap.dedent(text))
+
+
+def test_problem_files_register_and_broken_ones_are_reported(workdir, registered_names):
+    folder = workdir / "problems"
+    write(folder, "good.py", GOOD.format(name="user_bowl_a"))
+    write(folder, "syntax.py", "def broken(:\n    pass\n")
+    write(folder, "raises.py", "x = 1\nraise RuntimeError('boom')\n")
+    write(folder, "dup.py", GOOD.format(name="trid"))
+    write(folder, "_private.py", "raise SystemExit('never loaded')\n")
+    registered_names.append("user_bowl_a")
+    warnings = plugins.load_problem_files()
+    assert "user_bowl_a" in PROBLEMS
+    assert PROBLEMS.get("user_bowl_a").origin == "problems/good.py"
+    text = "\n".join(warnings)
+    assert len(warnings) == 3
+    assert "problems/syntax.py: not loaded: SyntaxError" in text and "(line 1)" in text
+    assert "problems/raises.py: not loaded: RuntimeError: boom (line 2)" in text
+    assert "problems/dup.py: not loaded: ValueError: problem 'trid' is already registered" in text
+    # the built-ins still work, and so does the user problem
+    assert optrun.run({"problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}).status == "converged"
+    result = optrun.run({"problem": "user_bowl_a", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+    assert result.status == "converged" and result.params["x"] == pytest.approx(3.0)
+
+
+def test_cli_lists_and_runs_user_problems_with_warnings(workdir, registered_names):
+    folder = workdir / "mine"
+    write(folder, "bowl.py", GOOD.format(name="user_bowl_b"))
+    write(folder, "bad.py", "import not_a_module_anywhere\n")
+    registered_names.append("user_bowl_b")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["list-problems", "--problems", str(folder)], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "user_bowl_b" in listed.stdout
+    assert "bad.py: not loaded: ModuleNotFoundError" in listed.stderr
+    (workdir / "c.yaml").write_text("problem: user_bowl_b\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
+    ran = runner.invoke(app, ["run", "c.yaml", "--problems", str(folder), "--json"])
+    assert ran.exit_code == 0, ran.stderr
+    described = runner.invoke(app, ["describe", "user_bowl_b", "--problems", str(folder)], env={"COLUMNS": "200"})
+    assert described.exit_code == 0 and str(folder / "bowl.py") in described.stdout
+
+
+def test_missing_problems_folder_is_reported(workdir):
+    result = CliRunner().invoke(app, ["list-problems", "--problems", "nowhere"])
+    assert result.exit_code == 0 and "nowhere: --problems folder not found" in result.stderr
+
+
+def test_entry_point_group(workdir, monkeypatch, registered_names):
+    site = workdir / "site"
+    dist = site / "optrun_demo_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: optrun-demo-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[optrun.problems]\ndemo = optrun_demo_plugin_mod\n")
+    (site / "optrun_demo_plugin_mod.py").write_text(GOOD.format(name="user_bowl_ep"))
+    monkeypatch.syspath_prepend(str(site))
+    registered_names.append("user_bowl_ep")
+    warnings = plugins.load_entry_points()
+    assert "user_bowl_ep" in PROBLEMS, warnings
+    assert PROBLEMS.get("user_bowl_ep").origin == "entry point demo = optrun_demo_plugin_mod"
+    sys.modules.pop("optrun_demo_plugin_mod", None)
+
+
+def test_the_shipped_example_problem_file():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    examples = sorted((repo / "problems").glob("example_*.py"))
+    assert examples
+    warnings = plugins.load_problem_files(repo / "problems")
+    assert not warnings
+    assert "rastrigin" in PROBLEMS
