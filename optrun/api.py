@@ -167,6 +167,7 @@ def build_summary(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
         "nit": outcome.nit,
         "nfev": outcome.nfev,
         "njev": outcome.njev,
+        "nhev": prep.oracle.nhev,
         "best": {"fun": outcome.best_fun if outcome.best_iter >= 0 else None, "iter": outcome.best_iter if outcome.best_iter >= 0 else None},
         "wall_time_s": outcome.wall_time_s,
         "reference": reference_json(prep.problem.reference),

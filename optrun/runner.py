@@ -21,7 +21,7 @@ from autograd import value_and_grad
 
 from optrun.config import StopConfig
 from optrun.errors import OptrunError
-from optrun.optimizers import Optimizer
+from optrun.optimizers import Optimizer, OptimizerFinished
 
 # One table of termination reasons: reason -> (status, message template).
 TERMINATION: dict[str, tuple[str, str]] = {
@@ -34,6 +34,8 @@ TERMINATION: dict[str, tuple[str, str]] = {
     "bound": ("diverged", "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
     "interrupted": ("interrupted", "interrupted by {signal} at iteration {nit}"),
     "failed": ("failed", "{where} raised {error} while computing iteration {at}"),
+    "optimizer_converged": ("converged", "{optimizer_message}"),
+    "optimizer_failed": ("failed", "{optimizer_message}"),
 }
 
 
@@ -78,12 +80,20 @@ class Oracle:
         self.nfev = 0
         self.njev = 0
         self.nhev = 0  # Hessians and Hessian-vector products
+        self._last: tuple[np.ndarray, float, np.ndarray] | None = None
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """f and the gradient; the last point is remembered, so asking again
+        for the point a method just evaluated (SciPy's iterate) costs nothing."""
+        last = self._last
+        if last is not None and np.array_equal(last[0], x):
+            return last[1], last[2]
         self.nfev += 1
         self.njev += 1
         f, g = self._value_and_grad(x)
-        return float(f), np.asarray(g, dtype=float)
+        result = float(f), np.asarray(g, dtype=float)
+        self._last = (np.array(x, dtype=float), *result)
+        return result
 
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
@@ -143,6 +153,7 @@ def minimize(
     best_fun, best_iter = math.inf, -1
     details: dict[str, Any] = {}
     reason, signum, where = "", None, "the objective"
+    state = None
     details["at"] = 0
     record = [obs.record for obs in observers]
 
@@ -186,6 +197,9 @@ def minimize(
                 x, prev_f, f = x_new, f, f_new
                 grad_norm = math.sqrt(float(g @ g))
                 k += 1
+    except OptimizerFinished as exc:
+        reason = "optimizer_converged" if exc.success else "optimizer_failed"
+        details["optimizer_message"] = exc.message
     except KeyboardInterrupt as exc:
         reason = "interrupted"
         signum = getattr(exc, "signum", signal.SIGINT)
@@ -195,6 +209,10 @@ def minimize(
         reason = "failed"
         details["error"] = f"{type(exc).__name__}: {exc}"
         details["where"] = where
+
+    finally:
+        if optimizer.close is not None and state is not None:
+            optimizer.close(state)
 
     status, template = TERMINATION[reason]
     message = template.format(

@@ -11,6 +11,7 @@ the runner logs. Optimizers only compute steps; the single loop in
 :mod:`optrun.runner` evaluates the objective, applies stop rules and logs.
 The factory also receives the run's :class:`~optrun.runner.Oracle`, for
 methods that need extra function values (line searches) or curvature.
+A method that stops by its own criteria raises :class:`OptimizerFinished`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ from optrun.registry import Registry
 class Optimizer(NamedTuple):
     init: Callable[[Any], Any]
     update: Callable[[Any, Any, Any], tuple[Any, Any]]
+    close: Callable[[Any], None] | None = None  # release resources (a worker thread) when the run ends
+
+
+class OptimizerFinished(Exception):
+    """Raised by ``update`` when the method has stopped by its own criteria
+    (SciPy's termination, a line search that finds no decrease). The runner
+    ends the run as ``converged`` (``success``) or ``failed`` with ``message``."""
+
+    def __init__(self, message: str, success: bool):
+        super().__init__(message)
+        self.message = message
+        self.success = success
 
 
 @dataclass(frozen=True)
@@ -47,4 +60,5 @@ def register_optimizer(name: str, *, options: type[Options], description: str, n
     return decorate
 
 
-from optrun.optimizers import first_order  # noqa: E402,F401  (registers the built-ins)
+from optrun.optimizers import first_order, line_search, newton  # noqa: E402,F401  (registers the built-ins)
+from optrun.optimizers import scipy_methods  # noqa: E402,F401  (SciPy-backed; scipy imported lazily)

@@ -1,0 +1,130 @@
+"""SciPy-backed methods go through the one runner loop."""
+
+import threading
+
+import numpy as np
+import pytest
+from autograd import grad, hessian
+
+import optrun
+from optrun.optimizers import OPTIMIZERS
+
+SCIPY = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "newton-cg": "Newton-CG", "trust-ncg": "trust-ncg",
+         "trust-exact": "trust-exact", "nelder-mead": "Nelder-Mead"}
+
+
+def run(optimizer, problem="rosenbrock", **stop):
+    return optrun.run({"problem": problem, "optimizer": optimizer, "stop": {"max_iter": 100000, "grad_tol": None, **stop},
+                       "output": {"plots": False}})
+
+
+def rosen(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_all_scipy_methods_are_registered_with_their_needs():
+    for name in SCIPY:
+        assert name in OPTIMIZERS
+    assert OPTIMIZERS.get("trust-exact").needs == ("gradient", "Hessian")
+    assert OPTIMIZERS.get("newton-cg").needs == ("gradient", "Hessian-vector products")
+    assert OPTIMIZERS.get("nelder-mead").needs == ("function values",)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "newton-cg", "trust-exact"])
+def test_same_result_as_a_direct_scipy_call(workdir, name):
+    from scipy.optimize import minimize
+
+    result = run(name)  # no runner tolerance: SciPy stops by its own criteria
+    entry = OPTIMIZERS.get(name)
+    options = {k: v for k, v in entry.options().model_dump().items()}
+    extra = {"hessp": lambda x, p: hessian(rosen)(x) @ p} if name == "newton-cg" else {}
+    if name == "trust-exact":
+        extra = {"hess": hessian(rosen)}
+    direct = minimize(rosen, np.array([-1.2, 1.0]), jac=grad(rosen), method=SCIPY[name], options={**options, "maxiter": 2**31 - 1}, **extra)
+    assert result.status == ("converged" if direct.success else "failed")
+    assert result.message == f"scipy {SCIPY[name]}: {direct.message}"
+    np.testing.assert_allclose(result.params["x"], direct.x, rtol=1e-9, atol=1e-12)
+    assert result.nit == direct.nit
+    assert len(result.trace["iter"]) == direct.nit + 1
+    if name in ("lbfgs", "bfgs"):
+        assert result.nfev == direct.nfev  # the runner re-uses SciPy's evaluation of each iterate
+    if name in ("newton-cg", "trust-exact"):
+        assert result.summary["nhev"] > 0
+
+
+def test_runner_stop_rules_apply_and_the_worker_stops(workdir):
+    before = threading.active_count()
+    result = run("bfgs", max_iter=5)
+    assert result.status == "max_iter" and result.nit == 5
+    assert threading.active_count() == before
+    result = run("lbfgs", grad_tol=1e-3)
+    assert result.status == "converged" and "grad_tol" in result.message
+    assert result.trace["grad_norm"][-1] <= 1e-3 < result.trace["grad_norm"][-2]
+
+
+def test_trace_rows_are_scipys_iterates(workdir):
+    result = run({"name": "lbfgs"}, max_iter=10)
+    assert np.isnan(result.trace["step_size"]).all()
+    assert result.trace["iter"].tolist() == list(range(11))
+    # f in each row is the objective at that row's parameters
+    for k in range(11):
+        x = np.array([result.trace["x[0]"][k], result.trace["x[1]"][k]])
+        assert result.trace["f"][k] == pytest.approx(rosen(x), rel=1e-12, abs=1e-300)
+
+
+def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
+    from optrun import runner
+
+    flags = []
+    original = runner.SignalFlag
+
+    class EarlyFlag(original):
+        def __init__(self):
+            super().__init__()
+            flags.append(self)
+
+    monkeypatch.setattr("optrun.api.SignalFlag", EarlyFlag)
+    calls = {"n": 0}
+    real = runner.Oracle.value_and_grad
+
+    def counting(self, x):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            flags[0](15, None)  # SIGTERM arrives during an evaluation
+        return real(self, x)
+
+    monkeypatch.setattr(runner.Oracle, "value_and_grad", counting)
+    before = threading.active_count()
+    result = run("bfgs")
+    assert result.status == "interrupted" and "SIGTERM" in result.message
+    assert threading.active_count() == before
+
+
+def test_objective_error_inside_scipy_is_failed(workdir):
+    from optrun.problems import PROBLEMS, Problem, register_problem
+
+    @register_problem("test_scipy_raises", description="raises past x = 2", formula="(x-3)^2", parameters="x")
+    def build(options):
+        def f(p):
+            if float(getattr(p["x"], "_value", p["x"])) > 2.0:
+                raise ValueError("x left the domain")
+            return (p["x"] - 3.0) ** 2
+
+        return Problem(objective=f, start={"x": 0.0})
+
+    try:
+        before = threading.active_count()
+        result = optrun.run({"problem": "test_scipy_raises", "optimizer": "bfgs", "output": {"plots": False}})
+    finally:
+        PROBLEMS.unregister("test_scipy_raises")
+    assert result.status == "failed"
+    assert "ValueError: x left the domain" in result.message
+    assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("name, options", [("lbfgs", {"maxcor": 0}), ("bfgs", {"gtol": -1.0}), ("nelder-mead", {"adaptive": "yes"}),
+                                           ("trust-ncg", {"radius": 1.0})])
+def test_scipy_options_are_validated(workdir, name, options):
+    with pytest.raises(optrun.ConfigError) as info:
+        run({"name": name, **options})
+    assert str(info.value).startswith(f"optimizer.{next(iter(options))}:")
