@@ -214,7 +214,7 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
     if config.output.plots:
         from optrun.plots import draw_run_plots
 
-        warnings.extend(draw_run_plots(run_dir))
+        warnings.extend(draw_run_plots(run_dir, prep)[1])
     fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
     return RunResult(
         **{name: summary[name] for name in fields},

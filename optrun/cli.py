@@ -132,5 +132,75 @@ def list_optimizers() -> None:
     out().print(optimizers_table())
 
 
+@app.command()
+def plot(
+    run_dir: Path = typer.Argument(..., help="A run directory (outputs/<name>/<timestamp>)."),
+    problems: Optional[Path] = PROBLEMS_OPTION,
+) -> None:
+    """Redraw a run's plots from its files (also for interrupted runs)."""
+    from optrun.errors import OptrunError
+    from optrun.plots import draw_run_plots
+    from optrun.rundir import read_run
+
+    load_problems(problems)
+    try:
+        read_run(run_dir)
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+    written, warnings = draw_run_plots(run_dir)
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, style="yellow")
+    for path in written:
+        out().print(shown(path.resolve()), highlight=False)
+
+
+@app.command()
+def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<name>/<timestamp>).")) -> None:
+    """Print a run's summary table and its resolved config."""
+    from rich.syntax import Syntax
+
+    from optrun.errors import OptrunError
+    from optrun.rundir import read_run
+    from optrun.terminal import summary_table
+
+    try:
+        run = read_run(run_dir)
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+    console = out()
+    title = f"{run.name}: {run.problem} / {run.optimizer}"
+    if run.summary is None:
+        last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
+        console.print(f"[bold]{title}[/]: no summary.json, the run did not finish (killed?); "
+                      f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}")
+    else:
+        console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
+    console.print(Syntax((run.path / "config.yaml").read_text(encoding="utf-8"), "yaml", background_color="default", word_wrap=True))
+
+
+@app.command()
+def compare(
+    run_dirs: List[Path] = typer.Argument(..., help="Two or more run directories."),
+    out_file: Path = typer.Option(Path("compare.png"), "--out", help="The overlaid loss plot; compare.csv is written beside it."),
+) -> None:
+    """Overlay several runs' loss curves and tabulate their results."""
+    from optrun.compare import compare_table, plot_compare, row, write_csv
+    from optrun.errors import ConfigError, OptrunError
+    from optrun.rundir import read_run
+
+    try:
+        if out_file.suffix.lower() != ".png":
+            raise ConfigError(f"--out must name a .png file, got '{out_file}'")
+        runs = [read_run(path) for path in run_dirs]
+        rows = [row(i, run) for i, run in enumerate(runs, start=1)]
+        csv_path = out_file.with_suffix(".csv")
+        write_csv(rows, csv_path)
+        plot_compare(runs, out_file)
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+    out().print(compare_table(rows))
+    out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False)
+
+
 def main() -> None:
     app()

@@ -37,7 +37,7 @@ def test_seed_000_polynomial_descent(workdir):
 def test_run_directory_contents(workdir):
     result = optrun.run({**POLY, "output": {"plots": True}}, ["stop.max_iter=20", "seed=4"])
     files = sorted(p.name for p in result.run_dir.iterdir())
-    assert files == ["config.yaml", "loss.png", "summary.json", "trace.csv"]
+    assert files == ["config.yaml", "landscape.png", "loss.png", "params.png", "summary.json", "trace.csv"]
     assert result.run_dir.parent == workdir / "outputs" / "poly"
     config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert config["stop"]["max_iter"] == 20 and config["seed"] == 4

@@ -20,7 +20,7 @@ one. Built-ins and user problems use the same call::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
@@ -42,6 +42,18 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Fit:
+    """What ``fit.png`` shows for a model-fitting problem: predictions against
+    the observed targets, or a fitted density over the observed data."""
+
+    kind: Literal["predictions", "density"]
+    observed: np.ndarray
+    predicted: np.ndarray | None = None  # for "predictions": the model at the data
+    density: Callable[[np.ndarray], np.ndarray] | None = None  # for "density": the fitted pdf
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Problem:
     """A built problem. ``start`` is the default start: a parameter mapping,
     or a function of a NumPy ``Generator`` (seeded by the run's ``seed``) for
@@ -51,6 +63,7 @@ class Problem:
     start: Params | Callable[[np.random.Generator], Params]
     reference: Reference | None = None
     note: str = ""  # e.g. "unbounded below as x -> -inf", shown where the reference would be
+    fit: Callable[[Params], Fit] | None = None  # model-fitting problems: data for fit.png
 
     def initial(self, seed: int) -> Params:
         start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start

@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from optrun.errors import ConfigError
 from optrun.options import Options
-from optrun.problems import Problem, Reference, register_problem
+from optrun.problems import Fit, Problem, Reference, register_problem
 from optrun.problems.data import ColumnData, TableData, load_column, load_table
 
 
@@ -216,7 +216,11 @@ def linear_regression(options: LinearRegressionOptions) -> Problem:
         minimizer = {"w": np.linalg.lstsq(X, y, rcond=None)[0]}
         start = {"w": np.zeros(d)}
     reference = Reference(fun=float(f(minimizer)), params=(minimizer,))
-    return Problem(objective=f, start=start, reference=reference)
+
+    def fit(p) -> Fit:
+        return Fit("predictions", observed=y, predicted=X @ np.asarray(p["w"]) + (p["b"] if options.bias else 0.0), label="y")
+
+    return Problem(objective=f, start=start, reference=reference, fit=fit)
 
 
 # -------------------------------------------------------- logistic_regression
@@ -276,11 +280,16 @@ def logistic_regression(options: LogisticRegressionOptions) -> Problem:
         return anp.sum(anp.logaddexp(0.0, -sign * z)) + 0.5 * l2 * anp.sum(p["w"] ** 2)
 
     start = {"w": np.zeros(d), "b": 0.0} if options.bias else {"w": np.zeros(d)}
+
+    def fit(p) -> Fit:
+        z = X @ np.asarray(p["w"]) + (p["b"] if options.bias else 0.0)
+        return Fit("predictions", observed=t, predicted=1.0 / (1.0 + np.exp(-z)), label="P(t = 1)")
+
     theta = logistic_minimum(X, t, options.bias, l2)
     if theta is None:
-        return Problem(objective=f, start=start, note="no finite minimum: the data are linearly separable (use l2 > 0)")
+        return Problem(objective=f, start=start, note="no finite minimum: the data are linearly separable (use l2 > 0)", fit=fit)
     minimizer = {"w": theta[:d], "b": float(theta[d])} if options.bias else {"w": theta}
-    return Problem(objective=f, start=start, reference=Reference(fun=float(f(minimizer)), params=(minimizer,)))
+    return Problem(objective=f, start=start, reference=Reference(fun=float(f(minimizer)), params=(minimizer,)), fit=fit)
 
 
 # ------------------------------------------------------------- mlp_regression
@@ -356,7 +365,11 @@ def mlp_regression(options: MLPOptions) -> Problem:
         return {"layers": [{"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in zip(sizes[:-1], sizes[1:])]}
 
     note = f"non-convex: no known minimum; the noise floor is about n/2 = {X.shape[0] / 2:g}" if options.data is None else "non-convex: no known minimum"
-    return Problem(objective=f, start=start, note=note)
+
+    def fit(p) -> Fit:
+        return Fit("predictions", observed=y, predicted=np.asarray(mlp_predict(p["layers"], X, activation)), label="y")
+
+    return Problem(objective=f, start=start, note=note, fit=fit)
 
 
 # --------------------------------------------------------------- gaussian_mle
@@ -398,4 +411,14 @@ def gaussian_mle(options: GaussianMLEOptions) -> Problem:
     minimizer = {"mu": float(np.mean(x)), "log_sigma": float(np.log(np.std(x)))}
     note = "" if np.std(x) > 0 else "the data have zero spread: no finite minimum"
     reference = Reference(fun=float(f(minimizer)), params=(minimizer,)) if not note else None
-    return Problem(objective=f, start={"mu": -6.0, "log_sigma": float(np.log(2.0))}, reference=reference, note=note)
+
+    def fit(p) -> Fit:
+        mu, sigma = float(p["mu"]), float(np.exp(p["log_sigma"]))
+        return Fit(
+            "density",
+            observed=x,
+            density=lambda v: np.exp(-0.5 * ((v - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi)),
+            label=f"Normal(mu={mu:.4g}, sigma={sigma:.4g})",
+        )
+
+    return Problem(objective=f, start={"mu": -6.0, "log_sigma": float(np.log(2.0))}, reference=reference, note=note, fit=fit)

@@ -1,0 +1,124 @@
+"""``optrun compare``: several runs side by side.
+
+One row per run (name, problem, optimizer, status, f, gap, nit, nfev, wall
+time) written to ``compare.csv``, and the runs' loss curves overlaid in one
+PNG: f - f* on a log scale when every run knows its f*, otherwise f.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optrun.errors import RunIOError
+from optrun.rundir import RunFiles
+
+COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
+
+
+def key_options(run: RunFiles) -> str:
+    """The optimizer options that differ from the optimizer's defaults."""
+    from optrun.optimizers import OPTIMIZERS
+
+    given = {k: v for k, v in run.config["optimizer"].items() if k != "name"}
+    try:
+        defaults = OPTIMIZERS.get(run.optimizer).options.model_construct().model_dump(mode="json")
+    except Exception:
+        defaults = {}
+    changed = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+    return ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def label(run: RunFiles) -> str:
+    options = key_options(run)
+    return f"{run.name} [{run.path.name}]: {run.optimizer}" + (f" ({options})" if options else "")
+
+
+def row(index: int, run: RunFiles) -> dict[str, Any]:
+    summary = run.summary or {}
+    fun = summary.get("fun", run.trace["f"][-1] if len(run.trace["f"]) else None)
+    reference = summary.get("reference")
+    gap = fun - reference["fun"] if reference and fun is not None else None
+    return {
+        "run": index,
+        "name": run.name,
+        "problem": run.problem,
+        "optimizer": run.optimizer,
+        "status": run.status,
+        "f": fun,
+        "gap": gap,
+        "nit": summary.get("nit", int(run.trace["iter"][-1]) if len(run.trace["iter"]) else 0),
+        "nfev": summary.get("nfev", int(run.trace["nfev"][-1]) if len(run.trace["nfev"]) else 0),
+        "wall_time_s": summary.get("wall_time_s", float(run.trace["time_s"][-1]) if len(run.trace["time_s"]) else None),
+        "run_dir": str(run.path),
+    }
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    except OSError as exc:
+        raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+
+
+def plot_compare(runs: list[RunFiles], out: Path) -> None:
+    from optrun.plots import _pyplot, log_safe_gap
+
+    plt = _pyplot()
+    use_gap = all("gap" in run.trace for run in runs)
+    curves = log_safe_gap(*(run.trace["gap"] for run in runs)) if use_gap else [run.trace["f"] for run in runs]
+    fig, ax = plt.subplots(figsize=(9, 5.5), constrained_layout=True)
+    for run, curve in zip(runs, curves):
+        ax.plot(run.trace["iter"], curve, label=label(run))
+    if use_gap:
+        ax.set_yscale("log")
+    ax.set_ylabel("f - f*" if use_gap else "f")
+    ax.set_xlabel("iteration")
+    problems = sorted({run.problem for run in runs})
+    ax.set_title(f"{len(runs)} runs on {', '.join(problems)}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    except OSError as exc:
+        raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(out)) from None
+    finally:
+        plt.close(fig)
+
+
+def compare_table(rows: list[dict[str, Any]]):
+    from rich.table import Table
+
+    from optrun.terminal import STATUS_STYLE
+
+    table = Table(title="Runs compared", title_justify="left")
+    for column in ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "time (s)"):
+        table.add_column(column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left")
+    best = min((r["f"] for r in rows if r["f"] is not None), default=None)
+    for r in rows:
+        style = "bold" if r["f"] is not None and r["f"] == best else ""
+        table.add_row(
+            str(r["run"]), r["name"], r["problem"], r["optimizer"],
+            f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
+            "-" if r["f"] is None else f"{r['f']:.10g}",
+            "-" if r["gap"] is None else f"{r['gap']:.3g}",
+            str(r["nit"]), str(r["nfev"]),
+            "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",
+            style=style,
+        )
+    return table

@@ -1,0 +1,152 @@
+"""Plots: valid, non-blank PNGs of the expected size, for finished,
+interrupted and killed runs, redrawn by `optrun plot`."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import optrun
+from optrun.cli import app
+from optrun.plots import draw_run_plots, log_safe_gap
+from optrun.problems import PROBLEMS, Problem, Reference, register_problem
+
+SIZES = {"loss.png": (600, 800), "params.png": (500, 800), "fit.png": (600, 700)}
+
+
+def image(path):
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return matplotlib.image.imread(path)
+
+
+def assert_real_plot(path, size=None):
+    pixels = image(path)
+    if size:
+        assert pixels.shape[:2] == size, (path.name, pixels.shape)
+    rgb = pixels[..., :3]
+    assert rgb.std() > 0.03, f"{path.name} looks blank"
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50, f"{path.name} has almost no content"
+
+
+def pngs(run_dir):
+    return sorted(p.name for p in run_dir.glob("*.png"))
+
+
+def run(config, *overrides):
+    return optrun.run(config, list(overrides))
+
+
+def test_two_parameter_problem_gets_every_plot(workdir):
+    result = run({"problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 300}})
+    assert pngs(result.run_dir) == ["landscape.png", "loss.png", "params.png"]
+    assert_real_plot(result.run_dir / "loss.png", SIZES["loss.png"])
+    assert_real_plot(result.run_dir / "params.png", SIZES["params.png"])
+    assert_real_plot(result.run_dir / "landscape.png", (600, 700))
+
+
+def test_one_parameter_landscape_and_a_two_vector(workdir):
+    curve = run({"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 0.05}, "stop": {"max_iter": 50}})
+    assert_real_plot(curve.run_dir / "landscape.png", (500, 800))
+    vector = run({"problem": "rosenbrock", "optimizer": "lbfgs", "stop": {"max_iter": 50}})
+    assert_real_plot(vector.run_dir / "landscape.png", (600, 700))
+
+
+def test_no_landscape_beyond_two_free_parameters(workdir):
+    result = run({"problem": {"name": "trid", "dim": 3}, "optimizer": "gd", "stop": {"max_iter": 20}})
+    assert pngs(result.run_dir) == ["loss.png", "params.png"]
+
+
+def test_fixed_parameter_gives_a_curve_of_the_free_one(workdir):
+    result = run({"problem": "goldfield", "fix": {"y": 1.2}, "optimizer": "gd", "stop": {"max_iter": 30}})
+    assert_real_plot(result.run_dir / "landscape.png", (500, 800))
+
+
+@pytest.mark.parametrize("problem", ["linear_regression", "logistic_regression", "gaussian_mle", {"name": "mlp_regression", "n": 50}])
+def test_fit_plots(workdir, problem):
+    result = run({"problem": problem, "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}})
+    assert "fit.png" in pngs(result.run_dir)
+    assert_real_plot(result.run_dir / "fit.png", SIZES["fit.png"])
+
+
+def test_params_plot_says_what_was_left_out(workdir, monkeypatch):
+    import matplotlib.axes
+
+    titles = []
+    original = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda self, text, *a, **k: (titles.append(text), original(self, text, *a, **k))[1])
+    run({"problem": {"name": "trid", "dim": 20}, "optimizer": "gd", "stop": {"max_iter": 5}})
+    assert any("first 12 of 20; 8 left out" in t for t in titles)
+
+
+def test_no_params_plot_without_parameter_columns(workdir):
+    result = run({"problem": {"name": "trid", "dim": 200}, "optimizer": "gd", "stop": {"max_iter": 5}})
+    assert pngs(result.run_dir) == ["loss.png"]
+
+
+@pytest.fixture
+def interrupting_problem():
+    calls = {"n": 0}
+
+    @register_problem("test_plot_interrupt", description="interrupts", formula="x^2 + y^2", parameters="x, y")
+    def build(options):
+        def f(p):
+            calls["n"] += 1
+            if calls["n"] == 25:
+                raise KeyboardInterrupt
+            return p["x"] ** 2 + p["y"] ** 2
+
+        return Problem(objective=f, start={"x": 1.0, "y": -2.0}, reference=Reference(0.0, ({"x": 0.0, "y": 0.0},)))
+
+    yield "test_plot_interrupt"
+    PROBLEMS.unregister("test_plot_interrupt")
+
+
+def test_plots_for_an_interrupted_run_and_redraw_equals_the_original(workdir, interrupting_problem):
+    result = run({"problem": interrupting_problem, "optimizer": {"name": "gd", "step_size": 0.01}})
+    assert result.status == "interrupted"
+    original = pngs(result.run_dir)
+    assert original == ["landscape.png", "loss.png", "params.png"]
+    for name in original:
+        (result.run_dir / name).unlink()
+    redraw = CliRunner().invoke(app, ["plot", str(result.run_dir)])
+    assert redraw.exit_code == 0, redraw.stderr
+    assert pngs(result.run_dir) == original
+    for name in original:
+        assert_real_plot(result.run_dir / name)
+
+
+def test_killed_run_without_summary_can_still_be_plotted(workdir):
+    result = run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 40}})
+    (result.run_dir / "summary.json").unlink()
+    for png in result.run_dir.glob("*.png"):
+        png.unlink()
+    written, warnings = draw_run_plots(result.run_dir)
+    assert sorted(p.name for p in written) == ["landscape.png", "loss.png", "params.png"]
+    assert warnings == []
+
+
+def test_plot_command_errors(workdir):
+    result = CliRunner().invoke(app, ["plot", "nowhere"])
+    assert result.exit_code == 2 and "nowhere: not a run directory" in result.stderr
+    (workdir / "empty").mkdir()
+    result = CliRunner().invoke(app, ["plot", "empty"])
+    assert result.exit_code == 2 and "no config.yaml or trace.csv" in result.stderr
+
+
+def test_a_failing_plot_is_a_warning_and_the_rest_are_drawn(workdir, monkeypatch):
+    import optrun.plots
+
+    def broken(*args):
+        raise RuntimeError("no canvas")
+
+    monkeypatch.setattr(optrun.plots, "plot_params", broken)
+    result = run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 10}})
+    assert pngs(result.run_dir) == ["landscape.png", "loss.png"]
+    assert any("params.png: plot not drawn: RuntimeError: no canvas" in w for w in result.warnings)
+    assert (result.run_dir / "summary.json").exists()
+
+
+def test_log_safe_gap_floors_exact_zeros_at_the_smallest_positive_gap():
+    [a, b] = log_safe_gap(np.array([1.0, 1e-10, 0.0]), np.array([-1e-20, 1e-12]))
+    assert a.tolist() == [1.0, 1e-10, 1e-20] and b.tolist() == [1e-20, 1e-12]
