@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -24,8 +25,12 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def out() -> Console:
-    """stdout console, made per call so the terminal width is read when used."""
-    return Console()
+    """stdout console, made per call so the terminal width is read when used.
+    Piped output (CI logs, files) is 160 columns wide unless COLUMNS says otherwise."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160)
+    return console
 
 FAILED_STATUSES = ("diverged", "failed")
 PROBLEMS_OPTION = typer.Option(
@@ -200,6 +205,58 @@ def compare(
         raise fail(exc, exc.exit_code)
     out().print(compare_table(rows))
     out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False)
+
+
+@app.command()
+def check(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Config files or folders (default: configs/).", show_default=False),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Run configs in this many parallel processes."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the expected values with what the runs got (keeps comments)."),
+    plots: bool = typer.Option(False, "--plots", help="Also draw each run's plots (off: checks are about numbers)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key in every config: dotted.key=value."),
+    problems: Optional[Path] = PROBLEMS_OPTION,
+) -> None:
+    """Run every config that has an expect: block and compare the results.
+
+    Exit status: 0 all passed, 1 a check failed or a run diverged/failed,
+    2 a config error.
+    """
+    from optrun.check import exit_code, find_configs, results_table, run_checks, totals, update_expectations, write_junit
+    from optrun.errors import OptrunError
+
+    load_problems(problems)
+    overrides = [*(set_ or []), *([] if plots else ["output.plots=false"])]
+    try:
+        configs = find_configs(paths or [Path("configs")])
+        progress = None
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            progress = Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+            task = progress.add_task("check", total=len(configs))
+        with progress or contextlib.nullcontext():
+            results = run_checks(configs, overrides, workers, str(problems) if problems else None,
+                                 on_done=(lambda r: progress.advance(task)) if progress else None)
+        if junit is not None:
+            write_junit(results, junit)
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+    out().print(results_table(results))
+    out().print(totals(results), highlight=False)
+    code = exit_code(results)
+    if update:
+        try:
+            changed = [(r.path, c) for r in results for c in update_expectations(r)]
+        except OSError as exc:
+            raise fail(exc, 1)
+        for path, change in changed:
+            out().print(f"updated {path}: {change}", highlight=False)
+        files = len({path for path, _ in changed})
+        out().print(f"--update: {len(changed)} expected values rewritten in {files} files", highlight=False)
+        broken = any(r.summary and r.summary["status"] in ("diverged", "failed") for r in results)
+        code = 2 if code == 2 else (1 if broken else 0)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Annotated, Any, Literal, Mapping, Sequence
 
 import yaml
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from optrun.errors import ConfigError
 from optrun.options import Options, validate
 
+DEFAULT_TOLERANCE = 1e-6
 STATUSES = ("converged", "max_iter", "time_limit", "diverged", "interrupted", "failed")
 Status = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -87,13 +88,42 @@ class OutputConfig(Options):
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
 
 
+Tolerance = Annotated[float, Field(ge=0)]
+
+
 class ExpectConfig(Options):
+    """What ``optrun check`` compares. ``atol``/``rtol`` are one number for
+    every field, or a mapping by field: ``fun``, ``params`` or ``params.NAME``
+    (the most specific key wins; unlisted fields use 1e-6)."""
+
     fun: float | Literal["known"] | None = None
     params: dict[str, Any] | Literal["known"] | None = None
-    atol: float = Field(1e-6, ge=0)
-    rtol: float = Field(1e-6, ge=0)
+    atol: Tolerance | dict[str, Tolerance] = 1e-6
+    rtol: Tolerance | dict[str, Tolerance] = 1e-6
     status: Status | None = None
     max_nit: int | None = Field(None, ge=0)
+
+    @field_validator("atol", "rtol")
+    @classmethod
+    def _fields(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                if key not in ("fun", "params") and not key.startswith("params."):
+                    raise ValueError(f"unknown field '{key}': the keys are 'fun', 'params' or 'params.NAME'")
+        return value
+
+    def tolerance(self, field: str) -> tuple[float, float]:
+        """(atol, rtol) for a field such as 'fun' or 'params.x'."""
+        return self._pick(self.atol, field), self._pick(self.rtol, field)
+
+    @staticmethod
+    def _pick(value: float | dict[str, float], field: str) -> float:
+        if not isinstance(value, dict):
+            return value
+        for key in (field, field.split(".")[0]):
+            if key in value:
+                return value[key]
+        return DEFAULT_TOLERANCE
 
 
 class _TopLevel(Options):

@@ -2,8 +2,9 @@
 
 One :class:`Check` per expected field: ``status``, ``fun``, each entry of
 ``params`` and ``max_nit``. Numbers pass when ``|got - expected| <= atol +
-rtol * |expected|`` (NumPy's ``isclose`` rule). ``known`` means the
-problem's reference: its f*, or the nearest of its known minimizers.
+rtol * |expected|`` (NumPy's ``isclose`` rule), with per-field tolerances
+from :meth:`ExpectConfig.tolerance`. ``known`` means the problem's
+reference: its f*, or the nearest of its known minimizers.
 """
 
 from __future__ import annotations
@@ -84,7 +85,6 @@ def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, 
 def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check]:
     checks: list[Check] = []
     reference = summary.get("reference")
-    atol, rtol = expect.atol, expect.rtol
     if expect.status is not None:
         ok = summary["status"] == expect.status
         checks.append(Check("status", expect.status, summary["status"], ok, "" if ok else summary.get("message", "")))
@@ -93,9 +93,9 @@ def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check
             if reference is None:
                 checks.append(Check("fun", "known", summary["fun"], False, "the problem has no known minimum"))
             else:
-                checks.append(_number_check("fun", reference["fun"], summary["fun"], atol, rtol))
+                checks.append(_number_check("fun", reference["fun"], summary["fun"], *expect.tolerance("fun")))
         else:
-            checks.append(_number_check("fun", float(expect.fun), summary["fun"], atol, rtol))
+            checks.append(_number_check("fun", float(expect.fun), summary["fun"], *expect.tolerance("fun")))
     if expect.params is not None:
         params = summary["params"]
         if expect.params == "known":
@@ -110,7 +110,7 @@ def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check
             if name not in params:
                 checks.append(Check(f"params.{name}", value, None, False, f"the problem has no parameter '{name}' (parameters: {', '.join(params)})"))
             else:
-                checks.append(_param_check(name, value, params[name], atol, rtol))
+                checks.append(_param_check(name, value, params[name], *expect.tolerance(f"params.{name}")))
     if expect.max_nit is not None:
         ok = summary["nit"] <= expect.max_nit
         checks.append(Check("max_nit", expect.max_nit, summary["nit"], ok, "" if ok else f"took {summary['nit']} iterations > max_nit {expect.max_nit}"))

@@ -1,0 +1,258 @@
+"""``optrun check``: run configs and compare them with their ``expect:`` blocks.
+
+The regression test for converged minima: every config with an ``expect:``
+block is run (in parallel processes with ``workers > 1``) and compared field
+by field (see :mod:`optrun.expect`). Configs without one are reported as
+skipped, never dropped. Results can be written as JUnit XML, and
+``update_expectations`` rewrites the expected values in place after an
+intended change, keeping the files' comments and key order (ruamel.yaml's
+round-trip mode).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from optrun.errors import ConfigError, OptrunError
+from optrun.expect import Check, check_expect
+
+PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    path: str
+    outcome: str  # pass | fail | skip | error
+    checks: tuple[Check, ...] = ()
+    summary: dict[str, Any] | None = None
+    run_dir: str = ""
+    seconds: float = 0.0
+    error: str = ""  # a config error (exit 2) or why the config was skipped
+    changes: tuple[str, ...] = field(default=())
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def message(self) -> str:
+        """One line: what broke, or why it was skipped or an error."""
+        if self.outcome in (SKIP, ERROR):
+            return self.error
+        if self.outcome == PASS:
+            return ""
+        parts = [f"{c.field}: expected {_short(c.expected)}, got {_short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
+        if self.summary and self.summary["status"] in ("diverged", "failed") and not any(c.field == "status" for c in self.failures):
+            parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
+        return "; ".join(parts)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def find_configs(paths: Sequence[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError("no such file or folder", source=str(path))
+    if not found:
+        raise ConfigError(f"no YAML configs found in {', '.join(map(str, paths))}")
+    return found
+
+
+def _in_run_or_hidden(file: Path, root: Path) -> bool:
+    """Run directories hold a resolved config.yaml: those are results, not configs."""
+    if (file.parent / "trace.csv").exists():
+        return True
+    return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
+
+
+def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None) -> CheckResult:
+    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    from optrun.api import execute
+    from optrun.config import load_config
+    from optrun.plugins import load_user_problems
+
+    start = time.perf_counter()
+    load_user_problems(problems)
+    try:
+        config = load_config(path, overrides)
+    except OptrunError as exc:
+        return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
+    if config.expect is None:
+        return CheckResult(path, SKIP, error="no expect: block", seconds=time.perf_counter() - start)
+    try:
+        result = execute(config)
+    except OptrunError as exc:
+        outcome = ERROR if isinstance(exc, ConfigError) else FAIL
+        return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
+    checks = tuple(check_expect(config.expect, result.summary))
+    ok = all(c.ok for c in checks) and result.status not in ("diverged", "failed")
+    return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start)
+
+
+def run_checks(
+    paths: Sequence[Path],
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    problems: str | None = None,
+    on_done: Any = None,
+) -> list[CheckResult]:
+    """Check every config, in order; ``on_done(result)`` is called as each finishes."""
+    names = [str(p) for p in paths]
+    done = on_done or (lambda result: None)
+    if workers <= 1 or len(names) <= 1:
+        results = []
+        for name in names:
+            results.append(check_one(name, overrides, problems))
+            done(results[-1])
+        return results
+    from concurrent.futures import as_completed
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(names))) as pool:
+        futures = {pool.submit(check_one, name, tuple(overrides), problems): i for i, name in enumerate(names)}
+        results: list[CheckResult | None] = [None] * len(names)
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            done(results[futures[future]])
+    return [r for r in results if r is not None]
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    if any(r.outcome == ERROR for r in results):
+        return 2
+    if any(r.outcome == FAIL for r in results):
+        return 1
+    return 0
+
+
+def totals(results: Sequence[CheckResult]) -> str:
+    counts = {k: sum(r.outcome == k for r in results) for k in (PASS, FAIL, ERROR, SKIP)}
+    seconds = sum(r.seconds for r in results)
+    return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped "
+            f"({len(results)} configs, {seconds:.1f} s of runs)")
+
+
+# ----------------------------------------------------------------- reports
+def results_table(results: Sequence[CheckResult]):
+    from rich.table import Table
+
+    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
+    table = Table(title="optrun check", title_justify="left")
+    for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
+    for r in results:
+        expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
+        table.add_row(
+            r.path,
+            f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
+            r.summary["status"] if r.summary else "-",
+            _short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
+            _short(expected_f) if expected_f is not None else "-",
+            f"{r.seconds:.2f}",
+            r.message or "-",
+        )
+    return table
+
+
+def write_junit(results: Sequence[CheckResult], path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from optrun.errors import RunIOError
+
+    counts = {k: sum(r.outcome == k for r in results) for k in (FAIL, ERROR, SKIP)}
+    suites = ET.Element("testsuites", name="optrun check")
+    suite = ET.SubElement(
+        suites, "testsuite", name="optrun check", tests=str(len(results)), failures=str(counts[FAIL]),
+        errors=str(counts[ERROR]), skipped=str(counts[SKIP]), time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="optrun.check", name=r.path, time=f"{r.seconds:.3f}")
+        if r.outcome == FAIL:
+            failure = ET.SubElement(case, "failure", message=r.message, type="ExpectationFailed")
+            failure.text = "\n".join(f"{c.field}: expected {c.expected!r}, got {c.got!r} {c.detail}".rstrip() for c in r.failures) or r.message
+        elif r.outcome == ERROR:
+            ET.SubElement(case, "error", message=r.error, type="ConfigError")
+        elif r.outcome == SKIP:
+            ET.SubElement(case, "skipped", message=r.error)
+        if r.run_dir:
+            ET.SubElement(case, "system-out").text = f"run directory: {r.run_dir}"
+    tree = ET.ElementTree(suites)
+    ET.indent(tree)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tree.write(path, encoding="utf-8", xml_declaration=True)
+    except OSError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
+
+
+# ------------------------------------------------------------------ update
+def update_expectations(result: CheckResult) -> list[str]:
+    """Rewrite the expected values that failed with what the run got; keeps
+    comments, key order and flow style, and every value that still passes.
+    Returns 'expect.key: old -> new' lines. ``known`` stays ``known``; a run
+    that failed or diverged is left alone."""
+    if result.outcome != FAIL or result.summary is None or result.summary["status"] in ("diverged", "failed"):
+        return []
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip mode
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    path = Path(result.path)
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    expect = data["expect"]
+    summary = result.summary
+    changes: list[str] = []
+    for check in result.failures:
+        key = check.field
+        if key == "status":
+            new = summary["status"]
+            changes.append(f"expect.status: {expect['status']} -> {new}")
+            expect["status"] = new
+        elif key == "fun" and expect.get("fun") != "known" and summary["fun"] is not None:
+            changes.append(f"expect.fun: {_short(expect['fun'])} -> {_short(summary['fun'])}")
+            expect["fun"] = summary["fun"]
+        elif key.startswith("params.") and isinstance(expect.get("params"), dict):
+            name = key.split(".", 1)[1]
+            if name in expect["params"] and name in summary["params"]:
+                new = summary["params"][name]
+                changes.append(f"expect.{key}: {_short(_plain(expect['params'][name]))} -> {_short(new)}")
+                _assign(expect["params"], name, new)
+        elif key == "max_nit":
+            changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")
+            expect["max_nit"] = summary["nit"]
+    if changes:
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.dump(data, handle)
+    return changes
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _assign(mapping: Any, key: str, new: Any) -> None:
+    """Set mapping[key] = new, keeping an existing sequence's style by editing it in place."""
+    old = mapping[key]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and not any(isinstance(v, (list, dict)) for v in new):
+        for i, value in enumerate(new):
+            old[i] = value
+    else:
+        mapping[key] = new

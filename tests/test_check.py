@@ -1,0 +1,166 @@
+"""optrun check: the CI regression test for converged minima."""
+
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+from typer.testing import CliRunner
+
+from optrun.check import check_one, find_configs
+from optrun.cli import app
+
+runner = CliRunner()
+
+TRID = """\
+# Trid 2-D; minimum (2, 2), f* = -2
+problem: trid
+optimizer: {{name: gd, step_size: 0.1}}   # plain gradient descent
+stop: {{max_iter: 1000, grad_tol: 1.0e-10}}
+expect:
+{expect}
+"""
+
+
+def config(folder, name, expect, body=TRID):
+    path = folder / name
+    path.write_text(body.format(expect=textwrap.indent(textwrap.dedent(expect).strip(), "  ")))
+    return path
+
+
+def check(*args):
+    return runner.invoke(app, ["check", *map(str, args)], env={"COLUMNS": "250"})
+
+
+def test_pass(workdir):
+    config(workdir, "ok.yaml", "fun: known\nparams: known\nstatus: converged\natol: 1.0e-8")
+    result = check("ok.yaml")
+    assert result.exit_code == 0, result.stdout
+    assert "PASS" in result.stdout and "1 passed, 0 failed, 0 errors, 0 skipped" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "expect, broke",
+    [
+        ("fun: -1.9\natol: 1.0e-6", "fun: expected -1.9, got -2"),
+        ("params: {x: [2.0, 2.1]}\natol: 1.0e-6", "params.x: expected [2.0, 2.1]"),
+        ("params: {y: 1.0}", "params.y: expected 1, got None (the problem has no parameter 'y' (parameters: x))"),
+        ("status: max_iter", "status: expected max_iter, got converged"),
+        ("max_nit: 10", "max_nit: expected 10, got"),
+        ("fun: known\natol: 0.0\nrtol: 0.0\nstatus: converged", None),  # gd lands within ~1e-20, not exactly? see below
+    ],
+)
+def test_each_field_can_fail(workdir, expect, broke):
+    config(workdir, "c.yaml", expect)
+    result = check("c.yaml")
+    if broke is None:  # exact comparison: pass or fail must agree with the value itself
+        import json
+
+        summary = json.loads(next((workdir / "outputs" / "c").glob("*/summary.json")).read_text())
+        assert result.exit_code == (0 if summary["fun"] == -2.0 else 1)
+        return
+    assert result.exit_code == 1, result.stdout
+    assert "FAIL" in result.stdout
+    assert broke in check_one("c.yaml").message
+
+
+def test_tolerance_edges_and_per_field_tolerances(workdir):
+    # gd stops at |grad| <= 1e-10: f is within ~1e-21 of -2; x within ~1e-10 of 2
+    config(workdir, "tight.yaml", "params: {x: [2.0, 2.0]}\natol: {fun: 1.0, params: 1.0e-13}\nrtol: 0.0")
+    config(workdir, "loose.yaml", "params: {x: [2.0, 2.0]}\natol: {params.x: 1.0e-9}\nrtol: 0.0")
+    assert check("tight.yaml").exit_code == 1
+    assert check("loose.yaml").exit_code == 0
+    config(workdir, "edge.yaml", "fun: -2.5\natol: 0.5\nrtol: 0.0")  # |diff| = 0.5 <= 0.5
+    assert check("edge.yaml").exit_code == 0
+    config(workdir, "edge2.yaml", "fun: -2.5\natol: 0.4999\nrtol: 0.0")
+    assert check("edge2.yaml").exit_code == 1
+
+
+def test_known_with_several_minima_picks_the_nearest(workdir):
+    body = "problem: himmelblau\ninit: {{kind: values, values: {{x: -3.0, y: -3.0}}}}\noptimizer: {{name: adam, step_size: 0.05}}\nstop: {{max_iter: 20000, grad_tol: 1.0e-9}}\nexpect:\n{expect}\n"
+    config(workdir, "h.yaml", "fun: known\nparams: known\natol: 1.0e-7", body)
+    result = check("h.yaml")
+    assert result.exit_code == 0, result.stdout
+    result = check_one("h.yaml")
+    [px, py] = [c for c in result.checks if c.field.startswith("params.")]
+    assert px.expected == pytest.approx(-3.779310253377747) and py.expected == pytest.approx(-3.2831859912861696)
+
+
+def test_skipped_configs_are_listed(workdir):
+    (workdir / "plain.yaml").write_text("problem: trid\noptimizer: gd\n")
+    config(workdir, "ok.yaml", "fun: known\natol: 1.0e-6")
+    result = check(workdir)
+    assert result.exit_code == 0
+    assert "SKIP" in result.stdout and "no expect: block" in result.stdout
+    assert "1 passed, 0 failed, 0 errors, 1 skipped" in result.stdout
+
+
+def test_exit_statuses(workdir):
+    (workdir / "bad.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: -1}\nexpect: {fun: known}\n")
+    result = check("bad.yaml")
+    assert result.exit_code == 2 and "ERROR" in result.stdout and "optimizer.step_size" in result.stdout
+    (workdir / "div.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {fun: known}\n")
+    result = check("div.yaml")
+    assert result.exit_code == 1 and "run diverged" in result.stdout
+    (workdir / "div2.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {status: diverged}\n")
+    assert check("div2.yaml").exit_code == 1  # a diverged run always fails the check
+    assert check("nowhere").exit_code == 2
+    (workdir / "empty").mkdir()
+    result = check("empty")
+    assert result.exit_code == 2 and "no YAML configs found" in result.stderr
+
+
+def test_junit_report(workdir):
+    config(workdir, "ok.yaml", "fun: known\natol: 1.0e-6")
+    config(workdir, "wrong.yaml", "fun: -1.5\natol: 1.0e-6")
+    (workdir / "plain.yaml").write_text("problem: trid\noptimizer: gd\n")
+    (workdir / "bad.yaml").write_text("problem: nope\noptimizer: gd\nexpect: {fun: known}\n")
+    result = check(workdir, "--junit", "reports/junit.xml")
+    assert result.exit_code == 2
+    root = ET.parse(workdir / "reports" / "junit.xml").getroot()
+    suite = root.find("testsuite")
+    assert suite.attrib["tests"] == "4" and suite.attrib["failures"] == "1" and suite.attrib["errors"] == "1" and suite.attrib["skipped"] == "1"
+    cases = {Path(c.attrib["name"]).name: c for c in suite.findall("testcase")}
+    assert "fun: expected -1.5, got -2" in cases["wrong.yaml"].find("failure").attrib["message"]
+    assert "unknown problem 'nope'" in cases["bad.yaml"].find("error").attrib["message"]
+    assert cases["plain.yaml"].find("skipped") is not None
+    assert cases["ok.yaml"].find("failure") is None
+
+
+from pathlib import Path  # noqa: E402
+
+
+def test_workers_give_the_same_results(workdir):
+    for i in range(4):
+        config(workdir, f"c{i}.yaml", f"fun: {-2.0 + i * 0.5}\natol: 1.0e-6")
+    serial = check(workdir)
+    parallel = check(workdir, "--workers", "2")
+    assert serial.exit_code == parallel.exit_code == 1
+    assert "1 passed, 3 failed" in serial.stdout and "1 passed, 3 failed" in parallel.stdout
+
+
+def test_update_rewrites_failing_values_and_keeps_comments(workdir):
+    path = config(workdir, "u.yaml", "fun: -1.5      # was measured by hand\nparams: {x: [2.0, 2.5]}\natol: 1.0e-6\nstatus: converged")
+    before = path.read_text()
+    result = check("u.yaml", "--update")
+    assert result.exit_code == 0
+    assert "updated u.yaml: expect.fun: -1.5 -> -2" in result.stdout
+    assert "expect.params.x: [2.0, 2.5] ->" in result.stdout
+    after = path.read_text()
+    assert "# Trid 2-D; minimum (2, 2), f* = -2" in after and "# plain gradient descent" in after and "# was measured by hand" in after
+    assert after.splitlines()[:4] == before.splitlines()[:4]  # untouched lines stay byte for byte
+    assert "grad_tol: 1.0e-10" in after and "status: converged" in after
+    assert check("u.yaml").exit_code == 0  # and now it passes
+
+
+def test_find_configs_skips_run_directories_and_hidden_folders(workdir):
+    (workdir / "a").mkdir()
+    (workdir / "a" / "x.yaml").write_text("")
+    (workdir / "a" / "y.yml").write_text("")
+    (workdir / "a" / "z.txt").write_text("")
+    run = workdir / "a" / "outputs" / "x" / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("")
+    (run / "trace.csv").write_text("")
+    (workdir / "a" / ".hidden").mkdir()
+    (workdir / "a" / ".hidden" / "h.yaml").write_text("")
+    assert [p.name for p in find_configs([workdir / "a"])] == ["x.yaml", "y.yml"]
