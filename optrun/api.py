@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import platform
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from autograd.misc.flatten import flatten
 from optrun.config import Config, load_config
 from optrun.errors import ConfigError, OptrunError
 from optrun.outputs import TraceWriter, make_run_dir, read_trace, write_json_atomic, write_yaml
-from optrun.params import Params, coerce_like, leaf_names, size, to_jsonable
+from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable
 from optrun.problems import Problem, Reference
 from optrun.registry import suggest
 from optrun.runner import Oracle, Outcome, SignalFlag, minimize
@@ -66,8 +67,9 @@ def prepare(config: Config) -> Prepared:
 
     fixed = _fixed_params(config.fix, params0)
     free = {k: v for k, v in params0.items() if k not in fixed}
-    x0, unflatten = flatten(free)
+    x0, autograd_unflatten = flatten(free)
     x0 = np.asarray(x0, dtype=float)
+    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
     objective = problem.objective
 
     def flat_objective(x):
@@ -127,9 +129,14 @@ class RunResult:
     seed: int
     run_dir: Path
     summary: dict[str, Any]
-    trace: dict[str, np.ndarray] = field(repr=False)
     warnings: tuple[str, ...] = ()
     signum: int | None = None
+
+    @functools.cached_property
+    def trace(self) -> dict[str, np.ndarray]:
+        """trace.csv as column -> NumPy array, read on first use (a run never
+        holds its trace in memory)."""
+        return read_trace(self.run_dir / "trace.csv")
 
     @property
     def ok(self) -> bool:
@@ -220,7 +227,6 @@ def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
         **{name: summary[name] for name in fields},
         run_dir=run_dir.resolve(),
         summary=summary,
-        trace=read_trace(run_dir / "trace.csv"),
         warnings=tuple(warnings),
         signum=outcome.signum,
     )

@@ -71,27 +71,29 @@ class TraceWriter:
         self._lines: list[str] = []
         self._flush_seconds = flush_seconds
         self._max_buffered = max_buffered
-        self._last_flush = time.monotonic()
+        self._next_flush = flush_seconds  # in the runner's elapsed seconds
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         header = list(TRACE_COLUMNS) + (["gap"] if fstar is not None else []) + (list(param_names) if param_names else [])
         self._write(",".join(_csv_field(h) for h in header) + "\n")
 
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
-        line = f"{k},{f!r},{grad_norm!r},{float(step_size)!r},{t:.6f},{nfev},{njev}"
+        """One row; ``t`` is the run's elapsed time, which also paces the flushes."""
+        line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
         if self._fstar is not None:
-            line += f",{f - self._fstar!r}"
+            line += ",%r" % (f - self._fstar)
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
             line += "," + ",".join(map(repr, full.tolist()))
-        self._lines.append(line + "\n")
-        if len(self._lines) >= self._max_buffered or time.monotonic() - self._last_flush >= self._flush_seconds:
+        lines = self._lines
+        lines.append(line + "\n")
+        if t >= self._next_flush or len(lines) >= self._max_buffered:
             self.flush()
+            self._next_flush = t + self._flush_seconds
 
     def flush(self) -> None:
         if self._lines:
             self._write("".join(self._lines))
             self._lines.clear()
-        self._last_flush = time.monotonic()
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8")
@@ -157,11 +159,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def read_trace(path: Path) -> dict[str, np.ndarray]:
-    """trace.csv as column name -> float array (for the Python API)."""
+    """trace.csv as column name -> float array."""
     import csv
 
     with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    header, body = rows[0], rows[1:]
-    data = np.array(body, dtype=float).reshape(len(body), len(header))
+        header = next(csv.reader(handle))
+        data = np.loadtxt(handle, delimiter=",", dtype=float, ndmin=2)
+    if data.size == 0:
+        data = np.empty((0, len(header)))
     return {name: data[:, i] for i, name in enumerate(header)}

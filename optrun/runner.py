@@ -80,19 +80,24 @@ class Oracle:
         self.nfev = 0
         self.njev = 0
         self.nhev = 0  # Hessians and Hessian-vector products
+        self.remember_last = False  # SciPy methods turn this on (see value_and_grad)
         self._last: tuple[np.ndarray, float, np.ndarray] | None = None
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """f and the gradient; the last point is remembered, so asking again
-        for the point a method just evaluated (SciPy's iterate) costs nothing."""
-        last = self._last
-        if last is not None and np.array_equal(last[0], x):
-            return last[1], last[2]
+        """f and the gradient. With ``remember_last``, the last point is kept,
+        so asking again for the point a method just evaluated (SciPy's
+        iterate) costs nothing; off by default, as it costs a compare and a
+        copy on every call."""
+        if self.remember_last:
+            last = self._last
+            if last is not None and np.array_equal(last[0], x):
+                return last[1], last[2]
         self.nfev += 1
         self.njev += 1
         f, g = self._value_and_grad(x)
         result = float(f), np.asarray(g, dtype=float)
-        self._last = (np.array(x, dtype=float), *result)
+        if self.remember_last:
+            self._last = (np.array(x, dtype=float), *result)
         return result
 
     def value(self, x: np.ndarray) -> float:
@@ -156,35 +161,37 @@ def minimize(
     state = None
     details["at"] = 0
     record = [obs.record for obs in observers]
+    # the stop rules, read once (this loop is the hot path)
+    max_iter, divergence = stop.max_iter, stop.divergence
+    grad_tol = -1.0 if stop.grad_tol is None else stop.grad_tol
+    f_tol, time_limit = stop.f_tol, stop.time_limit
+    nan = math.nan
+    value_and_grad = oracle.value_and_grad
 
     try:
         with np.errstate(all="ignore"):
-            f, g = oracle.value_and_grad(x)
+            f, g = value_and_grad(x)
             grad_norm = math.sqrt(float(g @ g))
             state = optimizer.init(x)
             prev_f = f
             while True:
                 t = clock() - start
                 for rec in record:
-                    rec(k, f, grad_norm, state.step_size if k else math.nan, t, oracle.nfev, oracle.njev, x)
+                    rec(k, f, grad_norm, state.step_size if k else nan, t, oracle.nfev, oracle.njev, x)
                 if f < best_fun:
                     best_fun, best_iter = f, k
-                # -- stop rules, in a fixed order
-                if not math.isfinite(f):
-                    reason = "nonfinite_f"
-                elif not math.isfinite(grad_norm):
-                    reason = "nonfinite_grad"
-                elif abs(f) > stop.divergence:
-                    reason = "bound"
-                elif stop.grad_tol is not None and grad_norm <= stop.grad_tol:
+                # -- stop rules, in a fixed order; one comparison catches nan, inf and the bound
+                if not (abs(f) <= divergence and grad_norm <= math.inf):
+                    reason = "nonfinite_f" if not math.isfinite(f) else ("nonfinite_grad" if not math.isfinite(grad_norm) else "bound")
+                elif grad_norm <= grad_tol:
                     reason = "grad_tol"
-                elif k > 0 and stop.f_tol is not None and abs(f - prev_f) <= stop.f_tol * max(1.0, abs(f)):
+                elif f_tol is not None and k > 0 and abs(f - prev_f) <= f_tol * max(1.0, abs(f)):
                     reason, details["change"] = "f_tol", abs(f - prev_f) / max(1.0, abs(f))
                 elif interrupt is not None and interrupt.signum is not None:
                     reason, signum = "interrupted", interrupt.signum
-                elif k >= stop.max_iter:
+                elif k >= max_iter:
                     reason = "max_iter"
-                elif stop.time_limit is not None and t >= stop.time_limit:
+                elif time_limit is not None and t >= time_limit:
                     reason = "time_limit"
                 if reason:
                     break
@@ -193,7 +200,7 @@ def minimize(
                 step, state = optimizer.update(g, state, x)
                 x_new = x + step
                 where = "the objective"
-                f_new, g = oracle.value_and_grad(x_new)
+                f_new, g = value_and_grad(x_new)
                 x, prev_f, f = x_new, f, f_new
                 grad_norm = math.sqrt(float(g @ g))
                 k += 1

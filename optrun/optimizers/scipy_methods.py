@@ -86,6 +86,7 @@ class _Worker:
 
 
 def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...]) -> Optimizer:
+    oracle.remember_last = True  # the runner asks again for each iterate SciPy just evaluated
     settings = {name: getattr(options, name) for name in scipy_options}
     settings["maxiter"] = 2**31 - 1  # the runner's stop.max_iter decides
     if method == "Nelder-Mead":

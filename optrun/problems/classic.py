@@ -33,13 +33,17 @@ def _himmelblau(x, y):
     return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
 
 
-def _polish(fun, x: np.ndarray, steps: int = 8) -> np.ndarray:
-    """Newton steps on the gradient, to sharpen a minimizer known to a few digits."""
+def _polish(fun, x: np.ndarray, steps: int = 3) -> np.ndarray:
+    """Newton steps on the gradient, to sharpen a minimizer known to 6 digits:
+    quadratic convergence takes an error of 1e-6 to machine precision in 3."""
     from autograd import grad, hessian
 
     g, h = grad(fun), hessian(fun)
     for _ in range(steps):
-        x = x - np.linalg.solve(h(x), g(x))
+        gx = g(x)
+        if not np.any(gx):
+            break
+        x = x - np.linalg.solve(h(x), gx)
     return x
 
 
