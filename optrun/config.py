@@ -133,8 +133,8 @@ class _TopLevel(Options):
     init: str | dict[str, Any] = "default"
     optimizer: str | dict[str, Any]
     fix: dict[str, Any] = Field(default_factory=dict)
-    stop: StopConfig = StopConfig()
-    output: OutputConfig = OutputConfig()
+    stop: StopConfig = Field(default_factory=StopConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
     expect: ExpectConfig | None = None
 
 
