@@ -66,6 +66,7 @@ def prepare(config: Config) -> Prepared:
     params0 = config.init.entry.apply(config.init.options, params0, rng)
 
     fixed = _fixed_params(config.fix, params0)
+    _check_expected_params(config, params0)
     free = {k: v for k, v in params0.items() if k not in fixed}
     x0, autograd_unflatten = flatten(free)
     x0 = np.asarray(x0, dtype=float)
@@ -93,6 +94,20 @@ def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
     if fixed and len(fixed) == len(params0):
         raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
     return fixed
+
+
+def _check_expected_params(config: Config, params0: Params) -> None:
+    """expect.params must name the problem's parameters, with their shapes."""
+    expected = config.expect.params if config.expect is not None else None
+    if not isinstance(expected, Mapping):
+        return
+    for name, value in expected.items():
+        if name not in params0:
+            raise ConfigError(
+                f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})",
+                path=f"expect.params.{name}",
+            )
+        coerce_like(params0[name], value, f"expect.params.{name}")
 
 
 def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:

@@ -69,8 +69,8 @@ def parse_yaml(text: str, source: str) -> Any:
         if "could not determine a constructor" in str(problem):
             problem = f"{problem} (only plain YAML is allowed: no tags such as !!python/object)"
         raise ConfigError(f"{where}YAML error: {problem}", source=source) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}", source=source) from None
+    except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
+        raise ConfigError(f"YAML error: {' '.join(str(exc).split())}", source=source) from None
 
 
 # ---------------------------------------------------------------- sections
@@ -187,12 +187,12 @@ _SECTION_KEYS = {"problem": "name", "optimizer": "name", "init": "kind"}
 def apply_override(data: dict[str, Any], text: str) -> None:
     """Apply one ``dotted.key=value`` override in place; value is YAML."""
     if "=" not in text:
-        raise ConfigError(f"override '{text}' must look like dotted.key=value", source="--set")
+        raise ConfigError(f"override {text!r} must look like dotted.key=value", source="--set")
     path, _, raw = text.partition("=")
     path = path.strip()
     keys = path.split(".")
     if not path or any(not k for k in keys):
-        raise ConfigError(f"override '{text}' has an empty key in its path", source="--set")
+        raise ConfigError(f"override {text!r} has an empty key in its path", source="--set")
     value = parse_yaml(raw, source=f"--set {path}") if raw.strip() else None
     node: Any = data
     for depth, key in enumerate(keys[:-1]):

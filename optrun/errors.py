@@ -28,7 +28,8 @@ class OptrunError(Exception):
 
     def __str__(self) -> str:
         where = ": ".join(part for part in (self.source, self.path) if part)
-        return f"{where}: {self.message}" if where else self.message
+        text = f"{where}: {self.message}" if where else self.message
+        return " ".join(text.splitlines())  # always one line, whatever a message quoted
 
 
 class ConfigError(OptrunError):

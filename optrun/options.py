@@ -55,26 +55,38 @@ def loc_to_path(loc: tuple[Any, ...]) -> str:
 _TYPE_TAGS = {"float", "int", "str", "bool", "dict", "list", "none", "tuple"}
 
 
-def _is_type_tag(part: Any) -> bool:
+def _model_names() -> set[str]:
+    names, todo = set(), [BaseModel]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _is_type_tag(part: Any, models: set[str]) -> bool:
     """Union branches appear in pydantic locations as tags ('float',
-    "literal['known']", 'dict[str,any]'); they are not keys."""
-    return isinstance(part, str) and (
-        part in _TYPE_TAGS or "[" in part or part.startswith("function-") or part[:1].isupper()
-    )
+    "literal['known']", 'dict[str,any]', a model's class name); they are not keys."""
+    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or part.startswith("function-") or part in models)
 
 
-def _clean(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(p for p in loc if not _is_type_tag(p))
+def _clean(loc: tuple[Any, ...], kind: str = "") -> tuple[Any, ...]:
+    models = _model_names()
+    *head, last = loc or ("",)
+    kept = [p for p in head if not _is_type_tag(p, models)]
+    if kind == "extra_forbidden" or not _is_type_tag(last, models):  # an unknown key is always a key
+        kept.append(last)
+    return tuple(kept)
 
 
 def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str, str, int]:
     """(path, message, number of errors at other paths) for the first error;
     the branches of a union at the same path are merged into one message."""
     first = errors[0]
-    loc = _clean(first["loc"])
+    loc = _clean(first["loc"], first["type"])
     path = loc_to_path(loc)
-    same = [e for e in errors if _clean(e["loc"]) == loc]
-    others = len({_clean(e["loc"]) for e in errors}) - 1
+    same = [e for e in errors if _clean(e["loc"], e["type"]) == loc]
+    others = len({_clean(e["loc"], e["type"]) for e in errors}) - 1
     kind = first["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model, loc[:-1])

@@ -1,0 +1,118 @@
+"""Faults during a run lose nothing: failing objectives, SIGKILL, a full
+disk, lost permissions, and many runs at once."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import optrun
+from helpers import REPO, run_dirs
+from optrun.cli import app
+from optrun.problems import PROBLEMS, Problem, register_problem
+
+
+@pytest.fixture
+def nan_at_step():
+    """x^2 whose value turns NaN once x drops below 1 (x_k = 3 * 0.8^k: at k = 5)."""
+
+    @register_problem("test_nan_at_step", description="nan below 1", formula="x^2", parameters="x")
+    def build(options):
+        def f(p):
+            value = p["x"] ** 2
+            return value * np.nan if float(getattr(p["x"], "_value", p["x"])) < 1.0 else value
+
+        return Problem(objective=f, start={"x": 3.0})
+
+    yield "test_nan_at_step"
+    PROBLEMS.unregister("test_nan_at_step")
+
+
+def test_objective_returning_nan_at_step_k(workdir, nan_at_step):
+    result = optrun.run({"problem": nan_at_step, "optimizer": {"name": "gd", "step_size": 0.1},
+                         "stop": {"grad_tol": None}, "output": {"plots": False}})
+    assert result.status == "diverged"
+    assert result.message == "f became non-finite (nan) at iteration 5"
+    assert result.trace["iter"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert np.isfinite(result.trace["f"][:5]).all() and np.isnan(result.trace["f"][5])
+    assert result.best == {"fun": pytest.approx((3 * 0.8**4) ** 2), "iter": 4}
+
+
+def _start(workdir, text):
+    (workdir / "long.yaml").write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "long.yaml", "-q"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        found = list(workdir.glob("outputs/long/*/trace.csv"))
+        if found and found[0].read_text().count("\n") > 20:
+            return proc, found[0]
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("no trace rows appeared")
+
+
+def test_sigkill_leaves_complete_rows_and_no_summary(workdir):
+    proc, trace = _start(workdir, "problem: {name: trid, dim: 50}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+                                  "stop: {max_iter: 100000000, grad_tol: null}\n")
+    time.sleep(0.7)  # let it flush a few more times
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    lines = trace.read_text().split("\n")
+    assert lines[-1] == ""  # the file ends at a row boundary
+    header, rows = lines[0].split(","), [line.split(",") for line in lines[1:-1]]
+    assert len(rows) > 20 and all(len(r) == len(header) for r in rows)
+    assert [int(r[0]) for r in rows] == list(range(len(rows)))
+    np.array(rows, dtype=float)  # every cell parses
+    assert not (trace.parent / "summary.json").exists()
+
+
+@pytest.mark.parametrize("err, text", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
+def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
+    import optrun.outputs
+
+    real_write, calls = os.write, {"n": 0}
+
+    def failing_write(fd, data):
+        calls["n"] += 1
+        if calls["n"] > 3:  # header and two flushes succeed, then the disk "fills"
+            raise OSError(err, os.strerror(err))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(optrun.outputs.os, "write", failing_write)
+    (workdir / "c.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+                                    "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n")
+    from optrun.outputs import TraceWriter
+
+    monkeypatch.setattr(TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5))  # flush every 5 rows
+    result = CliRunner().invoke(app, ["run", "c.yaml"])
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.count("\n") == 0 and "Traceback" not in result.stderr
+    assert line.startswith("error: ") and line.endswith(f"trace.csv: cannot write the trace: {text}")
+    [run] = run_dirs(workdir, "c")
+    rows = (run / "trace.csv").read_text().splitlines()
+    assert rows[0].startswith("iter,f,") and all(len(r.split(",")) == len(rows[0].split(",")) for r in rows)
+    assert not (run / "summary.json").exists()
+
+
+def test_sixteen_concurrent_runs_get_sixteen_complete_directories(workdir):
+    (workdir / "same.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-m", "optrun", "run", "same.yaml", "-q"], cwd=workdir, env=env) for _ in range(16)]
+    assert [p.wait(timeout=300) for p in procs] == [0] * 16
+    dirs = run_dirs(workdir, "same")
+    assert len(dirs) == 16
+    for d in dirs:
+        summary = json.loads((d / "summary.json").read_text())
+        assert summary["status"] == "converged"
+        assert (d / "trace.csv").read_text().count("\n") == summary["nit"] + 2
+        assert (d / "config.yaml").exists()
