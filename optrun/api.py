@@ -25,7 +25,7 @@ from autograd.misc.flatten import flatten
 
 from optrun.config import Config, load_config
 from optrun.errors import ConfigError, OptrunError
-from optrun.outputs import TraceWriter, make_run_dir, read_trace, write_json_atomic, write_yaml
+from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, write_json_atomic, write_yaml
 from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable
 from optrun.problems import Problem, Reference
 from optrun.registry import suggest
@@ -214,13 +214,14 @@ def _signals_interrupt() -> Iterator[SignalFlag | None]:
             signal.signal(sig, old)
 
 
-def execute(config: Config, observers: Sequence[Any] = ()) -> RunResult:
-    """Run a validated config and record it; returns the result."""
+def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None) -> RunResult:
+    """Run a validated config and record it; returns the result. ``run_dir``
+    names the (new) run directory; by default it is made under output.dir."""
     try:
         prep = prepare(config)
     except OptrunError as exc:
         raise exc.located(source=exc.source or config.source) from None
-    run_dir = make_run_dir(config.output.dir, config.name)
+    run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
     write_yaml(run_dir / "config.yaml", config.resolved())
     reference = prep.problem.reference
     writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)

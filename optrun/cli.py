@@ -259,5 +259,60 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def sweep(
+    config: Optional[Path] = typer.Argument(None, help="The YAML config (omit with --resume).", show_default=False),
+    grid: Optional[List[str]] = typer.Option(None, "--grid", help="path=v1,v2,... (repeatable): runs for every combination."),
+    zip_: Optional[List[str]] = typer.Option(None, "--zip", help="path=v1,v2,... (repeatable): paired lists, one run per position."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...)."),
+    workers: int = typer.Option(os.cpu_count() or 1, "--workers", "-w", min=1, help="Local processes (1: in this process)."),
+    dask: Optional[str] = typer.Option(None, "--dask", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Finish a partial sweep directory without redoing finished runs."),
+    plots: bool = typer.Option(False, "--plots", help="Also draw every run's plots (off: sweeps are about final values)."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key in every run: dotted.key=value."),
+    problems: Optional[Path] = PROBLEMS_OPTION,
+) -> None:
+    """Run a config over a grid of values and seeds, and tabulate the results."""
+    from optrun.errors import ConfigError, OptrunError
+    from optrun.sweep import load_plan, make_plan, results_table, run_sweep, start_sweep
+
+    load_problems(problems)
+    problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+    try:
+        if resume is not None:
+            if config is not None or grid or zip_ or seeds or set_:
+                raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
+            plan, sweep_dir = load_plan(resume), resume
+        else:
+            if config is None:
+                raise ConfigError("give a config file (or --resume SWEEP_DIR)")
+            plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots)
+            if dask is not None:
+                from optrun.sweep import require_dask
+
+                require_dask()  # fail before creating anything
+            sweep_dir = start_sweep(plan, base.output.dir, base.name)
+        progress = None
+        if err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
+            task = progress.add_task("sweep", total=len(plan.runs))
+        with progress or contextlib.nullcontext():
+            outcome = run_sweep(plan, sweep_dir, workers, dask, problems_dir, on_done=(lambda row: progress.advance(task)) if progress else (lambda row: None))
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+    for warning in outcome.warnings:
+        err.print(f"warning: {warning}", markup=False, style="yellow")
+    out().print(results_table(outcome.rows, outcome.keys))
+    failed = sum(r["status"] in ("diverged", "failed", "error") for r in outcome.rows)
+    kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
+    out().print(f"{len(outcome.rows)} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
+                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False)
+    if outcome.stopped:
+        err.print(f"interrupted: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
+        raise typer.Exit(130)
+
+
 def main() -> None:
     app()

@@ -126,6 +126,42 @@ class ExpectConfig(Options):
         return DEFAULT_TOLERANCE
 
 
+class SweepConfig(Options):
+    """A study over many runs (read by ``optrun sweep``; ignored by ``optrun run``).
+    Keys of ``grid``/``zip`` are dotted config paths, as for ``--set``."""
+
+    grid: dict[str, list[Any]] = Field(default_factory=dict)  # Cartesian product
+    zip: dict[str, list[Any]] = Field(default_factory=dict)  # paired lists of one length
+    seeds: int | list[int] = Field(1)  # repeats: N seeds from `seed`, or the seeds themselves
+
+    @field_validator("grid", "zip")
+    @classmethod
+    def _non_empty(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in value.items():
+            if not values:
+                raise ValueError(f"'{key}' has no values")
+            if key in ("seed", "name") or key.startswith(("output.", "sweep", "expect")):
+                raise ValueError(f"'{key}' cannot be swept (use seeds: for repeats)")
+        return value
+
+    @field_validator("zip")
+    @classmethod
+    def _same_length(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        lengths = {key: len(values) for key, values in value.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"zip lists must have one length, got {lengths}")
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: int | list[int]) -> int | list[int]:
+        if isinstance(value, int) and not 1 <= value <= 100_000:
+            raise ValueError("seeds must be a count from 1 to 100000 or a list of seeds")
+        if isinstance(value, list) and (not value or len(set(value)) != len(value) or min(value) < 0):
+            raise ValueError("a list of seeds must be non-empty, distinct and >= 0")
+        return value
+
+
 class _TopLevel(Options):
     name: str | None = Field(None, pattern=NAME_PATTERN)
     seed: int = Field(0, ge=0, le=2**32 - 1)
@@ -136,6 +172,7 @@ class _TopLevel(Options):
     stop: StopConfig = Field(default_factory=StopConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     expect: ExpectConfig | None = None
+    sweep: SweepConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +199,7 @@ class Config:
     stop: StopConfig
     output: OutputConfig
     expect: ExpectConfig | None
+    sweep: SweepConfig | None = None
     source: str = ""
 
     def resolved(self) -> dict[str, Any]:
@@ -177,6 +215,8 @@ class Config:
         }
         if self.expect is not None:
             data["expect"] = self.expect.model_dump(mode="json", exclude_none=True)
+        if self.sweep is not None:
+            data["sweep"] = self.sweep.model_dump(mode="json")
         return data
 
 
@@ -271,6 +311,7 @@ def _validate(data: dict[str, Any], default_name: str, source: str) -> Config:
         stop=top.stop,
         output=top.output,
         expect=top.expect,
+        sweep=top.sweep,
         source=source,
     )
 

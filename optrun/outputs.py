@@ -28,13 +28,14 @@ from optrun.errors import RunIOError
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
 
 
-def make_run_dir(base: str | Path, name: str, now: float | None = None) -> Path:
+def make_run_dir(base: str | Path, name: str, now: float | None = None, prefix: str = "") -> Path:
+    """A new ``<base>/<name>/<prefix><YYYYMMDD-HHMMSS>[-N]`` folder, made atomically."""
     parent = Path(base) / name
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunIOError(f"cannot create the output folder: {exc.strerror or exc}", source=str(parent)) from None
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     for n in range(10_000):
         path = parent / (stamp if n == 0 else f"{stamp}-{n}")
         try:
@@ -45,6 +46,17 @@ def make_run_dir(base: str | Path, name: str, now: float | None = None) -> Path:
         except OSError as exc:
             raise RunIOError(f"cannot create the run directory: {exc.strerror or exc}", source=str(path)) from None
     raise RunIOError("too many runs started in the same second", source=str(parent))
+
+
+def make_given_dir(path: Path) -> Path:
+    """Create exactly ``path`` (a sweep's run folder); it must not exist yet."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise RunIOError("the run directory exists already", source=str(path)) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot create the run directory: {exc.strerror or exc}", source=str(path)) from None
+    return path
 
 
 def _number(value: float) -> str:

@@ -1,0 +1,450 @@
+"""``optrun sweep``: many runs of one config over a grid of values.
+
+A sweep is expanded from the config's ``sweep:`` block and the ``--grid``,
+``--zip`` and ``--seeds`` options into a plan: one set of dotted-path
+overrides per run (``grid`` is the Cartesian product, ``zip`` pairs lists,
+``seeds`` repeats each point). Every combination is validated before
+anything is written. The runs are ordinary run directories in one sweep
+folder, ``<output.dir>/<name>/sweep-<timestamp>/run-NNNN/``, beside
+``sweep.json`` (the plan, for ``--resume``), ``sweep.csv`` and ``sweep.png``.
+
+Runs go to an executor: in this process, a local process pool, or a Dask
+cluster (``dask.distributed``, an optional extra); all three call the same
+:func:`run_one`, so they give identical results. A failed or diverged run is
+recorded and the sweep goes on; Ctrl-C stops starting new runs and keeps
+every finished one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import yaml
+
+from optrun.config import SweepConfig, load_config, parse_yaml
+from optrun.errors import ConfigError, OptrunError, RunIOError
+from optrun.options import validate
+from optrun.outputs import make_run_dir, write_json_atomic, write_text_atomic
+
+RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
+DONE_STATUSES = ("converged", "max_iter", "time_limit", "diverged", "failed", "error")  # not redone by --resume
+
+
+# ------------------------------------------------------------------ the plan
+def parse_values(option: str, text: str) -> tuple[str, list[Any]]:
+    """``--grid path=v1,v2,v3`` -> (path, [v1, v2, v3]); values are YAML scalars."""
+    if "=" not in text:
+        raise ConfigError(f"{option} {text!r} must look like dotted.key=value1,value2,...")
+    path, _, raw = text.partition("=")
+    path = path.strip()
+    if not path or any(not part for part in path.split(".")):
+        raise ConfigError(f"{option} {text!r} has an empty key in its path")
+    values = [parse_yaml(item, source=f"{option} {path}") for item in raw.split(",")]
+    if any(v is None for v in values) and raw.strip() == "":
+        raise ConfigError(f"{option} {text!r} gives no values")
+    return path, values
+
+
+def combine(block: SweepConfig | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None) -> SweepConfig:
+    """The config's sweep: block with the command line's additions."""
+    data = block.model_dump() if block is not None else {"grid": {}, "zip": {}, "seeds": 1}
+    for text in grid:
+        key, values = parse_values("--grid", text)
+        data["grid"][key] = values
+    for text in zipped:
+        key, values = parse_values("--zip", text)
+        data["zip"][key] = values
+    if seeds is not None:
+        data["seeds"] = seeds
+    spec = validate(SweepConfig, data, "sweep")
+    if not spec.grid and not spec.zip and spec.seeds == 1:
+        raise ConfigError("nothing to sweep: give --grid, --zip or --seeds, or a sweep: block in the config")
+    overlap = set(spec.grid) & set(spec.zip)
+    if overlap:
+        raise ConfigError(f"'{sorted(overlap)[0]}' is both in grid and zip", path="sweep")
+    return spec
+
+
+def expand(spec: SweepConfig, base_seed: int) -> list[dict[str, Any]]:
+    """Every run's swept values (dotted path -> value), seed last."""
+    grid_keys = list(spec.grid)
+    grid_points = list(itertools.product(*(spec.grid[k] for k in grid_keys))) or [()]
+    zip_keys = list(spec.zip)
+    zip_rows = list(zip(*(spec.zip[k] for k in zip_keys))) or [()]
+    seeds = list(range(base_seed, base_seed + spec.seeds)) if isinstance(spec.seeds, int) else list(spec.seeds)
+    runs = []
+    for point in grid_points:
+        for row in zip_rows:
+            for seed in seeds:
+                runs.append({**dict(zip(grid_keys, point)), **dict(zip(zip_keys, row)), "seed": seed})
+    return runs
+
+
+def to_overrides(values: dict[str, Any]) -> list[str]:
+    return [f"{key}={_flow(value)}" for key, value in values.items()]
+
+
+def _flow(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text[: -len("...")].strip() if text.endswith("...") else text
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: str  # absolute path of the base config
+    overrides: tuple[str, ...]  # --set, applied to every run
+    keys: tuple[str, ...]  # swept paths, then "seed"
+    runs: tuple[dict[str, Any], ...]
+    plots: bool
+
+    def run_overrides(self, values: dict[str, Any]) -> list[str]:
+        return [*self.overrides, *to_overrides(values), *([] if self.plots else ["output.plots=false"])]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"config": self.config, "overrides": list(self.overrides), "keys": list(self.keys), "runs": list(self.runs), "plots": self.plots}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Plan":
+        return cls(data["config"], tuple(data["overrides"]), tuple(data["keys"]), tuple(data["runs"]), bool(data["plots"]))
+
+
+def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], zipped: Sequence[str], seeds: int | None, plots: bool) -> tuple[Plan, Any]:
+    """Validate the base config and every combination; return the plan and the base config."""
+    base = load_config(config_path, overrides)
+    spec = combine(base.sweep, grid, zipped, seeds)
+    runs = expand(spec, base.seed)
+    plan = Plan(str(config_path.resolve()), tuple(overrides), (*spec.grid, *spec.zip, "seed"), tuple(runs), plots)
+    for values in runs:
+        try:
+            load_config(config_path, plan.run_overrides(values))
+        except ConfigError as exc:
+            swept = ", ".join(f"{k}={v}" for k, v in values.items())
+            raise ConfigError(exc.message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
+    return plan, base
+
+
+# ------------------------------------------------------------------ one run
+def run_one(task: dict[str, Any]) -> dict[str, Any]:
+    """One sweep run, in whatever process an executor chose; returns its row.
+    Errors become the row's status, so one bad run never stops the sweep."""
+    from optrun.api import execute
+    from optrun.plugins import load_user_problems
+
+    row: dict[str, Any] = {"index": task["index"], **task["values"], **{c: None for c in RESULT_COLUMNS}}
+    row["run_dir"] = task["run_dir"]
+    try:
+        load_user_problems(task.get("problems"))
+        config = load_config(task["config"], task["overrides"])
+        result = execute(config, run_dir=Path(task["run_dir"]))
+    except OptrunError as exc:
+        return {**row, "status": "error", "message": str(exc)}
+    except Exception as exc:  # an executor must get a row back, never an exception
+        return {**row, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    summary = result.summary
+    reference = summary.get("reference")
+    gap = summary["fun"] - reference["fun"] if reference and summary["fun"] is not None else None
+    return {**row, "status": summary["status"], "f": summary["fun"], "gap": gap, "nit": summary["nit"], "nfev": summary["nfev"],
+            "wall_time_s": summary["wall_time_s"], "message": summary["message"]}
+
+
+def _ignore_sigint() -> None:
+    """Pool workers ignore Ctrl-C while idle; a running run handles it itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# ---------------------------------------------------------------- executors
+class Stopped(Exception):
+    """Ctrl-C during a sweep: no new runs start; finished ones are kept."""
+
+
+def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, on_done: Callable[[dict[str, Any]], None]) -> None:
+    if dask is not None:
+        _with_dask(tasks, dask, on_done)
+    elif workers <= 1 or len(tasks) <= 1:
+        try:
+            for task in tasks:
+                row = run_one(task)  # a Ctrl-C during a run ends that run as interrupted
+                on_done(row)
+                if row["status"] == "interrupted":
+                    raise Stopped
+        except KeyboardInterrupt:  # a Ctrl-C between runs
+            raise Stopped from None
+    else:
+        _with_pool(tasks, workers, on_done)
+
+
+def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_ignore_sigint)
+    futures = [pool.submit(run_one, task) for task in tasks]
+    try:
+        for future in as_completed(futures):
+            on_done(future.result())
+    except KeyboardInterrupt:
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)  # running runs finish and are kept
+        for future in futures:
+            if future.done() and not future.cancelled():
+                on_done(future.result())
+        raise Stopped from None
+    pool.shutdown(wait=True)
+
+
+def require_dask() -> None:
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--dask needs dask.distributed, which is not installed: pip install 'optrun[dask]' (or pip install 'dask[distributed]')"
+        ) from None
+
+
+def dask_client(address: str):
+    """A Dask client: ``local:N`` starts a LocalCluster of N processes on
+    loopback; anything else is a running scheduler's address."""
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
+    if address.startswith("local:"):
+        try:
+            n = int(address.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N >= 1")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout="10s"), None
+    except (OSError, TimeoutError) as exc:
+        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+
+
+def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None]) -> None:
+    from dask.distributed import as_completed
+
+    client, cluster = dask_client(address)
+    try:
+        futures = [client.submit(run_one, task, key=f"optrun-run-{task['index']:04d}-{os.getpid()}-{time.time_ns()}", pure=False)
+                   for task in tasks]
+        try:
+            for future in as_completed(futures):
+                on_done(future.result())
+        except KeyboardInterrupt:
+            client.cancel([f for f in futures if not f.done()])
+            for future in futures:
+                if future.done() and future.status == "finished":
+                    on_done(future.result())
+            raise Stopped from None
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# ------------------------------------------------------------------- a sweep
+@dataclass(frozen=True)
+class SweepOutcome:
+    sweep_dir: Path
+    rows: list[dict[str, Any]]
+    keys: tuple[str, ...]
+    skipped: int  # finished runs kept by --resume
+    stopped: bool  # Ctrl-C
+    warnings: tuple[str, ...] = ()
+
+
+def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
+    sweep_dir = make_run_dir(output_dir, name, prefix="sweep-")
+    write_json_atomic(sweep_dir / "sweep.json", plan.to_json())
+    return sweep_dir
+
+
+def load_plan(sweep_dir: Path) -> Plan:
+    path = sweep_dir / "sweep.json"
+    try:
+        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ConfigError("not a sweep directory (no sweep.json)", source=str(sweep_dir)) from None
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot read sweep.json: {exc}", source=str(sweep_dir)) from None
+
+
+def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str, Any] | None:
+    """A run that --resume keeps: its summary exists and it was not interrupted."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if summary.get("status") not in DONE_STATUSES:
+        return None
+    reference = summary.get("reference")
+    gap = summary["fun"] - reference["fun"] if reference and summary.get("fun") is not None else None
+    return {"index": index, **values, "status": summary["status"], "f": summary["fun"], "gap": gap, "nit": summary["nit"],
+            "nfev": summary["nfev"], "wall_time_s": summary["wall_time_s"], "message": summary["message"], "run_dir": str(run_dir)}
+
+
+def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None,
+              on_done: Callable[[dict[str, Any]], None] = lambda row: None) -> SweepOutcome:
+    """Run every run of the plan that has not finished yet; write sweep.csv and sweep.png."""
+    import shutil
+
+    rows: dict[int, dict[str, Any]] = {}
+    tasks = []
+    for index, values in enumerate(plan.runs, start=1):
+        run_dir = sweep_dir / f"run-{index:04d}"
+        kept = _finished_row(run_dir, index, values)
+        if kept is not None:
+            rows[index] = kept
+            continue
+        if run_dir.exists():  # interrupted or killed: redo it from scratch
+            shutil.rmtree(run_dir)
+        tasks.append({"index": index, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
+                      "run_dir": str(run_dir), "problems": problems})
+    skipped = len(rows)
+
+    def done(row: dict[str, Any]) -> None:
+        rows[row["index"]] = row
+        on_done(row)
+
+    stopped = False
+    try:
+        execute_tasks(tasks, workers, dask, done)
+    except Stopped:
+        stopped = True
+    ordered = [rows[i] for i in sorted(rows)]
+    write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
+    warnings = []
+    try:
+        plot_sweep(ordered, plan.keys, sweep_dir / "sweep.png")
+    except Exception as exc:
+        warnings.append(f"{sweep_dir / 'sweep.png'}: plot not drawn: {type(exc).__name__}: {exc}")
+    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings))
+
+
+# ----------------------------------------------------------------- reporting
+def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path) -> None:
+    import csv
+    import io
+
+    columns = ["index", *keys, *RESULT_COLUMNS]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: ("" if row.get(c) is None else (_flow(row[c]) if isinstance(row.get(c), (list, dict)) else row[c])) for c in columns})
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
+    return tuple(_flow(row[k]) for k in keys if k != "seed")
+
+
+def _metric(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
+    return "gap" if rows and all(r.get("gap") is not None for r in rows if r["status"] != "error") else "f"
+
+
+def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One entry per swept point: mean/min/max of the final f (or gap) over seeds."""
+    metric = _metric(rows)
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(_group_key(row, keys), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        values = [r[metric] for r in members if r[metric] is not None and math.isfinite(r[metric])]
+        statuses: dict[str, int] = {}
+        for r in members:
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+        summary.append({
+            "point": dict(zip([k for k in keys if k != "seed"], key)),
+            "runs": len(members),
+            "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
+            "metric": metric,
+            "mean": statistics.fmean(values) if values else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+            "ok": all(r["status"] in ("converged", "max_iter", "time_limit") for r in members),
+        })
+    finite = [s for s in summary if s["mean"] is not None and s["ok"]]
+    best = min(finite, key=lambda s: s["mean"], default=None)
+    for s in summary:
+        s["best"] = s is best
+    return summary
+
+
+def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
+    from rich.table import Table
+
+    summary = summarize(rows, keys)
+    metric = summary[0]["metric"] if summary else "f"
+    table = Table(title=f"sweep: final {'f - f*' if metric == 'gap' else 'f'} over seeds", title_justify="left")
+    swept = [k for k in keys if k != "seed"]
+    for column in (*swept, "runs", "statuses", "mean", "min", "max"):
+        table.add_column(column, justify="right" if column in ("runs", "mean", "min", "max") else "left")
+    for s in summary:
+        cells = [str(s["point"][k]) for k in swept]
+        numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
+        table.add_row(*cells, str(s["runs"]), s["statuses"], *numbers, style="bold green" if s["best"] else "")
+    return table
+
+
+def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bool:
+    """Final f (or gap) against each swept numeric value, one line per setting of the others."""
+    numeric = [k for k in keys if k != "seed" and all(isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in rows)]
+    if not numeric or not rows:
+        return False
+    from optrun.plots import _pyplot, log_safe_gap
+
+    plt = _pyplot()
+    metric = _metric(rows)
+    finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
+    floor = float(log_safe_gap(np.array(finite + [0.0]))[0][-1]) if metric == "gap" else 0.0
+
+    def shown(y: float) -> float:
+        """gaps on a log axis: exact zeros at the smallest positive gap seen"""
+        return max(abs(y), floor) if metric == "gap" else y
+
+    fig, axes = plt.subplots(1, len(numeric), figsize=(7 * len(numeric), 5), squeeze=False)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.12, wspace=0.25)
+    for ax, key in zip(axes[0], numeric):
+        others = [k for k in keys if k not in (key, "seed")]
+        lines: dict[tuple, list[dict[str, Any]]] = {}
+        for row in rows:
+            lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
+        for label, members in lines.items():
+            points = sorted((r[key], r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric]))
+            if not points:
+                continue
+            xs = sorted({x for x, _ in points})
+            means = [statistics.fmean(y for x2, y in points if x2 == x) for x in xs]
+            name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or "runs"
+            line, = ax.plot(xs, [shown(m) for m in means], "o-", label=name)
+            ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
+        if all(r[key] > 0 for r in rows):
+            ax.set_xscale("log")
+        if metric == "gap":
+            ax.set_yscale("log")
+        ax.set_xlabel(key)
+        ax.set_ylabel("final f - f*" if metric == "gap" else "final f")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    fig.suptitle(f"sweep of {len(rows)} runs (dots: each seed, line: mean)")
+    try:
+        fig.savefig(out, dpi=100)
+    finally:
+        plt.close(fig)
+    return True
+

@@ -1,0 +1,200 @@
+"""optrun sweep: expansion, executors (in-process, process pool, Dask), faults, resume."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from helpers import REPO
+from optrun.cli import app
+from optrun.config import SweepConfig
+from optrun.errors import ConfigError
+from optrun.sweep import combine, expand, make_plan, parse_values, to_overrides
+
+runner = CliRunner()
+BASE = "problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 200}\n"
+
+
+def sweep(*args):
+    return runner.invoke(app, ["sweep", *map(str, args)], env={"COLUMNS": "200"})
+
+
+def rows_of(sweep_dir):
+    return list(csv.DictReader(open(sweep_dir / "sweep.csv")))
+
+
+def only_sweep_dir(workdir, name="s"):
+    [found] = sorted((workdir / "outputs" / name).glob("sweep-*"))
+    return found
+
+
+# ---------------------------------------------------------------- expansion
+def test_grid_zip_and_seeds_expand_in_order():
+    spec = SweepConfig(grid={"a": [1, 2], "b": ["x", "y"]}, zip={"c": [10, 20], "d": [0.1, 0.2]}, seeds=2)
+    runs = expand(spec, base_seed=5)
+    assert len(runs) == 2 * 2 * 2 * 2
+    assert runs[0] == {"a": 1, "b": "x", "c": 10, "d": 0.1, "seed": 5}
+    assert runs[1] == {"a": 1, "b": "x", "c": 10, "d": 0.1, "seed": 6}
+    assert runs[2] == {"a": 1, "b": "x", "c": 20, "d": 0.2, "seed": 5}
+    assert runs[-1] == {"a": 2, "b": "y", "c": 20, "d": 0.2, "seed": 6}
+    assert expand(SweepConfig(seeds=[3, 9]), 0) == [{"seed": 3}, {"seed": 9}]
+
+
+def test_command_line_values_and_overrides():
+    assert parse_values("--grid", "optimizer.step_size=1e-3,0.01,1") == ("optimizer.step_size", [0.001, 0.01, 1])
+    assert parse_values("--grid", "optimizer.name=gd,adam") == ("optimizer.name", ["gd", "adam"])
+    assert to_overrides({"init.values.x": [0, 1], "optimizer.name": "adam", "seed": 3}) == [
+        "init.values.x=[0, 1]", "optimizer.name=adam", "seed=3"]
+    spec = combine(SweepConfig(grid={"a": [1]}, seeds=2), ["b=1,2"], [], 4)
+    assert spec.grid == {"a": [1], "b": [1, 2]} and spec.seeds == 4
+
+
+@pytest.mark.parametrize(
+    "grid, zipped, seeds, message",
+    [
+        ([], [], None, "nothing to sweep"),
+        (["optimizer.step_size"], [], None, "must look like dotted.key=value1,value2"),
+        (["seed=1,2"], [], None, "'seed' cannot be swept"),
+        ([], ["a=1,2", "b=1"], None, "zip lists must have one length"),
+        (["a=1"], ["a=2"], None, "'a' is both in grid and zip"),
+    ],
+)
+def test_bad_sweep_specs(grid, zipped, seeds, message):
+    with pytest.raises(ConfigError, match=message):
+        combine(None, grid, zipped, seeds)
+
+
+def test_every_combination_is_validated_before_anything_is_written(workdir):
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--grid", "optimizer.name=gd,lbfgs", "--workers", "1")
+    assert result.exit_code == 2
+    assert "s.yaml (run with optimizer.name=lbfgs, seed=0): optimizer.step_size: unknown key 'step_size'" in result.stderr
+    assert not (workdir / "outputs").exists()
+    result = sweep("s.yaml", "--grid", "optimizer.step_size=0.1,-1", "--workers", "1")
+    assert result.exit_code == 2
+    assert "s.yaml (run with optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0" in result.stderr
+
+
+# ---------------------------------------------------------------- executors
+def test_sweep_in_process_writes_runs_csv_table_and_plot(workdir):
+    (workdir / "s.yaml").write_text(BASE + "sweep:\n  grid: {optimizer.step_size: [0.01, 0.1]}\n  seeds: 2\n")
+    result = sweep("s.yaml", "--workers", "1", "--grid", "optimizer.name=gd,momentum")
+    assert result.exit_code == 0, result.stderr
+    sweep_dir = only_sweep_dir(workdir)
+    rows = rows_of(sweep_dir)
+    assert len(rows) == 8 and [r["index"] for r in rows] == [str(i) for i in range(1, 9)]
+    assert list(rows[0])[:4] == ["index", "optimizer.step_size", "optimizer.name", "seed"]
+    for row in rows:
+        run_dir = workdir / row["run_dir"] if not os.path.isabs(row["run_dir"]) else row["run_dir"]
+        summary = json.load(open(os.path.join(run_dir, "summary.json")))
+        assert summary["fun"] == pytest.approx(float(row["f"]), rel=1e-15) and summary["seed"] == int(row["seed"])
+        config = open(os.path.join(run_dir, "config.yaml")).read()
+        assert f"step_size: {row['optimizer.step_size']}" in config and f"name: {row['optimizer.name']}" in config
+    assert (sweep_dir / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.load(open(sweep_dir / "sweep.json"))["keys"] == ["optimizer.step_size", "optimizer.name", "seed"]
+    assert "sweep: final f - f* over seeds" in result.stdout and "8 of 8 runs done" in result.stdout
+
+
+def _f_values(workdir, name):
+    return [float(r["f"]) for r in rows_of(only_sweep_dir(workdir, name))]
+
+
+def test_workers_pool_and_dask_give_identical_results(workdir):
+    for name in ("one", "pool", "dask"):
+        (workdir / f"{name}.yaml").write_text(BASE)
+    args = ["--grid", "optimizer.step_size=0.01,0.05,0.1", "--seeds", "2"]
+    assert sweep("one.yaml", *args, "--workers", "1").exit_code == 0
+    assert sweep("pool.yaml", *args, "--workers", "2").exit_code == 0
+    result = sweep("dask.yaml", *args, "--dask", "local:2")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    one, pool, dask = _f_values(workdir, "one"), _f_values(workdir, "pool"), _f_values(workdir, "dask")
+    assert len(one) == 6 and one == pool == dask
+
+
+def test_dask_missing_gives_a_clear_error(workdir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--seeds", "2", "--dask", "local:1")
+    assert result.exit_code == 2
+    assert "--dask needs dask.distributed, which is not installed: pip install 'optrun[dask]'" in result.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_bad_dask_address(workdir):
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--seeds", "2", "--dask", "local:zero")
+    assert result.exit_code == 2 and "local:N needs a number of workers" in result.stderr
+
+
+# ------------------------------------------------------------------- faults
+def test_failing_and_diverging_runs_are_recorded_and_the_sweep_goes_on(workdir):
+    (workdir / "good.csv").write_text("x\n1\n2\n3\n")
+    (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: good.csv, column: x}}\n"
+                                    "optimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
+    result = sweep("s.yaml", "--workers", "1", "--grid", "problem.data.path=good.csv,missing.csv", "--grid", "optimizer.step_size=0.01,100")
+    assert result.exit_code == 0, result.stderr
+    rows = {(r["problem.data.path"], r["optimizer.step_size"]): r for r in rows_of(only_sweep_dir(workdir))}
+    assert rows[("good.csv", "0.01")]["status"] == "max_iter"
+    assert rows[("good.csv", "100")]["status"] == "diverged"
+    assert rows[("missing.csv", "0.01")]["status"] == "error"
+    assert "data file not found: missing.csv" in rows[("missing.csv", "0.01")]["message"]
+    assert "2 failed or diverged" not in result.stdout and "3 failed or diverged" in result.stdout
+
+
+def test_resume_finishes_without_redoing_finished_runs(workdir):
+    (workdir / "s.yaml").write_text(BASE)
+    assert sweep("s.yaml", "--workers", "1", "--seeds", "4").exit_code == 0
+    sweep_dir = only_sweep_dir(workdir)
+    kept = {p.parent.name: p.stat().st_mtime_ns for p in sweep_dir.glob("run-*/trace.csv")}
+    # as if the sweep had been killed: run 3 never finished, run 4 never started
+    (sweep_dir / "run-0003" / "summary.json").unlink()
+    import shutil
+
+    shutil.rmtree(sweep_dir / "run-0004")
+    (sweep_dir / "sweep.csv").unlink()
+    result = sweep("--resume", sweep_dir, "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "4 of 4 runs done (2 kept from before)" in result.stdout
+    assert len(rows_of(sweep_dir)) == 4
+    for name in ("run-0001", "run-0002"):  # finished runs were not redone
+        assert (sweep_dir / name / "trace.csv").stat().st_mtime_ns == kept[name]
+    assert (sweep_dir / "run-0004" / "summary.json").exists()
+    result = sweep("--resume", sweep_dir)
+    assert "(4 kept from before)" in result.stdout
+
+
+def test_resume_errors(workdir):
+    result = sweep("--resume", workdir)
+    assert result.exit_code == 2 and "not a sweep directory (no sweep.json)" in result.stderr
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--resume", workdir)
+    assert result.exit_code == 2 and "--resume takes a sweep directory only" in result.stderr
+
+
+def test_ctrl_c_stops_cleanly_keeps_finished_runs_and_resume_completes(workdir):
+    (workdir / "s.yaml").write_text("problem: {name: trid, dim: 200}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+                                    "stop: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "sweep", "s.yaml", "--seeds", "6", "--workers", "1"], cwd=workdir,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(workdir.glob("outputs/s/sweep-*/run-*/summary.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "optrun sweep --resume" in stderr
+    sweep_dir = only_sweep_dir(workdir)
+    rows = rows_of(sweep_dir)
+    assert 2 <= len(rows) < 6
+    assert all(r["status"] in ("time_limit", "interrupted") for r in rows)
+    result = sweep("--resume", sweep_dir, "--workers", "1")
+    assert result.exit_code == 0
+    assert len(rows_of(sweep_dir)) == 6
+    assert all(r["status"] == "time_limit" for r in rows_of(sweep_dir))
