@@ -1,9 +1,17 @@
-"""Update rules against hand-computed steps."""
+"""Update rules against hand-computed steps; every registered optimizer end to end."""
+
+import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from optrun.optimizers import OPTIMIZERS
+import optrun
+from optrun.config import load_config
+from optrun.errors import ConfigError
+from optrun.optimizers import OPTIMIZERS, OptimizerFinished
+from optrun.runner import Oracle
 
 
 def make(name, **options):
@@ -23,6 +31,7 @@ def steps(opt, grads, x0=np.zeros(2)):
 
 
 GRADS = [[1.0, -2.0], [0.5, 0.5], [-1.0, 3.0]]
+FIRST_ORDER = ["gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
 
 
 def test_gd():
@@ -70,3 +79,461 @@ def test_every_optimizer_reaches_the_trid_minimum(name, workdir):
                          "stop": {"max_iter": 20000, "grad_tol": 1e-8}, "output": {"plots": False}})
     assert result.status == "converged"
     assert result.fun == pytest.approx(-210, abs=1e-9)
+
+
+# ------------------------------------------------------------ update rules
+def test_nesterov_looks_ahead():
+    # v <- beta v + g; step = -lr (g + beta v), beta = 0.5, lr = 0.1, worked by hand:
+    # v1 = (1, -2):       d1 = (1, -2) + (0.5, -1)        = (1.5, -3)
+    # v2 = (1, -0.5):     d2 = (0.5, 0.5) + (0.5, -0.25)  = (1, 0.25)
+    # v3 = (-0.5, 2.75):  d3 = (-1, 3) + (-0.25, 1.375)   = (-1.25, 4.375)
+    out, state = steps(make("nesterov", step_size=0.1, beta=0.5), GRADS)
+    np.testing.assert_allclose(out, [[-0.15, 0.3], [-0.1, -0.025], [0.125, -0.4375]], rtol=1e-14)
+    np.testing.assert_allclose(state.inner.velocity, [-0.5, 2.75])
+    assert state.step_size == 0.1
+
+
+def test_nesterov_with_beta_zero_is_gd():
+    out, _ = steps(make("nesterov", step_size=0.1, beta=0.0), GRADS)
+    np.testing.assert_allclose(out, -0.1 * np.array(GRADS), rtol=1e-15)
+
+
+def test_adagrad_accumulates_squared_gradients():
+    # G1 = (1, 4), G2 = (1.25, 4.25), G3 = (2.25, 13.25); step = -0.1 g / sqrt(G)
+    out, state = steps(make("adagrad", step_size=0.1, eps=1e-12), GRADS)
+    expected = [
+        [-0.1, 0.1],
+        [-0.1 * 0.5 / math.sqrt(1.25), -0.1 * 0.5 / math.sqrt(4.25)],
+        [0.1 / 1.5, -0.1 * 3 / math.sqrt(13.25)],
+    ]
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+    np.testing.assert_allclose(state.inner.sum_sq, [2.25, 13.25])
+
+
+def test_adagrad_initial_accumulator():
+    out, _ = steps(make("adagrad", step_size=0.1, initial_accumulator=1.0, eps=1e-12), GRADS[:1])
+    np.testing.assert_allclose(out[0], [-0.1 / math.sqrt(2.0), 0.2 / math.sqrt(5.0)], rtol=1e-10)
+
+
+def test_rmsprop_decaying_mean_of_squares():
+    # decay 0.5: E1 = (0.5, 2), E2 = (0.375, 1.125), E3 = (0.6875, 5.0625); step = -0.01 g / sqrt(E)
+    out, state = steps(make("rmsprop", step_size=0.01, decay=0.5, eps=1e-12), GRADS)
+    expected = [
+        [-0.01 / math.sqrt(0.5), 0.02 / math.sqrt(2.0)],
+        [-0.005 / math.sqrt(0.375), -0.005 / math.sqrt(1.125)],
+        [0.01 / math.sqrt(0.6875), -0.03 / 2.25],
+    ]
+    np.testing.assert_allclose(out, expected, rtol=1e-10)
+    np.testing.assert_allclose(state.inner.mean_sq, [0.6875, 5.0625])
+
+
+def test_adamw_decay_is_decoupled_from_the_moments():
+    lr, wd = 0.01, 0.1
+    adamw, adam = make("adamw", step_size=lr, weight_decay=wd), make("adam", step_size=lr)
+    x = np.array([3.0, -4.0])
+    sw, sa = adamw.init(x), adam.init(x)
+    m = v = np.zeros(2)
+    for t, g in enumerate(np.array(GRADS), start=1):
+        step_w, sw = adamw.update(g, sw, x)
+        step_a, sa = adam.update(g, sa, x)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g**2
+        adam_dir = (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        np.testing.assert_allclose(step_w, -lr * (adam_dir + wd * x), rtol=1e-12)
+        # the decay is -lr * wd * x on top of the Adam step: it never enters m or v
+        np.testing.assert_allclose(step_w - step_a, -lr * wd * x, rtol=1e-12)
+        np.testing.assert_array_equal(sw.inner.m, sa.inner.m)
+        x = x + step_w
+    assert sw.count == 3
+
+
+def test_adamw_without_decay_is_adam():
+    a, _ = steps(make("adamw", step_size=0.01, weight_decay=0.0), GRADS, x0=np.array([1.0, 2.0]))
+    b, _ = steps(make("adam", step_size=0.01), GRADS, x0=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_scheduled_step_size_is_used_and_stored():
+    opt = make("gd", step_size={"schedule": "exponential", "value": 0.5, "decay_rate": 0.5})
+    state = opt.init(np.zeros(2))
+    assert state.step_size == 0.5  # before any update: the first update's
+    for lr, g in zip([0.5, 0.25, 0.125], GRADS):
+        step, state = opt.update(np.array(g), state, np.zeros(2))
+        np.testing.assert_allclose(step, -lr * np.array(g), rtol=1e-15)
+        assert state.step_size == lr
+    assert state.count == 3
+
+
+def test_momentum_with_warmup_schedule():
+    # warm-up over 3 updates: 1/4, 2/4, 3/4 of 0.4, then 0.4
+    opt = make("momentum", beta=0.0, step_size={"schedule": "constant", "value": 0.4, "warmup_steps": 3})
+    out, state = steps(opt, [[1.0, 0.0]] * 5)
+    np.testing.assert_allclose([s[0] for s in out], [-0.1, -0.2, -0.3, -0.4, -0.4], rtol=1e-15)
+    assert state.step_size == 0.4
+
+
+# ---------------------------------------------------------------- clipping
+def test_clip_grad_norm_gd_by_hand():
+    opt = make("gd", step_size=0.1, clip_grad_norm=1.0)
+    out, _ = steps(opt, [[3.0, 4.0], [0.3, 0.4], [0.0, 0.0]])
+    np.testing.assert_allclose(out[0], [-0.06, -0.08], rtol=1e-15)  # |g| = 5 -> rescaled to 1
+    np.testing.assert_allclose(out[1], [-0.03, -0.04], rtol=1e-15)  # |g| = 0.5 <= 1: unchanged
+    np.testing.assert_array_equal(out[2], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("name", FIRST_ORDER)
+def test_clip_grad_norm_applies_to_every_first_order_method(name):
+    grads = [[3.0, 4.0], [0.3, -0.4], [-6.0, 8.0], [1.2, 1.6]]
+    clipped = [[0.6, 0.8], [0.3, -0.4], [-0.6, 0.8], [0.6, 0.8]]  # rescaled by hand to norm <= 1
+    with_clip, _ = steps(make(name, clip_grad_norm=1.0), grads, x0=np.array([0.5, -1.0]))
+    by_hand, _ = steps(make(name), clipped, x0=np.array([0.5, -1.0]))
+    np.testing.assert_allclose(with_clip, by_hand, rtol=1e-12)
+    unclipped, _ = steps(make(name), grads, x0=np.array([0.5, -1.0]))
+    assert not np.allclose(with_clip, unclipped)
+
+
+def test_clipping_is_not_applied_without_the_option():
+    out, _ = steps(make("gd", step_size=1.0), [[300.0, 400.0]])
+    np.testing.assert_array_equal(out[0], [-300.0, -400.0])
+
+
+# ------------------------------------------------------------- backtracking
+def square_oracle():
+    return Oracle(lambda x: x[0] ** 2)
+
+
+def backtracking(oracle, **options):
+    entry = OPTIMIZERS.get("backtracking")
+    return entry.make(entry.options(**options), oracle)
+
+
+def test_backtracking_by_hand_counts_trial_evaluations():
+    # f = x^2 at x = 1, g = 2, t0 = 2: t = 2 -> x = -3 (f 9), t = 1 -> x = -1 (f 1, no decrease),
+    # t = 0.5 -> x = 0 (f 0 <= 1 - 1e-4 * 0.5 * 4): accepted at the third trial
+    oracle = square_oracle()
+    opt = backtracking(oracle, step_size=2.0)
+    x = np.array([1.0])
+    step, state = opt.update(np.array([2.0]), opt.init(x), x)
+    np.testing.assert_array_equal(step, [-1.0])
+    assert (state.step_size, state.trials, state.fun) == (0.5, 3, 0.0)
+    assert oracle.nfev == 4  # f(x) once, then three trials
+
+
+def test_backtracking_reuses_f_at_the_accepted_point():
+    # t0 = 0.4 is accepted at once from x = 1 (f 0.04) and again from x = 0.2 (f 0.0016)
+    oracle = square_oracle()
+    opt = backtracking(oracle, step_size=0.4)
+    x = np.array([1.0])
+    state = opt.init(x)
+    step, state = opt.update(np.array([2.0]), state, x)
+    x = x + step
+    np.testing.assert_allclose(x, [0.2])
+    assert oracle.nfev == 2
+    step, state = opt.update(np.array([0.4]), state, x)
+    np.testing.assert_allclose(x + step, [0.04])
+    assert state.fun == pytest.approx(0.0016)
+    assert oracle.nfev == 3  # only the trial: f at x = 0.2 was known
+
+
+def test_backtracking_gives_up_when_no_step_decreases_f():
+    oracle = square_oracle()
+    opt = backtracking(oracle, step_size=1.0, max_shrinks=3)
+    x = np.array([1.0])
+    with pytest.raises(OptimizerFinished) as info:
+        opt.update(np.array([-2.0]), opt.init(x), x)  # a wrong-signed gradient: -g goes uphill
+    assert not info.value.success
+    assert "Armijo" in info.value.message
+    assert oracle.nfev == 1 + 4  # f(x), then t = 1, 0.5, 0.25, 0.125
+
+
+def test_backtracking_never_accepts_a_step_without_decrease():
+    # f is flat: c t |g|^2 = 1e-4 * 1e-18 is far below the resolution of f = 1, so
+    # f(x) - c t |g|^2 rounds to f(x); a step that leaves f unchanged must still be refused
+    oracle = Oracle(lambda x: 1.0 + 0.0 * x[0])
+    opt = backtracking(oracle, step_size=1.0)
+    x = np.array([1.0])
+    with pytest.raises(OptimizerFinished):
+        opt.update(np.array([1e-9]), opt.init(x), x)
+
+
+def trid_grad(x):
+    g = 2 * (x - 1)
+    g[1:] -= x[:-1]
+    g[:-1] -= x[1:]
+    return g
+
+
+def trid_f(x):
+    return float(np.sum((x - 1) ** 2) - np.sum(x[1:] * x[:-1]))
+
+
+def test_backtracking_run_satisfies_armijo_and_counts_nfev(workdir):
+    c, shrink = 0.3, 0.5
+    result = optrun.run({
+        "problem": {"name": "trid", "dim": 2},
+        "optimizer": {"name": "backtracking", "c": c, "shrink": shrink,
+                      "step_size": {"schedule": "exponential", "value": 2.0, "decay_rate": 0.9}},
+        "stop": {"max_iter": 15, "grad_tol": None},
+        "output": {"plots": False},
+    })
+    trace = result.trace
+    xs = np.column_stack([trace["x[0]"], trace["x[1]"]])
+    for k in range(1, result.nit + 1):
+        x, g, t = xs[k - 1], trid_grad(xs[k - 1]), trace["step_size"][k]
+        t0 = 2.0 * 0.9 ** (k - 1)  # the schedule's first trial at update k
+        trials = 1 + round(math.log(t0 / t) / math.log(1 / shrink))
+        assert t == pytest.approx(t0 * shrink ** (trials - 1), rel=1e-12)
+        np.testing.assert_allclose(xs[k], x - t * g, rtol=1e-15, atol=1e-15)
+        # Armijo at the accepted step; the step before it (if any) was rejected
+        assert trace["f"][k] - trace["f"][k - 1] <= -c * t * (g @ g)
+        if trials > 1:
+            assert trid_f(x - (t / shrink) * g) - trid_f(x) > -c * (t / shrink) * (g @ g)
+        # one value_and_grad per iteration, one value per trial, and f(x0) once at the start
+        assert trace["nfev"][k] - trace["nfev"][k - 1] == 1 + trials + (k == 1)
+    assert trace["njev"][-1] == result.nit + 1
+    assert result.nfev == trace["nfev"][-1]
+
+
+def test_backtracking_stops_at_the_resolution_of_f(workdir):
+    # On Trid in 10-D (f* = -210) f cannot resolve a decrease once |g| ~ 1e-6: the line search says
+    # so instead of looping, so grad_tol 1e-8 ends as a failure with an explanation.
+    result = optrun.run({"problem": {"name": "trid", "dim": 10}, "optimizer": "backtracking",
+                         "stop": {"max_iter": 3000, "grad_tol": 1e-8}, "output": {"plots": False}})
+    assert result.status == "failed"
+    assert "Armijo" in result.message and "grad_tol" in result.message
+    assert result.nit < 3000
+    assert result.grad_norm < 1e-4
+
+
+# ------------------------------------------------------------------- newton
+def goldfield(v):
+    return 2 * v[0] ** 2 - 4 * v[0] * v[1] + v[1] ** 4 + 2
+
+
+def newton(oracle, **options):
+    entry = OPTIMIZERS.get("newton")
+    return entry.make(entry.options(**options), oracle)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_newton_solves_a_convex_quadratic_in_one_step(solver, workdir):
+    result = optrun.run({"problem": {"name": "trid", "dim": 10}, "optimizer": {"name": "newton", "solver": solver},
+                         "stop": {"max_iter": 5}, "output": {"plots": False}})
+    assert result.status == "converged"
+    assert result.nit == 1
+    i = np.arange(1, 11)
+    np.testing.assert_allclose(result.params["x"], i * (11 - i), rtol=0, atol=1e-10)
+    assert result.fun == pytest.approx(-210, abs=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_newton_damps_an_indefinite_hessian(solver):
+    # goldfield at (0.1, -0.1): g = (0.8, -0.404), H = [[4, -4], [-4, 0.12]] (det < 0).
+    # lambda = 0, 1e-3, 1e-2, 0.1, 1 leave H + lambda I indefinite; lambda = 10 gives
+    # [[14, -4], [-4, 10.12]], det 125.68, so p = -[[10.12, 4], [4, 14]] g / 125.68
+    oracle = Oracle(goldfield)
+    opt = newton(oracle, solver=solver)
+    x = np.array([0.1, -0.1])
+    g = oracle.grad(x)
+    np.testing.assert_allclose(g, [0.8, -0.404])
+    step, state = opt.update(g, opt.init(x), x)
+    np.testing.assert_allclose(step, [-6.48 / 125.68, 2.456 / 125.68], rtol=1e-9)
+    assert state.damping == pytest.approx(10.0)
+    assert not state.fallback
+    assert g @ step < 0
+
+
+def test_newton_falls_back_to_the_negative_gradient():
+    oracle = Oracle(goldfield)
+    opt = newton(oracle, max_damping_tries=0, step_size=0.5)
+    x = np.array([0.1, -0.1])
+    step, state = opt.update(oracle.grad(x), opt.init(x), x)
+    np.testing.assert_allclose(step, [-0.4, 0.202], rtol=1e-12)
+    assert state.fallback and math.isnan(state.damping)
+    assert oracle.nhev == 1
+
+
+def test_newton_falls_back_after_the_last_damping_try():
+    # lambda = 0, 1e-3, 1e-2 (two raises) all leave H + lambda I indefinite
+    oracle = Oracle(goldfield)
+    opt = newton(oracle, max_damping_tries=2)
+    x = np.array([0.1, -0.1])
+    step, state = opt.update(oracle.grad(x), opt.init(x), x)
+    np.testing.assert_allclose(step, [-0.8, 0.404], rtol=1e-12)
+    assert state.fallback
+
+
+def test_newton_with_fixed_damping_by_hand():
+    # Trid 2-D at (1, -1): g = (1, -5), H + 1 I = [[3, -1], [-1, 3]], inverse [[3, 1], [1, 3]] / 8
+    oracle = Oracle(lambda x: np.sum((x - 1) ** 2) - x[0] * x[1])
+    opt = newton(oracle, damping=1.0)
+    x = np.array([1.0, -1.0])
+    step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
+    np.testing.assert_allclose(step, [0.25, 1.75], rtol=1e-12)
+    assert state.damping == 1.0 and not state.fallback
+
+
+def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
+    result = optrun.run({"problem": "goldfield", "optimizer": "newton", "stop": {"max_iter": 100}, "output": {"plots": False}})
+    assert result.status == "converged"
+    assert result.fun == pytest.approx(1.0, abs=1e-12)
+    assert abs(result.params["x"]) == pytest.approx(1.0, abs=1e-9)
+    assert result.params["y"] == pytest.approx(result.params["x"], abs=1e-9)
+
+
+def test_newton_imports_scipy_only_for_cg():
+    code = (
+        "import sys, numpy as np; from optrun.optimizers import OPTIMIZERS; from optrun.runner import Oracle\n"
+        "e = OPTIMIZERS.get('newton'); o = Oracle(lambda x: (x ** 2).sum())\n"
+        "opt = e.make(e.options(), o); opt.update(np.ones(2), opt.init(np.ones(2)), np.ones(2))\n"
+        "print('scipy' in sys.modules)\n"
+        "opt = e.make(e.options(solver='cg'), o); opt.update(np.ones(2), opt.init(np.ones(2)), np.ones(2))\n"
+        "print('scipy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
+# --------------------------------------------------------------- validation
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ({"name": "rmsprop", "decay": 2}, "optimizer.decay: input should be less than 1, got 2"),
+        ({"name": "rmsprop", "eps": 0}, "optimizer.eps: input should be greater than 0, got 0"),
+        ({"name": "momentum", "beta": 1.0}, "optimizer.beta: input should be less than 1, got 1.0"),
+        ({"name": "nesterov", "beta": -0.1}, "optimizer.beta: input should be greater than or equal to 0, got -0.1"),
+        ({"name": "adagrad", "initial_accumulator": -1}, "optimizer.initial_accumulator: input should be greater than or equal to 0, got -1"),
+        ({"name": "adam", "b2": 1}, "optimizer.b2: input should be less than 1, got 1"),
+        ({"name": "adamw", "weight_decay": -0.01}, "optimizer.weight_decay: input should be greater than or equal to 0, got -0.01"),
+        ({"name": "adamw", "clip_grad_norm": 0}, "optimizer.clip_grad_norm: input should be greater than 0, got 0"),
+        ({"name": "gd", "step_size": -1}, "optimizer.step_size: input should be greater than 0, got -1"),
+        ({"name": "gd", "step_size": "0.1"}, "optimizer.step_size: input should be a valid number or a schedule mapping"),
+        ({"name": "backtracking", "shrink": 1}, "optimizer.shrink: input should be less than 1, got 1"),
+        ({"name": "backtracking", "c": 0}, "optimizer.c: input should be greater than 0, got 0"),
+        ({"name": "backtracking", "max_shrinks": -1}, "optimizer.max_shrinks: input should be greater than or equal to 0, got -1"),
+        ({"name": "newton", "step_size": 0}, "optimizer.step_size: input should be greater than 0, got 0"),
+        ({"name": "newton", "damping": -1}, "optimizer.damping: input should be greater than or equal to 0, got -1"),
+        ({"name": "newton", "damping_increase": 1}, "optimizer.damping_increase: input should be greater than 1, got 1"),
+        ({"name": "newton", "solver": "lu"}, "optimizer.solver: input should be 'cholesky' or 'cg', got 'lu'"),
+        ({"name": "adam", "clip": 1}, "optimizer.clip: unknown key 'clip'"),
+    ],
+)
+def test_bad_hyperparameters_name_the_key_value_and_range(optimizer, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config({"problem": "trid", "optimizer": optimizer})
+    message = str(info.value)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("name", FIRST_ORDER + ["backtracking"])
+def test_every_first_order_method_takes_a_schedule(name):
+    step_size = {"schedule": "step", "value": 0.2, "every": 2, "factor": 0.5}
+    cfg = load_config({"problem": "trid", "optimizer": {"name": name, "step_size": step_size}})
+    opt = cfg.optimizer.entry.make(cfg.optimizer.options, Oracle(lambda x: (x**2).sum()))
+    state = opt.init(np.ones(2))
+    used = []
+    x = np.ones(2)
+    for _ in range(5):
+        step, state = opt.update(2 * x, state, x)
+        x = x + step
+        used.append(state.step_size)
+    assert used == pytest.approx([0.2, 0.2, 0.1, 0.1, 0.05])
+
+
+# ------------------------------------------- every optimizer, end to end
+def trid_lambda_min(d):
+    return 2 - 2 * math.cos(math.pi / (d + 1))  # the Trid Hessian is tridiag(-1, 2, -1)
+
+
+PROBLEMS = {  # name -> (problem, smallest Hessian eigenvalue at the minimizer)
+    "trid2": ({"name": "trid", "dim": 2}, trid_lambda_min(2)),
+    "trid10": ({"name": "trid", "dim": 10}, trid_lambda_min(10)),
+    "rosenbrock": ("rosenbrock", float(np.linalg.eigvalsh([[802.0, -400.0], [-400.0, 200.0]])[0])),
+}
+
+# optimizer -> problem -> (optimizer options, max_iter[, grad_tol]); grad_tol defaults to 1e-8.
+# Every registered optimizer needs an entry (the test fails otherwise). Notes: gd, adagrad,
+# rmsprop and backtracking take ~10^4 steps on Rosenbrock (condition number ~2500), so there they
+# stop at grad_tol 1e-4; rmsprop (no momentum) only settles with a decaying step size; adamw runs
+# with weight_decay 0 (decay moves it off the minimizer of f; its rule is checked by hand above);
+# backtracking stops where f can still resolve an Armijo decrease (Trid 10-D has f* = -210).
+SETTINGS = {
+    "gd": {"trid2": ({"step_size": 0.5}, 200), "trid10": ({"step_size": 0.5}, 1000),
+           "rosenbrock": ({"step_size": 0.0019}, 12000, 1e-4), "goldfield": ({"step_size": 0.1}, 200)},
+    "momentum": {"trid2": ({"step_size": 0.3, "beta": 0.3}, 200), "trid10": ({"step_size": 0.1}, 1000),
+                 "rosenbrock": ({"step_size": 0.0015, "beta": 0.95}, 3000), "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200)},
+    "nesterov": {"trid2": ({"step_size": 0.3, "beta": 0.3}, 200), "trid10": ({"step_size": 0.1}, 1000),
+                 "rosenbrock": ({"step_size": 0.0008, "beta": 0.97}, 3000), "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200)},
+    "adagrad": {"trid2": ({"step_size": 1.0}, 500), "trid10": ({"step_size": 3.0}, 2000),
+                "rosenbrock": ({"step_size": 0.7}, 12000, 1e-4), "goldfield": ({"step_size": 1.0}, 500)},
+    "rmsprop": {
+        "trid2": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 2000}}, 2500),
+        "trid10": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 2000}}, 2500),
+        "rosenbrock": ({"step_size": {"schedule": "step", "value": 0.01, "every": 1500, "factor": 0.2}}, 9000, 1e-4),
+        "goldfield": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 1000}}, 1500),
+    },
+    "adam": {"trid2": ({"step_size": 0.1}, 1000), "trid10": ({"step_size": 0.2}, 2000),
+             "rosenbrock": ({"step_size": 0.05}, 4000), "goldfield": ({"step_size": 0.1}, 1000)},
+    "adamw": {"trid2": ({"step_size": 0.1, "weight_decay": 0.0}, 1000), "trid10": ({"step_size": 0.2, "weight_decay": 0.0}, 2000),
+              "rosenbrock": ({"step_size": 0.05, "weight_decay": 0.0}, 4000), "goldfield": ({"step_size": 0.1, "weight_decay": 0.0}, 1000)},
+    "backtracking": {"trid2": ({}, 200, 1e-7), "trid10": ({}, 2000, 1e-5),
+                     "rosenbrock": ({"step_size": 0.002}, 12000, 1e-4), "goldfield": ({}, 200)},
+    "newton": {"trid2": ({}, 5), "trid10": ({}, 5), "rosenbrock": ({}, 20), "goldfield": ({}, 5)},
+    # SciPy-backed methods (optrun/optimizers/scipy_methods.py)
+    "lbfgs": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 200), "goldfield": ({}, 200)},
+    "bfgs": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 200), "goldfield": ({}, 200)},
+    "cg": {"trid2": ({}, 200), "trid10": ({"gtol": 1e-6}, 200, 1e-6), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
+    "newton-cg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
+    "trust-ncg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
+    "trust-exact": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
+    "nelder-mead": {"trid2": ({}, 2000, 1e-6), "trid10": ({"adaptive": True}, 20000, 1e-5),
+                    "rosenbrock": ({}, 2000, 1e-6), "goldfield": ({}, 2000, 1e-6)},
+}
+
+
+def settings(name, problem):
+    assert name in SETTINGS, f"optimizer '{name}' has no entry in SETTINGS (tests/test_optimizers.py): add one"
+    options, max_iter, *tol = SETTINGS[name][problem]
+    return {"name": name, **options}, max_iter, (tol[0] if tol else 1e-8)
+
+
+@pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_every_registered_optimizer_reaches_the_reference(name, problem, workdir):
+    optimizer, max_iter, grad_tol = settings(name, problem)
+    spec, lam = PROBLEMS[problem]
+    result = optrun.run({"problem": spec, "optimizer": optimizer, "stop": {"max_iter": max_iter, "grad_tol": grad_tol},
+                         "output": {"plots": False}})
+    assert result.status == "converged", result.message
+    ref = result.reference
+    (x_star,) = [np.asarray(p["x"]) for p in ref["params"]]
+    # near a minimizer |x - x*| <= |g| / lambda_min and f - f* <= |g|^2 / (2 lambda_min) (with slack)
+    np.testing.assert_allclose(result.params["x"], x_star, rtol=0, atol=2 * grad_tol / lam + 1e-12 * np.abs(x_star).max())
+    assert result.fun == pytest.approx(ref["fun"], abs=grad_tol**2 / lam + 1e-12 * max(1.0, abs(ref["fun"])))
+
+
+# ------------------------------------------------------------- fix: works
+GOLDFIELD_FIX = {"problem": "goldfield", "init": {"kind": "values", "values": {"x": 0.1}}, "fix": {"y": 1.2},
+                 "output": {"plots": False}}
+
+
+def test_fix_with_gd_matches_the_closed_form(workdir):
+    # df/dx = 4x - 4.8 with y = 1.2: x_k = 1.2 - 1.1 * 0.96**k
+    result = optrun.run({**GOLDFIELD_FIX, "optimizer": {"name": "gd", "step_size": 0.01},
+                         "stop": {"max_iter": 300, "grad_tol": None}})
+    assert result.status == "max_iter"
+    assert result.params["x"] == pytest.approx(1.2 - 1.1 * 0.96**300, abs=1e-12)
+    assert result.params["y"] == 1.2
+    np.testing.assert_allclose(result.trace["x"][:4], 1.2 - 1.1 * 0.96 ** np.arange(4), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_fix_works_with_every_optimizer(name, workdir):
+    optimizer, max_iter, grad_tol = settings(name, "goldfield")
+    result = optrun.run({**GOLDFIELD_FIX, "optimizer": optimizer, "stop": {"max_iter": max_iter, "grad_tol": grad_tol}})
+    assert result.status == "converged", result.message
+    # f(x) = 2x^2 - 4.8x + const: the minimizer is x = 1.2 and |x - 1.2| = |g| / 4
+    assert result.params["x"] == pytest.approx(1.2, abs=grad_tol / 4 + 1e-12)
+    assert result.params["y"] == 1.2
+    assert np.all(result.trace["y"] == 1.2)

@@ -1,0 +1,222 @@
+"""Step-size schedules: closed forms, warm-up, validation and round trips."""
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+from helpers import run_cli
+
+import optrun
+from optrun.config import load_config
+from optrun.errors import ConfigError
+from optrun.optimizers.schedules import SCHEDULES, ScheduleOptions, as_schedule
+
+
+def config(step_size, name="gd"):
+    return load_config({"problem": "trid", "optimizer": {"name": name, "step_size": step_size}})
+
+
+def schedule(**spec):
+    """The step size of update t, from a spec validated exactly as a config's."""
+    return as_schedule(config(spec).optimizer.options.step_size)
+
+
+def error_of(step_size, name="gd"):
+    with pytest.raises(ConfigError) as info:
+        config(step_size, name)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_the_registered_schedules():
+    assert list(SCHEDULES) == ["constant", "cosine", "exponential", "inverse_time", "step"]
+    for name, entry in SCHEDULES.items():
+        assert issubclass(entry.options, ScheduleOptions) and entry.description
+
+
+# ------------------------------------------------------------- closed forms
+def test_a_number_is_a_constant_step_size():
+    at = as_schedule(0.25)
+    assert [at(0), at(1), at(10**6)] == [0.25, 0.25, 0.25]
+
+
+def test_constant():
+    at = schedule(schedule="constant", value=0.3)
+    assert [at(0), at(7), at(10**6)] == [0.3, 0.3, 0.3]
+
+
+def test_exponential():
+    at = schedule(schedule="exponential", value=0.2, decay_rate=0.5)
+    assert at(0) == 0.2
+    assert at(3) == pytest.approx(0.025, rel=1e-15)
+    assert at(10) == pytest.approx(0.2 / 1024, rel=1e-15)
+
+
+def test_inverse_time():
+    at = schedule(schedule="inverse_time", value=1.0, decay_rate=0.5)
+    assert at(0) == 1.0
+    assert at(4) == pytest.approx(1 / 3, rel=1e-15)
+    assert at(10) == pytest.approx(1 / 6, rel=1e-15)
+
+
+def test_step():
+    at = schedule(schedule="step", value=0.8, every=3, factor=0.5)
+    assert [at(t) for t in range(10)] == pytest.approx([0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1], rel=1e-15)
+
+
+def test_cosine():
+    at = schedule(schedule="cosine", value=1.0, final_value=0.1, decay_steps=4)
+    assert at(0) == pytest.approx(1.0, rel=1e-15)
+    assert at(1) == pytest.approx(0.1 + 0.9 * (1 + math.sqrt(0.5)) / 2, rel=1e-14)
+    assert at(2) == pytest.approx(0.55, rel=1e-14)
+    assert at(3) == pytest.approx(0.1 + 0.9 * (1 - math.sqrt(0.5)) / 2, rel=1e-14)
+    assert at(4) == pytest.approx(0.1, rel=1e-14)
+    assert at(100) == pytest.approx(0.1, rel=1e-14)  # stays at final_value
+
+
+def test_defaults_of_each_schedule():
+    cfg = config({"schedule": "cosine", "value": 0.5})
+    assert cfg.optimizer.options.step_size.model_dump() == {
+        "schedule": "cosine", "value": 0.5, "warmup_steps": 0, "decay_steps": 1000, "final_value": 0.0}
+    assert schedule(schedule="exponential", value=1.0)(2) == pytest.approx(0.99**2)
+    assert schedule(schedule="inverse_time", value=1.0)(100) == pytest.approx(0.5)
+    assert schedule(schedule="step", value=1.0)(250) == pytest.approx(0.25)
+
+
+# ------------------------------------------------------------------ warm-up
+def test_linear_warmup_then_the_value():
+    at = schedule(schedule="constant", value=1.0, warmup_steps=4)
+    assert [at(t) for t in range(7)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0], rel=1e-15)
+
+
+def test_warmup_delays_the_decay():
+    # the schedule proper starts at update W with its own t = 0
+    at = schedule(schedule="exponential", value=1.0, decay_rate=0.5, warmup_steps=2)
+    assert [at(t) for t in range(5)] == pytest.approx([1 / 3, 2 / 3, 1.0, 0.5, 0.25], rel=1e-15)
+    at = schedule(schedule="cosine", value=1.0, decay_steps=2, warmup_steps=1)
+    assert [at(t) for t in range(4)] == pytest.approx([0.5, 1.0, 0.5, 0.0], abs=1e-15)
+
+
+def test_the_trace_logs_the_step_size_each_update_used(workdir):
+    result = optrun.run({
+        "problem": "trid",
+        "optimizer": {"name": "gd", "step_size": {"schedule": "cosine", "value": 0.2, "decay_steps": 8, "warmup_steps": 2}},
+        "stop": {"max_iter": 12, "grad_tol": None},
+        "output": {"plots": False},
+    })
+    logged = result.trace["step_size"]
+    assert math.isnan(logged[0])  # row 0 is the start, before any update
+    cos = [0.1 * (1 + math.cos(math.pi * t / 8)) for t in range(9)]
+    expected = [0.2 / 3, 0.4 / 3] + cos + [0.0]
+    np.testing.assert_allclose(logged[1:], expected, rtol=1e-12, atol=1e-15)
+    # and it is the step size that moved x: x_k = x_{k-1} - t_k g(x_{k-1}) on Trid 2-D
+    x = np.column_stack([result.trace["x[0]"], result.trace["x[1]"]])
+    for k in range(1, 13):
+        g = np.array([2 * (x[k - 1, 0] - 1) - x[k - 1, 1], 2 * (x[k - 1, 1] - 1) - x[k - 1, 0]])
+        np.testing.assert_allclose(x[k], x[k - 1] - expected[k - 1] * g, rtol=1e-14, atol=1e-14)
+
+
+# --------------------------------------------------------------- validation
+def test_unknown_schedule_suggests_and_lists_the_known_names():
+    assert error_of({"schedule": "cosin", "value": 0.1}) == (
+        "optimizer.step_size.schedule: unknown schedule 'cosin'; did you mean 'cosine'? "
+        "(known: constant, cosine, exponential, inverse_time, step), got 'cosin'"
+    )
+
+
+def test_unknown_schedule_without_a_close_match():
+    message = error_of({"schedule": "linear", "value": 0.1})
+    assert message.startswith("optimizer.step_size.schedule: unknown schedule 'linear' (known: constant, cosine,")
+    assert "did you mean" not in message
+
+
+def test_the_unknown_schedule_error_on_the_command_line(workdir):
+    (workdir / "cfg.yaml").write_text("problem: trid\noptimizer: {name: adam, step_size: {schedule: exponental, value: 0.1}}\n")
+    proc = run_cli("run", "cfg.yaml", cwd=workdir)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "error: cfg.yaml: optimizer.step_size.schedule: unknown schedule 'exponental'; did you mean 'exponential'? "
+        "(known: constant, cosine, exponential, inverse_time, step), got 'exponental'"
+    )
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "step_size, expected",
+    [
+        ({"value": 0.1}, "optimizer.step_size: a schedule mapping needs 'schedule:' naming the schedule (known: constant, cosine,"),
+        ({"schedule": "cosine"}, "optimizer.step_size.value: is required but missing"),
+        ({"schedule": "cosine", "value": 0}, "optimizer.step_size.value: input should be greater than 0, got 0"),
+        ({"schedule": "exponential", "value": 0.1, "decay_rate": 2},
+         "optimizer.step_size.decay_rate: input should be less than or equal to 1, got 2"),
+        ({"schedule": "inverse_time", "value": 0.1, "decay_rate": 0},
+         "optimizer.step_size.decay_rate: input should be greater than 0, got 0"),
+        ({"schedule": "step", "value": 0.1, "every": 0}, "optimizer.step_size.every: input should be greater than or equal to 1, got 0"),
+        ({"schedule": "step", "value": 0.1, "factor": 1.5}, "optimizer.step_size.factor: input should be less than or equal to 1, got 1.5"),
+        ({"schedule": "cosine", "value": 0.1, "final_value": -1}, "optimizer.step_size.final_value: input should be greater than or equal to 0, got -1"),
+        ({"schedule": "cosine", "value": 0.1, "decay_steps": 2.5}, "optimizer.step_size.decay_steps: input should be a valid integer"),
+        ({"schedule": "constant", "value": 0.1, "warmup_steps": -1},
+         "optimizer.step_size.warmup_steps: input should be greater than or equal to 0, got -1"),
+        ({"schedule": "cosine", "valu": 0.1}, "optimizer.step_size.valu: unknown key 'valu'; did you mean 'value'? "
+         "(allowed for schedule 'cosine': schedule, value, warmup_steps, decay_steps, final_value)"),
+        ({"schedule": "constant", "value": 0.1, "decay_rate": 0.5}, "optimizer.step_size.decay_rate: unknown key 'decay_rate' "
+         "(allowed for schedule 'constant': schedule, value, warmup_steps)"),
+        (0, "optimizer.step_size: input should be greater than 0, got 0"),
+        (float("inf"), "optimizer.step_size: input should be a finite number"),
+        (True, "optimizer.step_size: input should be a valid number or a schedule mapping"),
+        ([0.1], "optimizer.step_size: input should be a valid number or a schedule mapping"),
+    ],
+)
+def test_bad_schedules_name_the_key_value_and_range(step_size, expected):
+    message = error_of(step_size)
+    assert message.startswith(expected), message
+
+
+def test_a_schedule_error_inside_another_optimizer():
+    assert error_of({"schedule": "step", "value": -1}, name="backtracking").startswith(
+        "optimizer.step_size.value: input should be greater than 0, got -1")
+
+
+# --------------------------------------------------------------- round trips
+SPECS = [
+    0.05,
+    {"schedule": "constant", "value": 0.1, "warmup_steps": 5},
+    {"schedule": "exponential", "value": 0.1, "decay_rate": 0.95},
+    {"schedule": "inverse_time", "value": 0.1, "decay_rate": 0.2},
+    {"schedule": "step", "value": 0.1, "every": 10, "factor": 0.3},
+    {"schedule": "cosine", "value": 0.1, "decay_steps": 50, "final_value": 0.001, "warmup_steps": 3},
+]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("name", ["gd", "rmsprop", "adamw", "backtracking"])
+def test_resolved_config_round_trips(spec, name, tmp_path):
+    optimizer = {"name": name, "step_size": spec}
+    if name != "backtracking":  # the first-order methods can also clip
+        optimizer["clip_grad_norm"] = 2.0
+    cfg = load_config({"problem": "trid", "optimizer": optimizer})
+    resolved = cfg.resolved()
+    dumped = resolved["optimizer"]["step_size"]
+    if isinstance(spec, dict):
+        assert {k: dumped[k] for k in spec} == spec  # given values kept, defaults filled in
+    path = tmp_path / "resolved.yaml"
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    again = load_config(path)
+    assert again.resolved() == resolved
+    assert again.optimizer.options == cfg.optimizer.options
+
+
+def test_a_runs_config_yaml_loads_back_to_the_same_config(workdir):
+    spec = {"problem": "trid", "optimizer": {"name": "nesterov", "clip_grad_norm": 1.5,
+                                             "step_size": {"schedule": "step", "value": 0.1, "every": 3, "warmup_steps": 2}},
+            "stop": {"max_iter": 5}, "output": {"plots": False}}
+    result = optrun.run(spec)
+    again = load_config(result.run_dir / "config.yaml")
+    assert again.resolved() == load_config(spec).resolved()
+    assert again.optimizer.options.step_size.every == 3
+
+
+def test_no_clipping_is_left_out_of_the_resolved_config():
+    assert load_config({"problem": "trid", "optimizer": "gd"}).resolved()["optimizer"] == {"name": "gd", "step_size": 0.01}
