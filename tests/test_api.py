@@ -41,7 +41,7 @@ def test_run_directory_contents(workdir):
     assert result.run_dir.parent == workdir / "outputs" / "poly"
     config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert config["stop"]["max_iter"] == 20 and config["seed"] == 4
-    assert config["optimizer"] == {"name": "gd", "step_size": 0.01}
+    assert config["optimizer"] == {"name": "gd", "step_size": 0.01, "clip_grad_norm": None}
     summary = json.loads((result.run_dir / "summary.json").read_text())
     for key in ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best",
                 "wall_time_s", "reference", "seed", "versions"):

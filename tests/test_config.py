@@ -19,7 +19,7 @@ def test_shorthand_and_defaults_are_filled_in():
     assert resolved["name"] == "run"
     assert resolved["seed"] == 0
     assert resolved["problem"] == {"name": "trid", "dim": 2}
-    assert resolved["optimizer"] == {"name": "gd", "step_size": 0.01}
+    assert resolved["optimizer"] == {"name": "gd", "step_size": 0.01, "clip_grad_norm": None}
     assert resolved["init"] == {"kind": "default"}
     assert resolved["stop"]["max_iter"] == 1000
     assert resolved["stop"]["grad_tol"] == 1e-8

@@ -218,5 +218,7 @@ def test_a_runs_config_yaml_loads_back_to_the_same_config(workdir):
     assert again.optimizer.options.step_size.every == 3
 
 
-def test_no_clipping_is_left_out_of_the_resolved_config():
-    assert load_config({"problem": "trid", "optimizer": "gd"}).resolved()["optimizer"] == {"name": "gd", "step_size": 0.01}
+def test_no_clipping_is_written_as_null_in_the_resolved_config():
+    resolved = load_config({"problem": "trid", "optimizer": "gd"}).resolved()
+    assert resolved["optimizer"] == {"name": "gd", "step_size": 0.01, "clip_grad_norm": None}
+    assert load_config(resolved).resolved() == resolved

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-from pydantic import Field, model_serializer
+from pydantic import Field
 
 from optrun.optimizers import Optimizer, register_optimizer
 from optrun.optimizers.schedules import StepSize, as_schedule
@@ -39,15 +39,6 @@ class FirstOrderOptions(Options):
 
     step_size: StepSize = 0.01
     clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
-
-    @model_serializer(mode="wrap")
-    def _omit_no_clipping(self, handler):
-        # `clip_grad_norm: null` (no clipping) is left out of resolved configs, which
-        # then read as before clipping existed; loading one back gives the default None
-        data = handler(self)
-        if isinstance(data, dict) and data.get("clip_grad_norm", 0) is None:
-            del data["clip_grad_norm"]
-        return data
 
 
 class FirstOrderState(NamedTuple):

@@ -107,7 +107,7 @@ SOLVERS: dict[str, Callable[[NewtonOptions, Any, np.ndarray], Solve]] = {"choles
     options=NewtonOptions,
     description="Newton's method: (H + lambda I) p = -g with lambda raised until positive definite "
     "(Levenberg-Marquardt), else p = -g; x <- x + step_size * p",
-    needs=("gradient", "hessian"),
+    needs=("gradient", "Hessian"),
 )
 def newton(options: NewtonOptions, oracle) -> Optimizer:
     prepare = SOLVERS[options.solver]
