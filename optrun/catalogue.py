@@ -16,12 +16,12 @@ def _minimum_text(entry) -> str:
     if ref is None:
         return problem.note or "unknown"
     where = ""
-    if len(ref.params) == 1:
+    if ref.count == 1:
         point = ref.params[0]
         if size(point) <= 4:
             where = " at " + ", ".join(f"{k}={_num(v)}" for k, v in sorted(point.items()))
     else:
-        where = f" ({len(ref.params)} minimizers)"
+        where = f" ({ref.count} minimizers)"
     return f"f* = {ref.fun:.10g}{where}"
 
 
@@ -45,15 +45,23 @@ def problems_table() -> Table:
     return table
 
 
-def optimizers_table() -> Table:
+def optimizers_table():
+    from rich.console import Group
+
     from optrun.optimizers import OPTIMIZERS
+    from optrun.optimizers.schedules import SCHEDULES
 
     table = Table(title="Optimizers", title_justify="left")
     for column in ("name", "options (defaults)", "needs", "description"):
         table.add_column(column, overflow="fold")
     for name, entry in OPTIMIZERS.items():
         table.add_row(name, entry.options.describe() or "-", ", ".join(entry.needs), entry.description)
-    return table
+    schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left")
+    for column in ("schedule", "options (defaults)", "step size at update t"):
+        schedules.add_column(column, overflow="fold")
+    for name, entry in SCHEDULES.items():
+        schedules.add_row(name, entry.options.describe().replace("schedule=required, ", ""), entry.description)
+    return Group(table, schedules)
 
 
 _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >=", "max_length": "length <="}

@@ -105,7 +105,9 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
         msg = msg[0].lower() + msg[1:]
         if msg not in messages:
             messages.append(msg)
-    return path, f"{' or '.join(messages)}, got {_short_input(first.get('input'))}", others
+    text = " or ".join(messages)
+    got = _short_input(first.get("input"))
+    return path, (text if got in text else f"{text}, got {got}"), others
 
 
 def _short_input(value: Any) -> str:

@@ -35,10 +35,28 @@ class NoOptions(Options):
 
 @dataclass(frozen=True)
 class Reference:
-    """A known minimum: its value and every known minimizer."""
+    """A known minimum: its value and every known minimizer.
+
+    ``params`` may also be given as a function that computes the minimizers
+    (with ``count`` saying how many there will be), for references that are
+    costly to polish: they are then computed on first use, not when a
+    problem is only listed.
+    """
 
     fun: float
-    params: tuple[Mapping[str, Any], ...]
+    params_: tuple[Mapping[str, Any], ...] | Callable[[], tuple[Mapping[str, Any], ...]]
+    count: int = 0
+
+    def __init__(self, fun: float, params: Any, count: int | None = None):
+        object.__setattr__(self, "fun", fun)
+        object.__setattr__(self, "params_", params)
+        object.__setattr__(self, "count", count if count is not None else (0 if callable(params) else len(params)))
+
+    @property
+    def params(self) -> tuple[Mapping[str, Any], ...]:
+        if callable(self.params_):
+            object.__setattr__(self, "params_", tuple(self.params_()))
+        return self.params_
 
 
 @dataclass(frozen=True)
