@@ -7,7 +7,6 @@ close matches, so a typo in a config says what was meant.
 
 from __future__ import annotations
 
-import difflib
 from typing import Generic, Iterator, TypeVar
 
 from optrun.errors import ConfigError
@@ -17,6 +16,8 @@ T = TypeVar("T")
 
 def suggest(name: str, choices: list[str]) -> str:
     """' did you mean 'x'?' for the closest choice, or '' if none is close."""
+    import difflib  # only when there is an error to explain
+
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
