@@ -106,8 +106,10 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
         if msg not in messages:
             messages.append(msg)
     text = " or ".join(messages)
-    got = _short_input(first.get("input"))
-    return path, (text if got in text else f"{text}, got {got}"), others
+    given = first.get("input")
+    if isinstance(given, str) and repr(given) in text:  # the message quotes the value already
+        return path, text, others
+    return path, f"{text}, got {_short_input(given)}", others
 
 
 def _short_input(value: Any) -> str:
