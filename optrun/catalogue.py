@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from optrun.params import size
@@ -37,11 +38,14 @@ def _num(value) -> str:
 def problems_table() -> Table:
     from optrun.problems import PROBLEMS
 
-    table = Table(title="Problems", title_justify="left")
-    for column in ("name", "parameters", "options (defaults)", "known minimum", "description"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="Problems", title_justify="left", expand=True)
+    table.add_column("name", no_wrap=True)
+    for column in ("parameters", "options (defaults)", "known minimum"):
+        table.add_column(column, overflow="fold", ratio=1)
+    table.add_column("description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
-        table.add_row(name, entry.parameters, entry.options.describe() or "-", _minimum_text(entry), entry.description)
+        about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
+        table.add_row(name, entry.parameters, entry.options.describe() or "-", _minimum_text(entry), about)
     return table
 
 

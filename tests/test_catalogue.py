@@ -32,6 +32,7 @@ def test_list_problems_has_every_problem():
     for name in PROBLEMS:
         assert name in result.stdout
     assert "unbounded below" in result.stdout
+    assert "(x_i - 1)^2" in result.stdout and "2x^2 - 4xy + y^4 + 2" in result.stdout  # formulas are shown
 
 
 def test_option_rows():
