@@ -237,7 +237,10 @@ def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None 
     if config.output.plots:
         from optrun.plots import draw_run_plots
 
-        warnings.extend(draw_run_plots(run_dir, prep)[1])
+        try:
+            warnings.extend(draw_run_plots(run_dir, prep)[1])
+        except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
+            warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
     fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
     return RunResult(
         **{name: summary[name] for name in fields},

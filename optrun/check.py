@@ -200,13 +200,16 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
 
 
 # ------------------------------------------------------------------ update
-def update_expectations(result: CheckResult) -> list[str]:
+def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
     """Rewrite the expected values that failed with what the run got; keeps
     comments, key order and flow style, and every value that still passes.
-    Returns 'expect.key: old -> new' lines. ``known`` stays ``known``; a run
-    that failed or diverged is left alone."""
-    if result.outcome != FAIL or result.summary is None or result.summary["status"] in ("diverged", "failed"):
-        return []
+    Returns ('expect.key: old -> new' lines, failures it could not rewrite):
+    ``known`` stays ``known``, values given with --set are not in the file,
+    and a run that failed or diverged is left alone."""
+    if result.outcome != FAIL:
+        return [], []
+    if result.summary is None or result.summary["status"] in ("diverged", "failed"):
+        return [], [result.message]
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip mode
@@ -215,31 +218,38 @@ def update_expectations(result: CheckResult) -> list[str]:
     yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
     path = Path(result.path)
     data = yaml.load(path.read_text(encoding="utf-8"))
-    expect = data["expect"]
+    expect = data.get("expect") if isinstance(data, dict) else None
     summary = result.summary
     changes: list[str] = []
+    left: list[str] = []
     for check in result.failures:
         key = check.field
-        if key == "status":
+        top = key.split(".")[0]
+        if not isinstance(expect, dict) or top not in expect:
+            left.append(f"expect.{key} is not in the file (given with --set?): not rewritten")
+        elif top in ("fun", "params") and expect[top] == "known":
+            left.append(f"expect.{key}: known (the problem's reference) is not rewritten: {check.detail}")
+        elif key == "status":
             new = summary["status"]
             changes.append(f"expect.status: {expect['status']} -> {new}")
             expect["status"] = new
-        elif key == "fun" and expect.get("fun") != "known" and summary["fun"] is not None:
+        elif key == "fun" and summary["fun"] is not None:
             changes.append(f"expect.fun: {_short(expect['fun'])} -> {_short(summary['fun'])}")
             expect["fun"] = summary["fun"]
-        elif key.startswith("params.") and isinstance(expect.get("params"), dict):
+        elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
             name = key.split(".", 1)[1]
-            if name in expect["params"] and name in summary["params"]:
-                new = summary["params"][name]
-                changes.append(f"expect.{key}: {_short(_plain(expect['params'][name]))} -> {_short(new)}")
-                _assign(expect["params"], name, new)
+            new = summary["params"][name]
+            changes.append(f"expect.{key}: {_short(_plain(expect['params'][name]))} -> {_short(new)}")
+            _assign(expect["params"], name, new)
         elif key == "max_nit":
             changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")
             expect["max_nit"] = summary["nit"]
+        else:
+            left.append(f"expect.{key}: not rewritten ({check.detail})")
     if changes:
         with open(path, "w", encoding="utf-8") as handle:
             yaml.dump(data, handle)
-    return changes
+    return changes, left
 
 
 def _plain(value: Any) -> Any:

@@ -185,18 +185,18 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<nam
 
 @app.command()
 def compare(
-    run_dirs: List[Path] = typer.Argument(..., help="Two or more run directories."),
+    run_dirs: List[Path] = typer.Argument(..., help="Run directories (a sweep directory stands for all its runs)."),
     out_file: Path = typer.Option(Path("compare.png"), "--out", help="The overlaid loss plot; compare.csv is written beside it."),
 ) -> None:
     """Overlay several runs' loss curves and tabulate their results."""
-    from optrun.compare import compare_table, plot_compare, row, write_csv
+    from optrun.compare import compare_table, expand_sweep_dirs, plot_compare, row, write_csv
     from optrun.errors import ConfigError, OptrunError
     from optrun.rundir import read_run
 
     try:
         if out_file.suffix.lower() != ".png":
             raise ConfigError(f"--out must name a .png file, got '{out_file}'")
-        runs = [read_run(path) for path in run_dirs]
+        runs = [read_run(path) for path in expand_sweep_dirs(run_dirs)]
         rows = [row(i, run) for i, run in enumerate(runs, start=1)]
         csv_path = out_file.with_suffix(".csv")
         write_csv(rows, csv_path)
@@ -246,16 +246,21 @@ def check(
     out().print(totals(results), highlight=False)
     code = exit_code(results)
     if update:
+        changed, left = [], []
         try:
-            changed = [(r.path, c) for r in results for c in update_expectations(r)]
+            for r in results:
+                done, not_done = update_expectations(r)
+                changed += [(r.path, c) for c in done]
+                left += [(r.path, c) for c in not_done]
         except OSError as exc:
             raise fail(exc, 1)
         for path, change in changed:
             out().print(f"updated {path}: {change}", highlight=False)
+        for path, reason in left:
+            out().print(f"still failing {path}: {reason}", highlight=False)
         files = len({path for path, _ in changed})
-        out().print(f"--update: {len(changed)} expected values rewritten in {files} files", highlight=False)
-        broken = any(r.summary and r.summary["status"] in ("diverged", "failed") for r in results)
-        code = 2 if code == 2 else (1 if broken else 0)
+        out().print(f"--update: {len(changed)} expected values rewritten in {files} files; {len(left)} failures left", highlight=False)
+        code = 2 if code == 2 else (1 if left else 0)
     raise typer.Exit(code)
 
 
@@ -288,9 +293,9 @@ def sweep(
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
             plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots)
             if dask is not None:
-                from optrun.sweep import require_dask
+                from optrun.sweep import check_dask_address
 
-                require_dask()  # fail before creating anything
+                check_dask_address(dask)  # fail before creating anything
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
         progress = None
         if err.is_terminal:
@@ -298,20 +303,34 @@ def sweep(
 
             progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
             task = progress.add_task("sweep", total=len(plan.runs))
-        with progress or contextlib.nullcontext():
-            outcome = run_sweep(plan, sweep_dir, workers, dask, problems_dir, on_done=(lambda row: progress.advance(task)) if progress else (lambda row: None))
+        try:
+            with progress or contextlib.nullcontext():
+                outcome = run_sweep(plan, sweep_dir, workers, dask, problems_dir, on_done=(lambda row: progress.advance(task)) if progress else (lambda row: None))
+        except OptrunError:
+            if resume is None and not any(sweep_dir.glob("run-*")):  # nothing ran (e.g. no scheduler): leave nothing behind
+                import shutil
+
+                shutil.rmtree(sweep_dir, ignore_errors=True)
+            raise
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
     for warning in outcome.warnings:
         err.print(f"warning: {warning}", markup=False, style="yellow")
     out().print(results_table(outcome.rows, outcome.keys))
+    from optrun.sweep import DONE_STATUSES
+
+    done = sum(r["status"] in DONE_STATUSES for r in outcome.rows)
     failed = sum(r["status"] in ("diverged", "failed", "error") for r in outcome.rows)
+    errors = sum(r["status"] == "error" for r in outcome.rows)
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
-    out().print(f"{len(outcome.rows)} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
+    out().print(f"{done} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
                 f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False)
-    if outcome.stopped:
+    if outcome.stopped or done < len(plan.runs):
         err.print(f"interrupted: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
         raise typer.Exit(130)
+    if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
+        err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -19,6 +19,17 @@ from optrun.rundir import RunFiles
 COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
 
 
+def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
+    """Run directories, with a sweep directory standing for its runs."""
+    expanded: list[Path] = []
+    for path in paths:
+        if (path / "sweep.json").is_file():
+            expanded.extend(sorted(p for p in path.glob("run-*") if (p / "trace.csv").is_file()))
+        else:
+            expanded.append(path)
+    return expanded
+
+
 def key_options(run: RunFiles) -> str:
     """The optimizer options that differ from the optimizer's defaults."""
     from optrun.optimizers import OPTIMIZERS
@@ -104,7 +115,7 @@ def plot_compare(runs: list[RunFiles], out: Path) -> None:
 def compare_table(rows: list[dict[str, Any]]):
     from rich.table import Table
 
-    from optrun.terminal import STATUS_STYLE
+    from optrun.terminal import status_text
 
     table = Table(title="Runs compared", title_justify="left")
     for column in ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "time (s)"):
@@ -114,7 +125,7 @@ def compare_table(rows: list[dict[str, Any]]):
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
             str(r["run"]), r["name"], r["problem"], r["optimizer"],
-            f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]",
+            status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",
             str(r["nit"]), str(r["nfev"]),

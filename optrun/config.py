@@ -140,8 +140,10 @@ class SweepConfig(Options):
         for key, values in value.items():
             if not values:
                 raise ValueError(f"'{key}' has no values")
-            if key in ("seed", "name") or key.startswith(("output.", "sweep", "expect")):
-                raise ValueError(f"'{key}' cannot be swept (use seeds: for repeats)")
+            if key == "seed":
+                raise ValueError("'seed' cannot be swept: use seeds: for repeats")
+            if key == "name" or key.startswith(("output.", "sweep", "expect")):
+                raise ValueError(f"'{key}' cannot be swept: a sweep's runs share one sweep folder and expectations")
         return value
 
     @field_validator("zip")
@@ -149,7 +151,7 @@ class SweepConfig(Options):
     def _same_length(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
         lengths = {key: len(values) for key, values in value.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"zip lists must have one length, got {lengths}")
+            raise ValueError("zip lists must have one length; their lengths are " + ", ".join(f"{k}: {n}" for k, n in lengths.items()))
         return value
 
     @field_validator("seeds")
@@ -163,7 +165,7 @@ class SweepConfig(Options):
 
 
 class _TopLevel(Options):
-    name: str | None = Field(None, pattern=NAME_PATTERN)
+    name: str | None = None
     seed: int = Field(0, ge=0, le=2**32 - 1)
     problem: str | dict[str, Any]
     init: str | dict[str, Any] = "default"
@@ -173,6 +175,13 @@ class _TopLevel(Options):
     output: OutputConfig = Field(default_factory=OutputConfig)
     expect: ExpectConfig | None = None
     sweep: SweepConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.match(NAME_PATTERN, name):
+            raise ValueError("a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 100)")
+        return name
 
 
 @dataclass(frozen=True)

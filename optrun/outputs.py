@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import signal
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -85,17 +88,18 @@ class TraceWriter:
         self._max_buffered = max_buffered
         self._next_flush = flush_seconds  # in the runner's elapsed seconds
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        header = list(TRACE_COLUMNS) + (["gap"] if fstar is not None else []) + (list(param_names) if param_names else [])
+        # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
+        header = list(TRACE_COLUMNS) + (list(param_names) if param_names else []) + (["gap"] if fstar is not None else [])
         self._write(",".join(_csv_field(h) for h in header) + "\n")
 
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
         """One row; ``t`` is the run's elapsed time, which also paces the flushes."""
         line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
-        if self._fstar is not None:
-            line += ",%r" % (f - self._fstar)
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
             line += "," + ",".join(map(repr, full.tolist()))
+        if self._fstar is not None:
+            line += ",%r" % (f - self._fstar)
         lines = self._lines
         lines.append(line + "\n")
         if t >= self._next_flush or len(lines) >= self._max_buffered:
@@ -103,9 +107,19 @@ class TraceWriter:
             self._next_flush = t + self._flush_seconds
 
     def flush(self) -> None:
-        if self._lines:
+        if not self._lines:
+            return
+        # Block SIGINT/SIGTERM while the rows are written and forgotten, so a
+        # second Ctrl-C (which raises at once) cannot duplicate or drop rows.
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
             self._write("".join(self._lines))
             self._lines.clear()
+        finally:
+            if in_main:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def _write(self, text: str) -> None:
         data = text.encode("utf-8")
@@ -129,9 +143,19 @@ def _csv_field(text: str) -> str:
     return f'"{text}"' if "," in text or '"' in text else text
 
 
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()  # what open() would give, e.g. 0644 under umask 022
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -175,8 +199,9 @@ def read_trace(path: Path) -> dict[str, np.ndarray]:
     import csv
 
     with open(path, newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle))
-        data = np.loadtxt(handle, delimiter=",", dtype=float, ndmin=2)
-    if data.size == 0:
-        data = np.empty((0, len(header)))
+        header = next(csv.reader(handle), None)
+        if not header:
+            raise ValueError("trace.csv is empty (no header row)")
+        rest = handle.read()
+    data = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=float, ndmin=2) if rest.strip() else np.empty((0, len(header)))
     return {name: data[:, i] for i, name in enumerate(header)}

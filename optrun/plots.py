@@ -70,14 +70,14 @@ def draw_run_plots(run_dir: Path, prep: Any = None) -> tuple[list[Path], list[st
         run = read_run(run_dir)
     except Exception as exc:
         return written, [f"{run_dir}: plots not drawn: {exc}"]
-    for stale in PLOT_FILES:  # a redraw replaces the whole set
-        (run_dir / stale).unlink(missing_ok=True)
 
     def attempt(name: str, draw: Callable[[], bool]) -> None:
         try:
             if draw():
                 written.append(run_dir / name)
-        except Exception as exc:  # a plot must never take the run down
+            else:  # does not apply to this run: an old file of that name is stale
+                (run_dir / name).unlink(missing_ok=True)
+        except Exception as exc:  # a plot must never take the run down; an older drawing is kept
             warnings.append(f"{run_dir / name}: plot not drawn: {type(exc).__name__}: {exc}")
 
     attempt("loss.png", lambda: plot_loss(run, run_dir / "loss.png"))

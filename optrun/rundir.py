@@ -56,5 +56,10 @@ def read_run(path: str | Path) -> RunFiles:
         summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else None
         trace = read_trace(run / "trace.csv")
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the run's files: {exc}", source=str(run)) from None
+        raise ConfigError(f"cannot read the run's files: {' '.join(str(exc).split())}", source=str(run)) from None
+    named = isinstance(config, dict) and all(isinstance(config.get(k), dict) and "name" in config[k] for k in ("problem", "optimizer"))
+    if not named:
+        raise ConfigError("config.yaml is not a resolved optrun config (no problem/optimizer names)", source=str(run))
+    if summary is not None and not isinstance(summary, dict):
+        raise ConfigError("summary.json is not a summary", source=str(run))
     return RunFiles(run, config, summary, trace)

@@ -172,7 +172,9 @@ def minimize(
         with np.errstate(all="ignore"):
             f, g = value_and_grad(x)
             grad_norm = math.sqrt(float(g @ g))
+            where = "the optimizer"
             state = optimizer.init(x)
+            where = "the objective"
             prev_f = f
             while True:
                 t = clock() - start

@@ -49,10 +49,11 @@ def parse_values(option: str, text: str) -> tuple[str, list[Any]]:
     path = path.strip()
     if not path or any(not part for part in path.split(".")):
         raise ConfigError(f"{option} {text!r} has an empty key in its path")
-    values = [parse_yaml(item, source=f"{option} {path}") for item in raw.split(",")]
-    if any(v is None for v in values) and raw.strip() == "":
+    if not raw.strip():
         raise ConfigError(f"{option} {text!r} gives no values")
-    return path, values
+    # the values are one YAML flow sequence, so lists work too: x=[0,0],[1,1]
+    values = parse_yaml(f"[{raw}]", source=f"{option} {path}")
+    return path, list(values)
 
 
 def combine(block: SweepConfig | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None) -> SweepConfig:
@@ -124,9 +125,11 @@ def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], 
     spec = combine(base.sweep, grid, zipped, seeds)
     runs = expand(spec, base.seed)
     plan = Plan(str(config_path.resolve()), tuple(overrides), (*spec.grid, *spec.zip, "seed"), tuple(runs), plots)
+    from optrun.api import prepare
+
     for values in runs:
         try:
-            load_config(config_path, plan.run_overrides(values))
+            prepare(load_config(config_path, plan.run_overrides(values)))  # names, shapes, data files too
         except ConfigError as exc:
             swept = ", ".join(f"{k}={v}" for k, v in values.items())
             raise ConfigError(exc.message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
@@ -229,12 +232,9 @@ def require_dask() -> None:
         ) from None
 
 
-def dask_client(address: str):
-    """A Dask client: ``local:N`` starts a LocalCluster of N processes on
-    loopback; anything else is a running scheduler's address."""
+def check_dask_address(address: str) -> None:
+    """Refuse a malformed --dask value before anything is created."""
     require_dask()
-    from dask.distributed import Client, LocalCluster
-
     if address.startswith("local:"):
         try:
             n = int(address.split(":", 1)[1])
@@ -242,6 +242,19 @@ def dask_client(address: str):
             n = 0
         if n < 1:
             raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N >= 1")
+    elif "://" not in address and ":" not in address:
+        raise ConfigError(f"--dask {address!r}: give a scheduler address such as tcp://127.0.0.1:8786, or local:N")
+
+
+def dask_client(address: str):
+    """A Dask client: ``local:N`` starts a LocalCluster of N processes on
+    loopback; anything else is a running scheduler's address."""
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
+    check_dask_address(address)
+    if address.startswith("local:"):
+        n = int(address.split(":", 1)[1])
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
         return Client(cluster), cluster
     try:

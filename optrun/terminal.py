@@ -17,7 +17,17 @@ STATUS_STYLE = {
     "diverged": "bold red",
     "failed": "bold red",
     "interrupted": "magenta",
+    "incomplete": "magenta",
+    "error": "bold red",
 }
+
+
+def status_text(status: str) -> str:
+    """A status as rich markup (an unknown one as plain, escaped text)."""
+    from rich.markup import escape
+
+    style = STATUS_STYLE.get(status)
+    return f"[{style}]{escape(status)}[/]" if style else escape(status)
 
 
 class ProgressBar:
@@ -86,7 +96,9 @@ def summary_table(summary: Mapping[str, Any], run_dir: str, title: str) -> Table
     table.add_column("field", style="bold")
     table.add_column("value")
     status = summary["status"]
-    table.add_row("status", f"[{STATUS_STYLE.get(status, '')}]{status}[/]: {summary['message']}")
+    from rich.markup import escape
+
+    table.add_row("status", f"{status_text(status)}: {escape(str(summary['message']))}")
     table.add_row("f", _fmt(summary["fun"]))
     reference = summary.get("reference")
     if reference and summary["fun"] is not None:

@@ -160,7 +160,31 @@ def test_gap_column_when_the_minimum_is_known(workdir):
     result = optrun.run(POLY)
     np.testing.assert_allclose(result.trace["gap"], result.trace["f"] + 13 / 3, atol=1e-12)
     header = (result.run_dir / "trace.csv").read_text().splitlines()[0].split(",")
-    assert header[:8] == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "gap"]
+    # the spec's columns, then the parameter columns right after njev, then gap
+    assert header == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "x", "gap"]
     unknown = optrun.run({"problem": "decaying_cosine", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
     assert "gap" not in unknown.trace
     assert unknown.summary["reference"] is None and "unbounded below" in unknown.summary["reference_note"]
+
+
+def test_ctrl_c_while_plotting_keeps_the_run(workdir, monkeypatch):
+    import optrun.plots
+
+    def interrupted(run_dir, prep):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(optrun.plots, "draw_run_plots", interrupted)
+    result = optrun.run({**POLY, "output": {"plots": True}})
+    assert result.status == "max_iter" and (result.run_dir / "summary.json").exists()
+    assert any("plots not drawn: interrupted" in w for w in result.warnings)
+
+
+def test_files_get_the_usual_permissions(workdir):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    result = optrun.run({**POLY, "output": {"plots": False}})
+    for name in ("summary.json", "config.yaml", "trace.csv"):
+        assert stat.S_IMODE((result.run_dir / name).stat().st_mode) == 0o666 & ~umask, name

@@ -166,3 +166,13 @@ def test_find_configs_skips_run_directories_and_hidden_folders(workdir):
     (workdir / "a" / ".hidden").mkdir()
     (workdir / "a" / ".hidden" / "h.yaml").write_text("")
     assert [p.name for p in find_configs([workdir / "a"])] == ["x.yaml", "y.yml"]
+
+
+def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(workdir):
+    config(workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0")
+    (workdir / "plain.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 3}\n")
+    result = check("k.yaml", "plain.yaml", "--set", "expect.max_nit=1", "--update")
+    assert result.exit_code == 1, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "still failing" in result.stdout and "not in the file (given with --set?)" in result.stdout
+    assert "known (the problem's reference) is not rewritten" in result.stdout

@@ -1,5 +1,7 @@
 import csv
 
+import pytest
+
 from typer.testing import CliRunner
 
 import optrun
@@ -54,3 +56,40 @@ def test_show_prints_summary_and_config(workdir):
     (r.run_dir / "summary.json").unlink()
     result = runner.invoke(app, ["show", str(r.run_dir)], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "no summary.json, the run did not finish" in result.stdout
+
+
+def test_compare_a_killed_run_and_a_sweep_directory(workdir):
+    a = optrun.run({"name": "k", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
+    (a.run_dir / "summary.json").unlink()  # as after SIGKILL
+    (workdir / "s.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 5}\n")
+    assert runner.invoke(app, ["sweep", "s.yaml", "--seeds", "2", "--workers", "1"]).exit_code == 0
+    [sweep_dir] = (workdir / "outputs" / "s").glob("sweep-*")
+    result = runner.invoke(app, ["compare", str(a.run_dir), str(sweep_dir), "--out", "c.png"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "incomplete" in result.stdout
+    rows = list(csv.DictReader(open(workdir / "c.csv")))
+    assert [r["status"] for r in rows] == ["incomplete", "max_iter", "max_iter"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "trace.csv").write_text(""), "trace.csv is empty"),
+    (lambda d: (d / "config.yaml").write_text("- a list\n"), "config.yaml is not a resolved optrun config"),
+    (lambda d: (d / "config.yaml").write_text(""), "config.yaml is not a resolved optrun config"),
+])
+@pytest.mark.parametrize("command", ["show", "plot", "compare"])
+def test_damaged_run_folders_are_one_line_errors(workdir, damage, message, command):
+    r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
+    damage(r.run_dir)
+    result = runner.invoke(app, [command, str(r.run_dir)])
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_a_header_only_trace_is_empty_not_a_warning(workdir, recwarn):
+    r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
+    header = (r.run_dir / "trace.csv").read_text().splitlines()[0]
+    (r.run_dir / "trace.csv").write_text(header + "\n")
+    from optrun.outputs import read_trace
+
+    assert read_trace(r.run_dir / "trace.csv")["f"].shape == (0,)
+    assert not [w for w in recwarn if "loadtxt" in str(w.message) or "Empty input" in str(w.message)]

@@ -66,7 +66,7 @@ def test_resolved_config_round_trips(tmp_path):
         ({**BASE, "init": {"kind": "normal", "scale": 0.0}}, "init.scale: input should be greater than 0"),
         ({**BASE, "init": {"kind": "constant"}}, "init.value: is required but missing"),
         ({**BASE, "seed": -1}, "seed: input should be greater than or equal to 0"),
-        ({**BASE, "name": "../escape"}, "name: string should match pattern"),
+        ({**BASE, "name": "../escape"}, "name: a name becomes a folder: use letters, digits, '.', '_' and '-'"),
         ({**BASE, "output": {"plots": "yes"}}, "output.plots: input should be a valid boolean"),
         ({**BASE, "expect": {"status": "done"}}, "expect.status:"),
         ({**BASE, "expect": {"fun": "best"}}, "expect.fun:"),

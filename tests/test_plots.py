@@ -150,3 +150,17 @@ def test_a_failing_plot_is_a_warning_and_the_rest_are_drawn(workdir, monkeypatch
 def test_log_safe_gap_floors_exact_zeros_at_the_smallest_positive_gap():
     [a, b] = log_safe_gap(np.array([1.0, 1e-10, 0.0]), np.array([-1e-20, 1e-12]))
     assert a.tolist() == [1.0, 1e-10, 1e-20] and b.tolist() == [1e-20, 1e-12]
+
+
+def test_a_plot_that_cannot_be_redrawn_is_kept(workdir):
+    @register_problem("test_plot_vanishing", description="bowl", formula="x^2 + y^2", parameters="x, y")
+    def build(options):
+        return Problem(objective=lambda p: p["x"] ** 2 + p["y"] ** 2, start={"x": 1.0, "y": -2.0})
+
+    result = run({"problem": "test_plot_vanishing", "optimizer": "gd", "stop": {"max_iter": 10}})
+    PROBLEMS.unregister("test_plot_vanishing")  # as when redrawing from a folder without the problem file
+    assert (result.run_dir / "landscape.png").exists()
+    written, warnings = draw_run_plots(result.run_dir)
+    assert sorted(p.name for p in written) == ["loss.png", "params.png"]
+    assert warnings and "the problem could not be rebuilt" in warnings[0]
+    assert (result.run_dir / "landscape.png").exists()  # not lost

@@ -134,17 +134,48 @@ def test_bad_dask_address(workdir):
 
 # ------------------------------------------------------------------- faults
 def test_failing_and_diverging_runs_are_recorded_and_the_sweep_goes_on(workdir):
-    (workdir / "good.csv").write_text("x\n1\n2\n3\n")
-    (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: good.csv, column: x}}\n"
-                                    "optimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
-    result = sweep("s.yaml", "--workers", "1", "--grid", "problem.data.path=good.csv,missing.csv", "--grid", "optimizer.step_size=0.01,100")
+    from optrun.problems import PROBLEMS, Problem, register_problem
+
+    @register_problem("test_sweep_raises", description="raises past x = 2", formula="(x-3)^2", parameters="x")
+    def build(options):
+        def f(p):
+            if float(getattr(p["x"], "_value", p["x"])) > 2.0:
+                raise ValueError("x left the domain")
+            return (p["x"] - 3.0) ** 2
+
+        return Problem(objective=f, start={"x": 0.0})
+
+    try:
+        (workdir / "s.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
+        result = sweep("s.yaml", "--workers", "1", "--grid", "problem.name=polynomial,test_sweep_raises", "--grid", "optimizer.step_size=0.01,2")
+    finally:
+        PROBLEMS.unregister("test_sweep_raises")
     assert result.exit_code == 0, result.stderr
-    rows = {(r["problem.data.path"], r["optimizer.step_size"]): r for r in rows_of(only_sweep_dir(workdir))}
-    assert rows[("good.csv", "0.01")]["status"] == "max_iter"
-    assert rows[("good.csv", "100")]["status"] == "diverged"
-    assert rows[("missing.csv", "0.01")]["status"] == "error"
-    assert "data file not found: missing.csv" in rows[("missing.csv", "0.01")]["message"]
-    assert "2 failed or diverged" not in result.stdout and "3 failed or diverged" in result.stdout
+    rows = {(r["problem.name"], r["optimizer.step_size"]): r for r in rows_of(only_sweep_dir(workdir))}
+    assert rows[("polynomial", "0.01")]["status"] == "max_iter"
+    assert rows[("polynomial", "2")]["status"] == "diverged"
+    assert rows[("test_sweep_raises", "2")]["status"] == "failed"
+    assert "ValueError: x left the domain" in rows[("test_sweep_raises", "2")]["message"]
+    assert "4 of 4 runs done" in result.stdout and "2 failed or diverged" in result.stdout
+
+
+def test_a_missing_data_file_in_one_combination_is_rejected_up_front(workdir):
+    (workdir / "good.csv").write_text("x\n1\n2\n3\n")
+    (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: good.csv, column: x}}\noptimizer: gd\n")
+    result = sweep("s.yaml", "--workers", "1", "--grid", "problem.data.path=good.csv,missing.csv")
+    assert result.exit_code == 2
+    assert "(run with problem.data.path=missing.csv, seed=0): problem.data.path: data file not found: missing.csv" in result.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_list_values_and_a_fix_that_does_not_fit(workdir):
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--workers", "1", "--set", "init={kind: values, values: {x: [5, 5, 5]}}",
+                   "--grid", "init.values.x=[0,0,0],[1,1,1]")
+    assert result.exit_code == 0, result.stderr
+    assert [r["init.values.x"] for r in rows_of(only_sweep_dir(workdir))] == ["[0, 0, 0]", "[1, 1, 1]"]
+    result = sweep("s.yaml", "--workers", "1", "--grid", "fix.y=1,2")
+    assert result.exit_code == 2 and "fix.y: unknown parameter 'y'" in result.stderr
 
 
 def test_resume_finishes_without_redoing_finished_runs(workdir):
