@@ -82,14 +82,17 @@ def prepare(config: Config) -> Prepared:
     return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective), names, expand)
 
 
+def _known_parameter(name: str, params0: Params, path: str) -> None:
+    if name not in params0:
+        raise ConfigError(
+            f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})", path=path
+        )
+
+
 def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
     fixed = {}
     for name, value in fix.items():
-        if name not in params0:
-            raise ConfigError(
-                f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})",
-                path=f"fix.{name}",
-            )
+        _known_parameter(name, params0, f"fix.{name}")
         fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
     if fixed and len(fixed) == len(params0):
         raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
@@ -102,11 +105,7 @@ def _check_expected_params(config: Config, params0: Params) -> None:
     if not isinstance(expected, Mapping):
         return
     for name, value in expected.items():
-        if name not in params0:
-            raise ConfigError(
-                f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})",
-                path=f"expect.params.{name}",
-            )
+        _known_parameter(name, params0, f"expect.params.{name}")
         coerce_like(params0[name], value, f"expect.params.{name}")
 
 

@@ -100,23 +100,9 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
     assert threading.active_count() == before
 
 
-def test_objective_error_inside_scipy_is_failed(workdir):
-    from optrun.problems import PROBLEMS, Problem, register_problem
-
-    @register_problem("test_scipy_raises", description="raises past x = 2", formula="(x-3)^2", parameters="x")
-    def build(options):
-        def f(p):
-            if float(getattr(p["x"], "_value", p["x"])) > 2.0:
-                raise ValueError("x left the domain")
-            return (p["x"] - 3.0) ** 2
-
-        return Problem(objective=f, start={"x": 0.0})
-
-    try:
-        before = threading.active_count()
-        result = optrun.run({"problem": "test_scipy_raises", "optimizer": "bfgs", "output": {"plots": False}})
-    finally:
-        PROBLEMS.unregister("test_scipy_raises")
+def test_objective_error_inside_scipy_is_failed(workdir, raising_past_two):
+    before = threading.active_count()
+    result = optrun.run({"problem": raising_past_two, "optimizer": "bfgs", "output": {"plots": False}})
     assert result.status == "failed"
     assert "ValueError: x left the domain" in result.message
     assert threading.active_count() == before

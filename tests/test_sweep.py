@@ -133,29 +133,15 @@ def test_bad_dask_address(workdir):
 
 
 # ------------------------------------------------------------------- faults
-def test_failing_and_diverging_runs_are_recorded_and_the_sweep_goes_on(workdir):
-    from optrun.problems import PROBLEMS, Problem, register_problem
-
-    @register_problem("test_sweep_raises", description="raises past x = 2", formula="(x-3)^2", parameters="x")
-    def build(options):
-        def f(p):
-            if float(getattr(p["x"], "_value", p["x"])) > 2.0:
-                raise ValueError("x left the domain")
-            return (p["x"] - 3.0) ** 2
-
-        return Problem(objective=f, start={"x": 0.0})
-
-    try:
-        (workdir / "s.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
-        result = sweep("s.yaml", "--workers", "1", "--grid", "problem.name=polynomial,test_sweep_raises", "--grid", "optimizer.step_size=0.01,2")
-    finally:
-        PROBLEMS.unregister("test_sweep_raises")
+def test_failing_and_diverging_runs_are_recorded_and_the_sweep_goes_on(workdir, raising_past_two):
+    (workdir / "s.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
+    result = sweep("s.yaml", "--workers", "1", "--grid", f"problem.name=polynomial,{raising_past_two}", "--grid", "optimizer.step_size=0.01,2")
     assert result.exit_code == 0, result.stderr
     rows = {(r["problem.name"], r["optimizer.step_size"]): r for r in rows_of(only_sweep_dir(workdir))}
     assert rows[("polynomial", "0.01")]["status"] == "max_iter"
     assert rows[("polynomial", "2")]["status"] == "diverged"
-    assert rows[("test_sweep_raises", "2")]["status"] == "failed"
-    assert "ValueError: x left the domain" in rows[("test_sweep_raises", "2")]["message"]
+    assert rows[(raising_past_two, "2")]["status"] == "failed"
+    assert "ValueError: x left the domain" in rows[(raising_past_two, "2")]["message"]
     assert "4 of 4 runs done" in result.stdout and "2 failed or diverged" in result.stdout
 
 
