@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import platform
 import signal
-import sys
 import threading
 from dataclasses import dataclass
 from importlib import metadata

@@ -12,7 +12,6 @@ round-trip mode).
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -122,7 +121,9 @@ def run_checks(
         return results
     from concurrent.futures import as_completed
 
-    with ProcessPoolExecutor(max_workers=min(workers, len(names))) as pool:
+    from optrun.pool import process_pool, single_threaded_env
+
+    with single_threaded_env(), process_pool(min(workers, len(names))) as pool:
         futures = {pool.submit(check_one, name, tuple(overrides), problems): i for i, name in enumerate(names)}
         results: list[CheckResult | None] = [None] * len(names)
         for future in as_completed(futures):

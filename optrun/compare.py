@@ -11,7 +11,6 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from optrun.errors import RunIOError
 from optrun.rundir import RunFiles

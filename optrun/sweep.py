@@ -21,7 +21,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import statistics
 import time
 from dataclasses import dataclass
@@ -160,11 +159,6 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
             "wall_time_s": summary["wall_time_s"], "message": summary["message"]}
 
 
-def _ignore_sigint() -> None:
-    """Pool workers ignore Ctrl-C while idle; a running run handles it itself."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 # ---------------------------------------------------------------- executors
 class Stopped(Exception):
     """Ctrl-C during a sweep: no new runs start; finished ones are kept."""
@@ -186,29 +180,14 @@ def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, o
         _with_pool(tasks, workers, on_done)
 
 
-# One BLAS thread per worker process: N processes each running multi-threaded
-# BLAS would oversubscribe the cores (measured: 2 workers slower than 1).
-# Dask's nanny sets the same variables for its workers.
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
 
-    # spawned (not forked) workers, so the thread settings apply before NumPy loads in them
-    saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
-    os.environ.update(SINGLE_THREADED)
-    try:
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_ignore_sigint,
-                                   mp_context=multiprocessing.get_context("spawn"))
+    from optrun.pool import process_pool, single_threaded_env
+
+    with single_threaded_env():  # the spawned workers inherit it as they start
+        pool = process_pool(min(workers, len(tasks)))
         futures = [pool.submit(run_one, task) for task in tasks]
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     try:
         for future in as_completed(futures):
             on_done(future.result())
