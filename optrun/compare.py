@@ -13,6 +13,7 @@ from typing import Any
 
 
 from optrun.errors import RunIOError
+from optrun.outputs import gap_of
 from optrun.rundir import RunFiles
 
 COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
@@ -56,8 +57,7 @@ def label(run: RunFiles) -> str:
 def row(index: int, run: RunFiles) -> dict[str, Any]:
     summary = run.summary or {}
     fun = summary.get("fun", run.trace["f"][-1] if len(run.trace["f"]) else None)
-    reference = summary.get("reference")
-    gap = fun - reference["fun"] if reference and fun is not None else None
+    gap = gap_of({**summary, "fun": fun})
     return {
         "run": index,
         "name": run.name,

@@ -33,7 +33,7 @@ import yaml
 from optrun.config import SweepConfig, load_config, parse_yaml
 from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.options import validate
-from optrun.outputs import make_run_dir, write_json_atomic, write_text_atomic
+from optrun.outputs import gap_of, make_run_dir, write_json_atomic, write_text_atomic
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 DONE_STATUSES = ("converged", "max_iter", "time_limit", "diverged", "failed", "error")  # not redone by --resume
@@ -152,10 +152,12 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         return {**row, "status": "error", "message": str(exc)}
     except Exception as exc:  # an executor must get a row back, never an exception
         return {**row, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
-    summary = result.summary
-    reference = summary.get("reference")
-    gap = summary["fun"] - reference["fun"] if reference and summary["fun"] is not None else None
-    return {**row, "status": summary["status"], "f": summary["fun"], "gap": gap, "nit": summary["nit"], "nfev": summary["nfev"],
+    return {**row, **_result_fields(result.summary)}
+
+
+def _result_fields(summary: dict[str, Any]) -> dict[str, Any]:
+    """The result columns of a sweep row, from a run's summary."""
+    return {"status": summary["status"], "f": summary["fun"], "gap": gap_of(summary), "nit": summary["nit"], "nfev": summary["nfev"],
             "wall_time_s": summary["wall_time_s"], "message": summary["message"]}
 
 
@@ -299,10 +301,7 @@ def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str
         return None
     if summary.get("status") not in DONE_STATUSES:
         return None
-    reference = summary.get("reference")
-    gap = summary["fun"] - reference["fun"] if reference and summary.get("fun") is not None else None
-    return {"index": index, **values, "status": summary["status"], "f": summary["fun"], "gap": gap, "nit": summary["nit"],
-            "nfev": summary["nfev"], "wall_time_s": summary["wall_time_s"], "message": summary["message"], "run_dir": str(run_dir)}
+    return {"index": index, **values, **_result_fields(summary), "run_dir": str(run_dir)}
 
 
 def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None,
