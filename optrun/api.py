@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 from autograd.misc.flatten import flatten
 
+from optrun import machine
 from optrun.config import Config, load_config
 from optrun.errors import ConfigError, OptrunError
 from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, write_json_atomic, write_yaml
@@ -173,7 +174,7 @@ def reference_json(reference: Reference | None) -> dict[str, Any] | None:
     return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
 
 
-def build_summary(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
+def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> dict[str, Any]:
     config = prep.config
     return {
         "name": config.name,
@@ -194,6 +195,7 @@ def build_summary(prep: Prepared, outcome: Outcome) -> dict[str, Any]:
         "reference_note": prep.problem.note or None,
         "seed": config.seed,
         "versions": versions(),
+        "machine": where,
     }
 
 
@@ -212,9 +214,17 @@ def _signals_interrupt() -> Iterator[SignalFlag | None]:
             signal.signal(sig, old)
 
 
-def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None) -> RunResult:
+def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None) -> RunResult:
     """Run a validated config and record it; returns the result. ``run_dir``
-    names the (new) run directory; by default it is made under output.dir."""
+    names the (new) run directory; by default it is made under output.dir.
+    ``blas_threads`` (default: :func:`optrun.machine.blas_threads`) is the
+    BLAS thread count for the whole run, whatever process runs it."""
+    threads = machine.blas_threads(blas_threads)
+    with machine.blas_limits(threads):
+        return _execute(config, observers, run_dir, threads)
+
+
+def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int) -> RunResult:
     try:
         prep = prepare(config)
     except OptrunError as exc:
@@ -226,12 +236,14 @@ def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None 
     try:
         with _signals_interrupt() as flag:
             optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
-            outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers], interrupt=flag)
+            with machine.blas_limits(threads):  # also for a BLAS that make() loaded (SciPy's)
+                outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers], interrupt=flag)
+                where = machine.machine_info()
     finally:
         writer.close()
-    summary = build_summary(prep, outcome)
+    summary = build_summary(prep, outcome, where)
     write_json_atomic(run_dir / "summary.json", summary)
-    warnings: list[str] = []
+    warnings: list[str] = list(config.warnings)
     if config.output.plots:
         from optrun.plots import draw_run_plots
 

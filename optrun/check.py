@@ -79,7 +79,7 @@ def _in_run_or_hidden(file: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
 
 
-def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None) -> CheckResult:
+def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
     """Run one config and compare it with its expect: block (picklable, for worker processes)."""
     from optrun.api import execute
     from optrun.config import load_config
@@ -94,7 +94,7 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
     if config.expect is None:
         return CheckResult(path, SKIP, error="no expect: block", seconds=time.perf_counter() - start)
     try:
-        result = execute(config)
+        result = execute(config, blas_threads=blas_threads)
     except OptrunError as exc:
         outcome = ERROR if isinstance(exc, ConfigError) else FAIL
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
@@ -121,10 +121,12 @@ def run_checks(
         return results
     from concurrent.futures import as_completed
 
-    from optrun.pool import process_pool, single_threaded_env
+    from optrun.machine import blas_threads
+    from optrun.pool import process_pool
 
-    with single_threaded_env(), process_pool(min(workers, len(names))) as pool:
-        futures = {pool.submit(check_one, name, tuple(overrides), problems): i for i, name in enumerate(names)}
+    threads = blas_threads()
+    with process_pool(min(workers, len(names))) as pool:
+        futures = {pool.submit(check_one, name, tuple(overrides), problems, threads): i for i, name in enumerate(names)}
         results: list[CheckResult | None] = [None] * len(names)
         for future in as_completed(futures):
             results[futures[future]] = future.result()

@@ -54,6 +54,26 @@ def shown(path: Path) -> str:
         return str(path)
 
 
+@app.callback()
+def options(
+    blas_threads: Optional[int] = typer.Option(
+        None, "--blas-threads", min=1, max=1024, show_default=False,
+        help="BLAS threads for every run, in this process and in sweep/check workers "
+             "(default: $OPTRUN_BLAS_THREADS, else 1). Recorded in summary.json.",
+    ),
+) -> None:
+    """Run reproducible optimization experiments from YAML configs."""
+    from optrun.errors import OptrunError
+    from optrun.machine import BLAS_THREADS_ENV, blas_threads as threads_setting
+
+    if blas_threads is not None:
+        os.environ[BLAS_THREADS_ENV] = str(blas_threads)  # workers (spawned, Dask local) inherit it
+    try:
+        threads_setting()
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
+
+
 def fail(exc: Exception, code: int) -> typer.Exit:
     err.print(f"error: {exc}", markup=False, style="red")
     return typer.Exit(code)

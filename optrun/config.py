@@ -210,6 +210,7 @@ class Config:
     expect: ExpectConfig | None
     sweep: SweepConfig | None = None
     source: str = ""
+    warnings: tuple[str, ...] = ()  # e.g. a data path found only relative to the working folder
 
     def resolved(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -276,18 +277,26 @@ def read_config_file(path: str | Path) -> tuple[Any, str]:
 
 
 def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a config given as a file path or a mapping."""
+    """Read, override and validate a config given as a file path or a mapping.
+
+    Relative paths in a config file are found from the file's folder, and the
+    user problem folders there and above are loaded (:mod:`optrun.paths`); a
+    mapping's paths are relative to the working folder."""
+    from optrun.paths import PathContext
+
     if isinstance(config, Mapping):
         data, source, default_name = _plain(config), "", "run"
+        paths = PathContext.for_config(None)
     else:
         data, source = read_config_file(config)
         default_name = Path(config).stem
+        paths = PathContext.for_config(config)
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of keys, got a {type(data).__name__}", source=source)
     try:
         for text in overrides:
             apply_override(data, text)
-        return _validate(data, default_name, source)
+        return _validate(data, default_name, source, paths)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None
 
@@ -301,31 +310,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _validate(data: dict[str, Any], default_name: str, source: str) -> Config:
+def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) -> Config:
     from optrun.initializers import INITIALIZERS
     from optrun.optimizers import OPTIMIZERS
+    from optrun.plugins import load_problem_folders
     from optrun.problems import PROBLEMS
 
     top = validate(_TopLevel, data)
+    folders, load_warnings = load_problem_folders(paths.dirs)
+    paths.warnings.extend(load_warnings)
+    looked = ", ".join(str(f) for f in folders) if folders else f"none found; looked in {', '.join(str(d) for d in paths.dirs)}"
+    where = f"user problems are loaded from problems/ folders in the config's folder and its parents up to the project root ({looked}), from ./problems and from --problems"
+    context = {"paths": paths}
     name = top.name
     if name is None:
         name = re.sub(r"[^A-Za-z0-9._-]", "_", default_name).lstrip("._-") or "run"
     return Config(
         name=name,
         seed=top.seed,
-        problem=_section(top.problem, "problem", "name", PROBLEMS),
-        init=_section(top.init, "init", "kind", INITIALIZERS),
-        optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS),
+        problem=_section(top.problem, "problem", "name", PROBLEMS, context, hint=where),
+        init=_section(top.init, "init", "kind", INITIALIZERS, context),
+        optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS, context),
         fix=top.fix,
         stop=top.stop,
         output=top.output,
         expect=top.expect,
         sweep=top.sweep,
         source=source,
+        warnings=tuple(paths.warnings),
     )
 
 
-def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any) -> Section:
+def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any, context: Mapping[str, Any], hint: str = "") -> Section:
     options = dict(raw) if isinstance(raw, dict) else {key: raw}
     if key not in options:
         raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)})", path=path)
@@ -335,5 +351,6 @@ def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any) -> S
     try:
         entry = registry.get(name)
     except ConfigError as exc:
-        raise exc.located(path=f"{path}.{key}") from None
-    return Section(key=key, name=name, entry=entry, options=validate(entry.options, options, path))
+        error = ConfigError(f"{exc.message}; {hint}", path=exc.path) if hint else exc
+        raise error.located(path=f"{path}.{key}") from None
+    return Section(key=key, name=name, entry=entry, options=validate(entry.options, options, path, context))

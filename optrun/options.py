@@ -142,19 +142,20 @@ def _model_from_annotation(annotation: Any) -> Any:
     return None
 
 
-def validate(model: type[M], data: Any, path: str = "") -> M:
+def validate(model: type[M], data: Any, path: str = "", context: Mapping[str, Any] | None = None) -> M:
     """Validate ``data`` against ``model``; raise a one-line ConfigError.
 
     ``path`` is the key path of ``data`` in the config (e.g. ``"optimizer"``),
     prefixed to the path of the first error. When there are several errors the
-    message says how many more there are.
+    message says how many more there are. ``context`` reaches the validators
+    (``{"paths": PathContext}`` resolves config-relative paths).
     """
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"must be a mapping of options, got {_short_input(data)}", path=path)
     try:
-        return model.model_validate(dict(data))
+        return model.model_validate(dict(data), context=dict(context) if context else None)
     except ValidationError as exc:
         # an unknown key usually explains a "missing" one (a typo): report it first
         errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")

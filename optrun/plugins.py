@@ -1,9 +1,11 @@
 """User problems: Python files that register problems with the same
 ``register_problem`` call the built-ins use.
 
-They come from three places only: the project-local ``problems/`` folder (or
-the folder named with ``--problems``), and modules exposed through the
-``optrun.problems`` entry-point group of installed packages. These files are
+They come from these places only: a ``problems/`` folder in the config
+file's folder or a parent up to the project root (:mod:`optrun.paths`), the
+working folder's ``problems/``, the folder named with ``--problems``, and
+modules exposed through the ``optrun.problems`` entry-point group of
+installed packages. These files are
 code and run as code, with the user's rights: only load files you trust.
 
 A file that fails to load is reported (its path and the error, one line) and
@@ -93,6 +95,19 @@ def load_entry_points() -> list[str]:
         finally:
             problems._origin = "built-in"
     return warnings
+
+
+def load_problem_folders(dirs: list[Path]) -> tuple[list[Path], list[str]]:
+    """Load the ``problems/`` folder of each of ``dirs`` that has one (a
+    config's folder and its parents up to the project root, see
+    :mod:`optrun.paths`). Returns (the folders found, warnings)."""
+    found, warnings = [], []
+    for folder in dirs:
+        candidate = folder / DEFAULT_DIR
+        if candidate.is_dir():
+            found.append(candidate)
+            warnings.extend(load_problem_files(candidate))
+    return found, warnings
 
 
 def load_user_problems(folder: str | Path | None = None) -> list[str]:

@@ -1,10 +1,13 @@
-"""The local process pool shared by ``optrun check`` and ``optrun sweep``.
+"""The local process pool shared by ``optrun check``, ``optrun sweep`` and
+the calibration of expectations.
 
-Workers are spawned (not forked) with one BLAS thread each: N processes
-each running multi-threaded BLAS oversubscribe the cores (measured: a pool of
-2 was slower than 1 process on 2 cores). The variables must be set before
-NumPy loads in the worker, hence spawn. Idle workers ignore Ctrl-C; a run in
-progress handles it itself.
+Workers are spawned (not forked: a forked multi-threaded BLAS can deadlock).
+Each run sets its BLAS thread count itself (:mod:`optrun.machine`, one
+setting for every executor), so a pool of N workers running one BLAS thread
+each does not oversubscribe the cores and gives the same numbers as a run in
+this process. ``environment`` sets variables that must be there before NumPy
+loads in a worker (the calibration's ``OPENBLAS_CORETYPE``). Idle workers
+ignore Ctrl-C; a run in progress handles it itself.
 """
 
 from __future__ import annotations
@@ -14,9 +17,7 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterator
-
-SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from typing import Iterator, Mapping
 
 
 def _ignore_sigint() -> None:
@@ -24,9 +25,10 @@ def _ignore_sigint() -> None:
 
 
 @contextlib.contextmanager
-def single_threaded_env() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
-    os.environ.update(SINGLE_THREADED)
+def environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables while workers are spawned (they inherit them)."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
@@ -38,5 +40,5 @@ def single_threaded_env() -> Iterator[None]:
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of spawned, single-BLAS-thread workers (processes start on first submit)."""
+    """A pool of spawned workers (processes start on first submit)."""
     return ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint, mp_context=multiprocessing.get_context("spawn"))

@@ -147,7 +147,7 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     try:
         load_user_problems(task.get("problems"))
         config = load_config(task["config"], task["overrides"])
-        result = execute(config, run_dir=Path(task["run_dir"]))
+        result = execute(config, run_dir=Path(task["run_dir"]), blas_threads=task["blas_threads"])
     except OptrunError as exc:
         return {**row, "status": "error", "message": str(exc)}
     except Exception as exc:  # an executor must get a row back, never an exception
@@ -185,11 +185,10 @@ def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, o
 def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
     from concurrent.futures import as_completed
 
-    from optrun.pool import process_pool, single_threaded_env
+    from optrun.pool import process_pool
 
-    with single_threaded_env():  # the spawned workers inherit it as they start
-        pool = process_pool(min(workers, len(tasks)))
-        futures = [pool.submit(run_one, task) for task in tasks]
+    pool = process_pool(min(workers, len(tasks)))
+    futures = [pool.submit(run_one, task) for task in tasks]
     try:
         for future in as_completed(futures):
             on_done(future.result())
@@ -309,6 +308,9 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
     """Run every run of the plan that has not finished yet; write sweep.csv and sweep.png."""
     import shutil
 
+    from optrun.machine import blas_threads
+
+    threads = blas_threads()  # this process's setting, for every executor (Dask workers do not share its environment)
     rows: dict[int, dict[str, Any]] = {}
     tasks = []
     for index, values in enumerate(plan.runs, start=1):
@@ -320,7 +322,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
         if run_dir.exists():  # interrupted or killed: redo it from scratch
             shutil.rmtree(run_dir)
         tasks.append({"index": index, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
-                      "run_dir": str(run_dir), "problems": problems})
+                      "run_dir": str(run_dir), "problems": problems, "blas_threads": threads})
     skipped = len(rows)
 
     def done(row: dict[str, Any]) -> None:

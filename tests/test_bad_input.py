@@ -66,7 +66,7 @@ CASES = [
     ("fix-everything", "problem: goldfield\noptimizer: gd\nfix: {x: 1, y: 1}\n", [], 2, "fix: every parameter is fixed (x, y); leave at least one free"),
     # data files
     ("data-missing", "problem: {name: linear_regression, data: {path: nope.csv, target: y}}\noptimizer: gd\n", [], 2,
-     "problem.data.path: data file not found: nope.csv"),
+     "problem.data.path: data file 'nope.csv' not found (relative paths are looked up in the config's folder"),
     ("data-is-dir", "problem: {name: gaussian_mle, data: {path: ., column: x}}\noptimizer: gd\n", [], 2,
      "problem.data.path: data path is a directory"),
     # --set

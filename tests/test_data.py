@@ -55,14 +55,14 @@ def test_logistic_regression_needs_binary_targets(workdir):
 @pytest.mark.parametrize(
     "content, data, expected",
     [
-        (None, {"path": "missing.csv", "target": "y"}, "problem.data.path: data file not found: missing.csv"),
-        ("", {"path": "d.csv", "target": "y"}, "data file d.csv is empty"),
-        ("\n\n", {"path": "d.csv", "target": "y"}, "data file d.csv is empty"),
+        (None, {"path": "missing.csv", "target": "y"}, "problem.data.path: data file 'missing.csv' not found in the working folder"),
+        ("", {"path": "d.csv", "target": "y"}, "data file {d} is empty"),
+        ("\n\n", {"path": "d.csv", "target": "y"}, "data file {d} is empty"),
         ("a,y\n", {"path": "d.csv", "target": "y"}, "has a header but no data rows"),
-        ("a,y\n1,2\n", {"path": "d.csv", "target": "z"}, "problem.data.target: column 'z' is not in d.csv (columns: a, y)"),
-        ("a,y\n1,2\n", {"path": "d.csv", "target": "y", "features": ["b"]}, "problem.data.features: column 'b' is not in d.csv"),
-        ("a,y\n1,2\n3,x\n", {"path": "d.csv", "target": "y"}, "d.csv line 3, column 'y': 'x' is not a number"),
-        ("a,y\n1,2\n3\n", {"path": "d.csv", "target": "y"}, "d.csv line 3 has 1 fields, the header has 2"),
+        ("a,y\n1,2\n", {"path": "d.csv", "target": "z"}, "problem.data.target: column 'z' is not in {d} (columns: a, y)"),
+        ("a,y\n1,2\n", {"path": "d.csv", "target": "y", "features": ["b"]}, "problem.data.features: column 'b' is not in {d}"),
+        ("a,y\n1,2\n3,x\n", {"path": "d.csv", "target": "y"}, "{d} line 3, column 'y': 'x' is not a number"),
+        ("a,y\n1,2\n3\n", {"path": "d.csv", "target": "y"}, "{d} line 3 has 1 fields, the header has 2"),
         ("a,y\n1,nan\n", {"path": "d.csv", "target": "y"}, "'nan' is not finite"),
         ("a,a\n1,2\n", {"path": "d.csv", "target": "a"}, "distinct, non-empty column names"),
         ("y\n1\n", {"path": "d.csv", "target": "y"}, "no feature columns besides the target"),
@@ -74,7 +74,7 @@ def test_csv_errors(workdir, content, data, expected):
         (workdir / "d.csv").write_text(content)
     with pytest.raises(ConfigError) as info:
         run_with(data)
-    assert expected in str(info.value)
+    assert expected.format(d=workdir / "d.csv") in str(info.value)  # errors show the resolved path
     assert not (workdir / "outputs").exists()
 
 
@@ -86,4 +86,7 @@ def test_csv_error_from_the_cli_is_one_line(workdir):
     (workdir / "c.yaml").write_text("problem: {name: linear_regression, data: {path: nope.csv, target: y}}\noptimizer: gd\n")
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: c.yaml: problem.data.path: data file not found: nope.csv"
+    assert result.stderr.strip() == (
+        "error: c.yaml: problem.data.path: data file 'nope.csv' not found (relative paths are looked up in the config's "
+        f"folder and its parents up to the project root: {workdir.resolve()})"
+    )

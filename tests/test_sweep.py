@@ -150,7 +150,7 @@ def test_a_missing_data_file_in_one_combination_is_rejected_up_front(workdir):
     (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: good.csv, column: x}}\noptimizer: gd\n")
     result = sweep("s.yaml", "--workers", "1", "--grid", "problem.data.path=good.csv,missing.csv")
     assert result.exit_code == 2
-    assert "(run with problem.data.path=missing.csv, seed=0): problem.data.path: data file not found: missing.csv" in result.stderr
+    assert "(run with problem.data.path=missing.csv, seed=0): problem.data.path: data file 'missing.csv' not found" in result.stderr
     assert not (workdir / "outputs").exists()
 
 

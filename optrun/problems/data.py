@@ -2,7 +2,8 @@
 
 ``data: {path: file.csv, target: y, features: [x1, x2]}`` (features default:
 every other column) or, for one-column problems, ``data: {path, column}``.
-Paths are relative to the working folder, like ``output.dir``. Every problem
+A relative path is found from the config file's folder (see
+:mod:`optrun.paths`); the config loader makes it absolute. Every problem
 with the file is a one-line ConfigError naming the file, the line and the
 column: a missing file, a missing header or column, a non-numeric cell, an
 empty file, rows of the wrong length.
@@ -18,17 +19,18 @@ from pydantic import Field
 
 from optrun.errors import ConfigError
 from optrun.options import Options
+from optrun.paths import ConfigPath
 from optrun.registry import suggest
 
 
 class TableData(Options):
-    path: str = Field(min_length=1)
+    path: ConfigPath = Field(min_length=1)
     target: str = Field(min_length=1)
     features: list[str] | None = Field(None, min_length=1)
 
 
 class ColumnData(Options):
-    path: str = Field(min_length=1)
+    path: ConfigPath = Field(min_length=1)
     column: str = Field(min_length=1)
 
 
