@@ -224,6 +224,19 @@ def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None 
         return _execute(config, observers, run_dir, threads)
 
 
+def solve(
+    prep: Prepared, threads: int, x0: np.ndarray | None = None, observers: Sequence[Any] = (), interrupt: SignalFlag | None = None
+) -> tuple[Outcome, dict[str, Any]]:
+    """Make the optimizer and run the loop from ``x0`` (default: the config's
+    start) with ``threads`` BLAS threads; returns the outcome and the machine
+    it ran on (for summary.json). Writes nothing: observers do."""
+    config = prep.config
+    optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
+    with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
+        outcome = minimize(prep.oracle, prep.x0 if x0 is None else x0, optimizer, config.stop, observers, interrupt=interrupt)
+        return outcome, machine.machine_info()
+
+
 def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int) -> RunResult:
     try:
         prep = prepare(config)
@@ -235,10 +248,7 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
     writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
     try:
         with _signals_interrupt() as flag:
-            optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
-            with machine.blas_limits(threads):  # also for a BLAS that make() loaded (SciPy's)
-                outcome = minimize(prep.oracle, prep.x0, optimizer, config.stop, [writer, *observers], interrupt=flag)
-                where = machine.machine_info()
+            outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
     finally:
         writer.close()
     summary = build_summary(prep, outcome, where)

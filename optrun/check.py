@@ -32,6 +32,18 @@ class CheckResult:
     seconds: float = 0.0
     error: str = ""  # a config error (exit 2) or why the config was skipped
     changes: tuple[str, ...] = field(default=())
+    calibration: Any = None  # the config's expect.calibration record, if calibrated
+    recorded_on: str | None = None  # the machine the expectation was recorded on
+    machine: str = ""  # the machine this run ran on
+
+    @property
+    def note(self) -> str:
+        """Rounding-sensitive configs are checked to their measured spread: say so."""
+        record = self.calibration
+        if record is None or not record.sensitive:
+            return ""
+        spread = ", ".join(f"{k} by {v:.2g}" for k, v in record.spread.items() if v)
+        return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
 
     @property
     def failures(self) -> list[Check]:
@@ -47,6 +59,8 @@ class CheckResult:
         parts = [f"{c.field}: expected {_short(c.expected)}, got {_short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
         if self.summary and self.summary["status"] in ("diverged", "failed") and not any(c.field == "status" for c in self.failures):
             parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
+        if self.recorded_on and self.machine and self.recorded_on != self.machine:
+            parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
         return "; ".join(parts)
 
 
@@ -98,9 +112,13 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
     except OptrunError as exc:
         outcome = ERROR if isinstance(exc, ConfigError) else FAIL
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
+    from optrun.machine import describe
+
     checks = tuple(check_expect(config.expect, result.summary))
     ok = all(c.ok for c in checks) and result.status not in ("diverged", "failed")
-    return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start)
+    return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
+                       calibration=config.expect.calibration, recorded_on=config.expect.recorded_on,
+                       machine=describe(result.summary.get("machine")))
 
 
 def run_checks(
@@ -145,8 +163,10 @@ def exit_code(results: Sequence[CheckResult]) -> int:
 def totals(results: Sequence[CheckResult]) -> str:
     counts = {k: sum(r.outcome == k for r in results) for k in (PASS, FAIL, ERROR, SKIP)}
     seconds = sum(r.seconds for r in results)
+    sensitive = sum(bool(r.note) for r in results)
+    extra = f"; {sensitive} rounding-sensitive, checked to their calibrated spread" if sensitive else ""
     return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped "
-            f"({len(results)} configs, {seconds:.1f} s of runs)")
+            f"({len(results)} configs, {seconds:.1f} s of runs{extra})")
 
 
 # ----------------------------------------------------------------- reports
@@ -155,7 +175,7 @@ def results_table(results: Sequence[CheckResult]):
 
     style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
     table = Table(title="optrun check", title_justify="left")
-    for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke"):
+    for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke / notes"):
         table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
     for r in results:
         expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
@@ -166,7 +186,7 @@ def results_table(results: Sequence[CheckResult]):
             _short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
             _short(expected_f) if expected_f is not None else "-",
             f"{r.seconds:.2f}",
-            r.message or "-",
+            "; ".join(part for part in (r.message, r.note) if part) or "-",
         )
     return table
 
@@ -213,12 +233,7 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
         return [], []
     if result.summary is None or result.summary["status"] in ("diverged", "failed"):
         return [], [result.message]
-    from ruamel.yaml import YAML
-
-    yaml = YAML()  # round-trip mode
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    yaml = _round_trip_yaml()
     path = Path(result.path)
     data = yaml.load(path.read_text(encoding="utf-8"))
     expect = data.get("expect") if isinstance(data, dict) else None
@@ -255,6 +270,40 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
     return changes, left
 
 
+def update_all(results: Sequence[CheckResult]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``update_expectations`` for every result: ([(path, change)], [(path, failure left)])."""
+    changed: list[tuple[str, str]] = []
+    left: list[tuple[str, str]] = []
+    for r in results:
+        done, not_done = update_expectations(r)
+        changed += [(r.path, c) for c in done]
+        left += [(r.path, c) for c in not_done]
+    return changed, left
+
+
+def _round_trip_yaml():
+    """ruamel.yaml in round-trip mode: comments, key order and flow style kept."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    yaml.representer.add_representer(float, lambda rep, value: rep.represent_scalar("tag:yaml.org,2002:float", _float_text(value)))
+    return yaml
+
+
+def _float_text(value: float) -> str:
+    """repr, with a '.' in the mantissa (2.0e-12, not 2e-12: YAML 1.1 readers take 2e-12 for a string)."""
+    text = repr(float(value))
+    if text in ("inf", "-inf", "nan"):
+        return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}[text]
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
@@ -269,3 +318,110 @@ def _assign(mapping: Any, key: str, new: Any) -> None:
             old[i] = value
     else:
         mapping[key] = new
+
+
+# -------------------------------------------------------------- calibrate
+@dataclass(frozen=True)
+class CalibrationResult:
+    path: str
+    calibration: Any = None  # optrun.calibrate.Calibration, when the config could be calibrated
+    error: str = ""  # a config error, or why there was nothing to calibrate
+    written: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return SKIP if self.error == "no expect: block" else ERROR
+        return PASS if self.calibration.ok else FAIL
+
+
+def calibrate_configs(paths: Sequence[Path], overrides: Sequence[str] = (), workers: int = 1, problems: str | None = None,
+                      margin: float | None = None, write: bool = True, on_sample: Any = None) -> tuple[list[CalibrationResult], str]:
+    """Re-run every config with an expect: block under perturbations that
+    stand in for another machine, and write the tolerances that cover them
+    (see :mod:`optrun.calibrate`). Returns the results and a note on the
+    variants that could not be run here."""
+    from optrun import calibrate
+    from optrun.config import load_config
+    from optrun.plugins import load_user_problems
+
+    margin = calibrate.MARGIN if margin is None else margin
+    load_user_problems(problems)
+    expects: dict[str, Any] = {}
+    results: dict[str, CalibrationResult] = {}
+    for path in map(str, paths):
+        try:
+            config = load_config(path, overrides)
+        except OptrunError as exc:
+            results[path] = CalibrationResult(path, error=str(exc))
+            continue
+        if config.expect is None:
+            results[path] = CalibrationResult(path, error="no expect: block")
+        else:
+            expects[path] = config.expect
+    samples, errors, note = calibrate.collect(list(expects), overrides, problems, workers,
+                                              on_sample=on_sample or (lambda path, sample: None))
+    for path, expect in expects.items():
+        if path in errors:
+            results[path] = CalibrationResult(path, error=errors[path])
+            continue
+        found = calibrate.calibrate_samples(path, expect, samples[path], margin)
+        written = False
+        if write and found.ok:
+            write_calibration(Path(path), found, margin)
+            written = True
+        results[path] = CalibrationResult(path, found, written=written)
+    return [results[str(p)] for p in paths], note
+
+
+def write_calibration(path: Path, found: Any, margin: float) -> None:
+    """Write the calibrated tolerances, recorded_on and the calibration record
+    into the config's expect: block (comments and the other keys kept)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from optrun.calibrate import round_up
+    from optrun.outputs import write_text_atomic
+
+    yaml = _round_trip_yaml()
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    expect = data["expect"]
+    if expect.fa.flow_style():
+        expect.fa.set_block_style()
+
+    def flow(mapping: dict[str, Any]) -> CommentedMap:
+        node = CommentedMap(mapping)
+        node.fa.set_flow_style()
+        return node
+
+    expect["atol"] = flow({f.field: f.tolerance for f in found.fields}) if found.fields else 0.0
+    expect["rtol"] = 0.0
+    expect["recorded_on"] = found.machine
+    expect["calibration"] = flow({"margin": margin, "samples": len(found.samples), "sensitive": found.sensitive,
+                                  "spread": flow({f.field: round_up(f.spread) for f in found.fields})})
+    import io
+
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
+    from rich.table import Table
+
+    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
+    table = Table(title="optrun check --calibrate", title_justify="left", caption=note or None, caption_justify="left")
+    for column in ("config", "result", "runs", "field", "spread", "tolerance", "verdict"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left")
+    for r in results:
+        label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
+        head = [r.path, f"[{style[r.outcome]}]{label}[/]"]
+        if r.error:
+            table.add_row(*head, "-", "-", "-", "-", r.error)
+            continue
+        cal = r.calibration
+        verdict = "; ".join(cal.problems) or ("rounding-sensitive" if cal.sensitive else "stable")
+        rows = [(f.field, f"{f.spread:.2g}", f"{f.tolerance:.2g}") for f in cal.fields] or [("-", "-", "-")]
+        for i, (name, spread, tolerance) in enumerate(rows):
+            table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", name, spread, tolerance,
+                          verdict if i == 0 else "")
+    return table

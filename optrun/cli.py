@@ -232,7 +232,9 @@ def check(
     paths: Optional[List[Path]] = typer.Argument(None, help="Config files or folders (default: configs/).", show_default=False),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Run configs in this many parallel processes."),
-    update: bool = typer.Option(False, "--update", help="Rewrite the expected values with what the runs got (keeps comments)."),
+    update: bool = typer.Option(False, "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Measure how far each result moves on another machine and write tolerances that cover it (no run directories)."),
+    margin: float = typer.Option(10.0, "--margin", min=1.0, help="With --calibrate/--update: tolerance = margin x the largest deviation seen."),
     plots: bool = typer.Option(False, "--plots", help="Also draw each run's plots (off: checks are about numbers)."),
     set_: Optional[List[str]] = typer.Option(None, "--set", "-s", help="Override a key in every config: dotted.key=value."),
     problems: Optional[Path] = PROBLEMS_OPTION,
@@ -242,22 +244,21 @@ def check(
     Exit status: 0 all passed, 1 a check failed or a run diverged/failed,
     2 a config error.
     """
-    from optrun.check import exit_code, find_configs, results_table, run_checks, totals, update_expectations, write_junit
-    from optrun.errors import OptrunError
+    from optrun.check import exit_code, find_configs, results_table, run_checks, totals, write_junit
+    from optrun.errors import ConfigError, OptrunError
 
     load_problems(problems)
     overrides = [*(set_ or []), *([] if plots else ["output.plots=false"])]
+    problems_dir = str(problems) if problems else None
     try:
+        if calibrate and update:
+            raise ConfigError("--calibrate and --update are two modes: --update rewrites failing values and calibrates them, "
+                              "--calibrate only rewrites tolerances")
         configs = find_configs(paths or [Path("configs")])
-        progress = None
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            progress = Progress(TextColumn("[bold]checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
-            task = progress.add_task("check", total=len(configs))
-        with progress or contextlib.nullcontext():
-            results = run_checks(configs, overrides, workers, str(problems) if problems else None,
-                                 on_done=(lambda r: progress.advance(task)) if progress else None)
+        if calibrate:
+            raise typer.Exit(_calibrate(configs, overrides, workers, problems_dir, margin))
+        with _progress("checking", len(configs)) as advance:
+            results = run_checks(configs, overrides, workers, problems_dir, on_done=lambda r: advance())
         if junit is not None:
             write_junit(results, junit)
     except OptrunError as exc:
@@ -266,22 +267,54 @@ def check(
     out().print(totals(results), highlight=False)
     code = exit_code(results)
     if update:
-        changed, left = [], []
+        from optrun.check import update_all
+
         try:
-            for r in results:
-                done, not_done = update_expectations(r)
-                changed += [(r.path, c) for c in done]
-                left += [(r.path, c) for c in not_done]
+            changed, left = update_all(results)
         except OSError as exc:
             raise fail(exc, 1)
         for path, change in changed:
             out().print(f"updated {path}: {change}", highlight=False)
         for path, reason in left:
             out().print(f"still failing {path}: {reason}", highlight=False)
-        files = len({path for path, _ in changed})
-        out().print(f"--update: {len(changed)} expected values rewritten in {files} files; {len(left)} failures left", highlight=False)
+        files = sorted({path for path, _ in changed})
+        out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
         code = 2 if code == 2 else (1 if left else 0)
+        if files:
+            calibrated = _calibrate([Path(f) for f in files], overrides, workers, problems_dir, margin)
+            code = max(code, calibrated)
     raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _progress(label: str, total: int):
+    """A transient progress bar on a terminal's stderr; yields ``advance()``."""
+    if not err.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def _calibrate(configs: List[Path], overrides: List[str], workers: int, problems: Optional[str], margin: float) -> int:
+    """Calibrate, write, print the table; returns the exit status."""
+    from optrun.calibrate import variants
+    from optrun.check import calibrate_configs, calibration_table
+    from optrun.machine import blas_threads
+
+    runs = len(configs) * len(variants(blas_threads())[0])
+    with _progress("calibrating", runs) as advance:
+        results, note = calibrate_configs(configs, overrides, workers, problems, margin, on_sample=lambda path, sample: advance())
+    out().print(calibration_table(results, note))
+    written = sum(r.written for r in results)
+    sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
+    out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
+                f"margin {margin:g}", highlight=False)
+    outcomes = {r.outcome for r in results}
+    return 2 if "error" in outcomes else (1 if "fail" in outcomes else 0)
 
 
 @app.command()

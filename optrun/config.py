@@ -91,10 +91,20 @@ class OutputConfig(Options):
 Tolerance = Annotated[float, Field(ge=0)]
 
 
+class CalibrationRecord(Options):
+    """What ``optrun check --calibrate`` measured (see :mod:`optrun.calibrate`)."""
+
+    margin: float = Field(gt=0)  # tolerance = margin x the largest deviation seen
+    samples: int = Field(ge=1)  # runs: the plain one plus the perturbed ones
+    sensitive: bool  # the result depends on rounding (spread above 1e-9 relative)
+    spread: dict[str, Tolerance] = Field(default_factory=dict)  # field -> largest |perturbed - plain|
+
+
 class ExpectConfig(Options):
     """What ``optrun check`` compares. ``atol``/``rtol`` are one number for
     every field, or a mapping by field: ``fun``, ``params`` or ``params.NAME``
-    (the most specific key wins; unlisted fields use 1e-6)."""
+    (the most specific key wins; unlisted fields use 1e-6). ``recorded_on``
+    and ``calibration`` are written by ``check --update``/``--calibrate``."""
 
     fun: float | Literal["known"] | None = None
     params: dict[str, Any] | Literal["known"] | None = None
@@ -102,6 +112,8 @@ class ExpectConfig(Options):
     rtol: Tolerance | dict[str, Tolerance] = 1e-6
     status: Status | None = None
     max_nit: int | None = Field(None, ge=0)
+    recorded_on: str | None = None  # the machine the values were recorded on (optrun.machine.describe)
+    calibration: CalibrationRecord | None = None
 
     @field_validator("atol", "rtol")
     @classmethod

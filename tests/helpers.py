@@ -8,9 +8,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args, cwd, timeout=120, **kwargs):
-    """Run `python -m optrun ...` in a subprocess (a real process, real signals)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def run_cli(*args, cwd, timeout=120, env_extra=None, **kwargs):
+    """Run `python -m optrun ...` in a subprocess (a real process, real signals);
+    ``env_extra`` adds environment variables (e.g. OPENBLAS_CORETYPE)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "optrun", *map(str, args)],
         cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kwargs

@@ -18,7 +18,7 @@ def test_there_are_shipped_configs():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_shipped_config_meets_its_expect(path, tmp_path, monkeypatch):
-    monkeypatch.chdir(REPO)  # configs name data files relative to the repository
+    monkeypatch.chdir(tmp_path)  # data paths and user problems are found from the config, not the working folder
     config = load_config(path)
     assert config.expect is not None, f"{path.name} has no expect: block"
     result = optrun.run(path, ["output.plots=false", f"output.dir={tmp_path}"])
