@@ -10,8 +10,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run_cli(*args, cwd, timeout=120, env_extra=None, **kwargs):
     """Run `python -m optrun ...` in a subprocess (a real process, real signals);
-    ``env_extra`` adds environment variables (e.g. OPENBLAS_CORETYPE)."""
+    ``env_extra`` adds environment variables (e.g. OPENBLAS_CORETYPE); a value
+    of None removes one."""
     env = {**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})}
+    env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-m", "optrun", *map(str, args)],
         cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kwargs

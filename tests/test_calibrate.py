@@ -106,7 +106,8 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
     trid = yaml.safe_load((tmp_path / "trid-gd.yaml").read_text())["expect"]
     assert mlp["calibration"]["sensitive"] is True and mlp["calibration"]["samples"] == 8
     assert mlp["calibration"]["spread"]["fun"] > 1e-9 * mlp["fun"]  # measured, chaotic
-    assert mlp["atol"]["fun"] >= MARGIN * mlp["calibration"]["spread"]["fun"] and mlp["rtol"] == 0.0
+    # 10x the largest |run - expected|, which is at least half the spread (|a - b| <= |a - e| + |b - e|)
+    assert mlp["atol"]["fun"] >= MARGIN * mlp["calibration"]["spread"]["fun"] / 2 and mlp["rtol"] == 0.0
     assert trid["calibration"]["sensitive"] is False
     assert trid["atol"]["fun"] <= 1e-10 and trid["atol"]["params.x"] <= 1e-6  # converged: tight
     assert "openblas" in mlp["recorded_on"] or "BLAS" in result.stdout

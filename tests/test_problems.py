@@ -272,7 +272,8 @@ def test_mlp_start_is_seeded():
         ({"name": "sum_of_squares", "dim": 0}, "problem.dim: input should be greater than or equal to 1"),
     ],
 )
-def test_more_option_errors(problem, expected):
+def test_more_option_errors(problem, expected, workdir):
+    (workdir / "x.csv").write_text("x,y\n1,2\n")  # the file exists: these are errors in the options
     with pytest.raises(ConfigError) as info:
         load_config({"problem": problem, "optimizer": "gd"})
     assert expected in str(info.value)
