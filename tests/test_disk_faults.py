@@ -231,3 +231,19 @@ def test_plot_in_a_read_only_run_folder(workdir, tmpfs):
     one_error(run_cli("plot", run, cwd=workdir), "loss.png: cannot write: Read-only file system")
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "summary.json", "trace.csv"]
     assert run_cli("show", run, cwd=workdir).returncode == 0
+
+
+def test_run_whose_plots_do_not_fit_is_recorded_with_one_warning(workdir, tmpfs):
+    """The run's own files fit but its plots do not: the run is recorded (exit
+    status of the run), one warning names the failure, and no PNG is half-written."""
+    disk = tmpfs("size=64k")
+    (workdir / "c.yaml").write_text("problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {dir: disk}\n")
+    result = run_cli("run", "c.yaml", "-q", cwd=workdir)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and "cannot write: No space left on device; plots not drawn" in lines[0]
+    [run] = run_folders(disk)
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "summary.json", "trace.csv"]
+    assert json.loads((run / "summary.json").read_text())["status"] == "converged"
+    complete_rows(run / "trace.csv")
+    no_temp_files(disk)

@@ -272,3 +272,21 @@ def test_resume_redoes_an_unfinished_run_and_only_that(tmp_path, base):
     assert json.loads((sweep / "run-0002" / "summary.json").read_text())["status"] == "converged"
     assert not list(sweep.rglob("*.tmp"))
     assert "1 kept from before" in result.stdout
+
+
+# ---------------------------------------------------------------- messages
+@pytest.mark.parametrize("args, code, text", [
+    (["run", "c.yaml", "--set", "output.dir=dangling"], 1,
+     "dangling/c: cannot create the output folder: dangling is a symbolic link to nowhere/at/all, which does not exist"),
+    (["run", "c.yaml", "--set", "output.dir=dangling/deeper"], 1, "dangling is a symbolic link to nowhere/at/all, which does not exist"),
+    (["sweep", "c.yaml", "--seeds", "2", "-w", "1", "--set", "output.dir=dangling"], 1,
+     "cannot create the output folder: dangling is a symbolic link to nowhere/at/all"),
+    (["check", "/dev/null"], 2, "/dev/null: not a config file or folder (a device, pipe or socket)"),
+    (["check", "dangling"], 2, "dangling: a symbolic link to nowhere/at/all, which does not exist"),
+], ids=["run-dangling-output-dir", "run-under-a-dangling-link", "sweep-dangling-output-dir", "check-dev-null", "check-dangling-link"])
+def test_clear_messages(workdir, args, code, text):
+    (workdir / "c.yaml").write_text(CONFIG % "outputs")
+    (workdir / "dangling").symlink_to("nowhere/at/all")
+    result = invoke(*args)
+    one_line(result, code, text)
+    assert sorted(p.name for p in workdir.iterdir()) == ["c.yaml", "dangling"]  # nothing created
