@@ -206,8 +206,10 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(path, buffer.getvalue())  # complete or absent, even on a full disk
-    except (OSError, RunIOError) as exc:
-        raise RunIOError(f"cannot write the JUnit report: {getattr(exc, 'message', None) or exc.strerror or exc}", source=str(path)) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
+    except RunIOError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)) from None
 
 
 # ------------------------------------------------------------------ update

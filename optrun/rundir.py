@@ -62,7 +62,7 @@ def read_run(path: str | Path) -> RunFiles:
         trace = read_trace(run / "trace.csv", warnings)
     except OSError as exc:
         raise RunIOError(f"cannot read the run's files: {exc.strerror or exc}", source=str(run)) from None
-    except (ValueError, yaml.YAMLError) as exc:
+    except (ValueError, yaml.YAMLError, RecursionError) as exc:  # (RecursionError: absurdly nested JSON)
         raise ConfigError(f"cannot read the run's files: {' '.join(str(exc).split())}", source=str(run)) from None
     named = isinstance(config, dict) and all(isinstance(config.get(k), dict) and "name" in config[k] for k in ("problem", "optimizer"))
     if not named:

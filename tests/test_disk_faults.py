@@ -141,6 +141,19 @@ def test_disk_and_inodes_full_leaves_a_killed_like_run(workdir, tmpfs):
     assert compared.returncode == 0 and "incomplete" in (workdir / "cmp.csv").read_text(), compared.stderr
 
 
+def test_no_inode_for_the_summary_of_a_finished_run(workdir, tmpfs):
+    # 5 inodes: the root, c/, the run folder, config.yaml, trace.csv; the trace fits, summary.json does not
+    disk = tmpfs("size=10m,nr_inodes=5")
+    (workdir / "c.yaml").write_text(SHORT)
+    one_error(run_cli("run", "c.yaml", "-q", cwd=workdir), "summary.json: cannot write: No space left on device; "
+              "the run ended (max_iter) but has no summary", "like a killed run")
+    [run] = run_folders(disk)
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "trace.csv"]
+    assert len(complete_rows(run / "trace.csv")) == 3001
+    shown = run_cli("show", run, cwd=workdir)
+    assert shown.returncode == 0 and "last trace row: iteration 3000" in shown.stdout, shown.stderr
+
+
 @pytest.mark.parametrize("options, text", [
     ("size=200k,nr_inodes=2", "cannot create the run directory: No space left on device"),
     ("size=200k,nr_inodes=3", "config.yaml: cannot write: No space left on device; nothing was recorded (the run directory was removed)"),
