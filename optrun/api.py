@@ -24,8 +24,8 @@ from autograd.misc.flatten import flatten
 
 from optrun import machine
 from optrun.config import Config, load_config
-from optrun.errors import ConfigError, OptrunError
-from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, write_json_atomic, write_yaml
+from optrun.errors import ConfigError, OptrunError, RunIOError
+from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
 from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable
 from optrun.problems import Problem, Reference
 from optrun.registry import suggest
@@ -214,6 +214,50 @@ def _signals_interrupt() -> Iterator[SignalFlag | None]:
             signal.signal(sig, old)
 
 
+# ----------------------------------------------------- I/O failures of a run
+def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
+    """Write config.yaml and the trace header; if either fails (a full disk,
+    no inodes left), remove the run directory: nothing was recorded."""
+    reference = prep.problem.reference
+    try:
+        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
+    except RunIOError as exc:
+        remove_run_dir(run_dir)
+        raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None
+
+
+def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> None:
+    """The trace could not be written mid-run (``writer`` cut it back to its
+    last complete row): record the run as failed in summary.json if that can
+    still be written, and raise the one-line error saying what is left."""
+    writer.close()
+    error = writer.error
+    kept = f"trace.csv keeps its {writer.rows_written} complete rows"
+    if outcome is None:  # stopped in the middle of the run
+        k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
+        best_fun, best_iter = writer.best
+        outcome = Outcome("failed", "io_error", f"{error.message} at iteration {k}; {kept}", x, f, grad_norm, k, nfev, njev,
+                          best_fun, best_iter, t)
+    else:  # the run had ended; its last rows could not be written
+        outcome = dataclasses.replace(outcome, status="failed", reason="io_error",
+                                      message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
+    try:
+        write_json_atomic(run_dir / "summary.json", {**build_summary(prep, outcome, machine.machine_info()), "io_error": error.message})
+    except RunIOError as again:
+        raise RunIOError(f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
+                         "the run directory is left like a killed run", source=error.source) from None
+    raise RunIOError(f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source) from None
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any], outcome: Outcome) -> None:
+    try:
+        write_json_atomic(run_dir / "summary.json", summary)
+    except RunIOError as exc:
+        raise RunIOError(f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
+                         "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
+
+
 def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None) -> RunResult:
     """Run a validated config and record it; returns the result. ``run_dir``
     names the (new) run directory; by default it is made under output.dir.
@@ -243,16 +287,20 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
     except OptrunError as exc:
         raise exc.located(source=exc.source or config.source) from None
     run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
-    write_yaml(run_dir / "config.yaml", config.resolved())
-    reference = prep.problem.reference
-    writer = TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
+    writer = _start_record(run_dir, prep)
+    outcome = None
     try:
         with _signals_interrupt() as flag:
             outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
+        writer.close()  # its last rows
+    except RunIOError:
+        if writer.error is None:
+            raise
+        _record_io_failure(run_dir, prep, writer, outcome)  # always raises
     finally:
         writer.close()
     summary = build_summary(prep, outcome, where)
-    write_json_atomic(run_dir / "summary.json", summary)
+    _write_summary(run_dir, summary, outcome)
     warnings: list[str] = list(config.warnings)
     if config.output.plots:
         from optrun.plots import draw_run_plots

@@ -72,6 +72,8 @@ def _short(value: Any) -> str:
 
 
 def find_configs(paths: Sequence[str | Path]) -> list[Path]:
+    import os
+
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
@@ -79,6 +81,10 @@ def find_configs(paths: Sequence[str | Path]) -> list[Path]:
             found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)))
         elif path.is_file():
             found.append(path)
+        elif path.is_symlink() and not path.exists():
+            raise ConfigError(f"a symbolic link to {os.readlink(path)}, which does not exist", source=str(path))
+        elif path.exists():
+            raise ConfigError("not a config file or folder (a device, pipe or socket)", source=str(path))
         else:
             raise ConfigError("no such file or folder", source=str(path))
     if not found:
@@ -192,9 +198,11 @@ def results_table(results: Sequence[CheckResult]):
 
 
 def write_junit(results: Sequence[CheckResult], path: Path) -> None:
+    import io
     import xml.etree.ElementTree as ET
 
     from optrun.errors import RunIOError
+    from optrun.outputs import write_bytes_atomic
 
     counts = {k: sum(r.outcome == k for r in results) for k in (FAIL, ERROR, SKIP)}
     suites = ET.Element("testsuites", name="optrun check")
@@ -215,11 +223,15 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
             ET.SubElement(case, "system-out").text = f"run directory: {r.run_dir}"
     tree = ET.ElementTree(suites)
     ET.indent(tree)
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tree.write(path, encoding="utf-8", xml_declaration=True)
+        write_bytes_atomic(path, buffer.getvalue())  # complete or absent, even on a full disk
     except OSError as exc:
         raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
+    except RunIOError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)) from None
 
 
 # ------------------------------------------------------------------ update

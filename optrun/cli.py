@@ -169,11 +169,11 @@ def plot(
 
     load_problems(problems)
     try:
-        read_run(run_dir)
+        read_warnings = read_run(run_dir).warnings  # e.g. a torn last trace row, left out
+        written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
-    written, warnings = draw_run_plots(run_dir)
-    for warning in warnings:
+    for warning in (*read_warnings, *warnings):
         err.print(f"warning: {warning}", markup=False, style="yellow")
     for path in written:
         out().print(shown(path.resolve()), highlight=False)
@@ -190,8 +190,13 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<nam
 
     try:
         run = read_run(run_dir)
+        config_text = (run.path / "config.yaml").read_text(encoding="utf-8")
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
+    except OSError as exc:
+        raise fail(Exception(f"{run_dir}: cannot read config.yaml: {exc.strerror or exc}"), 1)
+    for warning in run.warnings:
+        err.print(f"warning: {warning}", markup=False, style="yellow")
     console = out()
     title = f"{run.name}: {run.problem} / {run.optimizer}"
     if run.summary is None:
@@ -200,7 +205,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<nam
                       f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}")
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
-    console.print(Syntax((run.path / "config.yaml").read_text(encoding="utf-8"), "yaml", background_color="default", word_wrap=True))
+    console.print(Syntax(config_text, "yaml", background_color="default", word_wrap=True))
 
 
 @app.command()
@@ -223,6 +228,8 @@ def compare(
         plot_compare(runs, out_file)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
+    for warning in (w for run in runs for w in run.warnings):
+        err.print(f"warning: {warning}", markup=False, style="yellow")
     out().print(compare_table(rows))
     out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False)
 

@@ -8,23 +8,37 @@ PNG: f - f* on a log scale when every run knows its f*, otherwise f.
 from __future__ import annotations
 
 import csv
+import io
+import re
 from pathlib import Path
 from typing import Any
 
-
-from optrun.errors import RunIOError
-from optrun.outputs import gap_of
+from optrun.errors import ConfigError, RunIOError
+from optrun.outputs import gap_of, write_bytes_atomic, write_text_atomic
 from optrun.rundir import RunFiles
 
 COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
 
 
 def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
-    """Run directories, with a sweep directory standing for its runs."""
+    """Run directories, with a sweep directory standing for its runs (those
+    with a trace). A ``run-NNNN`` entry that is a file or a symbolic link is
+    not a run of that sweep: an error, never followed."""
     expanded: list[Path] = []
     for path in paths:
         if (path / "sweep.json").is_file():
-            expanded.extend(sorted(p for p in path.glob("run-*") if (p / "trace.csv").is_file()))
+            runs = []
+            for entry in sorted(path.iterdir()):
+                if not re.fullmatch(r"run-\d{4,}", entry.name):
+                    continue
+                if entry.is_symlink() or not entry.is_dir():
+                    what = "a symbolic link" if entry.is_symlink() else "not a folder"
+                    raise ConfigError(f"{entry.name} is {what}, not a run directory of this sweep", source=str(path))
+                if (entry / "trace.csv").is_file():
+                    runs.append(entry)
+            if not runs:
+                raise ConfigError("the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare", source=str(path))
+            expanded.extend(runs)
         else:
             expanded.append(path)
     return expanded
@@ -74,15 +88,20 @@ def row(index: int, run: RunFiles) -> dict[str, Any]:
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    _make_parent(path)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _make_parent(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            for r in rows:
-                writer.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
     except OSError as exc:
-        raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+        raise RunIOError(f"cannot create the folder: {exc.strerror or exc}", source=str(path.parent)) from None
 
 
 def plot_compare(runs: list[RunFiles], out: Path) -> None:
@@ -102,13 +121,11 @@ def plot_compare(runs: list[RunFiles], out: Path) -> None:
     ax.set_title(f"{len(runs)} runs on {', '.join(problems)}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-    except OSError as exc:
-        raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(out)) from None
-    finally:
-        plt.close(fig)
+    from optrun.plots import png_bytes
+
+    data = png_bytes(fig)
+    _make_parent(out)
+    write_bytes_atomic(out, data)
 
 
 def compare_table(rows: list[dict[str, Any]]):

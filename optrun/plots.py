@@ -12,16 +12,22 @@
 
 matplotlib is imported here, lazily, with the Agg backend, so commands that
 draw nothing never pay for it. A plot that cannot be drawn never loses the
-run's other files: it comes back as a warning string.
+run's other files: it comes back as a warning string. Each PNG is written
+atomically (never half a file, never through a symbolic link); a folder
+that cannot be written (full, read-only) stops the drawing at the first
+failure with one warning, or one error for ``optrun plot``.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from optrun.errors import RunIOError
+from optrun.outputs import write_bytes_atomic
 from optrun.rundir import RunFiles, read_run
 
 MAX_PARAM_LINES = 12
@@ -50,33 +56,53 @@ def log_safe_gap(*gaps: np.ndarray) -> list[np.ndarray]:
     return [np.maximum(np.abs(g), floor) for g in gaps]
 
 
-def _save(fig: Any, out: Path) -> None:
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (the figure is closed)."""
     plt = _pyplot()
+    buffer = io.BytesIO()
     try:
-        fig.savefig(out, dpi=100)
+        fig.savefig(buffer, format="png", dpi=100)
     finally:
         plt.close(fig)
+    return buffer.getvalue()
 
 
-def draw_run_plots(run_dir: Path, prep: Any = None) -> tuple[list[Path], list[str]]:
+def _save(fig: Any, out: Path) -> None:
+    write_bytes_atomic(out, png_bytes(fig))
+
+
+def draw_run_plots(run_dir: Path, prep: Any = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
     """Draw every plot that applies to the run; return (files written, warnings).
 
     ``prep`` is the run's :class:`~optrun.api.Prepared` when the caller has it
     (right after a run); otherwise the problem is rebuilt from config.yaml.
+    A plot file that cannot be written stops the drawing: it is one warning,
+    or a :class:`RunIOError` with ``raise_io``.
     """
     written: list[Path] = []
     warnings: list[str] = []
+    io_failed: list[RunIOError] = []
     try:
         run = read_run(run_dir)
     except Exception as exc:
         return written, [f"{run_dir}: plots not drawn: {exc}"]
 
     def attempt(name: str, draw: Callable[[], bool]) -> None:
+        if io_failed:
+            return
         try:
-            if draw():
-                written.append(run_dir / name)
-            else:  # does not apply to this run: an old file of that name is stale
-                (run_dir / name).unlink(missing_ok=True)
+            try:
+                if draw():
+                    written.append(run_dir / name)
+                else:  # does not apply to this run: an old file of that name is stale
+                    (run_dir / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(run_dir / name)) from None
+        except RunIOError as exc:  # the folder cannot be written: the other plots would fail alike
+            if raise_io:
+                raise
+            io_failed.append(exc)
+            warnings.append(f"{exc}; plots not drawn (redraw with: optrun plot {run_dir})")
         except Exception as exc:  # a plot must never take the run down; an older drawing is kept
             warnings.append(f"{run_dir / name}: plot not drawn: {type(exc).__name__}: {exc}")
 

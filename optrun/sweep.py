@@ -21,8 +21,11 @@ import itertools
 import json
 import math
 import os
+import re
 import statistics
+import tempfile
 import time
+import warnings as warnings_module
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -33,7 +36,7 @@ import yaml
 from optrun.config import SweepConfig, load_config, parse_yaml
 from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.options import validate
-from optrun.outputs import gap_of, make_run_dir, write_json_atomic, write_text_atomic
+from optrun.outputs import gap_of, make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 DONE_STATUSES = ("converged", "max_iter", "time_limit", "diverged", "failed", "error")  # not redone by --resume
@@ -278,51 +281,146 @@ class SweepOutcome:
 
 def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
     sweep_dir = make_run_dir(output_dir, name, prefix="sweep-")
-    write_json_atomic(sweep_dir / "sweep.json", plan.to_json())
+    try:
+        write_json_atomic(sweep_dir / "sweep.json", plan.to_json())
+    except RunIOError as exc:  # a full disk: leave no empty sweep folder behind
+        remove_run_dir(sweep_dir)
+        raise RunIOError(f"{exc.message}; nothing was recorded (the sweep folder was removed)", source=exc.source) from None
     return sweep_dir
 
 
 def load_plan(sweep_dir: Path) -> Plan:
     path = sweep_dir / "sweep.json"
+    if not sweep_dir.is_dir():
+        raise ConfigError("not a sweep directory (no such folder)", source=str(sweep_dir))
     try:
-        return Plan.from_json(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("not a sweep directory (no sweep.json)", source=str(sweep_dir)) from None
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"cannot read sweep.json: {exc}", source=str(sweep_dir)) from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read sweep.json: {' '.join(str(exc).split())}", source=str(sweep_dir)) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot read sweep.json: {exc.strerror or exc}", source=str(sweep_dir)) from None
+    problem = _plan_problem(data)
+    if problem:
+        raise ConfigError(f"sweep.json is not an optrun sweep plan: {problem}", source=str(sweep_dir))
+    return Plan.from_json(data)
+
+
+def _plan_problem(data: Any) -> str:
+    """Why ``data`` is not a plan optrun wrote ('' when it is)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    for key, kind, what in (("config", str, "a string"), ("overrides", list, "a list"), ("keys", list, "a list"),
+                            ("runs", list, "a list"), ("plots", bool, "true or false")):
+        if key not in data:
+            return f"no '{key}'"
+        if not isinstance(data[key], kind):
+            return f"'{key}' should be {what}"
+    if not all(isinstance(o, str) for o in data["overrides"]):
+        return "'overrides' should be strings"
+    keys = data["keys"]
+    if not keys or not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys) or keys[-1] != "seed":
+        return "'keys' should be distinct names ending with 'seed'"
+    taken = set(keys) & {"index", *RESULT_COLUMNS}
+    if taken:
+        return f"'keys' names a result column ({sorted(taken)[0]})"
+    if not data["runs"]:
+        return "'runs' is empty"
+    for i, values in enumerate(data["runs"], start=1):
+        if not isinstance(values, dict) or list(values) != keys:
+            return f"run {i} does not give exactly the keys {keys}"
+    return ""
 
 
 def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str, Any] | None:
-    """A run that --resume keeps: its summary exists and it was not interrupted."""
+    """A run that --resume keeps: its summary exists and it was not
+    interrupted, nor stopped by the disk (an I/O failure is redone)."""
+    from optrun.rundir import summary_problem
+
+    if not (run_dir / "summary.json").is_file():
+        return None
     try:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if summary.get("status") not in DONE_STATUSES:
+    except OSError as exc:
+        raise RunIOError(f"cannot read summary.json: {exc.strerror or exc}", source=str(run_dir)) from None
+    except ValueError:
+        summary = None
+    problem = summary_problem(summary) if summary is not None else "not JSON"
+    if problem:
+        raise ConfigError(f"summary.json is not an optrun summary ({problem}); move this run away to redo it", source=str(run_dir))
+    if summary["status"] not in DONE_STATUSES or summary.get("io_error"):
         return None
     return {"index": index, **values, **_result_fields(summary), "run_dir": str(run_dir)}
+
+
+# what a run directory holds: anything else in run-NNNN was not made by optrun, and --resume will not delete it
+RUN_FILES = re.compile(r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.png"
+                       r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.png)\.[^/]+\.tmp)")
+
+
+def _redo_plan(run_dir: Path) -> list[Path]:
+    """The files to delete before redoing an unfinished run. Refuses (one
+    line, nothing deleted) a run-NNNN that is a symbolic link, not a folder,
+    or holds anything optrun does not write there."""
+    if run_dir.is_symlink():
+        raise ConfigError(f"{run_dir.name} is a symbolic link, not a run directory of this sweep: move it away to resume",
+                          source=str(run_dir.parent))
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir.name} is not a folder, not a run directory of this sweep: move it away to resume",
+                          source=str(run_dir.parent))
+    try:
+        entries = list(os.scandir(run_dir))
+    except OSError as exc:
+        raise RunIOError(f"cannot read the unfinished run: {exc.strerror or exc}", source=str(run_dir)) from None
+    for entry in entries:
+        if not RUN_FILES.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
+            raise ConfigError(f"the unfinished run holds '{entry.name}', which optrun did not write: "
+                              "move it away to resume (nothing was deleted)", source=str(run_dir))
+    return [Path(entry.path) for entry in entries]
+
+
+def _remove_unfinished(run_dir: Path, files: list[Path]) -> None:
+    try:
+        for file in files:
+            file.unlink()
+        run_dir.rmdir()
+    except OSError as exc:
+        raise RunIOError(f"cannot remove the unfinished run to redo it: {exc.strerror or exc}", source=str(run_dir)) from None
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail at once, before any run, when the sweep folder cannot be written."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise RunIOError(f"cannot write in the sweep folder: {exc.strerror or exc}", source=str(folder)) from None
 
 
 def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None,
               on_done: Callable[[dict[str, Any]], None] = lambda row: None) -> SweepOutcome:
     """Run every run of the plan that has not finished yet; write sweep.csv and sweep.png."""
-    import shutil
-
     from optrun.machine import blas_threads
 
     threads = blas_threads()  # this process's setting, for every executor (Dask workers do not share its environment)
     rows: dict[int, dict[str, Any]] = {}
     tasks = []
+    redo: list[tuple[Path, list[Path]]] = []
     for index, values in enumerate(plan.runs, start=1):
         run_dir = sweep_dir / f"run-{index:04d}"
-        kept = _finished_row(run_dir, index, values)
-        if kept is not None:
-            rows[index] = kept
-            continue
-        if run_dir.exists():  # interrupted or killed: redo it from scratch
-            shutil.rmtree(run_dir)
+        if not run_dir.is_symlink():  # (a symlink is refused by _redo_plan, never followed)
+            kept = _finished_row(run_dir, index, values)
+            if kept is not None:
+                rows[index] = kept
+                continue
+        if os.path.lexists(run_dir):  # interrupted or killed: redo it from scratch
+            redo.append((run_dir, _redo_plan(run_dir)))
         tasks.append({"index": index, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
                       "run_dir": str(run_dir), "problems": problems, "blas_threads": threads})
+    _check_writable(sweep_dir)
+    for run_dir, files in redo:  # only once every run was checked: a refusal deletes nothing
+        _remove_unfinished(run_dir, files)
     skipped = len(rows)
 
     def done(row: dict[str, Any]) -> None:
@@ -338,9 +436,17 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
     write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
     warnings = []
     try:
-        plot_sweep(ordered, plan.keys, sweep_dir / "sweep.png")
+        if (sweep_dir / "sweep.png").is_symlink():  # replaced, never written through
+            (sweep_dir / "sweep.png").unlink()
+        with warnings_module.catch_warnings():  # e.g. matplotlib's "no artists" when every run failed
+            warnings_module.simplefilter("ignore")
+            plot_sweep(ordered, plan.keys, sweep_dir / "sweep.png")
     except Exception as exc:
         warnings.append(f"{sweep_dir / 'sweep.png'}: plot not drawn: {type(exc).__name__}: {exc}")
+        try:  # a half-written or stale plot is worse than none
+            (sweep_dir / "sweep.png").unlink(missing_ok=True)
+        except OSError:
+            pass
     return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings))
 
 
@@ -355,7 +461,10 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
     writer.writeheader()
     for row in rows:
         writer.writerow({c: ("" if row.get(c) is None else (_flow(row[c]) if isinstance(row.get(c), (list, dict)) else row[c])) for c in columns})
-    write_text_atomic(path, buffer.getvalue())
+    try:
+        write_text_atomic(path, buffer.getvalue())
+    except RunIOError as exc:
+        raise RunIOError(f"{exc.message} (the runs are kept: finish with optrun sweep --resume {path.parent})", source=exc.source) from None
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:

@@ -83,7 +83,7 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
 
     def failing_write(fd, data):
         calls["n"] += 1
-        if calls["n"] > 3:  # header and two flushes succeed, then the disk "fills"
+        if calls["n"] > 3:  # the header and two rows (one flush each) succeed, then the disk "fills"
             raise OSError(err, os.strerror(err))
         return real_write(fd, data)
 
@@ -97,11 +97,14 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
     assert result.exit_code == 1
     line = result.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in result.stderr
-    assert line.startswith("error: ") and line.endswith(f"trace.csv: cannot write the trace: {text}")
+    assert line.startswith("error: ") and f"trace.csv: cannot write the trace: {text}; trace.csv keeps its 2 complete rows" in line
+    assert line.endswith("and the run is recorded as failed in summary.json")
     [run] = run_dirs(workdir, "c")
     rows = (run / "trace.csv").read_text().splitlines()
-    assert rows[0].startswith("iter,f,") and all(len(r.split(",")) == len(rows[0].split(",")) for r in rows)
-    assert not (run / "summary.json").exists()
+    assert rows[0].startswith("iter,f,") and len(rows) == 3 and all(len(r.split(",")) == len(rows[0].split(",")) for r in rows)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["io_error"] == f"cannot write the trace: {text}"
+    assert summary["message"].startswith(f"cannot write the trace: {text} at iteration ")
 
 
 def test_sixteen_concurrent_runs_get_sixteen_complete_directories(workdir):

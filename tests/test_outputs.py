@@ -63,3 +63,82 @@ def test_json_atomic_replaces_and_nulls_nan(tmp_path):
     write_json_atomic(path, {"fun": float("nan"), "x": np.array([1.0, np.inf]), "n": np.int64(3)})
     assert json.loads(path.read_text()) == {"fun": None, "x": [1.0, None], "n": 3}
     assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temp file left
+
+
+def test_short_write_then_full_disk_is_cut_back_to_the_last_complete_row(tmp_path, monkeypatch):
+    """A write that stops half-way (the disk fills) must not leave half a row:
+    the writer truncates the file back to the last complete row."""
+    import errno
+    import os
+
+    import optrun.outputs
+
+    path = tmp_path / "trace.csv"
+    writer = TraceWriter(path, ["x"], flush_seconds=1e9, max_buffered=3)
+    for k in range(3):  # one full flush of 3 rows
+        writer.record(k, float(k), 1.0, 0.1, 0.0, k + 1, k + 1, np.array([k], dtype=float))
+    complete = path.read_bytes()
+    assert complete.count(b"\n") == 4
+
+    real_write, calls = os.write, []
+
+    def short_then_full(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[: len(data) // 2])  # a short write: half of the next flush
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(optrun.outputs.os, "write", short_then_full)
+    with pytest.raises(RunIOError, match="cannot write the trace: No space left on device"):
+        for k in range(3, 6):
+            writer.record(k, float(k), 1.0, 0.1, 0.0, k + 1, k + 1, np.array([k], dtype=float))
+    assert len(calls) == 2  # the short write really happened before the failure
+    writer.close()  # after a failure: closes, writes nothing more
+    assert path.read_bytes() == complete
+    assert writer.rows_written == 3 and writer.last[0] == 5
+    assert read_trace(path)["iter"].tolist() == [0, 1, 2]
+
+
+def test_reader_leaves_out_a_torn_last_line_with_a_warning(tmp_path):
+    from optrun.outputs import TraceWarning
+
+    path = tmp_path / "trace.csv"
+    writer = TraceWriter(path, ["x"])
+    for k in range(4):
+        writer.record(k, float(k), 1.0, 0.1, 0.0, k + 1, k + 1, np.array([k], dtype=float))
+    writer.close()
+    with open(path, "a") as handle:
+        handle.write("4,4.0,1.0,0.1,0.0")  # a torn row: 5 of 8 fields, no newline
+    warnings: list[str] = []
+    assert read_trace(path, warnings)["iter"].tolist() == [0, 1, 2, 3]
+    assert len(warnings) == 1 and "the last line was incomplete" in warnings[0]
+    with pytest.warns(TraceWarning, match="torn write"):
+        read_trace(path)
+    path.write_text("iter,f,gra")
+    with pytest.raises(ValueError, match="no complete header row"):
+        read_trace(path)
+
+
+def test_reader_rejects_rows_that_do_not_match_the_header(tmp_path):
+    path = tmp_path / "trace.csv"
+    path.write_text("iter,f,grad_norm\n0,1.0\n1,2.0\n")
+    with pytest.raises(ValueError, match="rows have 2 fields but the header names 3 columns"):
+        read_trace(path)
+
+
+@pytest.mark.parametrize("name", ['w"1', 'a,b"c', 'say "hi", x', "x\ny"])
+def test_parameter_names_with_quotes_and_commas_round_trip(tmp_path, name):
+    path = tmp_path / "trace.csv"
+    writer = TraceWriter(path, [name, "z"])
+    writer.record(0, 1.5, 2.0, float("nan"), 0.0, 1, 1, np.array([0.25, -1.0]))
+    writer.close()
+    assert list(csv.reader(open(path, newline="")))[0][-2:] == [name, "z"]
+    trace = read_trace(path)
+    assert list(trace)[-2:] == [name, "z"] and trace[name].tolist() == [0.25]
+
+
+def test_atomic_write_failure_leaves_neither_file_nor_temp(tmp_path):
+    missing = tmp_path / "gone" / "summary.json"
+    with pytest.raises(RunIOError, match="cannot write: No such file or directory"):
+        write_json_atomic(missing, {"a": 1})
+    assert list(tmp_path.iterdir()) == []
