@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from optrun.config import read_yaml_file
 from optrun.errors import ConfigError
 from optrun.outputs import read_trace
 
@@ -51,7 +52,7 @@ def read_run(path: str | Path) -> RunFiles:
     if missing:
         raise ConfigError(f"not a run directory (no {' or '.join(missing)})", source=str(run))
     try:
-        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        config = read_yaml_file(run / "config.yaml", "run config")  # the same bounded, safe reader as configs
         summary_file = run / "summary.json"
         summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else None
         trace = read_trace(run / "trace.csv")
