@@ -42,7 +42,11 @@ def load_problems(folder: Optional[Path]) -> None:
     """Register user problems; a broken file is a one-line warning, not a stop."""
     from optrun.plugins import load_user_problems
 
-    for warning in load_user_problems(folder):
+    try:
+        warnings = load_user_problems(folder)
+    except KeyboardInterrupt:  # a real Ctrl-C while user files load (a file raising it is only a warning)
+        raise fail(Exception("interrupted while loading user problem files; nothing was run"), 130)
+    for warning in warnings:
         err.print(f"warning: {warning}", markup=False, style="yellow")
 
 
