@@ -288,6 +288,10 @@ def sweep(
     load_problems(problems)
     problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
     try:
+        if dask is not None:
+            from optrun.sweep import check_dask_address
+
+            check_dask_address(dask)  # fail before validating or creating anything
         if resume is not None:
             if config is not None or grid or zip_ or seeds or set_:
                 raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
@@ -295,11 +299,15 @@ def sweep(
         else:
             if config is None:
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
-            plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots)
-            if dask is not None:
-                from optrun.sweep import check_dask_address
+            checking = None
+            if err.is_terminal:  # validating a large sweep takes a moment: show it
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-                check_dask_address(dask)  # fail before creating anything
+                checking = Progress(TextColumn("[bold]validating"), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
+                check_task = checking.add_task("validating", total=None)
+            with checking or contextlib.nullcontext():
+                plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots,
+                                       on_checked=(lambda done, total: checking.update(check_task, completed=done, total=total)) if checking else None)
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
         progress = None
         if err.is_terminal:
