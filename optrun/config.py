@@ -157,7 +157,17 @@ class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,
             )
         return super().construct_yaml_int(node)
 
+    def construct_document(self, node):  # type: ignore[override]
+        try:
+            return super().construct_document(node)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, IndexError):  # in a collection's second stage
+            raise yaml.constructor.ConstructorError(None, None, "a value does not match its tag", node.start_mark) from None
+
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        if not isinstance(node, yaml.MappingNode):  # e.g. '!!set x': PyYAML's own error
+            return super().construct_mapping(node, deep=deep)
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
