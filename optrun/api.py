@@ -70,6 +70,8 @@ def prepare(config: Config) -> Prepared:
     free = {k: v for k, v in params0.items() if k not in fixed}
     x0, autograd_unflatten = flatten(free)
     x0 = np.asarray(x0, dtype=float)
+    if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
+        config.optimizer.entry.check(config.optimizer.options, x0.size)
     unflatten = sliced_unflatten(autograd_unflatten, x0.size)
     objective = problem.objective
 

@@ -1,9 +1,13 @@
-"""Tables of what is registered, for ``list-problems`` and ``list-optimizers``."""
+"""Tables of what is registered, for ``list-problems`` and ``list-optimizers``.
+
+Names, descriptions and notes can come from user problem files: they enter
+tables as literal rich Text (or escaped), never as markup."""
 
 from __future__ import annotations
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from optrun.params import size
 
@@ -45,7 +49,7 @@ def problems_table() -> Table:
     table.add_column("description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
         about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
-        table.add_row(name, entry.parameters, entry.options.describe() or "-", _minimum_text(entry), about)
+        table.add_row(Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about)
     return table
 
 
@@ -59,12 +63,12 @@ def optimizers_table():
     for column in ("name", "options (defaults)", "needs", "description"):
         table.add_column(column, overflow="fold")
     for name, entry in OPTIMIZERS.items():
-        table.add_row(name, entry.options.describe() or "-", ", ".join(entry.needs), entry.description)
+        table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description))
     schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left")
     for column in ("schedule", "options (defaults)", "step size at update t"):
         schedules.add_column(column, overflow="fold")
     for name, entry in SCHEDULES.items():
-        schedules.add_row(name, entry.options.describe().replace("schedule=required, ", ""), entry.description)
+        schedules.add_row(Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description))
     return Group(table, schedules)
 
 
@@ -100,26 +104,26 @@ def describe_problem(name: str):
 
     entry = PROBLEMS.get(name)
     problem = entry.build(entry.options.model_construct())
-    head = Table(title=f"{name}: {entry.description}", show_header=False, title_justify="left")
+    head = Table(title=escape(f"{name}: {entry.description}"), show_header=False, title_justify="left")
     head.add_column("field", style="bold")
     head.add_column("value", overflow="fold")
-    head.add_row("formula", entry.formula)
-    head.add_row("parameters", entry.parameters)
+    head.add_row("formula", Text(entry.formula))
+    head.add_row("parameters", Text(entry.parameters))
     if callable(problem.start):
         start = problem.initial(0)
         head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
     else:
-        head.add_row("default start", ", ".join(f"{k}={_num(v)}" for k, v in problem.start.items()))
+        head.add_row("default start", Text(", ".join(f"{k}={_num(v)}" for k, v in problem.start.items())))
     ref = problem.reference
     if ref is None:
-        head.add_row("known minimum", problem.note or "unknown")
+        head.add_row("known minimum", Text(problem.note or "unknown"))
     else:
         head.add_row("known minimum", f"f* = {ref.fun!r}")
         for i, point in enumerate(ref.params, start=1):
-            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", _point_text(point))
+            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", Text(_point_text(point)))
         if problem.note:
-            head.add_row("note", problem.note)
-    head.add_row("defined in", entry.origin)
+            head.add_row("note", Text(problem.note))
+    head.add_row("defined in", Text(entry.origin))
     rows = option_rows(entry.options)
     if not rows:
         return Group(head, Text("options: none"))
@@ -127,7 +131,7 @@ def describe_problem(name: str):
     for column in ("option", "type", "default", "allowed"):
         options.add_column(column, overflow="fold")
     for row in rows:
-        options.add_row(*row)
+        options.add_row(*(Text(cell) for cell in row))
     return Group(head, options)
 
 

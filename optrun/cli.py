@@ -21,15 +21,18 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Run reproducible optimization experiments from YAML configs.",
 )
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# emoji=False everywhere: ':x:' in a column name or a path is text, not an emoji. Text
+# that comes from users (paths, names, messages, values) is printed with markup=False,
+# or escaped / made a rich Text before it goes into a table, so '[red]' is text too.
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 
 def out() -> Console:
     """stdout console, made per call so the terminal width is read when used.
     Piped output (CI logs, files) is 160 columns wide unless COLUMNS says otherwise."""
-    console = Console()
+    console = Console(emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160)
+        console = Console(width=160, emoji=False)
     return console
 
 FAILED_STATUSES = ("diverged", "failed")
@@ -42,7 +45,11 @@ def load_problems(folder: Optional[Path]) -> None:
     """Register user problems; a broken file is a one-line warning, not a stop."""
     from optrun.plugins import load_user_problems
 
-    for warning in load_user_problems(folder):
+    try:
+        warnings = load_user_problems(folder)
+    except KeyboardInterrupt:  # a real Ctrl-C while user files load (a file raising it is only a warning)
+        raise fail(Exception("interrupted while loading user problem files; nothing was run"), 130)
+    for warning in warnings:
         err.print(f"warning: {warning}", markup=False, style="yellow")
 
 
@@ -117,7 +124,7 @@ def run(
     elif not quiet:
         from optrun.terminal import summary_table
 
-        out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+        out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))  # escapes
     if result.status == "interrupted":
         raise typer.Exit(128 + (result.signum or 2))
     if result.status in FAILED_STATUSES:
@@ -176,7 +183,7 @@ def plot(
     for warning in (*read_warnings, *warnings):
         err.print(f"warning: {warning}", markup=False, style="yellow")
     for path in written:
-        out().print(shown(path.resolve()), highlight=False)
+        out().print(shown(path.resolve()), highlight=False, markup=False)
 
 
 @app.command()
@@ -201,7 +208,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<nam
     title = f"{run.name}: {run.problem} / {run.optimizer}"
     if run.summary is None:
         last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
-        console.print(f"[bold]{title}[/]: no summary.json, the run did not finish (killed?); "
+        from rich.markup import escape
+
+        console.print(f"[bold]{escape(title)}[/]: no summary.json, the run did not finish (killed?); "
                       f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}")
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
@@ -228,10 +237,12 @@ def compare(
         plot_compare(runs, out_file)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
+    from optrun.terminal import plain_columns
+
     for warning in (w for run in runs for w in run.warnings):
         err.print(f"warning: {warning}", markup=False, style="yellow")
-    out().print(compare_table(rows))
-    out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False)
+    out().print(plain_columns(compare_table(rows), "name", "problem", "optimizer"))
+    out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False, markup=False)
 
 
 @app.command()
@@ -270,7 +281,9 @@ def check(
             write_junit(results, junit)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
-    out().print(results_table(results))
+    from optrun.terminal import plain_columns
+
+    out().print(plain_columns(results_table(results), "config", "status", "what broke"))
     out().print(totals(results), highlight=False)
     code = exit_code(results)
     if update:
@@ -281,9 +294,9 @@ def check(
         except OSError as exc:
             raise fail(exc, 1)
         for path, change in changed:
-            out().print(f"updated {path}: {change}", highlight=False)
+            out().print(f"updated {path}: {change}", highlight=False, markup=False)
         for path, reason in left:
-            out().print(f"still failing {path}: {reason}", highlight=False)
+            out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
         files = sorted({path for path, _ in changed})
         out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
         code = 2 if code == 2 else (1 if left else 0)
@@ -344,6 +357,10 @@ def sweep(
     load_problems(problems)
     problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
     try:
+        if dask is not None:
+            from optrun.sweep import check_dask_address
+
+            check_dask_address(dask)  # fail before validating or creating anything
         if resume is not None:
             if config is not None or grid or zip_ or seeds or set_:
                 raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
@@ -351,11 +368,15 @@ def sweep(
         else:
             if config is None:
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
-            plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots)
-            if dask is not None:
-                from optrun.sweep import check_dask_address
+            checking = None
+            if err.is_terminal:  # validating a large sweep takes a moment: show it
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-                check_dask_address(dask)  # fail before creating anything
+                checking = Progress(TextColumn("[bold]validating"), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
+                check_task = checking.add_task("validating", total=None)
+            with checking or contextlib.nullcontext():
+                plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots,
+                                       on_checked=(lambda done, total: checking.update(check_task, completed=done, total=total)) if checking else None)
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
         progress = None
         if err.is_terminal:
@@ -376,7 +397,9 @@ def sweep(
         raise fail(exc, exc.exit_code)
     for warning in outcome.warnings:
         err.print(f"warning: {warning}", markup=False, style="yellow")
-    out().print(results_table(outcome.rows, outcome.keys))
+    from optrun.terminal import plain_columns
+
+    out().print(plain_columns(results_table(outcome.rows, outcome.keys), *[k for k in outcome.keys if k != "seed"], "statuses"))
     from optrun.sweep import DONE_STATUSES
 
     done = sum(r["status"] in DONE_STATUSES for r in outcome.rows)
@@ -384,7 +407,7 @@ def sweep(
     errors = sum(r["status"] == "error" for r in outcome.rows)
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
     out().print(f"{done} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
-                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False)
+                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False, markup=False)
     if outcome.stopped or done < len(plan.runs):
         err.print(f"interrupted: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
         raise typer.Exit(130)
@@ -394,4 +417,29 @@ def sweep(
 
 
 def main() -> None:
-    app()
+    """The console entry point. Click's usage errors (an unknown option, a
+    missing argument, a bad option value) are one line on stderr, exit 2,
+    like every other error, instead of Typer's boxed message."""
+    import sys
+
+    try:  # Typer >= 0.20 vendors Click as typer._click; older ones use Click itself
+        from typer._click import exceptions as click_exceptions
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click_exceptions
+
+    try:
+        code = app(standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError:  # plain `optrun`: Typer has printed the help already
+        code = 2
+    except click_exceptions.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "optrun"
+        message = " ".join(exc.format_message().split())
+        err.print(f"error: {command}: {message} (see '{command} --help')", markup=False, style="red")
+        code = exc.exit_code
+    except click_exceptions.ClickException as exc:
+        err.print(f"error: {' '.join(exc.format_message().split())}", markup=False, style="red")
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("error: aborted", markup=False, style="red")
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)

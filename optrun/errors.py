@@ -7,6 +7,26 @@ and allowed. The CLI prints ``str(error)`` to stderr and exits with
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+MAX_MESSAGE_CHARS = 2000  # a message quoting a huge value is cut, never printed whole
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters, computed
+    in time bounded by the limit (never the repr of a whole huge value)."""
+    r = reprlib.Repr()
+    r.maxlevel = 4
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 8
+    r.maxdict = 6
+    r.maxstring = r.maxother = r.maxlong = limit
+    try:
+        text = r.repr(value)
+    except Exception:  # a user object whose repr fails
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class OptrunError(Exception):
     """Base class: an error with a one-line message and a CLI exit status."""
@@ -29,7 +49,8 @@ class OptrunError(Exception):
     def __str__(self) -> str:
         where = ": ".join(part for part in (self.source, self.path) if part)
         text = f"{where}: {self.message}" if where else self.message
-        return " ".join(text.splitlines())  # always one line, whatever a message quoted
+        text = " ".join(text.splitlines())  # always one line, whatever a message quoted
+        return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 3] + "..."
 
 
 class ConfigError(OptrunError):

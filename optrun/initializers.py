@@ -8,6 +8,8 @@ parameter after another in sorted-name order, so a seed fixes the start.
 
 from __future__ import annotations
 
+import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -80,6 +82,8 @@ class UniformOptions(Options):
     def _ordered(self) -> "UniformOptions":
         if not self.low < self.high:
             raise ValueError(f"low must be less than high, got low={self.low}, high={self.high}")
+        if not math.isfinite(self.high - self.low):  # numpy cannot draw from a range wider than the largest float
+            raise ValueError(f"high - low must be a finite number (at most {sys.float_info.max:.4g}), got low={self.low}, high={self.high}")
         return self
 
 

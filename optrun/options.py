@@ -13,7 +13,7 @@ from typing import Any, Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from optrun.errors import ConfigError
+from optrun.errors import ConfigError, short_repr
 from optrun.registry import suggest
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,10 +64,18 @@ def _model_names() -> set[str]:
     return names
 
 
+# pydantic's names for schema kinds, as union-branch tags ('constrained-float' is a float with bounds)
+_SCHEMA_TAG_PREFIXES = ("function-", "constrained-", "lax-or-strict", "json-or-python", "is-instance", "is-subclass",
+                        "tagged-union", "definition-ref", "typed-dict", "model-fields", "dataclass-args", "custom-error")
+
+
 def _is_type_tag(part: Any, models: set[str]) -> bool:
     """Union branches appear in pydantic locations as tags ('float',
-    "literal['known']", 'dict[str,any]', a model's class name); they are not keys."""
-    return isinstance(part, str) and (part in _TYPE_TAGS or "[" in part or part.startswith("function-") or part in models)
+    "literal['known']", 'dict[str,any]', 'constrained-float', a model's class
+    name); they are not keys."""
+    return isinstance(part, str) and (
+        part in _TYPE_TAGS or "[" in part or part.startswith(_SCHEMA_TAG_PREFIXES) or part in models
+    )
 
 
 def _clean(loc: tuple[Any, ...], kind: str = "") -> tuple[Any, ...]:
@@ -107,14 +115,13 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
             messages.append(msg)
     text = " or ".join(messages)
     given = first.get("input")
-    if isinstance(given, str) and repr(given) in text:  # the message quotes the value already
+    if (isinstance(given, str) and _short_input(given) in text) or ", got " in text:  # the message quotes the value already
         return path, text, others
     return path, f"{text}, got {_short_input(given)}", others
 
 
 def _short_input(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return short_repr(value, 60)  # bounded: never the repr of a whole huge value
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:

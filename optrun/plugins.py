@@ -9,34 +9,87 @@ installed packages. These files are
 code and run as code, with the user's rights: only load files you trust.
 
 A file that fails to load is reported (its path and the error, one line) and
-skipped; the built-ins and the other files keep working.
+skipped; the built-ins and the other files keep working. That includes a file
+that calls ``sys.exit()`` or raises ``KeyboardInterrupt`` at import: user code
+never ends optrun with its own exit status (only a real Ctrl-C while loading
+stops optrun). Only regular files of at most 1 MB are loaded (a FIFO named
+``*.py`` would block the import).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
+import stat
 import sys
+import threading
 from importlib import metadata
 from pathlib import Path
 
 import optrun.problems as problems
+from optrun.errors import short_repr
 
 ENTRY_POINT_GROUP = "optrun.problems"
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
 
 
+MAX_FILE_BYTES = 1_000_000  # a problem file is at most 1 MB
+
+
+class _CtrlC(KeyboardInterrupt):
+    """A real SIGINT while user files load (not a `raise KeyboardInterrupt` in them)."""
+
+
+@contextlib.contextmanager
+def _real_interrupts_marked():
+    """While user code runs at import, a real Ctrl-C raises _CtrlC, so it can be
+    told from a file that raises KeyboardInterrupt itself (main thread only)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _CtrlC
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    if isinstance(exc, (SystemExit, KeyboardInterrupt, GeneratorExit)):
+        what = f"{type(exc).__name__}({short_repr(exc.code) if isinstance(exc, SystemExit) else ''})"
+        return f"{what} raised while loading{_user_line(exc)}; a problem file must not exit (optrun goes on without it)"
+    return f"{type(exc).__name__}: {short_repr(str(exc), 300)[1:-1]}{_user_line(exc)}"
+
+
+def _user_line(exc: BaseException) -> str:
     tb = exc.__traceback__
     line = None
     while tb is not None:  # the deepest frame in the user's file, if any
         if tb.tb_frame.f_code.co_filename == getattr(exc, "_optrun_file", None):
             line = tb.tb_lineno
         tb = tb.tb_next
-    where = f" (line {line})" if line else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    return f" (line {line})" if line else ""
+
+
+def _regular_file_problem(file: Path) -> str:
+    """Why a *.py path cannot be loaded without blocking or eating memory, or ''."""
+    try:
+        info = file.stat()
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, device or socket named *.py)"
+    if info.st_size > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES // 1_000_000} MB (the limit for a problem file)"
+    return ""
 
 
 def load_problem_files(folder: str | Path | None = None) -> list[str]:
@@ -58,6 +111,10 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
             continue
         _loaded.add(key)
         module_name = f"optrun_user_problems.{file.stem}"
+        problem = _regular_file_problem(file)
+        if problem:
+            warnings.append(f"{file}: not loaded: {problem}")
+            continue
         problems._origin = str(file)
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
@@ -66,11 +123,15 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             try:
-                spec.loader.exec_module(module)
+                with _real_interrupts_marked():
+                    spec.loader.exec_module(module)
             except BaseException as exc:
                 exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
                 raise
-        except Exception as exc:
+        except _CtrlC:
+            sys.modules.pop(module_name, None)
+            raise KeyboardInterrupt from None  # the user pressed Ctrl-C: stop, as anywhere else
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             sys.modules.pop(module_name, None)
             warnings.append(f"{file}: not loaded: {_describe(exc)}")
         finally:
@@ -87,10 +148,13 @@ def load_entry_points() -> list[str]:
         _loaded.add(key)
         problems._origin = key
         try:
-            loaded = ep.load()
-            if callable(loaded) and not isinstance(loaded, type(sys)):
-                loaded()  # an entry point may name a function that registers problems
-        except Exception as exc:
+            with _real_interrupts_marked():
+                loaded = ep.load()
+                if callable(loaded) and not isinstance(loaded, type(sys)):
+                    loaded()  # an entry point may name a function that registers problems
+        except _CtrlC:
+            raise KeyboardInterrupt from None
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             warnings.append(f"{key}: not loaded: {_describe(exc)}")
         finally:
             problems._origin = "built-in"

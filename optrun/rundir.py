@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from optrun.config import read_yaml_file
 from optrun.errors import ConfigError, RunIOError
 from optrun.outputs import TRACE_COLUMNS, read_trace
 
@@ -56,7 +57,7 @@ def read_run(path: str | Path) -> RunFiles:
         raise ConfigError(f"not a run directory (no {' or '.join(missing)})", source=str(run))
     warnings: list[str] = []
     try:
-        config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
+        config = read_yaml_file(run / "config.yaml", "run config")  # the same bounded, safe reader as configs
         summary_file = run / "summary.json"
         summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else None
         trace = read_trace(run / "trace.csv", warnings)

@@ -3,8 +3,11 @@
 A sweep is expanded from the config's ``sweep:`` block and the ``--grid``,
 ``--zip`` and ``--seeds`` options into a plan: one set of dotted-path
 overrides per run (``grid`` is the Cartesian product, ``zip`` pairs lists,
-``seeds`` repeats each point). Every combination is validated before
-anything is written. The runs are ordinary run directories in one sweep
+``seeds`` repeats each point). A sweep has at most ``MAX_RUNS`` runs. It is
+validated before anything is written: every combination when there are at
+most ``FULL_CHECK_RUNS`` runs, else the base config plus each distinct
+swept value (and each zip row, the lowest and highest seed) once, so
+validation grows with the number of values, not with their product. The runs are ordinary run directories in one sweep
 folder, ``<output.dir>/<name>/sweep-<timestamp>/run-NNNN/``, beside
 ``sweep.json`` (the plan, for ``--resume``), ``sweep.csv`` and ``sweep.png``.
 
@@ -38,6 +41,9 @@ from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.options import validate
 from optrun.outputs import gap_of, make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
 
+MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
+FULL_CHECK_RUNS = 100  # up to this many runs, every combination is validated
+MAX_LOCAL_WORKERS = 256  # --dask local:N
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 DONE_STATUSES = ("converged", "max_iter", "time_limit", "diverged", "failed", "error")  # not redone by --resume
 
@@ -121,20 +127,63 @@ class Plan:
         return cls(data["config"], tuple(data["overrides"]), tuple(data["keys"]), tuple(data["runs"]), bool(data["plots"]))
 
 
-def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], zipped: Sequence[str], seeds: int | None, plots: bool) -> tuple[Plan, Any]:
-    """Validate the base config and every combination; return the plan and the base config."""
+def count_runs(spec: SweepConfig) -> tuple[int, int, int]:
+    """(grid points, zip rows, seeds) of a sweep; their product is its number of runs."""
+    grid = math.prod(len(values) for values in spec.grid.values())
+    zipped = len(next(iter(spec.zip.values()))) if spec.zip else 1
+    seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
+    return grid, zipped, seeds
+
+
+def _probes(spec: SweepConfig, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs to validate: all of them when few, else the first run with
+    each distinct grid value, each zip row and the extreme seeds put in."""
+    if len(runs) <= FULL_CHECK_RUNS:
+        return runs
+    first = runs[0]
+    probes = [first]
+    for key, values in spec.grid.items():
+        probes += [{**first, key: value} for value in values[1:]]
+    keys = list(spec.zip)
+    for row in list(zip(*spec.zip.values()))[1:]:
+        probes.append({**first, **dict(zip(keys, row))})
+    seeds = [r["seed"] for r in runs]
+    probes += [{**first, "seed": seed} for seed in sorted({min(seeds), max(seeds)} - {first["seed"]})]
+    unique: dict[str, dict[str, Any]] = {}
+    for probe in probes:
+        unique.setdefault(_flow(probe), probe)
+    return list(unique.values())
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], zipped: Sequence[str], seeds: int | None, plots: bool,
+              on_checked: Callable[[int, int], None] | None = None) -> tuple[Plan, Any]:
+    """Validate the base config and the runs (see the module docstring for
+    which); return the plan and the base config. ``on_checked(done, total)``
+    reports validation progress."""
     base = load_config(config_path, overrides)
     spec = combine(base.sweep, grid, zipped, seeds)
+    points, rows, repeats = count_runs(spec)
+    if points * rows * repeats > MAX_RUNS:
+        raise ConfigError(f"the sweep has {points * rows * repeats} runs ({points} grid points x {rows} zip rows x {repeats} seeds); "
+                          f"the limit is {MAX_RUNS} runs: split it into several sweeps or sweep fewer values", path="sweep",
+                          source=str(config_path))
     runs = expand(spec, base.seed)
     plan = Plan(str(config_path.resolve()), tuple(overrides), (*spec.grid, *spec.zip, "seed"), tuple(runs), plots)
     from optrun.api import prepare
 
-    for values in runs:
+    probes = _probes(spec, runs)
+    for done, values in enumerate(probes, start=1):
         try:
             prepare(load_config(config_path, plan.run_overrides(values)))  # names, shapes, data files too
         except ConfigError as exc:
-            swept = ", ".join(f"{k}={v}" for k, v in values.items())
+            swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else _flow(v)}") for k, v in values.items())
             raise ConfigError(exc.message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
+        if on_checked is not None:
+            on_checked(done, len(probes))
     return plan, base
 
 
@@ -216,17 +265,35 @@ def require_dask() -> None:
 
 
 def check_dask_address(address: str) -> None:
-    """Refuse a malformed --dask value before anything is created."""
+    """Refuse a malformed --dask value before anything is created: ``local:N``
+    (1 <= N <= MAX_LOCAL_WORKERS) or ``[protocol://]host:port`` with a
+    protocol distributed knows (tcp, tls, ws, wss, ucx, inproc)."""
     require_dask()
     if address.startswith("local:"):
         try:
             n = int(address.split(":", 1)[1])
         except ValueError:
             n = 0
-        if n < 1:
-            raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N >= 1")
-    elif "://" not in address and ":" not in address:
-        raise ConfigError(f"--dask {address!r}: give a scheduler address such as tcp://127.0.0.1:8786, or local:N")
+        if not 1 <= n <= MAX_LOCAL_WORKERS:
+            raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N from 1 to {MAX_LOCAL_WORKERS}")
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    example = "give a scheduler address such as tcp://127.0.0.1:8786 (or host:port), or local:N"
+    try:
+        protocol, location = parse_address(address)
+    except (ValueError, TypeError):
+        raise ConfigError(f"--dask {address!r}: not an address; {example}") from None
+    if protocol not in backends:
+        raise ConfigError(f"--dask {address!r}: unknown protocol '{protocol}' (known: {', '.join(sorted(backends))}); {example}")
+    if protocol in ("tcp", "tls", "ws", "wss", "ucx"):
+        try:
+            host, port = parse_host_port(location)
+        except (ValueError, TypeError):
+            raise ConfigError(f"--dask {address!r}: needs a host and a port number; {example}") from None
+        if not host or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"--dask {address!r}: needs a host and a port from 1 to 65535; {example}")
 
 
 def dask_client(address: str):
@@ -242,8 +309,8 @@ def dask_client(address: str):
         return Client(cluster), cluster
     try:
         return Client(address, timeout="10s"), None
-    except (OSError, TimeoutError) as exc:
-        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
 
 
 def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None]) -> None:

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 STATUS_STYLE = {
     "converged": "bold green",
@@ -91,23 +92,32 @@ def params_text(params: Any, limit: int = 8) -> str:
     return ", ".join(parts)
 
 
+def plain_columns(table: Table, *headers: str) -> Table:
+    """The table with the string cells of the named columns made literal
+    rich Text: user text there ('[red]', ':x:') is shown as written."""
+    for column in table.columns:
+        if column.header in headers:
+            column._cells = [Text(cell) if isinstance(cell, str) else cell for cell in column._cells]
+    return table
+
+
 def summary_table(summary: Mapping[str, Any], run_dir: str, title: str) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+    from rich.markup import escape
+
+    table = Table(title=escape(title), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     status = summary["status"]
-    from rich.markup import escape
-
     table.add_row("status", f"{status_text(status)}: {escape(str(summary['message']))}")
     table.add_row("f", _fmt(summary["fun"]))
     reference = summary.get("reference")
     if reference and summary["fun"] is not None:
         table.add_row("f - f*", f"{summary['fun'] - reference['fun']:.3g}  (f* = {_fmt(reference['fun'])})")
-    table.add_row("params", params_text(summary["params"]))
+    table.add_row("params", Text(params_text(summary["params"])))
     table.add_row("gradient norm", _fmt(summary["grad_norm"]))
     table.add_row("iterations", str(summary["nit"]))
     table.add_row("evaluations", f"{summary['nfev']} f, {summary['njev']} gradient")
     table.add_row("best", f"f={_fmt(summary['best']['fun'])} at iteration {summary['best']['iter']}")
     table.add_row("time", f"{summary['wall_time_s']:.3f} s")
-    table.add_row("run directory", run_dir)
+    table.add_row("run directory", Text(run_dir))
     return table

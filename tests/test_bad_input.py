@@ -104,17 +104,181 @@ def test_there_are_at_least_forty_cases():
 
 def test_unreadable_config_file(workdir, monkeypatch):
     # (running as root, file permissions cannot make a file unreadable: simulate the OS error)
-    from pathlib import Path
+    import os
 
     (workdir / "c.yaml").write_text(OK)
-    real = Path.read_text
+    real = os.open
 
-    def denied(self, *a, **k):
-        if self.name == "c.yaml":
+    def denied(path, *a, **k):
+        if str(path).endswith("c.yaml"):
             raise PermissionError(13, "Permission denied")
-        return real(self, *a, **k)
+        return real(path, *a, **k)
 
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(os, "open", denied)
     result = runner.invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: c.yaml: cannot read config file: Permission denied"
+
+
+# ------------------------------------------------------------------------------------------
+# Input that crashed or hung (issue 13, round two): every case runs `python -m optrun` in a
+# real process, with at most 2 GB of address space and a timeout, so a hang or a memory
+# blow-up fails the test instead of stalling it.
+import os
+import resource
+import time
+
+from helpers import run_cli
+
+FIFO = object()  # a file entry that is made a FIFO
+SPARSE_OVER_100_MB = ("sparse", 100_000_001)  # st_size over the data limit, no disk used
+
+
+def _alias_bomb(prefix: str = "") -> str:
+    """The 9-level 'billion laughs': 9**9 values once expanded, ~320 bytes of YAML."""
+    lines, previous = [f"{prefix}a: &a [x,x,x,x,x,x,x,x,x]"], "a"
+    for name in "bcdefghi":
+        lines.append(f"{prefix}{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "\n".join(lines) + "\n"
+
+
+def _flow_bomb() -> str:
+    """The same bomb as one flow value, for --set and --grid."""
+    parts, previous = ["&a [x,x,x,x,x,x,x,x,x]"], "a"
+    for name in "bcdefghi":
+        parts.append(f"&{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    return "[" + ", ".join(parts) + "]"
+
+
+DEEP = "[" * 1000 + "]" * 1000
+BIG_INT = "1" * 5000
+TRACE = "iter,f,grad_norm,step_size,time_s,nfev,njev\n0,1.0,1.0,0.1,0.0,1,1\n"
+RUN_OK = "name: r\nproblem: {name: trid}\noptimizer: {name: gd}\n"
+GRID_1000 = ",".join(str(i) for i in range(1, 1001))
+
+# (id, files to make, command line, text the one error line must contain)
+CRASH_CASES = [
+    # YAML that hung or crashed, in a config file
+    ("file-alias-bomb", {"c.yaml": OK + _alias_bomb() + "seed: *i\n"}, ["run", "c.yaml"],
+     "c.yaml: line 9, column 8: YAML error: aliases expand to more than 1000000 values (an alias bomb?)"),
+    ("file-1000-nested-lists", {"c.yaml": OK + f"fix: {{x: {DEEP}}}\n"}, ["run", "c.yaml"], "values are nested more than 50 levels deep"),
+    ("file-recursive-alias", {"c.yaml": OK + "fix: &a {x: *a}\n"}, ["run", "c.yaml"], "the alias *a is inside its own anchor"),
+    ("file-unhashable-key", {"c.yaml": OK + "? [a, b]\n: 1\n"}, ["run", "c.yaml"], "line 3, column 3: YAML error: a list cannot be a key"),
+    ("file-unhashable-map-key", {"c.yaml": OK + "fix: {? {a: 1} : 2}\n"}, ["run", "c.yaml"], "YAML error: a dict cannot be a key"),
+    ("file-int-tag", {"c.yaml": OK + "seed: !!int abc\n"}, ["run", "c.yaml"], "line 3, column 7: YAML error: 'abc' is not a valid !!int"),
+    ("file-timestamp-tag", {"c.yaml": OK + "seed: !!timestamp x\n"}, ["run", "c.yaml"], "YAML error: 'x' is not a valid !!timestamp"),
+    ("file-float-tag", {"c.yaml": OK + "seed: !!float abc\n"}, ["run", "c.yaml"], "YAML error: 'abc' is not a valid !!float"),
+    ("file-bool-tag", {"c.yaml": OK + "seed: !!bool maybe\n"}, ["run", "c.yaml"], "YAML error: 'maybe' is not a valid !!bool"),
+    ("file-big-int", {"c.yaml": OK + f"seed: {BIG_INT}\n"}, ["run", "c.yaml"], "line 3, column 7: YAML error: an integer has more than 4300 digits"),
+    ("file-big-sexagesimal", {"c.yaml": OK + "seed: 1" + ":59" * 3000 + "\n"}, ["run", "c.yaml"], "an integer has more than 4300 digits"),
+    ("file-uniform-inf-range", {"c.yaml": OK + "init: {kind: uniform, low: -1e308, high: 1e308}\n"}, ["run", "c.yaml"],
+     "c.yaml: init: high - low must be a finite number"),
+    ("file-output-dir-nul", {"c.yaml": OK + 'output: {dir: "a\\0b"}\n'}, ["run", "c.yaml"], "a NUL character (\\0) is not allowed"),
+    ("file-huge-string-value", {"c.yaml": OK + "seed: " + "x" * 500_000 + "\n"}, ["run", "c.yaml"], "seed: input should be a valid integer, got 'xxx"),
+    ("file-too-large", {"c.yaml": OK + "#" * 1_000_001 + "\n"}, ["run", "c.yaml"], "c.yaml: config file is larger than 1 MB"),
+    ("file-fifo", {"c.yaml": FIFO}, ["run", "c.yaml"], "c.yaml: is not a regular file (a FIFO)"),
+    ("file-dev-zero", {}, ["run", "/dev/zero"], "/dev/zero: is not a regular file (a character device)"),
+    ("check-fifo", {"c.yaml": FIFO}, ["check", "c.yaml"], "c.yaml: "),  # check finds no config there; it must not block
+    # the same through --set
+    ("set-alias-bomb", {"c.yaml": OK}, ["run", "c.yaml", "--set", f"fix.x={_flow_bomb()}"], "--set fix.x: line 1, column"),
+    ("set-1000-nested-lists", {"c.yaml": OK}, ["run", "c.yaml", "--set", f"fix.x={DEEP}"], "--set fix.x: line 1, column 51: YAML error: values are nested"),
+    ("set-unhashable-key", {"c.yaml": OK}, ["run", "c.yaml", "--set", "fix={? [a, b] : 1}"], "--set fix: line 1, column 4: YAML error: a list cannot be a key"),
+    ("set-int-tag", {"c.yaml": OK}, ["run", "c.yaml", "--set", "seed=!!int abc"], "--set seed: line 1, column 1: YAML error: 'abc' is not a valid !!int"),
+    ("set-timestamp-tag", {"c.yaml": OK}, ["run", "c.yaml", "--set", "seed=!!timestamp x"], "'x' is not a valid !!timestamp"),
+    ("set-big-int", {"c.yaml": OK}, ["run", "c.yaml", "--set", f"seed={BIG_INT}"], "--set seed: line 1, column 1: YAML error: an integer has more than 4300 digits"),
+    ("set-uniform-inf-range", {"c.yaml": OK}, ["run", "c.yaml", "--set", "init={kind: uniform, low: -1e308, high: 1e308}"],
+     "init: high - low must be a finite number"),
+    ("set-output-dir-nul", {"c.yaml": OK}, ["run", "c.yaml", "--set", 'output.dir="a\\0b"'], "a NUL character (\\0) is not allowed"),
+    ("set-into-huge-value", {"c.yaml": OK + "fix: {x: [" + ",".join(["1"] * 100_000) + "]}\n"}, ["run", "c.yaml", "--set", "fix.x.y=1"],
+     "cannot set 'fix.x.y': 'fix.x' is [1, 1, 1, 1, 1, 1, 1, 1, ...], not a mapping"),
+    # the same through --grid (sweep), and a sweep: block
+    ("grid-alias-bomb", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", f"fix.x={_flow_bomb()}"], "--grid fix.x: line 1, column"),
+    ("grid-1000-nested-lists", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", f"fix.x={DEEP}"], "values are nested more than 50 levels deep"),
+    ("grid-int-tag", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", "optimizer.step_size=!!int abc"], "'abc' is not a valid !!int"),
+    ("grid-big-int", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", f"stop.max_iter=1,{BIG_INT}"], "an integer has more than 4300 digits"),
+    ("grid-unhashable-key", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", "fix={? [a] : 1}"], "a list cannot be a key"),
+    ("grid-uniform-inf-range", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", "init={kind: uniform, low: -1e308, high: 1e308}"],
+     "init: high - low must be a finite number"),
+    ("sweep-block-alias-bomb", {"c.yaml": OK + "sweep:\n  grid:\n" + _alias_bomb("    ")}, ["sweep", "c.yaml"], "aliases expand to more than"),
+    # a run directory's config.yaml, read back by show, plot and compare
+    ("show-alias-bomb", {"run/config.yaml": RUN_OK + _alias_bomb() + "x: *i\n", "run/trace.csv": TRACE}, ["show", "run"],
+     "run/config.yaml: line 10, column 8: YAML error: aliases expand to more than 1000000 values"),
+    ("plot-1000-nested-lists", {"run/config.yaml": RUN_OK + f"x: {DEEP}\n", "run/trace.csv": TRACE}, ["plot", "run"],
+     "run/config.yaml: line 4, column 53: YAML error: values are nested"),
+    ("compare-int-tag", {"run/config.yaml": RUN_OK + "seed: !!int abc\n", "run/trace.csv": TRACE}, ["compare", "run"],
+     "run/config.yaml: line 4, column 7: YAML error: 'abc' is not a valid !!int"),
+    ("show-python-tag", {"run/config.yaml": RUN_OK + "x: !!python/object/apply:os.getpid []\n", "run/trace.csv": TRACE}, ["show", "run"],
+     "no tags such as !!python/object"),
+    ("compare-too-large", {"run/config.yaml": RUN_OK + "#" * 1_000_001 + "\n", "run/trace.csv": TRACE}, ["compare", "run"],
+     "run/config.yaml: run config is larger than 1 MB"),
+    # unbounded work
+    ("sweep-1000x1000-grid", {"c.yaml": OK}, ["sweep", "c.yaml", "--grid", f"optimizer.step_size={GRID_1000}", "--grid", f"stop.max_iter={GRID_1000}"],
+     "c.yaml: sweep: the sweep has 1000000 runs (1000000 grid points x 1 zip rows x 1 seeds); the limit is 10000 runs"),
+    ("newton-dense-hessian", {"c.yaml": "problem: {name: trid, dim: 1000000}\noptimizer: newton\n"}, ["run", "c.yaml"],
+     "c.yaml: optimizer.solver: cholesky forms the dense 1000000 x 1000000 Hessian"),
+    ("sweep-newton-dense-hessian", {"c.yaml": "problem: trid\noptimizer: newton\n"}, ["sweep", "c.yaml", "--grid", "problem.dim=2,1000000"],
+     "(run with problem.dim=1000000, seed=0): optimizer.solver: cholesky forms the dense"),
+    ("data-fifo", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: x}}\noptimizer: gd\n", "d.csv": FIFO}, ["run", "c.yaml"],
+     "problem.data.path: data path is not a regular file (a FIFO, device or socket): d.csv"),
+    ("data-dev-zero", {"c.yaml": "problem: {name: gaussian_mle, data: {path: /dev/zero, column: x}}\noptimizer: gd\n"}, ["run", "c.yaml"],
+     "data path is not a regular file (a FIFO, device or socket): /dev/zero"),
+    ("data-over-100-mb", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: x}}\noptimizer: gd\n", "d.csv": SPARSE_OVER_100_MB},
+     ["run", "c.yaml"], "data file d.csv is larger than 100 MB"),
+    # messages
+    ("data-column-emoji-code", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: y}}\noptimizer: gd\n", "d.csv": ":x:,[red]z\n1,2\n"},
+     ["run", "c.yaml"], "column 'y' is not in d.csv (columns: :x:, [red]z)"),
+    ("expect-atol-negative", {"c.yaml": OK + "expect: {atol: -1}\n"}, ["run", "c.yaml"],
+     "c.yaml: expect.atol: input should be greater than or equal to 0 or input should be a valid dictionary, got -1"),
+    ("expect-atol-mapping", {"c.yaml": OK + "expect: {atol: {fun: -1}}\n"}, ["run", "c.yaml"], "c.yaml: expect.atol: "),
+    ("name-trailing-newline", {"c.yaml": OK + 'name: "run1\\n"\n'}, ["run", "c.yaml"], "c.yaml: name: a name becomes a folder"),
+    ("dask-colon", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", ":"], "--dask ':': needs a host and a port number"),
+    ("dask-unknown-protocol", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", "foo://bar"], "--dask 'foo://bar': unknown protocol 'foo'"),
+    ("dask-bad-port", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", "tcp://127.0.0.1:99999"], "a port from 1 to 65535"),
+    ("dask-too-many-local-workers", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", "local:100000"], "local:N needs a number of workers N from 1 to 256"),
+    ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: No such option: --bogus (see '"),
+    ("usage-missing-argument", {}, ["run"], "run: Missing argument 'config'."),
+    ("usage-unknown-command", {}, ["runn"], "No such command 'runn'."),
+    ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "Invalid value for '--seeds'"),
+]
+
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))  # a blow-up fails fast, not the machine
+
+
+def _files(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_id, files, args, expected", CRASH_CASES, ids=[c[0] for c in CRASH_CASES])
+def test_input_that_crashed_or_hung_is_one_line_exit_2(tmp_path, case_id, files, args, expected):
+    for name, content in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if content is FIFO:
+            os.mkfifo(path)
+        elif isinstance(content, tuple):
+            with open(path, "wb") as handle:
+                handle.truncate(content[1])
+        else:
+            path.write_text(content, encoding="utf-8")
+    before = _files(tmp_path)
+    start = time.monotonic()
+    result = run_cli(*args, cwd=tmp_path, timeout=60, preexec_fn=_limit_memory)
+    seconds = time.monotonic() - start
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert expected in lines[0], lines[0]
+    assert len(lines[0]) < 2100
+    assert _files(tmp_path) == before  # nothing written: no outputs/, no sweep.json, no compare.png
+    assert seconds < 30, f"took {seconds:.1f} s"
+
+
+def test_the_crash_cases_cover_file_set_grid_and_run_directories():
+    commands = {tuple(args[:1]) + (("--set",) if "--set" in args else ("--grid",) if "--grid" in args else ()) for _, _, args, _ in CRASH_CASES}
+    assert {("run",), ("run", "--set"), ("sweep", "--grid"), ("show",), ("plot",), ("compare",)} <= commands
+    assert len(CRASH_CASES) >= 50

@@ -101,3 +101,87 @@ def test_the_shipped_example_problem_file():
     warnings = plugins.load_problem_files(repo / "problems")
     assert not warnings
     assert "rastrigin" in PROBLEMS
+
+
+# ------------------------------------------------ user code that exits, blocks or is too big
+def test_files_that_exit_at_import_are_load_failures_not_exits(workdir):
+    folder = workdir / "problems"
+    write(folder, "a_exit0.py", "import sys\nx = 1\nsys.exit(0)\n")
+    write(folder, "b_exit_text.py", "raise SystemExit('bye')\n")
+    write(folder, "c_ctrl_c.py", "raise KeyboardInterrupt\n")
+    write(folder, "d_generator_exit.py", "raise GeneratorExit\n")
+    warnings = plugins.load_problem_files()  # returns: none of them ended this process
+    assert warnings == [
+        "problems/a_exit0.py: not loaded: SystemExit(0) raised while loading (line 3); a problem file must not exit (optrun goes on without it)",
+        "problems/b_exit_text.py: not loaded: SystemExit('bye') raised while loading (line 1); a problem file must not exit (optrun goes on without it)",
+        "problems/c_ctrl_c.py: not loaded: KeyboardInterrupt() raised while loading (line 1); a problem file must not exit (optrun goes on without it)",
+        "problems/d_generator_exit.py: not loaded: GeneratorExit() raised while loading (line 1); a problem file must not exit (optrun goes on without it)",
+    ]
+    assert not [name for name in sys.modules if name.startswith("optrun_user_problems.") and "exit" in name]
+
+
+def test_fifos_and_oversized_files_are_not_loaded(workdir):
+    import os
+
+    folder = workdir / "problems"
+    folder.mkdir()
+    os.mkfifo(folder / "blocks.py")  # importing it would wait for a writer forever
+    (folder / "huge.py").write_text("x = 1\n" + "#" * plugins.MAX_FILE_BYTES)
+    warnings = plugins.load_problem_files()
+    assert warnings == ["problems/blocks.py: not loaded: not a regular file (a FIFO, device or socket named *.py)",
+                        "problems/huge.py: not loaded: larger than 1 MB (the limit for a problem file)"]
+
+
+def test_an_entry_point_that_exits_is_a_load_failure(workdir, monkeypatch):
+    site = workdir / "site"
+    dist = site / "optrun_exiting_plugin-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: optrun-exiting-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[optrun.problems]\nexiting = optrun_exiting_plugin_mod:register\n")
+    (site / "optrun_exiting_plugin_mod.py").write_text("import sys\n\ndef register():\n    sys.exit(3)\n")
+    monkeypatch.syspath_prepend(str(site))
+    warnings = plugins.load_entry_points()
+    assert any(w.startswith("entry point exiting = optrun_exiting_plugin_mod:register: not loaded: SystemExit(3) raised while loading")
+               for w in warnings), warnings
+    sys.modules.pop("optrun_exiting_plugin_mod", None)
+
+
+@pytest.mark.slow
+def test_cli_a_problem_file_that_exits_never_decides_the_exit_status(tmp_path):
+    from helpers import run_cli
+
+    write(tmp_path / "problems", "mine.py", "import sys\nsys.exit(0)\n")
+    (tmp_path / "builtin.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
+    (tmp_path / "mine.yaml").write_text("problem: mine\noptimizer: gd\n")
+    ran = run_cli("run", "builtin.yaml", "--quiet", cwd=tmp_path)
+    assert ran.returncode == 0 and (tmp_path / "outputs" / "builtin").is_dir()  # the run happened
+    assert ran.stderr.strip() == ("warning: problems/mine.py: not loaded: SystemExit(0) raised while loading (line 2); "
+                                  "a problem file must not exit (optrun goes on without it)")
+    failed = run_cli("run", "mine.yaml", cwd=tmp_path)
+    assert failed.returncode == 2, failed.stderr  # not the file's 0
+    warning, error = failed.stderr.strip().splitlines()
+    assert warning.startswith("warning: problems/mine.py: not loaded: SystemExit(0)")
+    assert error.startswith("error: mine.yaml: problem.name: unknown problem 'mine'")
+    assert "Traceback" not in failed.stderr
+
+
+@pytest.mark.slow
+def test_cli_a_real_ctrl_c_while_problem_files_load_stops_optrun(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from helpers import REPO
+
+    write(tmp_path / "problems", "slow.py", "import pathlib, time\npathlib.Path('loading').write_text('')\ntime.sleep(60)\n")
+    (tmp_path / "c.yaml").write_text("problem: trid\noptimizer: gd\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "c.yaml"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "loading").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert stderr.strip() == "error: interrupted while loading user problem files; nothing was run"
+    assert not (tmp_path / "outputs").exists()

@@ -85,3 +85,48 @@ def test_valid_configs_round_trip_through_the_resolved_config(tmp_path_factory, 
         if column != "time_s":
             np.testing.assert_array_equal(first.trace[column], again.trace[column])
     assert (first.status, first.nit) == (again.status, again.nit)
+
+
+# YAML text built from the pieces that broke the loader (anchors, aliases, tags, deep
+# brackets, '?' keys, long digit runs, NUL escapes): the loader returns a value or raises
+# the one-line ConfigError, and does so quickly; nothing else escapes.
+YAML_PIECES = ["[", "]", "{", "}", ", ", ": ", "? ", "- ", "\n", "  ", "&a ", "&b ", "*a", "*b", "!!int ", "!!float ", "!!timestamp ",
+               "!!bool ", "!!str ", "!!binary ", "!!set ", "!!omap ", "<<: ", "x", "1", "9" * 50, "1e999", ".nan", '"\\0"', "'", '"', "#",
+               "|", ">", "---\n", "~", "2001-12-14", "1:30", "0x1F", "0o17"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(YAML_PIECES), max_size=60), st.integers(0, 3))
+def test_any_yaml_made_of_hostile_pieces_is_a_value_or_one_line_error(pieces, repeat):
+    import time
+
+    from optrun.config import parse_yaml
+
+    text = "".join(pieces) * (1 + repeat)
+    start = time.monotonic()
+    try:
+        parse_yaml(text, "t.yaml")
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("t.yaml: ")
+    assert time.monotonic() - start < 5
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 12), st.integers(2, 12))
+def test_alias_towers_are_refused_exactly_when_they_expand_past_the_budget(levels, width):
+    from optrun.config import MAX_YAML_NODES, parse_yaml
+
+    lines, previous, expanded = [f"l0: &l0 [{', '.join(['1'] * width)}]"], "l0", [width + 1]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*{previous}'] * width)}]")
+        previous = f"l{level}"
+        expanded.append(1 + width * expanded[-1])
+    aliased = sum(width * size for size in expanded[:-1])  # values reached through aliases
+    total = 1 + sum(1 + size for size in expanded)  # the document: a mapping of `levels` keys
+    try:
+        parse_yaml("\n".join(lines), "t.yaml")
+        refused = False
+    except ConfigError as exc:
+        assert "aliases expand to more than" in str(exc) or "the document has more than" in str(exc)
+        refused = True
+    assert refused == (aliased > MAX_YAML_NODES or total > MAX_YAML_NODES)

@@ -47,14 +47,18 @@ class OptimizerEntry:
     options: type[Options]
     description: str
     needs: tuple[str, ...] = ("gradient",)
+    # check(options, n): called before the run starts with the number of free
+    # parameters; raises ConfigError when the method cannot work at that size
+    check: Callable[[Any, int], None] | None = None
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
 
 
-def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",)):
+def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",),
+                       check: Callable[[Any, int], None] | None = None):
     def decorate(make):
-        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs))
+        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs, check))
         return make
 
     return decorate

@@ -18,18 +18,30 @@ Each update solves ``(H + lambda I) p = -g`` at the current point and steps
 
 On a convex quadratic, ``step_size: 1`` (the default) reaches the minimum in
 one step.
+
+``solver: cholesky`` holds about ``DENSE_COPIES`` dense n x n float arrays at
+once (the Hessian, its symmetrized copy, ``H + lambda I``, the factor). Before
+the run starts, a size whose estimate exceeds ``MEMORY_FRACTION`` of the
+available memory is refused (use ``solver: cg``), instead of swapping or
+being killed mid-run.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Any, Callable, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field
 
+from optrun.errors import ConfigError
 from optrun.optimizers import Optimizer, register_optimizer
 from optrun.options import Options
+
+DENSE_COPIES = 5  # n x n float64 arrays alive at once with solver: cholesky
+MEMORY_FRACTION = 0.5  # of the available memory, at most, for them
 
 # solve(lam, grad) -> p with (H + lam I) p = -g, or None if that failed
 Solve = Callable[[float, np.ndarray], "np.ndarray | None"]
@@ -102,12 +114,61 @@ def _cg(options: NewtonOptions, oracle: Any, x: np.ndarray) -> Solve:
 SOLVERS: dict[str, Callable[[NewtonOptions, Any, np.ndarray], Solve]] = {"cholesky": _cholesky, "cg": _cg}
 
 
+def available_memory() -> int:
+    """Bytes this process can still allocate: MemAvailable, or less under a cgroup limit."""
+    candidates = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+            candidates.append(max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    if not candidates:
+        try:
+            candidates.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            return 1 << 62  # unknown: do not refuse
+    return min(candidates)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
+
+
+def check_size(options: NewtonOptions, n: int) -> None:
+    """Refuse a dense Hessian that cannot fit, before the run starts."""
+    if options.solver != "cholesky":
+        return
+    need = DENSE_COPIES * 8 * float(n) * float(n)
+    available = available_memory()
+    if need > MEMORY_FRACTION * available:
+        raise ConfigError(
+            f"cholesky forms the dense {n} x {n} Hessian of the {n} free parameters: about {_bytes(need)} of working memory, "
+            f"more than {MEMORY_FRACTION:.0%} of the {_bytes(available)} available; use solver: cg (Hessian-vector products, "
+            "no dense matrix) or a first-order optimizer",
+            path="optimizer.solver",
+        )
+
+
 @register_optimizer(
     "newton",
     options=NewtonOptions,
     description="Newton's method: (H + lambda I) p = -g with lambda raised until positive definite "
     "(Levenberg-Marquardt), else p = -g; x <- x + step_size * p",
     needs=("gradient", "Hessian"),
+    check=check_size,
 )
 def newton(options: NewtonOptions, oracle) -> Optimizer:
     prepare = SOLVERS[options.solver]

@@ -6,21 +6,29 @@ A relative path is found from the config file's folder (see
 :mod:`optrun.paths`); the config loader makes it absolute. Every problem
 with the file is a one-line ConfigError naming the file, the line and the
 column: a missing file, a missing header or column, a non-numeric cell, an
-empty file, rows of the wrong length.
+empty file, rows of the wrong length. Only regular files of at most 100 MB
+are read (a FIFO or a device such as /dev/zero is refused without blocking).
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
+from optrun.config import read_at_most
 from optrun.errors import ConfigError
 from optrun.options import Options
 from optrun.paths import ConfigPath
 from optrun.registry import suggest
+
+
+MAX_DATA_BYTES = 100_000_000  # a data file is at most 100 MB (it is parsed in memory)
 
 
 class TableData(Options):
@@ -37,9 +45,26 @@ class ColumnData(Options):
 def read_columns(path: str, where: str = "problem.data") -> dict[str, np.ndarray]:
     """The CSV at ``path`` as column name -> float array (header row required)."""
     file = Path(path)
+    if "\x00" in path:
+        raise ConfigError("a data path cannot contain a NUL character (\\0)", path=f"{where}.path")
     try:
-        with open(file, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
+        try:
+            mode, size = os.fstat(fd).st_mode, os.fstat(fd).st_size
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):  # a FIFO blocks forever, /dev/zero never ends
+                raise ConfigError(f"data path is not a regular file (a FIFO, device or socket): {path}", path=f"{where}.path")
+            if size > MAX_DATA_BYTES:
+                raise ConfigError(f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
+                                  path=f"{where}.path")
+            data = read_at_most(fd, MAX_DATA_BYTES + 1)
+        finally:
+            os.close(fd)
+        if len(data) > MAX_DATA_BYTES:  # it grew while being read (or stat did not know its size)
+            raise ConfigError(f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
+                              path=f"{where}.path")
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except FileNotFoundError:
         raise ConfigError(f"data file not found: {path}", path=f"{where}.path") from None
     except IsADirectoryError:
