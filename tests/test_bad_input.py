@@ -221,14 +221,14 @@ CRASH_CASES = [
     ("sweep-newton-dense-hessian", {"c.yaml": "problem: trid\noptimizer: newton\n"}, ["sweep", "c.yaml", "--grid", "problem.dim=2,1000000"],
      "(run with problem.dim=1000000, seed=0): optimizer.solver: cholesky forms the dense"),
     ("data-fifo", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: x}}\noptimizer: gd\n", "d.csv": FIFO}, ["run", "c.yaml"],
-     "problem.data.path: data path is not a regular file (a FIFO, device or socket): d.csv"),
+     "problem.data.path: data path is not a regular file (a FIFO, device or socket): /"),  # the resolved path
     ("data-dev-zero", {"c.yaml": "problem: {name: gaussian_mle, data: {path: /dev/zero, column: x}}\noptimizer: gd\n"}, ["run", "c.yaml"],
      "data path is not a regular file (a FIFO, device or socket): /dev/zero"),
     ("data-over-100-mb", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: x}}\noptimizer: gd\n", "d.csv": SPARSE_OVER_100_MB},
-     ["run", "c.yaml"], "data file d.csv is larger than 100 MB"),
+     ["run", "c.yaml"], "/d.csv is larger than 100 MB"),  # (the resolved path)
     # messages
     ("data-column-emoji-code", {"c.yaml": "problem: {name: gaussian_mle, data: {path: d.csv, column: y}}\noptimizer: gd\n", "d.csv": ":x:,[red]z\n1,2\n"},
-     ["run", "c.yaml"], "column 'y' is not in d.csv (columns: :x:, [red]z)"),
+     ["run", "c.yaml"], "/d.csv (columns: :x:, [red]z)"),
     ("expect-atol-negative", {"c.yaml": OK + "expect: {atol: -1}\n"}, ["run", "c.yaml"],
      "c.yaml: expect.atol: input should be greater than or equal to 0 or input should be a valid dictionary, got -1"),
     ("expect-atol-mapping", {"c.yaml": OK + "expect: {atol: {fun: -1}}\n"}, ["run", "c.yaml"], "c.yaml: expect.atol: "),
