@@ -150,6 +150,19 @@ def test_the_dense_hessian_check_runs_before_the_run_directory_exists(workdir, m
     assert runner.invoke(app, ["run", "c.yaml", "--quiet", "--set", "optimizer.solver=cg", "--set", "output.plots=false"]).exit_code == 0
 
 
+@pytest.mark.parametrize("method, what", [("trust-exact", "Hessian and its factorizations"), ("bfgs", "inverse-Hessian estimate")])
+def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(workdir, monkeypatch, method, what):
+    from optrun.optimizers import newton
+
+    monkeypatch.setattr(newton, "available_memory", lambda: 1000)
+    (workdir / "c.yaml").write_text(f"problem: {{name: trid, dim: 4}}\noptimizer: {method}\n")
+    result = runner.invoke(app, ["run", "c.yaml"])
+    assert result.exit_code == 2, result.stderr
+    assert f"c.yaml: optimizer.name: {method} keeps a dense 4 x 4 {what}" in result.stderr and "use lbfgs" in result.stderr
+    assert not (workdir / "outputs").exists()
+    assert runner.invoke(app, ["run", "c.yaml", "--quiet", "--set", "optimizer.name=lbfgs", "--set", "output.plots=false"]).exit_code == 0
+
+
 def test_available_memory_is_a_positive_number_of_bytes():
     from optrun.optimizers.newton import available_memory
 

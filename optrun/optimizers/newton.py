@@ -147,19 +147,24 @@ def _bytes(n: float) -> str:
     return f"{n:.3g} PB"
 
 
-def check_size(options: NewtonOptions, n: int) -> None:
-    """Refuse a dense Hessian that cannot fit, before the run starts."""
-    if options.solver != "cholesky":
-        return
-    need = DENSE_COPIES * 8 * float(n) * float(n)
+def refuse_dense(n: int, copies: int, what: str, instead: str, path: str) -> None:
+    """Refuse, before the run starts, a method that keeps ``copies`` dense
+    n x n matrices when they cannot fit in the available memory."""
+    need = copies * 8 * float(n) * float(n)
     available = available_memory()
     if need > MEMORY_FRACTION * available:
         raise ConfigError(
-            f"cholesky forms the dense {n} x {n} Hessian of the {n} free parameters: about {_bytes(need)} of working memory, "
-            f"more than {MEMORY_FRACTION:.0%} of the {_bytes(available)} available; use solver: cg (Hessian-vector products, "
-            "no dense matrix) or a first-order optimizer",
-            path="optimizer.solver",
+            f"{what} of the {n} free parameters: about {_bytes(need)} of working memory, "
+            f"more than {MEMORY_FRACTION:.0%} of the {_bytes(available)} available; {instead}",
+            path=path,
         )
+
+
+def check_size(options: NewtonOptions, n: int) -> None:
+    """Refuse a dense Hessian that cannot fit, before the run starts."""
+    if options.solver == "cholesky":
+        refuse_dense(n, DENSE_COPIES, f"cholesky forms the dense {n} x {n} Hessian",
+                     "use solver: cg (Hessian-vector products, no dense matrix) or a first-order optimizer", "optimizer.solver")
 
 
 @register_optimizer(

@@ -105,10 +105,21 @@ def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str,
     return Optimizer(init, update, close)
 
 
-def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str) -> None:
+def _dense_check(name: str, matrix: str, copies: int):
+    """For methods that keep dense n x n matrices: refuse sizes that cannot fit."""
+    def check(options: Options, n: int) -> None:
+        from optrun.optimizers.newton import refuse_dense
+
+        refuse_dense(n, copies, f"{name} keeps a dense {n} x {n} {matrix}",
+                     "use lbfgs, newton-cg or trust-ncg (no dense matrix)", "optimizer.name")
+
+    return check
+
+
+def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None) -> None:
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
     make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields))
-    register_optimizer(name, options=options, description=description, needs=needs)(make)
+    register_optimizer(name, options=options, description=description, needs=needs, check=check)(make)
 
 
 class LBFGSOptions(Options):
@@ -138,9 +149,11 @@ class NelderMeadOptions(Options):
 
 
 _register("lbfgs", "L-BFGS-B", LBFGSOptions, ("gradient",), "SciPy L-BFGS-B: limited-memory quasi-Newton")
-_register("bfgs", "BFGS", GradientTolOptions, ("gradient",), "SciPy BFGS: quasi-Newton with a dense inverse-Hessian estimate")
+_register("bfgs", "BFGS", GradientTolOptions, ("gradient",), "SciPy BFGS: quasi-Newton with a dense inverse-Hessian estimate",
+          check=_dense_check("bfgs", "inverse-Hessian estimate", 3))
 _register("cg", "CG", GradientTolOptions, ("gradient",), "SciPy nonlinear conjugate gradients (Polak-Ribiere)")
 _register("newton-cg", "Newton-CG", NewtonCGOptions, ("gradient", "hessp"), "SciPy truncated Newton with Hessian-vector products")
 _register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy Newton conjugate-gradient trust region")
-_register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian")
+_register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian",
+          check=_dense_check("trust-exact", "Hessian and its factorizations", 5))
 _register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison")
