@@ -154,7 +154,7 @@ def test_the_dense_hessian_check_runs_before_the_run_directory_exists(workdir, m
 def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(workdir, monkeypatch, method, what):
     from optrun.optimizers import newton
 
-    monkeypatch.setattr(newton, "available_memory", lambda: 1000)
+    monkeypatch.setattr(newton, "available_memory", lambda: 100)
     (workdir / "c.yaml").write_text(f"problem: {{name: trid, dim: 4}}\noptimizer: {method}\n")
     result = runner.invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2, result.stderr
