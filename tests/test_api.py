@@ -34,6 +34,7 @@ def test_seed_000_polynomial_descent(workdir):
     assert result.reference == {"fun": pytest.approx(-13 / 3), "params": [{"x": pytest.approx(-2 / 3)}]}
 
 
+@pytest.mark.slow
 def test_run_directory_contents(workdir):
     result = optrun.run({**POLY, "output": {"plots": True}}, ["stop.max_iter=20", "seed=4"])
     files = sorted(p.name for p in result.run_dir.iterdir())

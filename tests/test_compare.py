@@ -10,6 +10,7 @@ from optrun.cli import app
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_compare_runs_of_different_lengths(workdir):
     a = optrun.run({"name": "a", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
     b = optrun.run({"name": "b", "problem": "trid", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 40},

@@ -18,6 +18,8 @@ from helpers import REPO, run_dirs
 from optrun.cli import app
 from optrun.problems import PROBLEMS, Problem, register_problem
 
+pytestmark = pytest.mark.slow  # real processes, signals and concurrency: not in the fast subset (pytest -m "not slow")
+
 
 @pytest.fixture
 def nan_at_step():

@@ -150,6 +150,7 @@ def test_tampered_run_folder(tmp_path, base, command, case_id, tamper, code, tex
             assert (run / "params.png").is_file()
 
 
+@pytest.mark.slow
 def test_a_real_run_with_quotes_and_commas_in_parameter_names(workdir):
     """A parameter name with " and , is quoted in the trace header and read back."""
     from optrun.problems import PROBLEMS, Problem, register_problem

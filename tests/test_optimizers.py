@@ -72,6 +72,7 @@ def test_optimizers_are_pure():
 
 
 @pytest.mark.parametrize("name", ["gd", "momentum", "adam"])
+@pytest.mark.slow
 def test_every_optimizer_reaches_the_trid_minimum(name, workdir):
     import optrun
 
@@ -381,6 +382,7 @@ def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
     assert result.params["y"] == pytest.approx(result.params["x"], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_newton_imports_scipy_only_for_cg():
     code = (
         "import sys, numpy as np; from optrun.optimizers import OPTIMIZERS; from optrun.runner import Oracle\n"
@@ -500,6 +502,7 @@ def settings(name, problem):
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.slow
 def test_every_registered_optimizer_reaches_the_reference(name, problem, workdir):
     optimizer, max_iter, grad_tol = settings(name, problem)
     spec, lam = PROBLEMS[problem]

@@ -10,6 +10,8 @@ from optrun.cli import app
 from optrun.plots import draw_run_plots, log_safe_gap
 from optrun.problems import PROBLEMS, Problem, Reference, register_problem
 
+pytestmark = pytest.mark.slow  # every test draws PNGs with matplotlib: not in the fast subset (pytest -m "not slow")
+
 SIZES = {"loss.png": (600, 800), "params.png": (500, 800), "fit.png": (600, 700)}
 
 

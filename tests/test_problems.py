@@ -202,6 +202,7 @@ def test_logistic_regression_references():
         np.testing.assert_allclose(ref, solution.x, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gaussian_mle_reference_is_the_sample_mean_and_std():
     problem = build("gaussian_mle", {"n": 500, "data_seed": 3})
     x = np.random.default_rng(3).normal(-3.0, 2.0, 500)

@@ -1,6 +1,7 @@
 """Property-based tests of the config loader and the --set parser."""
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -8,6 +9,8 @@ from hypothesis import strategies as st
 import optrun
 from optrun.config import load_config
 from optrun.errors import ConfigError
+
+pytestmark = pytest.mark.slow  # hypothesis: hundreds of examples each; not in the fast subset (pytest -m "not slow")
 
 KEYS = ["name", "seed", "problem", "init", "optimizer", "fix", "stop", "output", "expect", "dim", "step_size", "kind",
         "values", "max_iter", "grad_tol", "x", "y", "plots", "dir", "fun", "params", "atol", "known", "trid", "gd"]

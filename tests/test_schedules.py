@@ -132,6 +132,7 @@ def test_unknown_schedule_without_a_close_match():
     assert "did you mean" not in message
 
 
+@pytest.mark.slow
 def test_the_unknown_schedule_error_on_the_command_line(workdir):
     (workdir / "cfg.yaml").write_text("problem: trid\noptimizer: {name: adam, step_size: {schedule: exponental, value: 0.1}}\n")
     proc = run_cli("run", "cfg.yaml", cwd=workdir)

@@ -8,6 +8,8 @@ import optrun
 from optrun.config import load_config
 from optrun.expect import check_expect
 
+pytestmark = pytest.mark.slow  # 31 full runs: not in the fast subset (pytest -m "not slow")
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
