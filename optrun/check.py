@@ -178,6 +178,7 @@ def totals(results: Sequence[CheckResult]) -> str:
 # ----------------------------------------------------------------- reports
 def results_table(results: Sequence[CheckResult]):
     from rich.table import Table
+    from rich.text import Text
 
     style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
     table = Table(title="optrun check", title_justify="left")
@@ -185,14 +186,14 @@ def results_table(results: Sequence[CheckResult]):
         table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
     for r in results:
         expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
-        table.add_row(
-            r.path,
+        table.add_row(  # paths and messages are user text: literal, never markup
+            Text(r.path),
             f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
-            r.summary["status"] if r.summary else "-",
+            Text(str(r.summary["status"])) if r.summary else "-",
             _short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
             _short(expected_f) if expected_f is not None else "-",
             f"{r.seconds:.2f}",
-            "; ".join(part for part in (r.message, r.note) if part) or "-",
+            Text("; ".join(part for part in (r.message, r.note) if part) or "-"),
         )
     return table
 
@@ -419,6 +420,7 @@ def write_calibration(path: Path, found: Any, margin: float) -> None:
 
 def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
     from rich.table import Table
+    from rich.text import Text
 
     style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
     table = Table(title="optrun check --calibrate", title_justify="left", caption=note or None, caption_justify="left")
@@ -426,14 +428,14 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
         table.add_column(column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left")
     for r in results:
         label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
-        head = [r.path, f"[{style[r.outcome]}]{label}[/]"]
+        head = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
         if r.error:
-            table.add_row(*head, "-", "-", "-", "-", r.error)
+            table.add_row(*head, "-", "-", "-", "-", Text(r.error))
             continue
         cal = r.calibration
         verdict = "; ".join(cal.problems) or ("rounding-sensitive" if cal.sensitive else "stable")
         rows = [(f.field, f"{f.spread:.2g}", f"{f.tolerance:.2g}") for f in cal.fields] or [("-", "-", "-")]
         for i, (name, spread, tolerance) in enumerate(rows):
-            table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", name, spread, tolerance,
-                          verdict if i == 0 else "")
+            table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", Text(name), spread, tolerance,
+                          Text(verdict) if i == 0 else "")
     return table

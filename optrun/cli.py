@@ -237,11 +237,9 @@ def compare(
         plot_compare(runs, out_file)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
-    from optrun.terminal import plain_columns
-
     for warning in (w for run in runs for w in run.warnings):
         err.print(f"warning: {warning}", markup=False, style="yellow")
-    out().print(plain_columns(compare_table(rows), "name", "problem", "optimizer"))
+    out().print(compare_table(rows))
     out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False, markup=False)
 
 

@@ -130,6 +130,7 @@ def plot_compare(runs: list[RunFiles], out: Path) -> None:
 
 def compare_table(rows: list[dict[str, Any]]):
     from rich.table import Table
+    from rich.text import Text
 
     from optrun.terminal import status_text
 
@@ -140,7 +141,7 @@ def compare_table(rows: list[dict[str, Any]]):
     for r in rows:
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
-            str(r["run"]), r["name"], r["problem"], r["optimizer"],
+            str(r["run"]), Text(r["name"]), Text(r["problem"]), Text(r["optimizer"]),  # user text: literal, never markup
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",

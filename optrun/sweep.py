@@ -574,6 +574,7 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
 
 def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     from rich.table import Table
+    from rich.text import Text
 
     summary = summarize(rows, keys)
     metric = summary[0]["metric"] if summary else "f"
@@ -582,9 +583,9 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     for column in (*swept, "runs", "statuses", "mean", "min", "max"):
         table.add_column(column, justify="right" if column in ("runs", "mean", "min", "max") else "left")
     for s in summary:
-        cells = [str(s["point"][k]) for k in swept]
+        cells = [Text(str(s["point"][k])) for k in swept]  # user values: literal, never markup
         numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
-        table.add_row(*cells, str(s["runs"]), s["statuses"], *numbers, style="bold green" if s["best"] else "")
+        table.add_row(*cells, str(s["runs"]), Text(s["statuses"]), *numbers, style="bold green" if s["best"] else "")
     return table
 
 
