@@ -1,4 +1,4 @@
-"""Loading and validating a run config (the contract is ``spec/config.md``).
+"""Loading and validating a run config (the keys are listed in the README, "Configs").
 
 ``load_config`` reads YAML with a safe loader, applies ``--set`` overrides,
 validates every key and looks up the problem, initializer and optimizer in

@@ -1,4 +1,4 @@
-"""Run directories and the files in them (spec/config.md, "A run directory").
+"""Run directories and the files in them (README: "Runs, statuses and exit codes").
 
 - :func:`make_run_dir` creates ``<dir>/<name>/<YYYYMMDD-HHMMSS>[-N]/`` with an
   atomic ``mkdir``, so runs started in the same second (also from several

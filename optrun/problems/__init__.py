@@ -136,4 +136,4 @@ def register_problem(
 
 
 # Importing the modules registers the built-ins.
-from optrun.problems import classic, expression, seeds  # noqa: E402,F401
+from optrun.problems import classic, expression, functions, models  # noqa: E402,F401

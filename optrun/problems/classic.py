@@ -1,6 +1,6 @@
 """Classic test functions from the optimization literature (Surjanovic and
-Bingham's Virtual Library of Simulation Experiments): exact definitions in
-spec/problems.md."""
+Bingham's Virtual Library of Simulation Experiments); ``optrun describe NAME``
+shows each formula, start and minimum."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import autograd.numpy as anp
 import numpy as np
 
 from optrun.problems import NoOptions, Problem, Reference, register_problem
-from optrun.problems.seeds import DimOptions
+from optrun.problems.functions import DimOptions
 
 
 @register_problem(
