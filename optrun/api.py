@@ -26,9 +26,8 @@ from optrun import machine
 from optrun.config import Config, load_config
 from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
-from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable
+from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
 from optrun.problems import Problem, Reference
-from optrun.registry import suggest
 from optrun.runner import Oracle, Outcome, SignalFlag, minimize
 
 
@@ -86,9 +85,7 @@ def prepare(config: Config) -> Prepared:
 
 def _known_parameter(name: str, params0: Params, path: str) -> None:
     if name not in params0:
-        raise ConfigError(
-            f"unknown parameter '{name}'{suggest(name, sorted(params0))} (parameters: {', '.join(sorted(params0))})", path=path
-        )
+        raise unknown_parameter(name, params0, path)
 
 
 def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:

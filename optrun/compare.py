@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from optrun.errors import ConfigError, RunIOError
+from optrun.errors import ConfigError, RunIOError, short
 from optrun.outputs import gap_of, write_bytes_atomic, write_text_atomic
 from optrun.rundir import RunFiles
 
@@ -54,13 +54,7 @@ def key_options(run: RunFiles) -> str:
     except Exception:
         defaults = {}
     changed = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
-    return ", ".join(f"{k}={_short(v)}" for k, v in changed.items())
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return ", ".join(f"{k}={short(v)}" for k, v in changed.items())
 
 
 def label(run: RunFiles) -> str:

@@ -139,7 +139,7 @@ class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, IndexError) as exc:
+        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, IndexError):
             value = short_repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
             raise yaml.constructor.ConstructorError(None, None, f"{value} is not a valid {_tag(node)}", node.start_mark) from None
 

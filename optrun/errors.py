@@ -13,6 +13,19 @@ from typing import Any
 MAX_MESSAGE_CHARS = 2000  # a message quoting a huge value is cut, never printed whole
 
 
+def short(value: Any, limit: int = 60) -> str:
+    """A value shown in a message or a table: a float to 10 significant
+    digits, a mapping as ``{k: v}``, anything else as ``str``; at most
+    ``limit`` characters."""
+    if isinstance(value, float):
+        text = f"{value:.10g}"
+    elif isinstance(value, dict):
+        text = "{" + ", ".join(f"{k}: {short(v, limit)}" for k, v in value.items()) + "}"
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def short_repr(value: Any, limit: int = 60) -> str:
     """``repr(value)`` for a message, at most ``limit`` characters, computed
     in time bounded by the limit (never the repr of a whole huge value)."""

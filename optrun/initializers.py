@@ -16,10 +16,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from pydantic import Field, model_validator
 
-from optrun.errors import ConfigError
-from optrun.options import Options
-from optrun.params import Params, coerce_like
-from optrun.registry import Registry, suggest
+from optrun.options import NoOptions, Options
+from optrun.params import Params, coerce_like, unknown_parameter
+from optrun.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,6 @@ def _filled(fn: Callable[[tuple[int, ...]], np.ndarray]) -> Callable[[Any], Any]
         return float(value) if shape == () else value
 
     return leaf
-
-
-class NoOptions(Options):
-    pass
 
 
 class ConstantOptions(Options):
@@ -128,9 +123,6 @@ def values(options: ValuesOptions, start: Params, rng: np.random.Generator) -> P
     result = dict(start)
     for name, value in options.values.items():
         if name not in start:
-            raise ConfigError(
-                f"unknown parameter '{name}'{suggest(name, sorted(start))} (parameters: {', '.join(sorted(start))})",
-                path=f"init.values.{name}",
-            )
+            raise unknown_parameter(name, start, f"init.values.{name}")
         result[name] = coerce_like(start[name], value, f"init.values.{name}")
     return result

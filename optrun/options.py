@@ -32,14 +32,13 @@ class Options(BaseModel):
         """'step_size=0.01, b1=0.9' — the options with their defaults."""
         parts = []
         for name, field in cls.model_fields.items():
-            default = "required" if field.is_required() else _short(field.get_default(call_default_factory=True))
+            default = "required" if field.is_required() else short_repr(field.get_default(call_default_factory=True), 40)
             parts.append(f"{name}={default}")
         return ", ".join(parts)
 
 
-def _short(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+class NoOptions(Options):
+    """For entries (problems, initializers) that take no options."""
 
 
 def loc_to_path(loc: tuple[Any, ...]) -> str:
@@ -115,13 +114,9 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
             messages.append(msg)
     text = " or ".join(messages)
     given = first.get("input")
-    if (isinstance(given, str) and _short_input(given) in text) or ", got " in text:  # the message quotes the value already
+    if (isinstance(given, str) and short_repr(given) in text) or ", got " in text:  # the message quotes the value already
         return path, text, others
-    return path, f"{text}, got {_short_input(given)}", others
-
-
-def _short_input(value: Any) -> str:
-    return short_repr(value, 60)  # bounded: never the repr of a whole huge value
+    return path, f"{text}, got {short_repr(given)}", others  # bounded: never the repr of a whole huge value
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -160,7 +155,7 @@ def validate(model: type[M], data: Any, path: str = "", context: Mapping[str, An
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"must be a mapping of options, got {_short_input(data)}", path=path)
+        raise ConfigError(f"must be a mapping of options, got {short_repr(data)}", path=path)
     try:
         return model.model_validate(dict(data), context=dict(context) if context else None)
     except ValidationError as exc:

@@ -35,11 +35,7 @@ def coerce_like(template: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"must be a mapping with keys {sorted(template)}, got {value!r}", path=path)
         unknown = [k for k in value if k not in template]
         if unknown:
-            raise ConfigError(
-                f"unknown parameter '{unknown[0]}'{suggest(str(unknown[0]), sorted(template))} "
-                f"(parameters: {', '.join(sorted(template))})",
-                path=path,
-            )
+            raise unknown_parameter(str(unknown[0]), template, path)
         missing = [k for k in template if k not in value]
         if missing:
             raise ConfigError(f"missing key '{missing[0]}' (needs {', '.join(sorted(template))})", path=path)
@@ -101,6 +97,11 @@ def size(params: Any) -> int:
     if isinstance(params, (list, tuple)):
         return sum(size(v) for v in params)
     return int(np.size(params))
+
+
+def unknown_parameter(name: str, known: Any, path: str) -> ConfigError:
+    """The one message for a parameter name the problem does not have."""
+    return ConfigError(f"unknown parameter '{name}'{suggest(name, sorted(known))} (parameters: {', '.join(sorted(known))})", path=path)
 
 
 def to_jsonable(params: Any) -> Any:

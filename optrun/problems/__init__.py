@@ -24,13 +24,9 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
-from optrun.options import Options
+from optrun.options import NoOptions, Options  # noqa: F401 (NoOptions: for problems, imported from here)
 from optrun.params import Params
 from optrun.registry import Registry
-
-
-class NoOptions(Options):
-    """For problems that take no options."""
 
 
 @dataclass(frozen=True)
