@@ -42,11 +42,15 @@ PROBLEMS_OPTION = typer.Option(
 
 
 def load_problems(folder: Optional[Path]) -> None:
-    """Register user problems; a broken file is a one-line warning, not a stop."""
+    """Register user problems (and optimizers, initializers, schedules); a
+    broken file is a one-line warning, a name already taken an error (exit 2)."""
+    from optrun.errors import OptrunError
     from optrun.plugins import load_user_problems
 
     try:
         warnings = load_user_problems(folder)
+    except OptrunError as exc:
+        raise fail(exc, exc.exit_code)
     except KeyboardInterrupt:  # a real Ctrl-C while user files load (a file raising it is only a warning)
         raise fail(Exception("interrupted while loading user problem files; nothing was run"), 130)
     for warning in warnings:
@@ -157,10 +161,11 @@ def describe(
 
 
 @app.command("list-optimizers")
-def list_optimizers() -> None:
+def list_optimizers(problems: Optional[Path] = PROBLEMS_OPTION) -> None:
     """List the registered optimizers with their options and what they need."""
     from optrun.catalogue import optimizers_table
 
+    load_problems(problems)  # user files may register optimizers and schedules too
     out().print(optimizers_table())
 
 

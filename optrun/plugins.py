@@ -1,11 +1,14 @@
-"""User problems: Python files that register problems with the same
-``register_problem`` call the built-ins use.
+"""User problems: Python files that register problems (and optimizers,
+initializers or schedules) with the same ``register_*`` calls the built-ins use.
 
 They come from these places only: a ``problems/`` folder in the config
 file's folder or a parent up to the project root (:mod:`optrun.paths`), the
 working folder's ``problems/``, the folder named with ``--problems``, and
-modules exposed through the ``optrun.problems`` entry-point group of
-installed packages. These files are
+modules exposed through the entry-point groups ``optrun.problems``,
+``optrun.optimizers``, ``optrun.initializers`` and ``optrun.schedules`` of
+installed packages. An entry whose name is taken (by a built-in or another
+file) is a one-line error naming the file: optrun never runs the built-in in
+its place. These files are
 code and run as code, with the user's rights: only load files you trust.
 
 A file that fails to load is reported (its path and the error, one line) and
@@ -28,9 +31,11 @@ from importlib import metadata
 from pathlib import Path
 
 import optrun.problems as problems
-from optrun.errors import short_repr
+from optrun.errors import ConfigError, short_repr
+from optrun.registry import DuplicateName
 
-ENTRY_POINT_GROUP = "optrun.problems"
+# installed packages extend optrun through these entry-point groups
+ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
 
@@ -131,6 +136,10 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
         except _CtrlC:
             sys.modules.pop(module_name, None)
             raise KeyboardInterrupt from None  # the user pressed Ctrl-C: stop, as anywhere else
+        except DuplicateName as exc:  # never run the built-in in place of the user's entry
+            sys.modules.pop(module_name, None)
+            _loaded.discard(key)  # and say so again on the next attempt
+            raise _clash(str(file), exc) from None
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             sys.modules.pop(module_name, None)
             warnings.append(f"{file}: not loaded: {_describe(exc)}")
@@ -139,9 +148,15 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
     return warnings
 
 
+def _clash(source: str, exc: DuplicateName) -> ConfigError:
+    return ConfigError(f"registers the {exc.kind} '{exc.name}', a name that is already taken (a built-in or another user file): "
+                       "give it another name", source=source)
+
+
 def load_entry_points() -> list[str]:
+    """Load every installed package's entry points in the optrun groups."""
     warnings = []
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep in (ep for group in ENTRY_POINT_GROUPS for ep in metadata.entry_points(group=group)):
         key = f"entry point {ep.name} = {ep.value}"
         if key in _loaded:
             continue
@@ -154,6 +169,9 @@ def load_entry_points() -> list[str]:
                     loaded()  # an entry point may name a function that registers problems
         except _CtrlC:
             raise KeyboardInterrupt from None
+        except DuplicateName as exc:
+            _loaded.discard(key)
+            raise _clash(key, exc) from None
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             warnings.append(f"{key}: not loaded: {_describe(exc)}")
         finally:

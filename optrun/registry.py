@@ -22,14 +22,24 @@ def suggest(name: str, choices: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+class DuplicateName(ValueError):
+    """A name registered twice (e.g. a user file reusing a built-in name)."""
+
+    def __init__(self, kind: str, name: str):
+        super().__init__(f"{kind} '{name}' is already registered")
+        self.kind, self.name = kind, name
+
+
 class Registry(Generic[T]):
+    """Entries by name: ``register`` refuses a duplicate, ``get`` explains a miss."""
+
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T) -> T:
         if name in self._entries:
-            raise ValueError(f"{self.kind} '{name}' is already registered")
+            raise DuplicateName(self.kind, name)
         self._entries[name] = entry
         return entry
 

@@ -39,17 +39,15 @@ def test_problem_files_register_and_broken_ones_are_reported(workdir, registered
     write(folder, "good.py", GOOD.format(name="user_bowl_a"))
     write(folder, "syntax.py", "def broken(:\n    pass\n")
     write(folder, "raises.py", "x = 1\nraise RuntimeError('boom')\n")
-    write(folder, "dup.py", GOOD.format(name="trid"))
     write(folder, "_private.py", "raise SystemExit('never loaded')\n")
     registered_names.append("user_bowl_a")
     warnings = plugins.load_problem_files()
     assert "user_bowl_a" in PROBLEMS
     assert PROBLEMS.get("user_bowl_a").origin == "problems/good.py"
     text = "\n".join(warnings)
-    assert len(warnings) == 3
+    assert len(warnings) == 2
     assert "problems/syntax.py: not loaded: SyntaxError" in text and "(line 1)" in text
     assert "problems/raises.py: not loaded: RuntimeError: boom (line 2)" in text
-    assert "problems/dup.py: not loaded: ValueError: problem 'trid' is already registered" in text
     # the built-ins still work, and so does the user problem
     assert optrun.run({"problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}).status == "converged"
     result = optrun.run({"problem": "user_bowl_a", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
@@ -185,3 +183,84 @@ def test_cli_a_real_ctrl_c_while_problem_files_load_stops_optrun(tmp_path):
     assert proc.returncode == 130
     assert stderr.strip() == "error: interrupted while loading user problem files; nothing was run"
     assert not (tmp_path / "outputs").exists()
+
+
+SIGN_GD = '''
+import numpy as np
+from typing import NamedTuple
+from pydantic import Field
+from optrun.optimizers import Optimizer, register_optimizer
+from optrun.options import Options
+
+class SignOptions(Options):
+    step_size: float = Field(0.01, gt=0)
+
+class SignState(NamedTuple):
+    step_size: float
+
+@register_optimizer("{name}", options=SignOptions, description="sign gradient descent")
+def make(options, oracle=None):
+    return Optimizer(lambda x0: SignState(options.step_size), lambda g, s, x: (-options.step_size * np.sign(g), s))
+'''
+
+
+@pytest.mark.parametrize("group", ["optrun.optimizers", "optrun.initializers", "optrun.schedules"])
+def test_every_registry_has_an_entry_point_group(workdir, monkeypatch, group):
+    from optrun.initializers import INITIALIZERS
+    from optrun.optimizers import OPTIMIZERS
+    from optrun.optimizers.schedules import SCHEDULES
+
+    module = f"optrun_ep_{group.split('.')[1]}"
+    code = {
+        "optrun.optimizers": SIGN_GD.format(name="ep_signgd"),
+        "optrun.initializers": "from optrun.initializers import register_initializer\nfrom optrun.options import NoOptions\n"
+        "@register_initializer('ep_halves', description='halves', options=NoOptions)\n"
+        "def halves(options, start, rng):\n    return {k: v * 0.5 for k, v in start.items()}\n",
+        "optrun.schedules": "from optrun.optimizers.schedules import ScheduleOptions, register_schedule\n"
+        "@register_schedule('ep_flat', options=ScheduleOptions, description='flat')\n"
+        "def flat(options, t):\n    return options.value\n",
+    }[group]
+    registry, name = {"optrun.optimizers": (OPTIMIZERS, "ep_signgd"), "optrun.initializers": (INITIALIZERS, "ep_halves"),
+                      "optrun.schedules": (SCHEDULES, "ep_flat")}[group]
+    site = workdir / "site"
+    dist = site / f"{module}-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{group}]\nmine = {module}\n")
+    (site / f"{module}.py").write_text(code)
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        warnings = plugins.load_entry_points()
+        assert name in registry, warnings
+    finally:
+        registry.unregister(name)
+        sys.modules.pop(module, None)
+
+
+def test_an_optimizer_in_a_problem_file_is_listed_and_runs(workdir):
+    from optrun.optimizers import OPTIMIZERS
+
+    write(workdir / "problems", "sign.py", SIGN_GD.format(name="file_signgd"))
+    try:
+        listed = CliRunner().invoke(app, ["list-optimizers"])
+        assert listed.exit_code == 0 and "file_signgd" in listed.stdout
+        (workdir / "c.yaml").write_text("problem: trid\noptimizer: {name: file_signgd, step_size: 0.01}\nstop: {max_iter: 20}\n"
+                                        "output: {plots: false}\n")
+        ran = CliRunner().invoke(app, ["run", "c.yaml", "--quiet"])
+        assert ran.exit_code == 0, ran.stderr
+    finally:
+        OPTIMIZERS.unregister("file_signgd")
+
+
+def test_a_user_entry_that_takes_a_built_in_name_is_an_error_not_a_silent_built_in(workdir):
+    write(workdir / "problems", "clash.py", GOOD.format(name="trid"))
+    (workdir / "c.yaml").write_text("problem: trid\noptimizer: gd\n")
+    for args in (["list-problems"], ["run", "c.yaml"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (
+            "error: problems/clash.py: registers the problem 'trid', a name that is already taken (a built-in or another "
+            "user file): give it another name"
+        )
+    assert PROBLEMS.get("trid").origin == "built-in"
+    assert not (workdir / "outputs").exists()
