@@ -98,10 +98,6 @@ def test_bad_input(workdir, case_id, text, args, code, expected):
     assert not (workdir / "outputs").exists()
 
 
-def test_there_are_at_least_forty_cases():
-    assert len(CASES) >= 40
-
-
 def test_unreadable_config_file(workdir, monkeypatch):
     # (running as root, file permissions cannot make a file unreadable: simulate the OS error)
     import os

@@ -50,15 +50,21 @@ class OptimizerEntry:
     # check(options, n): called before the run starts with the number of free
     # parameters; raises ConfigError when the method cannot work at that size
     check: Callable[[Any, int], None] | None = None
+    # pure: update(grad, state, x) depends on its arguments only, so the same
+    # call gives the same step (SciPy's methods are not: SciPy runs its own
+    # loop in a worker thread, and each update takes its next iterate)
+    pure: bool = True
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
 
 
 def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",),
-                       check: Callable[[Any, int], None] | None = None):
+                       check: Callable[[Any, int], None] | None = None, pure: bool = True):
+    """Decorator: register ``make(options, oracle) -> Optimizer`` under ``name``."""
+
     def decorate(make):
-        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs, check))
+        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs, check, pure))
         return make
 
     return decorate

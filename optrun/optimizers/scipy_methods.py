@@ -119,7 +119,7 @@ def _dense_check(name: str, matrix: str, copies: int):
 def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None) -> None:
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
     make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields))
-    register_optimizer(name, options=options, description=description, needs=needs, check=check)(make)
+    register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False)(make)
 
 
 class LBFGSOptions(Options):
