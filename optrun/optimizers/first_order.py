@@ -11,7 +11,8 @@ shared part is added once by :func:`first_order`:
   ``-step_size(t) * d`` and stores the step size it used in the state.
 
 Variants are the same function with a keyword fixed by ``functools.partial``
-(``nesterov`` is momentum, ``adamw`` is adam), not copies.
+(``nesterov`` is momentum) or a composition (``adamw`` is adam followed by
+:func:`add_decayed_weights`), not copies.
 """
 
 from __future__ import annotations
@@ -216,9 +217,8 @@ class AdamState(NamedTuple):
     count: int
 
 
-def adam(options: AdamOptions, *, decoupled_weight_decay: bool = False) -> Direction:
+def adam(options: AdamOptions) -> Direction:
     b1, b2, eps = options.b1, options.b2, options.eps
-    weight_decay = options.weight_decay if decoupled_weight_decay else 0.0
 
     def init(x0):
         return AdamState(m=np.zeros_like(x0), v=np.zeros_like(x0), count=0)
@@ -229,17 +229,30 @@ def adam(options: AdamOptions, *, decoupled_weight_decay: bool = False) -> Direc
         v = b2 * state.v + (1 - b2) * grad * grad
         m_hat = m / (1 - b1**count)
         v_hat = v / (1 - b2**count)
-        d = m_hat / (np.sqrt(v_hat) + eps) + weight_decay * x
-        return d, AdamState(m=m, v=v, count=count)
+        return m_hat / (np.sqrt(v_hat) + eps), AdamState(m=m, v=v, count=count)
 
     return Direction(init, update)
 
 
+def add_decayed_weights(direction: Direction, weight_decay: float) -> Direction:
+    """``direction`` plus ``weight_decay * x`` (decoupled weight decay, as
+    optax's ``add_decayed_weights``): the step becomes -step_size * (d + wd x)."""
+
+    def update(grad, state, x):
+        d, state = direction.update(grad, state, x)
+        return d + weight_decay * x, state
+
+    return Direction(direction.init, update)
+
+
 first_order("adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)")(adam)
 
-adamw = first_order(
+
+@first_order(
     "adamw",
     options=AdamWOptions,
     description="AdamW (Loshchilov & Hutter, 2019): Adam plus decoupled weight decay, "
     "x <- x - step_size * (m_hat / (sqrt(v_hat) + eps) + weight_decay * x)",
-)(partial(adam, decoupled_weight_decay=True))
+)
+def adamw(options: AdamWOptions) -> Direction:
+    return add_decayed_weights(adam(options), options.weight_decay)
