@@ -163,7 +163,7 @@ def run(
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             raise typer.Exit(128 + (result.signum or signal.SIGINT))
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
-            err.print(f"warning: {_signal_name(flag.signum)} came after the run was recorded ({result.status}); nothing was cut short",
+            err.print(f"warning: {_signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
                       markup=False, style="yellow")
         if result.status in FAILED_STATUSES:
             raise typer.Exit(1)
