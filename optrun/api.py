@@ -211,7 +211,8 @@ def _signals_interrupt() -> Iterator[SignalFlag | None]:
     if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:
         yield current
         return
-    flag = SignalFlag(armed=False)  # armed only where its one KeyboardInterrupt is caught
+    flag = SignalFlag()
+    flag.armed = False  # armed only where its one KeyboardInterrupt is caught
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
