@@ -28,7 +28,7 @@ from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
 from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
 from optrun.problems import Problem, Reference
-from optrun.runner import Oracle, Outcome, SignalFlag, minimize
+from optrun.runner import Interrupted, Oracle, Outcome, SignalFlag, minimize
 
 
 @dataclass(frozen=True)
@@ -200,11 +200,18 @@ def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> di
 
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[SignalFlag | None]:
-    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only)."""
+    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only). An
+    outer scope's handler (a command's, a pool worker's) is used as it is:
+    a signal that came before this run stops it before it starts."""
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
+    current = signal.getsignal(signal.SIGINT)
+    if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:
+        yield current
+        return
     flag = SignalFlag()
+    flag.armed = False  # armed only where its one KeyboardInterrupt is caught
     previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield flag
@@ -280,17 +287,47 @@ def solve(
         return outcome, machine.machine_info()
 
 
+def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
+    """The outcome of a run stopped by a signal just outside the loop (the
+    loop catches its own): what the trace recorded, marked interrupted."""
+    k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, prep.oracle.nfev, prep.oracle.njev, prep.x0)
+    best_fun, best_iter = writer.best
+    return Outcome("interrupted", "interrupted", f"interrupted by {signal.Signals(signum).name} at iteration {k}", x, f, grad_norm,
+                   k, nfev, njev, best_fun, best_iter, t, signum=int(signum))
+
+
 def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int) -> RunResult:
     try:
         prep = prepare(config)
     except OptrunError as exc:
         raise exc.located(source=exc.source or config.source) from None
-    run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
-    writer = _start_record(run_dir, prep)
-    outcome = None
+    # The handlers are in place before the run directory exists and stay until
+    # the run is recorded. Unarmed, they only record a signal; they raise only
+    # while armed (the loop, the plots), at most once, and that one
+    # KeyboardInterrupt is caught here: once the directory exists, no signal
+    # leaves it without a summary.
+    with _signals_interrupt() as flag:
+        if flag is not None and flag.signum is not None:  # a signal before anything was written
+            raise Interrupted(flag.signum)
+        run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
+        writer = _start_record(run_dir, prep)
+        return _record(prep, run_dir, writer, observers, threads, flag)
+
+
+def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Sequence[Any], threads: int,
+            flag: SignalFlag | None) -> RunResult:
+    config = prep.config
+    outcome = where = None
     try:
-        with _signals_interrupt() as flag:
+        try:
+            if flag is not None:
+                flag.armed, flag.at_once = True, False  # a second signal stops at once
             outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
+            if flag is not None:
+                flag.armed = False
+        except KeyboardInterrupt as exc:  # the second signal, just before or after the loop (the loop catches its own)
+            if outcome is None:
+                outcome = _interrupted(prep, writer, getattr(exc, "signum", signal.SIGINT))
         writer.close()  # its last rows
     except RunIOError:
         if writer.error is None:
@@ -298,6 +335,8 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
         _record_io_failure(run_dir, prep, writer, outcome)  # always raises
     finally:
         writer.close()
+    if where is None:
+        where = machine.machine_info()
     summary = build_summary(prep, outcome, where)
     _write_summary(run_dir, summary, outcome)
     warnings: list[str] = list(config.warnings)
@@ -305,7 +344,13 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
         from optrun.plots import draw_run_plots
 
         try:
-            warnings.extend(draw_run_plots(run_dir, prep)[1])
+            try:
+                if flag is not None:
+                    flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+                warnings.extend(draw_run_plots(run_dir, prep)[1])
+            finally:
+                if flag is not None:
+                    flag.armed = flag.at_once = False
         except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
             warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
     fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")

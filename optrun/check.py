@@ -20,6 +20,7 @@ from optrun.errors import ConfigError, OptrunError
 from optrun.expect import Check, check_expect
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; not started because of it
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class CheckResult:
     calibration: Any = None  # the config's expect.calibration record, if calibrated
     recorded_on: str | None = None  # the machine the expectation was recorded on
     machine: str = ""  # the machine this run ran on
+    signum: int | None = None  # the signal that interrupted it (or stopped the check before it)
 
     @property
     def note(self) -> str:
@@ -52,7 +54,7 @@ class CheckResult:
     @property
     def message(self) -> str:
         """One line: what broke, or why it was skipped or an error."""
-        if self.outcome in (SKIP, ERROR):
+        if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN):
             return self.error
         if self.outcome == PASS:
             return ""
@@ -120,6 +122,9 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
     from optrun.machine import describe
 
+    if result.status == "interrupted":
+        return CheckResult(path, INTERRUPTED, (), result.summary, str(result.run_dir), time.perf_counter() - start,
+                           error=result.message, machine=describe(result.summary.get("machine")), signum=result.signum)
     checks = tuple(check_expect(config.expect, result.summary))
     ok = all(c.ok for c in checks) and result.status not in ("diverged", "failed")
     return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
@@ -134,31 +139,68 @@ def run_checks(
     problems: str | None = None,
     on_done: Any = None,
 ) -> list[CheckResult]:
-    """Check every config, in order; ``on_done(result)`` is called as each finishes."""
+    """Check every config, in order; ``on_done(result)`` is called as each finishes.
+
+    SIGINT/SIGTERM stops the check: the configs running are reported as
+    ``interrupted``, the others as ``not run`` (nothing more starts; worker
+    processes are stopped)."""
+    import signal
+
+    from optrun.api import _signals_interrupt
+
     names = [str(p) for p in paths]
     done = on_done or (lambda result: None)
-    if workers <= 1 or len(names) <= 1:
-        results = []
-        for name in names:
-            results.append(check_one(name, overrides, problems))
-            done(results[-1])
-        return results
-    from concurrent.futures import as_completed
+    results: list[CheckResult | None] = [None] * len(names)
 
-    from optrun.machine import blas_threads
-    from optrun.pool import process_pool
+    def not_run(i: int, signum: int) -> CheckResult:
+        return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
+                           signum=signum)
 
-    threads = blas_threads()
-    with process_pool(min(workers, len(names))) as pool:
-        futures = {pool.submit(check_one, name, tuple(overrides), problems, threads): i for i, name in enumerate(names)}
-        results: list[CheckResult | None] = [None] * len(names)
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            done(results[futures[future]])
+    with _signals_interrupt() as flag:  # the command's handler if it has one: a signal is only recorded
+        if workers <= 1 or len(names) <= 1:
+            for i, name in enumerate(names):
+                signum = flag.signum if flag is not None else None
+                if signum is None:
+                    try:
+                        results[i] = check_one(name, overrides, problems)
+                    except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
+                        signum = getattr(exc, "signum", signal.SIGINT)
+                    else:
+                        done(results[i])
+                        signum = (results[i].signum or signal.SIGINT) if results[i].outcome == INTERRUPTED else None
+                if signum is not None:
+                    for j in range(i, len(names)):
+                        results[j] = results[j] or not_run(j, signum)
+                    break
+            return [r for r in results if r is not None]
+
+        from optrun.machine import blas_threads
+        from optrun.pool import run_calls
+
+        threads = blas_threads()
+
+        def finished(i: int, result: CheckResult) -> None:
+            results[i] = result
+            done(result)
+
+        calls = [(name, tuple(overrides), problems, threads) for name in names]
+        signum, _, lost = run_calls(check_one, calls, workers, finished, flag)
+        signum = signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
+        for i in lost:
+            results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
+                                     error=f"interrupted by {signal.Signals(signum or signal.SIGINT).name}: its worker was stopped before it finished")
+        if signum is not None:
+            for i in range(len(names)):
+                results[i] = results[i] or not_run(i, signum)
     return [r for r in results if r is not None]
 
 
 def exit_code(results: Sequence[CheckResult]) -> int:
+    """128 + the signal when the check was stopped, else 2 for a config
+    error, 1 for a failure, 0."""
+    stopped = next((r.signum or 2 for r in results if r.outcome in (INTERRUPTED, NOT_RUN)), None)
+    if stopped is not None:
+        return 128 + stopped
     if any(r.outcome == ERROR for r in results):
         return 2
     if any(r.outcome == FAIL for r in results):
@@ -171,7 +213,9 @@ def totals(results: Sequence[CheckResult]) -> str:
     seconds = sum(r.seconds for r in results)
     sensitive = sum(bool(r.note) for r in results)
     extra = f"; {sensitive} rounding-sensitive, checked to their calibrated spread" if sensitive else ""
-    return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped "
+    stopped = sum(r.outcome == INTERRUPTED for r in results), sum(r.outcome == NOT_RUN for r in results)
+    cut = f", {stopped[0]} interrupted, {stopped[1]} not run" if any(stopped) else ""
+    return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped{cut} "
             f"({len(results)} configs, {seconds:.1f} s of runs{extra})")
 
 
@@ -180,7 +224,7 @@ def results_table(results: Sequence[CheckResult]):
     from rich.table import Table
     from rich.text import Text
 
-    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
+    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow", INTERRUPTED: "magenta", NOT_RUN: "magenta"}
     table = Table(title="optrun check", title_justify="left")
     for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke / notes"):
         table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
@@ -206,6 +250,8 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
     from optrun.outputs import write_bytes_atomic
 
     counts = {k: sum(r.outcome == k for r in results) for k in (FAIL, ERROR, SKIP)}
+    counts[ERROR] += sum(r.outcome == INTERRUPTED for r in results)
+    counts[SKIP] += sum(r.outcome == NOT_RUN for r in results)
     suites = ET.Element("testsuites", name="optrun check")
     suite = ET.SubElement(
         suites, "testsuite", name="optrun check", tests=str(len(results)), failures=str(counts[FAIL]),
@@ -219,6 +265,10 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
         elif r.outcome == ERROR:
             ET.SubElement(case, "error", message=r.error, type="ConfigError")
         elif r.outcome == SKIP:
+            ET.SubElement(case, "skipped", message=r.error)
+        elif r.outcome == INTERRUPTED:  # not a pass: CI must not show a cut check as green
+            ET.SubElement(case, "error", message=r.error, type="Interrupted")
+        elif r.outcome == NOT_RUN:
             ET.SubElement(case, "skipped", message=r.error)
         if r.run_dir:
             ET.SubElement(case, "system-out").text = f"run directory: {r.run_dir}"

@@ -90,6 +90,43 @@ def fail(exc: Exception, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+_WHOLE_PROCESS = False  # set by main(): the command is all this process does
+
+
+@contextlib.contextmanager
+def _stoppable():
+    """SIGINT/SIGTERM for the body of run, sweep and check: from its start to
+    its end a signal is recorded (a run in progress stops, see optrun.api),
+    never a traceback or a silent death. When the command is the whole
+    process, the handler is swapped for SIG_IGN at the end, so there is no
+    moment, up to the exit, at which a signal would kill it after it has
+    reported (and nothing is left to stop then: pools are shut down)."""
+    import signal
+
+    if not _WHOLE_PROCESS:  # in-process (tests, CliRunner): restore the handlers afterwards
+        from optrun.api import _signals_interrupt
+
+        with _signals_interrupt() as flag:
+            yield flag
+        return
+    from optrun.runner import SIGNALS, SignalFlag
+
+    flag = SignalFlag(armed=False)
+    for sig in SIGNALS:
+        signal.signal(sig, flag)
+    try:
+        yield flag
+    finally:
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="The YAML config file.", show_default=False),
@@ -99,40 +136,48 @@ def run(
     problems: Optional[Path] = PROBLEMS_OPTION,
 ) -> None:
     """Run one experiment and record it in a new run directory."""
+    import signal
+
     from optrun.api import execute
     from optrun.config import load_config
     from optrun.errors import OptrunError
 
-    load_problems(problems)
-    try:
-        cfg = load_config(config, set_ or [])
-        show_bar = not quiet and not json_out and err.is_terminal
-        bar = None
-        if show_bar:
-            from optrun.terminal import ProgressBar
+    with _stoppable() as flag:
+        load_problems(problems)
+        try:
+            cfg = load_config(config, set_ or [])
+            show_bar = not quiet and not json_out and err.is_terminal
+            bar = None
+            if show_bar:
+                from optrun.terminal import ProgressBar
 
-            bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
-        with bar or contextlib.nullcontext():
-            result = execute(cfg, [bar] if bar else [])
-    except OptrunError as exc:
-        raise fail(exc, exc.exit_code)
-    except KeyboardInterrupt:
-        raise fail(Exception("interrupted before the run started; nothing was recorded"), 130)
+                bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
+            with bar or contextlib.nullcontext():
+                result = execute(cfg, [bar] if bar else [])
+        except OptrunError as exc:
+            raise fail(exc, exc.exit_code)
+        except KeyboardInterrupt as exc:  # execute raises it only before it makes the run directory
+            signum = getattr(exc, "signum", None) or signal.SIGINT
+            raise fail(Exception(f"interrupted by {_signal_name(signum)} before the run started; nothing was recorded"), 128 + signum)
 
-    for warning in result.warnings:
-        err.print(f"warning: {warning}", markup=False, style="yellow")
-    if json_out:
-        from optrun.outputs import _json_safe
+        for warning in result.warnings:
+            err.print(f"warning: {warning}", markup=False, style="yellow")
+        if json_out:
+            from optrun.outputs import _json_safe
 
-        typer.echo(json.dumps(_json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
-    elif not quiet:
-        from optrun.terminal import summary_table
+            typer.echo(json.dumps(_json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
+        elif not quiet:
+            from optrun.terminal import summary_table
 
-        out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))  # escapes
-    if result.status == "interrupted":
-        raise typer.Exit(128 + (result.signum or 2))
-    if result.status in FAILED_STATUSES:
-        raise typer.Exit(1)
+            out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+        if result.status == "interrupted":
+            err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
+            raise typer.Exit(128 + (result.signum or signal.SIGINT))
+        if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
+            err.print(f"warning: {_signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
+                      markup=False, style="yellow")
+        if result.status in FAILED_STATUSES:
+            raise typer.Exit(1)
 
 
 @app.command("list-problems")
@@ -278,34 +323,47 @@ def check(
         configs = find_configs(paths or [Path("configs")])
         if calibrate:
             raise typer.Exit(_calibrate(configs, overrides, workers, problems_dir, margin))
-        with _progress("checking", len(configs)) as advance:
-            results = run_checks(configs, overrides, workers, problems_dir, on_done=lambda r: advance())
-        if junit is not None:
-            write_junit(results, junit)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
-    from optrun.terminal import plain_columns
-
-    out().print(plain_columns(results_table(results), "config", "status", "what broke"))
-    out().print(totals(results), highlight=False)
-    code = exit_code(results)
-    if update:
-        from optrun.check import update_all
-
+    with _stoppable() as flag:
         try:
-            changed, left = update_all(results)
-        except OSError as exc:
-            raise fail(exc, 1)
-        for path, change in changed:
-            out().print(f"updated {path}: {change}", highlight=False, markup=False)
-        for path, reason in left:
-            out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
-        files = sorted({path for path, _ in changed})
-        out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
-        code = 2 if code == 2 else (1 if left else 0)
-        if files:
-            calibrated = _calibrate([Path(f) for f in files], overrides, workers, problems_dir, margin)
-            code = max(code, calibrated)
+            with _progress("checking", len(configs)) as advance:
+                results = run_checks(configs, overrides, workers, problems_dir, on_done=lambda r: advance())
+            if junit is not None:
+                write_junit(results, junit)
+        except OptrunError as exc:
+            raise fail(exc, exc.exit_code)
+        out().print(results_table(results))
+        out().print(totals(results), highlight=False)
+        code = exit_code(results)
+        if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
+            cut = [r for r in results if r.outcome in ("interrupted", "not run")]
+            err.print(f"interrupted by {_signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
+                      + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
+            raise typer.Exit(code)
+        if update:
+            from optrun.check import update_all
+
+            try:
+                changed, left = update_all(results)
+            except OSError as exc:
+                raise fail(exc, 1)
+            for path, change in changed:
+                out().print(f"updated {path}: {change}", highlight=False, markup=False)
+            for path, reason in left:
+                out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
+            files = sorted({path for path, _ in changed})
+            out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
+            code = 2 if code == 2 else (1 if left else 0)
+            if files:
+                if flag is not None:
+                    flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
+                try:
+                    calibrated = _calibrate([Path(f) for f in files], overrides, workers, problems_dir, margin)
+                finally:
+                    if flag is not None:
+                        flag.armed = flag.at_once = False
+                code = max(code, calibrated)
     raise typer.Exit(code)
 
 
@@ -357,66 +415,63 @@ def sweep(
     from optrun.errors import ConfigError, OptrunError
     from optrun.sweep import load_plan, make_plan, results_table, run_sweep, start_sweep
 
-    load_problems(problems)
-    problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
-    try:
-        if dask is not None:
-            from optrun.sweep import check_dask_address
-
-            check_dask_address(dask)  # fail before validating or creating anything
-        if resume is not None:
-            if config is not None or grid or zip_ or seeds or set_:
-                raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
-            plan, sweep_dir = load_plan(resume), resume
-        else:
-            if config is None:
-                raise ConfigError("give a config file (or --resume SWEEP_DIR)")
-            checking = None
-            if err.is_terminal:  # validating a large sweep takes a moment: show it
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-                checking = Progress(TextColumn("[bold]validating"), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
-                check_task = checking.add_task("validating", total=None)
-            with checking or contextlib.nullcontext():
-                plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots,
-                                       on_checked=(lambda done, total: checking.update(check_task, completed=done, total=total)) if checking else None)
-            sweep_dir = start_sweep(plan, base.output.dir, base.name)
-        progress = None
-        if err.is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True)
-            task = progress.add_task("sweep", total=len(plan.runs))
+    with _stoppable() as flag:
+        load_problems(problems)
+        problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
         try:
-            with progress or contextlib.nullcontext():
-                outcome = run_sweep(plan, sweep_dir, workers, dask, problems_dir, on_done=(lambda row: progress.advance(task)) if progress else (lambda row: None))
-        except OptrunError:
-            if resume is None and not any(sweep_dir.glob("run-*")):  # nothing ran (e.g. no scheduler): leave nothing behind
-                import shutil
+            if dask is not None:
+                from optrun.sweep import check_dask_address
 
-                shutil.rmtree(sweep_dir, ignore_errors=True)
-            raise
-    except OptrunError as exc:
-        raise fail(exc, exc.exit_code)
-    for warning in outcome.warnings:
-        err.print(f"warning: {warning}", markup=False, style="yellow")
-    from optrun.terminal import plain_columns
+                check_dask_address(dask)  # fail before validating or creating anything
+            if resume is not None:
+                if config is not None or grid or zip_ or seeds or set_:
+                    raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
+                plan, sweep_dir = load_plan(resume), resume
+            else:
+                if config is None:
+                    raise ConfigError("give a config file (or --resume SWEEP_DIR)")
+                checking = None
+                if err.is_terminal:  # validating a large sweep takes a moment: show it
+                    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    out().print(plain_columns(results_table(outcome.rows, outcome.keys), *[k for k in outcome.keys if k != "seed"], "statuses"))
-    from optrun.sweep import DONE_STATUSES
+                    checking = Progress(TextColumn("[bold]validating"), BarColumn(), MofNCompleteColumn(), console=err, transient=True)
+                    check_task = checking.add_task("validating", total=None)
+                with checking or contextlib.nullcontext():
+                    plan, base = make_plan(config, set_ or [], grid or [], zip_ or [], seeds, plots,
+                                           on_checked=(lambda done, total: checking.update(check_task, completed=done, total=total)) if checking else None)
+                if flag is not None and flag.signum is not None:
+                    raise fail(Exception(f"interrupted by {_signal_name(flag.signum)} before the sweep started; nothing was recorded"),
+                               128 + flag.signum)
+                sweep_dir = start_sweep(plan, base.output.dir, base.name)
+            try:
+                with _progress("sweep", len(plan.runs)) as advance:
+                    outcome = run_sweep(plan, sweep_dir, workers, dask, problems_dir, on_done=lambda row: advance())
+            except OptrunError:
+                if resume is None and not any(sweep_dir.glob("run-*")):  # nothing ran (e.g. no scheduler): leave nothing behind
+                    import shutil
 
-    done = sum(r["status"] in DONE_STATUSES for r in outcome.rows)
-    failed = sum(r["status"] in ("diverged", "failed", "error") for r in outcome.rows)
-    errors = sum(r["status"] == "error" for r in outcome.rows)
-    kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
-    out().print(f"{done} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
-                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False, markup=False)
-    if outcome.stopped or done < len(plan.runs):
-        err.print(f"interrupted: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
-        raise typer.Exit(130)
-    if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
-        err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
-        raise typer.Exit(1)
+                    shutil.rmtree(sweep_dir, ignore_errors=True)
+                raise
+        except OptrunError as exc:
+            raise fail(exc, exc.exit_code)
+        for warning in outcome.warnings:
+            err.print(f"warning: {warning}", markup=False, style="yellow")
+        out().print(results_table(outcome.rows, outcome.keys))
+        from optrun.sweep import DONE_STATUSES
+
+        done = sum(r["status"] in DONE_STATUSES for r in outcome.rows)
+        failed = sum(r["status"] in ("diverged", "failed", "error") for r in outcome.rows)
+        errors = sum(r["status"] == "error" for r in outcome.rows)
+        kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
+        out().print(f"{done} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "
+                    f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False, markup=False)
+        if outcome.stopped or done < len(plan.runs):
+            by = f" by {_signal_name(outcome.signum)}" if outcome.signum else ""
+            err.print(f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
+            raise typer.Exit(128 + (outcome.signum or 2))
+        if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
+            err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
+            raise typer.Exit(1)
 
 
 def main() -> None:
@@ -424,6 +479,9 @@ def main() -> None:
     missing argument, a bad option value) are one line on stderr, exit 2,
     like every other error, instead of Typer's boxed message."""
     import sys
+
+    global _WHOLE_PROCESS
+    _WHOLE_PROCESS = True  # the command owns the process: its signal handling lasts to the exit
 
     try:  # Typer >= 0.20 vendors Click as typer._click; older ones use Click itself
         from typer._click import exceptions as click_exceptions

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
@@ -46,18 +47,46 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
+    def __reduce__(self):  # it crosses process boundaries (a pool worker refusing a task)
+        return (Interrupted, (self.signum,))
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 
 class SignalFlag:
-    """A signal handler that asks the loop to stop at the next iteration
-    boundary (so no file is cut mid-write); a second signal stops at once."""
+    """The SIGINT/SIGTERM handler of a run: it records the first signal
+    (``signum``), which the loop checks at every iteration boundary, so no
+    file is cut mid-write. It raises :class:`Interrupted` only while
+    ``armed`` (the loop, where it is caught): on a second signal, or on the
+    first with ``at_once`` (plots); it raises at most once per arming, so the
+    code that armed it has exactly one KeyboardInterrupt to catch. Unarmed (a
+    run directory being made, a summary being written, a command reporting)
+    it only records: nothing between a run directory's creation and its
+    summary can be cut by a signal.
 
-    def __init__(self) -> None:
+    A signal that arrives while this thread blocks SIGINT/SIGTERM (a trace
+    flush) but was delivered to another thread (OpenBLAS's, a progress bar's)
+    is made pending on this thread again, so it is handled when the block
+    ends, never in the middle of it."""
+
+    def __init__(self, armed: bool = True) -> None:
         self.signum: int | None = None
+        self.count = 0  # signals received
+        self.armed = armed  # (a bare flag, as minimize alone uses it: armed)
+        self.at_once = False
 
     def __call__(self, signum: int, frame: Any) -> None:
-        if self.signum is not None:
+        if signum in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+            signal.pthread_kill(threading.get_ident(), signum)  # delivered when this thread unblocks it
+            return
+        first = self.signum is None
+        if first:
+            self.signum = signum
+        self.count += 1
+        if self.armed and (self.at_once or not first):
+            self.armed = self.at_once = False
             raise Interrupted(signum)
-        self.signum = signum
 
 
 class Observer(Protocol):

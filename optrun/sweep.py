@@ -20,11 +20,13 @@ every finished one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
 import os
 import re
+import signal
 import statistics
 import tempfile
 import time
@@ -215,44 +217,65 @@ def _result_fields(summary: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- executors
 class Stopped(Exception):
-    """Ctrl-C during a sweep: no new runs start; finished ones are kept."""
+    """SIGINT/SIGTERM during a sweep: no new runs start; finished ones are kept."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
 
 
 def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, on_done: Callable[[dict[str, Any]], None]) -> None:
-    if dask is not None:
-        _with_dask(tasks, dask, on_done)
-    elif workers <= 1 or len(tasks) <= 1:
-        try:
-            for task in tasks:
-                row = run_one(task)  # a Ctrl-C during a run ends that run as interrupted
-                on_done(row)
-                if row["status"] == "interrupted":
-                    raise Stopped
-        except KeyboardInterrupt:  # a Ctrl-C between runs
-            raise Stopped from None
-    else:
-        _with_pool(tasks, workers, on_done)
+    """Run the tasks; raises :class:`Stopped` after a SIGINT/SIGTERM, once
+    every executor has stopped and the rows of the runs that recorded
+    themselves were handed to ``on_done``."""
+    from optrun.api import _signals_interrupt
+
+    with _signals_interrupt() as flag:  # the command's handler if it has one: a signal is only recorded
+        if dask is not None:
+            _with_dask(tasks, dask, on_done, flag)
+        elif workers <= 1 or len(tasks) <= 1:
+            try:
+                for task in tasks:
+                    if flag is not None and flag.signum is not None:  # a signal between runs
+                        raise Stopped(flag.signum)
+                    row = run_one(task)  # a signal during a run ends that run as interrupted
+                    on_done(row)
+                    if row["status"] == "interrupted":
+                        raise Stopped(flag.signum if flag is not None and flag.signum else signal.SIGINT)
+            except KeyboardInterrupt as exc:  # a run refused to start: the signal came just before it
+                raise Stopped(getattr(exc, "signum", signal.SIGINT)) from None
+        else:
+            _with_pool(tasks, workers, on_done, flag)
 
 
-def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None]) -> None:
-    from concurrent.futures import as_completed
-
-    from optrun.pool import process_pool
-
-    pool = process_pool(min(workers, len(tasks)))
-    futures = [pool.submit(run_one, task) for task in tasks]
+def _row_on_disk(task: dict[str, Any]) -> dict[str, Any] | None:
+    """The row of a run whose result did not come back from a stopped
+    executor but which wrote its summary (interrupted, usually)."""
     try:
-        for future in as_completed(futures):
-            on_done(future.result())
-    except KeyboardInterrupt:
-        for future in futures:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)  # running runs finish and are kept
-        for future in futures:
-            if future.done() and not future.cancelled():
-                on_done(future.result())
-        raise Stopped from None
-    pool.shutdown(wait=True)
+        summary = json.loads((Path(task["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
+        fields = _result_fields(summary)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"index": task["index"], **task["values"], **fields, "run_dir": task["run_dir"]}
+
+
+def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None], flag: Any) -> None:
+    from optrun.pool import run_calls
+
+    interrupted: list[int] = []
+
+    def result(i: int, row: dict[str, Any]) -> None:
+        on_done(row)
+        if row["status"] == "interrupted":
+            interrupted.append(i)
+
+    signum, _, lost = run_calls(run_one, [(task,) for task in tasks], workers, result, flag)
+    for i in sorted(lost):  # killed, or its result lost with its worker: kept if it recorded itself
+        row = _row_on_disk(tasks[i])
+        if row is not None:
+            on_done(row)
+    if signum is not None or interrupted:
+        raise Stopped(signum or signal.SIGINT)
 
 
 def require_dask() -> None:
@@ -313,26 +336,53 @@ def dask_client(address: str):
         raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
 
 
-def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None]) -> None:
-    from dask.distributed import as_completed
-
-    client, cluster = dask_client(address)
+def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None], flag: Any = None) -> None:
+    """Runs go to Dask workers (threads of other processes: a signal there
+    cannot reach a run). A signal here cancels what did not finish and closes
+    the client and a local cluster, which ends its worker processes; a run
+    cut that way has no summary, and ``--resume`` redoes it."""
+    client = cluster = None
+    signum = None
+    futures: dict[Any, dict[str, Any]] = {}
+    pending: set[Any] = set()
     try:
-        futures = [client.submit(run_one, task, key=f"optrun-run-{task['index']:04d}-{os.getpid()}-{time.time_ns()}", pure=False)
-                   for task in tasks]
-        try:
-            for future in as_completed(futures):
-                on_done(future.result())
-        except KeyboardInterrupt:
-            client.cancel([f for f in futures if not f.done()])
-            for future in futures:
-                if future.done() and future.status == "finished":
+        client, cluster = dask_client(address)
+        futures = {client.submit(run_one, task, key=f"optrun-run-{task['index']:04d}-{os.getpid()}-{time.time_ns()}", pure=False): task
+                   for task in tasks}
+        pending = set(futures)
+        while pending:
+            if flag is not None and flag.signum is not None:
+                signum = flag.signum
+                break
+            for future in [f for f in pending if f.done()]:
+                pending.discard(future)
+                if future.status == "finished":
                     on_done(future.result())
-            raise Stopped from None
+                else:
+                    future.result()  # raises the task's error (run_one returns rows, so only Dask's own)
+            time.sleep(0.05)
+        if signum is not None:
+            client.cancel(list(pending))
+            for future in list(pending):
+                if future.status == "finished":
+                    pending.discard(future)
+                    on_done(future.result())
+    except KeyboardInterrupt as exc:  # no handler of ours (not the main thread)
+        signum = getattr(exc, "signum", signal.SIGINT)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        with contextlib.suppress(Exception):
+            if client is not None:
+                client.close(timeout=5)
+        with contextlib.suppress(Exception):
+            if cluster is not None:
+                cluster.close(timeout=5)  # a local worker still in a run is killed after 4 s
+    if signum is not None:
+        for future in pending:  # cut by the cluster's end; kept if it recorded itself just before
+            row = _row_on_disk(futures[future])
+            if row is not None:
+                on_done(row)
+    if signum is not None:
+        raise Stopped(signum)
 
 
 # ------------------------------------------------------------------- a sweep
@@ -342,8 +392,9 @@ class SweepOutcome:
     rows: list[dict[str, Any]]
     keys: tuple[str, ...]
     skipped: int  # finished runs kept by --resume
-    stopped: bool  # Ctrl-C
+    stopped: bool  # SIGINT/SIGTERM
     warnings: tuple[str, ...] = ()
+    signum: int | None = None  # the signal that stopped it
 
 
 def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
@@ -495,10 +546,11 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
         on_done(row)
 
     stopped = False
+    signum = None
     try:
         execute_tasks(tasks, workers, dask, done)
-    except Stopped:
-        stopped = True
+    except Stopped as stop:
+        stopped, signum = True, stop.signum
     ordered = [rows[i] for i in sorted(rows)]
     write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
     warnings = []
@@ -514,7 +566,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
             (sweep_dir / "sweep.png").unlink(missing_ok=True)
         except OSError:
             pass
-    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings))
+    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings), signum)
 
 
 # ----------------------------------------------------------------- reporting

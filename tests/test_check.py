@@ -176,3 +176,20 @@ def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(wor
     assert "Traceback" not in result.stdout + result.stderr
     assert "still failing" in result.stdout and "not in the file (given with --set?)" in result.stdout
     assert "known (the problem's reference) is not rewritten" in result.stdout
+
+
+def test_interrupted_and_not_run_configs_are_reported_and_exit_128_plus_signal(workdir):
+    from optrun.check import INTERRUPTED, NOT_RUN, CheckResult, exit_code, totals, write_junit
+
+    results = [CheckResult("a.yaml", "pass"), CheckResult("b.yaml", INTERRUPTED, error="interrupted by SIGTERM at iteration 7", signum=15),
+               CheckResult("c.yaml", NOT_RUN, error="not started: the check was stopped by SIGTERM", signum=15)]
+    assert exit_code(results) == 143
+    assert exit_code([CheckResult("a.yaml", "fail"), CheckResult("b.yaml", NOT_RUN, signum=2)]) == 130
+    assert "1 passed, 0 failed, 0 errors, 0 skipped, 1 interrupted, 1 not run" in totals(results)
+    assert "interrupted" not in totals(results[:1])
+    write_junit(results, workdir / "j.xml")
+    suite = ET.parse(workdir / "j.xml").getroot().find("testsuite")
+    assert (suite.get("errors"), suite.get("skipped")) == ("1", "1")  # an interrupted check is never green
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["b.yaml"].find("error").get("type") == "Interrupted"
+    assert cases["c.yaml"].find("skipped").get("message") == "not started: the check was stopped by SIGTERM"

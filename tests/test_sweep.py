@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -200,16 +201,24 @@ def test_ctrl_c_stops_cleanly_keeps_finished_runs_and_resume_completes(workdir):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "optrun", "sweep", "s.yaml", "--seeds", "6", "--workers", "1"], cwd=workdir,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline and len(list(workdir.glob("outputs/s/sweep-*/run-*/summary.json"))) < 2:
-        time.sleep(0.05)
+    # Signal as soon as two runs have written their summary: that is the moment
+    # (summary written, row not yet handed back) at which this test used to
+    # lose the second row under load. Wait for the state, with a generous
+    # timeout, and fail loudly if it never comes.
+    deadline = time.time() + 120
+    finished = []
+    while time.time() < deadline and len(finished) < 2:
+        finished = sorted(p.parent.name for p in workdir.glob("outputs/s/sweep-*/run-*/summary.json"))
+        time.sleep(0.005)
+    assert len(finished) >= 2, "the sweep never finished two runs"
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "optrun sweep --resume" in stderr
     sweep_dir = only_sweep_dir(workdir)
     rows = rows_of(sweep_dir)
     assert 2 <= len(rows) < 6
+    assert {Path(r["run_dir"]).name for r in rows} >= set(finished)  # every run that had finished is in sweep.csv
     assert all(r["status"] in ("time_limit", "interrupted") for r in rows)
     result = sweep("--resume", sweep_dir, "--workers", "1")
     assert result.exit_code == 0
