@@ -92,15 +92,6 @@ def params_text(params: Any, limit: int = 8) -> str:
     return ", ".join(parts)
 
 
-def plain_columns(table: Table, *headers: str) -> Table:
-    """The table with the string cells of the named columns made literal
-    rich Text: user text there ('[red]', ':x:') is shown as written."""
-    for column in table.columns:
-        if column.header in headers:
-            column._cells = [Text(cell) if isinstance(cell, str) else cell for cell in column._cells]
-    return table
-
-
 def summary_table(summary: Mapping[str, Any], run_dir: str, title: str) -> Table:
     from rich.markup import escape
 
