@@ -1,3 +1,3 @@
-from optrun.cli import main
+from optrun.entry import main
 
 main()

@@ -51,8 +51,8 @@ def load_problems(folder: Optional[Path]) -> None:
         warnings = load_user_problems(folder)
     except OptrunError as exc:
         raise fail(exc, exc.exit_code)
-    except KeyboardInterrupt:  # a real Ctrl-C while user files load (a file raising it is only a warning)
-        raise fail(Exception("interrupted while loading user problem files; nothing was run"), 130)
+    except KeyboardInterrupt as exc:  # a real Ctrl-C/SIGTERM while user files load (a file raising it is only a warning)
+        raise fail(Exception("interrupted while loading user problem files; nothing was run"), 128 + getattr(exc, "signum", 2))
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False, style="yellow")
 
@@ -109,11 +109,14 @@ def _stoppable():
         with _signals_interrupt() as flag:
             yield flag
         return
+    from optrun.entry import EARLY
     from optrun.runner import SIGNALS, SignalFlag
 
     flag = SignalFlag(armed=False)
     for sig in SIGNALS:
         signal.signal(sig, flag)
+    if EARLY:  # a signal came while the command was starting: stop before doing anything
+        raise fail(Exception(f"interrupted by {_signal_name(EARLY[0])} before the command started; nothing was recorded"), 128 + EARLY[0])
     try:
         yield flag
     finally:
@@ -488,6 +491,11 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         from click import exceptions as click_exceptions
 
+    from optrun.entry import EARLY
+
+    if EARLY:  # a signal during the imports: nothing has started
+        err.print(f"error: interrupted by {_signal_name(EARLY[0])} before the command started; nothing was recorded", markup=False, style="red")
+        sys.exit(128 + EARLY[0])
     try:
         code = app(standalone_mode=False)
     except click_exceptions.NoArgsIsHelpError:  # plain `optrun`: Typer has printed the help already
@@ -503,4 +511,7 @@ def main() -> None:
     except typer.Abort:
         err.print("error: aborted", markup=False, style="red")
         code = 1
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if EARLY and code == 0:  # a signal noted during a command that does not stop for it (list-*, show, ...)
+        code = 128 + EARLY[0]
+    sys.exit(code)

@@ -44,25 +44,32 @@ MAX_FILE_BYTES = 1_000_000  # a problem file is at most 1 MB
 
 
 class _CtrlC(KeyboardInterrupt):
-    """A real SIGINT while user files load (not a `raise KeyboardInterrupt` in them)."""
+    """A real SIGINT/SIGTERM while user files load (not a `raise KeyboardInterrupt` in them)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 @contextlib.contextmanager
 def _real_interrupts_marked():
-    """While user code runs at import, a real Ctrl-C raises _CtrlC, so it can be
-    told from a file that raises KeyboardInterrupt itself (main thread only)."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+    """While user code runs at import, a real SIGINT or SIGTERM raises _CtrlC
+    (so it is told from a file that raises KeyboardInterrupt itself, and a
+    file that blocks cannot hold optrun); the handlers before are put back
+    after. Main thread only; not where signals are ignored (idle pool workers)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         yield
         return
 
     def handler(signum, frame):
-        raise _CtrlC
+        raise _CtrlC(signum)
 
-    signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _describe(exc: BaseException) -> str:
@@ -133,9 +140,10 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
             except BaseException as exc:
                 exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
                 raise
-        except _CtrlC:
+        except _CtrlC as exc:
             sys.modules.pop(module_name, None)
-            raise KeyboardInterrupt from None  # the user pressed Ctrl-C: stop, as anywhere else
+            _loaded.discard(key)
+            raise exc from None  # the user pressed Ctrl-C (or sent SIGTERM): stop, as anywhere else
         except DuplicateName as exc:  # never run the built-in in place of the user's entry
             sys.modules.pop(module_name, None)
             _loaded.discard(key)  # and say so again on the next attempt
@@ -167,8 +175,9 @@ def load_entry_points() -> list[str]:
                 loaded = ep.load()
                 if callable(loaded) and not isinstance(loaded, type(sys)):
                     loaded()  # an entry point may name a function that registers problems
-        except _CtrlC:
-            raise KeyboardInterrupt from None
+        except _CtrlC as exc:
+            _loaded.discard(key)
+            raise exc from None
         except DuplicateName as exc:
             _loaded.discard(key)
             raise _clash(key, exc) from None

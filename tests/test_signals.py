@@ -400,3 +400,19 @@ def test_sweep_on_dask_stops_on_sigterm(marked):
     sweep_dir = _sweep_dir(marked)
     assert (sweep_dir / "sweep.csv").exists() and "optrun sweep --resume" in stderr
     assert "0 of 4 runs done" in stdout
+
+
+@pytest.mark.parametrize("sig, command", [(signal.SIGTERM, ["run", "c.yaml"]), (signal.SIGINT, ["list-problems"])])
+def test_a_signal_while_the_command_is_still_importing_is_one_line(tmp_path, sig, command):
+    """optrun.entry catches signals from its first line, before the command's
+    imports: here the process signals itself right after that point, so the
+    signal lands during the imports every time."""
+    (tmp_path / "c.yaml").write_text("problem: trid\noptimizer: gd\n")
+    code = (f"import os, sys; sys.argv = ['optrun', *{command!r}]; import optrun.entry as entry; "
+            "import signal; [signal.signal(s, entry._note) for s in (signal.SIGINT, signal.SIGTERM)]; "
+            f"os.kill(os.getpid(), {int(sig)}); entry.main()")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 128 + sig
+    assert result.stderr.strip() == f"error: interrupted by {signal.Signals(sig).name} before the command started; nothing was recorded"
+    assert not (tmp_path / "outputs").exists()
