@@ -203,6 +203,9 @@ def minimize(
             grad_norm = math.sqrt(float(g @ g))
             where = "the optimizer"
             state = optimizer.init(x)
+            if not hasattr(state, "step_size"):  # the contract (optrun.optimizers): the runner logs it every row
+                raise TypeError(f"its init returned a {type(state).__name__} without a step_size field "
+                                "(every optimizer state carries the step size its last update used)")
             where = "the objective"
             prev_f = f
             while True:

@@ -144,3 +144,14 @@ def test_signal_flag_stops_at_the_next_iteration_and_a_second_signal_at_once():
     assert "interrupted by SIGTERM at iteration 4" == outcome.message
     with pytest.raises(Interrupted):
         flag(2, None)
+
+
+def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
+    """The runner logs state.step_size; a state without it fails the run naming
+    the optimizer, not as an error of the objective."""
+    from optrun.optimizers import Optimizer
+
+    broken = Optimizer(init=lambda x0: (), update=lambda g, s, x: (-0.1 * g, s))
+    outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), broken, StopConfig(max_iter=3))
+    assert outcome.status == "failed"
+    assert outcome.message.startswith("the optimizer raised TypeError: its init returned a tuple without a step_size field")
