@@ -52,6 +52,10 @@ class Prepared:
 
 
 def prepare(config: Config) -> Prepared:
+    """Build everything a run needs from a validated config, before anything is
+    written: the problem, its start (initializer applied), the fixed and free
+    parameters, the flat start vector and the Oracle over it. Bad input raises
+    ConfigError."""
     entry = config.problem.entry
     try:
         problem = entry.build(config.problem.options)
@@ -157,6 +161,7 @@ class RunResult:
 
 
 def versions() -> dict[str, str]:
+    """The versions summary.json records (python, numpy, autograd, optrun)."""
     from optrun import __version__
 
     return {
@@ -168,12 +173,14 @@ def versions() -> dict[str, str]:
 
 
 def reference_json(reference: Reference | None) -> dict[str, Any] | None:
+    """A problem's known minimum as summary.json writes it (or None)."""
     if reference is None:
         return None
     return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
 
 
 def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> dict[str, Any]:
+    """The summary.json mapping of a finished run (fields in the README, "Runs, statuses and exit codes")."""
     config = prep.config
     return {
         "name": config.name,

@@ -141,6 +141,8 @@ class FieldSpread:
 
 @dataclass(frozen=True)
 class Calibration:
+    """One config's calibration: its samples, each field's spread and tolerance, and any problems."""
+
     path: str
     samples: tuple[Sample, ...]
     fields: tuple[FieldSpread, ...]

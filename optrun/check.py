@@ -25,6 +25,8 @@ INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; no
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One config's check: its outcome, the field checks, the run's summary and where it ran."""
+
     path: str
     outcome: str  # pass | fail | skip | error
     checks: tuple[Check, ...] = ()
@@ -74,6 +76,7 @@ def _short(value: Any) -> str:
 
 
 def find_configs(paths: Sequence[str | Path]) -> list[Path]:
+    """The YAML configs in ``paths`` (files, or folders searched recursively; run directories and hidden folders skipped)."""
     import os
 
     found: list[Path] = []
@@ -386,6 +389,8 @@ def _assign(mapping: Any, key: str, new: Any) -> None:
 # -------------------------------------------------------------- calibrate
 @dataclass(frozen=True)
 class CalibrationResult:
+    """One config's calibration, or why it could not be calibrated."""
+
     path: str
     calibration: Any = None  # optrun.calibrate.Calibration, when the config could be calibrated
     error: str = ""  # a config error, or why there was nothing to calibrate

@@ -289,6 +289,8 @@ def _file_kind(mode: int) -> str:
 
 # ---------------------------------------------------------------- sections
 class StopConfig(Options):
+    """The stop rules the runner applies (README, "Configs")."""
+
     max_iter: int = Field(1000, ge=1)
     grad_tol: float | None = Field(1e-8, ge=0)
     f_tol: float | None = Field(None, ge=0)
@@ -297,6 +299,8 @@ class StopConfig(Options):
 
 
 class OutputConfig(Options):
+    """Where a run is written and what goes into it."""
+
     dir: str = Field("outputs", min_length=1)
     plots: bool = True
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
@@ -435,6 +439,9 @@ class Section:
 
 @dataclass(frozen=True)
 class Config:
+    """A validated run config: every section looked up and checked. ``resolved()``
+    is what the run directory's config.yaml holds."""
+
     name: str
     seed: int
     problem: Section
@@ -496,6 +503,7 @@ def apply_override(data: dict[str, Any], text: str) -> None:
 
 # ------------------------------------------------------------------ loading
 def read_config_file(path: str | Path) -> tuple[Any, str]:
+    """Read and parse a YAML config file with the bounded safe reader: (data, source)."""
     data = read_yaml_file(path)
     if data is None:
         raise ConfigError("config file is empty; it needs at least 'problem' and 'optimizer'", source=str(path))

@@ -18,6 +18,7 @@ def _note(signum, frame) -> None:
 
 
 def main() -> None:
+    """Catch signals, then run the command (optrun.cli.main)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _note)
     from optrun.cli import main as cli_main

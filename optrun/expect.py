@@ -22,6 +22,8 @@ from optrun.params import leaf_names
 
 @dataclass(frozen=True)
 class Check:
+    """One compared field: what was expected, what the run got, and why it failed."""
+
     field: str  # "status", "fun", "params.x", "max_nit"
     expected: Any
     got: Any
@@ -83,6 +85,7 @@ def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, 
 
 
 def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check]:
+    """One Check per field of ``expect`` against a run's summary."""
     checks: list[Check] = []
     reference = summary.get("reference")
     if expect.status is not None:

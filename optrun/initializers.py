@@ -23,6 +23,8 @@ from optrun.registry import Registry
 
 @dataclass(frozen=True)
 class InitializerEntry:
+    """A registered initializer: ``apply(options, start, rng) -> parameters``."""
+
     name: str
     apply: Callable[[Any, Params, np.random.Generator], Params]
     options: type[Options]
@@ -33,6 +35,7 @@ INITIALIZERS: Registry[InitializerEntry] = Registry("initializer")
 
 
 def register_initializer(name: str, *, description: str, options: type[Options]):
+    """Decorator: register ``apply(options, start, rng) -> parameters`` under ``name``."""
     def decorate(apply):
         INITIALIZERS.register(name, InitializerEntry(name, apply, options, description))
         return apply

@@ -210,6 +210,7 @@ FILE_MODE = _file_mode()  # what open() would give, e.g. 0644 under umask 022
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it: the file is complete or absent."""
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
@@ -245,10 +246,12 @@ def gap_of(summary: dict[str, Any]) -> float | None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
+    """``data`` as JSON (non-finite numbers as null), written atomically."""
     write_text_atomic(path, json.dumps(_json_safe(data), indent=2) + "\n")
 
 
 def write_yaml(path: Path, data: Any) -> None:
+    """``data`` as YAML, written atomically."""
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 

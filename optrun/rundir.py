@@ -25,6 +25,8 @@ from optrun.outputs import TRACE_COLUMNS, read_trace
 
 @dataclass(frozen=True)
 class RunFiles:
+    """A run directory read back: its resolved config, summary (None if killed) and trace."""
+
     path: Path
     config: dict[str, Any]
     summary: dict[str, Any] | None  # None: the run never finished writing (killed)
@@ -49,6 +51,7 @@ class RunFiles:
 
 
 def read_run(path: str | Path) -> RunFiles:
+    """Read and validate a run directory; a folder that is not one, or was tampered with, is a one-line error."""
     run = Path(path)
     if not run.is_dir():
         raise ConfigError("not a run directory (no such folder)", source=str(run))

@@ -90,6 +90,8 @@ class SignalFlag:
 
 
 class Observer(Protocol):
+    """Anything that wants every iteration (the trace writer, the progress bar)."""
+
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None: ...
 
 
@@ -156,6 +158,8 @@ class Oracle:
 
 @dataclass(frozen=True)
 class Outcome:
+    """How a run ended: status and message (from TERMINATION), the final point and its f and gradient norm, counts, the best f seen and the time."""
+
     status: str
     reason: str
     message: str
@@ -180,6 +184,11 @@ def minimize(
     clock: Callable[[], float] = time.perf_counter,
     interrupt: SignalFlag | None = None,
 ) -> Outcome:
+    """The one runner loop: from ``x0``, evaluate f and its gradient, ask
+    ``optimizer`` for a step, apply the stop rules and divergence checks, keep
+    the best point and hand each iteration to ``observers``; returns the
+    Outcome (status, message, final point, counts). ``interrupt`` is the
+    run's SignalFlag (a signal ends the run as ``interrupted``)."""
     start = clock()
     x = np.array(x0, dtype=float)
     k = 0

@@ -112,6 +112,8 @@ def _flow(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Plan:
+    """A sweep's plan (sweep.json): the base config, the overrides for every run, the swept keys."""
+
     config: str  # absolute path of the base config
     overrides: tuple[str, ...]  # --set, applied to every run
     keys: tuple[str, ...]  # swept paths, then "seed"
@@ -388,6 +390,8 @@ def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dic
 # ------------------------------------------------------------------- a sweep
 @dataclass(frozen=True)
 class SweepOutcome:
+    """What a sweep did: its rows, what --resume kept, and whether a signal stopped it."""
+
     sweep_dir: Path
     rows: list[dict[str, Any]]
     keys: tuple[str, ...]
@@ -398,6 +402,7 @@ class SweepOutcome:
 
 
 def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
+    """Make a new sweep directory and write its plan."""
     sweep_dir = make_run_dir(output_dir, name, prefix="sweep-")
     try:
         write_json_atomic(sweep_dir / "sweep.json", plan.to_json())
@@ -408,6 +413,7 @@ def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
 
 
 def load_plan(sweep_dir: Path) -> Plan:
+    """The plan of an existing sweep directory (for --resume), validated."""
     path = sweep_dir / "sweep.json"
     if not sweep_dir.is_dir():
         raise ConfigError("not a sweep directory (no such folder)", source=str(sweep_dir))

@@ -93,6 +93,7 @@ def params_text(params: Any, limit: int = 8) -> str:
 
 
 def summary_table(summary: Mapping[str, Any], run_dir: str, title: str) -> Table:
+    """A run's summary as a rich table (user text is shown literally)."""
     from rich.markup import escape
 
     table = Table(title=escape(title), show_header=False, title_justify="left")

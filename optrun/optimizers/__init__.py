@@ -24,6 +24,9 @@ from optrun.registry import Registry
 
 
 class Optimizer(NamedTuple):
+    """The pair of pure functions an optimizer is (plus ``close`` for resources).
+    The state ``init`` returns must have a ``step_size`` field: the runner logs it."""
+
     init: Callable[[Any], Any]
     update: Callable[[Any, Any, Any], tuple[Any, Any]]
     close: Callable[[Any], None] | None = None  # release resources (a worker thread) when the run ends
@@ -42,6 +45,8 @@ class OptimizerFinished(Exception):
 
 @dataclass(frozen=True)
 class OptimizerEntry:
+    """A registered optimizer: its factory, options model and capabilities (what it needs, a size check, purity)."""
+
     name: str
     make: Callable[[Any, Any], Optimizer]
     options: type[Options]

@@ -45,6 +45,8 @@ class ScheduleOptions(Options):
 
 @dataclass(frozen=True)
 class ScheduleEntry:
+    """A registered step-size schedule: ``fn(options, t) -> step size``."""
+
     name: str
     fn: Callable[[Any, int], float]  # (options, t) -> step size at update t (warm-up excluded)
     options: type[ScheduleOptions]
@@ -55,6 +57,7 @@ SCHEDULES: Registry[ScheduleEntry] = Registry("schedule")
 
 
 def register_schedule(name: str, *, options: type[ScheduleOptions], description: str):
+    """Decorator: register ``fn(options, t) -> step size`` under ``name``."""
     def decorate(fn):
         SCHEDULES.register(name, ScheduleEntry(name, fn, options, description))
         return fn

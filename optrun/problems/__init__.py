@@ -86,6 +86,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class ProblemEntry:
+    """A registered problem: its build function, options model, description, formula and where it came from."""
+
     name: str
     build: Callable[[Any], Problem]
     options: type[Options]
