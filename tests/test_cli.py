@@ -135,6 +135,7 @@ def _start_long_run(workdir, write_config):
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.slow
 def test_signal_interrupts_keep_trace_and_write_summary(workdir, write_config, sig, code):
     proc, trace = _start_long_run(workdir, write_config)
     proc.send_signal(sig)
@@ -149,6 +150,7 @@ def test_signal_interrupts_keep_trace_and_write_summary(workdir, write_config, s
     assert (trace.parent / "loss.png").exists()
 
 
+@pytest.mark.slow
 def test_concurrent_runs_get_distinct_directories(workdir, write_config):
     path = write_config(TRID, "same.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -160,6 +162,7 @@ def test_concurrent_runs_get_distinct_directories(workdir, write_config):
     assert all((d / "summary.json").exists() and (d / "trace.csv").exists() for d in dirs)
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_traces(workdir, write_config):
     path = write_config("problem: {name: trid, dim: 5}\ninit: {kind: normal}\nseed: 3\n"
                         "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 300}\noutput: {plots: false}\n", "det.yaml")

@@ -106,6 +106,7 @@ def _f_values(workdir, name):
     return [float(r["f"]) for r in rows_of(only_sweep_dir(workdir, name))]
 
 
+@pytest.mark.slow
 def test_workers_pool_and_dask_give_identical_results(workdir):
     for name in ("one", "pool", "dask"):
         (workdir / f"{name}.yaml").write_text(BASE)
@@ -195,6 +196,7 @@ def test_resume_errors(workdir):
     assert result.exit_code == 2 and "--resume takes a sweep directory only" in result.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_keeps_finished_runs_and_resume_completes(workdir):
     (workdir / "s.yaml").write_text("problem: {name: trid, dim: 200}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
                                     "stop: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\n")
