@@ -29,6 +29,7 @@ from optrun.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace
 from optrun.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
 from optrun.problems import Problem, Reference
 from optrun.runner import Interrupted, Oracle, Outcome, SignalFlag, minimize
+from optrun.status import Status
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("converged", "max_iter", "time_limit")
+        return Status(self.status).success
 
 
 def versions() -> dict[str, str]:

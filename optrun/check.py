@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from optrun.errors import ConfigError, OptrunError
 from optrun.expect import Check, check_expect
+from optrun.status import Status
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; not started because of it
@@ -61,7 +62,7 @@ class CheckResult:
         if self.outcome == PASS:
             return ""
         parts = [f"{c.field}: expected {_short(c.expected)}, got {_short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
-        if self.summary and self.summary["status"] in ("diverged", "failed") and not any(c.field == "status" for c in self.failures):
+        if self.summary and Status(self.summary["status"]).failure and not any(c.field == "status" for c in self.failures):
             parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
         if self.recorded_on and self.machine and self.recorded_on != self.machine:
             parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
@@ -129,7 +130,7 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
         return CheckResult(path, INTERRUPTED, (), result.summary, str(result.run_dir), time.perf_counter() - start,
                            error=result.message, machine=describe(result.summary.get("machine")), signum=result.signum)
     checks = tuple(check_expect(config.expect, result.summary))
-    ok = all(c.ok for c in checks) and result.status not in ("diverged", "failed")
+    ok = all(c.ok for c in checks) and not Status(result.status).failure
     return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
                        calibration=config.expect.calibration, recorded_on=config.expect.recorded_on,
                        machine=describe(result.summary.get("machine")))
@@ -297,7 +298,7 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
     and a run that failed or diverged is left alone."""
     if result.outcome != FAIL:
         return [], []
-    if result.summary is None or result.summary["status"] in ("diverged", "failed"):
+    if result.summary is None or Status(result.summary["status"]).failure:
         return [], [result.message]
     yaml = _round_trip_yaml()
     path = Path(result.path)

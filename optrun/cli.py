@@ -35,7 +35,6 @@ def out() -> Console:
         console = Console(width=160, emoji=False)
     return console
 
-FAILED_STATUSES = ("diverged", "failed")
 PROBLEMS_OPTION = typer.Option(
     None, "--problems", help="Folder of user problem files (default: ./problems). These files are code and run as code."
 )
@@ -144,6 +143,7 @@ def run(
     from optrun.api import execute
     from optrun.config import load_config
     from optrun.errors import OptrunError
+    from optrun.status import Status
 
     with _stoppable() as flag:
         load_problems(problems)
@@ -179,7 +179,7 @@ def run(
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
             err.print(f"warning: {_signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
                       markup=False, style="yellow")
-        if result.status in FAILED_STATUSES:
+        if Status(result.status).failure:
             raise typer.Exit(1)
 
 
@@ -460,10 +460,10 @@ def sweep(
         for warning in outcome.warnings:
             err.print(f"warning: {warning}", markup=False, style="yellow")
         out().print(results_table(outcome.rows, outcome.keys))
-        from optrun.sweep import DONE_STATUSES
+        from optrun.sweep import is_done, is_failed
 
-        done = sum(r["status"] in DONE_STATUSES for r in outcome.rows)
-        failed = sum(r["status"] in ("diverged", "failed", "error") for r in outcome.rows)
+        done = sum(is_done(r) for r in outcome.rows)
+        failed = sum(is_failed(r) for r in outcome.rows)
         errors = sum(r["status"] == "error" for r in outcome.rows)
         kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
         out().print(f"{done} of {len(plan.runs)} runs done{kept}, {failed} failed or diverged; "

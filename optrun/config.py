@@ -26,8 +26,7 @@ from optrun.errors import ConfigError, short_repr
 from optrun.options import Options, validate
 
 DEFAULT_TOLERANCE = 1e-6
-STATUSES = ("converged", "max_iter", "time_limit", "diverged", "interrupted", "failed")
-Status = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
+from optrun.status import StatusName as Status  # noqa: E402 (the names an expect.status may take)
 # a run name becomes a folder name: letters (any script) and digits, '.', '_' and '-',
 # starting with a letter or digit, at most 100 characters; fullmatch, so no trailing newline
 NAME_PATTERN = r"[^\W_][\w.-]{0,99}"

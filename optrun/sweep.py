@@ -42,12 +42,22 @@ from optrun.config import SweepConfig, load_config, parse_yaml
 from optrun.errors import ConfigError, OptrunError, RunIOError
 from optrun.options import validate
 from optrun.outputs import gap_of, make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
+from optrun.status import status
 
 MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
 FULL_CHECK_RUNS = 100  # up to this many runs, every combination is validated
 MAX_LOCAL_WORKERS = 256  # --dask local:N
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
-DONE_STATUSES = ("converged", "max_iter", "time_limit", "diverged", "failed", "error")  # not redone by --resume
+def is_done(row: dict[str, Any]) -> bool:
+    """A row --resume keeps: a finished run, or one that could not start (``error``)."""
+    found = status(row["status"])
+    return row["status"] == "error" if found is None else found.finished
+
+
+def is_failed(row: dict[str, Any]) -> bool:
+    """A run that diverged or failed, or could not start."""
+    found = status(row["status"])
+    return row["status"] == "error" if found is None else found.failure
 
 
 # ------------------------------------------------------------------ the plan
@@ -473,7 +483,7 @@ def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str
     problem = summary_problem(summary) if summary is not None else "not JSON"
     if problem:
         raise ConfigError(f"summary.json is not an optrun summary ({problem}); move this run away to redo it", source=str(run_dir))
-    if summary["status"] not in DONE_STATUSES or summary.get("io_error"):
+    if not is_done(summary) or summary.get("io_error"):
         return None
     return {"index": index, **values, **_result_fields(summary), "run_dir": str(run_dir)}
 
@@ -621,7 +631,7 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
             "mean": statistics.fmean(values) if values else None,
             "min": min(values) if values else None,
             "max": max(values) if values else None,
-            "ok": all(r["status"] in ("converged", "max_iter", "time_limit") for r in members),
+            "ok": all(status(r["status"]) is not None and status(r["status"]).success for r in members),
         })
     finite = [s for s in summary if s["mean"] is not None and s["ok"]]
     best = min(finite, key=lambda s: s["mean"], default=None)

@@ -121,9 +121,9 @@ def test_keyboard_interrupt_ends_as_interrupted():
 
 
 def test_every_termination_reason_maps_to_a_spec_status():
-    from optrun.config import STATUSES
+    from optrun.status import Status
 
-    assert {status for status, _ in TERMINATION.values()} == set(STATUSES)
+    assert {status for status, _ in TERMINATION.values()} == {s.value for s in Status}
 
 
 def test_signal_flag_stops_at_the_next_iteration_and_a_second_signal_at_once():
@@ -155,3 +155,12 @@ def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
     outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), broken, StopConfig(max_iter=3))
     assert outcome.status == "failed"
     assert outcome.message.startswith("the optimizer raised TypeError: its init returned a tuple without a step_size field")
+
+
+def test_each_status_says_what_it_means():
+    from optrun.status import Status, status
+
+    assert [s.value for s in Status if s.success] == ["converged", "max_iter", "time_limit"]
+    assert [s.value for s in Status if s.failure] == ["diverged", "failed"]
+    assert [s.value for s in Status if not s.finished] == ["interrupted"]
+    assert status("error") is None and status("converged") is Status.CONVERGED

@@ -1,0 +1,50 @@
+"""Run statuses and what each one means, in one place.
+
+A run ends ``converged``, ``max_iter``, ``time_limit``, ``diverged``,
+``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
+Commands ask a status what it means instead of listing statuses:
+``success`` (a result: the run ended by its stop rules), ``failure`` (exit
+1 for ``run``, a failed check, a failed sweep point) and ``finished`` (not
+cut short by a signal: ``sweep --resume`` keeps it).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+
+class Status(str, Enum):
+    CONVERGED = "converged"
+    MAX_ITER = "max_iter"
+    TIME_LIMIT = "time_limit"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+    @property
+    def success(self) -> bool:
+        """The run ended by its own stop rules: its result stands."""
+        return self in (Status.CONVERGED, Status.MAX_ITER, Status.TIME_LIMIT)
+
+    @property
+    def failure(self) -> bool:
+        """The run blew up (diverged) or raised (failed)."""
+        return self in (Status.DIVERGED, Status.FAILED)
+
+    @property
+    def finished(self) -> bool:
+        """The run was not cut short by a signal (so it is not redone by --resume)."""
+        return self is not Status.INTERRUPTED
+
+
+StatusName = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
+assert set(StatusName.__args__) == {s.value for s in Status}  # one list, checked at import
+
+
+def status(name: str) -> Status | None:
+    """The Status named ``name``, or None for anything else (a sweep row's ``error``)."""
+    try:
+        return Status(name)
+    except ValueError:
+        return None
