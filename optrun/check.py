@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from optrun.config import plain_data
 from optrun.errors import ConfigError, OptrunError
 from optrun.expect import Check, check_expect
 from optrun.status import Status
@@ -324,7 +325,7 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
         elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
             name = key.split(".", 1)[1]
             new = summary["params"][name]
-            changes.append(f"expect.{key}: {_short(_plain(expect['params'][name]))} -> {_short(new)}")
+            changes.append(f"expect.{key}: {_short(plain_data(expect['params'][name]))} -> {_short(new)}")
             _assign(expect["params"], name, new)
         elif key == "max_nit":
             changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")
@@ -369,12 +370,6 @@ def _float_text(value: float) -> str:
     if e and "." not in mantissa:
         return f"{mantissa}.0e{exponent}"
     return text
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 def _assign(mapping: Any, key: str, new: Any) -> None:

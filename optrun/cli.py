@@ -166,9 +166,9 @@ def run(
         for warning in result.warnings:
             err.print(f"warning: {warning}", markup=False, style="yellow")
         if json_out:
-            from optrun.outputs import _json_safe
+            from optrun.outputs import json_safe
 
-            typer.echo(json.dumps(_json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
+            typer.echo(json.dumps(json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
         elif not quiet:
             from optrun.terminal import summary_table
 

@@ -518,7 +518,7 @@ def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str]
     from optrun.paths import PathContext
 
     if isinstance(config, Mapping):
-        data, source, default_name = _plain(config), "", "run"
+        data, source, default_name = plain_data(config), "", "run"
         paths = PathContext.for_config(None)
     else:
         data, source = read_config_file(config)
@@ -534,12 +534,19 @@ def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str]
         raise exc.located(source=exc.source or source) from None
 
 
-def _plain(value: Any) -> Any:
-    """A deep copy of nested mappings/lists so overrides never touch the caller's."""
+def plain_data(value: Any) -> Any:
+    """A deep copy as plain dicts, lists and numbers (so overrides never touch
+    the caller's data, and ruamel's or NumPy's number types print plainly)."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int):
+        return int(value)
     return value
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 
 from optrun.errors import RunIOError
+from optrun.params import finite_or_none
 
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
 
@@ -247,7 +248,7 @@ def gap_of(summary: dict[str, Any]) -> float | None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """``data`` as JSON (non-finite numbers as null), written atomically."""
-    write_text_atomic(path, json.dumps(_json_safe(data), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
 
 
 def write_yaml(path: Path, data: Any) -> None:
@@ -255,18 +256,19 @@ def write_yaml(path: Path, data: Any) -> None:
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
-def _json_safe(value: Any) -> Any:
-    """JSON has no NaN or inf: non-finite numbers are written as null."""
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or inf: non-finite numbers are written as null (the
+    rule of :func:`optrun.params.finite_or_none`, applied to any JSON data)."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
+        return finite_or_none(float(value))
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.ndarray):
-        return _json_safe(value.tolist())
+        return json_safe(value.tolist())
     return value
 
 

@@ -117,6 +117,7 @@ def to_jsonable(params: Any) -> Any:
 
 
 def finite_or_none(value: float) -> float | None:
+    """The one rule for non-finite numbers in JSON and YAML output: None (null)."""
     return value if math.isfinite(value) else None
 
 
