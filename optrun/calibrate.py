@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from optrun.errors import OptrunError
+from optrun.expect import flat_values
 
 MARGIN = 10.0
 SENSITIVE = 1e-9
@@ -158,12 +159,6 @@ class Calibration:
         return not self.problems
 
 
-def _flat(value: Any) -> np.ndarray:
-    from optrun.expect import _flat as flat
-
-    return flat(value)
-
-
 def round_up(value: float) -> float:
     """``value`` rounded up to two significant digits (tolerances people can read)."""
     if value <= 0 or not math.isfinite(value):
@@ -174,9 +169,9 @@ def round_up(value: float) -> float:
 
 
 def _field(name: str, expected: Any, values: list[Any], plain: Any, margin: float) -> FieldSpread:
-    want = _flat(expected)
-    runs = [_flat(v) for v in values]
-    base = _flat(plain)
+    want = flat_values(expected)
+    runs = [flat_values(v) for v in values]
+    base = flat_values(plain)
     spread = max(float(np.max(np.abs(r - base))) for r in runs)
     deviation = max(float(np.max(np.abs(r - want))) for r in [base, *runs])
     scale = float(np.max(np.maximum(1.0, np.abs(want))))
@@ -239,10 +234,10 @@ def _moved(f: FieldSpread, expect: Any, plain: Sample) -> tuple[float, float]:
     name = f.field.split(".", 1)[1]
     if not isinstance(expect.params, Mapping):
         return 0.0, 0.0
-    want = _flat(expect.params[name])
-    excess = np.abs(_flat(plain.params.get(name)) - want) - (atol + rtol * np.abs(want))
+    want = flat_values(expect.params[name])
+    excess = np.abs(flat_values(plain.params.get(name)) - want) - (atol + rtol * np.abs(want))
     worst = int(np.argmax(excess))
-    return float(abs(_flat(plain.params.get(name))[worst] - want[worst])), float(atol + rtol * abs(want[worst]))
+    return float(abs(flat_values(plain.params.get(name))[worst] - want[worst])), float(atol + rtol * abs(want[worst]))
 
 
 # ------------------------------------------------------------ running them

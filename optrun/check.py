@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from optrun.config import plain_data
-from optrun.errors import ConfigError, OptrunError
+from optrun.errors import ConfigError, OptrunError, short
 from optrun.expect import Check, check_expect
 from optrun.status import Status
 
@@ -62,19 +62,12 @@ class CheckResult:
             return self.error
         if self.outcome == PASS:
             return ""
-        parts = [f"{c.field}: expected {_short(c.expected)}, got {_short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
+        parts = [f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
         if self.summary and Status(self.summary["status"]).failure and not any(c.field == "status" for c in self.failures):
             parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
         if self.recorded_on and self.machine and self.recorded_on != self.machine:
             parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
         return "; ".join(parts)
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def find_configs(paths: Sequence[str | Path]) -> list[Path]:
@@ -239,8 +232,8 @@ def results_table(results: Sequence[CheckResult]):
             Text(r.path),
             f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
             Text(str(r.summary["status"])) if r.summary else "-",
-            _short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
-            _short(expected_f) if expected_f is not None else "-",
+            short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
+            short(expected_f) if expected_f is not None else "-",
             f"{r.seconds:.2f}",
             Text("; ".join(part for part in (r.message, r.note) if part) or "-"),
         )
@@ -320,12 +313,12 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
             changes.append(f"expect.status: {expect['status']} -> {new}")
             expect["status"] = new
         elif key == "fun" and summary["fun"] is not None:
-            changes.append(f"expect.fun: {_short(expect['fun'])} -> {_short(summary['fun'])}")
+            changes.append(f"expect.fun: {short(expect['fun'])} -> {short(summary['fun'])}")
             expect["fun"] = summary["fun"]
         elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
             name = key.split(".", 1)[1]
             new = summary["params"][name]
-            changes.append(f"expect.{key}: {_short(plain_data(expect['params'][name]))} -> {_short(new)}")
+            changes.append(f"expect.{key}: {short(plain_data(expect['params'][name]))} -> {short(new)}")
             _assign(expect["params"], name, new)
         elif key == "max_nit":
             changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")

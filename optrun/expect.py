@@ -43,7 +43,8 @@ def _number_check(field: str, expected: float, got: Any, atol: float, rtol: floa
     return Check(field, expected, got, ok, "" if ok else _tolerance_text(diff, expected, atol, rtol))
 
 
-def _flat(value: Any) -> np.ndarray:
+def flat_values(value: Any) -> np.ndarray:
+    """An expected or recorded value (number, list, nested parameters) as one flat float array."""
     if value is None:
         return np.array([np.nan])
     flat, _ = flatten(_as_arrays(value))
@@ -60,7 +61,7 @@ def _as_arrays(value: Any) -> Any:
 
 def _param_check(name: str, expected: Any, got: Any, atol: float, rtol: float) -> Check:
     field = f"params.{name}"
-    want, have = _flat(expected), _flat(got)
+    want, have = flat_values(expected), flat_values(got)
     if want.shape != have.shape:
         return Check(field, expected, got, False, f"expected {want.size} values, the run has {have.size}")
     if not np.all(np.isfinite(have)):
@@ -78,8 +79,8 @@ def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, 
     """The known minimizer closest (Euclidean) to the run's final parameters."""
 
     def distance(point: Mapping[str, Any]) -> float:
-        got = _flat({k: params.get(k) for k in point})
-        return float(np.linalg.norm(np.nan_to_num(got - _flat(point), nan=np.inf)))
+        got = flat_values({k: params.get(k) for k in point})
+        return float(np.linalg.norm(np.nan_to_num(got - flat_values(point), nan=np.inf)))
 
     return min(minimizers, key=distance)
 
