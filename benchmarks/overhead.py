@@ -32,7 +32,7 @@ import numpy as np
 from autograd import grad, value_and_grad
 
 import optrun
-from optrun.problems import PROBLEMS
+from optrun.core.problems import PROBLEMS
 
 CASES = {
     # name: (problem section, step size, iterations, target)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from optrun.sweep import make_plan, run_sweep, start_sweep
+from optrun.commands.sweep import make_plan, run_sweep, start_sweep
 
 CONFIG = {
     "name": "bench",

@@ -3,23 +3,91 @@
     >>> import optrun
     >>> result = optrun.run("configs/polynomial-gd.yaml", ["stop.max_iter=50"])
     >>> result.status, result.fun, result.trace["f"][:3]
+
+The names below are the public API: running (``run``, ``RunResult``,
+``Summary``, ``read_run``), the errors, and what a problem, optimizer,
+initializer or schedule file imports to register itself (``Options``,
+``Problem``, ``register_problem``, ...). They are loaded on first use, so
+``optrun --help`` does not import numpy, autograd or pydantic.
+
+The layout (CONTRIBUTING.md): :mod:`optrun.core` is the pipeline (problem ->
+initializer -> optimizer -> runner -> outputs), :mod:`optrun.config` the YAML
+file format and user files, :mod:`optrun.commands` what each command does,
+and :mod:`optrun.cli` the thin Typer shell on top.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
 __version__ = "0.1.0"
 
-__all__ = ["run", "RunResult", "ConfigError", "OptrunError", "__version__"]
+# public name -> the module that defines it
+_PUBLIC = {
+    "run": "optrun.commands.run",
+    "RunResult": "optrun.commands.run",
+    "Summary": "optrun.core.result",
+    "read_run": "optrun.core.rundir",
+    "ConfigError": "optrun.core.errors",
+    "OptrunError": "optrun.core.errors",
+    "Options": "optrun.core.options",
+    "NoOptions": "optrun.core.options",
+    "Problem": "optrun.core.problems",
+    "Reference": "optrun.core.problems",
+    "Fit": "optrun.core.problems",
+    "register_problem": "optrun.core.problems",
+    "Optimizer": "optrun.core.optimizers",
+    "OptimizerFinished": "optrun.core.optimizers",
+    "register_optimizer": "optrun.core.optimizers",
+    "register_initializer": "optrun.core.initializers",
+    "ScheduleOptions": "optrun.core.optimizers.schedules",
+    "register_schedule": "optrun.core.optimizers.schedules",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
 
 
 def __getattr__(name: str):
-    # Lazy, so `optrun --help` does not import numpy/autograd/pydantic.
-    if name in ("run", "RunResult"):
-        from optrun import api
-
-        return getattr(api, name)
-    if name in ("ConfigError", "OptrunError"):
-        from optrun import errors
-
-        return getattr(errors, name)
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
     raise AttributeError(f"module 'optrun' has no attribute {name!r}")
+
+
+# User problem files written before the core/config/commands layout import
+# from the old module paths (``from optrun.problems import register_problem``).
+# Those paths stay importable: each is the same module object as its new home.
+_MOVED = {
+    "optrun.errors": "optrun.core.errors",
+    "optrun.options": "optrun.core.options",
+    "optrun.params": "optrun.core.params",
+    "optrun.problems": "optrun.core.problems",
+    "optrun.initializers": "optrun.core.initializers",
+    "optrun.optimizers": "optrun.core.optimizers",
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``optrun.problems`` (and its submodules) as ``optrun.core.problems``."""
+
+    def find_spec(self, fullname, path, target=None):
+        for old, new in _MOVED.items():
+            if fullname == old or fullname.startswith(old + "."):
+                return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        for old, new in _MOVED.items():
+            if spec.name == old or spec.name.startswith(old + "."):
+                module = importlib.import_module(new + spec.name[len(old):])
+                sys.modules[spec.name] = module
+                return module
+        return None  # not reached: find_spec only answers for moved names
+
+    def exec_module(self, module):
+        pass  # already executed under its new name
+
+
+sys.meta_path.append(_MovedModules())

@@ -1,4 +1,4 @@
-"""The command line: a thin shell over :mod:`optrun.api`.
+"""The command line: a thin shell over :mod:`optrun.commands.run`.
 
 Every command is one small function; errors go to stderr as one line and end
 with ``typer.Exit(code)``: 2 for bad input, 1 for a failed or diverged run or
@@ -43,8 +43,8 @@ PROBLEMS_OPTION = typer.Option(
 def load_problems(folder: Optional[Path]) -> None:
     """Register user problems (and optimizers, initializers, schedules); a
     broken file is a one-line warning, a name already taken an error (exit 2)."""
-    from optrun.errors import OptrunError
-    from optrun.plugins import load_user_problems
+    from optrun.core.errors import OptrunError
+    from optrun.config.plugins import load_user_problems
 
     try:
         warnings = load_user_problems(folder)
@@ -73,8 +73,8 @@ def options(
     ),
 ) -> None:
     """Run reproducible optimization experiments from YAML configs."""
-    from optrun.errors import OptrunError
-    from optrun.machine import BLAS_THREADS_ENV, blas_threads as threads_setting
+    from optrun.core.errors import OptrunError
+    from optrun.core.machine import BLAS_THREADS_ENV, blas_threads as threads_setting
 
     if blas_threads is not None:
         os.environ[BLAS_THREADS_ENV] = str(blas_threads)  # workers (spawned, Dask local) inherit it
@@ -95,7 +95,7 @@ _WHOLE_PROCESS = False  # set by main(): the command is all this process does
 @contextlib.contextmanager
 def _stoppable():
     """SIGINT/SIGTERM for the body of run, sweep and check: from its start to
-    its end a signal is recorded (a run in progress stops, see optrun.api),
+    its end a signal is recorded (a run in progress stops, see optrun.commands.run),
     never a traceback or a silent death. When the command is the whole
     process, the handler is swapped for SIG_IGN at the end, so there is no
     moment, up to the exit, at which a signal would kill it after it has
@@ -103,13 +103,13 @@ def _stoppable():
     import signal
 
     if not _WHOLE_PROCESS:  # in-process (tests, CliRunner): restore the handlers afterwards
-        from optrun.api import _signals_interrupt
+        from optrun.commands.run import _signals_interrupt
 
         with _signals_interrupt() as flag:
             yield flag
         return
     from optrun.entry import EARLY
-    from optrun.runner import SIGNALS, SignalFlag
+    from optrun.core.runner import SIGNALS, SignalFlag
 
     flag = SignalFlag(armed=False)
     for sig in SIGNALS:
@@ -140,10 +140,10 @@ def run(
     """Run one experiment and record it in a new run directory."""
     import signal
 
-    from optrun.api import execute
+    from optrun.commands.run import execute
     from optrun.config import load_config
-    from optrun.errors import OptrunError
-    from optrun.status import Status
+    from optrun.core.errors import OptrunError
+    from optrun.core.status import Status
 
     with _stoppable() as flag:
         load_problems(problems)
@@ -152,7 +152,7 @@ def run(
             show_bar = not quiet and not json_out and err.is_terminal
             bar = None
             if show_bar:
-                from optrun.terminal import ProgressBar
+                from optrun.commands.terminal import ProgressBar
 
                 bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
             with bar or contextlib.nullcontext():
@@ -166,11 +166,11 @@ def run(
         for warning in result.warnings:
             err.print(f"warning: {warning}", markup=False, style="yellow")
         if json_out:
-            from optrun.outputs import json_safe
+            from optrun.core.outputs import json_safe
 
             typer.echo(json.dumps(json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2))
         elif not quiet:
-            from optrun.terminal import summary_table
+            from optrun.commands.terminal import summary_table
 
             out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
         if result.status == "interrupted":
@@ -186,7 +186,7 @@ def run(
 @app.command("list-problems")
 def list_problems(problems: Optional[Path] = PROBLEMS_OPTION) -> None:
     """List the registered problems with their options and known minima."""
-    from optrun.catalogue import problems_table
+    from optrun.commands.catalogue import problems_table
 
     load_problems(problems)
     out().print(problems_table())
@@ -198,8 +198,8 @@ def describe(
     problems: Optional[Path] = PROBLEMS_OPTION,
 ) -> None:
     """Show one problem in full: formula, parameters, options, start, minimum."""
-    from optrun.catalogue import describe_problem
-    from optrun.errors import OptrunError
+    from optrun.commands.catalogue import describe_problem
+    from optrun.core.errors import OptrunError
 
     load_problems(problems)
     try:
@@ -211,7 +211,7 @@ def describe(
 @app.command("list-optimizers")
 def list_optimizers(problems: Optional[Path] = PROBLEMS_OPTION) -> None:
     """List the registered optimizers with their options and what they need."""
-    from optrun.catalogue import optimizers_table
+    from optrun.commands.catalogue import optimizers_table
 
     load_problems(problems)  # user files may register optimizers and schedules too
     out().print(optimizers_table())
@@ -223,9 +223,9 @@ def plot(
     problems: Optional[Path] = PROBLEMS_OPTION,
 ) -> None:
     """Redraw a run's plots from its files (also for interrupted runs)."""
-    from optrun.errors import OptrunError
-    from optrun.plots import draw_run_plots
-    from optrun.rundir import read_run
+    from optrun.core.errors import OptrunError
+    from optrun.commands.plots import draw_run_plots
+    from optrun.core.rundir import read_run
 
     load_problems(problems)
     try:
@@ -244,9 +244,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory (outputs/<nam
     """Print a run's summary table and its resolved config."""
     from rich.syntax import Syntax
 
-    from optrun.errors import OptrunError
-    from optrun.rundir import read_run
-    from optrun.terminal import summary_table
+    from optrun.core.errors import OptrunError
+    from optrun.core.rundir import read_run
+    from optrun.commands.terminal import summary_table
 
     try:
         run = read_run(run_dir)
@@ -276,9 +276,9 @@ def compare(
     out_file: Path = typer.Option(Path("compare.png"), "--out", help="The overlaid loss plot; compare.csv is written beside it."),
 ) -> None:
     """Overlay several runs' loss curves and tabulate their results."""
-    from optrun.compare import compare_table, expand_sweep_dirs, plot_compare, row, write_csv
-    from optrun.errors import ConfigError, OptrunError
-    from optrun.rundir import read_run
+    from optrun.commands.compare import compare_table, expand_sweep_dirs, plot_compare, row, write_csv
+    from optrun.core.errors import ConfigError, OptrunError
+    from optrun.core.rundir import read_run
 
     try:
         if out_file.suffix.lower() != ".png":
@@ -313,8 +313,8 @@ def check(
     Exit status: 0 all passed, 1 a check failed or a run diverged/failed,
     2 a config error.
     """
-    from optrun.check import exit_code, find_configs, results_table, run_checks, totals, write_junit
-    from optrun.errors import ConfigError, OptrunError
+    from optrun.commands.check import exit_code, find_configs, results_table, run_checks, totals, write_junit
+    from optrun.core.errors import ConfigError, OptrunError
 
     load_problems(problems)
     overrides = [*(set_ or []), *([] if plots else ["output.plots=false"])]
@@ -345,7 +345,7 @@ def check(
                       + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
             raise typer.Exit(code)
         if update:
-            from optrun.check import update_all
+            from optrun.commands.check import update_all
 
             try:
                 changed, left = update_all(results)
@@ -385,9 +385,9 @@ def _progress(label: str, total: int):
 
 def _calibrate(configs: List[Path], overrides: List[str], workers: int, problems: Optional[str], margin: float) -> int:
     """Calibrate, write, print the table; returns the exit status."""
-    from optrun.calibrate import variants
-    from optrun.check import calibrate_configs, calibration_table
-    from optrun.machine import blas_threads
+    from optrun.commands.calibrate import variants
+    from optrun.commands.check import calibrate_configs, calibration_table
+    from optrun.core.machine import blas_threads
 
     runs = len(configs) * len(variants(blas_threads())[0])
     with _progress("calibrating", runs) as advance:
@@ -415,15 +415,15 @@ def sweep(
     problems: Optional[Path] = PROBLEMS_OPTION,
 ) -> None:
     """Run a config over a grid of values and seeds, and tabulate the results."""
-    from optrun.errors import ConfigError, OptrunError
-    from optrun.sweep import load_plan, make_plan, results_table, run_sweep, start_sweep
+    from optrun.core.errors import ConfigError, OptrunError
+    from optrun.commands.sweep import load_plan, make_plan, results_table, run_sweep, start_sweep
 
     with _stoppable() as flag:
         load_problems(problems)
         problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
         try:
             if dask is not None:
-                from optrun.sweep import check_dask_address
+                from optrun.commands.sweep import check_dask_address
 
                 check_dask_address(dask)  # fail before validating or creating anything
             if resume is not None:
@@ -460,7 +460,7 @@ def sweep(
         for warning in outcome.warnings:
             err.print(f"warning: {warning}", markup=False, style="yellow")
         out().print(results_table(outcome.rows, outcome.keys))
-        from optrun.sweep import is_done, is_failed
+        from optrun.commands.sweep import is_done, is_failed
 
         done = sum(is_done(r) for r in outcome.rows)
         failed = sum(is_failed(r) for r in outcome.rows)

@@ -10,8 +10,7 @@ import autograd.numpy as anp
 import numpy as np
 from pydantic import Field
 
-from optrun.options import Options
-from optrun.problems import Problem, Reference, register_problem
+from optrun import Options, Problem, Reference, register_problem
 
 
 class RastriginOptions(Options):

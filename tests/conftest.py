@@ -26,7 +26,7 @@ def write_config(workdir):
 def raising_past_two():
     """A registered problem, (x - 3)^2 from x = 0, whose objective raises
     ValueError('x left the domain') once x passes 2."""
-    from optrun.problems import PROBLEMS, Problem, register_problem
+    from optrun.core.problems import PROBLEMS, Problem, register_problem
 
     @register_problem("test_raises_past_two", description="raises past x = 2", formula="(x-3)^2", parameters="x")
     def build(options):

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 import optrun
-from optrun.errors import ConfigError
-from optrun.problems import PROBLEMS, Problem, register_problem
+from optrun.core.errors import ConfigError
+from optrun.core.problems import PROBLEMS, Problem, register_problem
 
 POLY = {
     "name": "poly",
@@ -145,12 +145,12 @@ def test_time_limit_status(workdir):
 
 
 def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
-    import optrun.plots
+    import optrun.commands.plots
 
     def boom(run_dir, out):
         raise RuntimeError("no canvas")
 
-    monkeypatch.setattr(optrun.plots, "plot_loss", boom)
+    monkeypatch.setattr(optrun.commands.plots, "plot_loss", boom)
     result = optrun.run({**POLY, "output": {"plots": True}})
     assert result.status == "max_iter"
     assert result.warnings and "loss.png: plot not drawn: RuntimeError: no canvas" in result.warnings[0]
@@ -169,12 +169,12 @@ def test_gap_column_when_the_minimum_is_known(workdir):
 
 
 def test_ctrl_c_while_plotting_keeps_the_run(workdir, monkeypatch):
-    import optrun.plots
+    import optrun.commands.plots
 
     def interrupted(run_dir, prep):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(optrun.plots, "draw_run_plots", interrupted)
+    monkeypatch.setattr(optrun.commands.plots, "draw_run_plots", interrupted)
     result = optrun.run({**POLY, "output": {"plots": True}})
     assert result.status == "max_iter" and (result.run_dir / "summary.json").exists()
     assert any("plots not drawn: interrupted" in w for w in result.warnings)

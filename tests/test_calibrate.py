@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
-from optrun import calibrate
-from optrun.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
+from optrun.commands import calibrate
+from optrun.commands.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
 from optrun.config import ExpectConfig, load_config
 
 from helpers import REPO, run_cli
@@ -85,7 +85,7 @@ def test_variants_vary_the_start_and_the_blas():
     plan, note = calibrate.variants(threads=1)
     assert [v.ulps for v in plan[:5]] == [0, 1, -1, 4, -4]
     blas = [v for v in plan if v.env]
-    from optrun.machine import blas_info
+    from optrun.core.machine import blas_info
 
     if blas_info()[0]["vendor"] == "openblas":  # this machine's NumPy: OpenBLAS, whose kernels are varied
         assert blas[0].env == {"OPENBLAS_CORETYPE": "Prescott"} and len(blas) == 2 and not note
@@ -137,7 +137,7 @@ def test_a_failure_says_where_the_expectation_was_recorded(tmp_path):
         "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n"
         "expect: {fun: -1.9, atol: 1.0e-9, recorded_on: 'Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread'}\n"
     )
-    from optrun.check import check_one
+    from optrun.commands.check import check_one
 
     os.chdir(tmp_path)
     try:

@@ -1,8 +1,8 @@
 from typer.testing import CliRunner
 
-from optrun.catalogue import option_rows
+from optrun.commands.catalogue import option_rows
 from optrun.cli import app
-from optrun.problems import PROBLEMS
+from optrun.core.problems import PROBLEMS
 
 runner = CliRunner()
 

@@ -31,8 +31,8 @@ def test_compare_runs_of_different_lengths(workdir):
 
 
 def test_compare_legend_names_the_changed_options(workdir):
-    from optrun.compare import label
-    from optrun.rundir import read_run
+    from optrun.commands.compare import label
+    from optrun.core.rundir import read_run
 
     r = optrun.run({"name": "x", "problem": "trid", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 3},
                     "output": {"plots": False}})
@@ -90,7 +90,7 @@ def test_a_header_only_trace_is_empty_not_a_warning(workdir, recwarn):
     r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
     header = (r.run_dir / "trace.csv").read_text().splitlines()[0]
     (r.run_dir / "trace.csv").write_text(header + "\n")
-    from optrun.outputs import read_trace
+    from optrun.core.outputs import read_trace
 
     assert read_trace(r.run_dir / "trace.csv")["f"].shape == (0,)
     assert not [w for w in recwarn if "loadtxt" in str(w.message) or "Empty input" in str(w.message)]

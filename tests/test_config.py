@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from optrun.config import apply_override, load_config, parse_yaml
-from optrun.errors import ConfigError
+from optrun.core.errors import ConfigError
 
 BASE = {"problem": "trid", "optimizer": "gd"}
 

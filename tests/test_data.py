@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import optrun
-from optrun.errors import ConfigError
+from optrun.core.errors import ConfigError
 
 
 def run_with(data, problem="linear_regression", **extra):

@@ -1,5 +1,5 @@
 from optrun.config import ExpectConfig
-from optrun.expect import check_expect
+from optrun.commands.expect import check_expect
 
 SUMMARY = {
     "status": "converged", "message": "ok", "fun": -1.9999995, "nit": 40,

@@ -7,8 +7,8 @@ import pytest
 from autograd import grad
 
 import optrun
-from optrun.errors import ConfigError
-from optrun.problems.expression import compile_expression
+from optrun.core.errors import ConfigError
+from optrun.core.problems.expression import compile_expression
 
 
 def expression(expr, params=None, **run):

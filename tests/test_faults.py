@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import optrun
 from helpers import REPO, run_dirs
 from optrun.cli import app
-from optrun.problems import PROBLEMS, Problem, register_problem
+from optrun.core.problems import PROBLEMS, Problem, register_problem
 
 pytestmark = pytest.mark.slow  # real processes, signals and concurrency: not in the fast subset (pytest -m "not slow")
 
@@ -79,7 +79,7 @@ def test_sigkill_leaves_complete_rows_and_no_summary(workdir):
 
 @pytest.mark.parametrize("err, text", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
 def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
-    import optrun.outputs
+    import optrun.core.outputs
 
     real_write, calls = os.write, {"n": 0}
 
@@ -89,10 +89,10 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
             raise OSError(err, os.strerror(err))
         return real_write(fd, data)
 
-    monkeypatch.setattr(optrun.outputs.os, "write", failing_write)
+    monkeypatch.setattr(optrun.core.outputs.os, "write", failing_write)
     (workdir / "c.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
                                     "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n")
-    from optrun.outputs import TraceWriter
+    from optrun.core.outputs import TraceWriter
 
     monkeypatch.setattr(TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5))  # flush every 5 rows
     result = CliRunner().invoke(app, ["run", "c.yaml"])

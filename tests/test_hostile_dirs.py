@@ -153,7 +153,7 @@ def test_tampered_run_folder(tmp_path, base, command, case_id, tamper, code, tex
 @pytest.mark.slow
 def test_a_real_run_with_quotes_and_commas_in_parameter_names(workdir):
     """A parameter name with " and , is quoted in the trace header and read back."""
-    from optrun.problems import PROBLEMS, Problem, register_problem
+    from optrun.core.problems import PROBLEMS, Problem, register_problem
 
     @register_problem("test_odd_names", description="odd names", formula="sum of squares", parameters='a"b, c,d')
     def build(options):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from optrun.api import prepare
+from optrun.commands.run import prepare
 from optrun.config import load_config
-from optrun.errors import ConfigError
+from optrun.core.errors import ConfigError
 
 
 def start_of(init, problem="trid", seed=0, **extra):

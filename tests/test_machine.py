@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import optrun
-from optrun import machine
-from optrun.errors import ConfigError
+from optrun.core import machine
+from optrun.core.errors import ConfigError
 
 from helpers import run_cli
 

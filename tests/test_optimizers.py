@@ -9,9 +9,9 @@ import pytest
 
 import optrun
 from optrun.config import load_config
-from optrun.errors import ConfigError
-from optrun.optimizers import OPTIMIZERS, OptimizerFinished
-from optrun.runner import Oracle
+from optrun.core.errors import ConfigError
+from optrun.core.optimizers import OPTIMIZERS, OptimizerFinished
+from optrun.core.runner import Oracle
 
 
 def make(name, **options):
@@ -98,7 +98,7 @@ def test_optimizers_are_pure(name):
 
 
 def test_only_scipy_methods_are_not_pure():
-    from optrun.optimizers import scipy_methods
+    from optrun.core.optimizers import scipy_methods
 
     impure = sorted(name for name, entry in OPTIMIZERS.items() if not entry.pure)
     assert impure and all(OPTIMIZERS.get(n).make.func is scipy_methods.scipy_method for n in impure)
@@ -418,7 +418,7 @@ def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
 @pytest.mark.slow
 def test_newton_imports_scipy_only_for_cg():
     code = (
-        "import sys, numpy as np; from optrun.optimizers import OPTIMIZERS; from optrun.runner import Oracle\n"
+        "import sys, numpy as np; from optrun.core.optimizers import OPTIMIZERS; from optrun.core.runner import Oracle\n"
         "e = OPTIMIZERS.get('newton'); o = Oracle(lambda x: (x ** 2).sum())\n"
         "opt = e.make(e.options(), o); opt.update(np.ones(2), opt.init(np.ones(2)), np.ones(2))\n"
         "print('scipy' in sys.modules)\n"

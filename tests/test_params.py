@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from autograd.misc.flatten import flatten
 
-from optrun.errors import ConfigError
-from optrun.params import coerce_like, leaf_names, size, to_jsonable
+from optrun.core.errors import ConfigError
+from optrun.core.params import coerce_like, leaf_names, size, to_jsonable
 
 NESTED = {
     "x": 1.0,

@@ -10,8 +10,8 @@ import pytest
 
 import optrun
 from optrun.config import load_config
-from optrun.errors import ConfigError
-from optrun.paths import PathContext, project_root, search_dirs
+from optrun.core.errors import ConfigError
+from optrun.core.paths import PathContext, project_root, search_dirs
 
 from helpers import REPO, run_cli
 
@@ -38,7 +38,7 @@ def project(tmp_path):
         "optimizer: {name: gd, step_size: 0.002}\nstop: {max_iter: 50}\noutput: {plots: false}\n"
     )
     yield root
-    from optrun.problems import PROBLEMS
+    from optrun.core.problems import PROBLEMS
 
     if "rastrigin_here" in PROBLEMS:
         PROBLEMS.unregister("rastrigin_here")

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 
 import optrun
 from optrun.cli import app
-from optrun.plots import draw_run_plots, log_safe_gap
-from optrun.problems import PROBLEMS, Problem, Reference, register_problem
+from optrun.commands.plots import draw_run_plots, log_safe_gap
+from optrun.core.problems import PROBLEMS, Problem, Reference, register_problem
 
 pytestmark = pytest.mark.slow  # every test draws PNGs with matplotlib: not in the fast subset (pytest -m "not slow")
 
@@ -137,12 +137,12 @@ def test_plot_command_errors(workdir):
 
 
 def test_a_failing_plot_is_a_warning_and_the_rest_are_drawn(workdir, monkeypatch):
-    import optrun.plots
+    import optrun.commands.plots
 
     def broken(*args):
         raise RuntimeError("no canvas")
 
-    monkeypatch.setattr(optrun.plots, "plot_params", broken)
+    monkeypatch.setattr(optrun.commands.plots, "plot_params", broken)
     result = run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 10}})
     assert pngs(result.run_dir) == ["landscape.png", "loss.png"]
     assert any("params.png: plot not drawn: RuntimeError: no canvas" in w for w in result.warnings)

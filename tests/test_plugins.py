@@ -7,12 +7,12 @@ import pytest
 from typer.testing import CliRunner
 
 import optrun
-from optrun import plugins
+from optrun.config import plugins
 from optrun.cli import app
-from optrun.problems import PROBLEMS
+from optrun.core.problems import PROBLEMS
 
 GOOD = '''
-from optrun.problems import Problem, Reference, register_problem
+from optrun.core.problems import Problem, Reference, register_problem
 
 @register_problem("{name}", description="shifted bowl", formula="(x - 3)^2", parameters="x")
 def build(options):
@@ -189,8 +189,8 @@ SIGN_GD = '''
 import numpy as np
 from typing import NamedTuple
 from pydantic import Field
-from optrun.optimizers import Optimizer, register_optimizer
-from optrun.options import Options
+from optrun.core.optimizers import Optimizer, register_optimizer
+from optrun.core.options import Options
 
 class SignOptions(Options):
     step_size: float = Field(0.01, gt=0)
@@ -206,17 +206,17 @@ def make(options, oracle=None):
 
 @pytest.mark.parametrize("group", ["optrun.optimizers", "optrun.initializers", "optrun.schedules"])
 def test_every_registry_has_an_entry_point_group(workdir, monkeypatch, group):
-    from optrun.initializers import INITIALIZERS
-    from optrun.optimizers import OPTIMIZERS
-    from optrun.optimizers.schedules import SCHEDULES
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.optimizers.schedules import SCHEDULES
 
     module = f"optrun_ep_{group.split('.')[1]}"
     code = {
         "optrun.optimizers": SIGN_GD.format(name="ep_signgd"),
-        "optrun.initializers": "from optrun.initializers import register_initializer\nfrom optrun.options import NoOptions\n"
+        "optrun.initializers": "from optrun.core.initializers import register_initializer\nfrom optrun.core.options import NoOptions\n"
         "@register_initializer('ep_halves', description='halves', options=NoOptions)\n"
         "def halves(options, start, rng):\n    return {k: v * 0.5 for k, v in start.items()}\n",
-        "optrun.schedules": "from optrun.optimizers.schedules import ScheduleOptions, register_schedule\n"
+        "optrun.schedules": "from optrun.core.optimizers.schedules import ScheduleOptions, register_schedule\n"
         "@register_schedule('ep_flat', options=ScheduleOptions, description='flat')\n"
         "def flat(options, t):\n    return options.value\n",
     }[group]
@@ -238,7 +238,7 @@ def test_every_registry_has_an_entry_point_group(workdir, monkeypatch, group):
 
 
 def test_an_optimizer_in_a_problem_file_is_listed_and_runs(workdir):
-    from optrun.optimizers import OPTIMIZERS
+    from optrun.core.optimizers import OPTIMIZERS
 
     write(workdir / "problems", "sign.py", SIGN_GD.format(name="file_signgd"))
     try:

@@ -7,9 +7,9 @@ from autograd import grad
 from autograd.misc.flatten import flatten
 
 from optrun.config import load_config
-from optrun.errors import ConfigError
-from optrun.problems import PROBLEMS
-from optrun.problems.functions import polynomial_minimum
+from optrun.core.errors import ConfigError
+from optrun.core.problems import PROBLEMS
+from optrun.core.problems.functions import polynomial_minimum
 
 CASES = [
     ("polynomial", {}),
@@ -97,7 +97,7 @@ def test_problem_options_are_validated(problem, expected):
 
 
 # ------------------------------------------------------- the whole catalogue
-from optrun.problems.models import linear_regression_data  # noqa: E402
+from optrun.core.problems.models import linear_regression_data  # noqa: E402
 
 # options for problems that have required options (or need small data for speed)
 OPTIONS_FOR = {"expression": {"expr": "sin(x) * y**2 + exp(0.1 * x * y) + sum(z**2)", "params": {"x": 0.5, "y": -1.0, "z": [1.0, 2.0]}}}
@@ -245,7 +245,7 @@ def test_mlp_any_depth_and_activation(hidden, activation):
 
 
 def test_mlp_without_hidden_layers_is_linear_regression():
-    from optrun.problems.models import mlp_predict
+    from optrun.core.problems.models import mlp_predict
 
     X = np.random.default_rng(0).normal(size=(10, 2))
     layers = [{"w": np.array([[2.0], [-1.0]]), "b": np.array([0.5])}]

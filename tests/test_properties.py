@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import optrun
 from optrun.config import load_config
-from optrun.errors import ConfigError
+from optrun.core.errors import ConfigError
 
 pytestmark = pytest.mark.slow  # hypothesis: hundreds of examples each; not in the fast subset (pytest -m "not slow")
 

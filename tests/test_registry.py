@@ -1,7 +1,7 @@
 import pytest
 
-from optrun.errors import ConfigError
-from optrun.registry import Registry
+from optrun.core.errors import ConfigError
+from optrun.core.registry import Registry
 
 
 def test_register_and_lookup():
@@ -34,9 +34,9 @@ def test_failed_lookup_suggests_and_lists():
 
 
 def test_builtin_registries_have_the_core_catalogue():
-    from optrun.initializers import INITIALIZERS
-    from optrun.optimizers import OPTIMIZERS
-    from optrun.problems import PROBLEMS
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.problems import PROBLEMS
 
     assert {"polynomial", "trid", "goldfield"} <= set(PROBLEMS)
     assert {"gd", "momentum", "adam"} <= set(OPTIMIZERS)

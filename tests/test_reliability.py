@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from optrun import config as config_module
 from optrun.cli import app
 from optrun.config import is_valid_name, load_config, name_from_stem, parse_yaml
-from optrun.errors import ConfigError, short_repr
+from optrun.core.errors import ConfigError, short_repr
 
 runner = CliRunner()
 OK = "problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\nstop: {max_iter: 3}\n"
@@ -78,16 +78,16 @@ def test_a_warning_with_an_emoji_code_is_literal(workdir):
 
 # ------------------------------------------------------------ sweep validation
 def _count_prepares(monkeypatch):
-    import optrun.api
+    import optrun.commands.run
 
     calls = []
-    real = optrun.api.prepare
-    monkeypatch.setattr(optrun.api, "prepare", lambda cfg: (calls.append(cfg), real(cfg))[1])
+    real = optrun.commands.run.prepare
+    monkeypatch.setattr(optrun.commands.run, "prepare", lambda cfg: (calls.append(cfg), real(cfg))[1])
     return calls
 
 
 def test_a_large_sweep_validates_each_value_once_not_every_combination(workdir, monkeypatch):
-    from optrun.sweep import FULL_CHECK_RUNS, make_plan
+    from optrun.commands.sweep import FULL_CHECK_RUNS, make_plan
 
     calls = _count_prepares(monkeypatch)
     (workdir / "s.yaml").write_text(OK)
@@ -101,7 +101,7 @@ def test_a_large_sweep_validates_each_value_once_not_every_combination(workdir, 
 
 
 def test_a_small_sweep_still_validates_every_combination(workdir, monkeypatch):
-    from optrun.sweep import make_plan
+    from optrun.commands.sweep import make_plan
 
     calls = _count_prepares(monkeypatch)
     (workdir / "s.yaml").write_text(OK)
@@ -119,7 +119,7 @@ def test_a_bad_value_in_a_large_sweep_is_found_before_anything_is_written(workdi
 
 
 def test_the_run_limit_counts_zip_rows_and_seeds(workdir):
-    from optrun.sweep import MAX_RUNS
+    from optrun.commands.sweep import MAX_RUNS
 
     (workdir / "s.yaml").write_text(OK)
     result = runner.invoke(app, ["sweep", "s.yaml", "--zip", "stop.max_iter=" + ",".join(str(i) for i in range(1, 102)), "--seeds", "100"])
@@ -129,7 +129,7 @@ def test_the_run_limit_counts_zip_rows_and_seeds(workdir):
 
 # -------------------------------------------------------------- dense Hessians
 def test_newton_refuses_a_dense_hessian_that_cannot_fit(monkeypatch):
-    from optrun.optimizers import newton
+    from optrun.core.optimizers import newton
 
     monkeypatch.setattr(newton, "available_memory", lambda: 8_000_000_000)
     options = newton.NewtonOptions()
@@ -140,7 +140,7 @@ def test_newton_refuses_a_dense_hessian_that_cannot_fit(monkeypatch):
 
 
 def test_the_dense_hessian_check_runs_before_the_run_directory_exists(workdir, monkeypatch):
-    from optrun.optimizers import newton
+    from optrun.core.optimizers import newton
 
     monkeypatch.setattr(newton, "available_memory", lambda: 1000)
     (workdir / "c.yaml").write_text("problem: {name: trid, dim: 4}\noptimizer: newton\n")
@@ -152,7 +152,7 @@ def test_the_dense_hessian_check_runs_before_the_run_directory_exists(workdir, m
 
 @pytest.mark.parametrize("method, what", [("trust-exact", "Hessian and its factorizations"), ("bfgs", "inverse-Hessian estimate")])
 def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(workdir, monkeypatch, method, what):
-    from optrun.optimizers import newton
+    from optrun.core.optimizers import newton
 
     monkeypatch.setattr(newton, "available_memory", lambda: 100)
     (workdir / "c.yaml").write_text(f"problem: {{name: trid, dim: 4}}\noptimizer: {method}\n")
@@ -164,7 +164,7 @@ def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(work
 
 
 def test_available_memory_is_a_positive_number_of_bytes():
-    from optrun.optimizers.newton import available_memory
+    from optrun.core.optimizers.newton import available_memory
 
     assert 0 < available_memory()
 
@@ -173,7 +173,7 @@ def test_available_memory_is_a_positive_number_of_bytes():
 @pytest.mark.parametrize("address", ["local:1", "local:256", "tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://scheduler.example:8786",
                                      "[::1]:8786", "inproc://123/456"])
 def test_good_dask_addresses_pass(address):
-    from optrun.sweep import check_dask_address
+    from optrun.commands.sweep import check_dask_address
 
     check_dask_address(address)
 
@@ -183,7 +183,7 @@ def test_good_dask_addresses_pass(address):
                                               ("h:0", "a port from 1 to 65535"), ("local:", "local:N needs"), ("local:257", "from 1 to 256"),
                                               ("", "needs a host and a port number")])
 def test_bad_dask_addresses_are_refused(address, message):
-    from optrun.sweep import check_dask_address
+    from optrun.commands.sweep import check_dask_address
 
     with pytest.raises(ConfigError, match=message):
         check_dask_address(address)
@@ -206,7 +206,7 @@ def test_short_repr_is_bounded_in_length_and_time():
 
 
 def test_an_error_message_is_never_longer_than_the_cap():
-    from optrun.errors import MAX_MESSAGE_CHARS
+    from optrun.core.errors import MAX_MESSAGE_CHARS
 
     assert len(str(ConfigError("x" * 100_000, source="c.yaml"))) == MAX_MESSAGE_CHARS
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from optrun.config import StopConfig
-from optrun.optimizers import OPTIMIZERS
-from optrun.runner import TERMINATION, Oracle, minimize
+from optrun.core.optimizers import OPTIMIZERS
+from optrun.core.runner import TERMINATION, Oracle, minimize
 
 
 class Recorder:
@@ -121,13 +121,13 @@ def test_keyboard_interrupt_ends_as_interrupted():
 
 
 def test_every_termination_reason_maps_to_a_spec_status():
-    from optrun.status import Status
+    from optrun.core.status import Status
 
     assert {status for status, _ in TERMINATION.values()} == {s.value for s in Status}
 
 
 def test_signal_flag_stops_at_the_next_iteration_and_a_second_signal_at_once():
-    from optrun.runner import Interrupted, SignalFlag
+    from optrun.core.runner import Interrupted, SignalFlag
 
     flag = SignalFlag()
     calls = {"n": 0}
@@ -149,7 +149,7 @@ def test_signal_flag_stops_at_the_next_iteration_and_a_second_signal_at_once():
 def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
     """The runner logs state.step_size; a state without it fails the run naming
     the optimizer, not as an error of the objective."""
-    from optrun.optimizers import Optimizer
+    from optrun.core.optimizers import Optimizer
 
     broken = Optimizer(init=lambda x0: (), update=lambda g, s, x: (-0.1 * g, s))
     outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), broken, StopConfig(max_iter=3))
@@ -158,7 +158,7 @@ def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
 
 
 def test_each_status_says_what_it_means():
-    from optrun.status import Status, status
+    from optrun.core.status import Status, status
 
     assert [s.value for s in Status if s.success] == ["converged", "max_iter", "time_limit"]
     assert [s.value for s in Status if s.failure] == ["diverged", "failed"]

@@ -9,8 +9,8 @@ from helpers import run_cli
 
 import optrun
 from optrun.config import load_config
-from optrun.errors import ConfigError
-from optrun.optimizers.schedules import SCHEDULES, ScheduleOptions, as_schedule
+from optrun.core.errors import ConfigError
+from optrun.core.optimizers.schedules import SCHEDULES, ScheduleOptions, as_schedule
 
 
 def config(step_size, name="gd"):

@@ -7,7 +7,7 @@ import pytest
 from autograd import grad, hessian
 
 import optrun
-from optrun.optimizers import OPTIMIZERS
+from optrun.core.optimizers import OPTIMIZERS
 
 SCIPY = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "newton-cg": "Newton-CG", "trust-ncg": "trust-ncg",
          "trust-exact": "trust-exact", "nelder-mead": "Nelder-Mead"}
@@ -73,8 +73,7 @@ def test_trace_rows_are_scipys_iterates(workdir):
 
 
 def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
-    from optrun import runner
-
+    from optrun.core import runner
     flags = []
     original = runner.SignalFlag
 
@@ -83,7 +82,7 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
             super().__init__()
             flags.append(self)
 
-    monkeypatch.setattr("optrun.api.SignalFlag", EarlyFlag)
+    monkeypatch.setattr("optrun.commands.run.SignalFlag", EarlyFlag)
     calls = {"n": 0}
     real = runner.Oracle.value_and_grad
 

@@ -6,7 +6,7 @@ import pytest
 
 import optrun
 from optrun.config import load_config
-from optrun.expect import check_expect
+from optrun.commands.expect import check_expect
 
 pytestmark = pytest.mark.slow  # 31 full runs: not in the fast subset (pytest -m "not slow")
 

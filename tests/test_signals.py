@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 MARKER_PROBLEM = '''\
 import os, pathlib, time
-from optrun.problems import Problem, register_problem
+from optrun.core.problems import Problem, register_problem
 
 MARK = os.environ.get("OPTRUN_TEST_MARK")
 if MARK:  # the command has started (this file is loaded by its first line)
@@ -365,7 +365,7 @@ def test_workers_of_a_killed_parent_exit_and_release_its_stdout(marked):
 
 def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
     """The watcher thread alone (no PR_SET_PDEATHSIG) ends a worker whose parent is gone."""
-    code = ("import os, threading; from optrun.pool import _WorkerSignals, _watch;"
+    code = ("import os, threading; from optrun.commands.pool import _WorkerSignals, _watch;"
             "threading.Thread(target=_watch, args=(os.getppid() + 987654, _WorkerSignals()), daemon=True).start();"
             "threading.Event().wait(30)")
     t0 = time.monotonic()
@@ -374,8 +374,8 @@ def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
 
 
 def test_a_worker_refuses_tasks_after_a_signal_and_interrupted_pickles():
-    from optrun import pool
-    from optrun.runner import Interrupted
+    from optrun.commands import pool
+    from optrun.core.runner import Interrupted
 
     again = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM)))
     assert isinstance(again, KeyboardInterrupt) and again.signum == signal.SIGTERM

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from helpers import REPO
 from optrun.cli import app
 from optrun.config import SweepConfig
-from optrun.errors import ConfigError
-from optrun.sweep import combine, expand, parse_values, to_overrides
+from optrun.core.errors import ConfigError
+from optrun.commands.sweep import combine, expand, parse_values, to_overrides
 
 runner = CliRunner()
 BASE = "problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 200}\n"

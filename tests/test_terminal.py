@@ -2,7 +2,7 @@ import io
 
 from rich.console import Console
 
-from optrun.terminal import ProgressBar, params_text, summary_table
+from optrun.commands.terminal import ProgressBar, params_text, summary_table
 
 
 def test_progress_bar_shows_iteration_f_and_gradient():

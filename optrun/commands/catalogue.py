@@ -1,0 +1,145 @@
+"""Tables of what is registered, for ``list-problems`` and ``list-optimizers``.
+
+Names, descriptions and notes can come from user problem files: they enter
+tables as literal rich Text (or escaped), never as markup."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from optrun.core.params import size
+
+
+def _minimum_text(entry) -> str:
+    try:
+        problem = entry.build(entry.options.model_construct())  # defaults; no schema build
+    except Exception as exc:  # a user problem that cannot build with defaults
+        return f"(cannot build with defaults: {type(exc).__name__})"
+    ref = problem.reference
+    if ref is None:
+        return problem.note or "unknown"
+    where = ""
+    if ref.count == 1:
+        point = ref.params[0]
+        if size(point) <= 4:
+            where = " at " + ", ".join(f"{k}={_num(v)}" for k, v in sorted(point.items()))
+    else:
+        where = f" ({ref.count} minimizers)"
+    return f"f* = {ref.fun:.10g}{where}"
+
+
+def _num(value) -> str:
+    import numpy as np
+
+    array = np.asarray(value, dtype=float)
+    if array.shape == ():
+        return f"{float(array):.6g}"
+    return "[" + ", ".join(f"{v:.6g}" for v in array.ravel()) + "]"
+
+
+def problems_table() -> Table:
+    from optrun.core.problems import PROBLEMS
+
+    table = Table(title="Problems", title_justify="left", expand=True)
+    table.add_column("name", no_wrap=True)
+    for column in ("parameters", "options (defaults)", "known minimum"):
+        table.add_column(column, overflow="fold", ratio=1)
+    table.add_column("description and formula", overflow="fold", ratio=2)
+    for name, entry in PROBLEMS.items():
+        about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
+        table.add_row(Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about)
+    return table
+
+
+def optimizers_table():
+    from rich.console import Group
+
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.optimizers.schedules import SCHEDULES
+
+    table = Table(title="Optimizers", title_justify="left")
+    for column in ("name", "options (defaults)", "needs", "description"):
+        table.add_column(column, overflow="fold")
+    for name, entry in OPTIMIZERS.items():
+        table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description))
+    schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left")
+    for column in ("schedule", "options (defaults)", "step size at update t"):
+        schedules.add_column(column, overflow="fold")
+    for name, entry in SCHEDULES.items():
+        schedules.add_row(Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description))
+    return Group(table, schedules)
+
+
+_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >=", "max_length": "length <="}
+
+
+def _type_text(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
+    return text or str(annotation).replace("typing.", "").replace("optrun.core.problems.data.", "")
+
+
+def option_rows(options) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, allowed) per option, for describe."""
+    rows = []
+    for name, field in options.model_fields.items():
+        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+        allowed = []
+        for item in field.metadata:
+            for attr, symbol in _BOUNDS.items():
+                value = getattr(item, attr, None)
+                if value is not None:
+                    allowed.append(f"{symbol} {value}")
+        rows.append((name, _type_text(field.annotation), default, ", ".join(allowed) or "-"))
+    return rows
+
+
+def describe_problem(name: str):
+    from rich.console import Group
+    from rich.text import Text
+
+    from optrun.core.params import leaf_names
+    from optrun.core.problems import PROBLEMS
+
+    entry = PROBLEMS.get(name)
+    problem = entry.build(entry.options.model_construct())
+    head = Table(title=escape(f"{name}: {entry.description}"), show_header=False, title_justify="left")
+    head.add_column("field", style="bold")
+    head.add_column("value", overflow="fold")
+    head.add_row("formula", Text(entry.formula))
+    head.add_row("parameters", Text(entry.parameters))
+    if callable(problem.start):
+        start = problem.initial(0)
+        head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
+    else:
+        head.add_row("default start", Text(", ".join(f"{k}={_num(v)}" for k, v in problem.start.items())))
+    ref = problem.reference
+    if ref is None:
+        head.add_row("known minimum", Text(problem.note or "unknown"))
+    else:
+        head.add_row("known minimum", f"f* = {ref.fun!r}")
+        for i, point in enumerate(ref.params, start=1):
+            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", Text(_point_text(point)))
+        if problem.note:
+            head.add_row("note", Text(problem.note))
+    head.add_row("defined in", Text(entry.origin))
+    rows = option_rows(entry.options)
+    if not rows:
+        return Group(head, Text("options: none"))
+    options = Table(title="options", title_justify="left")
+    for column in ("option", "type", "default", "allowed"):
+        options.add_column(column, overflow="fold")
+    for row in rows:
+        options.add_row(*(Text(cell) for cell in row))
+    return Group(head, options)
+
+
+def _point_text(point) -> str:
+    parts = []
+    for key, value in point.items():
+        if isinstance(value, (list, tuple)) or size(value) > 12:
+            parts.append(f"{key}: {size(value)} values")
+        else:
+            parts.append(f"{key}={_num(value)}")
+    return ", ".join(parts)

@@ -1,0 +1,485 @@
+"""``optrun check``: run configs and compare them with their ``expect:`` blocks.
+
+The regression test for converged minima: every config with an ``expect:``
+block is run (in parallel processes with ``workers > 1``) and compared field
+by field (see :mod:`optrun.commands.expect`). Configs without one are reported as
+skipped, never dropped. Results can be written as JUnit XML, and
+``update_expectations`` rewrites the expected values in place after an
+intended change, keeping the files' comments and key order (ruamel.yaml's
+round-trip mode).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from optrun.config import plain_data
+from optrun.core.errors import ConfigError, OptrunError, short
+from optrun.commands.expect import Check, check_expect
+from optrun.core.status import Status
+
+PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; not started because of it
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One config's check: its outcome, the field checks, the run's summary and where it ran."""
+
+    path: str
+    outcome: str  # pass | fail | skip | error
+    checks: tuple[Check, ...] = ()
+    summary: dict[str, Any] | None = None
+    run_dir: str = ""
+    seconds: float = 0.0
+    error: str = ""  # a config error (exit 2) or why the config was skipped
+    changes: tuple[str, ...] = field(default=())
+    calibration: Any = None  # the config's expect.calibration record, if calibrated
+    recorded_on: str | None = None  # the machine the expectation was recorded on
+    machine: str = ""  # the machine this run ran on
+    signum: int | None = None  # the signal that interrupted it (or stopped the check before it)
+
+    @property
+    def note(self) -> str:
+        """Rounding-sensitive configs are checked to their measured spread: say so."""
+        record = self.calibration
+        if record is None or not record.sensitive:
+            return ""
+        spread = ", ".join(f"{k} by {v:.2g}" for k, v in record.spread.items() if v)
+        return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def message(self) -> str:
+        """One line: what broke, or why it was skipped or an error."""
+        if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN):
+            return self.error
+        if self.outcome == PASS:
+            return ""
+        parts = [f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
+        if self.summary and Status(self.summary["status"]).failure and not any(c.field == "status" for c in self.failures):
+            parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
+        if self.recorded_on and self.machine and self.recorded_on != self.machine:
+            parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
+        return "; ".join(parts)
+
+
+def find_configs(paths: Sequence[str | Path]) -> list[Path]:
+    """The YAML configs in ``paths`` (files, or folders searched recursively; run directories and hidden folders skipped)."""
+    import os
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)))
+        elif path.is_file():
+            found.append(path)
+        elif path.is_symlink() and not path.exists():
+            raise ConfigError(f"a symbolic link to {os.readlink(path)}, which does not exist", source=str(path))
+        elif path.exists():
+            raise ConfigError("not a config file or folder (a device, pipe or socket)", source=str(path))
+        else:
+            raise ConfigError("no such file or folder", source=str(path))
+    if not found:
+        raise ConfigError(f"no YAML configs found in {', '.join(map(str, paths))}")
+    return found
+
+
+def _in_run_or_hidden(file: Path, root: Path) -> bool:
+    """Run directories hold a resolved config.yaml: those are results, not configs."""
+    if (file.parent / "trace.csv").exists():
+        return True
+    return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
+
+
+def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
+    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    from optrun.commands.run import execute
+    from optrun.config import load_config
+    from optrun.config.plugins import load_user_problems
+
+    start = time.perf_counter()
+    load_user_problems(problems)
+    try:
+        config = load_config(path, overrides)
+    except OptrunError as exc:
+        return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
+    if config.expect is None:
+        return CheckResult(path, SKIP, error="no expect: block", seconds=time.perf_counter() - start)
+    try:
+        result = execute(config, blas_threads=blas_threads)
+    except OptrunError as exc:
+        outcome = ERROR if isinstance(exc, ConfigError) else FAIL
+        return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
+    from optrun.core.machine import describe
+
+    if result.status == "interrupted":
+        return CheckResult(path, INTERRUPTED, (), result.summary, str(result.run_dir), time.perf_counter() - start,
+                           error=result.message, machine=describe(result.summary.get("machine")), signum=result.signum)
+    checks = tuple(check_expect(config.expect, result.summary))
+    ok = all(c.ok for c in checks) and not Status(result.status).failure
+    return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
+                       calibration=config.expect.calibration, recorded_on=config.expect.recorded_on,
+                       machine=describe(result.summary.get("machine")))
+
+
+def run_checks(
+    paths: Sequence[Path],
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    problems: str | None = None,
+    on_done: Any = None,
+) -> list[CheckResult]:
+    """Check every config, in order; ``on_done(result)`` is called as each finishes.
+
+    SIGINT/SIGTERM stops the check: the configs running are reported as
+    ``interrupted``, the others as ``not run`` (nothing more starts; worker
+    processes are stopped)."""
+    import signal
+
+    from optrun.commands.run import _signals_interrupt
+
+    names = [str(p) for p in paths]
+    done = on_done or (lambda result: None)
+    results: list[CheckResult | None] = [None] * len(names)
+
+    def not_run(i: int, signum: int) -> CheckResult:
+        return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
+                           signum=signum)
+
+    with _signals_interrupt() as flag:  # the command's handler if it has one: a signal is only recorded
+        if workers <= 1 or len(names) <= 1:
+            for i, name in enumerate(names):
+                signum = flag.signum if flag is not None else None
+                if signum is None:
+                    try:
+                        results[i] = check_one(name, overrides, problems)
+                    except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
+                        signum = getattr(exc, "signum", signal.SIGINT)
+                    else:
+                        done(results[i])
+                        signum = (results[i].signum or signal.SIGINT) if results[i].outcome == INTERRUPTED else None
+                if signum is not None:
+                    for j in range(i, len(names)):
+                        results[j] = results[j] or not_run(j, signum)
+                    break
+            return [r for r in results if r is not None]
+
+        from optrun.core.machine import blas_threads
+        from optrun.commands.pool import run_calls
+
+        threads = blas_threads()
+
+        def finished(i: int, result: CheckResult) -> None:
+            results[i] = result
+            done(result)
+
+        calls = [(name, tuple(overrides), problems, threads) for name in names]
+        signum, _, lost = run_calls(check_one, calls, workers, finished, flag)
+        signum = signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
+        for i in lost:
+            results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
+                                     error=f"interrupted by {signal.Signals(signum or signal.SIGINT).name}: its worker was stopped before it finished")
+        if signum is not None:
+            for i in range(len(names)):
+                results[i] = results[i] or not_run(i, signum)
+    return [r for r in results if r is not None]
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    """128 + the signal when the check was stopped, else 2 for a config
+    error, 1 for a failure, 0."""
+    stopped = next((r.signum or 2 for r in results if r.outcome in (INTERRUPTED, NOT_RUN)), None)
+    if stopped is not None:
+        return 128 + stopped
+    if any(r.outcome == ERROR for r in results):
+        return 2
+    if any(r.outcome == FAIL for r in results):
+        return 1
+    return 0
+
+
+def totals(results: Sequence[CheckResult]) -> str:
+    counts = {k: sum(r.outcome == k for r in results) for k in (PASS, FAIL, ERROR, SKIP)}
+    seconds = sum(r.seconds for r in results)
+    sensitive = sum(bool(r.note) for r in results)
+    extra = f"; {sensitive} rounding-sensitive, checked to their calibrated spread" if sensitive else ""
+    stopped = sum(r.outcome == INTERRUPTED for r in results), sum(r.outcome == NOT_RUN for r in results)
+    cut = f", {stopped[0]} interrupted, {stopped[1]} not run" if any(stopped) else ""
+    return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped{cut} "
+            f"({len(results)} configs, {seconds:.1f} s of runs{extra})")
+
+
+# ----------------------------------------------------------------- reports
+def results_table(results: Sequence[CheckResult]):
+    from rich.table import Table
+    from rich.text import Text
+
+    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow", INTERRUPTED: "magenta", NOT_RUN: "magenta"}
+    table = Table(title="optrun check", title_justify="left")
+    for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke / notes"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
+    for r in results:
+        expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
+        table.add_row(  # paths and messages are user text: literal, never markup
+            Text(r.path),
+            f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
+            Text(str(r.summary["status"])) if r.summary else "-",
+            short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
+            short(expected_f) if expected_f is not None else "-",
+            f"{r.seconds:.2f}",
+            Text("; ".join(part for part in (r.message, r.note) if part) or "-"),
+        )
+    return table
+
+
+def write_junit(results: Sequence[CheckResult], path: Path) -> None:
+    import io
+    import xml.etree.ElementTree as ET
+
+    from optrun.core.errors import RunIOError
+    from optrun.core.outputs import write_bytes_atomic
+
+    counts = {k: sum(r.outcome == k for r in results) for k in (FAIL, ERROR, SKIP)}
+    counts[ERROR] += sum(r.outcome == INTERRUPTED for r in results)
+    counts[SKIP] += sum(r.outcome == NOT_RUN for r in results)
+    suites = ET.Element("testsuites", name="optrun check")
+    suite = ET.SubElement(
+        suites, "testsuite", name="optrun check", tests=str(len(results)), failures=str(counts[FAIL]),
+        errors=str(counts[ERROR]), skipped=str(counts[SKIP]), time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname="optrun.commands.check", name=r.path, time=f"{r.seconds:.3f}")
+        if r.outcome == FAIL:
+            failure = ET.SubElement(case, "failure", message=r.message, type="ExpectationFailed")
+            failure.text = "\n".join(f"{c.field}: expected {c.expected!r}, got {c.got!r} {c.detail}".rstrip() for c in r.failures) or r.message
+        elif r.outcome == ERROR:
+            ET.SubElement(case, "error", message=r.error, type="ConfigError")
+        elif r.outcome == SKIP:
+            ET.SubElement(case, "skipped", message=r.error)
+        elif r.outcome == INTERRUPTED:  # not a pass: CI must not show a cut check as green
+            ET.SubElement(case, "error", message=r.error, type="Interrupted")
+        elif r.outcome == NOT_RUN:
+            ET.SubElement(case, "skipped", message=r.error)
+        if r.run_dir:
+            ET.SubElement(case, "system-out").text = f"run directory: {r.run_dir}"
+    tree = ET.ElementTree(suites)
+    ET.indent(tree)
+    buffer = io.BytesIO()
+    tree.write(buffer, encoding="utf-8", xml_declaration=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buffer.getvalue())  # complete or absent, even on a full disk
+    except OSError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
+    except RunIOError as exc:
+        raise RunIOError(f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)) from None
+
+
+# ------------------------------------------------------------------ update
+def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
+    """Rewrite the expected values that failed with what the run got; keeps
+    comments, key order and flow style, and every value that still passes.
+    Returns ('expect.key: old -> new' lines, failures it could not rewrite):
+    ``known`` stays ``known``, values given with --set are not in the file,
+    and a run that failed or diverged is left alone."""
+    if result.outcome != FAIL:
+        return [], []
+    if result.summary is None or Status(result.summary["status"]).failure:
+        return [], [result.message]
+    yaml = _round_trip_yaml()
+    path = Path(result.path)
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    expect = data.get("expect") if isinstance(data, dict) else None
+    summary = result.summary
+    changes: list[str] = []
+    left: list[str] = []
+    for check in result.failures:
+        key = check.field
+        top = key.split(".")[0]
+        if not isinstance(expect, dict) or top not in expect:
+            left.append(f"expect.{key} is not in the file (given with --set?): not rewritten")
+        elif top in ("fun", "params") and expect[top] == "known":
+            left.append(f"expect.{key}: known (the problem's reference) is not rewritten: {check.detail}")
+        elif key == "status":
+            new = summary["status"]
+            changes.append(f"expect.status: {expect['status']} -> {new}")
+            expect["status"] = new
+        elif key == "fun" and summary["fun"] is not None:
+            changes.append(f"expect.fun: {short(expect['fun'])} -> {short(summary['fun'])}")
+            expect["fun"] = summary["fun"]
+        elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
+            name = key.split(".", 1)[1]
+            new = summary["params"][name]
+            changes.append(f"expect.{key}: {short(plain_data(expect['params'][name]))} -> {short(new)}")
+            _assign(expect["params"], name, new)
+        elif key == "max_nit":
+            changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")
+            expect["max_nit"] = summary["nit"]
+        else:
+            left.append(f"expect.{key}: not rewritten ({check.detail})")
+    if changes:
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.dump(data, handle)
+    return changes, left
+
+
+def update_all(results: Sequence[CheckResult]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``update_expectations`` for every result: ([(path, change)], [(path, failure left)])."""
+    changed: list[tuple[str, str]] = []
+    left: list[tuple[str, str]] = []
+    for r in results:
+        done, not_done = update_expectations(r)
+        changed += [(r.path, c) for c in done]
+        left += [(r.path, c) for c in not_done]
+    return changed, left
+
+
+def _round_trip_yaml():
+    """ruamel.yaml in round-trip mode: comments, key order and flow style kept."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
+    yaml.representer.add_representer(float, lambda rep, value: rep.represent_scalar("tag:yaml.org,2002:float", _float_text(value)))
+    return yaml
+
+
+def _float_text(value: float) -> str:
+    """repr, with a '.' in the mantissa (2.0e-12, not 2e-12: YAML 1.1 readers take 2e-12 for a string)."""
+    text = repr(float(value))
+    if text in ("inf", "-inf", "nan"):
+        return {"inf": ".inf", "-inf": "-.inf", "nan": ".nan"}[text]
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
+def _assign(mapping: Any, key: str, new: Any) -> None:
+    """Set mapping[key] = new, keeping an existing sequence's style by editing it in place."""
+    old = mapping[key]
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and not any(isinstance(v, (list, dict)) for v in new):
+        for i, value in enumerate(new):
+            old[i] = value
+    else:
+        mapping[key] = new
+
+
+# -------------------------------------------------------------- calibrate
+@dataclass(frozen=True)
+class CalibrationResult:
+    """One config's calibration, or why it could not be calibrated."""
+
+    path: str
+    calibration: Any = None  # optrun.commands.calibrate.Calibration, when the config could be calibrated
+    error: str = ""  # a config error, or why there was nothing to calibrate
+    written: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return SKIP if self.error == "no expect: block" else ERROR
+        return PASS if self.calibration.ok else FAIL
+
+
+def calibrate_configs(paths: Sequence[Path], overrides: Sequence[str] = (), workers: int = 1, problems: str | None = None,
+                      margin: float | None = None, write: bool = True, on_sample: Any = None) -> tuple[list[CalibrationResult], str]:
+    """Re-run every config with an expect: block under perturbations that
+    stand in for another machine, and write the tolerances that cover them
+    (see :mod:`optrun.commands.calibrate`). Returns the results and a note on the
+    variants that could not be run here."""
+    from optrun.commands import calibrate
+    from optrun.config import load_config
+    from optrun.config.plugins import load_user_problems
+
+    margin = calibrate.MARGIN if margin is None else margin
+    load_user_problems(problems)
+    expects: dict[str, Any] = {}
+    results: dict[str, CalibrationResult] = {}
+    for path in map(str, paths):
+        try:
+            config = load_config(path, overrides)
+        except OptrunError as exc:
+            results[path] = CalibrationResult(path, error=str(exc))
+            continue
+        if config.expect is None:
+            results[path] = CalibrationResult(path, error="no expect: block")
+        else:
+            expects[path] = config.expect
+    samples, errors, note = calibrate.collect(list(expects), overrides, problems, workers,
+                                              on_sample=on_sample or (lambda path, sample: None))
+    for path, expect in expects.items():
+        if path in errors:
+            results[path] = CalibrationResult(path, error=errors[path])
+            continue
+        found = calibrate.calibrate_samples(path, expect, samples[path], margin)
+        written = False
+        if write and found.ok:
+            write_calibration(Path(path), found, margin)
+            written = True
+        results[path] = CalibrationResult(path, found, written=written)
+    return [results[str(p)] for p in paths], note
+
+
+def write_calibration(path: Path, found: Any, margin: float) -> None:
+    """Write the calibrated tolerances, recorded_on and the calibration record
+    into the config's expect: block (comments and the other keys kept)."""
+    from ruamel.yaml.comments import CommentedMap
+
+    from optrun.commands.calibrate import round_up
+    from optrun.core.outputs import write_text_atomic
+
+    yaml = _round_trip_yaml()
+    data = yaml.load(path.read_text(encoding="utf-8"))
+    expect = data["expect"]
+    if expect.fa.flow_style():
+        expect.fa.set_block_style()
+
+    def flow(mapping: dict[str, Any]) -> CommentedMap:
+        node = CommentedMap(mapping)
+        node.fa.set_flow_style()
+        return node
+
+    expect["atol"] = flow({f.field: f.tolerance for f in found.fields}) if found.fields else 0.0
+    expect["rtol"] = 0.0
+    expect["recorded_on"] = found.machine
+    expect["calibration"] = flow({"margin": margin, "samples": len(found.samples), "sensitive": found.sensitive,
+                                  "spread": flow({f.field: round_up(f.spread) for f in found.fields})})
+    import io
+
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
+    from rich.table import Table
+    from rich.text import Text
+
+    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
+    table = Table(title="optrun check --calibrate", title_justify="left", caption=note or None, caption_justify="left")
+    for column in ("config", "result", "runs", "field", "spread", "tolerance", "verdict"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left")
+    for r in results:
+        label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
+        head = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
+        if r.error:
+            table.add_row(*head, "-", "-", "-", "-", Text(r.error))
+            continue
+        cal = r.calibration
+        verdict = "; ".join(cal.problems) or ("rounding-sensitive" if cal.sensitive else "stable")
+        rows = [(f.field, f"{f.spread:.2g}", f"{f.tolerance:.2g}") for f in cal.fields] or [("-", "-", "-")]
+        for i, (name, spread, tolerance) in enumerate(rows):
+            table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", Text(name), spread, tolerance,
+                          Text(verdict) if i == 0 else "")
+    return table

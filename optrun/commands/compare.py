@@ -1,0 +1,146 @@
+"""``optrun compare``: several runs side by side.
+
+One row per run (name, problem, optimizer, status, f, gap, nit, nfev, wall
+time) written to ``compare.csv``, and the runs' loss curves overlaid in one
+PNG: f - f* on a log scale when every run knows its f*, otherwise f.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+from optrun.core.errors import ConfigError, RunIOError, short
+from optrun.core.outputs import gap_of, write_bytes_atomic, write_text_atomic
+from optrun.core.rundir import RunFiles
+
+COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
+
+
+def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
+    """Run directories, with a sweep directory standing for its runs (those
+    with a trace). A ``run-NNNN`` entry that is a file or a symbolic link is
+    not a run of that sweep: an error, never followed."""
+    expanded: list[Path] = []
+    for path in paths:
+        if (path / "sweep.json").is_file():
+            runs = []
+            for entry in sorted(path.iterdir()):
+                if not re.fullmatch(r"run-\d{4,}", entry.name):
+                    continue
+                if entry.is_symlink() or not entry.is_dir():
+                    what = "a symbolic link" if entry.is_symlink() else "not a folder"
+                    raise ConfigError(f"{entry.name} is {what}, not a run directory of this sweep", source=str(path))
+                if (entry / "trace.csv").is_file():
+                    runs.append(entry)
+            if not runs:
+                raise ConfigError("the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare", source=str(path))
+            expanded.extend(runs)
+        else:
+            expanded.append(path)
+    return expanded
+
+
+def key_options(run: RunFiles) -> str:
+    """The optimizer options that differ from the optimizer's defaults."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    given = {k: v for k, v in run.config["optimizer"].items() if k != "name"}
+    try:
+        defaults = OPTIMIZERS.get(run.optimizer).options.model_construct().model_dump(mode="json")
+    except Exception:
+        defaults = {}
+    changed = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
+    return ", ".join(f"{k}={short(v)}" for k, v in changed.items())
+
+
+def label(run: RunFiles) -> str:
+    options = key_options(run)
+    return f"{run.name} [{run.path.name}]: {run.optimizer}" + (f" ({options})" if options else "")
+
+
+def row(index: int, run: RunFiles) -> dict[str, Any]:
+    summary = run.summary or {}
+    fun = summary.get("fun", run.trace["f"][-1] if len(run.trace["f"]) else None)
+    gap = gap_of({**summary, "fun": fun})
+    return {
+        "run": index,
+        "name": run.name,
+        "problem": run.problem,
+        "optimizer": run.optimizer,
+        "status": run.status,
+        "f": fun,
+        "gap": gap,
+        "nit": summary.get("nit", int(run.trace["iter"][-1]) if len(run.trace["iter"]) else 0),
+        "nfev": summary.get("nfev", int(run.trace["nfev"][-1]) if len(run.trace["nfev"]) else 0),
+        "wall_time_s": summary.get("wall_time_s", float(run.trace["time_s"][-1]) if len(run.trace["time_s"]) else None),
+        "run_dir": str(run.path),
+    }
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    _make_parent(path)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunIOError(f"cannot create the folder: {exc.strerror or exc}", source=str(path.parent)) from None
+
+
+def plot_compare(runs: list[RunFiles], out: Path) -> None:
+    from optrun.commands.plots import _pyplot, log_safe_gap
+
+    plt = _pyplot()
+    use_gap = all("gap" in run.trace for run in runs)
+    curves = log_safe_gap(*(run.trace["gap"] for run in runs)) if use_gap else [run.trace["f"] for run in runs]
+    fig, ax = plt.subplots(figsize=(9, 5.5), constrained_layout=True)
+    for run, curve in zip(runs, curves):
+        ax.plot(run.trace["iter"], curve, label=label(run))
+    if use_gap:
+        ax.set_yscale("log")
+    ax.set_ylabel("f - f*" if use_gap else "f")
+    ax.set_xlabel("iteration")
+    problems = sorted({run.problem for run in runs})
+    ax.set_title(f"{len(runs)} runs on {', '.join(problems)}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    from optrun.commands.plots import png_bytes
+
+    data = png_bytes(fig)
+    _make_parent(out)
+    write_bytes_atomic(out, data)
+
+
+def compare_table(rows: list[dict[str, Any]]):
+    from rich.table import Table
+    from rich.text import Text
+
+    from optrun.commands.terminal import status_text
+
+    table = Table(title="Runs compared", title_justify="left")
+    for column in ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "time (s)"):
+        table.add_column(column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left")
+    best = min((r["f"] for r in rows if r["f"] is not None), default=None)
+    for r in rows:
+        style = "bold" if r["f"] is not None and r["f"] == best else ""
+        table.add_row(
+            str(r["run"]), Text(r["name"]), Text(r["problem"]), Text(r["optimizer"]),  # user text: literal, never markup
+            status_text(r["status"]),
+            "-" if r["f"] is None else f"{r['f']:.10g}",
+            "-" if r["gap"] is None else f"{r['gap']:.3g}",
+            str(r["nit"]), str(r["nfev"]),
+            "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",
+            style=style,
+        )
+    return table

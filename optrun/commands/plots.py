@@ -1,0 +1,339 @@
+"""Plots of a finished (or interrupted) run, drawn from its files.
+
+- ``loss.png``: f over iterations (f - f* on a log scale when f* is known),
+  with the gradient norm on a second panel;
+- ``params.png``: parameter paths over iterations (the first
+  ``MAX_PARAM_LINES``; the title says what was left out);
+- ``landscape.png``: for one or two free parameters, f along a line or filled
+  contours in the plane, with the optimizer's path, its start and end, and
+  the known minima;
+- ``fit.png``: for model-fitting problems, predictions against targets or
+  the fitted density over a histogram of the data.
+
+matplotlib is imported here, lazily, with the Agg backend, so commands that
+draw nothing never pay for it. A plot that cannot be drawn never loses the
+run's other files: it comes back as a warning string. Each PNG is written
+atomically (never half a file, never through a symbolic link); a folder
+that cannot be written (full, read-only) stops the drawing at the first
+failure with one warning, or one error for ``optrun plot``.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from optrun.core.errors import RunIOError
+from optrun.core.outputs import write_bytes_atomic
+from optrun.core.rundir import RunFiles, read_run
+
+MAX_PARAM_LINES = 12
+GRID = 120  # landscape resolution per axis
+PLOT_FILES = ("loss.png", "params.png", "landscape.png", "fit.png")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _title(run: RunFiles, what: str) -> str:
+    return f"{run.name}: {run.problem} / {run.optimizer} ({run.status}) - {what}"
+
+
+def log_safe_gap(*gaps: np.ndarray) -> list[np.ndarray]:
+    """|f - f*| for a log axis: exact zeros (and tiny negative rounding) are
+    shown at the smallest positive gap seen, not at 1e-308."""
+    positive = np.concatenate([np.abs(g)[np.isfinite(g) & (np.abs(g) > 0)] for g in gaps] or [np.array([])])
+    floor = float(positive.min()) if positive.size else 1e-16
+    return [np.maximum(np.abs(g), floor) for g in gaps]
+
+
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (the figure is closed)."""
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _save(fig: Any, out: Path) -> None:
+    write_bytes_atomic(out, png_bytes(fig))
+
+
+def draw_run_plots(run_dir: Path, prep: Any = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
+    """Draw every plot that applies to the run; return (files written, warnings).
+
+    ``prep`` is the run's :class:`~optrun.commands.run.Prepared` when the caller has it
+    (right after a run); otherwise the problem is rebuilt from config.yaml.
+    A plot file that cannot be written stops the drawing: it is one warning,
+    or a :class:`RunIOError` with ``raise_io``.
+    """
+    written: list[Path] = []
+    warnings: list[str] = []
+    io_failed: list[RunIOError] = []
+    try:
+        run = read_run(run_dir)
+    except Exception as exc:
+        return written, [f"{run_dir}: plots not drawn: {exc}"]
+
+    def attempt(name: str, draw: Callable[[], bool]) -> None:
+        if io_failed:
+            return
+        try:
+            try:
+                if draw():
+                    written.append(run_dir / name)
+                else:  # does not apply to this run: an old file of that name is stale
+                    (run_dir / name).unlink(missing_ok=True)
+            except OSError as exc:
+                raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(run_dir / name)) from None
+        except RunIOError as exc:  # the folder cannot be written: the other plots would fail alike
+            if raise_io:
+                raise
+            io_failed.append(exc)
+            warnings.append(f"{exc}; plots not drawn (redraw with: optrun plot {run_dir})")
+        except Exception as exc:  # a plot must never take the run down; an older drawing is kept
+            warnings.append(f"{run_dir / name}: plot not drawn: {type(exc).__name__}: {exc}")
+
+    attempt("loss.png", lambda: plot_loss(run, run_dir / "loss.png"))
+    attempt("params.png", lambda: plot_params(run, run_dir / "params.png"))
+    needs_problem = []
+    if prep is None:
+        try:
+            prep = _rebuild(run)
+        except Exception as exc:
+            needs_problem.append(f"the problem could not be rebuilt from config.yaml: {exc}")
+    if prep is not None:
+        attempt("landscape.png", lambda: plot_landscape(run, prep, run_dir / "landscape.png"))
+        attempt("fit.png", lambda: plot_fit(run, prep, run_dir / "fit.png"))
+    warnings.extend(f"{run_dir}: landscape.png and fit.png not drawn: {w}" for w in needs_problem)
+    return written, warnings
+
+
+def _rebuild(run: RunFiles) -> Any:
+    from optrun.commands.run import prepare
+    from optrun.config import load_config
+
+    return prepare(load_config(run.path / "config.yaml"))
+
+
+# --------------------------------------------------------------------- loss
+def plot_loss(run: RunFiles, out: Path) -> bool:
+    plt = _pyplot()
+    it, f, g = run.trace["iter"], run.trace["f"], run.trace["grad_norm"]
+    fig, (ax_f, ax_g) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
+    if "gap" in run.trace:
+        [gap] = log_safe_gap(run.trace["gap"])
+        ax_f.plot(it, gap, color="tab:blue")
+        ax_f.set_yscale("log")
+        fstar = run.summary["reference"]["fun"] if run.summary and run.summary.get("reference") else None
+        ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
+    else:
+        ax_f.plot(it, f, color="tab:blue")
+        ax_f.set_ylabel("f")
+        ax_f.text(0.99, 0.95, "f* unknown", transform=ax_f.transAxes, ha="right", va="top", color="gray")
+    best = run.summary["best"] if run.summary else None
+    if best and best.get("iter") is not None and "gap" not in run.trace:
+        ax_f.plot([best["iter"]], [best["fun"]], "o", color="tab:red", label=f"best f = {best['fun']:.6g}")
+        ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
+    ax_f.set_title(_title(run, "objective"))
+    ax_f.grid(alpha=0.3)
+    ax_g.plot(it, g, color="tab:orange")
+    if np.any(np.isfinite(g) & (g > 0)):
+        ax_g.set_yscale("log")
+    ax_g.set_ylabel("gradient norm")
+    ax_g.set_xlabel("iteration")
+    ax_g.grid(alpha=0.3)
+    _save(fig, out)
+    return True
+
+
+# ------------------------------------------------------------------- params
+def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
+    from optrun.core.outputs import TRACE_COLUMNS
+
+    fixed = set(TRACE_COLUMNS) | {"gap"}
+    return [name for name in trace if name not in fixed]
+
+
+def plot_params(run: RunFiles, out: Path) -> bool:
+    names = param_columns(run.trace)
+    if not names:
+        return False  # more parameters than output.param_columns: the trace has none
+    plt = _pyplot()
+    shown = names[:MAX_PARAM_LINES]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1)
+    for name in shown:
+        ax.plot(run.trace["iter"], run.trace[name], label=name)
+    left_out = len(names) - len(shown)
+    what = "parameter paths" + (f" (first {len(shown)} of {len(names)}; {left_out} left out)" if left_out else "")
+    ax.set_title(_title(run, what))
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("value")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small", ncol=2 if len(shown) > 6 else 1)
+    _save(fig, out)
+    return True
+
+
+# ---------------------------------------------------------------- landscape
+def _path(run: RunFiles, prep: Any) -> tuple[list[str], np.ndarray]:
+    """Names of the free entries and their path (rows = iterations)."""
+    from optrun.core.params import leaf_names
+
+    names = leaf_names(prep.unflatten(prep.x0))
+    columns = [n for n in names if n in run.trace]
+    if len(columns) != len(names):
+        return names, np.empty((0, len(names)))
+    return names, np.column_stack([run.trace[n] for n in names])
+
+
+def _known_minima(prep: Any, n_free: int) -> np.ndarray:
+    from autograd.misc.flatten import flatten
+
+    reference = prep.problem.reference
+    if reference is None or prep.fixed:
+        return np.empty((0, n_free))
+    return np.array([np.asarray(flatten(dict(p))[0], dtype=float) for p in reference.params])
+
+
+def _objective_of_free(prep: Any) -> Callable[[np.ndarray], float]:
+    """f of the (one or two) free entries, without autograd's unflatten
+    (which is built for differentiation and slow in a 10,000-point loop)."""
+    free = prep.unflatten(prep.x0)
+    keys = sorted(free)  # flatten order
+    objective, fixed = prep.problem.objective, prep.fixed
+    if len(keys) == 1 and np.shape(free[keys[0]]) != ():
+        key = keys[0]
+        return lambda v: float(objective({**fixed, key: np.asarray(v, dtype=float)}))
+    return lambda v: float(objective({**fixed, **{k: float(v[i]) for i, k in enumerate(keys)}}))
+
+
+def _grid(prep: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """f on the mesh: one vectorized call when the objective is elementwise in
+    two scalar parameters, else point by point."""
+    free = prep.unflatten(prep.x0)
+    keys = sorted(free)
+    X, Y = np.meshgrid(xs, ys)
+    if len(keys) == 2 and all(np.shape(free[k]) == () for k in keys):
+        try:
+            Z = np.asarray(prep.problem.objective({**prep.fixed, keys[0]: X, keys[1]: Y}), dtype=float)
+            if Z.shape == X.shape:
+                return Z
+        except Exception:
+            pass  # not elementwise (sums over data, ...): evaluate point by point
+    fun = _objective_of_free(prep)
+    return np.array([[fun(np.array([x, y])) for x in xs] for y in ys])
+
+
+def _span(values: np.ndarray) -> tuple[float, float]:
+    low, high = float(np.min(values)), float(np.max(values))
+    width = max(high - low, 1e-3 * max(1.0, abs(low), abs(high)), 0.5)
+    return low - 0.25 * width, high + 0.25 * width
+
+
+def plot_landscape(run: RunFiles, prep: Any, out: Path) -> bool:
+    n_free = prep.x0.size
+    if n_free not in (1, 2):
+        return False
+    names, path = _path(run, prep)
+    path = path[np.all(np.isfinite(path), axis=1)]
+    if len(path) == 0:
+        return False
+    minima = _known_minima(prep, n_free)
+    points = np.vstack([path, minima]) if len(minima) else path
+    fun = _objective_of_free(prep)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6) if n_free == 2 else (8, 5))
+    fig.subplots_adjust(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1)
+    with np.errstate(all="ignore"):
+        if n_free == 1:
+            xs = np.linspace(*_span(points[:, 0]), 400)
+            ax.plot(xs, [fun(np.array([v])) for v in xs], color="tab:blue", label="f")
+            fs = [fun(np.array([v])) for v in path[:, 0]]
+            ax.plot(path[:, 0], fs, ".-", color="tab:orange", markersize=4, label="path")
+            ax.plot(path[0, 0], fs[0], "o", color="tab:green", markersize=9, label="start")
+            ax.plot(path[-1, 0], fs[-1], "*", color="tab:red", markersize=13, label="end")
+            for m in minima:
+                ax.axvline(m[0], color="gray", linestyle="--", linewidth=1)
+            ax.set_xlabel(names[0])
+            ax.set_ylabel("f")
+        else:
+            xs = np.linspace(*_span(points[:, 0]), GRID)
+            ys = np.linspace(*_span(points[:, 1]), GRID)
+            Z = _grid(prep, xs, ys)
+            finite = Z[np.isfinite(Z)]
+            if finite.size == 0:
+                plt.close(fig)
+                raise ValueError("f is not finite anywhere on the plotted region")
+            Z = np.where(np.isfinite(Z), Z, finite.max())
+            shifted = Z - finite.min()
+            if shifted.max() > 1e3 * max(np.median(shifted), 1e-12):  # a wide range: contour log(1 + f - min)
+                shown, label = np.log1p(shifted), "log(1 + f - min f)"
+            else:
+                shown, label = Z, "f"
+            filled = ax.contourf(xs, ys, shown, levels=40, cmap="viridis")
+            ax.contour(xs, ys, shown, levels=15, colors="white", linewidths=0.4, alpha=0.5)
+            fig.colorbar(filled, ax=ax, label=label)
+            ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
+            ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
+            ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", markersize=14, label="end")
+            if len(minima):
+                ax.plot(minima[:, 0], minima[:, 1], "X", color="white", markeredgecolor="black", markersize=10, label="known minima")
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(names[1])
+    fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())
+    ax.set_title(_title(run, "landscape" + (f" ({fixed} fixed)" if fixed else "")))
+    ax.legend(loc="best", fontsize="small")
+    _save(fig, out)
+    return True
+
+
+# ---------------------------------------------------------------------- fit
+def plot_fit(run: RunFiles, prep: Any, out: Path) -> bool:
+    if prep.problem.fit is None or run.summary is None:
+        return False
+    final = _final_params(run, prep)
+    fit = prep.problem.fit(final)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.09)
+    if fit.kind == "density":
+        ax.hist(fit.observed, bins="auto", density=True, color="tab:blue", alpha=0.5, label="data")
+        grid = np.linspace(*_span(fit.observed), 400)
+        ax.plot(grid, fit.density(grid), color="tab:red", linewidth=2, label=fit.label)
+        ax.set_xlabel("x")
+        ax.set_ylabel("density")
+        ax.set_title(_title(run, "fitted density"))
+    else:
+        ax.plot(fit.observed, fit.predicted, ".", color="tab:blue", alpha=0.7, label="data")
+        low = float(min(np.min(fit.observed), np.min(fit.predicted)))
+        high = float(max(np.max(fit.observed), np.max(fit.predicted)))
+        ax.plot([low, high], [low, high], "--", color="gray", label="prediction = target")
+        ax.set_xlabel(f"observed {fit.label}")
+        ax.set_ylabel(f"predicted {fit.label}")
+        ax.set_title(_title(run, "predictions against targets"))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    _save(fig, out)
+    return True
+
+
+def _final_params(run: RunFiles, prep: Any) -> dict[str, Any]:
+    """The run's final parameters from summary.json, shaped like the problem's."""
+    from optrun.core.params import coerce_like
+
+    return coerce_like(prep.params0, run.summary["params"], "summary.params")

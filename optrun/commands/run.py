@@ -1,0 +1,393 @@
+"""The pipeline: config -> problem -> initializer -> optimizer -> runner -> outputs.
+
+``optrun.run`` (used by the CLI and by notebooks alike) loads the config,
+:func:`prepare` builds everything that can fail on bad input *before* any
+file is written, then :func:`execute` makes the run directory, streams the
+trace, writes the summary and draws plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import platform
+import signal
+import threading
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+from autograd.misc.flatten import flatten
+
+from optrun.core import machine
+from optrun.config import Config, load_config
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
+from optrun.core.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
+from optrun.core.problems import Problem, Reference
+from optrun.core.runner import Interrupted, Oracle, Outcome, SignalFlag, minimize
+from optrun.core.status import Status
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs, built and checked before anything is written."""
+
+    config: Config
+    problem: Problem
+    params0: Params  # the full start, fixed parameters included
+    fixed: Params
+    x0: np.ndarray  # the free parameters, flattened
+    unflatten: Callable[[np.ndarray], Params]
+    oracle: Oracle
+    param_names: list[str] | None  # trace columns, or None beyond output.param_columns
+    expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
+
+    def params(self, x: np.ndarray) -> Params:
+        """Free vector -> the full named parameters, in the problem's order."""
+        free = self.unflatten(x)
+        return {k: self.fixed[k] if k in self.fixed else free[k] for k in self.params0}
+
+
+def prepare(config: Config) -> Prepared:
+    """Build everything a run needs from a validated config, before anything is
+    written: the problem, its start (initializer applied), the fixed and free
+    parameters, the flat start vector and the Oracle over it. Bad input raises
+    ConfigError."""
+    entry = config.problem.entry
+    try:
+        problem = entry.build(config.problem.options)
+        params0 = problem.initial(config.seed)
+    except OptrunError as exc:
+        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
+    except Exception as exc:
+        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
+
+    rng = np.random.default_rng(config.seed)
+    params0 = config.init.entry.apply(config.init.options, params0, rng)
+
+    fixed = _fixed_params(config.fix, params0)
+    _check_expected_params(config, params0)
+    free = {k: v for k, v in params0.items() if k not in fixed}
+    x0, autograd_unflatten = flatten(free)
+    x0 = np.asarray(x0, dtype=float)
+    if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
+        config.optimizer.entry.check(config.optimizer.options, x0.size)
+    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
+    objective = problem.objective
+
+    def flat_objective(x):
+        return objective({**fixed, **unflatten(x)})
+
+    n_total = size(params0)
+    names = leaf_names(params0) if n_total <= config.output.param_columns else None
+    expand = _expander(params0, fixed) if fixed and names is not None else None
+    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective), names, expand)
+
+
+def _known_parameter(name: str, params0: Params, path: str) -> None:
+    if name not in params0:
+        raise unknown_parameter(name, params0, path)
+
+
+def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
+    fixed = {}
+    for name, value in fix.items():
+        _known_parameter(name, params0, f"fix.{name}")
+        fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
+    if fixed and len(fixed) == len(params0):
+        raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
+    return fixed
+
+
+def _check_expected_params(config: Config, params0: Params) -> None:
+    """expect.params must name the problem's parameters, with their shapes."""
+    expected = config.expect.params if config.expect is not None else None
+    if not isinstance(expected, Mapping):
+        return
+    for name, value in expected.items():
+        _known_parameter(name, params0, f"expect.params.{name}")
+        coerce_like(params0[name], value, f"expect.params.{name}")
+
+
+def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
+    """Free vector -> full vector in flatten order, fixed entries filled in."""
+    full0, _ = flatten({**params0, **fixed})
+    is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
+    base = np.array(full0, dtype=float)
+    free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
+
+    def expand(x: np.ndarray) -> np.ndarray:
+        full = base.copy()
+        full[free_at] = x
+        return full
+
+    return expand
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class RunResult:
+    """What a run returns to Python: the summary fields plus the trace."""
+
+    status: str
+    message: str
+    fun: float | None
+    params: dict[str, Any]
+    grad_norm: float | None
+    nit: int
+    nfev: int
+    njev: int
+    best: dict[str, Any]
+    wall_time_s: float
+    reference: dict[str, Any] | None
+    seed: int
+    run_dir: Path
+    summary: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+    signum: int | None = None
+
+    @functools.cached_property
+    def trace(self) -> dict[str, np.ndarray]:
+        """trace.csv as column -> NumPy array, read on first use (a run never
+        holds its trace in memory)."""
+        return read_trace(self.run_dir / "trace.csv")
+
+    @property
+    def ok(self) -> bool:
+        return Status(self.status).success
+
+
+def versions() -> dict[str, str]:
+    """The versions summary.json records (python, numpy, autograd, optrun)."""
+    from optrun import __version__
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "autograd": metadata.version("autograd"),
+        "optrun": __version__,
+    }
+
+
+def reference_json(reference: Reference | None) -> dict[str, Any] | None:
+    """A problem's known minimum as summary.json writes it (or None)."""
+    if reference is None:
+        return None
+    return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
+
+
+def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> dict[str, Any]:
+    """The summary.json mapping of a finished run (fields in the README, "Runs, statuses and exit codes")."""
+    config = prep.config
+    return {
+        "name": config.name,
+        "problem": config.problem.name,
+        "optimizer": config.optimizer.name,
+        "status": outcome.status,
+        "message": outcome.message,
+        "fun": outcome.fun,
+        "params": to_jsonable(prep.params(outcome.x)),
+        "grad_norm": outcome.grad_norm,
+        "nit": outcome.nit,
+        "nfev": outcome.nfev,
+        "njev": outcome.njev,
+        "nhev": prep.oracle.nhev,
+        "best": {"fun": outcome.best_fun if outcome.best_iter >= 0 else None, "iter": outcome.best_iter if outcome.best_iter >= 0 else None},
+        "wall_time_s": outcome.wall_time_s,
+        "reference": reference_json(prep.problem.reference),
+        "reference_note": prep.problem.note or None,
+        "seed": config.seed,
+        "versions": versions(),
+        "machine": where,
+    }
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[SignalFlag | None]:
+    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only). An
+    outer scope's handler (a command's, a pool worker's) is used as it is:
+    a signal that came before this run stops it before it starts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    current = signal.getsignal(signal.SIGINT)
+    if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:
+        yield current
+        return
+    flag = SignalFlag()
+    flag.armed = False  # armed only where its one KeyboardInterrupt is caught
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# ----------------------------------------------------- I/O failures of a run
+def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
+    """Write config.yaml and the trace header; if either fails (a full disk,
+    no inodes left), remove the run directory: nothing was recorded."""
+    reference = prep.problem.reference
+    try:
+        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
+    except RunIOError as exc:
+        remove_run_dir(run_dir)
+        raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None
+
+
+def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> None:
+    """The trace could not be written mid-run (``writer`` cut it back to its
+    last complete row): record the run as failed in summary.json if that can
+    still be written, and raise the one-line error saying what is left."""
+    writer.close()
+    error = writer.error
+    kept = f"trace.csv keeps its {writer.rows_written} complete rows"
+    if outcome is None:  # stopped in the middle of the run
+        k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
+        best_fun, best_iter = writer.best
+        outcome = Outcome("failed", "io_error", f"{error.message} at iteration {k}; {kept}", x, f, grad_norm, k, nfev, njev,
+                          best_fun, best_iter, t)
+    else:  # the run had ended; its last rows could not be written
+        outcome = dataclasses.replace(outcome, status="failed", reason="io_error",
+                                      message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
+    try:
+        write_json_atomic(run_dir / "summary.json", {**build_summary(prep, outcome, machine.machine_info()), "io_error": error.message})
+    except RunIOError as again:
+        raise RunIOError(f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
+                         "the run directory is left like a killed run", source=error.source) from None
+    raise RunIOError(f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source) from None
+
+
+def _write_summary(run_dir: Path, summary: dict[str, Any], outcome: Outcome) -> None:
+    try:
+        write_json_atomic(run_dir / "summary.json", summary)
+    except RunIOError as exc:
+        raise RunIOError(f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
+                         "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
+
+
+def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None) -> RunResult:
+    """Run a validated config and record it; returns the result. ``run_dir``
+    names the (new) run directory; by default it is made under output.dir.
+    ``blas_threads`` (default: :func:`optrun.core.machine.blas_threads`) is the
+    BLAS thread count for the whole run, whatever process runs it."""
+    threads = machine.blas_threads(blas_threads)
+    with machine.blas_limits(threads):
+        return _execute(config, observers, run_dir, threads)
+
+
+def solve(
+    prep: Prepared, threads: int, x0: np.ndarray | None = None, observers: Sequence[Any] = (), interrupt: SignalFlag | None = None
+) -> tuple[Outcome, dict[str, Any]]:
+    """Make the optimizer and run the loop from ``x0`` (default: the config's
+    start) with ``threads`` BLAS threads; returns the outcome and the machine
+    it ran on (for summary.json). Writes nothing: observers do."""
+    config = prep.config
+    optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
+    with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
+        outcome = minimize(prep.oracle, prep.x0 if x0 is None else x0, optimizer, config.stop, observers, interrupt=interrupt)
+        return outcome, machine.machine_info()
+
+
+def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
+    """The outcome of a run stopped by a signal just outside the loop (the
+    loop catches its own): what the trace recorded, marked interrupted."""
+    k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, prep.oracle.nfev, prep.oracle.njev, prep.x0)
+    best_fun, best_iter = writer.best
+    return Outcome("interrupted", "interrupted", f"interrupted by {signal.Signals(signum).name} at iteration {k}", x, f, grad_norm,
+                   k, nfev, njev, best_fun, best_iter, t, signum=int(signum))
+
+
+def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int) -> RunResult:
+    try:
+        prep = prepare(config)
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or config.source) from None
+    # The handlers are in place before the run directory exists and stay until
+    # the run is recorded. Unarmed, they only record a signal; they raise only
+    # while armed (the loop, the plots), at most once, and that one
+    # KeyboardInterrupt is caught here: once the directory exists, no signal
+    # leaves it without a summary.
+    with _signals_interrupt() as flag:
+        if flag is not None and flag.signum is not None:  # a signal before anything was written
+            raise Interrupted(flag.signum)
+        run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
+        writer = _start_record(run_dir, prep)
+        return _record(prep, run_dir, writer, observers, threads, flag)
+
+
+def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Sequence[Any], threads: int,
+            flag: SignalFlag | None) -> RunResult:
+    config = prep.config
+    outcome = where = None
+    try:
+        try:
+            if flag is not None:
+                flag.armed, flag.at_once = True, False  # a second signal stops at once
+            outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
+            if flag is not None:
+                flag.armed = False
+        except KeyboardInterrupt as exc:  # the second signal, just before or after the loop (the loop catches its own)
+            if outcome is None:
+                outcome = _interrupted(prep, writer, getattr(exc, "signum", signal.SIGINT))
+        writer.close()  # its last rows
+    except RunIOError:
+        if writer.error is None:
+            raise
+        _record_io_failure(run_dir, prep, writer, outcome)  # always raises
+    finally:
+        writer.close()
+    if where is None:
+        where = machine.machine_info()
+    summary = build_summary(prep, outcome, where)
+    _write_summary(run_dir, summary, outcome)
+    warnings: list[str] = list(config.warnings)
+    if config.output.plots:
+        from optrun.commands.plots import draw_run_plots
+
+        try:
+            try:
+                if flag is not None:
+                    flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+                warnings.extend(draw_run_plots(run_dir, prep)[1])
+            finally:
+                if flag is not None:
+                    flag.armed = flag.at_once = False
+        except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
+            warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
+    fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
+    return RunResult(
+        **{name: summary[name] for name in fields},
+        run_dir=run_dir.resolve(),
+        summary=summary,
+        warnings=tuple(warnings),
+        signum=outcome.signum,
+    )
+
+
+def run(
+    config: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    problems: str | Path | None = None,
+    observers: Sequence[Any] = (),
+) -> RunResult:
+    """Run an experiment exactly as ``optrun run`` does.
+
+    ``config`` is a YAML file path or a mapping with the same keys;
+    ``overrides`` are ``"dotted.key=value"`` strings like ``--set``;
+    ``problems`` is the user-problem folder (default ``./problems``, as for
+    the CLI). Raises :class:`~optrun.core.errors.ConfigError` for bad input
+    (before anything is written). Returns a :class:`RunResult`; warnings
+    about user problem files that failed to load are in ``result.warnings``.
+    """
+    from optrun.config.plugins import load_user_problems
+
+    load_warnings = load_user_problems(problems)
+    result = execute(load_config(config, overrides), observers)
+    return dataclasses.replace(result, warnings=(*load_warnings, *result.warnings)) if load_warnings else result

@@ -1,0 +1,206 @@
+"""User problems: Python files that register problems (and optimizers,
+initializers or schedules) with the same ``register_*`` calls the built-ins use.
+
+They come from these places only: a ``problems/`` folder in the config
+file's folder or a parent up to the project root (:mod:`optrun.core.paths`), the
+working folder's ``problems/``, the folder named with ``--problems``, and
+modules exposed through the entry-point groups ``optrun.problems``,
+``optrun.optimizers``, ``optrun.initializers`` and ``optrun.schedules`` of
+installed packages. An entry whose name is taken (by a built-in or another
+file) is a one-line error naming the file: optrun never runs the built-in in
+its place. These files are
+code and run as code, with the user's rights: only load files you trust.
+
+A file that fails to load is reported (its path and the error, one line) and
+skipped; the built-ins and the other files keep working. That includes a file
+that calls ``sys.exit()`` or raises ``KeyboardInterrupt`` at import: user code
+never ends optrun with its own exit status (only a real Ctrl-C while loading
+stops optrun). Only regular files of at most 1 MB are loaded (a FIFO named
+``*.py`` would block the import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import signal
+import stat
+import sys
+import threading
+from importlib import metadata
+from pathlib import Path
+
+import optrun.core.problems as problems
+from optrun.core.errors import ConfigError, short_repr
+from optrun.core.registry import DuplicateName
+
+# installed packages extend optrun through these entry-point groups
+ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
+DEFAULT_DIR = "problems"
+_loaded: set[str] = set()  # files and entry points already loaded in this process
+
+
+MAX_FILE_BYTES = 1_000_000  # a problem file is at most 1 MB
+
+
+class _CtrlC(KeyboardInterrupt):
+    """A real SIGINT/SIGTERM while user files load (not a `raise KeyboardInterrupt` in them)."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _real_interrupts_marked():
+    """While user code runs at import, a real SIGINT or SIGTERM raises _CtrlC
+    (so it is told from a file that raises KeyboardInterrupt itself, and a
+    file that blocks cannot hold optrun); the handlers before are put back
+    after. Main thread only; not where signals are ignored (idle pool workers)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _CtrlC(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    if isinstance(exc, (SystemExit, KeyboardInterrupt, GeneratorExit)):
+        what = f"{type(exc).__name__}({short_repr(exc.code) if isinstance(exc, SystemExit) else ''})"
+        return f"{what} raised while loading{_user_line(exc)}; a problem file must not exit (optrun goes on without it)"
+    return f"{type(exc).__name__}: {short_repr(str(exc), 300)[1:-1]}{_user_line(exc)}"
+
+
+def _user_line(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:  # the deepest frame in the user's file, if any
+        if tb.tb_frame.f_code.co_filename == getattr(exc, "_optrun_file", None):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" (line {line})" if line else ""
+
+
+def _regular_file_problem(file: Path) -> str:
+    """Why a *.py path cannot be loaded without blocking or eating memory, or ''."""
+    try:
+        info = file.stat()
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a FIFO, device or socket named *.py)"
+    if info.st_size > MAX_FILE_BYTES:
+        return f"larger than {MAX_FILE_BYTES // 1_000_000} MB (the limit for a problem file)"
+    return ""
+
+
+def load_problem_files(folder: str | Path | None = None) -> list[str]:
+    """Load every ``*.py`` file (not starting with ``_``) in ``folder``.
+
+    ``folder`` None means ``./problems`` if it exists. Returns one warning
+    line per file that failed to load.
+    """
+    explicit = folder is not None
+    path = Path(folder) if explicit else Path(DEFAULT_DIR)
+    if not path.is_dir():
+        return [f"{path}: --problems folder not found"] if explicit else []
+    warnings = []
+    for file in sorted(path.glob("*.py")):
+        if file.name.startswith("_"):
+            continue
+        key = str(file.resolve())
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        module_name = f"optrun_user_problems.{file.stem}"
+        problem = _regular_file_problem(file)
+        if problem:
+            warnings.append(f"{file}: not loaded: {problem}")
+            continue
+        problems._origin = str(file)
+        try:
+            spec = importlib.util.spec_from_file_location(module_name, file)
+            if spec is None or spec.loader is None:
+                raise ImportError("not a loadable Python file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                with _real_interrupts_marked():
+                    spec.loader.exec_module(module)
+            except BaseException as exc:
+                exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
+                raise
+        except _CtrlC as exc:
+            sys.modules.pop(module_name, None)
+            _loaded.discard(key)
+            raise exc from None  # the user pressed Ctrl-C (or sent SIGTERM): stop, as anywhere else
+        except DuplicateName as exc:  # never run the built-in in place of the user's entry
+            sys.modules.pop(module_name, None)
+            _loaded.discard(key)  # and say so again on the next attempt
+            raise _clash(str(file), exc) from None
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
+            sys.modules.pop(module_name, None)
+            warnings.append(f"{file}: not loaded: {_describe(exc)}")
+        finally:
+            problems._origin = "built-in"
+    return warnings
+
+
+def _clash(source: str, exc: DuplicateName) -> ConfigError:
+    return ConfigError(f"registers the {exc.kind} '{exc.name}', a name that is already taken (a built-in or another user file): "
+                       "give it another name", source=source)
+
+
+def load_entry_points() -> list[str]:
+    """Load every installed package's entry points in the optrun groups."""
+    warnings = []
+    for ep in (ep for group in ENTRY_POINT_GROUPS for ep in metadata.entry_points(group=group)):
+        key = f"entry point {ep.name} = {ep.value}"
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        problems._origin = key
+        try:
+            with _real_interrupts_marked():
+                loaded = ep.load()
+                if callable(loaded) and not isinstance(loaded, type(sys)):
+                    loaded()  # an entry point may name a function that registers problems
+        except _CtrlC as exc:
+            _loaded.discard(key)
+            raise exc from None
+        except DuplicateName as exc:
+            _loaded.discard(key)
+            raise _clash(key, exc) from None
+        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
+            warnings.append(f"{key}: not loaded: {_describe(exc)}")
+        finally:
+            problems._origin = "built-in"
+    return warnings
+
+
+def load_problem_folders(dirs: list[Path]) -> tuple[list[Path], list[str]]:
+    """Load the ``problems/`` folder of each of ``dirs`` that has one (a
+    config's folder and its parents up to the project root, see
+    :mod:`optrun.core.paths`). Returns (the folders found, warnings)."""
+    found, warnings = [], []
+    for folder in dirs:
+        candidate = folder / DEFAULT_DIR
+        if candidate.is_dir():
+            found.append(candidate)
+            warnings.extend(load_problem_files(candidate))
+    return found, warnings
+
+
+def load_user_problems(folder: str | Path | None = None) -> list[str]:
+    """Entry points, then the problem folder; returns warnings."""
+    return load_entry_points() + load_problem_files(folder)

@@ -1,0 +1,258 @@
+"""First-order methods: each needs only the gradient.
+
+Each method is written as a *direction* (an ``init``/``update`` pair, as in
+optax, whose update returns ``d`` with the method's own typed state); the
+shared part is added once by :func:`first_order`:
+
+* ``clip_grad_norm`` (:func:`clip_by_norm`): the gradient is rescaled to at
+  most that 2-norm before the method sees it;
+* ``step_size`` (:func:`scale_by_schedule`): a number or a schedule mapping
+  (:mod:`optrun.core.optimizers.schedules`); update ``t`` (from 0) steps
+  ``-step_size(t) * d`` and stores the step size it used in the state.
+
+Variants are the same function with a keyword fixed by ``functools.partial``
+(``nesterov`` is momentum) or a composition (``adamw`` is adam followed by
+:func:`add_decayed_weights`), not copies.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+from pydantic import Field
+
+from optrun.core.optimizers import Optimizer, register_optimizer
+from optrun.core.optimizers.schedules import StepSize, as_schedule
+from optrun.core.options import Options
+
+
+class Direction(NamedTuple):
+    """A method's own part: ``update(grad, state, x) -> (d, state)``; the step is ``-step_size * d``."""
+
+    init: Callable[[np.ndarray], Any]
+    update: Callable[[np.ndarray, Any, np.ndarray], tuple[np.ndarray, Any]]
+
+
+class FirstOrderOptions(Options):
+    """Options every first-order method has."""
+
+    step_size: StepSize = 0.01
+    clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
+
+
+class FirstOrderState(NamedTuple):
+    inner: Any  # the method's own state (velocity, moments, ...)
+    count: int  # updates done so far: the schedule's t
+    step_size: float  # the step size the last update used (before any update: the first one's)
+
+
+def clip_by_norm(direction: Direction, max_norm: float | None) -> Direction:
+    """``direction`` fed with the gradient rescaled to 2-norm <= max_norm (None: unchanged)."""
+    if max_norm is None:
+        return direction
+
+    def update(grad, state, x):
+        norm = float(np.sqrt(grad @ grad))
+        if norm > max_norm:
+            grad = grad * (max_norm / norm)
+        return direction.update(grad, state, x)
+
+    return Direction(direction.init, update)
+
+
+def scale_by_schedule(direction: Direction, schedule: Callable[[int], float]) -> Optimizer:
+    """The optimizer stepping ``-schedule(t) * d`` at update ``t``."""
+
+    def init(x0):
+        return FirstOrderState(inner=direction.init(x0), count=0, step_size=schedule(0))
+
+    def update(grad, state, x):
+        d, inner = direction.update(grad, state.inner, x)
+        step_size = schedule(state.count)
+        return -step_size * d, FirstOrderState(inner=inner, count=state.count + 1, step_size=step_size)
+
+    return Optimizer(init, update)
+
+
+def first_order(name: str, *, options: type[FirstOrderOptions], description: str):
+    """Register a direction ``direction(options) -> Direction`` as the
+    optimizer ``name``, with gradient clipping and the step-size schedule."""
+
+    def decorate(direction: Callable[[Any], Direction]):
+        def make(opts: FirstOrderOptions, oracle=None) -> Optimizer:
+            return scale_by_schedule(clip_by_norm(direction(opts), opts.clip_grad_norm), as_schedule(opts.step_size))
+
+        register_optimizer(name, options=options, description=description)(make)
+        return direction
+
+    return decorate
+
+
+# ----------------------------------------------------------------------- gd
+class GDOptions(FirstOrderOptions):
+    step_size: StepSize = 0.01
+
+
+class GDState(NamedTuple):
+    pass
+
+
+@first_order("gd", options=GDOptions, description="gradient descent: x <- x - step_size * g")
+def gd(options: GDOptions) -> Direction:
+    return Direction(lambda x0: GDState(), lambda grad, state, x: (grad, state))
+
+
+# ----------------------------------------------------------------- momentum
+class MomentumOptions(FirstOrderOptions):
+    step_size: StepSize = 0.01
+    beta: float = Field(0.9, ge=0, lt=1, description="momentum coefficient")
+
+
+class MomentumState(NamedTuple):
+    velocity: np.ndarray
+
+
+def momentum(options: MomentumOptions, *, nesterov: bool = False) -> Direction:
+    beta = options.beta
+
+    def init(x0):
+        return MomentumState(velocity=np.zeros_like(x0))
+
+    def update(grad, state, x):
+        velocity = beta * state.velocity + grad
+        d = grad + beta * velocity if nesterov else velocity
+        return d, MomentumState(velocity=velocity)
+
+    return Direction(init, update)
+
+
+first_order(
+    "momentum",
+    options=MomentumOptions,
+    description="heavy ball: v <- beta v + g; x <- x - step_size * v",
+)(momentum)
+
+nesterov = first_order(
+    "nesterov",
+    options=MomentumOptions,
+    description="Nesterov momentum: v <- beta v + g; x <- x - step_size * (g + beta v)",
+)(partial(momentum, nesterov=True))
+
+
+# ------------------------------------------------------------------ adagrad
+class AdagradOptions(FirstOrderOptions):
+    step_size: StepSize = 0.1
+    initial_accumulator: float = Field(0.0, ge=0, description="starting value of the sum of squared gradients")
+    eps: float = Field(1e-8, gt=0)
+
+
+class AdagradState(NamedTuple):
+    sum_sq: np.ndarray
+
+
+@first_order(
+    "adagrad",
+    options=AdagradOptions,
+    description="Adagrad (Duchi et al., 2011): G <- G + g^2; x <- x - step_size * g / (sqrt(G) + eps)",
+)
+def adagrad(options: AdagradOptions) -> Direction:
+    eps = options.eps
+
+    def init(x0):
+        return AdagradState(sum_sq=np.full_like(x0, options.initial_accumulator, dtype=float))
+
+    def update(grad, state, x):
+        sum_sq = state.sum_sq + grad * grad
+        return grad / (np.sqrt(sum_sq) + eps), AdagradState(sum_sq=sum_sq)
+
+    return Direction(init, update)
+
+
+# ------------------------------------------------------------------ rmsprop
+class RMSpropOptions(FirstOrderOptions):
+    step_size: StepSize = 0.001
+    decay: float = Field(0.9, ge=0, lt=1, description="decay of the mean of squared gradients")
+    eps: float = Field(1e-8, gt=0)
+
+
+class RMSpropState(NamedTuple):
+    mean_sq: np.ndarray
+
+
+@first_order(
+    "rmsprop",
+    options=RMSpropOptions,
+    description="RMSprop (Hinton, 2012): E <- decay E + (1 - decay) g^2; x <- x - step_size * g / (sqrt(E) + eps)",
+)
+def rmsprop(options: RMSpropOptions) -> Direction:
+    decay, eps = options.decay, options.eps
+
+    def init(x0):
+        return RMSpropState(mean_sq=np.zeros_like(x0))
+
+    def update(grad, state, x):
+        mean_sq = decay * state.mean_sq + (1 - decay) * grad * grad
+        return grad / (np.sqrt(mean_sq) + eps), RMSpropState(mean_sq=mean_sq)
+
+    return Direction(init, update)
+
+
+# --------------------------------------------------------------------- adam
+class AdamOptions(FirstOrderOptions):
+    step_size: StepSize = 0.001
+    b1: float = Field(0.9, ge=0, lt=1)
+    b2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+
+
+class AdamWOptions(AdamOptions):
+    weight_decay: float = Field(0.01, ge=0, description="decoupled weight decay: adds weight_decay * x to the direction")
+
+
+class AdamState(NamedTuple):
+    m: np.ndarray
+    v: np.ndarray
+    count: int
+
+
+def adam(options: AdamOptions) -> Direction:
+    b1, b2, eps = options.b1, options.b2, options.eps
+
+    def init(x0):
+        return AdamState(m=np.zeros_like(x0), v=np.zeros_like(x0), count=0)
+
+    def update(grad, state, x):
+        count = state.count + 1
+        m = b1 * state.m + (1 - b1) * grad
+        v = b2 * state.v + (1 - b2) * grad * grad
+        m_hat = m / (1 - b1**count)
+        v_hat = v / (1 - b2**count)
+        return m_hat / (np.sqrt(v_hat) + eps), AdamState(m=m, v=v, count=count)
+
+    return Direction(init, update)
+
+
+def add_decayed_weights(direction: Direction, weight_decay: float) -> Direction:
+    """``direction`` plus ``weight_decay * x`` (decoupled weight decay, as
+    optax's ``add_decayed_weights``): the step becomes -step_size * (d + wd x)."""
+
+    def update(grad, state, x):
+        d, state = direction.update(grad, state, x)
+        return d + weight_decay * x, state
+
+    return Direction(direction.init, update)
+
+
+first_order("adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)")(adam)
+
+
+@first_order(
+    "adamw",
+    options=AdamWOptions,
+    description="AdamW (Loshchilov & Hutter, 2019): Adam plus decoupled weight decay, "
+    "x <- x - step_size * (m_hat / (sqrt(v_hat) + eps) + weight_decay * x)",
+)
+def adamw(options: AdamWOptions) -> Direction:
+    return add_decayed_weights(adam(options), options.weight_decay)

@@ -1,0 +1,94 @@
+"""Gradient descent with an Armijo backtracking line search.
+
+Each update tries ``t = step_size(k)`` (a number or a schedule), then
+``t * shrink``, ``t * shrink**2``, ... (at most ``max_shrinks`` times) until
+the Armijo sufficient-decrease condition holds::
+
+    f(x - t g) - f(x) <= -c * t * |g|^2
+
+(written as a difference, so that a step which does not decrease f is never
+accepted, even when ``c t |g|^2`` is below the resolution of f).
+
+Trial values go through ``oracle.value``, so they are counted in ``nfev``.
+The value at the accepted point is kept in the state, so the next update
+does not evaluate f at its start again (only the very first update does);
+per iteration that is one ``value_and_grad`` (the runner's) plus one
+``value`` per trial.
+
+If no trial step satisfies the condition (after ``max_shrinks`` shrinks, or
+once a trial step is too small to change x at all), the run ends with status
+``failed`` and a message saying so. Near a minimum this happens when the
+decrease is below the floating-point resolution of f: f-value comparisons
+cannot locate x* closer than about ``sqrt(eps * |f*| / lambda_min)``, so
+``stop.grad_tol`` must be reachable before that.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from pydantic import Field
+
+from optrun.core.optimizers import Optimizer, OptimizerFinished, register_optimizer
+from optrun.core.optimizers.schedules import StepSize, as_schedule
+from optrun.core.options import Options
+
+
+class BacktrackingOptions(Options):
+    step_size: StepSize = 1.0
+    shrink: float = Field(0.5, gt=0, lt=1, description="factor applied to a rejected trial step")
+    c: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant of the Armijo condition")
+    max_shrinks: int = Field(30, ge=0, le=1000, description="shrinks per update before the line search gives up")
+
+
+class BacktrackingState(NamedTuple):
+    count: int  # updates done so far: the schedule's t
+    step_size: float  # the accepted step size of the last update
+    trials: int  # trial points the last update evaluated (f at x itself not counted)
+    x: np.ndarray | None  # the last accepted point ...
+    fun: float  # ... and f there (reused when the next update starts from it)
+
+
+@register_optimizer(
+    "backtracking",
+    options=BacktrackingOptions,
+    description="gradient descent with an Armijo backtracking line search: "
+    "t <- step_size, shrink t until f(x - t g) <= f(x) - c t |g|^2",
+    needs=("gradient", "function values"),
+)
+def backtracking(options: BacktrackingOptions, oracle) -> Optimizer:
+    schedule = as_schedule(options.step_size)
+    shrink, c, max_shrinks = options.shrink, options.c, options.max_shrinks
+
+    def init(x0):
+        return BacktrackingState(count=0, step_size=schedule(0), trials=0, x=None, fun=math.nan)
+
+    def update(grad, state, x):
+        t = schedule(state.count)
+        slope = float(grad @ grad)  # -(directional derivative along -g)
+        if slope == 0.0:  # a stationary point: nothing to search along
+            return np.zeros_like(x), BacktrackingState(state.count + 1, t, 0, state.x, state.fun)
+        known = state.x is not None and np.array_equal(state.x, x)
+        f0 = state.fun if known else oracle.value(x)
+        for trials in range(1, max_shrinks + 2):
+            step = -t * grad
+            x_trial = x + step
+            if np.array_equal(x_trial, x):  # the step no longer moves x: no decrease can be found
+                break
+            f_trial = oracle.value(x_trial)
+            # the computed decrease against the required one (f0 - c t |g|^2 would round to f0
+            # once the required decrease is below f's resolution, and accept no decrease at all)
+            if f_trial - f0 <= -c * t * slope:
+                return step, BacktrackingState(state.count + 1, t, trials, x_trial, f_trial)
+            if trials <= max_shrinks:
+                t *= shrink
+        raise OptimizerFinished(
+            f"the Armijo line search found no sufficient decrease of f along -g at iteration {state.count + 1} "
+            f"(f = {f0:.10g}, gradient norm {math.sqrt(slope):.3g}, trial steps down to {t:.3g}); "
+            "near a minimum this is the limit of floating-point precision in f: loosen stop.grad_tol",
+            success=False,
+        )
+
+    return Optimizer(init, update)

@@ -1,0 +1,159 @@
+"""SciPy-backed methods, through ``scipy.optimize.minimize`` with autograd's
+gradient (and Hessian or Hessian-vector product where the method takes one).
+
+SciPy owns its iteration, so it runs in a worker thread and hands each
+iterate to the runner through its per-iteration ``callback``: the optimizer's
+``update`` returns the step to SciPy's next iterate. The runner's one loop
+therefore still logs every iteration and applies every stop rule (and Ctrl-C);
+when the runner stops first, the next callback raises ``StopIteration``, and
+when SciPy stops first, ``update`` raises :class:`OptimizerFinished` with
+SciPy's termination message, which becomes the summary's ``message``.
+scipy is imported only when one of these methods is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+from typing import Any, NamedTuple
+
+import numpy as np
+from pydantic import Field
+
+from optrun.core.optimizers import Optimizer, OptimizerFinished, register_optimizer
+from optrun.core.options import Options
+
+_CONTINUE, _STOP = "continue", "stop"
+
+
+class ScipyState(NamedTuple):
+    worker: "_Worker"
+    step_size: float = float("nan")  # SciPy chooses its own steps
+
+
+class _Worker:
+    """``scipy.optimize.minimize`` in a thread, one iterate at a time."""
+
+    def __init__(self, method: str, oracle: Any, x0: np.ndarray, uses: tuple[str, ...], options: dict[str, Any]):
+        self._to_runner: queue.Queue = queue.Queue()
+        self._to_scipy: queue.Queue = queue.Queue()
+        self._started = False
+        self.method = method
+        kwargs: dict[str, Any] = {"method": method, "options": options, "callback": self._callback}
+        if "gradient" in uses:
+            kwargs["jac"] = True  # fun returns (f, g): one autograd pass for both
+            fun = oracle.value_and_grad
+        else:
+            fun = oracle.value
+        if "hessp" in uses:
+            kwargs["hessp"] = oracle.hvp
+        if "hess" in uses:
+            kwargs["hess"] = oracle.hessian
+        self._thread = threading.Thread(target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}")
+
+    def _run(self, fun, x0, kwargs) -> None:
+        from scipy.optimize import minimize
+
+        try:
+            result = minimize(fun, x0, **kwargs)
+            self._to_runner.put(("done", result))
+        except BaseException as exc:  # handed to the runner's thread, which reports it
+            self._to_runner.put(("error", exc))
+
+    def _callback(self, intermediate_result) -> None:
+        self._to_runner.put(("iterate", np.array(intermediate_result.x, dtype=float)))
+        if self._to_scipy.get() == _STOP:
+            raise StopIteration
+
+    def next_iterate(self) -> np.ndarray:
+        if self._started:
+            self._to_scipy.put(_CONTINUE)
+        else:
+            self._thread.start()
+            self._started = True
+        kind, payload = self._to_runner.get()
+        if kind == "iterate":
+            return payload
+        if kind == "error":
+            raise payload
+        raise OptimizerFinished(f"scipy {self.method}: {payload.message}", success=bool(payload.success))
+
+    def stop(self) -> None:
+        if self._started and self._thread.is_alive():
+            self._to_scipy.put(_STOP)
+            self._thread.join(timeout=10)
+
+
+def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...]) -> Optimizer:
+    oracle.remember_last = True  # the runner asks again for each iterate SciPy just evaluated
+    settings = {name: getattr(options, name) for name in scipy_options}
+    settings["maxiter"] = 2**31 - 1  # the runner's stop.max_iter decides
+    if method == "Nelder-Mead":
+        settings["maxfev"] = 2**31 - 1
+
+    def init(x0):
+        return ScipyState(worker=_Worker(method, oracle, x0, uses, settings))
+
+    def update(grad, state, x):
+        x_next = state.worker.next_iterate()
+        return x_next - x, state
+
+    def close(state):
+        state.worker.stop()
+
+    return Optimizer(init, update, close)
+
+
+def _dense_check(name: str, matrix: str, copies: int):
+    """For methods that keep dense n x n matrices: refuse sizes that cannot fit."""
+    def check(options: Options, n: int) -> None:
+        from optrun.core.optimizers.newton import refuse_dense
+
+        refuse_dense(n, copies, f"{name} keeps a dense {n} x {n} {matrix}",
+                     "use lbfgs, newton-cg or trust-ncg (no dense matrix)", "optimizer.name")
+
+    return check
+
+
+def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None) -> None:
+    needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
+    make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields))
+    register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False)(make)
+
+
+class LBFGSOptions(Options):
+    maxcor: int = Field(10, ge=1, le=1000, description="stored correction pairs")
+    gtol: float = Field(1e-10, ge=0, description="SciPy's projected-gradient tolerance")
+    ftol: float = Field(1e-15, ge=0, description="SciPy's relative reduction tolerance")
+
+
+class GradientTolOptions(Options):
+    gtol: float = Field(1e-10, ge=0, description="SciPy's gradient-norm tolerance")
+
+
+class NewtonCGOptions(Options):
+    xtol: float = Field(1e-12, gt=0, description="SciPy's average relative error in x")
+
+
+class TrustOptions(Options):
+    gtol: float = Field(1e-10, ge=0)
+    initial_trust_radius: float = Field(1.0, gt=0)
+    max_trust_radius: float = Field(1000.0, gt=0)
+
+
+class NelderMeadOptions(Options):
+    xatol: float = Field(1e-10, ge=0)
+    fatol: float = Field(1e-12, ge=0)
+    adaptive: bool = False
+
+
+_register("lbfgs", "L-BFGS-B", LBFGSOptions, ("gradient",), "SciPy L-BFGS-B: limited-memory quasi-Newton")
+_register("bfgs", "BFGS", GradientTolOptions, ("gradient",), "SciPy BFGS: quasi-Newton with a dense inverse-Hessian estimate",
+          check=_dense_check("bfgs", "inverse-Hessian estimate", 3))
+_register("cg", "CG", GradientTolOptions, ("gradient",), "SciPy nonlinear conjugate gradients (Polak-Ribiere)")
+_register("newton-cg", "Newton-CG", NewtonCGOptions, ("gradient", "hessp"), "SciPy truncated Newton with Hessian-vector products")
+_register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy Newton conjugate-gradient trust region")
+_register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian",
+          check=_dense_check("trust-exact", "Hessian and its factorizations", 5))
+_register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison")

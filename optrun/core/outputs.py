@@ -1,0 +1,308 @@
+"""Run directories and the files in them (README: "Runs, statuses and exit codes").
+
+- :func:`make_run_dir` creates ``<dir>/<name>/<YYYYMMDD-HHMMSS>[-N]/`` with an
+  atomic ``mkdir``, so runs started in the same second (also from several
+  processes) never share or overwrite a directory.
+- :class:`TraceWriter` streams ``trace.csv``: rows are formatted as they come
+  and written in whole lines, at most every ``flush_seconds``, so memory does
+  not grow with the iteration count and a killed run leaves only complete rows.
+  A write that fails or comes back short (a full disk) is cut back to the
+  last complete row with ``ftruncate``, so the file never ends mid-row.
+- :func:`write_json_atomic` writes to a temporary file and renames it, so a
+  ``summary.json`` is either complete or absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import signal
+import threading
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from optrun.core.errors import RunIOError
+from optrun.core.params import finite_or_none
+
+TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
+
+
+def make_run_dir(base: str | Path, name: str, now: float | None = None, prefix: str = "") -> Path:
+    """A new ``<base>/<name>/<prefix><YYYYMMDD-HHMMSS>[-N]`` folder, made atomically."""
+    parent = Path(base) / name
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        dangling = _dangling_link(parent)
+        why = f"{dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist" if dangling else exc.strerror or exc
+        raise RunIOError(f"cannot create the output folder: {why}", source=str(parent)) from None
+    stamp = prefix + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for n in range(10_000):
+        path = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunIOError(f"cannot create the run directory: {exc.strerror or exc}", source=str(path)) from None
+    raise RunIOError("too many runs started in the same second", source=str(parent))
+
+
+def _dangling_link(path: Path) -> Path | None:
+    """The first component of ``path`` that is a symbolic link to nothing."""
+    for part in [*reversed(path.parents), path]:
+        if part.is_symlink() and not part.exists():
+            return part
+    return None
+
+
+def remove_run_dir(path: Path) -> None:
+    """Remove a run directory this process has just made (setup failed)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)  # rmtree never follows symbolic links
+
+
+def make_given_dir(path: Path) -> Path:
+    """Create exactly ``path`` (a sweep's run folder); it must not exist yet."""
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise RunIOError("the run directory exists already", source=str(path)) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot create the run directory: {exc.strerror or exc}", source=str(path)) from None
+    return path
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+class TraceWriter:
+    """Streams one CSV row per iteration to ``path``."""
+
+    def __init__(
+        self,
+        path: Path,
+        param_names: Sequence[str] | None,
+        expand: Any = None,
+        fstar: float | None = None,
+        flush_seconds: float = 0.5,
+        max_buffered: int = 2000,
+    ):
+        """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column."""
+        self.path = path
+        self._fstar = fstar
+        self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
+        self._with_params = param_names is not None
+        self._lines: list[str] = []
+        self._flush_seconds = flush_seconds
+        self._max_buffered = max_buffered
+        self._next_flush = flush_seconds  # in the runner's elapsed seconds
+        self._good = 0  # bytes on disk that end with a complete row: what a failed write is cut back to
+        self.rows_written = 0  # complete rows on disk
+        self.error: RunIOError | None = None  # set when a write failed; nothing more is written
+        self.last: tuple | None = None  # (k, f, grad_norm, t, nfev, njev, x) of the last recorded row
+        self.best: tuple[float, int] = (math.inf, -1)  # (f, k) of the lowest f recorded
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise RunIOError(f"cannot create the trace: {exc.strerror or exc}", source=str(path)) from None
+        # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
+        header = list(TRACE_COLUMNS) + (list(param_names) if param_names else []) + (["gap"] if fstar is not None else [])
+        try:
+            self._write(csv_line(header))
+        except RunIOError:
+            self.close()
+            raise
+        self.rows_written = 0
+
+    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
+        """One row; ``t`` is the run's elapsed time, which also paces the flushes."""
+        line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
+        if self._with_params:
+            full = self._expand(x) if self._expand is not None else x
+            line += "," + ",".join(map(repr, full.tolist()))
+        if self._fstar is not None:
+            line += ",%r" % (f - self._fstar)
+        self.last = (k, f, grad_norm, t, nfev, njev, x)
+        if f < self.best[0]:
+            self.best = (f, k)
+        lines = self._lines
+        lines.append(line + "\n")
+        if t >= self._next_flush or len(lines) >= self._max_buffered:
+            self.flush()
+            self._next_flush = t + self._flush_seconds
+
+    def flush(self) -> None:
+        if not self._lines or self.error is not None:
+            return
+        # Block SIGINT/SIGTERM while the rows are written and forgotten, so a
+        # second Ctrl-C (which raises at once) cannot duplicate or drop rows.
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._write("".join(self._lines))
+            self._lines.clear()
+        finally:
+            if in_main:
+                signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _write(self, text: str) -> None:
+        """Write whole rows; on any failure, also after a short write, cut the
+        file back to the last complete row and stop writing."""
+        data = text.encode("utf-8")
+        size = len(data)
+        try:
+            while data:  # one write per flush; loop only on a short write
+                written = os.write(self._fd, data)
+                if written <= 0:
+                    raise OSError(28, os.strerror(28))  # ENOSPC: nothing more fits
+                data = data[written:]
+        except OSError as exc:
+            self._cut_back()
+            self._lines.clear()
+            self.error = RunIOError(f"cannot write the trace: {exc.strerror or exc}", source=str(self.path))
+            raise self.error from None
+        self._good += size
+        self.rows_written += text.count("\n")
+
+    def _cut_back(self) -> None:
+        try:
+            os.ftruncate(self._fd, self._good)
+            os.lseek(self._fd, self._good, os.SEEK_SET)
+        except OSError:
+            pass  # (readers drop a torn last line too)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def csv_line(fields: Sequence[str]) -> str:
+    """One CSV row, quoted where needed (a parameter name may hold , or ")."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()  # what open() would give, e.g. 0644 under umask 022
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it: the file is complete or absent."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path`` and rename it over ``path``:
+    the file is complete or untouched (a symbolic link is replaced, never
+    followed), and a failure (full disk, no inodes, read-only) leaves no
+    temporary file behind and raises :class:`RunIOError`."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, FILE_MODE)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(path)) from None
+        raise
+
+
+def gap_of(summary: dict[str, Any]) -> float | None:
+    """f - f* from a summary, or None when f* is unknown or f is not finite."""
+    reference, fun = summary.get("reference"), summary.get("fun")
+    return fun - reference["fun"] if reference and fun is not None else None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """``data`` as JSON (non-finite numbers as null), written atomically."""
+    write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    """``data`` as YAML, written atomically."""
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or inf: non-finite numbers are written as null (the
+    rule of :func:`optrun.core.params.finite_or_none`, applied to any JSON data)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return finite_or_none(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    return value
+
+
+class TraceWarning(UserWarning):
+    """trace.csv ended with a partial row (a torn write); it was left out."""
+
+
+def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:
+    """trace.csv as column name -> float array.
+
+    A last line without its newline is a torn write (a full disk, a crash):
+    it is left out, and a warning is appended to ``warn`` (or issued as a
+    :class:`TraceWarning` when no list is given). Anything else malformed
+    raises ``ValueError`` (or ``OSError`` when the file cannot be read)."""
+    text = Path(path).read_bytes().decode("utf-8")
+    if not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        if cut == 0:
+            raise ValueError("trace.csv has no complete header row" if text else "trace.csv is empty (no header row)")
+        text = text[:cut]
+        message = f"{path}: the last line was incomplete (a torn write) and is left out"
+        if warn is None:
+            warnings.warn(message, TraceWarning, stacklevel=2)
+        else:
+            warn.append(message)
+    handle = io.StringIO(text)
+    try:
+        header = next(csv.reader(handle), None)
+    except csv.Error as exc:
+        raise ValueError(f"trace.csv header: {exc}") from None
+    if not header:
+        raise ValueError("trace.csv is empty (no header row)")
+    rest = handle.read()
+    data = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=float, ndmin=2, comments=None) if rest.strip() else np.empty((0, len(header)))
+    if data.shape[1] != len(header):
+        raise ValueError(f"trace.csv rows have {data.shape[1]} fields but the header names {len(header)} columns")
+    return {name: data[:, i] for i, name in enumerate(header)}

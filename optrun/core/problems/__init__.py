@@ -1,0 +1,137 @@
+"""The problem registry.
+
+A problem is registered with :func:`register_problem` on a *build* function
+that takes the validated options and returns a :class:`Problem`: the
+objective (a function of the named parameters, written with
+``autograd.numpy``), the default start, and the known minimum when there is
+one. Built-ins and user problems use the same call::
+
+    from optrun.core.problems import Problem, Reference, register_problem
+
+    @register_problem("booth2", description="Booth's function", formula="(x+2y-7)^2 + (2x+y-5)^2")
+    def booth2(options):
+        return Problem(
+            objective=lambda p: (p["x"] + 2 * p["y"] - 7) ** 2 + (2 * p["x"] + p["y"] - 5) ** 2,
+            start={"x": 0.0, "y": 0.0},
+            reference=Reference(fun=0.0, params=({"x": 1.0, "y": 3.0},)),
+        )
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+
+from optrun.core.options import NoOptions, Options  # noqa: F401 (NoOptions: for problems, imported from here)
+from optrun.core.params import Params
+from optrun.core.registry import Registry
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A known minimum: its value and every known minimizer.
+
+    ``params`` may also be given as a function that computes the minimizers
+    (with ``count`` saying how many there will be), for references that are
+    costly to polish: they are then computed on first use, not when a
+    problem is only listed.
+    """
+
+    fun: float
+    params_: tuple[Mapping[str, Any], ...] | Callable[[], tuple[Mapping[str, Any], ...]]
+    count: int = 0
+
+    def __init__(self, fun: float, params: Any, count: int | None = None):
+        object.__setattr__(self, "fun", fun)
+        object.__setattr__(self, "params_", params)
+        object.__setattr__(self, "count", count if count is not None else (0 if callable(params) else len(params)))
+
+    @property
+    def params(self) -> tuple[Mapping[str, Any], ...]:
+        if callable(self.params_):
+            object.__setattr__(self, "params_", tuple(self.params_()))
+        return self.params_
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What ``fit.png`` shows for a model-fitting problem: predictions against
+    the observed targets, or a fitted density over the observed data."""
+
+    kind: Literal["predictions", "density"]
+    observed: np.ndarray
+    predicted: np.ndarray | None = None  # for "predictions": the model at the data
+    density: Callable[[np.ndarray], np.ndarray] | None = None  # for "density": the fitted pdf
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A built problem. ``start`` is the default start: a parameter mapping,
+    or a function of a NumPy ``Generator`` (seeded by the run's ``seed``) for
+    problems with a random default start."""
+
+    objective: Callable[[Params], Any]
+    start: Params | Callable[[np.random.Generator], Params]
+    reference: Reference | None = None
+    note: str = ""  # e.g. "unbounded below as x -> -inf", shown where the reference would be
+    fit: Callable[[Params], Fit] | None = None  # model-fitting problems: data for fit.png
+
+    def initial(self, seed: int) -> Params:
+        start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start
+        return dict(start)
+
+
+@dataclass(frozen=True)
+class ProblemEntry:
+    """A registered problem: its build function, options model, description, formula and where it came from."""
+
+    name: str
+    build: Callable[[Any], Problem]
+    options: type[Options]
+    description: str
+    formula: str
+    parameters: str  # human text, e.g. "x (dim,)"
+    origin: str = "built-in"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PROBLEMS: Registry[ProblemEntry] = Registry("problem")
+
+# Where problems being registered come from; the user-problem loader sets it
+# while it runs a file or an entry point, so `describe` can say so.
+_origin = "built-in"
+
+
+def register_problem(
+    name: str,
+    *,
+    description: str,
+    formula: str,
+    parameters: str = "",
+    options: type[Options] = NoOptions,
+) -> Callable[[Callable[[Any], Problem]], Callable[[Any], Problem]]:
+    """Decorator: register ``build(options) -> Problem`` under ``name``."""
+
+    def decorate(build: Callable[[Any], Problem]) -> Callable[[Any], Problem]:
+        PROBLEMS.register(
+            name,
+            ProblemEntry(
+                name=name,
+                build=build,
+                options=options,
+                description=description,
+                formula=formula,
+                parameters=parameters,
+                origin=_origin,
+            ),
+        )
+        return build
+
+    return decorate
+
+
+# Importing the modules registers the built-ins.
+from optrun.core.problems import classic, expression, functions, models  # noqa: E402,F401

@@ -1,0 +1,212 @@
+"""The ``expression`` problem: an objective written inline in the YAML.
+
+    problem: {name: expression, expr: "(x - 1)**2 + 10*(y - x**2)**2", params: {x: -1.0, y: 2.0}}
+
+The text is parsed with :func:`ast.parse` and every node is checked against a
+whitelist: numbers, the declared parameter names, ``pi`` and ``e``, the
+arithmetic operators, subscripts of a declared array parameter by an integer,
+calls of a fixed list of ``autograd.numpy`` functions, and comparisons only
+as the condition of ``where(cond, a, b)``. The checked tree is then turned
+into nested Python closures: the text is never passed to ``eval`` or
+``exec``, and nothing outside the whitelist can be reached. Expressions are
+bounded in length, node count and constant exponents.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import operator
+from typing import Any, Callable
+
+import autograd.numpy as anp
+import numpy as np
+from pydantic import Field, field_validator
+
+from optrun.core.errors import ConfigError
+from optrun.core.options import Options
+from optrun.core.problems import Problem, register_problem
+from optrun.core.registry import suggest
+
+MAX_LENGTH = 1000
+MAX_NODES = 400
+MAX_EXPONENT = 100
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    name: getattr(anp, name)
+    for name in (
+        "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+        "exp", "expm1", "log", "log1p", "log10", "sqrt", "square", "abs",
+        "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
+    )
+}
+CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
+BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
+UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
+RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "njev"}  # trace columns
+
+Env = dict[str, Any]
+
+
+class ExpressionOptions(Options):
+    expr: str = Field(min_length=1)
+    params: dict[str, float | list[float]] = Field(min_length=1, max_length=50)
+
+    @field_validator("params")
+    @classmethod
+    def _names(cls, params: dict[str, Any]) -> dict[str, Any]:
+        for name, value in params.items():
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ValueError(f"parameter name {name!r} is not a valid identifier")
+            if name in FUNCTIONS or name in CONSTANTS or name in RESERVED:
+                raise ValueError(f"parameter name {name!r} is reserved (a function, constant or trace column)")
+            if isinstance(value, list) and not value:
+                raise ValueError(f"parameter {name!r} is an empty list")
+        return params
+
+
+def _reject(what: str) -> ConfigError:
+    return ConfigError(f"{what} is not allowed in an expression", path="problem.expr")
+
+
+class _Compiler:
+    """Checks one node at a time and returns a closure ``env -> value``."""
+
+    def __init__(self, names: set[str], shapes: dict[str, tuple[int, ...]]):
+        self.names = names
+        self.shapes = shapes
+
+    def compile(self, node: ast.AST, condition_ok: bool = False) -> Callable[[Env], Any]:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise _reject(f"the constant {node.value!r} (only numbers)")
+            value = float(node.value)  # floats only: no unbounded integer arithmetic
+            return lambda env: value
+        if isinstance(node, ast.Name):
+            name = node.id
+            if name in self.names:
+                return lambda env: env[name]
+            if name in CONSTANTS:
+                value = CONSTANTS[name]
+                return lambda env: value
+            known = sorted(self.names | set(CONSTANTS))
+            raise ConfigError(
+                f"unknown name '{name}'{suggest(name, known)} (parameters and constants: {', '.join(known)})", path="problem.expr"
+            )
+        if isinstance(node, ast.BinOp):
+            op = BINARY.get(type(node.op))
+            if op is None:
+                raise _reject(f"the operator {type(node.op).__name__}")
+            if isinstance(node.op, ast.Pow):
+                self._check_exponent(node.right)
+            left, right = self.compile(node.left), self.compile(node.right)
+            return lambda env: op(left(env), right(env))
+        if isinstance(node, ast.UnaryOp):
+            op = UNARY.get(type(node.op))
+            if op is None:
+                raise _reject(f"the operator {type(node.op).__name__}")
+            operand = self.compile(node.operand)
+            return lambda env: op(operand(env))
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.Compare):
+            if not condition_ok:
+                raise _reject("a comparison outside the condition of where(cond, a, b)")
+            if len(node.ops) != 1 or type(node.ops[0]) not in COMPARE:
+                raise _reject("this comparison (use one of <, <=, >, >= between two terms)")
+            op = COMPARE[type(node.ops[0])]
+            left, right = self.compile(node.left), self.compile(node.comparators[0])
+            return lambda env: op(left(env), right(env))
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node)
+        if isinstance(node, ast.Attribute):
+            raise _reject("attribute access (.)")
+        kinds = {
+            ast.Lambda: "lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
+            ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.IfExp: "if/else (use where)",
+            ast.BoolOp: "and/or", ast.NamedExpr: "assignment (:=)", ast.JoinedStr: "a string",
+            ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set", ast.Starred: "*",
+        }
+        raise _reject(kinds.get(type(node), type(node).__name__))
+
+    def _check_exponent(self, node: ast.AST) -> None:
+        uses_params = any(isinstance(n, ast.Name) and n.id in self.names for n in ast.walk(node))
+        if uses_params:
+            return
+        literal = node.operand if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) else node
+        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, (int, float)) and not isinstance(literal.value, bool)):
+            raise _reject("a constant exponent that is itself computed (write the number)")
+        if abs(literal.value) > MAX_EXPONENT:
+            raise ConfigError(f"the exponent {literal.value} is too large (|exponent| <= {MAX_EXPONENT})", path="problem.expr")
+
+    def _call(self, node: ast.Call) -> Callable[[Env], Any]:
+        if isinstance(node.func, ast.Attribute):
+            raise _reject("attribute access (.)")
+        if not isinstance(node.func, ast.Name):
+            raise _reject("calling anything but a listed function by name")
+        name = node.func.id
+        if name not in FUNCTIONS:
+            raise ConfigError(
+                f"the function '{name}' is not allowed{suggest(name, sorted(FUNCTIONS))} (allowed: {', '.join(sorted(FUNCTIONS))})",
+                path="problem.expr",
+            )
+        if node.keywords:
+            raise _reject("a keyword argument")
+        fn = FUNCTIONS[name]
+        args = [self.compile(arg, condition_ok=(name == "where" and i == 0)) for i, arg in enumerate(node.args)]
+        if name == "where" and len(args) != 3:
+            raise ConfigError("where takes three arguments: where(condition, value_if_true, value_if_false)", path="problem.expr")
+        return lambda env: fn(*[a(env) for a in args])
+
+    def _subscript(self, node: ast.Subscript) -> Callable[[Env], Any]:
+        if not (isinstance(node.value, ast.Name) and node.value.id in self.names):
+            raise _reject("a subscript of anything but an array parameter")
+        name = node.value.id
+        shape = self.shapes[name]
+        index = node.slice
+        negative = isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub)
+        literal = index.operand if negative else index
+        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, int) and not isinstance(literal.value, bool)):
+            raise _reject("a subscript other than an integer (x[0], x[-1])")
+        i = -literal.value if negative else literal.value
+        if not shape or not -shape[0] <= i < shape[0]:
+            raise ConfigError(f"{name}[{i}] is out of range: {name} has shape {shape}", path="problem.expr")
+        return lambda env: env[name][i]
+
+
+def compile_expression(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
+    if len(expr) > MAX_LENGTH:
+        raise ConfigError(f"the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="problem.expr")
+    try:
+        tree = ast.parse(expr.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"syntax error at column {exc.offset}: {exc.msg}", path="problem.expr") from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ConfigError("the expression cannot be parsed", path="problem.expr") from None
+    count = sum(1 for _ in ast.walk(tree))
+    if count > MAX_NODES:
+        raise ConfigError(f"the expression has {count} syntax nodes; the limit is {MAX_NODES}", path="problem.expr")
+    shapes = {name: np.shape(value) for name, value in params.items()}
+    try:
+        body = _Compiler(set(params), shapes).compile(tree.body)
+    except RecursionError:
+        raise ConfigError("the expression is nested too deeply", path="problem.expr") from None
+    return body
+
+
+@register_problem(
+    "expression",
+    description="An objective written inline in the config, from a whitelisted syntax",
+    formula="f = expr(params), e.g. (x - 1)**2 + 10*(y - x**2)**2",
+    parameters="the names in `params`",
+    options=ExpressionOptions,
+)
+def expression(options: ExpressionOptions) -> Problem:
+    start = {name: (np.array(value, dtype=float) if isinstance(value, list) else float(value)) for name, value in options.params.items()}
+    body = compile_expression(options.expr, start)
+
+    def f(p):
+        return anp.sum(body(p))  # a scalar even if the expression is elementwise
+
+    return Problem(objective=f, start=start, note="a user expression: no known minimum")

@@ -1,0 +1,151 @@
+"""Analytic test functions from the teaching notebooks: polynomial, trid,
+goldfield, sum_of_squares and decaying_cosine, with their minima computed
+in closed form or polished numerically."""
+
+from __future__ import annotations
+
+import autograd.numpy as anp
+import numpy as np
+from pydantic import Field, field_validator
+
+from optrun.core.options import Options
+from optrun.core.problems import Problem, Reference, register_problem
+
+
+# ----------------------------------------------------------------- polynomial
+class PolynomialOptions(Options):
+    coeffs: list[float] = Field(default_factory=lambda: [3.0, 4.0, -3.0], min_length=1, max_length=50)
+
+    @field_validator("coeffs")
+    @classmethod
+    def _leading_nonzero(cls, coeffs: list[float]) -> list[float]:
+        if len(coeffs) > 1 and coeffs[0] == 0:
+            raise ValueError("the leading (highest-degree) coefficient must be non-zero")
+        return coeffs
+
+
+def polynomial_minimum(coeffs: list[float]) -> tuple[Reference | None, str]:
+    """The global minimum of a polynomial, or why there is none."""
+    c = np.asarray(coeffs, dtype=float)
+    degree = len(c) - 1
+    if degree == 0:
+        return None, "constant: every x is a minimizer"
+    if degree % 2 == 1 or c[0] < 0:
+        return None, "unbounded below"
+    if degree == 2:
+        x = -c[1] / (2 * c[0])
+    else:
+        critical = np.roots(np.polyder(c))
+        real = critical[np.abs(critical.imag) < 1e-9].real
+        x = real[np.argmin(np.polyval(c, real))]
+        # polish the root on the derivative with a few Newton steps
+        d1, d2 = np.polyder(c), np.polyder(c, 2)
+        for _ in range(3):
+            if np.polyval(d2, x) != 0:
+                x = x - np.polyval(d1, x) / np.polyval(d2, x)
+    return Reference(fun=float(np.polyval(c, x)), params=({"x": float(x)},)), ""
+
+
+@register_problem(
+    "polynomial",
+    description="A polynomial in one variable (seed 000's 3x^2 + 4x - 3 by default)",
+    formula="f(x) = polyval(coeffs, x), highest degree first",
+    parameters="x",
+    options=PolynomialOptions,
+)
+def polynomial(options: PolynomialOptions) -> Problem:
+    coeffs = list(options.coeffs)
+
+    def f(p):
+        value = 0.0
+        for c in coeffs:  # Horner's rule, differentiable by autograd
+            value = value * p["x"] + c
+        return value
+
+    reference, note = polynomial_minimum(coeffs)
+    return Problem(objective=f, start={"x": 3.0}, reference=reference, note=note)
+
+
+# ----------------------------------------------------------------------- trid
+class DimOptions(Options):
+    dim: int = Field(2, ge=1, le=1_000_000)
+
+
+@register_problem(
+    "trid",
+    description="The Trid function: convex quadratic with a closed-form minimum",
+    formula="f(x) = sum_{i=1..d} (x_i - 1)^2 - sum_{i=2..d} x_i x_{i-1}",
+    parameters="x (dim,)",
+    options=DimOptions,
+)
+def trid(options: DimOptions) -> Problem:
+    d = options.dim
+
+    def f(p):
+        x = p["x"]
+        return anp.sum((x - 1.0) ** 2) - anp.sum(x[1:] * x[:-1])
+
+    i = np.arange(1, d + 1, dtype=float)
+    reference = Reference(fun=-d * (d + 4) * (d - 1) / 6.0, params=({"x": i * (d + 1 - i)},))
+    start = np.array([1.0, -1.0]) if d == 2 else np.zeros(d)
+    return Problem(objective=f, start={"x": start}, reference=reference)
+
+
+# ------------------------------------------------------------------ goldfield
+@register_problem(
+    "goldfield",
+    description="Seed 000's gold field: two minima at (1, 1) and (-1, -1), a saddle at (0, 0)",
+    formula="f(x, y) = 2x^2 - 4xy + y^4 + 2",
+    parameters="x, y",
+)
+def goldfield(options: Options) -> Problem:
+    def f(p):
+        x, y = p["x"], p["y"]
+        return 2 * x**2 - 4 * x * y + y**4 + 2
+
+    minima = ({"x": 1.0, "y": 1.0}, {"x": -1.0, "y": -1.0})
+    return Problem(objective=f, start={"x": 0.1, "y": -0.1}, reference=Reference(fun=float(f(minima[0])), params=minima))
+
+
+# ------------------------------------------------------------- sum_of_squares
+class SumOfSquaresOptions(Options):
+    dim: int = Field(4, ge=1, le=1_000_000)
+
+
+@register_problem(
+    "sum_of_squares",
+    description="Seed 004's first objective: the squared 2-norm",
+    formula="f(x) = sum x_i^2",
+    parameters="x (dim,)",
+    options=SumOfSquaresOptions,
+)
+def sum_of_squares(options: SumOfSquaresOptions) -> Problem:
+    d = options.dim
+    start = np.array([-3.0, 4.0, -5.0, 6.0]) if d == 4 else np.ones(d)
+    return Problem(
+        objective=lambda p: anp.sum(p["x"] ** 2),
+        start={"x": start},
+        reference=Reference(fun=0.0, params=({"x": np.zeros(d)},)),
+    )
+
+
+# ------------------------------------------------------------ decaying_cosine
+def decaying_cosine_local_minimum() -> float:
+    """f'(x) = -exp(-x/10) (cos(x)/10 + sin(x)) = 0  <=>  tan(x) = -1/10;
+    the local minimum nearest the default start is x = pi - arctan(1/10)."""
+    return float(np.pi - np.arctan(0.1))
+
+
+@register_problem(
+    "decaying_cosine",
+    description="A cosine under a decaying exponential: a local minimum, unbounded below",
+    formula="f(x) = exp(-x/10) cos(x)",
+    parameters="x",
+)
+def decaying_cosine(options: Options) -> Problem:
+    def f(p):
+        return anp.exp(-p["x"] / 10.0) * anp.cos(p["x"])
+
+    x = decaying_cosine_local_minimum()
+    note = f"unbounded below as x -> -inf; local minimum at x = {x:.6f}, f = {float(f({'x': x})):.6f}"
+    return Problem(objective=f, start={"x": 2.0}, reference=None, note=note)

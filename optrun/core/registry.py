@@ -1,0 +1,67 @@
+"""One generic registry, used for problems, initializers and optimizers.
+
+A registry is a plain dict filled by explicit ``register`` calls. Names are
+unique (a duplicate is refused), and a failed lookup names the key and lists
+close matches, so a typo in a config says what was meant.
+"""
+
+from __future__ import annotations
+
+from typing import Generic, Iterator, TypeVar
+
+from optrun.core.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def suggest(name: str, choices: list[str]) -> str:
+    """' did you mean 'x'?' for the closest choice, or '' if none is close."""
+    import difflib  # only when there is an error to explain
+
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+class DuplicateName(ValueError):
+    """A name registered twice (e.g. a user file reusing a built-in name)."""
+
+    def __init__(self, kind: str, name: str):
+        super().__init__(f"{kind} '{name}' is already registered")
+        self.kind, self.name = kind, name
+
+
+class Registry(Generic[T]):
+    """Entries by name: ``register`` refuses a duplicate, ``get`` explains a miss."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str, entry: T) -> T:
+        if name in self._entries:
+            raise DuplicateName(self.kind, name)
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            known = sorted(self._entries)
+            raise ConfigError(
+                f"unknown {self.kind} '{name}'{suggest(str(name), known)} "
+                f"(known: {', '.join(known)})"
+            ) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._entries.items())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (used by tests and by user-problem reloading)."""
+        self._entries.pop(name, None)
