@@ -43,7 +43,7 @@ def test_problem_files_register_and_broken_ones_are_reported(workdir, registered
     registered_names.append("user_bowl_a")
     warnings = plugins.load_problem_files()
     assert "user_bowl_a" in PROBLEMS
-    assert PROBLEMS.get("user_bowl_a").origin == "problems/good.py"
+    assert plugins.origin("problem", "user_bowl_a") == "problems/good.py"
     text = "\n".join(warnings)
     assert len(warnings) == 2
     assert "problems/syntax.py: not loaded: SyntaxError" in text and "(line 1)" in text
@@ -86,7 +86,7 @@ def test_entry_point_group(workdir, monkeypatch, registered_names):
     registered_names.append("user_bowl_ep")
     warnings = plugins.load_entry_points()
     assert "user_bowl_ep" in PROBLEMS, warnings
-    assert PROBLEMS.get("user_bowl_ep").origin == "entry point demo = optrun_demo_plugin_mod"
+    assert plugins.origin("problem", "user_bowl_ep") == "entry point demo = optrun_demo_plugin_mod"
     sys.modules.pop("optrun_demo_plugin_mod", None)
 
 
@@ -262,5 +262,5 @@ def test_a_user_entry_that_takes_a_built_in_name_is_an_error_not_a_silent_built_
             "error: problems/clash.py: registers the problem 'trid', a name that is already taken (a built-in or another "
             "user file): give it another name"
         )
-    assert PROBLEMS.get("trid").origin == "built-in"
+    assert plugins.origin("problem", "trid") == "built-in"
     assert not (workdir / "outputs").exists()

@@ -103,7 +103,7 @@ YAML_PIECES = ["[", "]", "{", "}", ", ", ": ", "? ", "- ", "\n", "  ", "&a ", "&
 def test_any_yaml_made_of_hostile_pieces_is_a_value_or_one_line_error(pieces, repeat):
     import time
 
-    from optrun.config import parse_yaml
+    from optrun.core.safe_yaml import parse_yaml
 
     text = "".join(pieces) * (1 + repeat)
     start = time.monotonic()
@@ -117,7 +117,7 @@ def test_any_yaml_made_of_hostile_pieces_is_a_value_or_one_line_error(pieces, re
 @settings(max_examples=50, deadline=None)
 @given(st.integers(1, 12), st.integers(2, 12))
 def test_alias_towers_are_refused_exactly_when_they_expand_past_the_budget(levels, width):
-    from optrun.config import MAX_YAML_NODES, parse_yaml
+    from optrun.core.safe_yaml import MAX_YAML_NODES, parse_yaml
 
     lines, previous, expanded = [f"l0: &l0 [{', '.join(['1'] * width)}]"], "l0", [width + 1]
     for level in range(1, levels):

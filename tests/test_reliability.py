@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from optrun import config as config_module
+from optrun.core import safe_yaml
 from optrun.cli import app
 from optrun.config import is_valid_name, load_config, name_from_stem, parse_yaml
 from optrun.core.errors import ConfigError, short_repr
@@ -212,7 +212,7 @@ def test_an_error_message_is_never_longer_than_the_cap():
 
 
 def test_the_yaml_limits_sit_where_documented():
-    deep_ok = "[" * config_module.MAX_YAML_DEPTH + "]" * config_module.MAX_YAML_DEPTH  # 50 nested lists
+    deep_ok = "[" * safe_yaml.MAX_YAML_DEPTH + "]" * safe_yaml.MAX_YAML_DEPTH  # 50 nested lists
     assert parse_yaml(deep_ok, "t") is not None
     with pytest.raises(ConfigError, match="nested more than 50 levels"):
         parse_yaml("[" + deep_ok + "]", "t")

@@ -99,6 +99,7 @@ def describe_problem(name: str):
     from rich.console import Group
     from rich.text import Text
 
+    from optrun.config.plugins import origin
     from optrun.core.params import leaf_names
     from optrun.core.problems import PROBLEMS
 
@@ -123,7 +124,7 @@ def describe_problem(name: str):
             head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", Text(_point_text(point)))
         if problem.note:
             head.add_row("note", Text(problem.note))
-    head.add_row("defined in", Text(entry.origin))
+    head.add_row("defined in", Text(origin("problem", entry.name)))
     rows = option_rows(entry.options)
     if not rows:
         return Group(head, Text("options: none"))

@@ -30,14 +30,42 @@ import threading
 from importlib import metadata
 from pathlib import Path
 
-import optrun.core.problems as problems
 from optrun.core.errors import ConfigError, short_repr
-from optrun.core.registry import DuplicateName
+from optrun.core.registry import DuplicateName, Registry
 
 # installed packages extend optrun through these entry-point groups
 ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
+# (kind, name) -> the file or entry point that registered it; absent: built-in
+_origins: dict[tuple[str, str], str] = {}
+
+
+def _registries() -> tuple[Registry, ...]:
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.optimizers.schedules import SCHEDULES
+    from optrun.core.problems import PROBLEMS
+
+    return PROBLEMS, OPTIMIZERS, INITIALIZERS, SCHEDULES
+
+
+def origin(kind: str, name: str) -> str:
+    """Where the ``kind`` entry ``name`` was defined: a user file, an entry point, or "built-in"."""
+    return _origins.get((kind, name), "built-in")
+
+
+@contextlib.contextmanager
+def _recording_origin(source: str):
+    """Whatever registers while this block runs is recorded as defined in ``source``
+    (the registries themselves know nothing of files)."""
+    before = {registry.kind: set(registry) for registry in _registries()}
+    try:
+        yield
+    finally:
+        for registry in _registries():
+            for name in set(registry) - before[registry.kind]:
+                _origins[(registry.kind, name)] = source
 
 
 MAX_FILE_BYTES = 1_000_000  # a problem file is at most 1 MB
@@ -127,7 +155,6 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
         if problem:
             warnings.append(f"{file}: not loaded: {problem}")
             continue
-        problems._origin = str(file)
         try:
             spec = importlib.util.spec_from_file_location(module_name, file)
             if spec is None or spec.loader is None:
@@ -135,7 +162,7 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
             try:
-                with _real_interrupts_marked():
+                with _real_interrupts_marked(), _recording_origin(str(file)):
                     spec.loader.exec_module(module)
             except BaseException as exc:
                 exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
@@ -151,8 +178,6 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             sys.modules.pop(module_name, None)
             warnings.append(f"{file}: not loaded: {_describe(exc)}")
-        finally:
-            problems._origin = "built-in"
     return warnings
 
 
@@ -169,9 +194,8 @@ def load_entry_points() -> list[str]:
         if key in _loaded:
             continue
         _loaded.add(key)
-        problems._origin = key
         try:
-            with _real_interrupts_marked():
+            with _real_interrupts_marked(), _recording_origin(key):
                 loaded = ep.load()
                 if callable(loaded) and not isinstance(loaded, type(sys)):
                     loaded()  # an entry point may name a function that registers problems
@@ -183,8 +207,6 @@ def load_entry_points() -> list[str]:
             raise _clash(key, exc) from None
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
             warnings.append(f"{key}: not loaded: {_describe(exc)}")
-        finally:
-            problems._origin = "built-in"
     return warnings
 
 

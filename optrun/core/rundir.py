@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from optrun.config import read_yaml_file
+from optrun.core.safe_yaml import read_yaml_file
 from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.outputs import TRACE_COLUMNS, read_trace
 

@@ -94,16 +94,10 @@ class ProblemEntry:
     description: str
     formula: str
     parameters: str  # human text, e.g. "x (dim,)"
-    origin: str = "built-in"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 PROBLEMS: Registry[ProblemEntry] = Registry("problem")
-
-# Where problems being registered come from; the user-problem loader sets it
-# while it runs a file or an entry point, so `describe` can say so.
-_origin = "built-in"
-
 
 def register_problem(
     name: str,
@@ -125,7 +119,6 @@ def register_problem(
                 description=description,
                 formula=formula,
                 parameters=parameters,
-                origin=_origin,
             ),
         )
         return build

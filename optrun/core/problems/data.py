@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from optrun.config import read_at_most
+from optrun.core.safe_yaml import read_at_most
 from optrun.core.errors import ConfigError
 from optrun.core.options import Options
 from optrun.core.paths import ConfigPath

@@ -1,0 +1,64 @@
+"""The ``expect:`` block of a config: what ``optrun check`` compares a run
+with (:mod:`optrun.commands.expect` does the comparing)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from optrun.core.options import Options
+from optrun.core.status import StatusName as Status  # the names an expect.status may take
+
+DEFAULT_TOLERANCE = 1e-6
+
+Tolerance = Annotated[float, Field(ge=0)]
+
+
+class CalibrationRecord(Options):
+    """What ``optrun check --calibrate`` measured (see :mod:`optrun.commands.calibrate`)."""
+
+    margin: float = Field(gt=0)  # tolerance = margin x the largest deviation seen
+    samples: int = Field(ge=1)  # runs: the plain one plus the perturbed ones
+    sensitive: bool  # the result depends on rounding (spread above 1e-9 relative)
+    spread: dict[str, Tolerance] = Field(default_factory=dict)  # field -> largest |perturbed - plain|
+
+
+class ExpectConfig(Options):
+    """What ``optrun check`` compares. ``atol``/``rtol`` are one number for
+    every field, or a mapping by field: ``fun``, ``params`` or ``params.NAME``
+    (the most specific key wins; unlisted fields use 1e-6). ``recorded_on``
+    and ``calibration`` are written by ``check --update``/``--calibrate``."""
+
+    fun: float | Literal["known"] | None = None
+    params: dict[str, Any] | Literal["known"] | None = None
+    atol: Tolerance | dict[str, Tolerance] = 1e-6
+    rtol: Tolerance | dict[str, Tolerance] = 1e-6
+    status: Status | None = None
+    max_nit: int | None = Field(None, ge=0)
+    recorded_on: str | None = None  # the machine the values were recorded on (optrun.core.machine.describe)
+    calibration: CalibrationRecord | None = None
+
+    @field_validator("atol", "rtol")
+    @classmethod
+    def _fields(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                if key not in ("fun", "params") and not key.startswith("params."):
+                    raise ValueError(f"unknown field '{key}': the keys are 'fun', 'params' or 'params.NAME'")
+        return value
+
+    def tolerance(self, field: str) -> tuple[float, float]:
+        """(atol, rtol) for a field such as 'fun' or 'params.x'."""
+        return self._pick(self.atol, field), self._pick(self.rtol, field)
+
+    @staticmethod
+    def _pick(value: float | dict[str, float], field: str) -> float:
+        if not isinstance(value, dict):
+            return value
+        for key in (field, field.split(".")[0]):
+            if key in value:
+                return value[key]
+        return DEFAULT_TOLERANCE
+
+
