@@ -84,6 +84,15 @@ class Problem:
         return dict(start)
 
 
+def vector_problem(f: Callable[[Any], Any], start: np.ndarray, fun: float | None = None, minimizer: np.ndarray | None = None,
+                   note: str = "") -> Problem:
+    """The common shape of a test function: one vector parameter ``x``,
+    ``f(x)`` written with ``autograd.numpy``, its default start and (if known)
+    its minimum ``fun`` at ``minimizer``."""
+    reference = None if fun is None else Reference(fun=fun, params=({"x": minimizer},))
+    return Problem(objective=lambda p: f(p["x"]), start={"x": start}, reference=reference, note=note)
+
+
 @dataclass(frozen=True)
 class ProblemEntry:
     """A registered problem: its build function, options model, description, formula and where it came from."""

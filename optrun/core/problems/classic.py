@@ -7,7 +7,7 @@ from __future__ import annotations
 import autograd.numpy as anp
 import numpy as np
 
-from optrun.core.problems import NoOptions, Problem, Reference, register_problem
+from optrun.core.problems import NoOptions, Problem, Reference, register_problem, vector_problem
 from optrun.core.problems.functions import DimOptions
 
 
@@ -21,12 +21,11 @@ from optrun.core.problems.functions import DimOptions
 def rosenbrock(options: DimOptions) -> Problem:
     d = options.dim
 
-    def f(p):
-        x = p["x"]
+    def f(x):
         return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
     start = np.array([-1.2, 1.0]) if d == 2 else np.zeros(d)
-    return Problem(objective=f, start={"x": start}, reference=Reference(fun=0.0, params=({"x": np.ones(d)},)))
+    return vector_problem(f, start, fun=0.0, minimizer=np.ones(d))
 
 
 def _himmelblau(x, y):
@@ -124,14 +123,9 @@ def styblinski_tang_root() -> float:
 def styblinski_tang(options: DimOptions) -> Problem:
     d = options.dim
 
-    def f(p):
-        x = p["x"]
+    def f(x):
         return 0.5 * anp.sum(x**4 - 16 * x**2 + 5 * x)
 
     t = styblinski_tang_root()
     per_dim = 0.5 * (t**4 - 16 * t**2 + 5 * t)
-    return Problem(
-        objective=f,
-        start={"x": np.full(d, 0.5)},
-        reference=Reference(fun=per_dim * d, params=({"x": np.full(d, t)},)),
-    )
+    return vector_problem(f, np.full(d, 0.5), fun=per_dim * d, minimizer=np.full(d, t))

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from optrun.core.options import Options
-from optrun.core.problems import Problem, Reference, register_problem
+from optrun.core.problems import Problem, Reference, register_problem, vector_problem
 
 
 # ----------------------------------------------------------------- polynomial
@@ -81,14 +81,12 @@ class DimOptions(Options):
 def trid(options: DimOptions) -> Problem:
     d = options.dim
 
-    def f(p):
-        x = p["x"]
+    def f(x):
         return anp.sum((x - 1.0) ** 2) - anp.sum(x[1:] * x[:-1])
 
     i = np.arange(1, d + 1, dtype=float)
-    reference = Reference(fun=-d * (d + 4) * (d - 1) / 6.0, params=({"x": i * (d + 1 - i)},))
     start = np.array([1.0, -1.0]) if d == 2 else np.zeros(d)
-    return Problem(objective=f, start={"x": start}, reference=reference)
+    return vector_problem(f, start, fun=-d * (d + 4) * (d - 1) / 6.0, minimizer=i * (d + 1 - i))
 
 
 # ------------------------------------------------------------------ goldfield
@@ -122,11 +120,7 @@ class SumOfSquaresOptions(Options):
 def sum_of_squares(options: SumOfSquaresOptions) -> Problem:
     d = options.dim
     start = np.array([-3.0, 4.0, -5.0, 6.0]) if d == 4 else np.ones(d)
-    return Problem(
-        objective=lambda p: anp.sum(p["x"] ** 2),
-        start={"x": start},
-        reference=Reference(fun=0.0, params=({"x": np.zeros(d)},)),
-    )
+    return vector_problem(lambda x: anp.sum(x**2), start, fun=0.0, minimizer=np.zeros(d))
 
 
 # ------------------------------------------------------------ decaying_cosine
