@@ -101,7 +101,7 @@ def test_only_scipy_methods_are_not_pure():
     from optrun.core.optimizers import scipy_methods
 
     impure = sorted(name for name, entry in OPTIMIZERS.items() if not entry.pure)
-    assert impure and all(OPTIMIZERS.get(n).make.func is scipy_methods.scipy_method for n in impure)
+    assert impure and all(OPTIMIZERS.get(n).factory.func is scipy_methods.scipy_method for n in impure)
 
 
 @pytest.mark.parametrize("name", ["gd", "momentum", "adam"])
@@ -249,7 +249,7 @@ def test_backtracking_by_hand_counts_trial_evaluations():
     x = np.array([1.0])
     step, state = opt.update(np.array([2.0]), opt.init(x), x)
     np.testing.assert_array_equal(step, [-1.0])
-    assert (state.step_size, state.trials, state.fun) == (0.5, 3, 0.0)
+    assert (state.step_size, state.inner.trials, state.inner.fun) == (0.5, 3, 0.0)
     assert oracle.nfev == 4  # f(x) once, then three trials
 
 
@@ -265,7 +265,7 @@ def test_backtracking_reuses_f_at_the_accepted_point():
     assert oracle.nfev == 2
     step, state = opt.update(np.array([0.4]), state, x)
     np.testing.assert_allclose(x + step, [0.04])
-    assert state.fun == pytest.approx(0.0016)
+    assert state.inner.fun == pytest.approx(0.0016)
     assert oracle.nfev == 3  # only the trial: f at x = 0.2 was known
 
 
@@ -372,8 +372,8 @@ def test_newton_damps_an_indefinite_hessian(solver):
     np.testing.assert_allclose(g, [0.8, -0.404])
     step, state = opt.update(g, opt.init(x), x)
     np.testing.assert_allclose(step, [-6.48 / 125.68, 2.456 / 125.68], rtol=1e-9)
-    assert state.damping == pytest.approx(10.0)
-    assert not state.fallback
+    assert state.inner.damping == pytest.approx(10.0)
+    assert not state.inner.fallback
     assert g @ step < 0
 
 
@@ -383,7 +383,7 @@ def test_newton_falls_back_to_the_negative_gradient():
     x = np.array([0.1, -0.1])
     step, state = opt.update(oracle.grad(x), opt.init(x), x)
     np.testing.assert_allclose(step, [-0.4, 0.202], rtol=1e-12)
-    assert state.fallback and math.isnan(state.damping)
+    assert state.inner.fallback and math.isnan(state.inner.damping)
     assert oracle.nhev == 1
 
 
@@ -394,7 +394,7 @@ def test_newton_falls_back_after_the_last_damping_try():
     x = np.array([0.1, -0.1])
     step, state = opt.update(oracle.grad(x), opt.init(x), x)
     np.testing.assert_allclose(step, [-0.8, 0.404], rtol=1e-12)
-    assert state.fallback
+    assert state.inner.fallback
 
 
 def test_newton_with_fixed_damping_by_hand():
@@ -404,7 +404,7 @@ def test_newton_with_fixed_damping_by_hand():
     x = np.array([1.0, -1.0])
     step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
     np.testing.assert_allclose(step, [0.25, 1.75], rtol=1e-12)
-    assert state.damping == 1.0 and not state.fallback
+    assert state.inner.damping == 1.0 and not state.inner.fallback
 
 
 def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
