@@ -341,8 +341,10 @@ REFUSED = {  # case -> (register_optimizer arguments, make, the problem the erro
     "no description": ({"description": " "}, _pair, "description must be a non-empty string"),
     "unknown transform": ({"transforms": ("momentum",)}, _pair, "transforms must be a tuple from ('step_size', 'clip_grad_norm')"),
     "transform without its option": ({"transforms": ("step_size",)}, _pair, "transforms has 'step_size' but NoOpts has no 'step_size' option"),
-    "option without its transform": ({"options": ClipOpts}, _pair,
-                                     "ClipOpts has a 'clip_grad_norm' option but transforms does not have 'clip_grad_norm'"),
+    "two problems at once": ({"options": ClipOpts, "transforms": ("step_size",), "needs": ("gradient", "Jacobian")}, _pair,
+                             "needs must be a non-empty tuple from ('gradient', 'function values', 'Hessian', "
+                             "'Hessian-vector products'), got ('gradient', 'Jacobian'); "
+                             "transforms has 'step_size' but ClipOpts has no 'step_size' option"),
 }
 
 

@@ -43,10 +43,10 @@ Capabilities are declared on the registry entry, never coded per method:
   - ``"clip_grad_norm"``: :func:`clip_grad_norm` rescales the gradient to at
     most ``options.clip_grad_norm`` (None: off) before the method sees it.
 
-  The options model must have the option of each declared transform, and no
-  such option without declaring it (it would be ignored). A method where they
-  make no sense (SciPy's own line searches) does not declare them, so its
-  strict options refuse them as unknown keys.
+  The options model must have the option of each declared transform (an
+  undeclared ``step_size`` option is the method's own, as in README's
+  ``signgd``). A method where they make no sense (SciPy's own line searches)
+  does not declare them, so its strict options refuse them as unknown keys.
 * ``needs`` (from :data:`NEEDS`), ``check`` (a size check before the run),
   ``pure``, and ``remember_last``: the method evaluates each iterate before the
   runner asks for it (SciPy), so whoever builds the run's Oracle makes it keep
@@ -234,9 +234,6 @@ def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs:
         for option in TRANSFORMS:
             if option in transforms and option not in fields:
                 problems.append(f"transforms has '{option}' but {options.__name__} has no '{option}' option")
-            if option not in transforms and option in fields:
-                problems.append(f"{options.__name__} has a '{option}' option but transforms does not have "
-                                f"'{option}' (the option would be ignored)")
     return problems
 
 
