@@ -101,7 +101,7 @@ def test_only_scipy_methods_are_not_pure():
     from optrun.core.optimizers import scipy_methods
 
     impure = sorted(name for name, entry in OPTIMIZERS.items() if not entry.pure)
-    assert impure and all(OPTIMIZERS.get(n).make.func is scipy_methods.scipy_method for n in impure)
+    assert impure and all(OPTIMIZERS.get(n).factory.func is scipy_methods.scipy_method for n in impure)
 
 
 @pytest.mark.parametrize("name", ["gd", "momentum", "adam"])
@@ -231,6 +231,179 @@ def test_clipping_is_not_applied_without_the_option():
     np.testing.assert_array_equal(out[0], [-300.0, -400.0])
 
 
+
+def test_clipping_and_schedules_are_declared_capabilities_not_per_method_code():
+    """One generic wrapper each, applied by register_optimizer to every entry
+    that declares it: the methods with their own steps, not SciPy's."""
+    with_both = sorted(name for name, entry in OPTIMIZERS.items() if entry.transforms == ("step_size", "clip_grad_norm"))
+    assert with_both == sorted(FIRST_ORDER + ["backtracking", "newton"])
+    for name, entry in OPTIMIZERS.items():
+        fields = entry.options.model_fields
+        assert ("clip_grad_norm" in fields) == ("clip_grad_norm" in entry.transforms), name
+        assert ("step_size" in fields) == ("step_size" in entry.transforms), name
+        if entry.transforms:
+            assert fields["clip_grad_norm"].default is None  # off unless asked for
+
+
+def test_backtracking_searches_along_the_clipped_gradient():
+    # f = x^2 at x = 1, g = 2 clipped to 1, t0 = 2: t = 2 -> x = -1 (f 1, no decrease),
+    # t = 1 -> x = 0 (f 0 <= 1 - 1e-4 * 1 * 1): accepted at the second trial.
+    # Unclipped, the same search accepts t = 0.5 at the third (test_backtracking_by_hand...).
+    oracle = square_oracle()
+    opt = backtracking(oracle, step_size=2.0, clip_grad_norm=1.0)
+    x = np.array([1.0])
+    step, state = opt.update(np.array([2.0]), opt.init(x), x)
+    np.testing.assert_array_equal(step, [-1.0])
+    assert (state.step_size, state.inner.trials) == (1.0, 2)
+    assert oracle.nfev == 3
+    # at the bound the gradient is unchanged: from x = 0.5, g = 1, t = 2 and 1 give no decrease, t = 0.5 reaches 0
+    x = np.array([0.5])
+    step, state = opt.update(np.array([1.0]), opt.init(x), x)
+    np.testing.assert_array_equal(step, [-0.5])
+    assert (state.step_size, state.inner.trials) == (0.5, 3)
+
+
+def test_newton_with_clipping_shrinks_the_step_by_the_clipping_factor():
+    # Trid 2-D at (1, -1) with damping 1: p = (0.25, 1.75) for g = (1, -5) (test_newton_with_fixed_damping_by_hand);
+    # g clipped to norm 1 is g / sqrt(26), and p is linear in g
+    oracle = Oracle(lambda x: np.sum((x - 1) ** 2) - x[0] * x[1])
+    x = np.array([1.0, -1.0])
+    opt = newton(oracle, damping=1.0, clip_grad_norm=1.0)
+    step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
+    np.testing.assert_allclose(step, np.array([0.25, 1.75]) / math.sqrt(26), rtol=1e-12)
+    assert state.step_size == 1.0
+    # the fallback step -step_size * g is taken along the clipped gradient too
+    oracle = Oracle(goldfield)
+    x = np.array([0.1, -0.1])
+    g = oracle.grad(x)
+    opt = newton(oracle, max_damping_tries=0, step_size=0.5, clip_grad_norm=0.5)
+    step, state = opt.update(g, opt.init(x), x)
+    np.testing.assert_allclose(step, -0.5 * g * (0.5 / np.linalg.norm(g)), rtol=1e-12)
+    assert state.inner.fallback
+
+
+def test_newton_follows_a_step_size_schedule():
+    # f = |x|^2: H = 2I, p = -x; exponential 0.5, 0.25, 0.125: x <- (1 - eta) x
+    oracle = Oracle(lambda x: np.sum(x**2))
+    opt = newton(oracle, step_size={"schedule": "exponential", "value": 0.5, "decay_rate": 0.5})
+    x = np.array([1.0, 2.0])
+    state = opt.init(x)
+    assert state.step_size == 0.5
+    used = []
+    for _ in range(3):
+        step, state = opt.update(2 * x, state, x)
+        x = x + step
+        used.append(state.step_size)
+    assert used == [0.5, 0.25, 0.125]
+    np.testing.assert_allclose(x, np.array([1.0, 2.0]) * 0.5 * 0.75 * 0.875, rtol=1e-14)
+    assert state.count == 3
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "bfgs", "cg", "newton-cg", "trust-ncg", "trust-exact", "nelder-mead"])
+@pytest.mark.parametrize("option", ["clip_grad_norm", "step_size"])
+def test_methods_with_their_own_steps_refuse_clipping_and_schedules(name, option):
+    """SciPy's methods choose their own steps from the true gradient: the
+    options are unknown keys there, and the error lists what is allowed."""
+    with pytest.raises(ConfigError) as info:
+        load_config({"problem": "trid", "optimizer": {"name": name, option: 1.0}})
+    message = str(info.value)
+    allowed = ", ".join(sorted(OPTIMIZERS.get(name).options.model_fields))
+    assert message.startswith(f"optimizer.{option}: unknown key '{option}'"), message
+    assert message.endswith(f"(allowed: {allowed})"), message
+
+
+# ------------------------------------------------------ the contract, checked
+class NoOpts(optrun.Options):
+    pass
+
+
+class ClipOpts(optrun.Options):
+    clip_grad_norm: float | None = None
+
+
+def _pair(options, oracle):
+    return optrun.Optimizer(lambda x0: (), lambda g, s, x: (-g, s))
+
+
+def _nothing(options, oracle):
+    return None
+
+
+REFUSED = {  # case -> (register_optimizer arguments, make, the problem the error names)
+    "make without oracle": ({}, lambda options: None, "make must be a function of (options, oracle), got <lambda>(options)"),
+    "make not callable": ({}, "gd", "make must be a function of (options, oracle), got 'gd'"),
+    "options not a model": ({"options": dict}, _pair, "options must be a subclass of optrun.Options"),
+    "options an instance": ({"options": NoOpts()}, _pair, "options must be a subclass of optrun.Options"),
+    "needs a string": ({"needs": "gradient"}, _pair, "needs must be a non-empty tuple from"),
+    "needs unknown": ({"needs": ("gradient", "Jacobian")}, _pair, "needs must be a non-empty tuple from"),
+    "needs empty": ({"needs": ()}, _pair, "needs must be a non-empty tuple from"),
+    "check signature": ({"check": lambda options: None}, _pair, "check must be a function of (options, n) or None"),
+    "no description": ({"description": " "}, _pair, "description must be a non-empty string"),
+    "unknown transform": ({"transforms": ("momentum",)}, _pair, "transforms must be a tuple from ('step_size', 'clip_grad_norm')"),
+    "transform without its option": ({"transforms": ("step_size",)}, _pair, "transforms has 'step_size' but NoOpts has no 'step_size' option"),
+    "two problems at once": ({"options": ClipOpts, "transforms": ("step_size",), "needs": ("gradient", "Jacobian")}, _pair,
+                             "needs must be a non-empty tuple from ('gradient', 'function values', 'Hessian', "
+                             "'Hessian-vector products'), got ('gradient', 'Jacobian'); "
+                             "transforms has 'step_size' but ClipOpts has no 'step_size' option"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_registration_refuses_an_entry_that_breaks_the_contract(case):
+    from optrun.core.optimizers import ContractError, register_optimizer
+
+    arguments, make, problem = REFUSED[case]
+    arguments = {"options": NoOpts, "description": "a test entry", **arguments}
+    with pytest.raises(ContractError) as info:
+        register_optimizer("test-refused", **arguments)(make)
+    message = str(info.value)
+    assert message.startswith("optimizer 'test-refused' cannot be registered: "), message
+    assert problem in message, message
+    assert "test-refused" not in OPTIMIZERS
+
+
+def test_make_must_return_what_the_capabilities_say():
+    """A step_size method returns a StepRule (its update takes the step size);
+    any other returns an Optimizer. Checked when the optimizer is made."""
+    from optrun.core.optimizers import ContractError, StepRule, register_optimizer
+
+    class StepOpts(optrun.Options):
+        step_size: float = 0.1
+
+    register_optimizer("test-wrong-kind", options=StepOpts, description="returns an Optimizer", transforms=("step_size",))(_pair)
+    register_optimizer("test-nothing", options=NoOpts, description="returns None")(_nothing)
+    try:
+        with pytest.raises(ContractError, match=r"optimizer 'test-wrong-kind': make returned a Optimizer, not a StepRule"):
+            OPTIMIZERS.get("test-wrong-kind").make(StepOpts(), None)
+        with pytest.raises(ContractError, match=r"optimizer 'test-nothing': make returned a NoneType, not an Optimizer"):
+            OPTIMIZERS.get("test-nothing").make(NoOpts(), None)
+    finally:
+        OPTIMIZERS.unregister("test-wrong-kind")
+        OPTIMIZERS.unregister("test-nothing")
+    # a correct StepRule gets the schedule and the step-size channel from the wrapper
+    register_optimizer("test-rule", options=StepOpts, description="gd as a rule", transforms=("step_size",))(
+        lambda options, oracle: StepRule(lambda x0: (), lambda g, s, x, eta: (-eta * g, s, eta)))
+    try:
+        opt = OPTIMIZERS.get("test-rule").make(StepOpts(), None)
+        out, state = steps(opt, GRADS)
+    finally:
+        OPTIMIZERS.unregister("test-rule")
+    assert opt.name == "test-rule"
+    np.testing.assert_allclose(out, -0.1 * np.array(GRADS))
+    assert (state.step_size, state.count, state.inner) == (0.1, 3, ())
+
+
+def test_every_registered_optimizer_is_named_and_its_state_reports_a_step_size():
+    from optrun.core.optimizers import OptimizerState
+
+    for name, entry in OPTIMIZERS.items():
+        if not entry.pure:
+            continue  # SciPy's: tests/test_scipy_methods.py
+        opt = entry.make(entry.options(), Oracle(lambda x: np.sum(x**2)))
+        assert opt.name == name
+        assert isinstance(opt.init(np.ones(2)), OptimizerState)
+
+
 # ------------------------------------------------------------- backtracking
 def square_oracle():
     return Oracle(lambda x: x[0] ** 2)
@@ -249,7 +422,7 @@ def test_backtracking_by_hand_counts_trial_evaluations():
     x = np.array([1.0])
     step, state = opt.update(np.array([2.0]), opt.init(x), x)
     np.testing.assert_array_equal(step, [-1.0])
-    assert (state.step_size, state.trials, state.fun) == (0.5, 3, 0.0)
+    assert (state.step_size, state.inner.trials, state.inner.fun) == (0.5, 3, 0.0)
     assert oracle.nfev == 4  # f(x) once, then three trials
 
 
@@ -265,7 +438,7 @@ def test_backtracking_reuses_f_at_the_accepted_point():
     assert oracle.nfev == 2
     step, state = opt.update(np.array([0.4]), state, x)
     np.testing.assert_allclose(x + step, [0.04])
-    assert state.fun == pytest.approx(0.0016)
+    assert state.inner.fun == pytest.approx(0.0016)
     assert oracle.nfev == 3  # only the trial: f at x = 0.2 was known
 
 
@@ -372,8 +545,8 @@ def test_newton_damps_an_indefinite_hessian(solver):
     np.testing.assert_allclose(g, [0.8, -0.404])
     step, state = opt.update(g, opt.init(x), x)
     np.testing.assert_allclose(step, [-6.48 / 125.68, 2.456 / 125.68], rtol=1e-9)
-    assert state.damping == pytest.approx(10.0)
-    assert not state.fallback
+    assert state.inner.damping == pytest.approx(10.0)
+    assert not state.inner.fallback
     assert g @ step < 0
 
 
@@ -383,7 +556,7 @@ def test_newton_falls_back_to_the_negative_gradient():
     x = np.array([0.1, -0.1])
     step, state = opt.update(oracle.grad(x), opt.init(x), x)
     np.testing.assert_allclose(step, [-0.4, 0.202], rtol=1e-12)
-    assert state.fallback and math.isnan(state.damping)
+    assert state.inner.fallback and math.isnan(state.inner.damping)
     assert oracle.nhev == 1
 
 
@@ -394,7 +567,7 @@ def test_newton_falls_back_after_the_last_damping_try():
     x = np.array([0.1, -0.1])
     step, state = opt.update(oracle.grad(x), opt.init(x), x)
     np.testing.assert_allclose(step, [-0.8, 0.404], rtol=1e-12)
-    assert state.fallback
+    assert state.inner.fallback
 
 
 def test_newton_with_fixed_damping_by_hand():
@@ -404,7 +577,7 @@ def test_newton_with_fixed_damping_by_hand():
     x = np.array([1.0, -1.0])
     step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
     np.testing.assert_allclose(step, [0.25, 1.75], rtol=1e-12)
-    assert state.damping == 1.0 and not state.fallback
+    assert state.inner.damping == 1.0 and not state.inner.fallback
 
 
 def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
@@ -461,7 +634,7 @@ def test_bad_hyperparameters_name_the_key_value_and_range(optimizer, expected):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("name", FIRST_ORDER + ["backtracking"])
+@pytest.mark.parametrize("name", FIRST_ORDER + ["backtracking", "newton"])
 def test_every_first_order_method_takes_a_schedule(name):
     step_size = {"schedule": "step", "value": 0.2, "every": 2, "factor": 0.5}
     cfg = load_config({"problem": "trid", "optimizer": {"name": name, "step_size": step_size}})

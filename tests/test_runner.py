@@ -1,6 +1,7 @@
 """The runner loop: stop rules, statuses, counting and the best point."""
 
 import math
+from typing import NamedTuple
 
 import autograd.numpy as anp
 import numpy as np
@@ -153,8 +154,126 @@ def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
 
     broken = Optimizer(init=lambda x0: (), update=lambda g, s, x: (-0.1 * g, s))
     outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), broken, StopConfig(max_iter=3))
+    assert outcome.status == "failed" and outcome.reason == "contract"
+    assert outcome.message.startswith("the optimizer broke the optimizer contract at iteration 0: "
+                                      "init returned a tuple without a step_size field")
+
+
+class Plain(NamedTuple):
+    step_size: float
+
+
+class NoStepSize(NamedTuple):
+    velocity: float
+
+
+def _good_init(x0):
+    return Plain(0.1)
+
+
+def _good_update(g, s, x):
+    return -0.1 * g, s
+
+
+# update -> the problem the message names (the state from init is fine in each case)
+BROKEN_UPDATES = {
+    "no step size": (lambda g, s, x: (-0.1 * g, NoStepSize(0.0)),
+                     "at iteration 1: the state is a NoStepSize without a step_size field"),
+    "step size not a number": (lambda g, s, x: (-0.1 * g, Plain("big")),
+                               "at iteration 1: the state's step_size is not a number: 'big'"),
+    "not a pair": (lambda g, s, x: -0.1 * g, "at iteration 1: update returned ndarray array([-0.2]), not (step, state)"),
+    "a triple": (lambda g, s, x: (-0.1 * g, s, 0.1), "at iteration 1: update returned tuple"),
+    "wrong shape": (lambda g, s, x: (np.zeros((1, 1)), s), "at iteration 1: update returned a step of shape (1, 1) for x of shape (1,)"),
+    "a scalar step": (lambda g, s, x: (0.5, s), "at iteration 1: update returned a step of shape () for x of shape (1,)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_UPDATES))
+def test_a_registered_optimizer_that_breaks_the_contract_in_update_is_blamed_by_name(case):
+    """A contract violation found during the run fails it, naming the optimizer,
+    never as the objective's error (the state is read right after the update)."""
+    from optrun.core.optimizers import OPTIMIZERS, Optimizer, register_optimizer
+    from optrun.core.options import Options
+
+    update, problem = BROKEN_UPDATES[case]
+
+    class BrokenOptions(Options):
+        pass
+
+    name = "test-broken-update"
+    register_optimizer(name, options=BrokenOptions, description="breaks the contract in update")(
+        lambda options, oracle: Optimizer(_good_init, update))
+    try:
+        opt = OPTIMIZERS.get(name).make(BrokenOptions(), None)
+        outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), opt, StopConfig(max_iter=3))
+    finally:
+        OPTIMIZERS.unregister(name)
+    assert outcome.status == "failed" and outcome.reason == "contract"
+    assert outcome.message.startswith(f"optimizer '{name}' broke the optimizer contract {problem}"), outcome.message
+    assert "objective" not in outcome.message
+    assert outcome.nit == 0
+
+
+def test_an_error_inside_the_optimizer_names_it():
+    from optrun.core.optimizers import OPTIMIZERS, Optimizer, register_optimizer
+    from optrun.core.options import Options
+
+    class O(Options):
+        pass
+
+    def update(g, s, x):
+        raise ZeroDivisionError("a bug in the method")
+
+    register_optimizer("test-buggy", options=O, description="raises")(lambda options, oracle: Optimizer(_good_init, update))
+    try:
+        outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), OPTIMIZERS.get("test-buggy").make(O(), None),
+                           StopConfig(max_iter=3))
+    finally:
+        OPTIMIZERS.unregister("test-buggy")
     assert outcome.status == "failed"
-    assert outcome.message.startswith("the optimizer raised TypeError: its init returned a tuple without a step_size field")
+    assert outcome.message == "optimizer 'test-buggy' raised ZeroDivisionError: a bug in the method while computing iteration 1"
+
+
+def test_an_objective_error_raised_through_the_optimizer_blames_the_objective():
+    """A line search evaluates f itself: when f raises there, the objective is
+    to blame, not the optimizer that called it."""
+    entry = OPTIMIZERS.get("backtracking")
+
+    def fun(x):
+        if float(getattr(x[0], "_value", x[0])) < 0.5:
+            raise ValueError("left the domain")
+        return anp.sum(x**2)
+
+    oracle = Oracle(fun)
+    outcome = minimize(oracle, np.array([1.0]), entry.make(entry.options(), oracle), StopConfig(max_iter=3))
+    # the first trial, x - 1.0 * 2 = -1, raises inside the line search
+    assert outcome.status == "failed"
+    assert outcome.message == "the objective raised ValueError: left the domain while computing iteration 1"
+
+
+def test_the_runner_takes_any_object_with_the_stop_rules():
+    """The core does not import the config layer: stop is any object with the StopRules fields."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Stop:
+        max_iter: int = 4
+        grad_tol: float | None = None
+        f_tol: float | None = None
+        time_limit: float | None = None
+        divergence: float = 1e100
+
+    outcome = minimize(Oracle(quadratic), np.array([3.0]), gd(0.1), Stop())
+    assert outcome.status == "max_iter" and outcome.nit == 4
+
+
+def test_the_core_does_not_import_the_config_layer():
+    import subprocess
+    import sys
+
+    code = "import sys, optrun.core.runner; print(any(m == 'optrun.config' or m.startswith('optrun.config.') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
 
 
 def test_each_status_says_what_it_means():

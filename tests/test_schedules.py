@@ -178,6 +178,33 @@ def test_bad_schedules_name_the_key_value_and_range(step_size, expected):
 def test_a_schedule_error_inside_another_optimizer():
     assert error_of({"schedule": "step", "value": -1}, name="backtracking").startswith(
         "optimizer.step_size.value: input should be greater than 0, got -1")
+    assert error_of({"schedule": "cosin", "value": 1.0}, name="newton").startswith(
+        "optimizer.step_size.schedule: unknown schedule 'cosin'; did you mean 'cosine'?")
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "nelder-mead"])
+def test_a_method_with_its_own_steps_takes_no_schedule(name):
+    """SciPy's methods choose their own steps: step_size is an unknown key,
+    and the error lists the method's options."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    allowed = ", ".join(sorted(OPTIMIZERS.get(name).options.model_fields))
+    assert error_of({"schedule": "constant", "value": 0.1}, name=name) == (
+        f"optimizer.step_size: unknown key 'step_size' (allowed: {allowed})")
+
+
+def test_the_trace_logs_newtons_scheduled_step_sizes(workdir):
+    # Newton on Trid 2-D (a quadratic): the full step p = x* - x, so x_k - x* = (1 - t_k)(x_{k-1} - x*)
+    result = optrun.run({
+        "problem": "trid",
+        "optimizer": {"name": "newton", "step_size": {"schedule": "exponential", "value": 0.5, "decay_rate": 0.5}},
+        "stop": {"max_iter": 4, "grad_tol": None},
+        "output": {"plots": False},
+    })
+    np.testing.assert_allclose(result.trace["step_size"][1:], [0.5, 0.25, 0.125, 0.0625], rtol=1e-15)
+    x = np.column_stack([result.trace["x[0]"], result.trace["x[1]"]])
+    for k, t in enumerate([0.5, 0.25, 0.125, 0.0625], start=1):
+        np.testing.assert_allclose(x[k] - 2.0, (1 - t) * (x[k - 1] - 2.0), rtol=1e-12, atol=1e-14)
 
 
 # --------------------------------------------------------------- round trips
@@ -192,11 +219,9 @@ SPECS = [
 
 
 @pytest.mark.parametrize("spec", SPECS)
-@pytest.mark.parametrize("name", ["gd", "rmsprop", "adamw", "backtracking"])
+@pytest.mark.parametrize("name", ["gd", "rmsprop", "adamw", "backtracking", "newton"])
 def test_resolved_config_round_trips(spec, name, tmp_path):
-    optimizer = {"name": name, "step_size": spec}
-    if name != "backtracking":  # the first-order methods can also clip
-        optimizer["clip_grad_norm"] = 2.0
+    optimizer = {"name": name, "step_size": spec, "clip_grad_norm": 2.0}  # every method with a step size can clip
     cfg = load_config({"problem": "trid", "optimizer": optimizer})
     resolved = cfg.resolved()
     dumped = resolved["optimizer"]["step_size"]

@@ -103,7 +103,8 @@ def test_objective_error_inside_scipy_is_failed(workdir, raising_past_two):
     before = threading.active_count()
     result = optrun.run({"problem": raising_past_two, "optimizer": "bfgs", "output": {"plots": False}})
     assert result.status == "failed"
-    assert "ValueError: x left the domain" in result.message
+    # raised in SciPy's thread, through the optimizer: still the objective's error
+    assert result.message.startswith("the objective raised ValueError: x left the domain"), result.message
     assert threading.active_count() == before
 
 
@@ -113,3 +114,50 @@ def test_scipy_options_are_validated(workdir, name, options):
     with pytest.raises(optrun.ConfigError) as info:
         run({"name": name, **options})
     assert str(info.value).startswith(f"optimizer.{next(iter(options))}:")
+
+
+def test_the_state_is_plain_data_and_close_releases_the_worker():
+    """The worker thread belongs to the optimizer pair (its closure), not to
+    the state: a state pickles and copies; close() stops the thread."""
+    import copy
+    import pickle
+
+    from optrun.core.runner import Oracle
+
+    entry = OPTIMIZERS.get("bfgs")
+    oracle = Oracle(rosen, remember_last=True)
+    opt = entry.make(entry.options(), oracle)
+    before = threading.active_count()
+    x = np.array([-1.2, 1.0])
+    state = opt.init(x)
+    for _ in range(3):
+        f, g = oracle.value_and_grad(x)
+        step, state = opt.update(g, state, x)
+        x = x + step
+    assert threading.active_count() == before + 1  # SciPy's loop, waiting in its callback
+    for value in state:
+        assert isinstance(value, (int, float))
+    for same in (pickle.loads(pickle.dumps(state)), copy.deepcopy(state)):
+        assert type(same) is type(state) and same.iterates == state.iterates == 3 and np.isnan(same.step_size)
+    opt.close()
+    assert threading.active_count() == before
+    opt.close()  # twice is harmless
+
+
+def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
+    """SciPy evaluates each iterate before the runner asks for it: the entry
+    says so, and the run's Oracle is built with remember_last (nothing flips
+    it on the runner's Oracle)."""
+    from optrun.commands.run import prepare
+    from optrun.config import load_config
+
+    for name, entry in OPTIMIZERS.items():
+        assert entry.remember_last == (name in SCIPY)
+    assert prepare(load_config({"problem": "rosenbrock", "optimizer": "lbfgs"})).oracle.remember_last
+    assert not prepare(load_config({"problem": "rosenbrock", "optimizer": "gd"})).oracle.remember_last
+    from optrun.core.runner import Oracle
+
+    oracle = Oracle(rosen)
+    entry = OPTIMIZERS.get("lbfgs")
+    entry.make(entry.options(), oracle).init(np.zeros(2))
+    assert not oracle.remember_last

@@ -85,7 +85,7 @@ def prepare(config: Config) -> Prepared:
     n_total = size(params0)
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
-    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective), names, expand)
+    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last), names, expand)
 
 
 def _known_parameter(name: str, params0: Params, path: str) -> None:

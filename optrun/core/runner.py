@@ -20,9 +20,8 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 from autograd import value_and_grad
 
-from optrun.config import StopConfig
 from optrun.core.errors import OptrunError
-from optrun.core.optimizers import Optimizer, OptimizerFinished
+from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, OptimizerState, step_size_of
 
 # One table of termination reasons: reason -> (status, message template).
 TERMINATION: dict[str, tuple[str, str]] = {
@@ -35,6 +34,7 @@ TERMINATION: dict[str, tuple[str, str]] = {
     "bound": ("diverged", "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
     "interrupted": ("interrupted", "interrupted by {signal} at iteration {nit}"),
     "failed": ("failed", "{where} raised {error} while computing iteration {at}"),
+    "contract": ("failed", "{where} broke the optimizer contract at iteration {at}: {problem}"),
     "optimizer_converged": ("converged", "{optimizer_message}"),
     "optimizer_failed": ("failed", "{optimizer_message}"),
 }
@@ -89,6 +89,22 @@ class SignalFlag:
             raise Interrupted(signum)
 
 
+class StopRules(Protocol):
+    """The stop rules the runner applies (the config's ``stop:`` section,
+    :class:`optrun.config.StopConfig`, has these fields; so may any object)."""
+
+    @property
+    def max_iter(self) -> int: ...
+    @property
+    def grad_tol(self) -> float | None: ...
+    @property
+    def f_tol(self) -> float | None: ...
+    @property
+    def time_limit(self) -> float | None: ...
+    @property
+    def divergence(self) -> float: ...
+
+
 class Observer(Protocol):
     """Anything that wants every iteration (the trace writer, the progress bar)."""
 
@@ -101,9 +117,14 @@ class Oracle:
     ``value_and_grad`` is what the runner calls once per iteration; ``value``,
     ``hessian`` and ``hvp`` are for optimizers that need more (line searches,
     Newton and trust-region methods). Every derivative comes from autograd.
+    ``remember_last`` is for methods that evaluate each iterate before the
+    runner asks for it (an optimizer entry's ``remember_last`` capability).
+    An exception raised by the objective (or its derivatives) is kept in
+    ``error``, so the runner blames the objective even when it reaches the
+    runner through an optimizer (a line search, SciPy's worker).
     """
 
-    def __init__(self, fun: Callable[[np.ndarray], Any]):
+    def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False):
         self.fun = fun
         self._value_and_grad = value_and_grad(fun)
         self._hessian: Callable[[np.ndarray], Any] | None = None
@@ -111,8 +132,9 @@ class Oracle:
         self.nfev = 0
         self.njev = 0
         self.nhev = 0  # Hessians and Hessian-vector products
-        self.remember_last = False  # SciPy methods turn this on (see value_and_grad)
+        self.remember_last = remember_last  # see value_and_grad
         self._last: tuple[np.ndarray, float, np.ndarray] | None = None
+        self.error: BaseException | None = None  # the last exception the objective raised
 
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """f and the gradient. With ``remember_last``, the last point is kept,
@@ -125,15 +147,23 @@ class Oracle:
                 return last[1], last[2]
         self.nfev += 1
         self.njev += 1
-        f, g = self._value_and_grad(x)
-        result = float(f), np.asarray(g, dtype=float)
+        try:
+            f, g = self._value_and_grad(x)
+            result = float(f), np.asarray(g, dtype=float)
+        except Exception as exc:
+            self.error = exc
+            raise
         if self.remember_last:
             self._last = (np.array(x, dtype=float), *result)
         return result
 
     def value(self, x: np.ndarray) -> float:
         self.nfev += 1
-        return float(self.fun(x))
+        try:
+            return float(self.fun(x))
+        except Exception as exc:
+            self.error = exc
+            raise
 
     def grad(self, x: np.ndarray) -> np.ndarray:
         return self.value_and_grad(x)[1]
@@ -144,7 +174,11 @@ class Oracle:
 
             self._hessian = hessian(self.fun)
         self.nhev += 1
-        return np.asarray(self._hessian(x), dtype=float).reshape(x.size, x.size)
+        try:
+            return np.asarray(self._hessian(x), dtype=float).reshape(x.size, x.size)
+        except Exception as exc:
+            self.error = exc
+            raise
 
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Hessian times v without forming the Hessian."""
@@ -153,7 +187,11 @@ class Oracle:
 
             self._hvp = hessian_vector_product(self.fun)
         self.nhev += 1
-        return np.asarray(self._hvp(x, v), dtype=float)
+        try:
+            return np.asarray(self._hvp(x, v), dtype=float)
+        except Exception as exc:
+            self.error = exc
+            raise
 
 
 @dataclass(frozen=True)
@@ -179,7 +217,7 @@ def minimize(
     oracle: Oracle,
     x0: np.ndarray,
     optimizer: Optimizer,
-    stop: StopConfig,
+    stop: StopRules,
     observers: Sequence[Observer] = (),
     clock: Callable[[], float] = time.perf_counter,
     interrupt: SignalFlag | None = None,
@@ -188,14 +226,22 @@ def minimize(
     ``optimizer`` for a step, apply the stop rules and divergence checks, keep
     the best point and hand each iteration to ``observers``; returns the
     Outcome (status, message, final point, counts). ``interrupt`` is the
-    run's SignalFlag (a signal ends the run as ``interrupted``)."""
+    run's SignalFlag (a signal ends the run as ``interrupted``).
+
+    The optimizer contract (:mod:`optrun.core.optimizers`) is checked here:
+    a state without a numeric ``step_size``, an update that does not return
+    ``(step, state)`` or a step of another shape than x ends the run
+    ``failed``, blaming the optimizer by name."""
     start = clock()
     x = np.array(x0, dtype=float)
     k = 0
     f = grad_norm = math.nan
     best_fun, best_iter = math.inf, -1
     details: dict[str, Any] = {}
-    reason, signum, where = "", None, "the objective"
+    reason, signum = "", None
+    objective = "the objective"
+    optimizer_label = f"optimizer '{optimizer.name}'" if optimizer.name else "the optimizer"
+    where = objective
     state = None
     details["at"] = 0
     record = [obs.record for obs in observers]
@@ -203,24 +249,26 @@ def minimize(
     max_iter, divergence = stop.max_iter, stop.divergence
     grad_tol = -1.0 if stop.grad_tol is None else stop.grad_tol
     f_tol, time_limit = stop.f_tol, stop.time_limit
-    nan = math.nan
+    nan = step_size = math.nan
     value_and_grad = oracle.value_and_grad
+    shape = x.shape
 
     try:
         with np.errstate(all="ignore"):
             f, g = value_and_grad(x)
             grad_norm = math.sqrt(float(g @ g))
-            where = "the optimizer"
+            where = optimizer_label
             state = optimizer.init(x)
-            if not hasattr(state, "step_size"):  # the contract (optrun.core.optimizers): the runner logs it every row
-                raise TypeError(f"its init returned a {type(state).__name__} without a step_size field "
-                                "(every optimizer state carries the step size its last update used)")
-            where = "the objective"
+            if not isinstance(state, OptimizerState):
+                raise ContractError(f"init returned a {type(state).__name__} without a step_size field "
+                                    "(every state carries the step size its last update used)")
+            step_size_of(state)
+            where = objective
             prev_f = f
             while True:
                 t = clock() - start
                 for rec in record:
-                    rec(k, f, grad_norm, state.step_size if k else nan, t, oracle.nfev, oracle.njev, x)
+                    rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x)
                 if f < best_fun:
                     best_fun, best_iter = f, k
                 # -- stop rules, in a fixed order; one comparison catches nan, inf and the bound
@@ -239,10 +287,17 @@ def minimize(
                 if reason:
                     break
                 # -- one step
-                where, details["at"] = "the optimizer", k + 1
-                step, state = optimizer.update(g, state, x)
+                where, details["at"] = optimizer_label, k + 1
+                out = optimizer.update(g, state, x)
+                try:
+                    step, state = out
+                except (TypeError, ValueError):
+                    raise ContractError(f"update returned {type(out).__name__} {_brief(out)}, not (step, state)") from None
+                step_size = step_size_of(state)
+                if np.shape(step) != shape:
+                    raise ContractError(f"update returned a step of shape {np.shape(step)} for x of shape {shape}")
                 x_new = x + step
-                where = "the objective"
+                where = objective
                 f_new, g = value_and_grad(x_new)
                 x, prev_f, f = x_new, f, f_new
                 grad_norm = math.sqrt(float(g @ g))
@@ -255,14 +310,19 @@ def minimize(
         signum = getattr(exc, "signum", signal.SIGINT)
     except OptrunError:  # the run's own files failed (disk full, ...): not the objective's fault
         raise
+    except ContractError as exc:
+        reason = "contract"
+        details["problem"] = str(exc)
+        details["where"] = optimizer_label
     except Exception as exc:  # an error inside the objective or the optimizer
         reason = "failed"
         details["error"] = f"{type(exc).__name__}: {exc}"
-        details["where"] = where
+        # the objective's own error, even when it came through the optimizer (a line search, SciPy)
+        details["where"] = objective if exc is getattr(oracle, "error", None) else where
 
     finally:
-        if optimizer.close is not None and state is not None:
-            optimizer.close(state)
+        if optimizer.close is not None:
+            optimizer.close()
 
     status, template = TERMINATION[reason]
     message = template.format(
@@ -292,3 +352,8 @@ def minimize(
         wall_time_s=clock() - start,
         signum=int(signum) if signum else None,
     )
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

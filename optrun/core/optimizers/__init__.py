@@ -1,35 +1,107 @@
-"""The optimizer registry.
+"""The optimizer contract and registry.
 
-An optimizer is a factory, registered with its options, that returns a pair
-of pure functions over the flat parameter vector (as in optax)::
+An optimizer is a factory ``make(options, oracle) -> Optimizer``, registered
+with its options model. An :class:`Optimizer` is a pair of pure functions
+over the flat parameter vector (as in optax), plus an optional ``close``::
 
     init(x0) -> state
     update(grad, state, x) -> (step, state)     # the runner does x <- x + step
+    close() -> None                             # the run ended: release per-run resources
 
-Every state carries ``step_size``: the step size the last update used, which
-the runner logs. Optimizers only compute steps; the single loop in
-:mod:`optrun.core.runner` evaluates the objective, applies stop rules and logs.
-The factory also receives the run's :class:`~optrun.core.runner.Oracle`, for
-methods that need extra function values (line searches) or curvature.
-A method that stops by its own criteria raises :class:`OptimizerFinished`.
+The contract, checked by :func:`register_optimizer` (what can be known before
+a run) and by the runner (what only a run shows):
+
+* ``step`` is an array of x's shape.
+* Every state is an :class:`OptimizerState`: a ``step_size: float`` field is
+  the step size the last update used (before any update, the first one's;
+  ``nan`` for a method without one, as SciPy's). This field is the one channel
+  through which a step size reaches the runner, which logs it in the trace.
+* A state is plain data (numbers, arrays, tuples of them: it can be copied
+  and pickled). A resource that lives for the run (SciPy's worker thread) is
+  held by the pair's closure and released by ``close``.
+* ``update`` depends on its arguments only (``pure``), unless the entry says
+  otherwise (SciPy's methods, which take their next iterate from SciPy).
+* A method that stops by its own criteria raises :class:`OptimizerFinished`.
+
+A run that breaks the contract ends ``failed`` with a message that blames
+"optimizer 'name'" (never the objective); so does an error raised inside
+``init`` or ``update`` (unless it came from the objective, through the
+oracle). The factory receives the run's :class:`~optrun.core.runner.Oracle`,
+for methods that need function values (line searches) or curvature.
+
+Capabilities are declared on the registry entry, never coded per method:
+
+* ``transforms``: the options the registration helper adds to the method by
+  one generic wrapper each (:data:`TRANSFORMS`), applied in this order:
+
+  - ``"step_size"``: the method is written for a given step size: ``make``
+    returns a :class:`StepRule`, whose update takes the step size of this
+    update; :func:`inject_step_size` evaluates the schedule
+    (``options.step_size``, a number or a schedule mapping) at the update
+    count and keeps the count and the step size used in the state
+    (:class:`ScheduleState`, the method's own state in ``inner``);
+  - ``"clip_grad_norm"``: :func:`clip_grad_norm` rescales the gradient to at
+    most ``options.clip_grad_norm`` (None: off) before the method sees it.
+
+  The options model must have the option of each declared transform (an
+  undeclared ``step_size`` option is the method's own, as in README's
+  ``signgd``). A method where they make no sense (SciPy's own line searches)
+  does not declare them, so its strict options refuse them as unknown keys.
+* ``needs`` (from :data:`NEEDS`), ``check`` (a size check before the run),
+  ``pure``, and ``remember_last``: the method evaluates each iterate before the
+  runner asks for it (SciPy), so whoever builds the run's Oracle makes it keep
+  the last point.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
 
 from optrun.core.options import Options
 from optrun.core.registry import Registry
 
 
-class Optimizer(NamedTuple):
-    """The pair of pure functions an optimizer is (plus ``close`` for resources).
-    The state ``init`` returns must have a ``step_size`` field: the runner logs it."""
+@runtime_checkable
+class OptimizerState(Protocol):
+    """What the runner reads of a state: the step size the last update used."""
 
-    init: Callable[[Any], Any]
-    update: Callable[[Any, Any, Any], tuple[Any, Any]]
-    close: Callable[[Any], None] | None = None  # release resources (a worker thread) when the run ends
+    @property
+    def step_size(self) -> float: ...
+
+
+class Optimizer(NamedTuple):
+    """The pair of pure functions an optimizer is, plus ``close`` for per-run resources.
+
+    ``name`` is the registry name, set by :func:`register_optimizer`'s factory,
+    so that the runner can say which optimizer broke the contract."""
+
+    init: Callable[[np.ndarray], OptimizerState]
+    update: Callable[[np.ndarray, Any, np.ndarray], tuple[np.ndarray, OptimizerState]]
+    close: Callable[[], None] | None = None  # release per-run resources (a worker thread) when the run ends
+    name: str = ""
+
+
+class StepRule(NamedTuple):
+    """A method written for a given step size (the ``step_size`` capability):
+    ``update(grad, state, x, step_size) -> (step, state, step size used)``.
+    The step size used is ``step_size`` itself, or what the method made of it
+    (a line search's accepted step). Its state need not carry a step size."""
+
+    init: Callable[[np.ndarray], Any]
+    update: Callable[[np.ndarray, Any, np.ndarray, float], tuple[np.ndarray, Any, float]]
+    close: Callable[[], None] | None = None
+
+
+class ScheduleState(NamedTuple):
+    """The state of a method with the ``step_size`` capability."""
+
+    inner: Any  # the method's own state (velocity, moments, damping, ...)
+    count: int  # updates done so far: the schedule's t
+    step_size: float  # the step size the last update used (before any update: the first one's)
 
 
 class OptimizerFinished(Exception):
@@ -43,12 +115,71 @@ class OptimizerFinished(Exception):
         self.success = success
 
 
+class ContractError(TypeError):
+    """An optimizer that breaks the contract: refused at registration, or
+    found by the runner (which ends the run ``failed``, blaming the optimizer)."""
+
+
+# ------------------------------------------------------------- transforms
+def inject_step_size(rule: StepRule, schedule: Callable[[int], float]) -> Optimizer:
+    """The optimizer running ``rule`` with the step size ``schedule(t)`` at update t (t from 0)."""
+
+    def init(x0):
+        return ScheduleState(inner=rule.init(x0), count=0, step_size=schedule(0))
+
+    def update(grad, state, x):
+        step, inner, used = rule.update(grad, state.inner, x, schedule(state.count))
+        return step, ScheduleState(inner=inner, count=state.count + 1, step_size=used)
+
+    return Optimizer(init, update, rule.close)
+
+
+def clip_grad_norm(optimizer: Optimizer, max_norm: float | None) -> Optimizer:
+    """``optimizer`` fed with the gradient rescaled to 2-norm <= max_norm (None: unchanged)."""
+    if max_norm is None:
+        return optimizer
+    inner = optimizer.update
+
+    def update(grad, state, x):
+        norm = float(np.sqrt(grad @ grad))
+        if norm > max_norm:
+            grad = grad * (max_norm / norm)
+        return inner(grad, state, x)
+
+    return optimizer._replace(update=update)
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A capability the registration helper applies: ``apply(built, option value) -> Optimizer``."""
+
+    takes: type  # what make must return when the transform is declared (the first one applied)
+    apply: Callable[[Any, Any], Optimizer]
+
+
+def _schedule(rule: StepRule, step_size: Any) -> Optimizer:
+    from optrun.core.optimizers.schedules import as_schedule
+
+    return inject_step_size(rule, as_schedule(step_size))
+
+
+# option name -> transform, in the order they are applied (innermost first)
+TRANSFORMS: dict[str, Transform] = {
+    "step_size": Transform(StepRule, _schedule),
+    "clip_grad_norm": Transform(Optimizer, clip_grad_norm),
+}
+
+# what a method can need besides the gradient the runner hands it (list-optimizers shows these)
+NEEDS = ("gradient", "function values", "Hessian", "Hessian-vector products")
+
+
+# --------------------------------------------------------------- registry
 @dataclass(frozen=True)
 class OptimizerEntry:
-    """A registered optimizer: its factory, options model and capabilities (what it needs, a size check, purity)."""
+    """A registered optimizer: its factory, options model and capabilities."""
 
     name: str
-    make: Callable[[Any, Any], Optimizer]
+    make: Callable[[Any, Any], Optimizer]  # (options, oracle) -> the complete Optimizer, transforms applied
     options: type[Options]
     description: str
     needs: tuple[str, ...] = ("gradient",)
@@ -59,20 +190,109 @@ class OptimizerEntry:
     # call gives the same step (SciPy's methods are not: SciPy runs its own
     # loop in a worker thread, and each update takes its next iterate)
     pure: bool = True
+    transforms: tuple[str, ...] = ()  # options applied by the generic wrappers in TRANSFORMS
+    # the method evaluates each iterate before the runner asks for it (SciPy):
+    # the Oracle built for the run keeps the last point (Oracle(remember_last=...))
+    remember_last: bool = False
+    factory: Callable[[Any, Any], Any] | None = None  # make as registered, before the transforms
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
 
 
+def _takes(fn: Callable, count: int) -> bool:
+    """Whether ``fn`` can be called with ``count`` positional arguments."""
+    try:
+        inspect.signature(fn).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect (a builtin): assume it can
+        return True
+    return True
+
+
+def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs: Any, check: Any,
+                    pure: Any, transforms: Any, remember_last: Any) -> list[str]:
+    """What is wrong with an entry, as far as registration can tell."""
+    problems = []
+    if not callable(make) or not _takes(make, 2):
+        problems.append(f"make must be a function of (options, oracle), got {_shown(make)}")
+    if not (isinstance(options, type) and issubclass(options, Options)):
+        problems.append(f"options must be a subclass of optrun.Options, got {_shown(options)}")
+    if not isinstance(description, str) or not description.strip():
+        problems.append("description must be a non-empty string")
+    if isinstance(needs, str) or not isinstance(needs, tuple) or not needs or not set(needs) <= set(NEEDS):
+        problems.append(f"needs must be a non-empty tuple from {NEEDS}, got {needs!r}")
+    if check is not None and (not callable(check) or not _takes(check, 2)):
+        problems.append(f"check must be a function of (options, n) or None, got {_shown(check)}")
+    if not isinstance(pure, bool) or not isinstance(remember_last, bool):
+        problems.append("pure and remember_last must be True or False")
+    if isinstance(transforms, str) or not isinstance(transforms, tuple) or not set(transforms) <= set(TRANSFORMS):
+        problems.append(f"transforms must be a tuple from {tuple(TRANSFORMS)}, got {transforms!r}")
+    elif isinstance(options, type) and issubclass(options, Options):
+        fields = options.model_fields
+        for option in TRANSFORMS:
+            if option in transforms and option not in fields:
+                problems.append(f"transforms has '{option}' but {options.__name__} has no '{option}' option")
+    return problems
+
+
+def _shown(value: Any) -> str:
+    if callable(value) and hasattr(value, "__name__"):
+        try:
+            return f"{value.__name__}{inspect.signature(value)}"
+        except (TypeError, ValueError):
+            return value.__name__
+    return repr(value)[:80]
+
+
 def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",),
-                       check: Callable[[Any, int], None] | None = None, pure: bool = True):
-    """Decorator: register ``make(options, oracle) -> Optimizer`` under ``name``."""
+                       check: Callable[[Any, int], None] | None = None, pure: bool = True,
+                       transforms: tuple[str, ...] = (), remember_last: bool = False):
+    """Decorator: register ``make(options, oracle)`` under ``name``.
+
+    ``make`` returns an :class:`Optimizer`, or a :class:`StepRule` when
+    ``transforms`` has ``"step_size"``. The entry's ``make`` is the complete
+    factory: the declared transforms applied (:data:`TRANSFORMS`) and the
+    optimizer named. An entry that breaks what registration can check is
+    refused with a :class:`ContractError` naming the optimizer."""
 
     def decorate(make):
-        OPTIMIZERS.register(name, OptimizerEntry(name, make, options, description, needs, check, pure))
+        if not isinstance(name, str) or not name.strip():
+            raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
+        problems = _entry_problems(name, make, options, description, needs, check, pure, transforms, remember_last)
+        if problems:
+            raise ContractError(f"optimizer '{name}' cannot be registered: {'; '.join(problems)}")
+        applied = [(option, t) for option, t in TRANSFORMS.items() if option in transforms]
+        first = applied[0][1].takes if applied else Optimizer
+
+        def complete(opts, oracle=None) -> Optimizer:
+            built = make(opts, oracle)
+            if not isinstance(built, first):
+                raise ContractError(f"optimizer '{name}': make returned a {type(built).__name__}, not "
+                                    f"{'an' if first is Optimizer else 'a'} {first.__name__}"
+                                    + (" (it declares the step_size transform)" if first is StepRule else ""))
+            for option, transform in applied:
+                built = transform.apply(built, getattr(opts, option))
+            return built._replace(name=name)
+
+        OPTIMIZERS.register(name, OptimizerEntry(name, complete, options, description, tuple(needs), check, pure,
+                                                 tuple(transforms), remember_last, make))
         return make
 
     return decorate
+
+
+def step_size_of(state: Any) -> float:
+    """The step size a state reports, as a float; raises ContractError when it has none."""
+    try:
+        value = float(state.step_size)
+    except AttributeError:
+        raise ContractError(f"the state is a {type(state).__name__} without a step_size field "
+                            "(every state carries the step size its last update used)") from None
+    except (TypeError, ValueError):
+        raise ContractError(f"the state's step_size is not a number: {state.step_size!r:.60}") from None
+    return value
 
 
 from optrun.core.optimizers import first_order, line_search, newton  # noqa: E402,F401  (registers the built-ins)

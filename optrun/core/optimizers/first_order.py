@@ -2,13 +2,15 @@
 
 Each method is written as a *direction* (an ``init``/``update`` pair, as in
 optax, whose update returns ``d`` with the method's own typed state); the
-shared part is added once by :func:`first_order`:
+step is ``-step_size * d`` (:func:`descend`). The shared options come from
+the registry's generic transforms (:mod:`optrun.core.optimizers`), declared
+once by :func:`first_order`:
 
-* ``clip_grad_norm`` (:func:`clip_by_norm`): the gradient is rescaled to at
-  most that 2-norm before the method sees it;
-* ``step_size`` (:func:`scale_by_schedule`): a number or a schedule mapping
+* ``clip_grad_norm``: the gradient is rescaled to at most that 2-norm before
+  the method sees it;
+* ``step_size``: a number or a schedule mapping
   (:mod:`optrun.core.optimizers.schedules`); update ``t`` (from 0) steps
-  ``-step_size(t) * d`` and stores the step size it used in the state.
+  ``-step_size(t) * d`` and the state stores the step size it used.
 
 Variants are the same function with a keyword fixed by ``functools.partial``
 (``nesterov`` is momentum) or a composition (``adamw`` is adam followed by
@@ -23,8 +25,8 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 from pydantic import Field
 
-from optrun.core.optimizers import Optimizer, register_optimizer
-from optrun.core.optimizers.schedules import StepSize, as_schedule
+from optrun.core.optimizers import StepRule, register_optimizer
+from optrun.core.optimizers.schedules import StepSize
 from optrun.core.options import Options
 
 
@@ -42,49 +44,25 @@ class FirstOrderOptions(Options):
     clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
 
 
-class FirstOrderState(NamedTuple):
-    inner: Any  # the method's own state (velocity, moments, ...)
-    count: int  # updates done so far: the schedule's t
-    step_size: float  # the step size the last update used (before any update: the first one's)
+def descend(direction: Direction) -> StepRule:
+    """The step rule stepping ``-step_size * d``."""
 
+    def update(grad, state, x, step_size):
+        d, state = direction.update(grad, state, x)
+        return -step_size * d, state, step_size
 
-def clip_by_norm(direction: Direction, max_norm: float | None) -> Direction:
-    """``direction`` fed with the gradient rescaled to 2-norm <= max_norm (None: unchanged)."""
-    if max_norm is None:
-        return direction
-
-    def update(grad, state, x):
-        norm = float(np.sqrt(grad @ grad))
-        if norm > max_norm:
-            grad = grad * (max_norm / norm)
-        return direction.update(grad, state, x)
-
-    return Direction(direction.init, update)
-
-
-def scale_by_schedule(direction: Direction, schedule: Callable[[int], float]) -> Optimizer:
-    """The optimizer stepping ``-schedule(t) * d`` at update ``t``."""
-
-    def init(x0):
-        return FirstOrderState(inner=direction.init(x0), count=0, step_size=schedule(0))
-
-    def update(grad, state, x):
-        d, inner = direction.update(grad, state.inner, x)
-        step_size = schedule(state.count)
-        return -step_size * d, FirstOrderState(inner=inner, count=state.count + 1, step_size=step_size)
-
-    return Optimizer(init, update)
+    return StepRule(direction.init, update)
 
 
 def first_order(name: str, *, options: type[FirstOrderOptions], description: str):
     """Register a direction ``direction(options) -> Direction`` as the
-    optimizer ``name``, with gradient clipping and the step-size schedule."""
+    optimizer ``name``, with the step-size schedule and gradient clipping."""
 
     def decorate(direction: Callable[[Any], Direction]):
-        def make(opts: FirstOrderOptions, oracle=None) -> Optimizer:
-            return scale_by_schedule(clip_by_norm(direction(opts), opts.clip_grad_norm), as_schedule(opts.step_size))
+        def make(opts: FirstOrderOptions, oracle=None) -> StepRule:
+            return descend(direction(opts))
 
-        register_optimizer(name, options=options, description=description)(make)
+        register_optimizer(name, options=options, description=description, transforms=("step_size", "clip_grad_norm"))(make)
         return direction
 
     return decorate

@@ -7,7 +7,14 @@ the Armijo sufficient-decrease condition holds::
     f(x - t g) - f(x) <= -c * t * |g|^2
 
 (written as a difference, so that a step which does not decrease f is never
-accepted, even when ``c t |g|^2`` is below the resolution of f).
+accepted, even when ``c t |g|^2`` is below the resolution of f). The trace's
+step size is the accepted ``t``.
+
+``step_size`` and ``clip_grad_norm`` are the registry's generic transforms
+(:mod:`optrun.core.optimizers`). With ``clip_grad_norm``, ``g`` above is the
+clipped gradient: the search runs along it and the first trial step is at
+most ``step_size * clip_grad_norm`` long (the condition, with the clipped
+``|g|^2``, asks for less decrease than the true slope would).
 
 Trial values go through ``oracle.value``, so they are counted in ``nfev``.
 The value at the accepted point is kept in the state, so the next update
@@ -31,8 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import Field
 
-from optrun.core.optimizers import Optimizer, OptimizerFinished, register_optimizer
-from optrun.core.optimizers.schedules import StepSize, as_schedule
+from optrun.core.optimizers import OptimizerFinished, StepRule, register_optimizer
+from optrun.core.optimizers.schedules import StepSize
 from optrun.core.options import Options
 
 
@@ -41,11 +48,11 @@ class BacktrackingOptions(Options):
     shrink: float = Field(0.5, gt=0, lt=1, description="factor applied to a rejected trial step")
     c: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant of the Armijo condition")
     max_shrinks: int = Field(30, ge=0, le=1000, description="shrinks per update before the line search gives up")
+    clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
 
 
 class BacktrackingState(NamedTuple):
-    count: int  # updates done so far: the schedule's t
-    step_size: float  # the accepted step size of the last update
+    updates: int  # updates done so far (for the message when the search gives up)
     trials: int  # trial points the last update evaluated (f at x itself not counted)
     x: np.ndarray | None  # the last accepted point ...
     fun: float  # ... and f there (reused when the next update starts from it)
@@ -57,19 +64,19 @@ class BacktrackingState(NamedTuple):
     description="gradient descent with an Armijo backtracking line search: "
     "t <- step_size, shrink t until f(x - t g) <= f(x) - c t |g|^2",
     needs=("gradient", "function values"),
+    transforms=("step_size", "clip_grad_norm"),
 )
-def backtracking(options: BacktrackingOptions, oracle) -> Optimizer:
-    schedule = as_schedule(options.step_size)
+def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
     shrink, c, max_shrinks = options.shrink, options.c, options.max_shrinks
 
     def init(x0):
-        return BacktrackingState(count=0, step_size=schedule(0), trials=0, x=None, fun=math.nan)
+        return BacktrackingState(updates=0, trials=0, x=None, fun=math.nan)
 
-    def update(grad, state, x):
-        t = schedule(state.count)
+    def update(grad, state, x, step_size):
+        t = step_size
         slope = float(grad @ grad)  # -(directional derivative along -g)
         if slope == 0.0:  # a stationary point: nothing to search along
-            return np.zeros_like(x), BacktrackingState(state.count + 1, t, 0, state.x, state.fun)
+            return np.zeros_like(x), BacktrackingState(state.updates + 1, 0, state.x, state.fun), t
         known = state.x is not None and np.array_equal(state.x, x)
         f0 = state.fun if known else oracle.value(x)
         for trials in range(1, max_shrinks + 2):
@@ -81,14 +88,14 @@ def backtracking(options: BacktrackingOptions, oracle) -> Optimizer:
             # the computed decrease against the required one (f0 - c t |g|^2 would round to f0
             # once the required decrease is below f's resolution, and accept no decrease at all)
             if f_trial - f0 <= -c * t * slope:
-                return step, BacktrackingState(state.count + 1, t, trials, x_trial, f_trial)
+                return step, BacktrackingState(state.updates + 1, trials, x_trial, f_trial), t
             if trials <= max_shrinks:
                 t *= shrink
         raise OptimizerFinished(
-            f"the Armijo line search found no sufficient decrease of f along -g at iteration {state.count + 1} "
+            f"the Armijo line search found no sufficient decrease of f along -g at iteration {state.updates + 1} "
             f"(f = {f0:.10g}, gradient norm {math.sqrt(slope):.3g}, trial steps down to {t:.3g}); "
             "near a minimum this is the limit of floating-point precision in f: loosen stop.grad_tol",
             success=False,
         )
 
-    return Optimizer(init, update)
+    return StepRule(init, update)

@@ -19,6 +19,12 @@ Each update solves ``(H + lambda I) p = -g`` at the current point and steps
 On a convex quadratic, ``step_size: 1`` (the default) reaches the minimum in
 one step.
 
+``step_size`` and ``clip_grad_norm`` are the registry's generic transforms
+(:mod:`optrun.core.optimizers`): ``step_size`` may be a schedule (update t
+steps ``step_size(t) * p``), and with ``clip_grad_norm`` the solve uses the
+clipped gradient, so ``p`` (linear in ``g``) shrinks by the same factor,
+``clip_grad_norm / |g|``, as does the fallback step.
+
 ``solver: cholesky`` holds about ``DENSE_COPIES`` dense n x n float arrays at
 once (the Hessian, its symmetrized copy, ``H + lambda I``, the factor). Before
 the run starts, a size whose estimate exceeds ``MEMORY_FRACTION`` of the
@@ -37,7 +43,8 @@ import numpy as np
 from pydantic import Field
 
 from optrun.core.errors import ConfigError
-from optrun.core.optimizers import Optimizer, register_optimizer
+from optrun.core.optimizers import StepRule, register_optimizer
+from optrun.core.optimizers.schedules import StepSize
 from optrun.core.options import Options
 
 DENSE_COPIES = 5  # n x n float64 arrays alive at once with solver: cholesky
@@ -48,7 +55,7 @@ Solve = Callable[[float, np.ndarray], "np.ndarray | None"]
 
 
 class NewtonOptions(Options):
-    step_size: float = Field(1.0, gt=0, description="x <- x + step_size * p")
+    step_size: StepSize = Field(1.0, description="x <- x + step_size * p (a number or a schedule)")
     solver: Literal["cholesky", "cg"] = Field(
         "cholesky", description="cholesky: the full Hessian; cg: conjugate gradients on Hessian-vector products"
     )
@@ -58,10 +65,10 @@ class NewtonOptions(Options):
     max_damping_tries: int = Field(10, ge=0, le=100, description="raises of lambda before falling back to -g")
     cg_rtol: float = Field(1e-10, gt=0, lt=1, description="relative residual tolerance of CG (solver: cg)")
     cg_maxiter: int | None = Field(None, ge=1, description="CG iterations per solve (default: scipy's, 10 n)")
+    clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
 
 
 class NewtonState(NamedTuple):
-    step_size: float
     damping: float  # the lambda the last update used (nan if it fell back to -g)
     fallback: bool  # the last update stepped along -g
 
@@ -174,22 +181,22 @@ def check_size(options: NewtonOptions, n: int) -> None:
     "(Levenberg-Marquardt), else p = -g; x <- x + step_size * p",
     needs=("gradient", "Hessian"),
     check=check_size,
+    transforms=("step_size", "clip_grad_norm"),
 )
-def newton(options: NewtonOptions, oracle) -> Optimizer:
+def newton(options: NewtonOptions, oracle) -> StepRule:
     prepare = SOLVERS[options.solver]
-    step_size = options.step_size
 
     def init(x0):
-        return NewtonState(step_size=step_size, damping=options.damping, fallback=False)
+        return NewtonState(damping=options.damping, fallback=False)
 
-    def update(grad, state, x):
+    def update(grad, state, x, step_size):
         solve = prepare(options, oracle, x)
         lam = options.damping
         for _ in range(options.max_damping_tries + 1):
             p = solve(lam, grad)
             if p is not None:
-                return step_size * p, NewtonState(step_size=step_size, damping=lam, fallback=False)
+                return step_size * p, NewtonState(damping=lam, fallback=False), step_size
             lam = max(lam * options.damping_increase, options.min_damping)
-        return -step_size * grad, NewtonState(step_size=step_size, damping=math.nan, fallback=True)
+        return -step_size * grad, NewtonState(damping=math.nan, fallback=True), step_size
 
-    return Optimizer(init, update)
+    return StepRule(init, update)

@@ -9,6 +9,13 @@ when the runner stops first, the next callback raises ``StopIteration``, and
 when SciPy stops first, ``update`` raises :class:`OptimizerFinished` with
 SciPy's termination message, which becomes the summary's ``message``.
 scipy is imported only when one of these methods is built.
+
+The worker is a per-run resource of the optimizer pair: ``init`` starts it
+(held by the pair's closure, never in the state, which is plain data) and
+``close`` stops it. The entries declare ``remember_last``: SciPy evaluates
+each iterate before the runner asks for it, so the run's Oracle keeps the
+last point. They take no ``step_size`` or ``clip_grad_norm``: SciPy chooses
+its own steps, from the true gradient.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ _CONTINUE, _STOP = "continue", "stop"
 
 
 class ScipyState(NamedTuple):
-    worker: "_Worker"
+    """Plain data: the worker belongs to the optimizer pair, not to the state."""
+
+    iterates: int = 0  # iterates taken from SciPy so far
     step_size: float = float("nan")  # SciPy chooses its own steps
 
 
@@ -86,21 +95,26 @@ class _Worker:
 
 
 def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...]) -> Optimizer:
-    oracle.remember_last = True  # the runner asks again for each iterate SciPy just evaluated
     settings = {name: getattr(options, name) for name in scipy_options}
     settings["maxiter"] = 2**31 - 1  # the runner's stop.max_iter decides
     if method == "Nelder-Mead":
         settings["maxfev"] = 2**31 - 1
+    run: list[_Worker] = []  # this run's worker, once init has started it
 
     def init(x0):
-        return ScipyState(worker=_Worker(method, oracle, x0, uses, settings))
+        close()  # a second init starts over
+        run.append(_Worker(method, oracle, x0, uses, settings))
+        return ScipyState()
 
     def update(grad, state, x):
-        x_next = state.worker.next_iterate()
-        return x_next - x, state
+        if not run:
+            raise RuntimeError("update before init: the SciPy worker is started by init")
+        x_next = run[0].next_iterate()
+        return x_next - x, ScipyState(state.iterates + 1)
 
-    def close(state):
-        state.worker.stop()
+    def close():
+        while run:
+            run.pop().stop()
 
     return Optimizer(init, update, close)
 
@@ -119,7 +133,8 @@ def _dense_check(name: str, matrix: str, copies: int):
 def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None) -> None:
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
     make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields))
-    register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False)(make)
+    register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False,
+                       remember_last=True)(make)
 
 
 class LBFGSOptions(Options):
