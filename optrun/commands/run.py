@@ -1,7 +1,7 @@
 """The pipeline: config -> problem -> initializer -> optimizer -> runner -> outputs.
 
 ``optrun.run`` (used by the CLI and by notebooks alike) loads the config,
-:func:`prepare` builds everything that can fail on bad input *before* any
+:func:`~optrun.core.prepare.prepare` builds everything that can fail on bad input *before* any
 file is written, then :func:`execute` makes the run directory, streams the
 trace, writes the summary and draws plots.
 """
@@ -17,115 +17,22 @@ import threading
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-from autograd.misc.flatten import flatten
 
+from optrun.commands import plots
 from optrun.core import machine
 from optrun.config import Config, load_config
-from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
-from optrun.core.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
-from optrun.core.problems import Problem, Reference
-from optrun.core.runner import Interrupted, Oracle, Outcome, SignalFlag, minimize
+from optrun.core.params import to_jsonable
+from optrun.core.prepare import Prepared, prepare
+from optrun.core.problems import Reference
+from optrun.core.runner import Interrupted, Outcome, SignalFlag, minimize
 from optrun.core.status import Status
 
-
-@dataclass(frozen=True)
-class Prepared:
-    """Everything a run needs, built and checked before anything is written."""
-
-    config: Config
-    problem: Problem
-    params0: Params  # the full start, fixed parameters included
-    fixed: Params
-    x0: np.ndarray  # the free parameters, flattened
-    unflatten: Callable[[np.ndarray], Params]
-    oracle: Oracle
-    param_names: list[str] | None  # trace columns, or None beyond output.param_columns
-    expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
-
-    def params(self, x: np.ndarray) -> Params:
-        """Free vector -> the full named parameters, in the problem's order."""
-        free = self.unflatten(x)
-        return {k: self.fixed[k] if k in self.fixed else free[k] for k in self.params0}
-
-
-def prepare(config: Config) -> Prepared:
-    """Build everything a run needs from a validated config, before anything is
-    written: the problem, its start (initializer applied), the fixed and free
-    parameters, the flat start vector and the Oracle over it. Bad input raises
-    ConfigError."""
-    entry = config.problem.entry
-    try:
-        problem = entry.build(config.problem.options)
-        params0 = problem.initial(config.seed)
-    except OptrunError as exc:
-        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
-    except Exception as exc:
-        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
-
-    rng = np.random.default_rng(config.seed)
-    params0 = config.init.entry.apply(config.init.options, params0, rng)
-
-    fixed = _fixed_params(config.fix, params0)
-    _check_expected_params(config, params0)
-    free = {k: v for k, v in params0.items() if k not in fixed}
-    x0, autograd_unflatten = flatten(free)
-    x0 = np.asarray(x0, dtype=float)
-    if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
-        config.optimizer.entry.check(config.optimizer.options, x0.size)
-    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
-    objective = problem.objective
-
-    def flat_objective(x):
-        return objective({**fixed, **unflatten(x)})
-
-    n_total = size(params0)
-    names = leaf_names(params0) if n_total <= config.output.param_columns else None
-    expand = _expander(params0, fixed) if fixed and names is not None else None
-    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective), names, expand)
-
-
-def _known_parameter(name: str, params0: Params, path: str) -> None:
-    if name not in params0:
-        raise unknown_parameter(name, params0, path)
-
-
-def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
-    fixed = {}
-    for name, value in fix.items():
-        _known_parameter(name, params0, f"fix.{name}")
-        fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
-    if fixed and len(fixed) == len(params0):
-        raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
-    return fixed
-
-
-def _check_expected_params(config: Config, params0: Params) -> None:
-    """expect.params must name the problem's parameters, with their shapes."""
-    expected = config.expect.params if config.expect is not None else None
-    if not isinstance(expected, Mapping):
-        return
-    for name, value in expected.items():
-        _known_parameter(name, params0, f"expect.params.{name}")
-        coerce_like(params0[name], value, f"expect.params.{name}")
-
-
-def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
-    """Free vector -> full vector in flatten order, fixed entries filled in."""
-    full0, _ = flatten({**params0, **fixed})
-    is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
-    base = np.array(full0, dtype=float)
-    free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
-
-    def expand(x: np.ndarray) -> np.ndarray:
-        full = base.copy()
-        full[free_at] = x
-        return full
-
-    return expand
+__all__ = ["Prepared", "RunResult", "build_summary", "execute", "prepare", "run", "solve", "versions"]
 
 
 # ------------------------------------------------------------------ results
@@ -348,13 +255,11 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
     _write_summary(run_dir, summary, outcome)
     warnings: list[str] = list(config.warnings)
     if config.output.plots:
-        from optrun.commands.plots import draw_run_plots
-
         try:
             try:
                 if flag is not None:
                     flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
-                warnings.extend(draw_run_plots(run_dir, prep)[1])
+                warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
             finally:
                 if flag is not None:
                     flag.armed = flag.at_once = False
