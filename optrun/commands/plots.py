@@ -141,15 +141,16 @@ def plot_loss(run: RunFiles, out: Path) -> bool:
         [gap] = log_safe_gap(run.trace["gap"])
         ax_f.plot(it, gap, color="tab:blue")
         ax_f.set_yscale("log")
-        fstar = run.summary["reference"]["fun"] if run.summary and run.summary.get("reference") else None
+        reference = run.summary.reference if run.summary is not None else None
+        fstar = reference.fun if reference is not None else None
         ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
     else:
         ax_f.plot(it, f, color="tab:blue")
         ax_f.set_ylabel("f")
         ax_f.text(0.99, 0.95, "f* unknown", transform=ax_f.transAxes, ha="right", va="top", color="gray")
-    best = run.summary["best"] if run.summary else None
-    if best and best.get("iter") is not None and "gap" not in run.trace:
-        ax_f.plot([best["iter"]], [best["fun"]], "o", color="tab:red", label=f"best f = {best['fun']:.6g}")
+    best = run.summary.best if run.summary is not None else None
+    if best is not None and best.iter is not None and best.fun is not None and "gap" not in run.trace:
+        ax_f.plot([best.iter], [best.fun], "o", color="tab:red", label=f"best f = {best.fun:.6g}")
         ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
     ax_f.set_title(_title(run, "objective"))
     ax_f.grid(alpha=0.3)
@@ -339,4 +340,4 @@ def _final_params(run: RunFiles, prep: Prepared) -> dict[str, Any]:
     """The run's final parameters from summary.json, shaped like the problem's."""
     from optrun.core.params import coerce_like
 
-    return coerce_like(prep.params0, run.summary["params"], "summary.params")
+    return coerce_like(prep.params0, run.summary.params, "summary.params")

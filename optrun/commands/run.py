@@ -1,9 +1,10 @@
 """The pipeline: config -> problem -> initializer -> optimizer -> runner -> outputs.
 
 ``optrun.run`` (used by the CLI and by notebooks alike) loads the config,
-:func:`~optrun.core.prepare.prepare` builds everything that can fail on bad input *before* any
-file is written, then :func:`execute` makes the run directory, streams the
-trace, writes the summary and draws plots.
+:func:`~optrun.core.prepare.prepare` builds everything that can fail on bad
+input *before* any file is written, then :func:`execute` makes the run
+directory, streams the trace, writes the :class:`~optrun.core.result.Summary`
+and draws plots.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
 from optrun.core.prepare import Prepared, prepare
-from optrun.core.problems import Reference
+from optrun.core.result import Best, KnownMinimum, Summary
 from optrun.core.runner import Interrupted, Outcome, SignalFlag, minimize
 from optrun.core.status import Status
 
@@ -38,24 +39,16 @@ __all__ = ["Prepared", "RunResult", "build_summary", "execute", "prepare", "run"
 # ------------------------------------------------------------------ results
 @dataclass(frozen=True)
 class RunResult:
-    """What a run returns to Python: the summary fields plus the trace."""
+    """What a run returns to Python: its :class:`~optrun.core.result.Summary`
+    (what summary.json holds), the run directory and the trace. The summary
+    fields are attributes too: ``result.status``, ``result.fun``,
+    ``result.params``, ... (right after a run a non-finite ``fun`` is ``nan``
+    or ``inf``, which summary.json writes as null)."""
 
-    status: str
-    message: str
-    fun: float | None
-    params: dict[str, Any]
-    grad_norm: float | None
-    nit: int
-    nfev: int
-    njev: int
-    best: dict[str, Any]
-    wall_time_s: float
-    reference: dict[str, Any] | None
-    seed: int
+    summary: Summary
     run_dir: Path
-    summary: dict[str, Any]
     warnings: tuple[str, ...] = ()
-    signum: int | None = None
+    signum: int | None = None  # the signal that interrupted the run
 
     @functools.cached_property
     def trace(self) -> dict[str, np.ndarray]:
@@ -65,7 +58,61 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return Status(self.status).success
+        return self.status.success
+
+    @property
+    def status(self) -> Status:
+        """The run's :class:`~optrun.core.status.Status` (a str: ``result.status == "converged"``)."""
+        return self.summary.status
+
+    @property
+    def message(self) -> str:
+        return self.summary.message
+
+    @property
+    def fun(self) -> float | None:
+        return self.summary.fun
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.summary.params
+
+    @property
+    def grad_norm(self) -> float | None:
+        return self.summary.grad_norm
+
+    @property
+    def nit(self) -> int:
+        return self.summary.nit
+
+    @property
+    def nfev(self) -> int:
+        return self.summary.nfev
+
+    @property
+    def njev(self) -> int:
+        return self.summary.njev
+
+    @property
+    def best(self) -> Best:
+        return self.summary.best
+
+    @property
+    def wall_time_s(self) -> float:
+        return self.summary.wall_time_s
+
+    @property
+    def reference(self) -> KnownMinimum | None:
+        return self.summary.reference
+
+    @property
+    def gap(self) -> float | None:
+        """f - f* (None when the problem has no known minimum)."""
+        return self.summary.gap
+
+    @property
+    def seed(self) -> int | None:
+        return self.summary.seed
 
 
 def versions() -> dict[str, str]:
@@ -79,37 +126,33 @@ def versions() -> dict[str, str]:
     }
 
 
-def reference_json(reference: Reference | None) -> dict[str, Any] | None:
-    """A problem's known minimum as summary.json writes it (or None)."""
-    if reference is None:
-        return None
-    return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
-
-
-def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> dict[str, Any]:
-    """The summary.json mapping of a finished run (fields in the README, "Runs, statuses and exit codes")."""
+def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_error: str | None = None) -> Summary:
+    """The Summary of a finished run (summary.json's fields: README, "Runs,
+    statuses and exit codes"); ``io_error``: why its files could not be written."""
     config = prep.config
-    return {
-        "name": config.name,
-        "problem": config.problem.name,
-        "optimizer": config.optimizer.name,
-        "status": outcome.status,
-        "message": outcome.message,
-        "fun": outcome.fun,
-        "params": to_jsonable(prep.params(outcome.x)),
-        "grad_norm": outcome.grad_norm,
-        "nit": outcome.nit,
-        "nfev": outcome.nfev,
-        "njev": outcome.njev,
-        "nhev": prep.oracle.nhev,
-        "best": {"fun": outcome.best_fun if outcome.best_iter >= 0 else None, "iter": outcome.best_iter if outcome.best_iter >= 0 else None},
-        "wall_time_s": outcome.wall_time_s,
-        "reference": reference_json(prep.problem.reference),
-        "reference_note": prep.problem.note or None,
-        "seed": config.seed,
-        "versions": versions(),
-        "machine": where,
-    }
+    found = outcome.best_iter >= 0
+    return Summary(
+        name=config.name,
+        problem=config.problem.name,
+        optimizer=config.optimizer.name,
+        status=Status(outcome.status),
+        message=outcome.message,
+        fun=outcome.fun,
+        params=to_jsonable(prep.params(outcome.x)),
+        grad_norm=outcome.grad_norm,
+        nit=outcome.nit,
+        nfev=outcome.nfev,
+        njev=outcome.njev,
+        nhev=prep.oracle.nhev,
+        best=Best(outcome.best_fun if found else None, outcome.best_iter if found else None),
+        wall_time_s=outcome.wall_time_s,
+        reference=KnownMinimum.of(prep.problem.reference),
+        reference_note=prep.problem.note or None,
+        seed=config.seed,
+        versions=versions(),
+        machine=where,
+        io_error=io_error,
+    )
 
 
 @contextlib.contextmanager
@@ -163,16 +206,16 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
         outcome = dataclasses.replace(outcome, status="failed", reason="io_error",
                                       message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
     try:
-        write_json_atomic(run_dir / "summary.json", {**build_summary(prep, outcome, machine.machine_info()), "io_error": error.message})
+        write_json_atomic(run_dir / "summary.json", build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json())
     except RunIOError as again:
         raise RunIOError(f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
                          "the run directory is left like a killed run", source=error.source) from None
     raise RunIOError(f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source) from None
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any], outcome: Outcome) -> None:
+def _write_summary(run_dir: Path, summary: Summary, outcome: Outcome) -> None:
     try:
-        write_json_atomic(run_dir / "summary.json", summary)
+        write_json_atomic(run_dir / "summary.json", summary.to_json())
     except RunIOError as exc:
         raise RunIOError(f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
                          "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
@@ -265,14 +308,7 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
                     flag.armed = flag.at_once = False
         except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
             warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
-    fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
-    return RunResult(
-        **{name: summary[name] for name in fields},
-        run_dir=run_dir.resolve(),
-        summary=summary,
-        warnings=tuple(warnings),
-        signum=outcome.signum,
-    )
+    return RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum)
 
 
 def run(
