@@ -31,7 +31,8 @@ def test_seed_000_polynomial_descent(workdir):
     np.testing.assert_allclose(result.trace["f"], 3 * x**2 + 4 * x - 3, rtol=1e-12)
     np.testing.assert_allclose(result.trace["grad_norm"], np.abs(6 * x + 4), rtol=1e-10)
     assert result.trace["nfev"].tolist() == list(range(1, 202))
-    assert result.reference == {"fun": pytest.approx(-13 / 3), "params": [{"x": pytest.approx(-2 / 3)}]}
+    assert result.reference.fun == pytest.approx(-13 / 3) and result.reference.params == [{"x": pytest.approx(-2 / 3)}]
+    assert result.gap == pytest.approx(result.fun + 13 / 3)
 
 
 @pytest.mark.slow
@@ -133,7 +134,7 @@ def test_diverged_run_is_recorded(workdir):
     result = optrun.run({"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 1.0},
                          "output": {"plots": True}})
     assert result.status == "diverged" and "divergence bound" in result.message
-    assert result.best["iter"] == 0
+    assert result.best.iter == 0
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "loss.png").exists()
 
 
@@ -165,7 +166,7 @@ def test_gap_column_when_the_minimum_is_known(workdir):
     assert header == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "x", "gap"]
     unknown = optrun.run({"problem": "decaying_cosine", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
     assert "gap" not in unknown.trace
-    assert unknown.summary["reference"] is None and "unbounded below" in unknown.summary["reference_note"]
+    assert unknown.reference is None and unknown.gap is None and "unbounded below" in unknown.summary.reference_note
 
 
 def test_ctrl_c_while_plotting_keeps_the_run(workdir, monkeypatch):

@@ -10,6 +10,7 @@ import yaml
 from optrun.commands import calibrate
 from optrun.commands.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
 from optrun.config import ExpectConfig, load_config
+from optrun.core.result import KnownMinimum
 
 from helpers import REPO, run_cli
 
@@ -58,7 +59,7 @@ def test_identical_runs_get_the_floor():
 
 
 def test_known_tolerances_cover_the_distance_to_the_reference():
-    reference = {"fun": 0.0, "params": [{"x": [1.0, 1.0]}, {"x": [-1.0, -1.0]}]}
+    reference = KnownMinimum(0.0, [{"x": [1.0, 1.0]}, {"x": [-1.0, -1.0]}])
     runs = [sample("plain", 1e-15, x=[1.0 + 2e-9, 1.0]), sample("a", 2e-15, x=[1.0 + 3e-9, 1.0 - 1e-9])]
     runs = [Sample(s.label, s.status, s.fun, s.params, s.nit, s.machine, reference) for s in runs]
     found = calibrate_samples("c.yaml", ExpectConfig(fun="known", params="known"), runs)

@@ -1,11 +1,14 @@
+import dataclasses
+
 from optrun.config import ExpectConfig
 from optrun.commands.expect import check_expect
+from optrun.core.result import Summary
 
-SUMMARY = {
-    "status": "converged", "message": "ok", "fun": -1.9999995, "nit": 40,
-    "params": {"x": [2.0000004, 1.9999990], "y": 0.5},
+SUMMARY = Summary.from_json({
+    "status": "converged", "message": "ok", "fun": -1.9999995, "grad_norm": 1e-7, "nit": 40, "nfev": 41, "njev": 41,
+    "params": {"x": [2.0000004, 1.9999990], "y": 0.5}, "best": {"fun": -1.9999995, "iter": 40}, "wall_time_s": 0.01,
     "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}, {"x": [-2.0, -2.0]}]},
-}
+})
 
 
 def checks(**expect):
@@ -34,6 +37,6 @@ def test_status_max_nit_and_unknown_parameter():
 
 
 def test_known_without_a_reference_fails():
-    summary = {**SUMMARY, "reference": None}
+    summary = dataclasses.replace(SUMMARY, reference=None)
     [check] = check_expect(ExpectConfig(fun="known"), summary)
     assert not check.ok and check.detail == "the problem has no known minimum"

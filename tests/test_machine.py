@@ -32,10 +32,10 @@ def test_summary_records_the_machine(workdir):
 def test_the_thread_setting_is_applied_and_recorded(workdir, monkeypatch):
     monkeypatch.setenv(machine.BLAS_THREADS_ENV, "2")
     result = optrun.run({"problem": "trid", "optimizer": {"name": "newton"}, "output": {"plots": False}})
-    assert all(lib["threads"] == 2 for lib in result.summary["machine"]["blas"])
-    assert result.summary["machine"]["blas"] and optrun.run(
+    assert all(lib["threads"] == 2 for lib in result.summary.machine["blas"])
+    assert result.summary.machine["blas"] and optrun.run(
         {"problem": "trid", "optimizer": {"name": "newton"}, "output": {"plots": False}}, []
-    ).summary["machine"]["blas"][0]["threads"] == 2
+    ).summary.machine["blas"][0]["threads"] == 2
 
 
 @pytest.mark.parametrize("value", ["0", "x", "-3", "2.5", "100000"])

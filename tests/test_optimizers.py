@@ -720,10 +720,10 @@ def test_every_registered_optimizer_reaches_the_reference(name, problem, workdir
                          "output": {"plots": False}})
     assert result.status == "converged", result.message
     ref = result.reference
-    (x_star,) = [np.asarray(p["x"]) for p in ref["params"]]
+    (x_star,) = [np.asarray(p["x"]) for p in ref.params]
     # near a minimizer |x - x*| <= |g| / lambda_min and f - f* <= |g|^2 / (2 lambda_min) (with slack)
     np.testing.assert_allclose(result.params["x"], x_star, rtol=0, atol=2 * grad_tol / lam + 1e-12 * np.abs(x_star).max())
-    assert result.fun == pytest.approx(ref["fun"], abs=grad_tol**2 / lam + 1e-12 * max(1.0, abs(ref["fun"])))
+    assert result.fun == pytest.approx(ref.fun, abs=grad_tol**2 / lam + 1e-12 * max(1.0, abs(ref.fun)))
 
 
 # ------------------------------------------------------------- fix: works

@@ -3,6 +3,7 @@ import io
 from rich.console import Console
 
 from optrun.commands.terminal import ProgressBar, params_text, summary_table
+from optrun.core.result import Summary
 
 
 def test_progress_bar_shows_iteration_f_and_gradient():
@@ -25,9 +26,9 @@ def test_progress_bar_is_throttled():
 
 
 def test_summary_table_and_params_text():
-    summary = {"status": "converged", "message": "done", "fun": -2.0, "params": {"x": [2.0, 2.0]},
-               "grad_norm": 1e-9, "nit": 10, "nfev": 11, "njev": 11, "best": {"fun": -2.0, "iter": 10},
-               "wall_time_s": 0.01, "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}]}}
+    summary = Summary.from_json({"status": "converged", "message": "done", "fun": -2.0, "params": {"x": [2.0, 2.0]},
+                                 "grad_norm": 1e-9, "nit": 10, "nfev": 11, "njev": 11, "best": {"fun": -2.0, "iter": 10},
+                                 "wall_time_s": 0.01, "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}]}})
     console = Console(file=io.StringIO(), width=120)
     console.print(summary_table(summary, "outputs/run/1", "title"))
     text = console.file.getvalue()

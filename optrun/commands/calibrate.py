@@ -34,6 +34,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from optrun.core.errors import OptrunError
+from optrun.core.result import KnownMinimum
 from optrun.commands.expect import flat_values
 
 MARGIN = 10.0
@@ -53,7 +54,7 @@ class Sample:
     params: dict[str, Any]
     nit: int
     machine: str  # optrun.core.machine.describe of the run
-    reference: dict[str, Any] | None = None  # the problem's known minimum (for `known`)
+    reference: KnownMinimum | None = None  # the problem's known minimum (for `known`)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def variants(threads: int) -> tuple[list[Variant], str]:
 
 def run_sample(path: str, overrides: Sequence[str], problems: str | None, variant: Variant, threads: int) -> Sample:
     """Re-run one config under one variant, writing nothing (picklable, for worker processes)."""
-    from optrun.commands.run import prepare, reference_json, solve
+    from optrun.commands.run import prepare, solve
     from optrun.config import load_config
     from optrun.core.machine import blas_limits, describe
     from optrun.core.params import to_jsonable
@@ -121,7 +122,7 @@ def run_sample(path: str, overrides: Sequence[str], problems: str | None, varian
         outcome, where = solve(prep, use, x0=x0)
     fun = outcome.fun if math.isfinite(outcome.fun) else None
     return Sample(variant.label, outcome.status, fun, to_jsonable(prep.params(outcome.x)), outcome.nit, describe(where),
-                  reference_json(prep.problem.reference))
+                  KnownMinimum.of(prep.problem.reference))
 
 
 # ------------------------------------------------------------ the numbers
@@ -196,18 +197,18 @@ def calibrate_samples(path: str, expect: Any, samples: Sequence[Sample], margin:
         problems.append(f"a perturbed run took {max(s.nit for s in samples)} iterations > max_nit {expect.max_nit}")
     fields: list[FieldSpread] = []
     if not problems and expect.fun is not None:
-        target = reference["fun"] if expect.fun == "known" and reference else expect.fun
+        target = reference.fun if expect.fun == "known" and reference is not None else expect.fun
         if target == "known":
             problems.append("expect.fun is known but the problem has no known minimum")
         else:
             fields.append(_field("fun", float(target), [s.fun for s in others], plain.fun, margin))
     if not problems and expect.params is not None:
         if expect.params == "known":
-            if not reference:
+            if reference is None:
                 problems.append("expect.params is known but the problem has no known minimum")
                 wanted: Mapping[str, Any] = {}
             else:
-                wanted = nearest_minimizer(reference["params"], plain.params)
+                wanted = nearest_minimizer(reference.params, plain.params)
         else:
             wanted = expect.params
         for name, value in wanted.items():

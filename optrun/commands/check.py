@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from optrun.config import plain_data
 from optrun.core.errors import ConfigError, OptrunError, short
 from optrun.commands.expect import Check, check_expect
+from optrun.core.result import Summary
 from optrun.core.status import Status
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
@@ -32,7 +33,7 @@ class CheckResult:
     path: str
     outcome: str  # pass | fail | skip | error
     checks: tuple[Check, ...] = ()
-    summary: dict[str, Any] | None = None
+    summary: Summary | None = None
     run_dir: str = ""
     seconds: float = 0.0
     error: str = ""  # a config error (exit 2) or why the config was skipped
@@ -63,8 +64,8 @@ class CheckResult:
         if self.outcome == PASS:
             return ""
         parts = [f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
-        if self.summary and Status(self.summary["status"]).failure and not any(c.field == "status" for c in self.failures):
-            parts.insert(0, f"run {self.summary['status']}: {self.summary['message']}")
+        if self.summary is not None and self.summary.status.failure and not any(c.field == "status" for c in self.failures):
+            parts.insert(0, f"run {self.summary.status.value}: {self.summary.message}")
         if self.recorded_on and self.machine and self.recorded_on != self.machine:
             parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
         return "; ".join(parts)
@@ -120,14 +121,14 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
     from optrun.core.machine import describe
 
-    if result.status == "interrupted":
+    if result.status is Status.INTERRUPTED:
         return CheckResult(path, INTERRUPTED, (), result.summary, str(result.run_dir), time.perf_counter() - start,
-                           error=result.message, machine=describe(result.summary.get("machine")), signum=result.signum)
+                           error=result.message, machine=describe(result.summary.machine), signum=result.signum)
     checks = tuple(check_expect(config.expect, result.summary))
-    ok = all(c.ok for c in checks) and not Status(result.status).failure
+    ok = all(c.ok for c in checks) and not result.status.failure
     return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
                        calibration=config.expect.calibration, recorded_on=config.expect.recorded_on,
-                       machine=describe(result.summary.get("machine")))
+                       machine=describe(result.summary.machine))
 
 
 def run_checks(
@@ -231,8 +232,8 @@ def results_table(results: Sequence[CheckResult]):
         table.add_row(  # paths and messages are user text: literal, never markup
             Text(r.path),
             f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
-            Text(str(r.summary["status"])) if r.summary else "-",
-            short(r.summary["fun"]) if r.summary and r.summary["fun"] is not None else "-",
+            Text(r.summary.status.value) if r.summary is not None else "-",
+            short(r.summary.fun) if r.summary is not None and r.summary.fun is not None else "-",
             short(expected_f) if expected_f is not None else "-",
             f"{r.seconds:.2f}",
             Text("; ".join(part for part in (r.message, r.note) if part) or "-"),
@@ -292,7 +293,7 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
     and a run that failed or diverged is left alone."""
     if result.outcome != FAIL:
         return [], []
-    if result.summary is None or Status(result.summary["status"]).failure:
+    if result.summary is None or result.summary.status.failure:
         return [], [result.message]
     yaml = _round_trip_yaml()
     path = Path(result.path)
@@ -309,20 +310,20 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
         elif top in ("fun", "params") and expect[top] == "known":
             left.append(f"expect.{key}: known (the problem's reference) is not rewritten: {check.detail}")
         elif key == "status":
-            new = summary["status"]
+            new = summary.status.value
             changes.append(f"expect.status: {expect['status']} -> {new}")
             expect["status"] = new
-        elif key == "fun" and summary["fun"] is not None:
-            changes.append(f"expect.fun: {short(expect['fun'])} -> {short(summary['fun'])}")
-            expect["fun"] = summary["fun"]
+        elif key == "fun" and summary.fun is not None:
+            changes.append(f"expect.fun: {short(expect['fun'])} -> {short(summary.fun)}")
+            expect["fun"] = summary.fun
         elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
             name = key.split(".", 1)[1]
-            new = summary["params"][name]
+            new = summary.params[name]
             changes.append(f"expect.{key}: {short(plain_data(expect['params'][name]))} -> {short(new)}")
             _assign(expect["params"], name, new)
         elif key == "max_nit":
-            changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary['nit']}")
-            expect["max_nit"] = summary["nit"]
+            changes.append(f"expect.max_nit: {expect['max_nit']} -> {summary.nit}")
+            expect["max_nit"] = summary.nit
         else:
             left.append(f"expect.{key}: not rewritten ({check.detail})")
     if changes:

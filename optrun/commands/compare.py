@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from optrun.core.errors import ConfigError, RunIOError, short
-from optrun.core.outputs import gap_of, write_bytes_atomic, write_text_atomic
+from optrun.core.outputs import write_bytes_atomic, write_text_atomic
 from optrun.core.rundir import RunFiles
 
 COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
@@ -63,9 +63,15 @@ def label(run: RunFiles) -> str:
 
 
 def row(index: int, run: RunFiles) -> dict[str, Any]:
-    summary = run.summary or {}
-    fun = summary.get("fun", run.trace["f"][-1] if len(run.trace["f"]) else None)
-    gap = gap_of({**summary, "fun": fun})
+    """One compare row: from the summary, or from the trace's last row for a run without one (killed)."""
+    summary, trace = run.summary, run.trace
+    if summary is None:
+        last = len(trace["iter"]) > 0
+        fun, gap = (trace["f"][-1] if last else None), None
+        nit, nfev = (int(trace["iter"][-1]), int(trace["nfev"][-1])) if last else (0, 0)
+        wall_time_s = float(trace["time_s"][-1]) if last else None
+    else:
+        fun, gap, nit, nfev, wall_time_s = summary.fun, summary.gap, summary.nit, summary.nfev, summary.wall_time_s
     return {
         "run": index,
         "name": run.name,
@@ -74,9 +80,9 @@ def row(index: int, run: RunFiles) -> dict[str, Any]:
         "status": run.status,
         "f": fun,
         "gap": gap,
-        "nit": summary.get("nit", int(run.trace["iter"][-1]) if len(run.trace["iter"]) else 0),
-        "nfev": summary.get("nfev", int(run.trace["nfev"][-1]) if len(run.trace["nfev"]) else 0),
-        "wall_time_s": summary.get("wall_time_s", float(run.trace["time_s"][-1]) if len(run.trace["time_s"]) else None),
+        "nit": nit,
+        "nfev": nfev,
+        "wall_time_s": wall_time_s,
         "run_dir": str(run.path),
     }
 

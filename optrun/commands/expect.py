@@ -18,6 +18,7 @@ from autograd.misc.flatten import flatten
 
 from optrun.config import ExpectConfig
 from optrun.core.params import leaf_names
+from optrun.core.result import Summary
 
 
 @dataclass(frozen=True)
@@ -85,29 +86,29 @@ def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, 
     return min(minimizers, key=distance)
 
 
-def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check]:
+def check_expect(expect: ExpectConfig, summary: Summary) -> list[Check]:
     """One Check per field of ``expect`` against a run's summary."""
     checks: list[Check] = []
-    reference = summary.get("reference")
+    reference = summary.reference
     if expect.status is not None:
-        ok = summary["status"] == expect.status
-        checks.append(Check("status", expect.status, summary["status"], ok, "" if ok else summary.get("message", "")))
+        ok = summary.status == expect.status
+        checks.append(Check("status", expect.status, summary.status.value, ok, "" if ok else summary.message))
     if expect.fun is not None:
         if expect.fun == "known":
             if reference is None:
-                checks.append(Check("fun", "known", summary["fun"], False, "the problem has no known minimum"))
+                checks.append(Check("fun", "known", summary.fun, False, "the problem has no known minimum"))
             else:
-                checks.append(_number_check("fun", reference["fun"], summary["fun"], *expect.tolerance("fun")))
+                checks.append(_number_check("fun", reference.fun, summary.fun, *expect.tolerance("fun")))
         else:
-            checks.append(_number_check("fun", float(expect.fun), summary["fun"], *expect.tolerance("fun")))
+            checks.append(_number_check("fun", float(expect.fun), summary.fun, *expect.tolerance("fun")))
     if expect.params is not None:
-        params = summary["params"]
+        params = summary.params
         if expect.params == "known":
             if reference is None:
                 checks.append(Check("params", "known", params, False, "the problem has no known minimum"))
                 expected_params: Mapping[str, Any] = {}
             else:
-                expected_params = nearest_minimizer(reference["params"], params)
+                expected_params = nearest_minimizer(reference.params, params)
         else:
             expected_params = expect.params
         for name, value in expected_params.items():
@@ -116,6 +117,6 @@ def check_expect(expect: ExpectConfig, summary: Mapping[str, Any]) -> list[Check
             else:
                 checks.append(_param_check(name, value, params[name], *expect.tolerance(f"params.{name}")))
     if expect.max_nit is not None:
-        ok = summary["nit"] <= expect.max_nit
-        checks.append(Check("max_nit", expect.max_nit, summary["nit"], ok, "" if ok else f"took {summary['nit']} iterations > max_nit {expect.max_nit}"))
+        ok = summary.nit <= expect.max_nit
+        checks.append(Check("max_nit", expect.max_nit, summary.nit, ok, "" if ok else f"took {summary.nit} iterations > max_nit {expect.max_nit}"))
     return checks

@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from optrun.core.errors import RunIOError
 from optrun.core.outputs import write_bytes_atomic
 from optrun.core.rundir import RunFiles, read_run
+
+if TYPE_CHECKING:
+    from optrun.commands.prepare import Prepared
 
 MAX_PARAM_LINES = 12
 GRID = 120  # landscape resolution per axis
@@ -71,10 +74,10 @@ def _save(fig: Any, out: Path) -> None:
     write_bytes_atomic(out, png_bytes(fig))
 
 
-def draw_run_plots(run_dir: Path, prep: Any = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
+def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
     """Draw every plot that applies to the run; return (files written, warnings).
 
-    ``prep`` is the run's :class:`~optrun.commands.run.Prepared` when the caller has it
+    ``prep`` is the run's :class:`~optrun.commands.prepare.Prepared` when the caller has it
     (right after a run); otherwise the problem is rebuilt from config.yaml.
     A plot file that cannot be written stops the drawing: it is one warning,
     or a :class:`RunIOError` with ``raise_io``.
@@ -121,9 +124,9 @@ def draw_run_plots(run_dir: Path, prep: Any = None, raise_io: bool = False) -> t
     return written, warnings
 
 
-def _rebuild(run: RunFiles) -> Any:
-    from optrun.commands.run import prepare
+def _rebuild(run: RunFiles) -> Prepared:
     from optrun.config import load_config
+    from optrun.commands.prepare import prepare
 
     return prepare(load_config(run.path / "config.yaml"))
 
@@ -138,15 +141,16 @@ def plot_loss(run: RunFiles, out: Path) -> bool:
         [gap] = log_safe_gap(run.trace["gap"])
         ax_f.plot(it, gap, color="tab:blue")
         ax_f.set_yscale("log")
-        fstar = run.summary["reference"]["fun"] if run.summary and run.summary.get("reference") else None
+        reference = run.summary.reference if run.summary is not None else None
+        fstar = reference.fun if reference is not None else None
         ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
     else:
         ax_f.plot(it, f, color="tab:blue")
         ax_f.set_ylabel("f")
         ax_f.text(0.99, 0.95, "f* unknown", transform=ax_f.transAxes, ha="right", va="top", color="gray")
-    best = run.summary["best"] if run.summary else None
-    if best and best.get("iter") is not None and "gap" not in run.trace:
-        ax_f.plot([best["iter"]], [best["fun"]], "o", color="tab:red", label=f"best f = {best['fun']:.6g}")
+    best = run.summary.best if run.summary is not None else None
+    if best is not None and best.iter is not None and best.fun is not None and "gap" not in run.trace:
+        ax_f.plot([best.iter], [best.fun], "o", color="tab:red", label=f"best f = {best.fun:.6g}")
         ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
     ax_f.set_title(_title(run, "objective"))
     ax_f.grid(alpha=0.3)
@@ -190,7 +194,7 @@ def plot_params(run: RunFiles, out: Path) -> bool:
 
 
 # ---------------------------------------------------------------- landscape
-def _path(run: RunFiles, prep: Any) -> tuple[list[str], np.ndarray]:
+def _path(run: RunFiles, prep: Prepared) -> tuple[list[str], np.ndarray]:
     """Names of the free entries and their path (rows = iterations)."""
     from optrun.core.params import leaf_names
 
@@ -201,7 +205,7 @@ def _path(run: RunFiles, prep: Any) -> tuple[list[str], np.ndarray]:
     return names, np.column_stack([run.trace[n] for n in names])
 
 
-def _known_minima(prep: Any, n_free: int) -> np.ndarray:
+def _known_minima(prep: Prepared, n_free: int) -> np.ndarray:
     from autograd.misc.flatten import flatten
 
     reference = prep.problem.reference
@@ -210,7 +214,7 @@ def _known_minima(prep: Any, n_free: int) -> np.ndarray:
     return np.array([np.asarray(flatten(dict(p))[0], dtype=float) for p in reference.params])
 
 
-def _objective_of_free(prep: Any) -> Callable[[np.ndarray], float]:
+def _objective_of_free(prep: Prepared) -> Callable[[np.ndarray], float]:
     """f of the (one or two) free entries, without autograd's unflatten
     (which is built for differentiation and slow in a 10,000-point loop)."""
     free = prep.unflatten(prep.x0)
@@ -222,7 +226,7 @@ def _objective_of_free(prep: Any) -> Callable[[np.ndarray], float]:
     return lambda v: float(objective({**fixed, **{k: float(v[i]) for i, k in enumerate(keys)}}))
 
 
-def _grid(prep: Any, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def _grid(prep: Prepared, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """f on the mesh: one vectorized call when the objective is elementwise in
     two scalar parameters, else point by point."""
     free = prep.unflatten(prep.x0)
@@ -245,7 +249,7 @@ def _span(values: np.ndarray) -> tuple[float, float]:
     return low - 0.25 * width, high + 0.25 * width
 
 
-def plot_landscape(run: RunFiles, prep: Any, out: Path) -> bool:
+def plot_landscape(run: RunFiles, prep: Prepared, out: Path) -> bool:
     n_free = prep.x0.size
     if n_free not in (1, 2):
         return False
@@ -303,7 +307,7 @@ def plot_landscape(run: RunFiles, prep: Any, out: Path) -> bool:
 
 
 # ---------------------------------------------------------------------- fit
-def plot_fit(run: RunFiles, prep: Any, out: Path) -> bool:
+def plot_fit(run: RunFiles, prep: Prepared, out: Path) -> bool:
     if prep.problem.fit is None or run.summary is None:
         return False
     final = _final_params(run, prep)
@@ -332,8 +336,8 @@ def plot_fit(run: RunFiles, prep: Any, out: Path) -> bool:
     return True
 
 
-def _final_params(run: RunFiles, prep: Any) -> dict[str, Any]:
+def _final_params(run: RunFiles, prep: Prepared) -> dict[str, Any]:
     """The run's final parameters from summary.json, shaped like the problem's."""
     from optrun.core.params import coerce_like
 
-    return coerce_like(prep.params0, run.summary["params"], "summary.params")
+    return coerce_like(prep.params0, run.summary.params, "summary.params")

@@ -1,9 +1,10 @@
 """The pipeline: config -> problem -> initializer -> optimizer -> runner -> outputs.
 
 ``optrun.run`` (used by the CLI and by notebooks alike) loads the config,
-:func:`prepare` builds everything that can fail on bad input *before* any
-file is written, then :func:`execute` makes the run directory, streams the
-trace, writes the summary and draws plots.
+:func:`~optrun.commands.prepare.prepare` builds everything that can fail on bad
+input *before* any file is written, then :func:`execute` makes the run
+directory, streams the trace, writes the :class:`~optrun.core.result.Summary`
+and draws plots.
 """
 
 from __future__ import annotations
@@ -17,138 +18,37 @@ import threading
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
-from autograd.misc.flatten import flatten
 
+from optrun.commands import plots
 from optrun.core import machine
 from optrun.config import Config, load_config
-from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
-from optrun.core.params import Params, coerce_like, leaf_names, size, sliced_unflatten, to_jsonable, unknown_parameter
-from optrun.core.problems import Problem, Reference
-from optrun.core.runner import Interrupted, Oracle, Outcome, SignalFlag, minimize
+from optrun.core.params import to_jsonable
+from optrun.commands.prepare import Prepared, prepare
+from optrun.core.result import Best, KnownMinimum, Summary
+from optrun.core.runner import Interrupted, Outcome, SignalFlag, minimize
 from optrun.core.status import Status
 
-
-@dataclass(frozen=True)
-class Prepared:
-    """Everything a run needs, built and checked before anything is written."""
-
-    config: Config
-    problem: Problem
-    params0: Params  # the full start, fixed parameters included
-    fixed: Params
-    x0: np.ndarray  # the free parameters, flattened
-    unflatten: Callable[[np.ndarray], Params]
-    oracle: Oracle
-    param_names: list[str] | None  # trace columns, or None beyond output.param_columns
-    expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
-
-    def params(self, x: np.ndarray) -> Params:
-        """Free vector -> the full named parameters, in the problem's order."""
-        free = self.unflatten(x)
-        return {k: self.fixed[k] if k in self.fixed else free[k] for k in self.params0}
-
-
-def prepare(config: Config) -> Prepared:
-    """Build everything a run needs from a validated config, before anything is
-    written: the problem, its start (initializer applied), the fixed and free
-    parameters, the flat start vector and the Oracle over it. Bad input raises
-    ConfigError."""
-    entry = config.problem.entry
-    try:
-        problem = entry.build(config.problem.options)
-        params0 = problem.initial(config.seed)
-    except OptrunError as exc:
-        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
-    except Exception as exc:
-        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
-
-    rng = np.random.default_rng(config.seed)
-    params0 = config.init.entry.apply(config.init.options, params0, rng)
-
-    fixed = _fixed_params(config.fix, params0)
-    _check_expected_params(config, params0)
-    free = {k: v for k, v in params0.items() if k not in fixed}
-    x0, autograd_unflatten = flatten(free)
-    x0 = np.asarray(x0, dtype=float)
-    if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
-        config.optimizer.entry.check(config.optimizer.options, x0.size)
-    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
-    objective = problem.objective
-
-    def flat_objective(x):
-        return objective({**fixed, **unflatten(x)})
-
-    n_total = size(params0)
-    names = leaf_names(params0) if n_total <= config.output.param_columns else None
-    expand = _expander(params0, fixed) if fixed and names is not None else None
-    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last), names, expand)
-
-
-def _known_parameter(name: str, params0: Params, path: str) -> None:
-    if name not in params0:
-        raise unknown_parameter(name, params0, path)
-
-
-def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
-    fixed = {}
-    for name, value in fix.items():
-        _known_parameter(name, params0, f"fix.{name}")
-        fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
-    if fixed and len(fixed) == len(params0):
-        raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
-    return fixed
-
-
-def _check_expected_params(config: Config, params0: Params) -> None:
-    """expect.params must name the problem's parameters, with their shapes."""
-    expected = config.expect.params if config.expect is not None else None
-    if not isinstance(expected, Mapping):
-        return
-    for name, value in expected.items():
-        _known_parameter(name, params0, f"expect.params.{name}")
-        coerce_like(params0[name], value, f"expect.params.{name}")
-
-
-def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
-    """Free vector -> full vector in flatten order, fixed entries filled in."""
-    full0, _ = flatten({**params0, **fixed})
-    is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
-    base = np.array(full0, dtype=float)
-    free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
-
-    def expand(x: np.ndarray) -> np.ndarray:
-        full = base.copy()
-        full[free_at] = x
-        return full
-
-    return expand
+__all__ = ["Prepared", "RunResult", "build_summary", "execute", "prepare", "run", "solve", "versions"]
 
 
 # ------------------------------------------------------------------ results
 @dataclass(frozen=True)
 class RunResult:
-    """What a run returns to Python: the summary fields plus the trace."""
+    """What a run returns to Python: its :class:`~optrun.core.result.Summary`
+    (what summary.json holds), the run directory and the trace. The summary
+    fields are attributes too: ``result.status``, ``result.fun``,
+    ``result.params``, ... (right after a run a non-finite ``fun`` is ``nan``
+    or ``inf``, which summary.json writes as null)."""
 
-    status: str
-    message: str
-    fun: float | None
-    params: dict[str, Any]
-    grad_norm: float | None
-    nit: int
-    nfev: int
-    njev: int
-    best: dict[str, Any]
-    wall_time_s: float
-    reference: dict[str, Any] | None
-    seed: int
+    summary: Summary
     run_dir: Path
-    summary: dict[str, Any]
     warnings: tuple[str, ...] = ()
-    signum: int | None = None
+    signum: int | None = None  # the signal that interrupted the run
 
     @functools.cached_property
     def trace(self) -> dict[str, np.ndarray]:
@@ -158,7 +58,61 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return Status(self.status).success
+        return self.status.success
+
+    @property
+    def status(self) -> Status:
+        """The run's :class:`~optrun.core.status.Status` (a str: ``result.status == "converged"``)."""
+        return self.summary.status
+
+    @property
+    def message(self) -> str:
+        return self.summary.message
+
+    @property
+    def fun(self) -> float | None:
+        return self.summary.fun
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.summary.params
+
+    @property
+    def grad_norm(self) -> float | None:
+        return self.summary.grad_norm
+
+    @property
+    def nit(self) -> int:
+        return self.summary.nit
+
+    @property
+    def nfev(self) -> int:
+        return self.summary.nfev
+
+    @property
+    def njev(self) -> int:
+        return self.summary.njev
+
+    @property
+    def best(self) -> Best:
+        return self.summary.best
+
+    @property
+    def wall_time_s(self) -> float:
+        return self.summary.wall_time_s
+
+    @property
+    def reference(self) -> KnownMinimum | None:
+        return self.summary.reference
+
+    @property
+    def gap(self) -> float | None:
+        """f - f* (None when the problem has no known minimum)."""
+        return self.summary.gap
+
+    @property
+    def seed(self) -> int | None:
+        return self.summary.seed
 
 
 def versions() -> dict[str, str]:
@@ -172,37 +126,33 @@ def versions() -> dict[str, str]:
     }
 
 
-def reference_json(reference: Reference | None) -> dict[str, Any] | None:
-    """A problem's known minimum as summary.json writes it (or None)."""
-    if reference is None:
-        return None
-    return {"fun": reference.fun, "params": [to_jsonable(p) for p in reference.params]}
-
-
-def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any]) -> dict[str, Any]:
-    """The summary.json mapping of a finished run (fields in the README, "Runs, statuses and exit codes")."""
+def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_error: str | None = None) -> Summary:
+    """The Summary of a finished run (summary.json's fields: README, "Runs,
+    statuses and exit codes"); ``io_error``: why its files could not be written."""
     config = prep.config
-    return {
-        "name": config.name,
-        "problem": config.problem.name,
-        "optimizer": config.optimizer.name,
-        "status": outcome.status,
-        "message": outcome.message,
-        "fun": outcome.fun,
-        "params": to_jsonable(prep.params(outcome.x)),
-        "grad_norm": outcome.grad_norm,
-        "nit": outcome.nit,
-        "nfev": outcome.nfev,
-        "njev": outcome.njev,
-        "nhev": prep.oracle.nhev,
-        "best": {"fun": outcome.best_fun if outcome.best_iter >= 0 else None, "iter": outcome.best_iter if outcome.best_iter >= 0 else None},
-        "wall_time_s": outcome.wall_time_s,
-        "reference": reference_json(prep.problem.reference),
-        "reference_note": prep.problem.note or None,
-        "seed": config.seed,
-        "versions": versions(),
-        "machine": where,
-    }
+    found = outcome.best_iter >= 0
+    return Summary(
+        name=config.name,
+        problem=config.problem.name,
+        optimizer=config.optimizer.name,
+        status=Status(outcome.status),
+        message=outcome.message,
+        fun=outcome.fun,
+        params=to_jsonable(prep.params(outcome.x)),
+        grad_norm=outcome.grad_norm,
+        nit=outcome.nit,
+        nfev=outcome.nfev,
+        njev=outcome.njev,
+        nhev=prep.oracle.nhev,
+        best=Best(outcome.best_fun if found else None, outcome.best_iter if found else None),
+        wall_time_s=outcome.wall_time_s,
+        reference=KnownMinimum.of(prep.problem.reference),
+        reference_note=prep.problem.note or None,
+        seed=config.seed,
+        versions=versions(),
+        machine=where,
+        io_error=io_error,
+    )
 
 
 @contextlib.contextmanager
@@ -256,16 +206,16 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
         outcome = dataclasses.replace(outcome, status="failed", reason="io_error",
                                       message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
     try:
-        write_json_atomic(run_dir / "summary.json", {**build_summary(prep, outcome, machine.machine_info()), "io_error": error.message})
+        write_json_atomic(run_dir / "summary.json", build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json())
     except RunIOError as again:
         raise RunIOError(f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
                          "the run directory is left like a killed run", source=error.source) from None
     raise RunIOError(f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source) from None
 
 
-def _write_summary(run_dir: Path, summary: dict[str, Any], outcome: Outcome) -> None:
+def _write_summary(run_dir: Path, summary: Summary, outcome: Outcome) -> None:
     try:
-        write_json_atomic(run_dir / "summary.json", summary)
+        write_json_atomic(run_dir / "summary.json", summary.to_json())
     except RunIOError as exc:
         raise RunIOError(f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
                          "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
@@ -348,26 +298,17 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
     _write_summary(run_dir, summary, outcome)
     warnings: list[str] = list(config.warnings)
     if config.output.plots:
-        from optrun.commands.plots import draw_run_plots
-
         try:
             try:
                 if flag is not None:
                     flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
-                warnings.extend(draw_run_plots(run_dir, prep)[1])
+                warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
             finally:
                 if flag is not None:
                     flag.armed = flag.at_once = False
         except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
             warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
-    fields = ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference", "seed")
-    return RunResult(
-        **{name: summary[name] for name in fields},
-        run_dir=run_dir.resolve(),
-        summary=summary,
-        warnings=tuple(warnings),
-        signum=outcome.signum,
-    )
+    return RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum)
 
 
 def run(

@@ -41,7 +41,9 @@ import yaml
 from optrun.config import SweepConfig, load_config, parse_yaml
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.options import validate
-from optrun.core.outputs import gap_of, make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
+from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
+from optrun.core.result import Summary
+from optrun.core.rundir import read_summary
 from optrun.core.status import status
 
 MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
@@ -221,10 +223,10 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
     return {**row, **_result_fields(result.summary)}
 
 
-def _result_fields(summary: dict[str, Any]) -> dict[str, Any]:
-    """The result columns of a sweep row, from a run's summary."""
-    return {"status": summary["status"], "f": summary["fun"], "gap": gap_of(summary), "nit": summary["nit"], "nfev": summary["nfev"],
-            "wall_time_s": summary["wall_time_s"], "message": summary["message"]}
+def _result_fields(summary: Summary) -> dict[str, Any]:
+    """The result columns of a sweep row, from a run's summary (plain data: rows go to sweep.csv)."""
+    return {"status": summary.status.value, "f": summary.fun, "gap": summary.gap, "nit": summary.nit, "nfev": summary.nfev,
+            "wall_time_s": summary.wall_time_s, "message": summary.message}
 
 
 # ---------------------------------------------------------------- executors
@@ -264,11 +266,12 @@ def _row_on_disk(task: dict[str, Any]) -> dict[str, Any] | None:
     """The row of a run whose result did not come back from a stopped
     executor but which wrote its summary (interrupted, usually)."""
     try:
-        summary = json.loads((Path(task["run_dir"]) / "summary.json").read_text(encoding="utf-8"))
-        fields = _result_fields(summary)
-    except (OSError, ValueError, KeyError, TypeError):
+        summary = read_summary(Path(task["run_dir"]))
+    except OptrunError:
         return None
-    return {"index": task["index"], **task["values"], **fields, "run_dir": task["run_dir"]}
+    if summary is None:
+        return None
+    return {"index": task["index"], **task["values"], **_result_fields(summary), "run_dir": task["run_dir"]}
 
 
 def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None], flag: Any) -> None:
@@ -470,20 +473,11 @@ def _plan_problem(data: Any) -> str:
 def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str, Any] | None:
     """A run that --resume keeps: its summary exists and it was not
     interrupted, nor stopped by the disk (an I/O failure is redone)."""
-    from optrun.core.rundir import summary_problem
-
-    if not (run_dir / "summary.json").is_file():
-        return None
     try:
-        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RunIOError(f"cannot read summary.json: {exc.strerror or exc}", source=str(run_dir)) from None
-    except ValueError:
-        summary = None
-    problem = summary_problem(summary) if summary is not None else "not JSON"
-    if problem:
-        raise ConfigError(f"summary.json is not an optrun summary ({problem}); move this run away to redo it", source=str(run_dir))
-    if not is_done(summary) or summary.get("io_error"):
+        summary = read_summary(run_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.message}; move this run away to redo it", source=exc.source) from None
+    if summary is None or not summary.status.finished or summary.io_error:
         return None
     return {"index": index, **values, **_result_fields(summary), "run_dir": str(run_dir)}
 

@@ -4,12 +4,15 @@ stderr, redrawn at most ten times a second) and rich tables after it."""
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from optrun.core.result import Summary
 
 STATUS_STYLE = {
     "converged": "bold green",
@@ -92,24 +95,22 @@ def params_text(params: Any, limit: int = 8) -> str:
     return ", ".join(parts)
 
 
-def summary_table(summary: Mapping[str, Any], run_dir: str, title: str) -> Table:
+def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     """A run's summary as a rich table (user text is shown literally)."""
     from rich.markup import escape
 
     table = Table(title=escape(title), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
-    status = summary["status"]
-    table.add_row("status", f"{status_text(status)}: {escape(str(summary['message']))}")
-    table.add_row("f", _fmt(summary["fun"]))
-    reference = summary.get("reference")
-    if reference and summary["fun"] is not None:
-        table.add_row("f - f*", f"{summary['fun'] - reference['fun']:.3g}  (f* = {_fmt(reference['fun'])})")
-    table.add_row("params", Text(params_text(summary["params"])))
-    table.add_row("gradient norm", _fmt(summary["grad_norm"]))
-    table.add_row("iterations", str(summary["nit"]))
-    table.add_row("evaluations", f"{summary['nfev']} f, {summary['njev']} gradient")
-    table.add_row("best", f"f={_fmt(summary['best']['fun'])} at iteration {summary['best']['iter']}")
-    table.add_row("time", f"{summary['wall_time_s']:.3f} s")
+    table.add_row("status", f"{status_text(summary.status.value)}: {escape(summary.message)}")
+    table.add_row("f", _fmt(summary.fun))
+    if summary.gap is not None:
+        table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {_fmt(summary.reference.fun)})")
+    table.add_row("params", Text(params_text(summary.params)))
+    table.add_row("gradient norm", _fmt(summary.grad_norm))
+    table.add_row("iterations", str(summary.nit))
+    table.add_row("evaluations", f"{summary.nfev} f, {summary.njev} gradient")
+    table.add_row("best", f"f={_fmt(summary.best.fun)} at iteration {summary.best.iter}")
+    table.add_row("time", f"{summary.wall_time_s:.3f} s")
     table.add_row("run directory", Text(run_dir))
     return table

@@ -240,12 +240,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def gap_of(summary: dict[str, Any]) -> float | None:
-    """f - f* from a summary, or None when f* is unknown or f is not finite."""
-    reference, fun = summary.get("reference"), summary.get("fun")
-    return fun - reference["fun"] if reference and fun is not None else None
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     """``data`` as JSON (non-finite numbers as null), written atomically."""
     write_text_atomic(path, json.dumps(json_safe(data), indent=2) + "\n")

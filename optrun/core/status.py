@@ -22,6 +22,10 @@ class Status(str, Enum):
     INTERRUPTED = "interrupted"
     FAILED = "failed"
 
+    def __str__(self) -> str:
+        """The status name, also in f-strings and messages (not ``Status.CONVERGED``)."""
+        return self.value
+
     @property
     def success(self) -> bool:
         """The run ended by its own stop rules: its result stands."""

@@ -1,0 +1,118 @@
+"""Everything a run needs, built and checked before anything is written.
+
+:func:`prepare` turns a validated config into the problem, its start
+(initializer applied), the fixed and free parameters, the flat start vector
+and the :class:`~optrun.core.runner.Oracle` over it. Bad input raises
+ConfigError, before any file exists. ``optrun.commands.run`` runs what it
+prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from autograd.misc.flatten import flatten
+
+from optrun.config import Config
+from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.params import Params, coerce_like, leaf_names, size, sliced_unflatten, unknown_parameter
+from optrun.core.problems import Problem
+from optrun.core.runner import Oracle
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything a run needs, built and checked before anything is written."""
+
+    config: Config
+    problem: Problem
+    params0: Params  # the full start, fixed parameters included
+    fixed: Params
+    x0: np.ndarray  # the free parameters, flattened
+    unflatten: Callable[[np.ndarray], Params]
+    oracle: Oracle
+    param_names: list[str] | None  # trace columns, or None beyond output.param_columns
+    expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
+
+    def params(self, x: np.ndarray) -> Params:
+        """Free vector -> the full named parameters, in the problem's order."""
+        free = self.unflatten(x)
+        return {k: self.fixed[k] if k in self.fixed else free[k] for k in self.params0}
+
+
+def prepare(config: Config) -> Prepared:
+    """Build everything a run needs from a validated config, before anything is
+    written: the problem, its start (initializer applied), the fixed and free
+    parameters, the flat start vector and the Oracle over it. Bad input raises
+    ConfigError."""
+    entry = config.problem.entry
+    try:
+        problem = entry.build(config.problem.options)
+        params0 = problem.initial(config.seed)
+    except OptrunError as exc:
+        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
+    except Exception as exc:
+        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
+
+    rng = np.random.default_rng(config.seed)
+    params0 = config.init.entry.apply(config.init.options, params0, rng)
+
+    fixed = _fixed_params(config.fix, params0)
+    _check_expected_params(config, params0)
+    free = {k: v for k, v in params0.items() if k not in fixed}
+    x0, autograd_unflatten = flatten(free)
+    x0 = np.asarray(x0, dtype=float)
+    if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
+        config.optimizer.entry.check(config.optimizer.options, x0.size)
+    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
+    objective = problem.objective
+
+    def flat_objective(x):
+        return objective({**fixed, **unflatten(x)})
+
+    n_total = size(params0)
+    names = leaf_names(params0) if n_total <= config.output.param_columns else None
+    expand = _expander(params0, fixed) if fixed and names is not None else None
+    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last), names, expand)
+
+
+def _known_parameter(name: str, params0: Params, path: str) -> None:
+    if name not in params0:
+        raise unknown_parameter(name, params0, path)
+
+
+def _fixed_params(fix: Mapping[str, Any], params0: Params) -> Params:
+    fixed = {}
+    for name, value in fix.items():
+        _known_parameter(name, params0, f"fix.{name}")
+        fixed[name] = coerce_like(params0[name], value, f"fix.{name}")
+    if fixed and len(fixed) == len(params0):
+        raise ConfigError(f"every parameter is fixed ({', '.join(sorted(fixed))}); leave at least one free", path="fix")
+    return fixed
+
+
+def _check_expected_params(config: Config, params0: Params) -> None:
+    """expect.params must name the problem's parameters, with their shapes."""
+    expected = config.expect.params if config.expect is not None else None
+    if not isinstance(expected, Mapping):
+        return
+    for name, value in expected.items():
+        _known_parameter(name, params0, f"expect.params.{name}")
+        coerce_like(params0[name], value, f"expect.params.{name}")
+
+
+def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
+    """Free vector -> full vector in flatten order, fixed entries filled in."""
+    full0, _ = flatten({**params0, **fixed})
+    is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
+    base = np.array(full0, dtype=float)
+    free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
+
+    def expand(x: np.ndarray) -> np.ndarray:
+        full = base.copy()
+        full[free_at] = x
+        return full
+
+    return expand

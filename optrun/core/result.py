@@ -1,0 +1,248 @@
+"""What a run ended with: :class:`Summary`, the typed form of ``summary.json``.
+
+A run's result is built once (:func:`optrun.commands.run.build_summary`),
+written as :meth:`Summary.to_json` and read back with :meth:`Summary.from_json`
+(by :func:`optrun.core.rundir.read_run` and ``sweep --resume``); every
+command reads its attributes, never the JSON keys. The fields are those of
+``summary.json`` (README, "Runs, statuses and exit codes"); what a status
+means is asked of the :class:`~optrun.core.status.Status` enum, and the gap
+f - f* is :attr:`Summary.gap`.
+
+Numbers are kept as the run produced them: right after a run a non-finite
+``fun`` or ``grad_norm`` is ``nan`` or ``inf``; ``summary.json`` writes those
+as ``null`` (JSON has no NaN), so a Summary read back has ``None`` there.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from optrun.core.errors import ConfigError
+from optrun.core.status import Status
+
+
+@dataclass(frozen=True)
+class Best:
+    """The lowest f the run recorded and its iteration (both None when it recorded none)."""
+
+    fun: float | None
+    iter: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fun": self.fun, "iter": self.iter}
+
+
+@dataclass(frozen=True)
+class KnownMinimum:
+    """A problem's known minimum as summary.json records it: f* and every
+    known minimizer, as plain JSON data (``{"x": [2.0, 2.0]}``, one mapping per minimizer)."""
+
+    fun: float
+    params: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, reference: Any) -> KnownMinimum | None:
+        """From a problem's :class:`~optrun.core.problems.Reference` (or None)."""
+        from optrun.core.params import to_jsonable
+
+        if reference is None:
+            return None
+        return cls(reference.fun, [to_jsonable(p) for p in reference.params])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"fun": self.fun, "params": self.params}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    """A run's result: the fields of ``summary.json``, typed.
+
+    ``status`` is a :class:`~optrun.core.status.Status` (a ``str``: it
+    compares equal to ``"converged"``); ``fun`` and ``grad_norm`` are None
+    when the run ended without a finite value (read back from the file);
+    ``params`` holds the final parameters as plain JSON data, nested like
+    the problem's; ``best`` is a :class:`Best`; ``reference`` the problem's
+    :class:`KnownMinimum`, or None. ``name``, ``problem``, ``optimizer``,
+    ``nhev``, ``reference_note``, ``seed``, ``versions`` and ``machine`` are
+    always written by optrun but optional when reading (None when absent);
+    ``io_error`` is set only for a run whose files could not be written.
+    """
+
+    name: str | None = None
+    problem: str | None = None
+    optimizer: str | None = None
+    status: Status
+    message: str
+    fun: float | None
+    params: dict[str, Any]
+    grad_norm: float | None
+    nit: int
+    nfev: int
+    njev: int
+    nhev: int | None = None
+    best: Best
+    wall_time_s: float
+    reference: KnownMinimum | None
+    reference_note: str | None = None
+    seed: int | None = None
+    versions: dict[str, str] | None = None  # python, numpy, autograd, optrun
+    machine: dict[str, Any] | None = None  # optrun.core.machine.machine_info
+    io_error: str | None = None  # the trace could not be written: the run is recorded as failed
+
+    @property
+    def gap(self) -> float | None:
+        """f - f*, or None when the problem has no known minimum or the run has no final f."""
+        if self.reference is None or self.fun is None:
+            return None
+        return self.fun - self.reference.fun
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary.json mapping, keys in the file's order (non-finite
+        numbers as they are: :func:`optrun.core.outputs.write_json_atomic`
+        writes them as null)."""
+        data = {
+            "name": self.name,
+            "problem": self.problem,
+            "optimizer": self.optimizer,
+            "status": self.status.value,
+            "message": self.message,
+            "fun": self.fun,
+            "params": self.params,
+            "grad_norm": self.grad_norm,
+            "nit": self.nit,
+            "nfev": self.nfev,
+            "njev": self.njev,
+            "nhev": self.nhev,
+            "best": self.best.to_json(),
+            "wall_time_s": self.wall_time_s,
+            "reference": self.reference.to_json() if self.reference is not None else None,
+            "reference_note": self.reference_note,
+            "seed": self.seed,
+            "versions": self.versions,
+            "machine": self.machine,
+        }
+        if self.io_error is not None:
+            data["io_error"] = self.io_error
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "") -> Summary:
+        """A summary.json read back (``data`` as ``json.loads`` gave it),
+        validated: anything optrun would not have written is a one-line
+        :class:`ConfigError` naming the key (``source``: the run directory)."""
+        problem = summary_problem(data)
+        if problem:
+            raise ConfigError(f"summary.json is not an optrun summary: {problem}", source=source)
+        best, reference = data["best"], data["reference"]
+        return cls(
+            name=data.get("name"),
+            problem=data.get("problem"),
+            optimizer=data.get("optimizer"),
+            status=Status(data["status"]),
+            message=data["message"],
+            fun=data["fun"],
+            params=data["params"],
+            grad_norm=data["grad_norm"],
+            nit=data["nit"],
+            nfev=data["nfev"],
+            njev=data["njev"],
+            nhev=data.get("nhev"),
+            best=Best(best["fun"], best["iter"]),
+            wall_time_s=data["wall_time_s"],
+            reference=KnownMinimum(reference["fun"], reference["params"]) if reference is not None else None,
+            reference_note=data.get("reference_note"),
+            seed=data.get("seed"),
+            versions=data.get("versions"),
+            machine=data.get("machine"),
+            io_error=data.get("io_error"),
+        )
+
+    # ------------------------------------------------------------------
+    # Transitional: read as the summary.json mapping (``summary["fun"]``,
+    # ``{**summary}``) for code not yet converted to attributes (optrun/cli.py,
+    # being rewritten elsewhere). New code uses the attributes; remove these
+    # two once nothing indexes a Summary.
+    def keys(self):
+        return self.to_json().keys()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_json()[key]
+
+
+# ------------------------------------------------------------------ validation
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number_or_null(value: Any) -> bool:
+    return value is None or _is_number(value)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _type_problem(data: dict[str, Any], key: str, check: Callable[[Any], bool], what: str, optional: bool = False,
+                  where: str = "") -> str:
+    if key not in data:
+        return "" if optional else f"no '{where}{key}'"
+    value = data[key]
+    return "" if check(value) else f"'{where}{key}' should be {what}, got {_shown(value)}"
+
+
+def _is_status(value: Any) -> bool:
+    return isinstance(value, str) and value in Status._value2member_map_
+
+
+# (key, check, what it should be, optional)
+_FIELDS: tuple[tuple[str, Callable[[Any], bool], str, bool], ...] = (
+    ("status", _is_status, "a status name", False),
+    ("message", lambda v: isinstance(v, str), "a string", False),
+    ("fun", _number_or_null, "a number or null", False),
+    ("grad_norm", _number_or_null, "a number or null", False),
+    ("nit", _is_int, "an integer", False),
+    ("nfev", _is_int, "an integer", False),
+    ("njev", _is_int, "an integer", False),
+    ("wall_time_s", _is_number, "a number", False),
+    ("params", lambda v: isinstance(v, dict), "an object", False),
+    ("best", lambda v: isinstance(v, dict), "an object", False),
+    ("reference", lambda v: v is None or isinstance(v, dict), "an object or null", False),
+    ("name", lambda v: isinstance(v, str), "a string", True),
+    ("problem", lambda v: isinstance(v, str), "a string", True),
+    ("optimizer", lambda v: isinstance(v, str), "a string", True),
+    ("nhev", _is_int, "an integer", True),
+    ("reference_note", lambda v: v is None or isinstance(v, str), "a string or null", True),
+    ("seed", _is_int, "an integer", True),
+    ("versions", lambda v: isinstance(v, dict), "an object", True),
+    ("machine", lambda v: v is None or isinstance(v, dict), "an object or null", True),
+    ("io_error", lambda v: isinstance(v, str), "a string", True),
+)
+
+
+def summary_problem(summary: Any) -> str:
+    """Why ``summary`` (parsed JSON) is not a summary optrun wrote ('' when
+    it is): every field, with its type; a status must be one optrun knows."""
+    if not isinstance(summary, dict):
+        return f"a JSON {type(summary).__name__}, not an object"
+    for key, check, what, optional in _FIELDS:
+        problem = _type_problem(summary, key, check, what, optional)
+        if problem:
+            return problem
+    best = summary["best"]
+    problem = (_type_problem(best, "fun", _number_or_null, "a number or null", where="best.")
+               or _type_problem(best, "iter", lambda v: v is None or _is_int(v), "an integer or null", where="best."))
+    if problem:
+        return problem
+    reference = summary["reference"]
+    if reference is not None:
+        return (_type_problem(reference, "fun", _is_number, "a number", where="reference.")
+                or _type_problem(reference, "params", lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v),
+                                 "a list of objects", where="reference."))
+    return ""
