@@ -391,3 +391,49 @@ def run(
     load_warnings = load_user_problems(problems)
     result = execute(load_config(config, overrides), observers)
     return dataclasses.replace(result, warnings=(*load_warnings, *result.warnings)) if load_warnings else result
+
+
+# ------------------------------------------------------------- optrun run
+def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_out: bool, problems: Path | None) -> int:
+    """``optrun run``: run one config with a progress bar on a terminal, then
+    print its summary (a table, or summary.json with ``json_out``); returns
+    the exit status: 0, 1 for a failed or diverged run, 128 + the signal for
+    an interrupted one. Errors are raised (see :mod:`optrun.commands.exits`)."""
+    import json
+
+    from optrun.commands.common import err, load_problems, out, shown, signal_name, warn
+    from optrun.commands.exits import StoppedBySignal, stoppable
+
+    with stoppable() as flag:
+        load_problems(problems)
+        try:
+            cfg = load_config(config_path, list(overrides))
+            show_bar = not quiet and not json_out and err.is_terminal
+            bar = None
+            if show_bar:
+                from optrun.commands.terminal import ProgressBar
+
+                bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
+            with bar or contextlib.nullcontext():
+                result = execute(cfg, [bar] if bar else [])
+        except KeyboardInterrupt as exc:  # execute raises it only before it makes the run directory
+            signum = getattr(exc, "signum", None) or signal.SIGINT
+            raise StoppedBySignal(f"interrupted by {signal_name(signum)} before the run started; nothing was recorded", signum) from None
+
+        for warning in result.warnings:
+            warn(warning)
+        if json_out:
+            from optrun.core.outputs import json_safe
+
+            print(json.dumps(json_safe({**result.summary, "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+        elif not quiet:
+            from optrun.commands.terminal import summary_table
+
+            out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+        if result.status == "interrupted":
+            err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
+            return 128 + (result.signum or signal.SIGINT)
+        if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
+            err.print(f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
+                      markup=False, style="yellow")
+        return 1 if Status(result.status).failure else 0
