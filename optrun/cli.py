@@ -34,7 +34,7 @@ def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
     :func:`optrun.commands.exits.report` gives the error it raised."""
 
     @functools.wraps(command)
-    def run_command(*args: Any, **kwargs: Any) -> None:
+    def ended(*args: Any, **kwargs: Any) -> None:
         from optrun.commands.exits import ENDINGS, report
 
         try:
@@ -44,7 +44,7 @@ def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
         if code:
             raise typer.Exit(code)
 
-    return run_command
+    return ended
 
 
 @app.callback()
