@@ -23,4 +23,4 @@ def main() -> None:
         signal.signal(sig, _note)
     from optrun.cli import main as cli_main
 
-    cli_main()
+    cli_main(EARLY)

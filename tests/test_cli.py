@@ -178,3 +178,105 @@ def test_same_config_and_seed_give_identical_traces(workdir, write_config):
     assert len(traces) == 2 and len(traces[0]) > 10
     assert without_time(traces[0]) == without_time(traces[1])
     assert traces[0] != traces[1] or True  # time_s may or may not differ; the rest must not
+
+
+# ------------------------------------------------- how a command ends: one table
+from optrun.commands import common, exits  # noqa: E402
+from optrun.core.errors import ConfigError, OptrunError, RunIOError  # noqa: E402
+
+
+class _TeapotError(OptrunError):
+    exit_code = 3
+
+
+# every command, the function it calls and arguments it parses
+COMMANDS = [
+    ("run", "optrun.commands.run.run_command", ["c.yaml"]),
+    ("list-problems", "optrun.commands.catalogue.list_problems_command", []),
+    ("describe", "optrun.commands.catalogue.describe_command", ["trid"]),
+    ("list-optimizers", "optrun.commands.catalogue.list_optimizers_command", []),
+    ("plot", "optrun.commands.plots.plot_command", ["r"]),
+    ("show", "optrun.commands.show.show_command", ["r"]),
+    ("compare", "optrun.commands.compare.compare_command", ["r"]),
+    ("check", "optrun.commands.check.check_command", []),
+    ("sweep", "optrun.commands.sweep.sweep_command", ["c.yaml"]),
+]
+
+
+def _raising(exc):
+    def command(*args, **kwargs):
+        raise exc
+
+    return command
+
+
+@pytest.mark.parametrize("command, target, args", COMMANDS, ids=[c[0] for c in COMMANDS])
+@pytest.mark.parametrize("exc, code, line", [
+    (ConfigError("bad value", path="optimizer.step_size", source="c.yaml"), 2, "error: c.yaml: optimizer.step_size: bad value"),
+    (RunIOError("cannot write trace.csv: No space left on device", source="outputs/x"), 1,
+     "error: outputs/x: cannot write trace.csv: No space left on device"),
+    (_TeapotError("its own status"), 3, "error: its own status"),
+    (common.StoppedBySignal("interrupted by SIGTERM before the run started; nothing was recorded", signal.SIGTERM), 143,
+     "error: interrupted by SIGTERM before the run started; nothing was recorded"),
+], ids=["ConfigError", "RunIOError", "OptrunError", "StoppedBySignal"])
+def test_every_command_ends_an_error_by_the_one_table(monkeypatch, command, target, args, exc, code, line):
+    monkeypatch.setattr(target, _raising(exc))
+    result = invoke(command, *args)
+    assert result.exit_code == code
+    assert result.stderr == line + "\n" and result.stdout == ""
+
+
+@pytest.mark.parametrize("command, target, args", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_a_command_exits_with_the_status_it_returns(monkeypatch, command, target, args):
+    monkeypatch.setattr(target, lambda *a, **k: 1)
+    assert invoke(command, *args).exit_code == 1
+    monkeypatch.setattr(target, lambda *a, **k: 0)
+    result = invoke(command, *args)
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_an_error_outside_the_table_is_a_bug_not_a_message(monkeypatch):
+    monkeypatch.setattr("optrun.commands.show.show_command", _raising(ZeroDivisionError("a bug")))
+    result = invoke("show", "r")
+    assert isinstance(result.exception, ZeroDivisionError)
+
+
+def test_the_blas_threads_option_ends_by_the_table_too(monkeypatch):
+    monkeypatch.setenv("OPTRUN_BLAS_THREADS", "many")
+    result = invoke("list-problems")
+    assert result.exit_code == 2
+    assert result.stderr == "error: OPTRUN_BLAS_THREADS: the BLAS thread count must be a whole number from 1 to 1024, got 'many'\n"
+
+
+def test_click_endings_in_the_table(capsys):
+    from typer import Abort
+
+    ClickException, UsageError = exits.click_exceptions.ClickException, exits.click_exceptions.UsageError
+    assert exits.report(UsageError("No such option: --bogus")) == 2
+    assert exits.report(ClickException("something\n  wrapped")) == 1
+    assert exits.report(Abort()) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: optrun: No such option: --bogus (see 'optrun --help')",
+        "error: something wrapped",
+        "error: aborted",
+    ]
+    with pytest.raises(TypeError):
+        exits.report(ValueError("not an ending"))
+
+
+@pytest.mark.parametrize("args, code, line", [
+    (["run", "nope.yaml"], 2, "error: nope.yaml: config file not found"),
+    (["run", "c.yaml", "--bogus"], 2, "error: python -m optrun run: No such option: --bogus (see 'python -m optrun run --help')"),
+    (["--blas-threads", "0", "list-problems"], 2, "error: python -m optrun: Invalid value for '--blas-threads': Input should be greater than or equal to 1 (see 'python -m optrun --help')"),
+    (["show", "nowhere"], 2, "error: nowhere: not a run directory (no such folder)"),
+])
+def test_main_ends_errors_by_the_same_table(workdir, args, code, line):
+    (workdir / "c.yaml").write_text(TRID)
+    proc = run_cli(*args, cwd=workdir)
+    assert proc.returncode == code
+    assert proc.stderr == line + "\n", proc.stderr
+
+
+def test_plain_optrun_prints_the_help_and_exits_2(workdir):
+    proc = run_cli(cwd=workdir)
+    assert proc.returncode == 2 and "Usage:" in proc.stdout and proc.stderr == ""

@@ -5,6 +5,8 @@ tables as literal rich Text (or escaped), never as markup."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -144,3 +146,31 @@ def _point_text(point) -> str:
         else:
             parts.append(f"{key}={_num(value)}")
     return ", ".join(parts)
+
+
+# --------------------------------------------- list-problems, describe, list-optimizers
+def list_problems_command(problems: Path | None) -> int:
+    """``optrun list-problems``: the problems, user ones included."""
+    from optrun.commands.common import load_problems, out
+
+    load_problems(problems)
+    out().print(problems_table())
+    return 0
+
+
+def describe_command(name: str, problems: Path | None) -> int:
+    """``optrun describe``: one problem in full (an unknown name is a ConfigError)."""
+    from optrun.commands.common import load_problems, out
+
+    load_problems(problems)
+    out().print(describe_problem(name))
+    return 0
+
+
+def list_optimizers_command(problems: Path | None) -> int:
+    """``optrun list-optimizers``: user files may register optimizers and schedules too."""
+    from optrun.commands.common import load_problems, out
+
+    load_problems(problems)
+    out().print(optimizers_table())
+    return 0

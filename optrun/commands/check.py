@@ -145,7 +145,7 @@ def run_checks(
     processes are stopped)."""
     import signal
 
-    from optrun.commands.run import _signals_interrupt
+    from optrun.commands.signals import run_signals
 
     names = [str(p) for p in paths]
     done = on_done or (lambda result: None)
@@ -155,7 +155,7 @@ def run_checks(
         return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
                            signum=signum)
 
-    with _signals_interrupt() as flag:  # the command's handler if it has one: a signal is only recorded
+    with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
         if workers <= 1 or len(names) <= 1:
             for i, name in enumerate(names):
                 signum = flag.signum if flag is not None else None
@@ -484,3 +484,96 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
             table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", Text(name), spread, tolerance,
                           Text(verdict) if i == 0 else "")
     return table
+
+
+# ----------------------------------------------------------- optrun check
+def check_command(paths: Sequence[Path], junit: Path | None, workers: int, update: bool, calibrate: bool, margin: float,
+                  plots: bool, overrides: Sequence[str], problems: Path | None) -> int:
+    """``optrun check`` (``--update``, ``--calibrate``): check the configs
+    found in ``paths`` (default: configs/), print the results; returns the
+    exit status (see :func:`exit_code`; with ``--update``, what is still
+    failing after the rewrite and the calibration)."""
+    from optrun.commands.common import err, load_problems, out, signal_name
+    from optrun.commands.signals import stoppable
+    from optrun.commands.progress import progress
+
+    load_problems(problems)
+    overrides = [*overrides, *([] if plots else ["output.plots=false"])]
+    problems_dir = str(problems) if problems else None
+    if calibrate and update:
+        raise ConfigError("--calibrate and --update are two modes: --update rewrites failing values and calibrates them, "
+                          "--calibrate only rewrites tolerances")
+    configs = find_configs(paths or [Path("configs")])
+    if calibrate:
+        return calibrate_command(configs, overrides, workers, problems_dir, margin)
+    with stoppable() as flag:
+        with progress("checking", len(configs)) as bar:
+            results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance)
+        if junit is not None:
+            write_junit(results, junit)
+        out().print(results_table(results))
+        out().print(totals(results), highlight=False)
+        code = exit_code(results)
+        if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
+            cut = [r for r in results if r.outcome in (INTERRUPTED, NOT_RUN)]
+            err.print(f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
+                      + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
+            return code
+        if update:
+            code = update_command(results, code, flag, overrides, workers, problems_dir, margin)
+    return code
+
+
+def update_command(results: Sequence[CheckResult], code: int, flag: Any, overrides: Sequence[str], workers: int,
+                   problems: str | None, margin: float) -> int:
+    """``check --update`` after the check (whose exit status is ``code``):
+    rewrite the failing expected values, print what changed and what still
+    fails, then calibrate the files it rewrote. Returns the exit status: 2
+    if a config had an error, else 1 if a failure is left or a calibration
+    failed, else 0. ``flag`` is the command's signal flag: Ctrl-C stops the
+    calibration at once."""
+    from optrun.commands.common import out
+    from optrun.core.errors import RunIOError
+
+    try:
+        changed, left = update_all(results)
+    except OSError as exc:
+        raise RunIOError(str(exc)) from None
+    for path, change in changed:
+        out().print(f"updated {path}: {change}", highlight=False, markup=False)
+    for path, reason in left:
+        out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
+    files = sorted({path for path, _ in changed})
+    out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
+    code = 2 if code == 2 else (1 if left else 0)
+    if files:
+        if flag is not None:
+            flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
+        try:
+            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin)
+        finally:
+            if flag is not None:
+                flag.armed = flag.at_once = False
+        code = max(code, calibrated)
+    return code
+
+
+def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float) -> int:
+    """``check --calibrate``: calibrate, write, print the table; returns the
+    exit status: 2 if a config had an error, 1 if one could not be
+    calibrated, else 0."""
+    from optrun.commands.calibrate import variants
+    from optrun.commands.common import out
+    from optrun.commands.progress import progress
+    from optrun.core.machine import blas_threads
+
+    runs = len(configs) * len(variants(blas_threads())[0])
+    with progress("calibrating", runs) as bar:
+        results, note = calibrate_configs(configs, overrides, workers, problems, margin, on_sample=bar.advance)
+    out().print(calibration_table(results, note))
+    written = sum(r.written for r in results)
+    sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
+    out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
+                f"margin {margin:g}", highlight=False)
+    outcomes = {r.outcome for r in results}
+    return 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)

@@ -150,3 +150,24 @@ def compare_table(rows: list[dict[str, Any]]):
             style=style,
         )
     return table
+
+
+# --------------------------------------------------------- optrun compare
+def compare_command(run_dirs: list[Path], out_file: Path) -> int:
+    """``optrun compare``: write the overlaid loss plot ``out_file`` and
+    compare.csv beside it, print the table."""
+    from optrun.commands.common import out, shown, warn
+    from optrun.core.rundir import read_run
+
+    if out_file.suffix.lower() != ".png":
+        raise ConfigError(f"--out must name a .png file, got '{out_file}'")
+    runs = [read_run(path) for path in expand_sweep_dirs(run_dirs)]
+    rows = [row(i, run) for i, run in enumerate(runs, start=1)]
+    csv_path = out_file.with_suffix(".csv")
+    write_csv(rows, csv_path)
+    plot_compare(runs, out_file)
+    for warning in (w for run in runs for w in run.warnings):
+        warn(warning)
+    out().print(compare_table(rows))
+    out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False, markup=False)
+    return 0

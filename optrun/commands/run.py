@@ -14,11 +14,10 @@ import dataclasses
 import functools
 import platform
 import signal
-import threading
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
 from optrun.commands.prepare import Prepared, prepare
+from optrun.commands.signals import run_signals
 from optrun.core.result import Best, KnownMinimum, Summary
 from optrun.core.runner import Interrupted, Outcome, SignalFlag, minimize
 from optrun.core.status import Status
@@ -155,28 +155,6 @@ def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_er
     )
 
 
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[SignalFlag | None]:
-    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only). An
-    outer scope's handler (a command's, a pool worker's) is used as it is:
-    a signal that came before this run stops it before it starts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield None
-        return
-    current = signal.getsignal(signal.SIGINT)
-    if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:
-        yield current
-        return
-    flag = SignalFlag()
-    flag.armed = False  # armed only where its one KeyboardInterrupt is caught
-    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 # ----------------------------------------------------- I/O failures of a run
 def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     """Write config.yaml and the trace header; if either fails (a full disk,
@@ -263,7 +241,7 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
     # while armed (the loop, the plots), at most once, and that one
     # KeyboardInterrupt is caught here: once the directory exists, no signal
     # leaves it without a summary.
-    with _signals_interrupt() as flag:
+    with run_signals() as flag:
         if flag is not None and flag.signum is not None:  # a signal before anything was written
             raise Interrupted(flag.signum)
         run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
@@ -332,3 +310,50 @@ def run(
     load_warnings = load_user_problems(problems)
     result = execute(load_config(config, overrides), observers)
     return dataclasses.replace(result, warnings=(*load_warnings, *result.warnings)) if load_warnings else result
+
+
+# ------------------------------------------------------------- optrun run
+def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_out: bool, problems: Path | None) -> int:
+    """``optrun run``: run one config with a progress bar on a terminal, then
+    print its summary (a table, or summary.json with ``json_out``); returns
+    the exit status: 0, 1 for a failed or diverged run, 128 + the signal for
+    an interrupted one. Errors are raised (see :mod:`optrun.commands.exits`)."""
+    import json
+
+    from optrun.commands.common import err, load_problems, out, shown, signal_name, warn
+    from optrun.commands.common import StoppedBySignal
+    from optrun.commands.signals import stoppable
+
+    with stoppable() as flag:
+        load_problems(problems)
+        try:
+            cfg = load_config(config_path, list(overrides))
+            show_bar = not quiet and not json_out and err.is_terminal
+            bar = None
+            if show_bar:
+                from optrun.commands.terminal import ProgressBar
+
+                bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
+            with bar or contextlib.nullcontext():
+                result = execute(cfg, [bar] if bar else [])
+        except KeyboardInterrupt as exc:  # execute raises it only before it makes the run directory
+            signum = getattr(exc, "signum", None) or signal.SIGINT
+            raise StoppedBySignal(f"interrupted by {signal_name(signum)} before the run started; nothing was recorded", signum) from None
+
+        for warning in result.warnings:
+            warn(warning)
+        if json_out:
+            from optrun.core.outputs import json_safe
+
+            print(json.dumps(json_safe({**result.summary.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+        elif not quiet:
+            from optrun.commands.terminal import summary_table
+
+            out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+        if result.status == "interrupted":
+            err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
+            return 128 + (result.signum or signal.SIGINT)
+        if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
+            err.print(f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
+                      markup=False, style="yellow")
+        return 1 if Status(result.status).failure else 0

@@ -242,9 +242,9 @@ def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, o
     """Run the tasks; raises :class:`Stopped` after a SIGINT/SIGTERM, once
     every executor has stopped and the rows of the runs that recorded
     themselves were handed to ``on_done``."""
-    from optrun.commands.run import _signals_interrupt
+    from optrun.commands.signals import run_signals
 
-    with _signals_interrupt() as flag:  # the command's handler if it has one: a signal is only recorded
+    with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
         if dask is not None:
             _with_dask(tasks, dask, on_done, flag)
         elif workers <= 1 or len(tasks) <= 1:
@@ -698,3 +698,76 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         plt.close(fig)
     return True
 
+
+
+# ----------------------------------------------------------- optrun sweep
+def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None, workers: int, dask: str | None,
+                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None) -> int:
+    """``optrun sweep``: validate and start a sweep (or take one to
+    ``--resume``), run it, print its table; returns the exit status: 0, 1 if
+    a run could not start, 128 + the signal if it was stopped."""
+    from optrun.commands.common import load_problems, out, signal_name, warn
+    from optrun.commands.common import StoppedBySignal
+    from optrun.commands.signals import stoppable
+    from optrun.commands.progress import progress
+
+    with stoppable() as flag:
+        load_problems(problems)
+        problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+        if dask is not None:
+            check_dask_address(dask)  # fail before validating or creating anything
+        if resume is not None:
+            if config is not None or grid or zipped or seeds or overrides:
+                raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
+            plan, sweep_dir = load_plan(resume), resume
+        else:
+            if config is None:
+                raise ConfigError("give a config file (or --resume SWEEP_DIR)")
+            with progress("validating", None, elapsed=False) as bar:  # validating a large sweep takes a moment: show it
+                plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
+            if flag is not None and flag.signum is not None:
+                raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded", flag.signum)
+            sweep_dir = start_sweep(plan, base.output.dir, base.name)
+        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None)
+        for warning in outcome.warnings:
+            warn(warning)
+        out().print(results_table(outcome.rows, outcome.keys))
+        return report_sweep(outcome, len(plan.runs))
+
+
+def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool) -> SweepOutcome:
+    """:func:`run_sweep` with a progress bar; a ``new`` sweep in which
+    nothing ran (e.g. no scheduler) leaves no sweep folder behind."""
+    from optrun.commands.progress import progress
+
+    try:
+        with progress("sweep", len(plan.runs)) as bar:
+            return run_sweep(plan, sweep_dir, workers, dask, problems, on_done=bar.advance)
+    except OptrunError:
+        if new and not any(sweep_dir.glob("run-*")):
+            import shutil
+
+            shutil.rmtree(sweep_dir, ignore_errors=True)
+        raise
+
+
+def report_sweep(outcome: SweepOutcome, planned: int) -> int:
+    """Print how many of the ``planned`` runs are done and failed; returns
+    the exit status (128 + the signal if the sweep is unfinished, 1 if a run
+    could not start, else 0) with a line on stderr saying what to do."""
+    from optrun.commands.common import err, out, shown, signal_name
+
+    done = sum(is_done(r) for r in outcome.rows)
+    failed = sum(is_failed(r) for r in outcome.rows)
+    errors = sum(r["status"] == "error" for r in outcome.rows)
+    kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
+    out().print(f"{done} of {planned} runs done{kept}, {failed} failed or diverged; "
+                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv, sweep.png", highlight=False, markup=False)
+    if outcome.stopped or done < planned:
+        by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
+        err.print(f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
+        return 128 + (outcome.signum or 2)
+    if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
+        err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
+        return 1
+    return 0

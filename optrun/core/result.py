@@ -159,17 +159,6 @@ class Summary:
             io_error=data.get("io_error"),
         )
 
-    # ------------------------------------------------------------------
-    # Transitional: read as the summary.json mapping (``summary["fun"]``,
-    # ``{**summary}``) for code not yet converted to attributes (optrun/cli.py,
-    # being rewritten elsewhere). New code uses the attributes; remove these
-    # two once nothing indexes a Summary.
-    def keys(self):
-        return self.to_json().keys()
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
 
 # ------------------------------------------------------------------ validation
 def _is_number(value: Any) -> bool:

@@ -1,0 +1,78 @@
+"""What every command shares: the two consoles it prints to, paths as shown
+to a person, warnings, the BLAS thread setting and user problem files.
+
+Light on purpose (rich's console only): ``optrun --help`` and ``list-problems``
+import it. emoji=False everywhere: ':x:' in a column name or a path is text,
+not an emoji. Text that comes from users (paths, names, messages, values) is
+printed with markup=False, or escaped / made a rich Text before it goes into
+a table, so '[red]' is text too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
+
+
+class StoppedBySignal(Exception):
+    """SIGINT/SIGTERM stopped the command before it recorded anything."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+def out() -> Console:
+    """stdout console, made per call so the terminal width is read when used.
+    Piped output (CI logs, files) is 160 columns wide unless COLUMNS says otherwise."""
+    console = Console(emoji=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=160, emoji=False)
+    return console
+
+
+def warn(warning: str) -> None:
+    """One warning line on stderr."""
+    err.print(f"warning: {warning}", markup=False, style="yellow")
+
+
+def shown(path: Path) -> str:
+    """A path relative to the working folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
+
+
+def use_blas_threads(threads: int | None) -> None:
+    """``--blas-threads``: set it for this process and the workers it starts
+    (spawned, Dask local: they inherit the environment), then check the
+    setting in effect (a bad $OPTRUN_BLAS_THREADS is a ConfigError)."""
+    from optrun.core.machine import BLAS_THREADS_ENV, blas_threads
+
+    if threads is not None:
+        os.environ[BLAS_THREADS_ENV] = str(threads)
+    blas_threads()
+
+
+def load_problems(folder: Path | None) -> None:
+    """Register user problems (and optimizers, initializers, schedules); a
+    broken file is a one-line warning, a name already taken an error (exit 2)."""
+    from optrun.config.plugins import load_user_problems
+
+    try:
+        warnings = load_user_problems(folder)
+    except KeyboardInterrupt as exc:  # a real Ctrl-C/SIGTERM while user files load (a file raising it is only a warning)
+        raise StoppedBySignal("interrupted while loading user problem files; nothing was run", getattr(exc, "signum", 2)) from None
+    for warning in warnings:
+        warn(warning)

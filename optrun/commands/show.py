@@ -1,0 +1,35 @@
+"""``optrun show``: a run's summary table and its resolved config, read from
+its files (a run without summary.json, e.g. killed, shows its last trace row)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def show_command(run_dir: Path) -> int:
+    """Print the run's summary table (or its last trace row) and config.yaml."""
+    from rich.markup import escape
+    from rich.syntax import Syntax
+
+    from optrun.commands.common import out, shown, warn
+    from optrun.commands.terminal import summary_table
+    from optrun.core.errors import RunIOError
+    from optrun.core.rundir import read_run
+
+    try:
+        run = read_run(run_dir)
+        config_text = (run.path / "config.yaml").read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunIOError(f"{run_dir}: cannot read config.yaml: {exc.strerror or exc}") from None
+    for warning in run.warnings:
+        warn(warning)
+    console = out()
+    title = f"{run.name}: {run.problem} / {run.optimizer}"
+    if run.summary is None:
+        last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
+        console.print(f"[bold]{escape(title)}[/]: no summary.json, the run did not finish (killed?); "
+                      f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}")
+    else:
+        console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
+    console.print(Syntax(config_text, "yaml", background_color="default", word_wrap=True))
+    return 0

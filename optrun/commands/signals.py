@@ -1,0 +1,69 @@
+"""Signals (SIGINT, SIGTERM) for a command: a signal never kills optrun with
+a traceback or half-written files; it is recorded, a run in progress stops
+at the next iteration boundary (:class:`~optrun.core.runner.SignalFlag`),
+and the command reports where it stopped.
+
+:func:`run_signals` is one run's handling (in-process, a pool worker, a
+test); :func:`stoppable` is a whole command's body (run, sweep, check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Any, Iterator
+
+from optrun.commands.common import StoppedBySignal, signal_name
+from optrun.core.runner import SIGNALS, SignalFlag
+
+
+@contextlib.contextmanager
+def run_signals() -> Iterator[SignalFlag | None]:
+    """SIGINT and SIGTERM end the run like Ctrl-C (main thread only). An
+    outer scope's handler (a command's, a pool worker's) is used as it is:
+    a signal that came before this run stops it before it starts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    current = signal.getsignal(signal.SIGINT)
+    if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:
+        yield current
+        return
+    flag = SignalFlag()
+    flag.armed = False  # armed only where its one KeyboardInterrupt is caught
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+WHOLE_PROCESS = False  # set by optrun.cli.main: the command is all this process does
+EARLY: list[int] = []  # set by optrun.cli.main: signals that came while optrun was starting (optrun.entry notes them)
+
+
+@contextlib.contextmanager
+def stoppable() -> Iterator[Any]:
+    """SIGINT/SIGTERM for the body of run, sweep and check: from its start to
+    its end a signal is recorded (a run in progress stops, see optrun.commands.run),
+    never a traceback or a silent death. Yields the flag that records it.
+    When the command is the whole process, the handler is swapped for SIG_IGN
+    at the end, so there is no moment, up to the exit, at which a signal would
+    kill it after it has reported (and nothing is left to stop then: pools are
+    shut down)."""
+    if not WHOLE_PROCESS:  # in-process (tests, CliRunner): restore the handlers afterwards
+        with run_signals() as flag:
+            yield flag
+        return
+    flag = SignalFlag(armed=False)
+    for sig in SIGNALS:
+        signal.signal(sig, flag)
+    if EARLY:  # a signal came while the command was starting: stop before doing anything
+        raise StoppedBySignal(f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0])
+    try:
+        yield flag
+    finally:
+        for sig in SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
