@@ -188,7 +188,3 @@ def test_read_summary_without_a_file(tmp_path):
     assert read_summary(tmp_path / "missing") is None
 
 
-def test_the_transitional_mapping_view_is_the_file(runs):
-    """``{**summary}`` and ``summary["fun"]`` still read like summary.json (for code not yet converted)."""
-    summary = runs["polynomial-gd"].summary
-    assert {**summary} == summary.to_json() and summary["status"] == "max_iter" and summary["best"] == summary.best.to_json()

@@ -249,7 +249,7 @@ def minimize(
     max_iter, divergence = stop.max_iter, stop.divergence
     grad_tol = -1.0 if stop.grad_tol is None else stop.grad_tol
     f_tol, time_limit = stop.f_tol, stop.time_limit
-    nan = step_size = math.nan
+    step_size = math.nan
     value_and_grad = oracle.value_and_grad
     shape = x.shape
 
