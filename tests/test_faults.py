@@ -44,7 +44,7 @@ def test_objective_returning_nan_at_step_k(workdir, nan_at_step):
     assert result.message == "f became non-finite (nan) at iteration 5"
     assert result.trace["iter"].tolist() == [0, 1, 2, 3, 4, 5]
     assert np.isfinite(result.trace["f"][:5]).all() and np.isnan(result.trace["f"][5])
-    assert result.best == {"fun": pytest.approx((3 * 0.8**4) ** 2), "iter": 4}
+    assert (result.best.fun, result.best.iter) == (pytest.approx((3 * 0.8**4) ** 2), 4)
 
 
 def _start(workdir, text):

@@ -178,10 +178,10 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
     if outcome is None:  # stopped in the middle of the run
         k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
         best_fun, best_iter = writer.best
-        outcome = Outcome("failed", "io_error", f"{error.message} at iteration {k}; {kept}", x, f, grad_norm, k, nfev, njev,
+        outcome = Outcome(Status.FAILED, "io_error", f"{error.message} at iteration {k}; {kept}", x, f, grad_norm, k, nfev, njev,
                           best_fun, best_iter, t)
     else:  # the run had ended; its last rows could not be written
-        outcome = dataclasses.replace(outcome, status="failed", reason="io_error",
+        outcome = dataclasses.replace(outcome, status=Status.FAILED, reason="io_error",
                                       message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
     try:
         write_json_atomic(run_dir / "summary.json", build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json())
@@ -227,7 +227,7 @@ def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
     loop catches its own): what the trace recorded, marked interrupted."""
     k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, prep.oracle.nfev, prep.oracle.njev, prep.x0)
     best_fun, best_iter = writer.best
-    return Outcome("interrupted", "interrupted", f"interrupted by {signal.Signals(signum).name} at iteration {k}", x, f, grad_norm,
+    return Outcome(Status.INTERRUPTED, "interrupted", f"interrupted by {signal.Signals(signum).name} at iteration {k}", x, f, grad_norm,
                    k, nfev, njev, best_fun, best_iter, t, signum=int(signum))
 
 
@@ -350,7 +350,7 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
             from optrun.commands.terminal import summary_table
 
             out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
-        if result.status == "interrupted":
+        if result.status is Status.INTERRUPTED:
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             return 128 + (result.signum or signal.SIGINT)
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):

@@ -44,7 +44,7 @@ from optrun.core.options import validate
 from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
 from optrun.core.result import Summary
 from optrun.core.rundir import read_summary
-from optrun.core.status import status
+from optrun.core.status import Status, status
 
 MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
 FULL_CHECK_RUNS = 100  # up to this many runs, every combination is validated
@@ -254,7 +254,7 @@ def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, o
                         raise Stopped(flag.signum)
                     row = run_one(task)  # a signal during a run ends that run as interrupted
                     on_done(row)
-                    if row["status"] == "interrupted":
+                    if status(row["status"]) is Status.INTERRUPTED:
                         raise Stopped(flag.signum if flag is not None and flag.signum else signal.SIGINT)
             except KeyboardInterrupt as exc:  # a run refused to start: the signal came just before it
                 raise Stopped(getattr(exc, "signum", signal.SIGINT)) from None
@@ -281,7 +281,7 @@ def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dic
 
     def result(i: int, row: dict[str, Any]) -> None:
         on_done(row)
-        if row["status"] == "interrupted":
+        if status(row["status"]) is Status.INTERRUPTED:
             interrupted.append(i)
 
     signum, _, lost = run_calls(run_one, [(task,) for task in tasks], workers, result, flag)

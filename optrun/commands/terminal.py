@@ -14,24 +14,27 @@ from rich.text import Text
 if TYPE_CHECKING:
     from optrun.core.result import Summary
 
-STATUS_STYLE = {
-    "converged": "bold green",
-    "max_iter": "yellow",
-    "time_limit": "yellow",
-    "diverged": "bold red",
-    "failed": "bold red",
-    "interrupted": "magenta",
-    "incomplete": "magenta",
-    "error": "bold red",
-}
+OTHER_STYLE = {"incomplete": "magenta", "error": "bold red"}  # a sweep's row states that are not run statuses
+
+
+def status_style(name: str) -> str | None:
+    """The colour of a status, from what it means (core/status.py)."""
+    from optrun.core.status import Status, status
+
+    found = status(name)
+    if found is None:
+        return OTHER_STYLE.get(name)
+    if found is Status.CONVERGED:
+        return "bold green"
+    return "yellow" if found.success else "bold red" if found.failure else "magenta"
 
 
 def status_text(status: str) -> str:
     """A status as rich markup (an unknown one as plain, escaped text)."""
     from rich.markup import escape
 
-    style = STATUS_STYLE.get(status)
-    return f"[{style}]{escape(status)}[/]" if style else escape(status)
+    style = status_style(str(status))
+    return f"[{style}]{escape(str(status))}[/]" if style else escape(str(status))
 
 
 class ProgressBar:

@@ -21,22 +21,23 @@ import numpy as np
 from autograd import value_and_grad
 
 from optrun.core.errors import OptrunError
+from optrun.core.status import Status
 from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, OptimizerState, step_size_of
 
 # One table of termination reasons: reason -> (status, message template).
-TERMINATION: dict[str, tuple[str, str]] = {
-    "grad_tol": ("converged", "gradient norm {grad_norm:.3g} <= grad_tol {grad_tol:g}"),
-    "f_tol": ("converged", "relative change in f {change:.3g} <= f_tol {f_tol:g}"),
-    "max_iter": ("max_iter", "reached max_iter = {max_iter} iterations without meeting a tolerance"),
-    "time_limit": ("time_limit", "stopped at the time limit of {time_limit:g} s"),
-    "nonfinite_f": ("diverged", "f became non-finite ({fun}) at iteration {nit}"),
-    "nonfinite_grad": ("diverged", "the gradient became non-finite at iteration {nit}"),
-    "bound": ("diverged", "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
-    "interrupted": ("interrupted", "interrupted by {signal} at iteration {nit}"),
-    "failed": ("failed", "{where} raised {error} while computing iteration {at}"),
-    "contract": ("failed", "{where} broke the optimizer contract at iteration {at}: {problem}"),
-    "optimizer_converged": ("converged", "{optimizer_message}"),
-    "optimizer_failed": ("failed", "{optimizer_message}"),
+TERMINATION: dict[str, tuple[Status, str]] = {
+    "grad_tol": (Status.CONVERGED, "gradient norm {grad_norm:.3g} <= grad_tol {grad_tol:g}"),
+    "f_tol": (Status.CONVERGED, "relative change in f {change:.3g} <= f_tol {f_tol:g}"),
+    "max_iter": (Status.MAX_ITER, "reached max_iter = {max_iter} iterations without meeting a tolerance"),
+    "time_limit": (Status.TIME_LIMIT, "stopped at the time limit of {time_limit:g} s"),
+    "nonfinite_f": (Status.DIVERGED, "f became non-finite ({fun}) at iteration {nit}"),
+    "nonfinite_grad": (Status.DIVERGED, "the gradient became non-finite at iteration {nit}"),
+    "bound": (Status.DIVERGED, "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
+    "interrupted": (Status.INTERRUPTED, "interrupted by {signal} at iteration {nit}"),
+    "failed": (Status.FAILED, "{where} raised {error} while computing iteration {at}"),
+    "contract": (Status.FAILED, "{where} broke the optimizer contract at iteration {at}: {problem}"),
+    "optimizer_converged": (Status.CONVERGED, "{optimizer_message}"),
+    "optimizer_failed": (Status.FAILED, "{optimizer_message}"),
 }
 
 
@@ -198,7 +199,7 @@ class Oracle:
 class Outcome:
     """How a run ended: status and message (from TERMINATION), the final point and its f and gradient norm, counts, the best f seen and the time."""
 
-    status: str
+    status: Status
     reason: str
     message: str
     x: np.ndarray
