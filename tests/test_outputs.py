@@ -142,3 +142,58 @@ def test_atomic_write_failure_leaves_neither_file_nor_temp(tmp_path):
     with pytest.raises(RunIOError, match="cannot write: No such file or directory"):
         write_json_atomic(missing, {"a": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------- output.grad_columns
+def _trid_gradient(x):
+    """Closed form: d/dx_i of sum (x_i - 1)^2 - sum x_i x_{i-1}."""
+    g = 2 * (x - 1)
+    g[1:] -= x[:-1]
+    g[:-1] -= x[1:]
+    return g
+
+
+def test_grad_columns_hold_the_signed_gradient_of_every_row(workdir):
+    import optrun
+
+    config = {"problem": {"name": "trid", "dim": 3}, "optimizer": {"name": "gd", "step_size": 0.05},
+              "stop": {"max_iter": 30}, "output": {"plots": False, "grad_columns": True}}
+    result = optrun.run(config)
+    trace = result.trace
+    names = [c for c in trace if c.startswith("grad:")]
+    assert names == ["grad:x[0]", "grad:x[1]", "grad:x[2]"]
+    x = np.column_stack([trace["x[0]"], trace["x[1]"], trace["x[2]"]])
+    g = np.column_stack([trace[n] for n in names])
+    np.testing.assert_allclose(g, np.array([_trid_gradient(row) for row in x]), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(g, axis=1), trace["grad_norm"], rtol=1e-12)
+    header = (result.run_dir / "trace.csv").read_text().splitlines()[0].split(",")
+    assert header[-4:] == ["grad:x[0]", "grad:x[1]", "grad:x[2]", "gap"]  # after the parameters, before gap
+
+
+def test_grad_columns_cover_the_free_parameters_and_nested_names(workdir):
+    import optrun
+
+    fixed = optrun.run({"problem": "goldfield", "optimizer": {"name": "gd", "step_size": 0.01}, "fix": {"y": 0.5},
+                        "stop": {"max_iter": 5}, "output": {"plots": False, "grad_columns": True}})
+    assert [c for c in fixed.trace if c.startswith("grad:")] == ["grad:x"]
+    np.testing.assert_allclose(fixed.trace["grad:x"], 4 * fixed.trace["x"] - 4 * 0.5, rtol=1e-12)
+    mlp = optrun.run({"problem": "mlp_regression", "optimizer": "gd", "stop": {"max_iter": 1},
+                      "output": {"plots": False, "grad_columns": True, "param_columns": 10_000}})
+    columns = [c for c in mlp.trace if c.startswith("grad:")]
+    params = [c for c in mlp.trace if c.startswith("layers[")]
+    assert columns == ["grad:" + c for c in params] and "grad:layers[0].w[1,2]" in columns
+
+
+def test_grad_columns_follow_the_parameter_column_limit(workdir):
+    import optrun
+
+    result = optrun.run({"problem": {"name": "trid", "dim": 3}, "optimizer": "gd", "stop": {"max_iter": 2},
+                         "output": {"plots": False, "grad_columns": True, "param_columns": 2}})
+    assert not [c for c in result.trace if c.startswith(("grad:", "x["))]
+
+
+def test_the_params_plot_leaves_grad_columns_out():
+    from optrun.commands.plots import param_columns
+
+    trace = {"iter": 0, "f": 0, "x[0]": 0, "grad:x[0]": 0, "gap": 0}
+    assert param_columns(trace) == ["x[0]"]

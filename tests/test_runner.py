@@ -16,7 +16,7 @@ class Recorder:
     def __init__(self):
         self.rows = []
 
-    def record(self, k, f, grad_norm, step_size, t, nfev, njev, x):
+    def record(self, k, f, grad_norm, step_size, t, nfev, njev, x, g):
         self.rows.append((k, f, grad_norm, step_size, nfev, njev, x.copy()))
 
 

@@ -10,7 +10,7 @@ def test_progress_bar_shows_iteration_f_and_gradient():
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=120)
     with ProgressBar(console, total=100, label="demo", refresh_seconds=0.0) as bar:
-        bar.record(42, 1.2345678, 0.001, 0.1, 0.5, 43, 43, None)
+        bar.record(42, 1.2345678, 0.001, 0.1, 0.5, 43, 43, None, None)
     text = buffer.getvalue()
     assert "demo" in text and "42/100" in text and "f=1.23457" in text and "|g|=0.001" in text
 
@@ -21,7 +21,7 @@ def test_progress_bar_is_throttled():
     updates = []
     bar._progress.update = lambda *a, **k: updates.append(k)  # count redraw requests
     for k in range(10000):
-        bar.record(k, 1.0, 1.0, 0.1, 0.0, k, k, None)
+        bar.record(k, 1.0, 1.0, 0.1, 0.0, k, k, None, None)
     assert len(updates) == 1
 
 

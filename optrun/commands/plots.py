@@ -168,8 +168,10 @@ def plot_loss(run: RunFiles, out: Path) -> bool:
 def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
     from optrun.core.outputs import TRACE_COLUMNS
 
+    from optrun.core.outputs import GRAD_PREFIX
+
     fixed = set(TRACE_COLUMNS) | {"gap"}
-    return [name for name in trace if name not in fixed]
+    return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]
 
 
 def plot_params(run: RunFiles, out: Path) -> bool:

@@ -34,6 +34,7 @@ class Prepared:
     unflatten: Callable[[np.ndarray], Params]
     oracle: Oracle
     param_names: list[str] | None  # trace columns, or None beyond output.param_columns
+    grad_names: list[str] | None  # grad:<name> trace columns (output.grad_columns): the free entries, or None
     expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
 
     def params(self, x: np.ndarray) -> Params:
@@ -75,7 +76,9 @@ def prepare(config: Config) -> Prepared:
     n_total = size(params0)
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
-    return Prepared(config, problem, params0, fixed, x0, unflatten, Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last), names, expand)
+    grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
+    oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last)
+    return Prepared(config, problem, params0, fixed, x0, unflatten, oracle, names, grad_names, expand)
 
 
 def _known_parameter(name: str, params0: Params, path: str) -> None:

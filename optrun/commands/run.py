@@ -162,7 +162,8 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     reference = prep.problem.reference
     try:
         write_yaml(run_dir / "config.yaml", prep.config.resolved())
-        return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None)
+        return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None,
+                       grad_names=prep.grad_names)
     except RunIOError as exc:
         remove_run_dir(run_dir)
         raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None

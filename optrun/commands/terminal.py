@@ -62,7 +62,7 @@ class ProgressBar:
     def __exit__(self, *exc: Any) -> None:
         self._progress.stop()
 
-    def record(self, k, f, grad_norm, step_size, t, nfev, njev, x) -> None:
+    def record(self, k, f, grad_norm, step_size, t, nfev, njev, x, g) -> None:
         now = time.monotonic()
         if now < self._next:
             return

@@ -60,6 +60,7 @@ class OutputConfig(Options):
     dir: str = Field("outputs", min_length=1)
     plots: bool = True
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
+    grad_columns: bool = Field(False, description="also write the signed gradient, a grad:<path> column per free parameter entry")
 
     @field_validator("dir")
     @classmethod

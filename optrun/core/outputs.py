@@ -34,6 +34,7 @@ from optrun.core.errors import RunIOError
 from optrun.core.params import finite_or_none
 
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
+GRAD_PREFIX = "grad:"  # output.grad_columns: the signed gradient, one column per free parameter entry
 
 
 def make_run_dir(base: str | Path, name: str, now: float | None = None, prefix: str = "") -> Path:
@@ -97,14 +98,18 @@ class TraceWriter:
         param_names: Sequence[str] | None,
         expand: Any = None,
         fstar: float | None = None,
+        grad_names: Sequence[str] | None = None,
         flush_seconds: float = 0.5,
         max_buffered: int = 2000,
     ):
-        """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column."""
+        """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column.
+        ``grad_names``: the free parameter entries, for ``grad:<name>`` columns
+        holding the signed gradient (``output.grad_columns``); None: none."""
         self.path = path
         self._fstar = fstar
         self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
         self._with_params = param_names is not None
+        self._with_grad = grad_names is not None
         self._lines: list[str] = []
         self._flush_seconds = flush_seconds
         self._max_buffered = max_buffered
@@ -119,7 +124,8 @@ class TraceWriter:
         except OSError as exc:
             raise RunIOError(f"cannot create the trace: {exc.strerror or exc}", source=str(path)) from None
         # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
-        header = list(TRACE_COLUMNS) + (list(param_names) if param_names else []) + (["gap"] if fstar is not None else [])
+        header = (list(TRACE_COLUMNS) + (list(param_names) if param_names else [])
+                  + [GRAD_PREFIX + name for name in grad_names or ()] + (["gap"] if fstar is not None else []))
         try:
             self._write(csv_line(header))
         except RunIOError:
@@ -127,12 +133,15 @@ class TraceWriter:
             raise
         self.rows_written = 0
 
-    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None:
+    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
+               g: np.ndarray | None = None) -> None:
         """One row; ``t`` is the run's elapsed time, which also paces the flushes."""
         line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
             line += "," + ",".join(map(repr, full.tolist()))
+        if self._with_grad:
+            line += "," + ",".join(map(repr, g.tolist()))
         if self._fstar is not None:
             line += ",%r" % (f - self._fstar)
         self.last = (k, f, grad_norm, t, nfev, njev, x)

@@ -109,7 +109,8 @@ class StopRules(Protocol):
 class Observer(Protocol):
     """Anything that wants every iteration (the trace writer, the progress bar)."""
 
-    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray) -> None: ...
+    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
+               g: np.ndarray) -> None: ...
 
 
 class Oracle:
@@ -269,7 +270,7 @@ def minimize(
             while True:
                 t = clock() - start
                 for rec in record:
-                    rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x)
+                    rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x, g)
                 if f < best_fun:
                     best_fun, best_iter = f, k
                 # -- stop rules, in a fixed order; one comparison catches nan, inf and the bound
