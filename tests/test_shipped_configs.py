@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import optrun
@@ -22,3 +23,18 @@ def test_shipped_config_meets_its_expect(path, tmp_path, monkeypatch):
     result = optrun.run(path, ["output.plots=false", f"output.dir={tmp_path}"])
     failures = [f"{c.field}: expected {c.expected}, got {c.got} ({c.detail})" for c in check_expect(config.expect, result.summary) if not c.ok]
     assert not failures, failures
+
+
+def test_gaussian_mle_runs_on_the_notebooks_own_draws(workdir):
+    """Seed 000's MLE cell: the shipped draws are the notebook's JAX draws
+    (mean and spread as the cell's N(-3, 2^2)), and 300 steps of 1e-4 from
+    (-6, log 2) end where the notebook's loop does, in float64."""
+    import optrun
+    from optrun.core.problems.data import read_columns
+
+    data = read_columns(str(REPO / "configs" / "data" / "gaussian_notebook.csv"))["x"]
+    assert data.shape == (1000,) and data[:2].tolist() == [-7.356107234954834, -1.2795442342758179]
+    assert np.all(data.astype(np.float32).astype(float) == data)  # float32 values, written exactly
+    result = optrun.run(str(REPO / "configs" / "gaussian-mle-gd.yaml"), ["output.dir=" + str(workdir / "out")])
+    # the issue's figures, to a few ulps (another CPU may sum in another order)
+    assert result.params == {"mu": pytest.approx(-3.0087650871014935, rel=1e-13), "log_sigma": pytest.approx(0.7127040961572705, rel=1e-13)}
