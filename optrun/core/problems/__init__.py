@@ -102,8 +102,8 @@ class Problem:
 def not_scalar(outputs: int, inputs: int) -> ConfigError:
     """The error for asking a vector-valued problem for a scalar objective (``run`` does)."""
     return ConfigError(
-        f"is a vector function R^{inputs} -> R^{outputs} (a list of {outputs} formulas): it has no single value to "
-        "minimize, so it cannot be run; give one formula to minimize, or ask for its Jacobian",
+        f"is a vector function R^{inputs} -> R^{outputs}: it has no single value to minimize, so it cannot be run "
+        "(nor given a gradient, Hessian or derivatives); write one formula for that, or ask for its Jacobian, a JVP or a VJP",
         path="problem",
     )
 
