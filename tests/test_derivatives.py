@@ -210,6 +210,14 @@ def test_gammaln_has_forward_and_reverse_mode():
     expected = [[scipy.special.digamma(2.5) * 1.5, scipy.special.gammaln(2.5)],
                 [scipy.special.digamma(4.0), scipy.special.digamma(4.0)]]
     assert np.allclose(j.array, expected, rtol=1e-14)
+    # higher derivatives (reverse over reverse) and forward over reverse, as a Hessian-vector product would need
+    values = D.derivatives(expression("gammaln(x)", x=2.5), order=3).values
+    assert np.allclose(values, [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)], rtol=1e-14)
+    from autograd import grad, make_jvp
+    from autograd.scipy.special import gammaln
+
+    assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=1e-14)
+    assert make_jvp(grad(grad(gammaln)))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(2, 2.5), rel=1e-14)
 
 
 def test_a_scalar_problem_is_the_one_row_case():

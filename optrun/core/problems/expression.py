@@ -55,16 +55,18 @@ FUNCTIONS["gammaln"] = FUNCTIONS["lgamma"] = aspecial.gammaln
 
 def _gamma_forward_mode() -> None:
     """autograd defines reverse mode for gammaln, digamma and polygamma but
-    not forward mode, which JVPs (``optrun.core.derivatives.jvp``) need. Add
-    the missing rules (d/dx gammaln = digamma, d/dx digamma = polygamma(1, .),
+    not forward mode, which JVPs (``optrun.core.derivatives.jvp``) need, also
+    of a reverse-mode derivative (whose gammaln rule calls psi). Add the
+    missing rules (d/dx gammaln = psi, d/dx psi = d/dx digamma = polygamma(1, .),
     d/dx polygamma(n, .) = polygamma(n + 1, .)); never replace existing ones."""
     from autograd.core import primitive_jvps
     from autograd.extend import defjvp, defjvp_argnum
 
     if aspecial.gammaln not in primitive_jvps:
-        defjvp(aspecial.gammaln, lambda g, ans, x: g * aspecial.digamma(x))
-    if aspecial.digamma not in primitive_jvps:
-        defjvp(aspecial.digamma, lambda g, ans, x: g * aspecial.polygamma(1, x))
+        defjvp(aspecial.gammaln, lambda g, ans, x: g * aspecial.psi(x))
+    for psi in (aspecial.psi, aspecial.digamma):
+        if psi not in primitive_jvps:
+            defjvp(psi, lambda g, ans, x: g * aspecial.polygamma(1, x))
     if aspecial.polygamma not in primitive_jvps:
         defjvp_argnum(aspecial.polygamma, lambda argnum, g, ans, args, kwargs: (
             g * aspecial.polygamma(args[0] + 1, args[1]) if argnum == 1 else _no_jvp("polygamma's order")))
