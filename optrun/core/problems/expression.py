@@ -21,12 +21,12 @@ bounded in length, node count and constant exponents.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import operator
 from typing import Any, Callable
 
 import autograd.numpy as anp
-import autograd.scipy.special as aspecial
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -48,12 +48,24 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
     )
 }
-# log|Gamma(x)|, for likelihoods with factorials (Poisson: k*log(lam) - lam - gammaln(k + 1)); lgamma is
-# its name in Python's math module and in C, so users coming from either find it
-FUNCTIONS["gammaln"] = FUNCTIONS["lgamma"] = aspecial.gammaln
 
 
-def _gamma_forward_mode() -> None:
+def gammaln(x: Any) -> Any:
+    """log|Gamma(x)| (autograd.scipy.special.gammaln), for likelihoods with
+    factorials (Poisson: k*log(lam) - lam - gammaln(k + 1)). SciPy is
+    imported on the first call, not with the catalogue (list-problems stays fast)."""
+    from autograd.scipy import special
+
+    _gamma_forward_mode(special)
+    return special.gammaln(x)
+
+
+# lgamma is its name in Python's math module and in C, so users coming from either find it
+FUNCTIONS["gammaln"] = FUNCTIONS["lgamma"] = gammaln
+
+
+@functools.cache
+def _gamma_forward_mode(aspecial: Any) -> None:
     """autograd defines reverse mode for gammaln, digamma and polygamma but
     not forward mode, which JVPs (``optrun.core.derivatives.jvp``) need, also
     of a reverse-mode derivative (whose gammaln rule calls psi). Add the
@@ -74,9 +86,6 @@ def _gamma_forward_mode() -> None:
 
 def _no_jvp(what: str):
     raise NotImplementedError(f"no derivative with respect to {what}")
-
-
-_gamma_forward_mode()
 CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
