@@ -86,6 +86,8 @@ def _gamma_forward_mode(aspecial: Any) -> None:
 
 def _no_jvp(what: str):
     raise NotImplementedError(f"no derivative with respect to {what}")
+
+
 CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
