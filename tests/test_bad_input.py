@@ -32,7 +32,7 @@ CASES = [
     ("unknown-expect", OK + "expect: {fn: known}\n", [], 2, "c.yaml: expect.fn: unknown key 'fn'; did you mean 'fun'?"),
     ("unknown-problem-option", "problem: {name: trid, dimension: 3}\noptimizer: gd\n", [], 2, "c.yaml: problem.dimension: unknown key 'dimension'"),
     ("unknown-optimizer-option", "problem: trid\noptimizer: {name: adam, beta1: 0.9}\n", [], 2, "c.yaml: optimizer.beta1: unknown key 'beta1'"),
-    ("unknown-init-option", OK + "init: {kind: normal, sigma: 1}\n", [], 2, "c.yaml: init.sigma: unknown key 'sigma' (allowed: mean, scale)"),
+    ("unknown-init-option", OK + "init: {kind: normal, sigma: 1}\n", [], 2, "c.yaml: init.sigma: unknown key 'sigma' (allowed: mean, only, scale)"),
     # unknown names, with suggestions
     ("unknown-problem", "problem: rosenbrok\noptimizer: gd\n", [], 2, "problem.name: unknown problem 'rosenbrok'; did you mean 'rosenbrock'?"),
     ("unknown-optimizer", "problem: trid\noptimizer: adamm\n", [], 2, "optimizer.name: unknown optimizer 'adamm'; did you mean 'adam'?"),

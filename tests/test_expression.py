@@ -111,3 +111,108 @@ def test_bad_parameter_declarations(params, expected):
 def test_array_subscript_out_of_range():
     with pytest.raises(ConfigError, match=r"z\[5\] is out of range: z has shape \(2,\)"):
         compile_expression("z[5]", {"z": np.zeros(2)})
+
+
+# ------------------------------------------------ describe, gammaln, vector form
+def build(expr, params):
+    from optrun.core.options import validate
+    from optrun.core.problems import PROBLEMS
+
+    entry = PROBLEMS.get("expression")
+    return entry.build(validate(entry.options, {"expr": expr, "params": params}, "problem"))
+
+
+def test_catalogue_builds_expression_from_its_example():
+    """describe/list-problems build every problem from model_construct(): expr
+    and params are required, so the example stands in (it used to be an
+    AttributeError)."""
+    from optrun.commands.catalogue import _minimum_text, describe_problem
+    from optrun.core.problems import PROBLEMS
+    from optrun.core.problems.expression import EXAMPLE
+
+    entry = PROBLEMS.get("expression")
+    problem = entry.build(entry.options.model_construct())
+    assert problem.start == EXAMPLE["params"]
+    assert problem.objective(problem.start) == pytest.approx(4.0 + 10 * 1.0)
+    assert "no known minimum" in _minimum_text(entry)
+    describe_problem("expression")  # no exception
+    assert entry.options.model_fields["expr"].is_required()  # still required in a config
+    with pytest.raises(ConfigError, match="problem.expr: is required but missing"):
+        optrun.run({"problem": {"name": "expression", "params": {"x": 1.0}}, "optimizer": "gd"})
+
+
+def test_describe_and_list_problems_commands(tmp_path):
+    from helpers import run_cli
+
+    for args in (("describe", "expression"), ("list-problems",)):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "Traceback" not in result.stdout + result.stderr and "cannot build" not in result.stdout
+
+
+@pytest.mark.parametrize("name", ["gammaln", "lgamma"])
+def test_gammaln_matches_scipy_and_differentiates(name):
+    import scipy.special
+
+    f = compile_expression(f"{name}(x)", {"x": np.zeros(5)})
+    x = np.array([0.3, 1.0, 2.5, 10.0, 170.5])
+    assert np.allclose(f({"x": x}), scipy.special.gammaln(x), rtol=1e-14, atol=0)
+    g = grad(lambda v: f({"x": v}).sum())(x)
+    assert np.allclose(g, scipy.special.digamma(x), rtol=1e-12)
+
+
+def test_poisson_log_likelihood_with_gammaln():
+    """A Poisson likelihood needs log(k!) = gammaln(k + 1); its MLE is the mean count."""
+    import scipy.stats
+
+    counts = [2.0, 0.0, 3.0, 1.0, 4.0]
+    problem = build("-sum(k * log_lam - exp(log_lam) - gammaln(k + 1))", {"log_lam": 0.3, "k": counts})
+    at = {"log_lam": 0.3, "k": np.array(counts)}
+    assert problem.objective(at) == pytest.approx(-scipy.stats.poisson.logpmf(counts, np.exp(0.3)).sum(), rel=1e-14)
+    d = grad(lambda v: problem.objective({**at, "log_lam": v}))(0.3)
+    assert d == pytest.approx(len(counts) * np.exp(0.3) - sum(counts), rel=1e-14)
+
+
+def test_gamma_names_are_reserved():
+    with pytest.raises(ConfigError, match="parameter name 'lgamma' is reserved"):
+        build("lgamma", {"lgamma": 1.0})
+
+
+def test_vector_expression_is_a_function_r_n_to_r_m():
+    problem = build(["x * y", "x + sin(y)", "exp(x - y)", "sum(z)"], {"x": 1.0, "y": 2.0, "z": [1.0, 2.0]})
+    assert problem.outputs == 4 and problem.vector is not None
+    value = problem.vector({"x": 1.0, "y": 2.0, "z": np.array([1.0, 2.0])})
+    assert value.shape == (4,)
+    assert np.allclose(value, [2.0, 1.0 + np.sin(2.0), np.exp(-1.0), 3.0])
+    scalar = build("x * y", {"x": 1.0, "y": 2.0})
+    assert scalar.vector is None and scalar.outputs == 1 and scalar.scalar_objective() is scalar.objective
+
+
+def test_vector_expression_refuses_a_scalar_objective():
+    problem = build(["x * y", "x + y"], {"x": 1.0, "y": 2.0})
+    with pytest.raises(ConfigError) as info:
+        problem.scalar_objective()
+    message = str(info.value)
+    assert message.startswith("problem: is a vector function R^2 -> R^2") and "\n" not in message
+    with pytest.raises(ConfigError, match="vector function"):
+        problem.objective(problem.start)  # nothing minimizes it by mistake
+
+
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        ([], "problem.expr: a list of formulas needs 1 to 50 entries, got 0"),
+        (["x"] * 51, "needs 1 to 50 entries, got 51"),
+        (["x", ""], "problem.expr: entry 1 must be a formula (a non-empty string), got ''"),
+        (["x", 3], "entry 1 must be a formula (a non-empty string), got 3"),
+        (3, "problem.expr: must be a formula or a list of formulas (strings), got 3"),
+        ("  ", "problem.expr: must be a formula, got an empty string"),
+        (["x", "x +"], "problem.expr[1]: syntax error"),
+        (["x", "q"], "problem.expr[1]: unknown name 'q'"),
+        (["x", "open(x)"], "problem.expr[1]: the function 'open' is not allowed"),
+    ],
+)
+def test_vector_expression_errors(expr, expected):
+    with pytest.raises(ConfigError) as info:
+        build(expr, {"x": 1.0})
+    assert expected in str(info.value)

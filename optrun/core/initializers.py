@@ -4,21 +4,30 @@ Each is registered with its options and an ``apply(options, start, rng)``
 function that returns new parameter values shaped like the problem's default
 ``start``. Random initializers draw with the run's seeded generator, one
 parameter after another in sorted-name order, so a seed fixes the start.
+
+The filling initializers (zeros, ones, constant, normal, uniform) also take
+``only``: glob patterns over parameter paths (``layers[*].w``); the entries
+they match are filled, the rest keep the problem's start. Random values are
+drawn for every entry as without ``only`` and then masked, so a selected
+entry gets the same number whether or not others are selected.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from optrun.core.errors import ConfigError, short_repr
 from optrun.core.options import NoOptions, Options
 from optrun.core.params import Params, coerce_like, unknown_parameter
-from optrun.core.registry import Registry
+from optrun.core.registry import Registry, suggest
 
 
 @dataclass(frozen=True)
@@ -35,12 +44,136 @@ INITIALIZERS: Registry[InitializerEntry] = Registry("initializer")
 
 
 def register_initializer(name: str, *, description: str, options: type[Options]):
-    """Decorator: register ``apply(options, start, rng) -> parameters`` under ``name``."""
+    """Decorator: register ``apply(options, start, rng) -> parameters`` under ``name``.
+
+    With options derived from :class:`FillOptions`, the registered (and
+    returned) function honours ``only``: ``apply`` fills every entry and the
+    entries ``only`` does not match are put back to the start."""
     def decorate(apply):
+        if issubclass(options, FillOptions):
+            apply = _honouring_only(apply)
         INITIALIZERS.register(name, InitializerEntry(name, apply, options, description))
         return apply
 
     return decorate
+
+
+# ------------------------------------------------------------------ only: paths
+MAX_PATTERNS = 50
+MAX_PATTERN_LENGTH = 200
+
+
+class FillOptions(Options):
+    """Options of an initializer that fills entries: ``only`` restricts it to
+    the parameter paths matching one of its glob patterns."""
+
+    only: str | list[str] | None = None
+
+    @field_validator("only", mode="before")
+    @classmethod
+    def _patterns(cls, only: Any) -> Any:
+        if only is None:
+            return None
+        patterns = [only] if isinstance(only, str) else only
+        if not isinstance(patterns, list) or not 1 <= len(patterns) <= MAX_PATTERNS:
+            raise ValueError(f"must be a path pattern or a list of 1 to {MAX_PATTERNS} of them, e.g. \"layers[*].w\", got {short_repr(only)}")
+        for pattern in patterns:
+            if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > MAX_PATTERN_LENGTH:
+                raise ValueError(f"each pattern must be a non-empty string of at most {MAX_PATTERN_LENGTH} characters, "
+                                 f"e.g. \"layers[*].w\", got {short_repr(pattern)}")
+        return only
+
+
+def path_pattern(pattern: str) -> re.Pattern[str]:
+    """A glob over parameter paths as :func:`optrun.core.params.leaf_names`
+    writes them: ``*`` is any run of characters but ``.`` (so ``layers[*].w``
+    is every layer's ``w``, ``*.b`` every top-level entry's ``b``), ``?`` one
+    such character; everything else, brackets included, is literal."""
+    parts = [r"[^.]*" if ch == "*" else r"[^.]" if ch == "?" else re.escape(ch) for ch in pattern.strip()]
+    return re.compile("".join(parts))
+
+
+def select(patterns: str | list[str], start: Params, path: str = "init.only") -> Callable[[Params], Params]:
+    """``keep(filled)``: ``filled`` with every entry no pattern matches put
+    back to its value in ``start``. A pattern matches an entry when it matches
+    the entry's name (``w[1,2]``), its array's path (``layers[0].w``) or a path
+    above it (``layers[0]``, ``layers``). A pattern that matches nothing is a
+    ConfigError at ``path`` listing the parameter paths."""
+    patterns = [patterns] if isinstance(patterns, str) else list(patterns)
+    compiled = [(p, path_pattern(p)) for p in patterns]
+    used: set[str] = set()
+    arrays: list[str] = []
+
+    def matches(names: list[str]) -> bool:
+        hit = False
+        for text, regex in compiled:
+            if any(regex.fullmatch(name) for name in names):
+                used.add(text)
+                hit = True
+        return hit
+
+    entry_patterns = [(p, r) for p, r in compiled if any(c in p for c in "[*?")]  # the only ones an entry name can match
+
+    def mask_of(node: Any, where: str, above: list[str]) -> Any:
+        """True (whole subtree selected), False, or a boolean array for a partly selected leaf."""
+        if isinstance(node, Mapping):
+            return {k: mask_of(node[k], _join(where, str(k)), above + [_join(where, str(k))]) for k in sorted(node)}  # flatten's order
+        if isinstance(node, (list, tuple)):
+            return [mask_of(v, f"{where}[{i}]", above + [f"{where}[{i}]"]) for i, v in enumerate(node)]
+        arrays.append(where)
+        if matches(above):
+            return True
+        shape = np.shape(node)
+        if shape == () or not entry_patterns:
+            return False
+        flags = np.zeros(shape, dtype=bool)
+        for index in np.ndindex(*shape):
+            name = f"{where}[{','.join(map(str, index))}]"
+            for text, regex in entry_patterns:
+                if regex.fullmatch(name):
+                    used.add(text)
+                    flags[index] = True
+        return flags if flags.any() else False
+
+    masks = mask_of(start, "", [])
+    missing = [p for p in patterns if p not in used]
+    if missing:
+        shown = ", ".join(arrays[:12]) + (f", ... ({len(arrays)} in all)" if len(arrays) > 12 else "")
+        raise ConfigError(f"the pattern {missing[0]!r} matches no parameter{suggest(missing[0], arrays)} (paths: {shown}; "
+                          "* matches any characters but '.', e.g. layers[*].w)", path=path)
+
+    def keep(filled: Params) -> Params:
+        return _merge(masks, filled, start)
+
+    return keep
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _merge(mask: Any, filled: Any, start: Any) -> Any:
+    if isinstance(mask, Mapping):
+        return {k: _merge(mask[k], filled[k], start[k]) for k in start}
+    if isinstance(mask, list):
+        return [_merge(m, f, s) for m, f, s in zip(mask, filled, start)]
+    if mask is True:
+        return filled
+    if mask is False:
+        return start
+    return np.where(mask, filled, start)
+
+
+def _honouring_only(apply: Callable[[Any, Params, np.random.Generator], Params]):
+    @functools.wraps(apply)
+    def restricted(options: Any, start: Params, rng: np.random.Generator) -> Params:
+        only = getattr(options, "only", None)
+        if only is None:
+            return apply(options, start, rng)
+        keep = select(only, start)  # errors before any draw
+        return keep(apply(options, start, rng))
+
+    return restricted
 
 
 def map_leaves(params: Any, fn: Callable[[Any], Any]) -> Any:
@@ -63,16 +196,16 @@ def _filled(fn: Callable[[tuple[int, ...]], np.ndarray]) -> Callable[[Any], Any]
     return leaf
 
 
-class ConstantOptions(Options):
+class ConstantOptions(FillOptions):
     value: float
 
 
-class NormalOptions(Options):
+class NormalOptions(FillOptions):
     scale: float = Field(1.0, gt=0)
     mean: float = 0.0
 
 
-class UniformOptions(Options):
+class UniformOptions(FillOptions):
     low: float = -1.0
     high: float = 1.0
 
@@ -94,13 +227,13 @@ def default(options: NoOptions, start: Params, rng: np.random.Generator) -> Para
     return start
 
 
-@register_initializer("zeros", description="every parameter entry 0", options=NoOptions)
-def zeros(options: NoOptions, start: Params, rng: np.random.Generator) -> Params:
+@register_initializer("zeros", description="every parameter entry 0 (or those `only` matches)", options=FillOptions)
+def zeros(options: FillOptions, start: Params, rng: np.random.Generator) -> Params:
     return map_leaves(start, _filled(np.zeros))
 
 
-@register_initializer("ones", description="every parameter entry 1", options=NoOptions)
-def ones(options: NoOptions, start: Params, rng: np.random.Generator) -> Params:
+@register_initializer("ones", description="every parameter entry 1 (or those `only` matches)", options=FillOptions)
+def ones(options: FillOptions, start: Params, rng: np.random.Generator) -> Params:
     return map_leaves(start, _filled(np.ones))
 
 

@@ -24,8 +24,9 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
+from optrun.core.errors import ConfigError
 from optrun.core.options import NoOptions, Options  # noqa: F401 (NoOptions: for problems, imported from here)
-from optrun.core.params import Params
+from optrun.core.params import Params, size
 from optrun.core.registry import Registry
 
 
@@ -71,17 +72,52 @@ class Fit:
 class Problem:
     """A built problem. ``start`` is the default start: a parameter mapping,
     or a function of a NumPy ``Generator`` (seeded by the run's ``seed``) for
-    problems with a random default start."""
+    problems with a random default start.
+
+    A vector-valued problem (see :func:`vector_valued`) sets ``vector``, a
+    function of the parameters returning a 1-D array of ``outputs`` entries;
+    it has a Jacobian but nothing to minimize, and its ``objective`` raises
+    the ConfigError of :meth:`scalar_objective`."""
 
     objective: Callable[[Params], Any]
     start: Params | Callable[[np.random.Generator], Params]
     reference: Reference | None = None
     note: str = ""  # e.g. "unbounded below as x -> -inf", shown where the reference would be
     fit: Callable[[Params], Fit] | None = None  # model-fitting problems: data for fit.png
+    vector: Callable[[Params], Any] | None = None  # vector-valued problems: params -> array of shape (outputs,)
+    outputs: int = 1  # entries of vector's value (1 for a scalar objective)
 
     def initial(self, seed: int) -> Params:
         start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start
         return dict(start)
+
+    def scalar_objective(self) -> Callable[[Params], Any]:
+        """The objective to minimize (or differentiate as a scalar); for a
+        vector-valued problem, the one-line ConfigError that says why there is none."""
+        if self.vector is None:
+            return self.objective
+        raise not_scalar(self.outputs, size(self.initial(0)))
+
+
+def not_scalar(outputs: int, inputs: int) -> ConfigError:
+    """The error for asking a vector-valued problem for a scalar objective (``run`` does)."""
+    return ConfigError(
+        f"is a vector function R^{inputs} -> R^{outputs}: it has no single value to minimize, so it cannot be run "
+        "(nor given a gradient, Hessian or derivatives); write one formula for that, or ask for its Jacobian, a JVP or a VJP",
+        path="problem",
+    )
+
+
+def vector_valued(vector: Callable[[Params], Any], start: Params, outputs: int, note: str = "") -> Problem:
+    """A vector-valued problem: ``vector(params)`` is a 1-D array of
+    ``outputs`` entries, written with ``autograd.numpy``. Its ``objective``
+    raises :func:`not_scalar`'s error, so nothing can minimize it by mistake."""
+    inputs = size(start)
+
+    def objective(params: Params) -> Any:
+        raise not_scalar(outputs, inputs)
+
+    return Problem(objective=objective, start=start, note=note, vector=vector, outputs=outputs)
 
 
 def vector_problem(f: Callable[[Any], Any], start: np.ndarray, fun: float | None = None, minimizer: np.ndarray | None = None,

@@ -2,6 +2,12 @@
 
     problem: {name: expression, expr: "(x - 1)**2 + 10*(y - x**2)**2", params: {x: -1.0, y: 2.0}}
 
+A list of formulas is a vector function R^n -> R^m (m formulas, each summed
+to a number like a single formula is): it has a Jacobian but no single value
+to minimize, so ``run`` refuses it (:meth:`Problem.scalar_objective`)::
+
+    problem: {name: expression, expr: ["x * y", "x + sin(y)", "exp(x - y)"], params: {x: 1.0, y: 2.0}}
+
 The text is parsed with :func:`ast.parse` and every node is checked against a
 whitelist: numbers, the declared parameter names, ``pi`` and ``e``, the
 arithmetic operators, subscripts of a declared array parameter by an integer,
@@ -15,6 +21,7 @@ bounded in length, node count and constant exponents.
 from __future__ import annotations
 
 import ast
+import functools
 import keyword
 import operator
 from typing import Any, Callable
@@ -23,14 +30,15 @@ import autograd.numpy as anp
 import numpy as np
 from pydantic import Field, field_validator
 
-from optrun.core.errors import ConfigError
+from optrun.core.errors import ConfigError, short_repr
 from optrun.core.options import Options
-from optrun.core.problems import Problem, register_problem
+from optrun.core.problems import Problem, register_problem, vector_valued
 from optrun.core.registry import suggest
 
 MAX_LENGTH = 1000
 MAX_NODES = 400
 MAX_EXPONENT = 100
+MAX_OUTPUTS = 50  # formulas in a vector expression
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     name: getattr(anp, name)
@@ -40,6 +48,46 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
     )
 }
+
+
+def gammaln(x: Any) -> Any:
+    """log|Gamma(x)| (autograd.scipy.special.gammaln), for likelihoods with
+    factorials (Poisson: k*log(lam) - lam - gammaln(k + 1)). SciPy is
+    imported on the first call, not with the catalogue (list-problems stays fast)."""
+    from autograd.scipy import special
+
+    _gamma_forward_mode(special)
+    return special.gammaln(x)
+
+
+# lgamma is its name in Python's math module and in C, so users coming from either find it
+FUNCTIONS["gammaln"] = FUNCTIONS["lgamma"] = gammaln
+
+
+@functools.cache
+def _gamma_forward_mode(aspecial: Any) -> None:
+    """autograd defines reverse mode for gammaln, digamma and polygamma but
+    not forward mode, which JVPs (``optrun.core.derivatives.jvp``) need, also
+    of a reverse-mode derivative (whose gammaln rule calls psi). Add the
+    missing rules (d/dx gammaln = psi, d/dx psi = d/dx digamma = polygamma(1, .),
+    d/dx polygamma(n, .) = polygamma(n + 1, .)); never replace existing ones."""
+    from autograd.core import primitive_jvps
+    from autograd.extend import defjvp, defjvp_argnum
+
+    if aspecial.gammaln not in primitive_jvps:
+        defjvp(aspecial.gammaln, lambda g, ans, x: g * aspecial.psi(x))
+    for psi in (aspecial.psi, aspecial.digamma):
+        if psi not in primitive_jvps:
+            defjvp(psi, lambda g, ans, x: g * aspecial.polygamma(1, x))
+    if aspecial.polygamma not in primitive_jvps:
+        defjvp_argnum(aspecial.polygamma, lambda argnum, g, ans, args, kwargs: (
+            g * aspecial.polygamma(args[0] + 1, args[1]) if argnum == 1 else _no_jvp("polygamma's order")))
+
+
+def _no_jvp(what: str):
+    raise NotImplementedError(f"no derivative with respect to {what}")
+
+
 CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
@@ -49,9 +97,40 @@ RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "nje
 Env = dict[str, Any]
 
 
+# stands in for expr and params, which have no defaults, when the options are built without
+# validation: `describe expression` and `list-problems` build every problem from its defaults
+EXAMPLE = {"expr": "(x - 1)**2 + 10*(y - x**2)**2", "params": {"x": -1.0, "y": 2.0}}
+
+
 class ExpressionOptions(Options):
-    expr: str = Field(min_length=1)
+    expr: str | list[str]  # one formula: a scalar objective; a list: a vector function, one entry per formula
     params: dict[str, float | list[float]] = Field(min_length=1, max_length=50)
+
+    @classmethod
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> "ExpressionOptions":
+        """Options without validation, as the catalogue builds problems "with
+        their defaults": expr and params are required, so the documented
+        example stands in for them (validated configs are unaffected)."""
+        for name, value in EXAMPLE.items():
+            values.setdefault(name, value)
+        return super().model_construct(_fields_set, **values)
+
+    @field_validator("expr", mode="before")
+    @classmethod
+    def _formulas(cls, expr: Any) -> Any:
+        """One message per mistake (not one per branch of ``str | list[str]``)."""
+        if isinstance(expr, str):
+            if not expr.strip():
+                raise ValueError("must be a formula, got an empty string")
+            return expr
+        if not isinstance(expr, list):
+            raise ValueError(f"must be a formula or a list of formulas (strings), got {short_repr(expr)}")
+        if not 1 <= len(expr) <= MAX_OUTPUTS:
+            raise ValueError(f"a list of formulas needs 1 to {MAX_OUTPUTS} entries, got {len(expr)}")
+        for i, text in enumerate(expr):
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"entry {i} must be a formula (a non-empty string), got {short_repr(text)}")
+        return expr
 
     @field_validator("params")
     @classmethod
@@ -175,7 +254,17 @@ class _Compiler:
         return lambda env: env[name][i]
 
 
-def compile_expression(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
+def compile_expression(expr: str, params: dict[str, Any], path: str = "problem.expr") -> Callable[[Env], Any]:
+    """The checked closure ``env -> value`` for one formula; errors name ``path``."""
+    try:
+        return _compile(expr, params)
+    except ConfigError as exc:
+        if path == exc.path:
+            raise
+        raise ConfigError(exc.message, path=path) from None
+
+
+def _compile(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
     if len(expr) > MAX_LENGTH:
         raise ConfigError(f"the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="problem.expr")
     try:
@@ -198,15 +287,26 @@ def compile_expression(expr: str, params: dict[str, Any]) -> Callable[[Env], Any
 @register_problem(
     "expression",
     description="An objective written inline in the config, from a whitelisted syntax",
-    formula="f = expr(params), e.g. (x - 1)**2 + 10*(y - x**2)**2",
+    formula="f = expr(params), e.g. (x - 1)**2 + 10*(y - x**2)**2; a list of formulas is a vector function",
     parameters="the names in `params`",
     options=ExpressionOptions,
 )
 def expression(options: ExpressionOptions) -> Problem:
     start = {name: (np.array(value, dtype=float) if isinstance(value, list) else float(value)) for name, value in options.params.items()}
-    body = compile_expression(options.expr, start)
+    if isinstance(options.expr, str):
+        body = compile_expression(options.expr, start)
 
-    def f(p):
-        return anp.sum(body(p))  # a scalar even if the expression is elementwise
+        def f(p):
+            return anp.sum(body(p))  # a scalar even if the expression is elementwise
 
-    return Problem(objective=f, start=start, note="a user expression: no known minimum")
+        note = "a user expression: no known minimum"
+        if options.params is EXAMPLE["params"]:  # built by model_construct for the catalogue
+            note += " (start and formula shown: the example's; a config gives its own expr and params)"
+        return Problem(objective=f, start=start, note=note)
+
+    bodies = [compile_expression(text, start, path=f"problem.expr[{i}]") for i, text in enumerate(options.expr)]
+
+    def vector(p):
+        return anp.stack([anp.sum(body(p)) for body in bodies])  # entry i: formula i, summed like a single formula
+
+    return vector_valued(vector, start, outputs=len(bodies), note="a user vector function: nothing to minimize")

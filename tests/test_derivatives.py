@@ -1,0 +1,305 @@
+"""optrun.core.derivatives: values against closed forms and the notebooks'
+printed numbers, gradients and Hessians against finite differences, the
+JVP- and VJP-built Jacobians against each other and a closed form, and bad
+input as one-line ConfigErrors."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scipy.special
+
+from optrun.core import derivatives as D
+from optrun.core.errors import ConfigError
+from optrun.core.options import validate
+from optrun.core.problems import PROBLEMS
+
+
+def build(name, **options):
+    entry = PROBLEMS.get(name)
+    return entry.build(validate(entry.options, options, "problem"))
+
+
+def expression(expr, **params):
+    return build("expression", expr=expr, params=params)
+
+
+# ------------------------------------------------------------ the notebooks' numbers
+def test_polynomial_at_3_seed_000():
+    """3x^2 + 4x - 3 at 3: f' = 6x + 4 = 22 (dpolynomial(3.0)), f'' = 6."""
+    for problem in (build("polynomial"), expression("3 * x**2 + 4 * x - 3", x=0.0)):
+        result = D.derivatives(problem, {"x": 3.0}, order=3)
+        assert result.name == "x" and result.at == 3.0
+        assert result.values == (36.0, 22.0, 6.0, 0.0)
+
+
+def test_cube_at_4_seed_003():
+    """print(f(4.0)), jax.grad(f)(4.0), ... four times: 64, 48, 24, 6, 0."""
+    result = D.derivatives(expression("x**3", x=4.0), order=4)
+    assert result.values == (64.0, 48.0, 24.0, 6.0, 0.0)
+    assert D.derivatives(expression("x**3", x=4.0), order=6).values[5:] == (0.0, 0.0)
+
+
+def test_sin_plus_product_at_3_1_seed_001():
+    """g(x1, x2) = sin(x1) + x1 x2 at (3, 1): the notebook's printed value,
+    forward-mode partials, and its forward differences with h = 1e-7."""
+    problem = expression("sin(x1) + x1*x2", x1=3.0, x2=1.0)
+    result = D.gradient(problem)
+    assert result.value == 3.1411200080598674
+    assert result.grad == {"x1": pytest.approx(0.010007503399554585, rel=1e-15), "x2": 3.0}
+    assert result.grad["x1"] == pytest.approx(np.cos(3.0) + 1.0, rel=1e-15)
+    assert result.labels == ("x1", "x2") and result.flat == (result.grad["x1"], 3.0)
+    check = D.fd_check(problem)
+    i = check.steps.index(1e-7)
+    # notebook: fin diff 0.010007497053265979 vs 0.010007503399554585 (6.346288605740824e-09),
+    # and 2.9999999995311555 vs 3.0 (4.688445187639445e-10); the error is the larger one
+    assert check.forward.errors[i] == pytest.approx(6.346288605740824e-09, rel=1e-6)
+    h = D.hessian(problem)
+    assert h.array.tolist() == [[pytest.approx(-np.sin(3.0), rel=1e-14), 1.0], [1.0, 0.0]]
+
+
+def test_goldfield_signed_gradient_at_3_4_seed_000():
+    """dgoldfield(3.0, 4.0): (4x - 4y, -4x + 4y^3) = (-4, 244), signed."""
+    result = D.gradient(build("goldfield"), {"x": 3.0, "y": 4.0})
+    assert result.value == 2 * 9 - 4 * 12 + 4**4 + 2
+    assert result.grad == {"x": -4.0, "y": 244.0}
+    h = D.hessian(build("goldfield"), {"x": 3.0, "y": 4.0})
+    assert h.labels == ("x", "y") and h.array.tolist() == [[4.0, -4.0], [-4.0, 12 * 16.0]]
+
+
+def test_gradient_is_nested_like_the_parameters():
+    problem = build("mlp_regression")
+    start = problem.initial(0)
+    result = D.gradient(problem, start)
+    assert [sorted(layer) for layer in result.grad["layers"]] == [["b", "w"], ["b", "w"]]
+    for layer, g in zip(start["layers"], result.grad["layers"]):
+        assert g["w"].shape == layer["w"].shape and g["b"].shape == layer["b"].shape
+    assert result.labels[0] == "layers[0].b[0]" and len(result.flat) == len(result.labels)
+    flat = np.concatenate([np.ravel(layer[k]) for layer in result.grad["layers"] for k in ("b", "w")])
+    assert np.array_equal(flat, result.flat)
+
+
+# ------------------------------------------------------------ against finite differences
+SCALAR_CASES = [
+    ("goldfield", {}, {"x": 0.3, "y": -0.7}),
+    ("rosenbrock", {}, None),
+    ("himmelblau", {}, {"x": 1.0, "y": 1.5}),
+    ("trid", {"dim": 4}, {"x": [0.5, -1.0, 2.0, 0.25]}),
+    ("logistic_regression", {}, None),
+    ("decaying_cosine", {}, {"x": 2.0}),
+]
+
+
+@pytest.mark.parametrize("name, options, at", SCALAR_CASES, ids=[c[0] for c in SCALAR_CASES])
+def test_gradient_and_hessian_agree_with_finite_differences(name, options, at):
+    problem = build(name, **options)
+    result = D.gradient(problem, at)
+    check = D.fd_check(problem, at)
+    assert check.mode == "entries" and check.autodiff == result.flat and check.value == result.value
+    scale = max(1.0, float(np.max(np.abs(result.flat))))
+    assert check.central.best_error <= 1e-7 * scale
+    assert check.forward.best_error <= 1e-5 * scale
+    assert check.central.best_error <= check.forward.best_error  # the central scheme is second order
+    assert check.directional.relative_error <= 1e-7 or check.directional.best_error <= 1e-9 * scale
+
+    # the Hessian against central differences of the autodiff gradient, column by column
+    h = D.hessian(problem, at)
+    assert h.labels == result.labels and h.value == result.value
+    point = D.point(problem, at)
+    from autograd.misc import flatten
+
+    x, unflatten = flatten(point)
+    step = 1e-5
+    columns = []
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += step
+        down[i] -= step
+        columns.append((np.array(D.gradient(problem, unflatten(up)).flat) - np.array(D.gradient(problem, unflatten(down)).flat)) / (2 * step))
+    fd = np.column_stack(columns)
+    assert np.allclose(h.array, fd, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(h.array).max()))
+    assert np.allclose(h.array, h.array.T, rtol=1e-12, atol=1e-12)
+
+
+def test_fd_check_steps_and_best_step():
+    problem = expression("exp(x) * sin(y)", x=0.5, y=1.0)
+    check = D.fd_check(problem)
+    assert check.steps == D.STEPS == tuple(10.0**-k for k in range(1, 13))
+    assert len(check.forward.errors) == len(check.central.errors) == len(check.directional.estimates) == 12
+    # textbook optima: forward ~ sqrt(eps) ~ 1e-8, central ~ eps^(1/3) ~ 1e-5
+    assert 1e-9 <= check.forward.best_step <= 1e-7
+    assert 1e-7 <= check.central.best_step <= 1e-4
+    assert check.forward.errors[0] > 1e-3  # h = 0.1: truncation error
+    assert check.forward.best_error == min(check.forward.errors)
+    assert check.central.best_error == min(check.central.errors)
+    d = check.directional
+    assert np.linalg.norm(d.direction) == pytest.approx(1.0)
+    assert d.autodiff == pytest.approx(np.dot(check.autodiff, d.direction), rel=1e-15)
+    assert d.errors == tuple(abs(e - d.autodiff) for e in d.estimates)
+    assert d.best_error == min(d.errors) and d.relative_error < 1e-9
+    custom = D.fd_check(problem, steps=[1e-3, 1e-6])
+    assert custom.steps == (1e-3, 1e-6) and len(custom.central.errors) == 2
+
+
+def test_fd_check_along_a_seeded_direction_for_many_parameters():
+    problem = build("mlp_regression")
+    a = D.fd_check(problem, seed=3)
+    b = D.fd_check(problem, seed=3)
+    c = D.fd_check(problem, seed=4)
+    assert a.mode == "direction" and len(a.labels) > D.MAX_FD_ENTRIES
+    assert a.directional.direction == b.directional.direction != c.directional.direction
+    assert a.central.errors == a.directional.errors  # in this mode the central scheme is the directional check
+    assert a.directional.relative_error < 1e-7
+    assert D.fd_check(problem, max_entries=100).mode == "entries"
+
+
+def test_fd_check_of_a_linear_function_is_exact_at_some_step():
+    check = D.fd_check(expression("2*x - 3*y", x=1.0, y=2.0), steps=[0.5, 0.25])
+    assert check.central.best_error == 0.0 and check.forward.best_error == 0.0
+
+
+# ------------------------------------------------------------ Jacobians, JVPs, VJPs
+def closed_form(x, y):
+    return np.array([[y, x], [1.0, np.cos(y)], [np.exp(x - y), -np.exp(x - y)]])
+
+
+def test_jacobians_from_jvps_and_vjps_agree_with_each_other_and_the_closed_form():
+    problem = expression(["x * y", "x + sin(y)", "exp(x - y)"], x=1.0, y=2.0)
+    by_columns = D.jacobian(problem, by="jvp")
+    by_rows = D.jacobian(problem, by="vjp")
+    assert by_columns.by == "jvp" and by_columns.passes == 2  # n forward passes
+    assert by_rows.by == "vjp" and by_rows.passes == 3  # m reverse passes
+    assert by_columns.rows == by_rows.rows == ("f[0]", "f[1]", "f[2]")
+    assert by_columns.columns == by_rows.columns == ("x", "y")
+    assert by_columns.value == by_rows.value == pytest.approx((2.0, 1.0 + np.sin(2.0), np.exp(-1.0)), rel=1e-15)
+    assert np.allclose(by_columns.array, by_rows.array, rtol=1e-15, atol=0)
+    assert np.allclose(by_columns.array, closed_form(1.0, 2.0), rtol=1e-15, atol=0)
+    assert D.jacobian(problem).by == "jvp"  # n = 2 < m = 3: fewer passes forward
+    at = {"x": -0.5, "y": 0.25}
+    assert np.allclose(D.jacobian(problem, at).array, closed_form(-0.5, 0.25), rtol=1e-15, atol=0)
+
+
+def test_wide_jacobian_prefers_vjps_and_array_parameters_are_labelled():
+    problem = expression(["sum(z**2) * w", "z[0] * z[2] - w"], z=[1.0, 2.0, 3.0], w=0.5)
+    j = D.jacobian(problem)
+    assert j.by == "vjp" and j.passes == 2  # m = 2 < n = 4
+    assert j.columns == ("w", "z[0]", "z[1]", "z[2]")  # flatten order: names sorted
+    expected = np.array([[14.0, 1.0, 2.0, 3.0], [-1.0, 3.0, 0.0, 1.0]])
+    assert np.allclose(j.array, expected, rtol=1e-15, atol=0)
+    assert np.allclose(D.jacobian(problem, by="jvp").array, expected, rtol=1e-15, atol=0)
+
+
+def test_one_jvp_and_one_vjp():
+    problem = expression(["x * y", "x + sin(y)", "exp(x - y)"], x=1.0, y=2.0)
+    J = closed_form(1.0, 2.0)
+    forward = D.jvp(problem, None, {"x": 0.5, "y": -2.0})
+    assert forward.mode == "jvp" and forward.vector == (0.5, -2.0) and forward.labels == ("f[0]", "f[1]", "f[2]")
+    assert np.allclose(forward.result, J @ [0.5, -2.0], rtol=1e-15)
+    assert D.jvp(problem, None, [0.5, -2.0]).result == forward.result  # a flat list in label order
+    assert D.jvp(problem, None, {"y": 1.0}).result == pytest.approx(tuple(J[:, 1]), rel=1e-15)  # names left out are 0
+    reverse = D.vjp(problem, None, [1.0, 0.0, 2.0])
+    assert reverse.mode == "vjp" and reverse.vector == (1.0, 0.0, 2.0) and reverse.labels == ("x", "y")
+    assert np.allclose(reverse.result, np.array([1.0, 0.0, 2.0]) @ J, rtol=1e-15)
+    assert reverse.value == forward.value
+
+
+def test_gammaln_has_forward_and_reverse_mode():
+    problem = expression(["gammaln(x) * y", "lgamma(x + y)"], x=2.5, y=1.5)
+    j = D.jacobian(problem, by="jvp")
+    assert np.allclose(j.array, D.jacobian(problem, by="vjp").array, rtol=1e-14)
+    expected = [[scipy.special.digamma(2.5) * 1.5, scipy.special.gammaln(2.5)],
+                [scipy.special.digamma(4.0), scipy.special.digamma(4.0)]]
+    assert np.allclose(j.array, expected, rtol=1e-14)
+    # higher derivatives (reverse over reverse) and forward over reverse, as a Hessian-vector product would need
+    values = D.derivatives(expression("gammaln(x)", x=2.5), order=3).values
+    assert np.allclose(values, [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)], rtol=1e-14)
+    from autograd import grad, make_jvp
+    from optrun.core.problems.expression import gammaln  # registers the forward-mode rules on first use
+
+    assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=1e-14)
+    assert make_jvp(grad(grad(gammaln)))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(2, 2.5), rel=1e-14)
+
+
+def test_a_scalar_problem_is_the_one_row_case():
+    problem = expression("sin(x1) + x1*x2", x1=3.0, x2=1.0)
+    g = D.gradient(problem)
+    for by in ("jvp", "vjp"):
+        j = D.jacobian(problem, by=by)
+        assert j.rows == ("f",) and j.value == (g.value,)
+        assert j.matrix[0] == pytest.approx(g.flat, rel=1e-15)
+    assert D.jvp(problem, None, [1.0, 0.0]).result == pytest.approx((g.flat[0],), rel=1e-15)
+    assert D.vjp(problem, None, [2.0]).result == pytest.approx(tuple(2 * v for v in g.flat), rel=1e-15)
+
+
+# ------------------------------------------------------------ points and results
+def test_point_overrides_names_and_keeps_the_rest():
+    problem = build("goldfield")
+    assert D.point(problem) == {"x": 0.1, "y": -0.1}
+    assert D.point(problem, {"y": 2}) == {"x": 0.1, "y": 2.0}
+    assert D.point(problem, {"x": 1}, base={"x": 5.0, "y": 6.0}) == {"x": 1.0, "y": 6.0}
+    assert D.gradient(problem, {"y": 2}).value == D.gradient(problem, {"x": 0.1, "y": 2.0}).value
+
+
+def test_results_are_frozen_dataclasses():
+    problem = expression("x**2 + y", x=1.0, y=2.0)
+    vector = expression(["x", "y"], x=1.0, y=2.0)
+    results = [D.gradient(problem), D.hessian(problem), D.derivatives(problem, order=1, name="x"), D.fd_check(problem),
+               D.jacobian(vector), D.jvp(vector, None, [1, 0]), D.vjp(vector, None, [1, 0])]
+    for result in results:
+        assert dataclasses.is_dataclass(result) and not isinstance(result, dict)
+        field = dataclasses.fields(result)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(result, field, None)
+
+
+# ------------------------------------------------------------ bad input
+SIN = ("sin(x1) + x1*x2", {"x1": 3.0, "x2": 1.0})
+VEC = (["x*y", "x + sin(y)", "exp(x - y)"], {"x": 1.0, "y": 2.0})
+
+BAD = [
+    ("unknown-at", SIN, lambda p: D.gradient(p, {"z": 1}), "at: unknown parameter 'z' (parameters: x1, x2)"),
+    ("at-shape", SIN, lambda p: D.gradient(p, {"x1": [1, 2]}), "at.x1: must be a number, got shape (2,)"),
+    ("at-string", SIN, lambda p: D.hessian(p, {"x1": "a"}), "at.x1: must be a number, got 'a'"),
+    ("at-not-mapping", SIN, lambda p: D.gradient(p, [1, 2]), "at: must be a mapping of parameter names to values"),
+    ("at-nan", SIN, lambda p: D.gradient(p, {"x1": float("nan")}), "at.x1: must be finite numbers"),
+    ("order-0", SIN, lambda p: D.derivatives(p, order=0, name="x1"), "order: must be an integer from 1 to 10, got 0"),
+    ("order-big", SIN, lambda p: D.derivatives(p, order=11, name="x1"), "order: must be an integer from 1 to 10, got 11"),
+    ("order-float", SIN, lambda p: D.derivatives(p, order=2.0, name="x1"), "order: must be an integer from 1 to 10, got 2.0"),
+    ("order-two-params", SIN, lambda p: D.derivatives(p, order=2),
+     "order: derivatives up to order 2 are for one scalar parameter, and it has 2 parameters (x1, x2); name one of the scalar parameters: x1, x2"),
+    ("order-unknown", SIN, lambda p: D.derivatives(p, order=2, name="q"), "order: unknown parameter 'q' (parameters: x1, x2)"),
+    ("order-vector-param", ("sum(z**2)", {"z": [1.0, 2.0]}), lambda p: D.derivatives(p, order=2),
+     "order: derivatives up to order 2 are for one scalar parameter, and its parameter 'z' has shape (2,)"),
+    ("order-named-vector", ("sum(z**2) + w", {"z": [1.0, 2.0], "w": 1.0}), lambda p: D.derivatives(p, order=1, name="z"),
+     "order: derivatives up to order 1 are for one scalar parameter, and 'z' has shape (2,) (scalar parameters: w)"),
+    ("jvp-length", VEC, lambda p: D.jvp(p, None, [1, 2, 3]), "jvp: must have 2 entries, one per parameter entry (x, y); got 3"),
+    ("jvp-unknown", VEC, lambda p: D.jvp(p, None, {"q": 1}), "jvp: unknown parameter 'q' (parameters: x, y)"),
+    ("jvp-shape", VEC, lambda p: D.jvp(p, None, {"x": [1, 2]}), "jvp.x: must be a number, got shape (2,)"),
+    ("jvp-text", VEC, lambda p: D.jvp(p, None, "1,2"), "jvp: must be a list of 2 numbers, one per parameter entry (x, y); got '1,2'"),
+    ("vjp-length", VEC, lambda p: D.vjp(p, None, [1, 2]), "vjp: must have 3 entries, one per output (f[0], f[1], f[2]); got 2"),
+    ("vjp-nested", VEC, lambda p: D.vjp(p, None, [[1, 2, 3]]), "vjp: must be a flat list of 3 numbers"),
+    ("vjp-nan", VEC, lambda p: D.vjp(p, None, [1, float("nan"), 2]), "vjp: must be finite numbers"),
+    ("by", VEC, lambda p: D.jacobian(p, by="rows"), "by: must be 'jvp' (column by column) or 'vjp' (row by row), got 'rows'"),
+    ("vector-gradient", VEC, lambda p: D.gradient(p), "problem: is a vector function R^2 -> R^3: it has no single value to minimize"),
+    ("vector-hessian", VEC, lambda p: D.hessian(p), "problem: is a vector function R^2 -> R^3"),
+    ("vector-order", VEC, lambda p: D.derivatives(p, order=1, name="x"), "problem: is a vector function R^2 -> R^3"),
+    ("vector-fd", VEC, lambda p: D.fd_check(p), "problem: is a vector function R^2 -> R^3"),
+    ("steps-empty", SIN, lambda p: D.fd_check(p, steps=[]), "steps: must be 1 to 50 finite step sizes h > 0, got []"),
+    ("steps-negative", SIN, lambda p: D.fd_check(p, steps=[0.1, -1]), "steps: must be 1 to 50 finite step sizes h > 0"),
+    ("steps-text", SIN, lambda p: D.fd_check(p, steps="ab"), "steps: must be a list of step sizes h > 0, got 'ab'"),
+    ("max-entries", SIN, lambda p: D.fd_check(p, max_entries=-1), "max_entries: must be an integer >= 0, got -1"),
+]
+
+
+@pytest.mark.parametrize("expr, call, expected", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_is_a_one_line_config_error(expr, call, expected):
+    problem = expression(expr[0], **expr[1])
+    with pytest.raises(ConfigError) as info:
+        call(problem)
+    message = str(info.value)
+    assert expected in message and "\n" not in message and info.value.exit_code == 2
+
+
+def test_matrices_are_bounded():
+    with pytest.raises(ConfigError, match=r"hessian: the Hessian would have 2000 x 2000 = 4000000 entries; the limit is 1000000"):
+        D.hessian(build("trid", dim=2000))
