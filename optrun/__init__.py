@@ -4,7 +4,7 @@
     >>> result = optrun.run("configs/polynomial-gd.yaml", ["stop.max_iter=50"])
     >>> result.status, result.fun, result.trace["f"][:3]
 
-The names below are the public API: running (``run``, ``RunResult``,
+The names below are the public API: running (``run``, ``RunResult``, ``grad``, ``GradResult``,
 ``Summary``, ``read_run``), the errors, and what a problem, optimizer,
 initializer or schedule file imports to register itself (``Options``,
 ``Problem``, ``register_problem``, ...). They are loaded on first use, so
@@ -29,6 +29,8 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "run": "optrun.commands.run",
     "RunResult": "optrun.commands.run",
+    "grad": "optrun.commands.grad",
+    "GradResult": "optrun.commands.grad",
     "Summary": "optrun.core.result",
     "read_run": "optrun.core.rundir",
     "ConfigError": "optrun.core.errors",

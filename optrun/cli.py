@@ -109,6 +109,32 @@ def list_optimizers(problems: Problems = None) -> int:
 
 @app.command()
 @ends
+def grad(
+    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    at: Annotated[Optional[List[str]], typer.Option(
+        "--at", help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).")] = None,
+    hessian: Annotated[bool, typer.Option("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
+    order: Annotated[Optional[int], typer.Option(
+        "--order", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
+    fd: Annotated[bool, typer.Option("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png.")] = False,
+    jvp: Annotated[Optional[List[str]], typer.Option(
+        "--jvp", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
+    vjp: Annotated[Optional[str], typer.Option(
+        "--vjp", help="One reverse-mode product u^T J, u a YAML list with one number per output.", show_default=False)] = None,
+    range_: Annotated[Optional[str], typer.Option(
+        "--range", help="a,b: the interval derivatives.png (and contour.png) span (default: around the point).", show_default=False)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", help="Override a key: dotted.key=value (repeatable).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")] = False,
+    problems: Problems = None,
+) -> int:
+    """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
+    from optrun.commands.grad import grad_command
+
+    return grad_command(config, set_ or [], at or [], hessian, order, fd, jvp or [], vjp, range_, json_out, problems)
+
+
+@app.command()
+@ends
 def plot(run_dir: RunDir, problems: Problems = None) -> int:
     """Redraw a run's plots from its files (also for interrupted runs)."""
     from optrun.commands.plots import plot_command

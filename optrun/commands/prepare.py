@@ -48,19 +48,7 @@ def prepare(config: Config) -> Prepared:
     written: the problem, its start (initializer applied), the fixed and free
     parameters, the flat start vector and the Oracle over it. Bad input raises
     ConfigError."""
-    entry = config.problem.entry
-    try:
-        problem = entry.build(config.problem.options)
-        params0 = problem.initial(config.seed)
-    except OptrunError as exc:
-        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
-    except Exception as exc:
-        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
-
-    rng = np.random.default_rng(config.seed)
-    params0 = config.init.entry.apply(config.init.options, params0, rng)
-
-    fixed = _fixed_params(config.fix, params0)
+    problem, params0, fixed = build_start(config)
     _check_expected_params(config, params0)
     free = {k: v for k, v in params0.items() if k not in fixed}
     x0, autograd_unflatten = flatten(free)
@@ -68,7 +56,7 @@ def prepare(config: Config) -> Prepared:
     if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
         config.optimizer.entry.check(config.optimizer.options, x0.size)
     unflatten = sliced_unflatten(autograd_unflatten, x0.size)
-    objective = problem.objective
+    objective = problem.scalar_objective()  # a vector function (a list of formulas) has nothing to minimize: ConfigError
 
     def flat_objective(x):
         return objective({**fixed, **unflatten(x)})
@@ -79,6 +67,23 @@ def prepare(config: Config) -> Prepared:
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
     oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last)
     return Prepared(config, problem, params0, fixed, x0, unflatten, oracle, names, grad_names, expand)
+
+
+def build_start(config: Config) -> tuple[Problem, Params, Params]:
+    """The configured problem, its start (the initializer applied) and the
+    fixed parameters (``fix:``): what a run starts from, and the point
+    ``optrun grad`` evaluates by default. Bad input raises ConfigError."""
+    entry = config.problem.entry
+    try:
+        problem = entry.build(config.problem.options)
+        params0 = problem.initial(config.seed)
+    except OptrunError as exc:
+        raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
+    except Exception as exc:
+        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
+    rng = np.random.default_rng(config.seed)
+    params0 = config.init.entry.apply(config.init.options, params0, rng)
+    return problem, params0, _fixed_params(config.fix, params0)
 
 
 def _known_parameter(name: str, params0: Params, path: str) -> None:

@@ -1,0 +1,352 @@
+"""``optrun grad``: derivatives of the configured objective at a point, the
+automatic-differentiation half of the teaching notebooks.
+
+:func:`grad` evaluates the objective of a config at a point (the config's
+start, initializer applied, by default; ``at`` replaces named parameters)
+and returns a :class:`GradResult`: f and the signed gradient, and on request
+the Hessian, the derivatives up to order K in a scalar parameter, a
+finite-difference check, and for a vector function (an ``expression`` with a
+list of formulas) its Jacobian built both ways and one JVP or VJP. Fixed
+parameters (``fix:``) are held: derivatives are in the free ones. The result
+is written to ``<output.dir>/<name>/grad-<timestamp>/`` (``grad.json``, the
+resolved ``config.yaml`` and, with ``output.plots``, the plots of
+:mod:`optrun.commands.grad_plots`). The numbers come from
+:mod:`optrun.core.derivatives`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from optrun.config import Config, load_config, parse_yaml
+from optrun.core import derivatives as d
+from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.params import Params
+from optrun.core.problems import Problem
+
+
+@dataclass(frozen=True)
+class GradResult:
+    """What ``optrun grad`` computed; ``to_json()`` is ``grad.json`` and the
+    ``--json`` output. For a scalar objective ``gradient`` is set; for a
+    vector function ``jacobian`` (built the cheaper way) and ``jacobian_other``
+    (built the other way: the same matrix)."""
+
+    name: str
+    at: Params  # the point: the free parameters
+    fixed: Params  # held at these values
+    gradient: d.Gradient | None = None
+    hessian: d.Hessian | None = None
+    derivatives: d.Derivatives | None = None
+    fd: d.FDCheck | None = None
+    jacobian: d.Jacobian | None = None
+    jacobian_other: d.Jacobian | None = None
+    jvp: d.Product | None = None
+    vjp: d.Product | None = None
+    run_dir: Path | None = None
+    plots: tuple[Path, ...] = ()
+
+    @property
+    def value(self) -> float | list[float]:
+        """f at the point (a list of m values for a vector function)."""
+        return self.gradient.value if self.gradient is not None else list(self.jacobian.value)
+
+    def to_json(self) -> dict[str, Any]:
+        from optrun.core.params import to_jsonable
+
+        data: dict[str, Any] = {"f": self.value, "at": to_jsonable(self.at)}
+        if self.fixed:
+            data["fixed"] = to_jsonable(self.fixed)
+        if self.gradient is not None:
+            data["grad"] = to_jsonable(self.gradient.grad)
+        if self.hessian is not None:
+            data["hessian"] = [list(row) for row in self.hessian.matrix]
+            data["hessian_labels"] = list(self.hessian.labels)
+        if self.derivatives is not None:
+            data["derivatives"] = list(self.derivatives.values)
+            data["derivatives_in"] = self.derivatives.name
+        if self.fd is not None:
+            data["fd"] = _fd_json(self.fd)
+        if self.jacobian is not None:
+            data["jacobian"] = [list(row) for row in self.jacobian.matrix]
+            data["jacobian_rows"], data["jacobian_columns"] = list(self.jacobian.rows), list(self.jacobian.columns)
+            data["jacobian_passes"] = {j.by: j.passes for j in (self.jacobian, self.jacobian_other) if j is not None}
+        if self.jvp is not None:
+            data["jvp"] = list(self.jvp.result)
+        if self.vjp is not None:
+            data["vjp"] = list(self.vjp.result)
+        return data
+
+
+def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
+    def scheme(s: d.FDScheme) -> dict[str, Any]:
+        return {"errors": list(s.errors), "best_step": s.best_step, "best_error": s.best_error}
+
+    direction = fd.directional
+    return {
+        "mode": fd.mode, "steps": list(fd.steps), "labels": list(fd.labels), "autodiff": list(fd.autodiff),
+        "forward": scheme(fd.forward), "central": scheme(fd.central),
+        "directional": {"seed": direction.seed, "autodiff": direction.autodiff, "errors": list(direction.errors),
+                        "best_step": direction.best_step, "best_error": direction.best_error,
+                        "relative_error": direction.relative_error},
+    }
+
+
+# ------------------------------------------------------------------ the work
+def grad(
+    config: str | Path | Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    at: Mapping[str, Any] | None = None,
+    hessian: bool = False,
+    order: int | None = None,
+    fd: bool = False,
+    jvp: Mapping[str, Any] | Sequence[float] | None = None,
+    vjp: Sequence[float] | None = None,
+    plot_range: tuple[float, float] | None = None,
+    write: bool = True,
+) -> GradResult:
+    """Derivatives of a config's objective at a point (see the module doc).
+    ``at`` maps parameter names to values (shapes as the start's); ``order``
+    K gives f, f', ..., f^(K) in the one free scalar parameter; ``jvp`` is a
+    tangent (a mapping like the parameters, or n numbers), ``vjp`` m numbers.
+    Bad input raises ConfigError (one line, naming the option)."""
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    try:
+        return _grad(cfg, at, hessian, order, fd, jvp, vjp, plot_range, write)
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or cfg.source) from None
+
+
+def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
+    from optrun.commands.prepare import build_start
+
+    problem, params0, fixed = build_start(cfg)
+    free_problem, start = _free(problem, params0, fixed)
+    if at is not None:
+        if not isinstance(at, Mapping):
+            raise ConfigError(f"must be a mapping of parameter names to values, got {type(at).__name__}", path="at")
+        for name in at:
+            if name in fixed:
+                raise ConfigError(f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"at.{name}")
+    point = d.point(free_problem, at, base=start)
+    vector = problem.vector is not None
+    if plot_range is not None and not (len(plot_range) == 2 and plot_range[0] < plot_range[1]):
+        raise ConfigError(f"must be two numbers a,b with a < b, got {plot_range}", path="range")
+    parts: dict[str, Any] = {}
+    if vector:
+        for flag, given in (("hessian", hessian), ("order", order), ("fd", fd)):
+            if given:
+                free_problem.scalar_objective()  # the one-line error: a vector function has no single value
+        parts["jacobian"] = d.jacobian(free_problem, point)
+        parts["jacobian_other"] = d.jacobian(free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp")
+    else:
+        parts["gradient"] = d.gradient(free_problem, point)
+        if hessian:
+            parts["hessian"] = d.hessian(free_problem, point)
+        if order is not None:
+            parts["derivatives"] = d.derivatives(free_problem, point, order=order)
+        if fd:
+            parts["fd"] = d.fd_check(free_problem, point, seed=cfg.seed)
+    if jvp is not None:
+        parts["jvp"] = d.jvp(free_problem, point, jvp)
+    if vjp is not None:
+        parts["vjp"] = d.vjp(free_problem, point, vjp)
+    result = GradResult(name=cfg.name, at=point, fixed=fixed, **parts)
+    if not write:
+        return result
+    return _record(cfg, free_problem, result, plot_range)
+
+
+def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
+    """The problem over the free parameters only (fixed ones held), and its start."""
+    start = {k: v for k, v in params0.items() if k not in fixed}
+    if not fixed:
+        return problem, start
+    objective, vector = problem.objective, problem.vector
+    return Problem(
+        objective=lambda p: objective({**fixed, **p}),
+        start=start,
+        vector=None if vector is None else (lambda p: vector({**fixed, **p})),
+        outputs=problem.outputs,
+    ), start
+
+
+def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None) -> GradResult:
+    """grad.json, config.yaml and the plots in a new grad-<timestamp> folder."""
+    import dataclasses
+
+    from optrun.core.outputs import json_safe, make_run_dir, write_json_atomic, write_yaml
+
+    run_dir = make_run_dir(cfg.output.dir, cfg.name, prefix="grad-")
+    write_yaml(run_dir / "config.yaml", cfg.resolved())
+    plots: list[Path] = []
+    if cfg.output.plots:
+        from optrun.commands import grad_plots
+
+        plots = grad_plots.draw(run_dir, problem, result, plot_range)
+    result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))
+    write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
+    return result
+
+
+# ------------------------------------------------------------------ the command
+def parse_assignments(texts: Sequence[str], option: str) -> dict[str, Any]:
+    """``NAME=VALUE`` options (``--at``, ``--jvp``), values read as YAML like ``--set``."""
+    values: dict[str, Any] = {}
+    for text in texts:
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            raise ConfigError(f"{text!r} must look like NAME=VALUE (e.g. x=3 or 'w=[0, 0]')", source=option)
+        if name in values:
+            raise ConfigError(f"'{name}' is given twice", source=option)
+        values[name] = parse_yaml(raw, source=f"{option} {name}")
+    return values
+
+
+def parse_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{text!r} must be two numbers a,b (e.g. -3,3)", source="--range") from None
+    if not low < high:
+        raise ConfigError(f"{text!r}: the first number must be below the second", source="--range")
+    return low, high
+
+
+def grad_command(config_path: Path, overrides: Sequence[str], at: Sequence[str], hessian: bool, order: int | None,
+                 fd: bool, jvp: Sequence[str], vjp: str | None, range_text: str | None, json_out: bool,
+                 problems: Path | None) -> int:
+    """``optrun grad``: compute, print (tables, or one JSON object) and record."""
+    import json
+
+    from optrun.commands.common import load_problems, out, shown
+    from optrun.core.outputs import json_safe
+
+    load_problems(problems)
+    cfg = load_config(config_path, list(overrides))
+    try:
+        cotangent = None
+        if vjp is not None:
+            cotangent = parse_yaml(vjp, source="--vjp")
+            if not isinstance(cotangent, list):
+                raise ConfigError(f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp")
+        result = grad(cfg, at=parse_assignments(at, "--at") or None, hessian=hessian, order=order, fd=fd,
+                      jvp=parse_assignments(jvp, "--jvp") or None, vjp=cotangent, plot_range=parse_range(range_text))
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or cfg.source) from None
+    if json_out:
+        print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+        return 0
+    console = out()
+    for table in tables(result):
+        console.print(table)
+    console.print(f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
+                  markup=False, highlight=False)
+    return 0
+
+
+
+def tables(result: GradResult) -> list[Any]:
+    """The result as rich tables: the point and f, the gradient, and each part asked for."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def number(v: float) -> str:
+        return f"{v:.10g}"
+
+    shown: list[Any] = [Text(f"{result.name}: derivatives at a point", style="bold")]
+    head = Table(show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    from optrun.core.params import leaf_names
+    from autograd.misc.flatten import flatten
+
+    flat, _ = flatten(result.at)
+    head.add_row("at", Text(", ".join(f"{n}={number(v)}" for n, v in zip(leaf_names(result.at), flat))))
+    if result.fixed:
+        fixed_flat, _ = flatten(result.fixed)
+        head.add_row("fixed", Text(", ".join(f"{n}={number(v)}" for n, v in zip(leaf_names(result.fixed), fixed_flat))))
+    value = result.value
+    head.add_row("f", number(value) if isinstance(value, float) else Text("[" + ", ".join(map(number, value)) + "]"))
+    shown.append(head)
+    if result.gradient is not None:
+        table = _titled("gradient (signed)")
+        table.add_column("entry")
+        table.add_column("df/d entry", justify="right")
+        for label, g in zip(result.gradient.labels, result.gradient.flat):
+            table.add_row(Text(label), number(g))
+        shown.append(table)
+    if result.hessian is not None:
+        shown.append(_matrix("Hessian", result.hessian.labels, result.hessian.labels, result.hessian.matrix))
+    if result.derivatives is not None:
+        ds = result.derivatives
+        table = _titled(f"derivatives in {ds.name} at {number(ds.at)}")
+        table.add_column("order", justify="right")
+        table.add_column("value", justify="right")
+        for k, v in enumerate(ds.values):
+            table.add_row("f" + "'" * k if k <= 3 else f"f^({k})", number(v))
+        shown.append(table)
+    if result.fd is not None:
+        shown.append(_fd_table(result.fd))
+    if result.jacobian is not None:
+        j, other = result.jacobian, result.jacobian_other
+        title = f"Jacobian ({len(j.rows)} x {len(j.columns)}): {j.passes} {j.by.upper()} passes"
+        if other is not None:
+            same = "equal" if other.matrix == j.matrix else f"max difference {float(abs(other.array - j.array).max()):.3g}"
+            title += f"; built from {other.passes} {other.by.upper()}s instead: {same}"
+        shown.append(_matrix(title, j.rows, j.columns, j.matrix))
+    for product, what in ((result.jvp, "JVP: J v"), (result.vjp, "VJP: u^T J")):
+        if product is not None:
+            table = _titled(f"{what} (one {'forward' if product.mode == 'jvp' else 'reverse'} pass)")
+            table.add_column("entry")
+            table.add_column("value", justify="right")
+            for label, v in zip(product.labels, product.result):
+                table.add_row(Text(label), number(v))
+            shown.append(table)
+    return [getattr(item, "group", item) for item in shown]
+
+
+MAX_SHOWN = 12  # matrix rows/columns printed; grad.json has them all
+
+
+def _matrix(title: str, rows: Sequence[str], columns: Sequence[str], matrix: Sequence[Sequence[float]]) -> Any:
+    from rich.text import Text
+
+    cut = len(rows) > MAX_SHOWN or len(columns) > MAX_SHOWN
+    table = _titled(title + (f" (first {MAX_SHOWN}; all in grad.json)" if cut else ""))
+    table.add_column("")
+    for column in columns[:MAX_SHOWN]:
+        table.add_column(Text(column), justify="right")
+    for label, row in zip(rows[:MAX_SHOWN], matrix):
+        table.add_row(Text(label), *(f"{v:.6g}" for v in row[:MAX_SHOWN]))
+    return table
+
+
+def _fd_table(fd: d.FDCheck) -> Any:
+    where = "each entry (largest error)" if fd.mode == "entries" else "a random direction"
+    table = _titled(f"finite differences against autodiff, along {where}")
+    for column in ("h", "forward error", "central error", "directional error"):
+        table.add_column(column, justify="right")
+    for h, fw, ce, di in zip(fd.steps, fd.forward.errors, fd.central.errors, fd.directional.errors):
+        table.add_row(f"{h:.0e}", f"{fw:.3g}", f"{ce:.3g}", f"{di:.3g}")
+    table.caption = (f"best h: forward {fd.forward.best_step:.0e} ({fd.forward.best_error:.3g}), "
+                     f"central {fd.central.best_step:.0e} ({fd.central.best_error:.3g}); "
+                     f"directional check: relative error {fd.directional.relative_error:.3g}")
+    return table
+
+
+def _titled(title: str) -> Any:
+    """A table under its title line (a table's own title folds to the table's width)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    table.group = Group(Text(title, style="italic"), table)  # what tables() shows
+    return table

@@ -1,0 +1,135 @@
+"""optrun grad (optrun/commands/grad.py): the notebooks' derivative cells
+from the shipped configs, the --json interface, the grad-<timestamp> folder
+and its plots, fixed parameters, the JVP/VJP lesson, and bad input."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import optrun
+from optrun.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+runner = CliRunner()
+
+
+def grad_json(workdir, *args):
+    result = runner.invoke(app, ["grad", *map(str, args), "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ------------------------------------------------------------ the notebooks' cells
+def test_polynomial_at_3_seed_000(workdir):
+    """dpolynomial(3.0) = 22 and ddpolynomial = 6 for 3x^2 + 4x - 3."""
+    data = grad_json(workdir, CONFIGS / "polynomial-gd.yaml", "--order", 2, "--hessian")
+    assert data["f"] == 36.0 and data["grad"] == {"x": 22.0}
+    assert data["derivatives"] == [36.0, 22.0, 6.0] and data["hessian"] == [[6.0]]
+
+
+def test_cubic_at_4_seed_003(workdir):
+    """x**3 and its first four derivatives at 4: 64, 48, 24, 6, 0."""
+    data = grad_json(workdir, CONFIGS / "grad-cubic.yaml", "--order", 4)
+    assert data["derivatives"] == [64.0, 48.0, 24.0, 6.0, 0.0]
+
+
+def test_sin_product_at_3_1_seed_003(workdir):
+    """sin(x1) + x1 x2 at (3, 1): the partials cos(3) + 1 and 3, the Hessian [[-sin 3, 1], [1, 0]]."""
+    data = grad_json(workdir, CONFIGS / "grad-sin-product.yaml", "--hessian")
+    assert data["f"] == pytest.approx(math.sin(3) + 3, rel=1e-15)
+    assert data["grad"] == {"x1": pytest.approx(math.cos(3) + 1, rel=1e-14), "x2": 3.0}
+    np.testing.assert_allclose(data["hessian"], [[-math.sin(3), 1.0], [1.0, 0.0]], rtol=1e-14, atol=1e-15)
+    assert data["hessian_labels"] == ["x1", "x2"]
+
+
+def test_goldfield_signed_gradient_at_3_4_seed_000(workdir):
+    """grad_ex_1's dgoldfield(3.0, 4.0) for 2x^2 - 4xy + y^4 + 2: (4x - 4y, -4x + 4y^3) = (-4, 244)."""
+    data = grad_json(workdir, CONFIGS / "goldfield-gd.yaml", "--at", "x=3", "--at", "y=4")
+    assert data["grad"] == {"x": -4.0, "y": 244.0} and data["at"] == {"x": 3.0, "y": 4.0}
+
+
+# ------------------------------------------------------------ interface and files
+def test_json_is_grad_json_and_the_folder_is_run_style(workdir):
+    result = runner.invoke(app, ["grad", str(CONFIGS / "grad-cubic.yaml"), "--order", "2", "--fd", "--json",
+                                 "--set", f"output.dir={workdir / 'out'}"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    run_dir = workdir / data.pop("run_dir")  # shown relative to the working folder
+    assert run_dir.parent == workdir / "out" / "grad-cubic" and run_dir.name.startswith("grad-")
+    assert json.loads((run_dir / "grad.json").read_text()) == data
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "derivatives.png", "fd_error.png", "grad.json"]
+    fd = data["fd"]
+    assert fd["mode"] == "entries" and fd["steps"][0] == 0.1 and len(fd["steps"]) == 12
+    # forward differences err by about h f''(x)/2 = 12 h at large h; central ones by h^2 f'''/6 = h^2
+    assert fd["forward"]["errors"][0] == pytest.approx(12 * 0.1 + 0.1**2, rel=1e-9)
+    assert fd["central"]["errors"][0] == pytest.approx(0.01, rel=1e-9)
+    assert fd["central"]["best_error"] < 1e-8 and fd["directional"]["relative_error"] < 1e-8
+
+
+def test_two_free_entries_draw_the_contour_with_the_gradient_field(workdir):
+    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), [f"output.dir={workdir}"])
+    assert [p.name for p in result.plots] == ["contour.png"]
+    assert result.plots[0].stat().st_size > 10_000 and result.gradient.grad["x2"] == 3.0
+
+
+def test_fixed_parameters_are_held_and_derivatives_are_in_the_free_one(workdir):
+    """With x2 fixed at 1 the notebook's function is one of x1: f, f', f'' = sin 3 + 3, cos 3 + 1, -sin 3."""
+    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), ["fix.x2=1.0", "output.plots=false"], order=2)
+    assert result.fixed == {"x2": 1.0} and list(result.at) == ["x1"]
+    np.testing.assert_allclose(result.derivatives.values, [math.sin(3) + 3, math.cos(3) + 1, -math.sin(3)], rtol=1e-14)
+
+
+def test_the_jvp_vjp_lesson_on_a_vector_expression(workdir):
+    """R^2 -> R^3: the Jacobian from 2 JVPs (columns) equals the one from 3 VJPs (rows); one JVP is a column, one VJP a row."""
+    config = {"problem": {"name": "expression", "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"], "params": {"x1": 3.0, "x2": 1.0}},
+              "optimizer": "gd", "output": {"plots": False}}
+    result = optrun.grad(config, jvp={"x1": 1.0}, vjp=[0.0, 1.0, 0.0])
+    expected = [[1.0, 3.0], [math.cos(3), 1.0], [6.0, 9.0]]
+    np.testing.assert_allclose(result.jacobian.array, expected, rtol=1e-15)
+    assert result.jacobian.matrix == result.jacobian_other.matrix
+    assert {result.jacobian.by: result.jacobian.passes, result.jacobian_other.by: result.jacobian_other.passes} == {"jvp": 2, "vjp": 3}
+    np.testing.assert_allclose(result.jvp.result, [row[0] for row in expected], rtol=1e-15)
+    np.testing.assert_allclose(result.vjp.result, expected[1], rtol=1e-15)
+    data = result.to_json()
+    assert data["jacobian"] == [list(r) for r in result.jacobian.matrix] and data["jvp"] == list(result.jvp.result)
+    assert "grad" not in data and data["f"] == [3.0, pytest.approx(math.sin(3) + 1), 9.0]
+
+
+# ------------------------------------------------------------ bad input: one line, exit 2, nothing written
+VECTOR = 'problem: {name: expression, expr: ["x * y", "x + y"], params: {x: 1.0, y: 2.0}}\noptimizer: gd\n'
+TRID = "problem: {name: trid, dim: 3}\noptimizer: gd\nfix: {}\n"
+BAD = [
+    ("unknown-at", TRID, ["--at", "z=1"], "at: unknown parameter 'z'"),
+    ("at-shape", TRID, ["--at", "x=[1, 2]"], "at.x"),
+    ("at-not-assignment", TRID, ["--at", "x"], "--at: 'x' must look like NAME=VALUE"),
+    ("order-on-vector-parameter", TRID, ["--order", "2"], "order: derivatives up to order 2 are for one scalar parameter"),
+    ("order-zero", TRID, ["--order", "0"], "order: must be an integer from 1 to 10"),
+    ("jvp-unknown-name", VECTOR, ["--jvp", "z=1"], "jvp"),
+    ("vjp-wrong-length", VECTOR, ["--vjp", "[1, 0, 0]"], "vjp"),
+    ("vjp-not-list", VECTOR, ["--vjp", "3"], "--vjp: must be a list of numbers"),
+    ("hessian-of-vector", VECTOR, ["--hessian"], "is a vector function R^2 -> R^2"),
+    ("at-fixed", "problem: goldfield\noptimizer: gd\nfix: {y: 1.0}\n", ["--at", "y=2"], "at.y: 'y' is fixed (fix.y)"),
+    ("range-reversed", TRID, ["--range", "3,1"], "--range: '3,1': the first number must be below the second"),
+]
+
+
+@pytest.mark.parametrize("text, args, message", [case[1:] for case in BAD], ids=[case[0] for case in BAD])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(workdir, text, args, message):
+    (workdir / "c.yaml").write_text(text)
+    result = runner.invoke(app, ["grad", "c.yaml", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output, result.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_run_refuses_a_vector_expression_before_writing_anything(workdir):
+    (workdir / "v.yaml").write_text(VECTOR)
+    result = runner.invoke(app, ["run", "v.yaml"])
+    assert result.exit_code == 2 and "is a vector function R^2 -> R^2" in result.stderr
+    assert not (workdir / "outputs").exists()
