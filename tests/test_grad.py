@@ -110,6 +110,7 @@ BAD = [
     ("order-on-vector-parameter", TRID, ["--order", "2"], "order: derivatives up to order 2 are for one scalar parameter"),
     ("order-zero", TRID, ["--order", "0"], "order: must be an integer from 1 to 10"),
     ("jvp-unknown-name", VECTOR, ["--jvp", "z=1"], "jvp"),
+    ("jvp-wrong-length", VECTOR, ["--jvp", "x=[1, 2]"], "jvp.x"),
     ("vjp-wrong-length", VECTOR, ["--vjp", "[1, 0, 0]"], "vjp"),
     ("vjp-not-list", VECTOR, ["--vjp", "3"], "--vjp: must be a list of numbers"),
     ("hessian-of-vector", VECTOR, ["--hessian"], "is a vector function R^2 -> R^2"),
