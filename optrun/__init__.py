@@ -72,24 +72,27 @@ _MOVED = {
 
 
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``optrun.problems`` (and its submodules) as ``optrun.core.problems``."""
+    """Finds ``optrun.problems`` (and its submodules) as ``optrun.core.problems``:
+    the same module object under both names, never a second copy. It is
+    consulted before the path finders, which would otherwise load a moved
+    package's submodule (``optrun.optimizers.schedules``) again from its file."""
 
-    def find_spec(self, fullname, path, target=None):
+    def _new_name(self, name: str) -> str | None:
         for old, new in _MOVED.items():
-            if fullname == old or fullname.startswith(old + "."):
-                return importlib.util.spec_from_loader(fullname, self)
+            if name == old or name.startswith(old + "."):
+                return new + name[len(old):]
         return None
 
+    def find_spec(self, fullname, path, target=None):
+        return importlib.util.spec_from_loader(fullname, self) if self._new_name(fullname) else None
+
     def create_module(self, spec):
-        for old, new in _MOVED.items():
-            if spec.name == old or spec.name.startswith(old + "."):
-                module = importlib.import_module(new + spec.name[len(old):])
-                sys.modules[spec.name] = module
-                return module
-        return None  # not reached: find_spec only answers for moved names
+        module = importlib.import_module(self._new_name(spec.name))
+        spec.loader_state = module.__spec__  # the import machinery sets __spec__ next: put it back in exec_module
+        return module
 
     def exec_module(self, module):
-        pass  # already executed under its new name
+        module.__spec__ = module.__spec__.loader_state  # already executed under its new name
 
 
-sys.meta_path.append(_MovedModules())
+sys.meta_path.insert(0, _MovedModules())

@@ -12,7 +12,7 @@ from optrun.cli import app
 from optrun.core.problems import PROBLEMS
 
 GOOD = '''
-from optrun.core.problems import Problem, Reference, register_problem
+from optrun import Problem, Reference, register_problem
 
 @register_problem("{name}", description="shifted bowl", formula="(x - 3)^2", parameters="x")
 def build(options):
@@ -264,3 +264,21 @@ def test_a_user_entry_that_takes_a_built_in_name_is_an_error_not_a_silent_built_
         )
     assert plugins.origin("problem", "trid") == "built-in"
     assert not (workdir / "outputs").exists()
+
+
+def test_problem_files_written_for_the_old_module_paths_still_load(workdir, registered_names):
+    """Before the core/config/commands layout, files imported optrun.problems,
+    optrun.options, optrun.optimizers(.schedules): those paths are the same
+    modules now, so such a file registers as before."""
+    import optrun.core.optimizers.schedules as schedules
+    import optrun.core.problems as problems_module
+
+    write(workdir / "problems", "old_paths.py", GOOD.replace("from optrun import", "from optrun.problems import").format(name="user_bowl_old")
+          + "from optrun.options import Options\nfrom optrun.optimizers.schedules import register_schedule\n")
+    registered_names.append("user_bowl_old")
+    assert plugins.load_problem_files(workdir / "problems") == []
+    assert "user_bowl_old" in PROBLEMS
+    import optrun.optimizers.schedules
+    import optrun.problems
+
+    assert optrun.problems is problems_module and optrun.optimizers.schedules is schedules
