@@ -102,6 +102,19 @@ def test_list_commands_do_not_import_matplotlib_or_scipy():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_help_imports_no_numerical_library():
+    """`optrun --help` runs the whole entry path (optrun.entry -> cli.main)
+    without numpy, autograd, pydantic or the runner: they cost ~0.3 s."""
+    code = (
+        "import sys, runpy; sys.argv = ['optrun', '--help']\n"
+        "try:\n    runpy.run_module('optrun', run_name='__main__')\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "bad = [m for m in ('numpy', 'autograd', 'pydantic', 'optrun.core.runner') if m in sys.modules]\n"
+        "print(bad); assert not bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout[-500:] + proc.stderr
+
+
 # ------------------------------------------------------------ real processes
 def test_python_dash_m_and_console_script(write_config, workdir):
     proc = run_cli("run", write_config(TRID), "--json", cwd=workdir)

@@ -82,7 +82,7 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
             super().__init__()
             flags.append(self)
 
-    monkeypatch.setattr("optrun.commands.signals.SignalFlag", EarlyFlag)
+    monkeypatch.setattr("optrun.core.runner.SignalFlag", EarlyFlag)
     calls = {"n": 0}
     real = runner.Oracle.value_and_grad
 

@@ -15,14 +15,18 @@ import threading
 from typing import Any, Iterator
 
 from optrun.commands.common import StoppedBySignal, signal_name
-from optrun.core.runner import SIGNALS, SignalFlag
+
+# optrun.core.runner (numpy, autograd) is imported inside the functions:
+# optrun.cli.main imports this module for every command, `--help` too.
 
 
 @contextlib.contextmanager
-def run_signals() -> Iterator[SignalFlag | None]:
+def run_signals() -> Iterator[Any]:
     """SIGINT and SIGTERM end the run like Ctrl-C (main thread only). An
     outer scope's handler (a command's, a pool worker's) is used as it is:
     a signal that came before this run stops it before it starts."""
+    from optrun.core.runner import SignalFlag
+
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
@@ -57,6 +61,8 @@ def stoppable() -> Iterator[Any]:
         with run_signals() as flag:
             yield flag
         return
+    from optrun.core.runner import SIGNALS, SignalFlag
+
     flag = SignalFlag(armed=False)
     for sig in SIGNALS:
         signal.signal(sig, flag)
