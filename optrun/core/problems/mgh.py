@@ -533,14 +533,28 @@ def _broyden_tridiagonal(x):
     return (3.0 - 2.0 * x) * x - padded[:-2] - 2.0 * padded[2:] + 1.0
 
 
+def _solve_tridiagonal(below: np.ndarray, diagonal: np.ndarray, above: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Thomas' algorithm (no pivoting: Broyden's Jacobian near its root is diagonally dominant)."""
+    n = diagonal.size
+    d, b = diagonal.astype(float), rhs.astype(float)
+    for i in range(1, n):
+        w = below[i - 1] / d[i - 1]
+        d[i] -= w * above[i - 1]
+        b[i] -= w * b[i - 1]
+    x = np.empty(n)
+    x[-1] = b[-1] / d[-1]
+    for i in range(n - 2, -1, -1):
+        x[i] = (b[i] - above[i] * x[i + 1]) / d[i]
+    return x
+
+
 def broyden_tridiagonal_root(n: int) -> np.ndarray:
     """The zero of the residuals Newton's method reaches from the standard
     start (a tridiagonal Jacobian: cheap even for large n)."""
     x = np.full(n, -1.0)
     for _ in range(100):
-        r = _broyden_tridiagonal(x)
-        J = np.diag(3.0 - 4.0 * x) - np.eye(n, k=-1) - 2.0 * np.eye(n, k=1)
-        step = np.linalg.solve(J, r)
+        # the Jacobian: -1 below the diagonal, 3 - 4 x_i on it, -2 above
+        step = _solve_tridiagonal(np.full(n - 1, -1.0), 3.0 - 4.0 * x, np.full(n - 1, -2.0), _broyden_tridiagonal(x))
         x = x - step
         if np.max(np.abs(step)) < 1e-15 * max(1.0, np.max(np.abs(x))):
             break
