@@ -55,6 +55,21 @@ def problems_table() -> Table:
     return table
 
 
+def suites_table() -> Table:
+    """The named suites (``problems: mgh`` in a bench file): name, members with their options, description."""
+    from optrun.core.problems import SUITES
+
+    table = Table(title="Suites", title_justify="left", expand=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("problems", overflow="fold", ratio=3)
+    table.add_column("description", overflow="fold", ratio=2)
+    for name, suite in SUITES.items():
+        members = ", ".join(problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
+                            for problem, options in suite.members)
+        table.add_row(Text(name), Text(f"{len(suite.members)}: {members}"), Text(suite.description))
+    return table
+
+
 def optimizers_table():
     from rich.console import Group
 
@@ -150,11 +165,12 @@ def _point_text(point) -> str:
 
 # --------------------------------------------- list-problems, describe, list-optimizers
 def list_problems_command(problems: Path | None) -> int:
-    """``optrun list-problems``: the problems, user ones included."""
+    """``optrun list-problems``: the problems, user ones included, then the suites."""
     from optrun.commands.common import load_problems, out
 
     load_problems(problems)
     out().print(problems_table())
+    out().print(suites_table())
     return 0
 
 

@@ -171,5 +171,41 @@ def register_problem(
     return decorate
 
 
+# ---------------------------------------------------------------------- suites
+@dataclass(frozen=True)
+class Suite:
+    """A named group of problems (e.g. ``mgh``), each a problem name with its options."""
+
+    name: str
+    members: tuple[tuple[str, Mapping[str, Any]], ...]
+    description: str
+
+
+SUITES: Registry[Suite] = Registry("suite")
+
+
+def register_suite(name: str, problems: list[str | Mapping[str, Any]], description: str) -> Suite:
+    """Register a suite: ``problems`` are names (default options) or mappings
+    ``{"name": NAME, OPTION: VALUE, ...}``; every name must be a registered
+    problem (checked here; the options are validated when a member is built)."""
+    members = []
+    for item in problems:
+        if isinstance(item, str):
+            members.append((item, {}))
+        else:
+            options = dict(item)
+            members.append((options.pop("name"), options))
+    for problem, _ in members:
+        PROBLEMS.get(problem)  # an unknown name fails at registration, naming close matches
+    return SUITES.register(name, Suite(name=name, members=tuple(members), description=description))
+
+
+def suite_members(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """The (problem name, options) pairs of suite ``name``, in the suite's order;
+    an unknown suite is a ConfigError naming close matches."""
+    return [(problem, dict(options)) for problem, options in SUITES.get(name).members]
+
+
 # Importing the modules registers the built-ins.
 from optrun.core.problems import classic, expression, functions, models  # noqa: E402,F401
+from optrun.core.problems import mgh  # noqa: E402,F401  (after classic: its suite names rosenbrock and beale)
