@@ -45,9 +45,9 @@ def _registries() -> tuple[Registry, ...]:
     from optrun.core.initializers import INITIALIZERS
     from optrun.core.optimizers import OPTIMIZERS
     from optrun.core.optimizers.schedules import SCHEDULES
-    from optrun.core.problems import PROBLEMS
+    from optrun.core.problems import PROBLEMS, SUITES
 
-    return PROBLEMS, OPTIMIZERS, INITIALIZERS, SCHEDULES
+    return PROBLEMS, OPTIMIZERS, INITIALIZERS, SCHEDULES, SUITES
 
 
 def origin(kind: str, name: str) -> str:
