@@ -4,7 +4,7 @@
     >>> result = optrun.run("configs/polynomial-gd.yaml", ["stop.max_iter=50"])
     >>> result.status, result.fun, result.trace["f"][:3]
 
-The names below are the public API: running (``run``, ``RunResult``, ``grad``, ``GradResult``,
+The names below are the public API: running (``run``, ``minimize``, ``RunResult``, ``grad``, ``GradResult``,
 ``Summary``, ``read_run``), the errors, and what a problem, optimizer,
 initializer or schedule file imports to register itself (``Options``,
 ``Problem``, ``register_problem``, ...). They are loaded on first use, so
@@ -28,6 +28,8 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _PUBLIC = {
     "run": "optrun.commands.run",
+    "minimize": "optrun.commands.run",
+    "load": "optrun.commands.run",
     "RunResult": "optrun.commands.run",
     "grad": "optrun.commands.grad",
     "GradResult": "optrun.commands.grad",

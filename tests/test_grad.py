@@ -72,14 +72,14 @@ def test_json_is_grad_json_and_the_folder_is_run_style(workdir):
 
 
 def test_two_free_entries_draw_the_contour_with_the_gradient_field(workdir):
-    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), [f"output.dir={workdir}"])
+    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), overrides=[f"output.dir={workdir}"])
     assert [p.name for p in result.plots] == ["contour.png"]
     assert result.plots[0].stat().st_size > 10_000 and result.gradient.grad["x2"] == 3.0
 
 
 def test_fixed_parameters_are_held_and_derivatives_are_in_the_free_one(workdir):
     """With x2 fixed at 1 the notebook's function is one of x1: f, f', f'' = sin 3 + 3, cos 3 + 1, -sin 3."""
-    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), ["fix.x2=1.0", "output.plots=false"], order=2)
+    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), overrides=["fix.x2=1.0", "output.plots=false"], order=2)
     assert result.fixed == {"x2": 1.0} and list(result.at) == ["x1"]
     np.testing.assert_allclose(result.derivatives.values, [math.sin(3) + 3, math.cos(3) + 1, -math.sin(3)], rtol=1e-14)
 

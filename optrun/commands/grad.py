@@ -96,10 +96,10 @@ def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the work
 def grad(
-    config: str | Path | Mapping[str, Any],
-    overrides: Sequence[str] = (),
+    config: str | Path | Mapping[str, Any] | Any,
+    at: Any = None,
     *,
-    at: Mapping[str, Any] | None = None,
+    overrides: Sequence[str] = (),
     hessian: bool = False,
     order: int | None = None,
     fd: bool = False,
@@ -112,7 +112,20 @@ def grad(
     ``at`` maps parameter names to values (shapes as the start's); ``order``
     K gives f, f', ..., f^(K) in the one free scalar parameter; ``jvp`` is a
     tangent (a mapping like the parameters, or n numbers), ``vjp`` m numbers.
-    Bad input raises ConfigError (one line, naming the option)."""
+    Bad input raises ConfigError (one line, naming the option).
+
+    ``config`` may also be your own Python function of one parameter tree
+    (as for ``optrun.minimize``): then ``at`` is the point itself (a float,
+    an array, a dict or list of them) and the derivatives are in its
+    parameters (``x``, or the keys of a dict)."""
+    if callable(config) and not isinstance(config, (str, Path, Mapping, Config)):
+        from optrun.config import name_from_stem
+        from optrun.core.problems.python import PythonFunction
+
+        if at is None:
+            raise ConfigError("needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at")
+        function = PythonFunction(config, at)
+        config, at = {"name": name_from_stem(function.name), "problem": function, "optimizer": "gd"}, None
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     try:
         return _grad(cfg, at, hessian, order, fd, jvp, vjp, plot_range, write)

@@ -30,7 +30,8 @@ from optrun.core.params import to_jsonable
 from optrun.commands.prepare import Prepared, prepare
 from optrun.commands.signals import run_signals
 from optrun.core.result import Best, KnownMinimum, Summary
-from optrun.core.runner import Interrupted, Outcome, SignalFlag, minimize
+from optrun.core import runner
+from optrun.core.runner import Interrupted, Outcome, SignalFlag
 from optrun.core.status import Status
 
 __all__ = ["Prepared", "RunResult", "build_summary", "execute", "prepare", "run", "solve", "versions"]
@@ -104,6 +105,36 @@ class RunResult:
     @property
     def reference(self) -> KnownMinimum | None:
         return self.summary.reference
+
+    def to_pandas(self) -> Any:
+        """The trace as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
+        try:
+            import pandas
+        except ImportError:
+            raise OptrunError("to_pandas needs pandas, which is not installed: pip install pandas") from None
+        return pandas.DataFrame(self.trace)
+
+    def _repr_html_(self) -> str:
+        """The summary as an HTML table (what Jupyter shows for a result)."""
+        from html import escape
+
+        s = self.summary
+        gap = self.gap
+        rows = [
+            ("status", f"{s.status}: {s.message}"),
+            ("f", "-" if s.fun is None else f"{s.fun:.10g}"),
+            ("gap f - f*", "-" if gap is None else f"{gap:.3g}"),
+            ("params", _short_params(s.params)),
+            ("grad norm", "-" if s.grad_norm is None else f"{s.grad_norm:.3g}"),
+            ("iterations", f"{s.nit} ({s.nfev} evaluations)"),
+            ("best f", f"{s.best.fun:.10g} at iteration {s.best.iter}" if s.best.fun is not None else "-"),
+            ("time", f"{s.wall_time_s:.3f} s"),
+            ("run directory", str(self.run_dir)),
+        ]
+        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
+                       for k, v in rows)
+        title = escape(f"{s.name}: {s.problem} / {s.optimizer}")
+        return f"<table><caption style='text-align:left'><b>{title}</b></caption>{body}</table>"
 
     @property
     def gap(self) -> float | None:
@@ -219,7 +250,7 @@ def solve(
     config = prep.config
     optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
     with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
-        outcome = minimize(prep.oracle, prep.x0 if x0 is None else x0, optimizer, config.stop, observers, interrupt=interrupt)
+        outcome = runner.minimize(prep.oracle, prep.x0 if x0 is None else x0, optimizer, config.stop, observers, interrupt=interrupt)
         return outcome, machine.machine_info()
 
 
@@ -311,6 +342,76 @@ def run(
     load_warnings = load_user_problems(problems)
     result = execute(load_config(config, overrides), observers)
     return dataclasses.replace(result, warnings=(*load_warnings, *result.warnings)) if load_warnings else result
+
+
+def load(run_dir: str | Path) -> RunResult:
+    """The :class:`RunResult` of a finished run directory (what ``optrun.run``
+    returned when it ran): summary, trace on first use, plots. A run killed
+    before its summary was written is an error saying so."""
+    from optrun.core.rundir import read_run
+
+    path = Path(run_dir)
+    files = read_run(path)
+    if files.summary is None:
+        raise RunIOError("the run has no summary.json (it was killed before it ended); its trace is readable with optrun.read_run",
+                         source=str(path))
+    return RunResult(summary=files.summary, run_dir=path.resolve(), warnings=tuple(files.warnings))
+
+
+def _short_params(params: Mapping[str, Any], limit: int = 8) -> str:
+    from autograd.misc.flatten import flatten
+
+    from optrun.core.params import leaf_names
+
+    values, _ = flatten({k: np.asarray(v, dtype=float) if not isinstance(v, (list, dict)) else v for k, v in params.items()})
+    names = leaf_names(params)
+    text = ", ".join(f"{n}={float(v):.6g}" for n, v in zip(names[:limit], values[:limit]))
+    return text + (f", ... ({len(names)} values)" if len(names) > limit else "")
+
+
+def minimize(
+    fun: Any,
+    x0: Any,
+    optimizer: str | Mapping[str, Any] = "adam",
+    *,
+    step_size: Any = None,
+    stop: Mapping[str, Any] | None = None,
+    name: str | None = None,
+    output: Mapping[str, Any] | None = None,
+    init: str | Mapping[str, Any] | None = None,
+    fix: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+    observers: Sequence[Any] = (),
+    **options: Any,
+) -> RunResult:
+    """Minimize your own Python function, through exactly what ``optrun run``
+    runs (runner, stop rules, fix, schedules, trace, summary, plots, run
+    directory); returns the same :class:`RunResult`.
+
+    ``fun`` takes one parameter tree (a float, an array, a dict or list of
+    them) written with ``autograd.numpy``; ``x0`` is the start. A dict start's
+    keys name the parameters, any other start is the parameter ``x``
+    (``result.params["x"]``). ``optimizer`` is a name or a mapping of its
+    options; ``step_size`` and ``**options`` are the optimizer's options;
+    ``stop``, ``output``, ``init``, ``fix`` and ``seed`` are the config keys
+    of those names. Bad arguments raise ConfigError with the same one-line
+    messages as a config file. The run's config.yaml records the function's
+    qualified name and source hash (see :mod:`optrun.core.problems.python`)."""
+    from optrun.config import name_from_stem
+    from optrun.core.problems.python import PythonFunction
+
+    function = PythonFunction(fun, x0)
+    section = dict(optimizer) if isinstance(optimizer, Mapping) else {"name": optimizer}
+    if step_size is not None:
+        section["step_size"] = step_size
+    section.update(options)
+    config: dict[str, Any] = {"name": name if name is not None else name_from_stem(function.name), "seed": seed,
+                              "problem": function, "optimizer": section}
+    for key, value in (("stop", stop), ("output", output), ("init", init), ("fix", fix)):
+        if value is not None:
+            config[key] = value
+    return run(config, overrides, observers=observers)
 
 
 # ------------------------------------------------------------- optrun run

@@ -226,7 +226,10 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
     from optrun.config.plugins import load_problem_folders
     from optrun.core.problems import PROBLEMS
 
-    top = validate(_TopLevel, data)
+    from optrun.core.problems.python import PythonFunction
+
+    function = data.get("problem") if isinstance(data.get("problem"), PythonFunction) else None
+    top = validate(_TopLevel, {**data, "problem": "python"} if function is not None else data)
     folders, load_warnings = load_problem_folders(paths.dirs)
     paths.warnings.extend(load_warnings)
     looked = ", ".join(str(f) for f in folders) if folders else f"none found; looked in {', '.join(str(d) for d in paths.dirs)}"
@@ -238,7 +241,7 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
     return Config(
         name=name,
         seed=top.seed,
-        problem=_section(top.problem, "problem", "name", PROBLEMS, context, hint=where),
+        problem=_section(top.problem, "problem", "name", PROBLEMS, context, hint=where) if function is None else _function_section(function),
         init=_section(top.init, "init", "kind", INITIALIZERS, context),
         optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS, context),
         fix=top.fix,
@@ -264,3 +267,15 @@ def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any, cont
         error = ConfigError(f"{exc.message}; {hint}", path=exc.path) if hint else exc
         raise error.located(path=f"{path}.{key}") from None
     return Section(key=key, name=name, entry=entry, options=validate(entry.options, options, path, context))
+
+
+def _function_section(function: Any) -> Section:
+    """``problem:`` given as a Python function (optrun.minimize, optrun.grad):
+    the registered ``python`` entry, building this function's problem."""
+    import dataclasses
+
+    from optrun.core.problems import PROBLEMS
+    from optrun.core.problems.python import PythonOptions
+
+    entry = dataclasses.replace(PROBLEMS.get("python"), build=lambda options: function.problem())
+    return Section(key="name", name="python", entry=entry, options=validate(PythonOptions, function.options(), "problem"))

@@ -209,3 +209,4 @@ def suite_members(name: str) -> list[tuple[str, dict[str, Any]]]:
 # Importing the modules registers the built-ins.
 from optrun.core.problems import classic, expression, functions, models  # noqa: E402,F401
 from optrun.core.problems import mgh  # noqa: E402,F401  (after classic: its suite names rosenbrock and beale)
+from optrun.core.problems import python  # noqa: E402,F401  (optrun.minimize's Python functions)

@@ -1,0 +1,90 @@
+"""A Python function as a problem: what ``optrun.minimize(fun, x0)`` and
+``optrun.grad(fun, at)`` run, through the same pipeline as a config.
+
+The function takes one parameter tree, as the notebooks write them: a float,
+an array, or a dict or list of them (``[{"w": ..., "b": ...}, ...]`` for a
+layered model), written with ``autograd.numpy``. A dict start's keys are the
+run's parameter names; any other start is the one parameter ``x`` (so the
+trace has ``x``, ``x[0]``, ``x[0].w[1,2]``, ... columns).
+
+The run's ``config.yaml`` records ``problem: {name: python, function:
+module.qualname, source_sha256: ...}`` (the hash of the function's source,
+or of its bytecode when the source is not available): ``show`` and
+``compare`` read the run like any other, and ``plot`` redraws the trace
+plots; the problem itself cannot be rebuilt from the file (the function
+lives in the program that ran it), which this registered entry says in one
+line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from pydantic import Field
+
+from optrun.core.errors import ConfigError
+from optrun.core.options import Options
+from optrun.core.problems import Problem, register_problem
+
+
+class PythonOptions(Options):
+    function: str = Field(min_length=1, description="module.qualname of the function that was run")
+    source_sha256: str = Field(min_length=1, description="SHA-256 of its source (or bytecode)")
+
+
+@dataclass(frozen=True)
+class PythonFunction:
+    """``fun`` and its start ``x0``, given in a config mapping as ``problem:``."""
+
+    fun: Callable[[Any], Any]
+    x0: Any
+
+    def __post_init__(self) -> None:
+        if not callable(self.fun):
+            raise ConfigError(f"must be a Python function of one parameter tree, got {type(self.fun).__name__}", path="fun")
+
+    @property
+    def qualname(self) -> str:
+        return f"{getattr(self.fun, '__module__', None) or '?'}.{getattr(self.fun, '__qualname__', type(self.fun).__name__)}"
+
+    @property
+    def name(self) -> str:
+        """The default run name: the function's name (``<lambda>`` gives ``lambda``)."""
+        return getattr(self.fun, "__name__", "function").strip("<>") or "function"
+
+    def source_sha256(self) -> str:
+        import inspect
+
+        try:
+            data = inspect.getsource(self.fun).encode()
+        except (OSError, TypeError):  # defined at a prompt, or a callable object: hash what is there
+            code = getattr(self.fun, "__code__", None)
+            data = code.co_code + repr(code.co_consts).encode() if code is not None else repr(self.fun).encode()
+        return hashlib.sha256(data).hexdigest()
+
+    def options(self) -> dict[str, str]:
+        return {"function": self.qualname, "source_sha256": self.source_sha256()}
+
+    def problem(self) -> Problem:
+        fun, x0 = self.fun, self.x0
+        if isinstance(x0, Mapping):
+            return Problem(objective=lambda p: fun(dict(p)), start=dict(x0))
+        return Problem(objective=lambda p: fun(p["x"]), start={"x": x0})
+
+
+@register_problem(
+    "python",
+    description="a Python function given to optrun.minimize / optrun.grad (not for YAML files)",
+    formula="fun(x), any autograd-differentiable function of one parameter tree",
+    parameters="x, or the keys of a dict start",
+    options=PythonOptions,
+)
+def python_function(options: PythonOptions) -> Problem:
+    function = getattr(options, "function", None)
+    if function is None:  # list-problems / describe: there is no default function
+        raise ConfigError("given from Python only: optrun.minimize(fun, x0) or optrun.grad(fun, at)", path="problem")
+    raise ConfigError(f"the run was of the Python function {function} (source sha256 {options.source_sha256[:12]}...), "
+                      "which lives in the program that ran it: it cannot be rebuilt from config.yaml "
+                      "(the trace plots need no problem; call optrun.minimize again to redo the run)", path="problem")

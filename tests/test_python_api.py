@@ -1,0 +1,113 @@
+"""Your own function from Python (optrun.minimize, optrun.grad(fun, at)),
+results in a notebook (_repr_html_, to_pandas) and optrun.load: the same
+pipeline and result object as optrun run (optrun/commands/run.py,
+optrun/core/problems/python.py)."""
+
+import json
+import math
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import yaml
+
+import optrun
+from optrun.core.errors import ConfigError, RunIOError
+
+
+def polynomial(x):
+    return 3 * x**2 + 4 * x - 3
+
+
+def test_minimize_runs_seed_000s_descent_cell(workdir):
+    """start = 3.0; 200 times: start -= dpolynomial(start) * 0.01 -> -0.666651184..."""
+    result = optrun.minimize(polynomial, 3.0, "gd", step_size=0.01, stop={"max_iter": 200, "grad_tol": None},
+                             output={"plots": False})
+    assert result.status == "max_iter" and result.nit == 200
+    assert result.params["x"] == pytest.approx(-2 / 3 + 11 / 3 * 0.94**200, rel=1e-12)
+    np.testing.assert_allclose(result.trace["x"], -2 / 3 + 11 / 3 * 0.94 ** np.arange(201), rtol=1e-12)
+    config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert config["name"] == "polynomial" and result.run_dir.parent.name == "polynomial"
+    assert config["problem"]["name"] == "python" and config["problem"]["function"].endswith("test_python_api.polynomial")
+    assert len(config["problem"]["source_sha256"]) == 64
+    assert json.loads((result.run_dir / "summary.json").read_text())["problem"] == "python"
+
+
+def test_a_list_of_dicts_start_is_one_parameter_tree(workdir):
+    """The notebooks' layered parameters: [{"w": ..., "b": ...}, ...] flattened once, named x[0].w[1], ..."""
+    def loss(layers):
+        return sum(anp.sum((layer["w"] - 1.0) ** 2) + (layer["b"] + 2.0) ** 2 for layer in layers)
+
+    start = [{"w": np.zeros(2), "b": 0.0}, {"w": np.zeros(3), "b": 0.5}]
+    result = optrun.minimize(loss, start, "gd", step_size=0.25, stop={"max_iter": 100}, output={"plots": False})
+    assert result.status == "converged"
+    assert [c for c in result.trace if c.startswith("x[")] == ["x[0].b", "x[0].w[0]", "x[0].w[1]", "x[1].b", "x[1].w[0]", "x[1].w[1]", "x[1].w[2]"]
+    np.testing.assert_allclose(result.params["x"][1]["w"], np.ones(3), atol=1e-8)
+    assert result.params["x"][0]["b"] == pytest.approx(-2.0, abs=1e-8)
+
+
+def test_a_dict_start_names_the_parameters_and_fix_holds_one(workdir):
+    def goldfield(p):
+        return 2 * p["x"] ** 2 - 4 * p["x"] * p["y"] + p["y"] ** 4 + 2
+
+    result = optrun.minimize(goldfield, {"x": 0.1, "y": 1.2}, "gd", step_size=0.01, fix={"y": 1.2},
+                             stop={"max_iter": 300, "grad_tol": None}, output={"plots": False})
+    assert result.params["y"] == 1.2 and result.params["x"] == pytest.approx(1.2, abs=1e-5)  # seed 000's one-axis robot
+
+
+def test_minimize_validates_like_a_config(workdir):
+    with pytest.raises(ConfigError, match=r"optimizer.stepsize: unknown key 'stepsize'; did you mean 'step_size'\?"):
+        optrun.minimize(polynomial, 3.0, "gd", stepsize=0.1)
+    with pytest.raises(ConfigError, match=r"stop.max_iter"):
+        optrun.minimize(polynomial, 3.0, stop={"max_iter": 0})
+    with pytest.raises(ConfigError, match="must be a Python function"):
+        optrun.minimize(42, 3.0)
+    assert not (workdir / "outputs").exists()
+
+
+def test_grad_of_a_python_function(workdir):
+    result = optrun.grad(polynomial, 3.0, order=2, write=False)
+    assert result.gradient.grad == {"x": 22.0} and result.derivatives.values == (36.0, 22.0, 6.0)
+    two = optrun.grad(lambda p: anp.sin(p["x1"]) + p["x1"] * p["x2"], {"x1": 3.0, "x2": 1.0}, hessian=True, write=False)
+    assert two.gradient.grad["x1"] == pytest.approx(math.cos(3) + 1, rel=1e-14)
+    np.testing.assert_allclose(two.hessian.array, [[-math.sin(3), 1.0], [1.0, 0.0]], atol=1e-15)
+    with pytest.raises(ConfigError, match="needs the point"):
+        optrun.grad(polynomial)
+
+
+def test_load_returns_the_same_result_and_plot_explains_what_it_cannot_redraw(workdir):
+    from optrun.commands.plots import draw_run_plots
+
+    ran = optrun.minimize(polynomial, 3.0, "gd", step_size=0.1, stop={"max_iter": 30})
+    loaded = optrun.load(ran.run_dir)
+    assert loaded.summary == ran.summary and loaded.run_dir == ran.run_dir
+    np.testing.assert_array_equal(loaded.trace["f"], ran.trace["f"])
+    written, warnings = draw_run_plots(ran.run_dir)
+    assert sorted(p.name for p in written) == ["loss.png", "params.png"]
+    assert len(warnings) == 1 and "Python function" in warnings[0] and "polynomial" in warnings[0]
+    (ran.run_dir / "summary.json").unlink()
+    with pytest.raises(RunIOError, match="no summary.json"):
+        optrun.load(ran.run_dir)
+
+
+def test_a_result_shows_as_html_and_a_dataframe(workdir):
+    pandas = pytest.importorskip("pandas")  # a test extra: installed by pip install -e ".[test]"
+    result = optrun.run({"name": "<b>tag</b>".replace("<", "").replace(">", "").replace("/", ""), "problem": "trid",
+                         "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+    html = result._repr_html_()
+    assert html.startswith("<table>") and "converged" in html and "-2" in html and str(result.run_dir) in html
+    frame = result.to_pandas()
+    assert isinstance(frame, pandas.DataFrame) and list(frame.columns[:3]) == ["iter", "f", "grad_norm"]
+    assert len(frame) == result.nit + 1 and frame["f"].iloc[-1] == result.fun
+
+
+def test_html_escapes_user_text(workdir):
+    """An objective's own error message lands in the summary's message: it is text, not markup."""
+    def hostile(x):
+        if x < 0.5:
+            raise ValueError("<script>alert(1)</script>")
+        return (x - 1.0) ** 2
+
+    result = optrun.minimize(hostile, 2.0, "gd", step_size=1.0, output={"plots": False})
+    html = result._repr_html_()
+    assert result.status == "failed" and "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
