@@ -111,3 +111,23 @@ def test_html_escapes_user_text(workdir):
     result = optrun.minimize(hostile, 2.0, "gd", step_size=1.0, output={"plots": False})
     html = result._repr_html_()
     assert result.status == "failed" and "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_result_draws_its_plots_into_given_axes(workdir):
+    from matplotlib.figure import Figure
+
+    result = optrun.run({"problem": "goldfield", "optimizer": {"name": "gd", "step_size": 0.01},
+                         "stop": {"max_iter": 50}, "output": {"plots": False}})
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    assert result.plot("loss", ax=left) is fig and result.plot("landscape", ax=right) is fig
+    assert left.get_lines()[0].get_ydata().tolist() == result.trace["gap"].tolist()  # f - f* (goldfield's f* is known)
+    path = [line for line in right.get_lines() if line.get_label() == "path"][0]
+    assert path.get_xdata().tolist() == result.trace["x"].tolist()
+    alone = result.plot("params")  # a new figure, outside pyplot
+    assert [line.get_label() for line in alone.axes[0].get_lines()] == ["x", "y"]
+    assert not list(result.run_dir.glob("*.png"))  # drawn in memory, no file written
+    with pytest.raises(ConfigError, match="unknown plot 'contour'"):
+        result.plot("contour")
+    with pytest.raises(ConfigError, match="fit plot does not apply"):
+        result.plot("fit")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from optrun.core.errors import RunIOError
+from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.outputs import write_bytes_atomic
 from optrun.core.rundir import RunFiles, read_run
 
@@ -72,6 +72,21 @@ def png_bytes(fig: Any) -> bytes:
 
 def _save(fig: Any, out: Path) -> None:
     write_bytes_atomic(out, png_bytes(fig))
+
+
+def _axes(ax: Any, figsize: tuple[float, float], margins: dict[str, float]) -> tuple[Any, Any]:
+    """(figure, axes): the given axes (drawn into, e.g. a notebook's), or a new figure's."""
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = _pyplot().subplots(figsize=figsize)
+    fig.subplots_adjust(**margins)
+    return fig, ax
+
+
+def _finish(fig: Any, out: Path | None) -> None:
+    """Write the PNG (and close the figure) unless the caller draws into its own axes."""
+    if out is not None:
+        _save(fig, out)
 
 
 def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
@@ -124,6 +139,24 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
     return written, warnings
 
 
+PLOTS = ("loss", "params", "landscape", "fit")  # what RunResult.plot draws; <name>.png in a run directory
+
+
+def draw_into(run_dir: Path, name: str, ax: Any) -> bool:
+    """Draw the run's plot ``name`` into matplotlib axes ``ax`` (a notebook's);
+    False when it does not apply to the run (no parameter columns, more than
+    two free parameters for the landscape, no fit)."""
+    if name not in PLOTS:
+        raise ConfigError(f"unknown plot {name!r} (plots: {', '.join(PLOTS)})", path="plot")
+    run = read_run(run_dir)
+    if name == "loss":
+        return plot_loss(run, None, ax)
+    if name == "params":
+        return plot_params(run, None, ax)
+    prep = _rebuild(run)
+    return (plot_landscape if name == "landscape" else plot_fit)(run, prep, None, ax)
+
+
 def _rebuild(run: RunFiles) -> Prepared:
     from optrun.config import load_config
     from optrun.commands.prepare import prepare
@@ -132,11 +165,16 @@ def _rebuild(run: RunFiles) -> Prepared:
 
 
 # --------------------------------------------------------------------- loss
-def plot_loss(run: RunFiles, out: Path) -> bool:
-    plt = _pyplot()
+def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
+    """f (or f - f* on a log axis) and the gradient norm against iterations:
+    two panels, or with ``ax`` one panel with the gradient norm on a twin axis."""
     it, f, g = run.trace["iter"], run.trace["f"], run.trace["grad_norm"]
-    fig, (ax_f, ax_g) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
+    if ax is None:
+        fig, (ax_f, ax_g) = _pyplot().subplots(2, 1, figsize=(8, 6), sharex=True)
+        fig.subplots_adjust(left=0.12, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
+    else:
+        fig, ax_f = ax.figure, ax
+        ax_g = ax.twinx()
     if "gap" in run.trace:
         [gap] = log_safe_gap(run.trace["gap"])
         ax_f.plot(it, gap, color="tab:blue")
@@ -154,13 +192,16 @@ def plot_loss(run: RunFiles, out: Path) -> bool:
         ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
     ax_f.set_title(_title(run, "objective"))
     ax_f.grid(alpha=0.3)
-    ax_g.plot(it, g, color="tab:orange")
+    ax_g.plot(it, g, color="tab:orange", linestyle="-" if ax is None else ":")
     if np.any(np.isfinite(g) & (g > 0)):
         ax_g.set_yscale("log")
     ax_g.set_ylabel("gradient norm")
-    ax_g.set_xlabel("iteration")
-    ax_g.grid(alpha=0.3)
-    _save(fig, out)
+    if ax is None:
+        ax_g.set_xlabel("iteration")
+        ax_g.grid(alpha=0.3)
+    else:
+        ax_f.set_xlabel("iteration")
+    _finish(fig, out)
     return True
 
 
@@ -174,14 +215,12 @@ def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
     return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]
 
 
-def plot_params(run: RunFiles, out: Path) -> bool:
+def plot_params(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     names = param_columns(run.trace)
     if not names:
         return False  # more parameters than output.param_columns: the trace has none
-    plt = _pyplot()
     shown = names[:MAX_PARAM_LINES]
-    fig, ax = plt.subplots(figsize=(8, 5))
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.93, bottom=0.1)
+    fig, ax = _axes(ax, (8, 5), dict(left=0.1, right=0.97, top=0.93, bottom=0.1))
     for name in shown:
         ax.plot(run.trace["iter"], run.trace[name], label=name)
     left_out = len(names) - len(shown)
@@ -191,7 +230,7 @@ def plot_params(run: RunFiles, out: Path) -> bool:
     ax.set_ylabel("value")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small", ncol=2 if len(shown) > 6 else 1)
-    _save(fig, out)
+    _finish(fig, out)
     return True
 
 
@@ -251,7 +290,7 @@ def _span(values: np.ndarray) -> tuple[float, float]:
     return low - 0.25 * width, high + 0.25 * width
 
 
-def plot_landscape(run: RunFiles, prep: Prepared, out: Path) -> bool:
+def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) -> bool:
     n_free = prep.x0.size
     if n_free not in (1, 2):
         return False
@@ -262,9 +301,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path) -> bool:
     minima = _known_minima(prep, n_free)
     points = np.vstack([path, minima]) if len(minima) else path
     fun = _objective_of_free(prep)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 6) if n_free == 2 else (8, 5))
-    fig.subplots_adjust(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1)
+    fig, ax = _axes(ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1))
     with np.errstate(all="ignore"):
         if n_free == 1:
             xs = np.linspace(*_span(points[:, 0]), 400)
@@ -283,7 +320,8 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path) -> bool:
             Z = _grid(prep, xs, ys)
             finite = Z[np.isfinite(Z)]
             if finite.size == 0:
-                plt.close(fig)
+                if out is not None:
+                    _pyplot().close(fig)
                 raise ValueError("f is not finite anywhere on the plotted region")
             Z = np.where(np.isfinite(Z), Z, finite.max())
             shifted = Z - finite.min()
@@ -304,19 +342,17 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path) -> bool:
     fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())
     ax.set_title(_title(run, "landscape" + (f" ({fixed} fixed)" if fixed else "")))
     ax.legend(loc="best", fontsize="small")
-    _save(fig, out)
+    _finish(fig, out)
     return True
 
 
 # ---------------------------------------------------------------------- fit
-def plot_fit(run: RunFiles, prep: Prepared, out: Path) -> bool:
+def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) -> bool:
     if prep.problem.fit is None or run.summary is None:
         return False
     final = _final_params(run, prep)
     fit = prep.problem.fit(final)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.09)
+    fig, ax = _axes(ax, (7, 6), dict(left=0.12, right=0.97, top=0.93, bottom=0.09))
     if fit.kind == "density":
         ax.hist(fit.observed, bins="auto", density=True, color="tab:blue", alpha=0.5, label="data")
         grid = np.linspace(*_span(fit.observed), 400)
@@ -334,7 +370,7 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path) -> bool:
         ax.set_title(_title(run, "predictions against targets"))
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    _save(fig, out)
+    _finish(fig, out)
     return True
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from optrun.commands import plots
 from optrun.core import machine
 from optrun.config import Config, load_config
-from optrun.core.errors import OptrunError, RunIOError
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
 from optrun.commands.prepare import Prepared, prepare
@@ -113,6 +113,20 @@ class RunResult:
         except ImportError:
             raise OptrunError("to_pandas needs pandas, which is not installed: pip install pandas") from None
         return pandas.DataFrame(self.trace)
+
+    def plot(self, name: str = "loss", ax: Any = None) -> Any:
+        """Draw one of the run's plots (``loss``, ``params``, ``landscape``,
+        ``fit``) into matplotlib axes ``ax``, or into a new figure; returns
+        the figure (Jupyter shows it). Uses the current matplotlib backend."""
+        from optrun.commands.plots import draw_into
+
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(7, 4.5), layout="constrained").add_subplot()
+        if not draw_into(self.run_dir, name, ax):
+            raise ConfigError(f"the {name} plot does not apply to this run (see README, Plots)", path="plot")
+        return ax.figure
 
     def _repr_html_(self) -> str:
         """The summary as an HTML table (what Jupyter shows for a result)."""
