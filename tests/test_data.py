@@ -1,6 +1,8 @@
 """User CSV data for the data-driven problems."""
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 
 import optrun
@@ -90,3 +92,20 @@ def test_csv_error_from_the_cli_is_one_line(workdir):
         "error: c.yaml: problem.data.path: data file 'nope.csv' not found (relative paths are looked up in the config's "
         f"folder and its parents up to the project root: {workdir.resolve()})"
     )
+
+
+@pytest.mark.parametrize("config", ["gaussian-mle-gd.yaml", "linreg-csv.yaml"])
+def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
+    """A run's config.yaml records the data file, not the synthetic-data
+    options it does not use, so `optrun plot` can rebuild its problem (the
+    fit plot) and the config validates again."""
+    import optrun
+    from optrun.commands.plots import draw_run_plots
+    from optrun.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    result = optrun.run(str(repo / "configs" / config), ["output.plots=false", f"output.dir={workdir}", "stop.max_iter=5"])
+    reloaded = load_config(result.run_dir / "config.yaml")
+    assert "data" in reloaded.resolved()["problem"] and "n" not in reloaded.resolved()["problem"]
+    written, warnings = draw_run_plots(result.run_dir)
+    assert "fit.png" in [p.name for p in written] and not warnings

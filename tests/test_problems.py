@@ -104,7 +104,9 @@ OPTIONS_FOR = {"expression": {"expr": "sin(x) * y**2 + exp(0.1 * x * y) + sum(z*
 
 
 def registered():
-    return sorted(PROBLEMS)
+    # "python" wraps a function given to optrun.minimize: there is none to build
+    # here (tests/test_python_api.py runs it)
+    return sorted(name for name in PROBLEMS if name != "python")
 
 
 @pytest.mark.parametrize("name", registered())

@@ -103,7 +103,7 @@ class Section:
     options: Options
 
     def resolved(self) -> dict[str, Any]:
-        return {self.key: self.name, **self.options.model_dump(mode="json")}
+        return {self.key: self.name, **self.options.resolved()}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ class Options(BaseModel):
     # (for `optrun list-problems`) does not pay for every model up front
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
+    def resolved(self) -> dict[str, Any]:
+        """What a run's config.yaml records of these options: every one, defaults filled in."""
+        return self.model_dump(mode="json")
+
     @classmethod
     def describe(cls) -> str:
         """'step_size=0.01, b1=0.9' — the options with their defaults."""

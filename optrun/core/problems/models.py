@@ -4,7 +4,7 @@ a user's CSV file; each gives fit.png its data through ``Problem.fit``."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import autograd.numpy as anp
 import numpy as np
@@ -17,10 +17,31 @@ from optrun.core.problems.data import ColumnData, TableData, load_column, load_t
 
 
 # ---------------------------------------------------------- linear_regression
-_SYNTHETIC_ONLY = ("n", "dim", "true_w", "true_b", "data_seed")
+class DataOrSynthetic(Options):
+    """Options of a model fitted to a CSV (``data``) or to synthetic data drawn
+    from the options in ``SYNTHETIC_ONLY``: giving both is an error, and a
+    run's config.yaml records only the kind used (so it loads again)."""
+
+    SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _data_or_synthetic(self):
+        if getattr(self, "data", None) is not None:
+            given = [k for k in self.SYNTHETIC_ONLY if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"'{given[0]}' only applies to synthetic data; remove it or 'data'")
+        return self
+
+    def resolved(self) -> dict[str, Any]:
+        data = super().resolved()
+        if getattr(self, "data", None) is not None:
+            for key in self.SYNTHETIC_ONLY:
+                data.pop(key, None)
+        return data
 
 
-class LinearRegressionOptions(Options):
+class LinearRegressionOptions(DataOrSynthetic):
+    SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "dim", "true_w", "true_b", "data_seed")
     n: int = Field(300, ge=1, le=10_000_000)
     dim: int = Field(2, ge=1, le=100_000)
     true_w: list[float] = Field(default_factory=lambda: [4.2, -4.2], min_length=1)
@@ -32,11 +53,7 @@ class LinearRegressionOptions(Options):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.data is not None:
-            given = [k for k in _SYNTHETIC_ONLY if k in self.model_fields_set]
-            if given:
-                raise ValueError(f"'{given[0]}' only applies to synthetic data; remove it or 'data'")
-        elif len(self.true_w) != self.dim:
+        if self.data is None and len(self.true_w) != self.dim:
             raise ValueError(f"true_w has {len(self.true_w)} entries but dim is {self.dim}; give true_w with {self.dim} entries")
         return self
 
@@ -164,7 +181,9 @@ ACTIVATIONS = {
 }
 
 
-class MLPOptions(Options):
+class MLPOptions(DataOrSynthetic):
+    SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "data_seed")
+
     hidden: list[int] = Field(default_factory=lambda: [10], max_length=20)
     activation: Literal["tanh", "relu", "sigmoid", "softplus"] = "tanh"
     n: int = Field(300, ge=1, le=10_000_000)
@@ -179,13 +198,6 @@ class MLPOptions(Options):
             raise ValueError(f"every hidden layer needs at least 1 unit, got {hidden}")
         return hidden
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.data is not None:
-            given = [k for k in ("n", "data_seed") if k in self.model_fields_set]
-            if given:
-                raise ValueError(f"'{given[0]}' only applies to synthetic data; remove it or 'data'")
-        return self
 
 
 def mlp_data(options: MLPOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -236,20 +248,15 @@ def mlp_regression(options: MLPOptions) -> Problem:
 
 
 # --------------------------------------------------------------- gaussian_mle
-class GaussianMLEOptions(Options):
+class GaussianMLEOptions(DataOrSynthetic):
+    SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "true_mu", "true_sigma", "data_seed")
+
     n: int = Field(1000, ge=1, le=10_000_000)
     true_mu: float = -3.0
     true_sigma: float = Field(2.0, gt=0)
     data_seed: int = Field(0, ge=0, le=2**32 - 1)
     data: ColumnData | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self):
-        if self.data is not None:
-            given = [k for k in ("n", "true_mu", "true_sigma", "data_seed") if k in self.model_fields_set]
-            if given:
-                raise ValueError(f"'{given[0]}' only applies to synthetic data; remove it or 'data'")
-        return self
 
 
 @register_problem(
