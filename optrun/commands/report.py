@@ -1,0 +1,217 @@
+"""``optrun report PATH... [--out report.html]``: one self-contained HTML
+page to share runs, sweeps and bench directories.
+
+Every run directory found under the paths (a folder with ``config.yaml`` and
+``trace.csv``) is read with :func:`optrun.core.rundir.read_run`. The page has,
+for many runs, a comparison table sortable by any column (a few lines of
+inline JavaScript); for each run (the first :data:`MAX_DETAILED`), its
+summary, its resolved config and its plots; and the PNGs a sweep or bench
+folder drew for the whole study. Figures are embedded as PNG data URIs and
+nothing is loaded from the network, so the file opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any, Sequence
+
+from optrun.core.errors import ConfigError
+from optrun.core.rundir import RunFiles, read_run
+
+MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
+PLOT_ORDER = ("loss.png", "landscape.png", "params.png", "fit.png")
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th.sortable { cursor: pointer; background: #f3f3f3; } th.sortable:hover { background: #e6e6e6; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.converged { color: #137333; } .max_iter, .time_limit { color: #9a6700; }
+.diverged, .failed, .error { color: #c5221f; } .interrupted { color: #8430ce; }
+pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }
+"""
+
+# Sort the comparison table by a clicked column (numbers as numbers, '-' last);
+# marks the table data-sortable="ready" so a test can see the script ran.
+SCRIPT = """
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("table.runs").forEach(function (table) {
+    var body = table.tBodies[0];
+    table.querySelectorAll("th").forEach(function (th, column) {
+      th.classList.add("sortable");
+      th.addEventListener("click", function () {
+        var ascending = th.dataset.order !== "asc";
+        th.dataset.order = ascending ? "asc" : "desc";
+        var rows = Array.prototype.slice.call(body.rows);
+        rows.sort(function (a, b) {
+          var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+          var nx = parseFloat(x), ny = parseFloat(y);
+          var cmp = (isNaN(nx) || isNaN(ny)) ? (isNaN(nx) - isNaN(ny)) || x.localeCompare(y) : nx - ny;
+          return ascending ? cmp : -cmp;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+    table.dataset.sortable = "ready";
+  });
+});
+"""
+
+COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "time (s)")
+
+
+def find_runs(paths: Sequence[Path]) -> list[Path]:
+    """Run directories at or under ``paths``, in a stable order; a path that
+    does not exist or holds no run is a ConfigError naming it."""
+    runs: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise ConfigError("not found", source=str(path))
+        if _is_run(path):
+            found = [path]
+        else:
+            found = sorted({trace.parent for trace in path.rglob("trace.csv") if _is_run(trace.parent)})
+        if not found:
+            raise ConfigError("holds no run directory (a folder with config.yaml and trace.csv)", source=str(path))
+        runs.extend(r for r in found if r not in runs)
+    return runs
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+
+
+def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, list[str]]:
+    """The report page for ``paths`` and the warnings (runs that could not be read)."""
+    runs, warnings = [], []
+    for path in find_runs(paths):
+        try:
+            runs.append(read_run(path))
+        except Exception as exc:  # one unreadable run is a warning, not the end of the report
+            warnings.append(f"{path}: left out: {exc}")
+    if not runs:
+        raise ConfigError("no run could be read: " + "; ".join(warnings), source=str(paths[0]))
+    title = title or ("optrun report: " + ", ".join(p.name or str(p) for p in paths))
+    parts = [f"<h1>{_e(title)}</h1>", f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}"
+             + (f"; {len(warnings)} left out (unreadable)" if warnings else "") + ".</p>"]
+    if len(runs) > 1:
+        parts.append("<h2>Runs</h2><p>Click a column to sort.</p>" + _runs_table(runs))
+    for path in paths:
+        study = [p for p in sorted(path.glob("*.png"))] if path.is_dir() and not _is_run(path) else []
+        if study:
+            parts.append(f"<h2>{_e(path.name)}: the whole study</h2>" + "".join(_img(p) for p in study))
+    for run in runs[:MAX_DETAILED]:
+        parts.append(_run_section(run))
+    if len(runs) > MAX_DETAILED:
+        parts.append(f"<p>{len(runs) - MAX_DETAILED} more runs are in the table only.</p>")
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{_e(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head>"
+            f"<body>{''.join(parts)}</body></html>")
+    return page, warnings
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _num(value: Any, digits: str = ".10g") -> tuple[str, str]:
+    """(shown text, sort key) of a number that may be None."""
+    if value is None:
+        return "-", ""
+    return format(value, digits), repr(float(value))
+
+
+def _runs_table(runs: list[RunFiles]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
+    rows = []
+    for i, run in enumerate(runs, start=1):
+        s = run.summary
+        status = str(s.status) if s is not None else "incomplete"
+        cells = [(str(i), str(i)), (run.name, run.name), (run.problem, run.problem), (run.optimizer, run.optimizer),
+                 (status, status)]
+        if s is not None:
+            cells += [_num(s.fun), _num(s.gap, ".3g"), (str(s.nit), str(s.nit)), (str(s.nfev), str(s.nfev)),
+                      _num(s.wall_time_s, ".3f")]
+        else:
+            cells += [("-", "")] * 5
+        row = "".join(
+            f"<td data-value='{_e(key)}'" + (" class='num'" if c in ("run", "f", "gap", "nit", "nfev", "time (s)") else
+                                              f" class='{_e(text)}'" if c == "status" else "") + f">{_e(text)}</td>"
+            for c, (text, key) in zip(COLUMNS, cells))
+        rows.append(f"<tr>{row}</tr>")
+    return f"<table class='runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _run_section(run: RunFiles) -> str:
+    s = run.summary
+    title = f"{run.name}: {run.problem} / {run.optimizer}"
+    rows: list[tuple[str, str]] = [("run directory", str(run.path))]
+    if s is None:
+        rows.insert(0, ("status", "incomplete: no summary.json (the run was killed); its trace is below"))
+    else:
+        rows[:0] = [
+            ("status", f"{s.status}: {s.message}"),
+            ("f", _num(s.fun)[0]),
+            ("gap f - f*", _num(s.gap, ".3g")[0]),
+            ("params", _params_text(s.params)),
+            ("iterations", f"{s.nit} ({s.nfev} evaluations, {s.njev} gradients)"),
+            ("time", f"{s.wall_time_s:.3f} s"),
+        ]
+    table = "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
+    config = (run.path / "config.yaml").read_text(errors="replace")
+    plots = [run.path / name for name in PLOT_ORDER if (run.path / name).is_file()]
+    figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
+    return (f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>"
+            f"{figures}")
+
+
+def _params_text(params: dict[str, Any], limit: int = 12) -> str:
+    import numpy as np
+
+    from optrun.core.params import leaf_names
+
+    names = leaf_names(params)
+    flat = [float(v) for v in np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in _leaves(params)])] if names else []
+    text = ", ".join(f"{n}={v:.6g}" for n, v in zip(names[:limit], flat[:limit]))
+    return text + (f", ... ({len(names)} values)" if len(names) > limit else "")
+
+
+def _leaves(tree: Any) -> list[Any]:
+    if isinstance(tree, dict):
+        return [leaf for key in sorted(tree) for leaf in _leaves(tree[key])]
+    if isinstance(tree, list):
+        return [leaf for item in tree for leaf in _leaves(item)]
+    return [tree]
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<figure><img alt='{_e(path.name)}' src='data:image/png;base64,{data}'><figcaption>{_e(path.name)}</figcaption></figure>"
+
+
+def _drawn_loss(run: RunFiles) -> str:
+    """A run drawn without plots (output.plots: false): its loss plot, made here."""
+    from optrun.commands.plots import _pyplot, plot_loss, png_bytes
+
+    fig, ax = _pyplot().subplots(figsize=(8, 4))
+    plot_loss(run, None, ax)
+    data = base64.b64encode(png_bytes(fig)).decode("ascii")
+    return f"<figure><img alt='loss' src='data:image/png;base64,{data}'><figcaption>loss (drawn for the report)</figcaption></figure>"
+
+
+def report_command(paths: Sequence[Path], out: Path) -> int:
+    """``optrun report``: write the page atomically and print its path."""
+    from optrun.commands.common import out as stdout, shown, warn
+    from optrun.core.outputs import write_bytes_atomic
+
+    page, warnings = build_report(list(paths))
+    for warning in warnings:
+        warn(warning)
+    write_bytes_atomic(out, page.encode("utf-8"))
+    stdout().print(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)", markup=False, highlight=False)
+    return 0
