@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from optrun.commands.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
 from optrun.config.bench import Suite, label, load_suite
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
@@ -38,10 +39,6 @@ BENCH_FILE = "bench.json"
 RUNS = "runs"
 MAX_RUNS = 10_000
 BASE_COLUMNS = ("problem", "dimension", "optimizer", "start", "status", "f", "gap", "nit", "nfev", "njev", "time")
-
-
-def target_name(tau: float) -> str:
-    return f"{tau:g}"
 
 
 def columns(targets: Sequence[float]) -> list[str]:
@@ -170,7 +167,7 @@ def bench_rows(sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], tar
     for sweep_row in sweep_rows:
         info = meta[sweep_row["index"] - 1]
         row = {**{c: None for c in BASE_COLUMNS}, **info, "status": sweep_row["status"], "f": sweep_row["f"], "gap": sweep_row["gap"],
-               "nit": sweep_row["nit"], "nfev": sweep_row["nfev"], "time": sweep_row["wall_time_s"], "run_dir": sweep_row["run_dir"]}
+               "nit": sweep_row["nit"], "nfev": sweep_row["nfev"], "time": sweep_row["wall_time_s"], "run_dir": f"{RUNS}/{Path(sweep_row['run_dir']).name}"}
         trace = star = None
         if sweep_row["status"] != "error":
             try:
@@ -240,22 +237,6 @@ def read_bench_csv(path: Path) -> list[dict[str, Any]]:
                 row[key] = int(number) if key in ("dimension", "start", "nit", "nfev", "njev") or key.startswith("nfev_to_") else number
         rows.append(row)
     return rows
-
-
-def cost_matrix(rows: list[dict[str, Any]], optimizers: Sequence[str], column: str):
-    """(instances, optimizers) costs from one nfev_to_/time_to_ column (inf:
-    not reached, or no row), with the instances (problem, start) and their dimensions."""
-    instances = sorted({(r["problem"], r["start"]) for r in rows}, key=lambda key: (key[0], key[1]))
-    index = {key: i for i, key in enumerate(instances)}
-    solver = {name: j for j, name in enumerate(optimizers)}
-    costs = np.full((len(instances), len(optimizers)), np.inf)
-    dims = np.ones(len(instances))
-    for r in rows:
-        i = index[(r["problem"], r["start"])]
-        dims[i] = r["dimension"] or 1
-        if r["optimizer"] in solver and r.get(column) is not None:
-            costs[i, solver[r["optimizer"]]] = r[column]
-    return costs, dims, instances
 
 
 def summary_by_optimizer(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float]) -> list[dict[str, Any]]:

@@ -19,7 +19,30 @@ never did. A "problem" here is one instance: a (problem, start) pair.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
+
+
+def target_name(tau: float) -> str:
+    """How a target names its bench.csv columns: 0.1, 0.001, 1e-06."""
+    return f"{tau:g}"
+
+
+def cost_matrix(rows: list[dict[str, Any]], optimizers: Sequence[str], column: str):
+    """From bench.csv's rows: the (instances, optimizers) costs of one nfev_to_/time_to_ column (inf:
+    not reached, or no row), with the instances (problem, start) and their dimensions."""
+    instances = sorted({(r["problem"], r["start"]) for r in rows}, key=lambda key: (key[0], key[1]))
+    index = {key: i for i, key in enumerate(instances)}
+    solver = {name: j for j, name in enumerate(optimizers)}
+    costs = np.full((len(instances), len(optimizers)), np.inf)
+    dims = np.ones(len(instances))
+    for r in rows:
+        i = index[(r["problem"], r["start"])]
+        dims[i] = r["dimension"] or 1
+        if r["optimizer"] in solver and r.get(column) is not None:
+            costs[i, solver[r["optimizer"]]] = r[column]
+    return costs, dims, instances
 
 
 def performance_ratios(costs: np.ndarray) -> np.ndarray:
