@@ -344,7 +344,10 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
         errors = sum(r["status"] == "error" for r in outcome.rows)
         kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
         where = shown(bench_dir.resolve())
-        out().print(f"{done} of {planned} runs done{kept}; {where}/bench.csv and the profiles", highlight=False, markup=False)
+        from optrun.commands.bench_plots import PLOTS
+
+        drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
+        out().print(f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""), highlight=False, markup=False)
         if outcome.stopped or done < planned:
             by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
             err.print(f"interrupted{by}: finish it with  optrun bench --resume {where}", markup=False)
