@@ -144,8 +144,8 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 
 @app.command()
 @ends
-def show(run_dir: RunDir) -> int:
-    """Print a run's summary table and its resolved config."""
+def show(run_dir: Annotated[Path, typer.Argument(help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")]) -> int:
+    """Print a run's summary table and its resolved config (a bench directory: its table)."""
     from optrun.commands.show import show_command
 
     return show_command(run_dir)
@@ -154,7 +154,7 @@ def show(run_dir: RunDir) -> int:
 @app.command()
 @ends
 def compare(
-    run_dirs: Annotated[List[Path], typer.Argument(help="Run directories (a sweep directory stands for all its runs).")],
+    run_dirs: Annotated[List[Path], typer.Argument(help="Run directories (a sweep or bench directory stands for all its runs).")],
     out_file: Annotated[Path, typer.Option("--out", help="The overlaid loss plot; compare.csv is written beside it.")] = Path("compare.png"),
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
@@ -208,6 +208,21 @@ def sweep(
     from optrun.commands.sweep import sweep_command
 
     return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems)
+
+
+@app.command()
+@ends
+def bench(
+    suite: Annotated[Optional[Path], typer.Argument(help="The suite file (omit with --resume).", show_default=False)] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
+    dask: Annotated[Optional[str], typer.Option("--dask", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish a partial bench directory without redoing finished runs.")] = None,
+    problems: Problems = None,
+) -> int:
+    """Run every optimizer on every problem of a suite from several starts; profiles and a table."""
+    from optrun.commands.bench import bench_command
+
+    return bench_command(suite, workers, dask, resume, problems)
 
 
 def main(early: list[int] | None = None) -> None:

@@ -22,10 +22,15 @@ COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "
 
 def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
     """Run directories, with a sweep directory standing for its runs (those
-    with a trace). A ``run-NNNN`` entry that is a file or a symbolic link is
-    not a run of that sweep: an error, never followed."""
+    with a trace), and a bench directory for the runs of its runs/ sweep. A
+    ``run-NNNN`` entry that is a file or a symbolic link is not a run of that
+    sweep: an error, never followed."""
+    from optrun.commands.bench import RUNS, is_bench_dir
+
     expanded: list[Path] = []
     for path in paths:
+        if is_bench_dir(path):
+            path = path / RUNS
         if (path / "sweep.json").is_file():
             runs = []
             for entry in sorted(path.iterdir()):
@@ -169,5 +174,10 @@ def compare_command(run_dirs: list[Path], out_file: Path) -> int:
     for warning in (w for run in runs for w in run.warnings):
         warn(warning)
     out().print(compare_table(rows))
+    from optrun.commands.bench import is_bench_dir, show_bench
+
+    for path in run_dirs:  # a bench: also its optimizers side by side
+        if is_bench_dir(path) and (path / "bench.csv").is_file():
+            show_bench(path)
     out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False, markup=False)
     return 0

@@ -7,7 +7,12 @@ from pathlib import Path
 
 
 def show_command(run_dir: Path) -> int:
-    """Print the run's summary table (or its last trace row) and config.yaml."""
+    """Print the run's summary table (or its last trace row) and config.yaml;
+    for a bench directory, its table of solved fractions."""
+    from optrun.commands.bench import is_bench_dir, show_bench
+
+    if is_bench_dir(run_dir):
+        return show_bench(run_dir)
     from rich.markup import escape
     from rich.syntax import Syntax
 

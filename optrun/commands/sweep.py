@@ -126,7 +126,7 @@ def _flow(value: Any) -> str:
 class Plan:
     """A sweep's plan (sweep.json): the base config, the overrides for every run, the swept keys."""
 
-    config: str  # absolute path of the base config
+    config: str | dict[str, Any]  # absolute path of the base config, or the base config itself (optrun bench)
     overrides: tuple[str, ...]  # --set, applied to every run
     keys: tuple[str, ...]  # swept paths, then "seed"
     runs: tuple[dict[str, Any], ...]
@@ -448,7 +448,7 @@ def _plan_problem(data: Any) -> str:
     """Why ``data`` is not a plan optrun wrote ('' when it is)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
-    for key, kind, what in (("config", str, "a string"), ("overrides", list, "a list"), ("keys", list, "a list"),
+    for key, kind, what in (("config", (str, dict), "a path or a mapping"), ("overrides", list, "a list"), ("keys", list, "a list"),
                             ("runs", list, "a list"), ("plots", bool, "true or false")):
         if key not in data:
             return f"no '{key}'"
@@ -735,19 +735,21 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
         return report_sweep(outcome, len(plan.runs))
 
 
-def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool) -> SweepOutcome:
-    """:func:`run_sweep` with a progress bar; a ``new`` sweep in which
-    nothing ran (e.g. no scheduler) leaves no sweep folder behind."""
+def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool,
+                       label: str = "sweep", remove: Path | None = None) -> SweepOutcome:
+    """:func:`run_sweep` with a progress bar labelled ``label``; a ``new``
+    sweep in which nothing ran (e.g. no scheduler) leaves no sweep folder
+    behind (nor ``remove``, the folder holding it: optrun bench's)."""
     from optrun.commands.progress import progress
 
     try:
-        with progress("sweep", len(plan.runs)) as bar:
+        with progress(label, len(plan.runs)) as bar:
             return run_sweep(plan, sweep_dir, workers, dask, problems, on_done=bar.advance)
     except OptrunError:
         if new and not any(sweep_dir.glob("run-*")):
             import shutil
 
-            shutil.rmtree(sweep_dir, ignore_errors=True)
+            shutil.rmtree(remove or sweep_dir, ignore_errors=True)
         raise
 
 

@@ -1,0 +1,185 @@
+"""optrun bench: suite files, starts, bench.csv from the traces, resume, Ctrl-C, show and compare."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from helpers import REPO
+from optrun.cli import app
+from optrun.commands.bench import make_bench_plan, random_start
+from optrun.config.bench import load_suite
+from optrun.core.rundir import read_run
+
+runner = CliRunner()
+SMALL = ("name: tiny\nproblems: [beale, {name: trid, dim: 3}]\noptimizers: [lbfgs, {name: gd, step_size: 1.0e-2}]\n"
+         "starts: 2\nbudget: {max_iter: 150}\ntargets: [1.0e-1, 1.0e-4]\n")
+
+
+def bench(*args):
+    return runner.invoke(app, ["bench", *map(str, args)], env={"COLUMNS": "200"})
+
+
+def rows_of(bench_dir):
+    return list(csv.DictReader(open(bench_dir / "bench.csv")))
+
+
+def only_bench_dir(workdir, name="tiny"):
+    [found] = sorted((workdir / "outputs" / name).glob("bench-*"))
+    return found
+
+
+# -------------------------------------------------------------- suite files
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nproblems: [beale]\n", "optimizers: is required but missing"),
+    ("name: x\nproblems: [beale]\noptimizers: [gd]\nstarts: 0\n", "starts: "),
+    ("name: x\nproblems: [beale]\noptimizers: [gd]\ntargets: [2.0]\n", "targets: targets are tolerances between 0 and 1"),
+    ("name: x\nproblems: [beale]\noptimizers: [gd]\nbudget: {max_evals: 3}\n", "budget.max_evals"),
+    ("name: x\nproblems: [beale]\noptimizers: [gd]\ncolour: red\n", "colour"),
+    ("name: x\nproblems: [beale, beale]\noptimizers: [gd]\n", "problems: 'beale' is listed twice"),
+    ("name: x\nproblems: [{n: 3}]\noptimizers: [gd]\n", "needs 'name:'"),
+    ("name: x\nproblems: [nosuchproblem]\noptimizers: [gd]\n", "problem.name"),
+    ("name: x\nproblems: [beale]\noptimizers: [{name: gd, step_sise: 1}]\n", "optimizer.step_sise"),
+    ("name: x\nproblems: [{name: trid, dim: 0}]\noptimizers: [gd]\n", "problem.dim"),
+    ("name: 'a/b'\nproblems: [beale]\noptimizers: [gd]\n", "name: "),
+    ("- just a list\n", "must be a mapping"),
+    ("", "suite file is empty"),
+])
+def test_bad_suite_files_are_one_line_exit_2_and_write_nothing(workdir, text, message):
+    (workdir / "s.yaml").write_text(text)
+    result = bench("s.yaml", "--workers", "1")
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and "s.yaml" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (workdir / "outputs").exists()
+
+
+def test_resume_errors(workdir):
+    result = bench("--resume", workdir)
+    assert result.exit_code == 2 and "not a bench directory (no bench.json)" in result.stderr
+    (workdir / "s.yaml").write_text(SMALL)
+    result = bench("s.yaml", "--resume", workdir)
+    assert result.exit_code == 2 and "--resume takes a bench directory only" in result.stderr
+    assert bench().exit_code == 2
+
+
+def test_suites_resolve_through_the_problem_registry(workdir, monkeypatch):
+    import optrun.core.problems as problems_module
+
+    monkeypatch.setattr(problems_module, "SUITES", {"twosome": None}, raising=False)
+    monkeypatch.setattr(problems_module, "suite_members", lambda name: [("beale", {}), ("trid", {"dim": 4})], raising=False)
+    (workdir / "s.yaml").write_text("name: x\nproblems: twosome\noptimizers: [gd]\n")
+    assert load_suite(workdir / "s.yaml").problems == [{"name": "beale"}, {"name": "trid", "dim": 4}]
+
+
+# ------------------------------------------------------------------- starts
+def test_random_starts_are_seeded_shared_by_optimizers_and_scaled(workdir):
+    (workdir / "s.yaml").write_text(SMALL.replace("starts: 2", "starts: 3"))
+    plan, meta = make_bench_plan(load_suite(workdir / "s.yaml"))
+    assert len(plan.runs) == 2 * 2 * 3
+    assert [m["start"] for m in meta[:6]] == [0, 1, 2, 0, 1, 2]
+    assert plan.runs[0]["init"] == "default"
+    assert plan.runs[1]["init"] == plan.runs[4]["init"]  # same start for lbfgs and gd
+    assert plan.runs[1]["init"] != plan.runs[2]["init"]
+    assert meta[0]["dimension"] == 2 and meta[6]["dimension"] == 3
+    again, _ = make_bench_plan(load_suite(workdir / "s.yaml"))
+    assert again.runs == plan.runs
+    # x0 + max(1, |x0|) z: entries with |x0| > 1 move in proportion
+    moved = [np.array(random_start({"x": [0.0, 1e6]}, 0, "p", k)["x"]) for k in range(1, 200)]
+    steps = np.abs(np.array(moved) - [0.0, 1e6])
+    assert 0.5 < steps[:, 0].mean() < 1.2 and 0.5e6 < steps[:, 1].mean() < 1.2e6
+
+
+# --------------------------------------------------------------- end to end
+def test_small_bench_writes_runs_csv_table_and_plots_and_resumes(workdir):
+    (workdir / "s.yaml").write_text(SMALL)
+    result = bench("s.yaml", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    bench_dir = only_bench_dir(workdir)
+    assert "solved 0.0001" in result.stdout and "8 of 8 runs done" in result.stdout
+    for name in ("bench.json", "bench.csv", "perf_evals.png", "perf_time.png", "data_profiles.png", "ecdf.png", "runs/sweep.json"):
+        assert (bench_dir / name).is_file(), name
+    rows = rows_of(bench_dir)
+    assert list(rows[0])[:11] == ["problem", "dimension", "optimizer", "start", "status", "f", "gap", "nit", "nfev", "njev", "time"]
+    assert [(r["problem"], r["optimizer"], r["start"]) for r in rows[:4]] == [
+        ("beale", "lbfgs", "0"), ("beale", "lbfgs", "1"), ("beale", "gd(step_size=0.01)", "0"), ("beale", "gd(step_size=0.01)", "1")]
+    assert {r["problem"] for r in rows} == {"beale", "trid(dim=3)"}
+    # evaluations-to-target are read from each run's trace: f* + tau max(1, |f*|) first reached there
+    for r in rows:
+        run = read_run(bench_dir / r["run_dir"])
+        f_star = run.summary.reference.fun
+        for tau in ("0.1", "0.0001"):
+            level = f_star + float(tau) * max(1.0, abs(f_star))
+            hit = np.flatnonzero(run.trace["f"] <= level)
+            expected = str(int(run.trace["nfev"][hit[0]])) if hit.size else ""
+            assert r[f"nfev_to_{tau}"] == expected
+            assert (r[f"time_to_{tau}"] == "") == (expected == "")
+    assert any(r["nfev_to_0.0001"] == "" for r in rows) and any(r["nfev_to_0.0001"] != "" for r in rows)
+    # show and compare read the bench directory
+    shown = runner.invoke(app, ["show", str(bench_dir)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "solved 0.1" in shown.stdout and "8 of 8 runs" in shown.stdout
+    compared = runner.invoke(app, ["compare", str(bench_dir), "--out", str(workdir / "c.png")], env={"COLUMNS": "200"})
+    assert compared.exit_code == 0, compared.output
+    assert len(list(csv.DictReader(open(workdir / "c.csv")))) == 8 and "solved 0.1" in compared.stdout
+    # a partial bench (killed: one run without summary, one never started) is finished by --resume
+    kept = {p.parent.name: p.stat().st_mtime_ns for p in bench_dir.glob("runs/run-*/trace.csv")}
+    (bench_dir / "runs" / "run-0003" / "summary.json").unlink()
+    shutil.rmtree(bench_dir / "runs" / "run-0008")
+    (bench_dir / "bench.csv").unlink()
+    result = bench("--resume", bench_dir, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert "8 of 8 runs done (6 kept from before)" in result.stdout
+    assert rows_of(bench_dir) == rows_of(bench_dir) and len(rows_of(bench_dir)) == 8
+    for name in ("run-0001", "run-0002", "run-0004"):
+        assert (bench_dir / "runs" / name / "trace.csv").stat().st_mtime_ns == kept[name]
+    assert [r["nfev_to_0.1"] for r in rows_of(bench_dir)] == [r["nfev_to_0.1"] for r in rows]
+
+
+def test_problems_without_a_known_minimum_use_the_relative_reduction(workdir):
+    # expression problems have no f*: a target is f <= f_L + tau (f0 - f_L), f_L the best any run of that start found
+    (workdir / "s.yaml").write_text("name: rel\nproblems: [{name: expression, expr: '(x - 1)**2 + 3', params: {x: 5.0}}]\n"
+                                    "optimizers: [lbfgs, {name: gd, step_size: 1.0e-3}]\nbudget: {max_iter: 50}\ntargets: [0.5, 1.0e-3]\n")
+    result = bench("s.yaml", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = rows_of(only_bench_dir(workdir, "rel"))
+    lbfgs, gd = rows
+    assert lbfgs["gap"] == "" and lbfgs["nfev_to_0.001"] != ""
+    assert gd["nfev_to_0.001"] == ""  # 50 small steps from f0 do not get within 0.1% of lbfgs's reduction
+    run = read_run(only_bench_dir(workdir, "rel") / gd["run_dir"])
+    f0, f_low = run.trace["f"][0], float(lbfgs["f"])
+    hit = np.flatnonzero(run.trace["f"] <= f_low + 0.5 * (f0 - f_low))
+    assert gd["nfev_to_0.5"] == (str(int(run.trace["nfev"][hit[0]])) if hit.size else "")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_completes(workdir):
+    (workdir / "s.yaml").write_text("name: cc\nproblems: [{name: trid, dim: 200}]\noptimizers: [{name: gd, step_size: 1.0e-9}]\n"
+                                    "starts: 5\nbudget: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\ntargets: [0.1]\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "bench", "s.yaml", "--workers", "1"], cwd=workdir,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    finished = []
+    while time.time() < deadline and len(finished) < 2:
+        finished = sorted(workdir.glob("outputs/cc/bench-*/runs/run-*/summary.json"))
+        time.sleep(0.005)
+    assert len(finished) >= 2, "the bench never finished two runs"
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "optrun bench --resume" in stderr
+    bench_dir = only_bench_dir(workdir, "cc")
+    assert 2 <= len(rows_of(bench_dir)) < 5
+    result = bench("--resume", bench_dir, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    assert len(rows_of(bench_dir)) == 5 and all(r["status"] == "time_limit" for r in rows_of(bench_dir))
+    assert json.loads((bench_dir / "bench.json").read_text())["suite"]["starts"] == 5
