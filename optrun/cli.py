@@ -225,6 +225,18 @@ def bench(
     return bench_command(suite, workers, dask, resume, problems)
 
 
+@app.command()
+@ends
+def report(
+    paths: Annotated[List[Path], typer.Argument(help="Run, sweep or bench directories (anything holding run directories).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
+) -> int:
+    """One self-contained HTML page (tables, configs, plots) to share runs, sweeps and benches."""
+    from optrun.commands.report import report_command
+
+    return report_command(paths, out)
+
+
 def main(early: list[int] | None = None) -> None:
     """The console entry point (called by optrun.entry with ``early``, the
     signals noted while the modules were imported; it keeps filling until

@@ -183,3 +183,23 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(workdir):
     assert result.exit_code == 0, result.output
     assert len(rows_of(bench_dir)) == 5 and all(r["status"] == "time_limit" for r in rows_of(bench_dir))
     assert json.loads((bench_dir / "bench.json").read_text())["suite"]["starts"] == 5
+
+
+def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
+    """configs/bench-mgh.yaml: the issue's ten optimizers on the 24 MGH problems
+    from 5 starts (1200 runs; README has its headline), and `optrun check
+    configs/` reports it as a skipped bench suite instead of a broken config."""
+    from pathlib import Path
+
+    from optrun.commands.bench import make_bench_plan
+    from optrun.commands.check import BENCH_SUITE, check_one
+    from optrun.config.bench import is_bench_suite, load_suite
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "bench-mgh.yaml"
+    assert is_bench_suite(path)
+    suite = load_suite(path)
+    assert len(suite.problems) == 24 and len(suite.optimizers) == 10 and suite.config.starts == 5
+    plan, meta = make_bench_plan(suite)  # every (problem, optimizer) pair validates
+    assert len(meta) == 1200
+    result = check_one(str(path))
+    assert result.outcome == "skip" and result.error == BENCH_SUITE

@@ -9,10 +9,13 @@ import optrun
 from optrun.config import load_config
 from optrun.commands.expect import check_expect
 
-pytestmark = pytest.mark.slow  # 31 full runs: not in the fast subset (pytest -m "not slow")
+pytestmark = pytest.mark.slow  # 33 full runs: not in the fast subset (pytest -m "not slow")
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+from optrun.config.bench import is_bench_suite  # noqa: E402
+
+# run configs; configs/bench-mgh.yaml is a bench suite (tests/test_bench.py, README)
+CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not is_bench_suite(p))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

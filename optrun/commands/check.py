@@ -23,6 +23,9 @@ from optrun.core.result import Summary
 from optrun.core.status import Status
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+NO_EXPECT = "no expect: block"
+BENCH_SUITE = "a bench suite file (optrun bench runs it), not a run config"
+SKIP_REASONS = (NO_EXPECT, BENCH_SUITE)
 INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; not started because of it
 
 
@@ -106,14 +109,18 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
     from optrun.config import load_config
     from optrun.config.plugins import load_user_problems
 
+    from optrun.config.bench import is_bench_suite
+
     start = time.perf_counter()
     load_user_problems(problems)
+    if is_bench_suite(path):
+        return CheckResult(path, SKIP, error=BENCH_SUITE, seconds=time.perf_counter() - start)
     try:
         config = load_config(path, overrides)
     except OptrunError as exc:
         return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
     if config.expect is None:
-        return CheckResult(path, SKIP, error="no expect: block", seconds=time.perf_counter() - start)
+        return CheckResult(path, SKIP, error=NO_EXPECT, seconds=time.perf_counter() - start)
     try:
         result = execute(config, blas_threads=blas_threads)
     except OptrunError as exc:
@@ -389,7 +396,7 @@ class CalibrationResult:
     @property
     def outcome(self) -> str:
         if self.error:
-            return SKIP if self.error == "no expect: block" else ERROR
+            return SKIP if self.error in SKIP_REASONS else ERROR
         return PASS if self.calibration.ok else FAIL
 
 
@@ -407,14 +414,19 @@ def calibrate_configs(paths: Sequence[Path], overrides: Sequence[str] = (), work
     load_user_problems(problems)
     expects: dict[str, Any] = {}
     results: dict[str, CalibrationResult] = {}
+    from optrun.config.bench import is_bench_suite
+
     for path in map(str, paths):
+        if is_bench_suite(path):
+            results[path] = CalibrationResult(path, error=BENCH_SUITE)
+            continue
         try:
             config = load_config(path, overrides)
         except OptrunError as exc:
             results[path] = CalibrationResult(path, error=str(exc))
             continue
         if config.expect is None:
-            results[path] = CalibrationResult(path, error="no expect: block")
+            results[path] = CalibrationResult(path, error=NO_EXPECT)
         else:
             expects[path] = config.expect
     samples, errors, note = calibrate.collect(list(expects), overrides, problems, workers,

@@ -74,19 +74,17 @@ class BenchConfig(Options):
 
 def suite_members(name: str) -> list[tuple[str, dict[str, Any]]] | None:
     """The problems of a named suite (``mgh``) as (name, options) pairs, or
-    None when the problem registry defines no suite of that name."""
-    from optrun.core import problems as problems_module
+    None when no suite has that name."""
+    from optrun.core.problems import SUITES
+    from optrun.core.problems import suite_members as members
 
-    suites = getattr(problems_module, "SUITES", {})
-    if name not in suites:
-        return None
-    return [(member, dict(options)) for member, options in problems_module.suite_members(name)]
+    return members(name) if name in SUITES else None
 
 
 def suite_names() -> list[str]:
-    from optrun.core import problems as problems_module
+    from optrun.core.problems import SUITES
 
-    return sorted(getattr(problems_module, "SUITES", {}))
+    return list(SUITES)
 
 
 def label(spec: dict[str, Any]) -> str:
@@ -154,3 +152,17 @@ def load_suite(path: str | Path) -> Suite:
         return Suite(config, source)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None
+
+
+def is_bench_suite(path: str | Path) -> bool:
+    """Whether the YAML file at ``path`` is a bench suite (``problems:`` and
+    ``optimizers:``, no ``optimizer:``) rather than a run config; a file
+    that cannot be read is not (reading it as a config reports why)."""
+    from optrun.core.errors import OptrunError
+    from optrun.core.safe_yaml import read_yaml_file
+
+    try:
+        data = read_yaml_file(path)
+    except OptrunError:
+        return False
+    return isinstance(data, dict) and "optimizers" in data and "problems" in data and "optimizer" not in data

@@ -65,7 +65,8 @@ class _Worker:
         from scipy.optimize import minimize
 
         try:
-            result = minimize(fun, x0, **kwargs)
+            with np.errstate(all="ignore"):  # as in the runner's thread (errstate is per thread): overflow is a result, not a warning
+                result = minimize(fun, x0, **kwargs)
             self._to_runner.put(("done", result))
         except BaseException as exc:  # handed to the runner's thread, which reports it
             self._to_runner.put(("error", exc))
