@@ -11,12 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from optrun.core.errors import OptrunError
 from optrun.core.params import size
 
 
 def _minimum_text(entry) -> str:
     try:
         problem = entry.build(entry.options.model_construct())  # defaults; no schema build
+    except OptrunError as exc:  # a problem with no defaults says why (python: given from Python only)
+        return f"({exc.message})"
     except Exception as exc:  # a user problem that cannot build with defaults
         return f"(cannot build with defaults: {type(exc).__name__})"
     ref = problem.reference
