@@ -130,6 +130,7 @@ def test_failed_run_is_recorded(workdir, raising_problem):
     assert result.nit == 3
 
 
+@pytest.mark.slow
 def test_diverged_run_is_recorded(workdir):
     result = optrun.run({"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 1.0},
                          "output": {"plots": True}})

@@ -99,6 +99,7 @@ def test_random_starts_are_seeded_shared_by_optimizers_and_scaled(workdir):
     assert 0.5 < steps[:, 0].mean() < 1.2 and 0.5e6 < steps[:, 1].mean() < 1.2e6
 
 
+@pytest.mark.slow
 # --------------------------------------------------------------- end to end
 def test_small_bench_writes_runs_csv_table_and_plots_and_resumes(workdir):
     (workdir / "s.yaml").write_text(SMALL)
@@ -144,6 +145,7 @@ def test_small_bench_writes_runs_csv_table_and_plots_and_resumes(workdir):
     assert [r["nfev_to_0.1"] for r in rows_of(bench_dir)] == [r["nfev_to_0.1"] for r in rows]
 
 
+@pytest.mark.slow
 def test_problems_without_a_known_minimum_use_the_relative_reduction(workdir):
     # expression problems have no f*: a target is f <= f_L + tau (f0 - f_L), f_L the best any run of that start found
     (workdir / "s.yaml").write_text("name: rel\nproblems: [{name: expression, expr: '(x - 1)**2 + 3', params: {x: 5.0}}]\n"

@@ -38,6 +38,7 @@ def test_pass(workdir):
     assert "PASS" in result.stdout and "1 passed, 0 failed, 0 errors, 0 skipped" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "expect, broke",
     [
@@ -74,6 +75,7 @@ def test_tolerance_edges_and_per_field_tolerances(workdir):
     assert check("edge2.yaml").exit_code == 1
 
 
+@pytest.mark.slow
 def test_known_with_several_minima_picks_the_nearest(workdir):
     body = "problem: himmelblau\ninit: {{kind: values, values: {{x: -3.0, y: -3.0}}}}\noptimizer: {{name: adam, step_size: 0.05}}\nstop: {{max_iter: 20000, grad_tol: 1.0e-9}}\nexpect:\n{expect}\n"
     config(workdir, "h.yaml", "fun: known\nparams: known\natol: 1.0e-7", body)
@@ -131,6 +133,7 @@ def test_junit_report(workdir):
 from pathlib import Path  # noqa: E402
 
 
+@pytest.mark.slow
 def test_workers_give_the_same_results(workdir):
     for i in range(4):
         config(workdir, f"c{i}.yaml", f"fun: {-2.0 + i * 0.5}\natol: 1.0e-6")
@@ -140,6 +143,7 @@ def test_workers_give_the_same_results(workdir):
     assert "1 passed, 3 failed" in serial.stdout and "1 passed, 3 failed" in parallel.stdout
 
 
+@pytest.mark.slow
 def test_update_rewrites_failing_values_and_keeps_comments(workdir):
     path = config(workdir, "u.yaml", "fun: -1.5      # was measured by hand\nparams: {x: [2.0, 2.5]}\natol: 1.0e-6\nstatus: converged")
     before = path.read_text()

@@ -94,6 +94,7 @@ def test_csv_error_from_the_cli_is_one_line(workdir):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", ["gaussian-mle-gd.yaml", "linreg-csv.yaml"])
 def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
     """A run's config.yaml records the data file, not the synthetic-data

@@ -203,6 +203,7 @@ def test_one_jvp_and_one_vjp():
     assert reverse.value == forward.value
 
 
+@pytest.mark.slow
 def test_gammaln_has_forward_and_reverse_mode():
     problem = expression(["gammaln(x) * y", "lgamma(x + y)"], x=2.5, y=1.5)
     j = D.jacobian(problem, by="jvp")

@@ -19,7 +19,8 @@ runner = CliRunner()
 
 
 def grad_json(workdir, *args):
-    result = runner.invoke(app, ["grad", *map(str, args), "--json"])
+    """--json of optrun grad (plots off: the plot tests are below)."""
+    result = runner.invoke(app, ["grad", *map(str, args), "--json", "--set", "output.plots=false"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -53,6 +54,7 @@ def test_goldfield_signed_gradient_at_3_4_seed_000(workdir):
     assert data["grad"] == {"x": -4.0, "y": 244.0} and data["at"] == {"x": 3.0, "y": 4.0}
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------ interface and files
 def test_json_is_grad_json_and_the_folder_is_run_style(workdir):
     result = runner.invoke(app, ["grad", str(CONFIGS / "grad-cubic.yaml"), "--order", "2", "--fd", "--json",
@@ -71,6 +73,7 @@ def test_json_is_grad_json_and_the_folder_is_run_style(workdir):
     assert fd["central"]["best_error"] < 1e-8 and fd["directional"]["relative_error"] < 1e-8
 
 
+@pytest.mark.slow
 def test_two_free_entries_draw_the_contour_with_the_gradient_field(workdir):
     result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), overrides=[f"output.dir={workdir}"])
     assert [p.name for p in result.plots] == ["contour.png"]

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 import optrun
 from optrun.cli import app
 
+pytestmark = pytest.mark.slow  # fault tests on many tampered folders (~10 s): not in the fast subset
+
 runner = CliRunner()
 CONFIG = "problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false, dir: %s}\n"
 

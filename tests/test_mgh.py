@@ -195,6 +195,7 @@ POLISHED = ["powell_badly_scaled", "jennrich_sampson", "bard", "gaussian", "kowa
             pytest.param("meyer", marks=pytest.mark.slow)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", POLISHED)
 def test_stored_minimizers_are_found_again_by_polishing(case):
     from scipy.optimize import least_squares
@@ -267,6 +268,7 @@ REACHES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, options, method, local", REACHES)
 def test_a_good_method_reaches_the_published_minimum(name, options, method, local):
     from scipy.optimize import minimize

@@ -75,6 +75,7 @@ def test_grad_of_a_python_function(workdir):
         optrun.grad(polynomial)
 
 
+@pytest.mark.slow
 def test_load_returns_the_same_result_and_plot_explains_what_it_cannot_redraw(workdir):
     from optrun.commands.plots import draw_run_plots
 
@@ -90,6 +91,7 @@ def test_load_returns_the_same_result_and_plot_explains_what_it_cannot_redraw(wo
         optrun.load(ran.run_dir)
 
 
+@pytest.mark.slow
 def test_a_result_shows_as_html_and_a_dataframe(workdir):
     pandas = pytest.importorskip("pandas")  # a test extra: installed by pip install -e ".[test]"
     result = optrun.run({"name": "<b>tag</b>".replace("<", "").replace(">", "").replace("/", ""), "problem": "trid",

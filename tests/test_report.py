@@ -55,6 +55,7 @@ def runs(workdir):
     return a, b, c
 
 
+@pytest.mark.slow
 def test_the_page_is_self_contained_and_holds_every_run(workdir, runs):
     result = runner.invoke(app, ["report", "outputs", "--out", "r.html"])
     assert result.exit_code == 0, result.output
@@ -76,6 +77,7 @@ def test_bad_paths_are_one_line_exit_2(workdir):
     assert not (workdir / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_folder_brings_its_study_plots(workdir):
     (workdir / "c.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 20}\noutput: {plots: false}\n")
     result = runner.invoke(app, ["sweep", "c.yaml", "--grid", "optimizer.step_size=0.05,0.1", "--workers", "1"])

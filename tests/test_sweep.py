@@ -82,6 +82,7 @@ def test_every_combination_is_validated_before_anything_is_written(workdir):
     assert "s.yaml (run with optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0" in result.stderr
 
 
+@pytest.mark.slow
 # ---------------------------------------------------------------- executors
 def test_sweep_in_process_writes_runs_csv_table_and_plot(workdir):
     (workdir / "s.yaml").write_text(BASE + "sweep:\n  grid: {optimizer.step_size: [0.01, 0.1]}\n  seeds: 2\n")
@@ -166,6 +167,7 @@ def test_list_values_and_a_fix_that_does_not_fit(workdir):
     assert result.exit_code == 2 and "fix.y: unknown parameter 'y'" in result.stderr
 
 
+@pytest.mark.slow
 def test_resume_finishes_without_redoing_finished_runs(workdir):
     (workdir / "s.yaml").write_text(BASE)
     assert sweep("s.yaml", "--workers", "1", "--seeds", "4").exit_code == 0
