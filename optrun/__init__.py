@@ -30,6 +30,8 @@ _PUBLIC = {
     "run": "optrun.commands.run",
     "minimize": "optrun.commands.run",
     "load": "optrun.commands.run",
+    "compare": "optrun.commands.compare",
+    "Comparison": "optrun.commands.compare",
     "RunResult": "optrun.commands.run",
     "grad": "optrun.commands.grad",
     "GradResult": "optrun.commands.grad",

@@ -133,3 +133,17 @@ def test_a_result_draws_its_plots_into_given_axes(workdir):
         result.plot("contour")
     with pytest.raises(ConfigError, match="fit plot does not apply"):
         result.plot("fit")
+
+
+def test_compare_from_python_gives_a_table_and_a_figure(workdir):
+    a = optrun.minimize(polynomial, 3.0, "gd", name="slow", step_size=0.01, output={"plots": False})
+    b = optrun.minimize(polynomial, 3.0, "gd", name="fast", step_size=0.1, output={"plots": False})
+    comparison = optrun.compare([a, b.run_dir])
+    assert [r["name"] for r in comparison.rows] == ["slow", "fast"] and comparison.rows[1]["nit"] < comparison.rows[0]["nit"]
+    [ax] = comparison.figure.axes
+    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [a.trace["f"].tolist(), b.trace["f"].tolist()]  # no f*: f itself
+    assert "<td>fast</td>" in comparison._repr_html_()
+    pandas = pytest.importorskip("pandas")
+    assert isinstance(comparison.to_pandas(), pandas.DataFrame)
+    with pytest.raises(ConfigError, match="needs at least one"):
+        optrun.compare([])

@@ -10,10 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from optrun.core.errors import ConfigError, RunIOError, short
+from optrun.core.errors import ConfigError, OptrunError, RunIOError, short
 from optrun.core.outputs import write_bytes_atomic, write_text_atomic
 from optrun.core.rundir import RunFiles
 
@@ -109,13 +110,12 @@ def _make_parent(path: Path) -> None:
         raise RunIOError(f"cannot create the folder: {exc.strerror or exc}", source=str(path.parent)) from None
 
 
-def plot_compare(runs: list[RunFiles], out: Path) -> None:
-    from optrun.commands.plots import _pyplot, log_safe_gap
+def draw_compare(runs: list[RunFiles], ax: Any) -> None:
+    """Every run's f - f* (log axis; f when a problem has no known minimum) against iterations, on ``ax``."""
+    from optrun.commands.plots import log_safe_gap
 
-    plt = _pyplot()
     use_gap = all("gap" in run.trace for run in runs)
     curves = log_safe_gap(*(run.trace["gap"] for run in runs)) if use_gap else [run.trace["f"] for run in runs]
-    fig, ax = plt.subplots(figsize=(9, 5.5), constrained_layout=True)
     for run, curve in zip(runs, curves):
         ax.plot(run.trace["iter"], curve, label=label(run))
     if use_gap:
@@ -126,11 +126,59 @@ def plot_compare(runs: list[RunFiles], out: Path) -> None:
     ax.set_title(f"{len(runs)} runs on {', '.join(problems)}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
-    from optrun.commands.plots import png_bytes
 
+
+def plot_compare(runs: list[RunFiles], out: Path) -> None:
+    from optrun.commands.plots import _pyplot, png_bytes
+
+    fig, ax = _pyplot().subplots(figsize=(9, 5.5), constrained_layout=True)
+    draw_compare(runs, ax)
     data = png_bytes(fig)
     _make_parent(out)
     write_bytes_atomic(out, data)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What ``optrun.compare`` returns: the compare table (one row per run,
+    the columns of compare.csv) and the overlaid loss figure. Jupyter shows
+    the table; ``to_pandas()`` gives it as a DataFrame."""
+
+    rows: tuple[dict[str, Any], ...]
+    figure: Any
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas
+        except ImportError:
+            raise OptrunError("to_pandas needs pandas, which is not installed: pip install pandas") from None
+        return pandas.DataFrame(list(self.rows), columns=list(COLUMNS))
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape('-' if r[c] is None else str(r[c]))}</td>" for c in COLUMNS) + "</tr>"
+                       for r in self.rows)
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def compare(results_or_dirs: Sequence[Any]) -> Comparison:
+    """Compare runs from Python: results (``optrun.run``, ``optrun.minimize``,
+    ``optrun.load``) or run, sweep and bench directories, as ``optrun compare``
+    does; returns the table and a figure (outside pyplot: nothing is shown or
+    written unless you do)."""
+    from matplotlib.figure import Figure
+
+    from optrun.core.rundir import read_run
+
+    paths = [Path(getattr(item, "run_dir", item)) for item in results_or_dirs]
+    if not paths:
+        raise ConfigError("needs at least one result or run directory", path="compare")
+    runs = [read_run(path) for path in expand_sweep_dirs(paths)]
+    figure = Figure(figsize=(9, 5.5), layout="constrained")
+    draw_compare(runs, figure.add_subplot())
+    return Comparison(tuple(row(i, run) for i, run in enumerate(runs, start=1)), figure)
 
 
 def compare_table(rows: list[dict[str, Any]]):
