@@ -168,7 +168,9 @@ def compare(
 def check(
     paths: Annotated[Optional[List[Path]], typer.Argument(help="Config files or folders (default: configs/).", show_default=False)] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write a JUnit XML report to this file.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Run configs in this many parallel processes.")] = 1,
+    workers: Annotated[int, typer.Option(
+        "--workers", "-w", min=1, help="Run configs in this many parallel processes (each with its own BLAS threads, see --blas-threads).")] = 1,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when no config was checked (none has an expect: block).")] = False,
     update: Annotated[bool, typer.Option(
         "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances.")] = False,
     calibrate: Annotated[bool, typer.Option(
@@ -182,12 +184,12 @@ def check(
 ) -> int:
     """Run every config that has an expect: block and compare the results.
 
-    Exit status: 0 all passed, 1 a check failed or a run diverged/failed,
-    2 a config error.
+    Exit status: 0 all passed, 1 a check failed or a run diverged/failed
+    (or, with --strict, nothing was checked), 2 a config error.
     """
     from optrun.commands.check import check_command
 
-    return check_command(paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems)
+    return check_command(paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict)
 
 
 @app.command()

@@ -197,3 +197,14 @@ def test_interrupted_and_not_run_configs_are_reported_and_exit_128_plus_signal(w
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert cases["b.yaml"].find("error").get("type") == "Interrupted"
     assert cases["c.yaml"].find("skipped").get("message") == "not started: the check was stopped by SIGTERM"
+
+
+def test_a_folder_with_nothing_to_check_says_so_and_strict_fails(workdir):
+    (workdir / "a.yaml").write_text("problem: trid\noptimizer: gd\n")
+    (workdir / "b.yaml").write_text("problem: booth\noptimizer: gd\n")
+    plain = check(workdir)
+    assert plain.exit_code == 0 and "warning: no config was checked: none of the 2 has an expect: block" in plain.stderr
+    strict = check(workdir, "--strict")
+    assert strict.exit_code == 1 and "error: no config was checked" in strict.stderr
+    config(workdir, "ok.yaml", "fun: known\natol: 1.0e-6")
+    assert check(workdir, "--strict").exit_code == 0  # one config checked is enough

@@ -47,7 +47,15 @@ def test_run_json_is_the_summary(write_config, workdir):
 
 def test_quiet_prints_nothing(write_config):
     result = invoke("run", write_config(TRID), "--quiet")
-    assert result.exit_code == 0 and result.stdout == ""
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_quiet_never_hides_a_failure(write_config):
+    """A diverged run under --quiet: no table, but one line on stderr, exit 1."""
+    result = invoke("run", write_config(TRID), "--quiet", "--set", "optimizer.step_size=10", "--set", "output.plots=false")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 1 and result.stdout == "" and len(lines) == 1
+    assert lines[0].startswith("cfg: diverged: ") and "recorded in outputs/cfg/" in lines[0]
 
 
 @pytest.mark.parametrize(

@@ -167,3 +167,14 @@ def test_apply_override_creates_missing_sections():
     data = {}
     apply_override(data, "stop.f_tol=1e-6")
     assert data == {"stop": {"f_tol": 1e-6}}
+
+
+def test_integer_options_accept_integer_valued_floats():
+    """stop.max_iter: 1e3 is how YAML reads a short thousand: it is 1000; 1.5 stays an error."""
+    config = load_config({"problem": {"name": "trid", "dim": 3.0}, "optimizer": "gd", "stop": {"max_iter": 1e3}, "sweep": {"seeds": 2.0}})
+    assert config.stop.max_iter == 1000 and type(config.stop.max_iter) is int and config.problem.options.dim == 3
+    assert config.sweep.seeds == 2 and type(config.sweep.seeds) is int
+    with pytest.raises(ConfigError, match=r"stop.max_iter: input should be a valid integer, got 1.5"):
+        load_config({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 1.5}})
+    with pytest.raises(ConfigError, match=r"step_size"):  # a float field is untouched
+        load_config({"problem": "trid", "optimizer": {"name": "gd", "step_size": "0.1"}})

@@ -216,3 +216,14 @@ def test_vector_expression_errors(expr, expected):
     with pytest.raises(ConfigError) as info:
         build(expr, {"x": 1.0})
     assert expected in str(info.value)
+
+
+def test_a_caret_is_told_to_be_a_power():
+    """x^2 as written on paper: ^ is exclusive-or in Python; the message says to write **."""
+    from optrun.config import load_config
+    from optrun.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"problem.expr: '\^' \(exclusive-or\) is not allowed in an expression: write powers with \*\* \(x\*\*2\)"):
+        from optrun.commands.prepare import prepare
+
+        prepare(load_config({"problem": {"name": "expression", "expr": "x^2 + 1", "params": {"x": 1.0}}, "optimizer": "gd"}))

@@ -282,3 +282,17 @@ def test_problem_files_written_for_the_old_module_paths_still_load(workdir, regi
     import optrun.problems
 
     assert optrun.problems is problems_module and optrun.optimizers.schedules is schedules
+
+
+def test_a_problem_registers_without_a_formula(workdir, registered_names):
+    """formula= is optional (list-problems shows the description alone)."""
+    write(workdir / "problems", "bare.py", """
+        from optrun import Problem, register_problem
+
+        @register_problem("user_bare", description="a bare bowl")
+        def build(options):
+            return Problem(objective=lambda p: p["x"] ** 2, start={"x": 1.0}, note="f* = 0 at 0")
+        """)
+    registered_names.append("user_bare")
+    assert plugins.load_problem_files(workdir / "problems") == []
+    assert PROBLEMS.get("user_bare").formula == ""

@@ -500,7 +500,7 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
 
 # ----------------------------------------------------------- optrun check
 def check_command(paths: Sequence[Path], junit: Path | None, workers: int, update: bool, calibrate: bool, margin: float,
-                  plots: bool, overrides: Sequence[str], problems: Path | None) -> int:
+                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results; returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
@@ -526,6 +526,10 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
         out().print(results_table(results))
         out().print(totals(results), highlight=False)
         code = exit_code(results)
+        if results and all(r.outcome == SKIP for r in results):  # nothing was checked: say so; --strict fails it
+            err.print(f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
+                      + ("" if strict else " (--strict makes this exit 1)"), markup=False, style="red" if strict else "yellow")
+            code = max(code, 1) if strict else code
         if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
             cut = [r for r in results if r.outcome in (INTERRUPTED, NOT_RUN)]
             err.print(f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"

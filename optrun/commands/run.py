@@ -469,6 +469,8 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
         if result.status is Status.INTERRUPTED:
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             return 128 + (result.signum or signal.SIGINT)
+        if quiet and result.status.failure:  # quiet hides the table, never a failure
+            err.print(f"{cfg.name}: {result.status}: {result.message}; recorded in {shown(result.run_dir)}", markup=False)
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
             err.print(f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
                       markup=False, style="yellow")

@@ -9,9 +9,11 @@ key path, the value given and what is allowed.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any, Mapping, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from optrun.core.errors import ConfigError, short_repr
 from optrun.core.registry import suggest
@@ -26,6 +28,18 @@ class Options(BaseModel):
     # defer_build: schemas are built on first use, so importing the catalogue
     # (for `optrun list-problems`) does not pay for every model up front
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _integral_floats(cls, data: Any) -> Any:
+        """An integer option written as an integer-valued float (``max_iter:
+        1e3``, as YAML reads it) is that integer; 1.5 stays an error."""
+        if not isinstance(data, Mapping):
+            return data
+        fixed = {name: int(value) for name, value in data.items()
+                 if isinstance(value, float) and value.is_integer() and name in cls.model_fields
+                 and _takes_int_not_float(cls.model_fields[name].annotation)}
+        return {**data, **fixed} if fixed else data
 
     def resolved(self) -> dict[str, Any]:
         """What a run's config.yaml records of these options: every one, defaults filled in."""
@@ -146,6 +160,16 @@ def _model_from_annotation(annotation: Any) -> Any:
         if found is not None:
             return found
     return None
+
+
+def _takes_int_not_float(annotation: Any) -> bool:
+    """int, int | None, int | list[int], ...: a field where an int is valid and a float is not."""
+    if annotation is int:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = typing.get_args(annotation)
+        return int in members and float not in members
+    return False
 
 
 def validate(model: type[M], data: Any, path: str = "", context: Mapping[str, Any] | None = None) -> M:

@@ -148,11 +148,12 @@ def register_problem(
     name: str,
     *,
     description: str,
-    formula: str,
+    formula: str = "",
     parameters: str = "",
     options: type[Options] = NoOptions,
 ) -> Callable[[Callable[[Any], Problem]], Callable[[Any], Problem]]:
-    """Decorator: register ``build(options) -> Problem`` under ``name``."""
+    """Decorator: register ``build(options) -> Problem`` under ``name``
+    (``formula`` and ``parameters`` are what list-problems and describe show)."""
 
     def decorate(build: Callable[[Any], Problem]) -> Callable[[Any], Problem]:
         PROBLEMS.register(

@@ -176,6 +176,9 @@ class _Compiler:
         if isinstance(node, ast.BinOp):
             op = BINARY.get(type(node.op))
             if op is None:
+                if isinstance(node.op, ast.BitXor):  # x^2 as on paper: ^ is exclusive-or in Python
+                    raise ConfigError("'^' (exclusive-or) is not allowed in an expression: write powers with ** (x**2)",
+                                      path="problem.expr")
                 raise _reject(f"the operator {type(node.op).__name__}")
             if isinstance(node.op, ast.Pow):
                 self._check_exponent(node.right)
