@@ -20,13 +20,19 @@ import typer
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Run reproducible optimization experiments from YAML configs.",
 )
 
+def Flag(*decls: str, **kwargs: Any) -> Any:
+    """An on/off option: no metavar in the help (Typer would show <bool>)."""
+    return typer.Option(*decls, metavar="", **kwargs)
+
+
 # options that several commands share
 Problems = Annotated[Optional[Path], typer.Option(
-    "--problems", help="Folder of user problem files (default: ./problems). These files are code and run as code.")]
-RunDir = Annotated[Path, typer.Argument(help="A run directory (outputs/<name>/<timestamp>).")]
+    "--problems", metavar="DIR", help="Folder of user problem files (default: ./problems). These files are code and run as code.")]
+RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/<name>/<timestamp>).")]
 
 
 def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
@@ -47,11 +53,20 @@ def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
     return ended
 
 
+def _version(value: bool) -> None:
+    if value:
+        from optrun import __version__
+
+        typer.echo(f"optrun {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 @ends
 def options(
+    version: Annotated[bool, Flag("--version", "-V", help="Print optrun's version and exit.", is_eager=True, callback=_version)] = False,
     blas_threads: Annotated[Optional[int], typer.Option(
-        "--blas-threads", min=1, max=1024, show_default=False,
+        "--blas-threads", metavar="N", min=1, max=1024, show_default=False,
         help="BLAS threads for every run, in this process and in sweep/check workers "
              "(default: $OPTRUN_BLAS_THREADS, else 1). Recorded in summary.json.",
     )] = None,
@@ -65,10 +80,10 @@ def options(
 @app.command()
 @ends
 def run(
-    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", help="Override a key: dotted.key=value (repeatable).")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout instead of the table.")] = False,
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
+    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable).")] = None,
+    quiet: Annotated[bool, Flag("--quiet", "-q", help="No progress bar and no summary table.")] = False,
+    json_out: Annotated[bool, Flag("--json", help="Print summary.json to stdout instead of the table.")] = False,
     problems: Problems = None,
 ) -> int:
     """Run one experiment and record it in a new run directory."""
@@ -89,7 +104,7 @@ def list_problems(problems: Problems = None) -> int:
 @app.command()
 @ends
 def describe(
-    name: Annotated[str, typer.Argument(help="A problem name (see list-problems).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A problem name (see list-problems).")],
     problems: Problems = None,
 ) -> int:
     """Show one problem in full: formula, parameters, options, start, minimum."""
@@ -110,21 +125,21 @@ def list_optimizers(problems: Problems = None) -> int:
 @app.command()
 @ends
 def grad(
-    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
     at: Annotated[Optional[List[str]], typer.Option(
-        "--at", help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).")] = None,
-    hessian: Annotated[bool, typer.Option("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
+        "--at", metavar="NAME=VALUE", help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).")] = None,
+    hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
     order: Annotated[Optional[int], typer.Option(
-        "--order", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
-    fd: Annotated[bool, typer.Option("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png.")] = False,
+        "--order", metavar="K", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
+    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png.")] = False,
     jvp: Annotated[Optional[List[str]], typer.Option(
-        "--jvp", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
+        "--jvp", metavar="NAME=VALUE", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
     vjp: Annotated[Optional[str], typer.Option(
-        "--vjp", help="One reverse-mode product u^T J, u a YAML list with one number per output.", show_default=False)] = None,
+        "--vjp", metavar="[U1, U2, ...]", help="One reverse-mode product u^T J, u a YAML list with one number per output.", show_default=False)] = None,
     range_: Annotated[Optional[str], typer.Option(
-        "--range", help="a,b: the interval derivatives.png (and contour.png) span (default: around the point).", show_default=False)] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", help="Override a key: dotted.key=value (repeatable).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")] = False,
+        "--range", metavar="A,B", help="a,b: the interval derivatives.png (and contour.png) span (default: around the point).", show_default=False)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable).")] = None,
+    json_out: Annotated[bool, Flag("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")] = False,
     problems: Problems = None,
 ) -> int:
     """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
@@ -144,7 +159,7 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 
 @app.command()
 @ends
-def show(run_dir: Annotated[Path, typer.Argument(help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")]) -> int:
+def show(run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")]) -> int:
     """Print a run's summary table and its resolved config (a bench directory: its table)."""
     from optrun.commands.show import show_command
 
@@ -154,8 +169,8 @@ def show(run_dir: Annotated[Path, typer.Argument(help="A run directory (outputs/
 @app.command()
 @ends
 def compare(
-    run_dirs: Annotated[List[Path], typer.Argument(help="Run directories (a sweep or bench directory stands for all its runs).")],
-    out_file: Annotated[Path, typer.Option("--out", help="The overlaid loss plot; compare.csv is written beside it.")] = Path("compare.png"),
+    run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs).")],
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot; compare.csv is written beside it.")] = Path("compare.png"),
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
     from optrun.commands.compare import compare_command
@@ -166,20 +181,19 @@ def compare(
 @app.command()
 @ends
 def check(
-    paths: Annotated[Optional[List[Path]], typer.Argument(help="Config files or folders (default: configs/).", show_default=False)] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", help="Also write a JUnit XML report to this file.")] = None,
-    workers: Annotated[int, typer.Option(
-        "--workers", "-w", min=1, help="Run configs in this many parallel processes (each with its own BLAS threads, see --blas-threads).")] = 1,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when no config was checked (none has an expect: block).")] = False,
-    update: Annotated[bool, typer.Option(
+    paths: Annotated[Optional[List[Path]], typer.Argument(metavar="PATH", help="Config files or folders (default: configs/).", show_default=False)] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to this file.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Run configs in this many parallel processes (each with its own BLAS threads, see --blas-threads).")] = 1,
+    strict: Annotated[bool, Flag("--strict", help="Exit 1 when no config was checked (none has an expect: block).")] = False,
+    update: Annotated[bool, Flag(
         "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances.")] = False,
-    calibrate: Annotated[bool, typer.Option(
+    calibrate: Annotated[bool, Flag(
         "--calibrate", help="Measure how far each result moves on another machine and write tolerances that cover it (no run directories).",
     )] = False,
     margin: Annotated[float, typer.Option(
-        "--margin", min=1.0, help="With --calibrate/--update: tolerance = margin x the largest deviation seen.")] = 10.0,
-    plots: Annotated[bool, typer.Option("--plots", help="Also draw each run's plots (off: checks are about numbers).")] = False,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", help="Override a key in every config: dotted.key=value.")] = None,
+        "--margin", metavar="M", min=1.0, help="With --calibrate/--update: tolerance = margin x the largest deviation seen.")] = 10.0,
+    plots: Annotated[bool, Flag("--plots", help="Also draw each run's plots (off: checks are about numbers).")] = False,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every config: dotted.key=value.")] = None,
     problems: Problems = None,
 ) -> int:
     """Run every config that has an expect: block and compare the results.
@@ -195,15 +209,15 @@ def check(
 @app.command()
 @ends
 def sweep(
-    config: Annotated[Optional[Path], typer.Argument(help="The YAML config (omit with --resume).", show_default=False)] = None,
-    grid: Annotated[Optional[List[str]], typer.Option("--grid", help="path=v1,v2,... (repeatable): runs for every combination.")] = None,
-    zip_: Annotated[Optional[List[str]], typer.Option("--zip", help="path=v1,v2,... (repeatable): paired lists, one run per position.")] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
-    dask: Annotated[Optional[str], typer.Option("--dask", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish a partial sweep directory without redoing finished runs.")] = None,
-    plots: Annotated[bool, typer.Option("--plots", help="Also draw every run's plots (off: sweeps are about final values).")] = False,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", help="Override a key in every run: dotted.key=value.")] = None,
+    config: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="The YAML config (omit with --resume).", show_default=False)] = None,
+    grid: Annotated[Optional[List[str]], typer.Option("--grid", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): runs for every combination.")] = None,
+    zip_: Annotated[Optional[List[str]], typer.Option("--zip", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): paired lists, one run per position.")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", metavar="N", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...).")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
+    dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs.")] = None,
+    plots: Annotated[bool, Flag("--plots", help="Also draw every run's plots (off: sweeps are about final values).")] = False,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value.")] = None,
     problems: Problems = None,
 ) -> int:
     """Run a config over a grid of values and seeds, and tabulate the results."""
@@ -215,10 +229,10 @@ def sweep(
 @app.command()
 @ends
 def bench(
-    suite: Annotated[Optional[Path], typer.Argument(help="The suite file (omit with --resume).", show_default=False)] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
-    dask: Annotated[Optional[str], typer.Option("--dask", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Finish a partial bench directory without redoing finished runs.")] = None,
+    suite: Annotated[Optional[Path], typer.Argument(metavar="SUITE", help="The suite file (omit with --resume).", show_default=False)] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
+    dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs.")] = None,
     problems: Problems = None,
 ) -> int:
     """Run every optimizer on every problem of a suite from several starts; profiles and a table."""
@@ -230,8 +244,8 @@ def bench(
 @app.command()
 @ends
 def report(
-    paths: Annotated[List[Path], typer.Argument(help="Run, sweep or bench directories (anything holding run directories).", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="The HTML file to write.")] = Path("report.html"),
+    paths: Annotated[List[Path], typer.Argument(metavar="PATH", help="Run, sweep or bench directories (anything holding run directories).", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write.")] = Path("report.html"),
 ) -> int:
     """One self-contained HTML page (tables, configs, plots) to share runs, sweeps and benches."""
     from optrun.commands.report import report_command

@@ -301,3 +301,28 @@ def test_main_ends_errors_by_the_same_table(workdir, args, code, line):
 def test_plain_optrun_prints_the_help_and_exits_2(workdir):
     proc = run_cli(cwd=workdir)
     assert proc.returncode == 2 and "Usage:" in proc.stdout and proc.stderr == ""
+
+
+COMMANDS = ["run", "grad", "check", "sweep", "bench", "compare", "show", "plot", "describe", "report", "list-problems", "list-optimizers"]
+
+
+def test_version_and_short_help():
+    from optrun import __version__
+
+    for args in (["--version"], ["-V"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0 and result.stdout.strip() == f"optrun {__version__}"
+    assert runner.invoke(app, ["-h"]).exit_code == 0
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_values_not_python_types(command):
+    """Every command takes -h; options show what to write (KEY=VALUE, N, DIR),
+    flags show nothing, never Python types such as <list[str]> or <int>."""
+    result = runner.invoke(app, [command, "-h"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    options = result.stdout.split("Options")[1]  # (Typer labels arguments' types itself: <path>)
+    for python_type in ("<list[", "<int>", "<float>", "<text>", "<str>", "<path>"):
+        assert python_type not in options, (command, python_type)
+    flag_lines = [line for line in options.splitlines() if "--help" not in line and "<bool>" in line]
+    assert not flag_lines, flag_lines
