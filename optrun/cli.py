@@ -170,7 +170,7 @@ def show(run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run dire
 @ends
 def compare(
     run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs).")],
-    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot; compare.csv is written beside it.")] = Path("compare.png"),
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot (.png); the table is written beside it as a .csv of the same name.")] = Path("compare.png"),
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
     from optrun.commands.compare import compare_command

@@ -94,3 +94,22 @@ def test_a_header_only_trace_is_empty_not_a_warning(workdir, recwarn):
 
     assert read_trace(r.run_dir / "trace.csv")["f"].shape == (0,)
     assert not [w for w in recwarn if "loadtxt" in str(w.message) or "Empty input" in str(w.message)]
+
+
+def test_a_diverged_run_does_not_flatten_the_others_and_many_runs_keep_distinct_colours(workdir):
+    """The plot's axis spans the finite runs; the diverged one is clipped at
+    its edge, dashed, labelled and ends in an x. Twelve runs, twelve colours."""
+    import optrun
+
+    base = {"problem": "trid", "output": {"plots": False}, "stop": {"max_iter": 200}}
+    runs = [optrun.run({**base, "name": f"s{i}", "optimizer": {"name": "gd", "step_size": 0.02 * (i + 1)}}) for i in range(11)]
+    runs.append(optrun.run({**base, "name": "boom", "optimizer": {"name": "gd", "step_size": 2.0}}))
+    assert runs[-1].status == "diverged"
+    comparison = optrun.compare(runs)
+    [ax] = comparison.figure.axes
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    finite_max = max(float(r.trace["gap"].max()) for r in runs[:-1])
+    diverged = [line for line in lines if line.get_label().endswith("(diverged)")]
+    assert len(diverged) == 1 and diverged[0].get_linestyle() == "--"
+    assert max(diverged[0].get_ydata()) <= 10 * finite_max < 1e10 and ax.get_ylim()[1] < 1e10
+    assert len({str(line.get_color()) for line in lines}) == 12

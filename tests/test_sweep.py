@@ -125,7 +125,7 @@ def test_dask_missing_gives_a_clear_error(workdir, monkeypatch):
     (workdir / "s.yaml").write_text(BASE)
     result = sweep("s.yaml", "--seeds", "2", "--dask", "local:1")
     assert result.exit_code == 2
-    assert "--dask needs dask.distributed, which is not installed: pip install 'optrun[dask]'" in result.stderr
+    assert "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun checkout" in result.stderr
     assert not (workdir / "outputs").exists()
 
 

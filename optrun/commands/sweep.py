@@ -298,7 +298,7 @@ def require_dask() -> None:
         import dask.distributed  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "--dask needs dask.distributed, which is not installed: pip install 'optrun[dask]' (or pip install 'dask[distributed]')"
+            "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun checkout (or pip install 'dask[distributed]')"
         ) from None
 
 
