@@ -228,3 +228,13 @@ def test_ctrl_c_stops_cleanly_keeps_finished_runs_and_resume_completes(workdir):
     assert result.exit_code == 0
     assert len(rows_of(sweep_dir)) == 6
     assert all(r["status"] == "time_limit" for r in rows_of(sweep_dir))
+
+
+def test_seeds_that_repeat_one_run_are_warned_about(workdir):
+    """--seeds 3 on a deterministic start would run three identical copies: say so (the sweep still runs)."""
+    (workdir / "fixed.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 5}\n")
+    fixed = sweep("fixed.yaml", "--seeds", "3", "--workers", "1")
+    assert fixed.exit_code == 0 and "warning: the 3 seeds give identical runs" in fixed.stderr
+    (workdir / "random.yaml").write_text("problem: trid\ninit: normal\noptimizer: gd\nstop: {max_iter: 5}\n")
+    random = sweep("random.yaml", "--seeds", "3", "--workers", "1")
+    assert random.exit_code == 0 and "identical runs" not in random.stderr

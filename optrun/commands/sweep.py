@@ -203,6 +203,23 @@ def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], 
     return plan, base
 
 
+def identical_repeats(plan: Plan) -> str | None:
+    """A warning when a sweep's seeds repeat the same run: the seed draws
+    nothing (the start and the problem do not depend on it), so every repeat
+    of a point is an identical copy. None when seeds differ or there is one."""
+    from optrun.commands.run import prepare
+
+    seeds = sorted({run["seed"] for run in plan.runs})
+    if len(seeds) < 2 or not isinstance(plan.config, str):
+        return None
+    first = {k: v for k, v in plan.runs[0].items() if k != "seed"}
+    starts = [prepare(load_config(plan.config, plan.run_overrides({**first, "seed": s}))).x0 for s in seeds[:2]]
+    if starts[0].shape == starts[1].shape and (starts[0] == starts[1]).all():
+        return (f"the {len(seeds)} seeds give identical runs: the start does not depend on the seed (init: default or values, "
+                "a fixed problem start); use a random init (normal, uniform) to repeat from different starts")
+    return None
+
+
 # ------------------------------------------------------------------ one run
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
     """One sweep run, in whatever process an executor chose; returns its row.
@@ -725,6 +742,9 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
             with progress("validating", None, elapsed=False) as bar:  # validating a large sweep takes a moment: show it
                 plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
+            repeats = identical_repeats(plan)
+            if repeats:
+                warn(repeats)
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded", flag.signum)
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
