@@ -234,7 +234,7 @@ CRASH_CASES = [
     ("dask-bad-port", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", "tcp://127.0.0.1:99999"], "a port from 1 to 65535"),
     ("dask-too-many-local-workers", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "2", "--dask", "local:100000"], "local:N needs a number of workers N from 1 to 256"),
     ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: No such option: --bogus (see '"),
-    ("usage-missing-argument", {}, ["run"], "run: Missing argument 'config'."),
+    ("usage-missing-argument", {}, ["run"], "run: Missing argument 'CONFIG'."),
     ("usage-unknown-command", {}, ["runn"], "No such command 'runn'."),
     ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "Invalid value for '--seeds'"),
 ]
