@@ -238,3 +238,10 @@ def test_seeds_that_repeat_one_run_are_warned_about(workdir):
     (workdir / "random.yaml").write_text("problem: trid\ninit: normal\noptimizer: gd\nstop: {max_iter: 5}\n")
     random = sweep("random.yaml", "--seeds", "3", "--workers", "1")
     assert random.exit_code == 0 and "identical runs" not in random.stderr
+
+
+def test_piped_output_names_the_best_setting_in_words(workdir):
+    """The best row is green on a terminal; piped (CI logs, files) a caption names it."""
+    (workdir / "s.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 30}\noutput: {plots: false}\n")
+    result = sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.2", "--workers", "1")
+    assert result.exit_code == 0 and "best: optimizer.step_size=0.2 (lowest mean f - f*," in result.stdout

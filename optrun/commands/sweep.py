@@ -665,6 +665,11 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
         cells = [Text(str(s["point"][k])) for k in swept]  # user values: literal, never markup
         numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
         table.add_row(*cells, str(s["runs"]), Text(s["statuses"]), *numbers, style="bold green" if s["best"] else "")
+    best = next((s for s in summary if s["best"]), None)
+    if best is not None:  # in words too: piped output (CI logs, files) has no colour
+        setting = ", ".join(f"{k}={best['point'][k]}" for k in swept) or "the one setting"
+        table.caption = Text(f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})")
+        table.caption_justify = "left"
     return table
 
 
