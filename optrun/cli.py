@@ -159,11 +159,15 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 
 @app.command()
 @ends
-def show(run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")]) -> int:
+def show(
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")],
+    json_out: Annotated[bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")] = False,
+    problems: Problems = None,
+) -> int:
     """Print a run's summary table and its resolved config (a bench directory: its table)."""
     from optrun.commands.show import show_command
 
-    return show_command(run_dir)
+    return show_command(run_dir, json_out, problems)
 
 
 @app.command()
@@ -171,11 +175,13 @@ def show(run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run dire
 def compare(
     run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs).")],
     out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot (.png); the table is written beside it as a .csv of the same name.")] = Path("compare.png"),
+    json_out: Annotated[bool, Flag("--json", help="Print the table as JSON (one object per run) instead of the rich table.")] = False,
+    problems: Problems = None,
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
     from optrun.commands.compare import compare_command
 
-    return compare_command(run_dirs, out_file)
+    return compare_command(run_dirs, out_file, json_out, problems)
 
 
 @app.command()

@@ -326,3 +326,19 @@ def test_help_names_values_not_python_types(command):
         assert python_type not in options, (command, python_type)
     flag_lines = [line for line in options.splitlines() if "--help" not in line and "<bool>" in line]
     assert not flag_lines, flag_lines
+
+
+def test_show_and_compare_print_json_and_take_problems(workdir):
+    """--json and --problems exist on show and compare too (as on run)."""
+    (workdir / "c.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 20}\noutput: {plots: false}\n")
+    assert runner.invoke(app, ["run", "c.yaml", "-q"]).exit_code == 0
+    [run_dir] = list((workdir / "outputs" / "c").iterdir())
+    shown = runner.invoke(app, ["show", str(run_dir), "--json", "--problems", str(workdir)])
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    on_disk = json.loads((run_dir / "summary.json").read_text())
+    assert {k: data[k] for k in on_disk} == on_disk and data["config"]["problem"]["name"] == "trid"
+    compared = runner.invoke(app, ["compare", str(run_dir), str(run_dir), "--json", "--out", "cmp.png", "--problems", str(workdir)])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads(compared.stdout)
+    assert [r["run"] for r in rows] == [1, 2] and rows[0]["status"] == "max_iter" and rows[0]["f"] == on_disk["fun"]

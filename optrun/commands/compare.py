@@ -238,12 +238,14 @@ def compare_table(rows: list[dict[str, Any]]):
 
 
 # --------------------------------------------------------- optrun compare
-def compare_command(run_dirs: list[Path], out_file: Path) -> int:
+def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False, problems: Path | None = None) -> int:
     """``optrun compare``: write the overlaid loss plot ``out_file`` and
-    compare.csv beside it, print the table."""
-    from optrun.commands.common import out, shown, warn
+    the table beside it as a CSV of the same name, print the table (as JSON
+    with ``json_out``)."""
+    from optrun.commands.common import load_problems, out, shown, warn
     from optrun.core.rundir import read_run
 
+    load_problems(problems)
     if out_file.suffix.lower() != ".png":
         raise ConfigError(f"--out must name a .png file, got '{out_file}'")
     runs = [read_run(path) for path in expand_sweep_dirs(run_dirs)]
@@ -253,6 +255,13 @@ def compare_command(run_dirs: list[Path], out_file: Path) -> int:
     plot_compare(runs, out_file)
     for warning in (w for run in runs for w in run.warnings):
         warn(warning)
+    if json_out:
+        import json
+
+        from optrun.core.outputs import json_safe
+
+        print(json.dumps(json_safe([{**r, "status": str(r["status"])} for r in rows]), indent=2), flush=True)
+        return 0
     out().print(compare_table(rows))
     from optrun.commands.bench import is_bench_dir, show_bench
 

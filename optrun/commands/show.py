@@ -6,13 +6,31 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def show_command(run_dir: Path) -> int:
+def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None) -> int:
     """Print the run's summary table (or its last trace row) and config.yaml;
-    for a bench directory, its table of solved fractions."""
+    for a bench directory, its table of solved fractions. ``json_out``: one
+    JSON object (summary.json's fields, ``run_dir`` and ``config``; a run
+    without a summary has ``summary: null``)."""
     from optrun.commands.bench import is_bench_dir, show_bench
+    from optrun.commands.common import load_problems
 
+    load_problems(problems)
     if is_bench_dir(run_dir):
         return show_bench(run_dir)
+    if json_out:
+        import json
+
+        from optrun.commands.common import shown, warn
+        from optrun.core.outputs import json_safe
+        from optrun.core.rundir import read_run
+
+        run = read_run(run_dir)
+        for warning in run.warnings:
+            warn(warning)
+        data = {**(run.summary.to_json() if run.summary is not None else {"summary": None}),
+                "run_dir": shown(run.path.resolve()), "config": run.config}
+        print(json.dumps(json_safe(data), indent=2), flush=True)
+        return 0
     from rich.markup import escape
     from rich.syntax import Syntax
 
