@@ -171,7 +171,7 @@ def test_run_that_cannot_be_set_up_leaves_no_directory(workdir, tmpfs, options, 
 def test_sweep_on_a_full_disk_then_resumed_after_freeing_space(workdir, tmpfs):
     disk = tmpfs("size=200k")
     (workdir / "c.yaml").write_text(SHORT)
-    result = run_cli("sweep", "c.yaml", "--seeds", "2", "-w", "1", cwd=workdir)
+    result = run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir)
     line = one_error(result)
     # sweep.csv could not be written (the usual case), or it was and lists the runs the disk stopped
     assert ("sweep.csv: cannot write: No space left on device (the runs are kept: finish with optrun sweep --resume" in line
@@ -199,7 +199,7 @@ def test_sweep_on_a_full_disk_then_resumed_after_freeing_space(workdir, tmpfs):
 def test_sweep_without_an_inode_for_sweep_json_leaves_nothing(workdir, tmpfs):
     disk = tmpfs("nr_inodes=3")  # the root, c/, the sweep folder
     (workdir / "c.yaml").write_text(SHORT)
-    one_error(run_cli("sweep", "c.yaml", "--seeds", "2", "-w", "1", cwd=workdir),
+    one_error(run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir),
               "sweep.json: cannot write: No space left on device; nothing was recorded")
     assert run_folders(disk) == []
 
@@ -208,7 +208,7 @@ def test_sweep_without_an_inode_for_sweep_json_leaves_nothing(workdir, tmpfs):
 def test_sweep_resume_on_a_read_only_folder(workdir, tmpfs, unfinished):
     disk = tmpfs("size=10m")
     (workdir / "c.yaml").write_text(SHORT)
-    assert run_cli("sweep", "c.yaml", "--seeds", "2", "-w", "1", cwd=workdir).returncode == 0
+    assert run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir).returncode == 0
     [sweep] = run_folders(disk)
     if unfinished:
         (sweep / "run-0002" / "summary.json").unlink()  # like a killed run

@@ -27,7 +27,7 @@ def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("base")
     (root / "c.yaml").write_text(CONFIG % (root / "outputs"))
     run = optrun.run(root / "c.yaml").run_dir
-    result = runner.invoke(app, ["sweep", str(root / "c.yaml"), "--seeds", "2", "-w", "1"])
+    result = runner.invoke(app, ["sweep", str(root / "c.yaml"), "--seeds", "2", "--set", "init.kind=normal", "-w", "1"])
     assert result.exit_code == 0, result.output
     [sweep] = (root / "outputs" / "c").glob("sweep-*")
     return run, sweep
@@ -283,7 +283,7 @@ def test_resume_redoes_an_unfinished_run_and_only_that(tmp_path, base):
     (["run", "c.yaml", "--set", "output.dir=dangling"], 1,
      "dangling/c: cannot create the output folder: dangling is a symbolic link to nowhere/at/all, which does not exist"),
     (["run", "c.yaml", "--set", "output.dir=dangling/deeper"], 1, "dangling is a symbolic link to nowhere/at/all, which does not exist"),
-    (["sweep", "c.yaml", "--seeds", "2", "-w", "1", "--set", "output.dir=dangling"], 1,
+    (["sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", "--set", "output.dir=dangling"], 1,
      "cannot create the output folder: dangling is a symbolic link to nowhere/at/all"),
     (["check", "/dev/null"], 2, "/dev/null: not a config file or folder (a device, pipe or socket)"),
     (["check", "dangling"], 2, "dangling: a symbolic link to nowhere/at/all, which does not exist"),
