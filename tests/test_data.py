@@ -110,3 +110,90 @@ def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
     assert "data" in reloaded.resolved()["problem"] and "n" not in reloaded.resolved()["problem"]
     written, warnings = draw_run_plots(result.run_dir)
     assert "fit.png" in [p.name for p in written] and not warnings
+
+
+# ------------------------------------------------ issue 18.5: through the CLI
+def cli(*args):
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+PEOPLE = "name,height,weight\nAda,1.70,60\nBob,1.82,80\nCy,1.65,55\nDee,1.77,71\n"
+
+
+def test_a_text_column_beside_the_used_one_is_ignored(workdir):
+    (workdir / "people.csv").write_text(PEOPLE)
+    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\n"
+                                    "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 20000, grad_tol: 1.0e-8}\n"
+                                    "output: {plots: false}\n")
+    result = cli("run", "g.yaml", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert '"converged"' in result.stdout
+    # features default to every other numeric column: the text column is skipped
+    (workdir / "l.yaml").write_text("problem: {name: linear_regression, data: {path: people.csv, target: weight}}\n"
+                                    "optimizer: lbfgs\noutput: {plots: false}\n")
+    result = cli("run", "l.yaml", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+
+
+def test_a_missing_column_names_the_file_the_column_and_the_columns(workdir):
+    (workdir / "people.csv").write_text(PEOPLE)
+    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: heigth}}\noptimizer: gd\n")
+    result = cli("run", "g.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: g.yaml: problem.data.column: column 'heigth' is not in {(workdir / 'people.csv')}; "
+                                     "did you mean 'height'? (columns: name, height, weight)")
+
+
+def test_a_bad_cell_in_a_used_column_names_file_line_column_and_value(workdir):
+    (workdir / "people.csv").write_text(PEOPLE.replace("1.82", "1,82").replace("Bob,1,82", "Bob,\"1,82\""))
+    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\noptimizer: gd\n")
+    result = cli("run", "g.yaml")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: g.yaml: problem.data.column: data file {workdir / 'people.csv'} line 3, "
+                                     "column 'height': '1,82' is not a number")
+    assert "\n" not in result.stderr.strip()
+
+
+def test_sigma_defaults_to_one_with_data(workdir):
+    import yaml
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (40, 2))
+    y = X @ [2.0, -1.0] + 0.5 + 0.2 * rng.normal(size=40)
+    (workdir / "d.csv").write_text("label,x1,x2,y\n" + "".join(f"r{i},{float(a)!r},{float(b)!r},{float(t)!r}\n" for i, ((a, b), t) in enumerate(zip(X, y))))
+    (workdir / "l.yaml").write_text("problem: {name: linear_regression, data: {path: d.csv, target: y}}\n"
+                                    "optimizer: {name: gd, step_size: 1.0e-2}\nstop: {max_iter: 5000, grad_tol: 1.0e-8}\n"
+                                    "output: {plots: false}\n")
+    result = cli("run", "l.yaml", "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    run_dir = next((workdir / "outputs").rglob("config.yaml")).parent
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["problem"]["sigma"] == 1.0
+    design = np.hstack([X, np.ones((40, 1))])
+    residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    import json
+
+    out = json.loads(result.stdout)
+    assert out["status"] == "converged"
+    assert out["fun"] == pytest.approx(0.5 * np.sum(residual**2), rel=1e-9)  # plain half sum of squares
+    # synthetic data keep the noise scale 0.1
+    from optrun.core.problems.models import LinearRegressionOptions
+
+    assert LinearRegressionOptions.model_validate({}).sigma == 0.1
+    assert LinearRegressionOptions.model_validate({"data": {"path": "d.csv", "target": "y"}, "sigma": 0.5}).sigma == 0.5
+
+
+@pytest.mark.parametrize("problem, data_type", [("linear_regression", "a CSV table {path, target, features?} or none"),
+                                                ("mlp_regression", "a CSV table {path, target, features?} or none"),
+                                                ("gaussian_mle", "a CSV column {path, column} or none")])
+def test_describe_shows_the_data_type_and_the_sigma_default(problem, data_type):
+    result = cli("describe", problem)
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert data_type in text
+    assert "TableData" not in text and "ColumnData" not in text
+    if problem != "gaussian_mle":
+        assert "sigma defaults to 0.1 (the synthetic noise), with data: to 1 (half the sum of squares)" in text

@@ -96,6 +96,19 @@ _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >
 
 
 def _type_text(annotation) -> str:
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # e.g. "a CSV table {path, target, features?}"
+        keys = ", ".join(name + ("" if field.is_required() else "?") for name, field in annotation.model_fields.items())
+        doc = (annotation.__doc__ or "").strip().splitlines()
+        return f"{doc[0]} {{{keys}}}" if doc else f"{{{keys}}}"
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = typing.get_args(annotation)
+        if any(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
+            return " or ".join("none" if a is type(None) else _type_text(a) for a in args)
     text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
     return text or str(annotation).replace("typing.", "").replace("optrun.core.problems.data.", "")
 

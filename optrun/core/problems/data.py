@@ -5,8 +5,10 @@ every other column) or, for one-column problems, ``data: {path, column}``.
 A relative path is found from the config file's folder (see
 :mod:`optrun.core.paths`); the config loader makes it absolute. Every problem
 with the file is a one-line ConfigError naming the file, the line and the
-column: a missing file, a missing header or column, a non-numeric cell, an
-empty file, rows of the wrong length. Only regular files of at most 100 MB
+column: a missing file, a missing header or column (with the columns that
+exist), a non-numeric cell of a used column, an empty file, rows of the wrong
+length. Only the columns a problem uses are converted to numbers, so a file
+may carry text columns (names, labels) beside them. Only regular files of at most 100 MB
 are read (a FIFO or a device such as /dev/zero is refused without blocking).
 """
 
@@ -32,18 +34,22 @@ MAX_DATA_BYTES = 100_000_000  # a data file is at most 100 MB (it is parsed in m
 
 
 class TableData(Options):
+    """a CSV table"""
+
     path: ConfigPath = Field(min_length=1)
     target: str = Field(min_length=1)
     features: list[str] | None = Field(None, min_length=1)
 
 
 class ColumnData(Options):
+    """a CSV column"""
+
     path: ConfigPath = Field(min_length=1)
     column: str = Field(min_length=1)
 
 
-def read_columns(path: str, where: str = "problem.data") -> dict[str, np.ndarray]:
-    """The CSV at ``path`` as column name -> float array (header row required)."""
+def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:
+    """The header (names stripped) and the data rows of the CSV at ``path``."""
     file = Path(path)
     if "\x00" in path:
         raise ConfigError("a data path cannot contain a NUL character (\\0)", path=f"{where}.path")
@@ -80,45 +86,81 @@ def read_columns(path: str, where: str = "problem.data") -> dict[str, np.ndarray
     body = rows[1:]
     if not body:
         raise ConfigError(f"data file {path} has a header but no data rows", path=f"{where}.path")
-    values = np.empty((len(body), len(header)))
     for i, row in enumerate(body):
-        line = i + 2
         if len(row) != len(header):
-            raise ConfigError(f"data file {path} line {line} has {len(row)} fields, the header has {len(header)}", path=f"{where}.path")
-        for j, cell in enumerate(row):
-            try:
-                values[i, j] = float(cell)
-            except ValueError:
-                raise ConfigError(
-                    f"data file {path} line {line}, column '{header[j]}': {cell.strip()!r} is not a number", path=f"{where}.path"
-                ) from None
-            if not np.isfinite(values[i, j]):
-                raise ConfigError(f"data file {path} line {line}, column '{header[j]}': {cell.strip()!r} is not finite", path=f"{where}.path")
-    return {name: values[:, j] for j, name in enumerate(header)}
+            raise ConfigError(f"data file {path} line {i + 2} has {len(row)} fields, the header has {len(header)}", path=f"{where}.path")
+    return header, body
 
 
-def _column(columns: dict[str, np.ndarray], name: str, path: str, key: str) -> np.ndarray:
-    if name not in columns:
+def _check_present(header: list[str], name: str, path: str, where: str) -> None:
+    if name not in header:
         raise ConfigError(
-            f"column '{name}' is not in {path}{suggest(name, list(columns))} (columns: {', '.join(columns)})",
-            path=f"problem.data.{key}",
-        )
-    return columns[name]
+            f"column '{name}' is not in {path}{suggest(name, header)} (columns: {', '.join(header)})", path=where)
+
+
+def _numbers(header: list[str], body: list[list[str]], name: str, path: str, where: str) -> np.ndarray:
+    """One column as floats; a cell that is not a finite number is an error
+    naming the file, the line, the column and the cell."""
+    j = header.index(name)
+    values = np.empty(len(body))
+    for i, row in enumerate(body):
+        cell = row[j]
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            raise ConfigError(f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not a number", path=where) from None
+        if not np.isfinite(values[i]):
+            raise ConfigError(f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not finite", path=where)
+    return values
+
+
+def _is_text(body: list[list[str]], j: int) -> bool:
+    """A column none of whose cells is a number (names, labels): skipped
+    when the features default to every other column."""
+    for row in body:
+        try:
+            float(row[j])
+            return False
+        except ValueError:
+            pass
+    return True
+
+
+def read_columns(path: str, names: list[str] | None = None, where: str = "problem.data") -> dict[str, np.ndarray]:
+    """Columns of the CSV at ``path`` (header row required) as name -> float
+    array: only ``names`` (every column when None) are converted to numbers,
+    so other columns may hold text."""
+    header, body = _rows(path, where)
+    names = header if names is None else names
+    for name in names:
+        _check_present(header, name, path, where)
+    return {name: _numbers(header, body, name, path, where) for name in names}
 
 
 def load_table(data: TableData) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(X of shape (n, d), y of shape (n,), feature names) from a TableData spec."""
-    columns = read_columns(data.path)
-    y = _column(columns, data.target, data.path, "target")
-    names = list(data.features) if data.features is not None else [c for c in columns if c != data.target]
+    """(X of shape (n, d), y of shape (n,), feature names) from a TableData
+    spec. Only the target and feature columns are read as numbers; when the
+    features are not given they are every other column except text ones."""
+    header, body = _rows(data.path, "problem.data")
+    _check_present(header, data.target, data.path, "problem.data.target")
+    if data.features is not None:
+        names = list(data.features)
+        for name in names:
+            _check_present(header, name, data.path, "problem.data.features")
+    else:
+        names = [c for j, c in enumerate(header) if c != data.target and not _is_text(body, j)]
     if not names:
-        raise ConfigError(f"{data.path} has no feature columns besides the target '{data.target}'", path="problem.data.features")
+        raise ConfigError(f"{data.path} has no feature columns besides the target '{data.target}' (text columns are skipped)",
+                          path="problem.data.features")
     if data.target in names:
         raise ConfigError(f"the target '{data.target}' cannot also be a feature", path="problem.data.features")
-    X = np.column_stack([_column(columns, name, data.path, "features") for name in names])
+    y = _numbers(header, body, data.target, data.path, "problem.data.target")
+    X = np.column_stack([_numbers(header, body, name, data.path, "problem.data.features") for name in names])
     return X, y, names
 
 
 def load_column(data: ColumnData) -> np.ndarray:
-    columns = read_columns(data.path)
-    return _column(columns, data.column, data.path, "column")
+    """One column as numbers; the file's other columns may hold anything."""
+    header, body = _rows(data.path, "problem.data")
+    _check_present(header, data.column, data.path, "problem.data.column")
+    return _numbers(header, body, data.column, data.path, "problem.data.column")

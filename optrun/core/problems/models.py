@@ -17,6 +17,9 @@ from optrun.core.problems.data import ColumnData, TableData, load_column, load_t
 
 
 # ---------------------------------------------------------- linear_regression
+SIGMA_WITH_DATA = 1.0  # the noise scale when a CSV is given and sigma is not
+SIGMA_TEXT = "sigma defaults to 0.1 (the synthetic noise), with data: to 1 (half the sum of squares)"
+
 class DataOrSynthetic(Options):
     """Options of a model fitted to a CSV (``data``) or to synthetic data drawn
     from the options in ``SYNTHETIC_ONLY``: giving both is an error, and a
@@ -32,6 +35,16 @@ class DataOrSynthetic(Options):
                 raise ValueError(f"'{given[0]}' only applies to synthetic data; remove it or 'data'")
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sigma_for_data(cls, values: Any) -> Any:
+        """With ``data`` and no ``sigma``, sigma is 1 (the loss is half the sum
+        of squared residuals): the synthetic data's noise 0.1 would scale a
+        user's loss by 50 and make ordinary step sizes diverge."""
+        if "sigma" in cls.model_fields and isinstance(values, dict) and values.get("data") is not None and "sigma" not in values:
+            return {**values, "sigma": SIGMA_WITH_DATA}
+        return values
+
     def resolved(self) -> dict[str, Any]:
         data = super().resolved()
         if getattr(self, "data", None) is not None:
@@ -46,7 +59,7 @@ class LinearRegressionOptions(DataOrSynthetic):
     dim: int = Field(2, ge=1, le=100_000)
     true_w: list[float] = Field(default_factory=lambda: [4.2, -4.2], min_length=1)
     true_b: float = 0.1
-    sigma: float = Field(0.1, gt=0)
+    sigma: float = Field(0.1, gt=0, description=SIGMA_TEXT)
     bias: bool = True
     data_seed: int = Field(0, ge=0, le=2**32 - 1)
     data: TableData | None = None
@@ -72,7 +85,7 @@ def linear_regression_data(options: LinearRegressionOptions) -> tuple[np.ndarray
 @register_problem(
     "linear_regression",
     description="Least squares as a Gaussian negative log-likelihood (seed 004)",
-    formula="f(w, b) = 0.5/sigma^2 * sum_n (y_n - (X_n . w + b))^2",
+    formula="f(w, b) = 0.5/sigma^2 * sum_n (y_n - (X_n . w + b))^2; " + SIGMA_TEXT,
     parameters="w (dim,), b (with bias)",
     options=LinearRegressionOptions,
 )
@@ -187,7 +200,7 @@ class MLPOptions(DataOrSynthetic):
     hidden: list[int] = Field(default_factory=lambda: [10], max_length=20)
     activation: Literal["tanh", "relu", "sigmoid", "softplus"] = "tanh"
     n: int = Field(300, ge=1, le=10_000_000)
-    sigma: float = Field(0.1, gt=0)
+    sigma: float = Field(0.1, gt=0, description=SIGMA_TEXT)
     data_seed: int = Field(0, ge=0, le=2**32 - 1)
     data: TableData | None = None
 
@@ -223,7 +236,7 @@ def mlp_predict(layers, X, activation):
 @register_problem(
     "mlp_regression",
     description="A small tanh MLP for regression, parameters as seed 004's list of layers",
-    formula="yhat = MLP(X); f = 0.5/sigma^2 * sum_n (y_n - yhat_n)^2",
+    formula="yhat = MLP(X); f = 0.5/sigma^2 * sum_n (y_n - yhat_n)^2; " + SIGMA_TEXT,
     parameters="layers: [{w (n_in, n_out), b (n_out,)}, ...]",
     options=MLPOptions,
 )
