@@ -238,3 +238,23 @@ def test_seeds_that_repeat_one_run_are_warned_about(workdir):
     (workdir / "random.yaml").write_text("problem: trid\ninit: normal\noptimizer: gd\nstop: {max_iter: 5}\n")
     random = sweep("random.yaml", "--seeds", "3", "--workers", "1")
     assert random.exit_code == 0 and "identical runs" not in random.stderr
+
+
+@pytest.mark.slow
+def test_sweep_png_names_problem_and_optimizer_and_draws_the_means(workdir, monkeypatch):
+    import matplotlib.figure
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--workers", "1", "--grid", "optimizer.step_size=0.01,0.1", "--seeds", "2")
+    assert result.exit_code == 0, result.stderr
+    [fig] = saved
+    assert "sweep of trid / gd: 4 runs" in fig._suptitle.get_text()
+    [ax] = fig.axes
+    [mean_line] = [line for line in ax.get_lines() if line.get_label() == "runs"]
+    rows = rows_of(only_sweep_dir(workdir))
+    for x, y in mean_line.get_xydata():
+        gaps = [float(r["gap"]) for r in rows if float(r["optimizer.step_size"]) == x]
+        assert y == pytest.approx(sum(gaps) / len(gaps), rel=1e-12)

@@ -63,8 +63,8 @@ def _set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
     width_in = ax.get_position().width * fig.get_figwidth()
     chars = max(30, int(width_in * 72 / (0.6 * 10)))  # ~0.6 em per character at 10 pt
     who, what = _title(run, what).split("\n", 1)
-    lines = textwrap.wrap(who, chars, break_long_words=True, break_on_hyphens=False)[:2] or [""]
-    if len(textwrap.wrap(who, chars, break_long_words=True, break_on_hyphens=False)) > 2:
+    lines = textwrap.wrap(who, chars, break_long_words=True)[:2] or [""]
+    if len(textwrap.wrap(who, chars, break_long_words=True)) > 2:
         lines[1] = lines[1][: chars - 3] + "..."
     lines.append(what if len(what) <= chars else what[: chars - 3] + "...")
     ax.set_title("\n".join(lines), fontsize=10)
