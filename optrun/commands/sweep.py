@@ -698,8 +698,11 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     plt = _pyplot()
     metric = _metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
-    floor = float(log_safe_gap(np.array(finite + [0.0]))[0][-1]) if metric == "gap" else 0.0
     zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
+    # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+    fstars = [abs(r["f"] - r["gap"]) for r in rows if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])]
+    resolution = [1e-16 * max([1.0, *fstars])] if zeros else []
+    floor = float(log_safe_gap(np.array(finite + resolution + [0.0]))[0][-1]) if metric == "gap" else 0.0
 
     def shown(y: float) -> float:
         """gaps on a log axis: exact zeros at the smallest positive gap seen"""
@@ -730,8 +733,8 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
         if zeros:
-            ax.text(0.99, 0.02, f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}", transform=ax.transAxes,
-                    ha="right", va="bottom", fontsize="small", color="tab:red", bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
+            # above the axes: a note inside them would sit on the curves drawn at the floor
+            ax.set_title(f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}", fontsize="small", color="tab:red")
     names = _sweep_names(rows)
     fig.suptitle(f"sweep of {names}: {len(rows)} runs (dots: each seed, line: mean)" if names
                  else f"sweep of {len(rows)} runs (dots: each seed, line: mean)")
