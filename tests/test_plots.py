@@ -166,3 +166,74 @@ def test_a_plot_that_cannot_be_redrawn_is_kept(workdir):
     assert sorted(p.name for p in written) == ["loss.png", "params.png"]
     assert warnings and "the problem could not be rebuilt" in warnings[0]
     assert (result.run_dir / "landscape.png").exists()  # not lost
+
+
+# ------------------------------------------- issue 18: plots read at a glance
+@pytest.fixture
+def figures(monkeypatch):
+    """Every figure saved while the test runs (inspected after it is written)."""
+    import matplotlib.figure
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    return saved
+
+
+def figure_titled(figures, words):
+    [fig] = [f for f in figures if any(words in ax.get_title() for ax in f.axes)]
+    return fig, next(ax for ax in fig.axes if words in ax.get_title())
+
+
+def inside_figure(fig, text):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = text.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    return box.x0 >= 0 and box.x1 <= fig.bbox.width and box.y0 >= 0 and box.y1 <= fig.bbox.height
+
+
+def test_fit_title_with_a_long_name_fits_and_the_curve_is_the_fitted_density(workdir, figures):
+    name = "gaussian-mle-with-a-very-long-descriptive-experiment-name-for-the-report-v2"
+    result = run({"name": name, "problem": "gaussian_mle", "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}})
+    fig, ax = figure_titled(figures, "fitted density")
+    assert inside_figure(fig, ax.title)
+    assert "gaussian_mle / adam" in ax.get_title() and name[:20] in ax.get_title()
+    [curve] = [line for line in ax.get_lines() if line.get_label().startswith("Normal(")]
+    mu = result.summary.params["mu"]
+    assert f"mu={mu:.4g}" in curve.get_label()
+    x, y = curve.get_xydata().T
+    assert x[np.argmax(y)] == pytest.approx(mu, abs=(x[1] - x[0]))  # the density peaks at the fitted mean
+
+
+def test_converged_landscape_shows_the_end_over_the_known_minimum(workdir, figures):
+    result = run({"problem": "himmelblau", "optimizer": "lbfgs", "stop": {"max_iter": 200}})
+    assert result.status == "converged"
+    fig, ax = figure_titled(figures, "landscape")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    end, minima = lines["end"], lines["known minima"]
+    assert end.get_zorder() > minima.get_zorder() and minima.get_markerfacecolor() == "none"  # open rings under the star
+    trace = optrun.commands.plots.read_run(result.run_dir).trace
+    assert end.get_xydata()[0].tolist() == [trace["x"][-1], trace["y"][-1]]
+    assert len(minima.get_xdata()) == 4  # Himmelblau's four minima
+    assert inside_figure(fig, ax.title)
+
+
+def test_a_gap_of_exactly_zero_is_noted_and_drawn_at_the_floor(workdir, figures):
+    result = run({"problem": "polynomial", "optimizer": "lbfgs", "stop": {"max_iter": 50}})
+    trace = optrun.commands.plots.read_run(result.run_dir).trace
+    zero = np.flatnonzero(trace["gap"] == 0)
+    assert zero.size, "the run should reach f* exactly"
+    fig, ax = figure_titled(figures, "objective")
+    notes = [t.get_text() for t in ax.texts]
+    assert any(f"f - f* = 0 reached at iteration {int(trace['iter'][zero[0]])}, drawn at the floor" in n for n in notes), notes
+    floor = 1e-16 * max(1.0, abs(result.summary.reference.fun))
+    [curve] = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert curve.get_ydata()[zero].tolist() == [floor] * zero.size
+    positive = trace["gap"] != 0
+    assert curve.get_ydata()[positive].tolist() == np.abs(trace["gap"][positive]).tolist()
+
+
+def test_no_zero_gap_note_when_the_gap_stays_positive(workdir, figures):
+    run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 10}})
+    fig, ax = figure_titled(figures, "objective")
+    assert not any("= 0 reached" in t.get_text() for t in ax.texts)

@@ -245,3 +245,42 @@ def test_piped_output_names_the_best_setting_in_words(workdir):
     (workdir / "s.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 30}\noutput: {plots: false}\n")
     result = sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.2", "--workers", "1")
     assert result.exit_code == 0 and "best: optimizer.step_size=0.2 (lowest mean f - f*," in result.stdout
+
+
+@pytest.mark.slow
+def test_sweep_png_names_problem_and_optimizer_and_draws_the_means(workdir, monkeypatch):
+    import matplotlib.figure
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    (workdir / "s.yaml").write_text(BASE)
+    result = sweep("s.yaml", "--workers", "1", "--grid", "optimizer.step_size=0.01,0.1", "--seeds", "2")
+    assert result.exit_code == 0, result.stderr
+    [fig] = saved
+    assert "sweep of trid / gd: 4 runs" in fig._suptitle.get_text()
+    [ax] = fig.axes
+    [mean_line] = [line for line in ax.get_lines() if line.get_label() == "runs"]
+    rows = rows_of(only_sweep_dir(workdir))
+    for x, y in mean_line.get_xydata():
+        gaps = [float(r["gap"]) for r in rows if float(r["optimizer.step_size"]) == x]
+        assert y == pytest.approx(sum(gaps) / len(gaps), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_sweep_png_draws_an_exact_zero_gap_at_the_floor_with_a_note(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from optrun.commands.sweep import plot_sweep
+
+    saved = []
+    original = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    rows = [{"index": i, "stop.max_iter": n, "seed": 0, "status": "converged", "f": f, "gap": f + 4.0}
+            for i, (n, f) in enumerate([(1, 17.0), (2, -4.0), (50, -4.0)], start=1)]
+    assert plot_sweep(rows, ["stop.max_iter", "seed"], tmp_path / "sweep.png")
+    [ax] = saved[0].axes
+    assert ax.get_title() == "f - f* = 0 in 2 of 3 runs, drawn at the floor 4e-16"
+    [mean_line] = [line for line in ax.get_lines() if line.get_label() == "runs"]
+    assert mean_line.get_ydata().tolist() == [21.0, 4e-16, 4e-16]  # not at the smallest gap seen (21)
+    assert saved[0]._suptitle.get_text().startswith("sweep of 3 runs")  # no run folders: no names to give

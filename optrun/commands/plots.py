@@ -48,7 +48,38 @@ def _pyplot():
 
 
 def _title(run: RunFiles, what: str) -> str:
-    return f"{run.name}: {run.problem} / {run.optimizer} ({run.status}) - {what}"
+    """Two lines: which run (name, problem / optimizer, status), then what the plot shows."""
+    return f"{run.name}: {run.problem} / {run.optimizer} ({run.status})\n{what}"
+
+
+def _set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
+    """The two-line title, fitted to the axes' width: the run line wraps onto
+    a second line (a long run, problem or config name), anything longer is
+    cut with "...", so the figure's edge never clips it. With ``own`` (the
+    figure is ours, not a notebook's) the top margin makes room for it."""
+    import textwrap
+
+    fig = ax.figure
+    width_in = ax.get_position().width * fig.get_figwidth()
+    chars = max(30, int(width_in * 72 / (0.6 * 10)))  # ~0.6 em per character at 10 pt
+    who, what = _title(run, what).split("\n", 1)
+    lines = textwrap.wrap(who, chars, break_long_words=True)[:2] or [""]
+    if len(textwrap.wrap(who, chars, break_long_words=True)) > 2:
+        lines[1] = lines[1][: chars - 3] + "..."
+    lines.append(what if len(what) <= chars else what[: chars - 3] + "...")
+    ax.set_title("\n".join(lines), fontsize=10)
+    if own:
+        height_px = fig.get_figheight() * fig.dpi
+        fig.subplots_adjust(top=1 - (len(lines) * 15 + 12) / height_px)
+
+
+def zero_gap_note(it: np.ndarray, gap: np.ndarray, floor: float) -> str | None:
+    """The note a log plot of f - f* needs when the gap is exactly 0 somewhere
+    (drawn at ``floor``, not at 0), or None."""
+    zero = np.flatnonzero(np.asarray(gap) == 0)
+    if zero.size == 0:
+        return None
+    return f"f - f* = 0 reached at iteration {int(it[zero[0]])}, drawn at the floor {floor:.3g}"
 
 
 def log_safe_gap(*gaps: np.ndarray) -> list[np.ndarray]:
@@ -176,11 +207,19 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         fig, ax_f = ax.figure, ax
         ax_g = ax.twinx()
     if "gap" in run.trace:
-        [gap] = log_safe_gap(run.trace["gap"])
-        ax_f.plot(it, gap, color="tab:blue")
-        ax_f.set_yscale("log")
         reference = run.summary.reference if run.summary is not None else None
         fstar = reference.fun if reference is not None else None
+        # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+        resolution = np.array([1e-16 * max(1.0, abs(fstar) if fstar is not None and np.isfinite(fstar) else 1.0)])
+        zero = run.trace["gap"] == 0
+        gap, floor = log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
+        ax_f.plot(it, gap, color="tab:blue")
+        ax_f.set_yscale("log")
+        note = zero_gap_note(it, run.trace["gap"], float(floor[0])) if floor is not None else None
+        if note is not None:
+            ax_f.plot(it[zero], gap[zero], "v", color="tab:red", markersize=5, linestyle="none")
+            ax_f.text(0.01, 0.03, note, transform=ax_f.transAxes, ha="left", va="bottom", fontsize="small", color="tab:red",
+                      bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
         ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
     else:
         ax_f.plot(it, f, color="tab:blue")
@@ -190,7 +229,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     if best is not None and best.iter is not None and best.fun is not None and "gap" not in run.trace:
         ax_f.plot([best.iter], [best.fun], "o", color="tab:red", label=f"best f = {best.fun:.6g}")
         ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
-    ax_f.set_title(_title(run, "objective"))
+    _set_title(ax_f, run, "objective", own=ax is None)
     ax_f.grid(alpha=0.3)
     ax_g.plot(it, g, color="tab:orange", linestyle="-" if ax is None else ":")
     if np.any(np.isfinite(g) & (g > 0)):
@@ -220,12 +259,13 @@ def plot_params(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     if not names:
         return False  # more parameters than output.param_columns: the trace has none
     shown = names[:MAX_PARAM_LINES]
+    own = ax is None
     fig, ax = _axes(ax, (8, 5), dict(left=0.1, right=0.97, top=0.93, bottom=0.1))
     for name in shown:
         ax.plot(run.trace["iter"], run.trace[name], label=name)
     left_out = len(names) - len(shown)
     what = "parameter paths" + (f" (first {len(shown)} of {len(names)}; {left_out} left out)" if left_out else "")
-    ax.set_title(_title(run, what))
+    _set_title(ax, run, what, own=own)
     ax.set_xlabel("iteration")
     ax.set_ylabel("value")
     ax.grid(alpha=0.3)
@@ -301,6 +341,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
     minima = _known_minima(prep, n_free)
     points = np.vstack([path, minima]) if len(minima) else path
     fun = _objective_of_free(prep)
+    own = ax is None
     fig, ax = _axes(ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1))
     with np.errstate(all="ignore"):
         if n_free == 1:
@@ -309,9 +350,9 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             fs = [fun(np.array([v])) for v in path[:, 0]]
             ax.plot(path[:, 0], fs, ".-", color="tab:orange", markersize=4, label="path")
             ax.plot(path[0, 0], fs[0], "o", color="tab:green", markersize=9, label="start")
-            ax.plot(path[-1, 0], fs[-1], "*", color="tab:red", markersize=13, label="end")
-            for m in minima:
-                ax.axvline(m[0], color="gray", linestyle="--", linewidth=1)
+            for i, m in enumerate(minima):
+                ax.axvline(m[0], color="gray", linestyle="--", linewidth=1, zorder=1, label="known minima" if i == 0 else None)
+            ax.plot(path[-1, 0], fs[-1], "*", color="tab:red", markersize=13, zorder=5, label="end")
             ax.set_xlabel(names[0])
             ax.set_ylabel("f")
         else:
@@ -334,13 +375,14 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             fig.colorbar(filled, ax=ax, label=label)
             ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
             ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
-            ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", markersize=14, label="end")
-            if len(minima):
-                ax.plot(minima[:, 0], minima[:, 1], "X", color="white", markeredgecolor="black", markersize=10, label="known minima")
+            if len(minima):  # open rings, under the end marker: a converged end stays visible inside its minimum's ring
+                ax.plot(minima[:, 0], minima[:, 1], "o", markerfacecolor="none", markeredgecolor="white", markeredgewidth=2,
+                        markersize=16, zorder=4, linestyle="none", label="known minima")
+            ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", markeredgecolor="black", markersize=14, zorder=5, label="end")
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
     fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())
-    ax.set_title(_title(run, "landscape" + (f" ({fixed} fixed)" if fixed else "")))
+    _set_title(ax, run, "landscape" + (f" ({fixed} fixed)" if fixed else ""), own=own)
     ax.legend(loc="best", fontsize="small")
     _finish(fig, out)
     return True
@@ -352,6 +394,7 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) ->
         return False
     final = _final_params(run, prep)
     fit = prep.problem.fit(final)
+    own = ax is None
     fig, ax = _axes(ax, (7, 6), dict(left=0.12, right=0.97, top=0.93, bottom=0.09))
     if fit.kind == "density":
         ax.hist(fit.observed, bins="auto", density=True, color="tab:blue", alpha=0.5, label="data")
@@ -359,7 +402,7 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) ->
         ax.plot(grid, fit.density(grid), color="tab:red", linewidth=2, label=fit.label)
         ax.set_xlabel("x")
         ax.set_ylabel("density")
-        ax.set_title(_title(run, "fitted density"))
+        _set_title(ax, run, "fitted density", own=own)
     else:
         ax.plot(fit.observed, fit.predicted, ".", color="tab:blue", alpha=0.7, label="data")
         low = float(min(np.min(fit.observed), np.min(fit.predicted)))
@@ -367,7 +410,7 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) ->
         ax.plot([low, high], [low, high], "--", color="gray", label="prediction = target")
         ax.set_xlabel(f"observed {fit.label}")
         ax.set_ylabel(f"predicted {fit.label}")
-        ax.set_title(_title(run, "predictions against targets"))
+        _set_title(ax, run, "predictions against targets", own=own)
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
     _finish(fig, out)

@@ -673,6 +673,26 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     return table
 
 
+def _sweep_names(rows: list[dict[str, Any]]) -> str:
+    """"problem / optimizer" of the sweep's runs, from their summaries (each
+    distinct name once: a swept optimizer lists them all)."""
+    problems: list[str] = []
+    optimizers: list[str] = []
+    for row in rows:
+        try:
+            summary = read_summary(Path(row["run_dir"])) if row.get("run_dir") else None
+        except Exception:
+            summary = None
+        if summary is None:
+            continue
+        for names, name in ((problems, summary.problem), (optimizers, summary.optimizer)):
+            if name and name not in names:
+                names.append(name)
+    if not problems and not optimizers:
+        return ""
+    return f"{', '.join(problems) or '?'} / {', '.join(optimizers) or '?'}"
+
+
 def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bool:
     """Final f (or gap) against each swept numeric value, one line per setting of the others."""
     numeric = [k for k in keys if k != "seed" and all(isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in rows)]
@@ -683,14 +703,18 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     plt = _pyplot()
     metric = _metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
-    floor = float(log_safe_gap(np.array(finite + [0.0]))[0][-1]) if metric == "gap" else 0.0
+    zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
+    # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+    fstars = [abs(r["f"] - r["gap"]) for r in rows if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])]
+    resolution = [1e-16 * max([1.0, *fstars])] if zeros else []
+    floor = float(log_safe_gap(np.array(finite + resolution + [0.0]))[0][-1]) if metric == "gap" else 0.0
 
     def shown(y: float) -> float:
         """gaps on a log axis: exact zeros at the smallest positive gap seen"""
         return max(abs(y), floor) if metric == "gap" else y
 
     fig, axes = plt.subplots(1, len(numeric), figsize=(7 * len(numeric), 5), squeeze=False)
-    fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.12, wspace=0.25)
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
     for ax, key in zip(axes[0], numeric):
         others = [k for k in keys if k not in (key, "seed")]
         lines: dict[tuple, list[dict[str, Any]]] = {}
@@ -713,7 +737,12 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         ax.set_ylabel("final f - f*" if metric == "gap" else "final f")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-    fig.suptitle(f"sweep of {len(rows)} runs (dots: each seed, line: mean)")
+        if zeros:
+            # above the axes: a note inside them would sit on the curves drawn at the floor
+            ax.set_title(f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}", fontsize="small", color="tab:red")
+    names = _sweep_names(rows)
+    fig.suptitle(f"sweep of {names}: {len(rows)} runs (dots: each seed, line: mean)" if names
+                 else f"sweep of {len(rows)} runs (dots: each seed, line: mean)")
     try:
         fig.savefig(out, dpi=100)
     finally:
