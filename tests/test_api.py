@@ -146,6 +146,7 @@ def test_time_limit_status(workdir):
     assert 0.3 <= result.wall_time_s < 5
 
 
+@pytest.mark.slow
 def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
     import optrun.commands.plots
 

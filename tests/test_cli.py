@@ -328,6 +328,7 @@ def test_help_names_values_not_python_types(command):
     assert not flag_lines, flag_lines
 
 
+@pytest.mark.slow
 def test_show_and_compare_print_json_and_take_problems(workdir):
     """--json and --problems exist on show and compare too (as on run)."""
     (workdir / "c.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 20}\noutput: {plots: false}\n")

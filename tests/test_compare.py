@@ -96,6 +96,7 @@ def test_a_header_only_trace_is_empty_not_a_warning(workdir, recwarn):
     assert not [w for w in recwarn if "loadtxt" in str(w.message) or "Empty input" in str(w.message)]
 
 
+@pytest.mark.slow
 def test_a_diverged_run_does_not_flatten_the_others_and_many_runs_keep_distinct_colours(workdir):
     """The plot's axis spans the finite runs; the diverged one is clipped at
     its edge, dashed, labelled and ends in an x. Twelve runs, twelve colours."""

@@ -124,6 +124,7 @@ def cli(*args):
 PEOPLE = "name,height,weight\nAda,1.70,60\nBob,1.82,80\nCy,1.65,55\nDee,1.77,71\n"
 
 
+@pytest.mark.slow
 def test_a_text_column_beside_the_used_one_is_ignored(workdir):
     (workdir / "people.csv").write_text(PEOPLE)
     (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\n"
