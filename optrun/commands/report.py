@@ -148,6 +148,8 @@ def _runs_table(runs: list[RunFiles]) -> str:
 
 
 def _run_section(run: RunFiles) -> str:
+    from optrun.commands.terminal import params_text
+
     s = run.summary
     title = f"{run.name}: {run.problem} / {run.optimizer}"
     rows: list[tuple[str, str]] = [("run directory", str(run.path))]
@@ -158,7 +160,7 @@ def _run_section(run: RunFiles) -> str:
             ("status", f"{s.status}: {s.message}"),
             ("f", _num(s.fun)[0]),
             ("gap f - f*", _num(s.gap, ".3g")[0]),
-            ("params", _params_text(s.params)),
+            ("params", params_text(s.params, limit=12)),
             ("iterations", f"{s.nit} ({s.nfev} evaluations, {s.njev} gradients)"),
             ("time", f"{s.wall_time_s:.3f} s"),
         ]
@@ -168,25 +170,6 @@ def _run_section(run: RunFiles) -> str:
     figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
     return (f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>"
             f"{figures}")
-
-
-def _params_text(params: dict[str, Any], limit: int = 12) -> str:
-    import numpy as np
-
-    from optrun.core.params import leaf_names
-
-    names = leaf_names(params)
-    flat = [float(v) for v in np.concatenate([np.ravel(np.asarray(v, dtype=float)) for v in _leaves(params)])] if names else []
-    text = ", ".join(f"{n}={v:.6g}" for n, v in zip(names[:limit], flat[:limit]))
-    return text + (f", ... ({len(names)} values)" if len(names) > limit else "")
-
-
-def _leaves(tree: Any) -> list[Any]:
-    if isinstance(tree, dict):
-        return [leaf for key in sorted(tree) for leaf in _leaves(tree[key])]
-    if isinstance(tree, list):
-        return [leaf for item in tree for leaf in _leaves(item)]
-    return [tree]
 
 
 def _img(path: Path) -> str:

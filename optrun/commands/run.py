@@ -132,13 +132,15 @@ class RunResult:
         """The summary as an HTML table (what Jupyter shows for a result)."""
         from html import escape
 
+        from optrun.commands.terminal import params_text
+
         s = self.summary
         gap = self.gap
         rows = [
             ("status", f"{s.status}: {s.message}"),
             ("f", "-" if s.fun is None else f"{s.fun:.10g}"),
             ("gap f - f*", "-" if gap is None else f"{gap:.3g}"),
-            ("params", _short_params(s.params)),
+            ("params", params_text(s.params)),
             ("grad norm", "-" if s.grad_norm is None else f"{s.grad_norm:.3g}"),
             ("iterations", f"{s.nit} ({s.nfev} evaluations)"),
             ("best f", f"{s.best.fun:.10g} at iteration {s.best.iter}" if s.best.fun is not None else "-"),
@@ -370,17 +372,6 @@ def load(run_dir: str | Path) -> RunResult:
         raise RunIOError("the run has no summary.json (it was killed before it ended); its trace is readable with optrun.read_run",
                          source=str(path))
     return RunResult(summary=files.summary, run_dir=path.resolve(), warnings=tuple(files.warnings))
-
-
-def _short_params(params: Mapping[str, Any], limit: int = 8) -> str:
-    from autograd.misc.flatten import flatten
-
-    from optrun.core.params import leaf_names
-
-    values, _ = flatten({k: np.asarray(v, dtype=float) if not isinstance(v, (list, dict)) else v for k, v in params.items()})
-    names = leaf_names(params)
-    text = ", ".join(f"{n}={float(v):.6g}" for n, v in zip(names[:limit], values[:limit]))
-    return text + (f", ... ({len(names)} values)" if len(names) > limit else "")
 
 
 def minimize(

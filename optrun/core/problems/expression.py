@@ -85,6 +85,9 @@ def _gamma_forward_mode(aspecial: Any) -> None:
 
 
 def _no_jvp(what: str):
+    # polygamma(n, x) has no derivative in its integer order n (autograd's own
+    # reverse rule for it raises the same way); the rules above only ever
+    # differentiate in x, and expressions cannot call polygamma themselves.
     raise NotImplementedError(f"no derivative with respect to {what}")
 
 
