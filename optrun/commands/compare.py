@@ -23,7 +23,9 @@ COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "
 
 def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
     """Run directories, with a sweep directory standing for its runs (those
-    with a trace), and a bench directory for the runs of its runs/ sweep. A
+    with a trace), a bench directory for the runs of its runs/ sweep, and a
+    name folder (``outputs/NAME``, holding a config's runs) for the runs in it
+    (not those of the sweeps in it: name a sweep folder for those). A
     ``run-NNNN`` entry that is a file or a symbolic link is not a run of that
     sweep: an error, never followed."""
     from optrun.commands.bench import RUNS, is_bench_dir
@@ -45,9 +47,21 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
             if not runs:
                 raise ConfigError("the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare", source=str(path))
             expanded.extend(runs)
+        elif _is_name_folder(path):
+            expanded.extend(sorted(child for child in path.iterdir() if _is_run_dir(child)))
         else:
             expanded.append(path)
     return expanded
+
+
+def _is_run_dir(path: Path) -> bool:
+    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+
+
+def _is_name_folder(path: Path) -> bool:
+    """A folder of runs (outputs/NAME) rather than a run: no run files of its own, a run directory inside."""
+    return path.is_dir() and not (path / "config.yaml").exists() and not (path / "trace.csv").exists() \
+        and any(_is_run_dir(child) for child in path.iterdir())
 
 
 def key_options(run: RunFiles) -> str:

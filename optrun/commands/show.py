@@ -8,15 +8,19 @@ from pathlib import Path
 
 def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None) -> int:
     """Print the run's summary table (or its last trace row) and config.yaml;
-    for a bench directory, its table of solved fractions. ``json_out``: one
+    for a bench directory, its table of solved fractions; for a sweep
+    directory, its table of results. ``json_out``: one
     JSON object (summary.json's fields, ``run_dir`` and ``config``; a run
     without a summary has ``summary: null``)."""
     from optrun.commands.bench import is_bench_dir, show_bench
     from optrun.commands.common import load_problems
+    from optrun.commands.sweep import is_sweep_dir, show_sweep
 
     load_problems(problems)
     if is_bench_dir(run_dir):
         return show_bench(run_dir)
+    if is_sweep_dir(run_dir):
+        return show_sweep(run_dir, json_out)
     if json_out:
         import json
 
