@@ -425,22 +425,3 @@ def _final_params(run: RunFiles, prep: Prepared) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------ optrun plot
-def plot_command(run_dir: Path, problems: Path | None) -> int:
-    """``optrun plot``: redraw a run's plots (a sweep's: sweep.png and its
-    runs') from its files and print their paths; a run that cannot be read or a folder that cannot be written is
-    an error (raised)."""
-    from optrun.commands.common import load_problems, out, shown, warn
-
-    from optrun.commands.sweep import is_sweep_dir, plot_sweep_dir
-
-    load_problems(problems)
-    if is_sweep_dir(run_dir):  # sweep.png and every finished run's plots
-        read_warnings, (written, warnings) = [], plot_sweep_dir(run_dir)
-    else:
-        read_warnings = read_run(run_dir).warnings  # e.g. a torn last trace row, left out
-        written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error
-    for warning in (*read_warnings, *warnings):
-        warn(warning)
-    for path in written:
-        out().print(shown(path.resolve()), highlight=False, markup=False)
-    return 0
