@@ -335,3 +335,15 @@ def test_scipy_methods_run_on_jax_derivatives(method):
     ends = {backend: trace({"problem": "rosenbrock", "optimizer": method}, backend)[3] for backend in ("autograd", "jax")}
     assert ends["jax"].status == ends["autograd"].status and ends["jax"].nit == ends["autograd"].nit
     np.testing.assert_allclose(ends["jax"].x, np.ones(2), atol=1e-6)
+
+
+def test_optrun_grad_differentiates_with_autograd_whatever_the_backend():
+    """optrun grad (optrun.core.derivatives) stays on autograd: a config asking
+    for jax gets autograd's derivatives of the same problem."""
+    from optrun.commands.grad import grad
+
+    config = {"problem": {"name": "rosenbrock"}, "optimizer": "gd", "fix": {}}
+    on_jax = grad({**config, "backend": "jax"}, hessian=True, write=False)
+    on_autograd = grad(config, hessian=True, write=False)
+    assert on_jax.gradient.flat == on_autograd.gradient.flat == pytest.approx((-215.6, -88.0), rel=1e-15)
+    assert on_jax.hessian.matrix == on_autograd.hessian.matrix

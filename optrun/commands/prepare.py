@@ -17,7 +17,7 @@ import numpy as np
 from autograd.misc.flatten import flatten
 
 from optrun.config import Config
-from optrun.core.backend import get_backend
+from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, OptrunError
 from optrun.core.params import Params, coerce_like, leaf_names, size, unknown_parameter
 from optrun.core.problems import Problem
@@ -51,7 +51,7 @@ def prepare(config: Config) -> Prepared:
     parameters, the flat start vector and the Oracle over it. Bad input raises
     ConfigError."""
     backend = get_backend(config.backend)
-    problem, params0, fixed = build_start(config)
+    problem, params0, fixed = build_start(config, backend)
     _check_expected_params(config, params0)
     free = {k: v for k, v in params0.items() if k not in fixed}
     x0, backend_unflatten = backend.ravel(free)  # the same order on every backend: trace columns agree
@@ -83,13 +83,18 @@ def _numpy_leaves(tree: Any) -> Any:
     return float(array) if array.shape == () else array
 
 
-def build_start(config: Config) -> tuple[Problem, Params, Params]:
-    """The configured problem, its start (the initializer applied) and the
-    fixed parameters (``fix:``): what a run starts from, and the point
-    ``optrun grad`` evaluates by default. Bad input raises ConfigError."""
+def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem, Params, Params]:
+    """The configured problem built for ``backend``, its start (the
+    initializer applied) and the fixed parameters (``fix:``): what a run
+    starts from, and the point ``optrun grad`` evaluates by default. The
+    default backend is autograd, whatever the config says: ``optrun grad``
+    (:mod:`optrun.core.derivatives`) differentiates with autograd. Bad input
+    raises ConfigError."""
     entry = config.problem.entry
+    backend = backend if backend is not None else get_backend()
+    entry.check_backend(backend.name)  # a ConfigError at `backend` (a jax-only problem in optrun grad)
     try:
-        problem = entry.make(config.problem.options, get_backend(config.backend))
+        problem = entry.make(config.problem.options, backend)
         params0 = problem.initial(config.seed)
     except OptrunError as exc:
         raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
