@@ -347,3 +347,20 @@ def test_optrun_grad_differentiates_with_autograd_whatever_the_backend():
     on_autograd = grad(config, hessian=True, write=False)
     assert on_jax.gradient.flat == on_autograd.gradient.flat == pytest.approx((-215.6, -88.0), rel=1e-15)
     assert on_jax.hessian.matrix == on_autograd.hessian.matrix
+
+
+def test_describe_and_list_problems_show_the_backends(both_ways):
+    import re
+
+    from rich.console import Console
+
+    from optrun.commands.catalogue import describe_problem, problems_table
+
+    def text(renderable):
+        console = Console(record=True, width=300)
+        console.print(renderable)
+        return console.export_text()
+
+    assert re.search(r"│ backends +│ autograd, jax +│", text(describe_problem("trid")))
+    listed = text(problems_table())
+    assert "backends: autograd, jax" in listed and "backends: autograd " in listed  # test_both_bowl, test_old_bowl
