@@ -364,3 +364,20 @@ def test_describe_and_list_problems_show_the_backends(both_ways):
     assert re.search(r"│ backends +│ autograd, jax +│", text(describe_problem("trid")))
     listed = text(problems_table())
     assert "backends: autograd, jax" in listed and "backends: autograd " in listed  # test_both_bowl, test_old_bowl
+
+
+@pytest.mark.slow
+def test_the_oracle_hands_out_numpy_arrays_an_optimizer_may_change_in_place():
+    """jax's results are read-only views of its buffers; the Oracle gives every
+    optimizer writable float64 NumPy arrays on either backend."""
+    from optrun.core.runner import Oracle
+
+    for name in ("autograd", "jax"):
+        xp = get_backend(name).np
+        oracle = Oracle(lambda x: xp.sum(x**3), backend=get_backend(name))
+        x = np.array([1.0, 2.0])
+        f, g = oracle.value_and_grad(x)
+        for array in (g, oracle.hessian(x), oracle.hvp(x, np.ones(2))):
+            assert type(array) is np.ndarray and array.dtype == np.float64 and array.flags.writeable
+        g *= 2.0
+        assert (f, oracle.value(x)) == (9.0, 9.0) and list(g) == [6.0, 24.0]
