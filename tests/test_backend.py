@@ -381,3 +381,26 @@ def test_the_oracle_hands_out_numpy_arrays_an_optimizer_may_change_in_place():
             assert type(array) is np.ndarray and array.dtype == np.float64 and array.flags.writeable
         g *= 2.0
         assert (f, oracle.value(x)) == (9.0, 9.0) and list(g) == [6.0, 24.0]
+
+
+@pytest.mark.slow
+def test_a_jax_only_problem_builds_with_jax_numpy_when_called_the_old_way():
+    """build(options), as the catalogue calls every entry, uses the first declared backend's module."""
+    import jax.numpy as jnp
+
+    seen = []
+
+    @register_problem("test_jax_only", description="bowl", backends=("jax",))
+    def build(options, xp):
+        seen.append(xp)
+        return Problem(objective=lambda p: xp.sum(p["x"] ** 2), start={"x": np.ones(2)})
+
+    try:
+        entry = PROBLEMS.get("test_jax_only")
+        entry.build(entry.options())
+        assert seen == [jnp]
+        with pytest.raises(ConfigError, match="^backend: problem 'test_jax_only' runs on the 'jax' backend only, not 'autograd'"):
+            load_config({"problem": "test_jax_only", "optimizer": "gd"})
+        assert load_config({"problem": "test_jax_only", "optimizer": "gd", "backend": "jax"}).backend == "jax"
+    finally:
+        PROBLEMS.unregister("test_jax_only")
