@@ -500,12 +500,13 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
 
 # ----------------------------------------------------------- optrun check
 def check_command(paths: Sequence[Path], junit: Path | None, workers: int, update: bool, calibrate: bool, margin: float,
-                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False) -> int:
+                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False, quiet: bool = False) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results; returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
-    failing after the rewrite and the calibration)."""
-    from optrun.commands.common import err, load_problems, out, signal_name
+    failing after the rewrite and the calibration). ``quiet``: no bar, no
+    table; a failure is one line on stderr."""
+    from optrun.commands.common import err, failure_line, load_problems, out, signal_name
     from optrun.commands.signals import stoppable
     from optrun.commands.progress import progress
 
@@ -517,16 +518,18 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
                           "--calibrate only rewrites tolerances")
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
-        return calibrate_command(configs, overrides, workers, problems_dir, margin)
+        return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
     with stoppable() as flag:
-        with progress("checking", len(configs)) as bar:
+        with progress("checking", len(configs), hidden=quiet) as bar:
             results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance)
         if junit is not None:
             write_junit(results, junit)
-        out().print(results_table(results))
-        out().print(totals(results), highlight=False)
+        if not quiet:
+            out().print(results_table(results))
+            out().print(totals(results), highlight=False)
         code = exit_code(results)
-        if results and all(r.outcome == SKIP for r in results):  # nothing was checked: say so; --strict fails it
+        nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
+        if nothing_checked:  # nothing was checked: say so; --strict fails it
             err.print(f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
                       + ("" if strict else " (--strict makes this exit 1)"), markup=False, style="red" if strict else "yellow")
             code = max(code, 1) if strict else code
@@ -536,60 +539,74 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
                       + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
             return code
         if update:
-            code = update_command(results, code, flag, overrides, workers, problems_dir, margin)
+            return update_command(results, code, flag, overrides, workers, problems_dir, margin, quiet)
+        if quiet and code and not nothing_checked:  # the table is hidden, the failure never
+            broken = [r for r in results if r.outcome in (FAIL, ERROR)]
+            failure_line("check failed: " + "; ".join(f"{r.path}: {r.outcome} ({r.message})" for r in broken) + f"; {totals(results)}")
     return code
 
 
 def update_command(results: Sequence[CheckResult], code: int, flag: Any, overrides: Sequence[str], workers: int,
-                   problems: str | None, margin: float) -> int:
+                   problems: str | None, margin: float, quiet: bool = False) -> int:
     """``check --update`` after the check (whose exit status is ``code``):
     rewrite the failing expected values, print what changed and what still
     fails, then calibrate the files it rewrote. Returns the exit status: 2
     if a config had an error, else 1 if a failure is left or a calibration
     failed, else 0. ``flag`` is the command's signal flag: Ctrl-C stops the
-    calibration at once."""
-    from optrun.commands.common import out
+    calibration at once. ``quiet``: nothing on stdout; what still fails is one line on stderr."""
+    from optrun.commands.common import failure_line, out
     from optrun.core.errors import RunIOError
 
     try:
         changed, left = update_all(results)
     except OSError as exc:
         raise RunIOError(str(exc)) from None
-    for path, change in changed:
-        out().print(f"updated {path}: {change}", highlight=False, markup=False)
-    for path, reason in left:
-        out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
     files = sorted({path for path, _ in changed})
-    out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
+    if not quiet:
+        for path, change in changed:
+            out().print(f"updated {path}: {change}", highlight=False, markup=False)
+        for path, reason in left:
+            out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
+        out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
     code = 2 if code == 2 else (1 if left else 0)
+    calibrated = 0
     if files:
         if flag is not None:
             flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
         try:
-            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin)
+            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin, quiet, said=bool(code))
         finally:
             if flag is not None:
                 flag.armed = flag.at_once = False
-        code = max(code, calibrated)
-    return code
+    if quiet and code:
+        errors = [f"{r.path}: {r.message}" for r in results if r.outcome == ERROR]
+        failure_line("check --update: " + "; ".join([*errors, *(f"still failing {path}: {reason}" for path, reason in left)]))
+    return max(code, calibrated)
 
 
-def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float) -> int:
+def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float,
+                      quiet: bool = False, said: bool = False) -> int:
     """``check --calibrate``: calibrate, write, print the table; returns the
     exit status: 2 if a config had an error, 1 if one could not be
-    calibrated, else 0."""
+    calibrated, else 0. ``quiet``: no bar, no table; a failure is one line
+    on stderr (unless ``said``: the caller prints that line)."""
     from optrun.commands.calibrate import variants
-    from optrun.commands.common import out
+    from optrun.commands.common import failure_line, out
     from optrun.commands.progress import progress
     from optrun.core.machine import blas_threads
 
     runs = len(configs) * len(variants(blas_threads())[0])
-    with progress("calibrating", runs) as bar:
+    with progress("calibrating", runs, hidden=quiet) as bar:
         results, note = calibrate_configs(configs, overrides, workers, problems, margin, on_sample=bar.advance)
-    out().print(calibration_table(results, note))
     written = sum(r.written for r in results)
     sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
-    out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
-                f"margin {margin:g}", highlight=False)
+    if not quiet:
+        out().print(calibration_table(results, note))
+        out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
+                    f"margin {margin:g}", highlight=False)
     outcomes = {r.outcome for r in results}
-    return 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)
+    code = 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)
+    if quiet and code and not said:
+        failure_line("check --calibrate: " + "; ".join(
+            f"{r.path}: {r.error or '; '.join(r.calibration.problems)}" for r in results if r.outcome in (FAIL, ERROR)))
+    return code
