@@ -84,7 +84,7 @@ def Flag(*decls: str, **kwargs: Any) -> Any:
 # options that several commands share
 Problems = Annotated[Optional[Path], typer.Option(
     "--problems", metavar="DIR", help="Folder of user problem files (default: ./problems). These files are code and run as code.")]
-RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/<name>/<timestamp>).")]
+RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/NAME/TIMESTAMP).")]
 Quiet = Annotated[bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")]
 
 
@@ -239,7 +239,7 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 @app.command()
 @ends
 def show(
-    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")],
     json_out: Annotated[bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")] = False,
     problems: Problems = None,
 ) -> int:
