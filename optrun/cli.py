@@ -210,7 +210,7 @@ def grad(
     hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
     order: Annotated[Optional[int], typer.Option(
         "--order", metavar="K", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
-    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png.")] = False,
+    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png (in output.plot_format).")] = False,
     jvp: Annotated[Optional[List[str]], typer.Option(
         "--jvp", metavar="NAME=VALUE", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
     vjp: Annotated[Optional[str], typer.Option(
