@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.plots import _pyplot, _save
+from optrun.commands.plots import _pyplot, _save, seamless
 from optrun.core import derivatives as d
 from optrun.core.problems import Problem
 
@@ -107,7 +107,7 @@ def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_
     finite = z[np.isfinite(z)]
     if finite.size:
         filled = ax.contourf(xs, ys, z, levels=30, cmap="viridis")
-        fig.colorbar(filled, ax=ax, label="f")
+        seamless(filled, fig.colorbar(filled, ax=ax, label="f"))
         ax.contour(xs, ys, z, levels=15, colors="white", linewidths=0.5, alpha=0.6)
     norm = np.hypot(g[..., 0], g[..., 1])
     scale = np.where(norm > 0, norm, 1.0)

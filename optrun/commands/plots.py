@@ -40,6 +40,7 @@ MAX_PARAM_LINES = 12
 GRID = 120  # landscape resolution per axis
 FORMATS = ("png", "svg", "pdf")  # output.plot_format, and the suffixes --out takes
 DEFAULT_FORMAT = "png"
+VECTOR_DPI = 200  # SVG and PDF: the resolution of what they hold as an image (the landscape's filled bands)
 
 
 def _pyplot():
@@ -106,7 +107,7 @@ def figure_bytes(fig: Any, fmt: str = DEFAULT_FORMAT) -> bytes:
     metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     try:
         with matplotlib.rc_context(style):
-            fig.savefig(buffer, format=fmt, dpi=100, metadata=metadata)
+            fig.savefig(buffer, format=fmt, dpi=100 if fmt == "png" else VECTOR_DPI, metadata=metadata)
     finally:
         plt.close(fig)
     return buffer.getvalue()
@@ -148,6 +149,17 @@ def plot_file(run: RunFiles, name: str) -> Path | None:
 
 def _save(fig: Any, out: Path) -> None:
     write_bytes_atomic(out, figure_bytes(fig, plot_format(out)))
+
+
+def seamless(filled: Any, colorbar: Any) -> None:
+    """Filled contours and their colorbar without hairlines between the
+    bands: an SVG or PDF viewer antialiases each band's polygon on its own,
+    so every level would show as a thin light line. The bands are drawn as
+    an image inside the SVG or PDF (at VECTOR_DPI), as in the PNG; the
+    contour lines, the path, the markers and the text stay vectors."""
+    filled.set_rasterized(True)
+    if colorbar.solids is not None:
+        colorbar.solids.set_rasterized(True)
 
 
 def _axes(ax: Any, figsize: tuple[float, float], margins: dict[str, float]) -> tuple[Any, Any]:
@@ -423,7 +435,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
                 shown, label = Z, "f"
             filled = ax.contourf(xs, ys, shown, levels=40, cmap="viridis")
             ax.contour(xs, ys, shown, levels=15, colors="white", linewidths=0.4, alpha=0.5)
-            fig.colorbar(filled, ax=ax, label=label)
+            seamless(filled, fig.colorbar(filled, ax=ax, label=label))
             ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
             ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
             if len(minima):  # open rings, under the end marker: a converged end stays visible inside its minimum's ring
