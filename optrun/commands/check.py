@@ -103,16 +103,12 @@ def _in_run_or_hidden(file: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
 
 
-def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
-    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
-    from optrun.commands.run import execute
+def _load(path: str, overrides: Sequence[str], start: float) -> Any:
+    """The config to run, or the CheckResult of one that is not run: a bench
+    suite or no expect: block (skipped), a config error."""
     from optrun.config import load_config
-    from optrun.config.plugins import load_user_problems
-
     from optrun.config.bench import is_bench_suite
 
-    start = time.perf_counter()
-    load_user_problems(problems)
     if is_bench_suite(path):
         return CheckResult(path, SKIP, error=BENCH_SUITE, seconds=time.perf_counter() - start)
     try:
@@ -121,6 +117,25 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
         return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
     if config.expect is None:
         return CheckResult(path, SKIP, error=NO_EXPECT, seconds=time.perf_counter() - start)
+    return config
+
+
+def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
+    """The result of a config that needs no run (skipped, or a config error), else None."""
+    found = _load(path, overrides, time.perf_counter())
+    return found if isinstance(found, CheckResult) else None
+
+
+def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
+    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    from optrun.commands.run import execute
+    from optrun.config.plugins import load_user_problems
+
+    start = time.perf_counter()
+    load_user_problems(problems)
+    config = _load(path, overrides, start)
+    if isinstance(config, CheckResult):
+        return config
     try:
         result = execute(config, blas_threads=blas_threads)
     except OptrunError as exc:
@@ -147,6 +162,10 @@ def run_checks(
 ) -> list[CheckResult]:
     """Check every config, in order; ``on_done(result)`` is called as each finishes.
 
+    With ``workers`` > 1, the configs that run (those with an expect: block
+    and no config error) go to a pool of spawned worker processes when there
+    are two or more of them; otherwise everything runs in this process.
+
     SIGINT/SIGTERM stops the check: the configs running are reported as
     ``interrupted``, the others as ``not run`` (nothing more starts; worker
     processes are stopped)."""
@@ -158,11 +177,18 @@ def run_checks(
     done = on_done or (lambda result: None)
     results: list[CheckResult | None] = [None] * len(names)
 
-    def not_run(i: int, signum: int) -> CheckResult:
+    def stopped(i: int, signum: int) -> CheckResult:
         return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
                            signum=signum)
 
     with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
+        if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
+            from optrun.config.plugins import load_user_problems
+
+            load_user_problems(problems)
+            known = [not_run(name, overrides) for name in names]
+            if sum(r is None for r in known) <= 1:
+                workers = 1
         if workers <= 1 or len(names) <= 1:
             for i, name in enumerate(names):
                 signum = flag.signum if flag is not None else None
@@ -176,7 +202,7 @@ def run_checks(
                         signum = (results[i].signum or signal.SIGINT) if results[i].outcome == INTERRUPTED else None
                 if signum is not None:
                     for j in range(i, len(names)):
-                        results[j] = results[j] or not_run(j, signum)
+                        results[j] = results[j] or stopped(j, signum)
                     break
             return [r for r in results if r is not None]
 
@@ -185,19 +211,25 @@ def run_checks(
 
         threads = blas_threads()
 
-        def finished(i: int, result: CheckResult) -> None:
-            results[i] = result
+        runs = [i for i, result in enumerate(known) if result is None]  # the others are known already
+        for i, result in enumerate(known):
+            if result is not None:
+                results[i] = result
+                done(result)
+
+        def finished(k: int, result: CheckResult) -> None:
+            results[runs[k]] = result
             done(result)
 
-        calls = [(name, tuple(overrides), problems, threads) for name in names]
+        calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
         signum, _, lost = run_calls(check_one, calls, workers, finished, flag)
         signum = signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
-        for i in lost:
+        for i in (runs[k] for k in lost):
             results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
                                      error=f"interrupted by {signal.Signals(signum or signal.SIGINT).name}: its worker was stopped before it finished")
         if signum is not None:
             for i in range(len(names)):
-                results[i] = results[i] or not_run(i, signum)
+                results[i] = results[i] or stopped(i, signum)
     return [r for r in results if r is not None]
 
 
