@@ -93,7 +93,7 @@ def test_check_quiet_prints_nothing_on_success_and_one_line_for_a_diverged_run(w
     failed = invoke("check", "div.yaml", "-q")
     assert failed.exit_code == 1 and failed.stdout == ""
     line = one_line(failed)
-    assert line.startswith("check failed: div.yaml: fail (status: expected converged, got diverged")
+    assert line.startswith("check failed: div.yaml: fail (run diverged: |f| = ")
     assert line.endswith("0 passed, 1 failed, 0 errors, 0 skipped (1 configs, " + line.split("(1 configs, ")[1])
     loud = invoke("check", "div.yaml")
     assert loud.exit_code == 1 and "FAIL" in loud.stdout and loud.stderr == ""  # without --quiet: the table

@@ -56,6 +56,17 @@ class CheckResult:
         return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
 
     @property
+    def why(self) -> str:
+        """The short form of :attr:`message`, for the one line of --quiet: a
+        failed or diverged run's status, else the first field that broke."""
+        if self.outcome != FAIL or not self.checks:
+            return self.message
+        if self.summary is not None and self.summary.status.failure:
+            return f"run {self.summary.status.value}: {self.summary.message}"
+        first, *more = self.failures
+        return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (f" (and {len(more)} more)" if more else "")
+
+    @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
@@ -574,7 +585,7 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
             return update_command(results, code, flag, overrides, workers, problems_dir, margin, quiet)
         if quiet and code and not nothing_checked:  # the table is hidden, the failure never
             broken = [r for r in results if r.outcome in (FAIL, ERROR)]
-            failure_line("check failed: " + "; ".join(f"{r.path}: {r.outcome} ({r.message})" for r in broken) + f"; {totals(results)}")
+            failure_line("check failed: " + "; ".join(f"{r.path}: {r.outcome} ({r.why})" for r in broken) + f"; {totals(results)}")
     return code
 
 
