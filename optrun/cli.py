@@ -231,7 +231,7 @@ def grad(
 @ends
 def plot(run_dir: RunDir, problems: Problems = None) -> int:
     """Redraw a run's plots from its files (also for interrupted runs)."""
-    from optrun.commands.plots import plot_command
+    from optrun.commands.show import plot_command
 
     return plot_command(run_dir, problems)
 

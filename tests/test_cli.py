@@ -216,7 +216,7 @@ COMMANDS = [
     ("list-problems", "optrun.commands.catalogue.list_problems_command", []),
     ("describe", "optrun.commands.catalogue.describe_command", ["trid"]),
     ("list-optimizers", "optrun.commands.catalogue.list_optimizers_command", []),
-    ("plot", "optrun.commands.plots.plot_command", ["r"]),
+    ("plot", "optrun.commands.show.plot_command", ["r"]),
     ("show", "optrun.commands.show.show_command", ["r"]),
     ("compare", "optrun.commands.compare.compare_command", ["r"]),
     ("check", "optrun.commands.check.check_command", []),

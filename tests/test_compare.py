@@ -114,3 +114,28 @@ def test_a_diverged_run_does_not_flatten_the_others_and_many_runs_keep_distinct_
     assert len(diverged) == 1 and diverged[0].get_linestyle() == "--"
     assert max(diverged[0].get_ydata()) <= 10 * finite_max < 1e10 and ax.get_ylim()[1] < 1e10
     assert len({str(line.get_color()) for line in lines}) == 12
+
+
+def test_sweep_members_are_told_apart_by_their_settings(workdir):
+    """The table, compare.csv and the legend name what differs between runs (step size, seed), not only the optimizer."""
+    from optrun.cli import app
+    from typer.testing import CliRunner
+
+    (workdir / "k.yaml").write_text("problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.05}\n"
+                                    "stop: {max_iter: 20}\n")
+    cli = CliRunner()
+    assert cli.invoke(app, ["sweep", "k.yaml", "--grid", "optimizer.step_size=0.01,0.05", "--seeds", "2", "-w", "1"]).exit_code == 0
+    [sweep_dir] = (workdir / "outputs" / "k").glob("sweep-*")
+    result = cli.invoke(app, ["compare", str(sweep_dir), "--out", "c.png"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    for text in ("seed=0, step_size=0.01", "seed=1, step_size=0.01", "seed=0, step_size=0.05", "seed=1, step_size=0.05"):
+        assert text in result.stdout
+    import csv
+
+    assert [r["setting"] for r in csv.DictReader(open(workdir / "c.csv"))] == [
+        "seed=0, step_size=0.01", "seed=1, step_size=0.01", "seed=0, step_size=0.05", "seed=1, step_size=0.05"]
+    from optrun import compare
+
+    comparison = compare([sweep_dir])
+    legend = [t.get_text() for t in comparison.figure.axes[0].get_legend().get_texts()]
+    assert legend[3] == "k [run-0004]: gd (seed=1, step_size=0.05)"

@@ -73,9 +73,11 @@ def test_bad_sweep_specs(grid, zipped, seeds, message):
 
 def test_every_combination_is_validated_before_anything_is_written(workdir):
     (workdir / "s.yaml").write_text(BASE)
-    result = sweep("s.yaml", "--grid", "optimizer.name=gd,lbfgs", "--workers", "1")
+    result = sweep("s.yaml", "--grid", "optimizer.name=gd,lbfgs", "--grid", "optimizer.step_size=0.1,0.2", "--workers", "1")
     assert result.exit_code == 2
-    assert "s.yaml (run with optimizer.name=lbfgs, seed=0): optimizer.step_size: unknown key 'step_size'" in result.stderr
+    assert ("s.yaml (run with optimizer.name=lbfgs, optimizer.step_size=0.1, seed=0): optimizer.step_size: unknown key 'step_size'"
+            in result.stderr)
+    assert "pair the lists with --zip" in result.stderr
     assert not (workdir / "outputs").exists()
     result = sweep("s.yaml", "--grid", "optimizer.step_size=0.1,-1", "--workers", "1")
     assert result.exit_code == 2
@@ -284,3 +286,80 @@ def test_sweep_png_draws_an_exact_zero_gap_at_the_floor_with_a_note(tmp_path, mo
     [mean_line] = [line for line in ax.get_lines() if line.get_label() == "runs"]
     assert mean_line.get_ydata().tolist() == [21.0, 4e-16, 4e-16]  # not at the smallest gap seen (21)
     assert saved[0]._suptitle.get_text().startswith("sweep of 3 runs")  # no run folders: no names to give
+
+
+# ------------------------------------------------ sweeps across optimizer families (issue 18.4)
+FAMILIES = "problem: {name: trid, dim: 3}\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 50}\n"
+
+
+def test_a_grid_over_methods_leaves_out_options_a_method_does_not_take(workdir):
+    (workdir / "s.yaml").write_text(FAMILIES)
+    result = sweep("s.yaml", "--grid", "optimizer.name=gd,adam,lbfgs,bfgs", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert ("note: optimizer.step_size=0.1 from the config does not apply to lbfgs, bfgs: left out of their runs; "
+            "kept for gd, adam") in " ".join(result.stderr.split())
+    sweep_dir = only_sweep_dir(workdir)
+    rows = rows_of(sweep_dir)
+    assert [r["optimizer.name"] for r in rows] == ["gd", "adam", "lbfgs", "bfgs"]
+    assert all(r["status"] in ("converged", "max_iter") for r in rows)
+    import yaml
+
+    configs = [yaml.safe_load((sweep_dir / f"run-{i:04d}" / "config.yaml").read_text()) for i in range(1, 5)]
+    assert [c["optimizer"].get("step_size") for c in configs[:2]] == [0.1, 0.1]
+    assert "step_size" not in configs[2]["optimizer"] and "step_size" not in configs[3]["optimizer"]
+    # the same drop on --resume: the plan keeps the base section
+    assert json.loads((sweep_dir / "sweep.json").read_text())["sections"] == {"optimizer": {"name": "gd", "step_size": 0.1}}
+
+
+def test_a_grid_may_give_a_key_the_base_config_lacks(workdir):
+    (workdir / "s.yaml").write_text(FAMILIES)
+    result = sweep("s.yaml", "--set", "init.kind=values", "--grid", "init.values.x=[0,0,0],[1,1,1]", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert [r["init.values.x"] for r in rows_of(only_sweep_dir(workdir))] == ["[0, 0, 0]", "[1, 1, 1]"]
+    # without the kind: the error says how to write it
+    result = sweep("s.yaml", "--grid", "init.values.x=[0,0,0],[1,1,1]", "--workers", "1")
+    assert result.exit_code == 2 and "for values, add kind: values (--set init.kind=values)" in " ".join(result.stderr.split())
+
+
+def test_categorical_keys_are_plotted_and_a_seeds_only_sweep_names_no_plot(workdir):
+    (workdir / "s.yaml").write_text(FAMILIES)
+    result = sweep("s.yaml", "--grid", "optimizer.name=gd,adam", "--workers", "1")
+    assert result.exit_code == 0 and "sweep.csv, sweep.png" in result.stdout
+    assert (only_sweep_dir(workdir) / "sweep.png").stat().st_size > 10_000
+    (workdir / "t.yaml").write_text(FAMILIES.replace("optimizer:", "init: {kind: normal}\noptimizer:"))
+    result = sweep("t.yaml", "--seeds", "2", "--workers", "1")
+    assert result.exit_code == 0
+    sweep_dir = only_sweep_dir(workdir, "t")
+    assert "sweep.png" not in result.stdout and result.stdout.split("runs done")[1].strip().endswith("sweep.csv")
+    assert not (sweep_dir / "sweep.png").exists()
+
+
+def test_show_plot_and_compare_take_a_sweep_directory(workdir):
+    (workdir / "s.yaml").write_text(FAMILIES)
+    assert sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.1", "--workers", "1").exit_code == 0
+    sweep_dir = only_sweep_dir(workdir)
+    shown = runner.invoke(app, ["show", str(sweep_dir)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.stderr
+    assert "optimizer.step_size" in shown.stdout and "best: optimizer.step_size=0.1" in shown.stdout
+    assert "2 of 2 runs finished" in shown.stdout
+    data = json.loads(runner.invoke(app, ["show", str(sweep_dir), "--json"]).stdout)
+    assert data["keys"] == ["optimizer.step_size", "seed"] and data["planned"] == 2
+    csv_rows = rows_of(sweep_dir)
+    assert [r["f"] for r in data["runs"]] == [float(r["f"]) for r in csv_rows]
+    (sweep_dir / "sweep.png").unlink()
+    plotted = runner.invoke(app, ["plot", str(sweep_dir)], env={"COLUMNS": "200"})
+    assert plotted.exit_code == 0, plotted.stderr
+    assert (sweep_dir / "sweep.png").is_file() and (sweep_dir / "run-0001" / "loss.png").is_file()
+    assert "run-0002/loss.png" in plotted.stdout
+
+
+def test_compare_takes_a_name_folder_as_its_runs(workdir):
+    (workdir / "s.yaml").write_text(FAMILIES)
+    for step in ("0.01", "0.1"):
+        assert runner.invoke(app, ["run", "s.yaml", "-q", "--set", f"optimizer.step_size={step}"]).exit_code == 0
+    assert sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.1", "--workers", "1").exit_code == 0  # left out: not a run
+    result = runner.invoke(app, ["compare", str(workdir / "outputs" / "s"), "--json", "--out", str(workdir / "c.png")])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2 and {r["run_dir"].split("/")[-2] for r in rows} == {"s"}
+    assert rows[0]["f"] != rows[1]["f"]

@@ -40,6 +40,11 @@ def warn(warning: str) -> None:
     err.print(f"warning: {warning}", markup=False, style="yellow")
 
 
+def note(text: str) -> None:
+    """An informational line on stderr (what optrun chose for the user), never mixed into stdout's tables or JSON."""
+    err.print(f"note: {text}", markup=False, style="cyan")
+
+
 def shown(path: Path) -> str:
     """A path relative to the working folder when it is inside it."""
     try:

@@ -18,12 +18,16 @@ from optrun.core.errors import ConfigError, OptrunError, RunIOError, short
 from optrun.core.outputs import write_bytes_atomic, write_text_atomic
 from optrun.core.rundir import RunFiles
 
-COLUMNS = ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
+COLUMNS = ("run", "name", "problem", "optimizer", "setting", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
+# config keys that never tell runs apart (where and how a run is written, what check expects)
+_NOT_SETTINGS = ("name", "output", "expect", "sweep", "problem.name", "optimizer.name")
 
 
 def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
     """Run directories, with a sweep directory standing for its runs (those
-    with a trace), and a bench directory for the runs of its runs/ sweep. A
+    with a trace), a bench directory for the runs of its runs/ sweep, and a
+    name folder (``outputs/NAME``, holding a config's runs) for the runs in it
+    (not those of the sweeps in it: name a sweep folder for those). A
     ``run-NNNN`` entry that is a file or a symbolic link is not a run of that
     sweep: an error, never followed."""
     from optrun.commands.bench import RUNS, is_bench_dir
@@ -45,9 +49,21 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
             if not runs:
                 raise ConfigError("the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare", source=str(path))
             expanded.extend(runs)
+        elif _is_name_folder(path):
+            expanded.extend(sorted(child for child in path.iterdir() if _is_run_dir(child)))
         else:
             expanded.append(path)
     return expanded
+
+
+def _is_run_dir(path: Path) -> bool:
+    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+
+
+def _is_name_folder(path: Path) -> bool:
+    """A folder of runs (outputs/NAME) rather than a run: no run files of its own, a run directory inside."""
+    return path.is_dir() and not (path / "config.yaml").exists() and not (path / "trace.csv").exists() \
+        and any(_is_run_dir(child) for child in path.iterdir())
 
 
 def key_options(run: RunFiles) -> str:
@@ -63,12 +79,40 @@ def key_options(run: RunFiles) -> str:
     return ", ".join(f"{k}={short(v)}" for k, v in changed.items())
 
 
-def label(run: RunFiles) -> str:
-    options = key_options(run)
-    return f"{run.name} [{run.path.name}]: {run.optimizer}" + (f" ({options})" if options else "")
+def settings(runs: Sequence[RunFiles]) -> list[str]:
+    """What tells each run apart from the others compared: the config values
+    (dotted paths, seed included) that differ between them, e.g.
+    ``step_size=0.01, seed=1`` for the members of a sweep; for a single
+    run, its optimizer options that differ from the defaults."""
+    if len(runs) < 2:
+        return [key_options(run) for run in runs]
+    flat = [_flatten(run.config) for run in runs]
+    keys = [k for k in dict.fromkeys(k for f in flat for k in f) if not k.startswith(_NOT_SETTINGS)]
+    differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
+    return [", ".join(f"{_short_key(k, differ)}={short(f[k]) if k in f else '-'}" for k in differ) for f in flat]
 
 
-def row(index: int, run: RunFiles) -> dict[str, Any]:
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def _short_key(key: str, keys: Sequence[str]) -> str:
+    """``optimizer.step_size`` as ``step_size`` when no other differing key ends alike."""
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+
+
+def label(run: RunFiles, setting: str | None = None) -> str:
+    setting = key_options(run) if setting is None else setting
+    return f"{run.name} [{run.path.name}]: {run.optimizer}" + (f" ({setting})" if setting else "")
+
+
+def row(index: int, run: RunFiles, setting: str = "") -> dict[str, Any]:
     """One compare row: from the summary, or from the trace's last row for a run without one (killed)."""
     summary, trace = run.summary, run.trace
     if summary is None:
@@ -83,6 +127,7 @@ def row(index: int, run: RunFiles) -> dict[str, Any]:
         "name": run.name,
         "problem": run.problem,
         "optimizer": run.optimizer,
+        "setting": setting,
         "status": run.status,
         "f": fun,
         "gap": gap,
@@ -128,8 +173,8 @@ def draw_compare(runs: list[RunFiles], ax: Any) -> None:
     kept = [c for c in kept if c.size]
     span = (min(float(c.min()) for c in kept), max(float(c.max()) for c in kept)) if kept else None
     colors = _colors(len(runs))
-    for run, curve, is_diverged, color in zip(runs, curves, diverged, colors):
-        text = label(run) + (" (diverged)" if is_diverged else "")
+    for run, curve, is_diverged, color, setting in zip(runs, curves, diverged, colors, settings(runs)):
+        text = label(run, setting) + (" (diverged)" if is_diverged else "")
         shown = curve
         if is_diverged and span is not None:
             high = span[1] * (10.0 if use_gap else 1.0) if not use_gap or span[1] > 0 else span[1]
@@ -212,7 +257,7 @@ def compare(results_or_dirs: Sequence[Any]) -> Comparison:
     runs = [read_run(path) for path in expand_sweep_dirs(paths)]
     figure = Figure(figsize=(9, 5.5), layout="constrained")
     draw_compare(runs, figure.add_subplot())
-    return Comparison(tuple(row(i, run) for i, run in enumerate(runs, start=1)), figure)
+    return Comparison(tuple(row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)), figure)
 
 
 def compare_table(rows: list[dict[str, Any]]):
@@ -222,13 +267,16 @@ def compare_table(rows: list[dict[str, Any]]):
     from optrun.commands.terminal import status_text
 
     table = Table(title="Runs compared", title_justify="left")
-    for column in ("run", "name", "problem", "optimizer", "status", "f", "gap", "nit", "nfev", "time (s)"):
+    with_setting = any(r["setting"] for r in rows)
+    for column in ("run", "name", "problem", "optimizer", *(["setting"] if with_setting else []), "status", "f", "gap", "nit", "nfev",
+                   "time (s)"):
         table.add_column(column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left")
     best = min((r["f"] for r in rows if r["f"] is not None), default=None)
     for r in rows:
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
             str(r["run"]), Text(r["name"]), Text(r["problem"]), Text(r["optimizer"]),  # user text: literal, never markup
+            *([Text(r["setting"])] if with_setting else []),
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",
@@ -251,7 +299,7 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     load_problems(problems)
     plot_format(out_file, "--out")  # before anything is read or written
     runs = [read_run(path) for path in expand_sweep_dirs(run_dirs)]
-    rows = [row(i, run) for i, run in enumerate(runs, start=1)]
+    rows = [row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)]
     csv_path = out_file.with_suffix(".csv")
     write_csv(rows, csv_path)
     plot_compare(runs, out_file)

@@ -488,17 +488,3 @@ def _final_params(run: RunFiles, prep: Prepared) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------ optrun plot
-def plot_command(run_dir: Path, problems: Path | None) -> int:
-    """``optrun plot``: redraw a run's plots from its files and print their
-    paths; a run that cannot be read or a folder that cannot be written is
-    an error (raised)."""
-    from optrun.commands.common import load_problems, out, shown, warn
-
-    load_problems(problems)
-    read_warnings = read_run(run_dir).warnings  # e.g. a torn last trace row, left out
-    written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error
-    for warning in (*read_warnings, *warnings):
-        warn(warning)
-    for path in written:
-        out().print(shown(path.resolve()), highlight=False, markup=False)
-    return 0

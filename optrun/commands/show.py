@@ -1,4 +1,4 @@
-"""``optrun show``: a run's summary table and its resolved config, read from
+"""``optrun show`` and ``optrun plot``: a run's summary table and its resolved config, read from
 its files (a run without summary.json, e.g. killed, shows its last trace row)."""
 
 from __future__ import annotations
@@ -8,15 +8,19 @@ from pathlib import Path
 
 def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None) -> int:
     """Print the run's summary table (or its last trace row) and config.yaml;
-    for a bench directory, its table of solved fractions. ``json_out``: one
+    for a bench directory, its table of solved fractions; for a sweep
+    directory, its table of results. ``json_out``: one
     JSON object (summary.json's fields, ``run_dir`` and ``config``; a run
     without a summary has ``summary: null``)."""
     from optrun.commands.bench import is_bench_dir, show_bench
     from optrun.commands.common import load_problems
+    from optrun.commands.sweep import is_sweep_dir, show_sweep
 
     load_problems(problems)
     if is_bench_dir(run_dir):
         return show_bench(run_dir)
+    if is_sweep_dir(run_dir):
+        return show_sweep(run_dir, json_out)
     if json_out:
         import json
 
@@ -55,4 +59,26 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
     console.print(Syntax(config_text, "yaml", background_color="default", word_wrap=True))
+    return 0
+
+
+def plot_command(run_dir: Path, problems: Path | None) -> int:
+    """``optrun plot``: redraw a run's plots (a sweep's: sweep.png and its
+    runs') from its files and print their paths; a run that cannot be read
+    or a folder that cannot be written is an error (raised)."""
+    from optrun.commands.common import load_problems, out, shown, warn
+    from optrun.commands.plots import draw_run_plots
+    from optrun.commands.sweep import is_sweep_dir, plot_sweep_dir
+    from optrun.core.rundir import read_run
+
+    load_problems(problems)
+    if is_sweep_dir(run_dir):  # sweep.png and every finished run's plots
+        read_warnings, (written, warnings) = [], plot_sweep_dir(run_dir)
+    else:
+        read_warnings = read_run(run_dir).warnings  # e.g. a torn last trace row, left out
+        written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error
+    for warning in (*read_warnings, *warnings):
+        warn(warning)
+    for path in written:
+        out().print(shown(path.resolve()), highlight=False, markup=False)
     return 0

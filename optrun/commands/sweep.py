@@ -31,7 +31,7 @@ import statistics
 import tempfile
 import time
 import warnings as warnings_module
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -124,23 +124,90 @@ def _flow(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Plan:
-    """A sweep's plan (sweep.json): the base config, the overrides for every run, the swept keys."""
+    """A sweep's plan (sweep.json): the base config, the overrides for every run, the swept keys.
+
+    ``sections`` holds the base config's sections whose name is swept (e.g.
+    ``optimizer`` for ``--grid optimizer.name=gd,lbfgs``): a run of another
+    method gets the base section without the options that method does not
+    take (:func:`section_for`), so ``step_size: 0.05`` set for gd does not
+    fail the lbfgs runs."""
 
     config: str | dict[str, Any]  # absolute path of the base config, or the base config itself (optrun bench)
     overrides: tuple[str, ...]  # --set, applied to every run
     keys: tuple[str, ...]  # swept paths, then "seed"
     runs: tuple[dict[str, Any], ...]
     plots: bool
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # swept section -> the base config's mapping
 
     def run_overrides(self, values: dict[str, Any]) -> list[str]:
-        return [*self.overrides, *to_overrides(values), *([] if self.plots else ["output.plots=false"])]
+        replaced = [f"{section}={_flow(section_for(section, base, values)[0])}" for section, base in self.sections.items()]
+        return [*self.overrides, *replaced, *to_overrides(values), *([] if self.plots else ["output.plots=false"])]
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": self.config, "overrides": list(self.overrides), "keys": list(self.keys), "runs": list(self.runs), "plots": self.plots}
+        return {"config": self.config, "overrides": list(self.overrides), "keys": list(self.keys), "runs": list(self.runs), "plots": self.plots,
+                "sections": self.sections}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Plan":
-        return cls(data["config"], tuple(data["overrides"]), tuple(data["keys"]), tuple(data["runs"]), bool(data["plots"]))
+        sections = data.get("sections") if isinstance(data.get("sections"), dict) else {}
+        return cls(data["config"], tuple(data["overrides"]), tuple(data["keys"]), tuple(data["runs"]), bool(data["plots"]), sections)
+
+
+def section_for(section: str, base: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The base config's ``section`` for a run whose swept ``values`` name its
+    entry (``optimizer.name: lbfgs``), and the options left out: those the
+    entry does not take, unless swept too (then the run's validation says
+    what is wrong). An unknown name keeps everything (validation names it)."""
+    from optrun.config import SECTION_KEYS, section_registry
+
+    name_key = SECTION_KEYS[section]
+    name = values.get(f"{section}.{name_key}", base.get(name_key))
+    try:
+        accepted = section_registry(section).get(name).options.model_fields
+    except Exception:
+        return dict(base), []
+    swept = {key.split(".", 1)[1].split(".")[0] for key in values if key.startswith(section + ".")}
+    kept = {k: v for k, v in base.items() if k == name_key or k in accepted or k in swept}
+    return {**kept, name_key: name}, [k for k in base if k not in kept]
+
+
+def swept_sections(config: str | Path, overrides: Sequence[str], keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The base sections (after ``--set``) whose entry name is among the swept ``keys``."""
+    from optrun.config import SECTION_KEYS, raw_config
+
+    names = {f"{section}.{key}": section for section, key in SECTION_KEYS.items()}
+    swept = [names[k] for k in keys if k in names]
+    if not swept:
+        return {}
+    data = raw_config(config, overrides)
+    sections = {}
+    for section in swept:
+        raw = data.get(section)
+        sections[section] = dict(raw) if isinstance(raw, dict) else ({SECTION_KEYS[section]: raw} if raw is not None else {})
+    return sections
+
+
+def dropped_options(plan: Plan) -> list[str]:
+    """One note per swept entry that leaves base options out: what was left out, and why."""
+    from optrun.config import SECTION_KEYS
+
+    notes = []
+    for section, base in plan.sections.items():
+        name_key = f"{section}.{SECTION_KEYS[section]}"
+        names: dict[tuple[str, ...], list[str]] = {}  # options left out -> the entries they are left out for
+        kept: list[str] = []
+        for values in plan.runs:
+            name = str(values.get(name_key))
+            dropped = tuple(section_for(section, base, values)[1])
+            group = names.setdefault(dropped, []) if dropped else kept
+            if name not in group:
+                group.append(name)
+        for dropped, group in names.items():
+            left = ", ".join(f"{section}.{k}={_flow(base[k])}" for k in dropped)
+            applies = f"; kept for {', '.join(kept)}" if kept else ""
+            notes.append(f"{left} from the config {'does' if len(dropped) == 1 else 'do'} not apply to {', '.join(group)}: "
+                         f"left out of {'its' if len(group) == 1 else 'their'} runs{applies}")
+    return notes
 
 
 def count_runs(spec: SweepConfig) -> tuple[int, int, int]:
@@ -177,30 +244,51 @@ def _cut(text: str, limit: int = 80) -> str:
 
 def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], zipped: Sequence[str], seeds: int | None, plots: bool,
               on_checked: Callable[[int, int], None] | None = None) -> tuple[Plan, Any]:
-    """Validate the base config and the runs (see the module docstring for
-    which); return the plan and the base config. ``on_checked(done, total)``
-    reports validation progress."""
-    base = load_config(config_path, overrides)
-    spec = combine(base.sweep, grid, zipped, seeds)
+    """Validate the runs (see the module docstring for which); return the
+    plan and the base config: the config with the first run's swept values
+    (a key only the grid gives, as ``init.values`` for ``init.kind: values``,
+    need not be in the file). ``on_checked(done, total)`` reports validation
+    progress."""
+    from optrun.config import raw_config
+
+    data = raw_config(config_path, overrides)
+    try:
+        block = None if data.get("sweep") is None else validate(SweepConfig, data["sweep"], "sweep")
+        spec = combine(block, grid, zipped, seeds)
+    except ConfigError as exc:
+        raise exc.located(source=exc.source or str(config_path)) from None
     points, rows, repeats = count_runs(spec)
     if points * rows * repeats > MAX_RUNS:
         raise ConfigError(f"the sweep has {points * rows * repeats} runs ({points} grid points x {rows} zip rows x {repeats} seeds); "
                           f"the limit is {MAX_RUNS} runs: split it into several sweeps or sweep fewer values", path="sweep",
                           source=str(config_path))
-    runs = expand(spec, base.seed)
-    plan = Plan(str(config_path.resolve()), tuple(overrides), (*spec.grid, *spec.zip, "seed"), tuple(runs), plots)
+    keys = (*spec.grid, *spec.zip, "seed")
+    plan = Plan(str(config_path.resolve()), tuple(overrides), keys, (), plots, swept_sections(config_path, overrides, keys))
+    first = {k: v for k, v in expand(spec, 0)[0].items() if k != "seed"}
+    base = _checked(config_path, plan, first, lambda: load_config(config_path, plan.run_overrides(first)))
+    plan = replace(plan, runs=tuple(expand(spec, base.seed)))
     from optrun.commands.run import prepare
 
-    probes = _probes(spec, runs)
+    probes = _probes(spec, list(plan.runs))
     for done, values in enumerate(probes, start=1):
-        try:
-            prepare(load_config(config_path, plan.run_overrides(values)))  # names, shapes, data files too
-        except ConfigError as exc:
-            swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else _flow(v)}") for k, v in values.items())
-            raise ConfigError(exc.message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
+        _checked(config_path, plan, values, lambda: prepare(load_config(config_path, plan.run_overrides(values))))  # names, shapes, data files too
         if on_checked is not None:
             on_checked(done, len(probes))
     return plan, base
+
+
+def _checked(config_path: Path, plan: Plan, values: dict[str, Any], check: Callable[[], Any]) -> Any:
+    """``check()``, its ConfigError naming the run's swept values."""
+    try:
+        return check()
+    except ConfigError as exc:
+        swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else _flow(v)}") for k, v in values.items())
+        message = exc.message
+        section = (exc.path or "").split(".")[0]
+        if exc.path in values and section in plan.sections:  # a swept option the swept method does not take
+            message += (f"; a grid runs every combination: to give {exc.path} only to the {section}s that take it, "
+                        f"pair the lists with --zip (one value per {section}) or sweep them separately")
+        raise ConfigError(message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
 
 
 def identical_repeats(plan: Plan) -> str | None:
@@ -429,6 +517,7 @@ class SweepOutcome:
     stopped: bool  # SIGINT/SIGTERM
     warnings: tuple[str, ...] = ()
     signum: int | None = None  # the signal that stopped it
+    plot: Path | None = None  # sweep.png, when drawn (not when only seeds were swept or no run finished)
 
 
 def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
@@ -581,19 +670,23 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
     ordered = [rows[i] for i in sorted(rows)]
     write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
     warnings = []
+    plot: Path | None = sweep_dir / "sweep.png"
     try:
-        if (sweep_dir / "sweep.png").is_symlink():  # replaced, never written through
-            (sweep_dir / "sweep.png").unlink()
+        if plot.is_symlink():  # replaced, never written through
+            plot.unlink()
         with warnings_module.catch_warnings():  # e.g. matplotlib's "no artists" when every run failed
             warnings_module.simplefilter("ignore")
-            plot_sweep(ordered, plan.keys, sweep_dir / "sweep.png")
+            if not plot_sweep(ordered, plan.keys, plot):
+                plot.unlink(missing_ok=True)  # a stale one (--resume) would show other results
+                plot = None
     except Exception as exc:
-        warnings.append(f"{sweep_dir / 'sweep.png'}: plot not drawn: {type(exc).__name__}: {exc}")
+        warnings.append(f"{plot}: plot not drawn: {type(exc).__name__}: {exc}")
         try:  # a half-written or stale plot is worse than none
-            (sweep_dir / "sweep.png").unlink(missing_ok=True)
+            plot.unlink(missing_ok=True)
         except OSError:
             pass
-    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings), signum)
+        plot = None
+    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings), signum, plot)
 
 
 # ----------------------------------------------------------------- reporting
@@ -693,16 +786,25 @@ def _sweep_names(rows: list[dict[str, Any]]) -> str:
     return f"{', '.join(problems) or '?'} / {', '.join(optimizers) or '?'}"
 
 
+def _numeric(rows: list[dict[str, Any]], key: str) -> bool:
+    return all(isinstance(r[key], (int, float)) and not isinstance(r[key], bool) for r in rows)
+
+
 def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bool:
-    """Final f (or gap) against each swept numeric value, one line per setting of the others."""
-    numeric = [k for k in keys if k != "seed" and all(isinstance(r[k], (int, float)) and not isinstance(r[k], bool) for r in rows)]
-    if not numeric or not rows:
+    """Final f (or gap) against each swept value, one line per setting of the
+    others: a numeric key on a (log) number axis, any other (optimizer.name,
+    a schedule) as categories in the order swept. False (nothing drawn) when
+    only the seed was swept or no run finished."""
+    swept = [k for k in keys if k != "seed"]
+    if not swept or not rows:
         return False
     from optrun.commands.plots import _pyplot, log_safe_gap
 
     plt = _pyplot()
     metric = _metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
+    if not finite:
+        return False
     zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
     # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
     fstars = [abs(r["f"] - r["gap"]) for r in rows if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])]
@@ -713,23 +815,29 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         """gaps on a log axis: exact zeros at the smallest positive gap seen"""
         return max(abs(y), floor) if metric == "gap" else y
 
-    fig, axes = plt.subplots(1, len(numeric), figsize=(7 * len(numeric), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(swept), figsize=(7 * len(swept), 5), squeeze=False)
     fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
-    for ax, key in zip(axes[0], numeric):
+    for ax, key in zip(axes[0], swept):
+        numeric = _numeric(rows, key)
+        categories = list(dict.fromkeys(_flow(r[key]) for r in rows))  # in the order swept
+        position = (lambda v: v) if numeric else (lambda v: categories.index(_flow(v)))
         others = [k for k in keys if k not in (key, "seed")]
         lines: dict[tuple, list[dict[str, Any]]] = {}
         for row in rows:
             lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
         for label, members in lines.items():
-            points = sorted((r[key], r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric]))
+            points = sorted((position(r[key]), r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric]))
             if not points:
                 continue
             xs = sorted({x for x, _ in points})
             means = [statistics.fmean(y for x2, y in points if x2 == x) for x in xs]
             name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or "runs"
-            line, = ax.plot(xs, [shown(m) for m in means], "o-", label=name)
+            line, = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
             ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
-        if all(r[key] > 0 for r in rows):
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xlim(-0.5, len(categories) - 0.5)
+        elif all(r[key] > 0 for r in rows):
             ax.set_xscale("log")
         if metric == "gap":
             ax.set_yscale("log")
@@ -741,14 +849,66 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
             # above the axes: a note inside them would sit on the curves drawn at the floor
             ax.set_title(f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}", fontsize="small", color="tab:red")
     names = _sweep_names(rows)
-    fig.suptitle(f"sweep of {names}: {len(rows)} runs (dots: each seed, line: mean)" if names
-                 else f"sweep of {len(rows)} runs (dots: each seed, line: mean)")
+    legend = "dots: each seed, line: mean" if all(_numeric(rows, k) for k in swept) else "dots: each seed; line or large dot: mean"
+    fig.suptitle(f"sweep of {names}: {len(rows)} runs ({legend})" if names else f"sweep of {len(rows)} runs ({legend})")
     try:
         fig.savefig(out, dpi=100)
     finally:
         plt.close(fig)
     return True
 
+
+# ------------------------------------------------- a finished sweep, again
+def is_sweep_dir(path: Path) -> bool:
+    return (path / "sweep.json").is_file()
+
+
+def sweep_rows(sweep_dir: Path) -> tuple[Plan, list[dict[str, Any]]]:
+    """The plan of a sweep directory and the rows of its finished runs, read
+    from each run's summary.json (sweep.csv is only a copy: a killed sweep may
+    not have written it)."""
+    plan = load_plan(sweep_dir)
+    rows = []
+    for index, values in enumerate(plan.runs, start=1):
+        run_dir = sweep_dir / f"run-{index:04d}"
+        row = None if run_dir.is_symlink() else _finished_row(run_dir, index, values)
+        if row is not None:
+            rows.append(row)
+    return plan, rows
+
+
+def show_sweep(sweep_dir: Path, json_out: bool = False) -> int:
+    """``optrun show SWEEP_DIR``: the sweep's table and best setting (its rows as JSON with ``json_out``)."""
+    from optrun.commands.common import out, shown
+
+    plan, rows = sweep_rows(sweep_dir)
+    if json_out:
+        from optrun.core.outputs import json_safe
+
+        print(json.dumps(json_safe({"sweep_dir": shown(sweep_dir.resolve()), "keys": list(plan.keys), "planned": len(plan.runs),
+                                    "runs": rows}), indent=2), flush=True)
+        return 0
+    out().print(results_table(rows, plan.keys))
+    plot = next((p for p in sorted(sweep_dir.glob("sweep.*")) if p.suffix not in (".json", ".csv")), None)
+    out().print(f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
+                + (f", {plot.name}" if plot else ""), highlight=False, markup=False)
+    return 0
+
+
+def plot_sweep_dir(sweep_dir: Path) -> tuple[list[Path], list[str]]:
+    """``optrun plot SWEEP_DIR``: redraw sweep.png and every finished run's plots; (files written, warnings)."""
+    from optrun.commands.plots import draw_run_plots
+
+    plan, rows = sweep_rows(sweep_dir)
+    written: list[Path] = []
+    warnings: list[str] = []
+    if plot_sweep(rows, plan.keys, sweep_dir / "sweep.png"):
+        written.append(sweep_dir / "sweep.png")
+    for row in rows:
+        files, notes = draw_run_plots(Path(row["run_dir"]), raise_io=True)
+        written += files
+        warnings += notes
+    return written, warnings
 
 
 # ----------------------------------------------------------- optrun sweep
@@ -757,7 +917,7 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
     """``optrun sweep``: validate and start a sweep (or take one to
     ``--resume``), run it, print its table (not with ``quiet``); returns the
     exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
-    from optrun.commands.common import load_problems, out, signal_name, warn
+    from optrun.commands.common import load_problems, note, out, signal_name, warn
     from optrun.commands.common import StoppedBySignal
     from optrun.commands.signals import stoppable
     from optrun.commands.progress import progress
@@ -776,6 +936,8 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
             with progress("validating", None, elapsed=False, hidden=quiet) as bar:  # validating a large sweep takes a moment: show it
                 plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
+            for text in dropped_options(plan):
+                note(text)
             repeats = identical_repeats(plan)
             if repeats:
                 warn(repeats)
@@ -821,7 +983,7 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
     summary = f"{done} of {planned} runs done{kept}, {failed} failed or diverged; {shown(outcome.sweep_dir.resolve())}/sweep.csv"
     if not quiet:
-        out().print(f"{summary}, sweep.png", highlight=False, markup=False)
+        out().print(summary + (f", {outcome.plot.name}" if outcome.plot else ""), highlight=False, markup=False)
     elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
         failure_line(f"sweep: {summary}")
     if outcome.stopped or done < planned:

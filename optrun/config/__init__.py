@@ -144,7 +144,16 @@ class Config:
 
 
 # --------------------------------------------------------------- overrides
-_SECTION_KEYS = {"problem": "name", "optimizer": "name", "init": "kind"}
+SECTION_KEYS = {"problem": "name", "optimizer": "name", "init": "kind"}  # section -> the key naming its registry entry
+
+
+def section_registry(section: str) -> Any:
+    """The registry a section's entry name is looked up in."""
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.problems import PROBLEMS
+
+    return {"problem": PROBLEMS, "optimizer": OPTIMIZERS, "init": INITIALIZERS}[section]
 
 
 def apply_override(data: dict[str, Any], text: str) -> None:
@@ -162,8 +171,8 @@ def apply_override(data: dict[str, Any], text: str) -> None:
         child = node.get(key)
         if child is None:
             child = node[key] = {}
-        elif isinstance(child, str) and key in _SECTION_KEYS and depth == 0:
-            child = node[key] = {_SECTION_KEYS[key]: child}  # `problem: trid` shorthand
+        elif isinstance(child, str) and key in SECTION_KEYS and depth == 0:
+            child = node[key] = {SECTION_KEYS[key]: child}  # `problem: trid` shorthand
         if not isinstance(child, dict):
             where = ".".join(keys[: depth + 1])
             raise ConfigError(f"cannot set '{path}': '{where}' is {short_repr(child)}, not a mapping", source="--set")
@@ -180,6 +189,28 @@ def read_config_file(path: str | Path) -> tuple[Any, str]:
     return data, str(path)
 
 
+def raw_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """A config's data before validation, overrides applied: a copy, as plain data."""
+    return _read(config, overrides)[0]
+
+
+def _read(config: str | Path | Mapping[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], str, str]:
+    """(data with overrides applied, source, default name) of a config file or mapping."""
+    if isinstance(config, Mapping):
+        data, source, default_name = plain_data(config), "", "run"
+    else:
+        data, source = read_config_file(config)
+        default_name = Path(config).stem
+    if not isinstance(data, dict):
+        raise ConfigError(f"a config must be a mapping of keys, got a {type(data).__name__}", source=source)
+    try:
+        for text in overrides:
+            apply_override(data, text)
+    except ConfigError as exc:
+        raise exc.located(source=exc.source or source) from None
+    return data, source, default_name
+
+
 def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a config given as a file path or a mapping.
 
@@ -188,18 +219,9 @@ def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str]
     mapping's paths are relative to the working folder."""
     from optrun.core.paths import PathContext
 
-    if isinstance(config, Mapping):
-        data, source, default_name = plain_data(config), "", "run"
-        paths = PathContext.for_config(None)
-    else:
-        data, source = read_config_file(config)
-        default_name = Path(config).stem
-        paths = PathContext.for_config(config)
-    if not isinstance(data, dict):
-        raise ConfigError(f"a config must be a mapping of keys, got a {type(data).__name__}", source=source)
+    data, source, default_name = _read(config, overrides)
+    paths = PathContext.for_config(None if isinstance(config, Mapping) else config)
     try:
-        for text in overrides:
-            apply_override(data, text)
         return _validate(data, default_name, source, paths)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None
@@ -258,7 +280,9 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
 def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any, context: Mapping[str, Any], hint: str = "") -> Section:
     options = dict(raw) if isinstance(raw, dict) else {key: raw}
     if key not in options:
-        raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)})", path=path)
+        named = [k for k in options if k in registry]  # `init: {values: ...}` means kind: values
+        hint = f"; for {named[0]}, add {key}: {named[0]} (--set {path}.{key}={named[0]})" if named else ""
+        raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)}){hint}", path=path)
     name = options.pop(key)
     if not isinstance(name, str):
         raise ConfigError(f"must be a {registry.kind} name, got {short_repr(name)} (known: {', '.join(registry)})", path=f"{path}.{key}")
