@@ -17,7 +17,59 @@ from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-app = typer.Typer(
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+
+class _Argument(TyperArgument):
+    """An argument as help shows it: its metavar only (CONFIG, RUN_DIR...,
+    [PATH]...), never Typer's Python type (<path>, <list[Path]>) beside it
+    nor {CONFIG} in the usage line."""
+
+    def display_type_rich(self, ctx: Any) -> None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+class _Help:
+    """What every command and the group share: arguments shown by their
+    metavar (:class:`_Argument`), and -h/--help with no <bool> beside it."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument  # same state, only the two display methods differ
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_Help, TyperCommand):
+    pass
+
+
+class _Group(_Help, TyperGroup):
+    pass
+
+
+class _App(typer.Typer):
+    """typer.Typer whose commands are :class:`_Command`: the one place help is tidied."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _App(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -32,7 +84,31 @@ def Flag(*decls: str, **kwargs: Any) -> Any:
 # options that several commands share
 Problems = Annotated[Optional[Path], typer.Option(
     "--problems", metavar="DIR", help="Folder of user problem files (default: ./problems). These files are code and run as code.")]
-RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/<name>/<timestamp>).")]
+RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/NAME/TIMESTAMP).")]
+Quiet = Annotated[bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's
+    or taskset's limit), else every core the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+CORES = usable_cores()
+
+
+def Workers(what: str) -> Any:
+    """``--workers N``: one default (the usable cores) for check, sweep and bench."""
+    return typer.Option("--workers", "-w", metavar="N", min=1, show_default=False,
+                        help=f"{what} (default: every usable core, here {CORES})")
+
+
+def Plots(default: str) -> Any:
+    """``--plots/--no-plots``: draw each run's plots, in output.plot_format."""
+    return Flag("--plots/--no-plots", help=f"Draw each run's plots in output.plot_format ({default}).")
 
 
 def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
@@ -82,14 +158,17 @@ def options(
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
     set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable).")] = None,
-    quiet: Annotated[bool, Flag("--quiet", "-q", help="No progress bar and no summary table.")] = False,
+    quiet: Quiet = False,
     json_out: Annotated[bool, Flag("--json", help="Print summary.json to stdout instead of the table.")] = False,
+    plots: Annotated[Optional[bool], Flag(
+        "--plots/--no-plots", show_default=False,
+        help="Draw the run's plots in output.plot_format, or not; overrides output.plots (default: output.plots, which is on).")] = None,
     problems: Problems = None,
 ) -> int:
     """Run one experiment and record it in a new run directory."""
     from optrun.commands.run import run_command
 
-    return run_command(config, set_ or [], quiet, json_out, problems)
+    return run_command(config, set_ or [], quiet, json_out, problems, plots)
 
 
 @app.command("list-problems")
@@ -131,7 +210,7 @@ def grad(
     hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
     order: Annotated[Optional[int], typer.Option(
         "--order", metavar="K", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
-    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png.")] = False,
+    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png (in output.plot_format).")] = False,
     jvp: Annotated[Optional[List[str]], typer.Option(
         "--jvp", metavar="NAME=VALUE", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
     vjp: Annotated[Optional[str], typer.Option(
@@ -160,7 +239,7 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 @app.command()
 @ends
 def show(
-    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/<name>/<timestamp>) or a bench directory.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")],
     json_out: Annotated[bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")] = False,
     problems: Problems = None,
 ) -> int:
@@ -174,7 +253,7 @@ def show(
 @ends
 def compare(
     run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs).")],
-    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot (.png); the table is written beside it as a .csv of the same name.")] = Path("compare.png"),
+    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; the table is written beside it as a .csv of the same name.")] = Path("compare.png"),
     json_out: Annotated[bool, Flag("--json", help="Print the table as JSON (one object per run) instead of the rich table.")] = False,
     problems: Problems = None,
 ) -> int:
@@ -189,7 +268,9 @@ def compare(
 def check(
     paths: Annotated[Optional[List[Path]], typer.Argument(metavar="PATH", help="Config files or folders (default: configs/).", show_default=False)] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to this file.")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Run configs in this many parallel processes (each with its own BLAS threads, see --blas-threads).")] = 1,
+    workers: Annotated[int, Workers(
+        "Check configs in this many worker processes (spawned when there are 2 or more configs; 1: in this process). "
+        "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), so N workers keep to N cores.")] = CORES,
     strict: Annotated[bool, Flag("--strict", help="Exit 1 when no config was checked (none has an expect: block).")] = False,
     update: Annotated[bool, Flag(
         "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances.")] = False,
@@ -198,7 +279,8 @@ def check(
     )] = False,
     margin: Annotated[float, typer.Option(
         "--margin", metavar="M", min=1.0, help="With --calibrate/--update: tolerance = margin x the largest deviation seen.")] = 10.0,
-    plots: Annotated[bool, Flag("--plots", help="Also draw each run's plots (off: checks are about numbers).")] = False,
+    plots: Annotated[bool, Plots("off: checks are about numbers")] = False,
+    quiet: Quiet = False,
     set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every config: dotted.key=value.")] = None,
     problems: Problems = None,
 ) -> int:
@@ -209,7 +291,7 @@ def check(
     """
     from optrun.commands.check import check_command
 
-    return check_command(paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict)
+    return check_command(paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet)
 
 
 @app.command()
@@ -219,32 +301,34 @@ def sweep(
     grid: Annotated[Optional[List[str]], typer.Option("--grid", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): runs for every combination.")] = None,
     zip_: Annotated[Optional[List[str]], typer.Option("--zip", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): paired lists, one run per position.")] = None,
     seeds: Annotated[Optional[int], typer.Option("--seeds", metavar="N", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...).")] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
+    workers: Annotated[int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")] = CORES,
     dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs.")] = None,
-    plots: Annotated[bool, Flag("--plots", help="Also draw every run's plots (off: sweeps are about final values).")] = False,
+    plots: Annotated[bool, Plots("off: sweeps are about final values")] = False,
+    quiet: Quiet = False,
     set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value.")] = None,
     problems: Problems = None,
 ) -> int:
     """Run a config over a grid of values and seeds, and tabulate the results."""
     from optrun.commands.sweep import sweep_command
 
-    return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems)
+    return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet)
 
 
 @app.command()
 @ends
 def bench(
     suite: Annotated[Optional[Path], typer.Argument(metavar="SUITE", help="The suite file (omit with --resume).", show_default=False)] = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", metavar="N", min=1, help="Local processes (1: in this process).")] = os.cpu_count() or 1,
+    workers: Annotated[int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")] = CORES,
     dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs.")] = None,
+    quiet: Quiet = False,
     problems: Problems = None,
 ) -> int:
     """Run every optimizer on every problem of a suite from several starts; profiles and a table."""
     from optrun.commands.bench import bench_command
 
-    return bench_command(suite, workers, dask, resume, problems)
+    return bench_command(suite, workers, dask, resume, problems, quiet)
 
 
 @app.command()

@@ -45,7 +45,7 @@ def test_compare_errors(workdir):
     assert result.exit_code == 2 and "nope: not a run directory" in result.stderr
     r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
     result = runner.invoke(app, ["compare", str(r.run_dir), "--out", "table.csv"])
-    assert result.exit_code == 2 and "--out must name a .png file" in result.stderr
+    assert result.exit_code == 2 and "--out must name a .png, .svg or .pdf file" in result.stderr
 
 
 def test_show_prints_summary_and_config(workdir):

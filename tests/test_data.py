@@ -113,12 +113,12 @@ def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
 
 
 # ------------------------------------------------ issue 18.5: through the CLI
-def cli(*args):
+def cli(*args, columns=None):
     from typer.testing import CliRunner
 
     from optrun.cli import app
 
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": columns} if columns else None)
 
 
 PEOPLE = "name,height,weight\nAda,1.70,60\nBob,1.82,80\nCy,1.65,55\nDee,1.77,71\n"
@@ -191,7 +191,7 @@ def test_sigma_defaults_to_one_with_data(workdir):
                                                 ("mlp_regression", "a CSV table {path, target, features?} or none"),
                                                 ("gaussian_mle", "a CSV column {path, column} or none")])
 def test_describe_shows_the_data_type_and_the_sigma_default(problem, data_type):
-    result = cli("describe", problem)
+    result = cli("describe", problem, columns="200")  # piped, describe is 80 wide: wide enough here to keep each cell on one line
     assert result.exit_code == 0
     text = " ".join(result.stdout.replace("│", " ").split())
     assert data_type in text

@@ -1,5 +1,6 @@
 """Plots: valid, non-blank PNGs of the expected size, for finished,
-interrupted and killed runs, redrawn by `optrun plot`."""
+interrupted and killed runs, redrawn by `optrun plot`; SVG and PDF plots
+(output.plot_format, compare --out) drawn from the run's data."""
 
 import numpy as np
 import pytest
@@ -237,3 +238,78 @@ def test_no_zero_gap_note_when_the_gap_stays_positive(workdir, figures):
     run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 10}})
     fig, ax = figure_titled(figures, "objective")
     assert not any("= 0 reached" in t.get_text() for t in ax.texts)
+
+
+# ------------------------------------------- issue 18, point 6: SVG and PDF
+def svg_text(path):
+    """The SVG's text (matplotlib writes it as <text> when svg.fonttype is none), after checking it is an SVG."""
+    import html
+    import re
+
+    data = path.read_text(encoding="utf-8")
+    assert data.startswith("<?xml") and "<svg" in data[:400], path.name
+    return html.unescape(" ".join(re.findall(r"<(?:text|tspan)\b[^>]*>([^<>]+)<", data)))
+
+
+def pdf_text(path):
+    """The PDF's text (matplotlib writes each string as a TJ array of characters), after checking it is a PDF."""
+    import re
+    import zlib
+
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-"), path.name
+    streams = []
+    for start in re.finditer(rb"stream\r?\n", data):
+        try:
+            streams.append(zlib.decompressobj().decompress(data[start.end():]))
+        except zlib.error:  # not a compressed stream (fonts' own tables)
+            pass
+    content = b"".join(streams).decode("latin-1")
+    strings = ["".join(re.findall(r"\(((?:\\.|[^\\)])*)\)", array)) for array in re.findall(r"\[(.*?)\]\s*TJ", content, re.S)]
+    return " ".join(s.replace("\\(", "(").replace("\\)", ")") for s in strings)
+
+
+@pytest.mark.parametrize("fmt, text_of", [("svg", svg_text), ("pdf", pdf_text)])
+def test_run_plots_in_svg_and_pdf_are_the_run_s(workdir, fmt, text_of):
+    result = run({"name": "vector-plots", "problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05},
+                  "stop": {"max_iter": 300}, "output": {"plot_format": fmt}})
+    names = sorted(p.name for p in result.run_dir.iterdir() if p.suffix in (".png", ".svg", ".pdf"))
+    assert names == [f"landscape.{fmt}", f"loss.{fmt}", f"params.{fmt}"]  # no PNG beside them
+    title = f"vector-plots: himmelblau / adam ({result.status})"
+    loss, params, landscape = (text_of(result.run_dir / f"{name}.{fmt}") for name in ("loss", "params", "landscape"))
+    assert title in loss and "objective" in loss and "gradient norm" in loss and "f* = 0" in loss
+    assert title in params and "parameter paths" in params
+    assert title in landscape and "known minima" in landscape and "start" in landscape
+
+
+def test_plot_redraws_in_the_run_s_format_and_the_same_run_gives_the_same_file(workdir):
+    result = run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 40}, "output": {"plot_format": "svg"}})
+    first = (result.run_dir / "loss.svg").read_bytes()
+    (result.run_dir / "loss.svg").unlink()
+    redraw = CliRunner().invoke(app, ["plot", str(result.run_dir)])
+    assert redraw.exit_code == 0, redraw.stderr
+    assert [line.rsplit("/", 1)[1] for line in redraw.stdout.split()] == ["loss.svg", "params.svg", "landscape.svg"]
+    assert (result.run_dir / "loss.svg").read_bytes() == first  # no date, no random ids: same run, same file
+    assert not list(result.run_dir.glob("*.png"))
+
+
+@pytest.mark.parametrize("fmt, text_of", [("svg", svg_text), ("pdf", pdf_text)])
+def test_compare_writes_the_format_its_out_suffix_names(workdir, fmt, text_of):
+    for name, step in (("slow-gd", 0.05), ("fast-gd", 0.1)):
+        run({"name": name, "problem": "trid", "optimizer": {"name": "gd", "step_size": step}, "output": {"plots": False}})
+    dirs = [str(next((workdir / "outputs" / name).iterdir())) for name in ("slow-gd", "fast-gd")]
+    result = CliRunner().invoke(app, ["compare", *dirs, "--out", f"study/trid.{fmt}"])
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (workdir / "study").iterdir()) == ["trid.csv", f"trid.{fmt}"]
+    text = text_of(workdir / "study" / f"trid.{fmt}")
+    assert "slow-gd [" in text and "fast-gd [" in text and "(step_size=0.05)" in text and "2 runs on trid" in text
+
+
+def test_report_shows_svg_plots_and_draws_the_loss_of_a_pdf_run(workdir):
+    svg = run({"name": "s", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "svg"}})
+    pdf = run({"name": "p", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "pdf"}})
+    result = CliRunner().invoke(app, ["report", str(svg.run_dir), str(pdf.run_dir), "--out", "r.html"])
+    assert result.exit_code == 0, result.stderr
+    page = (workdir / "r.html").read_text()
+    assert page.count("src='data:image/svg+xml;base64,") == 3  # loss, landscape and params of the SVG run
+    assert "<figcaption>loss.svg</figcaption>" in page and "<figcaption>loss (drawn for the report)</figcaption>" in page

@@ -337,7 +337,7 @@ def test_check_in_process_stops_on_the_first_ctrl_c(marked):
     (marked / "chk").mkdir()
     for name in "abc":
         (marked / "chk" / f"{name}.yaml").write_text(LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n")
-    proc = _start_and_wait_for_runs(marked, ["check", "chk", "--junit", "junit.xml"], runs=1)
+    proc = _start_and_wait_for_runs(marked, ["check", "chk", "--workers", "1", "--junit", "junit.xml"], runs=1)  # in process: the default is a pool
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

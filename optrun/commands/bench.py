@@ -301,14 +301,16 @@ def write_outputs(bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[
 
 
 # ------------------------------------------------------------ optrun bench
-def bench_command(suite_file: Path | None, workers: int, dask: str | None, resume: Path | None, problems: Path | None) -> int:
+def bench_command(suite_file: Path | None, workers: int, dask: str | None, resume: Path | None, problems: Path | None,
+                  quiet: bool = False) -> int:
     """``optrun bench``: validate a suite file and run it (or ``--resume`` a
-    bench directory), write bench.csv and the plots, print the table.
+    bench directory), write bench.csv and the plots, print the table (not
+    with ``quiet``: then failed or diverged runs are one line on stderr).
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
-    from optrun.commands.common import StoppedBySignal, err, load_problems, out, shown, signal_name, warn
+    from optrun.commands.common import StoppedBySignal, err, failure_line, load_problems, out, shown, signal_name, warn
     from optrun.commands.progress import progress
     from optrun.commands.signals import stoppable
-    from optrun.commands.sweep import check_dask_address, is_done, load_plan, run_new_or_resumed
+    from optrun.commands.sweep import check_dask_address, is_done, is_failed, load_plan, run_new_or_resumed
 
     with stoppable() as flag:
         load_problems(problems)
@@ -327,18 +329,19 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
             if suite_file is None:
                 raise ConfigError("give a suite file (or --resume BENCH_DIR)")
             suite = load_suite(suite_file)
-            with progress("validating", None, elapsed=False) as bar:
+            with progress("validating", None, elapsed=False, hidden=quiet) as bar:
                 plan, meta = make_bench_plan(suite, on_checked=bar.update)
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the bench started; nothing was recorded", flag.signum)
             bench_dir = start_bench(suite, plan, meta)
             bench = load_bench(bench_dir)
         outcome = run_new_or_resumed(plan, bench_dir / RUNS, workers, dask, problems_dir, new=resume is None, label="bench",
-                                     remove=bench_dir)
+                                     remove=bench_dir, quiet=quiet)
         rows, warnings = write_outputs(bench_dir, bench, outcome.rows)
         for warning in (*outcome.warnings, *warnings):
             warn(warning)
-        out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench")))
+        if not quiet:
+            out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench")))
         planned = len(plan.runs)
         done = sum(is_done(r) for r in outcome.rows)
         errors = sum(r["status"] == "error" for r in outcome.rows)
@@ -347,7 +350,11 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
         from optrun.commands.bench_plots import PLOTS
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
-        out().print(f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""), highlight=False, markup=False)
+        if not quiet:
+            out().print(f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""), highlight=False, markup=False)
+        failed = sum(is_failed(r) for r in outcome.rows)
+        if quiet and failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
+            failure_line(f"bench: {done} of {planned} runs done{kept}, {failed} failed or diverged; {where}/bench.csv")
         if outcome.stopped or done < planned:
             by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
             err.print(f"interrupted{by}: finish it with  optrun bench --resume {where}", markup=False)

@@ -44,14 +44,29 @@ def _num(value) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in array.ravel()) + "]"
 
 
+def _column(table: Table, header: str, ratio: int | None = None, words: tuple[str, ...] = (), **kwargs) -> None:
+    """A column whose header words are never broken: it is at least as wide
+    as the header's longest word (or of ``words``, cell words that must not
+    break either), and its cells fold instead. A ``ratio``
+    column (a share of an expanded table) takes that as its ``width``, which
+    rich gives a ratio column as its least share; any other as ``min_width``
+    (padding included)."""
+    longest = max(map(len, [*header.split(), *words]))
+    if ratio is not None:
+        table.add_column(header, ratio=ratio, width=longest, **kwargs)
+    else:
+        left, right = table.padding[3], table.padding[1]
+        table.add_column(header, min_width=longest + left + right, **kwargs)
+
+
 def problems_table() -> Table:
     from optrun.core.problems import PROBLEMS
 
     table = Table(title="Problems", title_justify="left", expand=True)
     table.add_column("name", no_wrap=True)
     for column in ("parameters", "options (defaults)", "known minimum"):
-        table.add_column(column, overflow="fold", ratio=1)
-    table.add_column("description and formula", overflow="fold", ratio=2)
+        _column(table, column, overflow="fold", ratio=1)
+    _column(table, "description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
         about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
         table.add_row(Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about)
@@ -64,8 +79,8 @@ def suites_table() -> Table:
 
     table = Table(title="Suites", title_justify="left", expand=True)
     table.add_column("name", no_wrap=True)
-    table.add_column("problems", overflow="fold", ratio=3)
-    table.add_column("description", overflow="fold", ratio=2)
+    _column(table, "problems", overflow="fold", ratio=3)
+    _column(table, "description", overflow="fold", ratio=2)
     for name, suite in SUITES.items():
         members = ", ".join(problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
                             for problem, options in suite.members)
@@ -79,14 +94,18 @@ def optimizers_table():
     from optrun.core.optimizers import OPTIMIZERS
     from optrun.core.optimizers.schedules import SCHEDULES
 
-    table = Table(title="Optimizers", title_justify="left")
-    for column in ("name", "options (defaults)", "needs", "description"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="Optimizers", title_justify="left", expand=True)
+    table.add_column("name", no_wrap=True)
+    needs = tuple(need for _, entry in OPTIMIZERS.items() for need in entry.needs)
+    _column(table, "options (defaults)", overflow="fold", ratio=3)
+    _column(table, "needs", overflow="fold", ratio=1, words=tuple(word for need in needs for word in f"{need},".split()))
+    _column(table, "description", overflow="fold", ratio=3)
     for name, entry in OPTIMIZERS.items():
         table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description))
-    schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left")
-    for column in ("schedule", "options (defaults)", "step size at update t"):
-        schedules.add_column(column, overflow="fold")
+    schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True)
+    schedules.add_column("schedule", no_wrap=True)
+    for column in ("options (defaults)", "step size at update t"):
+        _column(schedules, column, overflow="fold", ratio=1)
     for name, entry in SCHEDULES.items():
         schedules.add_row(Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description))
     return Group(table, schedules)
@@ -164,7 +183,7 @@ def describe_problem(name: str):
         return Group(head, Text("options: none"))
     options = Table(title="options", title_justify="left")
     for column in ("option", "type", "default", "allowed"):
-        options.add_column(column, overflow="fold")
+        _column(options, column, overflow="fold")
     for row in rows:
         options.add_row(*(Text(cell) for cell in row))
     return Group(head, options)
@@ -181,29 +200,44 @@ def _point_text(point) -> str:
 
 
 # --------------------------------------------- list-problems, describe, list-optimizers
+def _console():
+    """stdout for the catalogue: a terminal's width; piped, $COLUMNS if set,
+    else 80 (reference text for a person, not a CI log: see common.out)."""
+    import os
+
+    from rich.console import Console
+
+    console = Console(emoji=False)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(emoji=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
+
+
 def list_problems_command(problems: Path | None) -> int:
     """``optrun list-problems``: the problems, user ones included, then the suites."""
-    from optrun.commands.common import load_problems, out
+    from optrun.commands.common import load_problems
 
     load_problems(problems)
-    out().print(problems_table())
-    out().print(suites_table())
+    console = _console()
+    console.print(problems_table())
+    console.print(suites_table())
     return 0
 
 
 def describe_command(name: str, problems: Path | None) -> int:
     """``optrun describe``: one problem in full (an unknown name is a ConfigError)."""
-    from optrun.commands.common import load_problems, out
+    from optrun.commands.common import load_problems
 
     load_problems(problems)
-    out().print(describe_problem(name))
+    _console().print(describe_problem(name))
     return 0
 
 
 def list_optimizers_command(problems: Path | None) -> int:
     """``optrun list-optimizers``: user files may register optimizers and schedules too."""
-    from optrun.commands.common import load_problems, out
+    from optrun.commands.common import load_problems
 
     load_problems(problems)
-    out().print(optimizers_table())
+    _console().print(optimizers_table())
     return 0

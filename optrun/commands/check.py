@@ -56,6 +56,17 @@ class CheckResult:
         return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
 
     @property
+    def why(self) -> str:
+        """The short form of :attr:`message`, for the one line of --quiet: a
+        failed or diverged run's status, else the first field that broke."""
+        if self.outcome != FAIL or not self.checks:
+            return self.message
+        if self.summary is not None and self.summary.status.failure:
+            return f"run {self.summary.status.value}: {self.summary.message}"
+        first, *more = self.failures
+        return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (f" (and {len(more)} more)" if more else "")
+
+    @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
 
@@ -103,16 +114,12 @@ def _in_run_or_hidden(file: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
 
 
-def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
-    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
-    from optrun.commands.run import execute
+def _load(path: str, overrides: Sequence[str], start: float) -> Any:
+    """The config to run, or the CheckResult of one that is not run: a bench
+    suite or no expect: block (skipped), a config error."""
     from optrun.config import load_config
-    from optrun.config.plugins import load_user_problems
-
     from optrun.config.bench import is_bench_suite
 
-    start = time.perf_counter()
-    load_user_problems(problems)
     if is_bench_suite(path):
         return CheckResult(path, SKIP, error=BENCH_SUITE, seconds=time.perf_counter() - start)
     try:
@@ -121,6 +128,25 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
         return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
     if config.expect is None:
         return CheckResult(path, SKIP, error=NO_EXPECT, seconds=time.perf_counter() - start)
+    return config
+
+
+def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
+    """The result of a config that needs no run (skipped, or a config error), else None."""
+    found = _load(path, overrides, time.perf_counter())
+    return found if isinstance(found, CheckResult) else None
+
+
+def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
+    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    from optrun.commands.run import execute
+    from optrun.config.plugins import load_user_problems
+
+    start = time.perf_counter()
+    load_user_problems(problems)
+    config = _load(path, overrides, start)
+    if isinstance(config, CheckResult):
+        return config
     try:
         result = execute(config, blas_threads=blas_threads)
     except OptrunError as exc:
@@ -147,6 +173,10 @@ def run_checks(
 ) -> list[CheckResult]:
     """Check every config, in order; ``on_done(result)`` is called as each finishes.
 
+    With ``workers`` > 1, the configs that run (those with an expect: block
+    and no config error) go to a pool of spawned worker processes when there
+    are two or more of them; otherwise everything runs in this process.
+
     SIGINT/SIGTERM stops the check: the configs running are reported as
     ``interrupted``, the others as ``not run`` (nothing more starts; worker
     processes are stopped)."""
@@ -158,11 +188,18 @@ def run_checks(
     done = on_done or (lambda result: None)
     results: list[CheckResult | None] = [None] * len(names)
 
-    def not_run(i: int, signum: int) -> CheckResult:
+    def stopped(i: int, signum: int) -> CheckResult:
         return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
                            signum=signum)
 
     with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
+        if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
+            from optrun.config.plugins import load_user_problems
+
+            load_user_problems(problems)
+            known = [not_run(name, overrides) for name in names]
+            if sum(r is None for r in known) <= 1:
+                workers = 1
         if workers <= 1 or len(names) <= 1:
             for i, name in enumerate(names):
                 signum = flag.signum if flag is not None else None
@@ -176,7 +213,7 @@ def run_checks(
                         signum = (results[i].signum or signal.SIGINT) if results[i].outcome == INTERRUPTED else None
                 if signum is not None:
                     for j in range(i, len(names)):
-                        results[j] = results[j] or not_run(j, signum)
+                        results[j] = results[j] or stopped(j, signum)
                     break
             return [r for r in results if r is not None]
 
@@ -185,19 +222,25 @@ def run_checks(
 
         threads = blas_threads()
 
-        def finished(i: int, result: CheckResult) -> None:
-            results[i] = result
+        runs = [i for i, result in enumerate(known) if result is None]  # the others are known already
+        for i, result in enumerate(known):
+            if result is not None:
+                results[i] = result
+                done(result)
+
+        def finished(k: int, result: CheckResult) -> None:
+            results[runs[k]] = result
             done(result)
 
-        calls = [(name, tuple(overrides), problems, threads) for name in names]
+        calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
         signum, _, lost = run_calls(check_one, calls, workers, finished, flag)
         signum = signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
-        for i in lost:
+        for i in (runs[k] for k in lost):
             results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
                                      error=f"interrupted by {signal.Signals(signum or signal.SIGINT).name}: its worker was stopped before it finished")
         if signum is not None:
             for i in range(len(names)):
-                results[i] = results[i] or not_run(i, signum)
+                results[i] = results[i] or stopped(i, signum)
     return [r for r in results if r is not None]
 
 
@@ -500,12 +543,13 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
 
 # ----------------------------------------------------------- optrun check
 def check_command(paths: Sequence[Path], junit: Path | None, workers: int, update: bool, calibrate: bool, margin: float,
-                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False) -> int:
+                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False, quiet: bool = False) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results; returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
-    failing after the rewrite and the calibration)."""
-    from optrun.commands.common import err, load_problems, out, signal_name
+    failing after the rewrite and the calibration). ``quiet``: no bar, no
+    table; a failure is one line on stderr."""
+    from optrun.commands.common import err, failure_line, load_problems, out, signal_name
     from optrun.commands.signals import stoppable
     from optrun.commands.progress import progress
 
@@ -517,16 +561,18 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
                           "--calibrate only rewrites tolerances")
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
-        return calibrate_command(configs, overrides, workers, problems_dir, margin)
+        return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
     with stoppable() as flag:
-        with progress("checking", len(configs)) as bar:
+        with progress("checking", len(configs), hidden=quiet) as bar:
             results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance)
         if junit is not None:
             write_junit(results, junit)
-        out().print(results_table(results))
-        out().print(totals(results), highlight=False)
+        if not quiet:
+            out().print(results_table(results))
+            out().print(totals(results), highlight=False)
         code = exit_code(results)
-        if results and all(r.outcome == SKIP for r in results):  # nothing was checked: say so; --strict fails it
+        nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
+        if nothing_checked:  # nothing was checked: say so; --strict fails it
             err.print(f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
                       + ("" if strict else " (--strict makes this exit 1)"), markup=False, style="red" if strict else "yellow")
             code = max(code, 1) if strict else code
@@ -536,60 +582,74 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
                       + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
             return code
         if update:
-            code = update_command(results, code, flag, overrides, workers, problems_dir, margin)
+            return update_command(results, code, flag, overrides, workers, problems_dir, margin, quiet)
+        if quiet and code and not nothing_checked:  # the table is hidden, the failure never
+            broken = [r for r in results if r.outcome in (FAIL, ERROR)]
+            failure_line("check failed: " + "; ".join(f"{r.path}: {r.outcome} ({r.why})" for r in broken) + f"; {totals(results)}")
     return code
 
 
 def update_command(results: Sequence[CheckResult], code: int, flag: Any, overrides: Sequence[str], workers: int,
-                   problems: str | None, margin: float) -> int:
+                   problems: str | None, margin: float, quiet: bool = False) -> int:
     """``check --update`` after the check (whose exit status is ``code``):
     rewrite the failing expected values, print what changed and what still
     fails, then calibrate the files it rewrote. Returns the exit status: 2
     if a config had an error, else 1 if a failure is left or a calibration
     failed, else 0. ``flag`` is the command's signal flag: Ctrl-C stops the
-    calibration at once."""
-    from optrun.commands.common import out
+    calibration at once. ``quiet``: nothing on stdout; what still fails is one line on stderr."""
+    from optrun.commands.common import failure_line, out
     from optrun.core.errors import RunIOError
 
     try:
         changed, left = update_all(results)
     except OSError as exc:
         raise RunIOError(str(exc)) from None
-    for path, change in changed:
-        out().print(f"updated {path}: {change}", highlight=False, markup=False)
-    for path, reason in left:
-        out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
     files = sorted({path for path, _ in changed})
-    out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
+    if not quiet:
+        for path, change in changed:
+            out().print(f"updated {path}: {change}", highlight=False, markup=False)
+        for path, reason in left:
+            out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
+        out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
     code = 2 if code == 2 else (1 if left else 0)
+    calibrated = 0
     if files:
         if flag is not None:
             flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
         try:
-            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin)
+            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin, quiet, said=bool(code))
         finally:
             if flag is not None:
                 flag.armed = flag.at_once = False
-        code = max(code, calibrated)
-    return code
+    if quiet and code:
+        errors = [f"{r.path}: {r.message}" for r in results if r.outcome == ERROR]
+        failure_line("check --update: " + "; ".join([*errors, *(f"still failing {path}: {reason}" for path, reason in left)]))
+    return max(code, calibrated)
 
 
-def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float) -> int:
+def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float,
+                      quiet: bool = False, said: bool = False) -> int:
     """``check --calibrate``: calibrate, write, print the table; returns the
     exit status: 2 if a config had an error, 1 if one could not be
-    calibrated, else 0."""
+    calibrated, else 0. ``quiet``: no bar, no table; a failure is one line
+    on stderr (unless ``said``: the caller prints that line)."""
     from optrun.commands.calibrate import variants
-    from optrun.commands.common import out
+    from optrun.commands.common import failure_line, out
     from optrun.commands.progress import progress
     from optrun.core.machine import blas_threads
 
     runs = len(configs) * len(variants(blas_threads())[0])
-    with progress("calibrating", runs) as bar:
+    with progress("calibrating", runs, hidden=quiet) as bar:
         results, note = calibrate_configs(configs, overrides, workers, problems, margin, on_sample=bar.advance)
-    out().print(calibration_table(results, note))
     written = sum(r.written for r in results)
     sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
-    out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
-                f"margin {margin:g}", highlight=False)
+    if not quiet:
+        out().print(calibration_table(results, note))
+        out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
+                    f"margin {margin:g}", highlight=False)
     outcomes = {r.outcome for r in results}
-    return 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)
+    code = 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)
+    if quiet and code and not said:
+        failure_line("check --calibrate: " + "; ".join(
+            f"{r.path}: {r.error or '; '.join(r.calibration.problems)}" for r in results if r.outcome in (FAIL, ERROR)))
+    return code

@@ -81,3 +81,10 @@ def load_problems(folder: Path | None) -> None:
         raise StoppedBySignal("interrupted while loading user problem files; nothing was run", getattr(exc, "signum", 2)) from None
     for warning in warnings:
         warn(warning)
+
+
+def failure_line(text: str) -> None:
+    """The one line on stderr that ``--quiet`` never hides: what failed (a
+    run, a check, runs of a sweep or bench) and where it is recorded. Any
+    line break in ``text`` is folded, so it stays one line."""
+    err.print(" ".join(text.splitlines()), markup=False)

@@ -206,11 +206,13 @@ def _colors(n: int) -> list[Any]:
 
 
 def plot_compare(runs: list[RunFiles], out: Path) -> None:
-    from optrun.commands.plots import _pyplot, png_bytes
+    """Draw the overlaid loss plot into ``out``, a .png, .svg or .pdf file by its suffix."""
+    from optrun.commands.plots import _pyplot, figure_bytes, plot_format
 
+    fmt = plot_format(out)
     fig, ax = _pyplot().subplots(figsize=(11 if len(runs) > 8 else 9, 5.5), constrained_layout=True)
     draw_compare(runs, ax)
-    data = png_bytes(fig)
+    data = figure_bytes(fig, fmt)
     _make_parent(out)
     write_bytes_atomic(out, data)
 
@@ -287,15 +289,15 @@ def compare_table(rows: list[dict[str, Any]]):
 
 # --------------------------------------------------------- optrun compare
 def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False, problems: Path | None = None) -> int:
-    """``optrun compare``: write the overlaid loss plot ``out_file`` and
-    the table beside it as a CSV of the same name, print the table (as JSON
-    with ``json_out``)."""
+    """``optrun compare``: write the overlaid loss plot ``out_file`` (.png,
+    .svg or .pdf: its suffix is its format) and the table beside it as a CSV
+    of the same name, print the table (as JSON with ``json_out``)."""
     from optrun.commands.common import load_problems, out, shown, warn
+    from optrun.commands.plots import plot_format
     from optrun.core.rundir import read_run
 
     load_problems(problems)
-    if out_file.suffix.lower() != ".png":
-        raise ConfigError(f"--out must name a .png file, got '{out_file}'")
+    plot_format(out_file, "--out")  # before anything is read or written
     runs = [read_run(path) for path in expand_sweep_dirs(run_dirs)]
     rows = [row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)]
     csv_path = out_file.with_suffix(".csv")

@@ -199,7 +199,7 @@ def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple
     if cfg.output.plots:
         from optrun.commands import grad_plots
 
-        plots = grad_plots.draw(run_dir, problem, result, plot_range)
+        plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format)
     result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))
     write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
     return result

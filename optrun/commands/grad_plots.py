@@ -7,6 +7,8 @@
   +- max(1, |value|)), the point marked;
 * ``contour.png`` (two free entries): the contour of f with the gradient
   field as arrows, the point marked.
+
+Each in the config's ``output.plot_format`` (png, svg or pdf), like a run's plots.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.plots import _pyplot, _save
+from optrun.commands.plots import _pyplot, _save, seamless
 from optrun.core import derivatives as d
 from optrun.core.problems import Problem
 
@@ -25,19 +27,19 @@ CONTOUR = 80  # contour.png grid per axis
 ARROWS = 15  # gradient arrows per axis
 
 
-def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, float] | None) -> list[Path]:
-    """Every plot that applies to ``result``; returns the files written."""
+def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, float] | None, fmt: str = "png") -> list[Path]:
+    """Every plot that applies to ``result``, as ``fmt`` files; returns the files written."""
     written = []
     if result.fd is not None:
-        written.append(fd_error(result.fd, run_dir / "fd_error.png", result.name))
+        written.append(fd_error(result.fd, run_dir / f"fd_error.{fmt}", result.name))
     if result.gradient is not None:
         labels = result.gradient.labels
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
         if len(result.at) == 1 and scalars:
             order = result.derivatives.values.__len__() - 1 if result.derivatives is not None else 1
-            written.append(derivatives_plot(problem, result.at, scalars[0], order, plot_range, run_dir / "derivatives.png", result.name))
+            written.append(derivatives_plot(problem, result.at, scalars[0], order, plot_range, run_dir / f"derivatives.{fmt}", result.name))
         elif len(labels) == 2:
-            written.append(contour(problem, result.at, labels, plot_range, run_dir / "contour.png", result.name))
+            written.append(contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name))
     return written
 
 
@@ -105,7 +107,7 @@ def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_
     finite = z[np.isfinite(z)]
     if finite.size:
         filled = ax.contourf(xs, ys, z, levels=30, cmap="viridis")
-        fig.colorbar(filled, ax=ax, label="f")
+        seamless(filled, fig.colorbar(filled, ax=ax, label="f"))
         ax.contour(xs, ys, z, levels=15, colors="white", linewidths=0.5, alpha=0.6)
     norm = np.hypot(g[..., 0], g[..., 1])
     scale = np.where(norm > 0, norm, 1.0)

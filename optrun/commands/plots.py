@@ -1,5 +1,8 @@
 """Plots of a finished (or interrupted) run, drawn from its files.
 
+Each is written in the run's ``output.plot_format`` (png, svg or pdf):
+``loss.png`` or ``loss.svg`` or ``loss.pdf``, and so on.
+
 - ``loss.png``: f over iterations (f - f* on a log scale when f* is known),
   with the gradient norm on a second panel;
 - ``params.png``: parameter paths over iterations (the first
@@ -12,7 +15,7 @@
 
 matplotlib is imported here, lazily, with the Agg backend, so commands that
 draw nothing never pay for it. A plot that cannot be drawn never loses the
-run's other files: it comes back as a warning string. Each PNG is written
+run's other files: it comes back as a warning string. Each file is written
 atomically (never half a file, never through a symbolic link); a folder
 that cannot be written (full, read-only) stops the drawing at the first
 failure with one warning, or one error for ``optrun plot``.
@@ -35,7 +38,9 @@ if TYPE_CHECKING:
 
 MAX_PARAM_LINES = 12
 GRID = 120  # landscape resolution per axis
-PLOT_FILES = ("loss.png", "params.png", "landscape.png", "fit.png")
+FORMATS = ("png", "svg", "pdf")  # output.plot_format, and the suffixes --out takes
+DEFAULT_FORMAT = "png"
+VECTOR_DPI = 200  # SVG and PDF: the resolution of what they hold as an image (the landscape's filled bands)
 
 
 def _pyplot():
@@ -90,19 +95,71 @@ def log_safe_gap(*gaps: np.ndarray) -> list[np.ndarray]:
     return [np.maximum(np.abs(g), floor) for g in gaps]
 
 
-def png_bytes(fig: Any) -> bytes:
-    """The figure as PNG bytes (the figure is closed)."""
+def figure_bytes(fig: Any, fmt: str = DEFAULT_FORMAT) -> bytes:
+    """The figure as a PNG, SVG or PDF file's bytes (the figure is closed).
+    SVG keeps its text as text (searchable, selectable) and neither SVG nor
+    PDF records the time it was written: the same run gives the same file."""
+    import matplotlib
+
     plt = _pyplot()
     buffer = io.BytesIO()
+    style = {"svg.fonttype": "none", "svg.hashsalt": "optrun"} if fmt == "svg" else {}
+    metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     try:
-        fig.savefig(buffer, format="png", dpi=100)
+        with matplotlib.rc_context(style):
+            fig.savefig(buffer, format=fmt, dpi=100 if fmt == "png" else VECTOR_DPI, metadata=metadata)
     finally:
         plt.close(fig)
     return buffer.getvalue()
 
 
+def png_bytes(fig: Any) -> bytes:
+    """The figure as PNG bytes (the figure is closed)."""
+    return figure_bytes(fig, "png")
+
+
+def plot_format(out: Path, what: str = "a plot file") -> str:
+    """The format a plot file is written in, from its suffix: png, svg or pdf;
+    any other suffix is a ConfigError naming ``what`` and the allowed ones."""
+    fmt = out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        allowed = ", ".join(f".{f}" for f in FORMATS[:-1]) + f" or .{FORMATS[-1]}"
+        raise ConfigError(f"{what} must name a {allowed} file (its suffix is its format), got '{out}'")
+    return fmt
+
+
+def run_plot_format(run: RunFiles) -> str:
+    """The run's output.plot_format, from its config.yaml (png for runs
+    recorded before the key existed)."""
+    output = run.config.get("output") if isinstance(run.config, dict) else None
+    fmt = output.get("plot_format", DEFAULT_FORMAT) if isinstance(output, dict) else DEFAULT_FORMAT
+    return fmt if fmt in FORMATS else DEFAULT_FORMAT
+
+
+def plot_file(run: RunFiles, name: str) -> Path | None:
+    """The run's plot ``name`` (loss, params, landscape, fit) as drawn: the
+    file in its output.plot_format, else in another format (drawn before the
+    config said otherwise), or None."""
+    first = run_plot_format(run)
+    for fmt in (first, *(f for f in FORMATS if f != first)):
+        if (run.path / f"{name}.{fmt}").is_file():
+            return run.path / f"{name}.{fmt}"
+    return None
+
+
 def _save(fig: Any, out: Path) -> None:
-    write_bytes_atomic(out, png_bytes(fig))
+    write_bytes_atomic(out, figure_bytes(fig, plot_format(out)))
+
+
+def seamless(filled: Any, colorbar: Any) -> None:
+    """Filled contours and their colorbar without hairlines between the
+    bands: an SVG or PDF viewer antialiases each band's polygon on its own,
+    so every level would show as a thin light line. The bands are drawn as
+    an image inside the SVG or PDF (at VECTOR_DPI), as in the PNG; the
+    contour lines, the path, the markers and the text stay vectors."""
+    filled.set_rasterized(True)
+    if colorbar.solids is not None:
+        colorbar.solids.set_rasterized(True)
 
 
 def _axes(ax: Any, figsize: tuple[float, float], margins: dict[str, float]) -> tuple[Any, Any]:
@@ -115,7 +172,7 @@ def _axes(ax: Any, figsize: tuple[float, float], margins: dict[str, float]) -> t
 
 
 def _finish(fig: Any, out: Path | None) -> None:
-    """Write the PNG (and close the figure) unless the caller draws into its own axes."""
+    """Write the file (and close the figure) unless the caller draws into its own axes."""
     if out is not None:
         _save(fig, out)
 
@@ -126,7 +183,9 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
     ``prep`` is the run's :class:`~optrun.commands.prepare.Prepared` when the caller has it
     (right after a run); otherwise the problem is rebuilt from config.yaml.
     A plot file that cannot be written stops the drawing: it is one warning,
-    or a :class:`RunIOError` with ``raise_io``.
+    or a :class:`RunIOError` with ``raise_io``. The files are in the run's
+    output.plot_format; a plot that does not apply removes an old file of
+    its name in any format.
     """
     written: list[Path] = []
     warnings: list[str] = []
@@ -136,15 +195,19 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
     except Exception as exc:
         return written, [f"{run_dir}: plots not drawn: {exc}"]
 
-    def attempt(name: str, draw: Callable[[], bool]) -> None:
+    fmt = prep.config.output.plot_format if prep is not None else run_plot_format(run)
+
+    def attempt(plot: str, draw: Callable[[Path], bool]) -> None:
+        name = f"{plot}.{fmt}"
         if io_failed:
             return
         try:
             try:
-                if draw():
+                if draw(run_dir / name):
                     written.append(run_dir / name)
                 else:  # does not apply to this run: an old file of that name is stale
-                    (run_dir / name).unlink(missing_ok=True)
+                    for old in FORMATS:
+                        (run_dir / f"{plot}.{old}").unlink(missing_ok=True)
             except OSError as exc:
                 raise RunIOError(f"cannot write: {exc.strerror or exc}", source=str(run_dir / name)) from None
         except RunIOError as exc:  # the folder cannot be written: the other plots would fail alike
@@ -155,8 +218,8 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
         except Exception as exc:  # a plot must never take the run down; an older drawing is kept
             warnings.append(f"{run_dir / name}: plot not drawn: {type(exc).__name__}: {exc}")
 
-    attempt("loss.png", lambda: plot_loss(run, run_dir / "loss.png"))
-    attempt("params.png", lambda: plot_params(run, run_dir / "params.png"))
+    attempt("loss", lambda out: plot_loss(run, out))
+    attempt("params", lambda out: plot_params(run, out))
     needs_problem = []
     if prep is None:
         try:
@@ -164,13 +227,13 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
         except Exception as exc:
             needs_problem.append(f"the problem could not be rebuilt from config.yaml: {exc}")
     if prep is not None:
-        attempt("landscape.png", lambda: plot_landscape(run, prep, run_dir / "landscape.png"))
-        attempt("fit.png", lambda: plot_fit(run, prep, run_dir / "fit.png"))
-    warnings.extend(f"{run_dir}: landscape.png and fit.png not drawn: {w}" for w in needs_problem)
+        attempt("landscape", lambda out: plot_landscape(run, prep, out))
+        attempt("fit", lambda out: plot_fit(run, prep, out))
+    warnings.extend(f"{run_dir}: landscape.{fmt} and fit.{fmt} not drawn: {w}" for w in needs_problem)
     return written, warnings
 
 
-PLOTS = ("loss", "params", "landscape", "fit")  # what RunResult.plot draws; <name>.png in a run directory
+PLOTS = ("loss", "params", "landscape", "fit")  # what RunResult.plot draws; <name>.<output.plot_format> in a run directory
 
 
 def draw_into(run_dir: Path, name: str, ax: Any) -> bool:
@@ -372,7 +435,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
                 shown, label = Z, "f"
             filled = ax.contourf(xs, ys, shown, levels=40, cmap="viridis")
             ax.contour(xs, ys, shown, levels=15, colors="white", linewidths=0.4, alpha=0.5)
-            fig.colorbar(filled, ax=ax, label=label)
+            seamless(filled, fig.colorbar(filled, ax=ax, label=label))
             ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
             ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
             if len(minima):  # open rings, under the end marker: a converged end stays visible inside its minimum's ring

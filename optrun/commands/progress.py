@@ -33,13 +33,13 @@ class _Bar:
 
 
 @contextlib.contextmanager
-def progress(label: str, total: int | None, elapsed: bool = True) -> Iterator[_Bar | _NoBar]:
+def progress(label: str, total: int | None, elapsed: bool = True, hidden: bool = False) -> Iterator[_Bar | _NoBar]:
     """A bar labelled ``label`` for ``total`` items (None: not known yet),
-    with the time elapsed unless ``elapsed`` is False; yields an object with
-    ``advance(*ignored)`` and ``update(done, total)``."""
+    with the time elapsed unless ``elapsed`` is False, none when ``hidden``
+    (--quiet); yields an object with ``advance(*ignored)`` and ``update(done, total)``."""
     from optrun.commands.common import err
 
-    if not err.is_terminal:
+    if hidden or not err.is_terminal:
         yield _NoBar()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -5,9 +5,11 @@ Every run directory found under the paths (a folder with ``config.yaml`` and
 ``trace.csv``) is read with :func:`optrun.core.rundir.read_run`. The page has,
 for many runs, a comparison table sortable by any column (a few lines of
 inline JavaScript); for each run (the first :data:`MAX_DETAILED`), its
-summary, its resolved config and its plots; and the PNGs a sweep or bench
-folder drew for the whole study. Figures are embedded as PNG data URIs and
-nothing is loaded from the network, so the file opens anywhere, offline.
+summary, its resolved config and its plots; and the PNGs and SVGs a sweep or
+bench folder drew for the whole study. Figures are embedded as data URIs and
+nothing is loaded from the network, so the file opens anywhere, offline. A
+browser shows PNG and SVG in a page, not PDF: a run whose plots are PDF files
+(output.plot_format: pdf) gets its loss plot drawn for the report.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from optrun.core.errors import ConfigError
 from optrun.core.rundir import RunFiles, read_run
 
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
-PLOT_ORDER = ("loss.png", "landscape.png", "params.png", "fit.png")
+PLOT_ORDER = ("loss", "landscape", "params", "fit")
+SHOWN = {".png": "image/png", ".svg": "image/svg+xml"}  # the plot files a page can show, and their media types
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -102,7 +105,7 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
     if len(runs) > 1:
         parts.append("<h2>Runs</h2><p>Click a column to sort.</p>" + _runs_table(runs))
     for path in paths:
-        study = [p for p in sorted(path.glob("*.png"))] if path.is_dir() and not _is_run(path) else []
+        study = sorted(p for p in path.glob("*") if p.suffix in SHOWN and p.is_file()) if path.is_dir() and not _is_run(path) else []
         if study:
             parts.append(f"<h2>{_e(path.name)}: the whole study</h2>" + "".join(_img(p) for p in study))
     for run in runs[:MAX_DETAILED]:
@@ -166,7 +169,9 @@ def _run_section(run: RunFiles) -> str:
         ]
     table = "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
     config = (run.path / "config.yaml").read_text(errors="replace")
-    plots = [run.path / name for name in PLOT_ORDER if (run.path / name).is_file()]
+    from optrun.commands.plots import plot_file
+
+    plots = [p for p in (plot_file(run, name) for name in PLOT_ORDER) if p is not None and p.suffix in SHOWN]
     figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
     return (f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>"
             f"{figures}")
@@ -174,11 +179,13 @@ def _run_section(run: RunFiles) -> str:
 
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"<figure><img alt='{_e(path.name)}' src='data:image/png;base64,{data}'><figcaption>{_e(path.name)}</figcaption></figure>"
+    return (f"<figure><img alt='{_e(path.name)}' src='data:{SHOWN[path.suffix]};base64,{data}'>"
+            f"<figcaption>{_e(path.name)}</figcaption></figure>")
 
 
 def _drawn_loss(run: RunFiles) -> str:
-    """A run drawn without plots (output.plots: false): its loss plot, made here."""
+    """A run drawn without plots a page can show (output.plots: false, or PDF
+    plots): its loss plot, made here."""
     from optrun.commands.plots import _pyplot, plot_loss, png_bytes
 
     fig, ax = _pyplot().subplots(figsize=(8, 4))

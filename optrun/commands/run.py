@@ -420,21 +420,24 @@ def minimize(
 
 
 # ------------------------------------------------------------- optrun run
-def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_out: bool, problems: Path | None) -> int:
+def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_out: bool, problems: Path | None,
+                plots: bool | None = None) -> int:
     """``optrun run``: run one config with a progress bar on a terminal, then
-    print its summary (a table, or summary.json with ``json_out``); returns
+    print its summary (a table, or summary.json with ``json_out``);
+    ``plots`` (``--plots/--no-plots``) overrides output.plots when given; returns
     the exit status: 0, 1 for a failed or diverged run, 128 + the signal for
     an interrupted one. Errors are raised (see :mod:`optrun.commands.exits`)."""
     import json
 
-    from optrun.commands.common import err, load_problems, out, shown, signal_name, warn
+    from optrun.commands.common import err, failure_line, load_problems, out, shown, signal_name, warn
     from optrun.commands.common import StoppedBySignal
     from optrun.commands.signals import stoppable
 
     with stoppable() as flag:
         load_problems(problems)
         try:
-            cfg = load_config(config_path, list(overrides))
+            flags = [] if plots is None else [f"output.plots={'true' if plots else 'false'}"]
+            cfg = load_config(config_path, [*overrides, *flags])
             show_bar = not quiet and not json_out and err.is_terminal
             bar = None
             if show_bar:
@@ -461,7 +464,7 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             return 128 + (result.signum or signal.SIGINT)
         if quiet and result.status.failure:  # quiet hides the table, never a failure
-            err.print(f"{cfg.name}: {result.status}: {result.message}; recorded in {shown(result.run_dir)}", markup=False)
+            failure_line(f"{cfg.name}: {result.status}: {result.message}; recorded in {shown(result.run_dir)}")
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
             err.print(f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
                       markup=False, style="yellow")

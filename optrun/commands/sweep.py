@@ -589,8 +589,8 @@ def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str
 
 
 # what a run directory holds: anything else in run-NNNN was not made by optrun, and --resume will not delete it
-RUN_FILES = re.compile(r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.png"
-                       r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.png)\.[^/]+\.tmp)")
+RUN_FILES = re.compile(r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf)"
+                       r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf))\.[^/]+\.tmp)")
 
 
 def _redo_plan(run_dir: Path) -> list[Path]:
@@ -913,10 +913,10 @@ def plot_sweep_dir(sweep_dir: Path) -> tuple[list[Path], list[str]]:
 
 # ----------------------------------------------------------- optrun sweep
 def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None, workers: int, dask: str | None,
-                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None) -> int:
+                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None, quiet: bool = False) -> int:
     """``optrun sweep``: validate and start a sweep (or take one to
-    ``--resume``), run it, print its table; returns the exit status: 0, 1 if
-    a run could not start, 128 + the signal if it was stopped."""
+    ``--resume``), run it, print its table (not with ``quiet``); returns the
+    exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
     from optrun.commands.common import load_problems, note, out, signal_name, warn
     from optrun.commands.common import StoppedBySignal
     from optrun.commands.signals import stoppable
@@ -934,7 +934,7 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
         else:
             if config is None:
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
-            with progress("validating", None, elapsed=False) as bar:  # validating a large sweep takes a moment: show it
+            with progress("validating", None, elapsed=False, hidden=quiet) as bar:  # validating a large sweep takes a moment: show it
                 plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
             for text in dropped_options(plan):
                 note(text)
@@ -944,22 +944,23 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded", flag.signum)
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
-        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None)
+        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None, quiet=quiet)
         for warning in outcome.warnings:
             warn(warning)
-        out().print(results_table(outcome.rows, outcome.keys))
-        return report_sweep(outcome, len(plan.runs))
+        if not quiet:
+            out().print(results_table(outcome.rows, outcome.keys))
+        return report_sweep(outcome, len(plan.runs), quiet)
 
 
 def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool,
-                       label: str = "sweep", remove: Path | None = None) -> SweepOutcome:
+                       label: str = "sweep", remove: Path | None = None, quiet: bool = False) -> SweepOutcome:
     """:func:`run_sweep` with a progress bar labelled ``label``; a ``new``
     sweep in which nothing ran (e.g. no scheduler) leaves no sweep folder
     behind (nor ``remove``, the folder holding it: optrun bench's)."""
     from optrun.commands.progress import progress
 
     try:
-        with progress(label, len(plan.runs)) as bar:
+        with progress(label, len(plan.runs), hidden=quiet) as bar:
             return run_sweep(plan, sweep_dir, workers, dask, problems, on_done=bar.advance)
     except OptrunError:
         if new and not any(sweep_dir.glob("run-*")):
@@ -969,19 +970,22 @@ def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | No
         raise
 
 
-def report_sweep(outcome: SweepOutcome, planned: int) -> int:
-    """Print how many of the ``planned`` runs are done and failed; returns
-    the exit status (128 + the signal if the sweep is unfinished, 1 if a run
-    could not start, else 0) with a line on stderr saying what to do."""
-    from optrun.commands.common import err, out, shown, signal_name
+def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> int:
+    """Print how many of the ``planned`` runs are done and failed (with
+    ``quiet`` only failed runs, as one line on stderr); returns the exit
+    status (128 + the signal if the sweep is unfinished, 1 if a run could not
+    start, else 0) with a line on stderr saying what to do."""
+    from optrun.commands.common import err, failure_line, out, shown, signal_name
 
     done = sum(is_done(r) for r in outcome.rows)
     failed = sum(is_failed(r) for r in outcome.rows)
     errors = sum(r["status"] == "error" for r in outcome.rows)
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
-    out().print(f"{done} of {planned} runs done{kept}, {failed} failed or diverged; "
-                f"{shown(outcome.sweep_dir.resolve())}/sweep.csv" + (f", {outcome.plot.name}" if outcome.plot else ""),
-                highlight=False, markup=False)
+    summary = f"{done} of {planned} runs done{kept}, {failed} failed or diverged; {shown(outcome.sweep_dir.resolve())}/sweep.csv"
+    if not quiet:
+        out().print(summary + (f", {outcome.plot.name}" if outcome.plot else ""), highlight=False, markup=False)
+    elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
+        failure_line(f"sweep: {summary}")
     if outcome.stopped or done < planned:
         by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
         err.print(f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)

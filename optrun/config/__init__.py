@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import Field, field_validator
 
@@ -60,6 +60,7 @@ class OutputConfig(Options):
 
     dir: str = Field("outputs", min_length=1)
     plots: bool = True
+    plot_format: Literal["png", "svg", "pdf"] = Field("png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ...")
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
     grad_columns: bool = Field(False, description="also write the signed gradient, a grad:<path> column per free parameter entry")
 
