@@ -118,7 +118,7 @@ def test_junit_report(workdir):
     config(workdir, "wrong.yaml", "fun: -1.5\natol: 1.0e-6")
     (workdir / "plain.yaml").write_text("problem: trid\noptimizer: gd\n")
     (workdir / "bad.yaml").write_text("problem: nope\noptimizer: gd\nexpect: {fun: known}\n")
-    result = check(workdir, "--junit", "reports/junit.xml")
+    result = check(workdir, "--junit", "reports/junit.xml", "--workers", "1")
     assert result.exit_code == 2
     root = ET.parse(workdir / "reports" / "junit.xml").getroot()
     suite = root.find("testsuite")
@@ -175,7 +175,7 @@ def test_find_configs_skips_run_directories_and_hidden_folders(workdir):
 def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(workdir):
     config(workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0")
     (workdir / "plain.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 3}\n")
-    result = check("k.yaml", "plain.yaml", "--set", "expect.max_nit=1", "--update")
+    result = check("k.yaml", "plain.yaml", "--set", "expect.max_nit=1", "--update", "--workers", "1")
     assert result.exit_code == 1, result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert "still failing" in result.stdout and "not in the file (given with --set?)" in result.stdout
