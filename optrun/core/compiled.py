@@ -1,0 +1,287 @@
+"""The compiled loop of the jax backend: runner.minimize's meaning, run in chunks.
+
+:func:`minimize_compiled` runs a first-order method (an optimizer entry with
+the ``compiled`` capability, :mod:`optrun.core.optimizers`) on a jax-traceable
+flat objective. It gives the rows, stop rules, statuses, best point and
+:class:`~optrun.core.runner.Outcome` of :func:`optrun.core.runner.minimize`
+(iteration 0 is the start, row k holds f after k steps), but computes the
+iterations in chunks of ``length`` rows, each chunk one call of a jitted
+``jax.lax.scan``:
+
+    scan step k:  f_k, g_k = value_and_grad(fun)(x_k)
+                  d_k, state = direction.update(clip(g_k), state, x_k)
+                  x_{k+1} = x_k - step_size(k) * d_k
+                  emit (f_k, |g_k|, x_k, g_k)
+
+The host then streams the chunk's rows to the observers, in order, and applies
+the stop rules row by row in runner.minimize's order (divergence or non-finite,
+``grad_tol``, ``f_tol``, interrupt, ``max_iter``, ``time_limit``). When a rule
+fires at row j the run ends there exactly as the Python loop ends: x is x_j,
+the best point is the lowest f of rows 0..j, nfev = njev = j + 1 (as the Python
+loop counts them: the rows past j that the chunk computed are thrown away and
+not counted). Memory is one chunk of rows, whatever the number of iterations.
+
+What differs from the Python loop, by construction:
+
+* ``t`` (the trace's ``time_s``, and the ``time_limit`` rule): a chunk's rows
+  are computed in one call, so each row gets the chunk's elapsed time spread
+  evenly over its rows (row i of L: the chunk's start + (i + 1)/L of its
+  duration). A ``time_limit`` can thus be overrun by up to one chunk.
+* A signal is seen at the next row the host streams: a signal that arrives
+  while a chunk computes ends the run at that chunk's first row.
+* The chunk is compiled before the run's clock starts: ``wall_time_s`` is the
+  loop's time, not jax's compile time.
+* f and the gradient are jax's float64 arithmetic inside one compiled program:
+  equal to the Python loop on the jax backend to rounding (the tests ask for
+  1e-12 relative over the first 100 rows), not bit for bit.
+
+The step-size schedule stays defined once (:mod:`optrun.core.optimizers.schedules`,
+host Python functions of t): the host evaluates it for the chunk's t values and
+feeds them to the scan as an array. ``clip_grad_norm`` is written in jax.numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from typing import Any, Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from optrun.core.optimizers import ContractError, OptimizerEntry
+from optrun.core.optimizers.schedules import as_schedule
+from optrun.core.runner import TERMINATION, Observer, Oracle, Outcome, SignalFlag, StopRules
+
+CHUNK = 256  # rows per compiled call, at most
+ROW_BYTES = 16 * 2**20  # at most this many bytes of x and g rows per chunk (x and g: 16 bytes per entry and row)
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64, as the jax backend computes (and NumPy, autograd)
+    return jax
+
+
+def supports(entry: OptimizerEntry) -> bool:
+    """Whether the compiled loop can run this optimizer (its entry declares the capability)."""
+    return entry.compiled is not None
+
+
+def chunk_length(max_iter: int, n: int, chunk: int = CHUNK, row_bytes: int = ROW_BYTES) -> int:
+    """Rows per chunk: at most ``chunk``, no more than the run can use
+    (``max_iter + 1`` rows, rounded up to a power of two), and few enough that
+    a chunk's x and g rows stay within ``row_bytes``."""
+    rows = min(chunk, 1 << max(0, int(max_iter)).bit_length())  # >= max_iter + 1
+    return max(1, min(rows, row_bytes // (16 * max(1, n))))
+
+
+class Rows(NamedTuple):
+    """What one scan step emits: row k of the trace, before the host adds t and the counts."""
+
+    f: Any  # f(x_k)
+    grad_norm: Any  # |g_k| (2-norm, before clipping)
+    x: Any  # x_k
+    g: Any  # g_k (before clipping)
+
+
+def make_chunk(fun: Callable, direction: Any, clip: float | None) -> Callable:
+    """The jitted chunk ``(x, state, step_sizes) -> ((x, state), Rows)``: one
+    scan step per entry of ``step_sizes`` (the step size of that row's update).
+
+    ``direction`` is an optax GradientTransformation (the entry's ``compiled``);
+    ``clip`` rescales the gradient to at most that 2-norm before the direction
+    sees it (None: off), as the ``clip_grad_norm`` transform does."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    value_and_grad = jax.value_and_grad(fun)
+
+    def step(carry, step_size):
+        x, state = carry
+        f, g = value_and_grad(x)
+        grad_norm = jnp.sqrt(g @ g)
+        seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
+        d, state = direction.update(seen, state, x)
+        return (x - step_size * d, state), Rows(f, grad_norm, x, g)
+
+    def run(x, state, step_sizes):
+        return jax.lax.scan(step, (x, state), step_sizes)
+
+    return jax.jit(run)
+
+
+class Stop(NamedTuple):
+    """The first row of a chunk where a rule fires, or -1."""
+
+    row: int
+    reason: str
+    change: float = math.nan  # f_tol's relative change
+
+
+def hard_stop(f: np.ndarray, grad_norm: np.ndarray, k0: int, prev_f: float, stop: StopRules) -> Stop:
+    """The first row where a rule that outranks an interrupt fires
+    (divergence or non-finite, then grad_tol, then f_tol), as runner.minimize
+    tests them; ``prev_f``: the row before the chunk's first (unused at k0 = 0)."""
+    with np.errstate(all="ignore"):
+        diverged = ~((np.abs(f) <= stop.divergence) & (grad_norm <= math.inf))
+        small_grad = grad_norm <= (-1.0 if stop.grad_tol is None else stop.grad_tol)
+        fired = diverged | small_grad
+        change = None
+        if stop.f_tol is not None:
+            before = np.concatenate(([prev_f], f[:-1]))
+            scale = np.maximum(1.0, np.abs(f))
+            close = np.abs(f - before) <= stop.f_tol * scale
+            if k0 == 0:
+                close[0] = False  # the start has no change
+            change = np.abs(f - before) / scale
+            fired = fired | close
+    hits = np.flatnonzero(fired)
+    if hits.size == 0:
+        return Stop(-1, "")
+    j = int(hits[0])
+    if diverged[j]:
+        fj, gj = float(f[j]), float(grad_norm[j])
+        return Stop(j, "nonfinite_f" if not math.isfinite(fj) else ("nonfinite_grad" if not math.isfinite(gj) else "bound"))
+    if small_grad[j]:
+        return Stop(j, "grad_tol")
+    return Stop(j, "f_tol", float(change[j]))
+
+
+def soft_stop(t: np.ndarray, k0: int, stop: StopRules) -> Stop:
+    """The first row where max_iter or time_limit fires (an interrupt outranks them)."""
+    rows = len(t)
+    j_iter = stop.max_iter - k0 if stop.max_iter - k0 < rows else -1
+    j_time = -1
+    if stop.time_limit is not None:
+        hits = np.flatnonzero(t >= stop.time_limit)
+        j_time = int(hits[0]) if hits.size else -1
+    if j_iter >= 0 and (j_time < 0 or j_iter <= j_time):
+        return Stop(max(j_iter, 0), "max_iter")
+    return Stop(j_time, "time_limit" if j_time >= 0 else "")
+
+
+def message_of(reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None,
+               **details: Any) -> str:
+    """TERMINATION's message, filled in as runner.minimize fills it."""
+    return TERMINATION[reason][1].format(
+        fun=fun, grad_norm=grad_norm, nit=nit, grad_tol=stop.grad_tol or 0.0, f_tol=stop.f_tol or 0.0,
+        max_iter=stop.max_iter, time_limit=stop.time_limit or 0.0, divergence=stop.divergence,
+        signal=signal.Signals(signum).name if signum else "", **details)
+
+
+def minimize_compiled(
+    oracle: Oracle,
+    x0: np.ndarray,
+    entry: OptimizerEntry,
+    options: Any,
+    stop: StopRules,
+    observers: Sequence[Observer] = (),
+    clock: Callable[[], float] = time.perf_counter,
+    interrupt: SignalFlag | None = None,
+    chunk: int = CHUNK,
+) -> Outcome:
+    """runner.minimize for an optimizer entry with the ``compiled`` capability,
+    on ``oracle.fun`` (the flat objective, jax-traceable), in compiled chunks
+    of at most ``chunk`` rows (module docstring). Same arguments as
+    runner.minimize, except the optimizer: its ``entry`` and validated
+    ``options`` (the compiled loop builds the direction, the schedule and the
+    clipping from them). Returns the same :class:`Outcome`."""
+    if entry.compiled is None:
+        raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
+    jax = _jax()
+    import jax.numpy as jnp
+
+    x = np.array(x0, dtype=float)
+    n = x.size
+    base = oracle.nfev  # the loop counts from the oracle's counts, as runner.minimize does
+    schedule = as_schedule(options.step_size)
+    clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
+    length = chunk_length(stop.max_iter, n, chunk)
+    optimizer_label = f"optimizer '{entry.name}'"
+
+    k = 0
+    f = grad_norm = math.nan
+    best_fun, best_iter = math.inf, -1
+    reason, signum = "", None
+    details: dict[str, Any] = {}
+    record = [obs.record for obs in observers]
+
+    # -- build and compile, before the clock starts; an error here is the
+    # objective's (it does not trace to a scalar) or the direction's
+    try:
+        where = "the objective"
+        out = jax.eval_shape(oracle.fun, jax.ShapeDtypeStruct(x.shape, x.dtype))
+        if out.shape != ():
+            raise TypeError(f"the objective returned shape {out.shape}, not a number")
+        where = optimizer_label
+        direction = entry.compiled(options)
+        state = direction.init(jnp.asarray(x))
+        d_shape = jax.eval_shape(direction.update, jax.ShapeDtypeStruct(x.shape, x.dtype), state, jnp.asarray(x))[0]
+        if getattr(d_shape, "shape", None) != x.shape:
+            raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
+                                f"for x of shape {x.shape}")
+        run_chunk = make_chunk(oracle.fun, direction, clip).lower(
+            jnp.asarray(x), state, jnp.zeros(length)).compile()
+    except ContractError as exc:
+        reason, details = "contract", {"where": optimizer_label, "at": 0, "problem": str(exc)}
+    except Exception as exc:
+        reason, details = "failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"}
+
+    start = clock()
+    carry = (jnp.asarray(x), state) if not reason else None
+    k0 = 0  # the next chunk's first row
+    prev_f = math.nan  # f of the row before it
+    streamed = False  # whether any row reached the host
+    try:
+        while not reason:
+            # row k's update steps with step_size(k); row k shows the step size that led to it (row 0: none)
+            sizes = [schedule(t) for t in range(k0, k0 + length)]
+            shown = [schedule(k0 - 1) if k0 > 0 else math.nan, *sizes[:-1]]
+            c0 = clock()
+            carry, rows = run_chunk(*carry, jnp.asarray(sizes, dtype=float))
+            fs, gns, xs, gs = (np.asarray(column) for column in rows)
+            oracle.nfev += length  # the chunk's evaluations (set to the rows used when the run ends)
+            oracle.njev += length
+            c1 = clock()
+            ts = (c0 - start) + (c1 - c0) * (np.arange(1, length + 1) / length)
+
+            hard, soft = hard_stop(fs, gns, k0, prev_f, stop), soft_stop(ts, k0, stop)
+            last = min((j for j in (hard.row, soft.row) if j >= 0), default=length - 1)
+            f_list, gn_list = fs.tolist(), gns.tolist()
+            if record or interrupt is not None:  # row by row: observers, then the rules in minimize's order
+                t_list = ts.tolist()
+                for i in range(last + 1):
+                    kk = k0 + i
+                    for rec in record:
+                        rec(kk, f_list[i], gn_list[i], shown[i], t_list[i], base + kk + 1, base + kk + 1, xs[i], gs[i])
+                    if i != hard.row and interrupt is not None and interrupt.signum is not None:
+                        reason, signum, last = "interrupted", interrupt.signum, i
+                        break
+            if not reason and last == hard.row:
+                reason = hard.reason
+                if reason == "f_tol":
+                    details["change"] = hard.change
+            elif not reason and last == soft.row:
+                reason = soft.reason
+            # rows 0..last of this chunk are the run's
+            streamed = True
+            k, f, grad_norm, x = k0 + last, f_list[last], gn_list[last], xs[last]
+            masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
+            i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
+            if masked[i_best] < best_fun:
+                best_fun, best_iter = float(masked[i_best]), k0 + i_best
+            k0, prev_f = k + 1, f
+    except KeyboardInterrupt as exc:  # a second signal (the flag raises when armed)
+        reason = "interrupted"
+        signum = getattr(exc, "signum", signal.SIGINT)
+    finally:
+        if streamed:
+            oracle.nfev = oracle.njev = base + k + 1  # as runner.minimize counts: one evaluation per row used
+
+    status = TERMINATION[reason][0]
+    message = message_of(reason, stop, f, grad_norm, k, signum, **details)
+    return Outcome(status=status, reason=reason, message=message, x=np.array(x, dtype=float), fun=f,
+                   grad_norm=grad_norm, nit=k, nfev=oracle.nfev, njev=oracle.njev, best_fun=best_fun,
+                   best_iter=best_iter, wall_time_s=clock() - start, signum=int(signum) if signum else None)
