@@ -33,10 +33,15 @@ def rosenbrock(x):
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
+_JITTED: dict = {}
+
+
 def jax_oracle(fun):
-    """An Oracle on the flat jax objective whose value_and_grad is jax's, jitted."""
+    """An Oracle on the flat jax objective whose value_and_grad is jax's, jitted (once per objective)."""
     oracle = runner.Oracle(fun)
-    oracle._value_and_grad = jax.jit(jax.value_and_grad(fun))
+    if fun not in _JITTED:
+        _JITTED[fun] = jax.jit(jax.value_and_grad(fun))
+    oracle._value_and_grad = _JITTED[fun]
     return oracle
 
 
@@ -61,11 +66,17 @@ class Rows:
 
 
 def both(fun, x0, name, options, stop, chunk=32, clock_of=None, flag_at=None):
-    """Run the Python loop and the compiled loop; returns (outcome, rows) for each."""
+    """Run the Python loop and the compiled loop, each with an observer;
+    returns (outcome, rows) for each. The compiled loop also runs without
+    observers (its rows then carry no x and g: it replays its last chunk for
+    the final x); that outcome must equal the one with an observer (checked
+    here), except when an observer sets the interrupt flag."""
     entry = OPTIMIZERS.get(name)
     opts = entry.options.model_validate(options)
     results = []
-    for compiled in (False, True):
+    for compiled, observed in ((False, True), (True, True), (True, False)):
+        if not observed and flag_at is not None:
+            continue
         oracle = jax_oracle(fun)
         flag = runner.SignalFlag() if flag_at is not None else None
 
@@ -77,12 +88,34 @@ def both(fun, x0, name, options, stop, chunk=32, clock_of=None, flag_at=None):
         kwargs = {"interrupt": flag}
         if clock_of is not None:
             kwargs["clock"] = clock_of(oracle)
+        observers = [rows] if observed else []
         if compiled:
-            outcome = minimize_compiled(oracle, x0, entry, opts, stop, [rows], chunk=chunk, **kwargs)
+            outcome = minimize_compiled(oracle, x0, entry, opts, stop, observers, chunk=chunk, **kwargs)
         else:
-            outcome = runner.minimize(oracle, x0, entry.make(opts, oracle), stop, [rows], **kwargs)
+            outcome = runner.minimize(oracle, x0, entry.make(opts, oracle), stop, observers, **kwargs)
         results.append((outcome, rows))
-    return results
+    if len(results) == 3:
+        (with_rows, _), (without, _) = results[1], results[2]
+        assert without.x.tolist() == with_rows.x.tolist() or np.allclose(without.x, with_rows.x, rtol=1e-12, atol=0)
+        assert (without.status, without.message, without.nit, without.nfev, without.best_iter) == (
+            with_rows.status, with_rows.message, with_rows.nit, with_rows.nfev, with_rows.best_iter)
+    return results[:2]
+
+
+def test_a_signal_that_arrived_before_any_row_ends_both_loops_at_row_0():
+    entry = OPTIMIZERS.get("gd")
+    opts = entry.options.model_validate({})
+    outcomes = []
+    for run in (lambda o, f: runner.minimize(o, np.zeros(10), entry.make(opts, o), stop_rules(), interrupt=f),
+                lambda o, f: minimize_compiled(o, np.zeros(10), entry, opts, stop_rules(), interrupt=f)):
+        flag = runner.SignalFlag()
+        flag.signum = signal.SIGTERM
+        outcomes.append(run(jax_oracle(trid), flag))
+    python, compiled = outcomes
+    assert python.reason == "interrupted" and python.nit == 0 and python.signum == signal.SIGTERM
+    assert (compiled.reason, compiled.message, compiled.nit, compiled.nfev, compiled.best_iter) == (
+        python.reason, python.message, python.nit, python.nfev, python.best_iter)
+    np.testing.assert_array_equal(compiled.x, python.x)
 
 
 def assert_same_run(python, compiled, f_rtol=1e-12, exact_time=False):
@@ -276,8 +309,9 @@ def test_adagrad_is_not_optax_scale_by_rss():
 
 
 def test_chunk_length_fits_the_run_and_the_memory():
-    assert chunk_length(0, 10) == 1
-    assert chunk_length(99, 10) == 128  # 100 rows
-    assert chunk_length(10**6, 10) == 256
-    assert chunk_length(10**6, 10**5) == 10  # 16 MB of x and g rows
-    assert chunk_length(10**6, 10**9) == 1
+    assert chunk_length(0, 10, points=True) == 1
+    assert chunk_length(99, 10, points=False) == 128  # 100 rows
+    assert chunk_length(10**6, 10, points=False) == 2048
+    assert chunk_length(10**6, 10**5, points=False) == 16  # WORK: 2**20 row entries, at least 16 rows
+    assert chunk_length(10**6, 10**5, points=True) == 10  # 16 MB of x and g rows
+    assert chunk_length(10**6, 10**9, points=True) == 1

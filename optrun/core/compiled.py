@@ -29,8 +29,16 @@ What differs from the Python loop, by construction:
   duration). A ``time_limit`` can thus be overrun by up to one chunk.
 * A signal is seen at the next row the host streams: a signal that arrives
   while a chunk computes ends the run at that chunk's first row.
-* The chunk is compiled before the run's clock starts: ``wall_time_s`` is the
-  loop's time, not jax's compile time.
+* Without observers, rows carry no x and g (stacking them costs more than a
+  small problem's step): the run's final x is found by running its last chunk
+  again with its steps past the stop row switched off (the same compiled
+  computation, so the same numbers). The interrupt flag is then read once per
+  chunk (no observer can set it between rows): a signal ends the run at the
+  chunk's first row.
+* jax compiles the chunk on its first call (as it compiles the Python loop's
+  jitted value_and_grad on its first), so the first chunk's rows and
+  ``wall_time_s`` include the compile time; the jitted chunk is kept for the
+  next run with the same objective, optimizer and options (:func:`chunk_for`).
 * f and the gradient are jax's float64 arithmetic inside one compiled program:
   equal to the Python loop on the jax backend to rounding (the tests ask for
   1e-12 relative over the first 100 rows), not bit for bit.
@@ -45,16 +53,18 @@ from __future__ import annotations
 import math
 import signal
 import time
+from collections import OrderedDict
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from optrun.core.optimizers import ContractError, OptimizerEntry
-from optrun.core.optimizers.schedules import as_schedule
+from optrun.core.optimizers.schedules import ScheduleOptions, as_schedule
 from optrun.core.runner import TERMINATION, Observer, Oracle, Outcome, SignalFlag, StopRules
 
-CHUNK = 256  # rows per compiled call, at most
-ROW_BYTES = 16 * 2**20  # at most this many bytes of x and g rows per chunk (x and g: 16 bytes per entry and row)
+CHUNK = 2048  # rows per compiled call, at most (a call costs tens of microseconds: many rows amortize it)
+WORK = 2**20  # at most this many rows x entries per chunk, so a large problem's chunk stays short (seconds, not minutes)
+ROW_BYTES = 16 * 2**20  # at most this many bytes of x and g rows per chunk, when observers want them
 
 
 def _jax():
@@ -69,12 +79,16 @@ def supports(entry: OptimizerEntry) -> bool:
     return entry.compiled is not None
 
 
-def chunk_length(max_iter: int, n: int, chunk: int = CHUNK, row_bytes: int = ROW_BYTES) -> int:
+def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int:
     """Rows per chunk: at most ``chunk``, no more than the run can use
-    (``max_iter + 1`` rows, rounded up to a power of two), and few enough that
-    a chunk's x and g rows stay within ``row_bytes``."""
+    (``max_iter + 1`` rows, rounded up to a power of two), at most
+    ``WORK / n`` rows (at least 16) and, when rows carry x and g (``points``),
+    at most ``ROW_BYTES`` of them."""
     rows = min(chunk, 1 << max(0, int(max_iter)).bit_length())  # >= max_iter + 1
-    return max(1, min(rows, row_bytes // (16 * max(1, n))))
+    rows = min(rows, max(16, WORK // max(1, n)))
+    if points:
+        rows = min(rows, ROW_BYTES // (16 * max(1, n)))
+    return max(1, rows)
 
 
 class Rows(NamedTuple):
@@ -82,13 +96,16 @@ class Rows(NamedTuple):
 
     f: Any  # f(x_k)
     grad_norm: Any  # |g_k| (2-norm, before clipping)
-    x: Any  # x_k
-    g: Any  # g_k (before clipping)
+    x: Any = None  # x_k, only when observers want the rows (stacking x costs more than a small problem's step)
+    g: Any = None  # g_k (before clipping), likewise
 
 
-def make_chunk(fun: Callable, direction: Any, clip: float | None) -> Callable:
-    """The jitted chunk ``(x, state, step_sizes) -> ((x, state), Rows)``: one
-    scan step per entry of ``step_sizes`` (the step size of that row's update).
+def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) -> Callable:
+    """The jitted chunk ``(x, state, step_sizes, active) -> ((x, state), Rows)``:
+    one scan step per entry of ``step_sizes`` (the step size of that row's
+    update); a step whose ``active`` entry is False leaves x and the state as
+    they are (:func:`minimize_compiled` replays a chunk to its stop row so).
+    ``points``: emit x_k and g_k in each row (for observers).
 
     ``direction`` is an optax GradientTransformation (the entry's ``compiled``);
     ``clip`` rescales the gradient to at most that 2-norm before the direction
@@ -98,18 +115,40 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None) -> Callable:
 
     value_and_grad = jax.value_and_grad(fun)
 
-    def step(carry, step_size):
+    def step(carry, inputs):
+        step_size, active = inputs
         x, state = carry
         f, g = value_and_grad(x)
         grad_norm = jnp.sqrt(g @ g)
         seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
-        d, state = direction.update(seen, state, x)
-        return (x - step_size * d, state), Rows(f, grad_norm, x, g)
+        d, new_state = direction.update(seen, state, x)
+        new = (x - step_size * d, new_state)
+        carry = jax.tree.map(lambda after, before: jnp.where(active, after, before), new, carry)
+        return carry, Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
 
-    def run(x, state, step_sizes):
-        return jax.lax.scan(step, (x, state), step_sizes)
+    def run(x, state, step_sizes, active):
+        return jax.lax.scan(step, (x, state), (step_sizes, active))
 
     return jax.jit(run)
+
+
+_CHUNKS: OrderedDict[tuple, tuple[Any, Callable]] = OrderedDict()  # the last few (direction, jitted chunk), reused
+
+
+def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, clip: float | None, points: bool) -> tuple[Any, Callable]:
+    """The direction and jitted chunk of (objective, optimizer, options, clip,
+    points), built once and kept for the next run with the same ones (a
+    repeated run, a benchmark): jax compiles a jitted function once per shape
+    and length."""
+    key = (fun, entry.compiled, type(options), options.model_dump_json(), clip, points)
+    if key in _CHUNKS:
+        _CHUNKS.move_to_end(key)
+        return _CHUNKS[key]
+    direction = entry.compiled(options)
+    built = _CHUNKS[key] = (direction, make_chunk(fun, direction, clip, points))
+    if len(_CHUNKS) > 16:
+        _CHUNKS.popitem(last=False)
+    return built
 
 
 class Stop(NamedTuple):
@@ -195,10 +234,11 @@ def minimize_compiled(
 
     x = np.array(x0, dtype=float)
     n = x.size
+    record = [obs.record for obs in observers]
     base = oracle.nfev  # the loop counts from the oracle's counts, as runner.minimize does
     schedule = as_schedule(options.step_size)
     clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
-    length = chunk_length(stop.max_iter, n, chunk)
+    length = chunk_length(stop.max_iter, n, bool(record), chunk)
     optimizer_label = f"optimizer '{entry.name}'"
 
     k = 0
@@ -206,29 +246,30 @@ def minimize_compiled(
     best_fun, best_iter = math.inf, -1
     reason, signum = "", None
     details: dict[str, Any] = {}
-    record = [obs.record for obs in observers]
 
-    # -- build and compile, before the clock starts; an error here is the
-    # objective's (it does not trace to a scalar) or the direction's
+    # -- check that the objective traces to a number and the direction keeps
+    # x's shape (jax.eval_shape: no computation), so either is blamed as
+    # runner.minimize blames it; jax compiles the chunk on its first call
     try:
         where = "the objective"
         out = jax.eval_shape(oracle.fun, jax.ShapeDtypeStruct(x.shape, x.dtype))
-        if out.shape != ():
-            raise TypeError(f"the objective returned shape {out.shape}, not a number")
+        if getattr(out, "shape", None) != ():
+            raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
         where = optimizer_label
-        direction = entry.compiled(options)
+        direction, run_chunk = chunk_for(oracle.fun, entry, options, clip, points=bool(record))
         state = direction.init(jnp.asarray(x))
         d_shape = jax.eval_shape(direction.update, jax.ShapeDtypeStruct(x.shape, x.dtype), state, jnp.asarray(x))[0]
         if getattr(d_shape, "shape", None) != x.shape:
             raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
                                 f"for x of shape {x.shape}")
-        run_chunk = make_chunk(oracle.fun, direction, clip).lower(
-            jnp.asarray(x), state, jnp.zeros(length)).compile()
     except ContractError as exc:
         reason, details = "contract", {"where": optimizer_label, "at": 0, "problem": str(exc)}
     except Exception as exc:
         reason, details = "failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"}
 
+    # a constant step size is one array; a schedule is evaluated on the host, row by row
+    constant = None if isinstance(options.step_size, ScheduleOptions) else float(options.step_size)
+    everywhere = np.ones(length, dtype=bool)
     start = clock()
     carry = (jnp.asarray(x), state) if not reason else None
     k0 = 0  # the next chunk's first row
@@ -237,11 +278,20 @@ def minimize_compiled(
     try:
         while not reason:
             # row k's update steps with step_size(k); row k shows the step size that led to it (row 0: none)
-            sizes = [schedule(t) for t in range(k0, k0 + length)]
-            shown = [schedule(k0 - 1) if k0 > 0 else math.nan, *sizes[:-1]]
+            if constant is not None:
+                sizes = np.full(length, constant)
+            else:
+                sizes = np.array([schedule(t) for t in range(k0, k0 + length)], dtype=float)
             c0 = clock()
-            carry, rows = run_chunk(*carry, jnp.asarray(sizes, dtype=float))
-            fs, gns, xs, gs = (np.asarray(column) for column in rows)
+            try:
+                before = carry
+                carry, rows = run_chunk(*carry, sizes, everywhere)
+                fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
+                if record:
+                    xs, gs = np.asarray(rows.x), np.asarray(rows.g)
+            except Exception as exc:  # compiling or running the chunk (the checks above passed)
+                reason, details = "failed", {"where": "the compiled loop", "at": k0, "error": f"{type(exc).__name__}: {exc}"}
+                break
             oracle.nfev += length  # the chunk's evaluations (set to the rows used when the run ends)
             oracle.njev += length
             c1 = clock()
@@ -249,9 +299,9 @@ def minimize_compiled(
 
             hard, soft = hard_stop(fs, gns, k0, prev_f, stop), soft_stop(ts, k0, stop)
             last = min((j for j in (hard.row, soft.row) if j >= 0), default=length - 1)
-            f_list, gn_list = fs.tolist(), gns.tolist()
-            if record or interrupt is not None:  # row by row: observers, then the rules in minimize's order
-                t_list = ts.tolist()
+            if record:  # row by row: the observers, then the rules in minimize's order (an observer may set the flag)
+                f_list, gn_list, t_list = fs.tolist(), gns.tolist(), ts.tolist()
+                shown = [(schedule(k0 - 1) if k0 > 0 else math.nan), *sizes[:-1].tolist()]
                 for i in range(last + 1):
                     kk = k0 + i
                     for rec in record:
@@ -259,6 +309,9 @@ def minimize_compiled(
                     if i != hard.row and interrupt is not None and interrupt.signum is not None:
                         reason, signum, last = "interrupted", interrupt.signum, i
                         break
+            elif interrupt is not None and interrupt.signum is not None and hard.row != 0:
+                # no observer can set the flag: a signal arrived while the chunk computed, before its first row
+                reason, signum, last = "interrupted", interrupt.signum, 0
             if not reason and last == hard.row:
                 reason = hard.reason
                 if reason == "f_tol":
@@ -267,7 +320,12 @@ def minimize_compiled(
                 reason = soft.reason
             # rows 0..last of this chunk are the run's
             streamed = True
-            k, f, grad_norm, x = k0 + last, f_list[last], gn_list[last], xs[last]
+            k, f, grad_norm = k0 + last, float(fs[last]), float(gns[last])
+            if record:
+                x = xs[last]
+            elif reason:  # x_k: the chunk replayed from its start, its steps past row `last` switched off
+                (x_last, _), _ = run_chunk(*before, sizes, np.arange(length) < last)
+                x = np.asarray(x_last)
             masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
             i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
             if masked[i_best] < best_fun:
