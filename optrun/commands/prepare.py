@@ -2,7 +2,8 @@
 
 :func:`prepare` turns a validated config into the problem, its start
 (initializer applied), the fixed and free parameters, the flat start vector
-and the :class:`~optrun.core.runner.Oracle` over it. Bad input raises
+and the :class:`~optrun.core.runner.Oracle` over it, all on the config's
+backend (``backend:``, :mod:`optrun.core.backend`). Bad input raises
 ConfigError, before any file exists. ``optrun.commands.run`` runs what it
 prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
 """
@@ -16,8 +17,9 @@ import numpy as np
 from autograd.misc.flatten import flatten
 
 from optrun.config import Config
+from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, OptrunError
-from optrun.core.params import Params, coerce_like, leaf_names, size, sliced_unflatten, unknown_parameter
+from optrun.core.params import Params, coerce_like, leaf_names, size, unknown_parameter
 from optrun.core.problems import Problem
 from optrun.core.runner import Oracle
 
@@ -31,7 +33,7 @@ class Prepared:
     params0: Params  # the full start, fixed parameters included
     fixed: Params
     x0: np.ndarray  # the free parameters, flattened
-    unflatten: Callable[[np.ndarray], Params]
+    unflatten: Callable[[np.ndarray], Params]  # NumPy leaves (floats and arrays) on every backend
     oracle: Oracle
     param_names: list[str] | None  # trace columns, or None beyond output.param_columns
     grad_names: list[str] | None  # grad:<name> trace columns (output.grad_columns): the free entries, or None
@@ -48,14 +50,15 @@ def prepare(config: Config) -> Prepared:
     written: the problem, its start (initializer applied), the fixed and free
     parameters, the flat start vector and the Oracle over it. Bad input raises
     ConfigError."""
-    problem, params0, fixed = build_start(config)
+    backend = get_backend(config.backend)
+    problem, params0, fixed = build_start(config, backend)
     _check_expected_params(config, params0)
     free = {k: v for k, v in params0.items() if k not in fixed}
-    x0, autograd_unflatten = flatten(free)
+    x0, backend_unflatten = backend.ravel(free)  # the same order on every backend: trace columns agree
     x0 = np.asarray(x0, dtype=float)
     if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
         config.optimizer.entry.check(config.optimizer.options, x0.size)
-    unflatten = sliced_unflatten(autograd_unflatten, x0.size)
+    unflatten = backend.fast_unflatten(backend_unflatten, x0.size)
     objective = problem.scalar_objective()  # a vector function (a list of formulas) has nothing to minimize: ConfigError
 
     def flat_objective(x):
@@ -65,17 +68,33 @@ def prepare(config: Config) -> Prepared:
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
-    oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last)
-    return Prepared(config, problem, params0, fixed, x0, unflatten, oracle, names, grad_names, expand)
+    oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend)
+    return Prepared(config, problem, params0, fixed, x0, lambda x: _numpy_leaves(unflatten(x)), oracle, names, grad_names, expand)
 
 
-def build_start(config: Config) -> tuple[Problem, Params, Params]:
-    """The configured problem, its start (the initializer applied) and the
-    fixed parameters (``fix:``): what a run starts from, and the point
-    ``optrun grad`` evaluates by default. Bad input raises ConfigError."""
+def _numpy_leaves(tree: Any) -> Any:
+    """A parameter tree with NumPy leaves (jax's unflatten gives jax arrays): a
+    0-d leaf as a float, any other as an ndarray."""
+    if isinstance(tree, Mapping):
+        return {k: _numpy_leaves(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_numpy_leaves(v) for v in tree]
+    array = np.asarray(tree, dtype=float)
+    return float(array) if array.shape == () else array
+
+
+def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem, Params, Params]:
+    """The configured problem built for ``backend``, its start (the
+    initializer applied) and the fixed parameters (``fix:``): what a run
+    starts from, and the point ``optrun grad`` evaluates by default. The
+    default backend is autograd, whatever the config says: ``optrun grad``
+    (:mod:`optrun.core.derivatives`) differentiates with autograd. Bad input
+    raises ConfigError."""
     entry = config.problem.entry
+    backend = backend if backend is not None else get_backend()
+    entry.check_backend(backend.name)  # a ConfigError at `backend` (a jax-only problem in optrun grad)
     try:
-        problem = entry.build(config.problem.options)
+        problem = entry.make(config.problem.options, backend)
         params0 = problem.initial(config.seed)
     except OptrunError as exc:
         raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None

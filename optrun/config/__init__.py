@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import Field, field_validator
 
+from optrun.core.backend import DEFAULT as DEFAULT_BACKEND, check_backend
 from optrun.core.errors import ConfigError, short_repr
 from optrun.core.options import Options, validate
 
@@ -73,6 +74,7 @@ class OutputConfig(Options):
 class _TopLevel(Options):
     name: str | None = None
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    backend: str = Field(DEFAULT_BACKEND, min_length=1, description="autograd or jax: the array module and the derivatives")
     problem: str | dict[str, Any]
     init: str | dict[str, Any] = "default"
     optimizer: str | dict[str, Any]
@@ -123,11 +125,13 @@ class Config:
     sweep: SweepConfig | None = None
     source: str = ""
     warnings: tuple[str, ...] = ()  # e.g. a data path found only relative to the working folder
+    backend: str = DEFAULT_BACKEND  # optrun.core.backend: "autograd" or "jax"
 
     def resolved(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "name": self.name,
             "seed": self.seed,
+            "backend": self.backend,
             "problem": self.problem.resolved(),
             "init": self.init.resolved(),
             "optimizer": self.optimizer.resolved(),
@@ -238,10 +242,14 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
     name = top.name
     if name is None:
         name = name_from_stem(default_name)
+    check_backend(top.backend)  # known and installed (jax itself is imported only when a run uses it)
+    problem = _section(top.problem, "problem", "name", PROBLEMS, context, hint=where) if function is None else _function_section(function)
+    problem.entry.check_backend(top.backend)
     return Config(
         name=name,
         seed=top.seed,
-        problem=_section(top.problem, "problem", "name", PROBLEMS, context, hint=where) if function is None else _function_section(function),
+        backend=top.backend,
+        problem=problem,
         init=_section(top.init, "init", "kind", INITIALIZERS, context),
         optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS, context),
         fix=top.fix,
@@ -277,5 +285,6 @@ def _function_section(function: Any) -> Section:
     from optrun.core.problems import PROBLEMS
     from optrun.core.problems.python import PythonOptions
 
-    entry = dataclasses.replace(PROBLEMS.get("python"), build=lambda options: function.problem())
+    entry = dataclasses.replace(PROBLEMS.get("python"), build=lambda options, xp: function.problem(),
+                                backends=function.backends, takes_module=True)
     return Section(key="name", name="python", entry=entry, options=validate(PythonOptions, function.options(), "problem"))

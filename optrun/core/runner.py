@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
-from autograd import value_and_grad
 
+from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import OptrunError
 from optrun.core.status import Status
 from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, OptimizerState, step_size_of
@@ -118,7 +118,10 @@ class Oracle:
 
     ``value_and_grad`` is what the runner calls once per iteration; ``value``,
     ``hessian`` and ``hvp`` are for optimizers that need more (line searches,
-    Newton and trust-region methods). Every derivative comes from autograd.
+    Newton and trust-region methods). Every derivative comes from the
+    ``backend`` (:mod:`optrun.core.backend`; autograd by default, or jax, whose
+    derivatives are compiled with ``jax.jit``); ``fun`` is the flat objective,
+    which on jax is traceable (and compiled: ``backend.jit``).
     ``remember_last`` is for methods that evaluate each iterate before the
     runner asks for it (an optimizer entry's ``remember_last`` capability).
     An exception raised by the objective (or its derivatives) is kept in
@@ -126,9 +129,10 @@ class Oracle:
     runner through an optimizer (a line search, SciPy's worker).
     """
 
-    def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False):
-        self.fun = fun
-        self._value_and_grad = value_and_grad(fun)
+    def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False, backend: Backend | None = None):
+        self.backend = backend if backend is not None else get_backend()
+        self.fun = self.backend.jit(fun)
+        self._value_and_grad = self.backend.value_and_grad(fun)
         self._hessian: Callable[[np.ndarray], Any] | None = None
         self._hvp: Callable[[np.ndarray, np.ndarray], Any] | None = None
         self.nfev = 0
@@ -172,9 +176,7 @@ class Oracle:
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         if self._hessian is None:
-            from autograd import hessian
-
-            self._hessian = hessian(self.fun)
+            self._hessian = self.backend.hessian(self.fun)
         self.nhev += 1
         try:
             return np.asarray(self._hessian(x), dtype=float).reshape(x.size, x.size)
@@ -185,9 +187,7 @@ class Oracle:
     def hvp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Hessian times v without forming the Hessian."""
         if self._hvp is None:
-            from autograd import hessian_vector_product
-
-            self._hvp = hessian_vector_product(self.fun)
+            self._hvp = self.backend.hvp(self.fun)
         self.nhev += 1
         try:
             return np.asarray(self._hvp(x, v), dtype=float)

@@ -15,10 +15,25 @@ one. Built-ins and user problems use the same call::
             start={"x": 0.0, "y": 0.0},
             reference=Reference(fun=0.0, params=({"x": 1.0, "y": 3.0},)),
         )
+
+A problem that declares the backends it runs on (:mod:`optrun.core.backend`)
+is written once against the array module it is given: its build takes the
+options and that module, ``xp`` (``autograd.numpy`` or ``jax.numpy``), and
+writes the objective with it; data stay NumPy arrays closed over::
+
+    @register_problem("sphere", description="sum of squares", backends=("autograd", "jax"))
+    def sphere(options, xp):
+        return Problem(objective=lambda p: xp.sum(p["x"] ** 2), start={"x": np.ones(3)})
+
+Without ``backends`` a problem is autograd-only and its build takes the
+options alone, as above. On jax the objective is traced and compiled: no
+in-place updates, and no Python ``if`` on a value that depends on the
+parameters (use ``xp.where``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Mapping
 
@@ -129,17 +144,50 @@ def vector_problem(f: Callable[[Any], Any], start: np.ndarray, fun: float | None
     return Problem(objective=lambda p: f(p["x"]), start={"x": start}, reference=reference, note=note)
 
 
+AUTOGRAD_ONLY = ("autograd",)
+
+
 @dataclass(frozen=True)
 class ProblemEntry:
-    """A registered problem: its build function, options model, description, formula and where it came from."""
+    """A registered problem: its build function, options model, description,
+    formula, the backends it runs on and where it came from.
+
+    ``build(options)`` builds it with ``autograd.numpy``; an entry with
+    ``takes_module`` (one that declared its backends) also takes the array
+    module, ``build(options, xp)``: :meth:`make` calls either for a backend."""
 
     name: str
-    build: Callable[[Any], Problem]
+    build: Callable[..., Problem]
     options: type[Options]
     description: str
     formula: str
     parameters: str  # human text, e.g. "x (dim,)"
     extra: dict[str, Any] = field(default_factory=dict)
+    backends: tuple[str, ...] = AUTOGRAD_ONLY
+    takes_module: bool = False  # build(options, xp) rather than build(options)
+
+    def make(self, options: Options, backend: Any = None) -> Problem:
+        """The problem built for ``backend`` (an :class:`optrun.core.backend.Backend`;
+        default autograd); a backend it does not run on is a ConfigError at ``backend``."""
+        from optrun.core.backend import get_backend
+
+        backend = backend if backend is not None else get_backend()
+        self.check_backend(backend.name)
+        return self.build(options, backend.np) if self.takes_module else self.build(options)
+
+    def check_backend(self, name: str) -> None:
+        """A one-line ConfigError at ``backend`` if this problem does not run on ``name``."""
+        if name not in self.backends:
+            raise ConfigError(
+                f"problem '{self.name}' runs on the {_and(self.backends)} backend{'s' if len(self.backends) > 1 else ''} "
+                f"only, not '{name}' (a problem lists its backends in register_problem(..., backends=...))",
+                path="backend",
+            )
+
+
+def _and(names: tuple[str, ...]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 PROBLEMS: Registry[ProblemEntry] = Registry("problem")
@@ -151,25 +199,49 @@ def register_problem(
     formula: str = "",
     parameters: str = "",
     options: type[Options] = NoOptions,
-) -> Callable[[Callable[[Any], Problem]], Callable[[Any], Problem]]:
+    backends: tuple[str, ...] | None = None,
+) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
     """Decorator: register ``build(options) -> Problem`` under ``name``
-    (``formula`` and ``parameters`` are what list-problems and describe show)."""
+    (``formula`` and ``parameters`` are what list-problems and describe show).
 
-    def decorate(build: Callable[[Any], Problem]) -> Callable[[Any], Problem]:
+    With ``backends`` (e.g. ``("autograd", "jax")``) the build is written for
+    any of them: ``build(options, xp) -> Problem``, ``xp`` the backend's array
+    module. Without, the problem runs on autograd only."""
+    if backends is not None:
+        backends = tuple(backends)
+        if not backends or not all(isinstance(b, str) for b in backends):
+            raise ValueError(f"backends must be a non-empty tuple of backend names, got {backends!r}")
+
+    def decorate(build: Callable[..., Problem]) -> Callable[..., Problem]:
         PROBLEMS.register(
             name,
             ProblemEntry(
                 name=name,
-                build=build,
+                build=build if backends is None else _autograd_by_default(build),
                 options=options,
                 description=description,
                 formula=formula,
                 parameters=parameters,
+                backends=AUTOGRAD_ONLY if backends is None else backends,
+                takes_module=backends is not None,
             ),
         )
         return build
 
     return decorate
+
+
+def _autograd_by_default(build: Callable[..., Problem]) -> Callable[..., Problem]:
+    """``build(options, xp)`` that may also be called as ``build(options)``
+    (with ``autograd.numpy``), as code that predates backends calls every entry."""
+
+    @functools.wraps(build)
+    def build_for(options: Any, xp: Any = None) -> Problem:
+        if xp is None:
+            import autograd.numpy as xp
+        return build(options, xp)
+
+    return build_for
 
 
 # ---------------------------------------------------------------------- suites

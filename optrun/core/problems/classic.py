@@ -4,11 +4,10 @@ shows each formula, start and minimum."""
 
 from __future__ import annotations
 
-import autograd.numpy as anp
 import numpy as np
 
 from optrun.core.problems import NoOptions, Problem, Reference, register_problem, vector_problem
-from optrun.core.problems.functions import DimOptions
+from optrun.core.problems.functions import BOTH, DimOptions
 
 
 @register_problem(
@@ -17,12 +16,13 @@ from optrun.core.problems.functions import DimOptions
     formula="f(x) = sum_{i<d} 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2",
     parameters="x (dim,)",
     options=DimOptions,
+    backends=BOTH,
 )
-def rosenbrock(options: DimOptions) -> Problem:
+def rosenbrock(options: DimOptions, xp) -> Problem:
     d = options.dim
 
     def f(x):
-        return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+        return xp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
     start = np.array([-1.2, 1.0]) if d == 2 else np.zeros(d)
     return vector_problem(f, start, fun=0.0, minimizer=np.ones(d))
@@ -53,8 +53,9 @@ def _polish(fun, x: np.ndarray, steps: int = 2) -> np.ndarray:
     formula="f(x, y) = (x^2 + y - 11)^2 + (x + y^2 - 7)^2",
     parameters="x, y",
     options=NoOptions,
+    backends=BOTH,
 )
-def himmelblau(options: NoOptions) -> Problem:
+def himmelblau(options: NoOptions, xp) -> Problem:
     # The three irrational minima are quoted to 6 digits in the literature;
     # polish them to machine precision on the gradient.
     quoted = [(3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)]
@@ -76,8 +77,9 @@ def himmelblau(options: NoOptions) -> Problem:
     formula="f(x, y) = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2",
     parameters="x, y",
     options=NoOptions,
+    backends=BOTH,
 )
-def beale(options: NoOptions) -> Problem:
+def beale(options: NoOptions, xp) -> Problem:
     def f(p):
         x, y = p["x"], p["y"]
         return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
@@ -91,8 +93,9 @@ def beale(options: NoOptions) -> Problem:
     formula="f(x, y) = (x + 2y - 7)^2 + (2x + y - 5)^2",
     parameters="x, y",
     options=NoOptions,
+    backends=BOTH,
 )
-def booth(options: NoOptions) -> Problem:
+def booth(options: NoOptions, xp) -> Problem:
     def f(p):
         x, y = p["x"], p["y"]
         return (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2
@@ -119,12 +122,13 @@ def styblinski_tang_root() -> float:
     formula="f(x) = 0.5 * sum (x_i^4 - 16 x_i^2 + 5 x_i)",
     parameters="x (dim,)",
     options=DimOptions,
+    backends=BOTH,
 )
-def styblinski_tang(options: DimOptions) -> Problem:
+def styblinski_tang(options: DimOptions, xp) -> Problem:
     d = options.dim
 
     def f(x):
-        return 0.5 * anp.sum(x**4 - 16 * x**2 + 5 * x)
+        return 0.5 * xp.sum(x**4 - 16 * x**2 + 5 * x)
 
     t = styblinski_tang_root()
     per_dim = 0.5 * (t**4 - 16 * t**2 + 5 * t)

@@ -12,7 +12,9 @@ The text is parsed with :func:`ast.parse` and every node is checked against a
 whitelist: numbers, the declared parameter names, ``pi`` and ``e``, the
 arithmetic operators, subscripts of a declared array parameter by an integer,
 calls of a fixed list of ``autograd.numpy`` functions, and comparisons only
-as the condition of ``where(cond, a, b)``. The checked tree is then turned
+as the condition of ``where(cond, a, b)``. The functions are the array
+module's (``autograd.numpy`` or ``jax.numpy``, as the backend gives it), and
+``gammaln`` its backend's (autograd's or ``jax.scipy.special``'s). The checked tree is then turned
 into nested Python closures: the text is never passed to ``eval`` or
 ``exec``, and nothing outside the whitelist can be reached. Expressions are
 bounded in length, node count and constant exponents.
@@ -26,7 +28,6 @@ import keyword
 import operator
 from typing import Any, Callable
 
-import autograd.numpy as anp
 import numpy as np
 from pydantic import Field, field_validator
 
@@ -40,14 +41,11 @@ MAX_NODES = 400
 MAX_EXPONENT = 100
 MAX_OUTPUTS = 50  # formulas in a vector expression
 
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    name: getattr(anp, name)
-    for name in (
-        "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-        "exp", "expm1", "log", "log1p", "log10", "sqrt", "square", "abs",
-        "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
-    )
-}
+ARRAY_FUNCTIONS = (
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+    "exp", "expm1", "log", "log1p", "log10", "sqrt", "square", "abs",
+    "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
+)  # taken from the array module by name (autograd.numpy and jax.numpy have them all)
 
 
 def gammaln(x: Any) -> Any:
@@ -60,8 +58,28 @@ def gammaln(x: Any) -> Any:
     return special.gammaln(x)
 
 
+def _jax_gammaln() -> Callable[[Any], Any]:
+    from jax.scipy.special import gammaln as jax_gammaln  # differentiable to any order (digamma, polygamma)
+
+    return jax_gammaln
+
+
+# the array module's name -> its gammaln (a function, so jax.scipy is imported only when jax is used)
+GAMMALN: dict[str, Callable[[], Callable[[Any], Any]]] = {"autograd.numpy": lambda: gammaln, "jax.numpy": _jax_gammaln}
 # lgamma is its name in Python's math module and in C, so users coming from either find it
-FUNCTIONS["gammaln"] = FUNCTIONS["lgamma"] = gammaln
+GAMMA_NAMES = ("gammaln", "lgamma")
+
+
+@functools.cache
+def function_table(xp: Any) -> dict[str, Callable[..., Any]]:
+    """Every function an expression may call, from the array module ``xp``."""
+    table = {name: getattr(xp, name) for name in ARRAY_FUNCTIONS}
+    for name in GAMMA_NAMES:
+        table[name] = GAMMALN[xp.__name__]()
+    return table
+
+
+FUNCTION_NAMES = frozenset(ARRAY_FUNCTIONS + GAMMA_NAMES)
 
 
 @functools.cache
@@ -141,7 +159,7 @@ class ExpressionOptions(Options):
         for name, value in params.items():
             if not name.isidentifier() or keyword.iskeyword(name):
                 raise ValueError(f"parameter name {name!r} is not a valid identifier")
-            if name in FUNCTIONS or name in CONSTANTS or name in RESERVED:
+            if name in FUNCTION_NAMES or name in CONSTANTS or name in RESERVED:
                 raise ValueError(f"parameter name {name!r} is reserved (a function, constant or trace column)")
             if isinstance(value, list) and not value:
                 raise ValueError(f"parameter {name!r} is an empty list")
@@ -155,9 +173,10 @@ def _reject(what: str) -> ConfigError:
 class _Compiler:
     """Checks one node at a time and returns a closure ``env -> value``."""
 
-    def __init__(self, names: set[str], shapes: dict[str, tuple[int, ...]]):
+    def __init__(self, names: set[str], shapes: dict[str, tuple[int, ...]], functions: dict[str, Callable[..., Any]]):
         self.names = names
         self.shapes = shapes
+        self.functions = functions
 
     def compile(self, node: ast.AST, condition_ok: bool = False) -> Callable[[Env], Any]:
         if isinstance(node, ast.Constant):
@@ -231,14 +250,15 @@ class _Compiler:
         if not isinstance(node.func, ast.Name):
             raise _reject("calling anything but a listed function by name")
         name = node.func.id
-        if name not in FUNCTIONS:
+        if name not in self.functions:
+            known = sorted(self.functions)
             raise ConfigError(
-                f"the function '{name}' is not allowed{suggest(name, sorted(FUNCTIONS))} (allowed: {', '.join(sorted(FUNCTIONS))})",
+                f"the function '{name}' is not allowed{suggest(name, known)} (allowed: {', '.join(known)})",
                 path="problem.expr",
             )
         if node.keywords:
             raise _reject("a keyword argument")
-        fn = FUNCTIONS[name]
+        fn = self.functions[name]
         args = [self.compile(arg, condition_ok=(name == "where" and i == 0)) for i, arg in enumerate(node.args)]
         if name == "where" and len(args) != 3:
             raise ConfigError("where takes three arguments: where(condition, value_if_true, value_if_false)", path="problem.expr")
@@ -260,17 +280,20 @@ class _Compiler:
         return lambda env: env[name][i]
 
 
-def compile_expression(expr: str, params: dict[str, Any], path: str = "problem.expr") -> Callable[[Env], Any]:
-    """The checked closure ``env -> value`` for one formula; errors name ``path``."""
+def compile_expression(expr: str, params: dict[str, Any], path: str = "problem.expr", xp: Any = None) -> Callable[[Env], Any]:
+    """The checked closure ``env -> value`` for one formula, calling the
+    functions of the array module ``xp`` (default ``autograd.numpy``); errors name ``path``."""
+    if xp is None:
+        import autograd.numpy as xp
     try:
-        return _compile(expr, params)
+        return _compile(expr, params, function_table(xp))
     except ConfigError as exc:
         if path == exc.path:
             raise
         raise ConfigError(exc.message, path=path) from None
 
 
-def _compile(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
+def _compile(expr: str, params: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> Callable[[Env], Any]:
     if len(expr) > MAX_LENGTH:
         raise ConfigError(f"the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="problem.expr")
     try:
@@ -284,7 +307,7 @@ def _compile(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
         raise ConfigError(f"the expression has {count} syntax nodes; the limit is {MAX_NODES}", path="problem.expr")
     shapes = {name: np.shape(value) for name, value in params.items()}
     try:
-        body = _Compiler(set(params), shapes).compile(tree.body)
+        body = _Compiler(set(params), shapes, functions).compile(tree.body)
     except RecursionError:
         raise ConfigError("the expression is nested too deeply", path="problem.expr") from None
     return body
@@ -296,23 +319,24 @@ def _compile(expr: str, params: dict[str, Any]) -> Callable[[Env], Any]:
     formula="f = expr(params), e.g. (x - 1)**2 + 10*(y - x**2)**2; a list of formulas is a vector function",
     parameters="the names in `params`",
     options=ExpressionOptions,
+    backends=("autograd", "jax"),
 )
-def expression(options: ExpressionOptions) -> Problem:
+def expression(options: ExpressionOptions, xp) -> Problem:
     start = {name: (np.array(value, dtype=float) if isinstance(value, list) else float(value)) for name, value in options.params.items()}
     if isinstance(options.expr, str):
-        body = compile_expression(options.expr, start)
+        body = compile_expression(options.expr, start, xp=xp)
 
         def f(p):
-            return anp.sum(body(p))  # a scalar even if the expression is elementwise
+            return xp.sum(body(p))  # a scalar even if the expression is elementwise
 
         note = "a user expression: no known minimum"
         if options.params is EXAMPLE["params"]:  # built by model_construct for the catalogue
             note += " (start and formula shown: the example's; a config gives its own expr and params)"
         return Problem(objective=f, start=start, note=note)
 
-    bodies = [compile_expression(text, start, path=f"problem.expr[{i}]") for i, text in enumerate(options.expr)]
+    bodies = [compile_expression(text, start, path=f"problem.expr[{i}]", xp=xp) for i, text in enumerate(options.expr)]
 
     def vector(p):
-        return anp.stack([anp.sum(body(p)) for body in bodies])  # entry i: formula i, summed like a single formula
+        return xp.stack([xp.sum(body(p)) for body in bodies])  # entry i: formula i, summed like a single formula
 
     return vector_valued(vector, start, outputs=len(bodies), note="a user vector function: nothing to minimize")

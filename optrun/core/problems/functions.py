@@ -4,12 +4,13 @@ in closed form or polished numerically."""
 
 from __future__ import annotations
 
-import autograd.numpy as anp
 import numpy as np
 from pydantic import Field, field_validator
 
 from optrun.core.options import Options
 from optrun.core.problems import Problem, Reference, register_problem, vector_problem
+
+BOTH = ("autograd", "jax")
 
 
 # ----------------------------------------------------------------- polynomial
@@ -52,13 +53,14 @@ def polynomial_minimum(coeffs: list[float]) -> tuple[Reference | None, str]:
     formula="f(x) = polyval(coeffs, x), highest degree first",
     parameters="x",
     options=PolynomialOptions,
+    backends=BOTH,
 )
-def polynomial(options: PolynomialOptions) -> Problem:
+def polynomial(options: PolynomialOptions, xp) -> Problem:
     coeffs = list(options.coeffs)
 
     def f(p):
         value = 0.0
-        for c in coeffs:  # Horner's rule, differentiable by autograd
+        for c in coeffs:  # Horner's rule: only + and *, so any backend differentiates it
             value = value * p["x"] + c
         return value
 
@@ -77,12 +79,13 @@ class DimOptions(Options):
     formula="f(x) = sum_{i=1..d} (x_i - 1)^2 - sum_{i=2..d} x_i x_{i-1}",
     parameters="x (dim,)",
     options=DimOptions,
+    backends=BOTH,
 )
-def trid(options: DimOptions) -> Problem:
+def trid(options: DimOptions, xp) -> Problem:
     d = options.dim
 
     def f(x):
-        return anp.sum((x - 1.0) ** 2) - anp.sum(x[1:] * x[:-1])
+        return xp.sum((x - 1.0) ** 2) - xp.sum(x[1:] * x[:-1])
 
     i = np.arange(1, d + 1, dtype=float)
     start = np.array([1.0, -1.0]) if d == 2 else np.zeros(d)
@@ -95,8 +98,9 @@ def trid(options: DimOptions) -> Problem:
     description="Seed 000's gold field: two minima at (1, 1) and (-1, -1), a saddle at (0, 0)",
     formula="f(x, y) = 2x^2 - 4xy + y^4 + 2",
     parameters="x, y",
+    backends=BOTH,
 )
-def goldfield(options: Options) -> Problem:
+def goldfield(options: Options, xp) -> Problem:
     def f(p):
         x, y = p["x"], p["y"]
         return 2 * x**2 - 4 * x * y + y**4 + 2
@@ -116,11 +120,12 @@ class SumOfSquaresOptions(Options):
     formula="f(x) = sum x_i^2",
     parameters="x (dim,)",
     options=SumOfSquaresOptions,
+    backends=BOTH,
 )
-def sum_of_squares(options: SumOfSquaresOptions) -> Problem:
+def sum_of_squares(options: SumOfSquaresOptions, xp) -> Problem:
     d = options.dim
     start = np.array([-3.0, 4.0, -5.0, 6.0]) if d == 4 else np.ones(d)
-    return vector_problem(lambda x: anp.sum(x**2), start, fun=0.0, minimizer=np.zeros(d))
+    return vector_problem(lambda x: xp.sum(x**2), start, fun=0.0, minimizer=np.zeros(d))
 
 
 # ------------------------------------------------------------ decaying_cosine
@@ -135,11 +140,12 @@ def decaying_cosine_local_minimum() -> float:
     description="A cosine under a decaying exponential: a local minimum, unbounded below",
     formula="f(x) = exp(-x/10) cos(x)",
     parameters="x",
+    backends=BOTH,
 )
-def decaying_cosine(options: Options) -> Problem:
+def decaying_cosine(options: Options, xp) -> Problem:
     def f(p):
-        return anp.exp(-p["x"] / 10.0) * anp.cos(p["x"])
+        return xp.exp(-p["x"] / 10.0) * xp.cos(p["x"])
 
     x = decaying_cosine_local_minimum()
-    note = f"unbounded below as x -> -inf; local minimum at x = {x:.6f}, f = {float(f({'x': x})):.6f}"
+    note = f"unbounded below as x -> -inf; local minimum at x = {x:.6f}, f = {np.exp(-x / 10.0) * np.cos(x):.6f}"
     return Problem(objective=f, start={"x": 2.0}, reference=None, note=note)

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import autograd.numpy as anp
 import numpy as np
 from pydantic import Field, field_validator
 
 from optrun.core.options import NoOptions, Options
 from optrun.core.problems import Problem, Reference, register_problem, register_suite
+from optrun.core.problems.functions import BOTH
 
 
 def least_squares(
@@ -35,16 +35,18 @@ def least_squares(
     minimizers: Sequence[Sequence[float]] | Callable[[], Sequence[np.ndarray]] = (),
     count: int | None = None,
     note: str = "",
+    *,
+    xp: Any,
 ) -> Problem:
     """The Problem ``f(x) = sum r(x)^2`` over one vector parameter ``x``:
-    ``residuals(x)`` returns the 1-D array r (written with ``autograd.numpy``),
+    ``residuals(x)`` returns the 1-D array r (written with the array module ``xp``),
     ``start`` is the standard start, ``fun`` the known minimum (None: unknown,
     say why in ``note``) at ``minimizers`` (a list of points, or a function
     computing them on first use, with ``count`` of them)."""
 
     def objective(p):
         r = residuals(p["x"])
-        return anp.sum(r * r)
+        return xp.sum(r * r)
 
     reference = None
     if fun is not None:
@@ -67,13 +69,14 @@ def _unpublished(size: str, published: str) -> str:
     formula="r1 = -13 + x1 + ((5 - x2) x2 - 2) x2,  r2 = -29 + x1 + ((x2 + 1) x2 - 14) x2",
     parameters="x (2,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def freudenstein_roth(options: NoOptions) -> Problem:
+def freudenstein_roth(options: NoOptions, xp) -> Problem:
     def r(x):
-        return anp.array([-13.0 + x[0] + ((5.0 - x[1]) * x[1] - 2.0) * x[1], -29.0 + x[0] + ((x[1] + 1.0) * x[1] - 14.0) * x[1]])
+        return xp.array([-13.0 + x[0] + ((5.0 - x[1]) * x[1] - 2.0) * x[1], -29.0 + x[0] + ((x[1] + 1.0) * x[1] - 14.0) * x[1]])
 
     return least_squares(r, [0.5, -2.0], 0.0, [[5.0, 4.0]],
-                         note="also a local minimum f = 48.9842 at (11.4128, -0.896805) (the paper's)")
+                         note="also a local minimum f = 48.9842 at (11.4128, -0.896805) (the paper's)", xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 3
@@ -83,12 +86,13 @@ def freudenstein_roth(options: NoOptions) -> Problem:
     formula="r1 = 10^4 x1 x2 - 1,  r2 = exp(-x1) + exp(-x2) - 1.0001",
     parameters="x (2,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def powell_badly_scaled(options: NoOptions) -> Problem:
+def powell_badly_scaled(options: NoOptions, xp) -> Problem:
     def r(x):
-        return anp.array([1e4 * x[0] * x[1] - 1.0, anp.exp(-x[0]) + anp.exp(-x[1]) - 1.0001])
+        return xp.array([1e4 * x[0] * x[1] - 1.0, xp.exp(-x[0]) + xp.exp(-x[1]) - 1.0001])
 
-    return least_squares(r, [0.0, 1.0], 0.0, [[1.0981593296997979e-05, 9.106146739866686]])
+    return least_squares(r, [0.0, 1.0], 0.0, [[1.0981593296997979e-05, 9.106146739866686]], xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 4
@@ -98,12 +102,13 @@ def powell_badly_scaled(options: NoOptions) -> Problem:
     formula="r1 = x1 - 10^6,  r2 = x2 - 2 10^-6,  r3 = x1 x2 - 2",
     parameters="x (2,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def brown_badly_scaled(options: NoOptions) -> Problem:
+def brown_badly_scaled(options: NoOptions, xp) -> Problem:
     def r(x):
-        return anp.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0])
+        return xp.array([x[0] - 1e6, x[1] - 2e-6, x[0] * x[1] - 2.0])
 
-    return least_squares(r, [1.0, 1.0], 0.0, [[1e6, 2e-6]])
+    return least_squares(r, [1.0, 1.0], 0.0, [[1e6, 2e-6]], xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 6
@@ -117,16 +122,17 @@ class JennrichSampsonOptions(Options):
     formula="r_i = 2 + 2i - (exp(i x1) + exp(i x2)),  i = 1..m",
     parameters="x (2,)",
     options=JennrichSampsonOptions,
+    backends=BOTH,
 )
-def jennrich_sampson(options: JennrichSampsonOptions) -> Problem:
+def jennrich_sampson(options: JennrichSampsonOptions, xp) -> Problem:
     i = np.arange(1, options.m + 1, dtype=float)
 
     def r(x):
-        return 2.0 + 2.0 * i - (anp.exp(i * x[0]) + anp.exp(i * x[1]))
+        return 2.0 + 2.0 * i - (xp.exp(i * x[0]) + xp.exp(i * x[1]))
 
     if options.m != 10:
-        return least_squares(r, [0.3, 0.4], note=_unpublished(f"m = {options.m}", "m = 10"))
-    return least_squares(r, [0.3, 0.4], JENNRICH_SAMPSON_FUN, [JENNRICH_SAMPSON_X])
+        return least_squares(r, [0.3, 0.4], note=_unpublished(f"m = {options.m}", "m = 10"), xp=xp)
+    return least_squares(r, [0.3, 0.4], JENNRICH_SAMPSON_FUN, [JENNRICH_SAMPSON_X], xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 7
@@ -137,13 +143,14 @@ def jennrich_sampson(options: JennrichSampsonOptions) -> Problem:
             "2 pi theta = arctan(x2/x1) (+ pi if x1 < 0)",
     parameters="x (3,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def helical_valley(options: NoOptions) -> Problem:
+def helical_valley(options: NoOptions, xp) -> Problem:
     def r(x):
-        theta = anp.arctan(x[1] / x[0]) / (2.0 * np.pi) + anp.where(x[0] < 0, 0.5, 0.0)
-        return anp.array([10.0 * (x[2] - 10.0 * theta), 10.0 * (anp.sqrt(x[0] ** 2 + x[1] ** 2) - 1.0), x[2]])
+        theta = xp.arctan(x[1] / x[0]) / (2.0 * np.pi) + xp.where(x[0] < 0, 0.5, 0.0)
+        return xp.array([10.0 * (x[2] - 10.0 * theta), 10.0 * (xp.sqrt(x[0] ** 2 + x[1] ** 2) - 1.0), x[2]])
 
-    return least_squares(r, [-1.0, 0.0, 0.0], 0.0, [[1.0, 0.0, 0.0]])
+    return least_squares(r, [-1.0, 0.0, 0.0], 0.0, [[1.0, 0.0, 0.0]], xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 8
@@ -156,8 +163,9 @@ BARD_Y = np.array([0.14, 0.18, 0.22, 0.25, 0.29, 0.32, 0.35, 0.39, 0.37, 0.58, 0
     formula="r_i = y_i - (x1 + u_i / (v_i x2 + w_i x3)),  u_i = i, v_i = 16 - i, w_i = min(u_i, v_i),  i = 1..15",
     parameters="x (3,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def bard(options: NoOptions) -> Problem:
+def bard(options: NoOptions, xp) -> Problem:
     u = np.arange(1, 16, dtype=float)
     v = 16.0 - u
     w = np.minimum(u, v)
@@ -166,7 +174,7 @@ def bard(options: NoOptions) -> Problem:
         return BARD_Y - (x[0] + u / (v * x[1] + w * x[2]))
 
     return least_squares(r, [1.0, 1.0, 1.0], BARD_FUN, [BARD_X],
-                         note="also a local minimum f = 17.4286 at x1 = 0.8406, x2, x3 -> -inf (the paper's)")
+                         note="also a local minimum f = 17.4286 at x1 = 0.8406, x2, x3 -> -inf (the paper's)", xp=xp)
 
 
 # ------------------------------------------------------------------ MGH 9
@@ -180,14 +188,15 @@ GAUSSIAN_Y = np.array([0.0009, 0.0044, 0.0175, 0.0540, 0.1295, 0.2420, 0.3521, 0
     formula="r_i = x1 exp(-x2 (t_i - x3)^2 / 2) - y_i,  t_i = (8 - i)/2,  i = 1..15",
     parameters="x (3,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def gaussian(options: NoOptions) -> Problem:
+def gaussian(options: NoOptions, xp) -> Problem:
     t = (8.0 - np.arange(1, 16, dtype=float)) / 2.0
 
     def r(x):
-        return x[0] * anp.exp(-x[1] * (t - x[2]) ** 2 / 2.0) - GAUSSIAN_Y
+        return x[0] * xp.exp(-x[1] * (t - x[2]) ** 2 / 2.0) - GAUSSIAN_Y
 
-    return least_squares(r, [0.4, 1.0, 0.0], GAUSSIAN_FUN, [GAUSSIAN_X])
+    return least_squares(r, [0.4, 1.0, 0.0], GAUSSIAN_FUN, [GAUSSIAN_X], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 10
@@ -201,14 +210,15 @@ MEYER_Y = np.array([34780.0, 28610.0, 23650.0, 19630.0, 16370.0, 13720.0, 11540.
     formula="r_i = x1 exp(x2 / (t_i + x3)) - y_i,  t_i = 45 + 5i,  i = 1..16",
     parameters="x (3,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def meyer(options: NoOptions) -> Problem:
+def meyer(options: NoOptions, xp) -> Problem:
     t = 45.0 + 5.0 * np.arange(1, 17, dtype=float)
 
     def r(x):
-        return x[0] * anp.exp(x[1] / (t + x[2])) - MEYER_Y
+        return x[0] * xp.exp(x[1] / (t + x[2])) - MEYER_Y
 
-    return least_squares(r, [0.02, 4000.0, 250.0], MEYER_FUN, [MEYER_X])
+    return least_squares(r, [0.02, 4000.0, 250.0], MEYER_FUN, [MEYER_X], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 12
@@ -222,22 +232,23 @@ class Box3DOptions(Options):
     formula="r_i = exp(-t_i x1) - exp(-t_i x2) - x3 (exp(-t_i) - exp(-10 t_i)),  t_i = 0.1 i,  i = 1..m",
     parameters="x (3,)",
     options=Box3DOptions,
+    backends=BOTH,
 )
-def box_3d(options: Box3DOptions) -> Problem:
+def box_3d(options: Box3DOptions, xp) -> Problem:
     t = 0.1 * np.arange(1, options.m + 1, dtype=float)
 
     def r(x):
-        return anp.exp(-t * x[0]) - anp.exp(-t * x[1]) - x[2] * (np.exp(-t) - np.exp(-10.0 * t))
+        return xp.exp(-t * x[0]) - xp.exp(-t * x[1]) - x[2] * (np.exp(-t) - np.exp(-10.0 * t))
 
     return least_squares(r, [0.0, 10.0, 20.0], 0.0, [[1.0, 10.0, 1.0], [10.0, 1.0, -1.0]],
-                         note="also f = 0 on the whole line x1 = x2, x3 = 0 (the paper's)")
+                         note="also f = 0 on the whole line x1 = x2, x3 = 0 (the paper's)", xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 13
-def _powell_blocks(x):
+def _powell_blocks(x, xp):
     """The residuals of Powell's singular function on each block of 4 (MGH 13 and 22)."""
     x1, x2, x3, x4 = x[0::4], x[1::4], x[2::4], x[3::4]
-    return anp.concatenate([x1 + 10.0 * x2, np.sqrt(5.0) * (x3 - x4), (x2 - 2.0 * x3) ** 2, np.sqrt(10.0) * (x1 - x4) ** 2])
+    return xp.concatenate([x1 + 10.0 * x2, np.sqrt(5.0) * (x3 - x4), (x2 - 2.0 * x3) ** 2, np.sqrt(10.0) * (x1 - x4) ** 2])
 
 
 @register_problem(
@@ -246,9 +257,10 @@ def _powell_blocks(x):
     formula="r1 = x1 + 10 x2,  r2 = sqrt(5) (x3 - x4),  r3 = (x2 - 2 x3)^2,  r4 = sqrt(10) (x1 - x4)^2",
     parameters="x (4,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def powell_singular(options: NoOptions) -> Problem:
-    return least_squares(_powell_blocks, [3.0, -1.0, 0.0, 1.0], 0.0, [np.zeros(4)])
+def powell_singular(options: NoOptions, xp) -> Problem:
+    return least_squares(lambda x: _powell_blocks(x, xp), [3.0, -1.0, 0.0, 1.0], 0.0, [np.zeros(4)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 14
@@ -259,13 +271,14 @@ def powell_singular(options: NoOptions) -> Problem:
             "r5 = sqrt(10) (x2 + x4 - 2), r6 = (x2 - x4) / sqrt(10)",
     parameters="x (4,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def wood(options: NoOptions) -> Problem:
+def wood(options: NoOptions, xp) -> Problem:
     def r(x):
-        return anp.array([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0], np.sqrt(90.0) * (x[3] - x[2] ** 2), 1.0 - x[2],
+        return xp.array([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0], np.sqrt(90.0) * (x[3] - x[2] ** 2), 1.0 - x[2],
                           np.sqrt(10.0) * (x[1] + x[3] - 2.0), (x[1] - x[3]) / np.sqrt(10.0)])
 
-    return least_squares(r, [-3.0, -1.0, -3.0, -1.0], 0.0, [np.ones(4)])
+    return least_squares(r, [-3.0, -1.0, -3.0, -1.0], 0.0, [np.ones(4)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 15
@@ -279,15 +292,16 @@ KOWALIK_OSBORNE_U = np.array([4.0, 2.0, 1.0, 0.5, 0.25, 0.167, 0.125, 0.1, 0.083
     formula="r_i = y_i - x1 (u_i^2 + u_i x2) / (u_i^2 + u_i x3 + x4),  i = 1..11",
     parameters="x (4,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def kowalik_osborne(options: NoOptions) -> Problem:
+def kowalik_osborne(options: NoOptions, xp) -> Problem:
     u = KOWALIK_OSBORNE_U
 
     def r(x):
         return KOWALIK_OSBORNE_Y - x[0] * (u**2 + u * x[1]) / (u**2 + u * x[2] + x[3])
 
     return least_squares(r, [0.25, 0.39, 0.415, 0.39], KOWALIK_OSBORNE_FUN, [KOWALIK_OSBORNE_X],
-                         note="also a local minimum f = 1.02734e-3 at (+inf, -14.07, -inf, -inf) (the paper's)")
+                         note="also a local minimum f = 1.02734e-3 at (+inf, -14.07, -inf, -inf) (the paper's)", xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 16
@@ -301,8 +315,9 @@ class BrownDennisOptions(Options):
     formula="r_i = (x1 + t_i x2 - exp(t_i))^2 + (x3 + x4 sin(t_i) - cos(t_i))^2,  t_i = i/5,  i = 1..m",
     parameters="x (4,)",
     options=BrownDennisOptions,
+    backends=BOTH,
 )
-def brown_dennis(options: BrownDennisOptions) -> Problem:
+def brown_dennis(options: BrownDennisOptions, xp) -> Problem:
     t = np.arange(1, options.m + 1, dtype=float) / 5.0
 
     def r(x):
@@ -310,8 +325,8 @@ def brown_dennis(options: BrownDennisOptions) -> Problem:
 
     start = [25.0, 5.0, -5.0, -1.0]
     if options.m != 20:
-        return least_squares(r, start, note=_unpublished(f"m = {options.m}", "m = 20"))
-    return least_squares(r, start, BROWN_DENNIS_FUN, [BROWN_DENNIS_X])
+        return least_squares(r, start, note=_unpublished(f"m = {options.m}", "m = 20"), xp=xp)
+    return least_squares(r, start, BROWN_DENNIS_FUN, [BROWN_DENNIS_X], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 17
@@ -326,14 +341,15 @@ OSBORNE1_Y = np.array([0.844, 0.908, 0.932, 0.936, 0.925, 0.908, 0.881, 0.850, 0
     formula="r_i = y_i - (x1 + x2 exp(-t_i x4) + x3 exp(-t_i x5)),  t_i = 10 (i - 1),  i = 1..33",
     parameters="x (5,)",
     options=NoOptions,
+    backends=BOTH,
 )
-def osborne1(options: NoOptions) -> Problem:
+def osborne1(options: NoOptions, xp) -> Problem:
     t = 10.0 * np.arange(33, dtype=float)
 
     def r(x):
-        return OSBORNE1_Y - (x[0] + x[1] * anp.exp(-t * x[3]) + x[2] * anp.exp(-t * x[4]))
+        return OSBORNE1_Y - (x[0] + x[1] * xp.exp(-t * x[3]) + x[2] * xp.exp(-t * x[4]))
 
-    return least_squares(r, [0.5, 1.5, -1.0, 0.01, 0.02], OSBORNE1_FUN, [OSBORNE1_X])
+    return least_squares(r, [0.5, 1.5, -1.0, 0.01, 0.02], OSBORNE1_FUN, [OSBORNE1_X], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 18
@@ -348,17 +364,18 @@ class BiggsOptions(Options):
             "y_i = exp(-t_i) - 5 exp(-10 t_i) + 3 exp(-4 t_i),  i = 1..m",
     parameters="x (6,)",
     options=BiggsOptions,
+    backends=BOTH,
 )
-def biggs_exp6(options: BiggsOptions) -> Problem:
+def biggs_exp6(options: BiggsOptions, xp) -> Problem:
     t = 0.1 * np.arange(1, options.m + 1, dtype=float)
     y = np.exp(-t) - 5.0 * np.exp(-10.0 * t) + 3.0 * np.exp(-4.0 * t)
 
     def r(x):
-        return x[2] * anp.exp(-t * x[0]) - x[3] * anp.exp(-t * x[1]) + x[5] * anp.exp(-t * x[4]) - y
+        return x[2] * xp.exp(-t * x[0]) - x[3] * xp.exp(-t * x[1]) + x[5] * xp.exp(-t * x[4]) - y
 
     note = "the two exp terms with + sign can swap; the paper also reports a local minimum f = 5.65565e-3 for m = 13"
     return least_squares(r, [1.0, 2.0, 1.0, 1.0, 1.0, 1.0], 0.0,
-                         [[1.0, 10.0, 1.0, 5.0, 4.0, 3.0], [4.0, 10.0, 3.0, 5.0, 1.0, 1.0]], note=note)
+                         [[1.0, 10.0, 1.0, 5.0, 4.0, 3.0], [4.0, 10.0, 3.0, 5.0, 1.0, 1.0]], note=note, xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 20
@@ -373,21 +390,22 @@ class WatsonOptions(Options):
             "r30 = x1,  r31 = x2 - x1^2 - 1",
     parameters="x (n,)",
     options=WatsonOptions,
+    backends=BOTH,
 )
-def watson(options: WatsonOptions) -> Problem:
+def watson(options: WatsonOptions, xp) -> Problem:
     n = options.n
     t = np.arange(1, 30, dtype=float) / 29.0
     powers = t[:, None] ** np.arange(n)  # t_i^(j-1), j = 1..n
     slopes = np.arange(1, n) * powers[:, : n - 1]  # (j-1) t_i^(j-2), j = 2..n
 
     def r(x):
-        fit = anp.dot(slopes, x[1:]) - anp.dot(powers, x) ** 2 - 1.0
-        return anp.concatenate([fit, anp.array([x[0], x[1] - x[0] ** 2 - 1.0])])
+        fit = xp.dot(slopes, x[1:]) - xp.dot(powers, x) ** 2 - 1.0
+        return xp.concatenate([fit, xp.array([x[0], x[1] - x[0] ** 2 - 1.0])])
 
     if n not in WATSON:
-        return least_squares(r, np.zeros(n), note=_unpublished(f"n = {n}", "n = 6, 9 and 12"))
+        return least_squares(r, np.zeros(n), note=_unpublished(f"n = {n}", "n = 6, 9 and 12"), xp=xp)
     fun, x = WATSON[n]
-    return least_squares(r, np.zeros(n), fun, [x])
+    return least_squares(r, np.zeros(n), fun, [x], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 21
@@ -408,14 +426,15 @@ class EvenOptions(Options):
     formula="r_{2i-1} = 10 (x_{2i} - x_{2i-1}^2),  r_{2i} = 1 - x_{2i-1},  i = 1..n/2",
     parameters="x (n,)",
     options=EvenOptions,
+    backends=BOTH,
 )
-def extended_rosenbrock(options: EvenOptions) -> Problem:
+def extended_rosenbrock(options: EvenOptions, xp) -> Problem:
     n = options.n
 
     def r(x):
-        return anp.concatenate([10.0 * (x[1::2] - x[0::2] ** 2), 1.0 - x[0::2]])
+        return xp.concatenate([10.0 * (x[1::2] - x[0::2] ** 2), 1.0 - x[0::2]])
 
-    return least_squares(r, np.tile([-1.2, 1.0], n // 2), 0.0, [np.ones(n)])
+    return least_squares(r, np.tile([-1.2, 1.0], n // 2), 0.0, [np.ones(n)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 22
@@ -436,10 +455,11 @@ class MultipleOf4Options(Options):
     formula="per block of 4: r1 = x1 + 10 x2,  r2 = sqrt(5) (x3 - x4),  r3 = (x2 - 2 x3)^2,  r4 = sqrt(10) (x1 - x4)^2",
     parameters="x (n,)",
     options=MultipleOf4Options,
+    backends=BOTH,
 )
-def extended_powell(options: MultipleOf4Options) -> Problem:
+def extended_powell(options: MultipleOf4Options, xp) -> Problem:
     n = options.n
-    return least_squares(_powell_blocks, np.tile([3.0, -1.0, 0.0, 1.0], n // 4), 0.0, [np.zeros(n)])
+    return least_squares(lambda x: _powell_blocks(x, xp), np.tile([3.0, -1.0, 0.0, 1.0], n // 4), 0.0, [np.zeros(n)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 23
@@ -471,16 +491,17 @@ def penalty1_minimizer(n: int) -> float:
     formula="r_i = sqrt(1e-5) (x_i - 1),  i = 1..n;  r_{n+1} = sum x_j^2 - 1/4",
     parameters="x (n,)",
     options=Penalty1Options,
+    backends=BOTH,
 )
-def penalty1(options: Penalty1Options) -> Problem:
+def penalty1(options: Penalty1Options, xp) -> Problem:
     n = options.n
 
     def r(x):
-        return anp.concatenate([np.sqrt(PENALTY1_A) * (x - 1.0), anp.array([anp.sum(x * x) - 0.25])])
+        return xp.concatenate([np.sqrt(PENALTY1_A) * (x - 1.0), xp.array([xp.sum(x * x) - 0.25])])
 
     t = penalty1_minimizer(n)
     fun = n * PENALTY1_A * (t - 1.0) ** 2 + (n * t * t - 0.25) ** 2
-    return least_squares(r, np.arange(1, n + 1, dtype=float), fun, [np.full(n, t)])
+    return least_squares(r, np.arange(1, n + 1, dtype=float), fun, [np.full(n, t)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 25
@@ -494,16 +515,17 @@ class DimensionOptions(Options):
     formula="r_i = x_i - 1,  i = 1..n;  r_{n+1} = sum j (x_j - 1),  r_{n+2} = (sum j (x_j - 1))^2",
     parameters="x (n,)",
     options=DimensionOptions,
+    backends=BOTH,
 )
-def variably_dimensioned(options: DimensionOptions) -> Problem:
+def variably_dimensioned(options: DimensionOptions, xp) -> Problem:
     n = options.n
     j = np.arange(1, n + 1, dtype=float)
 
     def r(x):
-        s = anp.sum(j * (x - 1.0))
-        return anp.concatenate([x - 1.0, anp.array([s, s * s])])
+        s = xp.sum(j * (x - 1.0))
+        return xp.concatenate([x - 1.0, xp.array([s, s * s])])
 
-    return least_squares(r, 1.0 - j / n, 0.0, [np.ones(n)])
+    return least_squares(r, 1.0 - j / n, 0.0, [np.ones(n)], xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 26
@@ -513,23 +535,24 @@ def variably_dimensioned(options: DimensionOptions) -> Problem:
     formula="r_i = n - sum_j cos(x_j) + i (1 - cos(x_i)) - sin(x_i),  i = 1..n",
     parameters="x (n,)",
     options=DimensionOptions,
+    backends=BOTH,
 )
-def trigonometric(options: DimensionOptions) -> Problem:
+def trigonometric(options: DimensionOptions, xp) -> Problem:
     n = options.n
     i = np.arange(1, n + 1, dtype=float)
 
     def r(x):
-        c = anp.cos(x)
-        return n - anp.sum(c) + i * (1.0 - c) - anp.sin(x)
+        c = xp.cos(x)
+        return n - xp.sum(c) + i * (1.0 - c) - xp.sin(x)
 
     return least_squares(r, np.full(n, 1.0 / n), 0.0, [np.zeros(n)],
                          note="f = 0 wherever every x_i is a multiple of 2 pi (and elsewhere); local minima too: from the standard "
-                              "start with n = 10, Newton and BFGS stop at f = 2.79506e-5 (computed here, not the paper's)")
+                              "start with n = 10, Newton and BFGS stop at f = 2.79506e-5 (computed here, not the paper's)", xp=xp)
 
 
 # ----------------------------------------------------------------- MGH 30
-def _broyden_tridiagonal(x):
-    padded = anp.concatenate([anp.zeros(1), x, anp.zeros(1)])
+def _broyden_tridiagonal(x, xp):
+    padded = xp.concatenate([xp.zeros(1), x, xp.zeros(1)])
     return (3.0 - 2.0 * x) * x - padded[:-2] - 2.0 * padded[2:] + 1.0
 
 
@@ -554,7 +577,7 @@ def broyden_tridiagonal_root(n: int) -> np.ndarray:
     x = np.full(n, -1.0)
     for _ in range(100):
         # the Jacobian: -1 below the diagonal, 3 - 4 x_i on it, -2 above
-        step = _solve_tridiagonal(np.full(n - 1, -1.0), 3.0 - 4.0 * x, np.full(n - 1, -2.0), _broyden_tridiagonal(x))
+        step = _solve_tridiagonal(np.full(n - 1, -1.0), 3.0 - 4.0 * x, np.full(n - 1, -2.0), _broyden_tridiagonal(x, np))
         x = x - step
         if np.max(np.abs(step)) < 1e-15 * max(1.0, np.max(np.abs(x))):
             break
@@ -567,11 +590,12 @@ def broyden_tridiagonal_root(n: int) -> np.ndarray:
     formula="r_i = (3 - 2 x_i) x_i - x_{i-1} - 2 x_{i+1} + 1,  x_0 = x_{n+1} = 0,  i = 1..n",
     parameters="x (n,)",
     options=DimensionOptions,
+    backends=BOTH,
 )
-def broyden_tridiagonal(options: DimensionOptions) -> Problem:
+def broyden_tridiagonal(options: DimensionOptions, xp) -> Problem:
     n = options.n
-    return least_squares(_broyden_tridiagonal, np.full(n, -1.0), 0.0, lambda: [broyden_tridiagonal_root(n)], count=1,
-                         note="the minimizer is the root Newton's method reaches from the standard start, computed on first use")
+    return least_squares(lambda x: _broyden_tridiagonal(x, xp), np.full(n, -1.0), 0.0, lambda: [broyden_tridiagonal_root(n)], count=1,
+                         note="the minimizer is the root Newton's method reaches from the standard start, computed on first use", xp=xp)
 
 
 # ------------------------------------------------- the minimizers the paper does not print

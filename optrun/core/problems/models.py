@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-import autograd.numpy as anp
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
@@ -14,6 +13,7 @@ from optrun.core.errors import ConfigError
 from optrun.core.options import Options
 from optrun.core.problems import Fit, Problem, Reference, register_problem
 from optrun.core.problems.data import ColumnData, TableData, load_column, load_table
+from optrun.core.problems.functions import BOTH
 
 
 # ---------------------------------------------------------- linear_regression
@@ -88,27 +88,31 @@ def linear_regression_data(options: LinearRegressionOptions) -> tuple[np.ndarray
     formula="f(w, b) = 0.5/sigma^2 * sum_n (y_n - (X_n . w + b))^2; " + SIGMA_TEXT,
     parameters="w (dim,), b (with bias)",
     options=LinearRegressionOptions,
+    backends=BOTH,
 )
-def linear_regression(options: LinearRegressionOptions) -> Problem:
+def linear_regression(options: LinearRegressionOptions, xp) -> Problem:
     X, y = linear_regression_data(options)
     scale = 0.5 / options.sigma**2
     d = X.shape[1]
 
     if options.bias:
-        def f(p):
-            return scale * anp.sum((y - (anp.dot(X, p["w"]) + p["b"])) ** 2)
+        def loss(p, xp):
+            return scale * xp.sum((y - (xp.dot(X, p["w"]) + p["b"])) ** 2)
 
         design = np.hstack([X, np.ones((X.shape[0], 1))])
         solution = np.linalg.lstsq(design, y, rcond=None)[0]
         minimizer = {"w": solution[:d], "b": float(solution[d])}
         start = {"w": np.zeros(d), "b": 0.0}
     else:
-        def f(p):
-            return scale * anp.sum((y - anp.dot(X, p["w"])) ** 2)
+        def loss(p, xp):
+            return scale * xp.sum((y - xp.dot(X, p["w"])) ** 2)
 
         minimizer = {"w": np.linalg.lstsq(X, y, rcond=None)[0]}
         start = {"w": np.zeros(d)}
-    reference = Reference(fun=float(f(minimizer)), params=(minimizer,))
+    reference = Reference(fun=float(loss(minimizer, np)), params=(minimizer,))  # f* by NumPy: the same on every backend
+
+    def f(p):
+        return loss(p, xp)
 
     def fit(p) -> Fit:
         return Fit("predictions", observed=y, predicted=X @ np.asarray(p["w"]) + (p["b"] if options.bias else 0.0), label="y")
@@ -157,8 +161,9 @@ def logistic_minimum(X: np.ndarray, t: np.ndarray, bias: bool, l2: float) -> np.
     formula="p = sigmoid(X w + b); f = -sum log(p t + (1-p)(1-t)) + 0.5 * l2 * |w|^2",
     parameters="w (D,), b (with bias)",
     options=LogisticRegressionOptions,
+    backends=BOTH,
 )
-def logistic_regression(options: LogisticRegressionOptions) -> Problem:
+def logistic_regression(options: LogisticRegressionOptions, xp) -> Problem:
     if options.data is not None:
         X, t, _ = load_table(options.data)
         if not np.all((t == 0) | (t == 1)):
@@ -168,9 +173,12 @@ def logistic_regression(options: LogisticRegressionOptions) -> Problem:
     sign = 2.0 * t - 1.0  # log(p t + (1-p)(1-t)) = log sigmoid(sign * z), computed stably
     l2, d = options.l2, X.shape[1]
 
+    def loss(p, xp):
+        z = xp.dot(X, p["w"]) + (p["b"] if options.bias else 0.0)
+        return xp.sum(xp.logaddexp(0.0, -sign * z)) + 0.5 * l2 * xp.sum(p["w"] ** 2)
+
     def f(p):
-        z = anp.dot(X, p["w"]) + (p["b"] if options.bias else 0.0)
-        return anp.sum(anp.logaddexp(0.0, -sign * z)) + 0.5 * l2 * anp.sum(p["w"] ** 2)
+        return loss(p, xp)
 
     start = {"w": np.zeros(d), "b": 0.0} if options.bias else {"w": np.zeros(d)}
 
@@ -182,15 +190,16 @@ def logistic_regression(options: LogisticRegressionOptions) -> Problem:
     if theta is None:
         return Problem(objective=f, start=start, note="no finite minimum: the data are linearly separable (use l2 > 0)", fit=fit)
     minimizer = {"w": theta[:d], "b": float(theta[d])} if options.bias else {"w": theta}
-    return Problem(objective=f, start=start, reference=Reference(fun=float(f(minimizer)), params=(minimizer,)), fit=fit)
+    return Problem(objective=f, start=start, reference=Reference(fun=float(loss(minimizer, np)), params=(minimizer,)), fit=fit)
 
 
 # ------------------------------------------------------------- mlp_regression
+# name -> activation(a, xp), xp the array module
 ACTIVATIONS = {
-    "tanh": anp.tanh,
-    "relu": lambda a: anp.maximum(a, 0.0),
-    "sigmoid": lambda a: 0.5 * (anp.tanh(0.5 * a) + 1.0),
-    "softplus": lambda a: anp.logaddexp(0.0, a),
+    "tanh": lambda a, xp: xp.tanh(a),
+    "relu": lambda a, xp: xp.maximum(a, 0.0),
+    "sigmoid": lambda a, xp: 0.5 * (xp.tanh(0.5 * a) + 1.0),
+    "softplus": lambda a, xp: xp.logaddexp(0.0, a),
 }
 
 
@@ -223,13 +232,14 @@ def mlp_data(options: MLPOptions) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def mlp_predict(layers, X, activation):
-    """Seed 004's feed-forward net: activation between layers, linear output."""
+def mlp_predict(layers, X, activation, xp=np):
+    """Seed 004's feed-forward net: activation between layers, linear output;
+    ``xp`` is the array module (NumPy to evaluate, the backend's to differentiate)."""
     out = X
     for i, layer in enumerate(layers):
         if i > 0:
             out = activation(out)
-        out = anp.dot(out, layer["w"]) + layer["b"]
+        out = xp.dot(out, layer["w"]) + layer["b"]
     return out[:, 0]
 
 
@@ -239,15 +249,17 @@ def mlp_predict(layers, X, activation):
     formula="yhat = MLP(X); f = 0.5/sigma^2 * sum_n (y_n - yhat_n)^2; " + SIGMA_TEXT,
     parameters="layers: [{w (n_in, n_out), b (n_out,)}, ...]",
     options=MLPOptions,
+    backends=BOTH,
 )
-def mlp_regression(options: MLPOptions) -> Problem:
+def mlp_regression(options: MLPOptions, xp) -> Problem:
     X, y = mlp_data(options)
-    activation = ACTIVATIONS[options.activation]
+    act = ACTIVATIONS[options.activation]
+    activation = lambda a: act(a, xp)  # noqa: E731
     scale = 0.5 / options.sigma**2
     sizes = [X.shape[1], *options.hidden, 1]
 
     def f(p):
-        return scale * anp.sum((y - mlp_predict(p["layers"], X, activation)) ** 2)
+        return scale * xp.sum((y - mlp_predict(p["layers"], X, activation, xp)) ** 2)
 
     def start(rng: np.random.Generator):
         return {"layers": [{"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in zip(sizes[:-1], sizes[1:])]}
@@ -255,7 +267,7 @@ def mlp_regression(options: MLPOptions) -> Problem:
     note = f"non-convex: no known minimum; the noise floor is about n/2 = {X.shape[0] / 2:g}" if options.data is None else "non-convex: no known minimum"
 
     def fit(p) -> Fit:
-        return Fit("predictions", observed=y, predicted=np.asarray(mlp_predict(p["layers"], X, activation)), label="y")
+        return Fit("predictions", observed=y, predicted=mlp_predict(p["layers"], X, lambda a: act(a, np)), label="y")
 
     return Problem(objective=f, start=start, note=note, fit=fit)
 
@@ -278,22 +290,26 @@ class GaussianMLEOptions(DataOrSynthetic):
     formula="f(mu, log_sigma) = -sum_n log Normal(x_n; mu, exp(log_sigma))",
     parameters="mu, log_sigma",
     options=GaussianMLEOptions,
+    backends=BOTH,
 )
-def gaussian_mle(options: GaussianMLEOptions) -> Problem:
+def gaussian_mle(options: GaussianMLEOptions, xp) -> Problem:
     if options.data is not None:
         x = load_column(options.data)
     else:
         x = np.random.default_rng(options.data_seed).normal(options.true_mu, options.true_sigma, options.n)
     half_log_2pi = 0.5 * np.log(2 * np.pi)
 
-    def f(p):
+    def loss(p, xp):
         mu, log_sigma = p["mu"], p["log_sigma"]
-        z = (x - mu) / anp.exp(log_sigma)
-        return anp.sum(half_log_2pi + log_sigma + 0.5 * z**2)
+        z = (x - mu) / xp.exp(log_sigma)
+        return xp.sum(half_log_2pi + log_sigma + 0.5 * z**2)
+
+    def f(p):
+        return loss(p, xp)
 
     minimizer = {"mu": float(np.mean(x)), "log_sigma": float(np.log(np.std(x)))}
     note = "" if np.std(x) > 0 else "the data have zero spread: no finite minimum"
-    reference = Reference(fun=float(f(minimizer)), params=(minimizer,)) if not note else None
+    reference = Reference(fun=float(loss(minimizer, np)), params=(minimizer,)) if not note else None
 
     def fit(p) -> Fit:
         mu, sigma = float(p["mu"]), float(np.exp(p["log_sigma"]))

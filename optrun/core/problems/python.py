@@ -3,7 +3,10 @@
 
 The function takes one parameter tree, as the notebooks write them: a float,
 an array, or a dict or list of them (``[{"w": ..., "b": ...}, ...]`` for a
-layered model), written with ``autograd.numpy``. A dict start's keys are the
+layered model), written with ``autograd.numpy``; a function written so that
+it also runs on jax (or only on it, with ``jax.numpy``) says so with
+``backends``, e.g. ``PythonFunction(fun, x0, backends=("jax",))`` given as a
+config's ``problem:`` with ``backend: jax``. A dict start's keys are the
 run's parameter names; any other start is the one parameter ``x`` (so the
 trace has ``x``, ``x[0]``, ``x[0].w[1,2]``, ... columns).
 
@@ -40,10 +43,14 @@ class PythonFunction:
 
     fun: Callable[[Any], Any]
     x0: Any
+    backends: tuple[str, ...] = ("autograd",)  # the backends whose array module fun is written with
 
     def __post_init__(self) -> None:
         if not callable(self.fun):
             raise ConfigError(f"must be a Python function of one parameter tree, got {type(self.fun).__name__}", path="fun")
+        if isinstance(self.backends, str) or not self.backends or not all(isinstance(b, str) for b in self.backends):
+            raise ConfigError(f"must be a non-empty tuple of backend names, got {self.backends!r}", path="backends")
+        object.__setattr__(self, "backends", tuple(self.backends))
 
     @property
     def qualname(self) -> str:
