@@ -79,6 +79,13 @@ def supports(entry: OptimizerEntry) -> bool:
     return entry.compiled is not None
 
 
+def can_compile(entry: OptimizerEntry, backend: Any) -> bool:
+    """Whether a run takes the compiled loop: the optimizer has a compiled
+    direction and the Oracle's backend is jax (its objective is traceable).
+    Otherwise runner.minimize, the Python loop, runs it."""
+    return supports(entry) and getattr(backend, "name", None) == "jax"
+
+
 def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int:
     """Rows per chunk: at most ``chunk``, no more than the run can use
     (``max_iter + 1`` rows, rounded up to a power of two), at most
@@ -101,11 +108,19 @@ class Rows(NamedTuple):
 
 
 def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) -> Callable:
-    """The jitted chunk ``(x, state, step_sizes, active) -> ((x, state), Rows)``:
-    one scan step per entry of ``step_sizes`` (the step size of that row's
-    update); a step whose ``active`` entry is False leaves x and the state as
-    they are (:func:`minimize_compiled` replays a chunk to its stop row so).
-    ``points``: emit x_k and g_k in each row (for observers).
+    """The jitted chunk ``(carry, step_sizes, active) -> (carry, Rows)``: one
+    scan step per entry of ``step_sizes`` (the step size of that row's update).
+
+    The carry is ``(x, step, state)``: the previous row's x, the step taken
+    from it and the direction's state; a scan step first takes that step,
+    ``x_k = x + step``, so the product ``-step_size * d`` and the sum are never
+    in one fused kernel (XLA would make them one multiply-add, rounded once,
+    where the Python loop rounds the step, then the sum: on the chaotic
+    mlp-gd config that moved f by 1e-4 relative by row 50). The first carry is
+    ``(x0, -0.0, state0)``: x0 + -0.0 is x0 exactly. A step whose ``active``
+    entry is False leaves the carry as it is (:func:`minimize_compiled`
+    replays a chunk to its stop row so). ``points``: emit x_k and g_k in each
+    row (for observers).
 
     ``direction`` is an optax GradientTransformation (the entry's ``compiled``);
     ``clip`` rescales the gradient to at most that 2-norm before the direction
@@ -115,19 +130,20 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) 
 
     value_and_grad = jax.value_and_grad(fun)
 
-    def step(carry, inputs):
+    def scan_step(carry, inputs):
         step_size, active = inputs
-        x, state = carry
+        x, step, state = carry
+        x = x + step  # x_k
         f, g = value_and_grad(x)
         grad_norm = jnp.sqrt(g @ g)
         seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
         d, new_state = direction.update(seen, state, x)
-        new = (x - step_size * d, new_state)
+        new = (x, -step_size * d, new_state)
         carry = jax.tree.map(lambda after, before: jnp.where(active, after, before), new, carry)
         return carry, Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
 
-    def run(x, state, step_sizes, active):
-        return jax.lax.scan(step, (x, state), (step_sizes, active))
+    def run(carry, step_sizes, active):
+        return jax.lax.scan(scan_step, carry, (step_sizes, active))
 
     return jax.jit(run)
 
@@ -271,7 +287,7 @@ def minimize_compiled(
     constant = None if isinstance(options.step_size, ScheduleOptions) else float(options.step_size)
     everywhere = np.ones(length, dtype=bool)
     start = clock()
-    carry = (jnp.asarray(x), state) if not reason else None
+    carry = (jnp.asarray(x), jnp.full_like(jnp.asarray(x), -0.0), state) if not reason else None
     k0 = 0  # the next chunk's first row
     prev_f = math.nan  # f of the row before it
     streamed = False  # whether any row reached the host
@@ -285,7 +301,7 @@ def minimize_compiled(
             c0 = clock()
             try:
                 before = carry
-                carry, rows = run_chunk(*carry, sizes, everywhere)
+                carry, rows = run_chunk(carry, sizes, everywhere)
                 fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
                 if record:
                     xs, gs = np.asarray(rows.x), np.asarray(rows.g)
@@ -324,8 +340,8 @@ def minimize_compiled(
             if record:
                 x = xs[last]
             elif reason:  # x_k: the chunk replayed from its start, its steps past row `last` switched off
-                (x_last, _), _ = run_chunk(*before, sizes, np.arange(length) < last)
-                x = np.asarray(x_last)
+                (x_before, step, _), _ = run_chunk(before, sizes, np.arange(length) < last)
+                x = np.asarray(x_before) + np.asarray(step)  # as the scan step computes x_k
             masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
             i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
             if masked[i_best] < best_fun:
