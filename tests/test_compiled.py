@@ -319,8 +319,9 @@ def test_adagrad_is_not_optax_scale_by_rss():
 
 def test_chunk_length_fits_the_run_and_the_memory():
     assert chunk_length(0, 10, points=True) == 1
-    assert chunk_length(99, 10, points=False) == 128  # 100 rows
-    assert chunk_length(10**6, 10, points=False) == 2048
+    assert chunk_length(99, 10, points=False) == 100  # a short run is one chunk of its rows
+    assert chunk_length(299, 41, points=True) == 300
+    assert chunk_length(10**5, 10, points=False) == 2041  # 100001 rows: 49 chunks of 2041 (8 rows past the end)
     assert chunk_length(10**6, 10**5, points=False) == 16  # WORK: 2**20 row entries, at least 16 rows
     assert chunk_length(10**6, 10**5, points=True) == 10  # 16 MB of x and g rows
     assert chunk_length(10**6, 10**9, points=True) == 1

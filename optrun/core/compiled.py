@@ -87,15 +87,18 @@ def can_compile(entry: OptimizerEntry, backend: Any) -> bool:
 
 
 def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int:
-    """Rows per chunk: at most ``chunk``, no more than the run can use
-    (``max_iter + 1`` rows, rounded up to a power of two), at most
-    ``WORK / n`` rows (at least 16) and, when rows carry x and g (``points``),
-    at most ``ROW_BYTES`` of them."""
-    rows = min(chunk, 1 << max(0, int(max_iter)).bit_length())  # >= max_iter + 1
-    rows = min(rows, max(16, WORK // max(1, n)))
+    """Rows per chunk: at most ``chunk``, at most ``WORK / n`` (at least 16)
+    and, when rows carry x and g (``points``), at most ``ROW_BYTES`` of them;
+    within those, the run's ``max_iter + 1`` rows split into equal chunks, so
+    the last chunk computes few rows past max_iter (a 300-row run is one chunk
+    of 300)."""
+    cap = min(chunk, max(16, WORK // max(1, n)))
     if points:
-        rows = min(rows, ROW_BYTES // (16 * max(1, n)))
-    return max(1, rows)
+        cap = min(cap, ROW_BYTES // (16 * max(1, n)))
+    cap = max(1, cap)
+    rows = max(0, int(max_iter)) + 1
+    chunks = -(-rows // cap)
+    return -(-rows // chunks)
 
 
 class Rows(NamedTuple):
@@ -339,6 +342,8 @@ def minimize_compiled(
             k, f, grad_norm = k0 + last, float(fs[last]), float(gns[last])
             if record:
                 x = xs[last]
+            elif reason and last == length - 1:  # the carry holds the last row's x
+                x = np.asarray(carry[0])
             elif reason:  # x_k: the chunk replayed from its start, its steps past row `last` switched off
                 (x_before, step, _), _ = run_chunk(before, sizes, np.arange(length) < last)
                 x = np.asarray(x_before) + np.asarray(step)  # as the scan step computes x_k
