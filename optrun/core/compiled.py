@@ -30,11 +30,11 @@ What differs from the Python loop, by construction:
 * A signal is seen at the next row the host streams: a signal that arrives
   while a chunk computes ends the run at that chunk's first row.
 * Without observers, rows carry no x and g (stacking them costs more than a
-  small problem's step): the run's final x is found by running its last chunk
-  again with its steps past the stop row switched off (the same compiled
-  computation, so the same numbers). The interrupt flag is then read once per
-  chunk (no observer can set it between rows): a signal ends the run at the
-  chunk's first row.
+  small problem's step): when a rule fires before a chunk's last row, the
+  chunk runs again from its start with rows that carry x (a second compiled
+  program: the same arithmetic, equal to rounding) to give the stop row's x.
+  The interrupt flag is then read once per chunk (no observer can set it
+  between rows): a signal ends the run at the chunk's first row.
 * jax compiles the chunk on its first call (as it compiles the Python loop's
   jitted value_and_grad on its first), so the first chunk's rows and
   ``wall_time_s`` include the compile time; the jitted chunk is kept for the
@@ -111,8 +111,8 @@ class Rows(NamedTuple):
 
 
 def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) -> Callable:
-    """The jitted chunk ``(carry, step_sizes, active) -> (carry, Rows)``: one
-    scan step per entry of ``step_sizes`` (the step size of that row's update).
+    """The jitted chunk ``(carry, step_sizes) -> (carry, Rows)``: one scan step
+    per entry of ``step_sizes`` (the step size of that row's update).
 
     The carry is ``(x, step, state)``: the previous row's x, the step taken
     from it and the direction's state; a scan step first takes that step,
@@ -120,10 +120,8 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) 
     in one fused kernel (XLA would make them one multiply-add, rounded once,
     where the Python loop rounds the step, then the sum: on the chaotic
     mlp-gd config that moved f by 1e-4 relative by row 50). The first carry is
-    ``(x0, -0.0, state0)``: x0 + -0.0 is x0 exactly. A step whose ``active``
-    entry is False leaves the carry as it is (:func:`minimize_compiled`
-    replays a chunk to its stop row so). ``points``: emit x_k and g_k in each
-    row (for observers).
+    ``(x0, -0.0, state0)``: x0 + -0.0 is x0 exactly. ``points``: emit x_k and
+    g_k in each row (for observers, and to find the x of a stop row).
 
     ``direction`` is an optax GradientTransformation (the entry's ``compiled``);
     ``clip`` rescales the gradient to at most that 2-norm before the direction
@@ -133,20 +131,17 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) 
 
     value_and_grad = jax.value_and_grad(fun)
 
-    def scan_step(carry, inputs):
-        step_size, active = inputs
+    def scan_step(carry, step_size):
         x, step, state = carry
         x = x + step  # x_k
         f, g = value_and_grad(x)
         grad_norm = jnp.sqrt(g @ g)
         seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
         d, new_state = direction.update(seen, state, x)
-        new = (x, -step_size * d, new_state)
-        carry = jax.tree.map(lambda after, before: jnp.where(active, after, before), new, carry)
-        return carry, Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
+        return (x, -step_size * d, new_state), Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
 
-    def run(carry, step_sizes, active):
-        return jax.lax.scan(scan_step, carry, (step_sizes, active))
+    def run(carry, step_sizes):
+        return jax.lax.scan(scan_step, carry, step_sizes)
 
     return jax.jit(run)
 
@@ -288,7 +283,6 @@ def minimize_compiled(
 
     # a constant step size is one array; a schedule is evaluated on the host, row by row
     constant = None if isinstance(options.step_size, ScheduleOptions) else float(options.step_size)
-    everywhere = np.ones(length, dtype=bool)
     start = clock()
     carry = (jnp.asarray(x), jnp.full_like(jnp.asarray(x), -0.0), state) if not reason else None
     k0 = 0  # the next chunk's first row
@@ -304,7 +298,7 @@ def minimize_compiled(
             c0 = clock()
             try:
                 before = carry
-                carry, rows = run_chunk(carry, sizes, everywhere)
+                carry, rows = run_chunk(carry, sizes)
                 fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
                 if record:
                     xs, gs = np.asarray(rows.x), np.asarray(rows.g)
@@ -344,9 +338,9 @@ def minimize_compiled(
                 x = xs[last]
             elif reason and last == length - 1:  # the carry holds the last row's x
                 x = np.asarray(carry[0])
-            elif reason:  # x_k: the chunk replayed from its start, its steps past row `last` switched off
-                (x_before, step, _), _ = run_chunk(before, sizes, np.arange(length) < last)
-                x = np.asarray(x_before) + np.asarray(step)  # as the scan step computes x_k
+            elif reason:  # x_k: the chunk again from its start, with rows that carry x
+                _, with_points = chunk_for(oracle.fun, entry, options, clip, points=True)
+                x = np.asarray(with_points(before, sizes)[1].x[last])
             masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
             i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
             if masked[i_best] < best_fun:
