@@ -149,17 +149,21 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) 
 _CHUNKS: OrderedDict[tuple, tuple[Any, Callable]] = OrderedDict()  # the last few (direction, jitted chunk), reused
 
 
-def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, clip: float | None, points: bool) -> tuple[Any, Callable]:
+def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, clip: float | None, points: bool,
+              batch: bool = False) -> tuple[Any, Callable]:
     """The direction and jitted chunk of (objective, optimizer, options, clip,
     points), built once and kept for the next run with the same ones (a
     repeated run, a benchmark): jax compiles a jitted function once per shape
-    and length."""
-    key = (fun, entry.compiled, type(options), options.model_dump_json(), clip, points)
+    and length. ``batch``: the chunk mapped over a batch of carries
+    (``jax.vmap``; the step sizes are shared)."""
+    jax = _jax()
+    key = (fun, entry.compiled, type(options), options.model_dump_json(), clip, points, batch)
     if key in _CHUNKS:
         _CHUNKS.move_to_end(key)
         return _CHUNKS[key]
     direction = entry.compiled(options)
-    built = _CHUNKS[key] = (direction, make_chunk(fun, direction, clip, points))
+    run = make_chunk(fun, direction, clip, points)
+    built = _CHUNKS[key] = (direction, jax.jit(jax.vmap(run, in_axes=(0, None))) if batch else run)
     if len(_CHUNKS) > 16:
         _CHUNKS.popitem(last=False)
     return built
@@ -224,6 +228,135 @@ def message_of(reason: str, stop: StopRules, fun: float, grad_norm: float, nit: 
         signal=signal.Signals(signum).name if signum else "", **details)
 
 
+class Track:
+    """One run's host side of the compiled loop: it takes the rows of each
+    chunk in turn, hands them to the run's observers, applies the stop rules
+    in runner.minimize's order (an observer may set the interrupt flag, so
+    with observers the flag is read after every row), keeps the best point,
+    and builds the run's :class:`Outcome` when it has ended."""
+
+    def __init__(self, x0: np.ndarray, stop: StopRules, observers: Sequence[Observer], interrupt: SignalFlag | None,
+                 base: int):
+        self.stop, self.interrupt, self.base = stop, interrupt, base
+        self.record = [obs.record for obs in observers]
+        self.k0 = 0  # the next chunk's first row
+        self.prev_f = math.nan  # f of the row before it
+        self.k, self.f, self.grad_norm, self.x = 0, math.nan, math.nan, np.array(x0, dtype=float)
+        self.best_fun, self.best_iter = math.inf, -1
+        self.reason, self.signum = "", None
+        self.details: dict[str, Any] = {}
+        self.streamed = False  # whether any row reached the host
+        self.ended_at = math.nan  # the run's elapsed time when its last chunk was done
+
+    def fail(self, reason: str, **details: Any) -> None:
+        self.reason, self.details = reason, details
+
+    def take(self, fs: np.ndarray, gns: np.ndarray, xs: np.ndarray | None, gs: np.ndarray | None, ts: np.ndarray,
+             shown: list[float], x_at: Callable[[int], np.ndarray]) -> None:
+        """The run's next chunk of rows (rows k0, k0 + 1, ...): f, |g|, x and g
+        (None: rows without points, then ``x_at(row)`` gives the stop row's x),
+        times and the step size each row shows."""
+        stop, interrupt, k0 = self.stop, self.interrupt, self.k0
+        length = len(fs)
+        hard, soft = hard_stop(fs, gns, k0, self.prev_f, stop), soft_stop(ts, k0, stop)
+        last = min((j for j in (hard.row, soft.row) if j >= 0), default=length - 1)
+        reason = ""
+        if self.record:  # row by row: the observers, then the rules in minimize's order (an observer may set the flag)
+            f_list, gn_list, t_list = fs.tolist(), gns.tolist(), ts.tolist()
+            base = self.base
+            for i in range(last + 1):
+                kk = k0 + i
+                for rec in self.record:
+                    rec(kk, f_list[i], gn_list[i], shown[i], t_list[i], base + kk + 1, base + kk + 1, xs[i], gs[i])
+                if i != hard.row and interrupt is not None and interrupt.signum is not None:
+                    reason, self.signum, last = "interrupted", interrupt.signum, i
+                    break
+        elif interrupt is not None and interrupt.signum is not None and hard.row != 0:
+            # no observer can set the flag: a signal arrived while the chunk computed, before its first row
+            reason, self.signum, last = "interrupted", interrupt.signum, 0
+        if not reason and last == hard.row:
+            reason = hard.reason
+            if reason == "f_tol":
+                self.details["change"] = hard.change
+        elif not reason and last == soft.row:
+            reason = soft.reason
+        # rows 0..last of this chunk are the run's
+        self.streamed = True
+        self.k, self.f, self.grad_norm = k0 + last, float(fs[last]), float(gns[last])
+        if xs is not None:
+            self.x = xs[last]
+        elif reason:
+            self.x = x_at(last)
+        masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
+        i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
+        if masked[i_best] < self.best_fun:
+            self.best_fun, self.best_iter = float(masked[i_best]), k0 + i_best
+        self.k0, self.prev_f = self.k + 1, self.f
+        self.reason = reason
+
+    def interrupted(self, signum: int) -> None:
+        self.reason, self.signum = "interrupted", signum
+
+    @property
+    def nfev(self) -> int:
+        return self.base + self.k + 1 if self.streamed else self.base  # one evaluation per row used
+
+    def outcome(self, wall_time_s: float) -> Outcome:
+        reason, stop = self.reason, self.stop
+        message = message_of(reason, stop, self.f, self.grad_norm, self.k, self.signum, **self.details)
+        return Outcome(status=TERMINATION[reason][0], reason=reason, message=message, x=np.array(self.x, dtype=float),
+                       fun=self.f, grad_norm=self.grad_norm, nit=self.k, nfev=self.nfev, njev=self.nfev,
+                       best_fun=self.best_fun, best_iter=self.best_iter, wall_time_s=wall_time_s,
+                       signum=int(self.signum) if self.signum else None)
+
+
+def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool,
+             batch: bool = False) -> tuple[Any, Callable, Any, tuple[str, dict[str, Any]] | None]:
+    """Check that the objective traces to a number and the direction keeps x's
+    shape (jax.eval_shape: no computation), so either is blamed as
+    runner.minimize blames it; returns the direction, the jitted chunk, the
+    direction's first state and None, or (reason, details) of a failure.
+    jax compiles the chunk on its first call."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    if entry.compiled is None:
+        raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
+    clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
+    label = f"optimizer '{entry.name}'"
+    one = jax.ShapeDtypeStruct(x.shape[1:] if batch else x.shape, x.dtype)
+    try:
+        where = "the objective"
+        out = jax.eval_shape(oracle.fun, one)
+        if getattr(out, "shape", None) != ():
+            raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
+        where = label
+        direction, run_chunk = chunk_for(oracle.fun, entry, options, clip, points, batch)
+        state = (jax.vmap(direction.init) if batch else direction.init)(jnp.asarray(x))
+        d_shape = jax.eval_shape(direction.update, one, direction.init(jnp.zeros(one.shape)), jnp.zeros(one.shape))[0]
+        if getattr(d_shape, "shape", None) != one.shape:
+            raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
+                                f"for x of shape {one.shape}")
+    except ContractError as exc:
+        return None, None, None, ("contract", {"where": label, "at": 0, "problem": str(exc)})
+    except Exception as exc:
+        return None, None, None, ("failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"})
+    return direction, run_chunk, state, None
+
+
+def _step_sizes(options: Any, k0: int, length: int) -> tuple[np.ndarray, list[float]]:
+    """The step sizes of rows k0 .. k0 + length - 1's updates (row k steps with
+    step_size(k)), and the step size each row shows (the one that led to it;
+    row 0: none). A constant is one array; a schedule is evaluated on the
+    host, row by row, from its one definition."""
+    if not isinstance(options.step_size, ScheduleOptions):
+        value = float(options.step_size)
+        return np.full(length, value), [value if k0 > 0 else math.nan] + [value] * (length - 1)
+    schedule = as_schedule(options.step_size)
+    sizes = [schedule(t) for t in range(k0, k0 + length)]
+    return np.array(sizes, dtype=float), [schedule(k0 - 1) if k0 > 0 else math.nan, *sizes[:-1]]
+
+
 def minimize_compiled(
     oracle: Oracle,
     x0: np.ndarray,
@@ -241,120 +374,110 @@ def minimize_compiled(
     runner.minimize, except the optimizer: its ``entry`` and validated
     ``options`` (the compiled loop builds the direction, the schedule and the
     clipping from them). Returns the same :class:`Outcome`."""
-    if entry.compiled is None:
-        raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
-    jax = _jax()
     import jax.numpy as jnp
 
     x = np.array(x0, dtype=float)
-    n = x.size
-    record = [obs.record for obs in observers]
-    base = oracle.nfev  # the loop counts from the oracle's counts, as runner.minimize does
-    schedule = as_schedule(options.step_size)
+    points = bool(observers)
+    track = Track(x, stop, observers, interrupt, base=oracle.nfev)  # counts from the oracle's, as minimize does
+    length = chunk_length(stop.max_iter, x.size, points, chunk)
     clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
-    length = chunk_length(stop.max_iter, n, bool(record), chunk)
-    optimizer_label = f"optimizer '{entry.name}'"
+    _, run_chunk, state, failure = _prepare(oracle, x, entry, options, points)
+    if failure is not None:
+        track.fail(failure[0], **failure[1])
 
-    k = 0
-    f = grad_norm = math.nan
-    best_fun, best_iter = math.inf, -1
-    reason, signum = "", None
-    details: dict[str, Any] = {}
-
-    # -- check that the objective traces to a number and the direction keeps
-    # x's shape (jax.eval_shape: no computation), so either is blamed as
-    # runner.minimize blames it; jax compiles the chunk on its first call
-    try:
-        where = "the objective"
-        out = jax.eval_shape(oracle.fun, jax.ShapeDtypeStruct(x.shape, x.dtype))
-        if getattr(out, "shape", None) != ():
-            raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
-        where = optimizer_label
-        direction, run_chunk = chunk_for(oracle.fun, entry, options, clip, points=bool(record))
-        state = direction.init(jnp.asarray(x))
-        d_shape = jax.eval_shape(direction.update, jax.ShapeDtypeStruct(x.shape, x.dtype), state, jnp.asarray(x))[0]
-        if getattr(d_shape, "shape", None) != x.shape:
-            raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
-                                f"for x of shape {x.shape}")
-    except ContractError as exc:
-        reason, details = "contract", {"where": optimizer_label, "at": 0, "problem": str(exc)}
-    except Exception as exc:
-        reason, details = "failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"}
-
-    # a constant step size is one array; a schedule is evaluated on the host, row by row
-    constant = None if isinstance(options.step_size, ScheduleOptions) else float(options.step_size)
     start = clock()
-    carry = (jnp.asarray(x), jnp.full_like(jnp.asarray(x), -0.0), state) if not reason else None
-    k0 = 0  # the next chunk's first row
-    prev_f = math.nan  # f of the row before it
-    streamed = False  # whether any row reached the host
+    carry = (jnp.asarray(x), jnp.full_like(jnp.asarray(x), -0.0), state) if failure is None else None
     try:
-        while not reason:
-            # row k's update steps with step_size(k); row k shows the step size that led to it (row 0: none)
-            if constant is not None:
-                sizes = np.full(length, constant)
-            else:
-                sizes = np.array([schedule(t) for t in range(k0, k0 + length)], dtype=float)
+        while not track.reason:
+            sizes, shown = _step_sizes(options, track.k0, length)
             c0 = clock()
             try:
                 before = carry
                 carry, rows = run_chunk(carry, sizes)
                 fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
-                if record:
-                    xs, gs = np.asarray(rows.x), np.asarray(rows.g)
+                xs, gs = (np.asarray(rows.x), np.asarray(rows.g)) if points else (None, None)
             except Exception as exc:  # compiling or running the chunk (the checks above passed)
-                reason, details = "failed", {"where": "the compiled loop", "at": k0, "error": f"{type(exc).__name__}: {exc}"}
+                track.fail("failed", where="the compiled loop", at=track.k0, error=f"{type(exc).__name__}: {exc}")
                 break
             oracle.nfev += length  # the chunk's evaluations (set to the rows used when the run ends)
             oracle.njev += length
             c1 = clock()
             ts = (c0 - start) + (c1 - c0) * (np.arange(1, length + 1) / length)
 
-            hard, soft = hard_stop(fs, gns, k0, prev_f, stop), soft_stop(ts, k0, stop)
-            last = min((j for j in (hard.row, soft.row) if j >= 0), default=length - 1)
-            if record:  # row by row: the observers, then the rules in minimize's order (an observer may set the flag)
-                f_list, gn_list, t_list = fs.tolist(), gns.tolist(), ts.tolist()
-                shown = [(schedule(k0 - 1) if k0 > 0 else math.nan), *sizes[:-1].tolist()]
-                for i in range(last + 1):
-                    kk = k0 + i
-                    for rec in record:
-                        rec(kk, f_list[i], gn_list[i], shown[i], t_list[i], base + kk + 1, base + kk + 1, xs[i], gs[i])
-                    if i != hard.row and interrupt is not None and interrupt.signum is not None:
-                        reason, signum, last = "interrupted", interrupt.signum, i
-                        break
-            elif interrupt is not None and interrupt.signum is not None and hard.row != 0:
-                # no observer can set the flag: a signal arrived while the chunk computed, before its first row
-                reason, signum, last = "interrupted", interrupt.signum, 0
-            if not reason and last == hard.row:
-                reason = hard.reason
-                if reason == "f_tol":
-                    details["change"] = hard.change
-            elif not reason and last == soft.row:
-                reason = soft.reason
-            # rows 0..last of this chunk are the run's
-            streamed = True
-            k, f, grad_norm = k0 + last, float(fs[last]), float(gns[last])
-            if record:
-                x = xs[last]
-            elif reason and last == length - 1:  # the carry holds the last row's x
-                x = np.asarray(carry[0])
-            elif reason:  # x_k: the chunk again from its start, with rows that carry x
+            def x_at(row: int, before=before, carry=carry, sizes=sizes) -> np.ndarray:
+                if row == length - 1:  # the carry holds the last row's x
+                    return np.asarray(carry[0])
+                # the chunk again from its start, with rows that carry x
                 _, with_points = chunk_for(oracle.fun, entry, options, clip, points=True)
-                x = np.asarray(with_points(before, sizes)[1].x[last])
-            masked = np.where(np.isnan(fs[: last + 1]), math.inf, fs[: last + 1])
-            i_best = int(np.argmin(masked))  # the first lowest f, as minimize's `f < best_fun`
-            if masked[i_best] < best_fun:
-                best_fun, best_iter = float(masked[i_best]), k0 + i_best
-            k0, prev_f = k + 1, f
-    except KeyboardInterrupt as exc:  # a second signal (the flag raises when armed)
-        reason = "interrupted"
-        signum = getattr(exc, "signum", signal.SIGINT)
-    finally:
-        if streamed:
-            oracle.nfev = oracle.njev = base + k + 1  # as runner.minimize counts: one evaluation per row used
+                return np.asarray(with_points(before, sizes)[1].x[row])
 
-    status = TERMINATION[reason][0]
-    message = message_of(reason, stop, f, grad_norm, k, signum, **details)
-    return Outcome(status=status, reason=reason, message=message, x=np.array(x, dtype=float), fun=f,
-                   grad_norm=grad_norm, nit=k, nfev=oracle.nfev, njev=oracle.njev, best_fun=best_fun,
-                   best_iter=best_iter, wall_time_s=clock() - start, signum=int(signum) if signum else None)
+            track.take(fs, gns, xs, gs, ts, shown, x_at)
+    except KeyboardInterrupt as exc:  # a second signal (the flag raises when armed)
+        track.interrupted(getattr(exc, "signum", signal.SIGINT))
+    finally:
+        if track.streamed:
+            oracle.nfev = oracle.njev = track.nfev  # as runner.minimize counts: one evaluation per row used
+    return track.outcome(clock() - start)
+
+
+def minimize_compiled_batch(
+    oracle: Oracle,
+    x0s: np.ndarray,
+    entry: OptimizerEntry,
+    options: Any,
+    stop: StopRules,
+    observers: Sequence[Sequence[Observer]] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    interrupt: SignalFlag | None = None,
+    chunk: int = CHUNK,
+) -> list[Outcome]:
+    """minimize_compiled for a batch of starts ``x0s`` (one per row) with the
+    same objective, optimizer and options (``sweep --seeds N``): each chunk is
+    one ``jax.vmap`` of the compiled chunk over the batch, and each member has
+    its own host side (:class:`Track`: its observers, ``observers[i]``, its
+    stop rules, its best point), so each member's rows and Outcome mean what
+    its own run's mean. A member that has ended is carried along, its rows
+    ignored, until every member has. A member's ``wall_time_s`` is the batch's
+    elapsed time when its last chunk was done; the oracle's counts are left as
+    they are (each Outcome has its member's)."""
+    import jax.numpy as jnp
+
+    xs0 = np.array(x0s, dtype=float)
+    members = xs0.shape[0]
+    observers = observers if observers is not None else [()] * members
+    tracks = [Track(xs0[i], stop, observers[i], interrupt, base=0) for i in range(members)]
+    length = chunk_length(stop.max_iter, xs0[0].size * members, True, chunk)
+    _, run_chunk, state, failure = _prepare(oracle, xs0, entry, options, points=True, batch=True)
+    if failure is not None:
+        for track in tracks:
+            track.fail(failure[0], **failure[1])
+
+    start = clock()
+    carry = (jnp.asarray(xs0), jnp.full_like(jnp.asarray(xs0), -0.0), state) if failure is None else None
+    ended: dict[int, float] = {}
+    try:
+        while not all(track.reason for track in tracks):
+            k0 = next(track.k0 for track in tracks if not track.reason)  # running members are at the same row
+            sizes, shown = _step_sizes(options, k0, length)
+            c0 = clock()
+            try:
+                carry, rows = run_chunk(carry, sizes)
+                fs, gns, xs, gs = (np.asarray(column) for column in rows)
+            except Exception as exc:
+                for track in tracks:
+                    if not track.reason:
+                        track.fail("failed", where="the compiled loop", at=k0, error=f"{type(exc).__name__}: {exc}")
+                break
+            c1 = clock()
+            ts = (c0 - start) + (c1 - c0) * (np.arange(1, length + 1) / length)
+            for i, track in enumerate(tracks):
+                if not track.reason:
+                    track.take(fs[i], gns[i], xs[i], gs[i], ts, shown, x_at=None)
+                    if track.reason:
+                        ended[i] = clock() - start
+    except KeyboardInterrupt as exc:
+        for track in tracks:
+            if not track.reason:
+                track.interrupted(getattr(exc, "signum", signal.SIGINT))
+    now = clock() - start
+    return [track.outcome(ended.get(i, now)) for i, track in enumerate(tracks)]
