@@ -21,7 +21,7 @@ from optrun.commands.prepare import prepare
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.backend import get_backend
-from optrun.core.compiled import can_compile, chunk_length, minimize_compiled, supports
+from optrun.core.compiled import can_compile, chunk_length, minimize_compiled, minimize_compiled_batch, supports
 from optrun.core.errors import ConfigError
 from optrun.core.optimizers import OPTIMIZERS, ContractError, register_optimizer
 from optrun.core.optimizers.first_order import AdagradState, GDOptions, scale_by_root_sum_of_squares
@@ -408,3 +408,51 @@ def test_the_dispatch_takes_the_python_loop_on_autograd_and_for_methods_without_
     assert not can_compile(OPTIMIZERS.get("adam"), get_backend("autograd"))
     assert not can_compile(OPTIMIZERS.get("newton"), get_backend("jax"))
     assert not can_compile(OPTIMIZERS.get("lbfgs"), get_backend("jax"))
+
+
+# ------------------------------------------------------------------- the batch
+def batch_and_singles(fun, x0s, name, options, stop, chunk=32):
+    entry = OPTIMIZERS.get(name)
+    opts = entry.options.model_validate(options)
+    batch_rows = [Rows() for _ in x0s]
+    batch = minimize_compiled_batch(jax_oracle(fun), x0s, entry, opts, stop, [[r] for r in batch_rows], chunk=chunk)
+    singles = []
+    for x0 in x0s:
+        rows = Rows()
+        singles.append((minimize_compiled(jax_oracle(fun), x0, entry, opts, stop, [rows], chunk=chunk), rows))
+    return list(zip(batch, batch_rows)), singles
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,options", [("adam", {"step_size": SCHEDULE, "clip_grad_norm": 2.0}),
+                                          ("nesterov", {"step_size": 0.01}), ("adagrad", {"step_size": 0.5})])
+def test_each_member_of_a_batch_equals_its_own_run(name, options):
+    x0s = np.random.default_rng(1).normal(size=(4, 10)) * 3
+    batch, singles = batch_and_singles(trid, x0s, name, options, stop_rules(max_iter=150))
+    for member, single in zip(batch, singles):
+        assert member[0].reason == "max_iter"
+        assert_same_run(single, member)
+
+
+@pytest.mark.slow
+def test_members_that_stop_at_different_rows_and_one_that_diverges():
+    """gd with grad_tol from starts at different distances: each member ends
+    at its own row; the member started at 1e4 (f = 1e8) is past the divergence
+    bound at its start and ends at row 0 while the others go on."""
+    x0s = np.stack([np.zeros(10), np.full(10, 50.0), np.linspace(-5, 5, 10), np.full(10, 1e4)])
+    batch, singles = batch_and_singles(trid, x0s, "gd", {"step_size": 0.1},
+                                       stop_rules(max_iter=5000, grad_tol=1e-3, divergence=5e7))
+    reasons = [member[0].reason for member in batch]
+    assert reasons[:3] == ["grad_tol"] * 3 and reasons[3] == "bound" and batch[3][0].nit == 0
+    assert len({member[0].nit for member in batch}) >= 3  # members end at different rows
+    for member, single in zip(batch, singles):
+        assert_same_run(single, member)
+
+
+def test_a_batch_interrupted_before_its_first_row_ends_every_member_at_row_0():
+    entry = OPTIMIZERS.get("gd")
+    flag = runner.SignalFlag()
+    flag.signum = signal.SIGINT
+    outcomes = minimize_compiled_batch(jax_oracle(trid), np.zeros((3, 10)), entry, entry.options.model_validate({}),
+                                       stop_rules(), interrupt=flag)
+    assert [(o.reason, o.nit, o.nfev, o.best_iter) for o in outcomes] == [("interrupted", 0, 1, 0)] * 3
