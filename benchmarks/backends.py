@@ -38,7 +38,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from optrun.commands.prepare import prepare
 from optrun.config import load_config

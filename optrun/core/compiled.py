@@ -8,9 +8,10 @@ flat objective. It gives the rows, stop rules, statuses, best point and
 iterations in chunks of ``length`` rows, each chunk one call of a jitted
 ``jax.lax.scan``:
 
-    scan step k:  f_k, g_k = value_and_grad(fun)(x_k)
+    scan step k:  x_k = x_{k-1} + step_{k-1}            (the carry's x and step: make_chunk says why)
+                  f_k, g_k = value_and_grad(fun)(x_k)
                   d_k, state = direction.update(clip(g_k), state, x_k)
-                  x_{k+1} = x_k - step_size(k) * d_k
+                  step_k = -step_size(k) * d_k
                   emit (f_k, |g_k|, x_k, g_k)
 
 The host then streams the chunk's rows to the observers, in order, and applies
@@ -39,9 +40,15 @@ What differs from the Python loop, by construction:
   jitted value_and_grad on its first), so the first chunk's rows and
   ``wall_time_s`` include the compile time; the jitted chunk is kept for the
   next run with the same objective, optimizer and options (:func:`chunk_for`).
-* f and the gradient are jax's float64 arithmetic inside one compiled program:
-  equal to the Python loop on the jax backend to rounding (the tests ask for
-  1e-12 relative over the first 100 rows), not bit for bit.
+* f and the gradient are jax's float64 arithmetic inside one compiled program,
+  and XLA may fuse a direction's multiply-adds (momentum, Adam's moments) into
+  single roundings: equal to the Python loop on the jax backend to rounding
+  (the tests ask for 1e-12 relative over the first 100 rows). gd's steps round
+  as the Python loop's: the rounding-sensitive mlp-gd config agrees to the bit.
+
+:func:`minimize_compiled_batch` runs a batch of starts at once (``jax.vmap``
+of the chunk), each member with its own host side (:class:`Track`), for
+``sweep --seeds N``.
 
 The step-size schedule stays defined once (:mod:`optrun.core.optimizers.schedules`,
 host Python functions of t): the host evaluates it for the chunk's t values and
