@@ -347,3 +347,60 @@ def test_optrun_grad_differentiates_with_autograd_whatever_the_backend():
     on_autograd = grad(config, hessian=True, write=False)
     assert on_jax.gradient.flat == on_autograd.gradient.flat == pytest.approx((-215.6, -88.0), rel=1e-15)
     assert on_jax.hessian.matrix == on_autograd.hessian.matrix
+
+
+def test_describe_and_list_problems_show_the_backends(both_ways):
+    import re
+
+    from rich.console import Console
+
+    from optrun.commands.catalogue import describe_problem, problems_table
+
+    def text(renderable):
+        console = Console(record=True, width=300)
+        console.print(renderable)
+        return console.export_text()
+
+    assert re.search(r"│ backends +│ autograd, jax +│", text(describe_problem("trid")))
+    listed = text(problems_table())
+    assert "backends: autograd, jax" in listed and "backends: autograd " in listed  # test_both_bowl, test_old_bowl
+
+
+@pytest.mark.slow
+def test_the_oracle_hands_out_numpy_arrays_an_optimizer_may_change_in_place():
+    """jax's results are read-only views of its buffers; the Oracle gives every
+    optimizer writable float64 NumPy arrays on either backend."""
+    from optrun.core.runner import Oracle
+
+    for name in ("autograd", "jax"):
+        xp = get_backend(name).np
+        oracle = Oracle(lambda x: xp.sum(x**3), backend=get_backend(name))
+        x = np.array([1.0, 2.0])
+        f, g = oracle.value_and_grad(x)
+        for array in (g, oracle.hessian(x), oracle.hvp(x, np.ones(2))):
+            assert type(array) is np.ndarray and array.dtype == np.float64 and array.flags.writeable
+        g *= 2.0
+        assert (f, oracle.value(x)) == (9.0, 9.0) and list(g) == [6.0, 24.0]
+
+
+@pytest.mark.slow
+def test_a_jax_only_problem_builds_with_jax_numpy_when_called_the_old_way():
+    """build(options), as the catalogue calls every entry, uses the first declared backend's module."""
+    import jax.numpy as jnp
+
+    seen = []
+
+    @register_problem("test_jax_only", description="bowl", backends=("jax",))
+    def build(options, xp):
+        seen.append(xp)
+        return Problem(objective=lambda p: xp.sum(p["x"] ** 2), start={"x": np.ones(2)})
+
+    try:
+        entry = PROBLEMS.get("test_jax_only")
+        entry.build(entry.options())
+        assert seen == [jnp]
+        with pytest.raises(ConfigError, match="^backend: problem 'test_jax_only' runs on the 'jax' backend only, not 'autograd'"):
+            load_config({"problem": "test_jax_only", "optimizer": "gd"})
+        assert load_config({"problem": "test_jax_only", "optimizer": "gd", "backend": "jax"}).backend == "jax"
+    finally:
+        PROBLEMS.unregister("test_jax_only")

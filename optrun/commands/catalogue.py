@@ -53,7 +53,7 @@ def problems_table() -> Table:
         table.add_column(column, overflow="fold", ratio=1)
     table.add_column("description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
-        about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
+        about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
         table.add_row(Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about)
     return table
 
@@ -143,6 +143,7 @@ def describe_problem(name: str):
     head.add_column("value", overflow="fold")
     head.add_row("formula", Text(entry.formula))
     head.add_row("parameters", Text(entry.parameters))
+    head.add_row("backends", Text(", ".join(entry.backends)))  # the values `backend:` may take for it
     if callable(problem.start):
         start = problem.initial(0)
         head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")

@@ -155,7 +155,7 @@ class Oracle:
         self.njev += 1
         try:
             f, g = self._value_and_grad(x)
-            result = float(f), np.asarray(g, dtype=float)
+            result = float(f), _writable(g)
         except Exception as exc:
             self.error = exc
             raise
@@ -179,7 +179,7 @@ class Oracle:
             self._hessian = self.backend.hessian(self.fun)
         self.nhev += 1
         try:
-            return np.asarray(self._hessian(x), dtype=float).reshape(x.size, x.size)
+            return _writable(self._hessian(x)).reshape(x.size, x.size)
         except Exception as exc:
             self.error = exc
             raise
@@ -190,10 +190,17 @@ class Oracle:
             self._hvp = self.backend.hvp(self.fun)
         self.nhev += 1
         try:
-            return np.asarray(self._hvp(x, v), dtype=float)
+            return _writable(self._hvp(x, v))
         except Exception as exc:
             self.error = exc
             raise
+
+
+def _writable(array: Any) -> np.ndarray:
+    """A float NumPy array the caller may change in place: jax hands out
+    read-only views of its buffers, which are copied; autograd's arrays are not."""
+    result = np.asarray(array, dtype=float)
+    return result if result.flags.writeable else result.copy()
 
 
 @dataclass(frozen=True)

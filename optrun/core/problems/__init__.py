@@ -152,9 +152,9 @@ class ProblemEntry:
     """A registered problem: its build function, options model, description,
     formula, the backends it runs on and where it came from.
 
-    ``build(options)`` builds it with ``autograd.numpy``; an entry with
-    ``takes_module`` (one that declared its backends) also takes the array
-    module, ``build(options, xp)``: :meth:`make` calls either for a backend."""
+    ``build(options)`` builds it (with its first backend's array module); an
+    entry with ``takes_module`` (one that declared its backends) also takes
+    the array module, ``build(options, xp)``: :meth:`make` calls either for a backend."""
 
     name: str
     build: Callable[..., Problem]
@@ -217,7 +217,7 @@ def register_problem(
             name,
             ProblemEntry(
                 name=name,
-                build=build if backends is None else _autograd_by_default(build),
+                build=build if backends is None else _module_by_default(build, backends[0]),
                 options=options,
                 description=description,
                 formula=formula,
@@ -231,14 +231,17 @@ def register_problem(
     return decorate
 
 
-def _autograd_by_default(build: Callable[..., Problem]) -> Callable[..., Problem]:
-    """``build(options, xp)`` that may also be called as ``build(options)``
-    (with ``autograd.numpy``), as code that predates backends calls every entry."""
+def _module_by_default(build: Callable[..., Problem], backend: str) -> Callable[..., Problem]:
+    """``build(options, xp)`` that may also be called as ``build(options)``, as
+    code that predates backends calls every entry (the catalogue, tests): then
+    ``xp`` is the array module of ``backend``, the first the problem declares."""
 
     @functools.wraps(build)
     def build_for(options: Any, xp: Any = None) -> Problem:
         if xp is None:
-            import autograd.numpy as xp
+            from optrun.core.backend import get_backend
+
+            xp = get_backend(backend).np
         return build(options, xp)
 
     return build_for
