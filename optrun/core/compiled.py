@@ -402,7 +402,8 @@ def minimize_compiled(
                 before = carry
                 carry, rows = run_chunk(carry, sizes)
                 fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
-                xs, gs = (np.asarray(rows.x), np.asarray(rows.g)) if points else (None, None)
+                # writable copies, as the Oracle's gradients are on both backends (jax's own are read-only)
+                xs, gs = (np.array(rows.x), np.array(rows.g)) if points else (None, None)
             except Exception as exc:  # compiling or running the chunk (the checks above passed)
                 track.fail("failed", where="the compiled loop", at=track.k0, error=f"{type(exc).__name__}: {exc}")
                 break
@@ -469,7 +470,7 @@ def minimize_compiled_batch(
             c0 = clock()
             try:
                 carry, rows = run_chunk(carry, sizes)
-                fs, gns, xs, gs = (np.asarray(column) for column in rows)
+                fs, gns, xs, gs = (np.array(column) for column in rows)  # writable, as in minimize_compiled
             except Exception as exc:
                 for track in tracks:
                     if not track.reason:
