@@ -51,6 +51,14 @@ Capabilities are declared on the registry entry, never coded per method:
   ``pure``, and ``remember_last``: the method evaluates each iterate before the
   runner asks for it (SciPy), so whoever builds the run's Oracle makes it keep
   the last point.
+* ``compiled``: the method can run inside the compiled loop of the jax backend
+  (:mod:`optrun.core.compiled`): ``compiled(options)`` returns the method's
+  *direction* as an optax ``GradientTransformation`` (pure ``init(params)`` and
+  ``update(grad, state, params) -> (d, state)`` on jax arrays), the same
+  direction its ``make`` computes in NumPy. The compiled loop applies the
+  declared transforms itself (the schedule, evaluated on the host, and
+  ``clip_grad_norm`` in jax.numpy) and steps ``-step_size(t) * d``, so only a
+  method with the ``step_size`` transform can declare it.
 """
 
 from __future__ import annotations
@@ -195,6 +203,9 @@ class OptimizerEntry:
     # the Oracle built for the run keeps the last point (Oracle(remember_last=...))
     remember_last: bool = False
     factory: Callable[[Any, Any], Any] | None = None  # make as registered, before the transforms
+    # compiled(options) -> the direction as an optax GradientTransformation, for
+    # the jax backend's compiled loop (optrun.core.compiled); None: the Python loop only
+    compiled: Callable[[Any], Any] | None = None
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
@@ -212,7 +223,7 @@ def _takes(fn: Callable, count: int) -> bool:
 
 
 def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs: Any, check: Any,
-                    pure: Any, transforms: Any, remember_last: Any) -> list[str]:
+                    pure: Any, transforms: Any, remember_last: Any, compiled: Any = None) -> list[str]:
     """What is wrong with an entry, as far as registration can tell."""
     problems = []
     if not callable(make) or not _takes(make, 2):
@@ -234,6 +245,11 @@ def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs:
         for option in TRANSFORMS:
             if option in transforms and option not in fields:
                 problems.append(f"transforms has '{option}' but {options.__name__} has no '{option}' option")
+    if compiled is not None:
+        if not callable(compiled) or not _takes(compiled, 1):
+            problems.append(f"compiled must be a function of (options) or None, got {_shown(compiled)}")
+        elif not isinstance(transforms, tuple) or "step_size" not in transforms:
+            problems.append("compiled needs the 'step_size' transform (the compiled loop steps -step_size(t) * direction)")
     return problems
 
 
@@ -248,19 +264,22 @@ def _shown(value: Any) -> str:
 
 def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",),
                        check: Callable[[Any, int], None] | None = None, pure: bool = True,
-                       transforms: tuple[str, ...] = (), remember_last: bool = False):
+                       transforms: tuple[str, ...] = (), remember_last: bool = False,
+                       compiled: Callable[[Any], Any] | None = None):
     """Decorator: register ``make(options, oracle)`` under ``name``.
 
     ``make`` returns an :class:`Optimizer`, or a :class:`StepRule` when
     ``transforms`` has ``"step_size"``. The entry's ``make`` is the complete
     factory: the declared transforms applied (:data:`TRANSFORMS`) and the
-    optimizer named. An entry that breaks what registration can check is
+    optimizer named. ``compiled`` (optional): ``compiled(options)`` is the
+    method's direction as an optax GradientTransformation, for the jax
+    backend's compiled loop (module docstring). An entry that breaks what registration can check is
     refused with a :class:`ContractError` naming the optimizer."""
 
     def decorate(make):
         if not isinstance(name, str) or not name.strip():
             raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
-        problems = _entry_problems(name, make, options, description, needs, check, pure, transforms, remember_last)
+        problems = _entry_problems(name, make, options, description, needs, check, pure, transforms, remember_last, compiled)
         if problems:
             raise ContractError(f"optimizer '{name}' cannot be registered: {'; '.join(problems)}")
         applied = [(option, t) for option, t in TRANSFORMS.items() if option in transforms]
@@ -277,7 +296,7 @@ def register_optimizer(name: str, *, options: type[Options], description: str, n
             return built._replace(name=name)
 
         OPTIMIZERS.register(name, OptimizerEntry(name, complete, options, description, tuple(needs), check, pure,
-                                                 tuple(transforms), remember_last, make))
+                                                 tuple(transforms), remember_last, make, compiled))
         return make
 
     return decorate

@@ -15,6 +15,15 @@ once by :func:`first_order`:
 Variants are the same function with a keyword fixed by ``functools.partial``
 (``nesterov`` is momentum) or a composition (``adamw`` is adam followed by
 :func:`add_decayed_weights`), not copies.
+
+Each method also declares its direction for the jax backend's compiled loop
+(:mod:`optrun.core.compiled`, the entry's ``compiled`` capability): a function
+``options -> optax.GradientTransformation`` computing the same ``d`` as the
+NumPy direction, with optax's transforms where they compute optrun's formula
+(``identity``, ``trace``, ``scale_by_rms(eps_in_sqrt=False)``,
+``scale_by_adam``, ``add_decayed_weights``) and one of optrun's own where optax
+differs (:func:`scale_by_root_sum_of_squares`, for adagrad). optax and jax are
+imported only when a compiled direction is built.
 """
 
 from __future__ import annotations
@@ -54,15 +63,19 @@ def descend(direction: Direction) -> StepRule:
     return StepRule(direction.init, update)
 
 
-def first_order(name: str, *, options: type[FirstOrderOptions], description: str):
+def first_order(name: str, *, options: type[FirstOrderOptions], description: str,
+                compiled: Callable[[Any], Any] | None = None):
     """Register a direction ``direction(options) -> Direction`` as the
-    optimizer ``name``, with the step-size schedule and gradient clipping."""
+    optimizer ``name``, with the step-size schedule and gradient clipping;
+    ``compiled(options)``: the same direction as an optax
+    GradientTransformation, for the jax backend's compiled loop."""
 
     def decorate(direction: Callable[[Any], Direction]):
         def make(opts: FirstOrderOptions, oracle=None) -> StepRule:
             return descend(direction(opts))
 
-        register_optimizer(name, options=options, description=description, transforms=("step_size", "clip_grad_norm"))(make)
+        register_optimizer(name, options=options, description=description, transforms=("step_size", "clip_grad_norm"),
+                           compiled=compiled)(make)
         return direction
 
     return decorate
@@ -77,7 +90,13 @@ class GDState(NamedTuple):
     pass
 
 
-@first_order("gd", options=GDOptions, description="gradient descent: x <- x - step_size * g")
+def gd_compiled(options: GDOptions) -> Any:
+    import optax
+
+    return optax.identity()  # d = g
+
+
+@first_order("gd", options=GDOptions, description="gradient descent: x <- x - step_size * g", compiled=gd_compiled)
 def gd(options: GDOptions) -> Direction:
     return Direction(lambda x0: GDState(), lambda grad, state, x: (grad, state))
 
@@ -106,16 +125,25 @@ def momentum(options: MomentumOptions, *, nesterov: bool = False) -> Direction:
     return Direction(init, update)
 
 
+def momentum_compiled(options: MomentumOptions, *, nesterov: bool = False) -> Any:
+    import optax
+
+    # optax.trace: v <- g + decay v; with nesterov, d = g + decay v (the new v): optrun's formulas
+    return optax.trace(decay=options.beta, nesterov=nesterov)
+
+
 first_order(
     "momentum",
     options=MomentumOptions,
     description="heavy ball: v <- beta v + g; x <- x - step_size * v",
+    compiled=momentum_compiled,
 )(momentum)
 
 nesterov = first_order(
     "nesterov",
     options=MomentumOptions,
     description="Nesterov momentum: v <- beta v + g; x <- x - step_size * (g + beta v)",
+    compiled=partial(momentum_compiled, nesterov=True),
 )(partial(momentum, nesterov=True))
 
 
@@ -130,10 +158,36 @@ class AdagradState(NamedTuple):
     sum_sq: np.ndarray
 
 
+def scale_by_root_sum_of_squares(initial_accumulator: float, eps: float) -> Any:
+    """Adagrad's direction as an optax GradientTransformation:
+    G <- G + g^2 (G starts at ``initial_accumulator``), d = g / (sqrt(G) + eps).
+
+    Not ``optax.scale_by_rss``, which computes ``where(G > 0, 1/sqrt(G + eps), 0) * g``:
+    eps inside the root instead of outside, and d = 0 where G = 0. With
+    optrun's defaults (G from 0, eps 1e-8) its first step is g/sqrt(g^2 + 1e-8)
+    instead of g/(|g| + 1e-8): a different method for small gradients."""
+    import jax.numpy as jnp
+    import optax
+
+    def init(params):
+        return AdagradState(sum_sq=jnp.full_like(params, initial_accumulator))
+
+    def update(grad, state, params=None):
+        sum_sq = state.sum_sq + grad * grad
+        return grad / (jnp.sqrt(sum_sq) + eps), AdagradState(sum_sq=sum_sq)
+
+    return optax.GradientTransformation(init, update)
+
+
+def adagrad_compiled(options: AdagradOptions) -> Any:
+    return scale_by_root_sum_of_squares(options.initial_accumulator, options.eps)
+
+
 @first_order(
     "adagrad",
     options=AdagradOptions,
     description="Adagrad (Duchi et al., 2011): G <- G + g^2; x <- x - step_size * g / (sqrt(G) + eps)",
+    compiled=adagrad_compiled,
 )
 def adagrad(options: AdagradOptions) -> Direction:
     eps = options.eps
@@ -159,10 +213,19 @@ class RMSpropState(NamedTuple):
     mean_sq: np.ndarray
 
 
+def rmsprop_compiled(options: RMSpropOptions) -> Any:
+    import optax
+
+    # optax: E <- (1 - decay) g^2 + decay E from E = 0, no bias correction; eps_in_sqrt=False
+    # puts eps outside the root as optrun does (optax's default, True, is 1/sqrt(E + eps))
+    return optax.scale_by_rms(decay=options.decay, eps=options.eps, initial_scale=0.0, eps_in_sqrt=False)
+
+
 @first_order(
     "rmsprop",
     options=RMSpropOptions,
     description="RMSprop (Hinton, 2012): E <- decay E + (1 - decay) g^2; x <- x - step_size * g / (sqrt(E) + eps)",
+    compiled=rmsprop_compiled,
 )
 def rmsprop(options: RMSpropOptions) -> Direction:
     decay, eps = options.decay, options.eps
@@ -223,7 +286,22 @@ def add_decayed_weights(direction: Direction, weight_decay: float) -> Direction:
     return Direction(direction.init, update)
 
 
-first_order("adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)")(adam)
+def adam_compiled(options: AdamOptions) -> Any:
+    import optax
+
+    # bias-corrected m_hat / (sqrt(v_hat) + eps), eps outside the root (eps_root 0): optrun's adam
+    return optax.scale_by_adam(b1=options.b1, b2=options.b2, eps=options.eps, eps_root=0.0)
+
+
+def adamw_compiled(options: AdamWOptions) -> Any:
+    import optax
+
+    # optrun's weight_decay (default 0.01, not optax.adamw's 1e-4), added to the direction as in add_decayed_weights
+    return optax.chain(adam_compiled(options), optax.add_decayed_weights(options.weight_decay))
+
+
+first_order("adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)",
+            compiled=adam_compiled)(adam)
 
 
 @first_order(
@@ -231,6 +309,7 @@ first_order("adam", options=AdamOptions, description="Adam with bias correction 
     options=AdamWOptions,
     description="AdamW (Loshchilov & Hutter, 2019): Adam plus decoupled weight decay, "
     "x <- x - step_size * (m_hat / (sqrt(v_hat) + eps) + weight_decay * x)",
+    compiled=adamw_compiled,
 )
 def adamw(options: AdamWOptions) -> Direction:
     return add_decayed_weights(adam(options), options.weight_decay)
