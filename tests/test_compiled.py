@@ -456,3 +456,38 @@ def test_a_batch_interrupted_before_its_first_row_ends_every_member_at_row_0():
     outcomes = minimize_compiled_batch(jax_oracle(trid), np.zeros((3, 10)), entry, entry.options.model_validate({}),
                                        stop_rules(), interrupt=flag)
     assert [(o.reason, o.nit, o.nfev, o.best_iter) for o in outcomes] == [("interrupted", 0, 1, 0)] * 3
+
+
+@pytest.mark.slow
+def test_optrun_run_on_jax_takes_the_compiled_loop_and_writes_the_autograd_trace(tmp_path, monkeypatch):
+    """Through the CLI: `--set backend=jax` on a shipped first-order config
+    never enters the Python loop (it is made to fail here), and its trace.csv
+    has the autograd run's iterations, f to 1e-12 and the same status."""
+    import csv
+
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    cli = CliRunner()
+    config = str(CONFIGS / "trid-adam.yaml")
+    assert cli.invoke(app, ["run", config, "-q", "--no-plots", "--set", "output.dir=ag"]).exit_code == 0
+
+    def python_loop(*args, **kwargs):
+        raise AssertionError("the jax backend ran the Python loop")
+
+    monkeypatch.setattr(runner, "minimize", python_loop)
+    result = cli.invoke(app, ["run", config, "-q", "--no-plots", "--set", "backend=jax", "--set", "output.dir=jx"])
+    assert result.exit_code == 0, result.stderr
+
+    def rows(folder):
+        [run] = (tmp_path / folder / "trid-adam").iterdir()
+        return list(csv.DictReader(open(run / "trace.csv"))), (run / "summary.json").read_text()
+
+    (ag, ag_summary), (jx, jx_summary) = rows("ag"), rows("jx")
+    assert len(ag) == len(jx) > 100
+    for a, j in zip(ag, jx):
+        assert a["iter"] == j["iter"]
+        assert float(j["f"]) == pytest.approx(float(a["f"]), rel=1e-12, abs=1e-14)
+    assert '"status": "converged"' in ag_summary and '"status": "converged"' in jx_summary

@@ -30,7 +30,7 @@ from optrun.core.params import to_jsonable
 from optrun.commands.prepare import Prepared, prepare
 from optrun.commands.signals import run_signals
 from optrun.core.result import Best, KnownMinimum, Summary
-from optrun.core import runner
+from optrun.core import compiled, runner
 from optrun.core.runner import Interrupted, Outcome, SignalFlag
 from optrun.core.status import Status
 
@@ -261,12 +261,20 @@ def solve(
     prep: Prepared, threads: int, x0: np.ndarray | None = None, observers: Sequence[Any] = (), interrupt: SignalFlag | None = None
 ) -> tuple[Outcome, dict[str, Any]]:
     """Make the optimizer and run the loop from ``x0`` (default: the config's
-    start) with ``threads`` BLAS threads; returns the outcome and the machine
+    start) with ``threads`` BLAS threads: on the jax backend, a method with a
+    compiled direction runs in jitted chunks (:mod:`optrun.core.compiled`),
+    anything else in the one Python loop; returns the outcome and the machine
     it ran on (for summary.json). Writes nothing: observers do."""
     config = prep.config
-    optimizer = config.optimizer.entry.make(config.optimizer.options, prep.oracle)
+    entry, options = config.optimizer.entry, config.optimizer.options
+    start = prep.x0 if x0 is None else x0
+    if compiled.can_compile(entry, prep.oracle.backend):  # jax and a method with a compiled direction: lax.scan chunks
+        with machine.blas_limits(threads):
+            outcome = compiled.minimize_compiled(prep.oracle, start, entry, options, config.stop, observers, interrupt=interrupt)
+            return outcome, machine.machine_info()
+    optimizer = entry.make(options, prep.oracle)
     with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
-        outcome = runner.minimize(prep.oracle, prep.x0 if x0 is None else x0, optimizer, config.stop, observers, interrupt=interrupt)
+        outcome = runner.minimize(prep.oracle, start, optimizer, config.stop, observers, interrupt=interrupt)
         return outcome, machine.machine_info()
 
 
