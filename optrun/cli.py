@@ -306,13 +306,15 @@ def sweep(
     resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs.")] = None,
     plots: Annotated[bool, Plots("off: sweeps are about final values")] = False,
     quiet: Quiet = False,
+    vectorize: Annotated[bool, Flag("--vectorize", help="backend: jax only: run every seed as one vmap'ed computation in this process "
+                                    "(the runs may differ in seed and init.* only); same run directories.")] = False,
     set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value.")] = None,
     problems: Problems = None,
 ) -> int:
     """Run a config over a grid of values and seeds, and tabulate the results."""
     from optrun.commands.sweep import sweep_command
 
-    return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet)
+    return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet, vectorize)
 
 
 @app.command()

@@ -363,3 +363,40 @@ def test_compare_takes_a_name_folder_as_its_runs(workdir):
     rows = json.loads(result.stdout)
     assert len(rows) == 2 and {r["run_dir"].split("/")[-2] for r in rows} == {"s"}
     assert rows[0]["f"] != rows[1]["f"]
+
+
+# ------------------------------------------------ --vectorize (issue 19.4)
+JAX_SEEDS = ("problem: {name: rosenbrock, dim: 4}\ninit: {kind: normal, scale: 0.5}\n"
+             "optimizer: {name: adam, step_size: 0.01}\nstop: {max_iter: 150}\nbackend: jax\n")
+
+
+@pytest.mark.slow
+def test_vectorize_writes_the_run_directories_a_sequential_sweep_writes(workdir):
+    (workdir / "v.yaml").write_text(JAX_SEEDS)
+    assert sweep("v.yaml", "--seeds", "3", "--vectorize").exit_code == 0
+    assert sweep("v.yaml", "--seeds", "3", "--workers", "1").exit_code == 0
+    vectorized, sequential = sorted((workdir / "outputs" / "v").glob("sweep-*"))
+    for i in range(1, 4):
+        a = list(csv.DictReader(open(vectorized / f"run-{i:04d}" / "trace.csv")))
+        b = list(csv.DictReader(open(sequential / f"run-{i:04d}" / "trace.csv")))
+        assert len(a) == len(b) == 151
+        assert [r["iter"] for r in a] == [r["iter"] for r in b]
+        for ra, rb in zip(a, b):
+            assert float(ra["f"]) == pytest.approx(float(rb["f"]), rel=1e-12)
+        sa, sb = (json.loads((d / f"run-{i:04d}" / "summary.json").read_text()) for d in (vectorized, sequential))
+        assert (sa["status"], sa["nit"], sa["nfev"], sa["seed"]) == (sb["status"], sb["nit"], sb["nfev"], sb["seed"])
+    assert len({r["f"] for r in rows_of(vectorized)}) == 3  # three different starts
+
+
+def test_vectorize_refuses_what_it_cannot_run_before_anything_is_written(workdir):
+    (workdir / "v.yaml").write_text(JAX_SEEDS)
+    cases = [
+        (["--set", "backend=autograd"], "--vectorize runs on the jax backend"),
+        (["--set", "optimizer={name: lbfgs}"], "optimizer 'lbfgs' has none (those that have: "),
+        (["--grid", "optimizer.step_size=0.01,0.1"], "sweep only seed and init.* keys with it"),
+        (["--dask", "local:2"], "leave out --dask"),
+    ]
+    for extra, message in cases:
+        result = sweep("v.yaml", "--seeds", "2", "--vectorize", *extra)
+        assert result.exit_code == 2 and message in " ".join(result.stderr.split()), (extra, result.stderr)
+    assert not (workdir / "outputs").exists()

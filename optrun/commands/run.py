@@ -305,6 +305,62 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
         return _record(prep, run_dir, writer, observers, threads, flag)
 
 
+def vectorizable(configs: Sequence[Config]) -> str:
+    """Why these runs cannot be one vectorised computation ('' when they can):
+    the jax backend, a method with a compiled direction, and one objective,
+    optimizer and stop rules for all (they may differ in seed and init only,
+    which change the start)."""
+    def shared(config: Config) -> str:
+        data = config.resolved()
+        return repr({k: v for k, v in data.items() if k not in ("name", "seed", "init", "output", "expect", "sweep")})
+
+    if any(c.backend != "jax" for c in configs):
+        return "--vectorize runs on the jax backend: add backend: jax to the config (or --set backend=jax)"
+    from optrun.core.optimizers import OPTIMIZERS
+
+    entry = configs[0].optimizer.entry
+    if not compiled.supports(entry):
+        return (f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
+                f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})")
+    if len({shared(c) for c in configs}) > 1:
+        return "--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed and init.* keys with it"
+    return ""
+
+
+def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: int, interrupt: SignalFlag | None = None
+                  ) -> list[RunResult]:
+    """Runs that differ only in their start (``sweep --seeds N --vectorize``)
+    as one ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
+    each run gets its own run directory, trace, summary and plots, exactly
+    as :func:`execute` writes them; the caller checked :func:`vectorizable`."""
+    preps = [prepare(config) for config in configs]
+    first = preps[0]
+    records: list[tuple[Prepared, Path, TraceWriter]] = []
+    try:
+        for prep, run_dir in zip(preps, run_dirs):
+            run_dir = make_given_dir(run_dir)
+            records.append((prep, run_dir, _start_record(run_dir, prep)))
+        with machine.blas_limits(threads):
+            config = first.config
+            outcomes = compiled.minimize_compiled_batch(first.oracle, np.stack([prep.x0 for prep in preps]), config.optimizer.entry,
+                                                        config.optimizer.options, config.stop,
+                                                        observers=[[writer] for _, _, writer in records], interrupt=interrupt)
+        where = machine.machine_info()
+        results = []
+        for (prep, run_dir, writer), outcome in zip(records, outcomes):
+            writer.close()
+            summary = build_summary(prep, outcome, where)
+            _write_summary(run_dir, summary, outcome)
+            warnings = list(prep.config.warnings)
+            if prep.config.output.plots:
+                warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
+            results.append(RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum))
+        return results
+    finally:
+        for _, _, writer in records:
+            writer.close()
+
+
 def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Sequence[Any], threads: int,
             flag: SignalFlag | None) -> RunResult:
     config = prep.config

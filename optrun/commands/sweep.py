@@ -343,14 +343,18 @@ class Stopped(Exception):
         self.signum = int(signum)
 
 
-def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, on_done: Callable[[dict[str, Any]], None]) -> None:
+def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, on_done: Callable[[dict[str, Any]], None],
+                  vectorize: bool = False) -> None:
     """Run the tasks; raises :class:`Stopped` after a SIGINT/SIGTERM, once
     every executor has stopped and the rows of the runs that recorded
-    themselves were handed to ``on_done``."""
+    themselves were handed to ``on_done``. ``vectorize``: all of them as one
+    vmap'ed computation in this process (checked by :func:`check_vectorizable`)."""
     from optrun.commands.signals import run_signals
 
     with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
-        if dask is not None:
+        if vectorize and tasks:
+            _vectorized(tasks, on_done, flag)
+        elif dask is not None:
             _with_dask(tasks, dask, on_done, flag)
         elif workers <= 1 or len(tasks) <= 1:
             try:
@@ -365,6 +369,30 @@ def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, o
                 raise Stopped(getattr(exc, "signum", signal.SIGINT)) from None
         else:
             _with_pool(tasks, workers, on_done, flag)
+
+
+def check_vectorizable(plan: Plan) -> None:
+    """A ConfigError saying why the plan's runs cannot be one vectorised computation (``--vectorize``)."""
+    from optrun.commands.run import vectorizable
+
+    reason = vectorizable([load_config(plan.config, plan.run_overrides(values)) for values in plan.runs])
+    if reason:
+        raise ConfigError(reason, source=plan.config if isinstance(plan.config, str) else None)
+
+
+def _vectorized(tasks: list[dict[str, Any]], on_done: Callable[[dict[str, Any]], None], flag: Any) -> None:
+    """The tasks as one batch (``--vectorize``): every run directory written as a single run writes it."""
+    from optrun.commands.run import execute_batch
+
+    configs = [load_config(task["config"], task["overrides"]) for task in tasks]
+    try:
+        results = execute_batch(configs, [Path(task["run_dir"]) for task in tasks], tasks[0]["blas_threads"], interrupt=flag)
+    except KeyboardInterrupt as exc:
+        raise Stopped(getattr(exc, "signum", signal.SIGINT)) from None
+    for task, result in zip(tasks, results):
+        on_done({"index": task["index"], **task["values"], **_result_fields(result.summary), "run_dir": task["run_dir"]})
+    if any(result.summary.status is Status.INTERRUPTED for result in results):
+        raise Stopped(flag.signum if flag is not None and flag.signum else signal.SIGINT)
 
 
 def _row_on_disk(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -633,7 +661,7 @@ def _check_writable(folder: Path) -> None:
 
 
 def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None,
-              on_done: Callable[[dict[str, Any]], None] = lambda row: None) -> SweepOutcome:
+              on_done: Callable[[dict[str, Any]], None] = lambda row: None, vectorize: bool = False) -> SweepOutcome:
     """Run every run of the plan that has not finished yet; write sweep.csv and sweep.png."""
     from optrun.core.machine import blas_threads
 
@@ -664,7 +692,7 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
     stopped = False
     signum = None
     try:
-        execute_tasks(tasks, workers, dask, done)
+        execute_tasks(tasks, workers, dask, done, vectorize)
     except Stopped as stop:
         stopped, signum = True, stop.signum
     ordered = [rows[i] for i in sorted(rows)]
@@ -913,7 +941,8 @@ def plot_sweep_dir(sweep_dir: Path) -> tuple[list[Path], list[str]]:
 
 # ----------------------------------------------------------- optrun sweep
 def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None, workers: int, dask: str | None,
-                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None, quiet: bool = False) -> int:
+                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None, quiet: bool = False,
+                  vectorize: bool = False) -> int:
     """``optrun sweep``: validate and start a sweep (or take one to
     ``--resume``), run it, print its table (not with ``quiet``); returns the
     exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
@@ -926,11 +955,15 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
         load_problems(problems)
         problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
         if dask is not None:
+            if vectorize:
+                raise ConfigError("--vectorize runs the sweep as one computation in this process: leave out --dask")
             check_dask_address(dask)  # fail before validating or creating anything
         if resume is not None:
             if config is not None or grid or zipped or seeds or overrides:
                 raise ConfigError("--resume takes a sweep directory only: the plan is in its sweep.json")
             plan, sweep_dir = load_plan(resume), resume
+            if vectorize:
+                check_vectorizable(plan)
         else:
             if config is None:
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
@@ -938,13 +971,15 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
                 plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
             for text in dropped_options(plan):
                 note(text)
+            if vectorize:
+                check_vectorizable(plan)  # before the sweep folder exists
             repeats = identical_repeats(plan)
             if repeats:
                 warn(repeats)
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded", flag.signum)
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
-        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None, quiet=quiet)
+        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None, quiet=quiet, vectorize=vectorize)
         for warning in outcome.warnings:
             warn(warning)
         if not quiet:
@@ -953,7 +988,7 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
 
 
 def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool,
-                       label: str = "sweep", remove: Path | None = None, quiet: bool = False) -> SweepOutcome:
+                       label: str = "sweep", remove: Path | None = None, quiet: bool = False, vectorize: bool = False) -> SweepOutcome:
     """:func:`run_sweep` with a progress bar labelled ``label``; a ``new``
     sweep in which nothing ran (e.g. no scheduler) leaves no sweep folder
     behind (nor ``remove``, the folder holding it: optrun bench's)."""
@@ -961,7 +996,7 @@ def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | No
 
     try:
         with progress(label, len(plan.runs), hidden=quiet) as bar:
-            return run_sweep(plan, sweep_dir, workers, dask, problems, on_done=bar.advance)
+            return run_sweep(plan, sweep_dir, workers, dask, problems, on_done=bar.advance, vectorize=vectorize)
     except OptrunError:
         if new and not any(sweep_dir.glob("run-*")):
             import shutil
