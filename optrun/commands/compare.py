@@ -88,8 +88,9 @@ def settings(runs: Sequence[RunFiles]) -> list[str]:
         return [key_options(run) for run in runs]
     flat = [_flatten(run.config) for run in runs]
     keys = [k for k in dict.fromkeys(k for f in flat for k in f) if not k.startswith(_NOT_SETTINGS)]
-    differ = [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-    return [", ".join(f"{_short_key(k, differ)}={short(f[k]) if k in f else '-'}" for k in differ) for f in flat]
+    # keys every run has (an option of one method only is told by the optimizer column)
+    differ = [k for k in keys if all(k in f for f in flat) and len({repr(f[k]) for f in flat}) > 1]
+    return [", ".join(f"{_short_key(k, differ)}={short(f[k])}" for k in differ) for f in flat]
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
