@@ -1,9 +1,10 @@
 """Sweep speed-up: the same sweeps of 8 runs with 1 worker (in process) and
-2 workers, for short runs (about 0.4 s each) and long ones (about 1 s or
-more), interleaved, several repeats; prints the medians, the ratio and the
+2 workers, for tiny runs (about 0.05 s: over before a helper process is
+ready), short ones (about 0.4 s) and long ones (about 1 s or more),
+interleaved, several repeats; prints the medians, the ratio and the
 machine's load average (the 1-minute figure, read as each sweep starts).
 
-    python benchmarks/sweep.py [--repeats 5] [--short 330] [--long 1000]
+    python benchmarks/sweep.py [--repeats 5] [--tiny 40] [--short 330] [--long 1000]
 
 Timings on a shared machine are noisy: compare ratios taken at the same
 load, and quote the load with them.
@@ -47,11 +48,12 @@ def timed_sweep(folder: Path, workers: int, iterations: int) -> tuple[float, flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tiny", type=int, default=40, help="Adam steps of a tiny run (about 0.05 s on an idle core)")
     parser.add_argument("--short", type=int, default=330, help="Adam steps of a short run (about 0.4 s on an idle core)")
     parser.add_argument("--long", type=int, default=1000, help="Adam steps of a long run (about 1.1 s on an idle core)")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved")
-    sizes = {"(a) short": args.short, "(b) long": args.long}
+    sizes = {"tiny": args.tiny, "(a) short": args.short, "(b) long": args.long}
     walls: dict[tuple[str, int], list[float]] = {(size, w): [] for size in sizes for w in (1, 2)}
     runs: dict[tuple[str, int], list[float]] = {key: [] for key in walls}
     loads: list[float] = []
