@@ -35,10 +35,17 @@ def pool_processes() -> set[int]:
     return found
 
 
+def test_calls_over_before_helpers_would_start_run_here_alone():
+    results = {}
+    assert pool.run_calls(os.getpid, [()] * 5, 2, results.__setitem__, None) == (None, set(), {})
+    assert results == {i: os.getpid() for i in range(5)}
+
+
 def test_calls_that_end_before_the_helpers_are_ready_leave_no_process():
     before = pool_processes()
     results = {}
-    stopped, not_started, lost = pool.run_calls(os.getpid, [()] * 5, 3, results.__setitem__, None)
+    calls = [(pool.HELPERS_AFTER_SECONDS / 2,)] * 5  # the helpers start halfway, and are still importing at the end
+    stopped, not_started, lost = pool.run_calls(time.sleep, calls, 3, results.__setitem__, None)
     assert (stopped, not_started, lost) == (None, set(), {})
     assert sorted(results) == [0, 1, 2, 3, 4]
     assert pool_processes() <= before  # the two helpers, killed while warming up, are reaped

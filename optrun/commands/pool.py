@@ -10,11 +10,16 @@ loads in a worker (the calibration's ``OPENBLAS_CORETYPE``).
 
 Where a sweep's time goes. A spawned worker needs about a second (on an idle
 core; two or three on a loaded machine) before it runs anything at full
-speed: starting Python, importing NumPy, autograd, pydantic and optrun.
-:func:`run_calls` therefore makes this process one of the workers: it runs
-calls from the start while the helpers start, and a helper takes calls only
-once it is warmed up. Eight runs of 0.4 s no longer wait for the helpers, and
-a sweep that ends before they are ready loses nothing to them.
+speed: starting Python, importing NumPy, autograd, pydantic and optrun (and
+its first run used to import the run command on top). :func:`run_calls`
+therefore makes this process one of the workers: it runs calls from the
+start, helpers are started only once its calls have taken a quarter of a
+second (so a sweep over sooner never pays for them), and a helper takes
+calls only once it is warmed up. Helpers are ended with SIGKILL once their
+calls are back: a normal exit spends 0.1-0.5 s tearing down the interpreter.
+On a machine whose cores other sessions keep busy, Linux shares the CPU
+between sessions (autogroup), so the processes of one sweep share one slice:
+more workers cannot make it faster there, and a helper's start-up is a cost.
 
 Signals. A worker starts with SIGINT and SIGTERM blocked (inherited from the
 spawning thread) until its handler is installed, so a Ctrl-C while it starts
@@ -50,6 +55,7 @@ from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
+HELPERS_AFTER_SECONDS = 0.25  # run_calls starts helpers once its calls have taken this long (a sweep over sooner starts none)
 
 
 # ------------------------------------------------------------ in a worker
@@ -285,12 +291,13 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
     interruption is raised here, after the helpers are stopped).
 
     This process is one of the workers: it runs calls itself, in order,
-    while ``workers - 1`` helper processes start (each takes about a second
-    to spawn and import NumPy, autograd and optrun). A helper takes calls
-    only once it is warmed up, so no call waits for a helper that is still
-    starting, and a sweep too short to profit from helpers runs as fast as
-    in one process. A helper that dies (SIGKILL, a crash) loses only the call
-    it was running; the others go on.
+    from the start. After ``HELPERS_AFTER_SECONDS`` (if calls are left)
+    ``workers - 1`` helper processes start, each taking about a second to
+    spawn and import NumPy, autograd and optrun; a sweep over sooner does
+    not pay for them. A helper takes calls only once it is warmed up, one at
+    a time, so no call waits for a helper that is still starting. A helper
+    that dies (SIGKILL, a crash) loses only the call it was running; the
+    others go on.
 
     A signal recorded in ``flag`` (or a call interrupted in a helper) stops
     the helpers: see the module docstring. Returns (the signal that stopped
@@ -301,8 +308,26 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
     lost: dict[int, str] = {}
     error: BaseException | None = None
     queue = _Calls(fn, calls)
-    helpers: list[_Helper] = []
+    helpers: list[_Helper] = []  # added by the starter thread, under queue.lock
     seen: set[int] = set()
+
+    def start_helpers() -> None:
+        """(The starter thread.) Start the helpers, unless every call is handed out or the calls were stopped."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker); this thread needs no signals
+        for _ in range(min(workers, len(calls)) - 1):
+            with queue.lock:
+                if queue.closed or queue.next >= len(calls):
+                    return
+                helpers.append(_Helper(queue))
+
+    starter = threading.Timer(HELPERS_AFTER_SECONDS, start_helpers)
+    starter.daemon = True
+
+    def no_more_helpers() -> None:
+        queue.close()
+        starter.cancel()
+        if starter.is_alive():
+            starter.join()  # helpers is final from here on
 
     def collect() -> None:
         """Hand over, in this thread, what the helpers' finished calls brought."""
@@ -334,7 +359,8 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
             on_result(i, value)
 
     try:
-        helpers = [_Helper(queue) for _ in range(min(workers, len(calls)) - 1)]
+        if min(workers, len(calls)) > 1:
+            starter.start()
         while True:
             collect()
             if flag is not None and flag.signum is not None and stopped is None:
@@ -350,6 +376,7 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
                 break
         if stopped is not None or error is not None:
             not_started.update(queue.close())
+            no_more_helpers()
             signum = stopped or signal.SIGTERM
             for helper in helpers:
                 helper.pool.signal_workers(signum)  # running calls end as interrupted, idle helpers start nothing more
@@ -372,6 +399,7 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
                 if not future.done():
                     lost[i] = "its worker process was killed: it did not stop within seconds of the signal"
     finally:
+        no_more_helpers()
         for helper in helpers:
             helper.close()
     if error is not None:
