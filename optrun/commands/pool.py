@@ -217,7 +217,7 @@ class _Calls:
 
     def __init__(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
         self.fn, self.calls = fn, calls
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: a helper whose task is done at once takes its next call in the thread that made it
         self.next = 0  # the calls before it were handed out
         self.closed = False  # after a stop nothing more is handed out
         self.handed: list[tuple[int, Future, _Helper]] = []  # the calls given to helpers
