@@ -1,7 +1,13 @@
-"""Sweep speed-up: the same sweep of 8 runs with 1 worker (in process) and
-with a pool of 2 worker processes, in one invocation, several repeats.
+"""Sweep speed-up: the same sweeps of 8 runs with 1 worker (in process) and
+2 workers, for tiny runs (about 0.05 s: over before a helper process is
+ready), short ones (about 0.4 s) and long ones (about 1 s or more),
+interleaved, several repeats; prints the medians, the ratio and the
+machine's load average (the 1-minute figure, read as each sweep starts).
 
-    python benchmarks/sweep.py [--repeats 3] [--iterations 1500]
+    python benchmarks/sweep.py [--repeats 5] [--tiny 40] [--short 330] [--long 1500]
+
+Timings on a shared machine are noisy: compare ratios taken at the same
+load, and quote the load with them.
 """
 
 from __future__ import annotations
@@ -26,34 +32,50 @@ CONFIG = {
 }
 
 
-def timed_sweep(folder: Path, workers: int, iterations: int) -> float:
+def timed_sweep(folder: Path, workers: int, iterations: int) -> tuple[float, float, float]:
+    """(wall time of the sweep, median wall time of one of its runs, the 1-minute load average at its start)."""
     config = folder / "bench.yaml"
     plan, base = make_plan(config, [f"stop.max_iter={iterations}", "stop.grad_tol=null", f"output.dir={folder / 'out'}"], [], [], None, False)
     sweep_dir = start_sweep(plan, base.output.dir, base.name)
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     outcome = run_sweep(plan, sweep_dir, workers, None, None)
     elapsed = time.perf_counter() - start
     assert len(outcome.rows) == 8 and all(r["status"] == "max_iter" for r in outcome.rows), outcome.rows
-    return elapsed
+    return elapsed, statistics.median(r["wall_time_s"] for r in outcome.rows), load
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=1500)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--tiny", type=int, default=40, help="Adam steps of a tiny run (about 0.05 s on an idle core)")
+    parser.add_argument("--short", type=int, default=330, help="Adam steps of a short run (about 0.4 s on an idle core)")
+    parser.add_argument("--long", type=int, default=1500, help="Adam steps of a long run (1.1-1.8 s, as fast as this machine was)")
     args = parser.parse_args()
-    print(f"cores: {os.cpu_count()}; sweep: 8 runs of mlp_regression (hidden [10], n 300), {args.iterations} Adam steps each")
-    times: dict[int, list[float]] = {1: [], 2: []}
+    print(f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved")
+    sizes = {"tiny": args.tiny, "(a) short": args.short, "(b) long": args.long}
+    walls: dict[tuple[str, int], list[float]] = {(size, w): [] for size in sizes for w in (1, 2)}
+    runs: dict[tuple[str, int], list[float]] = {key: [] for key in walls}
+    loads: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "bench.yaml").write_text(yaml.safe_dump(CONFIG))
-        for _ in range(args.repeats):  # interleaved
-            for workers in (1, 2):
-                times[workers].append(timed_sweep(folder, workers, args.iterations))
-    one, two = statistics.median(times[1]), statistics.median(times[2])
-    print(f"1 worker : {one:6.2f} s (median of {args.repeats})")
-    print(f"2 workers: {two:6.2f} s (median of {args.repeats})")
-    print(f"speed-up with 2 workers: {one / two:.2f}x")
+        timed_sweep(folder, 1, 10)  # this process's imports, outside the timings
+        for repeat in range(args.repeats):
+            for size, iterations in sizes.items():
+                for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):  # alternate which goes first
+                    wall, run, load = timed_sweep(folder, workers, iterations)
+                    walls[size, workers].append(wall)
+                    runs[size, workers].append(run)
+                    loads.append(load)
+    loads.append(os.getloadavg()[0])
+    print(f"{'sweep':<10} {'steps':>5} {'one run (1 w)':>14} {'1 worker':>9} {'2 workers':>10} {'ratio':>6}")
+    for size, iterations in sizes.items():
+        one, two = statistics.median(walls[size, 1]), statistics.median(walls[size, 2])
+        run = statistics.median(runs[size, 1])
+        print(f"{size:<10} {iterations:>5} {run:>12.2f} s {one:>7.2f} s {two:>8.2f} s {one / two:>5.2f}x")
+    print(f"medians of {args.repeats}; load average (1 min) over the measurement: min {min(loads):.2f}, "
+          f"median {statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores")
     return 0
 
 

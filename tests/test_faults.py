@@ -1,6 +1,7 @@
 """Faults during a run lose nothing: failing objectives, SIGKILL, a full
 disk, lost permissions, and many runs at once."""
 
+import csv
 import errno
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,3 +123,53 @@ def test_sixteen_concurrent_runs_get_sixteen_complete_directories(workdir):
         assert summary["status"] == "converged"
         assert (d / "trace.csv").read_text().count("\n") == summary["nit"] + 2
         assert (d / "config.yaml").exists()
+
+
+def _helper_running_a_run(parent: int, deadline: float) -> tuple[int, Path]:
+    """A pool helper of ``parent`` that has a run's trace.csv open (so it is
+    mid-run), and that run's directory."""
+    while time.monotonic() < deadline:
+        for child in Path("/proc").iterdir():
+            try:
+                if not child.name.isdigit() or int((child / "stat").read_text().rsplit(")", 1)[1].split()[1]) != parent:
+                    continue
+                for fd in (child / "fd").iterdir():
+                    target = Path(os.readlink(fd))
+                    if target.name == "trace.csv" and target.parent.name.startswith("run-"):
+                        return int(child.name), target.parent
+            except (OSError, ValueError):
+                continue
+        time.sleep(0.02)
+    raise AssertionError("no pool helper started a run")
+
+
+def test_a_sweep_helper_killed_by_sigkill_is_reported_and_the_sweep_finishes(workdir):
+    (workdir / "long.yaml").write_text("name: long\nproblem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+                                       "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "sweep", "long.yaml", "--seeds", "3", "--workers", "2"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pid, killed = _helper_running_a_run(proc.pid, time.monotonic() + 120)
+        os.kill(pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=180)  # the sweep goes on without it, and ends
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "error: 1 runs could not run; see the message column of sweep.csv" in stderr
+    assert "3 of 3 runs done" in stdout
+    [sweep_dir] = (workdir / "outputs" / "long").glob("sweep-*")
+    rows = {row["run_dir"].rsplit("/", 1)[1]: row for row in csv.DictReader(open(sweep_dir / "sweep.csv"))}
+    assert sorted(rows) == ["run-0001", "run-0002", "run-0003"]
+    lost = rows.pop(killed.name)
+    assert lost["status"] == "error"
+    assert lost["message"] == f"its worker process (pid {pid}) was killed by SIGKILL; the run has no summary (--resume redoes it)"
+    assert not (killed / "summary.json").exists()
+    assert all(row["status"] == "max_iter" for row in rows.values())
+    assert not Path(f"/proc/{pid}").exists()  # reaped
+    # --resume redoes the killed run, and only it
+    resumed = subprocess.run([sys.executable, "-m", "optrun", "sweep", "--resume", str(sweep_dir)], cwd=workdir, env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "3 of 3 runs done (2 kept from before)" in resumed.stdout
+    assert json.loads((killed / "summary.json").read_text())["status"] == "max_iter"

@@ -8,6 +8,19 @@ each does not oversubscribe the cores and gives the same numbers as a run in
 this process. ``environment`` sets variables that must be there before NumPy
 loads in a worker (the calibration's ``OPENBLAS_CORETYPE``).
 
+Where a sweep's time goes. A spawned worker needs about a second (on an idle
+core; two or three on a loaded machine) before it runs anything at full
+speed: starting Python, importing NumPy, autograd, pydantic and optrun (and
+its first run used to import the run command on top). :func:`run_calls`
+therefore makes this process one of the workers: it runs calls from the
+start, helpers are started only once its calls have taken a quarter of a
+second (so a sweep over sooner never pays for them), and a helper takes
+calls only once it is warmed up. Helpers are ended with SIGKILL once their
+calls are back: a normal exit spends 0.1-0.5 s tearing down the interpreter.
+On a machine whose cores other sessions keep busy, Linux shares the CPU
+between sessions (autogroup), so the processes of one sweep share one slice:
+more workers cannot make it faster there, and a helper's start-up is a cost.
+
 Signals. A worker starts with SIGINT and SIGTERM blocked (inherited from the
 spawning thread) until its handler is installed, so a Ctrl-C while it starts
 is handled, not a traceback. A run in progress in a worker handles SIGINT and
@@ -16,10 +29,13 @@ idle worker remembers the signal and refuses its next task (so a stopped pool
 starts nothing new), and after a SIGTERM it exits as soon as it is idle. A
 worker whose parent dies (SIGKILL, a crash) exits by itself within a second:
 a watcher thread sees its parent change (and on Linux the kernel kills it at
-once, ``PR_SET_PDEATHSIG``). :func:`run_calls` runs tasks and, on a signal to
-this process, stops the pool: pending tasks are cancelled, running ones are
-sent the signal and given a few seconds to record themselves, then every
-worker is killed; it never waits on a worker that does not stop.
+once, ``PR_SET_PDEATHSIG``). :func:`run_calls` runs calls and, on a signal to
+this process, stops: nothing more is handed out, running calls (here, as in
+``optrun run``, and in the helpers, which are sent the signal) are given a
+few seconds to record themselves, then every helper is killed; it never
+waits on a worker that does not stop. A helper that dies by itself loses the
+call it was running (reported as such); the others go on. No worker outlives
+:func:`run_calls`.
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
+HELPERS_AFTER_SECONDS = 0.25  # run_calls starts helpers once its calls have taken this long (a sweep over sooner starts none)
 
 
 # ------------------------------------------------------------ in a worker
@@ -144,8 +161,11 @@ class _Pool(ProcessPoolExecutor):
         with _signals_blocked():  # a worker may be spawned here
             return super().submit(_task, fn, *args, **kwargs)
 
+    def processes(self) -> list[multiprocessing.Process]:
+        return list((getattr(self, "_processes", None) or {}).values())
+
     def worker_pids(self) -> list[int]:
-        return list(getattr(self, "_processes", None) or {})
+        return [process.pid for process in self.processes()]
 
     def signal_workers(self, signum: int) -> None:
         for pid in self.worker_pids():
@@ -154,7 +174,7 @@ class _Pool(ProcessPoolExecutor):
 
     def kill(self) -> None:
         """SIGKILL every worker and release the pool: never waits on a worker."""
-        processes = list((getattr(self, "_processes", None) or {}).values())
+        processes = self.processes()
         for process in processes:
             with contextlib.suppress(Exception):
                 process.kill()
@@ -170,76 +190,218 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
                  mp_context=multiprocessing.get_context("spawn"))
 
 
-def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_result: Callable[[int, Any], None],
-              flag: SignalFlag | None) -> tuple[int | None, set[int], set[int]]:
-    """Run ``fn(*calls[i])`` in a pool of ``workers``; ``on_result(i, value)``
-    in this thread as each finishes (an exception from ``fn`` other than an
-    interruption is raised here, after the pool is stopped).
+# ------------------------------------------------------------ run_calls
+def _warm_up(fn: Callable[..., Any]) -> None:
+    """A helper's first task: load what its calls need, so that it takes
+    calls only once it runs them at full speed. Receiving ``fn`` imports its
+    module; every pool task executes runs, so the run command's modules
+    (NumPy, autograd, pydantic, the registries) are loaded too."""
+    from optrun.commands import run  # noqa: F401
 
-    A signal recorded in ``flag`` (or a task interrupted in a worker) stops
-    the pool: see the module docstring. Returns (the signal that stopped it or
-    None, indices that never started, indices that were running and left no
-    result (killed))."""
-    pool = process_pool(min(workers, len(calls)))
-    futures: dict[Future, int] = {}
+
+def _how_it_died(process: multiprocessing.Process | None) -> str:
+    if process is None:
+        return "its worker process died"
+    process.join(timeout=1)  # its exit status is known once it is reaped
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"its worker process (pid {process.pid}) was killed by {signal.Signals(-code).name}"
+    return f"its worker process (pid {process.pid}) died (exit status {code})"
+
+
+class _Calls:
+    """The calls of :func:`run_calls`, handed out in order under ``lock``
+    by this thread and by the helpers' result threads (so a helper that
+    finishes a call starts the next at once, even while this thread runs a
+    call of its own)."""
+
+    def __init__(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
+        self.fn, self.calls = fn, calls
+        self.lock = threading.RLock()  # re-entrant: a helper whose task is done at once takes its next call in the thread that made it
+        self.next = 0  # the calls before it were handed out
+        self.closed = False  # after a stop nothing more is handed out
+        self.handed: list[tuple[int, Future, _Helper]] = []  # the calls given to helpers
+
+    def take(self) -> int | None:
+        """The next call, for this thread to run."""
+        with self.lock:
+            if self.closed or self.next >= len(self.calls):
+                return None
+            self.next += 1
+            return self.next - 1
+
+    def close(self) -> range:
+        """Hand out nothing more; returns the calls never handed out."""
+        with self.lock:
+            self.closed = True
+            return range(self.next, len(self.calls))
+
+    def finished(self, seen: set[int]) -> list[tuple[int, Future, _Helper]]:
+        with self.lock:
+            return [entry for entry in self.handed if entry[1].done() and entry[0] not in seen]
+
+    def running(self) -> list[Future]:
+        with self.lock:
+            return [future for _, future, _ in self.handed if not future.done()]
+
+
+class _Helper:
+    """One helper process, in a pool of its own: if it dies, the one call it
+    was running is the one lost, and the others go on."""
+
+    def __init__(self, calls: _Calls) -> None:
+        self.calls = calls
+        self.pool = process_pool(1)
+        self.current = self.pool.submit(_warm_up, calls.fn)  # starts the process
+        self.process = next(iter(self.pool.processes()), None)
+        self.current.add_done_callback(self._next)
+
+    def _next(self, finished: Future) -> None:
+        """When its task finishes (in its pool's thread), the helper takes
+        the next call, unless the task failed: a refusal after a signal, or
+        a dead process (this thread reads what happened from the futures)."""
+        if finished.cancelled() or finished.exception() is not None:
+            return
+        calls = self.calls
+        with calls.lock:
+            if calls.closed or calls.next >= len(calls.calls):
+                return
+            i = calls.next
+            try:
+                future = self.pool.submit(calls.fn, *calls.calls[i])
+            except Exception:  # the pool broke or is closing: the call stays for this thread to run
+                return
+            calls.next += 1
+            self.current = future
+            calls.handed.append((i, future, self))
+        future.add_done_callback(self._next)
+
+    def close(self) -> None:
+        """End the helper now and reap it. SIGKILL: by now it runs nothing
+        (its calls returned, their files were written) or nothing worth
+        waiting for (a stop, or still warming up), and a normal exit would
+        spend 0.1-0.5 s tearing the interpreter down while the sweep waits."""
+        self.pool.kill()
+
+
+def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_result: Callable[[int, Any], None],
+              flag: SignalFlag | None) -> tuple[int | None, set[int], dict[int, str]]:
+    """Run ``fn(*calls[i])`` on ``workers`` cores; ``on_result(i, value)``
+    in this thread as each finishes (an exception from ``fn`` other than an
+    interruption is raised here, after the helpers are stopped).
+
+    This process is one of the workers: it runs calls itself, in order,
+    from the start. After ``HELPERS_AFTER_SECONDS`` (if calls are left)
+    ``workers - 1`` helper processes start, each taking about a second to
+    spawn and import NumPy, autograd and optrun; a sweep over sooner does
+    not pay for them. A helper takes calls only once it is warmed up, one at
+    a time, so no call waits for a helper that is still starting. A helper
+    that dies (SIGKILL, a crash) loses only the call it was running; the
+    others go on.
+
+    A signal recorded in ``flag`` (or a call interrupted in a helper) stops
+    the helpers: see the module docstring. Returns (the signal that stopped
+    it or None, indices that never started, indices that were running and
+    left no result -> why: killed after the stop, or their process died)."""
     stopped: int | None = None
     not_started: set[int] = set()
-    lost: set[int] = set()
+    lost: dict[int, str] = {}
     error: BaseException | None = None
+    queue = _Calls(fn, calls)
+    helpers: list[_Helper] = []  # added by the starter thread, under queue.lock
+    seen: set[int] = set()
 
-    def collect(future: Future) -> None:
+    def start_helpers() -> None:
+        """(The starter thread.) Start the helpers, unless every call is handed out or the calls were stopped."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker); this thread needs no signals
+        for _ in range(min(workers, len(calls)) - 1):
+            with queue.lock:
+                if queue.closed or queue.next >= len(calls):
+                    return
+                helpers.append(_Helper(queue))
+
+    starter = threading.Timer(HELPERS_AFTER_SECONDS, start_helpers)
+    starter.daemon = True
+
+    def no_more_helpers() -> None:
+        queue.close()
+        starter.cancel()
+        if starter.is_alive():
+            starter.join()  # helpers is final from here on
+
+    def collect() -> None:
+        """Hand over, in this thread, what the helpers' finished calls brought."""
         nonlocal stopped, error
-        i = futures[future]
-        if future.cancelled():
+        for i, future, helper in queue.finished(seen):
+            seen.add(i)
+            exc = future.exception()
+            if exc is None:
+                on_result(i, future.result())
+            elif isinstance(exc, KeyboardInterrupt):  # refused by a helper that got a signal
+                not_started.add(i)
+                if stopped is None:
+                    stopped = getattr(exc, "signum", signal.SIGINT)
+            elif isinstance(exc, BrokenProcessPool):  # its process died: killed by the stop, or on its own
+                lost[i] = _how_it_died(helper.process)
+            elif error is None:
+                error = exc
+
+    def run_here(i: int) -> None:
+        nonlocal stopped, error
+        try:
+            value = fn(*calls[i])
+        except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
             not_started.add(i)
-            return
-        exc = future.exception()
-        if exc is None:
-            on_result(i, future.result())
-        elif isinstance(exc, KeyboardInterrupt):  # refused by a worker that got a signal
-            not_started.add(i)
-            if stopped is None:
-                stopped = getattr(exc, "signum", signal.SIGINT)
-        elif stopped is not None and isinstance(exc, BrokenProcessPool):  # a stopping worker exited first
-            lost.add(i)
-        elif error is None:
+            stopped = getattr(exc, "signum", signal.SIGINT)
+        except Exception as exc:
             error = exc
+        else:
+            on_result(i, value)
 
     try:
-        for i, args in enumerate(calls):
-            futures[pool.submit(fn, *args)] = i
-        pending = set(futures)
-        while pending and stopped is None and error is None:
-            if flag is not None and flag.signum is not None:
+        if min(workers, len(calls)) > 1:
+            starter.start()
+        while True:
+            collect()
+            if flag is not None and flag.signum is not None and stopped is None:
                 stopped = flag.signum
+            if stopped is not None or error is not None:
                 break
-            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            for future in done:
-                collect(future)
+            i = queue.take()
+            if i is not None:
+                run_here(i)
+            elif queue.running():
+                wait(queue.running(), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+            else:
+                break
         if stopped is not None or error is not None:
-            pending = {f for f in pending if not f.cancel()}  # never started: cancelled
+            not_started.update(queue.close())
+            no_more_helpers()
             signum = stopped or signal.SIGTERM
-            pool.signal_workers(signum)  # running runs end as interrupted, idle workers start nothing more
+            for helper in helpers:
+                helper.pool.signal_workers(signum)  # running calls end as interrupted, idle helpers start nothing more
             count = flag.count if flag is not None else 0
             start = time.monotonic()
             again = False
-            while pending:
-                done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    collect(future)
+            while queue.running():
+                wait(queue.running(), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                collect()
                 waited = time.monotonic() - start
                 more = flag is not None and flag.count > count  # another signal: hurry
-                if pending and not again and (waited > GRACE_SECONDS or more):
-                    pool.signal_workers(signum)  # a second signal: the runs stop at once
+                if queue.running() and not again and (waited > GRACE_SECONDS or more):
+                    for helper in helpers:
+                        helper.pool.signal_workers(signum)  # a second signal: the runs stop at once
                     again, count = True, flag.count if flag is not None else 0
-                elif pending and (waited > KILL_SECONDS or (again and more)):
+                elif queue.running() and (waited > KILL_SECONDS or (again and more)):
                     break
-        lost |= {futures[f] for f in futures if not f.done()}
+            collect()
+            for i, future, _ in queue.handed:
+                if not future.done():
+                    lost[i] = "its worker process was killed: it did not stop within seconds of the signal"
     finally:
-        if stopped is not None or error is not None or any(not f.done() for f in futures):
-            pool.kill()
-        else:
-            pool.shutdown(wait=True)
+        no_more_helpers()
+        for helper in helpers:
+            helper.close()
     if error is not None:
         raise error
     return stopped, not_started, lost

@@ -420,6 +420,9 @@ def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dic
     signum, _, lost = run_calls(run_one, [(task,) for task in tasks], workers, result, flag)
     for i in sorted(lost):  # killed, or its result lost with its worker: kept if it recorded itself
         row = _row_on_disk(tasks[i])
+        if row is None and signum is None:  # its worker died by itself (SIGKILL, a crash): the row says so
+            row = {"index": tasks[i]["index"], **tasks[i]["values"], **{c: None for c in RESULT_COLUMNS}, "run_dir": tasks[i]["run_dir"],
+                   "status": "error", "message": f"{lost[i]}; the run has no summary (--resume redoes it)"}
         if row is not None:
             on_done(row)
     if signum is not None or interrupted:

@@ -1,0 +1,116 @@
+"""The local process pool (optrun.commands.pool): this process and its
+helper processes share the calls, no worker outlives run_calls, and a run
+in a helper writes the same bytes as the same run here. (Signals to a pool:
+tests/test_signals.py; a helper killed mid-sweep: tests/test_faults.py.)"""
+
+import csv
+import io
+import json
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from optrun.commands import pool
+from optrun.commands.sweep import make_plan, run_one, start_sweep
+
+
+def pool_processes() -> set[int]:
+    """This process's descendants, zombies included (a worker that exited but
+    was never reaped is left behind too), except multiprocessing's resource
+    tracker: one per process, shared by every pool, it ends with the process."""
+    found = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "multiprocessing.resource_tracker" in " ".join(child.cmdline()):
+                continue
+        except psutil.ZombieProcess:
+            pass
+        except psutil.NoSuchProcess:
+            continue
+        found.add(child.pid)
+    return found
+
+
+def test_calls_over_before_helpers_would_start_run_here_alone():
+    results = {}
+    assert pool.run_calls(os.getpid, [()] * 5, 2, results.__setitem__, None) == (None, set(), {})
+    assert results == {i: os.getpid() for i in range(5)}
+
+
+def test_calls_that_end_before_the_helpers_are_ready_leave_no_process():
+    before = pool_processes()
+    results = {}
+    calls = [(pool.HELPERS_AFTER_SECONDS / 2,)] * 5  # the helpers start halfway, and are still importing at the end
+    stopped, not_started, lost = pool.run_calls(time.sleep, calls, 3, results.__setitem__, None)
+    assert (stopped, not_started, lost) == (None, set(), {})
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    assert pool_processes() <= before  # the two helpers, killed while warming up, are reaped
+
+
+def run_gated(task: dict, parent: int, gate: str | None) -> tuple[dict, int]:
+    """A sweep run (run_one) that also says which process ran it. With a
+    gate, the parent's first call waits until a helper has started one, so
+    that both kinds of worker run calls whatever the machine's speed."""
+    if os.getpid() != parent and gate is not None:
+        Path(gate).touch()
+    elif gate is not None and task["index"] == 1:
+        deadline = time.monotonic() + 60
+        while not Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return run_one(task), os.getpid()
+
+
+def sweep_tasks(folder: Path) -> list[dict]:
+    """The tasks of a 4-run sweep of a small MLP fit (matrix products: BLAS), as run_sweep makes them."""
+    folder.mkdir()
+    config = folder / "s.yaml"
+    config.write_text(yaml.safe_dump({"name": "s", "problem": {"name": "mlp_regression", "hidden": [5]},
+                                      "optimizer": {"name": "adam", "step_size": 0.01}, "init": {"kind": "normal"},
+                                      "stop": {"max_iter": 60, "grad_tol": None}, "output": {"dir": str(folder / "outputs")}}))
+    plan, base = make_plan(config, [], [], [], 4, False)
+    sweep_dir = start_sweep(plan, base.output.dir, base.name)
+    return [{"index": i, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
+             "run_dir": str(sweep_dir / f"run-{i:04d}"), "problems": None, "blas_threads": 1}
+            for i, values in enumerate(plan.runs, start=1)]
+
+
+def without_timings(run_dir: str) -> tuple[str, dict]:
+    """trace.csv without its time_s column (cells as written), and summary.json without wall_time_s."""
+    rows = list(csv.reader(io.StringIO(Path(run_dir, "trace.csv").read_text())))
+    drop = rows[0].index("time_s")
+    trace = "\n".join(",".join(cell for k, cell in enumerate(row) if k != drop) for row in rows)
+    summary = json.loads(Path(run_dir, "summary.json").read_text())
+    del summary["wall_time_s"]
+    return trace, summary
+
+
+@pytest.mark.slow
+def test_runs_in_helpers_write_the_same_bytes_as_runs_here_and_no_worker_is_left(tmp_path):
+    here, two = sweep_tasks(tmp_path / "here"), sweep_tasks(tmp_path / "two")
+    parent, gate = os.getpid(), str(tmp_path / "a helper started a call")
+    before = pool_processes()
+    results: dict[str, dict[int, tuple]] = {"here": {}, "two": {}}
+    assert pool.run_calls(run_gated, [(t, parent, None) for t in here], 1, results["here"].__setitem__, None) == (None, set(), {})
+    assert pool.run_calls(run_gated, [(t, parent, gate) for t in two], 2, results["two"].__setitem__, None) == (None, set(), {})
+
+    assert {pid for _, pid in results["here"].values()} == {parent}
+    helpers = {pid for _, pid in results["two"].values()} - {parent}
+    assert len(helpers) == 1 and parent in {pid for _, pid in results["two"].values()}  # both kinds ran calls
+    for i in range(4):
+        row_here, row_two = results["here"][i][0], results["two"][i][0]
+        assert row_here["status"] == row_two["status"] == "max_iter"
+        assert without_timings(row_here["run_dir"]) == without_timings(row_two["run_dir"])
+    assert pool_processes() <= before
+    assert not any(psutil.pid_exists(pid) for pid in helpers)
+
+
+@pytest.mark.slow
+def test_a_failing_call_in_a_helper_is_raised_after_the_helpers_stop():
+    before = pool_processes()
+    with pytest.raises(ValueError, match="invalid literal"):  # int("x"), wherever it ran
+        pool.run_calls(int, [("1",), ("x",), ("2",), ("x",)], 2, lambda i, v: None, None)
+    assert pool_processes() <= before
