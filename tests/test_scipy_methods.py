@@ -84,15 +84,15 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
 
     monkeypatch.setattr("optrun.core.runner.SignalFlag", EarlyFlag)
     calls = {"n": 0}
-    real = runner.Oracle.value_and_grad
+    real = runner.Oracle._compute  # every evaluation, SciPy's and the runner's, goes through it
 
-    def counting(self, x):
+    def counting(self, x, gradient):
         calls["n"] += 1
         if calls["n"] == 8:
             flags[0](15, None)  # SIGTERM arrives during an evaluation
-        return real(self, x)
+        return real(self, x, gradient)
 
-    monkeypatch.setattr(runner.Oracle, "value_and_grad", counting)
+    monkeypatch.setattr(runner.Oracle, "_compute", counting)
     before = threading.active_count()
     result = run("bfgs")
     assert result.status == "interrupted" and "SIGTERM" in result.message

@@ -210,7 +210,7 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     try:
         write_yaml(run_dir / "config.yaml", prep.config.resolved())
         return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None,
-                       grad_names=prep.grad_names)
+                           grad_names=prep.grad_names, log_every=prep.config.output.log_every)
     except RunIOError as exc:
         remove_run_dir(run_dir)
         raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None
