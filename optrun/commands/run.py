@@ -21,7 +21,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from optrun.commands import plots
 from optrun.core import machine
 from optrun.config import Config, load_config
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
@@ -328,6 +327,8 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
             try:
                 if flag is not None:
                     flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+                from optrun.commands import plots  # matplotlib and the run reader: only when plots are drawn
+
                 warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
             finally:
                 if flag is not None:

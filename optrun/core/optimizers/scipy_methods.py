@@ -8,7 +8,8 @@ therefore still logs every iteration and applies every stop rule (and Ctrl-C);
 when the runner stops first, the next callback raises ``StopIteration``, and
 when SciPy stops first, ``update`` raises :class:`OptimizerFinished` with
 SciPy's termination message, which becomes the summary's ``message``.
-scipy is imported only when one of these methods is built.
+scipy is imported only when one of these methods is built (by the factory,
+before the runner's clock starts: its import is not the run's time).
 
 The worker is a per-run resource of the optimizer pair: ``init`` starts it
 (held by the pair's closure, never in the state, which is plain data) and
@@ -77,7 +78,7 @@ class _Worker:
         self._thread = threading.Thread(target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}")
 
     def _run(self, fun, x0, kwargs) -> None:
-        from scipy.optimize import minimize
+        from scipy.optimize import minimize  # imported by scipy_method already: no import inside the run's clock
 
         try:
             with np.errstate(all="ignore"):  # as in the runner's thread (errstate is per thread): overflow is a result, not a warning
@@ -114,6 +115,8 @@ class _Worker:
 
 def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...],
                  nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",)) -> Optimizer:
+    import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
+
     settings = {name: getattr(options, name) for name in scipy_options}
     for limit in limits:
         settings[limit] = 2**31 - 1  # the runner's stop rules decide
