@@ -121,16 +121,17 @@ def test_grad_tol_is_a_no_op_for_nelder_mead(workdir):
     assert (with_tol.nit, with_tol.nfev, with_tol.params) == (without.nit, without.nfev, without.params)
 
 
-def test_nelder_mead_stopped_by_the_runner_counts_as_scipy_would(workdir):
-    """Stopped by max_iter after k steps: SciPy given maxiter = k + 1 (its
-    first simplex is iteration 1) stops at the same point with the same counts."""
+def test_nelder_mead_stopped_by_max_iter_is_scipy_with_maxiter(workdir):
+    """SciPy's Nelder-Mead counts building its first simplex as iteration 1,
+    so max_iter, like SciPy's maxiter, counts it too: max_iter = 20 takes 19
+    steps and reports nit 20, with SciPy's counts and point for maxiter = 20."""
     from scipy.optimize import minimize
 
     result = run("nelder-mead", max_iter=20)
-    assert result.status == "max_iter" and result.trace["iter"][-1] == 20
-    options = {**OPTIMIZERS.get("nelder-mead").options().model_dump(), "maxiter": 21}
+    assert result.status == "max_iter" and result.trace["iter"][-1] == 19
+    options = {**OPTIMIZERS.get("nelder-mead").options().model_dump(), "maxiter": 20, "maxfev": 2**31 - 1}
     direct = minimize(rosen, np.array([-1.2, 1.0]), method="Nelder-Mead", options=options)
-    assert (result.nit, result.nfev, result.njev) == (direct.nit, direct.nfev, 0)
+    assert (result.nit, result.nfev, result.njev) == (direct.nit, direct.nfev, 0) == (20, direct.nfev, 0)
     np.testing.assert_array_equal(result.params["x"], direct.x)
 
 

@@ -304,9 +304,12 @@ def minimize(
     a no-op: the default config has one, and the method's own tolerances
     decide; divergence is checked on f alone).
 
-    ``nit`` is the number of steps, unless the last state reports the
-    method's own count as ``method_nit`` (SciPy's Nelder-Mead counts
-    building its first simplex as iteration 1)."""
+    ``nit`` is the number of steps, unless the state reports the method's
+    own count as ``method_nit`` (SciPy's Nelder-Mead counts building its
+    first simplex as iteration 1): then ``nit`` and the ``max_iter`` rule
+    use that count, as SciPy's ``nit`` and ``maxiter`` do (a Nelder-Mead
+    run stopped by max_iter = 50 takes 49 steps and reports nit 50, as
+    SciPy with maxiter 50 does)."""
     if gradient is None:
         gradient = _uses_gradient(optimizer)
     start = clock()
@@ -342,6 +345,7 @@ def minimize(
                 raise ContractError(f"init returned a {type(state).__name__} without a step_size field "
                                     "(every state carries the step size its last update used)")
             step_size_of(state)
+            own_count = hasattr(state, "method_nit")  # the method counts its iterations itself (see the docstring)
             where = objective
             prev_f = f
             while True:
@@ -359,7 +363,7 @@ def minimize(
                     reason, details["change"] = "f_tol", abs(f - prev_f) / max(1.0, abs(f))
                 elif interrupt is not None and interrupt.signum is not None:
                     reason, signum = "interrupted", interrupt.signum
-                elif k >= max_iter:
+                elif (getattr(state, "method_nit", k) if own_count else k) >= max_iter:
                     reason = "max_iter"
                 elif time_limit is not None and t >= time_limit:
                     reason = "time_limit"
