@@ -197,3 +197,101 @@ def test_the_params_plot_leaves_grad_columns_out():
 
     trace = {"iter": 0, "f": 0, "x[0]": 0, "grad:x[0]": 0, "gap": 0}
     assert param_columns(trace) == ["x[0]"]
+
+
+def _write_rows(path, fs, log_every):
+    writer = TraceWriter(path, ["x"], flush_seconds=1e9, max_buffered=7, log_every=log_every)
+    for k, f in enumerate(fs):
+        writer.record(k, float(f), 1.0, 0.1, k * 1e-3, k + 1, k + 1, np.array([float(k)]))
+    writer.close()
+    return path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("log_every", [2, 7, 50])
+def test_log_every_keeps_every_kth_row_and_the_first_last_and_best(tmp_path, seed, log_every):
+    """The rows written with log_every K are rows of the full trace, in
+    iteration order, holding every K-th iteration, the first, the last and
+    the lowest f; the only others are rows that were the best so far when a
+    later row was written (at most one per K)."""
+    fs = np.random.default_rng(seed).normal(size=237).cumsum()  # a wandering f: the best is anywhere
+    full = _write_rows(tmp_path / "full.csv", fs, 1)
+    kept = _write_rows(tmp_path / "kept.csv", fs, log_every)
+    assert kept[0] == full[0]
+    iters = [int(line.split(",")[0]) for line in kept[1:]]
+    assert all(full[k + 1] == line for k, line in zip(iters, kept[1:]))  # the same rows, byte for byte
+    assert iters == sorted(set(iters))
+    best = int(np.argmin(fs))
+    required = set(range(0, len(fs), log_every)) | {0, len(fs) - 1, best}
+    assert required <= set(iters)
+    for k in set(iters) - required:
+        assert fs[k] == fs[: k + 1].min()  # the best so far, written before a later row
+    assert len(iters) <= 2 * len(range(0, len(fs), log_every)) + 2
+
+
+def test_log_every_on_a_descent_writes_no_extra_rows(tmp_path):
+    """When f only decreases, every row is a new best; the held best is
+    dropped at each new one, so K = 10 over 95 rows writes 10 rows and the last."""
+    kept = _write_rows(tmp_path / "kept.csv", -np.arange(95.0), 10)
+    assert [int(line.split(",")[0]) for line in kept[1:]] == [*range(0, 95, 10), 94]
+
+
+def test_log_every_must_be_a_positive_integer(tmp_path):
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="log_every must be an integer >= 1"):
+            TraceWriter(tmp_path / f"t{bad}.csv", None, log_every=bad)
+
+
+@pytest.mark.parametrize("value, message", [(0, "greater than or equal to 1"), ("ten", "integer")])
+def test_output_log_every_is_checked_in_the_config(value, message):
+    from optrun.config import load_config
+    from optrun.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_config({"problem": "trid", "optimizer": "gd", "output": {"log_every": value}})
+    text = str(info.value)
+    assert text.startswith("output.log_every:") and message in text and "\n" not in text
+
+
+def test_log_every_changes_the_trace_only(workdir):
+    """A run with log_every 100 writes the same summary.json as with 1 (but
+    the time), a subset of its trace rows with the first, the last and the
+    best (adam's lowest f is at iteration 318, not a multiple of 100); the
+    other observers still see every iteration."""
+    import optrun
+
+    seen = {1: [], 100: []}
+
+    def run(k):
+        class Every:
+            def record(self, *row):
+                seen[k].append(row[0])
+
+        config = {"problem": {"name": "trid", "dim": 4}, "optimizer": {"name": "adam", "step_size": 0.5},
+                  "stop": {"max_iter": 1000, "grad_tol": None}, "output": {"plots": False, "log_every": k}}
+        return optrun.run(config, observers=[Every()])
+
+    full, kept = run(1), run(100)
+    summaries = [json.loads((r.run_dir / "summary.json").read_text()) for r in (full, kept)]
+    for s in summaries:
+        s.pop("wall_time_s")
+    assert summaries[0] == summaries[1] and summaries[0]["best"] == {"fun": kept.best.fun, "iter": 318}
+    assert seen[1] == seen[100] == list(range(1001))
+    rows = {int(r[0]): r[1:] for r in (line.split(",") for line in (full.run_dir / "trace.csv").read_text().splitlines()[1:])}
+    kept_rows = [line.split(",") for line in (kept.run_dir / "trace.csv").read_text().splitlines()[1:]]
+    iters = [int(r[0]) for r in kept_rows]
+    assert {0, 318, 1000} | set(range(0, 1001, 100)) <= set(iters) and iters == sorted(iters)
+    for r in kept_rows:  # the same row but for its time column
+        assert r[1:4] + r[5:] == rows[int(r[0])][:3] + rows[int(r[0])][4:]
+    assert len(iters) < 25
+
+
+def test_a_method_without_a_gradient_writes_nan_grad_columns(workdir):
+    import optrun
+
+    result = optrun.run({"problem": "rosenbrock", "optimizer": "nelder-mead", "stop": {"max_iter": 10},
+                         "output": {"plots": False, "grad_columns": True}})
+    assert result.status == "max_iter"
+    for column in ("grad_norm", "grad:x[0]", "grad:x[1]"):
+        assert np.isnan(result.trace[column]).all()
+    assert result.trace["njev"].tolist() == [0] * 11

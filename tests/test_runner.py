@@ -283,3 +283,109 @@ def test_each_status_says_what_it_means():
     assert [s.value for s in Status if s.failure] == ["diverged", "failed"]
     assert [s.value for s in Status if not s.finished] == ["interrupted"]
     assert status("error") is None and status("converged") is Status.CONVERGED
+
+
+@pytest.fixture
+def halving():
+    """A registered derivative-free method (its entry needs function values,
+    not the gradient): each step halves the distance to 1. It records the
+    gradient argument update receives."""
+    from optrun.core.optimizers import OPTIMIZERS, Optimizer, register_optimizer
+    from optrun.core.options import Options
+
+    seen = []
+
+    class HalvingOptions(Options):
+        pass
+
+    @register_optimizer("test_halving", options=HalvingOptions, description="halves the distance to 1", needs=("function values",))
+    def make(options, oracle):
+        def update(g, state, x):
+            seen.append(g)
+            return 0.5 * (1.0 - x), state
+
+        return Optimizer(_good_init, update)
+
+    entry = OPTIMIZERS.get("test_halving")
+    yield entry.make(entry.options(), None), seen
+    OPTIMIZERS.unregister("test_halving")
+
+
+def no_gradient(x):
+    """f = sum (x-1)^2 that autograd cannot differentiate (np.asarray of a traced value raises)."""
+    return float(np.sum((np.asarray(x) - 1.0) ** 2))
+
+
+def test_a_derivative_free_method_gets_no_gradient(halving):
+    """The entry's needs decide: f only (an objective autograd cannot
+    differentiate runs), update gets None, the rows have nan for the gradient
+    norm and None for the gradient, njev is 0, and grad_tol (set here, as it
+    is by default) does not stop the run."""
+    optimizer, seen = halving
+    rows = []
+
+    class Rows:
+        def record(self, k, f, grad_norm, step_size, t, nfev, njev, x, g):
+            rows.append((k, f, grad_norm, nfev, njev, g))
+
+    outcome = minimize(Oracle(no_gradient), np.array([3.0]), optimizer, StopConfig(max_iter=5, grad_tol=1e30), [Rows()])
+    assert outcome.status == "max_iter" and outcome.nit == 5, outcome.message
+    assert seen == [None] * 5
+    assert [(k, nfev, njev, g) for k, f, gn, nfev, njev, g in rows] == [(k, k + 1, 0, None) for k in range(6)]
+    assert all(math.isnan(gn) for k, f, gn, *rest in rows) and math.isnan(outcome.grad_norm)
+    assert [f for k, f, *rest in rows] == [4.0 * 0.25**k for k in range(6)]  # (2 * 0.5^k)^2, exact in binary
+    assert (outcome.nfev, outcome.njev, outcome.nhev) == (6, 0, 0)
+
+
+def test_a_derivative_free_method_still_diverges_on_f(halving):
+    optimizer, _ = halving
+
+    def blows_up(x):
+        return float(np.inf if x[0] < 1.5 else (x[0] - 1.0) ** 2)
+
+    outcome = minimize(Oracle(blows_up), np.array([3.0]), optimizer, StopConfig(max_iter=50))
+    assert outcome.status == "diverged" and outcome.reason == "nonfinite_f" and outcome.nit == 3  # x: 3, 2, 1.5, 1.25
+
+
+def test_gradient_false_overrides_the_entry():
+    """``gradient=False`` for an optimizer that is not registered (the default for one is True)."""
+    from optrun.core.optimizers import Optimizer
+
+    step = Optimizer(_good_init, lambda g, s, x: (0.5 * (1.0 - x), s))
+    outcome = minimize(Oracle(no_gradient), np.array([3.0]), step, StopConfig(max_iter=3), gradient=False)
+    assert outcome.status == "max_iter" and outcome.njev == 0
+    outcome = minimize(Oracle(no_gradient), np.array([3.0]), step, StopConfig(max_iter=3))
+    assert outcome.status == "failed" and outcome.message.startswith("the objective raised")
+
+
+def test_outcome_counts_hessians():
+    entry = OPTIMIZERS.get("newton")
+    oracle = Oracle(quadratic)
+    outcome = minimize(oracle, np.array([3.0, -2.0]), entry.make(entry.options(), oracle), StopConfig(max_iter=10))
+    assert outcome.status == "converged" and outcome.nhev == oracle.nhev == outcome.nit >= 1
+
+
+def test_the_oracle_counts_requests_as_scipy_does_and_computes_each_point_once():
+    """With remember_last: value and grad each count every request (SciPy's
+    ScalarFunction counts each call it makes), a point asked again is not
+    computed again, and the runner's look at an iterate counts nothing."""
+    computed = []
+
+    def f(x):
+        computed.append(1)
+        return anp.sum((x - 1.0) ** 2)
+
+    oracle = Oracle(f, remember_last=True)
+    x = np.array([3.0, 0.0])
+    assert oracle.iterate(x) == (5.0, pytest.approx(np.array([4.0, -2.0])))  # the runner, before SciPy starts
+    assert (oracle.nfev, oracle.njev, len(computed)) == (0, 0, 1)
+    assert oracle.value(x, with_grad=True) == 5.0 and list(oracle.grad(x)) == [4.0, -2.0]
+    assert (oracle.nfev, oracle.njev, len(computed)) == (1, 1, 1)
+    y = np.array([1.0, 2.0])
+    assert oracle.value(y) == 1.0 and (oracle.nfev, len(computed)) == (2, 2)
+    assert list(oracle.grad(y)) == [0.0, 2.0] and (oracle.njev, len(computed)) == (2, 3)  # the gradient needs its own pass
+    oracle.remember(np.array([7.0, 1.0]), 36.0)  # SciPy's f of its iterate
+    assert oracle.iterate(np.array([7.0, 1.0]), gradient=False) == (36.0, None) and len(computed) == 3
+    plain = Oracle(f)  # without remember_last, the runner's evaluation is the method's: counted
+    plain.iterate(x), plain.iterate(x, gradient=False)
+    assert (plain.nfev, plain.njev) == (2, 1)

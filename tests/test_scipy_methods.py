@@ -1,7 +1,9 @@
 """SciPy-backed methods go through the one runner loop."""
 
+import json
 import threading
 
+import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad, hessian
@@ -20,6 +22,117 @@ def run(optimizer, problem="rosenbrock", **stop):
 
 def rosen(x):
     return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def direct_scipy(problem, name):
+    """scipy.optimize.minimize run directly on the problem's objective and
+    start (as optrun builds them) with autograd's f and gradient in one call
+    (jac=True) and autograd's Hessian or Hessian-vector product, the entry's
+    default options and no iteration limit; also the Hessian calls it made."""
+    from autograd import hessian_vector_product, value_and_grad
+    from scipy.optimize import minimize
+
+    from optrun.commands.prepare import prepare
+    from optrun.config import load_config
+
+    prep = prepare(load_config({"problem": problem, "optimizer": name}))
+    fun, x0, entry = prep.oracle.fun, prep.x0, OPTIMIZERS.get(name)
+    options = {**entry.options().model_dump(), "maxiter": 2**31 - 1}
+    calls = {"hessian": 0}
+
+    def counted(derivative):
+        def call(*args):
+            calls["hessian"] += 1
+            return derivative(*args)
+        return call
+
+    extra = {}
+    if "gradient" in entry.needs:
+        extra["jac"] = True
+    else:
+        options["maxfev"] = 2**31 - 1
+    if "Hessian" in entry.needs:
+        extra["hess"] = counted(hessian(fun))
+    if "Hessian-vector products" in entry.needs:
+        extra["hessp"] = counted(hessian_vector_product(fun))
+    res = minimize(value_and_grad(fun) if "gradient" in entry.needs else fun, x0, method=SCIPY[name], options=options, **extra)
+    return res, calls["hessian"]
+
+
+def test_every_scipy_entry_is_in_the_table():
+    """The tests below cover every SciPy-backed entry (the ones that evaluate their own iterates)."""
+    assert sorted(n for n, e in OPTIMIZERS.items() if e.remember_last) == sorted(SCIPY)
+
+
+@pytest.mark.parametrize("problem", ["rosenbrock", "beale"])
+@pytest.mark.parametrize("name", sorted(SCIPY))
+def test_counts_are_scipys_own(workdir, problem, name):
+    """nit, nfev and njev are what scipy.optimize.minimize reports when run
+    directly; nhev the Hessians or Hessian-vector products it asked for
+    (SciPy's trust-region methods report one more given hessp alone: a
+    placeholder Hessian they call at the start, counted by SciPy but computing
+    nothing); Nelder-Mead computes no gradient."""
+    result = run(name, problem=problem)
+    direct, hessian_calls = direct_scipy(problem, name)
+    assert result.status == ("converged" if direct.success else "failed"), result.message
+    assert (result.nit, result.nfev) == (direct.nit, direct.nfev)
+    assert result.njev == direct.get("njev", 0)
+    assert result.summary.nhev == hessian_calls
+    np.testing.assert_array_equal(np.hstack(list(result.params.values())), direct.x)
+    if name == "nelder-mead":
+        assert result.njev == 0 and np.isnan(result.trace["grad_norm"]).all() and np.isnan(result.grad_norm)
+        assert json.loads((result.run_dir / "summary.json").read_text())["grad_norm"] is None
+
+
+def test_the_runner_computes_nothing_scipy_did_not_ask_for(workdir):
+    """The runner's look at each iterate is SciPy's own evaluation: the
+    objective runs as often as under scipy.optimize.minimize alone (Nelder-Mead
+    used to run it once more per iteration, with a gradient; BFGS gets f and
+    its gradient from one autograd pass, as with jac=True)."""
+    from autograd import value_and_grad
+    from scipy.optimize import minimize
+
+    calls = {"n": 0}
+
+    def rosenbrock(x):
+        calls["n"] += 1
+        return anp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    for name, jac in (("nelder-mead", False), ("bfgs", True)):
+        options = {**OPTIMIZERS.get(name).options().model_dump(), "maxiter": 2**31 - 1}
+        calls["n"] = 0
+        minimize(value_and_grad(rosenbrock) if jac else rosenbrock, np.array([-1.2, 1.0]), jac=jac or None,
+                 method=SCIPY[name], options=options)
+        alone = calls["n"]
+        calls["n"] = 0
+        result = optrun.minimize(rosenbrock, np.array([-1.2, 1.0]), name, stop={"max_iter": 100000, "grad_tol": None},
+                                 output={"plots": False})
+        assert result.status == "converged", result.message
+        assert calls["n"] == alone == result.nfev
+
+
+def test_grad_tol_is_a_no_op_for_nelder_mead(workdir):
+    """A derivative-free method has no gradient norm to compare: grad_tol
+    (1e-8 in every config by default) does not apply, and SciPy's own
+    tolerances stop the run, as without it."""
+    with_tol, without = run("nelder-mead", grad_tol=1.0), run("nelder-mead")
+    assert with_tol.status == without.status == "converged"
+    assert with_tol.message == without.message and with_tol.message.startswith("scipy Nelder-Mead:")
+    assert (with_tol.nit, with_tol.nfev, with_tol.params) == (without.nit, without.nfev, without.params)
+
+
+def test_nelder_mead_stopped_by_max_iter_is_scipy_with_maxiter(workdir):
+    """SciPy's Nelder-Mead counts building its first simplex as iteration 1,
+    so max_iter, like SciPy's maxiter, counts it too: max_iter = 20 takes 19
+    steps and reports nit 20, with SciPy's counts and point for maxiter = 20."""
+    from scipy.optimize import minimize
+
+    result = run("nelder-mead", max_iter=20)
+    assert result.status == "max_iter" and result.trace["iter"][-1] == 19
+    options = {**OPTIMIZERS.get("nelder-mead").options().model_dump(), "maxiter": 20, "maxfev": 2**31 - 1}
+    direct = minimize(rosen, np.array([-1.2, 1.0]), method="Nelder-Mead", options=options)
+    assert (result.nit, result.nfev, result.njev) == (direct.nit, direct.nfev, 0) == (20, direct.nfev, 0)
+    np.testing.assert_array_equal(result.params["x"], direct.x)
 
 
 def test_all_scipy_methods_are_registered_with_their_needs():
@@ -84,15 +197,15 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
 
     monkeypatch.setattr("optrun.core.runner.SignalFlag", EarlyFlag)
     calls = {"n": 0}
-    real = runner.Oracle.value_and_grad
+    real = runner.Oracle._compute  # every evaluation, SciPy's and the runner's, goes through it
 
-    def counting(self, x):
+    def counting(self, x, gradient):
         calls["n"] += 1
         if calls["n"] == 8:
             flags[0](15, None)  # SIGTERM arrives during an evaluation
-        return real(self, x)
+        return real(self, x, gradient)
 
-    monkeypatch.setattr(runner.Oracle, "value_and_grad", counting)
+    monkeypatch.setattr(runner.Oracle, "_compute", counting)
     before = threading.active_count()
     result = run("bfgs")
     assert result.status == "interrupted" and "SIGTERM" in result.message

@@ -21,7 +21,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from optrun.commands import plots
 from optrun.core import machine
 from optrun.config import Config, load_config
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
@@ -210,7 +209,7 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     try:
         write_yaml(run_dir / "config.yaml", prep.config.resolved())
         return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None,
-                       grad_names=prep.grad_names)
+                           grad_names=prep.grad_names, log_every=prep.config.output.log_every)
     except RunIOError as exc:
         remove_run_dir(run_dir)
         raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None
@@ -392,6 +391,8 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
             try:
                 if flag is not None:
                     flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+                from optrun.commands import plots  # matplotlib and the run reader: only when plots are drawn
+
                 warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
             finally:
                 if flag is not None:

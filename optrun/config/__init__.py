@@ -63,6 +63,7 @@ class OutputConfig(Options):
     plot_format: Literal["png", "svg", "pdf"] = Field("png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ...")
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
     grad_columns: bool = Field(False, description="also write the signed gradient, a grad:<path> column per free parameter entry")
+    log_every: int = Field(1, ge=1, description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)")
 
     @field_validator("dir")
     @classmethod

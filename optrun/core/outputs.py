@@ -6,6 +6,8 @@
 - :class:`TraceWriter` streams ``trace.csv``: rows are formatted as they come
   and written in whole lines, at most every ``flush_seconds``, so memory does
   not grow with the iteration count and a killed run leaves only complete rows.
+  With ``log_every`` K > 1 it writes every K-th row plus the first, the last
+  and the best (in iteration order), for long runs.
   A write that fails or comes back short (a full disk) is cut back to the
   last complete row with ``ftruncate``, so the file never ends mid-row.
 - :func:`write_json_atomic` writes to a temporary file and renames it, so a
@@ -101,15 +103,29 @@ class TraceWriter:
         grad_names: Sequence[str] | None = None,
         flush_seconds: float = 0.5,
         max_buffered: int = 2000,
+        log_every: int = 1,
     ):
         """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column.
         ``grad_names``: the free parameter entries, for ``grad:<name>`` columns
-        holding the signed gradient (``output.grad_columns``); None: none."""
+        holding the signed gradient (``output.grad_columns``); None: none.
+        ``log_every`` K: write the rows whose iteration is a multiple of K
+        (the first among them), the last row and the row of the lowest f.
+        The best row is known only in hindsight: the latest best row is
+        held back and dropped when a lower f comes, written just before
+        the next row that is written while it is still the best (so rows
+        stay in iteration order, and at most one extra row per K is
+        written), or at :meth:`close` with the last row."""
+        if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+            raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
         self.path = path
         self._fstar = fstar
         self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
         self._with_params = param_names is not None
         self._with_grad = grad_names is not None
+        self._no_grad = ",nan" * len(grad_names or ())  # grad columns of a derivative-free method
+        self._every = log_every
+        self._held_best: tuple | None = None  # (log_every > 1) the best row so far, not written yet
+        self._held_last: tuple | None = None  # (log_every > 1) the last row recorded, when not written
         self._lines: list[str] = []
         self._flush_seconds = flush_seconds
         self._max_buffered = max_buffered
@@ -135,23 +151,51 @@ class TraceWriter:
 
     def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
                g: np.ndarray | None = None) -> None:
-        """One row; ``t`` is the run's elapsed time, which also paces the flushes."""
+        """One iteration; ``t`` is the run's elapsed time, which also paces
+        the flushes. ``g`` None (a derivative-free method): the grad columns
+        are ``nan``, as ``grad_norm`` is."""
+        self.last = (k, f, grad_norm, t, nfev, njev, x)
+        better = f < self.best[0]
+        if better:
+            self.best = (f, k)
+        lines = self._lines
+        if self._every == 1:
+            lines.append(self._line(k, f, grad_norm, step_size, t, nfev, njev, x, g))
+        elif k % self._every == 0:
+            if self._held_best is not None and not better:  # an earlier row, still the best: it goes first
+                lines.append(self._line(*self._held_best))
+            self._held_best = self._held_last = None
+            lines.append(self._line(k, f, grad_norm, step_size, t, nfev, njev, x, g))
+        else:
+            row = (k, f, grad_norm, step_size, t, nfev, njev, x, g)
+            if better:
+                self._held_best = row  # the one held before is no longer the best: dropped
+            self._held_last = row
+            return
+        if t >= self._next_flush or len(lines) >= self._max_buffered:
+            self.flush()
+            self._next_flush = t + self._flush_seconds
+
+    def _line(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
+              g: np.ndarray | None) -> str:
         line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
             line += "," + ",".join(map(repr, full.tolist()))
         if self._with_grad:
-            line += "," + ",".join(map(repr, g.tolist()))
+            line += "," + ",".join(map(repr, g.tolist())) if g is not None else self._no_grad
         if self._fstar is not None:
             line += ",%r" % (f - self._fstar)
-        self.last = (k, f, grad_norm, t, nfev, njev, x)
-        if f < self.best[0]:
-            self.best = (f, k)
-        lines = self._lines
-        lines.append(line + "\n")
-        if t >= self._next_flush or len(lines) >= self._max_buffered:
-            self.flush()
-            self._next_flush = t + self._flush_seconds
+        return line + "\n"
+
+    def _release_held(self) -> None:
+        """The rows held back (log_every > 1): the best, then the last, in iteration order."""
+        best, last = self._held_best, self._held_last
+        self._held_best = self._held_last = None
+        if best is not None:
+            self._lines.append(self._line(*best))
+        if last is not None and last is not best:
+            self._lines.append(self._line(*last))
 
     def flush(self) -> None:
         if not self._lines or self.error is not None:
@@ -195,7 +239,10 @@ class TraceWriter:
             pass  # (readers drop a torn last line too)
 
     def close(self) -> None:
+        """Write the rows held back and what is buffered, and close the file."""
         try:
+            if self.error is None and self._fd >= 0:
+                self._release_held()
             self.flush()
         finally:
             if self._fd >= 0:

@@ -1,9 +1,10 @@
 """The one runner loop every optimizer goes through.
 
-``minimize`` evaluates f and its gradient (one ``value_and_grad`` call per
-iteration), asks the optimizer for a step, applies the stop rules, detects
-divergence, keeps the best point and hands every iteration to the observers
-(trace writer, progress bar). Optimizers never loop on their own.
+``minimize`` evaluates f and its gradient (one ``Oracle.iterate`` call per
+iteration; f alone for a derivative-free method), asks the optimizer for a
+step, applies the stop rules, detects divergence, keeps the best point and
+hands every iteration to the observers (trace writer, progress bar).
+Optimizers never loop on their own.
 
 Iteration 0 is the start, before any step; row k holds f after k steps.
 """
@@ -116,18 +117,28 @@ class Observer(Protocol):
 class Oracle:
     """The objective over the flat vector, counting evaluations.
 
-    ``value_and_grad`` is what the runner calls once per iteration; ``value``,
-    ``hessian`` and ``hvp`` are for optimizers that need more (line searches,
-    Newton and trust-region methods). Every derivative comes from the
-    ``backend`` (:mod:`optrun.core.backend`; autograd by default, or jax, whose
-    derivatives are compiled with ``jax.jit``); ``fun`` is the flat objective,
-    which on jax is traceable (and compiled: ``backend.jit``).
-    ``remember_last`` is for methods that evaluate each iterate before the
-    runner asks for it (an optimizer entry's ``remember_last`` capability).
-    An exception raised by the objective (or its derivatives) is kept in
-    ``error``, so the runner blames the objective even when it reaches the
-    runner through an optimizer (a line search, SciPy's worker).
+    The counts are what the method asked for, as SciPy counts them: ``value``
+    counts one f (``nfev``), ``grad`` one gradient (``njev``),
+    ``value_and_grad`` one of each, ``hessian`` and ``hvp`` one ``nhev``.
+    Every derivative comes from the ``backend`` (:mod:`optrun.core.backend`;
+    autograd by default, or jax, whose derivatives are compiled with
+    ``jax.jit``); ``fun`` is the flat objective, which on jax is traceable
+    (and compiled: ``backend.jit``). ``iterate`` is the runner's own
+    evaluation of each iterate (see there). An exception raised by the
+    objective (or its derivatives) is kept in ``error``, so the runner
+    blames the objective even when it reaches the runner through an
+    optimizer (a line search, SciPy's worker).
+
+    ``remember_last`` is for methods that evaluate each iterate themselves
+    (an optimizer entry's ``remember_last`` capability: SciPy's): the oracle
+    keeps the last few points it evaluated (:data:`MEMO_SIZE`), so a point
+    asked for again is not computed again (it is still counted when the
+    method asks: SciPy counts it too), and the runner's look at an iterate
+    costs nothing and counts nothing. Off by default, as it costs a compare
+    and a copy on every call.
     """
+
+    MEMO_SIZE = 4  # points kept with remember_last: a trust region's rejected trial leaves the iterate two points back
 
     def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False, backend: Backend | None = None):
         self.backend = backend if backend is not None else get_backend()
@@ -138,41 +149,88 @@ class Oracle:
         self.nfev = 0
         self.njev = 0
         self.nhev = 0  # Hessians and Hessian-vector products
-        self.remember_last = remember_last  # see value_and_grad
-        self._last: tuple[np.ndarray, float, np.ndarray] | None = None
+        self.remember_last = remember_last  # see the class docstring
+        self._memo: list[list[Any]] = []  # [x, f, g or None], the most recent first (remember_last only)
         self.error: BaseException | None = None  # the last exception the objective raised
 
+    # -- what the methods ask for (counted)
     def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """f and the gradient. With ``remember_last``, the last point is kept,
-        so asking again for the point a method just evaluated (SciPy's
-        iterate) costs nothing; off by default, as it costs a compare and a
-        copy on every call."""
-        if self.remember_last:
-            last = self._last
-            if last is not None and np.array_equal(last[0], x):
-                return last[1], last[2]
+        """f and the gradient: one f and one gradient evaluation."""
         self.nfev += 1
         self.njev += 1
+        f, g = self._compute(x, True)
+        return f, g
+
+    def value(self, x: np.ndarray, with_grad: bool = False) -> float:
+        """f: one function evaluation. ``with_grad`` (a method that will ask
+        for the gradient at the same point, with ``remember_last``) computes
+        the gradient in the same autograd pass and keeps it for that
+        request, which counts it; SciPy's ``jac=True`` does the same."""
+        self.nfev += 1
+        return self._compute(x, with_grad)[0]
+
+    def grad(self, x: np.ndarray) -> np.ndarray:
+        """The gradient: one gradient evaluation (f comes with it, uncounted, as in SciPy's count)."""
+        self.njev += 1
+        return self._compute(x, True)[1]
+
+    # -- the runner's look at an iterate
+    def iterate(self, x: np.ndarray, gradient: bool = True) -> tuple[float, np.ndarray | None]:
+        """f and (when ``gradient``) the gradient at the runner's iterate.
+
+        For a method that takes its steps from the runner this is the
+        method's evaluation, counted like ``value_and_grad`` (or ``value``).
+        With ``remember_last`` the method evaluated the iterate itself and
+        counted what it asked for, so nothing is counted here: the point
+        comes from what the oracle remembers, and whatever is missing (a
+        trust-region method asks for the gradient at a new iterate only after
+        its callback) is computed and kept for the method's own request,
+        which then costs nothing and is counted."""
+        if not self.remember_last:
+            if gradient:
+                return self.value_and_grad(x)
+            return self.value(x), None
+        return self._compute(x, gradient)
+
+    def remember(self, x: np.ndarray, f: float) -> None:
+        """Keep f at x, as the method computed it through this oracle (SciPy's
+        callback hands the iterate's f: Nelder-Mead's best vertex may be many
+        evaluations old). Nothing is counted; ignored without ``remember_last``."""
+        if self.remember_last and self._find(x) is None:
+            self._keep(x, float(f), None)
+
+    # -- the computation, shared by all of the above
+    def _find(self, x: np.ndarray) -> list[Any] | None:
+        for entry in self._memo:
+            if np.array_equal(entry[0], x):
+                return entry
+        return None
+
+    def _keep(self, x: np.ndarray, f: float, g: np.ndarray | None) -> list[Any]:
+        entry = [np.array(x, dtype=float), f, g]
+        self._memo.insert(0, entry)
+        del self._memo[self.MEMO_SIZE:]
+        return entry
+
+    def _compute(self, x: np.ndarray, gradient: bool) -> tuple[float, np.ndarray | None]:
+        entry = self._find(x) if self.remember_last else None
+        if entry is not None and (entry[2] is not None or not gradient):
+            return entry[1], entry[2]
         try:
-            f, g = self._value_and_grad(x)
-            result = float(f), _writable(g)
+            if gradient:
+                f, g = self._value_and_grad(x)
+                f, g = float(f), _writable(g)
+            else:
+                f, g = float(self.fun(x)), None
         except Exception as exc:
             self.error = exc
             raise
         if self.remember_last:
-            self._last = (np.array(x, dtype=float), *result)
-        return result
-
-    def value(self, x: np.ndarray) -> float:
-        self.nfev += 1
-        try:
-            return float(self.fun(x))
-        except Exception as exc:
-            self.error = exc
-            raise
-
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        return self.value_and_grad(x)[1]
+            if entry is not None:
+                entry[2] = g  # the gradient at a point whose f was known: the f stays the one already seen
+                return entry[1], g
+            self._keep(x, f, g)
+        return f, g
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         if self._hessian is None:
@@ -220,6 +278,7 @@ class Outcome:
     best_iter: int
     wall_time_s: float
     signum: int | None = None
+    nhev: int = 0  # Hessians and Hessian-vector products
 
 
 def minimize(
@@ -230,6 +289,7 @@ def minimize(
     observers: Sequence[Observer] = (),
     clock: Callable[[], float] = time.perf_counter,
     interrupt: SignalFlag | None = None,
+    gradient: bool | None = None,
 ) -> Outcome:
     """The one runner loop: from ``x0``, evaluate f and its gradient, ask
     ``optimizer`` for a step, apply the stop rules and divergence checks, keep
@@ -240,7 +300,25 @@ def minimize(
     The optimizer contract (:mod:`optrun.core.optimizers`) is checked here:
     a state without a numeric ``step_size``, an update that does not return
     ``(step, state)`` or a step of another shape than x ends the run
-    ``failed``, blaming the optimizer by name."""
+    ``failed``, blaming the optimizer by name.
+
+    ``gradient``: whether the method uses the gradient; by default, what its
+    registry entry's ``needs`` says (an optimizer that is not registered
+    gets it). A derivative-free method (Nelder-Mead) gets no gradient: the
+    runner evaluates f only, ``update`` receives ``None`` for the gradient,
+    the observers get ``nan`` for its norm and ``None`` for it, the outcome's
+    ``grad_norm`` is ``nan``, and the ``grad_tol`` rule does not apply (it is
+    a no-op: the default config has one, and the method's own tolerances
+    decide; divergence is checked on f alone).
+
+    ``nit`` is the number of steps, unless the state reports the method's
+    own count as ``method_nit`` (SciPy's Nelder-Mead counts building its
+    first simplex as iteration 1): then ``nit`` and the ``max_iter`` rule
+    use that count, as SciPy's ``nit`` and ``maxiter`` do (a Nelder-Mead
+    run stopped by max_iter = 50 takes 49 steps and reports nit 50, as
+    SciPy with maxiter 50 does)."""
+    if gradient is None:
+        gradient = _uses_gradient(optimizer)
     start = clock()
     x = np.array(x0, dtype=float)
     k = 0
@@ -258,20 +336,23 @@ def minimize(
     max_iter, divergence = stop.max_iter, stop.divergence
     grad_tol = -1.0 if stop.grad_tol is None else stop.grad_tol
     f_tol, time_limit = stop.f_tol, stop.time_limit
+    if not gradient:
+        grad_tol = -1.0  # a no-op without a gradient (see the docstring)
     step_size = math.nan
-    value_and_grad = oracle.value_and_grad
+    evaluate = oracle.iterate
     shape = x.shape
 
     try:
         with np.errstate(all="ignore"):
-            f, g = value_and_grad(x)
-            grad_norm = math.sqrt(float(g @ g))
+            f, g = evaluate(x, gradient)
+            grad_norm = math.sqrt(float(g @ g)) if gradient else math.nan
             where = optimizer_label
             state = optimizer.init(x)
             if not isinstance(state, OptimizerState):
                 raise ContractError(f"init returned a {type(state).__name__} without a step_size field "
                                     "(every state carries the step size its last update used)")
             step_size_of(state)
+            own_count = hasattr(state, "method_nit")  # the method counts its iterations itself (see the docstring)
             where = objective
             prev_f = f
             while True:
@@ -281,7 +362,7 @@ def minimize(
                 if f < best_fun:
                     best_fun, best_iter = f, k
                 # -- stop rules, in a fixed order; one comparison catches nan, inf and the bound
-                if not (abs(f) <= divergence and grad_norm <= math.inf):
+                if not (abs(f) <= divergence and (grad_norm <= math.inf or not gradient)):
                     reason = "nonfinite_f" if not math.isfinite(f) else ("nonfinite_grad" if not math.isfinite(grad_norm) else "bound")
                 elif grad_norm <= grad_tol:
                     reason = "grad_tol"
@@ -289,7 +370,7 @@ def minimize(
                     reason, details["change"] = "f_tol", abs(f - prev_f) / max(1.0, abs(f))
                 elif interrupt is not None and interrupt.signum is not None:
                     reason, signum = "interrupted", interrupt.signum
-                elif k >= max_iter:
+                elif (getattr(state, "method_nit", k) if own_count else k) >= max_iter:
                     reason = "max_iter"
                 elif time_limit is not None and t >= time_limit:
                     reason = "time_limit"
@@ -307,9 +388,10 @@ def minimize(
                     raise ContractError(f"update returned a step of shape {np.shape(step)} for x of shape {shape}")
                 x_new = x + step
                 where = objective
-                f_new, g = value_and_grad(x_new)
+                f_new, g = evaluate(x_new, gradient)
                 x, prev_f, f = x_new, f, f_new
-                grad_norm = math.sqrt(float(g @ g))
+                if gradient:
+                    grad_norm = math.sqrt(float(g @ g))
                 k += 1
     except OptimizerFinished as exc:
         reason = "optimizer_converged" if exc.success else "optimizer_failed"
@@ -353,14 +435,24 @@ def minimize(
         x=x,
         fun=f,
         grad_norm=grad_norm,
-        nit=k,
+        nit=int(getattr(state, "method_nit", k)),
         nfev=oracle.nfev,
         njev=oracle.njev,
         best_fun=best_fun,
         best_iter=best_iter,
         wall_time_s=clock() - start,
         signum=int(signum) if signum else None,
+        nhev=oracle.nhev,
     )
+
+
+def _uses_gradient(optimizer: Optimizer) -> bool:
+    """Whether the optimizer's registry entry needs the gradient (True for an unregistered one)."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    if optimizer.name and optimizer.name in OPTIMIZERS:
+        return "gradient" in OPTIMIZERS.get(optimizer.name).needs
+    return True
 
 
 def _brief(value: Any) -> str:

@@ -8,14 +8,26 @@ therefore still logs every iteration and applies every stop rule (and Ctrl-C);
 when the runner stops first, the next callback raises ``StopIteration``, and
 when SciPy stops first, ``update`` raises :class:`OptimizerFinished` with
 SciPy's termination message, which becomes the summary's ``message``.
-scipy is imported only when one of these methods is built.
+scipy is imported only when one of these methods is built (by the factory,
+before the runner's clock starts: its import is not the run's time).
 
 The worker is a per-run resource of the optimizer pair: ``init`` starts it
 (held by the pair's closure, never in the state, which is plain data) and
 ``close`` stops it. The entries declare ``remember_last``: SciPy evaluates
 each iterate before the runner asks for it, so the run's Oracle keeps the
-last point. They take no ``step_size`` or ``clip_grad_norm``: SciPy chooses
-its own steps, from the true gradient.
+last points it evaluated and the runner's look at an iterate costs nothing.
+They take no ``step_size`` or ``clip_grad_norm``: SciPy chooses its own
+steps, from the true gradient.
+
+Counting is SciPy's: f and the gradient go to SciPy as two functions
+(``oracle.value``, ``oracle.grad``), each call counted as SciPy counts it,
+so a run's ``nfev``, ``njev`` and ``nit`` are those ``scipy.optimize.minimize``
+reports for the same problem (``nhev``: the Hessian or Hessian-vector
+products actually computed; SciPy's trust-region methods report one more
+given only ``hessp``, for a placeholder Hessian it calls at the start).
+Nelder-Mead counts building its first simplex as iteration 1, as SciPy
+does: its state reports ``method_nit`` = steps + 1. Nelder-Mead gets no
+gradient: its entry does not need one, so the runner evaluates f alone.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ class ScipyState(NamedTuple):
 
     iterates: int = 0  # iterates taken from SciPy so far
     step_size: float = float("nan")  # SciPy chooses its own steps
+    method_nit: int = 0  # SciPy's iteration count at this iterate (the runner reports it as nit)
 
 
 class _Worker:
@@ -49,10 +62,13 @@ class _Worker:
         self._to_scipy: queue.Queue = queue.Queue()
         self._started = False
         self.method = method
+        self._oracle = oracle
         kwargs: dict[str, Any] = {"method": method, "options": options, "callback": self._callback}
         if "gradient" in uses:
-            kwargs["jac"] = True  # fun returns (f, g): one autograd pass for both
-            fun = oracle.value_and_grad
+            # f and g as SciPy's two functions, so each is counted as SciPy counts it; f's autograd
+            # pass also computes g, which the oracle keeps for SciPy's gradient request (as jac=True would)
+            fun = functools.partial(oracle.value, with_grad=True)
+            kwargs["jac"] = oracle.grad
         else:
             fun = oracle.value
         if "hessp" in uses:
@@ -62,7 +78,7 @@ class _Worker:
         self._thread = threading.Thread(target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}")
 
     def _run(self, fun, x0, kwargs) -> None:
-        from scipy.optimize import minimize
+        from scipy.optimize import minimize  # imported by scipy_method already: no import inside the run's clock
 
         try:
             with np.errstate(all="ignore"):  # as in the runner's thread (errstate is per thread): overflow is a result, not a warning
@@ -72,7 +88,9 @@ class _Worker:
             self._to_runner.put(("error", exc))
 
     def _callback(self, intermediate_result) -> None:
-        self._to_runner.put(("iterate", np.array(intermediate_result.x, dtype=float)))
+        x = np.array(intermediate_result.x, dtype=float)
+        self._oracle.remember(x, intermediate_result.fun)  # f as SciPy computed it (Nelder-Mead's best vertex may be old)
+        self._to_runner.put(("iterate", x))
         if self._to_scipy.get() == _STOP:
             raise StopIteration
 
@@ -95,11 +113,13 @@ class _Worker:
             self._thread.join(timeout=10)
 
 
-def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...]) -> Optimizer:
+def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...],
+                 nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",)) -> Optimizer:
+    import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
+
     settings = {name: getattr(options, name) for name in scipy_options}
-    settings["maxiter"] = 2**31 - 1  # the runner's stop.max_iter decides
-    if method == "Nelder-Mead":
-        settings["maxfev"] = 2**31 - 1
+    for limit in limits:
+        settings[limit] = 2**31 - 1  # the runner's stop rules decide
     run: list[_Worker] = []  # this run's worker, once init has started it
 
     def init(x0):
@@ -111,7 +131,8 @@ def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str,
         if not run:
             raise RuntimeError("update before init: the SciPy worker is started by init")
         x_next = run[0].next_iterate()
-        return x_next - x, ScipyState(state.iterates + 1)
+        iterates = state.iterates + 1
+        return x_next - x, ScipyState(iterates, method_nit=iterates + nit_offset)
 
     def close():
         while run:
@@ -131,9 +152,13 @@ def _dense_check(name: str, matrix: str, copies: int):
     return check
 
 
-def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None) -> None:
+def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None,
+              nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",)) -> None:
+    """``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
+    ``limits``: SciPy's own iteration and evaluation limits, lifted (the runner's stop rules decide)."""
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
-    make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields))
+    make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields), nit_offset=nit_offset,
+                             limits=limits)
     register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False,
                        remember_last=True)(make)
 
@@ -172,4 +197,5 @@ _register("newton-cg", "Newton-CG", NewtonCGOptions, ("gradient", "hessp"), "Sci
 _register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy Newton conjugate-gradient trust region")
 _register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian",
           check=_dense_check("trust-exact", "Hessian and its factorizations", 5))
-_register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison")
+_register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison",
+          nit_offset=1, limits=("maxiter", "maxfev"))
