@@ -24,7 +24,8 @@ def test_shorthand_and_defaults_are_filled_in():
     assert resolved["stop"]["max_iter"] == 1000
     assert resolved["stop"]["grad_tol"] == 1e-8
     assert resolved["stop"]["f_tol"] is None
-    assert resolved["output"] == {"dir": "outputs", "plots": True, "plot_format": "png", "param_columns": 100, "grad_columns": False}
+    assert resolved["output"] == {"dir": "outputs", "plots": True, "plot_format": "png", "param_columns": 100, "grad_columns": False,
+                                  "log_every": 1}
     assert "expect" not in resolved
 
 

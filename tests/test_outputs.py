@@ -294,4 +294,4 @@ def test_a_method_without_a_gradient_writes_nan_grad_columns(workdir):
     assert result.status == "max_iter"
     for column in ("grad_norm", "grad:x[0]", "grad:x[1]"):
         assert np.isnan(result.trace[column]).all()
-    assert result.trace["njev"].tolist() == [0] * 11
+    assert result.trace["njev"].tolist() == [0] * len(result.trace["iter"]) and result.nit == 10  # SciPy's nit: 9 steps
