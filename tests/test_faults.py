@@ -96,7 +96,7 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
                                     "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n")
     from optrun.core.outputs import TraceWriter
 
-    monkeypatch.setattr(TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5))  # flush every 5 rows
+    monkeypatch.setattr(TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1))  # fstar, grad_names, flush_seconds, max_buffered, log_every: flush every 5 rows
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 1
     line = result.stderr.strip()

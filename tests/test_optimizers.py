@@ -695,7 +695,7 @@ SETTINGS = {
     "newton-cg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
     "trust-ncg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
     "trust-exact": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
-    "nelder-mead": {"trid2": ({}, 2000, 1e-6), "trid10": ({"adaptive": True}, 20000, 1e-5),
+    "nelder-mead": {"trid2": ({}, 2000, 1e-6), "trid10": ({"adaptive": True, "xatol": 1e-6, "fatol": 1e-10}, 20000, 1e-5),
                     "rosenbrock": ({}, 2000, 1e-6), "goldfield": ({}, 2000, 1e-6)},
 }
 
