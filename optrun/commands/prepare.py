@@ -19,7 +19,7 @@ from autograd.misc.flatten import flatten
 from optrun.config import Config
 from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, OptrunError
-from optrun.core.params import Params, coerce_like, leaf_names, size, unknown_parameter
+from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
 from optrun.core.problems import Problem
 from optrun.core.runner import Oracle
 
@@ -69,18 +69,7 @@ def prepare(config: Config) -> Prepared:
     expand = _expander(params0, fixed) if fixed and names is not None else None
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
     oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend)
-    return Prepared(config, problem, params0, fixed, x0, lambda x: _numpy_leaves(unflatten(x)), oracle, names, grad_names, expand)
-
-
-def _numpy_leaves(tree: Any) -> Any:
-    """A parameter tree with NumPy leaves (jax's unflatten gives jax arrays): a
-    0-d leaf as a float, any other as an ndarray."""
-    if isinstance(tree, Mapping):
-        return {k: _numpy_leaves(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_numpy_leaves(v) for v in tree]
-    array = np.asarray(tree, dtype=float)
-    return float(array) if array.shape == () else array
+    return Prepared(config, problem, params0, fixed, x0, lambda x: plain_leaves(unflatten(x)), oracle, names, grad_names, expand)
 
 
 def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem, Params, Params]:

@@ -38,7 +38,7 @@ from autograd import grad, hessian as autograd_hessian, make_jvp, make_vjp
 from autograd.misc import flatten
 
 from optrun.core.errors import ConfigError, short_repr
-from optrun.core.params import Params, coerce_like, leaf_names, sliced_unflatten, unknown_parameter
+from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, sliced_unflatten, unknown_parameter
 from optrun.core.problems import Problem
 
 STEPS: tuple[float, ...] = tuple(10.0**-k for k in range(1, 13))  # h = 1e-1 ... 1e-12
@@ -197,17 +197,7 @@ class _Flat:
         return lambda v: fn(self.fast(v))
 
     def nested(self, flat: np.ndarray) -> Params:
-        return _plain(self.unflatten(np.asarray(flat, dtype=float)))
-
-
-def _plain(tree: Any) -> Any:
-    """Leaves as Python floats (0-d) or float arrays, like a start."""
-    if isinstance(tree, Mapping):
-        return {k: _plain(v) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_plain(v) for v in tree]
-    array = np.asarray(tree, dtype=float)
-    return float(array) if array.shape == () else array
+        return plain_leaves(self.unflatten(np.asarray(flat, dtype=float)))
 
 
 def _floats(values: Any) -> tuple[float, ...]:
@@ -456,7 +446,7 @@ def _zeros_like(tree: Any) -> Any:
         return {k: _zeros_like(v) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
         return [_zeros_like(v) for v in tree]
-    return _plain(np.zeros(np.shape(tree)))
+    return plain_leaves(np.zeros(np.shape(tree)))
 
 
 def _names(labels: Sequence[str], limit: int = 8) -> str:

@@ -159,3 +159,15 @@ def sliced_unflatten(unflatten: Any, size: int) -> Any:
         return build(layout)
     except ValueError:
         return unflatten
+
+
+def plain_leaves(tree: Any) -> Any:
+    """A parameter tree with NumPy leaves, like a start: a 0-d leaf as a
+    Python float, any other as a float ndarray (jax's unflatten gives jax
+    arrays, autograd's may give 0-d arrays)."""
+    if isinstance(tree, Mapping):
+        return {k: plain_leaves(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [plain_leaves(v) for v in tree]
+    array = np.asarray(tree, dtype=float)
+    return float(array) if array.shape == () else array
