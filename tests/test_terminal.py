@@ -35,3 +35,29 @@ def test_summary_table_and_params_text():
     for part in ("converged: done", "x=[2, 2]", "11 f, 11 gradient", "outputs/run/1", "f - f*"):
         assert part in text
     assert params_text({"w": list(range(50))}) == "50 values (see summary.json)"
+
+
+def test_derivative_free_run_says_its_gradient_norm_was_not_computed():
+    # Nelder-Mead computes no gradient: its grad_norm is nan and njev 0; the table, progress bar and notebook say so, not "nan"
+    summary = Summary.from_json({"status": "max_iter", "message": "done", "fun": 0.1, "params": {"x": [0.5, 0.2]},
+                                 "grad_norm": None, "nit": 50, "nfev": 94, "njev": 0, "best": {"fun": 0.1, "iter": 49},
+                                 "wall_time_s": 0.01, "reference": None})
+    console = Console(file=io.StringIO(), width=120)
+    console.print(summary_table(summary, "outputs/run/1", "title"))
+    text = console.file.getvalue()
+    assert "not computed (the method uses no gradient)" in text and "nan" not in text
+    buffer = io.StringIO()
+    with ProgressBar(Console(file=buffer, force_terminal=True, width=120), total=10, label="nm", refresh_seconds=0.0) as bar:
+        bar.record(3, 0.5, float("nan"), None, 0.1, 6, 0, None, None)
+    assert "|g|=-" in buffer.getvalue() and "nan" not in buffer.getvalue()
+
+
+def test_notebook_summary_of_a_derivative_free_run(tmp_path):
+    import autograd.numpy as anp
+
+    import optrun
+
+    result = optrun.minimize(lambda x: anp.sum((x - 1.0) ** 2), [0.0, 0.0], "nelder-mead",
+                             output={"dir": str(tmp_path), "plots": False})
+    assert result.summary.njev == 0
+    assert "not computed (the method uses no gradient)" in result._repr_html_()

@@ -131,7 +131,7 @@ class RunResult:
         """The summary as an HTML table (what Jupyter shows for a result)."""
         from html import escape
 
-        from optrun.commands.terminal import params_text
+        from optrun.commands.terminal import grad_norm_text, params_text
 
         s = self.summary
         gap = self.gap
@@ -140,7 +140,7 @@ class RunResult:
             ("f", "-" if s.fun is None else f"{s.fun:.10g}"),
             ("gap f - f*", "-" if gap is None else f"{gap:.3g}"),
             ("params", params_text(s.params)),
-            ("grad norm", "-" if s.grad_norm is None else f"{s.grad_norm:.3g}"),
+            ("grad norm", grad_norm_text(s)),
             ("iterations", f"{s.nit} ({s.nfev} evaluations)"),
             ("best f", f"{s.best.fun:.10g} at iteration {s.best.iter}" if s.best.fun is not None else "-"),
             ("time", f"{s.wall_time_s:.3f} s"),

@@ -3,6 +3,7 @@ stderr, redrawn at most ten times a second) and rich tables after it."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,8 @@ class ProgressBar:
         if now < self._next:
             return
         self._next = now + self._every
-        self._progress.update(self._task, completed=k, f=f"{f:.6g}", g=f"{grad_norm:.3g}")
+        g = "-" if math.isnan(grad_norm) else f"{grad_norm:.3g}"  # nan: a derivative-free method computes none
+        self._progress.update(self._task, completed=k, f=f"{f:.6g}", g=g)
         self._progress.refresh()
 
 
@@ -98,6 +100,13 @@ def params_text(params: Any, limit: int = 8) -> str:
     return ", ".join(parts)
 
 
+def grad_norm_text(summary: Summary) -> str:
+    """The final gradient norm, or why there is none (a derivative-free method computes no gradient)."""
+    if summary.njev == 0 and (summary.grad_norm is None or math.isnan(summary.grad_norm)):
+        return "not computed (the method uses no gradient)"
+    return _fmt(summary.grad_norm)
+
+
 def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     """A run's summary as a rich table (user text is shown literally)."""
     from rich.markup import escape
@@ -110,7 +119,7 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     if summary.gap is not None:
         table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {_fmt(summary.reference.fun)})")
     table.add_row("params", Text(params_text(summary.params)))
-    table.add_row("gradient norm", _fmt(summary.grad_norm))
+    table.add_row("gradient norm", grad_norm_text(summary))
     table.add_row("iterations", str(summary.nit))
     table.add_row("evaluations", f"{summary.nfev} f, {summary.njev} gradient")
     table.add_row("best", f"f={_fmt(summary.best.fun)} at iteration {summary.best.iter}")
