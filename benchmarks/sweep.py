@@ -4,17 +4,22 @@ ready), short ones (about 0.4 s) and long ones (about 1 s or more),
 interleaved, several repeats; prints the medians, the ratio and the
 machine's load average (the 1-minute figure, read as each sweep starts).
 
-    python benchmarks/sweep.py [--repeats 5] [--tiny 40] [--short 330] [--long 1500]
+    python benchmarks/sweep.py [--repeats 5] [--tiny 40] [--short 550] [--long 1500] [--busy N]
 
 Timings on a shared machine are noisy: compare ratios taken at the same
-load, and quote the load with them.
+load, and quote the load with them. ``--busy N`` reproduces a machine that
+other sessions keep busy: N CPU-bound processes, each in a session of its
+own (``setsid``, so Linux's autogroup gives each its own share, as it does a
+user's other terminal), run throughout and are killed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,19 +50,34 @@ def timed_sweep(folder: Path, workers: int, iterations: int) -> tuple[float, flo
     return elapsed, statistics.median(r["wall_time_s"] for r in outcome.rows), load
 
 
+@contextlib.contextmanager
+def busy_sessions(count: int):
+    """``count`` CPU-bound processes, each in a new session, for the duration."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tiny", type=int, default=40, help="Adam steps of a tiny run (about 0.05 s on an idle core)")
-    parser.add_argument("--short", type=int, default=330, help="Adam steps of a short run (about 0.4 s on an idle core)")
+    parser.add_argument("--short", type=int, default=550, help="Adam steps of a short run (about 0.4 s on an idle core)")
     parser.add_argument("--long", type=int, default=1500, help="Adam steps of a long run (1.1-1.8 s, as fast as this machine was)")
+    parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes in other sessions, running throughout")
     args = parser.parse_args()
+    if args.busy:
+        print(f"{args.busy} CPU-bound process(es) in other sessions run throughout")
     print(f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved")
     sizes = {"tiny": args.tiny, "(a) short": args.short, "(b) long": args.long}
     walls: dict[tuple[str, int], list[float]] = {(size, w): [] for size in sizes for w in (1, 2)}
     runs: dict[tuple[str, int], list[float]] = {key: [] for key in walls}
     loads: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, busy_sessions(args.busy):
         folder = Path(tmp)
         (folder / "bench.yaml").write_text(yaml.safe_dump(CONFIG))
         timed_sweep(folder, 1, 10)  # this process's imports, outside the timings

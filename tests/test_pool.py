@@ -35,13 +35,23 @@ def pool_processes() -> set[int]:
     return found
 
 
+def test_few_short_calls_start_no_helper(monkeypatch):
+    # 6 calls of 0.1 s: at the first look (0.25 s) the 4 left would take 0.4 s, less than a helper's start-up
+    started = []
+    monkeypatch.setattr(pool, "_Helper", lambda calls: started.append(calls))
+    results = {}
+    assert pool.run_calls(time.sleep, [(0.1,)] * 6, 2, results.__setitem__, None) == (None, set(), {})
+    assert sorted(results) == list(range(6)) and started == []
+
+
 def test_calls_over_before_helpers_would_start_run_here_alone():
     results = {}
     assert pool.run_calls(os.getpid, [()] * 5, 2, results.__setitem__, None) == (None, set(), {})
     assert results == {i: os.getpid() for i in range(5)}
 
 
-def test_calls_that_end_before_the_helpers_are_ready_leave_no_process():
+def test_calls_that_end_before_the_helpers_are_ready_leave_no_process(monkeypatch):
+    monkeypatch.setattr(pool, "HELPER_COST_SECONDS", 0.0)  # start helpers even for these short calls
     before = pool_processes()
     results = {}
     calls = [(pool.HELPERS_AFTER_SECONDS / 2,)] * 5  # the helpers start halfway, and are still importing at the end
@@ -119,3 +129,27 @@ def test_a_failing_call_in_a_helper_is_raised_after_the_helpers_stop():
     with pytest.raises(ValueError, match="invalid literal"):  # int("x"), wherever it ran
         pool.run_calls(int, [("1",), ("x",), ("2",), ("x",)], 2, lambda i, v: None, None)
     assert pool_processes() <= before
+
+
+def pid_and_session(index: int, parent: int, gate: str) -> tuple[int, int]:
+    """Which process ran the call, and its session. The parent's first call
+    waits (at most a minute) until a helper has run one."""
+    if os.getpid() != parent:
+        Path(gate).touch()
+    elif index == 0:
+        deadline = time.monotonic() + 60
+        while not Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return os.getpid(), os.getsid(0)
+
+
+def test_helpers_run_in_sessions_of_their_own(tmp_path):
+    # Linux's autogroup shares the CPU per session: a helper left in the caller's session would share its slice
+    parent = os.getpid()
+    results = {}
+    calls = [(i, parent, str(tmp_path / "gate")) for i in range(4)]
+    assert pool.run_calls(pid_and_session, calls, 2, results.__setitem__, None) == (None, set(), {})
+    helpers = {pid: sid for pid, sid in results.values() if pid != parent}
+    assert helpers, results
+    for pid, sid in helpers.items():
+        assert sid == pid != os.getsid(0)  # a session leader, not in the caller's session

@@ -13,13 +13,21 @@ core; two or three on a loaded machine) before it runs anything at full
 speed: starting Python, importing NumPy, autograd, pydantic and optrun (and
 its first run used to import the run command on top). :func:`run_calls`
 therefore makes this process one of the workers: it runs calls from the
-start, helpers are started only once its calls have taken a quarter of a
-second (so a sweep over sooner never pays for them), and a helper takes
-calls only once it is warmed up. Helpers are ended with SIGKILL once their
+start, helpers are started only once the calls left would keep it busy for
+longer than a helper takes to start (``HELPER_COST_SECONDS``, judged every
+quarter of a second from its calls so far: a sweep of a few tiny runs never
+pays for them), and a helper takes calls only once it is warmed up. Helpers are ended with SIGKILL once their
 calls are back: a normal exit spends 0.1-0.5 s tearing down the interpreter.
-On a machine whose cores other sessions keep busy, Linux shares the CPU
-between sessions (autogroup), so the processes of one sweep share one slice:
-more workers cannot make it faster there, and a helper's start-up is a cost.
+
+Sessions. Linux shares the CPU between sessions first (autogroup, on by
+default on desktops and most servers), then between the processes of a
+session. If a helper stayed in the user's session while another session
+(a second terminal, a build) keeps a core busy, the sweep's processes would
+share one session's half of the machine: 2 workers would get one core
+between them and end up slower than 1 (measured: 0.70-0.95x). So each
+helper starts a session of its own (``setsid``) and gets the share any
+process of another session gets. It is then out of the terminal's process
+group: Ctrl-C reaches this process only, which sends the signal on (below).
 
 Signals. A worker starts with SIGINT and SIGTERM blocked (inherited from the
 spawning thread) until its handler is installed, so a Ctrl-C while it starts
@@ -55,7 +63,8 @@ from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
-HELPERS_AFTER_SECONDS = 0.25  # run_calls starts helpers once its calls have taken this long (a sweep over sooner starts none)
+HELPERS_AFTER_SECONDS = 0.25  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
+HELPER_COST_SECONDS = 1.0  # ... they are when the calls left would keep this process busy longer than a helper takes to start
 
 
 # ------------------------------------------------------------ in a worker
@@ -99,12 +108,19 @@ def _die_with_parent() -> None:
         pass  # not Linux: the watcher thread still ends orphans
 
 
+def _own_session() -> None:
+    """Start a session of its own, so Linux's autogroup gives this worker its own CPU share (module docstring)."""
+    with contextlib.suppress(OSError):  # already a session leader, or not allowed: it shares the caller's
+        os.setsid()
+
+
 def _init_worker(parent: int) -> None:
     global _worker
     _worker = _WorkerSignals()
     for sig in SIGNALS:
         signal.signal(sig, _worker)
     _die_with_parent()
+    _own_session()
     threading.Thread(target=_watch, args=(parent, _worker), name="optrun-parent-watch", daemon=True).start()
     if os.getppid() != parent:  # the parent died before the watcher started
         os._exit(1)
@@ -291,10 +307,11 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
     interruption is raised here, after the helpers are stopped).
 
     This process is one of the workers: it runs calls itself, in order,
-    from the start. After ``HELPERS_AFTER_SECONDS`` (if calls are left)
-    ``workers - 1`` helper processes start, each taking about a second to
-    spawn and import NumPy, autograd and optrun; a sweep over sooner does
-    not pay for them. A helper takes calls only once it is warmed up, one at
+    from the start. Once the calls left would take this process longer
+    than ``HELPER_COST_SECONDS`` (judged every ``HELPERS_AFTER_SECONDS``
+    from its calls so far), ``workers - 1`` helper processes start, each
+    taking about a second to spawn and import NumPy, autograd and optrun;
+    a sweep over sooner does not pay for them. A helper takes calls only once it is warmed up, one at
     a time, so no call waits for a helper that is still starting. A helper
     that dies (SIGKILL, a crash) loses only the call it was running; the
     others go on.
@@ -310,22 +327,32 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
     queue = _Calls(fn, calls)
     helpers: list[_Helper] = []  # added by the starter thread, under queue.lock
     seen: set[int] = set()
+    began, done_here = time.monotonic(), 0  # done_here: calls this thread finished
+    closing = threading.Event()
+
+    def worth_helpers() -> bool:
+        """Whether the calls left would keep this process busy for longer than
+        a helper takes to start (at least as long per call as so far)."""
+        per_call = (time.monotonic() - began) / max(done_here, 1)
+        return per_call * (len(calls) - queue.next) > HELPER_COST_SECONDS
 
     def start_helpers() -> None:
-        """(The starter thread.) Start the helpers, unless every call is handed out or the calls were stopped."""
+        """(The starter thread.) Start the helpers once they are worth it,
+        unless every call is handed out or the calls were stopped first."""
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker); this thread needs no signals
+        while not closing.wait(HELPERS_AFTER_SECONDS) and not worth_helpers():
+            pass
         for _ in range(min(workers, len(calls)) - 1):
             with queue.lock:
                 if queue.closed or queue.next >= len(calls):
                     return
                 helpers.append(_Helper(queue))
 
-    starter = threading.Timer(HELPERS_AFTER_SECONDS, start_helpers)
-    starter.daemon = True
+    starter = threading.Thread(target=start_helpers, name="optrun-helper-starter", daemon=True)
 
     def no_more_helpers() -> None:
         queue.close()
-        starter.cancel()
+        closing.set()
         if starter.is_alive():
             starter.join()  # helpers is final from here on
 
@@ -347,7 +374,7 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
                 error = exc
 
     def run_here(i: int) -> None:
-        nonlocal stopped, error
+        nonlocal stopped, error, done_here
         try:
             value = fn(*calls[i])
         except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
@@ -356,6 +383,7 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
         except Exception as exc:
             error = exc
         else:
+            done_here += 1
             on_result(i, value)
 
     try:
