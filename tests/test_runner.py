@@ -106,6 +106,17 @@ def test_failed_when_the_objective_raises():
     assert outcome.message == "the objective raised ValueError: left the domain while computing iteration 4"
 
 
+def test_a_failing_observer_is_named_not_the_objective():
+    class Failing:
+        def record(self, k, *rest):
+            if k == 3:
+                raise ValueError("no room")
+
+    outcome = minimize(Oracle(quadratic), np.array([3.0]), gd(0.1), StopConfig(grad_tol=None, max_iter=100), [Failing()])
+    assert outcome.status == "failed" and outcome.nit == 3
+    assert outcome.message == "an observer raised ValueError: no room while computing iteration 3"
+
+
 def test_keyboard_interrupt_ends_as_interrupted():
     calls = {"n": 0}
 

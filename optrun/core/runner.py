@@ -357,6 +357,7 @@ def minimize(
             prev_f = f
             while True:
                 t = clock() - start
+                where, details["at"] = "an observer", k  # a failing observer (a user's, in the notebook API) is named as such
                 for rec in record:
                     rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x, g)
                 if f < best_fun:
