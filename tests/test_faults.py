@@ -135,7 +135,7 @@ def _helper_running_a_run(parent: int, deadline: float) -> tuple[int, Path]:
                     continue
                 for fd in (child / "fd").iterdir():
                     target = Path(os.readlink(fd))
-                    if target.name == "trace.csv" and target.parent.name.startswith("run-"):
+                    if target.name == "trace.csv":
                         return int(child.name), target.parent
             except (OSError, ValueError):
                 continue
@@ -173,3 +173,24 @@ def test_a_sweep_helper_killed_by_sigkill_is_reported_and_the_sweep_finishes(wor
     assert resumed.returncode == 0, resumed.stderr
     assert "3 of 3 runs done (2 kept from before)" in resumed.stdout
     assert json.loads((killed / "summary.json").read_text())["status"] == "max_iter"
+
+
+def test_a_check_helper_killed_by_sigkill_fails_its_config_and_the_check_finishes(workdir):
+    # not a stop (exit 130, "interrupted"): the other configs are checked, the lost one fails with why, exit 1
+    for name in ("a", "b", "c"):
+        (workdir / f"{name}.yaml").write_text(f"name: {name}\nproblem: {{name: trid, dim: 2}}\noptimizer: {{name: gd, step_size: 1.0e-9}}\n"
+                                              "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\nexpect: {status: max_iter}\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "check", "a.yaml", "b.yaml", "c.yaml", "--workers", "2", "--quiet"],
+                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pid, killed = _helper_running_a_run(proc.pid, time.monotonic() + 120)
+        os.kill(pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "interrupted" not in stderr + stdout
+    config = killed.parent.name  # outputs/<name>/<run>
+    assert f"check failed: {config}.yaml: fail (not checked: its worker process (pid {pid}) was killed by SIGKILL before the run finished)" in stderr
+    assert not Path(f"/proc/{pid}").exists()  # reaped

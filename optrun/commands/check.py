@@ -73,8 +73,8 @@ class CheckResult:
     @property
     def message(self) -> str:
         """One line: what broke, or why it was skipped or an error."""
-        if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN):
-            return self.error
+        if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN) or (self.outcome == FAIL and not self.checks):
+            return self.error  # (a failure without checks: its worker died)
         if self.outcome == PASS:
             return ""
         parts = [f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
@@ -235,9 +235,13 @@ def run_checks(
         calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
         signum, _, lost = run_calls(check_one, calls, workers, finished, flag)
         signum = signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
-        for i in (runs[k] for k in lost):
-            results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
-                                     error=f"interrupted by {signal.Signals(signum or signal.SIGINT).name}: its worker was stopped before it finished")
+        for k, why in lost.items():
+            i = runs[k]
+            if signum is not None:  # stopped by the signal
+                results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
+                                         error=f"interrupted by {signal.Signals(signum).name}: its worker was stopped before it finished")
+            else:  # its worker died by itself (killed, out of memory): a failure, not a stop
+                results[i] = CheckResult(names[i], FAIL, error=f"not checked: {why} before the run finished")
         if signum is not None:
             for i in range(len(names)):
                 results[i] = results[i] or stopped(i, signum)
