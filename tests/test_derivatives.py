@@ -67,6 +67,34 @@ def test_goldfield_signed_gradient_at_3_4_seed_000():
     assert h.labels == ("x", "y") and h.array.tolist() == [[4.0, -4.0], [-4.0, 12 * 16.0]]
 
 
+def test_derivative_curves_are_derivatives_at_each_grid_value():
+    """The derivatives.png curve: one row per grid value, what derivatives() gives there, the other parameters held."""
+    problem = expression("sin(x1) * x1 + x1 * x2**2", x1=0.5, x2=2.0)
+    grid = [-1.0, 0.0, 0.75, 3.0]
+    rows = D.derivative_curves(problem, {"x2": 1.5}, 3, "x1", grid)
+    assert rows.shape == (4, 4)
+    for s, row in zip(grid, rows):
+        assert tuple(row) == D.derivatives(problem, {"x1": s, "x2": 1.5}, order=3, name="x1").values
+    # f = x sin x + 2.25 x and its first three derivatives in closed form
+    x = np.array(grid)
+    closed = np.stack([x * np.sin(x) + 2.25 * x, np.sin(x) + x * np.cos(x) + 2.25,
+                       2 * np.cos(x) - x * np.sin(x), -3 * np.sin(x) - x * np.cos(x)], axis=1)
+    np.testing.assert_allclose(rows, closed, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.slow  # imports jax
+def test_derivative_curves_on_jax_equal_autograd():
+    from optrun.core.backend import get_backend
+    from optrun.core.problems import PROBLEMS
+
+    entry = PROBLEMS.get("expression")
+    options = validate(entry.options, {"expr": "sin(x1) * x1 + x1 * x2**2", "params": {"x1": 0.5, "x2": 2.0}}, "problem")
+    grid = np.linspace(-2.0, 2.0, 7)
+    rows = {name: D.derivative_curves(entry.make(options, get_backend(name)), {"x2": 1.5}, 4, "x1", grid, backend=get_backend(name))
+            for name in ("autograd", "jax")}
+    np.testing.assert_allclose(rows["jax"], rows["autograd"], rtol=1e-12, atol=1e-14)
+
+
 def test_gradient_is_nested_like_the_parameters():
     problem = build("mlp_regression")
     start = problem.initial(0)

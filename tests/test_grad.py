@@ -137,3 +137,67 @@ def test_run_refuses_a_vector_expression_before_writing_anything(workdir):
     result = runner.invoke(app, ["run", "v.yaml"])
     assert result.exit_code == 2 and "is a vector function R^2 -> R^2" in result.stderr
     assert not (workdir / "outputs").exists()
+
+
+# ------------------------------------------------------------ the jax backend
+def _both_backends(config, overrides=(), **asks):
+    """optrun grad on each backend, plots off: the problem is built for that backend and differentiated by it."""
+    return [optrun.grad(config, overrides=[*overrides, "output.plots=false", f"backend={name}"], **asks)
+            for name in ("autograd", "jax")]
+
+
+def _same(a, b, rtol=1e-12):
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=rtol, atol=1e-300)
+
+
+@pytest.mark.slow  # imports jax and compiles
+@pytest.mark.parametrize("config, overrides, asks", [
+    (CONFIGS / "grad-sin-product.yaml", (), {"hessian": True, "fd": True}),
+    (CONFIGS / "grad-cubic.yaml", (), {"order": 4, "hessian": True}),
+    (CONFIGS / "rosenbrock-newton.yaml", (), {"hessian": True}),
+    (CONFIGS / "trid-gd.yaml", (), {"hessian": True}),
+    (CONFIGS / "logistic-seed001.yaml", (), {"hessian": True}),
+    (CONFIGS / "mlp-gd.yaml", (), {}),  # nested parameters (layers of W and b)
+], ids=["sin-product", "cubic", "rosenbrock", "trid", "logistic", "mlp"])
+def test_grad_on_jax_equals_grad_on_autograd(workdir, config, overrides, asks):
+    auto, jax_ = _both_backends(str(config), overrides, **asks)
+    from autograd.misc.flatten import flatten
+
+    np.testing.assert_array_equal(flatten(jax_.at)[0], flatten(auto.at)[0])  # the same start on both
+    assert jax_.gradient.labels == auto.gradient.labels
+    _same(jax_.gradient.value, auto.gradient.value)
+    _same(jax_.gradient.flat, auto.gradient.flat)
+    assert type(jax_.gradient.value) is float and all(type(v) is float for v in jax_.gradient.flat)  # no jax arrays leak out
+    if asks.get("hessian"):
+        _same(jax_.hessian.array, auto.hessian.array)
+    if asks.get("order"):
+        _same(jax_.derivatives.values, auto.derivatives.values)
+    if asks.get("fd"):
+        assert jax_.fd.steps == auto.fd.steps
+        # at large steps the error is truncation, the same on both; at small ones it is rounding, which differs
+        large = [i for i, h in enumerate(auto.fd.steps) if h >= 1e-4]
+        _same([jax_.fd.central.errors[i] for i in large], [auto.fd.central.errors[i] for i in large], rtol=1e-6)
+        assert jax_.fd.central.best_error < 1e-8
+
+
+@pytest.mark.slow
+def test_jacobians_jvp_and_vjp_on_jax_equal_autograd(workdir):
+    config = {"problem": {"name": "expression", "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"], "params": {"x1": 3.0, "x2": 1.0}},
+              "optimizer": "gd"}
+    auto, jax_ = _both_backends(config, jvp={"x1": 1.0, "x2": -2.0}, vjp=[0.5, 1.0, -1.0])
+    for part in ("jacobian", "jacobian_other"):
+        assert getattr(jax_, part).by == getattr(auto, part).by and getattr(jax_, part).passes == getattr(auto, part).passes
+        _same(getattr(jax_, part).array, getattr(auto, part).array)
+    _same(jax_.jvp.result, auto.jvp.result)
+    _same(jax_.vjp.result, auto.vjp.result)
+    _same(jax_.jvp.value, auto.jvp.value)
+
+
+@pytest.mark.slow
+def test_grad_on_jax_draws_its_plots(workdir):
+    for config, asks, names in ((CONFIGS / "grad-sin-product.yaml", {}, ["contour.png"]),
+                                (CONFIGS / "grad-cubic.yaml", {"order": 3, "fd": True}, ["derivatives.png", "fd_error.png"])):
+        result = optrun.grad(str(config), overrides=[f"output.dir={workdir}", "backend=jax"], **asks)
+        assert sorted(p.name for p in result.plots) == names and all(p.stat().st_size > 10_000 for p in result.plots)
+        assert result.run_dir.joinpath("grad.json").exists()
+        assert "backend: jax" in result.run_dir.joinpath("config.yaml").read_text()

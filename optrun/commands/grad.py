@@ -135,8 +135,10 @@ def grad(
 
 def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
     from optrun.commands.prepare import build_start
+    from optrun.core.backend import get_backend
 
-    problem, params0, fixed = build_start(cfg)
+    backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
+    problem, params0, fixed = build_start(cfg, backend)
     free_problem, start = _free(problem, params0, fixed)
     if at is not None:
         if not isinstance(at, Mapping):
@@ -153,24 +155,24 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> G
         for flag, given in (("hessian", hessian), ("order", order), ("fd", fd)):
             if given:
                 free_problem.scalar_objective()  # the one-line error: a vector function has no single value
-        parts["jacobian"] = d.jacobian(free_problem, point)
-        parts["jacobian_other"] = d.jacobian(free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp")
+        parts["jacobian"] = d.jacobian(free_problem, point, backend=backend)
+        parts["jacobian_other"] = d.jacobian(free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp", backend=backend)
     else:
-        parts["gradient"] = d.gradient(free_problem, point)
+        parts["gradient"] = d.gradient(free_problem, point, backend=backend)
         if hessian:
-            parts["hessian"] = d.hessian(free_problem, point)
+            parts["hessian"] = d.hessian(free_problem, point, backend=backend)
         if order is not None:
-            parts["derivatives"] = d.derivatives(free_problem, point, order=order)
+            parts["derivatives"] = d.derivatives(free_problem, point, order=order, backend=backend)
         if fd:
-            parts["fd"] = d.fd_check(free_problem, point, seed=cfg.seed)
+            parts["fd"] = d.fd_check(free_problem, point, seed=cfg.seed, backend=backend)
     if jvp is not None:
-        parts["jvp"] = d.jvp(free_problem, point, jvp)
+        parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)
     if vjp is not None:
-        parts["vjp"] = d.vjp(free_problem, point, vjp)
+        parts["vjp"] = d.vjp(free_problem, point, vjp, backend=backend)
     result = GradResult(name=cfg.name, at=point, fixed=fixed, **parts)
     if not write:
         return result
-    return _record(cfg, free_problem, result, plot_range)
+    return _record(cfg, free_problem, result, plot_range, backend)
 
 
 def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
@@ -187,7 +189,7 @@ def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Pa
     ), start
 
 
-def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None) -> GradResult:
+def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None, backend: Any) -> GradResult:
     """grad.json, config.yaml and the plots in a new grad-<timestamp> folder."""
     import dataclasses
 
@@ -199,7 +201,7 @@ def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple
     if cfg.output.plots:
         from optrun.commands import grad_plots
 
-        plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format)
+        plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format, backend)
     result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))
     write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
     return result

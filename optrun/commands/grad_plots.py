@@ -20,6 +20,7 @@ import numpy as np
 
 from optrun.commands.plots import _pyplot, _save, seamless
 from optrun.core import derivatives as d
+from optrun.core.backend import Backend, get_backend
 from optrun.core.problems import Problem
 
 GRID = 101  # points along the range for derivatives.png
@@ -27,8 +28,11 @@ CONTOUR = 80  # contour.png grid per axis
 ARROWS = 15  # gradient arrows per axis
 
 
-def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, float] | None, fmt: str = "png") -> list[Path]:
-    """Every plot that applies to ``result``, as ``fmt`` files; returns the files written."""
+def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, float] | None, fmt: str = "png",
+         backend: Backend | None = None) -> list[Path]:
+    """Every plot that applies to ``result``, as ``fmt`` files; returns the
+    files written. ``backend``: the one ``problem`` was built for (default autograd)."""
+    backend = backend if backend is not None else get_backend()
     written = []
     if result.fd is not None:
         written.append(fd_error(result.fd, run_dir / f"fd_error.{fmt}", result.name))
@@ -37,9 +41,10 @@ def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, 
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
         if len(result.at) == 1 and scalars:
             order = result.derivatives.values.__len__() - 1 if result.derivatives is not None else 1
-            written.append(derivatives_plot(problem, result.at, scalars[0], order, plot_range, run_dir / f"derivatives.{fmt}", result.name))
+            written.append(derivatives_plot(problem, result.at, scalars[0], order, plot_range, run_dir / f"derivatives.{fmt}", result.name,
+                                            backend))
         elif len(labels) == 2:
-            written.append(contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name))
+            written.append(contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name, backend))
     return written
 
 
@@ -62,17 +67,17 @@ def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
 
 
 def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int, plot_range: tuple[float, float] | None,
-                     out: Path, title: str) -> Path:
+                     out: Path, title: str, backend: Backend) -> Path:
     center = float(at[name])
     low, high = plot_range or (center - max(1.0, abs(center)), center + max(1.0, abs(center)))
     grid = np.linspace(low, high, GRID)
-    values = np.array([d.derivatives(problem, {name: float(s)}, order=order, name=name).values for s in grid])
+    values = d.derivative_curves(problem, at, order, name, grid, backend=backend)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for k in range(order + 1):
         label = "f" + "'" * k if k <= 3 else f"f^({k})"
         ax.plot(grid, values[:, k], label=label, linewidth=2 if k == 0 else 1.3)
-    here = d.derivatives(problem, {name: center}, order=order, name=name).values
+    here = d.derivatives(problem, {name: center}, order=order, name=name, backend=backend).values
     ax.plot([center] * (order + 1), here, "ko", markersize=4, label=f"{name} = {center:g}")
     ax.axhline(0.0, color="0.6", linewidth=0.8)
     ax.set_xlabel(name)
@@ -84,23 +89,18 @@ def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int
 
 
 def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_range: tuple[float, float] | None,
-            out: Path, title: str) -> Path:
-    from autograd import grad
-    from autograd.misc.flatten import flatten
-
-    x0, unflatten = flatten(at)
+            out: Path, title: str, backend: Backend) -> Path:
+    x0, unflatten = backend.ravel(at)
     x0 = np.asarray(x0, dtype=float)
     objective = problem.scalar_objective()
-
-    def f(v):
-        return objective(unflatten(v))
+    f = backend.jit(lambda v: objective(unflatten(v)))  # evaluated on the whole grid
 
     spans = [plot_range or (c - max(1.0, abs(c)), c + max(1.0, abs(c))) for c in x0]
     xs, ys = (np.linspace(lo, hi, CONTOUR) for lo, hi in spans)
     with np.errstate(all="ignore"):
         z = np.array([[float(f(np.array([x, y]))) for x in xs] for y in ys])
         ax_, ay_ = (np.linspace(lo, hi, ARROWS) for lo, hi in spans)
-        df = grad(f)
+        df = backend.jit(backend.grad(f))
         g = np.array([[np.asarray(df(np.array([x, y])), dtype=float) for x in ax_] for y in ay_])
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.2))

@@ -76,9 +76,8 @@ def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem
     """The configured problem built for ``backend``, its start (the
     initializer applied) and the fixed parameters (``fix:``): what a run
     starts from, and the point ``optrun grad`` evaluates by default. The
-    default backend is autograd, whatever the config says: ``optrun grad``
-    (:mod:`optrun.core.derivatives`) differentiates with autograd. Bad input
-    raises ConfigError."""
+    default backend is autograd, whatever the config says (callers pass the
+    config's). Bad input raises ConfigError."""
     entry = config.problem.entry
     backend = backend if backend is not None else get_backend()
     entry.check_backend(backend.name)  # a ConfigError at `backend` (a jax-only problem in optrun grad)

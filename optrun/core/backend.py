@@ -52,6 +52,10 @@ class Backend:
     hessian: Callable  # f -> (x -> H); jitted on jax
     hvp: Callable  # f -> ((x, v) -> H v); jitted on jax
     ravel: Callable  # params (nested dicts/lists/arrays) -> (flat, unflatten)
+    # for optrun grad (optrun.core.derivatives), uncompiled: each is used once or a few times
+    grad: Callable  # f -> (x -> g)
+    jvp: Callable  # f -> (x -> (v -> (f(x), J v))), autograd's make_jvp
+    vjp: Callable  # f -> (x -> (u -> u^T J, f(x))), autograd's make_vjp
     jit: Callable = _identity  # f -> f compiled (jax.jit), or f itself (autograd)
     # (unflatten, size) -> an unflatten as cheap to differentiate as possible:
     # autograd's own unflatten is a VJP, costly in the hot path (see params.sliced_unflatten)
@@ -123,6 +127,9 @@ def _autograd() -> Backend:
         hessian=autograd.hessian,
         hvp=autograd.hessian_vector_product,
         ravel=flatten,
+        grad=autograd.grad,
+        jvp=autograd.make_jvp,
+        vjp=autograd.make_vjp,
         fast_unflatten=sliced_unflatten,
     )
 
@@ -139,6 +146,15 @@ def _jax() -> Backend:
         # forward-over-reverse: one JVP of the gradient, never the whole Hessian
         return jax.jit(lambda x, v: jax.jvp(jax.grad(f), (x,), (v,))[1])
 
+    def make_jvp(f: Callable) -> Callable:
+        return lambda x: lambda v: jax.jvp(f, (x,), (v,))
+
+    def make_vjp(f: Callable) -> Callable:
+        def at(x):
+            value, pull = jax.vjp(f, x)
+            return (lambda u: pull(u)[0]), value
+        return at
+
     return Backend(
         name="jax",
         np=jnp,
@@ -146,6 +162,9 @@ def _jax() -> Backend:
         hessian=lambda f: jax.jit(jax.hessian(f)),
         hvp=hvp,
         ravel=ravel_pytree,
+        grad=jax.grad,
+        jvp=make_jvp,
+        vjp=make_vjp,
         jit=jax.jit,
     )
 

@@ -7,7 +7,7 @@ keep the start, see :func:`point`):
 - :func:`gradient`: f and the signed gradient, nested like the parameters;
 - :func:`hessian`: the Hessian over the flattened parameters, labelled;
 - :func:`derivatives`: f, f', ..., f^(K) in one scalar parameter
-  (autograd's ``grad`` composed K times);
+  (the backend's ``grad`` composed K times);
 - :func:`fd_check`: forward and central differences for h = 1e-1 ... 1e-12
   against the autodiff gradient, per parameter entry (or along a seeded
   random direction when there are many), the best h of each scheme, and a
@@ -17,9 +17,12 @@ keep the start, see :func:`point`):
   1-row case): one forward-mode or reverse-mode product, and the Jacobian
   built column by column from n JVPs or row by row from m VJPs.
 
-Parameters are flattened once, with ``autograd.misc.flatten`` (dict keys
-sorted), so entries are labelled by :func:`optrun.core.params.leaf_names`
-(``x``, ``w[0]``, ``layers[0].w[1,2]``). Results are small frozen
+Every function differentiates with ``backend`` (an
+:class:`optrun.core.backend.Backend`; default autograd), the one the problem
+was built for: ``optrun grad`` passes the config's. Parameters are flattened
+once, with the backend's ``ravel`` (``autograd.misc.flatten`` or jax's
+``ravel_pytree``: dict keys sorted, the same order), so entries are labelled
+by :func:`optrun.core.params.leaf_names` (``x``, ``w[0]``, ``layers[0].w[1,2]``). Results are small frozen
 dataclasses whose numbers are plain floats and tuples (JSON-ready); bad
 input is a one-line :class:`~optrun.core.errors.ConfigError` naming what is
 wrong and what is allowed.
@@ -32,13 +35,11 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Mapping, Sequence
 
-import autograd.numpy as anp
 import numpy as np
-from autograd import grad, hessian as autograd_hessian, make_jvp, make_vjp
-from autograd.misc import flatten
 
+from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, short_repr
-from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, sliced_unflatten, unknown_parameter
+from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, unknown_parameter
 from optrun.core.problems import Problem
 
 STEPS: tuple[float, ...] = tuple(10.0**-k for k in range(1, 13))  # h = 1e-1 ... 1e-12
@@ -182,14 +183,16 @@ def point(problem: Problem, at: Mapping[str, Any] | None = None, *, base: Params
 
 
 class _Flat:
-    """The point flattened once: ``x``, ``labels`` and ``call(fn)``, fn as a function of the flat vector."""
+    """The point flattened once with the backend's ``ravel``: ``x``,
+    ``labels`` and ``call(fn)``, fn as a function of the flat vector."""
 
-    def __init__(self, params: Params):
+    def __init__(self, params: Params, backend: Backend | None):
+        self.backend = backend = backend if backend is not None else get_backend()
         self.params = params
-        self.x, unflatten = flatten(params)
+        self.x, unflatten = backend.ravel(params)
         self.x = np.asarray(self.x, dtype=float)
         self.unflatten = unflatten
-        self.fast = sliced_unflatten(unflatten, self.x.size)
+        self.fast = backend.fast_unflatten(unflatten, self.x.size)
         self.labels = tuple(leaf_names(params))
         self.n = self.x.size
 
@@ -220,28 +223,49 @@ def _check_matrix(rows: int, columns: int, what: str, path: str) -> None:
 
 
 # ------------------------------------------------------------------ scalar functions
-def gradient(problem: Problem, at: Mapping[str, Any] | None = None) -> Gradient:
+def gradient(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: Backend | None = None) -> Gradient:
     """f and its signed gradient at the point."""
     objective = problem.scalar_objective()
-    flat = _Flat(point(problem, at))
+    flat = _Flat(point(problem, at), backend)
     fx = flat.call(objective)
-    g = _quiet(lambda: grad(fx)(flat.x))
+    g = _quiet(lambda: flat.backend.grad(fx)(flat.x))
     return Gradient(value=float(fx(flat.x)), grad=flat.nested(g), labels=flat.labels, flat=_floats(g))
 
 
-def hessian(problem: Problem, at: Mapping[str, Any] | None = None) -> Hessian:
-    """The Hessian over the flattened parameters (autograd's ``hessian``)."""
+def hessian(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: Backend | None = None) -> Hessian:
+    """The Hessian over the flattened parameters (the backend's ``hessian``)."""
     objective = problem.scalar_objective()
-    flat = _Flat(point(problem, at))
+    flat = _Flat(point(problem, at), backend)
     _check_matrix(flat.n, flat.n, "Hessian", "hessian")
     fx = flat.call(objective)
-    h = np.asarray(_quiet(lambda: autograd_hessian(fx)(flat.x)), dtype=float).reshape(flat.n, flat.n)
+    h = np.asarray(_quiet(lambda: flat.backend.hessian(fx)(flat.x)), dtype=float).reshape(flat.n, flat.n)
     return Hessian(value=float(fx(flat.x)), matrix=tuple(_floats(row) for row in h), labels=flat.labels)
 
 
-def derivatives(problem: Problem, at: Mapping[str, Any] | None = None, order: int = 1, name: str | None = None) -> Derivatives:
+def derivatives(problem: Problem, at: Mapping[str, Any] | None = None, order: int = 1, name: str | None = None, *,
+                backend: Backend | None = None) -> Derivatives:
     """f and its derivatives up to ``order`` in one scalar parameter: ``name``,
     or the problem's only parameter when it has one scalar parameter."""
+    name, value, functions = _along(problem, at, order, name, backend)
+    values = _quiet(lambda: tuple(float(fn(value)) for fn in functions))
+    return Derivatives(name=name, at=value, values=values)
+
+
+def derivative_curves(problem: Problem, at: Mapping[str, Any] | None, order: int, name: str | None, grid: Sequence[float], *,
+                      backend: Backend | None = None) -> np.ndarray:
+    """f and its derivatives up to ``order`` in ``name`` at each grid value
+    (the other parameters held at ``at``), one row per value: what
+    ``derivatives`` gives at each, with the functions built once (and on jax
+    compiled once) rather than per value."""
+    backend = backend if backend is not None else get_backend()
+    _, _, functions = _along(problem, at, order, name, backend)
+    functions = [backend.jit(fn) for fn in functions]
+    return np.array(_quiet(lambda: [[float(fn(float(s))) for fn in functions] for s in grid]), dtype=float).reshape(len(grid), order + 1)
+
+
+def _along(problem: Problem, at: Mapping[str, Any] | None, order: int, name: str | None,
+           backend: Backend | None) -> tuple[str, float, list[Callable[[Any], Any]]]:
+    """The parameter's name, its value, and f with its derivatives 1..order as functions of it."""
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
         raise ConfigError(f"must be an integer from 1 to {MAX_ORDER}, got {short_repr(order)}", path="order")
     objective = problem.scalar_objective()
@@ -266,11 +290,11 @@ def derivatives(problem: Problem, at: Mapping[str, Any] | None = None, order: in
     def along(s):
         return objective({**params, name: s})
 
+    grad = (backend if backend is not None else get_backend()).grad
     functions = [along]
     for _ in range(order):
         functions.append(grad(functions[-1]))
-    values = _quiet(lambda: tuple(float(fn(value)) for fn in functions))
-    return Derivatives(name=name, at=value, values=values)
+    return name, value, functions
 
 
 def _is_scalar(value: Any) -> bool:
@@ -278,7 +302,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def fd_check(problem: Problem, at: Mapping[str, Any] | None = None, *, steps: Sequence[float] = STEPS,
-             max_entries: int = MAX_FD_ENTRIES, seed: int = 0) -> FDCheck:
+             max_entries: int = MAX_FD_ENTRIES, seed: int = 0, backend: Backend | None = None) -> FDCheck:
     """Finite differences against the autodiff gradient at the point.
 
     Forward (f(x + h e) - f(x)) / h and central (f(x + h e) - f(x - h e)) / 2h
@@ -291,11 +315,11 @@ def fd_check(problem: Problem, at: Mapping[str, Any] | None = None, *, steps: Se
     if isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer)) or max_entries < 0:
         raise ConfigError(f"must be an integer >= 0, got {short_repr(max_entries)}", path="max_entries")
     objective = problem.scalar_objective()
-    flat = _Flat(point(problem, at))
-    fx = flat.call(objective)
+    flat = _Flat(point(problem, at), backend)
+    fx = flat.backend.jit(flat.call(objective))  # called 2n + 1 times per step
     x = flat.x
     f0 = float(fx(x))
-    g = np.asarray(_quiet(lambda: grad(fx)(x)), dtype=float).reshape(flat.n)
+    g = np.asarray(_quiet(lambda: flat.backend.grad(fx)(x)), dtype=float).reshape(flat.n)
     v = _direction(flat.n, seed)
     gv = float(g @ v)
 
@@ -364,20 +388,21 @@ def _best(steps: Sequence[float], errors: Sequence[float]) -> tuple[float, float
 
 
 # ------------------------------------------------------------------ vector functions
-def _vector(problem: Problem) -> tuple[Callable[[Params], Any], int, tuple[str, ...]]:
+def _vector(problem: Problem, backend: Backend) -> tuple[Callable[[Params], Any], int, tuple[str, ...]]:
     """The function as R^n -> R^m, its m and its output labels (a scalar problem is m = 1, "f")."""
     if problem.vector is not None:
         return problem.vector, problem.outputs, tuple(f"f[{i}]" for i in range(problem.outputs))
-    objective = problem.objective
-    return (lambda p: anp.reshape(objective(p), (1,))), 1, ("f",)
+    objective, reshape = problem.objective, backend.np.reshape
+    return (lambda p: reshape(objective(p), (1,))), 1, ("f",)
 
 
-def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | None = None) -> Jacobian:
+def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | None = None, *,
+             backend: Backend | None = None) -> Jacobian:
     """The m x n Jacobian, built column by column from n JVPs (``by="jvp"``,
     forward mode) or row by row from m VJPs (``by="vjp"``, reverse mode);
     by default the one that needs fewer passes (VJPs when m <= n)."""
-    fn, m, rows = _vector(problem)
-    flat = _Flat(point(problem, at))
+    flat = _Flat(point(problem, at), backend)
+    fn, m, rows = _vector(problem, flat.backend)
     if by is None:
         by = "vjp" if m <= flat.n else "jvp"
     if by not in ("jvp", "vjp"):
@@ -385,7 +410,7 @@ def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | No
     _check_matrix(m, flat.n, "Jacobian", "jacobian")
     fx = flat.call(fn)
     if by == "jvp":
-        push = make_jvp(fx)(flat.x)
+        push = flat.backend.jvp(fx)(flat.x)
         value = None
         columns = []
         for j in range(flat.n):
@@ -396,29 +421,30 @@ def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | No
             value = fx(flat.x)
         passes = flat.n
     else:
-        pull, value = _quiet(lambda: make_vjp(fx)(flat.x))
+        pull, value = _quiet(lambda: flat.backend.vjp(fx)(flat.x))
         matrix = np.vstack([np.asarray(_quiet(lambda: pull(_unit(m, i))), dtype=float).reshape(flat.n) for i in range(m)])
         passes = m
     return Jacobian(value=_floats(value), matrix=tuple(_floats(row) for row in matrix), rows=rows, columns=flat.labels,
                     by=by, passes=passes)  # type: ignore[arg-type]
 
 
-def jvp(problem: Problem, at: Mapping[str, Any] | None, tangent: Mapping[str, Any] | Sequence[float]) -> Product:
+def jvp(problem: Problem, at: Mapping[str, Any] | None, tangent: Mapping[str, Any] | Sequence[float], *,
+        backend: Backend | None = None) -> Product:
     """J v in one forward pass. ``tangent`` is a mapping like the parameters
     (names left out are 0) or a flat list of n numbers in ``leaf_names`` order."""
-    fn, m, rows = _vector(problem)
-    flat = _Flat(point(problem, at))
+    flat = _Flat(point(problem, at), backend)
+    fn, m, rows = _vector(problem, flat.backend)
     v = _tangent(tangent, flat)
-    value, result = _quiet(lambda: make_jvp(flat.call(fn))(flat.x)(v))
+    value, result = _quiet(lambda: flat.backend.jvp(flat.call(fn))(flat.x)(v))
     return Product(mode="jvp", value=_floats(value), vector=_floats(v), result=_floats(result), labels=rows)
 
 
-def vjp(problem: Problem, at: Mapping[str, Any] | None, cotangent: Sequence[float]) -> Product:
+def vjp(problem: Problem, at: Mapping[str, Any] | None, cotangent: Sequence[float], *, backend: Backend | None = None) -> Product:
     """u^T J in one reverse pass; ``cotangent`` is a list of m numbers, one per output."""
-    fn, m, rows = _vector(problem)
-    flat = _Flat(point(problem, at))
+    flat = _Flat(point(problem, at), backend)
+    fn, m, rows = _vector(problem, flat.backend)
     u = _numbers(cotangent, m, "vjp", f"one per output ({', '.join(rows)})")
-    pull, value = _quiet(lambda: make_vjp(flat.call(fn))(flat.x))
+    pull, value = _quiet(lambda: flat.backend.vjp(flat.call(fn))(flat.x))
     result = _quiet(lambda: pull(u))
     return Product(mode="vjp", value=_floats(value), vector=_floats(u), result=_floats(result), labels=flat.labels)
 
@@ -436,7 +462,7 @@ def _tangent(tangent: Any, flat: _Flat) -> np.ndarray:
             if name not in flat.params:
                 raise unknown_parameter(str(name), flat.params, "jvp")
             given[name] = coerce_like(flat.params[name], value, f"jvp.{name}")
-        v, _ = flatten(given)
+        v, _ = flat.backend.ravel(given)
         return np.asarray(v, dtype=float)
     return _numbers(tangent, flat.n, "jvp", f"one per parameter entry ({_names(flat.labels)})")
 
