@@ -15,7 +15,11 @@ Both write the same 64 run directories. Measured two ways, each variant
 
 The check: the runs vectorized >= 10x faster than sequential.
 
-    python benchmarks/vectorize.py [--seeds 64] [--repeats 3]
+``--step-sizes K`` makes it a grid: K step sizes (geometric, 1e-7 to 1e-6)
+times ``--seeds`` seeds, each run with its own step size (the batch carries
+one per member), as ``sweep --grid optimizer.step_size=... --seeds N``.
+
+    python benchmarks/vectorize.py [--seeds 64] [--step-sizes 0] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -33,10 +37,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def sweep_seconds(folder: Path, seeds: int, *extra: str) -> float:
+def step_sizes(k: int) -> list[float]:
+    """k step sizes from 1e-7 to 1e-6 (where the seed MLP's gd descends), or none (the config's own)."""
+    return [float(f"{1e-7 * 10 ** (i / max(1, k - 1)):.3g}") for i in range(k)]
+
+
+def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> float:
     """Wall time of one whole ``optrun sweep`` process (its outputs removed after)."""
+    grid = ["--grid", "optimizer.step_size=" + ",".join(map(str, sizes))] if sizes else []
     command = [sys.executable, "-m", "optrun", "sweep", str(REPO / "configs" / "mlp-gd.yaml"), "--set", "backend=jax",
-               "--seeds", str(seeds), "--quiet", *extra]
+               "--seeds", str(seeds), "--quiet", *grid, *extra]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     subprocess.run(command, cwd=folder, env=env, check=True)
@@ -45,16 +55,17 @@ def sweep_seconds(folder: Path, seeds: int, *extra: str) -> float:
     return seconds
 
 
-def runs_seconds(folder: Path, seeds: int) -> tuple[float, float]:
+def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, float]:
     """(vectorized, sequential) wall time of the 64 runs themselves, in this process."""
     sys.path.insert(0, str(REPO))
     from optrun.commands.run import execute, execute_batch
     from optrun.config import load_config
 
-    configs = [load_config(REPO / "configs" / "mlp-gd.yaml", ["backend=jax", f"seed={seed}", "output.plots=false"])
-               for seed in range(seeds)]
+    grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]
+    configs = [load_config(REPO / "configs" / "mlp-gd.yaml", ["backend=jax", f"seed={seed}", "output.plots=false", *point])
+               for point in grid for seed in range(seeds)]
     start = time.perf_counter()
-    execute_batch(configs, [folder / "v" / f"run-{i:04d}" for i in range(seeds)], threads=1)
+    execute_batch(configs, [folder / "v" / f"run-{i:04d}" for i in range(len(configs))], threads=1)
     vectorized = time.perf_counter() - start
     start = time.perf_counter()
     for i, config in enumerate(configs):
@@ -68,24 +79,28 @@ def runs_seconds(folder: Path, seeds: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=64)
+    parser.add_argument("--step-sizes", type=int, default=0, help="a grid of this many step sizes times the seeds")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    sizes = step_sizes(args.step_sizes)
+    runs = args.seeds * max(1, len(sizes))
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     times: dict[str, list[float]] = {"vectorized": [], "sequential": [], "vectorized runs": [], "sequential runs": []}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         for _ in range(args.repeats):  # interleaved: a load change hits both alike
-            times["vectorized"].append(sweep_seconds(folder, args.seeds, "--vectorize"))
-            times["sequential"].append(sweep_seconds(folder, args.seeds, "--workers", "1"))
-            vectorized, sequential = runs_seconds(folder, args.seeds)
+            times["vectorized"].append(sweep_seconds(folder, args.seeds, sizes, "--vectorize"))
+            times["sequential"].append(sweep_seconds(folder, args.seeds, sizes, "--workers", "1"))
+            vectorized, sequential = runs_seconds(folder, args.seeds, sizes)
             times["vectorized runs"].append(vectorized)
             times["sequential runs"].append(sequential)
     median = {k: statistics.median(v) for k, v in times.items()}
-    print(f"seed MLP (configs/mlp-gd.yaml) on jax, {args.seeds} seeds x 300 rows, medians of {args.repeats}:")
+    what = f"{len(sizes)} step sizes x {args.seeds} seeds" if sizes else f"{args.seeds} seeds"
+    print(f"seed MLP (configs/mlp-gd.yaml) on jax, {what} x 300 rows, medians of {args.repeats}:")
     for what, v, s in (("the runs, in one process", "vectorized runs", "sequential runs"),
                        ("whole `optrun sweep` processes", "vectorized", "sequential")):
         ratio = median[s] / median[v]
-        print(f"  {what}: --vectorize {median[v]:6.2f} s, --workers 1 {median[s]:6.2f} s ({median[s] / args.seeds:.3f} s a run): "
+        print(f"  {what}: --vectorize {median[v]:6.2f} s, --workers 1 {median[s]:6.2f} s ({median[s] / runs:.3f} s a run): "
               f"{ratio:.1f}x")
     ratio = median["sequential runs"] / median["vectorized runs"]
     print(f"  the runs: {ratio:.1f}x (required >= 10x: {'met' if ratio >= 10 else 'MISSED'})")

@@ -449,6 +449,44 @@ def test_members_that_stop_at_different_rows_and_one_that_diverges():
         assert_same_run(single, member)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name,grid", [
+    ("momentum", [{"step_size": 0.01, "beta": 0.5, "clip_grad_norm": 100.0}, {"step_size": 0.02, "beta": 0.9, "clip_grad_norm": 5.0},
+                  {"step_size": SCHEDULE, "beta": 0.0, "clip_grad_norm": 0.5}]),
+    ("adagrad", [{"step_size": 0.5, "initial_accumulator": 0.0}, {"step_size": 0.5, "initial_accumulator": 10.0, "eps": 1e-3}]),
+    ("adamw", [{"step_size": 0.05, "b1": 0.9, "weight_decay": 0.0}, {"step_size": 0.01, "b1": 0.5, "b2": 0.99, "weight_decay": 0.1}]),
+], ids=["momentum-beta-clip-schedule", "adagrad-accumulator-eps", "adamw-b1-b2-decay"])
+def test_members_with_their_own_step_sizes_and_options_equal_their_own_runs(name, grid):
+    """A sweep grid over numeric options (--vectorize): each member's options
+    are carried as arrays (the initial state too: adagrad's accumulator), and
+    each member's rows are its own run's."""
+    entry = OPTIMIZERS.get(name)
+    each = [entry.options.model_validate(options) for options in grid]
+    x0s = np.random.default_rng(2).normal(size=(len(grid), 10)) * 3
+    batch_rows = [Rows() for _ in grid]
+    batch = minimize_compiled_batch(jax_oracle(trid), x0s, entry, each, stop_rules(max_iter=120), [[r] for r in batch_rows], chunk=32)
+    finals = set()
+    for x0, opts, outcome, rows in zip(x0s, each, batch, batch_rows):
+        single = Rows()
+        assert_same_run((minimize_compiled(jax_oracle(trid), x0, entry, opts, stop_rules(max_iter=120), [single], chunk=32), single),
+                        (outcome, rows))
+        finals.add(outcome.fun)
+    assert len(finals) == len(grid)
+
+
+def test_what_a_batch_cannot_carry_is_named():
+    from optrun.core.compiled import batch_problem, varying_options
+
+    momentum = OPTIMIZERS.get("momentum").options
+    each = [momentum.model_validate({"beta": 0.5, "step_size": 0.1}), momentum.model_validate({"beta": 0.9, "step_size": SCHEDULE})]
+    assert varying_options(each) == ("beta",) and batch_problem(each) == ""  # step_size is host-side, any schedule
+    clipped = [momentum.model_validate({}), momentum.model_validate({"clip_grad_norm": 1.0})]
+    assert batch_problem(clipped) == ("optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values, and this "
+                                      "option is 1.0, None across the runs (set it to a number in every run, or leave it out of the sweep)")
+    with pytest.raises(ContractError, match="^3 options for a batch of 2 starts$"):
+        minimize_compiled_batch(jax_oracle(trid), np.zeros((2, 10)), OPTIMIZERS.get("momentum"), each + each[:1], stop_rules())
+
+
 def test_a_batch_interrupted_before_its_first_row_ends_every_member_at_row_0():
     entry = OPTIMIZERS.get("gd")
     flag = runner.SignalFlag()

@@ -388,12 +388,34 @@ def test_vectorize_writes_the_run_directories_a_sequential_sweep_writes(workdir)
     assert len({r["f"] for r in rows_of(vectorized)}) == 3  # three different starts
 
 
+@pytest.mark.slow
+def test_vectorize_runs_a_grid_over_step_sizes_and_numeric_options_as_sequential_runs(workdir):
+    """--grid over the optimizer's numeric options (step_size, b1) with --seeds: one batch, each run its own options."""
+    (workdir / "v.yaml").write_text(JAX_SEEDS)
+    args = ("--grid", "optimizer.step_size=0.003,0.03", "--grid", "optimizer.b1=0.5,0.9", "--seeds", "2")
+    assert sweep("v.yaml", *args, "--vectorize").exit_code == 0
+    assert sweep("v.yaml", *args, "--workers", "1").exit_code == 0
+    vectorized, sequential = sorted((workdir / "outputs" / "v").glob("sweep-*"))
+    rows_v, rows_s = rows_of(vectorized), rows_of(sequential)
+    assert len(rows_v) == len(rows_s) == 8
+    for rv, rs in zip(rows_v, rows_s):
+        assert (rv["optimizer.step_size"], rv["optimizer.b1"], rv["seed"]) == (rs["optimizer.step_size"], rs["optimizer.b1"], rs["seed"])
+        assert float(rv["f"]) == pytest.approx(float(rs["f"]), rel=1e-12)
+        a = list(csv.DictReader(open(vectorized / Path(rv["run_dir"]).name / "trace.csv")))
+        b = list(csv.DictReader(open(sequential / Path(rs["run_dir"]).name / "trace.csv")))
+        assert [r["step_size"] for r in a] == [r["step_size"] for r in b] and len(a) == 151
+        assert [float(r["f"]) for r in a] == pytest.approx([float(r["f"]) for r in b], rel=1e-12)
+    assert len({r["f"] for r in rows_v}) == 8  # every run its own
+
+
 def test_vectorize_refuses_what_it_cannot_run_before_anything_is_written(workdir):
     (workdir / "v.yaml").write_text(JAX_SEEDS)
     cases = [
         (["--set", "backend=autograd"], "--vectorize runs on the jax backend"),
         (["--set", "optimizer={name: lbfgs}"], "optimizer 'lbfgs' has none (those that have: "),
-        (["--grid", "optimizer.step_size=0.01,0.1"], "sweep only seed and init.* keys with it"),
+        (["--grid", "optimizer.name=adam,adamw"], "sweep only seed, init.* and the optimizer's numeric options"),
+        (["--grid", "stop.max_iter=10,20"], "sweep only seed, init.* and the optimizer's numeric options"),
+        (["--grid", "optimizer.clip_grad_norm=null,1.0"], "optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values"),
         (["--dask", "local:2"], "leave out --dask"),
     ]
     for extra, message in cases:

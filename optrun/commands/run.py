@@ -307,11 +307,12 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
 def vectorizable(configs: Sequence[Config]) -> str:
     """Why these runs cannot be one vectorised computation ('' when they can):
     the jax backend, a method with a compiled direction, and one objective,
-    optimizer and stop rules for all (they may differ in seed and init only,
-    which change the start)."""
+    optimizer and stop rules for all. They may differ in seed and init
+    (which change the start), and in the optimizer's step_size and numeric
+    options (which the batch carries one per run: compiled.batch_problem)."""
     def shared(config: Config) -> str:
         data = config.resolved()
-        return repr({k: v for k, v in data.items() if k not in ("name", "seed", "init", "output", "expect", "sweep")})
+        return repr({k: v for k, v in data.items() if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer")})
 
     if any(c.backend != "jax" for c in configs):
         return "--vectorize runs on the jax backend: add backend: jax to the config (or --set backend=jax)"
@@ -321,15 +322,17 @@ def vectorizable(configs: Sequence[Config]) -> str:
     if not compiled.supports(entry):
         return (f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
                 f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})")
-    if len({shared(c) for c in configs}) > 1:
-        return "--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed and init.* keys with it"
-    return ""
+    if len({shared(c) for c in configs}) > 1 or len({c.optimizer.entry.name for c in configs}) > 1:
+        return ("--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed, init.* "
+                "and the optimizer's numeric options (step_size, ...) with it")
+    return compiled.batch_problem([c.optimizer.options for c in configs])
 
 
 def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: int, interrupt: SignalFlag | None = None
                   ) -> list[RunResult]:
-    """Runs that differ only in their start (``sweep --seeds N --vectorize``)
-    as one ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
+    """Runs that differ only in their start and the optimizer's numeric
+    options (``sweep --seeds N --vectorize``, a grid over step sizes) as one
+    ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
     each run gets its own run directory, trace, summary and plots, exactly
     as :func:`execute` writes them; the caller checked :func:`vectorizable`."""
     preps = [prepare(config) for config in configs]
@@ -342,7 +345,7 @@ def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: 
         with machine.blas_limits(threads):
             config = first.config
             outcomes = compiled.minimize_compiled_batch(first.oracle, np.stack([prep.x0 for prep in preps]), config.optimizer.entry,
-                                                        config.optimizer.options, config.stop,
+                                                        [prep.config.optimizer.options for prep in preps], config.stop,
                                                         observers=[[writer] for _, _, writer in records], interrupt=interrupt)
         where = machine.machine_info()
         results = []

@@ -47,8 +47,9 @@ What differs from the Python loop, by construction:
   as the Python loop's: the rounding-sensitive mlp-gd config agrees to the bit.
 
 :func:`minimize_compiled_batch` runs a batch of starts at once (``jax.vmap``
-of the chunk), each member with its own host side (:class:`Track`), for
-``sweep --seeds N``.
+of the chunk), each member with its own host side (:class:`Track`), its own
+step sizes and its own numeric options (carried as arrays), for ``sweep
+--vectorize`` over seeds and option grids.
 
 The step-size schedule stays defined once (:mod:`optrun.core.optimizers.schedules`,
 host Python functions of t): the host evaluates it for the chunk's t values and
@@ -117,9 +118,9 @@ class Rows(NamedTuple):
     g: Any = None  # g_k (before clipping), likewise
 
 
-def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) -> Callable:
-    """The jitted chunk ``(carry, step_sizes) -> (carry, Rows)``: one scan step
-    per entry of ``step_sizes`` (the step size of that row's update).
+def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
+    """The jitted chunk ``(carry, step_sizes, hyper) -> (carry, Rows)``: one
+    scan step per entry of ``step_sizes`` (the step size of that row's update).
 
     The carry is ``(x, step, state)``: the previous row's x, the step taken
     from it and the direction's state; a scan step first takes that step,
@@ -130,47 +131,91 @@ def make_chunk(fun: Callable, direction: Any, clip: float | None, points: bool) 
     ``(x0, -0.0, state0)``: x0 + -0.0 is x0 exactly. ``points``: emit x_k and
     g_k in each row (for observers, and to find the x of a stop row).
 
-    ``direction`` is an optax GradientTransformation (the entry's ``compiled``);
-    ``clip`` rescales the gradient to at most that 2-norm before the direction
-    sees it (None: off), as the ``clip_grad_norm`` transform does."""
+    ``direction_of(hyper) -> (direction, clip)``: the optax
+    GradientTransformation (the entry's ``compiled``) and the gradient clipping
+    (rescale to at most that 2-norm before the direction sees it, as the
+    ``clip_grad_norm`` transform does; None: off), built from ``hyper``, the
+    options given as arrays (:func:`varying_options`; empty for one run, whose
+    options are constants of the program)."""
     jax = _jax()
     import jax.numpy as jnp
 
     value_and_grad = jax.value_and_grad(fun)
 
-    def scan_step(carry, step_size):
-        x, step, state = carry
-        x = x + step  # x_k
-        f, g = value_and_grad(x)
-        grad_norm = jnp.sqrt(g @ g)
-        seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
-        d, new_state = direction.update(seen, state, x)
-        return (x, -step_size * d, new_state), Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
+    def run(carry, step_sizes, hyper):
+        direction, clip = direction_of(hyper)
 
-    def run(carry, step_sizes):
+        def scan_step(carry, step_size):
+            x, step, state = carry
+            x = x + step  # x_k
+            f, g = value_and_grad(x)
+            grad_norm = jnp.sqrt(g @ g)
+            seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
+            d, new_state = direction.update(seen, state, x)
+            return (x, -step_size * d, new_state), Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
+
         return jax.lax.scan(scan_step, carry, step_sizes)
 
     return jax.jit(run)
 
 
-_CHUNKS: OrderedDict[tuple, tuple[Any, Callable]] = OrderedDict()  # the last few (direction, jitted chunk), reused
+def direction_builder(entry: OptimizerEntry, options: Any) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """``hyper -> (direction, clip)`` for make_chunk: the entry's compiled
+    direction from ``options`` with the fields in ``hyper`` replaced (by jax
+    arrays, in a batch whose members differ in them; pydantic's model_copy
+    does not validate, so a traced value passes)."""
+
+    def direction_of(hyper: dict[str, Any]) -> tuple[Any, Any]:
+        opts = options.model_copy(update=hyper) if hyper else options
+        clip = opts.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
+        return entry.compiled(opts), clip
+
+    return direction_of
 
 
-def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, clip: float | None, points: bool,
-              batch: bool = False) -> tuple[Any, Callable]:
-    """The direction and jitted chunk of (objective, optimizer, options, clip,
-    points), built once and kept for the next run with the same ones (a
-    repeated run, a benchmark): jax compiles a jitted function once per shape
-    and length. ``batch``: the chunk mapped over a batch of carries
-    (``jax.vmap``; the step sizes are shared)."""
+def varying_options(options: Sequence[Any]) -> tuple[str, ...]:
+    """The option fields, step_size aside (the host feeds step sizes as an
+    array), in which a batch's members differ: the batch carries them as
+    arrays, one value per member."""
+    first = options[0]
+    return tuple(name for name in type(first).model_fields
+                 if name != "step_size" and any(getattr(o, name) != getattr(first, name) for o in options[1:]))
+
+
+def batch_problem(options: Sequence[Any]) -> str:
+    """Why members with these options cannot be one batch ('' when they
+    can): they may differ in step_size (any schedule) and in numeric options;
+    an option set in some members and not in others (clip_grad_norm) changes
+    the program."""
+    for name in varying_options(options):
+        values = [getattr(o, name) for o in options]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            shown = ", ".join(sorted({repr(v) for v in values}))
+            return (f"optimizer.{name}: --vectorize runs differ only in numeric option values, and this option is "
+                    f"{shown} across the runs (set it to a number in every run, or leave it out of the sweep)")
+    return ""
+
+
+_CHUNKS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()  # the last few (direction_of, jitted chunk), reused
+
+
+def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, points: bool, batch: bool = False,
+              varying: tuple[str, ...] = ()) -> tuple[Callable, Callable]:
+    """``direction_of`` (:func:`direction_builder`) and the jitted chunk of
+    (objective, optimizer, options, points), built once and kept for the
+    next run with the same ones (a repeated run, a benchmark, a sweep over
+    step sizes): jax compiles a jitted function once per shape and length.
+    ``batch``: the chunk mapped over a batch of carries, step sizes and the
+    ``varying`` options (``jax.vmap``). The step size is fed as an array,
+    so it is not part of what is compiled."""
     jax = _jax()
-    key = (fun, entry.compiled, type(options), options.model_dump_json(), clip, points, batch)
+    key = (fun, entry.compiled, type(options), options.model_dump_json(exclude={"step_size", *varying}), points, batch, varying)
     if key in _CHUNKS:
         _CHUNKS.move_to_end(key)
         return _CHUNKS[key]
-    direction = entry.compiled(options)
-    run = make_chunk(fun, direction, clip, points)
-    built = _CHUNKS[key] = (direction, jax.jit(jax.vmap(run, in_axes=(0, None))) if batch else run)
+    direction_of = direction_builder(entry, options)
+    run = make_chunk(fun, direction_of, points)
+    built = _CHUNKS[key] = (direction_of, jax.jit(jax.vmap(run)) if batch else run)
     if len(_CHUNKS) > 16:
         _CHUNKS.popitem(last=False)
     return built
@@ -318,18 +363,18 @@ class Track:
 
 
 def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool,
-             batch: bool = False) -> tuple[Any, Callable, Any, tuple[str, dict[str, Any]] | None]:
+             batch: Sequence[Any] | None = None) -> tuple[Callable, Any, Any, tuple[str, dict[str, Any]] | None]:
     """Check that the objective traces to a number and the direction keeps x's
     shape (jax.eval_shape: no computation), so either is blamed as
-    runner.minimize blames it; returns the direction, the jitted chunk, the
-    direction's first state and None, or (reason, details) of a failure.
-    jax compiles the chunk on its first call."""
+    runner.minimize blames it; returns the jitted chunk, the options it takes
+    as arrays (``hyper``: {} for one run), the direction's first state and
+    None, or (reason, details) of a failure. ``batch``: each member's
+    options (x holds one start per row). jax compiles the chunk on its first call."""
     jax = _jax()
     import jax.numpy as jnp
 
     if entry.compiled is None:
         raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
-    clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
     label = f"optimizer '{entry.name}'"
     one = jax.ShapeDtypeStruct(x.shape[1:] if batch else x.shape, x.dtype)
     try:
@@ -338,8 +383,14 @@ def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any,
         if getattr(out, "shape", None) != ():
             raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
         where = label
-        direction, run_chunk = chunk_for(oracle.fun, entry, options, clip, points, batch)
-        state = (jax.vmap(direction.init) if batch else direction.init)(jnp.asarray(x))
+        varying = varying_options(batch) if batch else ()
+        direction_of, run_chunk = chunk_for(oracle.fun, entry, options, points, batch is not None, varying)
+        hyper = {name: jnp.asarray([float(getattr(o, name)) for o in batch]) for name in varying}
+        if batch:
+            state = jax.vmap(lambda x0, h: direction_of(h)[0].init(x0))(jnp.asarray(x), hyper)
+        else:
+            state = direction_of(hyper)[0].init(jnp.asarray(x))
+        direction = direction_of({})[0]
         d_shape = jax.eval_shape(direction.update, one, direction.init(jnp.zeros(one.shape)), jnp.zeros(one.shape))[0]
         if getattr(d_shape, "shape", None) != one.shape:
             raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
@@ -348,7 +399,7 @@ def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any,
         return None, None, None, ("contract", {"where": label, "at": 0, "problem": str(exc)})
     except Exception as exc:
         return None, None, None, ("failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"})
-    return direction, run_chunk, state, None
+    return run_chunk, hyper, state, None
 
 
 def _step_sizes(options: Any, k0: int, length: int) -> tuple[np.ndarray, list[float]]:
@@ -387,8 +438,7 @@ def minimize_compiled(
     points = bool(observers)
     track = Track(x, stop, observers, interrupt, base=oracle.nfev)  # counts from the oracle's, as minimize does
     length = chunk_length(stop.max_iter, x.size, points, chunk)
-    clip = options.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
-    _, run_chunk, state, failure = _prepare(oracle, x, entry, options, points)
+    run_chunk, hyper, state, failure = _prepare(oracle, x, entry, options, points)
     if failure is not None:
         track.fail(failure[0], **failure[1])
 
@@ -400,7 +450,7 @@ def minimize_compiled(
             c0 = clock()
             try:
                 before = carry
-                carry, rows = run_chunk(carry, sizes)
+                carry, rows = run_chunk(carry, sizes, hyper)
                 fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
                 # writable copies, as the Oracle's gradients are on both backends (jax's own are read-only)
                 xs, gs = (np.array(rows.x), np.array(rows.g)) if points else (None, None)
@@ -416,8 +466,8 @@ def minimize_compiled(
                 if row == length - 1:  # the carry holds the last row's x
                     return np.asarray(carry[0])
                 # the chunk again from its start, with rows that carry x
-                _, with_points = chunk_for(oracle.fun, entry, options, clip, points=True)
-                return np.asarray(with_points(before, sizes)[1].x[row])
+                _, with_points = chunk_for(oracle.fun, entry, options, points=True)
+                return np.asarray(with_points(before, sizes, hyper)[1].x[row])
 
             track.take(fs, gns, xs, gs, ts, shown, x_at)
     except KeyboardInterrupt as exc:  # a second signal (the flag raises when armed)
@@ -440,22 +490,29 @@ def minimize_compiled_batch(
     chunk: int = CHUNK,
 ) -> list[Outcome]:
     """minimize_compiled for a batch of starts ``x0s`` (one per row) with the
-    same objective, optimizer and options (``sweep --seeds N``): each chunk is
-    one ``jax.vmap`` of the compiled chunk over the batch, and each member has
-    its own host side (:class:`Track`: its observers, ``observers[i]``, its
-    stop rules, its best point), so each member's rows and Outcome mean what
-    its own run's mean. A member that has ended is carried along, its rows
-    ignored, until every member has. A member's ``wall_time_s`` is the batch's
-    elapsed time when its last chunk was done; the oracle's counts are left as
-    they are (each Outcome has its member's)."""
+    same objective and optimizer (``sweep --vectorize``): ``options`` is one
+    validated options object for every member, or a sequence of one per
+    member that may differ in step_size and numeric options
+    (:func:`batch_problem` says whether they can). Each chunk is one
+    ``jax.vmap`` of the compiled chunk over the batch (the starts, the step
+    sizes and the differing options), and each member has its own host side
+    (:class:`Track`: its observers, ``observers[i]``, its stop rules, its best
+    point), so each member's rows and Outcome mean what its own run's mean. A
+    member that has ended is carried along, its rows ignored, until every
+    member has. A member's ``wall_time_s`` is the batch's elapsed time when
+    its last chunk was done; the oracle's counts are left as they are (each
+    Outcome has its member's)."""
     import jax.numpy as jnp
 
     xs0 = np.array(x0s, dtype=float)
     members = xs0.shape[0]
+    each = list(options) if isinstance(options, Sequence) else [options] * members
+    if len(each) != members:
+        raise ContractError(f"{len(each)} options for a batch of {members} starts")
     observers = observers if observers is not None else [()] * members
     tracks = [Track(xs0[i], stop, observers[i], interrupt, base=0) for i in range(members)]
     length = chunk_length(stop.max_iter, xs0[0].size * members, True, chunk)
-    _, run_chunk, state, failure = _prepare(oracle, xs0, entry, options, points=True, batch=True)
+    run_chunk, hyper, state, failure = _prepare(oracle, xs0, entry, each[0], points=True, batch=each)
     if failure is not None:
         for track in tracks:
             track.fail(failure[0], **failure[1])
@@ -466,10 +523,11 @@ def minimize_compiled_batch(
     try:
         while not all(track.reason for track in tracks):
             k0 = next(track.k0 for track in tracks if not track.reason)  # running members are at the same row
-            sizes, shown = _step_sizes(options, k0, length)
+            steps = [_step_sizes(opts, k0, length) for opts in each]
+            sizes = np.stack([sizes for sizes, _ in steps])
             c0 = clock()
             try:
-                carry, rows = run_chunk(carry, sizes)
+                carry, rows = run_chunk(carry, sizes, hyper)
                 fs, gns, xs, gs = (np.array(column) for column in rows)  # writable, as in minimize_compiled
             except Exception as exc:
                 for track in tracks:
@@ -480,7 +538,7 @@ def minimize_compiled_batch(
             ts = (c0 - start) + (c1 - c0) * (np.arange(1, length + 1) / length)
             for i, track in enumerate(tracks):
                 if not track.reason:
-                    track.take(fs[i], gns[i], xs[i], gs[i], ts, shown, x_at=None)
+                    track.take(fs[i], gns[i], xs[i], gs[i], ts, steps[i][1], x_at=None)
                     if track.reason:
                         ended[i] = clock() - start
     except KeyboardInterrupt as exc:
