@@ -68,7 +68,7 @@ import numpy as np
 
 from optrun.core.optimizers import ContractError, OptimizerEntry
 from optrun.core.optimizers.schedules import ScheduleOptions, as_schedule
-from optrun.core.runner import TERMINATION, Observer, Oracle, Outcome, SignalFlag, StopRules
+from optrun.core.runner import TERMINATION, Observer, Oracle, Outcome, SignalFlag, StopRules, termination_message
 
 CHUNK = 2048  # rows per compiled call, at most (a call costs tens of microseconds: many rows amortize it)
 WORK = 2**20  # at most this many rows x entries per chunk, so a large problem's chunk stays short (seconds, not minutes)
@@ -271,15 +271,6 @@ def soft_stop(t: np.ndarray, k0: int, stop: StopRules) -> Stop:
     return Stop(j_time, "time_limit" if j_time >= 0 else "")
 
 
-def message_of(reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None,
-               **details: Any) -> str:
-    """TERMINATION's message, filled in as runner.minimize fills it."""
-    return TERMINATION[reason][1].format(
-        fun=fun, grad_norm=grad_norm, nit=nit, grad_tol=stop.grad_tol or 0.0, f_tol=stop.f_tol or 0.0,
-        max_iter=stop.max_iter, time_limit=stop.time_limit or 0.0, divergence=stop.divergence,
-        signal=signal.Signals(signum).name if signum else "", **details)
-
-
 class Track:
     """One run's host side of the compiled loop: it takes the rows of each
     chunk in turn, hands them to the run's observers, applies the stop rules
@@ -355,7 +346,7 @@ class Track:
 
     def outcome(self, wall_time_s: float) -> Outcome:
         reason, stop = self.reason, self.stop
-        message = message_of(reason, stop, self.f, self.grad_norm, self.k, self.signum, **self.details)
+        message = termination_message(reason, stop, self.f, self.grad_norm, self.k, self.signum, **self.details)
         return Outcome(status=TERMINATION[reason][0], reason=reason, message=message, x=np.array(self.x, dtype=float),
                        fun=self.f, grad_norm=self.grad_norm, nit=self.k, nfev=self.nfev, njev=self.nfev,
                        best_fun=self.best_fun, best_iter=self.best_iter, wall_time_s=wall_time_s,

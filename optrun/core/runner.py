@@ -281,6 +281,17 @@ class Outcome:
     nhev: int = 0  # Hessians and Hessian-vector products
 
 
+def termination_message(reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None,
+                        **details: Any) -> str:
+    """TERMINATION's message for ``reason``, filled in with the run's last
+    row, its stop rules and the reason's details (the one place both loops,
+    this one and the compiled one, word how a run ended)."""
+    return TERMINATION[reason][1].format(
+        fun=fun, grad_norm=grad_norm, nit=nit, grad_tol=stop.grad_tol or 0.0, f_tol=stop.f_tol or 0.0,
+        max_iter=stop.max_iter, time_limit=stop.time_limit or 0.0, divergence=stop.divergence,
+        signal=signal.Signals(signum).name if signum else "", **details)
+
+
 def minimize(
     oracle: Oracle,
     x0: np.ndarray,
@@ -416,23 +427,10 @@ def minimize(
         if optimizer.close is not None:
             optimizer.close()
 
-    status, template = TERMINATION[reason]
-    message = template.format(
-        fun=f,
-        grad_norm=grad_norm,
-        nit=k,
-        grad_tol=stop.grad_tol or 0.0,
-        f_tol=stop.f_tol or 0.0,
-        max_iter=stop.max_iter,
-        time_limit=stop.time_limit or 0.0,
-        divergence=stop.divergence,
-        signal=signal.Signals(signum).name if signum else "",
-        **details,
-    )
     return Outcome(
-        status=status,
+        status=TERMINATION[reason][0],
         reason=reason,
-        message=message,
+        message=termination_message(reason, stop, f, grad_norm, k, signum, **details),
         x=x,
         fun=f,
         grad_norm=grad_norm,
