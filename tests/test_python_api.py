@@ -147,3 +147,30 @@ def test_compare_from_python_gives_a_table_and_a_figure(workdir):
     assert isinstance(comparison.to_pandas(), pandas.DataFrame)
     with pytest.raises(ConfigError, match="needs at least one"):
         optrun.compare([])
+
+
+@pytest.mark.slow  # imports jax
+def test_minimize_and_grad_of_a_jax_function_on_the_jax_backend(workdir):
+    """The notebook's "Autograd to JAX" move from Python: the same function in
+    jax.numpy with backend="jax" runs compiled and gives autograd's numbers."""
+    import jax.numpy as jnp
+
+    def rosen(p):
+        return 100.0 * (p["y"] - p["x"] ** 2) ** 2 + (1.0 - p["x"]) ** 2
+
+    def rosen_jax(p):
+        return 100.0 * jnp.square(p["y"] - jnp.square(p["x"])) + jnp.square(1.0 - p["x"])
+
+    start = {"x": -1.2, "y": 1.0}
+    kwargs = dict(optimizer="adam", step_size=0.01, stop={"max_iter": 300, "grad_tol": None}, output={"plots": False})
+    auto = optrun.minimize(rosen, start, **kwargs)
+    jaxed = optrun.minimize(rosen_jax, start, backend="jax", **kwargs)
+    assert yaml.safe_load((jaxed.run_dir / "config.yaml").read_text())["backend"] == "jax"
+    np.testing.assert_allclose(jaxed.trace["f"], auto.trace["f"], rtol=1e-12)
+    assert jaxed.params["x"] == pytest.approx(auto.params["x"], rel=1e-12)
+    g_auto = optrun.grad(rosen, start, hessian=True, write=False)
+    g_jax = optrun.grad(rosen_jax, start, hessian=True, write=False, backend="jax")
+    assert g_jax.gradient.grad == pytest.approx(g_auto.gradient.grad, rel=1e-14)
+    np.testing.assert_allclose(g_jax.hessian.array, g_auto.hessian.array, rtol=1e-14)
+    with pytest.raises(ConfigError, match=r"^backend: problem 'python' runs on the 'jax' backend only, not 'autograd'"):
+        optrun.minimize(rosen_jax, start, backend="jax", overrides=["backend=autograd"])

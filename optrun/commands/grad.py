@@ -107,6 +107,7 @@ def grad(
     vjp: Sequence[float] | None = None,
     plot_range: tuple[float, float] | None = None,
     write: bool = True,
+    backend: str | None = None,
 ) -> GradResult:
     """Derivatives of a config's objective at a point (see the module doc).
     ``at`` maps parameter names to values (shapes as the start's); ``order``
@@ -117,15 +118,19 @@ def grad(
     ``config`` may also be your own Python function of one parameter tree
     (as for ``optrun.minimize``): then ``at`` is the point itself (a float,
     an array, a dict or list of them) and the derivatives are in its
-    parameters (``x``, or the keys of a dict)."""
+    parameters (``x``, or the keys of a dict). ``backend`` (``autograd`` or
+    ``jax``) replaces a config file's or mapping's; a function is written
+    with that backend's array module (``jax.numpy`` for jax)."""
     if callable(config) and not isinstance(config, (str, Path, Mapping, Config)):
         from optrun.config import name_from_stem
         from optrun.core.problems.python import PythonFunction
 
         if at is None:
             raise ConfigError("needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at")
-        function = PythonFunction(config, at)
+        function = PythonFunction(config, at, backends=(backend or "autograd",))
         config, at = {"name": name_from_stem(function.name), "problem": function, "optimizer": "gd"}, None
+    if backend is not None and not isinstance(config, Config):
+        overrides = [*overrides, f"backend={backend}"]
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     try:
         return _grad(cfg, at, hessian, order, fd, jvp, vjp, plot_range, write)

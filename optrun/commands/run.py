@@ -456,6 +456,7 @@ def minimize(
     seed: int = 0,
     overrides: Sequence[str] = (),
     observers: Sequence[Any] = (),
+    backend: str = "autograd",
     **options: Any,
 ) -> RunResult:
     """Minimize your own Python function, through exactly what ``optrun run``
@@ -463,7 +464,8 @@ def minimize(
     directory); returns the same :class:`RunResult`.
 
     ``fun`` takes one parameter tree (a float, an array, a dict or list of
-    them) written with ``autograd.numpy``; ``x0`` is the start. A dict start's
+    them) written with ``autograd.numpy`` (with ``backend="jax"``: with
+    ``jax.numpy``, and first-order methods run compiled); ``x0`` is the start. A dict start's
     keys name the parameters, any other start is the parameter ``x``
     (``result.params["x"]``). ``optimizer`` is a name or a mapping of its
     options; ``step_size`` and ``**options`` are the optimizer's options;
@@ -474,13 +476,13 @@ def minimize(
     from optrun.config import name_from_stem
     from optrun.core.problems.python import PythonFunction
 
-    function = PythonFunction(fun, x0)
+    function = PythonFunction(fun, x0, backends=(backend,))
     section = dict(optimizer) if isinstance(optimizer, Mapping) else {"name": optimizer}
     if step_size is not None:
         section["step_size"] = step_size
     section.update(options)
     config: dict[str, Any] = {"name": name if name is not None else name_from_stem(function.name), "seed": seed,
-                              "problem": function, "optimizer": section}
+                              "problem": function, "optimizer": section, "backend": backend}
     for key, value in (("stop", stop), ("output", output), ("init", init), ("fix", fix)):
         if value is not None:
             config[key] = value
