@@ -15,8 +15,8 @@ its first run used to import the run command on top). :func:`run_calls`
 therefore makes this process one of the workers: it runs calls from the
 start, helpers are started only once the calls left would keep it busy for
 longer than a helper takes to start (``HELPER_COST_SECONDS``, judged every
-quarter of a second from its calls so far: a sweep of a few tiny runs never
-pays for them), and a helper takes calls only once it is warmed up. Helpers are ended with SIGKILL once their
+``HELPERS_AFTER_SECONDS`` from its calls so far: a sweep of a few tiny runs
+never pays for them), and a helper takes calls only once it is warmed up. Helpers are ended with SIGKILL once their
 calls are back: a normal exit spends 0.1-0.5 s tearing down the interpreter.
 
 Sessions. Linux shares the CPU between sessions first (autogroup, on by
@@ -63,7 +63,7 @@ from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
-HELPERS_AFTER_SECONDS = 0.25  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
+HELPERS_AFTER_SECONDS = 0.15  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
 HELPER_COST_SECONDS = 1.0  # ... they are when the calls left would keep this process busy longer than a helper takes to start
 
 
