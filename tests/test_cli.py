@@ -35,6 +35,28 @@ def test_run_prints_a_summary_table(write_config):
     assert "f - f*" in result.output
 
 
+
+def test_run_shows_the_summary_before_drawing_the_plots(write_config, monkeypatch):
+    """The table is printed once summary.json is written; the plots (longer than a tiny run) come after."""
+    from optrun.commands import plots
+
+    seen = {}
+
+    def draw(run_dir, prep=None, raise_io=False):
+        import sys
+
+        seen["summary on disk"] = (run_dir / "summary.json").exists()
+        sys.stdout.write("<drawing plots>\n")
+        return [], ["a plot warning"]
+
+    monkeypatch.setattr(plots, "draw_run_plots", draw)
+    path = write_config(TRID.replace("plots: false", "plots: true"), "trid.yaml")
+    result = invoke("run", path)
+    assert result.exit_code == 0, result.output
+    assert seen == {"summary on disk": True}
+    assert result.stdout.index("run directory") < result.stdout.index("<drawing plots>")
+    assert "a plot warning" in result.stderr  # the plots' warnings still reach the user
+
 def test_run_json_is_the_summary(write_config, workdir):
     path = write_config(TRID, "trid.yaml")
     result = invoke("run", path, "--json", "--set", "optimizer.step_size=0.2")

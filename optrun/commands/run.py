@@ -17,7 +17,7 @@ import signal
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -246,14 +246,17 @@ def _write_summary(run_dir: Path, summary: Summary, outcome: Outcome) -> None:
                          "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
 
 
-def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None) -> RunResult:
+def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None,
+            on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
     """Run a validated config and record it; returns the result. ``run_dir``
     names the (new) run directory; by default it is made under output.dir.
     ``blas_threads`` (default: :func:`optrun.core.machine.blas_threads`) is the
-    BLAS thread count for the whole run, whatever process runs it."""
+    BLAS thread count for the whole run, whatever process runs it.
+    ``on_summary(summary, run_dir)`` is called once summary.json is written,
+    before the plots are drawn (the CLI shows the result then)."""
     threads = machine.blas_threads(blas_threads)
     with machine.blas_limits(threads):
-        return _execute(config, observers, run_dir, threads)
+        return _execute(config, observers, run_dir, threads, on_summary)
 
 
 def solve(
@@ -286,7 +289,8 @@ def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
                    k, nfev, njev, best_fun, best_iter, t, signum=int(signum))
 
 
-def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int) -> RunResult:
+def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int,
+             on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
     try:
         prep = prepare(config)
     except OptrunError as exc:
@@ -301,7 +305,7 @@ def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, thr
             raise Interrupted(flag.signum)
         run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
         writer = _start_record(run_dir, prep)
-        return _record(prep, run_dir, writer, observers, threads, flag)
+        return _record(prep, run_dir, writer, observers, threads, flag, on_summary)
 
 
 def vectorizable(configs: Sequence[Config]) -> str:
@@ -364,7 +368,7 @@ def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: 
 
 
 def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Sequence[Any], threads: int,
-            flag: SignalFlag | None) -> RunResult:
+            flag: SignalFlag | None, on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
     config = prep.config
     outcome = where = None
     try:
@@ -388,6 +392,8 @@ def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Seque
         where = machine.machine_info()
     summary = build_summary(prep, outcome, where)
     _write_summary(run_dir, summary, outcome)
+    if on_summary is not None:
+        on_summary(summary, run_dir)
     warnings: list[str] = list(config.warnings)
     if config.output.plots:
         try:
@@ -502,6 +508,7 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
     from optrun.commands.common import err, failure_line, load_problems, out, shown, signal_name, warn
     from optrun.commands.common import StoppedBySignal
     from optrun.commands.signals import stoppable
+    from optrun.commands.terminal import summary_table
 
     with stoppable() as flag:
         load_problems(problems)
@@ -514,8 +521,15 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
                 from optrun.commands.terminal import ProgressBar
 
                 bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
+            def show_table(summary: Summary, run_dir: Path) -> None:
+                """The result as soon as summary.json is written: the plots take longer than a tiny run."""
+                if bar is not None:
+                    bar.stop()  # before the table, as at the end of the command
+                out().print(summary_table(summary, shown(run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+
+            table_now = show_table if not quiet and not json_out else None
             with bar or contextlib.nullcontext():
-                result = execute(cfg, [bar] if bar else [])
+                result = execute(cfg, [bar] if bar else [], on_summary=table_now)
         except KeyboardInterrupt as exc:  # execute raises it only before it makes the run directory
             signum = getattr(exc, "signum", None) or signal.SIGINT
             raise StoppedBySignal(f"interrupted by {signal_name(signum)} before the run started; nothing was recorded", signum) from None
@@ -526,10 +540,6 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
             from optrun.core.outputs import json_safe
 
             print(json.dumps(json_safe({**result.summary.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
-        elif not quiet:
-            from optrun.commands.terminal import summary_table
-
-            out().print(summary_table(result.summary, shown(result.run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
         if result.status is Status.INTERRUPTED:
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             return 128 + (result.signum or signal.SIGINT)

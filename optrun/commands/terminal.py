@@ -61,6 +61,10 @@ class ProgressBar:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Take the bar off the terminal (again: a no-op)."""
         self._progress.stop()
 
     def record(self, k, f, grad_norm, step_size, t, nfev, njev, x, g) -> None:
