@@ -8,8 +8,9 @@ Both write the same 64 run directories. Measured two ways, each variant
 ``--repeats`` times, interleaved, medians with the load average:
 
 * the runs alone, in this process (jax imported and the configs validated
-  before the clock starts): ``execute_batch`` of the 64 configs against
-  ``execute`` of each in turn, what ``sweep`` calls for them;
+  before the clock starts; each variant compiles once, as in a fresh
+  process): ``execute_batch`` of the 64 configs against ``execute`` of each
+  in turn, what ``sweep`` calls for them;
 * whole ``optrun sweep`` processes (start-up, validation of 64 configs and
   the jax import included in both).
 
@@ -55,6 +56,16 @@ def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> 
     return seconds
 
 
+def forget_compiles() -> None:
+    """Each variant compiles as a fresh sweep process does: once (the sequential
+    runs reuse the first run's compile, optrun.commands.prepare._reused)."""
+    from optrun.commands import prepare
+    from optrun.core import compiled
+
+    prepare._OBJECTIVES.clear()
+    compiled._CHUNKS.clear()
+
+
 def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, float]:
     """(vectorized, sequential) wall time of the 64 runs themselves, in this process."""
     sys.path.insert(0, str(REPO))
@@ -64,9 +75,11 @@ def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, f
     grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]
     configs = [load_config(REPO / "configs" / "mlp-gd.yaml", ["backend=jax", f"seed={seed}", "output.plots=false", *point])
                for point in grid for seed in range(seeds)]
+    forget_compiles()
     start = time.perf_counter()
     execute_batch(configs, [folder / "v" / f"run-{i:04d}" for i in range(len(configs))], threads=1)
     vectorized = time.perf_counter() - start
+    forget_compiles()
     start = time.perf_counter()
     for i, config in enumerate(configs):
         execute(config, run_dir=folder / "s" / f"run-{i:04d}", blas_threads=1)

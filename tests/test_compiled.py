@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from optrun.commands.prepare import prepare
+from helpers import REPO
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.backend import get_backend
@@ -529,3 +530,51 @@ def test_optrun_run_on_jax_takes_the_compiled_loop_and_writes_the_autograd_trace
         assert a["iter"] == j["iter"]
         assert float(j["f"]) == pytest.approx(float(a["f"]), rel=1e-12, abs=1e-14)
     assert '"status": "converged"' in ag_summary and '"status": "converged"' in jx_summary
+
+
+# ------------------------------------------------------------- runs that reuse a compile
+@pytest.mark.slow
+def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles_numbers(tmp_path, monkeypatch):
+    """A sweep's runs on jax differ in seed, init or step size: the second run
+    reuses the first's flat objective and its compiled chunk (make_chunk is
+    not called again), and its trace is the one a process of its own writes."""
+    from optrun.commands import prepare as prepare_module
+    from optrun.commands.run import execute
+    from optrun.core import compiled
+
+    made = []
+    real = compiled.make_chunk
+    monkeypatch.setattr(compiled, "make_chunk", lambda *a, **k: made.append(1) or real(*a, **k))
+    monkeypatch.setattr(prepare_module, "_OBJECTIVES", type(prepare_module._OBJECTIVES)())
+    config = REPO / "configs" / "mlp-gd.yaml"
+
+    def run(*overrides):
+        cfg = load_config(config, ["backend=jax", "output.plots=false", f"output.dir={tmp_path}", *overrides])
+        return np.loadtxt(execute(cfg).run_dir / "trace.csv", delimiter=",", skiprows=1, usecols=(1,))
+
+    run("seed=0")
+    assert len(made) == 1
+    second = run("seed=1", "optimizer.step_size=2e-6")
+    assert len(made) == 1  # the same problem and optimizer: no new compile
+    prepare_module._OBJECTIVES.clear()
+    compiled._CHUNKS.clear()
+    alone = run("seed=1", "optimizer.step_size=2e-6")
+    assert len(made) == 2
+    np.testing.assert_array_equal(second, alone)
+    run("seed=1", "problem.hidden=[4]")  # another problem: its own objective and compile
+    assert len(made) == 3
+
+
+def test_which_objectives_a_later_run_may_reuse():
+    from optrun.commands.prepare import _objective_key, prepare as prep
+
+    def key(path, *overrides):
+        cfg = load_config(REPO / "configs" / path, list(overrides))
+        p = prep(cfg)
+        return _objective_key(cfg, p.fixed, {k: v for k, v in p.params0.items() if k not in p.fixed})
+
+    assert key("trid-gd.yaml", "backend=jax") == key("trid-gd.yaml", "backend=jax", "seed=3", "optimizer.step_size=0.1")
+    assert key("trid-gd.yaml", "backend=jax") != key("trid-gd.yaml", "backend=jax", "problem.dim=7")
+    assert key("goldfield-fix-y.yaml", "backend=jax") != key("goldfield-fix-y.yaml", "backend=jax", "fix.y=2.0")
+    assert key("trid-gd.yaml") is None  # autograd: nothing compiled to reuse
+    assert key("linreg-csv.yaml", "backend=jax") is None  # a data file may change between runs

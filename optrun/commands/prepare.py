@@ -10,6 +10,7 @@ prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -64,12 +65,69 @@ def prepare(config: Config) -> Prepared:
     def flat_objective(x):
         return objective({**fixed, **unflatten(x)})
 
+    flat_objective = _reused(_objective_key(config, fixed, free), flat_objective)
     n_total = size(params0)
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
     oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend)
     return Prepared(config, problem, params0, fixed, x0, lambda x: plain_leaves(unflatten(x)), oracle, names, grad_names, expand)
+
+
+_OBJECTIVES: OrderedDict[tuple, tuple[Any, Callable[[Any], Any]]] = OrderedDict()  # key -> (problem entry, flat objective)
+KEEP_OBJECTIVES = 8
+
+
+def _objective_key(config: Config, fixed: Params, free: Params) -> tuple | None:
+    """What defines a run's flat objective, when a later run in this process
+    may reuse this one's function, and with it jax's compiled code (jax
+    compiles per function; the compiled loop keeps its chunks per function):
+    a built-in problem on the jax backend whose objective depends on its
+    options alone. None otherwise: on autograd there is nothing compiled to
+    reuse; a data file may change between runs; a user's problem or Python
+    function may read anything."""
+    entry = config.problem.entry
+    if (config.backend != "jax" or entry.name == "python" or not entry.build.__module__.startswith("optrun.")
+            or _reads_files(config.problem.options)):
+        return None
+    import json
+
+    from optrun.core.outputs import json_safe
+    from optrun.core.params import to_jsonable
+
+    return (entry.name, id(entry), config.problem.options.model_dump_json(), json.dumps(json_safe(to_jsonable(fixed)), sort_keys=True),
+            tuple(leaf_names(free)))
+
+
+def _reads_files(value: Any) -> bool:
+    """Whether problem options name a data file (a CSV table or column), at any depth."""
+    from optrun.core.options import Options
+    from optrun.core.problems.data import ColumnData, TableData
+
+    if isinstance(value, (TableData, ColumnData)):
+        return True
+    if isinstance(value, Options):
+        return any(_reads_files(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, (list, tuple)):
+        return any(_reads_files(v) for v in value)
+    return False
+
+
+def _reused(key: tuple | None, flat_objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The flat objective an earlier run with the same key made (the same
+    function, so jax's compiled code for it is reused: a sweep's runs on jax
+    compile once), or this one, kept for the next run."""
+    if key is None:
+        return flat_objective
+    if key in _OBJECTIVES:
+        _OBJECTIVES.move_to_end(key)
+        return _OBJECTIVES[key][1]
+    from optrun.core.problems import PROBLEMS
+
+    _OBJECTIVES[key] = (PROBLEMS.get(key[0]), flat_objective)  # the entry is kept, so its id in the key stays its own
+    if len(_OBJECTIVES) > KEEP_OBJECTIVES:
+        _OBJECTIVES.popitem(last=False)
+    return flat_objective
 
 
 def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem, Params, Params]:

@@ -163,6 +163,12 @@ class RunResult:
 
 def versions() -> dict[str, str]:
     """The versions summary.json records (python, numpy, autograd, optrun)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """Read once per process: a sweep records them in every run."""
     from optrun import __version__
     return {
         "python": platform.python_version(),

@@ -375,7 +375,7 @@ def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any,
             raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
         where = label
         varying = varying_options(batch) if batch else ()
-        direction_of, run_chunk = chunk_for(oracle.fun, entry, options, points, batch is not None, varying)
+        direction_of, run_chunk = chunk_for(oracle.objective, entry, options, points, batch is not None, varying)
         hyper = {name: jnp.asarray([float(getattr(o, name)) for o in batch]) for name in varying}
         if batch:
             state = jax.vmap(lambda x0, h: direction_of(h)[0].init(x0))(jnp.asarray(x), hyper)
@@ -418,7 +418,7 @@ def minimize_compiled(
     chunk: int = CHUNK,
 ) -> Outcome:
     """runner.minimize for an optimizer entry with the ``compiled`` capability,
-    on ``oracle.fun`` (the flat objective, jax-traceable), in compiled chunks
+    on ``oracle.objective`` (the flat objective, jax-traceable), in compiled chunks
     of at most ``chunk`` rows (module docstring). Same arguments as
     runner.minimize, except the optimizer: its ``entry`` and validated
     ``options`` (the compiled loop builds the direction, the schedule and the
@@ -457,7 +457,7 @@ def minimize_compiled(
                 if row == length - 1:  # the carry holds the last row's x
                     return np.asarray(carry[0])
                 # the chunk again from its start, with rows that carry x
-                _, with_points = chunk_for(oracle.fun, entry, options, points=True)
+                _, with_points = chunk_for(oracle.objective, entry, options, points=True)
                 return np.asarray(with_points(before, sizes, hyper)[1].x[row])
 
             track.take(fs, gns, xs, gs, ts, shown, x_at)

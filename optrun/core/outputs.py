@@ -302,8 +302,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def write_yaml(path: Path, data: Any) -> None:
-    """``data`` as YAML, written atomically."""
-    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    """``data`` as YAML, written atomically. With libyaml's emitter when PyYAML
+    has it (5x faster than the pure-Python one, the same text: a sweep writes
+    one config.yaml per run)."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    write_text_atomic(path, yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=None))
 
 
 def json_safe(value: Any) -> Any:

@@ -142,6 +142,7 @@ class Oracle:
 
     def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False, backend: Backend | None = None):
         self.backend = backend if backend is not None else get_backend()
+        self.objective = fun  # the flat objective itself: the compiled loop builds (and keeps) its chunks from it
         self.fun = self.backend.jit(fun)
         self._value_and_grad = self.backend.value_and_grad(fun)
         self._hessian: Callable[[np.ndarray], Any] | None = None
