@@ -23,6 +23,7 @@ failure with one warning, or one error for ``optrun plot``.
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -41,6 +42,7 @@ GRID = 120  # landscape resolution per axis
 FORMATS = ("png", "svg", "pdf")  # output.plot_format, and the suffixes --out takes
 DEFAULT_FORMAT = "png"
 VECTOR_DPI = 200  # SVG and PDF: the resolution of what they hold as an image (the landscape's filled bands)
+PNG_COMPRESSION = 1  # zlib level: the same pixels as the default 6, files ~15% larger, 8 ms less per plot
 
 
 def _lean_matplotlib() -> None:
@@ -82,6 +84,67 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], la
     return fig, fig.subplots(nrows, ncols, **grid)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def plain_log_label(label: str) -> str:
+    """A log axis tick label of matplotlib's (mathtext such as
+    ``$\\mathdefault{2\\times10^{-3}}$``) as plain text, ``2×10⁻³``: the
+    same label, drawn without starting matplotlib's mathtext parser (0.08 s
+    in a fresh process). Anything else is returned as it is."""
+    import re
+
+    match = re.fullmatch(r"\$\\mathdefault\{(\d*\.?\d*)(\\times)?(\d+)\^\{(-?\d+)\}\}\$", label)
+    if match is None:
+        return label
+    mantissa, times, base, exponent = match.groups()
+    return f"{mantissa}{'×' if times else ''}{base}{exponent.translate(_SUPERSCRIPT)}"
+
+
+MINOR_DECADES = 3  # a log axis spanning more decades has minor ticks at its unlabelled decades only, not at 2..9 x each
+
+
+@functools.cache
+def _log_ticks() -> tuple[type, type]:
+    """(formatter, minor locator) classes for :func:`log_scale`, made once
+    matplotlib is imported."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        """matplotlib's log axis tick labels, in plain text; between
+        decades (an axis spanning little) 1535 rather than 1.535×10³, which
+        is too wide for the figure's left margin."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            label = super().__call__(x, pos)
+            short = f"{x:.4g}"
+            return short if "\\times" in label and "e" not in short else plain_log_label(label)
+
+    class MinorLogLocator(LogLocator):
+        """matplotlib's minor log ticks (2..9 x each decade) on an axis of at
+        most MINOR_DECADES decades; beyond, one at each decade."""
+
+        def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+            decades = abs(np.log10(vmax / vmin)) if vmin > 0 and vmax > 0 else np.inf
+            self.set_params(subs="auto" if decades <= MINOR_DECADES else (1.0,))
+            return super().tick_values(vmin, vmax)
+
+    return PlainLogFormatter, MinorLogLocator
+
+
+def log_scale(ax: Any, which: str = "y") -> None:
+    """Put the axes' x or y axis on a log scale, labelled as matplotlib
+    labels it, in plain text. Every Tick costs ~1 ms to draw, so an axis
+    spanning more than MINOR_DECADES decades gets its minor ticks at the
+    decades only (45 fewer on a gradient norm falling 10^5)."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    formatter, minor = _log_ticks()
+    axis.set_major_formatter(formatter(10))
+    axis.set_minor_formatter(formatter(10, labelOnlyBase=False))
+    axis.set_minor_locator(minor(10))
+
+
 def _title(run: RunFiles, what: str) -> str:
     """Two lines: which run (name, problem / optimizer, status), then what the plot shows."""
     return f"{run.name}: {run.problem} / {run.optimizer} ({run.status})\n{what}"
@@ -102,7 +165,7 @@ def _set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
     if len(textwrap.wrap(who, chars, break_long_words=True)) > 2:
         lines[1] = lines[1][: chars - 3] + "..."
     lines.append(what if len(what) <= chars else what[: chars - 3] + "...")
-    ax.set_title("\n".join(lines), fontsize=10)
+    ax.set_title("\n".join(lines), fontsize=10, y=1.0)  # where matplotlib puts it (no tick labels on top), without measuring the axes first
     if own:
         height_px = fig.get_figheight() * fig.dpi
         fig.subplots_adjust(top=1 - (len(lines) * 15 + 12) / height_px)
@@ -134,8 +197,9 @@ def figure_bytes(fig: Any, fmt: str = DEFAULT_FORMAT) -> bytes:
     buffer = io.BytesIO()
     style = {"svg.fonttype": "none", "svg.hashsalt": "optrun"} if fmt == "svg" else {}
     metadata = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    png = {"pil_kwargs": {"compress_level": PNG_COMPRESSION}} if fmt == "png" else {}
     with matplotlib.rc_context(style):
-        fig.savefig(buffer, format=fmt, dpi=100 if fmt == "png" else VECTOR_DPI, metadata=metadata)
+        fig.savefig(buffer, format=fmt, dpi=100 if fmt == "png" else VECTOR_DPI, metadata=metadata, **png)
     return buffer.getvalue()
 
 
@@ -303,7 +367,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         zero = run.trace["gap"] == 0
         gap, floor = log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
         ax_f.plot(it, gap, color="tab:blue")
-        ax_f.set_yscale("log")
+        log_scale(ax_f)
         note = zero_gap_note(it, run.trace["gap"], float(floor[0])) if floor is not None else None
         if note is not None:
             ax_f.plot(it[zero], gap[zero], "v", color="tab:red", markersize=5, linestyle="none")
@@ -322,7 +386,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     ax_f.grid(alpha=0.3)
     ax_g.plot(it, g, color="tab:orange", linestyle="-" if ax is None else ":")
     if np.any(np.isfinite(g) & (g > 0)):
-        ax_g.set_yscale("log")
+        log_scale(ax_g)
     ax_g.set_ylabel("gradient norm")
     if ax is None:
         ax_g.set_xlabel("iteration")
