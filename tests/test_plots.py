@@ -313,3 +313,92 @@ def test_report_shows_svg_plots_and_draws_the_loss_of_a_pdf_run(workdir):
     page = (workdir / "r.html").read_text()
     assert page.count("src='data:image/svg+xml;base64,") == 3  # loss, landscape and params of the SVG run
     assert "<figcaption>loss.svg</figcaption>" in page and "<figcaption>loss (drawn for the report)</figcaption>" in page
+
+
+# --------------------------------------------------- what a drawn figure shows
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure the plots write, kept (with its format) to be inspected."""
+    import optrun.commands.plots as plots
+
+    figures = []
+    original = plots.figure_bytes
+    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt="png": (figures.append(fig), original(fig, fmt))[1])
+    return figures
+
+
+def outside_figure(fig):
+    """What of the drawn figure leaves it, measured by the renderer that drew
+    it: the extent of everything drawn (ticks and their labels in view,
+    titles, axis labels, legends, colorbars) against the figure's, in
+    pixels, and the texts (not tick labels) beyond the edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = (fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)).get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    drawn = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    texts = []
+    outside = [round(v) for v in drawn.extents] if (drawn.x0 < -1 or drawn.y0 < -1 or drawn.x1 > width + 1 or drawn.y1 > height + 1) else []
+    for ax in fig.axes:
+        for text in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts):
+            if text.get_visible() and text.get_text().strip():
+                box = text.get_window_extent(renderer)
+                if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+                    texts.append((text.get_text(), [round(v) for v in box.extents]))
+    return outside, texts
+
+
+@pytest.mark.parametrize("config", [
+    # a gap and a gradient norm within one decade: labels between decades (once 1.535×10³, which pushed "f - f*" off the figure)
+    {"problem": {"name": "trid", "dim": 20}, "optimizer": "gd", "stop": {"max_iter": 50}},
+    # diverged: an offset text (1e17) above the axes once pushed the three-line title off the top
+    {"problem": "rosenbrock", "optimizer": "gd", "stop": {"max_iter": 200}, "name": "a-rather-long-configuration-name-for-rosen"},
+    # two free parameters, a colorbar, a wide range of gaps
+    {"problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 300}},
+    {"problem": "gaussian_mle", "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}},
+])
+def test_no_text_is_clipped_by_the_figure_edge(workdir, drawn, config):
+    result = run({"name": "a-rather-long-configuration-name-for-this-run", **config})
+    assert len(drawn) == len(pngs(result.run_dir)) >= 2
+    for fig in drawn:
+        assert outside_figure(fig) == ([], []), fig.axes[0].get_title()
+        assert fig.axes[0].get_title().count("\n") >= 1  # the two-line title (run, then what is shown) is there
+
+
+def test_log_axes_are_labelled_in_plain_text(workdir, drawn):
+    from optrun.commands.plots import plain_log_label
+
+    assert plain_log_label(r"$\mathdefault{10^{-3}}$") == "10⁻³"
+    assert plain_log_label(r"$\mathdefault{2\times10^{1}}$") == "2×10¹"
+    assert plain_log_label("0.5") == "0.5"
+    run({"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 0.05}, "stop": {"max_iter": 200}})
+    loss = drawn[0]
+    loss.canvas.draw()
+    labels = [t.get_text() for ax in loss.axes for t in ax.get_yticklabels() if t.get_text()]
+    assert "10⁰" in labels and "10⁻²" in labels, labels
+    assert not any("$" in label for label in labels)
+    assert all(ax.get_yscale() == "log" for ax in loss.axes)
+
+
+def test_the_optrun_command_draws_every_plot_in_a_lean_matplotlib(tmp_path):
+    """`optrun run` (a process of its own, where optrun.entry ran) skips
+    matplotlib's Artist.set docstrings and draws the same plots; a process
+    that imports optrun as a library keeps matplotlib's help."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    config = repo / "configs" / "polynomial-gd.yaml"
+    command = [sys.executable, "-m", "optrun", "run", str(config), "--quiet", "--set", f"output.dir={tmp_path}"]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run_dir, = tmp_path.glob("*/*/")
+    assert pngs(run_dir) == ["landscape.png", "loss.png", "params.png"]
+    for name, size in (("loss.png", (600, 800)), ("params.png", (500, 800)), ("landscape.png", (500, 800))):
+        assert_real_plot(run_dir / name, size)
+    probe = ("import sys{}; from optrun.commands.plots import new_figure; new_figure(); import matplotlib.lines as lines; "
+             "print('Properties' in (lines.Line2D.set.__doc__ or ''))")
+    lean = subprocess.run([sys.executable, "-c", probe.format(", optrun.entry")], capture_output=True, text=True, cwd=repo)
+    full = subprocess.run([sys.executable, "-c", probe.format("")], capture_output=True, text=True, cwd=repo)
+    assert (lean.stdout.strip(), full.stdout.strip()) == ("False", "True"), lean.stderr + full.stderr

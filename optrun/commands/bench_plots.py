@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from optrun.commands.plots import _save, subplots
 from optrun.commands.profiles import breakpoints, cost_matrix, target_name, data_profile, performance_profile, performance_ratios, runtime_ecdf
 
 PLOTS = ("perf_evals.png", "perf_time.png", "data_profiles.png", "ecdf.png")
@@ -25,10 +26,10 @@ def _steps(ax: Any, xs: np.ndarray, ys: np.ndarray, j: int, name: str) -> None:
     ax.step(xs, ys, where="post", label=name, lw=1.8, marker=MARKERS[j % len(MARKERS)], markevery=max(1, len(xs) // 8), ms=4)
 
 
-def _panels(plt: Any, count: int, title: str):
+def _panels(count: int, title: str):
     cols = min(count, 3)
     rows = (count + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows + 0.9), squeeze=False, layout="constrained")
+    fig, axes = subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows + 0.9), squeeze=False, layout="constrained")
     fig.suptitle(title)
     for ax in axes.ravel()[count:]:
         ax.set_visible(False)
@@ -52,10 +53,7 @@ def _legend(fig: Any, ax: Any, count: int) -> None:
 
 def plot_performance(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], prefix: str, what: str,
                      out: Path) -> None:
-    from optrun.commands.plots import _pyplot, _save
-
-    plt = _pyplot()
-    fig, axes = _panels(plt, len(targets), f"Performance profiles on {what} to each target (Dolan & Moré 2002)")
+    fig, axes = _panels(len(targets), f"Performance profiles on {what} to each target (Dolan & Moré 2002)")
     matrices = [cost_matrix(rows, optimizers, f"{prefix}{target_name(tau)}") for tau in targets]
     every = np.concatenate([performance_ratios(m[0]).ravel() for m in matrices])
     top = max(2.0, float(np.max(every[np.isfinite(every)], initial=1.0)) * 1.5)  # one axis for every panel
@@ -75,10 +73,7 @@ def plot_performance(rows: list[dict[str, Any]], optimizers: Sequence[str], targ
 
 
 def plot_data_profiles(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path) -> None:
-    from optrun.commands.plots import _pyplot, _save
-
-    plt = _pyplot()
-    fig, axes = _panels(plt, len(targets), "Data profiles (Moré & Wild 2009)")
+    fig, axes = _panels(len(targets), "Data profiles (Moré & Wild 2009)")
     for ax, tau in zip(axes, targets):
         costs, dims, instances = cost_matrix(rows, optimizers, f"nfev_to_{target_name(tau)}")
         scaled = costs / (dims[:, None] + 1.0)
@@ -97,15 +92,12 @@ def plot_data_profiles(rows: list[dict[str, Any]], optimizers: Sequence[str], ta
 
 
 def plot_ecdf(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path) -> None:
-    from optrun.commands.plots import _pyplot, _save
-
-    plt = _pyplot()
     stacked = []
     for tau in targets:
         costs, dims, _ = cost_matrix(rows, optimizers, f"nfev_to_{target_name(tau)}")
         stacked.append(costs / dims[:, None])
     pooled = np.concatenate(stacked, axis=0) if stacked else np.zeros((0, len(optimizers)))
-    fig, ax = plt.subplots(figsize=(8, 5.2), layout="constrained")
+    fig, ax = subplots(figsize=(8, 5.2), layout="constrained")
     finite = pooled[np.isfinite(pooled)]
     low = float(finite.min()) * 0.8 if finite.size else 0.5
     budget = max(((r["nfev"] or 0) / (r["dimension"] or 1) for r in rows), default=1.0)

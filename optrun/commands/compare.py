@@ -208,10 +208,10 @@ def _colors(n: int) -> list[Any]:
 
 def plot_compare(runs: list[RunFiles], out: Path) -> None:
     """Draw the overlaid loss plot into ``out``, a .png, .svg or .pdf file by its suffix."""
-    from optrun.commands.plots import _pyplot, figure_bytes, plot_format
+    from optrun.commands.plots import figure_bytes, plot_format, subplots
 
     fmt = plot_format(out)
-    fig, ax = _pyplot().subplots(figsize=(11 if len(runs) > 8 else 9, 5.5), constrained_layout=True)
+    fig, ax = subplots(figsize=(11 if len(runs) > 8 else 9, 5.5), layout="constrained")
     draw_compare(runs, ax)
     data = figure_bytes(fig, fmt)
     _make_parent(out)

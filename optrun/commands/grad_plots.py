@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.plots import _pyplot, _save, seamless
+from optrun.commands.plots import _save, seamless, subplots
 from optrun.core import derivatives as d
 from optrun.core.backend import Backend, get_backend
 from optrun.core.problems import Problem
@@ -49,8 +49,7 @@ def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, 
 
 
 def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = subplots(figsize=(6.4, 4.4))
     steps = np.array(fd.steps)
     curves = [(fd.forward, "forward (f(x+h) - f(x)) / h", "o-"), (fd.central, "central (f(x+h) - f(x-h)) / 2h", "s-")]
     for scheme, label, style in curves:
@@ -72,8 +71,7 @@ def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int
     low, high = plot_range or (center - max(1.0, abs(center)), center + max(1.0, abs(center)))
     grid = np.linspace(low, high, GRID)
     values = d.derivative_curves(problem, at, order, name, grid, backend=backend)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = subplots(figsize=(6.4, 4.4))
     for k in range(order + 1):
         label = "f" + "'" * k if k <= 3 else f"f^({k})"
         ax.plot(grid, values[:, k], label=label, linewidth=2 if k == 0 else 1.3)
@@ -102,8 +100,7 @@ def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_
         ax_, ay_ = (np.linspace(lo, hi, ARROWS) for lo, hi in spans)
         df = backend.jit(backend.grad(f))
         g = np.array([[np.asarray(df(np.array([x, y])), dtype=float) for x in ax_] for y in ay_])
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    fig, ax = subplots(figsize=(6.4, 5.2))
     finite = z[np.isfinite(z)]
     if finite.size:
         filled = ax.contourf(xs, ys, z, levels=30, cmap="viridis")

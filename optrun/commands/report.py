@@ -186,9 +186,9 @@ def _img(path: Path) -> str:
 def _drawn_loss(run: RunFiles) -> str:
     """A run drawn without plots a page can show (output.plots: false, or PDF
     plots): its loss plot, made here."""
-    from optrun.commands.plots import _pyplot, plot_loss, png_bytes
+    from optrun.commands.plots import plot_loss, png_bytes, subplots
 
-    fig, ax = _pyplot().subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     plot_loss(run, None, ax)
     data = base64.b64encode(png_bytes(fig)).decode("ascii")
     return f"<figure><img alt='loss' src='data:image/png;base64,{data}'><figcaption>loss (drawn for the report)</figcaption></figure>"

@@ -829,9 +829,8 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     swept = [k for k in keys if k != "seed"]
     if not swept or not rows:
         return False
-    from optrun.commands.plots import _pyplot, log_safe_gap
+    from optrun.commands.plots import log_safe_gap, subplots
 
-    plt = _pyplot()
     metric = _metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
     if not finite:
@@ -846,7 +845,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         """gaps on a log axis: exact zeros at the smallest positive gap seen"""
         return max(abs(y), floor) if metric == "gap" else y
 
-    fig, axes = plt.subplots(1, len(swept), figsize=(7 * len(swept), 5), squeeze=False)
+    fig, axes = subplots(1, len(swept), figsize=(7 * len(swept), 5), squeeze=False)
     fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
     for ax, key in zip(axes[0], swept):
         numeric = _numeric(rows, key)
@@ -882,10 +881,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     names = _sweep_names(rows)
     legend = "dots: each seed, line: mean" if all(_numeric(rows, k) for k in swept) else "dots: each seed; line or large dot: mean"
     fig.suptitle(f"sweep of {names}: {len(rows)} runs ({legend})" if names else f"sweep of {len(rows)} runs ({legend})")
-    try:
-        fig.savefig(out, dpi=100)
-    finally:
-        plt.close(fig)
+    fig.savefig(out, dpi=100)
     return True
 
 
