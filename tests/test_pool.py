@@ -61,6 +61,32 @@ def test_calls_that_end_before_the_helpers_are_ready_leave_no_process(monkeypatc
     assert pool_processes() <= before  # the two helpers, killed while warming up, are reaped
 
 
+
+def nap_pid(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_a_helper_outlives_a_slow_starter_thread(monkeypatch):
+    """The kernel's parent-death signal follows the thread that started a
+    helper: the starter thread lives until the helpers are closed. Here it
+    is held up for a second after starting the helper (as a busy machine
+    can hold it), long after the helper set that signal up; the helper must
+    still be alive to take calls (before the fix it was SIGKILLed when the
+    thread ended, and every call fell to this process)."""
+    monkeypatch.setattr(pool, "HELPER_COST_SECONDS", 0.0)
+
+    class SlowStart(pool._Helper):
+        def __init__(self, calls):
+            super().__init__(calls)
+            time.sleep(1.5)  # the helper's initializer (and its prctl) ran meanwhile
+
+    monkeypatch.setattr(pool, "_Helper", SlowStart)
+    results = {}
+    assert pool.run_calls(nap_pid, [(0.5,)] * 10, 2, results.__setitem__, None) == (None, set(), {})
+    assert sorted(results) == list(range(10))
+    assert len(set(results.values()) - {os.getpid()}) == 1  # the helper ran calls
+
 def run_gated(task: dict, parent: int, gate: str | None) -> tuple[dict, int]:
     """A sweep run (run_one) that also says which process ran it. With a
     gate, the parent's first call waits until a helper has started one, so

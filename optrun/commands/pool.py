@@ -329,6 +329,8 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
     seen: set[int] = set()
     began, done_here = time.monotonic(), 0  # done_here: calls this thread finished
     closing = threading.Event()
+    starting_done = threading.Event()  # the starter thread made every helper it will make
+    released = threading.Event()  # the helpers are closed: the starter thread may end
 
     def worth_helpers() -> bool:
         """Whether the calls left would keep this process busy for longer than
@@ -338,15 +340,24 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
 
     def start_helpers() -> None:
         """(The starter thread.) Start the helpers once they are worth it,
-        unless every call is handed out or the calls were stopped first."""
+        unless every call is handed out or the calls were stopped first;
+        then live until they are closed. The kernel's parent-death signal
+        (``_die_with_parent``) follows the thread that started a process,
+        not its process: had this thread ended first, a helper that set it
+        up before the thread's end (a busy machine delays the thread) was
+        SIGKILLed at once, and its calls waited for this thread."""
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker); this thread needs no signals
-        while not closing.wait(HELPERS_AFTER_SECONDS) and not worth_helpers():
-            pass
-        for _ in range(min(workers, len(calls)) - 1):
-            with queue.lock:
-                if queue.closed or queue.next >= len(calls):
-                    return
-                helpers.append(_Helper(queue))
+        try:
+            while not closing.wait(HELPERS_AFTER_SECONDS) and not worth_helpers():
+                pass
+            for _ in range(min(workers, len(calls)) - 1):
+                with queue.lock:
+                    if queue.closed or queue.next >= len(calls):
+                        return
+                    helpers.append(_Helper(queue))
+        finally:
+            starting_done.set()
+            released.wait()
 
     starter = threading.Thread(target=start_helpers, name="optrun-helper-starter", daemon=True)
 
@@ -354,7 +365,7 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
         queue.close()
         closing.set()
         if starter.is_alive():
-            starter.join()  # helpers is final from here on
+            starting_done.wait()  # helpers is final from here on
 
     def collect() -> None:
         """Hand over, in this thread, what the helpers' finished calls brought."""
@@ -430,6 +441,9 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
         no_more_helpers()
         for helper in helpers:
             helper.close()
+        released.set()
+        if starter.is_alive():
+            starter.join()
     if error is not None:
         raise error
     return stopped, not_started, lost
