@@ -62,6 +62,10 @@ def test_minimize_validates_like_a_config(workdir):
         optrun.minimize(polynomial, 3.0, stop={"max_iter": 0})
     with pytest.raises(ConfigError, match="must be a Python function"):
         optrun.minimize(42, 3.0)
+    with pytest.raises(ConfigError, match=r"^backend: unknown backend '3' \(known: autograd, jax\)$"):
+        optrun.minimize(polynomial, 3.0, backend=3)
+    with pytest.raises(ConfigError, match=r"^backend: unknown backend 'jaxx'; did you mean 'jax'\?"):
+        optrun.grad(polynomial, 3.0, backend="jaxx")
     assert not (workdir / "outputs").exists()
 
 

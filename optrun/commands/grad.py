@@ -121,6 +121,10 @@ def grad(
     parameters (``x``, or the keys of a dict). ``backend`` (``autograd`` or
     ``jax``) replaces a config file's or mapping's; a function is written
     with that backend's array module (``jax.numpy`` for jax)."""
+    if backend is not None:
+        from optrun.core.backend import check_backend
+
+        check_backend(backend)  # one line at `backend`, as a config's would be
     if callable(config) and not isinstance(config, (str, Path, Mapping, Config)):
         from optrun.config import name_from_stem
         from optrun.core.problems.python import PythonFunction

@@ -486,8 +486,10 @@ def minimize(
     messages as a config file. The run's config.yaml records the function's
     qualified name and source hash (see :mod:`optrun.core.problems.python`)."""
     from optrun.config import name_from_stem
+    from optrun.core.backend import check_backend
     from optrun.core.problems.python import PythonFunction
 
+    check_backend(backend)  # one line at `backend` for a wrong name or a missing extra, before the function's own checks
     function = PythonFunction(fun, x0, backends=(backend,))
     section = dict(optimizer) if isinstance(optimizer, Mapping) else {"name": optimizer}
     if step_size is not None:
@@ -527,6 +529,7 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
                 from optrun.commands.terminal import ProgressBar
 
                 bar = ProgressBar(err, cfg.stop.max_iter, cfg.name)
+
             def show_table(summary: Summary, run_dir: Path) -> None:
                 """The result as soon as summary.json is written: the plots take longer than a tiny run."""
                 if bar is not None:
