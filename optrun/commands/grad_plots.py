@@ -70,12 +70,13 @@ def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int
     center = float(at[name])
     low, high = plot_range or (center - max(1.0, abs(center)), center + max(1.0, abs(center)))
     grid = np.linspace(low, high, GRID)
-    values = d.derivative_curves(problem, at, order, name, grid, backend=backend)
+    # the curves and the point itself, from functions built (on jax: compiled) once
+    values = d.derivative_curves(problem, at, order, name, [*grid, center], backend=backend)
+    values, here = values[:-1], values[-1]
     fig, ax = subplots(figsize=(6.4, 4.4))
     for k in range(order + 1):
         label = "f" + "'" * k if k <= 3 else f"f^({k})"
         ax.plot(grid, values[:, k], label=label, linewidth=2 if k == 0 else 1.3)
-    here = d.derivatives(problem, {name: center}, order=order, name=name, backend=backend).values
     ax.plot([center] * (order + 1), here, "ko", markersize=4, label=f"{name} = {center:g}")
     ax.axhline(0.0, color="0.6", linewidth=0.8)
     ax.set_xlabel(name)

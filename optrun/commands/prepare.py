@@ -65,7 +65,7 @@ def prepare(config: Config) -> Prepared:
     def flat_objective(x):
         return objective({**fixed, **unflatten(x)})
 
-    flat_objective = _reused(_objective_key(config, fixed, free), flat_objective)
+    flat_objective = _reused(_objective_key(config, fixed, free), config.problem.entry, flat_objective)
     n_total = size(params0)
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
@@ -113,7 +113,7 @@ def _reads_files(value: Any) -> bool:
     return False
 
 
-def _reused(key: tuple | None, flat_objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _reused(key: tuple | None, entry: Any, flat_objective: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """The flat objective an earlier run with the same key made (the same
     function, so jax's compiled code for it is reused: a sweep's runs on jax
     compile once), or this one, kept for the next run."""
@@ -122,9 +122,7 @@ def _reused(key: tuple | None, flat_objective: Callable[[Any], Any]) -> Callable
     if key in _OBJECTIVES:
         _OBJECTIVES.move_to_end(key)
         return _OBJECTIVES[key][1]
-    from optrun.core.problems import PROBLEMS
-
-    _OBJECTIVES[key] = (PROBLEMS.get(key[0]), flat_objective)  # the entry is kept, so its id in the key stays its own
+    _OBJECTIVES[key] = (entry, flat_objective)  # the entry is kept, so its id in the key stays its own
     if len(_OBJECTIVES) > KEEP_OBJECTIVES:
         _OBJECTIVES.popitem(last=False)
     return flat_objective

@@ -377,11 +377,11 @@ def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any,
         varying = varying_options(batch) if batch else ()
         direction_of, run_chunk = chunk_for(oracle.objective, entry, options, points, batch is not None, varying)
         hyper = {name: jnp.asarray([float(getattr(o, name)) for o in batch]) for name in varying}
+        direction = direction_of({})[0]  # the options as constants: one run's direction, and the batch's shape check
         if batch:
             state = jax.vmap(lambda x0, h: direction_of(h)[0].init(x0))(jnp.asarray(x), hyper)
         else:
-            state = direction_of(hyper)[0].init(jnp.asarray(x))
-        direction = direction_of({})[0]
+            state = direction.init(jnp.asarray(x))
         d_shape = jax.eval_shape(direction.update, one, direction.init(jnp.zeros(one.shape)), jnp.zeros(one.shape))[0]
         if getattr(d_shape, "shape", None) != one.shape:
             raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
