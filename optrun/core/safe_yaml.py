@@ -27,23 +27,14 @@ MAX_YAML_DEPTH = 50  # collections nested at most this deep
 MAX_YAML_NODES = 1_000_000  # values in a document once its aliases are expanded ("billion laughs")
 MAX_INT_DIGITS = 4300  # Python's own limit for converting text to int
 
+from yaml.parser import Parser as _PyParser
+from yaml.reader import Reader as _PyReader
+from yaml.scanner import Scanner as _PyScanner
+
 try:  # libyaml's scanner and parser are ~5x faster; composing and constructing stay in Python
-    from yaml._yaml import CParser as _Parser  # type: ignore[import-not-found]
-
-    def _init_parser(loader: Any, stream: str) -> None:
-        _Parser.__init__(loader, stream)
+    from yaml._yaml import CParser as _CParser  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml.parser import Parser
-    from yaml.reader import Reader
-    from yaml.scanner import Scanner
-
-    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
-        pass
-
-    def _init_parser(loader: Any, stream: str) -> None:
-        Reader.__init__(loader, stream)
-        Scanner.__init__(loader)
-        Parser.__init__(loader)
+    _CParser = None
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
 
@@ -52,15 +43,15 @@ def _tag(node: yaml.Node) -> str:
     return "!!" + node.tag[len(_TAG_PREFIX):] if node.tag.startswith(_TAG_PREFIX) else node.tag
 
 
-class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
-    """PyYAML's safe loader (libyaml's parser when available), plus: '1e-8'
-    is a float (YAML 1.1 reads it as a string), a key given twice in one
-    mapping is an error, and every document is bounded: nesting depth,
-    values after alias expansion, integer digits, no NUL characters, no
-    recursive aliases. Every failure is a yaml.MarkedYAMLError."""
+class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """PyYAML's safe composer and constructor, plus: '1e-8' is a float (YAML
+    1.1 reads it as a string), a key given twice in one mapping is an error,
+    and every document is bounded: nesting depth, values after alias
+    expansion, integer digits, no NUL characters, no recursive aliases.
+    Every failure is a yaml.MarkedYAMLError. The events come from one of the
+    two parsers below."""
 
-    def __init__(self, stream: str):
-        _init_parser(self, stream)
+    def _init_bounded(self) -> None:
         yaml.composer.Composer.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         yaml.resolver.Resolver.__init__(self)
@@ -158,8 +149,39 @@ class _Loader(yaml.composer.Composer, _Parser, yaml.constructor.SafeConstructor,
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-_Loader.add_implicit_resolver(
+class _ExactLoader(_Bounded, _PyReader, _PyScanner, _PyParser):
+    """The loader on PyYAML's own Python parser: the reference. Its grammar,
+    error positions and limits are the same whatever libyaml is installed
+    (libyaml 0.2.6 refuses nesting past 1000 levels in its scanner, before
+    the composer could count the 51st)."""
+
+    def __init__(self, stream: str):
+        _PyReader.__init__(self, stream)
+        _PyScanner.__init__(self)
+        _PyParser.__init__(self)
+        self._init_bounded()
+
+
+if _CParser is not None:
+
+    class _FastLoader(_Bounded, _CParser):  # type: ignore[misc, valid-type]
+        """The same loader on libyaml's parser (about 5x faster): used for
+        text that parses; any text it refuses is read again by _ExactLoader,
+        whose error (or value) is the answer."""
+
+        def __init__(self, stream: str):
+            _CParser.__init__(self, stream)
+            self._init_bounded()
+
+    _LOADERS: tuple[type, ...] = (_FastLoader, _ExactLoader)
+else:  # pragma: no cover
+    _LOADERS = (_ExactLoader,)
+
+# errors that come from a parser itself (libyaml's wording and positions differ from PyYAML's)
+_PARSER_ERRORS = (yaml.scanner.ScannerError, yaml.parser.ParserError, yaml.reader.ReaderError)
+
+_Bounded.add_constructor("tag:yaml.org,2002:int", _Bounded.construct_yaml_int)
+_Bounded.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
         r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
@@ -175,22 +197,79 @@ _Loader.add_implicit_resolver(
 
 def parse_yaml(text: str, source: str) -> Any:
     """One YAML document, read safely within the limits above; any problem is
-    a one-line ConfigError naming ``source`` and, when known, line and column."""
+    a one-line ConfigError naming ``source`` and, when known, line and column,
+    in optrun's words (never libyaml's, whose wording and positions change
+    between versions)."""
+    for loader in _LOADERS:
+        try:
+            return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader equivalent
+        except _PARSER_ERRORS:
+            if loader is not _LOADERS[-1]:
+                continue  # libyaml refused the text: PyYAML's own parser says why (or reads it)
+            raise ConfigError(_describe(text, *_last_error(text)), source=source) from None
+        except yaml.YAMLError as exc:  # optrun's own limits and the constructor: the same on both parsers
+            raise ConfigError(_describe(text, exc), source=source) from None
+        except RecursionError:  # not reachable within MAX_YAML_DEPTH; kept as a last guard
+            raise ConfigError(f"YAML error: values are nested too deeply (at most {MAX_YAML_DEPTH} levels)", source=source) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _last_error(text: str) -> tuple[yaml.YAMLError]:
+    """The error PyYAML's Python parser raises for ``text`` (which libyaml refused)."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader equivalent
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {_line_col(text, mark)}: " if mark else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "could not determine a constructor" in str(problem):
-            problem = f"{problem} (only plain YAML is allowed: no tags such as !!python/object)"
-        elif "cannot start any token" in str(problem) and mark is not None and _char_at(text, mark) == "\t":
-            problem = "found a tab that cannot start any token (YAML indents with spaces)"
-        raise ConfigError(f"{where}YAML error: {problem}", source=source) from None
-    except yaml.YAMLError as exc:  # e.g. a control character the YAML reader refuses
-        raise ConfigError(f"YAML error: {' '.join(str(exc).split())}", source=source) from None
-    except RecursionError:  # not reachable within MAX_YAML_DEPTH; kept as a last guard
-        raise ConfigError(f"YAML error: values are nested too deeply (at most {MAX_YAML_DEPTH} levels)", source=source) from None
+        yaml.load(text, Loader=_ExactLoader)  # noqa: S506
+    except yaml.YAMLError as exc:
+        return (exc,)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# PyYAML's descriptions of a syntax error (its Python parser's, which do not depend on libyaml), in optrun's words:
+# (pattern on "context: problem", what optrun says). The first match wins; anything else is "not valid YAML (...)".
+_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern, re.S), words) for pattern, words in (
+    (r"found character '\\t' that cannot start any token", "found a tab that cannot start any token (YAML indents with spaces)"),
+    (r"found character '(.)' that cannot start any token", "a value cannot start with '{0}' (quote it)"),
+    (r"while parsing a flow sequence.*expected ',' or '\]'", "a [ list is not closed with ] (or a ',' is missing)"),
+    (r"while parsing a flow mapping.*expected ',' or '\}'", "a { mapping is not closed with } (or a ',' is missing)"),
+    (r"mapping values are not allowed here", "a ':' here is not allowed (quote a value that contains ': ', or check the indentation)"),
+    (r"could not find expected ':'", "a key without ':' (or a value indented less than its key)"),
+    (r"found undefined alias '?([^']*)'?", "the alias *{0} names no anchor (&{0}) above it"),
+    (r"found duplicate anchor '([^']*)'", "the anchor &{0} is defined twice"),
+    (r"while scanning a quoted scalar.*found unexpected end of stream", "a quoted string is not closed"),
+    (r"expected a single document", "more than one YAML document (a config is one document)"),
+    (r"expected <block end>, but found", "the indentation does not match the lines above"),
+    (r"expected the node content, but found ','", "an empty entry between two commas"),
+    (r"expected the node content, but found '<stream end>'", "the text ends where a value was expected (an open [ or {?)"),
+    (r"expected '<document start>', but found", "text after the end of the document (an unmatched closing bracket?)"),
+))
+
+
+def _describe(text: str, exc: yaml.YAMLError) -> str:
+    """'line L, column C: YAML error: <what is wrong>' for a YAML error, in optrun's words."""
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a control character)
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return f"line {line}, column {column}: YAML error: the control character U+{exc.character:04X} is not allowed in YAML text"
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"YAML error: {' '.join(str(exc).split())}"
+    mark = exc.problem_mark or exc.context_mark
+    where = f"line {_line_col(text, mark)}: " if mark else ""
+    problem = str(exc.problem or exc.context or "invalid YAML")
+    said = f"{exc.context or ''}: {problem}"
+    worded = next((words.replace("{0}", found.group(1)) if found.groups() else words
+                   for pattern, words in _SYNTAX for found in [pattern.search(said)] if found), None)
+    if worded is not None:
+        problem = worded
+    elif isinstance(exc, _PARSER_ERRORS):
+        problem = f"not valid YAML ({' '.join(said.strip(': ').split())})"
+    elif "could not determine a constructor" in problem:
+        problem = f"the tag {_tag_named(problem)} is not allowed (only plain YAML: no tags such as !!python/object)"
+    return f"{where}YAML error: {problem}"
+
+
+def _tag_named(problem: str) -> str:
+    found = re.search(r"'([^']*)'", problem)
+    tag = found.group(1) if found else "?"
+    return "!!" + tag[len(_TAG_PREFIX):] if tag.startswith(_TAG_PREFIX) else tag
 
 
 def _line_col(text: str, mark: Any) -> str:
@@ -199,14 +278,6 @@ def _line_col(text: str, mark: Any) -> str:
     if mark.line >= len(lines) and not text.endswith(("\n", "\r")):
         return f"{len(lines)}, column {len(lines[-1]) + 1}"
     return f"{mark.line + 1}, column {mark.column + 1}"
-
-
-def _char_at(text: str, mark: Any) -> str:
-    lines = text.splitlines()
-    try:
-        return lines[mark.line][mark.column]
-    except IndexError:
-        return ""
 
 
 def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
