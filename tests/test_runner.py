@@ -400,3 +400,47 @@ def test_the_oracle_counts_requests_as_scipy_does_and_computes_each_point_once()
     plain = Oracle(f)  # without remember_last, the runner's evaluation is the method's: counted
     plain.iterate(x), plain.iterate(x, gradient=False)
     assert (plain.nfev, plain.njev) == (2, 1)
+
+
+# ----------------------------------------------- a method that stalls at floating-point precision
+class Stalls(NamedTuple):
+    step_size: float = math.nan
+
+
+def stalling(after: int):
+    """An optimizer that takes gd steps, then says it cannot decrease f any further (as SciPy's "precision loss")."""
+    from optrun.core.optimizers import Optimizer, OptimizerFinished
+
+    def update(g, state, x):
+        if state.step_size >= after:
+            raise OptimizerFinished("no decrease found.", success=False, stalled=True)
+        return -0.25 * g, Stalls(state.step_size + 1 if not math.isnan(state.step_size) else 1.0)
+
+    return Optimizer(lambda x0: Stalls(), update)
+
+
+@pytest.mark.parametrize("steps, fstar, expected", [
+    (60, 0.0, ("converged", "precision_limit")),   # f = 0.5^120 * 4: |f - f*| far below sqrt(eps)
+    (2, 0.0, ("failed", "stalled_short")),         # f = 0.5^4 * 4 = 0.25: far above it
+    (60, 1.0, ("failed", "stalled_short")),        # the same point, measured against another f*
+    (60, None, ("failed", "stalled")),             # no known minimum: nothing confirms this is one
+])
+def test_a_stall_is_converged_only_within_sqrt_eps_of_the_known_minimum(steps, fstar, expected):
+    # f = (x-1)^2 from x = 3 with steps -0.25 g = -(x - 1)/2: x - 1 halves at each step
+    outcome = minimize(Oracle(quadratic), np.array([3.0]), stalling(steps), StopConfig(max_iter=1000, grad_tol=None),
+                       known_minimum=fstar)
+    assert (outcome.status, outcome.reason) == expected
+    assert outcome.message.startswith("no decrease found;" if fstar is not None else "no decrease found (")
+    assert outcome.nit == steps
+
+
+def test_the_stall_line_is_sqrt_eps_relative_to_max_1_and_f_star():
+    from optrun.core.runner import STALL_RTOL, stalled_reason
+
+    assert STALL_RTOL == math.sqrt(np.finfo(float).eps)  # half the digits of a double (a derivation, not a fit)
+    assert stalled_reason(1.0 + 0.99 * STALL_RTOL, 1.0)[0] == "precision_limit"
+    assert stalled_reason(1.0 + 1.01 * STALL_RTOL, 1.0)[0] == "stalled_short"
+    assert stalled_reason(-1e6 * (1 + 0.99 * STALL_RTOL), -1e6)[0] == "precision_limit"  # relative to |f*| above 1
+    assert stalled_reason(-1e6 * (1 + 1.01 * STALL_RTOL), -1e6)[0] == "stalled_short"
+    assert stalled_reason(0.99 * STALL_RTOL, 0.0)[0] == "precision_limit"  # absolute below 1
+    assert stalled_reason(math.nan, 0.0)[0] == "stalled"

@@ -274,3 +274,20 @@ def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
     entry = OPTIMIZERS.get("lbfgs")
     entry.make(entry.options(), oracle).init(np.zeros(2))
     assert not oracle.remember_last
+
+
+# "precision loss" (SciPy's status 2): the status follows where the method stopped (runner.stalled_reason).
+# gtol = 0 and no grad_tol: nothing but the stall can end these runs, on any CPU.
+def test_precision_loss_at_the_known_minimum_is_converged(workdir):
+    result = run({"name": "bfgs", "gtol": 0.0}, problem="osborne1", max_iter=2000)
+    assert result.status == "converged", result.message
+    assert "converged to floating-point precision" in result.message
+    assert abs(result.gap) <= 1e-8 * max(1.0, abs(result.reference.fun))  # the stall line, sqrt(eps) ~ 1.5e-8
+
+
+def test_precision_loss_short_of_the_known_minimum_is_failed(workdir):
+    # CG in Meyer's badly scaled valley (gradient 8.7e10 at the start) stalls with f ~ 1e4 above f* = 87.9
+    result = run({"name": "cg", "gtol": 0.0}, problem="meyer", max_iter=5000)
+    assert result.status == "failed", result.message
+    assert "stalled short of the known minimum" in result.message
+    assert result.gap > 1.0

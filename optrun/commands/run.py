@@ -282,7 +282,9 @@ def solve(
             return outcome, machine.machine_info()
     optimizer = entry.make(options, prep.oracle)
     with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
-        outcome = runner.minimize(prep.oracle, start, optimizer, config.stop, observers, interrupt=interrupt)
+        reference = prep.problem.reference
+        outcome = runner.minimize(prep.oracle, start, optimizer, config.stop, observers, interrupt=interrupt,
+                                  known_minimum=reference.fun if reference is not None else None)
         return outcome, machine.machine_info()
 
 

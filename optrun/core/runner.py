@@ -39,7 +39,35 @@ TERMINATION: dict[str, tuple[Status, str]] = {
     "contract": (Status.FAILED, "{where} broke the optimizer contract at iteration {at}: {problem}"),
     "optimizer_converged": (Status.CONVERGED, "{optimizer_message}"),
     "optimizer_failed": (Status.FAILED, "{optimizer_message}"),
+    # a method that stalled at the limit of floating-point precision (see ``stalled_reason``):
+    "precision_limit": (Status.CONVERGED, "{optimizer_message}; |f - f*| = {gap:.3g} <= {stall_tol:.3g} for the known minimum "
+                        "f* = {fstar:.10g}: converged to floating-point precision"),
+    "stalled_short": (Status.FAILED, "{optimizer_message}; |f - f*| = {gap:.3g} > {stall_tol:.3g}: stalled short of the known "
+                      "minimum f* = {fstar:.10g}"),
+    "stalled": (Status.FAILED, "{optimizer_message} (the problem has no known minimum to confirm that this point is one)"),
 }
+
+# A stalled method is `converged` when f is within this of a known minimum, relative to max(1, |f*|): half the digits
+# of a double. Stalls at a minimum end orders of magnitude closer (|f - f*| ~ 1e-18 on Osborne 1); stalls short of
+# it, orders of magnitude farther (Meyer with CG: 1e4); so no CPU's rounding moves a run across this line.
+STALL_RTOL = float(np.sqrt(np.finfo(float).eps))
+
+
+def stalled_reason(fun: float, known_minimum: float | None) -> tuple[str, dict[str, float]]:
+    """The termination reason of a method that stopped because f cannot be
+    decreased any further at floating-point precision (SciPy's "precision
+    loss" and its equivalents, backtracking's failed line search), and the
+    details its message needs. The method's own flag says only that it could
+    not go on; whether that is a minimum depends on where it stopped, so the
+    status follows what optrun knows: ``converged`` (``precision_limit``) when
+    f is within ``STALL_RTOL * max(1, |f*|)`` of the problem's known minimum,
+    ``failed`` otherwise (``stalled_short``), or without a known minimum
+    (``stalled``)."""
+    if known_minimum is None or not math.isfinite(fun):
+        return "stalled", {}
+    gap = fun - known_minimum
+    details = {"gap": abs(gap), "stall_tol": STALL_RTOL * max(1.0, abs(known_minimum)), "fstar": known_minimum}
+    return ("precision_limit" if abs(gap) <= details["stall_tol"] else "stalled_short"), details
 
 
 class Interrupted(KeyboardInterrupt):
@@ -302,6 +330,7 @@ def minimize(
     clock: Callable[[], float] = time.perf_counter,
     interrupt: SignalFlag | None = None,
     gradient: bool | None = None,
+    known_minimum: float | None = None,
 ) -> Outcome:
     """The one runner loop: from ``x0``, evaluate f and its gradient, ask
     ``optimizer`` for a step, apply the stop rules and divergence checks, keep
@@ -328,7 +357,10 @@ def minimize(
     first simplex as iteration 1): then ``nit`` and the ``max_iter`` rule
     use that count, as SciPy's ``nit`` and ``maxiter`` do (a Nelder-Mead
     run stopped by max_iter = 50 takes 49 steps and reports nit 50, as
-    SciPy with maxiter 50 does)."""
+    SciPy with maxiter 50 does).
+
+    ``known_minimum``: the problem's f*, if known; it decides the status of a
+    method that stalls at floating-point precision (:func:`stalled_reason`)."""
     if gradient is None:
         gradient = _uses_gradient(optimizer)
     start = clock()
@@ -409,6 +441,9 @@ def minimize(
     except OptimizerFinished as exc:
         reason = "optimizer_converged" if exc.success else "optimizer_failed"
         details["optimizer_message"] = exc.message
+        if exc.stalled and not exc.success:
+            reason, more = stalled_reason(f, known_minimum)
+            details.update(more, optimizer_message=exc.message.rstrip("."))
     except KeyboardInterrupt as exc:
         reason = "interrupted"
         signum = getattr(exc, "signum", signal.SIGINT)

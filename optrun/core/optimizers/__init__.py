@@ -115,12 +115,16 @@ class ScheduleState(NamedTuple):
 class OptimizerFinished(Exception):
     """Raised by ``update`` when the method has stopped by its own criteria
     (SciPy's termination, a line search that finds no decrease). The runner
-    ends the run as ``converged`` (``success``) or ``failed`` with ``message``."""
+    ends the run as ``converged`` (``success``) or ``failed`` with ``message``.
+    ``stalled``: the method stopped because f cannot be decreased any further
+    at floating-point precision (SciPy's "precision loss"); the runner then
+    decides the status from where it stopped (``runner.stalled_reason``)."""
 
-    def __init__(self, message: str, success: bool):
+    def __init__(self, message: str, success: bool, stalled: bool = False):
         super().__init__(message)
         self.message = message
         self.success = success
+        self.stalled = stalled
 
 
 class ContractError(TypeError):

@@ -94,8 +94,9 @@ def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
         raise OptimizerFinished(
             f"the Armijo line search found no sufficient decrease of f along -g at iteration {state.updates + 1} "
             f"(f = {f0:.10g}, gradient norm {math.sqrt(slope):.3g}, trial steps down to {t:.3g}); "
-            "near a minimum this is the limit of floating-point precision in f: loosen stop.grad_tol",
-            success=False,
+            "f cannot resolve a smaller decrease (near a minimum: the limit of floating-point precision; "
+            "a stop.grad_tol above the gradient norm reached would have ended the run first)",
+            success=False, stalled=True,
         )
 
     return StepRule(init, update)

@@ -57,7 +57,9 @@ class ScipyState(NamedTuple):
 class _Worker:
     """``scipy.optimize.minimize`` in a thread, one iterate at a time."""
 
-    def __init__(self, method: str, oracle: Any, x0: np.ndarray, uses: tuple[str, ...], options: dict[str, Any]):
+    def __init__(self, method: str, oracle: Any, x0: np.ndarray, uses: tuple[str, ...], options: dict[str, Any],
+                 stall_status: int | None = None):
+        self.stall_status = stall_status
         self._to_runner: queue.Queue = queue.Queue()
         self._to_scipy: queue.Queue = queue.Queue()
         self._started = False
@@ -105,7 +107,8 @@ class _Worker:
             return payload
         if kind == "error":
             raise payload
-        raise OptimizerFinished(f"scipy {self.method}: {payload.message}", success=bool(payload.success))
+        raise OptimizerFinished(f"scipy {self.method}: {payload.message}", success=bool(payload.success),
+                                stalled=self.stall_status is not None and payload.status == self.stall_status)
 
     def stop(self) -> None:
         if self._started and self._thread.is_alive():
@@ -114,7 +117,7 @@ class _Worker:
 
 
 def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...],
-                 nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",)) -> Optimizer:
+                 nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",), stall_status: int | None = None) -> Optimizer:
     import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
 
     settings = {name: getattr(options, name) for name in scipy_options}
@@ -124,7 +127,7 @@ def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str,
 
     def init(x0):
         close()  # a second init starts over
-        run.append(_Worker(method, oracle, x0, uses, settings))
+        run.append(_Worker(method, oracle, x0, uses, settings, stall_status))
         return ScipyState()
 
     def update(grad, state, x):
@@ -153,12 +156,15 @@ def _dense_check(name: str, matrix: str, copies: int):
 
 
 def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None,
-              nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",)) -> None:
+              nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",), stall_status: int | None = 2) -> None:
     """``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
-    ``limits``: SciPy's own iteration and evaluation limits, lifted (the runner's stop rules decide)."""
+    ``limits``: SciPy's own iteration and evaluation limits, lifted (the runner's stop rules decide);
+    ``stall_status``: SciPy's ``status`` when the method cannot decrease f any further at floating-point precision
+    (2 for every gradient method here: BFGS, CG and Newton-CG's "precision loss", L-BFGS-B's abnormal line search
+    end, the trust regions' failure to predict an improvement); the runner decides such a run's status."""
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
     make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields), nit_offset=nit_offset,
-                             limits=limits)
+                             limits=limits, stall_status=stall_status)
     register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False,
                        remember_last=True)(make)
 
@@ -198,4 +204,4 @@ _register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy 
 _register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian",
           check=_dense_check("trust-exact", "Hessian and its factorizations", 5))
 _register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison",
-          nit_offset=1, limits=("maxiter", "maxfev"))
+          nit_offset=1, limits=("maxiter", "maxfev"), stall_status=None)
