@@ -24,9 +24,53 @@ def test_summary_records_the_machine(workdir):
 
     numpy_blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"][0]
     threads = machine.blas_threads()  # the setting: 1 unless OPTRUN_BLAS_THREADS says otherwise
-    assert blas == {"vendor": numpy_blas["internal_api"], "version": numpy_blas["version"], "core": numpy_blas["architecture"], "threads": threads}
+    core = machine.kernel_name(numpy_blas["architecture"], numpy_blas["internal_api"])
+    assert blas == {"vendor": numpy_blas["internal_api"], "version": numpy_blas["version"], "core": core, "threads": threads}
+    assert recorded["numpy_simd"] == machine.numpy_simd() and recorded["numpy_simd"]["baseline"]
     assert "versions" in json.loads((result.run_dir / "summary.json").read_text())
-    assert machine.describe(recorded).endswith(f"{blas['vendor']} {blas['version']} {blas['core']}, {threads} thread" + "s" * (threads > 1))
+    level = (recorded["numpy_simd"]["found"] or recorded["numpy_simd"]["baseline"])[-1]
+    assert machine.describe(recorded).endswith(f"{blas['vendor']} {blas['version']} {blas['core']}, {threads} thread" + "s" * (threads > 1)
+                                               + f"; NumPy SIMD {level}")
+
+
+def test_the_numpy_simd_level_is_what_numpy_reports_found_and_not_disabled():
+    import subprocess
+    import sys
+
+    code = "import json; from optrun.core import machine; print(json.dumps(machine.numpy_simd()))"
+    here = machine.numpy_simd()
+    # disabling every extension NumPy found leaves its baseline only, and the record says so
+    env = {**__import__("os").environ, "NPY_DISABLE_CPU_FEATURES": " ".join(here["found"])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    disabled = json.loads(out.splitlines()[0])
+    assert disabled == {"baseline": here["baseline"], "found": []}
+    assert machine.describe({"cpu": "c", "arch": "a", "numpy_simd": disabled}) == f"c (a); NumPy SIMD {here['baseline'][-1]}"
+
+
+def test_openblas_katmai_is_the_prescott_kernel_on_x86_64():
+    # DYNAMIC_LIST builds alias the kernels they leave out to Prescott's and name it by the first alias, "Katmai"
+    assert machine.kernel_name("Katmai", "openblas", "x86_64") == "Prescott"
+    assert machine.kernel_name("Katmai", "openblas", "i686") == "Katmai"  # a 32-bit build may have it
+    assert machine.kernel_name("Haswell", "openblas", "x86_64") == "Haswell"
+    assert machine.kernel_name("Katmai", "mkl", "x86_64") == "Katmai"
+
+
+def test_the_recorded_kernel_under_openblas_coretype_prescott(workdir):
+    # the other-kernel job's setting; where the machine sets OPENBLAS_CORETYPE itself, it is left as it is
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    env.setdefault("OPENBLAS_CORETYPE", "Prescott")
+    code = ("import numpy.linalg, json; from optrun.core import machine; from threadpoolctl import threadpool_info;"
+            "lib = [l for l in threadpool_info() if l['user_api'] == 'blas'][0];"
+            "print(json.dumps([lib['internal_api'], lib['architecture'], machine.blas_info()[0]['core']]))")
+    vendor, reported, recorded = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                                           check=True).stdout)
+    assert recorded == machine.kernel_name(reported, vendor)
+    if vendor == "openblas" and "OPENBLAS_CORETYPE" not in os.environ and machine.platform.machine() == "x86_64":
+        assert recorded == "Prescott"
 
 
 def test_the_thread_setting_is_applied_and_recorded(workdir, monkeypatch):

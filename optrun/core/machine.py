@@ -69,7 +69,7 @@ def blas_info() -> list[dict[str, Any]]:
         {
             "vendor": lib.get("internal_api", "unknown"),
             "version": lib.get("version") or "unknown",
-            "core": lib.get("architecture") or "unknown",
+            "core": kernel_name(lib.get("architecture") or "unknown", lib.get("internal_api")),
             "threads": lib.get("num_threads"),
         }
         for lib in threadpool_info()
@@ -77,13 +77,41 @@ def blas_info() -> list[dict[str, Any]]:
     ]
 
 
+def kernel_name(reported: str, vendor: str | None, arch: str | None = None) -> str:
+    """The OpenBLAS kernel really in use. OpenBLAS builds with a DYNAMIC_LIST
+    of kernels (NumPy's and SciPy's wheels) define each x86 kernel they leave
+    out (Katmai, Coppermine, Northwood, Banias, Athlon, and Core2 where it is
+    not listed) as Prescott's, and ``openblas_get_corename`` answers the first
+    of those names in its table: "Katmai", a 32-bit Pentium III kernel no
+    x86_64 build has. So on x86_64 "Katmai" means Prescott's kernels (the
+    generic SSE3 ones): what ``OPENBLAS_CORETYPE=Prescott`` really runs."""
+    if vendor == "openblas" and reported == "Katmai" and (arch or platform.machine()) in ("x86_64", "AMD64"):
+        return "Prescott"
+    return reported
+
+
+@functools.lru_cache(maxsize=1)
+def numpy_simd() -> dict[str, list[str]]:
+    """NumPy's SIMD level, as ``numpy.show_runtime()`` reports it: the
+    baseline its build assumes, and the dispatched extensions found on this
+    CPU and not disabled (``NPY_DISABLE_CPU_FEATURES``). NumPy's own loops
+    (exp, log, sums) round differently at different levels."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # NumPy 2
+    except ImportError:  # pragma: no cover - NumPy 1.x
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    features = getattr(umath, "__cpu_features__", {})
+    return {"baseline": list(getattr(umath, "__cpu_baseline__", [])),
+            "found": [name for name in getattr(umath, "__cpu_dispatch__", []) if features.get(name)]}
+
+
 def machine_info() -> dict[str, Any]:
     """What summary.json records under ``machine`` (read inside the run's BLAS limits)."""
-    return {"cpu": cpu_model(), "arch": platform.machine(), "blas": blas_info()}
+    return {"cpu": cpu_model(), "arch": platform.machine(), "blas": blas_info(), "numpy_simd": numpy_simd()}
 
 
 def describe(machine: dict[str, Any] | None) -> str:
-    """One line: 'AMD EPYC (x86_64); openblas 0.3.31 Haswell, 1 thread'."""
+    """One line: 'AMD EPYC (x86_64); openblas 0.3.31 Haswell, 1 thread; NumPy SIMD X86_V3'."""
     if not machine:
         return "unknown machine"
     text = f"{machine.get('cpu', 'unknown CPU')} ({machine.get('arch', '?')})"
@@ -94,6 +122,9 @@ def describe(machine: dict[str, Any] | None) -> str:
         text += f"; {lib.get('vendor')} {lib.get('version')} {lib.get('core')}"
         if threads is not None:
             text += f", {threads} thread{'s' if threads != 1 else ''}"
+    simd = machine.get("numpy_simd")
+    if simd is not None:  # the highest level found (summaries written before it was recorded have none)
+        text += f"; NumPy SIMD {(simd.get('found') or simd.get('baseline') or ['none'])[-1]}"
     return text
 
 
