@@ -1,7 +1,14 @@
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# The tests read optrun's piped output at its own default width (160 columns, or $COLUMNS): a width from the
+# environment pytest runs in (a shell that exports COLUMNS, or pytest-xdist, which sets COLUMNS=80 in its workers)
+# must not change what they see. Tests of $COLUMNS itself set it.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
@@ -39,3 +46,28 @@ def raising_past_two():
 
     yield "test_raises_past_two"
     PROBLEMS.unregister("test_raises_past_two")
+
+
+# ------------------------------------------------------------------ markers
+# A test "compares floats" when its body uses a tolerance (approx, allclose, isclose, rtol/atol, rel=/abs=) or a
+# tolerance file (tests/tolerances.py): CI runs those (`-m "not slow or floats"`) once per NumPy SIMD level and on
+# another BLAS kernel (.ci/run), where rounding differs. Marked by reading the test's source, so a new test is
+# covered without anyone remembering to mark it.
+_FLOATS = __import__("re").compile(r"approx\(|allclose|isclose|assert_array_almost|\brtol\b|\batol\b|\brel=|\babs=|tolerances\.")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    seen: dict = {}
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is None:
+            continue
+        if function not in seen:
+            try:
+                seen[function] = bool(_FLOATS.search(inspect.getsource(function)))
+            except (OSError, TypeError):
+                seen[function] = False
+        if seen[function]:
+            item.add_marker(pytest.mark.floats)

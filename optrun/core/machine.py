@@ -105,6 +105,18 @@ def numpy_simd() -> dict[str, list[str]]:
             "found": [name for name in getattr(umath, "__cpu_dispatch__", []) if features.get(name)]}
 
 
+def lower_simd_levels() -> list[str]:
+    """The NumPy SIMD levels below this process's, highest first, each as the
+    value of ``NPY_DISABLE_CPU_FEATURES`` that runs NumPy at it (down to the
+    baseline its build assumes; extensions already disabled stay disabled).
+    A machine can drop to a lower level, never rise to one it lacks; CI and
+    ``tests/tolerances.py`` run the numerical tests at each."""
+    already = os.environ.get("NPY_DISABLE_CPU_FEATURES", "").replace(",", " ").split()
+    found = numpy_simd()["found"]
+    # disabling a level disables every level above it too (a higher level implies the lower ones)
+    return [" ".join(already + found[i:]) for i in reversed(range(len(found)))]
+
+
 def machine_info() -> dict[str, Any]:
     """What summary.json records under ``machine`` (read inside the run's BLAS limits)."""
     return {"cpu": cpu_model(), "arch": platform.machine(), "blas": blas_info(), "numpy_simd": numpy_simd()}
