@@ -14,6 +14,9 @@ from optrun.cli import app
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS, SUITES, register_suite, suite_members
 from optrun.core.registry import DuplicateName
+from optrun.core.runner import STALL_RTOL
+
+import tolerances
 
 MGH = [name for name, _ in suite_members("mgh")]
 
@@ -192,34 +195,24 @@ def test_reference_is_the_published_minimum(name, options, published):
 
 
 # Minimizers the paper does not print: found again here, independently of the stored digits, by
-# Levenberg-Marquardt from the standard start and Newton steps on the gradient.
-POLISHED = ["powell_badly_scaled", "jennrich_sampson", "bard", "gaussian", "kowalik_osborne", "osborne1",
-            pytest.param("brown_dennis", marks=pytest.mark.slow),
-            ("watson", {"n": 6}), ("watson", {"n": 9}), ("watson", {"n": 12}),
-            pytest.param("meyer", marks=pytest.mark.slow)]
+# Levenberg-Marquardt from the standard start and Newton steps on the gradient (tolerances.polish).
+# How close "again" is was measured, not guessed: Watson n = 12's polished f moves by 1e-9 of itself when the
+# start moves by 4 ulps (an AVX-512 CPU moved it by 6.5e-10, past the rel 1e-10 once written here), Osborne 1's
+# by 5e-14 (tests/tolerances.py measure; tolerances.json).
+POLISHED = [pytest.param(name, options, marks=[pytest.mark.slow] if name in ("brown_dennis", "meyer") else [],
+                         id=tolerances.polish_label(name, options)) for name, options in tolerances.POLISHED]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", POLISHED)
-def test_stored_minimizers_are_found_again_by_polishing(case):
-    from scipy.optimize import least_squares
-
-    name, options = (case, {}) if isinstance(case, str) else case
+@pytest.mark.parametrize("name, options", POLISHED)
+def test_stored_minimizers_are_found_again_by_polishing(name, options):
     problem = build(name, options)
-    r = residuals(problem)
-    f = lambda v: np.sum(r(v) ** 2)  # noqa: E731
-    fit = least_squares(r, problem.initial(0)["x"], jac=jacobian(r), method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15,
-                        max_nfev=20000)
-    x = fit.x
-    for _ in range(3):
-        g = grad(f)(x)
-        if not np.any(g):
-            break
-        x = x - np.linalg.solve(hessian(f)(x), g)
-    stored = problem.reference.params[0]["x"]
-    # the same point (Watson n = 9 and 12 are so ill-conditioned that the last 1e-11 of f is rounding)
-    assert f(x) == pytest.approx(problem.reference.fun, rel=1e-10, abs=1e-28)
-    np.testing.assert_allclose(x, stored, rtol=1e-7, atol=1e-12)
+    found = tolerances.polish(name, options)
+    tol = tolerances.measured(tolerances.polish_label(name, options))
+    stored = np.asarray(problem.reference.params[0]["x"], dtype=float)
+    # f* = 0 (no relative tolerance): f = |r|^2 with residuals of rounding size, |r| <~ 1e-14, so f <~ 1e-28
+    assert found["fun"][0] == pytest.approx(problem.reference.fun, rel=tol["fun"] or 0.0, abs=1e-28)
+    assert np.max(np.abs(found["x"] - stored)) <= tol["x"] * np.max(np.abs(stored)), (found["x"], stored)
 
 
 def test_the_papers_other_minima():
@@ -302,8 +295,10 @@ def test_optrun_run_reaches_the_reference(tmp_path, name, optimizer):
 
     result = optrun.run({"problem": name, "optimizer": optimizer, "stop": {"max_iter": 500}, "output": {"dir": str(tmp_path)}},
                         overrides=["output.plots=false"])
-    assert result.status == "converged"
-    assert abs(result.gap) <= 1e-8 * max(1.0, abs(result.reference.fun)), (name, result.fun, result.reference.fun)
+    assert result.status == "converged", result.message
+    # within the line a stalled method must reach to be converged (runner.STALL_RTOL, sqrt(eps)); a grad_tol stop at
+    # 1e-8 ends far inside it (|f - f*| ~ g^2 / 2 lambda_min)
+    assert abs(result.gap) <= STALL_RTOL * max(1.0, abs(result.reference.fun)), (name, result.fun, result.reference.fun)
 
 
 # ------------------------------------------------------------------ options and sizes

@@ -35,6 +35,7 @@ EPS = float(np.finfo(float).eps)
 MARGIN = 10.0  # measured spread x MARGIN: the samples are few, and another CPU may round further
 ULPS = 4  # inputs move by up to this many ulps (of max(|x|, 1): a zero entry moves too)
 FILE = Path(__file__).with_name("tolerances.json")
+ZERO = 1e-20  # a measured value below this is a zero (f* = 0): it gets no relative tolerance
 
 
 def rounding(n_ops: int, scale: float = 1.0) -> float:
@@ -44,8 +45,9 @@ def rounding(n_ops: int, scale: float = 1.0) -> float:
     return n_ops * EPS * scale
 
 
-def measured(name: str) -> dict[str, float]:
-    """The measured relative tolerance of each value of case ``name`` (see the module docstring)."""
+def measured(name: str) -> dict[str, float | None]:
+    """The measured relative tolerance of each value of case ``name`` (see the module docstring); None for a
+    value at zero, which a derivation must bound instead."""
     table = _table()
     if name not in table:
         raise LookupError(f"no measured tolerance for {name!r}: run `python tests/tolerances.py measure {name}`")
@@ -66,6 +68,7 @@ CASES: dict[str, Callable[[Perturb], dict[str, np.ndarray]]] = {}
 def polish(name: str, options: dict | None = None, perturb: Perturb = lambda x: x) -> dict[str, np.ndarray]:
     """A Moré-Garbow-Hillstrom minimizer found again independently of its stored digits: Levenberg-Marquardt
     (MINPACK, through SciPy) from the standard start, then up to three Newton steps on autograd's gradient."""
+    import autograd.numpy as anp
     from autograd import grad, hessian, jacobian
     from scipy.optimize import least_squares
 
@@ -76,7 +79,7 @@ def polish(name: str, options: dict | None = None, perturb: Perturb = lambda x: 
     r = problem.objective.__closure__[0].cell_contents  # the residuals least_squares wrapped (f = |r|^2)
 
     def f(v):
-        return np.sum(r(v) ** 2)
+        return anp.sum(r(v) ** 2)
 
     x0 = perturb(np.asarray(problem.initial(0)["x"], dtype=float))
     x = least_squares(r, x0, jac=jacobian(r), method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=20000).x
@@ -138,16 +141,21 @@ def measure(names: list[str], count: int) -> None:
             done = subprocess.run([sys.executable, __file__, "sample", name, str(count)], env={**os.environ, **env},
                                   capture_output=True, text=True, check=True)
             runs.append(json.loads(done.stdout))
-        values = {}
+        values: dict[str, dict] = {}
         for key, reference in runs[0].items():
             ref = np.array(reference[0])
-            scale = max(float(np.max(np.abs(ref))), np.finfo(float).tiny)
-            spread = max(float(np.max(np.abs(np.array(sample) - ref))) for run in runs for sample in run[key]) / scale
-            values[key] = {"rtol": float(f"{max(MARGIN * spread, 16 * EPS):.2g}"), "spread": spread}
+            scale = float(np.max(np.abs(ref)))
+            spread_abs = max(float(np.max(np.abs(np.array(sample) - ref))) for run in runs for sample in run[key])
+            if scale < ZERO:  # a value at zero (f* = 0): a relative spread means nothing; a derivation bounds it
+                values[key] = {"rtol": None, "spread": None, "spread_abs": spread_abs}
+                continue
+            spread = spread_abs / scale
+            values[key] = {"rtol": float(f"{max(MARGIN * spread, 16 * EPS):.2g}"), "spread": spread, "spread_abs": spread_abs}
         table[name] = {"values": values, "samples": count, "ulps": ULPS, "margin": MARGIN,
                        "variants": [label for label, _ in variants],
                        "measured_on": machine.describe(machine.machine_info())}
-        print(f"{name}: " + ", ".join(f"{k} rtol {v['rtol']:.2g} (spread {v['spread']:.2g})" for k, v in values.items()))
+        print(f"{name}: " + ", ".join(f"{k} rtol {v['rtol']} (spread {v['spread']}, absolute {v['spread_abs']:.2g})"
+                                       for k, v in values.items()))
     FILE.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
 
 

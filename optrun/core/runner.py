@@ -370,6 +370,7 @@ def minimize(
     best_fun, best_iter = math.inf, -1
     details: dict[str, Any] = {}
     reason, signum = "", None
+    own_nit: int | None = None  # the method's own count at its end (SciPy's nit), when it ended the run
     objective = "the objective"
     optimizer_label = f"optimizer '{optimizer.name}'" if optimizer.name else "the optimizer"
     where = objective
@@ -441,6 +442,7 @@ def minimize(
     except OptimizerFinished as exc:
         reason = "optimizer_converged" if exc.success else "optimizer_failed"
         details["optimizer_message"] = exc.message
+        own_nit = exc.nit
         if exc.stalled and not exc.success:
             reason, more = stalled_reason(f, known_minimum)
             details.update(more, optimizer_message=exc.message.rstrip("."))
@@ -470,7 +472,7 @@ def minimize(
         x=x,
         fun=f,
         grad_norm=grad_norm,
-        nit=int(getattr(state, "method_nit", k)),
+        nit=int(own_nit if own_nit is not None else getattr(state, "method_nit", k)),
         nfev=oracle.nfev,
         njev=oracle.njev,
         best_fun=best_fun,

@@ -118,13 +118,16 @@ class OptimizerFinished(Exception):
     ends the run as ``converged`` (``success``) or ``failed`` with ``message``.
     ``stalled``: the method stopped because f cannot be decreased any further
     at floating-point precision (SciPy's "precision loss"); the runner then
-    decides the status from where it stopped (``runner.stalled_reason``)."""
+    decides the status from where it stopped (``runner.stalled_reason``).
+    ``nit``: the method's own iteration count at its end, when it reports one
+    (SciPy's ``nit``, whose counting differs between SciPy versions)."""
 
-    def __init__(self, message: str, success: bool, stalled: bool = False):
+    def __init__(self, message: str, success: bool, stalled: bool = False, nit: int | None = None):
         super().__init__(message)
         self.message = message
         self.success = success
         self.stalled = stalled
+        self.nit = nit
 
 
 class ContractError(TypeError):

@@ -108,7 +108,8 @@ class _Worker:
         if kind == "error":
             raise payload
         raise OptimizerFinished(f"scipy {self.method}: {payload.message}", success=bool(payload.success),
-                                stalled=self.stall_status is not None and payload.status == self.stall_status)
+                                stalled=self.stall_status is not None and payload.status == self.stall_status,
+                                nit=payload.get("nit"))
 
     def stop(self) -> None:
         if self._started and self._thread.is_alive():
