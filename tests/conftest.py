@@ -71,3 +71,10 @@ def pytest_collection_modifyitems(config, items):
                 seen[function] = False
         if seen[function]:
             item.add_marker(pytest.mark.floats)
+
+
+def pytest_report_header(config):
+    """The environment block at the top of every test run: what to paste when reporting a failure."""
+    from optrun.core.machine import environment
+
+    return ["environment (paste this when reporting a failure):"] + [f"  {line}" for line in environment()]

@@ -150,3 +150,39 @@ def cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+# What a report of a failure needs: the versions of what computes the numbers and of what tests them.
+ENVIRONMENT_PACKAGES = ("numpy", "scipy", "autograd", "pyyaml", "typer", "rich", "pydantic", "matplotlib", "ruamel.yaml",
+                        "threadpoolctl", "pytest", "pytest-xdist", "hypothesis", "jax", "jaxlib", "optax", "dask", "pandas")
+
+
+def environment() -> list[str]:
+    """The environment block (the test suite's header, CI's logs): Python and
+    package versions, NumPy's SIMD level, whether PyYAML has libyaml, and the
+    machine line summary.json records, with OPENBLAS_*/NPY_* settings."""
+    from importlib import metadata
+
+    import numpy.linalg  # noqa: F401  (loads NumPy's BLAS, so threadpoolctl sees it)
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "-"
+
+    try:
+        import yaml
+
+        libyaml = "yes" if yaml.__with_libyaml__ else "no"
+    except ImportError:  # pragma: no cover
+        libyaml = "-"
+    simd = numpy_simd()
+    settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(("OPENBLAS_", "NPY_", "OPTRUN_")))
+    return [
+        f"optrun {version('optrun')}, Python {platform.python_version()} ({platform.system()} {platform.machine()})",
+        " ".join(f"{name} {version(name)}" for name in ENVIRONMENT_PACKAGES),
+        f"NumPy SIMD: baseline {' '.join(simd['baseline']) or '-'}; found and enabled {' '.join(simd['found']) or 'none'};"
+        f" PyYAML with libyaml: {libyaml}",
+        f"machine: {describe(machine_info())}" + (f"; {settings}" if settings else ""),
+    ]
