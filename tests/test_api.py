@@ -10,6 +10,8 @@ import optrun
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS, Problem, register_problem
 
+from tolerances import rounding
+
 POLY = {
     "name": "poly",
     "problem": "polynomial",
@@ -26,13 +28,20 @@ def test_seed_000_polynomial_descent(workdir):
     k = np.arange(201)
     x = -2 / 3 + 11 / 3 * 0.94**k
     assert result.status == "max_iter" and result.nit == 200
-    assert result.params["x"] == pytest.approx(-0.666651184, abs=1e-9)
-    np.testing.assert_allclose(result.trace["x"], x, rtol=1e-12)
-    np.testing.assert_allclose(result.trace["f"], 3 * x**2 + 4 * x - 3, rtol=1e-12)
-    np.testing.assert_allclose(result.trace["grad_norm"], np.abs(6 * x + 4), rtol=1e-10)
+    # each step rounds x - 0.01 (6x + 4) (|x| <= 3.7; the gradient's roundings are scaled by 0.01), and the closed form
+    # rounds too: under rounding(4, 4) a step, which the contraction by 0.94 adds up to at most / (1 - 0.94)
+    near = rounding(4, 4) / 0.06
+    assert result.params["x"] == pytest.approx(-0.666651184, abs=0.5e-9 + near)  # the notebook printed 9 decimals
+    np.testing.assert_allclose(result.trace["x"], x, rtol=0, atol=near)
+    # f moves by |f'| <= 22 times that, and Horner's rule and the closed form round terms of up to 42
+    np.testing.assert_allclose(result.trace["f"], 3 * x**2 + 4 * x - 3, rtol=0, atol=22 * near + rounding(8, 42))
+    # |6x + 4| moves by 6 times that; both sides round terms of up to 22
+    np.testing.assert_allclose(result.trace["grad_norm"], np.abs(6 * x + 4), rtol=0, atol=6 * near + rounding(8, 22))
     assert result.trace["nfev"].tolist() == list(range(1, 202))
-    assert result.reference.fun == pytest.approx(-13 / 3) and result.reference.params == [{"x": pytest.approx(-2 / 3)}]
-    assert result.gap == pytest.approx(result.fun + 13 / 3)
+    # x* = -4 / (2 * 3): one division, correctly rounded, of the exact -2/3; f* by Horner's rule at x*, a few
+    # roundings of values up to 13/3
+    assert result.reference.fun == pytest.approx(-13 / 3, rel=rounding(4)) and result.reference.params == [{"x": -2 / 3}]
+    assert result.gap == pytest.approx(result.fun + 13 / 3, abs=rounding(5, 13 / 3))  # f* as above, and a subtraction
 
 
 @pytest.mark.slow
@@ -69,11 +78,15 @@ def test_fix_holds_parameters_out_of_the_vector(workdir):
         "optimizer": {"name": "gd", "step_size": 0.01}, "stop": {"max_iter": 300, "grad_tol": None},
         "output": {"plots": False},
     })
-    assert result.params == {"x": pytest.approx(1.2 - 1.1 * 0.96**300, abs=1e-12), "y": 1.2}
+    # each step rounds x - 0.01 (4x - 4.8) (|x| <= 1.2), the closed form a few times: under rounding(4, 2) a step,
+    # which the contraction by 0.96 adds up to at most / (1 - 0.96)
+    near = rounding(4, 2) / 0.04
+    assert result.params == {"x": pytest.approx(1.2 - 1.1 * 0.96**300, abs=near), "y": 1.2}
     assert set(result.trace["y"]) == {1.2}
-    np.testing.assert_allclose(result.trace["x"], 1.2 - 1.1 * 0.96 ** np.arange(301), rtol=1e-12)
-    # the gradient norm is of the free parameters only: |4x - 4y|
-    np.testing.assert_allclose(result.trace["grad_norm"], np.abs(4 * result.trace["x"] - 4.8), rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(result.trace["x"], 1.2 - 1.1 * 0.96 ** np.arange(301), rtol=0, atol=near)
+    # the gradient norm is of the free parameters only: |4x - 4y|. 4x and 4y = 4.8 are exact, their difference rounds
+    # once as here, and sqrt(g * g) twice more
+    np.testing.assert_allclose(result.trace["grad_norm"], np.abs(4 * result.trace["x"] - 4.8), rtol=rounding(2), atol=0)
 
 
 def test_fix_errors(workdir):
@@ -162,7 +175,8 @@ def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
 
 def test_gap_column_when_the_minimum_is_known(workdir):
     result = optrun.run(POLY)
-    np.testing.assert_allclose(result.trace["gap"], result.trace["f"] + 13 / 3, atol=1e-12)
+    # gap = f - f*, f* = -13/3 to rounding(4) relative (test_seed_000_polynomial_descent); each side's subtraction rounds
+    np.testing.assert_allclose(result.trace["gap"], result.trace["f"] + 13 / 3, rtol=rounding(1), atol=rounding(4, 13 / 3))
     header = (result.run_dir / "trace.csv").read_text().splitlines()[0].split(",")
     # the spec's columns, then the parameter columns right after njev, then gap
     assert header == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "x", "gap"]

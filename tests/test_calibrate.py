@@ -13,6 +13,7 @@ from optrun.config import ExpectConfig, load_config
 from optrun.core.result import KnownMinimum
 
 from helpers import REPO, run_cli
+from tolerances import rounding
 
 
 def sample(label, fun, x=None, status="converged", nit=10, reference=None):
@@ -40,8 +41,9 @@ def test_tolerance_is_margin_times_the_largest_deviation_and_spread_is_from_the_
     runs = [sample("plain", 10.0 + 2e-10), sample("a", 10.0 + 5e-10), sample("b", 10.0 - 3e-10)]
     found = calibrate_samples("c.yaml", expect, runs)
     (fun,) = found.fields
-    assert fun.spread == pytest.approx(5e-10, rel=1e-3)  # |-3e-10 - 2e-10|
-    assert fun.deviation == pytest.approx(5e-10, rel=1e-3)
+    # |-3e-10 - 2e-10|: 10 + 2e-10 and 10 - 3e-10 each round by half an ulp of 10 (ulp = 8 eps), their difference is exact
+    assert fun.spread == pytest.approx(5e-10, abs=rounding(1, 10))
+    assert fun.deviation == pytest.approx(5e-10, abs=rounding(1, 10))
     assert fun.tolerance == round_up(MARGIN * fun.deviation)
     assert found.ok and not found.sensitive  # 5e-10 < 1e-9 * max(1, 10)
 
@@ -106,11 +108,14 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
     mlp = yaml.safe_load((tmp_path / "mlp-gd.yaml").read_text())["expect"]
     trid = yaml.safe_load((tmp_path / "trid-gd.yaml").read_text())["expect"]
     assert mlp["calibration"]["sensitive"] is True and mlp["calibration"]["samples"] == 8
-    assert mlp["calibration"]["spread"]["fun"] > 1e-9 * mlp["fun"]  # measured, chaotic
+    assert mlp["calibration"]["spread"]["fun"] > calibrate.SENSITIVE * mlp["fun"]  # measured, chaotic: rounding-sensitive
     # 10x the largest |run - expected|, which is at least half the spread (|a - b| <= |a - e| + |b - e|)
     assert mlp["atol"]["fun"] >= MARGIN * mlp["calibration"]["spread"]["fun"] / 2 and mlp["rtol"] == 0.0
     assert trid["calibration"]["sensitive"] is False
-    assert trid["atol"]["fun"] <= 1e-10 and trid["atol"]["params.x"] <= 1e-6  # converged: tight
+    # converged to grad_tol 1e-8 on trid (dim 2: Hessian eigenvalues 1 and 3): every run is within 1e-8 / 1 of x* and
+    # 1e-16 / 2 (plus f's roundings, rounding(4, 4)) of f*; MARGIN times that, rounded up to two digits, or the floor
+    assert trid["atol"]["fun"] == round_up(max(MARGIN * (1e-16 / 2 + rounding(4, 4)), FLOOR * 2.0))
+    assert trid["atol"]["params.x"] <= round_up(MARGIN * (1e-8 / 1.0 + rounding(4, 4)))
     assert "openblas" in mlp["recorded_on"] or "BLAS" in result.stdout
     assert mlp["fun"] == yaml.safe_load((REPO / "configs" / "mlp-gd.yaml").read_text())["expect"]["fun"]  # values kept
     assert (tmp_path / "mlp-gd.yaml").read_text().startswith("# Seed 004")  # comments kept
@@ -129,7 +134,8 @@ def test_update_rewrites_a_failing_value_then_calibrates_it(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "updated t.yaml: expect.fun: -1.5 -> -2" in result.stdout and "tolerances written for 1 of 1" in result.stdout
     expect = yaml.safe_load((tmp_path / "t.yaml").read_text())["expect"]
-    assert expect["fun"] == pytest.approx(-2.0, abs=1e-12) and expect["calibration"]["samples"] == 8
+    # the run's f, converged (grad_tol 1e-8, lambda_min 1): within 1e-16 / 2 of f* = -2, plus f's roundings
+    assert expect["fun"] == pytest.approx(-2.0, abs=1e-16 / 2 + rounding(4, 4)) and expect["calibration"]["samples"] == 8
     assert run_cli("check", "t.yaml", cwd=tmp_path).returncode == 0
 
 

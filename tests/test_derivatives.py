@@ -14,6 +14,8 @@ from optrun.core.errors import ConfigError
 from optrun.core.options import validate
 from optrun.core.problems import PROBLEMS
 
+from tolerances import rounding
+
 
 def build(name, **options):
     entry = PROBLEMS.get(name)
@@ -46,16 +48,29 @@ def test_sin_plus_product_at_3_1_seed_001():
     problem = expression("sin(x1) + x1*x2", x1=3.0, x2=1.0)
     result = D.gradient(problem)
     assert result.value == 3.1411200080598674
-    assert result.grad == {"x1": pytest.approx(0.010007503399554585, rel=1e-15), "x2": 3.0}
-    assert result.grad["x1"] == pytest.approx(np.cos(3.0) + 1.0, rel=1e-15)
+    # df/dx1 = cos(3) + 1 = 0.01: NumPy's cos (libm, or SVML on AVX-512) is within 4 ulps of |cos 3| < 1, and the
+    # cancellation leaves that error absolute: 4 eps, 1e-13 relative to 0.01
+    assert result.grad == {"x1": pytest.approx(0.010007503399554585, abs=rounding(4)), "x2": 3.0}
+    assert result.grad["x1"] == pytest.approx(np.cos(3.0) + 1.0, abs=rounding(4))
     assert result.labels == ("x1", "x2") and result.flat == (result.grad["x1"], 3.0)
     check = D.fd_check(problem)
-    i = check.steps.index(1e-7)
+    h = 1e-7
+    i = check.steps.index(h)
     # notebook: fin diff 0.010007497053265979 vs 0.010007503399554585 (6.346288605740824e-09),
-    # and 2.9999999995311555 vs 3.0 (4.688445187639445e-10); the error is the larger one
-    assert check.forward.errors[i] == pytest.approx(6.346288605740824e-09, rel=1e-6)
-    h = D.hessian(problem)
-    assert h.array.tolist() == [[pytest.approx(-np.sin(3.0), rel=1e-14), 1.0], [1.0, 0.0]]
+    # and 2.9999999995311555 vs 3.0 (4.688445187639445e-10); the error is the larger one.
+    # Its digits are rounding: truncation h/2 |f''| = 7.1e-9, plus f(x + h e_i) - f(x) (f ~ 3.14) rounded to ulps of
+    # pi, over h. The same operations here give the same number (exact); the notebook's, computed with a sin whose
+    # last bit may differ, moves f(x + h e_i) and f(x) by an ulp each: 2 ulp(f) / h = 8.9e-9.
+    def f(x1, x2):
+        return np.sin(x1) + x1 * x2
+
+    g = (np.cos(3.0) + 1.0, 3.0)
+    same = max(abs((f(3.0 + h, 1.0) - f(3.0, 1.0)) / h - g[0]), abs((f(3.0, 1.0 + h) - f(3.0, 1.0)) / h - g[1]))
+    assert check.forward.errors[i] == same
+    assert check.forward.errors[i] == pytest.approx(6.346288605740824e-09, abs=2 * np.spacing(result.value) / h)
+    hessian = D.hessian(problem)
+    # -sin(3) on both sides, each within 4 ulps
+    assert hessian.array.tolist() == [[pytest.approx(-np.sin(3.0), rel=rounding(8)), 1.0], [1.0, 0.0]]
 
 
 def test_goldfield_signed_gradient_at_3_4_seed_000():
@@ -79,7 +94,9 @@ def test_derivative_curves_are_derivatives_at_each_grid_value():
     x = np.array(grid)
     closed = np.stack([x * np.sin(x) + 2.25 * x, np.sin(x) + x * np.cos(x) + 2.25,
                        2 * np.cos(x) - x * np.sin(x), -3 * np.sin(x) - x * np.cos(x)], axis=1)
-    np.testing.assert_allclose(rows, closed, rtol=1e-14, atol=1e-15)
+    # ~20 operations on autograd's side (three reverse passes) and 6 here, on terms no larger than 10 (|x| <= 3,
+    # 2.25 |x| <= 6.75), sin and cos within 4 ulps each: rounding(32, 10) absolute
+    np.testing.assert_allclose(rows, closed, rtol=0, atol=rounding(32, 10))
 
 
 @pytest.mark.slow  # imports jax
@@ -92,7 +109,9 @@ def test_derivative_curves_on_jax_equal_autograd():
     grid = np.linspace(-2.0, 2.0, 7)
     rows = {name: D.derivative_curves(entry.make(options, get_backend(name)), {"x2": 1.5}, 4, "x1", grid, backend=get_backend(name))
             for name in ("autograd", "jax")}
-    np.testing.assert_allclose(rows["jax"], rows["autograd"], rtol=1e-12, atol=1e-14)
+    # the same derivatives (up to the fourth: ~50 operations each) evaluated in another order, XLA's sin and cos
+    # within a few ulps of NumPy's, on terms no larger than 10 (|x| <= 2): rounding(64, 10) absolute
+    np.testing.assert_allclose(rows["jax"], rows["autograd"], rtol=0, atol=rounding(64, 10))
 
 
 def test_gradient_is_nested_like_the_parameters():
@@ -125,6 +144,11 @@ def test_gradient_and_hessian_agree_with_finite_differences(name, options, at):
     check = D.fd_check(problem, at)
     assert check.mode == "entries" and check.autodiff == result.flat and check.value == result.value
     scale = max(1.0, float(np.max(np.abs(result.flat))))
+    # A best error is at most the error at any one step. Central at h = 1e-5: truncation h^2 |f'''| / 6 plus rounding
+    # eps |f| / h, 1.7e-11 |f'''| + 2.2e-11 |f|; forward at h = 1e-8: h |f''| / 2 + 2 eps |f| / h, 5e-9 |f''| + 4.4e-8 |f|.
+    # These cases have |f| <= 87, |f''| <= 1330 and |f'''| <= 2900 (Rosenbrock at its start, 2400 |x|, where scale = 216):
+    # central <= 5e-8 <= 1e-7 scale and forward <= 1e-5 <= 1e-5 scale; the directional (central) check, <= 1e-9 scale,
+    # or 1e-7 relative to a directional derivative that is not small.
     assert check.central.best_error <= 1e-7 * scale
     assert check.forward.best_error <= 1e-5 * scale
     assert check.central.best_error <= check.forward.best_error  # the central scheme is second order
@@ -145,8 +169,13 @@ def test_gradient_and_hessian_agree_with_finite_differences(name, options, at):
         down[i] -= step
         columns.append((np.array(D.gradient(problem, unflatten(up)).flat) - np.array(D.gradient(problem, unflatten(down)).flat)) / (2 * step))
     fd = np.column_stack(columns)
-    assert np.allclose(h.array, fd, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(h.array).max()))
-    assert np.allclose(h.array, h.array.T, rtol=1e-12, atol=1e-12)
+    # truncation h^2/6 |f''''| (at most 2400 here: Rosenbrock's 100 x^4) plus rounding: the gradient's entries are sums
+    # of terms no larger than |x| |H| (polynomials of degree <= 4) or 3 (the logistic and cosine cases), each evaluation
+    # within 4 eps of those, two evaluations over 2h
+    terms = max(3.0, float(np.abs(x).max()) * float(np.abs(h.array).max()))
+    assert np.allclose(h.array, fd, rtol=0, atol=step**2 / 6 * 2400 + rounding(4, terms) / step)
+    # H_ij and H_ji: the same few products summed in another order (reverse over reverse), terms <= 2 |H| here
+    assert np.allclose(h.array, h.array.T, rtol=0, atol=rounding(16, max(1.0, float(np.abs(h.array).max()))))
 
 
 def test_fd_check_steps_and_best_step():
@@ -154,16 +183,22 @@ def test_fd_check_steps_and_best_step():
     check = D.fd_check(problem)
     assert check.steps == D.STEPS == tuple(10.0**-k for k in range(1, 13))
     assert len(check.forward.errors) == len(check.central.errors) == len(check.directional.estimates) == 12
-    # textbook optima: forward ~ sqrt(eps) ~ 1e-8, central ~ eps^(1/3) ~ 1e-5
+    # textbook optima: forward ~ sqrt(eps) ~ 1e-8, central ~ eps^(1/3) ~ 1e-5 (a decade either way: near the optimum
+    # the errors are rounding, which another CPU may tip to a neighbouring step)
     assert 1e-9 <= check.forward.best_step <= 1e-7
     assert 1e-7 <= check.central.best_step <= 1e-4
     assert check.forward.errors[0] > 1e-3  # h = 0.1: truncation error
     assert check.forward.best_error == min(check.forward.errors)
     assert check.central.best_error == min(check.central.errors)
     d = check.directional
-    assert np.linalg.norm(d.direction) == pytest.approx(1.0)
-    assert d.autodiff == pytest.approx(np.dot(check.autodiff, d.direction), rel=1e-15)
+    # v / |v| and its norm again: two divisions, two squares, a sum and a square root
+    assert np.linalg.norm(d.direction) == pytest.approx(1.0, abs=rounding(6))
+    # g . v: two products and a sum in whatever order (and FMA) the BLAS takes, each within eps/2 of sum |g_i v_i|
+    assert d.autodiff == pytest.approx(np.dot(check.autodiff, d.direction),
+                                       abs=rounding(3, np.dot(np.abs(check.autodiff), np.abs(d.direction))))
     assert d.errors == tuple(abs(e - d.autodiff) for e in d.estimates)
+    # central at h = 1e-5: 1.7e-11 |f'''| + 2.2e-11 |f|, with |f'''| <= 8 e^0.5 = 13 and |f| = 1.4: 2.5e-10,
+    # relative to |g . v| = 0.31 here, 8e-10
     assert d.best_error == min(d.errors) and d.relative_error < 1e-9
     custom = D.fd_check(problem, steps=[1e-3, 1e-6])
     assert custom.steps == (1e-3, 1e-6) and len(custom.central.errors) == 2
@@ -177,6 +212,8 @@ def test_fd_check_along_a_seeded_direction_for_many_parameters():
     assert a.mode == "direction" and len(a.labels) > D.MAX_FD_ENTRIES
     assert a.directional.direction == b.directional.direction != c.directional.direction
     assert a.central.errors == a.directional.errors  # in this mode the central scheme is the directional check
+    # at h = 1e-4: rounding eps |f| / h plus truncation h^2 |f'''_v| / 6, relative to g . v; f = 1.2e7, g . v = 4.9e4
+    # here: 5.4e-10 + 3.4e-14 |f'''_v|, under 1e-7 while |f'''_v| < 2.9e6 (the best error found, 6.4e-10, is the rounding)
     assert a.directional.relative_error < 1e-7
     assert D.fd_check(problem, max_entries=100).mode == "entries"
 
@@ -199,12 +236,15 @@ def test_jacobians_from_jvps_and_vjps_agree_with_each_other_and_the_closed_form(
     assert by_rows.by == "vjp" and by_rows.passes == 3  # m reverse passes
     assert by_columns.rows == by_rows.rows == ("f[0]", "f[1]", "f[2]")
     assert by_columns.columns == by_rows.columns == ("x", "y")
-    assert by_columns.value == by_rows.value == pytest.approx((2.0, 1.0 + np.sin(2.0), np.exp(-1.0)), rel=1e-15)
-    assert np.allclose(by_columns.array, by_rows.array, rtol=1e-15, atol=0)
-    assert np.allclose(by_columns.array, closed_form(1.0, 2.0), rtol=1e-15, atol=0)
+    # NumPy's sin and exp on both sides, and 1 + sin(2) rounds once: a rounding apart at most
+    assert by_columns.value == by_rows.value == pytest.approx((2.0, 1.0 + np.sin(2.0), np.exp(-1.0)), rel=rounding(2))
+    # each entry is one elementary derivative (y, x, 1, cos y, +-exp(x - y)) times a seed of 1 (exact), NumPy's cos
+    # and exp on both sides: a rounding apart at most
+    assert np.allclose(by_columns.array, by_rows.array, rtol=rounding(2), atol=0)
+    assert np.allclose(by_columns.array, closed_form(1.0, 2.0), rtol=rounding(2), atol=0)
     assert D.jacobian(problem).by == "jvp"  # n = 2 < m = 3: fewer passes forward
     at = {"x": -0.5, "y": 0.25}
-    assert np.allclose(D.jacobian(problem, at).array, closed_form(-0.5, 0.25), rtol=1e-15, atol=0)
+    assert np.allclose(D.jacobian(problem, at).array, closed_form(-0.5, 0.25), rtol=rounding(2), atol=0)
 
 
 def test_wide_jacobian_prefers_vjps_and_array_parameters_are_labelled():
@@ -213,8 +253,9 @@ def test_wide_jacobian_prefers_vjps_and_array_parameters_are_labelled():
     assert j.by == "vjp" and j.passes == 2  # m = 2 < n = 4
     assert j.columns == ("w", "z[0]", "z[1]", "z[2]")  # flatten order: names sorted
     expected = np.array([[14.0, 1.0, 2.0, 3.0], [-1.0, 3.0, 0.0, 1.0]])
-    assert np.allclose(j.array, expected, rtol=1e-15, atol=0)
-    assert np.allclose(D.jacobian(problem, by="jvp").array, expected, rtol=1e-15, atol=0)
+    # polynomials in small integers and 0.5: every operation is exact in binary
+    assert np.array_equal(j.array, expected)
+    assert np.array_equal(D.jacobian(problem, by="jvp").array, expected)
 
 
 def test_one_jvp_and_one_vjp():
@@ -222,12 +263,16 @@ def test_one_jvp_and_one_vjp():
     J = closed_form(1.0, 2.0)
     forward = D.jvp(problem, None, {"x": 0.5, "y": -2.0})
     assert forward.mode == "jvp" and forward.vector == (0.5, -2.0) and forward.labels == ("f[0]", "f[1]", "f[2]")
-    assert np.allclose(forward.result, J @ [0.5, -2.0], rtol=1e-15)
+    # J v, entries y/2 - 2x, 1/2 - 2 cos y, 2.5 exp(x - y): the scalings by 1/2 and 2 are exact, the sum (or the product
+    # by 2.5) rounds once on each side; NumPy's cos and exp on both
+    assert np.allclose(forward.result, J @ [0.5, -2.0], rtol=rounding(2), atol=0)
     assert D.jvp(problem, None, [0.5, -2.0]).result == forward.result  # a flat list in label order
-    assert D.jvp(problem, None, {"y": 1.0}).result == pytest.approx(tuple(J[:, 1]), rel=1e-15)  # names left out are 0
+    # a column of J: one elementary derivative times 1 (the other times 0)
+    assert D.jvp(problem, None, {"y": 1.0}).result == pytest.approx(tuple(J[:, 1]), rel=rounding(2))  # names left out are 0
     reverse = D.vjp(problem, None, [1.0, 0.0, 2.0])
     assert reverse.mode == "vjp" and reverse.vector == (1.0, 0.0, 2.0) and reverse.labels == ("x", "y")
-    assert np.allclose(reverse.result, np.array([1.0, 0.0, 2.0]) @ J, rtol=1e-15)
+    # u^T J with u = (1, 0, 2): exact products, and y + 2 exp(x - y), x - 2 exp(x - y) round once on each side
+    assert np.allclose(reverse.result, np.array([1.0, 0.0, 2.0]) @ J, rtol=rounding(2), atol=0)
     assert reverse.value == forward.value
 
 
@@ -235,18 +280,22 @@ def test_one_jvp_and_one_vjp():
 def test_gammaln_has_forward_and_reverse_mode():
     problem = expression(["gammaln(x) * y", "lgamma(x + y)"], x=2.5, y=1.5)
     j = D.jacobian(problem, by="jvp")
-    assert np.allclose(j.array, D.jacobian(problem, by="vjp").array, rtol=1e-14)
+    # every entry is one SciPy function value (digamma, gammaln: the rules call SciPy) times y or a seed of 1: the
+    # same values here, a rounding or two apart
+    assert np.allclose(j.array, D.jacobian(problem, by="vjp").array, rtol=rounding(4), atol=0)
     expected = [[scipy.special.digamma(2.5) * 1.5, scipy.special.gammaln(2.5)],
                 [scipy.special.digamma(4.0), scipy.special.digamma(4.0)]]
-    assert np.allclose(j.array, expected, rtol=1e-14)
-    # higher derivatives (reverse over reverse) and forward over reverse, as a Hessian-vector product would need
+    assert np.allclose(j.array, expected, rtol=rounding(4), atol=0)
+    # higher derivatives (reverse over reverse) and forward over reverse, as a Hessian-vector product would need:
+    # each is SciPy's gammaln, psi or polygamma(n, .) times seeds of 1, as here
     values = D.derivatives(expression("gammaln(x)", x=2.5), order=3).values
-    assert np.allclose(values, [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)], rtol=1e-14)
+    assert np.allclose(values, [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)],
+                       rtol=rounding(4), atol=0)
     from autograd import grad, make_jvp
     from optrun.core.problems.expression import gammaln  # registers the forward-mode rules on first use
 
-    assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=1e-14)
-    assert make_jvp(grad(grad(gammaln)))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(2, 2.5), rel=1e-14)
+    assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=rounding(4))
+    assert make_jvp(grad(grad(gammaln)))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(2, 2.5), rel=rounding(4))
 
 
 def test_a_scalar_problem_is_the_one_row_case():
@@ -255,9 +304,10 @@ def test_a_scalar_problem_is_the_one_row_case():
     for by in ("jvp", "vjp"):
         j = D.jacobian(problem, by=by)
         assert j.rows == ("f",) and j.value == (g.value,)
-        assert j.matrix[0] == pytest.approx(g.flat, rel=1e-15)
-    assert D.jvp(problem, None, [1.0, 0.0]).result == pytest.approx((g.flat[0],), rel=1e-15)
-    assert D.vjp(problem, None, [2.0]).result == pytest.approx(tuple(2 * v for v in g.flat), rel=1e-15)
+        # forward and reverse mode sum the same terms of size 1 (cos 3 + 1 = 0.01): a rounding of those, absolute
+        assert j.matrix[0] == pytest.approx(g.flat, abs=rounding(2))
+    assert D.jvp(problem, None, [1.0, 0.0]).result == pytest.approx((g.flat[0],), abs=rounding(2))
+    assert D.vjp(problem, None, [2.0]).result == pytest.approx(tuple(2 * v for v in g.flat), abs=rounding(2, 2))
 
 
 # ------------------------------------------------------------ points and results

@@ -203,7 +203,9 @@ def test_fit_title_with_a_long_name_fits_and_the_curve_is_the_fitted_density(wor
     mu = result.summary.params["mu"]
     assert f"mu={mu:.4g}" in curve.get_label()
     x, y = curve.get_xydata().T
-    assert x[np.argmax(y)] == pytest.approx(mu, abs=(x[1] - x[0]))  # the density peaks at the fitted mean
+    # the density peaks at the fitted mean: the grid's highest point is within half a grid step of it (a step allows
+    # for the grid's own rounding)
+    assert x[np.argmax(y)] == pytest.approx(mu, abs=(x[1] - x[0]))
 
 
 def test_converged_landscape_shows_the_end_over_the_known_minimum(workdir, figures):
