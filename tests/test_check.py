@@ -8,8 +8,15 @@ from typer.testing import CliRunner
 
 from optrun.commands.check import check_one, find_configs
 from optrun.cli import app
+from tolerances import rounding
 
 runner = CliRunner()
+
+# The tolerances in these expect: blocks are checked against what gd reaches on Trid 2-D (Hessian [[2, -1], [-1, 2]],
+# eigenvalues 1 and 3): stopped at |g| <= 1e-10, |x - (2, 2)| <= |g| / 1 = 1e-10 and f + 2 <= |g|^2 / 2, 5e-21, below
+# f's rounding: f is -2.0 exactly here (x = (2 - e, 2 - e), e = 6.6e-11, from gd's elementwise IEEE arithmetic, the
+# same on every CPU; f = -2 + e^2 rounds to -2). A passing tolerance (atol 1e-8, or 1e-6, rtol 1e-6 by default) is
+# over 100x that; a failing value is at least 0.1 away.
 
 TRID = """\
 # Trid 2-D; minimum (2, 2), f* = -2
@@ -64,7 +71,9 @@ def test_each_field_can_fail(workdir, expect, broke):
 
 
 def test_tolerance_edges_and_per_field_tolerances(workdir):
-    # gd stops at |grad| <= 1e-10: f is within ~1e-21 of -2; x within ~1e-10 of 2
+    # gd stops at |grad| <= 1e-10: f is within ~1e-21 of -2; x within 1e-10 of 2 (|g| / lambda_min), and no closer than
+    # 0.7e-10 / 3 / sqrt(2) = 1.6e-11: gd's last step shrank |g| by at most 0.7 (1 - 0.1 * 3), from above 1e-10, and
+    # |x - x*| >= |g| / lambda_max. tight (1e-13) fails, loose (1e-9) passes; the edge is exact, f being -2.0 (above)
     config(workdir, "tight.yaml", "params: {x: [2.0, 2.0]}\natol: {fun: 1.0, params: 1.0e-13}\nrtol: 0.0")
     config(workdir, "loose.yaml", "params: {x: [2.0, 2.0]}\natol: {params.x: 1.0e-9}\nrtol: 0.0")
     assert check("tight.yaml").exit_code == 1
@@ -78,12 +87,17 @@ def test_tolerance_edges_and_per_field_tolerances(workdir):
 @pytest.mark.slow
 def test_known_with_several_minima_picks_the_nearest(workdir):
     body = "problem: himmelblau\ninit: {{kind: values, values: {{x: -3.0, y: -3.0}}}}\noptimizer: {{name: adam, step_size: 0.05}}\nstop: {{max_iter: 20000, grad_tol: 1.0e-9}}\nexpect:\n{expect}\n"
+    # adam stops at |g| <= 1e-9: |x - x*| <= 1e-9 / 70.7 (lambda_min there), f - f* <= 1e-18 / 141: far inside atol 1e-7
     config(workdir, "h.yaml", "fun: known\nparams: known\natol: 1.0e-7", body)
     result = check("h.yaml")
     assert result.exit_code == 0, result.stdout
     result = check_one("h.yaml")
     [px, py] = [c for c in result.checks if c.field.startswith("params.")]
-    assert px.expected == pytest.approx(-3.779310253377747) and py.expected == pytest.approx(-3.2831859912861696)
+    # the reference is Newton-polished to where g rounds: r1 = x^2 + y - 11 and r2 = x + y^2 - 7 within rounding(2, 30)
+    # each, g = (4x r1 + 2 r2, 2 r1 + 4y r2) within 16 times that (|x|, |y| < 3.8), and |x - x*| <= |g| / lambda_min
+    # (70.7 there), here and where the digits were printed (16 of them: +-5e-16)
+    tol = 2 * 16 * rounding(2, 30) / 70 + 5e-16
+    assert px.expected == pytest.approx(-3.779310253377747, abs=tol) and py.expected == pytest.approx(-3.2831859912861696, abs=tol)
 
 
 def test_skipped_configs_are_listed(workdir):
@@ -173,7 +187,7 @@ def test_find_configs_skips_run_directories_and_hidden_folders(workdir):
 
 
 def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(workdir):
-    config(workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0")
+    config(workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0")  # x is >= 1.6e-11 from (2, 2): fails
     (workdir / "plain.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 3}\n")
     result = check("k.yaml", "plain.yaml", "--set", "expect.max_nit=1", "--update", "--workers", "1")
     assert result.exit_code == 1, result.stdout

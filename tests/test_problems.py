@@ -3,13 +3,14 @@ independent computations."""
 
 import numpy as np
 import pytest
-from autograd import grad
+from autograd import grad, hessian
 from autograd.misc.flatten import flatten
 
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS
 from optrun.core.problems.functions import polynomial_minimum
+from tolerances import rounding
 
 CASES = [
     ("polynomial", {}),
@@ -35,7 +36,13 @@ def test_gradient_matches_central_differences(name, options):
         x = rng.normal(0, 1.5, size=x0.shape)
         h = 1e-6
         fd = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
-        np.testing.assert_allclose(grad(f)(x), fd, rtol=1e-6, atol=1e-6)
+        # central difference: truncation h^2 |f'''| / 6, f''' = 24 x on the quartic and on goldfield's y^4 (0 on the
+        # quadratics); rounding: each f within rounding(24, S) (Trid 10-D's two 10-term sums; Horner's 8 operations),
+        # S the size of f's terms, at most m^4 + 19 (1 + m)^2 + 2 for all five at |x| <= m; two of them over 2h (x +- h
+        # rounds too, by eps |x|, moving the quotient by |g| eps m / h: less)
+        m = np.abs(x).max()
+        tol = h**2 * 24 * m / 6 + rounding(24, m**4 + 19 * (1 + m) ** 2 + 2) / h
+        np.testing.assert_allclose(grad(f)(x), fd, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("name, options", CASES)
@@ -45,8 +52,12 @@ def test_reference_is_a_stationary_point_with_the_stated_value(name, options):
     for point in problem.reference.params:
         x, unflatten = flatten(point)
         f = lambda v: problem.objective(unflatten(v))  # noqa: E731
-        assert f(x) == pytest.approx(problem.reference.fun, abs=1e-9)
-        assert np.linalg.norm(grad(f)(x)) < 1e-6
+        # exact: the reference's f is this Horner rule at x (polynomials), or integer arithmetic (Trid's x* are
+        # integers, goldfield's (+-1, +-1))
+        assert f(x) == problem.reference.fun
+        # g = 0 exactly at integer x*; a polynomial's x* is a root of f' polished by Newton to where f' rounds (terms
+        # up to 17 on the quartic at |x*| = 1.3): autograd's f' is within that rounding of 0, twice, plus f'' eps |x*|
+        assert np.linalg.norm(grad(f)(x)) <= rounding(20, 20)
 
 
 def test_trid_reference_matches_a_direct_solve():
@@ -55,19 +66,27 @@ def test_trid_reference_matches_a_direct_solve():
         A = np.eye(d) - 0.5 * (np.eye(d, k=1) + np.eye(d, k=-1))
         x = np.linalg.solve(2 * A, 2 * np.ones(d))
         ref = build("trid", {"dim": d}).reference
-        np.testing.assert_allclose(ref.params[0]["x"], x, rtol=1e-10)
-        assert ref.fun == pytest.approx(x @ A @ x - 2 * x.sum() + d, rel=1e-12)
-    assert build("trid", {"dim": 10}).reference.fun == -210
+        # the reference is the closed form i (d + 1 - i), in integers; a backward-stable dense solve is within
+        # cond(A) rounding(3d) |x| of it (cond(A) = 1054 at d = 50)
+        np.testing.assert_allclose(ref.params[0]["x"], x, rtol=0, atol=np.linalg.cond(A) * rounding(3 * d, np.abs(x).max()))
+        # x A x: each entry of A x rounds at its 3 terms (<= 2 max|x|), weighted by |x| in the dot product; the sums
+        # round at sum |x|, far less
+        assert ref.fun == pytest.approx(x @ A @ x - 2 * x.sum() + d, abs=rounding(4, np.abs(x).max()) * np.abs(x).sum())
+    assert build("trid", {"dim": 10}).reference.fun == -210  # -d (d + 4)(d - 1) / 6: exact in integers
 
 
 def test_polynomial_reference_cases():
     ref, _ = polynomial_minimum([3, 4, -3])
-    assert ref.params[0]["x"] == pytest.approx(-2 / 3) and ref.fun == pytest.approx(-13 / 3)
+    # x = -4 / 6: one correctly rounded division, as -2 / 3 is; f by Horner: 4 roundings at terms up to 3
+    assert ref.params[0]["x"] == -2 / 3 and ref.fun == pytest.approx(-13 / 3, rel=rounding(4))
     # quartic: lowest of the real critical points, checked on a fine grid
     coeffs = [1.0, 0.0, -3.0, 1.0, 2.0]
     ref, _ = polynomial_minimum(coeffs)
     grid = np.linspace(-3, 3, 600001)
-    assert ref.fun == pytest.approx(np.polyval(coeffs, grid).min(), abs=1e-9)
+    # the grid point nearest x* is within half its spacing: f there is at most f''(x*) (spacing / 2)^2 / 2 above f*
+    # (1.8e-10); both f's round at terms up to 12 (x^4 + 3x^2 + |x| + 2 at |x| <= 1.4)
+    f2 = np.polyval(np.polyder(coeffs, 2), ref.params[0]["x"])
+    assert ref.fun == pytest.approx(np.polyval(coeffs, grid).min(), abs=f2 * (grid[1] - grid[0]) ** 2 / 8 + rounding(16, 12))
     for coeffs, note in (([1, 0, 0], ""), ([2, 1, 0, 0], "unbounded below"), ([-1, 0, 0], "unbounded below"), ([5], "constant")):
         ref, text = polynomial_minimum(coeffs)
         assert note in text
@@ -124,6 +143,10 @@ def test_every_problem_gradient_matches_finite_differences(name):
             e = np.zeros_like(x)
             e[i] = h
             fd = (f(x + e) - f(x - e)) / (2 * h)
+            # central difference: truncation h^2 |f'''| / 6 (1.7e-13 |f'''| at |x_i| <= 1), within rel 1e-5 of g while
+            # |f'''| <= 6e7 |g|; rounding eps S / h for f's terms of size S (2.2e-10 S), within 1e-6 max(1, |f|) while
+            # S <= 4500 max(1, |f|) -- sums of squares and smooth models, whose terms cancel far less at these points.
+            # A wrong derivative is off by O(|g|).
             assert g[i] == pytest.approx(fd, rel=1e-5, abs=1e-6 * max(1.0, abs(f(x)))), (name, i)
 
 
@@ -146,8 +169,11 @@ def test_every_problem_has_a_reference_or_says_why_not(name):
 def test_linear_regression_reproduces_seed_004():
     problem = build("linear_regression", {"bias": False})
     f = lambda w: problem.objective({"w": w})  # noqa: E731
-    assert f(np.zeros(2)) == 4649826.583041586
-    np.testing.assert_allclose(grad(f)(np.zeros(2)), [-1053476.33939486, 1159525.45599207], rtol=1e-12)
+    # the notebook's digits, computed with its BLAS: 50 sum y^2 over positive terms, y = X w + 0.1 + 0.1 n rounding at
+    # |X w| <= 42 (FMA or not): ~20 roundings
+    assert f(np.zeros(2)) == pytest.approx(4649826.583041586, rel=rounding(20))
+    # printed to 15 digits (5e-15 relative); each entry sums 300 products whose sizes add up to 1.14x the entry
+    np.testing.assert_allclose(grad(f)(np.zeros(2)), [-1053476.33939486, 1159525.45599207], rtol=5e-15 + 1.14 * rounding(300))
 
 
 def test_linear_regression_reference_solves_the_normal_equations():
@@ -158,9 +184,12 @@ def test_linear_regression_reference_solves_the_normal_equations():
         A = np.hstack([X, np.ones((50, 1))]) if bias else X
         theta = np.linalg.solve(A.T @ A, A.T @ y)
         ref = entry.build(options).reference.params[0]
-        np.testing.assert_allclose(ref["w"], theta[:3], rtol=1e-10)
+        # lstsq (QR/SVD) against the normal equations: A^T A and A^T y sum 50 products, then a backward-stable solve,
+        # all amplified by cond(A^T A) (12 with the bias column): normwise, cond rounding(2 * 50 + 12) |theta|
+        tol = np.linalg.cond(A.T @ A) * rounding(2 * 50 + 12, np.abs(theta).max())
+        np.testing.assert_allclose(ref["w"], theta[:3], rtol=0, atol=tol)
         if bias:
-            assert ref["b"] == pytest.approx(theta[3], rel=1e-10)
+            assert ref["b"] == pytest.approx(theta[3], abs=tol)
 
 
 def test_linear_regression_gd_closed_form_matches_the_shipped_config(workdir):
@@ -175,8 +204,12 @@ def test_linear_regression_gd_closed_form_matches_the_shipped_config(workdir):
     result = optrun.run({"problem": {"name": "linear_regression", "bias": False}, "init": "zeros",
                         "optimizer": {"name": "gd", "step_size": 1e-6}, "stop": {"max_iter": 299, "grad_tol": None},
                         "output": {"plots": False}})
-    np.testing.assert_allclose(result.params["w"], w, rtol=1e-10)
-    assert result.trace["f"][0] == 4649826.583041586
+    # M^299 < 1e-36: both are w* = (X^T X)^-1 X^T y to rounding. The solve and gd's fixed point (where its computed
+    # gradient vanishes) are each within cond(X^T X) rounding(2n) |w*| of it: sums of n = 300 products; gd's own
+    # roundings in its last steps are damped by the contraction |M| = 0.76
+    cond = np.linalg.cond(X.T @ X)
+    np.testing.assert_allclose(result.params["w"], w, rtol=0, atol=2 * cond * rounding(2 * 300, np.abs(w).max()))
+    assert result.trace["f"][0] == pytest.approx(4649826.583041586, rel=rounding(20))  # as in the test above
 
 
 def test_logistic_regression_reproduces_seed_001(workdir):
@@ -184,9 +217,14 @@ def test_logistic_regression_reproduces_seed_001(workdir):
 
     result = optrun.run({"problem": "logistic_regression", "init": "zeros", "optimizer": {"name": "gd", "step_size": 0.01},
                          "stop": {"max_iter": 100, "grad_tol": None}, "output": {"plots": False}})
-    assert result.trace["f"][0] == pytest.approx(2.772588722239781, rel=1e-15)
-    assert result.fun == pytest.approx(1.0672706757870165, rel=1e-13)
-    np.testing.assert_allclose(result.params["w"], [0.48307366, -0.37057217, 1.06937395], atol=5e-9)
+    # f(0) = 4 log1p(exp(0)): log1p within 4 ulps of log 2 (SVML on AVX-512), and two roundings of the sum
+    assert result.trace["f"][0] == pytest.approx(2.772588722239781, rel=rounding(6))
+    # gd's map is nonexpansive here (0.01 |H| < 2): its errors add up over the 100 steps, each rounding w (|w| <= 1.1)
+    # and 0.01 g (terms up to 10) by a few eps: |w - w_exact| <= 100 rounding(4, 1.1); f moves by |g| (< 1) times that
+    run = 100 * rounding(4, 1.1)
+    assert result.fun == pytest.approx(1.0672706757870165, abs=run + rounding(20, 3))
+    # the notebook printed w to 8 decimals (+-5e-9)
+    np.testing.assert_allclose(result.params["w"], [0.48307366, -0.37057217, 1.06937395], rtol=0, atol=5e-9 + run)
 
 
 def test_logistic_regression_references():
@@ -201,7 +239,11 @@ def test_logistic_regression_references():
         f = lambda v: problem.objective(unflatten(v))  # noqa: E731
         solution = minimize(f, x0, jac=grad(f), method="BFGS", options={"gtol": 1e-10})
         ref, _ = flatten(problem.reference.params[0])
-        np.testing.assert_allclose(ref, solution.x, atol=1e-6)
+        # the loss is convex: near its minimizer |x - x*| <= |g(x)| / lambda_min (x2 for the curvature's change), for
+        # BFGS's end (which may stop at SciPy's precision loss, short of gtol) and for the Newton reference alike
+        lam = np.linalg.eigvalsh(hessian(f)(ref)).min()
+        gap = 2 * (np.linalg.norm(grad(f)(solution.x)) + np.linalg.norm(grad(f)(ref))) / lam
+        np.testing.assert_allclose(ref, solution.x, rtol=0, atol=gap)
 
 
 @pytest.mark.slow
@@ -209,24 +251,32 @@ def test_gaussian_mle_reference_is_the_sample_mean_and_std():
     problem = build("gaussian_mle", {"n": 500, "data_seed": 3})
     x = np.random.default_rng(3).normal(-3.0, 2.0, 500)
     ref = problem.reference.params[0]
-    assert ref["mu"] == pytest.approx(x.mean()) and ref["log_sigma"] == pytest.approx(np.log(x.std()))
+    assert ref["mu"] == x.mean() and ref["log_sigma"] == np.log(x.std())  # the same NumPy calls on the same draws: exact
     from scipy.stats import norm
 
-    assert problem.reference.fun == pytest.approx(-norm.logpdf(x, x.mean(), x.std()).sum(), rel=1e-12)
+    # two formulas for the same 500 positive terms (|z| <= 4): each term ~6 roundings, exp(log sigma) and log within
+    # 4 ulps, z^2 doubling z's error; pairwise sums of 500 within ~20 roundings: rounding(50) relative
+    assert problem.reference.fun == pytest.approx(-norm.logpdf(x, x.mean(), x.std()).sum(), rel=rounding(50))
 
 
 def test_styblinski_tang_and_decaying_cosine_constants():
     ref = build("styblinski_tang", {"dim": 3}).reference
-    assert ref.fun == pytest.approx(-39.16616570377142 * 3, rel=1e-14)
-    np.testing.assert_allclose(ref.params[0]["x"], -2.903534027771177, rtol=1e-14)
+    # Newton polishes t to where f' = 4t^3 - 32t + 5 rounds (terms up to 100): |t - t*| <= rounding(4, 100) / f''(t*),
+    # f'' = 69, on this machine and the one that printed the 16 digits (+-5e-16)
+    np.testing.assert_allclose(ref.params[0]["x"], -2.903534027771177, rtol=0, atol=2 * rounding(4, 100) / 69 + 5e-16)
+    # f is stationary there; 0.5 (t^4 - 16 t^2 + 5 t) rounds ~8 times at terms adding up to 110, per dimension
+    assert ref.fun == pytest.approx(-39.16616570377142 * 3, abs=3 * rounding(8, 110))
     note = build("decaying_cosine", {}).note
     assert "unbounded below" in note and "3.041924" in note and "-0.734058" in note
 
 
 def test_himmelblau_minima_are_polished_to_machine_precision():
     problem = build("himmelblau", {})
+    # f = r1^2 + r2^2, r = 0 at the minimum up to rounding: x^2 + y - 11 and x + y^2 - 7 round at terms up to 15
+    # (|x|, |y| <= 3.8), and x, y as doubles move r by |dr/dx| eps |x| <= 7.6 * 3.8 eps: |r_i| <= rounding(4, 15).
+    # A minimizer polished once less (1e-6 -> 1e-12) leaves f ~ 1e-22
     for point in problem.reference.params:
-        assert problem.objective(point) < 1e-20
+        assert problem.objective(point) <= 2 * rounding(4, 15) ** 2
 
 
 # --------------------------------------------------------------------- MLP
@@ -243,7 +293,12 @@ def test_mlp_any_depth_and_activation(hidden, activation):
     h, i = 1e-6, 0
     e = np.zeros_like(x)
     e[i] = h
-    assert grad(f)(x)[i] == pytest.approx((f(x + e) - f(x - e)) / (2 * h), rel=1e-4, abs=1e-3)
+    # central difference: f = 50 sum of 40 squared residuals, each within 3 roundings (the net's output, |yhat| < 1,
+    # rounds far below |y| ~ 30) and summed pairwise: f within rounding(8, f), the difference of two over 2h; the
+    # truncation h^2 |f'''| / 6 is below 1e-8 (|f'''| <= 1e4 along this entry for the smooth activations; relu's f is
+    # piecewise quadratic in it, exact, while no pre-activation that moves with it crosses 0: the nearest is 6.6e-5
+    # away at this start); entry 0 is the first bias, 0, so 0 +- h is exact
+    assert grad(f)(x)[i] == pytest.approx((f(x + e) - f(x - e)) / (2 * h), abs=rounding(8, f(x)) / h + h**2 * 1e4 / 6)
 
 
 def test_mlp_without_hidden_layers_is_linear_regression():
@@ -251,7 +306,8 @@ def test_mlp_without_hidden_layers_is_linear_regression():
 
     X = np.random.default_rng(0).normal(size=(10, 2))
     layers = [{"w": np.array([[2.0], [-1.0]]), "b": np.array([0.5])}]
-    np.testing.assert_allclose(mlp_predict(layers, X, np.tanh), X @ [2.0, -1.0] + 0.5)
+    # 2 x1 - x2 + 0.5 by a matrix product and by a matrix-vector one (FMA or not): a few roundings at terms up to 8
+    np.testing.assert_allclose(mlp_predict(layers, X, np.tanh), X @ [2.0, -1.0] + 0.5, rtol=0, atol=rounding(4, 8))
 
 
 def test_mlp_start_is_seeded():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers import run_cli
+from tolerances import rounding
 
 import optrun
 from optrun.config import load_config
@@ -37,6 +38,8 @@ def test_the_registered_schedules():
 
 
 # ------------------------------------------------------------- closed forms
+# A schedule is a few operations on its options: a value times a power of 2 (decay 0.5) is exact in binary, and one
+# correctly rounded division is the literal's (1 / 3 is 1 / 3); otherwise rounding(n) for n roundings.
 def test_a_number_is_a_constant_step_size():
     at = as_schedule(0.25)
     assert [at(0), at(1), at(10**6)] == [0.25, 0.25, 0.25]
@@ -50,53 +53,57 @@ def test_constant():
 def test_exponential():
     at = schedule(schedule="exponential", value=0.2, decay_rate=0.5)
     assert at(0) == 0.2
-    assert at(3) == pytest.approx(0.025, rel=1e-15)
-    assert at(10) == pytest.approx(0.2 / 1024, rel=1e-15)
+    assert at(3) == 0.025  # 0.2 * 0.5**3: scaling by a power of 2 is exact
+    assert at(10) == 0.2 / 1024
 
 
 def test_inverse_time():
     at = schedule(schedule="inverse_time", value=1.0, decay_rate=0.5)
     assert at(0) == 1.0
-    assert at(4) == pytest.approx(1 / 3, rel=1e-15)
-    assert at(10) == pytest.approx(1 / 6, rel=1e-15)
+    assert at(4) == 1 / 3  # 1 / (1 + 0.5 * 4): exact up to the one division, the literal's
+    assert at(10) == 1 / 6
 
 
 def test_step():
     at = schedule(schedule="step", value=0.8, every=3, factor=0.5)
-    assert [at(t) for t in range(10)] == pytest.approx([0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1], rel=1e-15)
+    assert [at(t) for t in range(10)] == [0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1]  # 0.8 * 0.5**k: exact
 
 
 def test_cosine():
     at = schedule(schedule="cosine", value=1.0, final_value=0.1, decay_steps=4)
-    assert at(0) == pytest.approx(1.0, rel=1e-15)
-    assert at(1) == pytest.approx(0.1 + 0.9 * (1 + math.sqrt(0.5)) / 2, rel=1e-14)
-    assert at(2) == pytest.approx(0.55, rel=1e-14)
-    assert at(3) == pytest.approx(0.1 + 0.9 * (1 - math.sqrt(0.5)) / 2, rel=1e-14)
-    assert at(4) == pytest.approx(0.1, rel=1e-14)
-    assert at(100) == pytest.approx(0.1, rel=1e-14)  # stays at final_value
+    # ~8 roundings a side, math.cos within 4 ulps and pi's rounding in its argument; 1 + cos(3 pi / 4) = 0.29 cancels
+    # 3.4x, and at t >= 4, 1 + cos(pi) is 0 within 4 ulps of 1, 4e-15 relative to 0.1: rounding(16)
+    tol = rounding(16)
+    assert at(0) == pytest.approx(1.0, rel=tol)
+    assert at(1) == pytest.approx(0.1 + 0.9 * (1 + math.sqrt(0.5)) / 2, rel=tol)
+    assert at(2) == pytest.approx(0.55, rel=tol)
+    assert at(3) == pytest.approx(0.1 + 0.9 * (1 - math.sqrt(0.5)) / 2, rel=tol)
+    assert at(4) == pytest.approx(0.1, rel=tol)
+    assert at(100) == pytest.approx(0.1, rel=tol)  # stays at final_value
 
 
 def test_defaults_of_each_schedule():
     cfg = config({"schedule": "cosine", "value": 0.5})
     assert cfg.optimizer.options.step_size.model_dump() == {
         "schedule": "cosine", "value": 0.5, "warmup_steps": 0, "decay_steps": 1000, "final_value": 0.0}
-    assert schedule(schedule="exponential", value=1.0)(2) == pytest.approx(0.99**2)
-    assert schedule(schedule="inverse_time", value=1.0)(100) == pytest.approx(0.5)
-    assert schedule(schedule="step", value=1.0)(250) == pytest.approx(0.25)
+    assert schedule(schedule="exponential", value=1.0)(2) == 0.99**2  # 1.0 * 0.99**2: the same power, exact
+    assert schedule(schedule="inverse_time", value=1.0)(100) == pytest.approx(0.5, rel=rounding(3))  # 1 / (1 + 0.01 * 100)
+    assert schedule(schedule="step", value=1.0)(250) == 0.25  # 0.5**2: exact
 
 
 # ------------------------------------------------------------------ warm-up
 def test_linear_warmup_then_the_value():
     at = schedule(schedule="constant", value=1.0, warmup_steps=4)
-    assert [at(t) for t in range(7)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0], rel=1e-15)
+    assert [at(t) for t in range(7)] == [0.2, 0.4, 0.6, 0.8, 1.0, 1.0, 1.0]  # (t + 1) / 5: one division, the literal's
 
 
 def test_warmup_delays_the_decay():
     # the schedule proper starts at update W with its own t = 0
     at = schedule(schedule="exponential", value=1.0, decay_rate=0.5, warmup_steps=2)
-    assert [at(t) for t in range(5)] == pytest.approx([1 / 3, 2 / 3, 1.0, 0.5, 0.25], rel=1e-15)
+    assert [at(t) for t in range(5)] == [1 / 3, 2 / 3, 1.0, 0.5, 0.25]  # (t + 1) / 3, then 0.5**k: exact
     at = schedule(schedule="cosine", value=1.0, decay_steps=2, warmup_steps=1)
-    assert [at(t) for t in range(4)] == pytest.approx([0.5, 1.0, 0.5, 0.0], abs=1e-15)
+    # halves, but for 0.5 (1 + cos(pi)): math.cos(pi) is -1 within 4 ulps (1.1e-16 each), halved: rounding(2)
+    assert [at(t) for t in range(4)] == pytest.approx([0.5, 1.0, 0.5, 0.0], abs=rounding(2))
 
 
 def test_the_trace_logs_the_step_size_each_update_used(workdir):
@@ -110,12 +117,16 @@ def test_the_trace_logs_the_step_size_each_update_used(workdir):
     assert math.isnan(logged[0])  # row 0 is the start, before any update
     cos = [0.1 * (1 + math.cos(math.pi * t / 8)) for t in range(9)]
     expected = [0.2 / 3, 0.4 / 3] + cos + [0.0]
-    np.testing.assert_allclose(logged[1:], expected, rtol=1e-12, atol=1e-15)
+    # the warm-up rows are (t + 1) / 3 * 0.2 against 0.2 / 3 here, two roundings against one: rounding(2); the cosine
+    # rows are the schedule's own operations; the last, 0.1 (1 + cos(pi)), is 0 within 4 ulps of 1, times 0.1
+    np.testing.assert_allclose(logged[1:], expected, rtol=rounding(2), atol=rounding(4, 0.1))
     # and it is the step size that moved x: x_k = x_{k-1} - t_k g(x_{k-1}) on Trid 2-D
     x = np.column_stack([result.trace["x[0]"], result.trace["x[1]"]])
+    # |x| < 1.5 and |t g| <= 0.2 * 5 from the start (1, -1): this g rounds otherwise than autograd's (a few eps of its
+    # terms, up to 4), t by the warm-up's rounding(2), and x - t g once: rounding(8, 2) absolute
     for k in range(1, 13):
         g = np.array([2 * (x[k - 1, 0] - 1) - x[k - 1, 1], 2 * (x[k - 1, 1] - 1) - x[k - 1, 0]])
-        np.testing.assert_allclose(x[k], x[k - 1] - expected[k - 1] * g, rtol=1e-14, atol=1e-14)
+        np.testing.assert_allclose(x[k], x[k - 1] - expected[k - 1] * g, rtol=0, atol=rounding(8, 2))
 
 
 # --------------------------------------------------------------- validation
@@ -201,10 +212,12 @@ def test_the_trace_logs_newtons_scheduled_step_sizes(workdir):
         "stop": {"max_iter": 4, "grad_tol": None},
         "output": {"plots": False},
     })
-    np.testing.assert_allclose(result.trace["step_size"][1:], [0.5, 0.25, 0.125, 0.0625], rtol=1e-15)
+    np.testing.assert_array_equal(result.trace["step_size"][1:], [0.5, 0.25, 0.125, 0.0625])  # 0.5**k: exact
     x = np.column_stack([result.trace["x[0]"], result.trace["x[1]"]])
+    # p solves H p = -g by Cholesky (H = [[2, -1], [-1, 2]], condition number 3): backward stable, within ~3 * 6 eps
+    # of |p| <= 3 (from (1, -1) to (2, 2)); then t p, x + t p and (1 - t)(x - 2) round once each: rounding(20, 3)
     for k, t in enumerate([0.5, 0.25, 0.125, 0.0625], start=1):
-        np.testing.assert_allclose(x[k] - 2.0, (1 - t) * (x[k - 1] - 2.0), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(x[k] - 2.0, (1 - t) * (x[k - 1] - 2.0), rtol=0, atol=rounding(20, 3))
 
 
 # --------------------------------------------------------------- round trips
