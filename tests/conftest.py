@@ -50,25 +50,44 @@ def raising_past_two():
 
 # ------------------------------------------------------------------ markers
 # A test "compares floats" when its body uses a tolerance (approx, allclose, isclose, rtol/atol, rel=/abs=) or a
-# tolerance file (tests/tolerances.py): CI runs those (`-m "not slow or floats"`) once per NumPy SIMD level and on
-# another BLAS kernel (.ci/run), where rounding differs. Marked by reading the test's source, so a new test is
-# covered without anyone remembering to mark it.
+# tolerance file (tests/tolerances.py), or calls a helper of its module that does: CI runs those
+# (`-m "not slow or floats"`) once per NumPy SIMD level and on another BLAS kernel (.ci/run), where rounding differs.
+# Marked by reading the source, so a new test is covered without anyone remembering to mark it.
 _FLOATS = __import__("re").compile(r"approx\(|allclose|isclose|assert_array_almost|\brtol\b|\batol\b|\brel=|\babs=|tolerances\.")
 
 
-def pytest_collection_modifyitems(config, items):
+def _compares_floats(function, helpers) -> bool:
     import inspect
 
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return False
+    return bool(_FLOATS.search(source) or (helpers and helpers.search(source)))
+
+
+def _float_helpers(module):
+    """A regex of the module's own helper functions (not tests) that compare floats, or None."""
+    import inspect
+    import re
+
+    names = [name for name, obj in vars(module).items()
+             if inspect.isfunction(obj) and not name.startswith("test") and obj.__module__ == module.__name__
+             and _compares_floats(obj, None)]
+    return re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\(") if names else None
+
+
+def pytest_collection_modifyitems(config, items):
+    helpers: dict = {}
     seen: dict = {}
     for item in items:
-        function = getattr(item, "function", None)
-        if function is None:
+        function, module = getattr(item, "function", None), getattr(item, "module", None)
+        if function is None or module is None:
             continue
+        if module not in helpers:
+            helpers[module] = _float_helpers(module)
         if function not in seen:
-            try:
-                seen[function] = bool(_FLOATS.search(inspect.getsource(function)))
-            except (OSError, TypeError):
-                seen[function] = False
+            seen[function] = _compares_floats(function, helpers[module])
         if seen[function]:
             item.add_marker(pytest.mark.floats)
 

@@ -10,6 +10,7 @@ from optrun.config import load_config
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS
 from optrun.core.problems.functions import polynomial_minimum
+import tolerances
 from tolerances import rounding
 
 CASES = [
@@ -162,7 +163,14 @@ def test_every_problem_has_a_reference_or_says_why_not(name):
         x, unflatten = flatten(point)
         f = lambda v: problem.objective(unflatten(v))  # noqa: E731
         assert f(x) == pytest.approx(problem.reference.fun, rel=1e-10, abs=1e-10)
-        assert np.linalg.norm(grad(f)(x)) <= 1e-6 * max(1.0, abs(problem.reference.fun))
+        # the gradient at a float point near a minimizer is rounding: at most 1e-6 max(1, |f*|), or for a built-in
+        # problem 10 x the largest gradient at any float within 4 ulps of its stored minimizer, under every lower
+        # NumPy SIMD level and another BLAS kernel (tests/tolerances.py "reference/NAME": Meyer's residuals of 1e4
+        # with a Jacobian of 1e6 reach 1e-3 there, past the 8.8e-5 a fixed 1e-6 x f* allows)
+        bound = 1e-6 * max(1.0, abs(problem.reference.fun))
+        if f"reference/{name}" in tolerances.CASES and name not in OPTIONS_FOR:
+            bound = max(bound, tolerances.measured(f"reference/{name}")["grad_norm"])
+        assert np.linalg.norm(grad(f)(x)) <= bound
 
 
 # ------------------------------------------------------------ seed numbers
