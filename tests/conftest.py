@@ -1,4 +1,5 @@
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,13 @@ import pytest
 # must not change what they see. Tests of $COLUMNS itself set it.
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+# Python's bytecode cache, as Python keeps it by default: the suite starts about 800 `python -m optrun` processes,
+# and where the environment sets PYTHONDONTWRITEBYTECODE (some sandboxes and CI images do) each one compiled optrun
+# and its dependencies from source again (0.6 s of a 1.1 s config error; 0.5 s with the cache), and pytest rewrote
+# every test module's asserts again at each run.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):

@@ -90,6 +90,34 @@ def no_temp_files(root):
     assert [p for p in root.rglob("*.tmp")] == []
 
 
+def test_a_disk_filled_by_another_process_still_takes_the_summary(workdir, tmpfs):
+    """Another process takes every free byte while a run writes its trace: the trace's next write fails with
+    nothing to cut back that would free a page, and summary.json still fits, in the room the trace writer held for
+    it (outputs.SUMMARY_ROOM, given back when the trace fails). Without that room the run was left like a killed one."""
+    import sys
+    import time
+
+    from helpers import REPO
+
+    disk = tmpfs("size=400k")
+    (workdir / "c.yaml").write_text(LONG)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "c.yaml", "-q"], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(disk.glob("c/*/trace.csv")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fill(disk)  # the disk is full to its last page; the trace's next flush (within half a second) fails
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in stderr, stderr
+    assert "and the run is recorded as failed in summary.json" in stderr, stderr
+    [run] = run_folders(disk)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["io_error"] == "cannot write the trace: No space left on device"
+    assert summary["nit"] >= len(complete_rows(run / "trace.csv"))  # only complete rows; the run went on past them
+    no_temp_files(disk)
+
+
 def test_disk_fills_mid_run_trace_cut_back_summary_failed_and_readable(workdir, tmpfs):
     disk = tmpfs("size=200k")
     (workdir / "c.yaml").write_text(LONG)

@@ -9,7 +9,11 @@
   With ``log_every`` K > 1 it writes every K-th row plus the first, the last
   and the best (in iteration order), for long runs.
   A write that fails or comes back short (a full disk) is cut back to the
-  last complete row with ``ftruncate``, so the file never ends mid-row.
+  last complete row with ``ftruncate``, so the file never ends mid-row. The
+  writer holds :data:`SUMMARY_ROOM` bytes of the disk for the summary (a file
+  with no name, which the kernel frees when it is closed or the process dies)
+  and lets go of them when the trace cannot be written, so a run whose trace
+  filled the disk is still recorded as failed in ``summary.json``.
 - :func:`write_json_atomic` writes to a temporary file and renames it, so a
   ``summary.json`` is either complete or absent.
 """
@@ -91,6 +95,9 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
+SUMMARY_ROOM = 64 * 1024  # bytes held for summary.json while the trace is written (a summary is a few kB)
+
+
 class TraceWriter:
     """Streams one CSV row per iteration to ``path``."""
 
@@ -135,10 +142,12 @@ class TraceWriter:
         self.error: RunIOError | None = None  # set when a write failed; nothing more is written
         self.last: tuple | None = None  # (k, f, grad_norm, t, nfev, njev, x) of the last recorded row
         self.best: tuple[float, int] = (math.inf, -1)  # (f, k) of the lowest f recorded
+        self._room = -1  # the summary's room on the disk (see the module docstring), or -1
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise RunIOError(f"cannot create the trace: {exc.strerror or exc}", source=str(path)) from None
+        self._hold_room()
         # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
         header = (list(TRACE_COLUMNS) + (list(param_names) if param_names else [])
                   + [GRAD_PREFIX + name for name in grad_names or ()] + (["gap"] if fstar is not None else []))
@@ -225,6 +234,7 @@ class TraceWriter:
                 data = data[written:]
         except OSError as exc:
             self._cut_back()
+            self._free_room()  # the summary that says so must fit
             self._lines.clear()
             self.error = RunIOError(f"cannot write the trace: {exc.strerror or exc}", source=str(self.path))
             raise self.error from None
@@ -239,7 +249,7 @@ class TraceWriter:
             pass  # (readers drop a torn last line too)
 
     def close(self) -> None:
-        """Write the rows held back and what is buffered, and close the file."""
+        """Write the rows held back and what is buffered, close the file, and let go of the summary's room."""
         try:
             if self.error is None and self._fd >= 0:
                 self._release_held()
@@ -248,6 +258,26 @@ class TraceWriter:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
+            self._free_room()
+
+    def _hold_room(self) -> None:
+        """Take SUMMARY_ROOM bytes of the trace's disk in a file with no name (Linux's O_TMPFILE), best effort: a
+        file system without O_TMPFILE or fallocate, or one already full, gives no room and nothing else changes."""
+        try:
+            fd = os.open(Path(self.path).parent, os.O_WRONLY | getattr(os, "O_TMPFILE"), 0o600)
+        except (OSError, AttributeError):
+            return
+        try:
+            os.posix_fallocate(fd, 0, SUMMARY_ROOM)
+        except OSError:
+            os.close(fd)
+            return
+        self._room = fd
+
+    def _free_room(self) -> None:
+        if self._room >= 0:
+            os.close(self._room)
+            self._room = -1
 
 
 def csv_line(fields: Sequence[str]) -> str:
