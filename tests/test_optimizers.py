@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 
+import autograd.numpy as anp
 import numpy as np
 import pytest
 
@@ -94,7 +95,7 @@ def test_optimizers_are_pure(name):
     """update(grad, state, x) gives the same step for the same arguments and
     never changes the state it was given (every optimizer that declares pure)."""
     def trid(x):
-        return np.sum((x - 1.0) ** 2) - np.sum(x[1:] * x[:-1])
+        return anp.sum((x - 1.0) ** 2) - anp.sum(x[1:] * x[:-1])
 
     entry = OPTIMIZERS.get(name)
     opt = entry.make(entry.options(), Oracle(trid))
@@ -290,7 +291,7 @@ def test_backtracking_searches_along_the_clipped_gradient():
 def test_newton_with_clipping_shrinks_the_step_by_the_clipping_factor():
     # Trid 2-D at (1, -1) with damping 1: p = (0.25, 1.75) for g = (1, -5) (test_newton_with_fixed_damping_by_hand);
     # g clipped to norm 1 is g / sqrt(26), and p is linear in g
-    oracle = Oracle(lambda x: np.sum((x - 1) ** 2) - x[0] * x[1])
+    oracle = Oracle(lambda x: anp.sum((x - 1) ** 2) - x[0] * x[1])
     x = np.array([1.0, -1.0])
     opt = newton(oracle, damping=1.0, clip_grad_norm=1.0)
     step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
@@ -310,7 +311,7 @@ def test_newton_with_clipping_shrinks_the_step_by_the_clipping_factor():
 
 def test_newton_follows_a_step_size_schedule():
     # f = |x|^2: H = 2I, p = -x; exponential 0.5, 0.25, 0.125: x <- (1 - eta) x
-    oracle = Oracle(lambda x: np.sum(x**2))
+    oracle = Oracle(lambda x: anp.sum(x**2))
     opt = newton(oracle, step_size={"schedule": "exponential", "value": 0.5, "decay_rate": 0.5})
     x = np.array([1.0, 2.0])
     state = opt.init(x)
@@ -427,7 +428,7 @@ def test_every_registered_optimizer_is_named_and_its_state_reports_a_step_size()
     for name, entry in OPTIMIZERS.items():
         if not entry.pure:
             continue  # SciPy's: tests/test_scipy_methods.py
-        opt = entry.make(entry.options(), Oracle(lambda x: np.sum(x**2)))
+        opt = entry.make(entry.options(), Oracle(lambda x: anp.sum(x**2)))
         assert opt.name == name
         assert isinstance(opt.init(np.ones(2)), OptimizerState)
 
@@ -622,7 +623,7 @@ def test_newton_falls_back_after_the_last_damping_try():
 
 def test_newton_with_fixed_damping_by_hand():
     # Trid 2-D at (1, -1): g = (1, -5), H + 1 I = [[3, -1], [-1, 3]], inverse [[3, 1], [1, 3]] / 8
-    oracle = Oracle(lambda x: np.sum((x - 1) ** 2) - x[0] * x[1])
+    oracle = Oracle(lambda x: anp.sum((x - 1) ** 2) - x[0] * x[1])
     opt = newton(oracle, damping=1.0)
     x = np.array([1.0, -1.0])
     step, state = opt.update(np.array([1.0, -5.0]), opt.init(x), x)
