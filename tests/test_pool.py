@@ -67,6 +67,7 @@ def nap_pid(seconds: float) -> int:
     return os.getpid()
 
 
+@pytest.mark.slow  # a concurrency test that holds a thread up for 1.5 s
 def test_a_helper_outlives_a_slow_starter_thread(monkeypatch):
     """The kernel's parent-death signal follows the thread that started a
     helper: the starter thread lives until the helpers are closed. Here it
