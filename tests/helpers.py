@@ -22,3 +22,14 @@ def run_cli(*args, cwd, timeout=120, env_extra=None, **kwargs):
 
 def run_dirs(root: Path, name: str) -> list[Path]:
     return sorted(p for p in (root / "outputs" / name).iterdir() if p.is_dir())
+
+
+def other_kernel_env():
+    """The environment for "another OpenBLAS kernel" (Prescott's generic SSE3 kernels, one thread), or None where the
+    machine sets OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE itself (older OpenBLAS builds crash or compute wrong results on
+    its processor): the tests then leave the kernel exactly as it is."""
+    from optrun.core.machine import machine_kernel_setting
+
+    if machine_kernel_setting():
+        return None
+    return {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}

@@ -78,9 +78,12 @@ def blas_variants(threads: int) -> tuple[list[Variant], str]:
     """The BLAS variants this machine can run, and a note on what was left out.
     OPENBLAS_CORETYPE must be set before OpenBLAS loads: these run in fresh
     worker processes."""
-    from optrun.core.machine import blas_info, cpu_flags
+    from optrun.core.machine import blas_info, cpu_flags, machine_kernel_setting
 
     variants = [Variant(f"{threads + 1} BLAS threads", threads=threads + 1)]
+    preset = machine_kernel_setting()
+    if preset:  # older OpenBLAS builds crash or compute wrong results on some CPUs, which set these: left as they are
+        return variants, f"BLAS kernels not varied: this machine sets {preset} itself (left as it is)"
     libs = blas_info()
     if not libs or libs[0]["vendor"] != "openblas":
         vendor = libs[0]["vendor"] if libs else "none found"

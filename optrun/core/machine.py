@@ -105,6 +105,17 @@ def numpy_simd() -> dict[str, list[str]]:
             "found": [name for name in getattr(umath, "__cpu_dispatch__", []) if features.get(name)]}
 
 
+KERNEL_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def machine_kernel_setting() -> str:
+    """The OpenBLAS kernel settings this machine's environment makes itself
+    ('OPENBLAS_CORETYPE=Haswell ...'), or ''. On some processors they are set
+    because older OpenBLAS builds crash or compute wrong results there: optrun's
+    calibration, its tests and CI then leave the kernel exactly as it is."""
+    return " ".join(f"{name}={os.environ[name]}" for name in KERNEL_SETTINGS if os.environ.get(name))
+
+
 def lower_simd_levels() -> list[str]:
     """The NumPy SIMD levels below this process's, highest first, each as the
     value of ``NPY_DISABLE_CPU_FEATURES`` that runs NumPy at it (down to the
