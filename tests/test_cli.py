@@ -222,7 +222,6 @@ def test_same_config_and_seed_give_identical_traces(workdir, write_config):
 
     assert len(traces) == 2 and len(traces[0]) > 10
     assert without_time(traces[0]) == without_time(traces[1])
-    assert traces[0] != traces[1] or True  # time_s may or may not differ; the rest must not
 
 
 # ------------------------------------------------- how a command ends: one table

@@ -288,3 +288,27 @@ def test_run_whose_plots_do_not_fit_is_recorded_with_one_warning(workdir, tmpfs)
     assert json.loads((run / "summary.json").read_text())["status"] == "converged"
     complete_rows(run / "trace.csv")
     no_temp_files(disk)
+
+
+def test_check_update_on_a_full_disk_leaves_the_config_as_it_was(workdir, tmpfs):
+    """`check --update` rewrites the user's own config: on a full disk the rewrite fails in one line and the file
+    is byte for byte what it was (written beside and renamed, never truncated first)."""
+    disk = tmpfs("size=64k")
+    config = disk / "u.yaml"
+    text = ("# Trid 2-D; minimum (2, 2), f* = -2\nproblem: trid\noptimizer: {name: gd, step_size: 0.1}\n"
+            "stop: {max_iter: 1000, grad_tol: 1.0e-10}\noutput: {dir: " + str(workdir / "out") + "}\n"
+            "expect:\n  fun: -1.5      # was measured by hand\n  params: {x: [2.0, 2.5]}\n  status: converged\n")
+    # one 4096-byte page to within a few bytes: the rewrite (x's 17-digit values) needs a second page, which the
+    # full disk does not have, so writing it in place would cut the file off mid-way
+    config.write_text(text + "#" * (4090 - len(text) - 1) + "\n")
+    before = config.read_bytes()
+    filler = fill(disk)
+    result = run_cli("check", config, "--update", "--workers", "1", cwd=workdir)
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    assert "No space left on device" in result.stdout + result.stderr
+    assert config.read_bytes() == before
+    no_temp_files(disk)
+    filler.unlink()  # with room, the same command rewrites it
+    assert run_cli("check", config, "--update", "--workers", "1", cwd=workdir).returncode == 0
+    assert "fun: -2" in config.read_text() and "# was measured by hand" in config.read_text()
+    assert "params: {x: [1.9" in config.read_text()

@@ -380,9 +380,14 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
             expect["max_nit"] = summary.nit
         else:
             left.append(f"expect.{key}: not rewritten ({check.detail})")
-    if changes:
-        with open(path, "w", encoding="utf-8") as handle:
-            yaml.dump(data, handle)
+    if changes:  # complete or untouched, even on a full disk (the user's own file)
+        import io
+
+        from optrun.core.outputs import write_text_atomic
+
+        buffer = io.StringIO()
+        yaml.dump(data, buffer)
+        write_text_atomic(Path(path), buffer.getvalue())
     return changes, left
 
 

@@ -81,12 +81,6 @@ def suite_members(name: str) -> list[tuple[str, dict[str, Any]]] | None:
     return members(name) if name in SUITES else None
 
 
-def suite_names() -> list[str]:
-    from optrun.core.problems import SUITES
-
-    return list(SUITES)
-
-
 def label(spec: dict[str, Any]) -> str:
     """``gd`` or ``gd(step_size=0.001)``: how tables, bench.csv and plots name an entry."""
     options = {k: v for k, v in spec.items() if k != "name"}

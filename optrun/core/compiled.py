@@ -289,7 +289,6 @@ class Track:
         self.reason, self.signum = "", None
         self.details: dict[str, Any] = {}
         self.streamed = False  # whether any row reached the host
-        self.ended_at = math.nan  # the run's elapsed time when its last chunk was done
 
     def fail(self, reason: str, **details: Any) -> None:
         self.reason, self.details = reason, details

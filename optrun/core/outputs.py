@@ -91,10 +91,6 @@ def make_given_dir(path: Path) -> Path:
     return path
 
 
-def _number(value: float) -> str:
-    return repr(float(value))
-
-
 SUMMARY_ROOM = 64 * 1024  # bytes held for summary.json while the trace is written (a summary is a few kB)
 
 
