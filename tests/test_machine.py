@@ -151,8 +151,8 @@ def test_another_blas_kernel_is_used_and_recorded(workdir):
     if machine.blas_info()[0]["vendor"] != "openblas":
         pytest.fail("this test needs NumPy built with OpenBLAS, as the wheels from PyPI are")
     if other_kernel_env() is None:
-        pytest.skip(f"this machine sets {machine.machine_kernel_setting()} itself (its OpenBLAS needs it): the kernel is "
-                    "left as it is, and CI skips its other-kernel job too")
+        pytest.skip(f"the environment sets {machine.machine_kernel_setting()} (the machine, whose OpenBLAS needs it, or "
+                    "CI's other-kernel job): the kernel is left as it is")
     (workdir / "b.yaml").write_text(BLAS_BOUND)
     plain = run_cli("run", "b.yaml", "--json", cwd=workdir)  # the CPU's own kernels
     other = run_cli("run", "b.yaml", "--json", cwd=workdir, env_extra=other_kernel_env())

@@ -83,7 +83,7 @@ def blas_variants(threads: int) -> tuple[list[Variant], str]:
     variants = [Variant(f"{threads + 1} BLAS threads", threads=threads + 1)]
     preset = machine_kernel_setting()
     if preset:  # older OpenBLAS builds crash or compute wrong results on some CPUs, which set these: left as they are
-        return variants, f"BLAS kernels not varied: this machine sets {preset} itself (left as it is)"
+        return variants, f"BLAS kernels not varied: the environment sets {preset} (left as it is)"
     libs = blas_info()
     if not libs or libs[0]["vendor"] != "openblas":
         vendor = libs[0]["vendor"] if libs else "none found"

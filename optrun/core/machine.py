@@ -109,10 +109,11 @@ KERNEL_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def machine_kernel_setting() -> str:
-    """The OpenBLAS kernel settings this machine's environment makes itself
-    ('OPENBLAS_CORETYPE=Haswell ...'), or ''. On some processors they are set
-    because older OpenBLAS builds crash or compute wrong results there: optrun's
-    calibration, its tests and CI then leave the kernel exactly as it is."""
+    """The OpenBLAS kernel settings of this environment ('OPENBLAS_CORETYPE=Haswell
+    ...'), or ''. On some processors the machine sets them because older
+    OpenBLAS builds crash or compute wrong results there (or a user pins the
+    kernel on purpose): optrun's calibration, its tests and CI then leave the
+    kernel exactly as it is."""
     return " ".join(f"{name}={os.environ[name]}" for name in KERNEL_SETTINGS if os.environ.get(name))
 
 
