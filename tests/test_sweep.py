@@ -373,6 +373,17 @@ JAX_SEEDS = ("problem: {name: rosenbrock, dim: 4}\ninit: {kind: normal, scale: 0
 
 
 @pytest.mark.slow
+def test_vectorize_with_plots_draws_each_runs_plots(workdir):
+    # execute_batch drew plots through a module it never imported (a NameError once output.plots was on)
+    (workdir / "v.yaml").write_text(JAX_SEEDS.replace("stop: {max_iter: 150}", "stop: {max_iter: 20}"))
+    result = sweep("v.yaml", "--seeds", "2", "--vectorize", "--plots")
+    assert result.exit_code == 0, result.output
+    [folder] = (workdir / "outputs" / "v").glob("sweep-*")
+    runs = sorted(p for p in folder.iterdir() if p.is_dir())
+    assert len(runs) == 2 and all((run / "loss.png").stat().st_size > 0 for run in runs)
+
+
+@pytest.mark.slow
 def test_vectorize_writes_the_run_directories_a_sequential_sweep_writes(workdir):
     (workdir / "v.yaml").write_text(JAX_SEEDS)
     assert sweep("v.yaml", "--seeds", "3", "--vectorize").exit_code == 0

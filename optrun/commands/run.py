@@ -367,6 +367,8 @@ def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: 
             _write_summary(run_dir, summary, outcome)
             warnings = list(prep.config.warnings)
             if prep.config.output.plots:
+                from optrun.commands import plots  # matplotlib and the run reader: only when plots are drawn
+
                 warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
             results.append(RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum))
         return results
