@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
-from autograd import grad, hessian, jacobian
+from autograd import grad, hessian
 from typer.testing import CliRunner
 
 from optrun.cli import app

@@ -3,7 +3,6 @@ same from any working folder (optrun/paths.py)."""
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -208,10 +208,13 @@ def _variants() -> list[tuple[str, dict[str, str]]]:
     """This machine as it is, each lower NumPy SIMD level, and another OpenBLAS kernel (unless the machine sets one)."""
     from optrun.core.machine import lower_simd_levels
 
+    from helpers import other_kernel_env
+
     variants = [("as is", {})]
     variants += [(f"NPY_DISABLE_CPU_FEATURES={level}", {"NPY_DISABLE_CPU_FEATURES": level}) for level in lower_simd_levels()]
-    if not (os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE")):
-        variants.append(("OPENBLAS_CORETYPE=Prescott", {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}))
+    other = other_kernel_env()
+    if other is not None:
+        variants.append((" ".join(f"{k}={v}" for k, v in other.items()), other))
     return variants
 
 

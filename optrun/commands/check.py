@@ -380,14 +380,8 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
             expect["max_nit"] = summary.nit
         else:
             left.append(f"expect.{key}: not rewritten ({check.detail})")
-    if changes:  # complete or untouched, even on a full disk (the user's own file)
-        import io
-
-        from optrun.core.outputs import write_text_atomic
-
-        buffer = io.StringIO()
-        yaml.dump(data, buffer)
-        write_text_atomic(Path(path), buffer.getvalue())
+    if changes:
+        _write_round_trip(yaml, data, Path(path))
     return changes, left
 
 
@@ -502,7 +496,6 @@ def write_calibration(path: Path, found: Any, margin: float) -> None:
     from ruamel.yaml.comments import CommentedMap
 
     from optrun.commands.calibrate import round_up
-    from optrun.core.outputs import write_text_atomic
 
     yaml = _round_trip_yaml()
     data = yaml.load(path.read_text(encoding="utf-8"))
@@ -520,7 +513,15 @@ def write_calibration(path: Path, found: Any, margin: float) -> None:
     expect["recorded_on"] = found.machine
     expect["calibration"] = flow({"margin": margin, "samples": len(found.samples), "sensitive": found.sensitive,
                                   "spread": flow({f.field: round_up(f.spread) for f in found.fields})})
+    _write_round_trip(yaml, data, path)
+
+
+def _write_round_trip(yaml: Any, data: Any, path: Path) -> None:
+    """Write a config read with ruamel.yaml's round trip back (comments kept), complete or untouched, even on a
+    full disk: it is the user's own file."""
     import io
+
+    from optrun.core.outputs import write_text_atomic
 
     buffer = io.StringIO()
     yaml.dump(data, buffer)

@@ -203,23 +203,14 @@ def parse_yaml(text: str, source: str) -> Any:
     for loader in _LOADERS:
         try:
             return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader equivalent
-        except _PARSER_ERRORS:
+        except _PARSER_ERRORS as exc:
             if loader is not _LOADERS[-1]:
                 continue  # libyaml refused the text: PyYAML's own parser says why (or reads it)
-            raise ConfigError(_describe(text, *_last_error(text)), source=source) from None
+            raise ConfigError(_describe(text, exc), source=source) from None
         except yaml.YAMLError as exc:  # optrun's own limits and the constructor: the same on both parsers
             raise ConfigError(_describe(text, exc), source=source) from None
         except RecursionError:  # not reachable within MAX_YAML_DEPTH; kept as a last guard
             raise ConfigError(f"YAML error: values are nested too deeply (at most {MAX_YAML_DEPTH} levels)", source=source) from None
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _last_error(text: str) -> tuple[yaml.YAMLError]:
-    """The error PyYAML's Python parser raises for ``text`` (which libyaml refused)."""
-    try:
-        yaml.load(text, Loader=_ExactLoader)  # noqa: S506
-    except yaml.YAMLError as exc:
-        return (exc,)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
