@@ -47,8 +47,13 @@ from optrun.core.outputs import TraceWriter
 
 
 def config(problem: dict, backend: str, step: float, iterations: int, optimizer: str = "gd") -> dict:
-    return {"problem": problem, "backend": backend, "optimizer": {"name": optimizer, "step_size": step},
-            "stop": {"max_iter": iterations - 1, "grad_tol": None}, "output": {"plots": False}}
+    return {
+        "problem": problem,
+        "backend": backend,
+        "optimizer": {"name": optimizer, "step_size": step},
+        "stop": {"max_iter": iterations - 1, "grad_tol": None},
+        "output": {"plots": False},
+    }
 
 
 def run_once(mapping: dict | object, trace_dir: str | None) -> tuple[float, int, str]:
@@ -61,8 +66,9 @@ def run_once(mapping: dict | object, trace_dir: str | None) -> tuple[float, int,
     if trace_dir is not None:
         path = Path(tempfile.mkdtemp(dir=trace_dir)) / "trace.csv"
         reference = prep.problem.reference
-        writer = TraceWriter(path, prep.param_names, prep.expand, fstar=reference.fun if reference else None,
-                             grad_names=prep.grad_names)
+        writer = TraceWriter(
+            path, prep.param_names, prep.expand, fstar=reference.fun if reference else None, grad_names=prep.grad_names
+        )
         observers.append(writer)
     entry, options = cfg.optimizer.entry, cfg.optimizer.options
     if can_compile(entry, prep.oracle.backend):
@@ -144,8 +150,12 @@ print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def peak_memory(mapping: dict) -> dict:
-    proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, json.dumps(mapping), str(Path(__file__).parent)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_CHILD, json.dumps(mapping), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -176,25 +186,41 @@ def main() -> int:
         traced, _, _ = per_iteration(jax_prep, r, folder)
         print(f"  hand-written lax.scan, f per step        {hand_f * 1e6:9.3f} us/it")
         print(f"  hand-written lax.scan, f and |g| per step{hand_fg * 1e6:9.3f} us/it")
-        print(f"  optrun jax, compiled loop, no observer    {loop * 1e6:9.3f} us/it   {loop / hand_f:5.1f}x the f-only loop, "
-              f"{loop / hand_fg:4.1f}x the f,|g| loop (target <= 3x: {check('trid 10 vs lax.scan', loop <= 3 * hand_fg)} "
-              f"against f,|g|; {'ok' if loop <= 3 * hand_f else 'MISSED'} against f only)   [{status}]")
+        print(
+            f"  optrun jax, compiled loop, no observer    {loop * 1e6:9.3f} us/it   {loop / hand_f:5.1f}x the f-only loop, "
+            f"{loop / hand_fg:4.1f}x the f,|g| loop (target <= 3x: {check('trid 10 vs lax.scan', loop <= 3 * hand_fg)} "
+            f"against f,|g|; {'ok' if loop <= 3 * hand_f else 'MISSED'} against f only)   [{status}]"
+        )
         print(f"  optrun jax, compiled loop, trace recorded {traced * 1e6:9.3f} us/it")
 
         # -- jax >= 50x autograd
         print("\njax (compiled loop) against autograd (Python loop), per iteration:")
         print("  (hand scan: a hand-written lax.scan gd loop on optrun's own objective, f and |g| per step: what the")
         print("   objective costs in XLA, without optrun's loop)")
-        print(f"  {'case':<28}{'autograd':>12}{'jax':>10}{'ratio':>8}   {'autograd+trace':>15}{'jax+trace':>11}{'ratio':>8}"
-              f"{'hand scan':>11}")
+        print(
+            f"  {'case':<28}{'autograd':>12}{'jax':>10}{'ratio':>8}   {'autograd+trace':>15}{'jax+trace':>11}{'ratio':>8}"
+            f"{'hand scan':>11}"
+        )
         cases = [
             ("trid 10, gd", trid10, 0.01, 100_000 // scale, 2000 // scale, 50),
             ("rosenbrock 2, gd", {"name": "rosenbrock"}, 1e-3, 100_000 // scale, 2000 // scale, 50),
-            ("mlp (mlp-gd.yaml), gd", {"name": "mlp_regression", "hidden": [10], "activation": "tanh"}, 1e-6,
-             300, 300, 50),
+            (
+                "mlp (mlp-gd.yaml), gd",
+                {"name": "mlp_regression", "hidden": [10], "activation": "tanh"},
+                1e-6,
+                300,
+                300,
+                50,
+            ),
             ("trid 100000, gd", {"name": "trid", "dim": 100_000}, 1e-3, 2000 // scale, 200 // scale, 1),
-            ("linear_regression n=100000", {"name": "linear_regression", "n": 100_000}, 1e-9, 2000 // scale,
-             200 // scale, 1),
+            (
+                "linear_regression n=100000",
+                {"name": "linear_regression", "n": 100_000},
+                1e-9,
+                2000 // scale,
+                200 // scale,
+                1,
+            ),
         ]
         for label, problem, step, n_jax, n_ag, target in cases:
             jax_prep, compile_s = prepared(config(problem, "jax", step, n_jax))
@@ -205,17 +231,21 @@ def main() -> int:
             jx_t, _, _ = per_iteration(jax_prep, r, folder)
             hand = hand_scan(n_jax, r, True, jax_prep.oracle.fun, jax_prep.x0, step)
             verdict = check(label, ag / jx >= target)
-            print(f"  {label:<28}{ag * 1e6:10.2f}us{jx * 1e6:8.2f}us{ag / jx:7.1f}x   {ag_t * 1e6:13.2f}us{jx_t * 1e6:9.2f}us"
-                  f"{ag_t / jx_t:7.1f}x{hand * 1e6:9.2f}us   target >= {target}x (no observer): {verdict}   [{ag_status}/{jx_status}, "
-                  f"{n_ag}/{jx_rows} rows, jax compile {compile_s:.2f} s]")
+            print(
+                f"  {label:<28}{ag * 1e6:10.2f}us{jx * 1e6:8.2f}us{ag / jx:7.1f}x   {ag_t * 1e6:13.2f}us{jx_t * 1e6:9.2f}us"
+                f"{ag_t / jx_t:7.1f}x{hand * 1e6:9.2f}us   target >= {target}x (no observer): {verdict}   [{ag_status}/{jx_status}, "
+                f"{n_ag}/{jx_rows} rows, jax compile {compile_s:.2f} s]"
+            )
 
         # -- memory flat in iterations
         small = peak_memory(config(trid10, "jax", 0.01, 10_000))
         large = peak_memory(config(trid10, "jax", 0.01, 100_000 // scale))
         ratio = large["peak_kib"] / small["peak_kib"]
-        print(f"\npeak RSS, trid 10 on jax with its trace recorded: {small['rows']} rows {small['peak_kib'] / 1024:.0f} MiB, "
-              f"{large['rows']} rows {large['peak_kib'] / 1024:.0f} MiB: {ratio:.2f}x (target <= 1.2: "
-              f"{check('memory', ratio <= 1.2)})")
+        print(
+            f"\npeak RSS, trid 10 on jax with its trace recorded: {small['rows']} rows {small['peak_kib'] / 1024:.0f} MiB, "
+            f"{large['rows']} rows {large['peak_kib'] / 1024:.0f} MiB: {ratio:.2f}x (target <= 1.2: "
+            f"{check('memory', ratio <= 1.2)})"
+        )
     print(load())
     print("all targets met" if not failed else f"missed: {', '.join(failed)}")
     return 0 if not failed else 1

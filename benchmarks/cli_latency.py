@@ -21,7 +21,11 @@ import sys
 import time
 
 COMMANDS = {
-    "baseline: import numpy, autograd, typer, rich, yaml": [sys.executable, "-c", "import numpy, autograd, typer, rich, yaml"],
+    "baseline: import numpy, autograd, typer, rich, yaml": [
+        sys.executable,
+        "-c",
+        "import numpy, autograd, typer, rich, yaml",
+    ],
     "optrun --help": [sys.executable, "-m", "optrun", "--help"],
     "optrun list-problems": [sys.executable, "-m", "optrun", "list-problems"],
     "optrun list-optimizers": [sys.executable, "-m", "optrun", "list-optimizers"],

@@ -39,19 +39,32 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        base = {"problem": {"name": "trid", "dim": 10}, "optimizer": {"name": "gd", "step_size": 1e-4},
-                "output": {"dir": folder, "plots": False}}
+        base = {
+            "problem": {"name": "trid", "dim": 10},
+            "optimizer": {"name": "gd", "step_size": 1e-4},
+            "output": {"dir": folder, "plots": False},
+        }
         small = measure({**base, "stop": {"max_iter": 1_000, "grad_tol": None}})
         large = measure({**base, "stop": {"max_iter": args.iterations, "grad_tol": None}})
-        wide = measure({"problem": {"name": "sum_of_squares", "dim": 100_000}, "optimizer": {"name": "gd", "step_size": 0.01},
-                        "stop": {"max_iter": 200, "grad_tol": None}, "output": {"dir": folder, "plots": False}})
+        wide = measure(
+            {
+                "problem": {"name": "sum_of_squares", "dim": 100_000},
+                "optimizer": {"name": "gd", "step_size": 0.01},
+                "stop": {"max_iter": 200, "grad_tol": None},
+                "output": {"dir": folder, "plots": False},
+            }
+        )
     ratio = large["peak_kib"] / small["peak_kib"]
     print(f"{'run':<42}{'iterations':>11}{'trace columns':>15}{'peak RSS (MiB)':>16}")
     for label, r in (("trid dim 10", small), ("trid dim 10", large), ("sum_of_squares dim 100,000", wide)):
         print(f"{label:<42}{r['nit']:>11}{r['columns']:>15}{r['peak_kib'] / 1024:>16.1f}")
-    print(f"peak RSS ratio {args.iterations:,} / 1,000 iterations: {ratio:.3f} (target <= 1.2): {'ok' if ratio <= 1.2 else 'ABOVE TARGET'}")
-    print(f"100,000 parameters: {wide['columns']} trace columns (parameter columns left out), "
-          f"peak RSS {wide['peak_kib'] / small['peak_kib']:.3f} x the 1,000-iteration run")
+    print(
+        f"peak RSS ratio {args.iterations:,} / 1,000 iterations: {ratio:.3f} (target <= 1.2): {'ok' if ratio <= 1.2 else 'ABOVE TARGET'}"
+    )
+    print(
+        f"100,000 parameters: {wide['columns']} trace columns (parameter columns left out), "
+        f"peak RSS {wide['peak_kib'] / small['peak_kib']:.3f} x the 1,000-iteration run"
+    )
     return 0
 
 

@@ -69,8 +69,13 @@ def bare(problem: dict, step: float, n: int) -> float:
 
 def run_optrun(problem: dict, step: float, n: int, folder: str) -> float:
     result = optrun.run(
-        {"problem": problem, "init": "default", "optimizer": {"name": "gd", "step_size": step},
-         "stop": {"max_iter": n - 1, "grad_tol": None}, "output": {"dir": folder, "plots": False}}
+        {
+            "problem": problem,
+            "init": "default",
+            "optimizer": {"name": "gd", "step_size": step},
+            "stop": {"max_iter": n - 1, "grad_tol": None},
+            "output": {"dir": folder, "plots": False},
+        }
     )
     return result.wall_time_s
 
@@ -126,8 +131,12 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations (a smoke run)")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, numpy {np.__version__}")
-    print(f"{'problem':<20}{'iters':>7}{'bare us/it':>12}{'optrun us/it':>14}{'seed us/it':>12}{'optrun/bare':>13}{'target':>8}{'optrun/seed':>13}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, numpy {np.__version__}"
+    )
+    print(
+        f"{'problem':<20}{'iters':>7}{'bare us/it':>12}{'optrun us/it':>14}{'seed us/it':>12}{'optrun/bare':>13}{'target':>8}{'optrun/seed':>13}"
+    )
     worst = 0
     with tempfile.TemporaryDirectory() as folder:
         for label, (problem, step, n, target) in CASES.items():
@@ -143,8 +152,10 @@ def main() -> int:
             ratio, versus_seed = med["optrun"] / med["bare"], med["optrun"] / med["seed"]
             ok = ratio <= target and versus_seed < 1
             worst |= not ok
-            print(f"{label:<20}{n:>7}{med['bare'] / n * 1e6:>12.1f}{med['optrun'] / n * 1e6:>14.1f}{med['seed'] / n * 1e6:>12.1f}"
-                  f"{ratio:>13.3f}{target:>8.2f}{versus_seed:>13.3f}  {'ok' if ok else 'ABOVE TARGET'}")
+            print(
+                f"{label:<20}{n:>7}{med['bare'] / n * 1e6:>12.1f}{med['optrun'] / n * 1e6:>14.1f}{med['seed'] / n * 1e6:>12.1f}"
+                f"{ratio:>13.3f}{target:>8.2f}{versus_seed:>13.3f}  {'ok' if ok else 'ABOVE TARGET'}"
+            )
     return 0
 
 

@@ -62,7 +62,9 @@ print(imported - start, time.perf_counter() - imported)
 
 def plots_alone(run_dir: Path, env: dict[str, str]) -> tuple[float, float]:
     """(import matplotlib, draw the run's plots) in seconds, in a fresh process."""
-    proc = subprocess.run([sys.executable, "-c", PLOTS_ALONE, str(run_dir)], capture_output=True, text=True, check=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", PLOTS_ALONE, str(run_dir)], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    )
     imported, drawn = map(float, proc.stdout.split())
     return imported, drawn
 
@@ -88,7 +90,9 @@ def main() -> int:
         for round_ in range(args.repeats + 1):
             for name, command in todo.items():
                 start = time.perf_counter()
-                subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env, cwd=ROOT)
+                subprocess.run(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env, cwd=ROOT
+                )
                 elapsed = time.perf_counter() - start
                 if round_:  # round 0 warms the bytecode cache and the file system
                     times[name].append(elapsed)
@@ -107,11 +111,15 @@ def main() -> int:
     print(f"{'the run itself (summary wall_time_s)':<40}{run_itself:>12.3f}")
     off, on = median["optrun run --quiet, plots off"], median["optrun run --quiet, plots on"]
     limit = 1.5 * (base + run_itself)
-    print(f"plots off: {off:.3f} s against 1.5 x (baseline + run) = {limit:.3f} s: {'ok' if off <= limit else 'ABOVE TARGET'}")
+    print(
+        f"plots off: {off:.3f} s against 1.5 x (baseline + run) = {limit:.3f} s: {'ok' if off <= limit else 'ABOVE TARGET'}"
+    )
     print(f"plots add {on - off:.3f} s (target <= 0.5 s): {'ok' if on - off <= 0.5 else 'ABOVE TARGET'}")
     imported, drawn = (statistics.median(column) for column in zip(*alone))
-    print(f"  of which: import matplotlib {imported:.3f} s, draw and write the PNGs {drawn:.3f} s, "
-          f"the rest (the process's exit, reading the run back) {on - off - imported - drawn:.3f} s")
+    print(
+        f"  of which: import matplotlib {imported:.3f} s, draw and write the PNGs {drawn:.3f} s, "
+        f"the rest (the process's exit, reading the run back) {on - off - imported - drawn:.3f} s"
+    )
     return 0
 
 

@@ -40,7 +40,14 @@ CONFIG = {
 def timed_sweep(folder: Path, workers: int, iterations: int) -> tuple[float, float, float]:
     """(wall time of the sweep, median wall time of one of its runs, the 1-minute load average at its start)."""
     config = folder / "bench.yaml"
-    plan, base = make_plan(config, [f"stop.max_iter={iterations}", "stop.grad_tol=null", f"output.dir={folder / 'out'}"], [], [], None, False)
+    plan, base = make_plan(
+        config,
+        [f"stop.max_iter={iterations}", "stop.grad_tol=null", f"output.dir={folder / 'out'}"],
+        [],
+        [],
+        None,
+        False,
+    )
     sweep_dir = start_sweep(plan, base.output.dir, base.name)
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -66,13 +73,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tiny", type=int, default=40, help="Adam steps of a tiny run (about 0.05 s on an idle core)")
-    parser.add_argument("--short", type=int, default=550, help="Adam steps of a short run (about 0.4 s on an idle core)")
-    parser.add_argument("--long", type=int, default=1500, help="Adam steps of a long run (1.1-1.8 s, as fast as this machine was)")
+    parser.add_argument(
+        "--short", type=int, default=550, help="Adam steps of a short run (about 0.4 s on an idle core)"
+    )
+    parser.add_argument(
+        "--long", type=int, default=1500, help="Adam steps of a long run (1.1-1.8 s, as fast as this machine was)"
+    )
     parser.add_argument("--busy", type=int, default=0, help="CPU-bound processes in other sessions, running throughout")
     args = parser.parse_args()
     if args.busy:
         print(f"{args.busy} CPU-bound process(es) in other sessions run throughout")
-    print(f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved")
+    print(
+        f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved"
+    )
     sizes = {"tiny": args.tiny, "(a) short": args.short, "(b) long": args.long}
     walls: dict[tuple[str, int], list[float]] = {(size, w): [] for size in sizes for w in (1, 2)}
     runs: dict[tuple[str, int], list[float]] = {key: [] for key in walls}
@@ -83,7 +96,7 @@ def main() -> int:
         timed_sweep(folder, 1, 10)  # this process's imports, outside the timings
         for repeat in range(args.repeats):
             for size, iterations in sizes.items():
-                for workers in ((1, 2) if repeat % 2 == 0 else (2, 1)):  # alternate which goes first
+                for workers in (1, 2) if repeat % 2 == 0 else (2, 1):  # alternate which goes first
                     wall, run, load = timed_sweep(folder, workers, iterations)
                     walls[size, workers].append(wall)
                     runs[size, workers].append(run)
@@ -94,8 +107,10 @@ def main() -> int:
         one, two = statistics.median(walls[size, 1]), statistics.median(walls[size, 2])
         run = statistics.median(runs[size, 1])
         print(f"{size:<10} {iterations:>5} {run:>12.2f} s {one:>7.2f} s {two:>8.2f} s {one / two:>5.2f}x")
-    print(f"medians of {args.repeats}; load average (1 min) over the measurement: min {min(loads):.2f}, "
-          f"median {statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores")
+    print(
+        f"medians of {args.repeats}; load average (1 min) over the measurement: min {min(loads):.2f}, "
+        f"median {statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores"
+    )
     return 0
 
 

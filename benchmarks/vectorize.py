@@ -46,8 +46,20 @@ def step_sizes(k: int) -> list[float]:
 def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> float:
     """Wall time of one whole ``optrun sweep`` process (its outputs removed after)."""
     grid = ["--grid", "optimizer.step_size=" + ",".join(map(str, sizes))] if sizes else []
-    command = [sys.executable, "-m", "optrun", "sweep", str(REPO / "configs" / "mlp-gd.yaml"), "--set", "backend=jax",
-               "--seeds", str(seeds), "--quiet", *grid, *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "optrun",
+        "sweep",
+        str(REPO / "configs" / "mlp-gd.yaml"),
+        "--set",
+        "backend=jax",
+        "--seeds",
+        str(seeds),
+        "--quiet",
+        *grid,
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     subprocess.run(command, cwd=folder, env=env, check=True)
@@ -73,8 +85,11 @@ def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, f
     from optrun.config import load_config
 
     grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]
-    configs = [load_config(REPO / "configs" / "mlp-gd.yaml", ["backend=jax", f"seed={seed}", "output.plots=false", *point])
-               for point in grid for seed in range(seeds)]
+    configs = [
+        load_config(REPO / "configs" / "mlp-gd.yaml", ["backend=jax", f"seed={seed}", "output.plots=false", *point])
+        for point in grid
+        for seed in range(seeds)
+    ]
     forget_compiles()
     start = time.perf_counter()
     execute_batch(configs, [folder / "v" / f"run-{i:04d}" for i in range(len(configs))], threads=1)
@@ -110,11 +125,15 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in times.items()}
     what = f"{len(sizes)} step sizes x {args.seeds} seeds" if sizes else f"{args.seeds} seeds"
     print(f"seed MLP (configs/mlp-gd.yaml) on jax, {what} x 300 rows, medians of {args.repeats}:")
-    for what, v, s in (("the runs, in one process", "vectorized runs", "sequential runs"),
-                       ("whole `optrun sweep` processes", "vectorized", "sequential")):
+    for what, v, s in (
+        ("the runs, in one process", "vectorized runs", "sequential runs"),
+        ("whole `optrun sweep` processes", "vectorized", "sequential"),
+    ):
         ratio = median[s] / median[v]
-        print(f"  {what}: --vectorize {median[v]:6.2f} s, --workers 1 {median[s]:6.2f} s ({median[s] / runs:.3f} s a run): "
-              f"{ratio:.1f}x")
+        print(
+            f"  {what}: --vectorize {median[v]:6.2f} s, --workers 1 {median[s]:6.2f} s ({median[s] / runs:.3f} s a run): "
+            f"{ratio:.1f}x"
+        )
     ratio = median["sequential runs"] / median["vectorized runs"]
     print(f"  the runs: {ratio:.1f}x (required >= 10x: {'met' if ratio >= 10 else 'MISSED'})")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

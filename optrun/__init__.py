@@ -84,7 +84,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def _new_name(self, name: str) -> str | None:
         for old, new in _MOVED.items():
             if name == old or name.startswith(old + "."):
-                return new + name[len(old):]
+                return new + name[len(old) :]
         return None
 
     def find_spec(self, fullname, path, target=None):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import Annotated, Any
 
 import typer
-
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 
@@ -76,16 +76,25 @@ app = _App(
     help="Run reproducible optimization experiments from YAML configs.",
 )
 
+
 def Flag(*decls: str, **kwargs: Any) -> Any:
     """An on/off option: no metavar in the help (Typer would show <bool>)."""
     return typer.Option(*decls, metavar="", **kwargs)
 
 
 # options that several commands share
-Problems = Annotated[Optional[Path], typer.Option(
-    "--problems", metavar="DIR", help="Folder of user problem files (default: ./problems). These files are code and run as code.")]
+Problems = Annotated[
+    Path | None,
+    typer.Option(
+        "--problems",
+        metavar="DIR",
+        help="Folder of user problem files (default: ./problems). These files are code and run as code.",
+    ),
+]
 RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/NAME/TIMESTAMP).")]
-Quiet = Annotated[bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")]
+Quiet = Annotated[
+    bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")
+]
 
 
 def usable_cores() -> int:
@@ -102,8 +111,14 @@ CORES = usable_cores()
 
 def Workers(what: str) -> Any:
     """``--workers N``: one default (the usable cores) for check, sweep and bench."""
-    return typer.Option("--workers", "-w", metavar="N", min=1, show_default=False,
-                        help=f"{what} (default: every usable core, here {CORES})")
+    return typer.Option(
+        "--workers",
+        "-w",
+        metavar="N",
+        min=1,
+        show_default=False,
+        help=f"{what} (default: every usable core, here {CORES})",
+    )
 
 
 def Plots(default: str) -> Any:
@@ -111,7 +126,7 @@ def Plots(default: str) -> Any:
     return Flag("--plots/--no-plots", help=f"Draw each run's plots in output.plot_format ({default}).")
 
 
-def ends(command: Callable[..., Optional[int]]) -> Callable[..., None]:
+def ends(command: Callable[..., int | None]) -> Callable[..., None]:
     """The command's exit status: the one it returns, or the one
     :func:`optrun.commands.exits.report` gives the error it raised."""
 
@@ -140,12 +155,21 @@ def _version(value: bool) -> None:
 @app.callback()
 @ends
 def options(
-    version: Annotated[bool, Flag("--version", "-V", help="Print optrun's version and exit.", is_eager=True, callback=_version)] = False,
-    blas_threads: Annotated[Optional[int], typer.Option(
-        "--blas-threads", metavar="N", min=1, max=1024, show_default=False,
-        help="BLAS threads for every run, in this process and in sweep/check workers "
-             "(default: $OPTRUN_BLAS_THREADS, else 1). Recorded in summary.json.",
-    )] = None,
+    version: Annotated[
+        bool, Flag("--version", "-V", help="Print optrun's version and exit.", is_eager=True, callback=_version)
+    ] = False,
+    blas_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--blas-threads",
+            metavar="N",
+            min=1,
+            max=1024,
+            show_default=False,
+            help="BLAS threads for every run, in this process and in sweep/check workers "
+            "(default: $OPTRUN_BLAS_THREADS, else 1). Recorded in summary.json.",
+        ),
+    ] = None,
 ) -> None:
     """Run reproducible optimization experiments from YAML configs."""
     from optrun.commands.common import use_blas_threads
@@ -157,12 +181,20 @@ def options(
 @ends
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable).")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable)."),
+    ] = None,
     quiet: Quiet = False,
     json_out: Annotated[bool, Flag("--json", help="Print summary.json to stdout instead of the table.")] = False,
-    plots: Annotated[Optional[bool], Flag(
-        "--plots/--no-plots", show_default=False,
-        help="Draw the run's plots in output.plot_format, or not; overrides output.plots (default: output.plots, which is on).")] = None,
+    plots: Annotated[
+        bool | None,
+        Flag(
+            "--plots/--no-plots",
+            show_default=False,
+            help="Draw the run's plots in output.plot_format, or not; overrides output.plots (default: output.plots, which is on).",
+        ),
+    ] = None,
     problems: Problems = None,
 ) -> int:
     """Run one experiment and record it in a new run directory."""
@@ -205,20 +237,64 @@ def list_optimizers(problems: Problems = None) -> int:
 @ends
 def grad(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
-    at: Annotated[Optional[List[str]], typer.Option(
-        "--at", metavar="NAME=VALUE", help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).")] = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            metavar="NAME=VALUE",
+            help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).",
+        ),
+    ] = None,
     hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
-    order: Annotated[Optional[int], typer.Option(
-        "--order", metavar="K", help="Derivatives f, f', ..., up to order K in the one free scalar parameter.", show_default=False)] = None,
-    fd: Annotated[bool, Flag("--fd", help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png (in output.plot_format).")] = False,
-    jvp: Annotated[Optional[List[str]], typer.Option(
-        "--jvp", metavar="NAME=VALUE", help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).")] = None,
-    vjp: Annotated[Optional[str], typer.Option(
-        "--vjp", metavar="[U1, U2, ...]", help="One reverse-mode product u^T J, u a YAML list with one number per output.", show_default=False)] = None,
-    range_: Annotated[Optional[str], typer.Option(
-        "--range", metavar="A,B", help="a,b: the interval derivatives.png (and contour.png) span (default: around the point).", show_default=False)] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable).")] = None,
-    json_out: Annotated[bool, Flag("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")] = False,
+    order: Annotated[
+        int | None,
+        typer.Option(
+            "--order",
+            metavar="K",
+            help="Derivatives f, f', ..., up to order K in the one free scalar parameter.",
+            show_default=False,
+        ),
+    ] = None,
+    fd: Annotated[
+        bool,
+        Flag(
+            "--fd",
+            help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png (in output.plot_format).",
+        ),
+    ] = False,
+    jvp: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--jvp",
+            metavar="NAME=VALUE",
+            help="One forward-mode product J v, v given as NAME=VALUE (repeatable; names left out are 0).",
+        ),
+    ] = None,
+    vjp: Annotated[
+        str | None,
+        typer.Option(
+            "--vjp",
+            metavar="[U1, U2, ...]",
+            help="One reverse-mode product u^T J, u a YAML list with one number per output.",
+            show_default=False,
+        ),
+    ] = None,
+    range_: Annotated[
+        str | None,
+        typer.Option(
+            "--range",
+            metavar="A,B",
+            help="a,b: the interval derivatives.png (and contour.png) span (default: around the point).",
+            show_default=False,
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable)."),
+    ] = None,
+    json_out: Annotated[
+        bool, Flag("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")
+    ] = False,
     problems: Problems = None,
 ) -> int:
     """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
@@ -239,8 +315,12 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 @app.command()
 @ends
 def show(
-    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")],
-    json_out: Annotated[bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")] = False,
+    run_dir: Annotated[
+        Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")
+    ],
+    json_out: Annotated[
+        bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")
+    ] = False,
     problems: Problems = None,
 ) -> int:
     """Print a run's summary table and its resolved config (a bench directory: its table)."""
@@ -252,9 +332,21 @@ def show(
 @app.command()
 @ends
 def compare(
-    run_dirs: Annotated[List[Path], typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs).")],
-    out_file: Annotated[Path, typer.Option("--out", metavar="FILE", help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; the table is written beside it as a .csv of the same name.")] = Path("compare.png"),
-    json_out: Annotated[bool, Flag("--json", help="Print the table as JSON (one object per run) instead of the rich table.")] = False,
+    run_dirs: Annotated[
+        list[Path],
+        typer.Argument(metavar="RUN_DIR", help="Run directories (a sweep or bench directory stands for all its runs)."),
+    ],
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; the table is written beside it as a .csv of the same name.",
+        ),
+    ] = Path("compare.png"),
+    json_out: Annotated[
+        bool, Flag("--json", help="Print the table as JSON (one object per run) instead of the rich table.")
+    ] = False,
     problems: Problems = None,
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
@@ -266,22 +358,51 @@ def compare(
 @app.command()
 @ends
 def check(
-    paths: Annotated[Optional[List[Path]], typer.Argument(metavar="PATH", help="Config files or folders (default: configs/).", show_default=False)] = None,
-    junit: Annotated[Optional[Path], typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to this file.")] = None,
-    workers: Annotated[int, Workers(
-        "Check configs in this many worker processes (spawned when there are 2 or more configs; 1: in this process). "
-        "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), so N workers keep to N cores.")] = CORES,
-    strict: Annotated[bool, Flag("--strict", help="Exit 1 when no config was checked (none has an expect: block).")] = False,
-    update: Annotated[bool, Flag(
-        "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances.")] = False,
-    calibrate: Annotated[bool, Flag(
-        "--calibrate", help="Measure how far each result moves on another machine and write tolerances that cover it (no run directories).",
-    )] = False,
-    margin: Annotated[float, typer.Option(
-        "--margin", metavar="M", min=1.0, help="With --calibrate/--update: tolerance = margin x the largest deviation seen.")] = 10.0,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="PATH", help="Config files or folders (default: configs/).", show_default=False),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to this file.")
+    ] = None,
+    workers: Annotated[
+        int,
+        Workers(
+            "Check configs in this many worker processes (spawned when there are 2 or more configs; 1: in this process). "
+            "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), so N workers keep to N cores."
+        ),
+    ] = CORES,
+    strict: Annotated[
+        bool, Flag("--strict", help="Exit 1 when no config was checked (none has an expect: block).")
+    ] = False,
+    update: Annotated[
+        bool,
+        Flag(
+            "--update", help="Rewrite failing expected values with what the runs got, then calibrate their tolerances."
+        ),
+    ] = False,
+    calibrate: Annotated[
+        bool,
+        Flag(
+            "--calibrate",
+            help="Measure how far each result moves on another machine and write tolerances that cover it (no run directories).",
+        ),
+    ] = False,
+    margin: Annotated[
+        float,
+        typer.Option(
+            "--margin",
+            metavar="M",
+            min=1.0,
+            help="With --calibrate/--update: tolerance = margin x the largest deviation seen.",
+        ),
+    ] = 10.0,
     plots: Annotated[bool, Plots("off: checks are about numbers")] = False,
     quiet: Quiet = False,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every config: dotted.key=value.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every config: dotted.key=value."),
+    ] = None,
     problems: Problems = None,
 ) -> int:
     """Run every config that has an expect: block and compare the results.
@@ -291,39 +412,92 @@ def check(
     """
     from optrun.commands.check import check_command
 
-    return check_command(paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet)
+    return check_command(
+        paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet
+    )
 
 
 @app.command()
 @ends
 def sweep(
-    config: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="The YAML config (omit with --resume).", show_default=False)] = None,
-    grid: Annotated[Optional[List[str]], typer.Option("--grid", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): runs for every combination.")] = None,
-    zip_: Annotated[Optional[List[str]], typer.Option("--zip", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): paired lists, one run per position.")] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", metavar="N", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...).")] = None,
-    workers: Annotated[int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")] = CORES,
-    dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Argument(metavar="CONFIG", help="The YAML config (omit with --resume).", show_default=False),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): runs for every combination."
+        ),
+    ] = None,
+    zip_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--zip", metavar="KEY=V1,V2,...", help="path=v1,v2,... (repeatable): paired lists, one run per position."
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            "--seeds", metavar="N", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
+    ] = CORES,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs."),
+    ] = None,
     plots: Annotated[bool, Plots("off: sweeps are about final values")] = False,
     quiet: Quiet = False,
-    vectorize: Annotated[bool, Flag("--vectorize", help="backend: jax only: run every seed as one vmap'ed computation in this process "
-                                    "(the runs may differ in seed and init.* only); same run directories.")] = False,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value.")] = None,
+    vectorize: Annotated[
+        bool,
+        Flag(
+            "--vectorize",
+            help="backend: jax only: run every seed as one vmap'ed computation in this process "
+            "(the runs may differ in seed and init.* only); same run directories.",
+        ),
+    ] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value."),
+    ] = None,
     problems: Problems = None,
 ) -> int:
     """Run a config over a grid of values and seeds, and tabulate the results."""
     from optrun.commands.sweep import sweep_command
 
-    return sweep_command(config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet, vectorize)
+    return sweep_command(
+        config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet, vectorize
+    )
 
 
 @app.command()
 @ends
 def bench(
-    suite: Annotated[Optional[Path], typer.Argument(metavar="SUITE", help="The suite file (omit with --resume).", show_default=False)] = None,
-    workers: Annotated[int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")] = CORES,
-    dask: Annotated[Optional[str], typer.Option("--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers.")] = None,
-    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs.")] = None,
+    suite: Annotated[
+        Path | None, typer.Argument(metavar="SUITE", help="The suite file (omit with --resume).", show_default=False)
+    ] = None,
+    workers: Annotated[
+        int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
+    ] = CORES,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs."),
+    ] = None,
     quiet: Quiet = False,
     problems: Problems = None,
 ) -> int:
@@ -336,8 +510,17 @@ def bench(
 @app.command()
 @ends
 def report(
-    paths: Annotated[List[Path], typer.Argument(metavar="PATH", help="Run, sweep or bench directories (anything holding run directories).", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write.")] = Path("report.html"),
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH",
+            help="Run, sweep or bench directories (anything holding run directories).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
 ) -> int:
     """One self-contained HTML page (tables, configs, plots) to share runs, sweeps and benches."""
     from optrun.commands.report import report_command
@@ -359,8 +542,13 @@ def main(early: list[int] | None = None) -> None:
     EARLY = signals.EARLY = early if early is not None else []
     signals.WHOLE_PROCESS = True  # the command owns the process: its signal handling lasts to the exit
     if EARLY:  # a signal during the imports: nothing has started
-        sys.exit(exits.report(StoppedBySignal(
-            f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0])))
+        sys.exit(
+            exits.report(
+                StoppedBySignal(
+                    f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0]
+                )
+            )
+        )
     try:
         code = app(standalone_mode=False)
     except exits.ENDINGS as exc:

@@ -18,6 +18,7 @@ for _name in ("COLUMNS", "LINES"):
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.dont_write_bytecode = False
 
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Run in a fresh folder so `outputs/` lands in tmp_path."""
@@ -33,8 +34,6 @@ def write_config(workdir):
         return path
 
     return write
-
-
 
 
 @pytest.fixture
@@ -61,7 +60,9 @@ def raising_past_two():
 # tolerance file (tests/tolerances.py), or calls a helper of its module that does: CI runs those
 # (`-m "not slow or floats"`) once per NumPy SIMD level and on another BLAS kernel (.ci/run), where rounding differs.
 # Marked by reading the source, so a new test is covered without anyone remembering to mark it.
-_FLOATS = __import__("re").compile(r"approx\(|allclose|isclose|assert_array_almost|\brtol\b|\batol\b|\brel=|\babs=|tolerances\.")
+_FLOATS = __import__("re").compile(
+    r"approx\(|allclose|isclose|assert_array_almost|\brtol\b|\batol\b|\brel=|\babs=|tolerances\."
+)
 
 
 def _compares_floats(function, helpers) -> bool:
@@ -79,9 +80,14 @@ def _float_helpers(module):
     import inspect
     import re
 
-    names = [name for name, obj in vars(module).items()
-             if inspect.isfunction(obj) and not name.startswith("test") and obj.__module__ == module.__name__
-             and _compares_floats(obj, None)]
+    names = [
+        name
+        for name, obj in vars(module).items()
+        if inspect.isfunction(obj)
+        and not name.startswith("test")
+        and obj.__module__ == module.__name__
+        and _compares_floats(obj, None)
+    ]
     return re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\(") if names else None
 
 

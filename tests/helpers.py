@@ -16,7 +16,12 @@ def run_cli(*args, cwd, timeout=120, env_extra=None, **kwargs):
     env = {key: value for key, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-m", "optrun", *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **kwargs,
     )
 
 

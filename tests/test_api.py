@@ -40,7 +40,9 @@ def test_seed_000_polynomial_descent(workdir):
     assert result.trace["nfev"].tolist() == list(range(1, 202))
     # x* = -4 / (2 * 3): one division, correctly rounded, of the exact -2/3; f* by Horner's rule at x*, a few
     # roundings of values up to 13/3
-    assert result.reference.fun == pytest.approx(-13 / 3, rel=rounding(4)) and result.reference.params == [{"x": -2 / 3}]
+    assert result.reference.fun == pytest.approx(-13 / 3, rel=rounding(4)) and result.reference.params == [
+        {"x": -2 / 3}
+    ]
     assert result.gap == pytest.approx(result.fun + 13 / 3, abs=rounding(5, 13 / 3))  # f* as above, and a subtraction
 
 
@@ -54,8 +56,21 @@ def test_run_directory_contents(workdir):
     assert config["stop"]["max_iter"] == 20 and config["seed"] == 4
     assert config["optimizer"] == {"name": "gd", "step_size": 0.01, "clip_grad_norm": None}
     summary = json.loads((result.run_dir / "summary.json").read_text())
-    for key in ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best",
-                "wall_time_s", "reference", "seed", "versions"):
+    for key in (
+        "status",
+        "message",
+        "fun",
+        "params",
+        "grad_norm",
+        "nit",
+        "nfev",
+        "njev",
+        "best",
+        "wall_time_s",
+        "reference",
+        "seed",
+        "versions",
+    ):
         assert key in summary, key
     assert summary["nit"] == 20 and summary["nfev"] == summary["njev"] == 21
     assert summary["best"] == {"fun": summary["fun"], "iter": 20}
@@ -73,11 +88,16 @@ def test_resolved_config_reruns_identically(workdir):
 
 def test_fix_holds_parameters_out_of_the_vector(workdir):
     # seed 000's one-axis robot: y fixed at 1.2, x_k = 1.2 - 1.1 * 0.96^k
-    result = optrun.run({
-        "problem": "goldfield", "init": {"kind": "values", "values": {"x": 0.1}}, "fix": {"y": 1.2},
-        "optimizer": {"name": "gd", "step_size": 0.01}, "stop": {"max_iter": 300, "grad_tol": None},
-        "output": {"plots": False},
-    })
+    result = optrun.run(
+        {
+            "problem": "goldfield",
+            "init": {"kind": "values", "values": {"x": 0.1}},
+            "fix": {"y": 1.2},
+            "optimizer": {"name": "gd", "step_size": 0.01},
+            "stop": {"max_iter": 300, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     # each step rounds x - 0.01 (4x - 4.8) (|x| <= 1.2), the closed form a few times: under rounding(4, 2) a step,
     # which the contraction by 0.96 adds up to at most / (1 - 0.96)
     near = rounding(4, 2) / 0.04
@@ -109,11 +129,24 @@ def test_config_errors_create_nothing(workdir):
 
 
 def test_param_columns_limit(workdir):
-    result = optrun.run({"problem": {"name": "trid", "dim": 150}, "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 150},
+            "optimizer": "gd",
+            "stop": {"max_iter": 3},
+            "output": {"plots": False},
+        }
+    )
     assert list(result.trace) == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "gap"]
     assert len(result.params["x"]) == 150
-    result = optrun.run({"problem": {"name": "trid", "dim": 150}, "optimizer": "gd", "stop": {"max_iter": 3},
-                         "output": {"plots": False, "param_columns": 150}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 150},
+            "optimizer": "gd",
+            "stop": {"max_iter": 3},
+            "output": {"plots": False, "param_columns": 150},
+        }
+    )
     assert "x[149]" in result.trace
 
 
@@ -135,8 +168,14 @@ def raising_problem():
 
 
 def test_failed_run_is_recorded(workdir, raising_problem):
-    result = optrun.run({"problem": raising_problem, "optimizer": {"name": "gd", "step_size": 0.1},
-                         "stop": {"grad_tol": None}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": raising_problem,
+            "optimizer": {"name": "gd", "step_size": 0.1},
+            "stop": {"grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "failed" and not result.ok
     assert "ValueError: x left the domain while computing iteration 4" in result.message
     assert result.trace["iter"].tolist() == [0, 1, 2, 3]
@@ -145,16 +184,23 @@ def test_failed_run_is_recorded(workdir, raising_problem):
 
 @pytest.mark.slow
 def test_diverged_run_is_recorded(workdir):
-    result = optrun.run({"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 1.0},
-                         "output": {"plots": True}})
+    result = optrun.run(
+        {"problem": "polynomial", "optimizer": {"name": "gd", "step_size": 1.0}, "output": {"plots": True}}
+    )
     assert result.status == "diverged" and "divergence bound" in result.message
     assert result.best.iter == 0
     assert (result.run_dir / "summary.json").exists() and (result.run_dir / "loss.png").exists()
 
 
 def test_time_limit_status(workdir):
-    result = optrun.run({"problem": {"name": "trid", "dim": 50}, "optimizer": {"name": "gd", "step_size": 1e-9},
-                         "stop": {"max_iter": 10**9, "grad_tol": None, "time_limit": 0.3}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 50},
+            "optimizer": {"name": "gd", "step_size": 1e-9},
+            "stop": {"max_iter": 10**9, "grad_tol": None, "time_limit": 0.3},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "time_limit" and result.nit > 10
     assert 0.3 <= result.wall_time_s < 5
 
@@ -176,11 +222,15 @@ def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
 def test_gap_column_when_the_minimum_is_known(workdir):
     result = optrun.run(POLY)
     # gap = f - f*, f* = -13/3 to rounding(4) relative (test_seed_000_polynomial_descent); each side's subtraction rounds
-    np.testing.assert_allclose(result.trace["gap"], result.trace["f"] + 13 / 3, rtol=rounding(1), atol=rounding(4, 13 / 3))
+    np.testing.assert_allclose(
+        result.trace["gap"], result.trace["f"] + 13 / 3, rtol=rounding(1), atol=rounding(4, 13 / 3)
+    )
     header = (result.run_dir / "trace.csv").read_text().splitlines()[0].split(",")
     # the spec's columns, then the parameter columns right after njev, then gap
     assert header == ["iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev", "x", "gap"]
-    unknown = optrun.run({"problem": "decaying_cosine", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
+    unknown = optrun.run(
+        {"problem": "decaying_cosine", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}}
+    )
     assert "gap" not in unknown.trace
     assert unknown.reference is None and unknown.gap is None and "unbounded below" in unknown.summary.reference_note
 

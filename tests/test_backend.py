@@ -32,7 +32,6 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 ROWS = 100  # rows 0..99 of the trace: 99 steps
 
 
-
 # ------------------------------------------------------------------ helpers
 class Rows:
     """An observer keeping f and x of every row."""
@@ -92,7 +91,9 @@ CHAOTIC = {
 # ------------------------------------------------------------- the registry
 def test_backends_are_registered_and_a_typo_names_the_close_match():
     assert list(BACKENDS) == ["autograd", "jax"]
-    with pytest.raises(ConfigError, match=r"^backend: unknown backend 'jaxx'; did you mean 'jax'\? \(known: autograd, jax\)$"):
+    with pytest.raises(
+        ConfigError, match=r"^backend: unknown backend 'jaxx'; did you mean 'jax'\? \(known: autograd, jax\)$"
+    ):
         from optrun.core.backend import check_backend
 
         check_backend("jaxx")
@@ -100,7 +101,9 @@ def test_backends_are_registered_and_a_typo_names_the_close_match():
         register_backend("jax", lambda: None, description="again")
 
 
-@pytest.mark.parametrize("name", ["autograd", pytest.param("jax", marks=pytest.mark.slow)])  # jax: its import and compiles take 1-2 s
+@pytest.mark.parametrize(
+    "name", ["autograd", pytest.param("jax", marks=pytest.mark.slow)]
+)  # jax: its import and compiles take 1-2 s
 def test_a_backend_gives_f_gradient_hessian_and_hvp_in_float64(name):
     backend = get_backend(name)
     assert isinstance(backend, Backend) and backend.name == name and get_backend(name) is backend
@@ -125,8 +128,14 @@ def test_a_backend_gives_f_gradient_hessian_and_hvp_in_float64(name):
 def test_both_backends_flatten_in_the_same_order():
     """Dict keys sorted (capitals first), lists in order, arrays in C order:
     the MLP's list of layers gives the same flat vector, so trace columns agree."""
-    params = {"layers": [{"w": np.arange(6.0).reshape(2, 3), "b": np.arange(3.0) + 10}, {"w": np.ones((3, 1)), "b": np.array([30.0])}],
-              "a": 1.5, "Z": np.array([7.0, 8.0])}
+    params = {
+        "layers": [
+            {"w": np.arange(6.0).reshape(2, 3), "b": np.arange(3.0) + 10},
+            {"w": np.ones((3, 1)), "b": np.array([30.0])},
+        ],
+        "a": 1.5,
+        "Z": np.array([7.0, 8.0]),
+    }
     flat = {name: get_backend(name).ravel(params) for name in ("autograd", "jax")}
     np.testing.assert_array_equal(np.asarray(flat["autograd"][0]), np.asarray(flat["jax"][0]))
     back = flat["jax"][1](flat["jax"][0])
@@ -135,8 +144,10 @@ def test_both_backends_flatten_in_the_same_order():
 
 @pytest.mark.slow
 def test_jax_is_imported_only_when_a_run_uses_it():
-    code = ("import sys; from optrun.commands.catalogue import *; import optrun.cli; from optrun.config import load_config; "
-            "load_config({'problem': 'trid', 'optimizer': 'gd', 'backend': 'jax'}); print('jax' in sys.modules)")
+    code = (
+        "import sys; from optrun.commands.catalogue import *; import optrun.cli; from optrun.config import load_config; "
+        "load_config({'problem': 'trid', 'optimizer': 'gd', 'backend': 'jax'}); print('jax' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -150,8 +161,10 @@ def test_a_missing_jax_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jax" else real(name, *a))
     with pytest.raises(ConfigError) as info:
         check_backend("jax")
-    assert str(info.value) == ("backend: the 'jax' backend needs jax, which is not installed: "
-                               'pip install -e ".[jax]" (or pip install "optrun[jax]")')
+    assert str(info.value) == (
+        "backend: the 'jax' backend needs jax, which is not installed: "
+        'pip install -e ".[jax]" (or pip install "optrun[jax]")'
+    )
 
 
 # ----------------------------------------------------------- the config key
@@ -165,16 +178,23 @@ def test_backend_defaults_to_autograd_and_is_recorded():
 def test_a_problem_without_jax_is_refused_at_backend_naming_its_backends():
     with pytest.raises(ConfigError) as info:
         load_config(CONFIGS / "rastrigin-user-problem.yaml", ["backend=jax"])
-    assert str(info.value) == (f"{CONFIGS / 'rastrigin-user-problem.yaml'}: backend: problem 'rastrigin' runs on the 'autograd' "
-                               "backend only, not 'jax' (a problem lists its backends in register_problem(..., backends=...))")
+    assert str(info.value) == (
+        f"{CONFIGS / 'rastrigin-user-problem.yaml'}: backend: problem 'rastrigin' runs on the 'autograd' "
+        "backend only, not 'jax' (a problem lists its backends in register_problem(..., backends=...))"
+    )
 
 
 @pytest.mark.slow
 def test_cli_backend_errors_are_one_line_with_exit_status_2(workdir):
-    for value, message in (("jaxx", "backend: unknown backend 'jaxx'; did you mean 'jax'?"),
-                           ("[jax]", "backend: input should be a valid string")):
-        out = subprocess.run([sys.executable, "-m", "optrun", "run", str(CONFIGS / "trid-gd.yaml"), "--set", f"backend={value}"],
-                             capture_output=True, text=True)
+    for value, message in (
+        ("jaxx", "backend: unknown backend 'jaxx'; did you mean 'jax'?"),
+        ("[jax]", "backend: input should be a valid string"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "optrun", "run", str(CONFIGS / "trid-gd.yaml"), "--set", f"backend={value}"],
+            capture_output=True,
+            text=True,
+        )
         assert out.returncode == 2 and out.stdout == ""
         assert len(out.stderr.strip().splitlines()) == 1 and message in out.stderr
 
@@ -203,12 +223,20 @@ def test_a_problem_declaring_backends_gets_the_module_and_an_old_one_keeps_its_b
 
     both, old = PROBLEMS.get("test_both_bowl"), PROBLEMS.get("test_old_bowl")
     assert both.backends == ("autograd", "jax") and old.backends == ("autograd",)
-    assert float(both.build(both.options())  # called as every entry was before backends: autograd.numpy
-                 .objective({"x": np.zeros(2)})) == 2.0
+    assert (
+        float(
+            both.build(both.options()).objective(  # called as every entry was before backends: autograd.numpy
+                {"x": np.zeros(2)}
+            )
+        )
+        == 2.0
+    )
     jax_problem = both.make(both.options(), get_backend("jax"))
     assert float(jax.jit(lambda x: jax_problem.objective({"x": x}))(np.zeros(2))) == 2.0
     assert old.make(old.options(), get_backend("autograd")).start == {"x": 0.0}
-    with pytest.raises(ConfigError, match="^backend: problem 'test_old_bowl' runs on the 'autograd' backend only, not 'jax'"):
+    with pytest.raises(
+        ConfigError, match="^backend: problem 'test_old_bowl' runs on the 'autograd' backend only, not 'jax'"
+    ):
         old.make(old.options(), get_backend("jax"))
 
 
@@ -219,9 +247,18 @@ def test_a_python_function_declares_its_backends(workdir):
     from optrun.core.problems.python import PythonFunction
 
     function = PythonFunction(lambda x: jnp.sum((x - 2.0) ** 2), np.zeros(3), backends=("jax",))
-    result = optrun.run({"problem": function, "optimizer": {"name": "gd", "step_size": 0.5}, "backend": "jax",
-                         "stop": {"max_iter": 5}, "output": {"plots": False}})
-    np.testing.assert_array_equal(result.params["x"], 2.0)  # x - 0.5 * 2 (x - 2) from 0: one exact step to 2, gradient 0 there
+    result = optrun.run(
+        {
+            "problem": function,
+            "optimizer": {"name": "gd", "step_size": 0.5},
+            "backend": "jax",
+            "stop": {"max_iter": 5},
+            "output": {"plots": False},
+        }
+    )
+    np.testing.assert_array_equal(
+        result.params["x"], 2.0
+    )  # x - 0.5 * 2 (x - 2) from 0: one exact step to 2, gradient 0 there
     with pytest.raises(ConfigError, match=r"^backend: problem 'python' runs on the 'jax' backend only, not 'autograd'"):
         optrun.run({"problem": function, "optimizer": "gd"})
 
@@ -257,13 +294,39 @@ def test_no_config_is_left_out_silently():
     left_out = {p.name for p in SHIPPED} - {p.name for p in COVERED}
     assert left_out == set(NOT_COVERED), "a shipped config is neither covered nor listed in NOT_COVERED with a reason"
     assert [p.name for p in COVERED] == [
-        "beale-adam.yaml", "booth-gd.yaml", "decaying-cosine-gd.yaml", "expression-rosenbrock.yaml", "gaussian-mle-gd.yaml",
-        "goldfield-fix-y.yaml", "goldfield-gd.yaml", "goldfield-newton.yaml", "grad-cubic.yaml", "grad-sin-product.yaml",
-        "himmelblau-adam.yaml", "himmelblau-backtracking.yaml", "linreg-csv.yaml", "linreg-fromtrue.yaml", "linreg-fromzero.yaml",
-        "linreg-lstsq.yaml", "linreg-nobias.yaml", "logistic-seed001.yaml", "mlp-gd.yaml", "polynomial-gd.yaml",
-        "rosenbrock-adam-cosine-clip.yaml", "rosenbrock-newton.yaml", "styblinski-tang-gd.yaml", "sum-of-squares-adamw.yaml",
-        "sum-of-squares-gd.yaml", "trid-adagrad.yaml", "trid-adam.yaml", "trid-gd.yaml", "trid-momentum.yaml",
-        "trid-nesterov.yaml", "trid-newton-cg.yaml", "trid-rmsprop-cosine.yaml"]
+        "beale-adam.yaml",
+        "booth-gd.yaml",
+        "decaying-cosine-gd.yaml",
+        "expression-rosenbrock.yaml",
+        "gaussian-mle-gd.yaml",
+        "goldfield-fix-y.yaml",
+        "goldfield-gd.yaml",
+        "goldfield-newton.yaml",
+        "grad-cubic.yaml",
+        "grad-sin-product.yaml",
+        "himmelblau-adam.yaml",
+        "himmelblau-backtracking.yaml",
+        "linreg-csv.yaml",
+        "linreg-fromtrue.yaml",
+        "linreg-fromzero.yaml",
+        "linreg-lstsq.yaml",
+        "linreg-nobias.yaml",
+        "logistic-seed001.yaml",
+        "mlp-gd.yaml",
+        "polynomial-gd.yaml",
+        "rosenbrock-adam-cosine-clip.yaml",
+        "rosenbrock-newton.yaml",
+        "styblinski-tang-gd.yaml",
+        "sum-of-squares-adamw.yaml",
+        "sum-of-squares-gd.yaml",
+        "trid-adagrad.yaml",
+        "trid-adam.yaml",
+        "trid-gd.yaml",
+        "trid-momentum.yaml",
+        "trid-nesterov.yaml",
+        "trid-newton-cg.yaml",
+        "trid-rmsprop-cosine.yaml",
+    ]
 
 
 def assert_same_trace(f_jx, x_jx, f_ag, x_ag):
@@ -331,7 +394,9 @@ def test_a_chaotic_trace_drifts_no_more_than_one_rounding_moves_it(config):
 def test_scipy_methods_run_on_jax_derivatives(method):
     """SciPy's methods take the Oracle's gradient, Hessian-vector products and
     Hessian: on jax they reach the same minimum of Rosenbrock in as many iterations."""
-    ends = {backend: trace({"problem": "rosenbrock", "optimizer": method}, backend)[3] for backend in ("autograd", "jax")}
+    ends = {
+        backend: trace({"problem": "rosenbrock", "optimizer": method}, backend)[3] for backend in ("autograd", "jax")
+    }
     assert ends["jax"].status == ends["autograd"].status and ends["jax"].nit == ends["autograd"].nit
     # converged: |gradient| <= grad_tol 1e-8, so |x - 1| <= 1e-8 / lambda_min of the Hessian at the minimum,
     # [[802, -400], [-400, 200]]; 1% more for the third derivatives over that distance and the gradient's rounding (1e-13)
@@ -404,7 +469,9 @@ def test_a_jax_only_problem_builds_with_jax_numpy_when_called_the_old_way():
         entry = PROBLEMS.get("test_jax_only")
         entry.build(entry.options())
         assert seen == [jnp]
-        with pytest.raises(ConfigError, match="^backend: problem 'test_jax_only' runs on the 'jax' backend only, not 'autograd'"):
+        with pytest.raises(
+            ConfigError, match="^backend: problem 'test_jax_only' runs on the 'jax' backend only, not 'autograd'"
+        ):
             load_config({"problem": "test_jax_only", "optimizer": "gd"})
         assert load_config({"problem": "test_jax_only", "optimizer": "gd", "backend": "jax"}).backend == "jax"
     finally:

@@ -21,8 +21,10 @@ from optrun.config.bench import load_suite
 from optrun.core.rundir import read_run
 
 runner = CliRunner()
-SMALL = ("name: tiny\nproblems: [beale, {name: trid, dim: 3}]\noptimizers: [lbfgs, {name: gd, step_size: 1.0e-2}]\n"
-         "starts: 2\nbudget: {max_iter: 150}\ntargets: [1.0e-1, 1.0e-4]\n")
+SMALL = (
+    "name: tiny\nproblems: [beale, {name: trid, dim: 3}]\noptimizers: [lbfgs, {name: gd, step_size: 1.0e-2}]\n"
+    "starts: 2\nbudget: {max_iter: 150}\ntargets: [1.0e-1, 1.0e-4]\n"
+)
 
 
 def bench(*args):
@@ -39,21 +41,27 @@ def only_bench_dir(workdir, name="tiny"):
 
 
 # -------------------------------------------------------------- suite files
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nproblems: [beale]\n", "optimizers: is required but missing"),
-    ("name: x\nproblems: [beale]\noptimizers: [gd]\nstarts: 0\n", "starts: "),
-    ("name: x\nproblems: [beale]\noptimizers: [gd]\ntargets: [2.0]\n", "targets: targets are tolerances between 0 and 1"),
-    ("name: x\nproblems: [beale]\noptimizers: [gd]\nbudget: {max_evals: 3}\n", "budget.max_evals"),
-    ("name: x\nproblems: [beale]\noptimizers: [gd]\ncolour: red\n", "colour"),
-    ("name: x\nproblems: [beale, beale]\noptimizers: [gd]\n", "problems: 'beale' is listed twice"),
-    ("name: x\nproblems: [{n: 3}]\noptimizers: [gd]\n", "needs 'name:'"),
-    ("name: x\nproblems: [nosuchproblem]\noptimizers: [gd]\n", "problem.name"),
-    ("name: x\nproblems: [beale]\noptimizers: [{name: gd, step_sise: 1}]\n", "optimizer.step_sise"),
-    ("name: x\nproblems: [{name: trid, dim: 0}]\noptimizers: [gd]\n", "problem.dim"),
-    ("name: 'a/b'\nproblems: [beale]\noptimizers: [gd]\n", "name: "),
-    ("- just a list\n", "must be a mapping"),
-    ("", "suite file is empty"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("name: x\nproblems: [beale]\n", "optimizers: is required but missing"),
+        ("name: x\nproblems: [beale]\noptimizers: [gd]\nstarts: 0\n", "starts: "),
+        (
+            "name: x\nproblems: [beale]\noptimizers: [gd]\ntargets: [2.0]\n",
+            "targets: targets are tolerances between 0 and 1",
+        ),
+        ("name: x\nproblems: [beale]\noptimizers: [gd]\nbudget: {max_evals: 3}\n", "budget.max_evals"),
+        ("name: x\nproblems: [beale]\noptimizers: [gd]\ncolour: red\n", "colour"),
+        ("name: x\nproblems: [beale, beale]\noptimizers: [gd]\n", "problems: 'beale' is listed twice"),
+        ("name: x\nproblems: [{n: 3}]\noptimizers: [gd]\n", "needs 'name:'"),
+        ("name: x\nproblems: [nosuchproblem]\noptimizers: [gd]\n", "problem.name"),
+        ("name: x\nproblems: [beale]\noptimizers: [{name: gd, step_sise: 1}]\n", "optimizer.step_sise"),
+        ("name: x\nproblems: [{name: trid, dim: 0}]\noptimizers: [gd]\n", "problem.dim"),
+        ("name: 'a/b'\nproblems: [beale]\noptimizers: [gd]\n", "name: "),
+        ("- just a list\n", "must be a mapping"),
+        ("", "suite file is empty"),
+    ],
+)
 def test_bad_suite_files_are_one_line_exit_2_and_write_nothing(workdir, text, message):
     (workdir / "s.yaml").write_text(text)
     result = bench("s.yaml", "--workers", "1")
@@ -76,7 +84,9 @@ def test_suites_resolve_through_the_problem_registry(workdir, monkeypatch):
     import optrun.core.problems as problems_module
 
     monkeypatch.setattr(problems_module, "SUITES", {"twosome": None}, raising=False)
-    monkeypatch.setattr(problems_module, "suite_members", lambda name: [("beale", {}), ("trid", {"dim": 4})], raising=False)
+    monkeypatch.setattr(
+        problems_module, "suite_members", lambda name: [("beale", {}), ("trid", {"dim": 4})], raising=False
+    )
     (workdir / "s.yaml").write_text("name: x\nproblems: twosome\noptimizers: [gd]\n")
     assert load_suite(workdir / "s.yaml").problems == [{"name": "beale"}, {"name": "trid", "dim": 4}]
 
@@ -107,12 +117,36 @@ def test_small_bench_writes_runs_csv_table_and_plots_and_resumes(workdir):
     assert result.exit_code == 0, result.output
     bench_dir = only_bench_dir(workdir)
     assert "solved 0.0001" in result.stdout and "8 of 8 runs done" in result.stdout
-    for name in ("bench.json", "bench.csv", "perf_evals.png", "perf_time.png", "data_profiles.png", "ecdf.png", "runs/sweep.json"):
+    for name in (
+        "bench.json",
+        "bench.csv",
+        "perf_evals.png",
+        "perf_time.png",
+        "data_profiles.png",
+        "ecdf.png",
+        "runs/sweep.json",
+    ):
         assert (bench_dir / name).is_file(), name
     rows = rows_of(bench_dir)
-    assert list(rows[0])[:11] == ["problem", "dimension", "optimizer", "start", "status", "f", "gap", "nit", "nfev", "njev", "time"]
+    assert list(rows[0])[:11] == [
+        "problem",
+        "dimension",
+        "optimizer",
+        "start",
+        "status",
+        "f",
+        "gap",
+        "nit",
+        "nfev",
+        "njev",
+        "time",
+    ]
     assert [(r["problem"], r["optimizer"], r["start"]) for r in rows[:4]] == [
-        ("beale", "lbfgs", "0"), ("beale", "lbfgs", "1"), ("beale", "gd(step_size=0.01)", "0"), ("beale", "gd(step_size=0.01)", "1")]
+        ("beale", "lbfgs", "0"),
+        ("beale", "lbfgs", "1"),
+        ("beale", "gd(step_size=0.01)", "0"),
+        ("beale", "gd(step_size=0.01)", "1"),
+    ]
     assert {r["problem"] for r in rows} == {"beale", "trid(dim=3)"}
     # evaluations-to-target are read from each run's trace: f* + tau max(1, |f*|) first reached there
     for r in rows:
@@ -148,8 +182,10 @@ def test_small_bench_writes_runs_csv_table_and_plots_and_resumes(workdir):
 @pytest.mark.slow
 def test_problems_without_a_known_minimum_use_the_relative_reduction(workdir):
     # expression problems have no f*: a target is f <= f_L + tau (f0 - f_L), f_L the best any run of that start found
-    (workdir / "s.yaml").write_text("name: rel\nproblems: [{name: expression, expr: '(x - 1)**2 + 3', params: {x: 5.0}}]\n"
-                                    "optimizers: [lbfgs, {name: gd, step_size: 1.0e-3}]\nbudget: {max_iter: 50}\ntargets: [0.5, 1.0e-3]\n")
+    (workdir / "s.yaml").write_text(
+        "name: rel\nproblems: [{name: expression, expr: '(x - 1)**2 + 3', params: {x: 5.0}}]\n"
+        "optimizers: [lbfgs, {name: gd, step_size: 1.0e-3}]\nbudget: {max_iter: 50}\ntargets: [0.5, 1.0e-3]\n"
+    )
     result = bench("s.yaml", "--workers", "1")
     assert result.exit_code == 0, result.output
     rows = rows_of(only_bench_dir(workdir, "rel"))
@@ -164,11 +200,19 @@ def test_problems_without_a_known_minimum_use_the_relative_reduction(workdir):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_resume_completes(workdir):
-    (workdir / "s.yaml").write_text("name: cc\nproblems: [{name: trid, dim: 200}]\noptimizers: [{name: gd, step_size: 1.0e-9}]\n"
-                                    "starts: 5\nbudget: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\ntargets: [0.1]\n")
+    (workdir / "s.yaml").write_text(
+        "name: cc\nproblems: [{name: trid, dim: 200}]\noptimizers: [{name: gd, step_size: 1.0e-9}]\n"
+        "starts: 5\nbudget: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\ntargets: [0.1]\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "bench", "s.yaml", "--workers", "1"], cwd=workdir,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "bench", "s.yaml", "--workers", "1"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 120
     finished = []
     while time.time() < deadline and len(finished) < 2:

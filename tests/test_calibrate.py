@@ -30,7 +30,9 @@ def test_nudge_moves_each_entry_by_whole_ulps():
     assert np.array_equal(nudge(x0, -1) - x0, -(nudge(x0, 1) - x0))
 
 
-@pytest.mark.parametrize("value, rounded", [(3.21, 3.3), (29.0, 29.0), (0.0139, 0.014), (1e-12, 1e-12), (6.81e-8, 6.9e-8), (0.0, 0.0)])
+@pytest.mark.parametrize(
+    "value, rounded", [(3.21, 3.3), (29.0, 29.0), (0.0139, 0.014), (1e-12, 1e-12), (6.81e-8, 6.9e-8), (0.0, 0.0)]
+)
 def test_round_up_to_two_digits_never_lowers(value, rounded):
     assert round_up(value) == rounded
     assert round_up(value) >= value
@@ -120,7 +122,9 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
     mlp = yaml.safe_load((tmp_path / "mlp-gd.yaml").read_text())["expect"]
     trid = yaml.safe_load((tmp_path / "trid-gd.yaml").read_text())["expect"]
     assert mlp["calibration"]["sensitive"] is True and mlp["calibration"]["samples"] == planned_samples()
-    assert mlp["calibration"]["spread"]["fun"] > calibrate.SENSITIVE * mlp["fun"]  # measured, chaotic: rounding-sensitive
+    assert (
+        mlp["calibration"]["spread"]["fun"] > calibrate.SENSITIVE * mlp["fun"]
+    )  # measured, chaotic: rounding-sensitive
     # 10x the largest |run - expected|, which is at least half the spread (|a - b| <= |a - e| + |b - e|)
     assert mlp["atol"]["fun"] >= MARGIN * mlp["calibration"]["spread"]["fun"] / 2 and mlp["rtol"] == 0.0
     assert trid["calibration"]["sensitive"] is False
@@ -132,7 +136,9 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
     assert mlp["fun"] == yaml.safe_load((REPO / "configs" / "mlp-gd.yaml").read_text())["expect"]["fun"]  # values kept
     assert (tmp_path / "mlp-gd.yaml").read_text().startswith("# Seed 004")  # comments kept
     load_config(tmp_path / "mlp-gd.yaml")  # still a valid config
-    again = run_cli("check", "mlp-gd.yaml", "trid-gd.yaml", cwd=tmp_path, env_extra=other_kernel_env())  # None: as it is
+    again = run_cli(
+        "check", "mlp-gd.yaml", "trid-gd.yaml", cwd=tmp_path, env_extra=other_kernel_env()
+    )  # None: as it is
     assert again.returncode == 0, again.stdout + again.stderr
     assert "rounding-sensitive: last-bit changes move fun by" in again.stdout
 
@@ -143,10 +149,15 @@ def test_update_rewrites_a_failing_value_then_calibrates_it(tmp_path):
     (tmp_path / "t.yaml").write_text(text)
     result = run_cli("check", "t.yaml", "--update", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "updated t.yaml: expect.fun: -1.5 -> -2" in result.stdout and "tolerances written for 1 of 1" in result.stdout
+    assert (
+        "updated t.yaml: expect.fun: -1.5 -> -2" in result.stdout and "tolerances written for 1 of 1" in result.stdout
+    )
     expect = yaml.safe_load((tmp_path / "t.yaml").read_text())["expect"]
     # the run's f, converged (grad_tol 1e-8, lambda_min 1): within 1e-16 / 2 of f* = -2, plus f's roundings
-    assert expect["fun"] == pytest.approx(-2.0, abs=1e-16 / 2 + rounding(4, 4)) and expect["calibration"]["samples"] == planned_samples()
+    assert (
+        expect["fun"] == pytest.approx(-2.0, abs=1e-16 / 2 + rounding(4, 4))
+        and expect["calibration"]["samples"] == planned_samples()
+    )
     assert run_cli("check", "t.yaml", cwd=tmp_path).returncode == 0
 
 
@@ -163,5 +174,7 @@ def test_a_failure_says_where_the_expectation_was_recorded(tmp_path):
     finally:
         os.chdir(REPO)
     assert result.outcome == "fail"
-    assert result.message.endswith("expectation recorded on Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread; this run: "
-                                   + result.machine)
+    assert result.message.endswith(
+        "expectation recorded on Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread; this run: "
+        + result.machine
+    )

@@ -10,7 +10,19 @@ runner = CliRunner()
 def test_describe_shows_everything():
     result = runner.invoke(app, ["describe", "trid"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
-    for text in ("trid:", "formula", "sum_{i=1..d} (x_i - 1)^2", "x (dim,)", "default start", "x=[1, -1]", "f* = -2.0", "minimizer", "dim", ">= 1", "built-in"):
+    for text in (
+        "trid:",
+        "formula",
+        "sum_{i=1..d} (x_i - 1)^2",
+        "x (dim,)",
+        "default start",
+        "x=[1, -1]",
+        "f* = -2.0",
+        "minimizer",
+        "dim",
+        ">= 1",
+        "built-in",
+    ):
         assert text in result.stdout, text
 
 

@@ -97,7 +97,9 @@ def test_known_with_several_minima_picks_the_nearest(workdir):
     # each, g = (4x r1 + 2 r2, 2 r1 + 4y r2) within 16 times that (|x|, |y| < 3.8), and |x - x*| <= |g| / lambda_min
     # (70.7 there), here and where the digits were printed (16 of them: +-5e-16)
     tol = 2 * 16 * rounding(2, 30) / 70 + 5e-16
-    assert px.expected == pytest.approx(-3.779310253377747, abs=tol) and py.expected == pytest.approx(-3.2831859912861696, abs=tol)
+    assert px.expected == pytest.approx(-3.779310253377747, abs=tol) and py.expected == pytest.approx(
+        -3.2831859912861696, abs=tol
+    )
 
 
 def test_skipped_configs_are_listed(workdir):
@@ -113,10 +115,14 @@ def test_exit_statuses(workdir):
     (workdir / "bad.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: -1}\nexpect: {fun: known}\n")
     result = check("bad.yaml")
     assert result.exit_code == 2 and "ERROR" in result.stdout and "optimizer.step_size" in result.stdout
-    (workdir / "div.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {fun: known}\n")
+    (workdir / "div.yaml").write_text(
+        "problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {fun: known}\n"
+    )
     result = check("div.yaml")
     assert result.exit_code == 1 and "run diverged" in result.stdout
-    (workdir / "div2.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {status: diverged}\n")
+    (workdir / "div2.yaml").write_text(
+        "problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {status: diverged}\n"
+    )
     assert check("div2.yaml").exit_code == 1  # a diverged run always fails the check
     assert check("nowhere").exit_code == 2
     config(workdir, "unknown-param.yaml", "params: {y: 1.0}")
@@ -136,7 +142,12 @@ def test_junit_report(workdir):
     assert result.exit_code == 2
     root = ET.parse(workdir / "reports" / "junit.xml").getroot()
     suite = root.find("testsuite")
-    assert suite.attrib["tests"] == "4" and suite.attrib["failures"] == "1" and suite.attrib["errors"] == "1" and suite.attrib["skipped"] == "1"
+    assert (
+        suite.attrib["tests"] == "4"
+        and suite.attrib["failures"] == "1"
+        and suite.attrib["errors"] == "1"
+        and suite.attrib["skipped"] == "1"
+    )
     cases = {Path(c.attrib["name"]).name: c for c in suite.findall("testcase")}
     assert "fun: expected -1.5, got -2" in cases["wrong.yaml"].find("failure").attrib["message"]
     assert "unknown problem 'nope'" in cases["bad.yaml"].find("error").attrib["message"]
@@ -159,14 +170,22 @@ def test_workers_give_the_same_results(workdir):
 
 @pytest.mark.slow
 def test_update_rewrites_failing_values_and_keeps_comments(workdir):
-    path = config(workdir, "u.yaml", "fun: -1.5      # was measured by hand\nparams: {x: [2.0, 2.5]}\natol: 1.0e-6\nstatus: converged")
+    path = config(
+        workdir,
+        "u.yaml",
+        "fun: -1.5      # was measured by hand\nparams: {x: [2.0, 2.5]}\natol: 1.0e-6\nstatus: converged",
+    )
     before = path.read_text()
     result = check("u.yaml", "--update")
     assert result.exit_code == 0
     assert "updated u.yaml: expect.fun: -1.5 -> -2" in result.stdout
     assert "expect.params.x: [2.0, 2.5] ->" in result.stdout
     after = path.read_text()
-    assert "# Trid 2-D; minimum (2, 2), f* = -2" in after and "# plain gradient descent" in after and "# was measured by hand" in after
+    assert (
+        "# Trid 2-D; minimum (2, 2), f* = -2" in after
+        and "# plain gradient descent" in after
+        and "# was measured by hand" in after
+    )
     assert after.splitlines()[:4] == before.splitlines()[:4]  # untouched lines stay byte for byte
     assert "grad_tol: 1.0e-10" in after and "status: converged" in after
     assert check("u.yaml").exit_code == 0  # and now it passes
@@ -187,7 +206,9 @@ def test_find_configs_skips_run_directories_and_hidden_folders(workdir):
 
 
 def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(workdir):
-    config(workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0")  # x is >= 1.6e-11 from (2, 2): fails
+    config(
+        workdir, "k.yaml", "fun: known\nparams: known\natol: 1.0e-30\nrtol: 0.0"
+    )  # x is >= 1.6e-11 from (2, 2): fails
     (workdir / "plain.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 3}\n")
     result = check("k.yaml", "plain.yaml", "--set", "expect.max_nit=1", "--update", "--workers", "1")
     assert result.exit_code == 1, result.stdout
@@ -199,8 +220,11 @@ def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(wor
 def test_interrupted_and_not_run_configs_are_reported_and_exit_128_plus_signal(workdir):
     from optrun.commands.check import INTERRUPTED, NOT_RUN, CheckResult, exit_code, totals, write_junit
 
-    results = [CheckResult("a.yaml", "pass"), CheckResult("b.yaml", INTERRUPTED, error="interrupted by SIGTERM at iteration 7", signum=15),
-               CheckResult("c.yaml", NOT_RUN, error="not started: the check was stopped by SIGTERM", signum=15)]
+    results = [
+        CheckResult("a.yaml", "pass"),
+        CheckResult("b.yaml", INTERRUPTED, error="interrupted by SIGTERM at iteration 7", signum=15),
+        CheckResult("c.yaml", NOT_RUN, error="not started: the check was stopped by SIGTERM", signum=15),
+    ]
     assert exit_code(results) == 143
     assert exit_code([CheckResult("a.yaml", "fail"), CheckResult("b.yaml", NOT_RUN, signum=2)]) == 130
     assert "1 passed, 0 failed, 0 errors, 0 skipped, 1 interrupted, 1 not run" in totals(results)

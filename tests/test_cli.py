@@ -36,7 +36,6 @@ def test_run_prints_a_summary_table(write_config):
     assert "f - f*" in result.output
 
 
-
 def test_run_shows_the_summary_before_drawing_the_plots(write_config, monkeypatch):
     """The table is printed once summary.json is written; the plots (longer than a tiny run) come after."""
     from optrun.commands import plots
@@ -58,6 +57,7 @@ def test_run_shows_the_summary_before_drawing_the_plots(write_config, monkeypatc
     assert result.stdout.index("run directory") < result.stdout.index("<drawing plots>")
     assert "a plot warning" in result.stderr  # the plots' warnings still reach the user
 
+
 def test_run_json_is_the_summary(write_config, workdir):
     path = write_config(TRID, "trid.yaml")
     result = invoke("run", path, "--json", "--set", "optimizer.step_size=0.2")
@@ -76,7 +76,9 @@ def test_quiet_prints_nothing(write_config):
 
 def test_quiet_never_hides_a_failure(write_config):
     """A diverged run under --quiet: no table, but one line on stderr, exit 1."""
-    result = invoke("run", write_config(TRID), "--quiet", "--set", "optimizer.step_size=10", "--set", "output.plots=false")
+    result = invoke(
+        "run", write_config(TRID), "--quiet", "--set", "optimizer.step_size=10", "--set", "output.plots=false"
+    )
     lines = result.stderr.strip().splitlines()
     assert result.exit_code == 1 and result.stdout == "" and len(lines) == 1
     assert lines[0].startswith("cfg: diverged: ") and "recorded in outputs/cfg/" in lines[0]
@@ -86,9 +88,21 @@ def test_quiet_never_hides_a_failure(write_config):
     "text, args, message",
     [
         ("problem: tird\noptimizer: gd\n", [], "problem.name: unknown problem 'tird'; did you mean 'trid'?"),
-        ("problem: trid\noptimizer: {name: gd, step_size: -1}\n", [], "optimizer.step_size: input should be greater than 0, got -1"),
-        ("problem: trid\noptimizer: gd\n", ["--set", "stop.max_iter=0"], "stop.max_iter: input should be greater than or equal to 1, got 0"),
-        ("problem: trid\noptimizer: gd\n", ["--set", "nonsense"], "override 'nonsense' must look like dotted.key=value"),
+        (
+            "problem: trid\noptimizer: {name: gd, step_size: -1}\n",
+            [],
+            "optimizer.step_size: input should be greater than 0, got -1",
+        ),
+        (
+            "problem: trid\noptimizer: gd\n",
+            ["--set", "stop.max_iter=0"],
+            "stop.max_iter: input should be greater than or equal to 1, got 0",
+        ),
+        (
+            "problem: trid\noptimizer: gd\n",
+            ["--set", "nonsense"],
+            "override 'nonsense' must look like dotted.key=value",
+        ),
         ("problem: !!python/object/apply:os.system [echo hi]\noptimizer: gd\n", [], "no tags such as !!python/object"),
     ],
 )
@@ -165,12 +179,20 @@ output: {plots: true}
 def _start_long_run(workdir, write_config):
     path = write_config(LONG, "long.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", str(path), "--json"], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "run", str(path), "--json"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.time() + 60
     trace = None
     while time.time() < deadline:  # wait until rows reach the disk
-        found = list((workdir / "outputs" / "long").glob("*/trace.csv")) if (workdir / "outputs" / "long").exists() else []
+        found = (
+            list((workdir / "outputs" / "long").glob("*/trace.csv")) if (workdir / "outputs" / "long").exists() else []
+        )
         if found and found[0].read_text().count("\n") > 5:
             trace = found[0]
             break
@@ -199,8 +221,10 @@ def test_signal_interrupts_keep_trace_and_write_summary(workdir, write_config, s
 def test_concurrent_runs_get_distinct_directories(workdir, write_config):
     path = write_config(TRID, "same.yaml")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-m", "optrun", "run", str(path), "-q"], cwd=workdir, env=env)
-             for _ in range(6)]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "optrun", "run", str(path), "-q"], cwd=workdir, env=env)
+        for _ in range(6)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0] * 6
     dirs = run_dirs(workdir, "same")
     assert len(dirs) == 6
@@ -209,8 +233,11 @@ def test_concurrent_runs_get_distinct_directories(workdir, write_config):
 
 @pytest.mark.slow
 def test_same_config_and_seed_give_identical_traces(workdir, write_config):
-    path = write_config("problem: {name: trid, dim: 5}\ninit: {kind: normal}\nseed: 3\n"
-                        "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 300}\noutput: {plots: false}\n", "det.yaml")
+    path = write_config(
+        "problem: {name: trid, dim: 5}\ninit: {kind: normal}\nseed: 3\n"
+        "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 300}\noutput: {plots: false}\n",
+        "det.yaml",
+    )
     for _ in range(2):
         assert run_cli("run", path, "-q", cwd=workdir).returncode == 0
     traces = [(d / "trace.csv").read_text().splitlines() for d in run_dirs(workdir, "det")]
@@ -255,14 +282,30 @@ def _raising(exc):
 
 
 @pytest.mark.parametrize("command, target, args", COMMANDS, ids=[c[0] for c in COMMANDS])
-@pytest.mark.parametrize("exc, code, line", [
-    (ConfigError("bad value", path="optimizer.step_size", source="c.yaml"), 2, "error: c.yaml: optimizer.step_size: bad value"),
-    (RunIOError("cannot write trace.csv: No space left on device", source="outputs/x"), 1,
-     "error: outputs/x: cannot write trace.csv: No space left on device"),
-    (_TeapotError("its own status"), 3, "error: its own status"),
-    (common.StoppedBySignal("interrupted by SIGTERM before the run started; nothing was recorded", signal.SIGTERM), 143,
-     "error: interrupted by SIGTERM before the run started; nothing was recorded"),
-], ids=["ConfigError", "RunIOError", "OptrunError", "StoppedBySignal"])
+@pytest.mark.parametrize(
+    "exc, code, line",
+    [
+        (
+            ConfigError("bad value", path="optimizer.step_size", source="c.yaml"),
+            2,
+            "error: c.yaml: optimizer.step_size: bad value",
+        ),
+        (
+            RunIOError("cannot write trace.csv: No space left on device", source="outputs/x"),
+            1,
+            "error: outputs/x: cannot write trace.csv: No space left on device",
+        ),
+        (_TeapotError("its own status"), 3, "error: its own status"),
+        (
+            common.StoppedBySignal(
+                "interrupted by SIGTERM before the run started; nothing was recorded", signal.SIGTERM
+            ),
+            143,
+            "error: interrupted by SIGTERM before the run started; nothing was recorded",
+        ),
+    ],
+    ids=["ConfigError", "RunIOError", "OptrunError", "StoppedBySignal"],
+)
 def test_every_command_ends_an_error_by_the_one_table(monkeypatch, command, target, args, exc, code, line):
     monkeypatch.setattr(target, _raising(exc))
     result = invoke(command, *args)
@@ -289,7 +332,10 @@ def test_the_blas_threads_option_ends_by_the_table_too(monkeypatch):
     monkeypatch.setenv("OPTRUN_BLAS_THREADS", "many")
     result = invoke("list-problems")
     assert result.exit_code == 2
-    assert result.stderr == "error: OPTRUN_BLAS_THREADS: the BLAS thread count must be a whole number from 1 to 1024, got 'many'\n"
+    assert (
+        result.stderr
+        == "error: OPTRUN_BLAS_THREADS: the BLAS thread count must be a whole number from 1 to 1024, got 'many'\n"
+    )
 
 
 def test_click_endings_in_the_table(capsys):
@@ -308,12 +354,23 @@ def test_click_endings_in_the_table(capsys):
         exits.report(ValueError("not an ending"))
 
 
-@pytest.mark.parametrize("args, code, line", [
-    (["run", "nope.yaml"], 2, "error: nope.yaml: config file not found"),
-    (["run", "c.yaml", "--bogus"], 2, "error: python -m optrun run: No such option: --bogus (see 'python -m optrun run --help')"),
-    (["--blas-threads", "0", "list-problems"], 2, "error: python -m optrun: Invalid value for '--blas-threads': Input should be greater than or equal to 1 (see 'python -m optrun --help')"),
-    (["show", "nowhere"], 2, "error: nowhere: not a run directory (no such folder)"),
-])
+@pytest.mark.parametrize(
+    "args, code, line",
+    [
+        (["run", "nope.yaml"], 2, "error: nope.yaml: config file not found"),
+        (
+            ["run", "c.yaml", "--bogus"],
+            2,
+            "error: python -m optrun run: No such option: --bogus (see 'python -m optrun run --help')",
+        ),
+        (
+            ["--blas-threads", "0", "list-problems"],
+            2,
+            "error: python -m optrun: Invalid value for '--blas-threads': Input should be greater than or equal to 1 (see 'python -m optrun --help')",
+        ),
+        (["show", "nowhere"], 2, "error: nowhere: not a run directory (no such folder)"),
+    ],
+)
 def test_main_ends_errors_by_the_same_table(workdir, args, code, line):
     (workdir / "c.yaml").write_text(TRID)
     proc = run_cli(*args, cwd=workdir)
@@ -326,7 +383,20 @@ def test_plain_optrun_prints_the_help_and_exits_2(workdir):
     assert proc.returncode == 2 and "Usage:" in proc.stdout and proc.stderr == ""
 
 
-COMMANDS = ["run", "grad", "check", "sweep", "bench", "compare", "show", "plot", "describe", "report", "list-problems", "list-optimizers"]
+COMMANDS = [
+    "run",
+    "grad",
+    "check",
+    "sweep",
+    "bench",
+    "compare",
+    "show",
+    "plot",
+    "describe",
+    "report",
+    "list-problems",
+    "list-optimizers",
+]
 
 
 def test_version_and_short_help():
@@ -362,7 +432,9 @@ def test_show_and_compare_print_json_and_take_problems(workdir):
     data = json.loads(shown.stdout)
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert {k: data[k] for k in on_disk} == on_disk and data["config"]["problem"]["name"] == "trid"
-    compared = runner.invoke(app, ["compare", str(run_dir), str(run_dir), "--json", "--out", "cmp.png", "--problems", str(workdir)])
+    compared = runner.invoke(
+        app, ["compare", str(run_dir), str(run_dir), "--json", "--out", "cmp.png", "--problems", str(workdir)]
+    )
     assert compared.exit_code == 0, compared.output
     rows = json.loads(compared.stdout)
     assert [r["run"] for r in rows] == [1, 2] and rows[0]["status"] == "max_iter" and rows[0]["f"] == on_disk["fun"]
@@ -370,9 +442,11 @@ def test_show_and_compare_print_json_and_take_problems(workdir):
 
 def test_the_command_freezes_the_garbage_collector_before_the_interpreter_exits(workdir):
     """The exit does not walk every object again (0.08 s once matplotlib is loaded): entry.main freezes gc when the command is done."""
-    code = ("import atexit, gc, sys; import optrun.entry; "
-            "atexit.register(lambda: print('frozen objects:', gc.get_freeze_count() > 0)); "
-            "sys.argv = ['optrun', 'list-optimizers']; optrun.entry.main()")
+    code = (
+        "import atexit, gc, sys; import optrun.entry; "
+        "atexit.register(lambda: print('frozen objects:', gc.get_freeze_count() > 0)); "
+        "sys.argv = ['optrun', 'list-optimizers']; optrun.entry.main()"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("frozen objects: True")

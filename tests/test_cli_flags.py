@@ -35,7 +35,9 @@ def usable_cores():
 
 # ------------------------------------------------------------------ help
 # Typer's type names: <bool>, <path>, <int>, <list[Path]>, <float range>, {CONFIG} in the usage line
-PYTHON_TYPE = re.compile(r"<(bool|path|int|float|str|text|choice|list\[[^>]*\]|tuple\[[^>]*\]|[a-z]+ range)>|\{[A-Za-z_]+\}|list\[|\bPath\b")
+PYTHON_TYPE = re.compile(
+    r"<(bool|path|int|float|str|text|choice|list\[[^>]*\]|tuple\[[^>]*\]|[a-z]+ range)>|\{[A-Za-z_]+\}|list\[|\bPath\b"
+)
 
 
 @pytest.mark.parametrize("command", ["", *COMMANDS])
@@ -47,10 +49,17 @@ def test_help_shows_no_python_type(command):
     assert re.search(r"--help\s+-h\s+Show this message", result.stdout)  # nothing between the names and the text
 
 
-@pytest.mark.parametrize("command, usage", [
-    ("run", "run [OPTIONS] CONFIG"), ("compare", "compare [OPTIONS] RUN_DIR..."), ("check", "check [OPTIONS] [PATH]..."),
-    ("sweep", "sweep [OPTIONS] [CONFIG]"), ("plot", "plot [OPTIONS] RUN_DIR"), ("report", "report [OPTIONS] PATH..."),
-])
+@pytest.mark.parametrize(
+    "command, usage",
+    [
+        ("run", "run [OPTIONS] CONFIG"),
+        ("compare", "compare [OPTIONS] RUN_DIR..."),
+        ("check", "check [OPTIONS] [PATH]..."),
+        ("sweep", "sweep [OPTIONS] [CONFIG]"),
+        ("plot", "plot [OPTIONS] RUN_DIR"),
+        ("report", "report [OPTIONS] PATH..."),
+    ],
+)
 def test_arguments_read_as_their_metavar(command, usage):
     assert re.search(rf"^ Usage: \S+ {re.escape(usage)}\s*$", invoke(command, "--help").stdout, re.M)
 
@@ -58,7 +67,9 @@ def test_arguments_read_as_their_metavar(command, usage):
 @pytest.mark.parametrize("command", QUIET)
 def test_quiet_is_on_every_command_that_prints_progress_or_tables(command):
     help_text = invoke(command, "--help", columns="200").stdout
-    assert re.search(r"--quiet\s+-q\s+No progress bar and no tables; a failure still prints one line on stderr", help_text)
+    assert re.search(
+        r"--quiet\s+-q\s+No progress bar and no tables; a failure still prints one line on stderr", help_text
+    )
 
 
 def test_workers_has_one_default_for_check_sweep_and_bench():
@@ -108,7 +119,9 @@ def test_sweep_quiet_prints_nothing_on_success_and_one_line_for_a_diverged_run(w
     mixed = invoke("sweep", "s.yaml", "--grid", "optimizer.step_size=0.01,1.0", "--workers", "1", "-q")
     assert mixed.exit_code == 0 and mixed.stdout == ""  # a sweep with a diverged run still ends 0, as without --quiet
     line = one_line(mixed)
-    assert re.fullmatch(r"sweep: 2 of 2 runs done, 1 failed or diverged; outputs/s/sweep-[0-9-]+/sweep\.csv", line), line
+    assert re.fullmatch(r"sweep: 2 of 2 runs done, 1 failed or diverged; outputs/s/sweep-[0-9-]+/sweep\.csv", line), (
+        line
+    )
 
 
 def test_run_quiet_says_a_diverged_run_in_one_line(write_config):
@@ -126,7 +139,9 @@ def test_bench_quiet_prints_nothing_on_success_and_one_line_for_a_diverged_run(w
     (workdir / "div.yaml").write_text(suite % "10.0")
     diverged = invoke("bench", "div.yaml", "--workers", "1", "-q")
     assert diverged.exit_code == 0 and diverged.stdout == ""
-    assert re.fullmatch(r"bench: 1 of 1 runs done, 1 failed or diverged; outputs/tiny/bench-[0-9-]+/bench\.csv", one_line(diverged))
+    assert re.fullmatch(
+        r"bench: 1 of 1 runs done, 1 failed or diverged; outputs/tiny/bench-[0-9-]+/bench\.csv", one_line(diverged)
+    )
 
 
 @pytest.mark.slow
@@ -175,8 +190,13 @@ def test_catalogue_fits_80_columns_and_never_breaks_a_header_word(columns):
     problems = invoke("list-problems", columns=columns)
     assert problems.exit_code == 0
     assert max(map(len, problems.stdout.splitlines())) == 80
-    assert header_cells(problems.stdout, "Problems") == ["name", "parameters", "options (defaults)", "known minimum",
-                                                          "description and formula"]
+    assert header_cells(problems.stdout, "Problems") == [
+        "name",
+        "parameters",
+        "options (defaults)",
+        "known minimum",
+        "description and formula",
+    ]
     assert header_cells(problems.stdout, "Suites") == ["name", "problems", "description"]
     optimizers = invoke("list-optimizers", columns=columns)
     assert max(map(len, optimizers.stdout.splitlines())) == 80
@@ -195,10 +215,14 @@ def test_catalogue_follows_columns_when_piped():
 # ------------------------------------------------------------ --out suffix
 @pytest.mark.parametrize("out", ["study/trid.gif", "study/trid", "study/trid.png.txt"])
 def test_compare_refuses_a_plot_suffix_it_cannot_write(workdir, out):
-    r = optrun.run({"name": "a", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
+    r = optrun.run(
+        {"name": "a", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}}
+    )
     result = invoke("compare", r.run_dir, "--out", out)
     assert result.exit_code == 2 and result.stdout == ""
-    assert one_line(result) == f"error: --out must name a .png, .svg or .pdf file (its suffix is its format), got '{out}'"
+    assert (
+        one_line(result) == f"error: --out must name a .png, .svg or .pdf file (its suffix is its format), got '{out}'"
+    )
     assert not (workdir / "study").exists()
 
 

@@ -12,11 +12,22 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_compare_runs_of_different_lengths(workdir):
-    a = optrun.run({"name": "a", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
-    b = optrun.run({"name": "b", "problem": "trid", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 40},
-                    "output": {"plots": False}})
+    a = optrun.run(
+        {"name": "a", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}
+    )
+    b = optrun.run(
+        {
+            "name": "b",
+            "problem": "trid",
+            "optimizer": {"name": "adam", "step_size": 0.05},
+            "stop": {"max_iter": 40},
+            "output": {"plots": False},
+        }
+    )
     assert len(a.trace["iter"]) != len(b.trace["iter"])
-    result = runner.invoke(app, ["compare", str(a.run_dir), str(b.run_dir), "--out", "cmp/both.png"], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["compare", str(a.run_dir), str(b.run_dir), "--out", "cmp/both.png"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.stderr
     assert "converged" in result.stdout and "max_iter" in result.stdout
     from test_plots import assert_real_plot
@@ -34,8 +45,15 @@ def test_compare_legend_names_the_changed_options(workdir):
     from optrun.commands.compare import label
     from optrun.core.rundir import read_run
 
-    r = optrun.run({"name": "x", "problem": "trid", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 3},
-                    "output": {"plots": False}})
+    r = optrun.run(
+        {
+            "name": "x",
+            "problem": "trid",
+            "optimizer": {"name": "adam", "step_size": 0.05},
+            "stop": {"max_iter": 3},
+            "output": {"plots": False},
+        }
+    )
     text = label(read_run(r.run_dir))
     assert text.startswith("x [") and "adam (step_size=0.05)" in text
 
@@ -49,7 +67,9 @@ def test_compare_errors(workdir):
 
 
 def test_show_prints_summary_and_config(workdir):
-    r = optrun.run({"name": "shown", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
+    r = optrun.run(
+        {"name": "shown", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}}
+    )
     result = runner.invoke(app, ["show", str(r.run_dir)], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for text in ("shown: trid / gd", "max_iter", "iterations", "problem:", "step_size: 0.01"):
@@ -60,7 +80,9 @@ def test_show_prints_summary_and_config(workdir):
 
 
 def test_compare_a_killed_run_and_a_sweep_directory(workdir):
-    a = optrun.run({"name": "k", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
+    a = optrun.run(
+        {"name": "k", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}}
+    )
     (a.run_dir / "summary.json").unlink()  # as after SIGKILL
     (workdir / "s.yaml").write_text("problem: trid\noptimizer: gd\nstop: {max_iter: 5}\n")
     assert runner.invoke(app, ["sweep", "s.yaml", "--seeds", "2", "--workers", "1"]).exit_code == 0
@@ -72,11 +94,14 @@ def test_compare_a_killed_run_and_a_sweep_directory(workdir):
     assert [r["status"] for r in rows] == ["incomplete", "max_iter", "max_iter"]
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "trace.csv").write_text(""), "trace.csv is empty"),
-    (lambda d: (d / "config.yaml").write_text("- a list\n"), "config.yaml is not a resolved optrun config"),
-    (lambda d: (d / "config.yaml").write_text(""), "config.yaml is not a resolved optrun config"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "trace.csv").write_text(""), "trace.csv is empty"),
+        (lambda d: (d / "config.yaml").write_text("- a list\n"), "config.yaml is not a resolved optrun config"),
+        (lambda d: (d / "config.yaml").write_text(""), "config.yaml is not a resolved optrun config"),
+    ],
+)
 @pytest.mark.parametrize("command", ["show", "plot", "compare"])
 def test_damaged_run_folders_are_one_line_errors(workdir, damage, message, command):
     r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
@@ -103,7 +128,10 @@ def test_a_diverged_run_does_not_flatten_the_others_and_many_runs_keep_distinct_
     import optrun
 
     base = {"problem": "trid", "output": {"plots": False}, "stop": {"max_iter": 200}}
-    runs = [optrun.run({**base, "name": f"s{i}", "optimizer": {"name": "gd", "step_size": 0.02 * (i + 1)}}) for i in range(11)]
+    runs = [
+        optrun.run({**base, "name": f"s{i}", "optimizer": {"name": "gd", "step_size": 0.02 * (i + 1)}})
+        for i in range(11)
+    ]
     runs.append(optrun.run({**base, "name": "boom", "optimizer": {"name": "gd", "step_size": 2.0}}))
     assert runs[-1].status == "diverged"
     comparison = optrun.compare(runs)
@@ -121,19 +149,35 @@ def test_sweep_members_are_told_apart_by_their_settings(workdir):
     from optrun.cli import app
     from typer.testing import CliRunner
 
-    (workdir / "k.yaml").write_text("problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.05}\n"
-                                    "stop: {max_iter: 20}\n")
+    (workdir / "k.yaml").write_text(
+        "problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.05}\n"
+        "stop: {max_iter: 20}\n"
+    )
     cli = CliRunner()
-    assert cli.invoke(app, ["sweep", "k.yaml", "--grid", "optimizer.step_size=0.01,0.05", "--seeds", "2", "-w", "1"]).exit_code == 0
+    assert (
+        cli.invoke(
+            app, ["sweep", "k.yaml", "--grid", "optimizer.step_size=0.01,0.05", "--seeds", "2", "-w", "1"]
+        ).exit_code
+        == 0
+    )
     [sweep_dir] = (workdir / "outputs" / "k").glob("sweep-*")
     result = cli.invoke(app, ["compare", str(sweep_dir), "--out", "c.png"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
-    for text in ("seed=0, step_size=0.01", "seed=1, step_size=0.01", "seed=0, step_size=0.05", "seed=1, step_size=0.05"):
+    for text in (
+        "seed=0, step_size=0.01",
+        "seed=1, step_size=0.01",
+        "seed=0, step_size=0.05",
+        "seed=1, step_size=0.05",
+    ):
         assert text in result.stdout
     import csv
 
     assert [r["setting"] for r in csv.DictReader(open(workdir / "c.csv"))] == [
-        "seed=0, step_size=0.01", "seed=1, step_size=0.01", "seed=0, step_size=0.05", "seed=1, step_size=0.05"]
+        "seed=0, step_size=0.01",
+        "seed=1, step_size=0.01",
+        "seed=0, step_size=0.05",
+        "seed=1, step_size=0.05",
+    ]
     from optrun import compare
 
     comparison = compare([sweep_dir])

@@ -48,7 +48,9 @@ def jax_oracle(fun):
 
 
 def stop_rules(max_iter=99, grad_tol=None, f_tol=None, time_limit=None, divergence=1e100):
-    return SimpleNamespace(max_iter=max_iter, grad_tol=grad_tol, f_tol=f_tol, time_limit=time_limit, divergence=divergence)
+    return SimpleNamespace(
+        max_iter=max_iter, grad_tol=grad_tol, f_tol=f_tol, time_limit=time_limit, divergence=divergence
+    )
 
 
 class Rows:
@@ -100,7 +102,12 @@ def both(fun, x0, name, options, stop, chunk=32, clock_of=None, flag_at=None):
         (with_rows, _), (without, _) = results[1], results[2]
         assert without.x.tolist() == with_rows.x.tolist() or np.allclose(without.x, with_rows.x, rtol=1e-12, atol=0)
         assert (without.status, without.message, without.nit, without.nfev, without.best_iter) == (
-            with_rows.status, with_rows.message, with_rows.nit, with_rows.nfev, with_rows.best_iter)
+            with_rows.status,
+            with_rows.message,
+            with_rows.nit,
+            with_rows.nfev,
+            with_rows.best_iter,
+        )
     return results[:2]
 
 
@@ -108,15 +115,22 @@ def test_a_signal_that_arrived_before_any_row_ends_both_loops_at_row_0():
     entry = OPTIMIZERS.get("gd")
     opts = entry.options.model_validate({})
     outcomes = []
-    for run in (lambda o, f: runner.minimize(o, np.zeros(10), entry.make(opts, o), stop_rules(), interrupt=f),
-                lambda o, f: minimize_compiled(o, np.zeros(10), entry, opts, stop_rules(), interrupt=f)):
+    for run in (
+        lambda o, f: runner.minimize(o, np.zeros(10), entry.make(opts, o), stop_rules(), interrupt=f),
+        lambda o, f: minimize_compiled(o, np.zeros(10), entry, opts, stop_rules(), interrupt=f),
+    ):
         flag = runner.SignalFlag()
         flag.signum = signal.SIGTERM
         outcomes.append(run(jax_oracle(trid), flag))
     python, compiled = outcomes
     assert python.reason == "interrupted" and python.nit == 0 and python.signum == signal.SIGTERM
     assert (compiled.reason, compiled.message, compiled.nit, compiled.nfev, compiled.best_iter) == (
-        python.reason, python.message, python.nit, python.nfev, python.best_iter)
+        python.reason,
+        python.message,
+        python.nit,
+        python.nfev,
+        python.best_iter,
+    )
     np.testing.assert_array_equal(compiled.x, python.x)
 
 
@@ -148,9 +162,10 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("name,variant", [
-    pytest.param(name, variant, marks=pytest.mark.slow)
-    for name in FIRST_ORDER for variant in VARIANTS])
+@pytest.mark.parametrize(
+    "name,variant",
+    [pytest.param(name, variant, marks=pytest.mark.slow) for name in FIRST_ORDER for variant in VARIANTS],
+)
 def test_first_100_rows_equal_the_python_loop(name, variant):
     """Trid 10 from x = 0 (clipping active early: |g| = 2 at the start),
     Rosenbrock 4 where the method is stable: rows 0..99 agree to 1e-12 in f."""
@@ -158,9 +173,13 @@ def test_first_100_rows_equal_the_python_loop(name, variant):
     python, compiled = both(trid, x0, name, VARIANTS[variant], stop_rules(max_iter=99))
     assert len(python[1].rows) == 100
     assert_same_run(python, compiled)
-    python, compiled = both(rosenbrock, np.array([-1.2, 1.0, -1.2, 1.0]), name,
-                            {**VARIANTS[variant], "step_size": 1e-4 if "schedule" not in variant else
-                             {**SCHEDULE, "value": 1e-4}}, stop_rules(max_iter=99))
+    python, compiled = both(
+        rosenbrock,
+        np.array([-1.2, 1.0, -1.2, 1.0]),
+        name,
+        {**VARIANTS[variant], "step_size": 1e-4 if "schedule" not in variant else {**SCHEDULE, "value": 1e-4}},
+        stop_rules(max_iter=99),
+    )
     assert_same_run(python, compiled)
 
 
@@ -201,13 +220,16 @@ def test_max_iter_not_a_multiple_of_the_chunk(max_iter):
 @pytest.mark.slow
 def test_divergence_to_inf():
     """gd with a step far too large on trid 10: f grows past float64 to inf (nonfinite_f)."""
-    python, compiled = both(trid, np.zeros(10), "gd", {"step_size": 10.0}, stop_rules(max_iter=5000, divergence=math.inf))
+    python, compiled = both(
+        trid, np.zeros(10), "gd", {"step_size": 10.0}, stop_rules(max_iter=5000, divergence=math.inf)
+    )
     assert python[0].reason == "nonfinite_f" and python[0].status == Status.DIVERGED
     assert_same_run(python, compiled)
 
 
 def test_divergence_to_nan():
     """sqrt of a negative entry: f is nan as soon as a step crosses 0."""
+
     def fun(x):
         return jnp.sum(jnp.sqrt(x)) + jnp.sum(x**2)
 
@@ -228,11 +250,19 @@ def test_time_limit_with_a_clock_that_counts_evaluations():
     """A fake clock: 0.25 s per gradient evaluation. The Python loop reads it
     once per row; the compiled loop before and after each chunk and spreads
     the chunk's time over its rows: row k is at t = 0.25 (k + 1) in both."""
+
     def clock_of(oracle):
         return lambda: 0.25 * oracle.nfev
 
-    python, compiled = both(trid, np.zeros(10), "gd", {"step_size": 0.01}, stop_rules(max_iter=5000, time_limit=10.0),
-                            clock_of=clock_of, chunk=16)
+    python, compiled = both(
+        trid,
+        np.zeros(10),
+        "gd",
+        {"step_size": 0.01},
+        stop_rules(max_iter=5000, time_limit=10.0),
+        clock_of=clock_of,
+        chunk=16,
+    )
     assert python[0].reason == "time_limit" and python[0].nit == 39
     assert_same_run(python, compiled, exact_time=True)
 
@@ -249,7 +279,9 @@ def test_interrupt_set_by_an_observer(at):
 def test_a_tolerance_outranks_an_interrupt_at_the_same_row_and_an_interrupt_outranks_max_iter():
     python, compiled = both(trid, np.zeros(10), "gd", {"step_size": 0.1}, stop_rules(max_iter=5000, grad_tol=1e-3))
     at = python[0].nit
-    python, compiled = both(trid, np.zeros(10), "gd", {"step_size": 0.1}, stop_rules(max_iter=5000, grad_tol=1e-3), flag_at=at)
+    python, compiled = both(
+        trid, np.zeros(10), "gd", {"step_size": 0.1}, stop_rules(max_iter=5000, grad_tol=1e-3), flag_at=at
+    )
     assert python[0].reason == "grad_tol"
     assert_same_run(python, compiled)
     python, compiled = both(trid, np.zeros(10), "gd", {"step_size": 0.1}, stop_rules(max_iter=40), flag_at=40)
@@ -278,8 +310,9 @@ def test_an_objective_that_does_not_trace_fails_blaming_the_objective():
 
 def test_a_vector_objective_fails_blaming_the_objective():
     entry = OPTIMIZERS.get("gd")
-    outcome = minimize_compiled(jax_oracle(lambda x: x * 2.0), np.ones(2), entry, entry.options.model_validate({}),
-                                stop_rules())
+    outcome = minimize_compiled(
+        jax_oracle(lambda x: x * 2.0), np.ones(2), entry, entry.options.model_validate({}), stop_rules()
+    )
     assert outcome.status == Status.FAILED and "the objective raised TypeError" in outcome.message
 
 
@@ -288,8 +321,13 @@ def test_a_direction_of_the_wrong_shape_breaks_the_contract():
     bad = optax.GradientTransformation(lambda p: (), lambda g, s, p=None: (g[:1], s))
     import dataclasses
 
-    outcome = minimize_compiled(jax_oracle(trid), np.ones(3), dataclasses.replace(entry, compiled=lambda o: bad),
-                                entry.options.model_validate({}), stop_rules())
+    outcome = minimize_compiled(
+        jax_oracle(trid),
+        np.ones(3),
+        dataclasses.replace(entry, compiled=lambda o: bad),
+        entry.options.model_validate({}),
+        stop_rules(),
+    )
     assert outcome.status == Status.FAILED and outcome.reason == "contract"
     assert "optimizer 'gd' broke the optimizer contract" in outcome.message and "shape (1,)" in outcome.message
 
@@ -301,11 +339,13 @@ def test_every_first_order_method_declares_a_compiled_direction_and_the_others_d
 
 def test_compiled_needs_the_step_size_transform_and_a_function():
     with pytest.raises(ContractError, match="compiled needs the 'step_size' transform"):
-        register_optimizer("test-compiled-no-step", options=GDOptions, description="x",
-                           compiled=lambda o: optax.identity())(lambda o, oracle: None)
+        register_optimizer(
+            "test-compiled-no-step", options=GDOptions, description="x", compiled=lambda o: optax.identity()
+        )(lambda o, oracle: None)
     with pytest.raises(ContractError, match="compiled must be a function of"):
-        register_optimizer("test-compiled-not-callable", options=GDOptions, description="x",
-                           transforms=("step_size",), compiled=3)(lambda o, oracle: None)
+        register_optimizer(
+            "test-compiled-not-callable", options=GDOptions, description="x", transforms=("step_size",), compiled=3
+        )(lambda o, oracle: None)
     assert "test-compiled-no-step" not in OPTIMIZERS and "test-compiled-not-callable" not in OPTIMIZERS
 
 
@@ -355,7 +395,9 @@ def dispatch(prep, observers, interrupt=None):
     entry, options = config.optimizer.entry, config.optimizer.options
     if can_compile(entry, prep.oracle.backend):
         return minimize_compiled(prep.oracle, prep.x0, entry, options, config.stop, observers, interrupt=interrupt)
-    return runner.minimize(prep.oracle, prep.x0, entry.make(options, prep.oracle), config.stop, observers, interrupt=interrupt)
+    return runner.minimize(
+        prep.oracle, prep.x0, entry.make(options, prep.oracle), config.stop, observers, interrupt=interrupt
+    )
 
 
 # f drift allowed, per config: the MLP config is chaotic (tests/test_backend.py:
@@ -380,8 +422,13 @@ def test_shipped_configs_run_the_same_through_the_pipeline(name):
         if compiled:
             outcome = dispatch(prep, [rows])
         else:
-            outcome = runner.minimize(prep.oracle, prep.x0, prep.config.optimizer.entry.make(prep.config.optimizer.options, prep.oracle),
-                                      prep.config.stop, [rows])
+            outcome = runner.minimize(
+                prep.oracle,
+                prep.x0,
+                prep.config.optimizer.entry.make(prep.config.optimizer.options, prep.oracle),
+                prep.config.stop,
+                [rows],
+            )
         runs.append((outcome, rows))
     (o1, r1), (o2, r2) = runs
     head = slice(0, 100)
@@ -397,13 +444,24 @@ def test_shipped_configs_run_the_same_through_the_pipeline(name):
     np.testing.assert_allclose(o2.best_fun, o1.best_fun, rtol=max(DRIFT.get(name, 0), 1e-12), atol=scale)
     # near a converged minimum rows tie to rounding, so the first lowest row may
     # move by one when the last bit does (trid-nesterov: 290 or 291, f equal to 1e-16)
-    assert o2.best_iter == o1.best_iter or r1.column(1)[o2.best_iter] == pytest.approx(o1.best_fun, rel=1e-12, abs=scale)
+    assert o2.best_iter == o1.best_iter or r1.column(1)[o2.best_iter] == pytest.approx(
+        o1.best_fun, rel=1e-12, abs=scale
+    )
 
 
 def test_the_pipeline_covers_the_shipped_first_order_configs():
     names = shipped_first_order()
-    assert {"trid-gd.yaml", "trid-momentum.yaml", "trid-nesterov.yaml", "trid-adagrad.yaml", "trid-rmsprop-cosine.yaml",
-            "trid-adam.yaml", "rosenbrock-adam-cosine-clip.yaml", "mlp-gd.yaml", "sum-of-squares-adamw.yaml"} <= set(names)
+    assert {
+        "trid-gd.yaml",
+        "trid-momentum.yaml",
+        "trid-nesterov.yaml",
+        "trid-adagrad.yaml",
+        "trid-rmsprop-cosine.yaml",
+        "trid-adam.yaml",
+        "rosenbrock-adam-cosine-clip.yaml",
+        "mlp-gd.yaml",
+        "sum-of-squares-adamw.yaml",
+    } <= set(names)
     assert "rastrigin-user-problem.yaml" not in names  # autograd only
 
 
@@ -428,8 +486,14 @@ def batch_and_singles(fun, x0s, name, options, stop, chunk=32):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,options", [("adam", {"step_size": SCHEDULE, "clip_grad_norm": 2.0}),
-                                          ("nesterov", {"step_size": 0.01}), ("adagrad", {"step_size": 0.5})])
+@pytest.mark.parametrize(
+    "name,options",
+    [
+        ("adam", {"step_size": SCHEDULE, "clip_grad_norm": 2.0}),
+        ("nesterov", {"step_size": 0.01}),
+        ("adagrad", {"step_size": 0.5}),
+    ],
+)
 def test_each_member_of_a_batch_equals_its_own_run(name, options):
     x0s = np.random.default_rng(1).normal(size=(4, 10)) * 3
     batch, singles = batch_and_singles(trid, x0s, name, options, stop_rules(max_iter=150))
@@ -444,8 +508,9 @@ def test_members_that_stop_at_different_rows_and_one_that_diverges():
     at its own row; the member started at 1e4 (f = 1e8) is past the divergence
     bound at its start and ends at row 0 while the others go on."""
     x0s = np.stack([np.zeros(10), np.full(10, 50.0), np.linspace(-5, 5, 10), np.full(10, 1e4)])
-    batch, singles = batch_and_singles(trid, x0s, "gd", {"step_size": 0.1},
-                                       stop_rules(max_iter=5000, grad_tol=1e-3, divergence=5e7))
+    batch, singles = batch_and_singles(
+        trid, x0s, "gd", {"step_size": 0.1}, stop_rules(max_iter=5000, grad_tol=1e-3, divergence=5e7)
+    )
     reasons = [member[0].reason for member in batch]
     assert reasons[:3] == ["grad_tol"] * 3 and reasons[3] == "bound" and batch[3][0].nit == 0
     assert len({member[0].nit for member in batch}) >= 3  # members end at different rows
@@ -454,12 +519,34 @@ def test_members_that_stop_at_different_rows_and_one_that_diverges():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,grid", [
-    ("momentum", [{"step_size": 0.01, "beta": 0.5, "clip_grad_norm": 100.0}, {"step_size": 0.02, "beta": 0.9, "clip_grad_norm": 5.0},
-                  {"step_size": SCHEDULE, "beta": 0.0, "clip_grad_norm": 0.5}]),
-    ("adagrad", [{"step_size": 0.5, "initial_accumulator": 0.0}, {"step_size": 0.5, "initial_accumulator": 10.0, "eps": 1e-3}]),
-    ("adamw", [{"step_size": 0.05, "b1": 0.9, "weight_decay": 0.0}, {"step_size": 0.01, "b1": 0.5, "b2": 0.99, "weight_decay": 0.1}]),
-], ids=["momentum-beta-clip-schedule", "adagrad-accumulator-eps", "adamw-b1-b2-decay"])
+@pytest.mark.parametrize(
+    "name,grid",
+    [
+        (
+            "momentum",
+            [
+                {"step_size": 0.01, "beta": 0.5, "clip_grad_norm": 100.0},
+                {"step_size": 0.02, "beta": 0.9, "clip_grad_norm": 5.0},
+                {"step_size": SCHEDULE, "beta": 0.0, "clip_grad_norm": 0.5},
+            ],
+        ),
+        (
+            "adagrad",
+            [
+                {"step_size": 0.5, "initial_accumulator": 0.0},
+                {"step_size": 0.5, "initial_accumulator": 10.0, "eps": 1e-3},
+            ],
+        ),
+        (
+            "adamw",
+            [
+                {"step_size": 0.05, "b1": 0.9, "weight_decay": 0.0},
+                {"step_size": 0.01, "b1": 0.5, "b2": 0.99, "weight_decay": 0.1},
+            ],
+        ),
+    ],
+    ids=["momentum-beta-clip-schedule", "adagrad-accumulator-eps", "adamw-b1-b2-decay"],
+)
 def test_members_with_their_own_step_sizes_and_options_equal_their_own_runs(name, grid):
     """A sweep grid over numeric options (--vectorize): each member's options
     are carried as arrays (the initial state too: adagrad's accumulator), and
@@ -468,12 +555,19 @@ def test_members_with_their_own_step_sizes_and_options_equal_their_own_runs(name
     each = [entry.options.model_validate(options) for options in grid]
     x0s = np.random.default_rng(2).normal(size=(len(grid), 10)) * 3
     batch_rows = [Rows() for _ in grid]
-    batch = minimize_compiled_batch(jax_oracle(trid), x0s, entry, each, stop_rules(max_iter=120), [[r] for r in batch_rows], chunk=32)
+    batch = minimize_compiled_batch(
+        jax_oracle(trid), x0s, entry, each, stop_rules(max_iter=120), [[r] for r in batch_rows], chunk=32
+    )
     finals = set()
     for x0, opts, outcome, rows in zip(x0s, each, batch, batch_rows):
         single = Rows()
-        assert_same_run((minimize_compiled(jax_oracle(trid), x0, entry, opts, stop_rules(max_iter=120), [single], chunk=32), single),
-                        (outcome, rows))
+        assert_same_run(
+            (
+                minimize_compiled(jax_oracle(trid), x0, entry, opts, stop_rules(max_iter=120), [single], chunk=32),
+                single,
+            ),
+            (outcome, rows),
+        )
         finals.add(outcome.fun)
     assert len(finals) == len(grid)
 
@@ -482,21 +576,29 @@ def test_what_a_batch_cannot_carry_is_named():
     from optrun.core.compiled import batch_problem, varying_options
 
     momentum = OPTIMIZERS.get("momentum").options
-    each = [momentum.model_validate({"beta": 0.5, "step_size": 0.1}), momentum.model_validate({"beta": 0.9, "step_size": SCHEDULE})]
+    each = [
+        momentum.model_validate({"beta": 0.5, "step_size": 0.1}),
+        momentum.model_validate({"beta": 0.9, "step_size": SCHEDULE}),
+    ]
     assert varying_options(each) == ("beta",) and batch_problem(each) == ""  # step_size is host-side, any schedule
     clipped = [momentum.model_validate({}), momentum.model_validate({"clip_grad_norm": 1.0})]
-    assert batch_problem(clipped) == ("optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values, and this "
-                                      "option is 1.0, None across the runs (set it to a number in every run, or leave it out of the sweep)")
+    assert batch_problem(clipped) == (
+        "optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values, and this "
+        "option is 1.0, None across the runs (set it to a number in every run, or leave it out of the sweep)"
+    )
     with pytest.raises(ContractError, match="^3 options for a batch of 2 starts$"):
-        minimize_compiled_batch(jax_oracle(trid), np.zeros((2, 10)), OPTIMIZERS.get("momentum"), each + each[:1], stop_rules())
+        minimize_compiled_batch(
+            jax_oracle(trid), np.zeros((2, 10)), OPTIMIZERS.get("momentum"), each + each[:1], stop_rules()
+        )
 
 
 def test_a_batch_interrupted_before_its_first_row_ends_every_member_at_row_0():
     entry = OPTIMIZERS.get("gd")
     flag = runner.SignalFlag()
     flag.signum = signal.SIGINT
-    outcomes = minimize_compiled_batch(jax_oracle(trid), np.zeros((3, 10)), entry, entry.options.model_validate({}),
-                                       stop_rules(), interrupt=flag)
+    outcomes = minimize_compiled_batch(
+        jax_oracle(trid), np.zeros((3, 10)), entry, entry.options.model_validate({}), stop_rules(), interrupt=flag
+    )
     assert [(o.reason, o.nit, o.nfev, o.best_iter) for o in outcomes] == [("interrupted", 0, 1, 0)] * 3
 
 

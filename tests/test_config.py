@@ -24,8 +24,14 @@ def test_shorthand_and_defaults_are_filled_in():
     assert resolved["stop"]["max_iter"] == 1000
     assert resolved["stop"]["grad_tol"] == 1e-8
     assert resolved["stop"]["f_tol"] is None
-    assert resolved["output"] == {"dir": "outputs", "plots": True, "plot_format": "png", "param_columns": 100, "grad_columns": False,
-                                  "log_every": 1}
+    assert resolved["output"] == {
+        "dir": "outputs",
+        "plots": True,
+        "plot_format": "png",
+        "param_columns": 100,
+        "grad_columns": False,
+        "log_every": 1,
+    }
     assert "expect" not in resolved
 
 
@@ -54,12 +60,24 @@ def test_resolved_config_round_trips(tmp_path):
         ({**BASE, "stop": {"max_iter": "ten"}}, "stop.max_iter: input should be a valid integer, got 'ten'"),
         ({**BASE, "stop": {"max_iter": 10.5}}, "stop.max_iter:"),
         ({**BASE, "stop": {"time_limit": -1.0}}, "stop.time_limit: input should be greater than 0"),
-        ({"problem": {"name": "trid", "dimm": 3}, "optimizer": "gd"}, "problem.dimm: unknown key 'dimm'; did you mean 'dim'? (allowed: dim)"),
-        ({"problem": {"name": "trid", "dim": 0}, "optimizer": "gd"}, "problem.dim: input should be greater than or equal to 1, got 0"),
+        (
+            {"problem": {"name": "trid", "dimm": 3}, "optimizer": "gd"},
+            "problem.dimm: unknown key 'dimm'; did you mean 'dim'? (allowed: dim)",
+        ),
+        (
+            {"problem": {"name": "trid", "dim": 0}, "optimizer": "gd"},
+            "problem.dim: input should be greater than or equal to 1, got 0",
+        ),
         ({"problem": {"dim": 3}, "optimizer": "gd"}, "problem: needs 'name:'"),
         ({"problem": {"name": 3}, "optimizer": "gd"}, "problem.name: must be a problem name, got 3"),
-        ({"problem": "trid", "optimizer": {"name": "gd", "step_size": -0.1}}, "optimizer.step_size: input should be greater than 0, got -0.1"),
-        ({"problem": "trid", "optimizer": {"name": "gd", "step_size": "big"}}, "optimizer.step_size: input should be a valid number"),
+        (
+            {"problem": "trid", "optimizer": {"name": "gd", "step_size": -0.1}},
+            "optimizer.step_size: input should be greater than 0, got -0.1",
+        ),
+        (
+            {"problem": "trid", "optimizer": {"name": "gd", "step_size": "big"}},
+            "optimizer.step_size: input should be a valid number",
+        ),
         ({"problem": "trid", "optimizer": {"name": "gd", "stepsize": 1}}, "did you mean 'step_size'?"),
         ({"problem": "trid", "optimizer": {"name": "adam", "b1": 1.0}}, "optimizer.b1: input should be less than 1"),
         ({**BASE, "init": "gaussian"}, "init.kind: unknown initializer 'gaussian'"),
@@ -96,7 +114,10 @@ def test_several_errors_are_counted():
     [
         ("problem: [\n", "line 2, column 1: YAML error"),
         ("problem: !!python/object:os.system {}\noptimizer: gd\n", "no tags such as !!python/object"),
-        ("problem: !!python/name:os.system\noptimizer: gd\n", "line 1, column 10: YAML error: the tag !!python/name:os.system is not allowed"),
+        (
+            "problem: !!python/name:os.system\noptimizer: gd\n",
+            "line 1, column 10: YAML error: the tag !!python/name:os.system is not allowed",
+        ),
         ("problem: trid\nproblem: rosen\noptimizer: gd\n", "line 2, column 1: YAML error: duplicate key 'problem'"),
         ("", "config file is empty"),
         ("- problem\n- trid\n", "a config must be a mapping of keys, got a list"),
@@ -117,7 +138,11 @@ def test_missing_file_and_directory(tmp_path):
 def test_exponent_floats_without_a_dot_are_numbers():
     # PyYAML (YAML 1.1) reads 1e-8 as a string; configs mean a number
     assert parse_yaml("a: 1e-8\nb: -2E+3\nc: 1.5\nd: 10\ne: .inf", "x") == {
-        "a": 1e-8, "b": -2000.0, "c": 1.5, "d": 10, "e": float("inf")
+        "a": 1e-8,
+        "b": -2000.0,
+        "c": 1.5,
+        "d": 10,
+        "e": float("inf"),
     }
 
 
@@ -172,7 +197,9 @@ def test_apply_override_creates_missing_sections():
 
 def test_integer_options_accept_integer_valued_floats():
     """stop.max_iter: 1e3 is how YAML reads a short thousand: it is 1000; 1.5 stays an error."""
-    config = load_config({"problem": {"name": "trid", "dim": 3.0}, "optimizer": "gd", "stop": {"max_iter": 1e3}, "sweep": {"seeds": 2.0}})
+    config = load_config(
+        {"problem": {"name": "trid", "dim": 3.0}, "optimizer": "gd", "stop": {"max_iter": 1e3}, "sweep": {"seeds": 2.0}}
+    )
     assert config.stop.max_iter == 1000 and type(config.stop.max_iter) is int and config.problem.options.dim == 3
     assert config.sweep.seeds == 2 and type(config.sweep.seeds) is int
     with pytest.raises(ConfigError, match=r"stop.max_iter: input should be a valid integer, got 1.5"):

@@ -12,8 +12,14 @@ from tolerances import rounding
 
 
 def run_with(data, problem="linear_regression", **extra):
-    return optrun.run({"problem": {"name": problem, "data": data, **extra}, "optimizer": {"name": "adam", "step_size": 0.1},
-                       "stop": {"max_iter": 20000, "grad_tol": 1e-8}, "output": {"plots": False}})
+    return optrun.run(
+        {
+            "problem": {"name": problem, "data": data, **extra},
+            "optimizer": {"name": "adam", "step_size": 0.1},
+            "stop": {"max_iter": 20000, "grad_tol": 1e-8},
+            "output": {"plots": False},
+        }
+    )
 
 
 @pytest.fixture
@@ -34,8 +40,9 @@ def test_linear_regression_from_csv_matches_lstsq(table):
     assert result.status == "converged"
     # f = |y - design theta|^2 / 2 converged to grad_tol 1e-8: |theta - theta*| <= 1e-8 / lambda_min(design^T design)
     # (1% for the gradient's own rounding); lstsq's error is about kappa(design) n eps |theta|
-    near = (1.01 * 1e-8 / np.linalg.eigvalsh(design.T @ design)[0]
-            + rounding(len(y), np.linalg.cond(design) * np.abs(theta).max()))
+    near = 1.01 * 1e-8 / np.linalg.eigvalsh(design.T @ design)[0] + rounding(
+        len(y), np.linalg.cond(design) * np.abs(theta).max()
+    )
     np.testing.assert_allclose(result.params["w"], theta[:3], rtol=0, atol=near)
     assert result.params["b"] == pytest.approx(theta[3], abs=near)
 
@@ -48,9 +55,14 @@ def test_features_default_to_every_other_column(table):
 def test_gaussian_mle_from_a_column(workdir):
     x = np.random.default_rng(1).normal(5.0, 0.5, 200)
     (workdir / "g.csv").write_text("x,other\n" + "".join(f"{float(v)!r},1\n" for v in x))
-    result = optrun.run({"problem": {"name": "gaussian_mle", "data": {"path": "g.csv", "column": "x"}},
-                         "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 20000, "grad_tol": 1e-7},
-                         "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "gaussian_mle", "data": {"path": "g.csv", "column": "x"}},
+            "optimizer": {"name": "adam", "step_size": 0.05},
+            "stop": {"max_iter": 20000, "grad_tol": 1e-7},
+            "output": {"plots": False},
+        }
+    )
     # converged to grad_tol 1e-7; at the minimum the Hessian in (mu, log_sigma) is diag(n / var, 2n): |error| <= 1e-7 over
     # the smaller (1% more for the third derivatives and the gradient's rounding), plus the references' own sums of n
     # terms (n eps relative, of values below 10)
@@ -68,12 +80,24 @@ def test_logistic_regression_needs_binary_targets(workdir):
 @pytest.mark.parametrize(
     "content, data, expected",
     [
-        (None, {"path": "missing.csv", "target": "y"}, "problem.data.path: data file 'missing.csv' not found in the working folder"),
+        (
+            None,
+            {"path": "missing.csv", "target": "y"},
+            "problem.data.path: data file 'missing.csv' not found in the working folder",
+        ),
         ("", {"path": "d.csv", "target": "y"}, "data file {d} is empty"),
         ("\n\n", {"path": "d.csv", "target": "y"}, "data file {d} is empty"),
         ("a,y\n", {"path": "d.csv", "target": "y"}, "has a header but no data rows"),
-        ("a,y\n1,2\n", {"path": "d.csv", "target": "z"}, "problem.data.target: column 'z' is not in {d} (columns: a, y)"),
-        ("a,y\n1,2\n", {"path": "d.csv", "target": "y", "features": ["b"]}, "problem.data.features: column 'b' is not in {d}"),
+        (
+            "a,y\n1,2\n",
+            {"path": "d.csv", "target": "z"},
+            "problem.data.target: column 'z' is not in {d} (columns: a, y)",
+        ),
+        (
+            "a,y\n1,2\n",
+            {"path": "d.csv", "target": "y", "features": ["b"]},
+            "problem.data.features: column 'b' is not in {d}",
+        ),
         ("a,y\n1,2\n3,x\n", {"path": "d.csv", "target": "y"}, "{d} line 3, column 'y': 'x' is not a number"),
         ("a,y\n1,2\n3\n", {"path": "d.csv", "target": "y"}, "{d} line 3 has 1 fields, the header has 2"),
         ("a,y\n1,nan\n", {"path": "d.csv", "target": "y"}, "'nan' is not finite"),
@@ -96,7 +120,9 @@ def test_csv_error_from_the_cli_is_one_line(workdir):
 
     from optrun.cli import app
 
-    (workdir / "c.yaml").write_text("problem: {name: linear_regression, data: {path: nope.csv, target: y}}\noptimizer: gd\n")
+    (workdir / "c.yaml").write_text(
+        "problem: {name: linear_regression, data: {path: nope.csv, target: y}}\noptimizer: gd\n"
+    )
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2
     assert result.stderr.strip() == (
@@ -116,7 +142,9 @@ def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
     from optrun.config import load_config
 
     repo = Path(__file__).resolve().parents[1]
-    result = optrun.run(str(repo / "configs" / config), ["output.plots=false", f"output.dir={workdir}", "stop.max_iter=5"])
+    result = optrun.run(
+        str(repo / "configs" / config), ["output.plots=false", f"output.dir={workdir}", "stop.max_iter=5"]
+    )
     reloaded = load_config(result.run_dir / "config.yaml")
     assert "data" in reloaded.resolved()["problem"] and "n" not in reloaded.resolved()["problem"]
     written, warnings = draw_run_plots(result.run_dir)
@@ -138,35 +166,47 @@ PEOPLE = "name,height,weight\nAda,1.70,60\nBob,1.82,80\nCy,1.65,55\nDee,1.77,71\
 @pytest.mark.slow
 def test_a_text_column_beside_the_used_one_is_ignored(workdir):
     (workdir / "people.csv").write_text(PEOPLE)
-    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\n"
-                                    "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 20000, grad_tol: 1.0e-8}\n"
-                                    "output: {plots: false}\n")
+    (workdir / "g.yaml").write_text(
+        "problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\n"
+        "optimizer: {name: adam, step_size: 0.05}\nstop: {max_iter: 20000, grad_tol: 1.0e-8}\n"
+        "output: {plots: false}\n"
+    )
     result = cli("run", "g.yaml", "--json")
     assert result.exit_code == 0, result.output + result.stderr
     assert '"converged"' in result.stdout
     # features default to every other numeric column: the text column is skipped
-    (workdir / "l.yaml").write_text("problem: {name: linear_regression, data: {path: people.csv, target: weight}}\n"
-                                    "optimizer: newton\noutput: {plots: false}\n")  # exact on least squares (L-BFGS-B ended ABNORMAL on one BLAS kernel)
+    (workdir / "l.yaml").write_text(
+        "problem: {name: linear_regression, data: {path: people.csv, target: weight}}\n"
+        "optimizer: newton\noutput: {plots: false}\n"
+    )  # exact on least squares (L-BFGS-B ended ABNORMAL on one BLAS kernel)
     result = cli("run", "l.yaml", "--json")
     assert result.exit_code == 0, result.output + result.stderr
 
 
 def test_a_missing_column_names_the_file_the_column_and_the_columns(workdir):
     (workdir / "people.csv").write_text(PEOPLE)
-    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: heigth}}\noptimizer: gd\n")
+    (workdir / "g.yaml").write_text(
+        "problem: {name: gaussian_mle, data: {path: people.csv, column: heigth}}\noptimizer: gd\n"
+    )
     result = cli("run", "g.yaml")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: g.yaml: problem.data.column: column 'heigth' is not in {(workdir / 'people.csv')}; "
-                                     "did you mean 'height'? (columns: name, height, weight)")
+    assert result.stderr.strip() == (
+        f"error: g.yaml: problem.data.column: column 'heigth' is not in {(workdir / 'people.csv')}; "
+        "did you mean 'height'? (columns: name, height, weight)"
+    )
 
 
 def test_a_bad_cell_in_a_used_column_names_file_line_column_and_value(workdir):
-    (workdir / "people.csv").write_text(PEOPLE.replace("1.82", "1,82").replace("Bob,1,82", "Bob,\"1,82\""))
-    (workdir / "g.yaml").write_text("problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\noptimizer: gd\n")
+    (workdir / "people.csv").write_text(PEOPLE.replace("1.82", "1,82").replace("Bob,1,82", 'Bob,"1,82"'))
+    (workdir / "g.yaml").write_text(
+        "problem: {name: gaussian_mle, data: {path: people.csv, column: height}}\noptimizer: gd\n"
+    )
     result = cli("run", "g.yaml")
     assert result.exit_code == 2
-    assert result.stderr.strip() == (f"error: g.yaml: problem.data.column: data file {workdir / 'people.csv'} line 3, "
-                                     "column 'height': '1,82' is not a number")
+    assert result.stderr.strip() == (
+        f"error: g.yaml: problem.data.column: data file {workdir / 'people.csv'} line 3, "
+        "column 'height': '1,82' is not a number"
+    )
     assert "\n" not in result.stderr.strip()
 
 
@@ -176,10 +216,15 @@ def test_sigma_defaults_to_one_with_data(workdir):
     rng = np.random.default_rng(3)
     X = rng.uniform(-1, 1, (40, 2))
     y = X @ [2.0, -1.0] + 0.5 + 0.2 * rng.normal(size=40)
-    (workdir / "d.csv").write_text("label,x1,x2,y\n" + "".join(f"r{i},{float(a)!r},{float(b)!r},{float(t)!r}\n" for i, ((a, b), t) in enumerate(zip(X, y))))
-    (workdir / "l.yaml").write_text("problem: {name: linear_regression, data: {path: d.csv, target: y}}\n"
-                                    "optimizer: {name: gd, step_size: 1.0e-2}\nstop: {max_iter: 5000, grad_tol: 1.0e-8}\n"
-                                    "output: {plots: false}\n")
+    (workdir / "d.csv").write_text(
+        "label,x1,x2,y\n"
+        + "".join(f"r{i},{float(a)!r},{float(b)!r},{float(t)!r}\n" for i, ((a, b), t) in enumerate(zip(X, y)))
+    )
+    (workdir / "l.yaml").write_text(
+        "problem: {name: linear_regression, data: {path: d.csv, target: y}}\n"
+        "optimizer: {name: gd, step_size: 1.0e-2}\nstop: {max_iter: 5000, grad_tol: 1.0e-8}\n"
+        "output: {plots: false}\n"
+    )
     result = cli("run", "l.yaml", "--json")
     assert result.exit_code == 0, result.output + result.stderr
     run_dir = next((workdir / "outputs").rglob("config.yaml")).parent
@@ -201,11 +246,18 @@ def test_sigma_defaults_to_one_with_data(workdir):
     assert LinearRegressionOptions.model_validate({"data": {"path": "d.csv", "target": "y"}, "sigma": 0.5}).sigma == 0.5
 
 
-@pytest.mark.parametrize("problem, data_type", [("linear_regression", "a CSV table {path, target, features?} or none"),
-                                                ("mlp_regression", "a CSV table {path, target, features?} or none"),
-                                                ("gaussian_mle", "a CSV column {path, column} or none")])
+@pytest.mark.parametrize(
+    "problem, data_type",
+    [
+        ("linear_regression", "a CSV table {path, target, features?} or none"),
+        ("mlp_regression", "a CSV table {path, target, features?} or none"),
+        ("gaussian_mle", "a CSV column {path, column} or none"),
+    ],
+)
 def test_describe_shows_the_data_type_and_the_sigma_default(problem, data_type):
-    result = cli("describe", problem, columns="200")  # piped, describe is 80 wide: wide enough here to keep each cell on one line
+    result = cli(
+        "describe", problem, columns="200"
+    )  # piped, describe is 80 wide: wide enough here to keep each cell on one line
     assert result.exit_code == 0
     text = " ".join(result.stdout.replace("│", " ").split())
     assert data_type in text

@@ -56,6 +56,7 @@ def test_sin_plus_product_at_3_1_seed_001():
     check = D.fd_check(problem)
     h = 1e-7
     i = check.steps.index(h)
+
     # notebook: fin diff 0.010007497053265979 vs 0.010007503399554585 (6.346288605740824e-09),
     # and 2.9999999995311555 vs 3.0 (4.688445187639445e-10); the error is the larger one.
     # Its digits are rounding: truncation h/2 |f''| = 7.1e-9, plus f(x + h e_i) - f(x) (f ~ 3.14) rounded to ulps of
@@ -92,8 +93,15 @@ def test_derivative_curves_are_derivatives_at_each_grid_value():
         assert tuple(row) == D.derivatives(problem, {"x1": s, "x2": 1.5}, order=3, name="x1").values
     # f = x sin x + 2.25 x and its first three derivatives in closed form
     x = np.array(grid)
-    closed = np.stack([x * np.sin(x) + 2.25 * x, np.sin(x) + x * np.cos(x) + 2.25,
-                       2 * np.cos(x) - x * np.sin(x), -3 * np.sin(x) - x * np.cos(x)], axis=1)
+    closed = np.stack(
+        [
+            x * np.sin(x) + 2.25 * x,
+            np.sin(x) + x * np.cos(x) + 2.25,
+            2 * np.cos(x) - x * np.sin(x),
+            -3 * np.sin(x) - x * np.cos(x),
+        ],
+        axis=1,
+    )
     # ~20 operations on autograd's side (three reverse passes) and 6 here, on terms no larger than 10 (|x| <= 3,
     # 2.25 |x| <= 6.75), sin and cos within 4 ulps each: rounding(32, 10) absolute
     np.testing.assert_allclose(rows, closed, rtol=0, atol=rounding(32, 10))
@@ -105,10 +113,16 @@ def test_derivative_curves_on_jax_equal_autograd():
     from optrun.core.problems import PROBLEMS
 
     entry = PROBLEMS.get("expression")
-    options = validate(entry.options, {"expr": "sin(x1) * x1 + x1 * x2**2", "params": {"x1": 0.5, "x2": 2.0}}, "problem")
+    options = validate(
+        entry.options, {"expr": "sin(x1) * x1 + x1 * x2**2", "params": {"x1": 0.5, "x2": 2.0}}, "problem"
+    )
     grid = np.linspace(-2.0, 2.0, 7)
-    rows = {name: D.derivative_curves(entry.make(options, get_backend(name)), {"x2": 1.5}, 4, "x1", grid, backend=get_backend(name))
-            for name in ("autograd", "jax")}
+    rows = {
+        name: D.derivative_curves(
+            entry.make(options, get_backend(name)), {"x2": 1.5}, 4, "x1", grid, backend=get_backend(name)
+        )
+        for name in ("autograd", "jax")
+    }
     # the same derivatives (up to the fourth: ~50 operations each) evaluated in another order, XLA's sin and cos
     # within a few ulps of NumPy's, on terms no larger than 10 (|x| <= 2): rounding(64, 10) absolute
     np.testing.assert_allclose(rows["jax"], rows["autograd"], rtol=0, atol=rounding(64, 10))
@@ -167,7 +181,10 @@ def test_gradient_and_hessian_agree_with_finite_differences(name, options, at):
         up, down = x.copy(), x.copy()
         up[i] += step
         down[i] -= step
-        columns.append((np.array(D.gradient(problem, unflatten(up)).flat) - np.array(D.gradient(problem, unflatten(down)).flat)) / (2 * step))
+        columns.append(
+            (np.array(D.gradient(problem, unflatten(up)).flat) - np.array(D.gradient(problem, unflatten(down)).flat))
+            / (2 * step)
+        )
     fd = np.column_stack(columns)
     # truncation h^2/6 |f''''| (at most 2400 here: Rosenbrock's 100 x^4) plus rounding: the gradient's entries are sums
     # of terms no larger than |x| |H| (polynomials of degree <= 4) or 3 (the logistic and cosine cases), each evaluation
@@ -194,8 +211,9 @@ def test_fd_check_steps_and_best_step():
     # v / |v| and its norm again: two divisions, two squares, a sum and a square root
     assert np.linalg.norm(d.direction) == pytest.approx(1.0, abs=rounding(6))
     # g . v: two products and a sum in whatever order (and FMA) the BLAS takes, each within eps/2 of sum |g_i v_i|
-    assert d.autodiff == pytest.approx(np.dot(check.autodiff, d.direction),
-                                       abs=rounding(3, np.dot(np.abs(check.autodiff), np.abs(d.direction))))
+    assert d.autodiff == pytest.approx(
+        np.dot(check.autodiff, d.direction), abs=rounding(3, np.dot(np.abs(check.autodiff), np.abs(d.direction)))
+    )
     assert d.errors == tuple(abs(e - d.autodiff) for e in d.estimates)
     # central at h = 1e-5: 1.7e-11 |f'''| + 2.2e-11 |f|, with |f'''| <= 8 e^0.5 = 13 and |f| = 1.4: 2.5e-10,
     # relative to |g . v| = 0.31 here, 8e-10
@@ -268,7 +286,9 @@ def test_one_jvp_and_one_vjp():
     assert np.allclose(forward.result, J @ [0.5, -2.0], rtol=rounding(2), atol=0)
     assert D.jvp(problem, None, [0.5, -2.0]).result == forward.result  # a flat list in label order
     # a column of J: one elementary derivative times 1 (the other times 0)
-    assert D.jvp(problem, None, {"y": 1.0}).result == pytest.approx(tuple(J[:, 1]), rel=rounding(2))  # names left out are 0
+    assert D.jvp(problem, None, {"y": 1.0}).result == pytest.approx(
+        tuple(J[:, 1]), rel=rounding(2)
+    )  # names left out are 0
     reverse = D.vjp(problem, None, [1.0, 0.0, 2.0])
     assert reverse.mode == "vjp" and reverse.vector == (1.0, 0.0, 2.0) and reverse.labels == ("x", "y")
     # u^T J with u = (1, 0, 2): exact products, and y + 2 exp(x - y), x - 2 exp(x - y) round once on each side
@@ -283,14 +303,20 @@ def test_gammaln_has_forward_and_reverse_mode():
     # every entry is one SciPy function value (digamma, gammaln: the rules call SciPy) times y or a seed of 1: the
     # same values here, a rounding or two apart
     assert np.allclose(j.array, D.jacobian(problem, by="vjp").array, rtol=rounding(4), atol=0)
-    expected = [[scipy.special.digamma(2.5) * 1.5, scipy.special.gammaln(2.5)],
-                [scipy.special.digamma(4.0), scipy.special.digamma(4.0)]]
+    expected = [
+        [scipy.special.digamma(2.5) * 1.5, scipy.special.gammaln(2.5)],
+        [scipy.special.digamma(4.0), scipy.special.digamma(4.0)],
+    ]
     assert np.allclose(j.array, expected, rtol=rounding(4), atol=0)
     # higher derivatives (reverse over reverse) and forward over reverse, as a Hessian-vector product would need:
     # each is SciPy's gammaln, psi or polygamma(n, .) times seeds of 1, as here
     values = D.derivatives(expression("gammaln(x)", x=2.5), order=3).values
-    assert np.allclose(values, [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)],
-                       rtol=rounding(4), atol=0)
+    assert np.allclose(
+        values,
+        [scipy.special.gammaln(2.5)] + [scipy.special.polygamma(k, 2.5) for k in range(3)],
+        rtol=rounding(4),
+        atol=0,
+    )
     from autograd import grad, make_jvp
     from optrun.core.problems.expression import gammaln  # registers the forward-mode rules on first use
 
@@ -322,8 +348,15 @@ def test_point_overrides_names_and_keeps_the_rest():
 def test_results_are_frozen_dataclasses():
     problem = expression("x**2 + y", x=1.0, y=2.0)
     vector = expression(["x", "y"], x=1.0, y=2.0)
-    results = [D.gradient(problem), D.hessian(problem), D.derivatives(problem, order=1, name="x"), D.fd_check(problem),
-               D.jacobian(vector), D.jvp(vector, None, [1, 0]), D.vjp(vector, None, [1, 0])]
+    results = [
+        D.gradient(problem),
+        D.hessian(problem),
+        D.derivatives(problem, order=1, name="x"),
+        D.fd_check(problem),
+        D.jacobian(vector),
+        D.jvp(vector, None, [1, 0]),
+        D.vjp(vector, None, [1, 0]),
+    ]
     for result in results:
         assert dataclasses.is_dataclass(result) and not isinstance(result, dict)
         field = dataclasses.fields(result)[0].name
@@ -342,24 +375,76 @@ BAD = [
     ("at-not-mapping", SIN, lambda p: D.gradient(p, [1, 2]), "at: must be a mapping of parameter names to values"),
     ("at-nan", SIN, lambda p: D.gradient(p, {"x1": float("nan")}), "at.x1: must be finite numbers"),
     ("order-0", SIN, lambda p: D.derivatives(p, order=0, name="x1"), "order: must be an integer from 1 to 10, got 0"),
-    ("order-big", SIN, lambda p: D.derivatives(p, order=11, name="x1"), "order: must be an integer from 1 to 10, got 11"),
-    ("order-float", SIN, lambda p: D.derivatives(p, order=2.0, name="x1"), "order: must be an integer from 1 to 10, got 2.0"),
-    ("order-two-params", SIN, lambda p: D.derivatives(p, order=2),
-     "order: derivatives up to order 2 are for one scalar parameter, and it has 2 parameters (x1, x2); name one of the scalar parameters: x1, x2"),
-    ("order-unknown", SIN, lambda p: D.derivatives(p, order=2, name="q"), "order: unknown parameter 'q' (parameters: x1, x2)"),
-    ("order-vector-param", ("sum(z**2)", {"z": [1.0, 2.0]}), lambda p: D.derivatives(p, order=2),
-     "order: derivatives up to order 2 are for one scalar parameter, and its parameter 'z' has shape (2,)"),
-    ("order-named-vector", ("sum(z**2) + w", {"z": [1.0, 2.0], "w": 1.0}), lambda p: D.derivatives(p, order=1, name="z"),
-     "order: derivatives up to order 1 are for one scalar parameter, and 'z' has shape (2,) (scalar parameters: w)"),
-    ("jvp-length", VEC, lambda p: D.jvp(p, None, [1, 2, 3]), "jvp: must have 2 entries, one per parameter entry (x, y); got 3"),
+    (
+        "order-big",
+        SIN,
+        lambda p: D.derivatives(p, order=11, name="x1"),
+        "order: must be an integer from 1 to 10, got 11",
+    ),
+    (
+        "order-float",
+        SIN,
+        lambda p: D.derivatives(p, order=2.0, name="x1"),
+        "order: must be an integer from 1 to 10, got 2.0",
+    ),
+    (
+        "order-two-params",
+        SIN,
+        lambda p: D.derivatives(p, order=2),
+        "order: derivatives up to order 2 are for one scalar parameter, and it has 2 parameters (x1, x2); name one of the scalar parameters: x1, x2",
+    ),
+    (
+        "order-unknown",
+        SIN,
+        lambda p: D.derivatives(p, order=2, name="q"),
+        "order: unknown parameter 'q' (parameters: x1, x2)",
+    ),
+    (
+        "order-vector-param",
+        ("sum(z**2)", {"z": [1.0, 2.0]}),
+        lambda p: D.derivatives(p, order=2),
+        "order: derivatives up to order 2 are for one scalar parameter, and its parameter 'z' has shape (2,)",
+    ),
+    (
+        "order-named-vector",
+        ("sum(z**2) + w", {"z": [1.0, 2.0], "w": 1.0}),
+        lambda p: D.derivatives(p, order=1, name="z"),
+        "order: derivatives up to order 1 are for one scalar parameter, and 'z' has shape (2,) (scalar parameters: w)",
+    ),
+    (
+        "jvp-length",
+        VEC,
+        lambda p: D.jvp(p, None, [1, 2, 3]),
+        "jvp: must have 2 entries, one per parameter entry (x, y); got 3",
+    ),
     ("jvp-unknown", VEC, lambda p: D.jvp(p, None, {"q": 1}), "jvp: unknown parameter 'q' (parameters: x, y)"),
     ("jvp-shape", VEC, lambda p: D.jvp(p, None, {"x": [1, 2]}), "jvp.x: must be a number, got shape (2,)"),
-    ("jvp-text", VEC, lambda p: D.jvp(p, None, "1,2"), "jvp: must be a list of 2 numbers, one per parameter entry (x, y); got '1,2'"),
-    ("vjp-length", VEC, lambda p: D.vjp(p, None, [1, 2]), "vjp: must have 3 entries, one per output (f[0], f[1], f[2]); got 2"),
+    (
+        "jvp-text",
+        VEC,
+        lambda p: D.jvp(p, None, "1,2"),
+        "jvp: must be a list of 2 numbers, one per parameter entry (x, y); got '1,2'",
+    ),
+    (
+        "vjp-length",
+        VEC,
+        lambda p: D.vjp(p, None, [1, 2]),
+        "vjp: must have 3 entries, one per output (f[0], f[1], f[2]); got 2",
+    ),
     ("vjp-nested", VEC, lambda p: D.vjp(p, None, [[1, 2, 3]]), "vjp: must be a flat list of 3 numbers"),
     ("vjp-nan", VEC, lambda p: D.vjp(p, None, [1, float("nan"), 2]), "vjp: must be finite numbers"),
-    ("by", VEC, lambda p: D.jacobian(p, by="rows"), "by: must be 'jvp' (column by column) or 'vjp' (row by row), got 'rows'"),
-    ("vector-gradient", VEC, lambda p: D.gradient(p), "problem: is a vector function R^2 -> R^3: it has no single value to minimize"),
+    (
+        "by",
+        VEC,
+        lambda p: D.jacobian(p, by="rows"),
+        "by: must be 'jvp' (column by column) or 'vjp' (row by row), got 'rows'",
+    ),
+    (
+        "vector-gradient",
+        VEC,
+        lambda p: D.gradient(p),
+        "problem: is a vector function R^2 -> R^3: it has no single value to minimize",
+    ),
     ("vector-hessian", VEC, lambda p: D.hessian(p), "problem: is a vector function R^2 -> R^3"),
     ("vector-order", VEC, lambda p: D.derivatives(p, order=1, name="x"), "problem: is a vector function R^2 -> R^3"),
     ("vector-fd", VEC, lambda p: D.fd_check(p), "problem: is a vector function R^2 -> R^3"),
@@ -380,5 +465,7 @@ def test_bad_input_is_a_one_line_config_error(expr, call, expected):
 
 
 def test_matrices_are_bounded():
-    with pytest.raises(ConfigError, match=r"hessian: the Hessian would have 2000 x 2000 = 4000000 entries; the limit is 1000000"):
+    with pytest.raises(
+        ConfigError, match=r"hessian: the Hessian would have 2000 x 2000 = 4000000 entries; the limit is 1000000"
+    ):
         D.hessian(build("trid", dim=2000))

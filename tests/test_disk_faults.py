@@ -18,10 +18,14 @@ pytestmark = pytest.mark.slow
 
 # ~85-byte rows (no parameter columns): the first flush (at most 2000 rows)
 # fits in 200k, the second does not.
-LONG = ("problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-        "stop: {max_iter: 100000000, grad_tol: null}\noutput: {plots: false, param_columns: 0, dir: disk}\n")
-SHORT = ("problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-         "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false, param_columns: 0, dir: disk}\n")
+LONG = (
+    "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+    "stop: {max_iter: 100000000, grad_tol: null}\noutput: {plots: false, param_columns: 0, dir: disk}\n"
+)
+SHORT = (
+    "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+    "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false, param_columns: 0, dir: disk}\n"
+)
 
 
 @pytest.fixture
@@ -102,8 +106,14 @@ def test_a_disk_filled_by_another_process_still_takes_the_summary(workdir, tmpfs
     disk = tmpfs("size=400k")
     (workdir / "c.yaml").write_text(LONG)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "c.yaml", "-q"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "run", "c.yaml", "-q"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not list(disk.glob("c/*/trace.csv")) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -121,8 +131,11 @@ def test_a_disk_filled_by_another_process_still_takes_the_summary(workdir, tmpfs
 def test_disk_fills_mid_run_trace_cut_back_summary_failed_and_readable(workdir, tmpfs):
     disk = tmpfs("size=200k")
     (workdir / "c.yaml").write_text(LONG)
-    line = one_error(run_cli("run", "c.yaml", "-q", cwd=workdir), "trace.csv: cannot write the trace: No space left on device; "
-                     "trace.csv keeps its", "and the run is recorded as failed in summary.json")
+    line = one_error(
+        run_cli("run", "c.yaml", "-q", cwd=workdir),
+        "trace.csv: cannot write the trace: No space left on device; trace.csv keeps its",
+        "and the run is recorded as failed in summary.json",
+    )
     [run] = run_folders(disk)
     rows = complete_rows(run / "trace.csv")
     assert f"keeps its {len(rows)} complete rows" in line and len(rows) > 100
@@ -156,8 +169,12 @@ def test_disk_and_inodes_full_leaves_a_killed_like_run(workdir, tmpfs):
     # 5 inodes: the root, c/, the run folder, config.yaml, trace.csv: none left for summary.json
     disk = tmpfs("size=200k,nr_inodes=5")
     (workdir / "c.yaml").write_text(LONG)
-    one_error(run_cli("run", "c.yaml", "-q", cwd=workdir), "cannot write the trace: No space left on device",
-              "summary.json could not be written either", "left like a killed run")
+    one_error(
+        run_cli("run", "c.yaml", "-q", cwd=workdir),
+        "cannot write the trace: No space left on device",
+        "summary.json could not be written either",
+        "left like a killed run",
+    )
     [run] = run_folders(disk)
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "trace.csv"]
     rows = complete_rows(run / "trace.csv")
@@ -173,8 +190,11 @@ def test_no_inode_for_the_summary_of_a_finished_run(workdir, tmpfs):
     # 5 inodes: the root, c/, the run folder, config.yaml, trace.csv; the trace fits, summary.json does not
     disk = tmpfs("size=10m,nr_inodes=5")
     (workdir / "c.yaml").write_text(SHORT)
-    one_error(run_cli("run", "c.yaml", "-q", cwd=workdir), "summary.json: cannot write: No space left on device; "
-              "the run ended (max_iter) but has no summary", "like a killed run")
+    one_error(
+        run_cli("run", "c.yaml", "-q", cwd=workdir),
+        "summary.json: cannot write: No space left on device; the run ended (max_iter) but has no summary",
+        "like a killed run",
+    )
     [run] = run_folders(disk)
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "trace.csv"]
     assert len(complete_rows(run / "trace.csv")) == 3001
@@ -182,12 +202,19 @@ def test_no_inode_for_the_summary_of_a_finished_run(workdir, tmpfs):
     assert shown.returncode == 0 and "last trace row: iteration 3000" in shown.stdout, shown.stderr
 
 
-@pytest.mark.parametrize("options, text", [
-    ("size=200k,nr_inodes=2", "cannot create the run directory: No space left on device"),
-    ("size=200k,nr_inodes=3", "config.yaml: cannot write: No space left on device; nothing was recorded (the run directory was removed)"),
-    ("size=200k,nr_inodes=4", "trace.csv: cannot create the trace: No space left on device; nothing was recorded"),
-    ("size=4k", "trace.csv: cannot write the trace: No space left on device; nothing was recorded"),
-], ids=["no-inode-for-the-folder", "no-inode-for-config", "no-inode-for-trace", "no-space-for-the-header"])
+@pytest.mark.parametrize(
+    "options, text",
+    [
+        ("size=200k,nr_inodes=2", "cannot create the run directory: No space left on device"),
+        (
+            "size=200k,nr_inodes=3",
+            "config.yaml: cannot write: No space left on device; nothing was recorded (the run directory was removed)",
+        ),
+        ("size=200k,nr_inodes=4", "trace.csv: cannot create the trace: No space left on device; nothing was recorded"),
+        ("size=4k", "trace.csv: cannot write the trace: No space left on device; nothing was recorded"),
+    ],
+    ids=["no-inode-for-the-folder", "no-inode-for-config", "no-inode-for-trace", "no-space-for-the-header"],
+)
 def test_run_that_cannot_be_set_up_leaves_no_directory(workdir, tmpfs, options, text):
     disk = tmpfs(options)
     (workdir / "c.yaml").write_text(LONG)
@@ -202,8 +229,10 @@ def test_sweep_on_a_full_disk_then_resumed_after_freeing_space(workdir, tmpfs):
     result = run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir)
     line = one_error(result)
     # sweep.csv could not be written (the usual case), or it was and lists the runs the disk stopped
-    assert ("sweep.csv: cannot write: No space left on device (the runs are kept: finish with optrun sweep --resume" in line
-            or line == "error: 2 runs could not run; see the message column of sweep.csv"), line
+    assert (
+        "sweep.csv: cannot write: No space left on device (the runs are kept: finish with optrun sweep --resume" in line
+        or line == "error: 2 runs could not run; see the message column of sweep.csv"
+    ), line
     [sweep] = run_folders(disk)
     assert (sweep / "sweep.json").is_file()
     for run in sweep.glob("run-*"):  # each run folder is gone or readable, with complete rows
@@ -227,8 +256,10 @@ def test_sweep_on_a_full_disk_then_resumed_after_freeing_space(workdir, tmpfs):
 def test_sweep_without_an_inode_for_sweep_json_leaves_nothing(workdir, tmpfs):
     disk = tmpfs("nr_inodes=3")  # the root, c/, the sweep folder
     (workdir / "c.yaml").write_text(SHORT)
-    one_error(run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir),
-              "sweep.json: cannot write: No space left on device; nothing was recorded")
+    one_error(
+        run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir),
+        "sweep.json: cannot write: No space left on device; nothing was recorded",
+    )
     assert run_folders(disk) == []
 
 
@@ -236,14 +267,18 @@ def test_sweep_without_an_inode_for_sweep_json_leaves_nothing(workdir, tmpfs):
 def test_sweep_resume_on_a_read_only_folder(workdir, tmpfs, unfinished):
     disk = tmpfs("size=10m")
     (workdir / "c.yaml").write_text(SHORT)
-    assert run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir).returncode == 0
+    assert (
+        run_cli("sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", cwd=workdir).returncode == 0
+    )
     [sweep] = run_folders(disk)
     if unfinished:
         (sweep / "run-0002" / "summary.json").unlink()  # like a killed run
     before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sweep.rglob("*"))
     remount(disk, "ro")
-    one_error(run_cli("sweep", "--resume", sweep, "-w", "1", cwd=workdir),
-              "cannot write in the sweep folder: Read-only file system")
+    one_error(
+        run_cli("sweep", "--resume", sweep, "-w", "1", cwd=workdir),
+        "cannot write in the sweep folder: Read-only file system",
+    )
     remount(disk, "rw")
     assert sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sweep.rglob("*")) == before
 
@@ -251,14 +286,19 @@ def test_sweep_resume_on_a_read_only_folder(workdir, tmpfs, unfinished):
 @pytest.mark.parametrize("fault", ["full", "read-only"])
 def test_check_junit_report_that_cannot_be_written(workdir, tmpfs, fault):
     disk = tmpfs("size=200k")
-    (workdir / "ok.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\nexpect: {status: converged}\n")
+    (workdir / "ok.yaml").write_text(
+        "problem: trid\noptimizer: {name: gd, step_size: 0.1}\nexpect: {status: converged}\n"
+    )
     if fault == "full":
         fill(disk)
     else:
         remount(disk, "ro")
     result = run_cli("check", "ok.yaml", "--junit", disk / "report.xml", cwd=workdir)
-    one_error(result, "report.xml: cannot write the JUnit report:",
-              "No space left on device" if fault == "full" else "Read-only file system")
+    one_error(
+        result,
+        "report.xml: cannot write the JUnit report:",
+        "No space left on device" if fault == "full" else "Read-only file system",
+    )
     assert not (disk / "report.xml").exists()
     assert [p.name for p in disk.iterdir()] == (["filler"] if fault == "full" else [])
 
@@ -278,11 +318,17 @@ def test_run_whose_plots_do_not_fit_is_recorded_with_one_warning(workdir, tmpfs)
     """The run's own files fit but its plots do not: the run is recorded (exit
     status of the run), one warning names the failure, and no PNG is half-written."""
     disk = tmpfs("size=64k")
-    (workdir / "c.yaml").write_text("problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {dir: disk}\n")
+    (workdir / "c.yaml").write_text(
+        "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {dir: disk}\n"
+    )
     result = run_cli("run", "c.yaml", "-q", cwd=workdir)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("warning: ") and "cannot write: No space left on device; plots not drawn" in lines[0]
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("warning: ")
+        and "cannot write: No space left on device; plots not drawn" in lines[0]
+    )
     [run] = run_folders(disk)
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "summary.json", "trace.csv"]
     assert json.loads((run / "summary.json").read_text())["status"] == "converged"
@@ -295,9 +341,11 @@ def test_check_update_on_a_full_disk_leaves_the_config_as_it_was(workdir, tmpfs)
     is byte for byte what it was (written beside and renamed, never truncated first)."""
     disk = tmpfs("size=64k")
     config = disk / "u.yaml"
-    text = ("# Trid 2-D; minimum (2, 2), f* = -2\nproblem: trid\noptimizer: {name: gd, step_size: 0.1}\n"
-            "stop: {max_iter: 1000, grad_tol: 1.0e-10}\noutput: {dir: " + str(workdir / "out") + "}\n"
-            "expect:\n  fun: -1.5      # was measured by hand\n  params: {x: [2.0, 2.5]}\n  status: converged\n")
+    text = (
+        "# Trid 2-D; minimum (2, 2), f* = -2\nproblem: trid\noptimizer: {name: gd, step_size: 0.1}\n"
+        "stop: {max_iter: 1000, grad_tol: 1.0e-10}\noutput: {dir: " + str(workdir / "out") + "}\n"
+        "expect:\n  fun: -1.5      # was measured by hand\n  params: {x: [2.0, 2.5]}\n  status: converged\n"
+    )
     # one 4096-byte page to within a few bytes: the rewrite (x's 17-digit values) needs a second page, which the
     # full disk does not have, so writing it in place would cut the file off mid-way
     config.write_text(text + "#" * (4090 - len(text) - 1) + "\n")

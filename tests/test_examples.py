@@ -15,8 +15,9 @@ def test_the_tour_notebook_runs(tmp_path, monkeypatch):
 
     notebook = nbformat.read(REPO / "examples" / "tour.ipynb", as_version=4)
     monkeypatch.chdir(REPO)  # the notebook finds configs/ from the repository (or examples/)
-    client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     (tmp_path / "configs").symlink_to(REPO / "configs")
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]

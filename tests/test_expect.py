@@ -4,11 +4,21 @@ from optrun.config import ExpectConfig
 from optrun.commands.expect import check_expect
 from optrun.core.result import Summary
 
-SUMMARY = Summary.from_json({
-    "status": "converged", "message": "ok", "fun": -1.9999995, "grad_norm": 1e-7, "nit": 40, "nfev": 41, "njev": 41,
-    "params": {"x": [2.0000004, 1.9999990], "y": 0.5}, "best": {"fun": -1.9999995, "iter": 40}, "wall_time_s": 0.01,
-    "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}, {"x": [-2.0, -2.0]}]},
-})
+SUMMARY = Summary.from_json(
+    {
+        "status": "converged",
+        "message": "ok",
+        "fun": -1.9999995,
+        "grad_norm": 1e-7,
+        "nit": 40,
+        "nfev": 41,
+        "njev": 41,
+        "params": {"x": [2.0000004, 1.9999990], "y": 0.5},
+        "best": {"fun": -1.9999995, "iter": 40},
+        "wall_time_s": 0.01,
+        "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}, {"x": [-2.0, -2.0]}]},
+    }
+)
 
 
 def checks(**expect):

@@ -14,9 +14,13 @@ from tolerances import rounding
 
 
 def expression(expr, params=None, **run):
-    return {"problem": {"name": "expression", "expr": expr, "params": {"x": -1.0, "y": 2.0} if params is None else params},
-            "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 10000, "grad_tol": 1e-8},
-            "output": {"plots": False}, **run}
+    return {
+        "problem": {"name": "expression", "expr": expr, "params": {"x": -1.0, "y": 2.0} if params is None else params},
+        "optimizer": {"name": "adam", "step_size": 0.05},
+        "stop": {"max_iter": 10000, "grad_tol": 1e-8},
+        "output": {"plots": False},
+        **run,
+    }
 
 
 def test_expression_runs_and_converges(workdir):
@@ -29,7 +33,9 @@ def test_expression_runs_and_converges(workdir):
 
 
 def test_functions_constants_subscripts_and_where():
-    f = compile_expression("sum(z**2) + z[0] * z[-1] + sin(pi * x) + where(x > 0, x, -x) + e", {"x": 0.0, "z": np.zeros(3)})
+    f = compile_expression(
+        "sum(z**2) + z[0] * z[-1] + sin(pi * x) + where(x > 0, x, -x) + e", {"x": 0.0, "z": np.zeros(3)}
+    )
     z = np.array([1.0, 2.0, 3.0])
     # five sums in either order, each within eps/2 of the running total (<= 19.3), and sin within 4 ulps of 1, per side
     assert f({"x": -0.5, "z": z}) == pytest.approx(14 + 3 + np.sin(-0.5 * np.pi) + 0.5 + np.e, rel=rounding(16))
@@ -179,7 +185,9 @@ def test_poisson_log_likelihood_with_gammaln():
     at = {"log_lam": 0.3, "k": np.array(counts)}
     # five terms k log(lam) - lam - gammaln(k + 1) and their sum, ~10 roundings per side of terms that sum to
     # |terms| = 15.4 (f = 9.4); SciPy takes log(exp(0.3)), within 2 ulps of 0.3
-    assert problem.objective(at) == pytest.approx(-scipy.stats.poisson.logpmf(counts, np.exp(0.3)).sum(), abs=rounding(20, 16))
+    assert problem.objective(at) == pytest.approx(
+        -scipy.stats.poisson.logpmf(counts, np.exp(0.3)).sum(), abs=rounding(20, 16)
+    )
     d = grad(lambda v: problem.objective({**at, "log_lam": v}))(0.3)
     # 5 exp(0.3) - 10 = -3.25, sums of terms up to 10 on each side
     assert d == pytest.approx(len(counts) * np.exp(0.3) - sum(counts), abs=rounding(8, 10))
@@ -195,7 +203,9 @@ def test_vector_expression_is_a_function_r_n_to_r_m():
     assert problem.outputs == 4 and problem.vector is not None
     value = problem.vector({"x": 1.0, "y": 2.0, "z": np.array([1.0, 2.0])})
     assert value.shape == (4,)
-    assert np.allclose(value, [2.0, 1.0 + np.sin(2.0), np.exp(-1.0), 3.0], rtol=rounding(2), atol=0)  # NumPy's sin and exp; one +
+    assert np.allclose(
+        value, [2.0, 1.0 + np.sin(2.0), np.exp(-1.0), 3.0], rtol=rounding(2), atol=0
+    )  # NumPy's sin and exp; one +
     scalar = build("x * y", {"x": 1.0, "y": 2.0})
     assert scalar.vector is None and scalar.outputs == 1 and scalar.scalar_objective() is scalar.objective
 
@@ -235,7 +245,12 @@ def test_a_caret_is_told_to_be_a_power():
     from optrun.config import load_config
     from optrun.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"problem.expr: '\^' \(exclusive-or\) is not allowed in an expression: write powers with \*\* \(x\*\*2\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"problem.expr: '\^' \(exclusive-or\) is not allowed in an expression: write powers with \*\* \(x\*\*2\)",
+    ):
         from optrun.commands.prepare import prepare
 
-        prepare(load_config({"problem": {"name": "expression", "expr": "x^2 + 1", "params": {"x": 1.0}}, "optimizer": "gd"}))
+        prepare(
+            load_config({"problem": {"name": "expression", "expr": "x^2 + 1", "params": {"x": 1.0}}, "optimizer": "gd"})
+        )

@@ -41,8 +41,14 @@ def nan_at_step():
 
 
 def test_objective_returning_nan_at_step_k(workdir, nan_at_step):
-    result = optrun.run({"problem": nan_at_step, "optimizer": {"name": "gd", "step_size": 0.1},
-                         "stop": {"grad_tol": None}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": nan_at_step,
+            "optimizer": {"name": "gd", "step_size": 0.1},
+            "stop": {"grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "diverged"
     assert result.message == "f became non-finite (nan) at iteration 5"
     assert result.trace["iter"].tolist() == [0, 1, 2, 3, 4, 5]
@@ -55,8 +61,13 @@ def test_objective_returning_nan_at_step_k(workdir, nan_at_step):
 def _start(workdir, text):
     (workdir / "long.yaml").write_text(text)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "long.yaml", "-q"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "run", "long.yaml", "-q"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         found = list(workdir.glob("outputs/long/*/trace.csv"))
@@ -68,8 +79,11 @@ def _start(workdir, text):
 
 
 def test_sigkill_leaves_complete_rows_and_no_summary(workdir):
-    proc, trace = _start(workdir, "problem: {name: trid, dim: 50}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-                                  "stop: {max_iter: 100000000, grad_tol: null}\n")
+    proc, trace = _start(
+        workdir,
+        "problem: {name: trid, dim: 50}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+        "stop: {max_iter: 100000000, grad_tol: null}\n",
+    )
     time.sleep(0.7)  # let it flush a few more times
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -95,20 +109,31 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
         return real_write(fd, data)
 
     monkeypatch.setattr(optrun.core.outputs.os, "write", failing_write)
-    (workdir / "c.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-                                    "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n")
+    (workdir / "c.yaml").write_text(
+        "problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+        "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n"
+    )
     from optrun.core.outputs import TraceWriter
 
-    monkeypatch.setattr(TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1))  # fstar, grad_names, flush_seconds, max_buffered, log_every: flush every 5 rows
+    monkeypatch.setattr(
+        TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1)
+    )  # fstar, grad_names, flush_seconds, max_buffered, log_every: flush every 5 rows
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 1
     line = result.stderr.strip()
     assert line.count("\n") == 0 and "Traceback" not in result.stderr
-    assert line.startswith("error: ") and f"trace.csv: cannot write the trace: {text}; trace.csv keeps its 2 complete rows" in line
+    assert (
+        line.startswith("error: ")
+        and f"trace.csv: cannot write the trace: {text}; trace.csv keeps its 2 complete rows" in line
+    )
     assert line.endswith("and the run is recorded as failed in summary.json")
     [run] = run_dirs(workdir, "c")
     rows = (run / "trace.csv").read_text().splitlines()
-    assert rows[0].startswith("iter,f,") and len(rows) == 3 and all(len(r.split(",")) == len(rows[0].split(",")) for r in rows)
+    assert (
+        rows[0].startswith("iter,f,")
+        and len(rows) == 3
+        and all(len(r.split(",")) == len(rows[0].split(",")) for r in rows)
+    )
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "failed" and summary["io_error"] == f"cannot write the trace: {text}"
     assert summary["message"].startswith(f"cannot write the trace: {text} at iteration ")
@@ -117,7 +142,10 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
 def test_sixteen_concurrent_runs_get_sixteen_complete_directories(workdir):
     (workdir / "same.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen([sys.executable, "-m", "optrun", "run", "same.yaml", "-q"], cwd=workdir, env=env) for _ in range(16)]
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "optrun", "run", "same.yaml", "-q"], cwd=workdir, env=env)
+        for _ in range(16)
+    ]
     assert [p.wait(timeout=300) for p in procs] == [0] * 16
     dirs = run_dirs(workdir, "same")
     assert len(dirs) == 16
@@ -147,11 +175,19 @@ def _helper_running_a_run(parent: int, deadline: float) -> tuple[int, Path]:
 
 
 def test_a_sweep_helper_killed_by_sigkill_is_reported_and_the_sweep_finishes(workdir):
-    (workdir / "long.yaml").write_text("name: long\nproblem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-                                       "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\n")
+    (workdir / "long.yaml").write_text(
+        "name: long\nproblem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+        "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "sweep", "long.yaml", "--seeds", "3", "--workers", "2"], cwd=workdir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "sweep", "long.yaml", "--seeds", "3", "--workers", "2"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pid, killed = _helper_running_a_run(proc.pid, time.monotonic() + 120)
         os.kill(pid, signal.SIGKILL)
@@ -166,13 +202,22 @@ def test_a_sweep_helper_killed_by_sigkill_is_reported_and_the_sweep_finishes(wor
     assert sorted(rows) == ["run-0001", "run-0002", "run-0003"]
     lost = rows.pop(killed.name)
     assert lost["status"] == "error"
-    assert lost["message"] == f"its worker process (pid {pid}) was killed by SIGKILL; the run has no summary (--resume redoes it)"
+    assert (
+        lost["message"]
+        == f"its worker process (pid {pid}) was killed by SIGKILL; the run has no summary (--resume redoes it)"
+    )
     assert not (killed / "summary.json").exists()
     assert all(row["status"] == "max_iter" for row in rows.values())
     assert not Path(f"/proc/{pid}").exists()  # reaped
     # --resume redoes the killed run, and only it
-    resumed = subprocess.run([sys.executable, "-m", "optrun", "sweep", "--resume", str(sweep_dir)], cwd=workdir, env=env,
-                             capture_output=True, text=True, timeout=180)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "optrun", "sweep", "--resume", str(sweep_dir)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "3 of 3 runs done (2 kept from before)" in resumed.stdout
     assert json.loads((killed / "summary.json").read_text())["status"] == "max_iter"
@@ -181,11 +226,19 @@ def test_a_sweep_helper_killed_by_sigkill_is_reported_and_the_sweep_finishes(wor
 def test_a_check_helper_killed_by_sigkill_fails_its_config_and_the_check_finishes(workdir):
     # not a stop (exit 130, "interrupted"): the other configs are checked, the lost one fails with why, exit 1
     for name in ("a", "b", "c"):
-        (workdir / f"{name}.yaml").write_text(f"name: {name}\nproblem: {{name: trid, dim: 2}}\noptimizer: {{name: gd, step_size: 1.0e-9}}\n"
-                                              "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\nexpect: {status: max_iter}\n")
+        (workdir / f"{name}.yaml").write_text(
+            f"name: {name}\nproblem: {{name: trid, dim: 2}}\noptimizer: {{name: gd, step_size: 1.0e-9}}\n"
+            "stop: {max_iter: 3000, grad_tol: null}\noutput: {plots: false}\nexpect: {status: max_iter}\n"
+        )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "check", "a.yaml", "b.yaml", "c.yaml", "--workers", "2", "--quiet"],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "check", "a.yaml", "b.yaml", "c.yaml", "--workers", "2", "--quiet"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         pid, killed = _helper_running_a_run(proc.pid, time.monotonic() + 120)
         os.kill(pid, signal.SIGKILL)
@@ -195,5 +248,8 @@ def test_a_check_helper_killed_by_sigkill_fails_its_config_and_the_check_finishe
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "interrupted" not in stderr + stdout
     config = killed.parent.name  # outputs/<name>/<run>
-    assert f"check failed: {config}.yaml: fail (not checked: its worker process (pid {pid}) was killed by SIGKILL before the run finished)" in stderr
+    assert (
+        f"check failed: {config}.yaml: fail (not checked: its worker process (pid {pid}) was killed by SIGKILL before the run finished)"
+        in stderr
+    )
     assert not Path(f"/proc/{pid}").exists()  # reaped

@@ -62,8 +62,19 @@ def test_goldfield_signed_gradient_at_3_4_seed_000(workdir):
 @pytest.mark.slow
 # ------------------------------------------------------------ interface and files
 def test_json_is_grad_json_and_the_folder_is_run_style(workdir):
-    result = runner.invoke(app, ["grad", str(CONFIGS / "grad-cubic.yaml"), "--order", "2", "--fd", "--json",
-                                 "--set", f"output.dir={workdir / 'out'}"])
+    result = runner.invoke(
+        app,
+        [
+            "grad",
+            str(CONFIGS / "grad-cubic.yaml"),
+            "--order",
+            "2",
+            "--fd",
+            "--json",
+            "--set",
+            f"output.dir={workdir / 'out'}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     run_dir = workdir / data.pop("run_dir")  # shown relative to the working folder
@@ -92,23 +103,36 @@ def test_two_free_entries_draw_the_contour_with_the_gradient_field(workdir):
 
 def test_fixed_parameters_are_held_and_derivatives_are_in_the_free_one(workdir):
     """With x2 fixed at 1 the notebook's function is one of x1: f, f', f'' = sin 3 + 3, cos 3 + 1, -sin 3."""
-    result = optrun.grad(str(CONFIGS / "grad-sin-product.yaml"), overrides=["fix.x2=1.0", "output.plots=false"], order=2)
+    result = optrun.grad(
+        str(CONFIGS / "grad-sin-product.yaml"), overrides=["fix.x2=1.0", "output.plots=false"], order=2
+    )
     assert result.fixed == {"x2": 1.0} and list(result.at) == ["x1"]
     # sin and cos within 4 ulps a side of values <= 1, and the sum's rounding at 3.14: rounding(8) absolute
-    np.testing.assert_allclose(result.derivatives.values, [math.sin(3) + 3, math.cos(3) + 1, -math.sin(3)], rtol=0,
-                               atol=rounding(8))
+    np.testing.assert_allclose(
+        result.derivatives.values, [math.sin(3) + 3, math.cos(3) + 1, -math.sin(3)], rtol=0, atol=rounding(8)
+    )
 
 
 def test_the_jvp_vjp_lesson_on_a_vector_expression(workdir):
     """R^2 -> R^3: the Jacobian from 2 JVPs (columns) equals the one from 3 VJPs (rows); one JVP is a column, one VJP a row."""
-    config = {"problem": {"name": "expression", "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"], "params": {"x1": 3.0, "x2": 1.0}},
-              "optimizer": "gd", "output": {"plots": False}}
+    config = {
+        "problem": {
+            "name": "expression",
+            "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"],
+            "params": {"x1": 3.0, "x2": 1.0},
+        },
+        "optimizer": "gd",
+        "output": {"plots": False},
+    }
     result = optrun.grad(config, jvp={"x1": 1.0}, vjp=[0.0, 1.0, 0.0])
     expected = [[1.0, 3.0], [math.cos(3), 1.0], [6.0, 9.0]]
     # exact but for cos(3), within 4 ulps a side: rounding(8) relative
     np.testing.assert_allclose(result.jacobian.array, expected, rtol=rounding(8))
     assert result.jacobian.matrix == result.jacobian_other.matrix
-    assert {result.jacobian.by: result.jacobian.passes, result.jacobian_other.by: result.jacobian_other.passes} == {"jvp": 2, "vjp": 3}
+    assert {result.jacobian.by: result.jacobian.passes, result.jacobian_other.by: result.jacobian_other.passes} == {
+        "jvp": 2,
+        "vjp": 3,
+    }
     np.testing.assert_allclose(result.jvp.result, [row[0] for row in expected], rtol=rounding(8))
     np.testing.assert_allclose(result.vjp.result, expected[1], rtol=rounding(8))
     data = result.to_json()
@@ -124,7 +148,12 @@ BAD = [
     ("unknown-at", TRID, ["--at", "z=1"], "at: unknown parameter 'z'"),
     ("at-shape", TRID, ["--at", "x=[1, 2]"], "at.x"),
     ("at-not-assignment", TRID, ["--at", "x"], "--at: 'x' must look like NAME=VALUE"),
-    ("order-on-vector-parameter", TRID, ["--order", "2"], "order: derivatives up to order 2 are for one scalar parameter"),
+    (
+        "order-on-vector-parameter",
+        TRID,
+        ["--order", "2"],
+        "order: derivatives up to order 2 are for one scalar parameter",
+    ),
     ("order-zero", TRID, ["--order", "0"], "order: must be an integer from 1 to 10"),
     ("jvp-unknown-name", VECTOR, ["--jvp", "z=1"], "jvp"),
     ("jvp-wrong-length", VECTOR, ["--jvp", "x=[1, 2]"], "jvp.x"),
@@ -156,8 +185,10 @@ def test_run_refuses_a_vector_expression_before_writing_anything(workdir):
 # ------------------------------------------------------------ the jax backend
 def _both_backends(config, overrides=(), **asks):
     """optrun grad on each backend, plots off: the problem is built for that backend and differentiated by it."""
-    return [optrun.grad(config, overrides=[*overrides, "output.plots=false", f"backend={name}"], **asks)
-            for name in ("autograd", "jax")]
+    return [
+        optrun.grad(config, overrides=[*overrides, "output.plots=false", f"backend={name}"], **asks)
+        for name in ("autograd", "jax")
+    ]
 
 
 # XLA and NumPy compute the same derivatives in other orders: each entry sums at most N = 300 data terms (mlp-gd; 4 for
@@ -171,14 +202,18 @@ def _same(a, b, rtol=SAME):
 
 
 @pytest.mark.slow  # imports jax and compiles
-@pytest.mark.parametrize("config, overrides, asks", [
-    (CONFIGS / "grad-sin-product.yaml", (), {"hessian": True, "fd": True}),
-    (CONFIGS / "grad-cubic.yaml", (), {"order": 4, "hessian": True}),
-    (CONFIGS / "rosenbrock-newton.yaml", (), {"hessian": True}),
-    (CONFIGS / "trid-gd.yaml", (), {"hessian": True}),
-    (CONFIGS / "logistic-seed001.yaml", (), {"hessian": True}),
-    (CONFIGS / "mlp-gd.yaml", (), {}),  # nested parameters (layers of W and b)
-], ids=["sin-product", "cubic", "rosenbrock", "trid", "logistic", "mlp"])
+@pytest.mark.parametrize(
+    "config, overrides, asks",
+    [
+        (CONFIGS / "grad-sin-product.yaml", (), {"hessian": True, "fd": True}),
+        (CONFIGS / "grad-cubic.yaml", (), {"order": 4, "hessian": True}),
+        (CONFIGS / "rosenbrock-newton.yaml", (), {"hessian": True}),
+        (CONFIGS / "trid-gd.yaml", (), {"hessian": True}),
+        (CONFIGS / "logistic-seed001.yaml", (), {"hessian": True}),
+        (CONFIGS / "mlp-gd.yaml", (), {}),  # nested parameters (layers of W and b)
+    ],
+    ids=["sin-product", "cubic", "rosenbrock", "trid", "logistic", "mlp"],
+)
 def test_grad_on_jax_equals_grad_on_autograd(workdir, config, overrides, asks):
     auto, jax_ = _both_backends(str(config), overrides, **asks)
     from autograd.misc.flatten import flatten
@@ -187,7 +222,9 @@ def test_grad_on_jax_equals_grad_on_autograd(workdir, config, overrides, asks):
     assert jax_.gradient.labels == auto.gradient.labels
     _same(jax_.gradient.value, auto.gradient.value)
     _same(jax_.gradient.flat, auto.gradient.flat)
-    assert type(jax_.gradient.value) is float and all(type(v) is float for v in jax_.gradient.flat)  # no jax arrays leak out
+    assert type(jax_.gradient.value) is float and all(
+        type(v) is float for v in jax_.gradient.flat
+    )  # no jax arrays leak out
     if asks.get("hessian"):
         _same(jax_.hessian.array, auto.hessian.array)
     if asks.get("order"):
@@ -199,8 +236,9 @@ def test_grad_on_jax_equals_grad_on_autograd(workdir, config, overrides, asks):
         # rounding at 3.14, <= rounding(3): the central difference by rounding(3) / h; g by cos(3)'s 8 ulps, rounding(4)
         large = [i for i, h in enumerate(auto.fd.steps) if h >= 1e-4]
         for i in large:
-            assert jax_.fd.central.errors[i] == pytest.approx(auto.fd.central.errors[i],
-                                                              abs=rounding(3) / auto.fd.steps[i] + rounding(4))
+            assert jax_.fd.central.errors[i] == pytest.approx(
+                auto.fd.central.errors[i], abs=rounding(3) / auto.fd.steps[i] + rounding(4)
+            )
         # at h = 1e-5: truncation h^2 |cos 3| / 6 = 1.7e-11, rounding ~3 rounding(1, 3.2) / h = 2e-10: < 1e-8
         assert jax_.fd.central.best_error < 1e-8
 
@@ -208,11 +246,20 @@ def test_grad_on_jax_equals_grad_on_autograd(workdir, config, overrides, asks):
 @pytest.mark.slow
 @pytest.mark.floats  # its comparisons are in _same
 def test_jacobians_jvp_and_vjp_on_jax_equal_autograd(workdir):
-    config = {"problem": {"name": "expression", "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"], "params": {"x1": 3.0, "x2": 1.0}},
-              "optimizer": "gd"}
+    config = {
+        "problem": {
+            "name": "expression",
+            "expr": ["x1 * x2", "sin(x1) + x2", "x1**2 * x2"],
+            "params": {"x1": 3.0, "x2": 1.0},
+        },
+        "optimizer": "gd",
+    }
     auto, jax_ = _both_backends(config, jvp={"x1": 1.0, "x2": -2.0}, vjp=[0.5, 1.0, -1.0])
     for part in ("jacobian", "jacobian_other"):
-        assert getattr(jax_, part).by == getattr(auto, part).by and getattr(jax_, part).passes == getattr(auto, part).passes
+        assert (
+            getattr(jax_, part).by == getattr(auto, part).by
+            and getattr(jax_, part).passes == getattr(auto, part).passes
+        )
         _same(getattr(jax_, part).array, getattr(auto, part).array)
     _same(jax_.jvp.result, auto.jvp.result)
     _same(jax_.vjp.result, auto.vjp.result)
@@ -221,8 +268,10 @@ def test_jacobians_jvp_and_vjp_on_jax_equal_autograd(workdir):
 
 @pytest.mark.slow
 def test_grad_on_jax_draws_its_plots(workdir):
-    for config, asks, names in ((CONFIGS / "grad-sin-product.yaml", {}, ["contour.png"]),
-                                (CONFIGS / "grad-cubic.yaml", {"order": 3, "fd": True}, ["derivatives.png", "fd_error.png"])):
+    for config, asks, names in (
+        (CONFIGS / "grad-sin-product.yaml", {}, ["contour.png"]),
+        (CONFIGS / "grad-cubic.yaml", {"order": 3, "fd": True}, ["derivatives.png", "fd_error.png"]),
+    ):
         result = optrun.grad(str(config), overrides=[f"output.dir={workdir}", "backend=jax"], **asks)
         assert sorted(p.name for p in result.plots) == names and all(p.stat().st_size > 10_000 for p in result.plots)
         assert result.run_dir.joinpath("grad.json").exists()

@@ -74,13 +74,15 @@ def _trace(run, change):
 
 def _drop_column(lines, name):
     index = lines[0].rstrip("\n").split(",").index(name)
-    return [",".join(cell for i, cell in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n" for line in lines]
+    return [
+        ",".join(cell for i, cell in enumerate(line.rstrip("\n").split(",")) if i != index) + "\n" for line in lines
+    ]
 
 
 def _set_cell(lines, row, column, value):
     cells = lines[row].rstrip("\n").split(",")
     cells[lines[0].split(",").index(column)] = value
-    return [*lines[:row], ",".join(cells) + "\n", *lines[row + 1:]]
+    return [*lines[:row], ",".join(cells) + "\n", *lines[row + 1 :]]
 
 
 def _rename_param(lines, header_cell):
@@ -94,26 +96,93 @@ def _symlink_out(run, outside):
 
 # (id, how to tamper with the run folder (run, outside folder), exit code, text of the one line; code 0: must work)
 RUN_CASES = [
-    ("summary-nit-text", lambda r, o: _summary(r, lambda d: d.update(nit="many")), 2,
-     "summary.json is not an optrun summary: 'nit' should be an integer, got \"many\""),
-    ("summary-fun-text", lambda r, o: _summary(r, lambda d: d.update(fun="low")), 2, "'fun' should be a number or null"),
-    ("summary-status-number", lambda r, o: _summary(r, lambda d: d.update(status=3)), 2, "'status' should be a status name, got 3"),
+    (
+        "summary-nit-text",
+        lambda r, o: _summary(r, lambda d: d.update(nit="many")),
+        2,
+        "summary.json is not an optrun summary: 'nit' should be an integer, got \"many\"",
+    ),
+    (
+        "summary-fun-text",
+        lambda r, o: _summary(r, lambda d: d.update(fun="low")),
+        2,
+        "'fun' should be a number or null",
+    ),
+    (
+        "summary-status-number",
+        lambda r, o: _summary(r, lambda d: d.update(status=3)),
+        2,
+        "'status' should be a status name, got 3",
+    ),
     ("summary-best-list", lambda r, o: _summary(r, lambda d: d.update(best=[1, 2])), 2, "'best' should be an object"),
-    ("summary-best-iter-float", lambda r, o: _summary(r, lambda d: d["best"].update(iter=1.5)), 2, "'best.iter' should be an integer or null"),
-    ("summary-reference-fun", lambda r, o: _summary(r, lambda d: d["reference"].update(fun="x")), 2, "'reference.fun' should be a number"),
+    (
+        "summary-best-iter-float",
+        lambda r, o: _summary(r, lambda d: d["best"].update(iter=1.5)),
+        2,
+        "'best.iter' should be an integer or null",
+    ),
+    (
+        "summary-reference-fun",
+        lambda r, o: _summary(r, lambda d: d["reference"].update(fun="x")),
+        2,
+        "'reference.fun' should be a number",
+    ),
     ("summary-no-wall-time", lambda r, o: _summary(r, lambda d: d.pop("wall_time_s")), 2, "no 'wall_time_s'"),
-    ("summary-a-list", lambda r, o: (r / "summary.json").write_text("[1, 2]"), 2, "summary.json is not an optrun summary: a JSON list"),
-    ("summary-not-json", lambda r, o: (r / "summary.json").write_text("{nope"), 2, "summary.json is not an optrun summary: not JSON"),
-    ("trace-without-f", lambda r, o: _trace(r, lambda ls: _drop_column(ls, "f")), 2, "trace.csv is not an optrun trace: no 'f' column"),
-    ("trace-nan-iter", lambda r, o: _trace(r, lambda ls: _set_cell(ls, 2, "iter", "nan")), 2,
-     "'iter' should hold whole numbers, got nan in row 2"),
-    ("trace-fractional-nfev", lambda r, o: _trace(r, lambda ls: _set_cell(ls, 1, "nfev", "1.5")), 2, "'nfev' should hold whole numbers"),
-    ("trace-text-cell", lambda r, o: _trace(r, lambda ls: _set_cell(ls, 3, "f", "abc")), 2, "could not convert string 'abc'"),
-    ("trace-short-rows", lambda r, o: _trace(r, lambda ls: [ls[0]] + [",".join(l.split(",")[:-1]) + "\n" for l in ls[1:]]), 2,
-     "fields but the header names"),
+    (
+        "summary-a-list",
+        lambda r, o: (r / "summary.json").write_text("[1, 2]"),
+        2,
+        "summary.json is not an optrun summary: a JSON list",
+    ),
+    (
+        "summary-not-json",
+        lambda r, o: (r / "summary.json").write_text("{nope"),
+        2,
+        "summary.json is not an optrun summary: not JSON",
+    ),
+    (
+        "trace-without-f",
+        lambda r, o: _trace(r, lambda ls: _drop_column(ls, "f")),
+        2,
+        "trace.csv is not an optrun trace: no 'f' column",
+    ),
+    (
+        "trace-nan-iter",
+        lambda r, o: _trace(r, lambda ls: _set_cell(ls, 2, "iter", "nan")),
+        2,
+        "'iter' should hold whole numbers, got nan in row 2",
+    ),
+    (
+        "trace-fractional-nfev",
+        lambda r, o: _trace(r, lambda ls: _set_cell(ls, 1, "nfev", "1.5")),
+        2,
+        "'nfev' should hold whole numbers",
+    ),
+    (
+        "trace-text-cell",
+        lambda r, o: _trace(r, lambda ls: _set_cell(ls, 3, "f", "abc")),
+        2,
+        "could not convert string 'abc'",
+    ),
+    (
+        "trace-short-rows",
+        lambda r, o: _trace(r, lambda ls: [ls[0]] + [",".join(l.split(",")[:-1]) + "\n" for l in ls[1:]]),
+        2,
+        "fields but the header names",
+    ),
     ("trace-empty", lambda r, o: (r / "trace.csv").write_text(""), 2, "trace.csv is empty"),
-    ("trace-a-folder", lambda r, o: ((r / "trace.csv").unlink(), (r / "trace.csv").mkdir()), 2, "not a run directory (no trace.csv)"),
-    ("config-a-list", lambda r, o: (r / "config.yaml").write_text("- 1\n"), 2, "config.yaml is not a resolved optrun config"),
+    (
+        "trace-a-folder",
+        lambda r, o: ((r / "trace.csv").unlink(), (r / "trace.csv").mkdir()),
+        2,
+        "not a run directory (no trace.csv)",
+    ),
+    (
+        "config-a-list",
+        lambda r, o: (r / "config.yaml").write_text("- 1\n"),
+        2,
+        "config.yaml is not a resolved optrun config",
+    ),
     ("config-missing", lambda r, o: (r / "config.yaml").unlink(), 2, "not a run directory (no config.yaml)"),
     ("run-is-a-file", lambda r, o: (shutil.rmtree(r), r.write_text("x")), 2, "not a run directory (no such folder)"),
     # tampered but still readable: these must work
@@ -162,7 +231,9 @@ def test_a_real_run_with_quotes_and_commas_in_parameter_names(workdir):
         return Problem(objective=lambda p: p['a"b'] ** 2 + (p["c,d"] - 1.0) ** 2, start={'a"b': 2.0, "c,d": 0.0})
 
     try:
-        result = optrun.run({"problem": "test_odd_names", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+        result = optrun.run(
+            {"problem": "test_odd_names", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}
+        )
         header = (result.run_dir / "trace.csv").read_text().splitlines()[0]
         assert header.endswith(',"a""b","c,d"')
         assert result.trace['a"b'][0] == 2.0 and result.trace["c,d"][0] == 0.0
@@ -212,35 +283,103 @@ def _empty(sweep):
 OK = (0, None)
 # (id, tamper (sweep, outside), --resume: (code, text), compare: (code, text)); None: command not tried
 SWEEP_CASES = [
-    ("plan-a-list", lambda s, o: _plan(s, lambda d: [d]), (2, "sweep.json is not an optrun sweep plan: a JSON list, not an object"), OK),
+    (
+        "plan-a-list",
+        lambda s, o: _plan(s, lambda d: [d]),
+        (2, "sweep.json is not an optrun sweep plan: a JSON list, not an object"),
+        OK,
+    ),
     ("plan-not-json", lambda s, o: (s / "sweep.json").write_text("{"), (2, "cannot read sweep.json"), OK),
-    ("plan-no-runs", lambda s, o: _plan(s, lambda d: {k: v for k, v in d.items() if k != "runs"}), (2, "no 'runs'"), OK),
-    ("plan-keys-mismatch", lambda s, o: _plan(s, lambda d: {**d, "keys": ["optimizer.step_size", "seed"]}), (2, "run 1 does not give exactly the keys"), OK),
-    ("plan-run-not-object", lambda s, o: _plan(s, lambda d: {**d, "runs": [1, 2]}), (2, "run 1 does not give exactly the keys"), OK),
-    ("plan-key-is-a-result-column", lambda s, o: _plan(s, lambda d: {**d, "keys": ["status", "seed"],
-                                                                      "runs": [{"status": 1, "seed": r["seed"]} for r in d["runs"]]}),
-     (2, "'keys' names a result column (status)"), OK),
-    ("plan-overrides-text", lambda s, o: _plan(s, lambda d: {**d, "overrides": "x=1"}), (2, "'overrides' should be a list"), OK),
+    (
+        "plan-no-runs",
+        lambda s, o: _plan(s, lambda d: {k: v for k, v in d.items() if k != "runs"}),
+        (2, "no 'runs'"),
+        OK,
+    ),
+    (
+        "plan-keys-mismatch",
+        lambda s, o: _plan(s, lambda d: {**d, "keys": ["optimizer.step_size", "seed"]}),
+        (2, "run 1 does not give exactly the keys"),
+        OK,
+    ),
+    (
+        "plan-run-not-object",
+        lambda s, o: _plan(s, lambda d: {**d, "runs": [1, 2]}),
+        (2, "run 1 does not give exactly the keys"),
+        OK,
+    ),
+    (
+        "plan-key-is-a-result-column",
+        lambda s, o: _plan(
+            s,
+            lambda d: {**d, "keys": ["status", "seed"], "runs": [{"status": 1, "seed": r["seed"]} for r in d["runs"]]},
+        ),
+        (2, "'keys' names a result column (status)"),
+        OK,
+    ),
+    (
+        "plan-overrides-text",
+        lambda s, o: _plan(s, lambda d: {**d, "overrides": "x=1"}),
+        (2, "'overrides' should be a list"),
+        OK,
+    ),
     ("plan-missing", lambda s, o: (s / "sweep.json").unlink(), (2, "not a sweep directory (no sweep.json)"), None),
-    ("run-a-file", lambda s, o: (shutil.rmtree(s / "run-0001"), (s / "run-0001").write_text("x")),
-     (2, "run-0001 is not a folder, not a run directory of this sweep"), (2, "run-0001 is not a folder")),
-    ("run-a-symlink", _link_run, (2, "run-0001 is a symbolic link, not a run directory of this sweep"), (2, "run-0001 is a symbolic link")),
-    ("unfinished-run-with-a-stray-file", lambda s, o: _stray_file(s), (2, "holds 'notes.txt', which optrun did not write"), OK),
+    (
+        "run-a-file",
+        lambda s, o: (shutil.rmtree(s / "run-0001"), (s / "run-0001").write_text("x")),
+        (2, "run-0001 is not a folder, not a run directory of this sweep"),
+        (2, "run-0001 is not a folder"),
+    ),
+    (
+        "run-a-symlink",
+        _link_run,
+        (2, "run-0001 is a symbolic link, not a run directory of this sweep"),
+        (2, "run-0001 is a symbolic link"),
+    ),
+    (
+        "unfinished-run-with-a-stray-file",
+        lambda s, o: _stray_file(s),
+        (2, "holds 'notes.txt', which optrun did not write"),
+        OK,
+    ),
     ("unfinished-run-with-a-linked-trace", _linked_trace, (2, "holds 'trace.csv', which optrun did not write"), None),
-    ("summary-wrong-types", lambda s, o: _summary(s / "run-0002", lambda d: d.update(nfev="x")),
-     (2, "summary.json is not an optrun summary: 'nfev' should be an integer, got \"x\"; move this run away to redo it"),
-     (2, "'nfev' should be an integer")),
-    ("summary-a-list", lambda s, o: (s / "run-0002" / "summary.json").write_text("[]"), (2, "summary.json is not an optrun summary: a JSON list"),
-     (2, "a JSON list")),
-    ("empty-sweep", lambda s, o: _empty(s), None, (2, "the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare")),
-    ("sweep-is-a-file", lambda s, o: (shutil.rmtree(s), s.write_text("x")), (2, "not a sweep directory (no such folder)"), None),
+    (
+        "summary-wrong-types",
+        lambda s, o: _summary(s / "run-0002", lambda d: d.update(nfev="x")),
+        (
+            2,
+            "summary.json is not an optrun summary: 'nfev' should be an integer, got \"x\"; move this run away to redo it",
+        ),
+        (2, "'nfev' should be an integer"),
+    ),
+    (
+        "summary-a-list",
+        lambda s, o: (s / "run-0002" / "summary.json").write_text("[]"),
+        (2, "summary.json is not an optrun summary: a JSON list"),
+        (2, "a JSON list"),
+    ),
+    (
+        "empty-sweep",
+        lambda s, o: _empty(s),
+        None,
+        (2, "the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare"),
+    ),
+    (
+        "sweep-is-a-file",
+        lambda s, o: (shutil.rmtree(s), s.write_text("x")),
+        (2, "not a sweep directory (no such folder)"),
+        None,
+    ),
 ]
 
 
 # every (case, command) pair that applies
-SWEEP_PARAMS = [pytest.param(command, tamper, expected, id=f"{case_id}-{command}")
-                for case_id, tamper, resume, compare in SWEEP_CASES
-                for command, expected in (("resume", resume), ("compare", compare)) if expected is not None]
+SWEEP_PARAMS = [
+    pytest.param(command, tamper, expected, id=f"{case_id}-{command}")
+    for case_id, tamper, resume, compare in SWEEP_CASES
+    for command, expected in (("resume", resume), ("compare", compare))
+    if expected is not None
+]
 
 
 @pytest.mark.parametrize("command, tamper, expected", SWEEP_PARAMS)
@@ -279,15 +418,35 @@ def test_resume_redoes_an_unfinished_run_and_only_that(tmp_path, base):
 
 
 # ---------------------------------------------------------------- messages
-@pytest.mark.parametrize("args, code, text", [
-    (["run", "c.yaml", "--set", "output.dir=dangling"], 1,
-     "dangling/c: cannot create the output folder: dangling is a symbolic link to nowhere/at/all, which does not exist"),
-    (["run", "c.yaml", "--set", "output.dir=dangling/deeper"], 1, "dangling is a symbolic link to nowhere/at/all, which does not exist"),
-    (["sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", "--set", "output.dir=dangling"], 1,
-     "cannot create the output folder: dangling is a symbolic link to nowhere/at/all"),
-    (["check", "/dev/null"], 2, "/dev/null: not a config file or folder (a device, pipe or socket)"),
-    (["check", "dangling"], 2, "dangling: a symbolic link to nowhere/at/all, which does not exist"),
-], ids=["run-dangling-output-dir", "run-under-a-dangling-link", "sweep-dangling-output-dir", "check-dev-null", "check-dangling-link"])
+@pytest.mark.parametrize(
+    "args, code, text",
+    [
+        (
+            ["run", "c.yaml", "--set", "output.dir=dangling"],
+            1,
+            "dangling/c: cannot create the output folder: dangling is a symbolic link to nowhere/at/all, which does not exist",
+        ),
+        (
+            ["run", "c.yaml", "--set", "output.dir=dangling/deeper"],
+            1,
+            "dangling is a symbolic link to nowhere/at/all, which does not exist",
+        ),
+        (
+            ["sweep", "c.yaml", "--seeds", "2", "--set", "init.kind=normal", "-w", "1", "--set", "output.dir=dangling"],
+            1,
+            "cannot create the output folder: dangling is a symbolic link to nowhere/at/all",
+        ),
+        (["check", "/dev/null"], 2, "/dev/null: not a config file or folder (a device, pipe or socket)"),
+        (["check", "dangling"], 2, "dangling: a symbolic link to nowhere/at/all, which does not exist"),
+    ],
+    ids=[
+        "run-dangling-output-dir",
+        "run-under-a-dangling-link",
+        "sweep-dangling-output-dir",
+        "check-dev-null",
+        "check-dangling-link",
+    ],
+)
 def test_clear_messages(workdir, args, code, text):
     (workdir / "c.yaml").write_text(CONFIG % "outputs")
     (workdir / "dangling").symlink_to("nowhere/at/all")

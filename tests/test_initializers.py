@@ -67,7 +67,11 @@ def test_only_fills_the_matching_paths_and_keeps_the_start_elsewhere():
 
 
 def test_only_patterns_reach_entries_lists_and_scalars():
-    assert start_of({"kind": "ones", "only": "x[1]"}, problem={"name": "trid", "dim": 3})["x"].tolist() == [0.0, 1.0, 0.0]
+    assert start_of({"kind": "ones", "only": "x[1]"}, problem={"name": "trid", "dim": 3})["x"].tolist() == [
+        0.0,
+        1.0,
+        0.0,
+    ]
     assert start_of({"kind": "ones", "only": "x[?]"}, problem={"name": "trid", "dim": 3})["x"].tolist() == [1.0] * 3
     assert start_of({"kind": "constant", "value": 7, "only": "y"}, problem="goldfield") == {"x": 0.1, "y": 7.0}
     assert start_of({"kind": "zeros", "only": ["x", "y"]}, problem="goldfield") == {"x": 0.0, "y": 0.0}
@@ -95,12 +99,16 @@ def test_only_glob_semantics():
 @pytest.mark.parametrize(
     "init, expected",
     [
-        ({"kind": "normal", "only": "layers[*].W"},
-         "init.only: the pattern 'layers[*].W' matches no parameter; did you mean 'layers["
+        (
+            {"kind": "normal", "only": "layers[*].W"},
+            "init.only: the pattern 'layers[*].W' matches no parameter; did you mean 'layers[",
         ),
         ({"kind": "zeros", "only": ["layers[*].w", "bias"]}, "init.only: the pattern 'bias' matches no parameter"),
         ({"kind": "zeros", "only": []}, "init.only: must be a path pattern or a list of 1 to 50 of them"),
-        ({"kind": "zeros", "only": 3}, "init.only: must be a path pattern or a list of 1 to 50 of them, e.g. \"layers[*].w\", got 3"),
+        (
+            {"kind": "zeros", "only": 3},
+            'init.only: must be a path pattern or a list of 1 to 50 of them, e.g. "layers[*].w", got 3',
+        ),
         ({"kind": "zeros", "only": ""}, "init.only: each pattern must be a non-empty string"),
         ({"kind": "default", "only": "x"}, "init.only: unknown key 'only' (this section takes no options)"),
         ({"kind": "values", "values": {"x": 1}, "only": "x"}, "init.only: unknown key 'only' (allowed: values)"),

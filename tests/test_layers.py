@@ -83,7 +83,7 @@ def test_no_import_cycles():
         state[module] = "open"
         for name in sorted(edges(module)):
             if state.get(name) == "open":
-                cycles.append(stack[stack.index(name):] + [name])
+                cycles.append(stack[stack.index(name) :] + [name])
             elif name not in state:
                 visit(name, stack + [name])
         state[module] = "done"

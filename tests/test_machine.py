@@ -25,12 +25,20 @@ def test_summary_records_the_machine(workdir):
     numpy_blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"][0]
     threads = machine.blas_threads()  # the setting: 1 unless OPTRUN_BLAS_THREADS says otherwise
     core = machine.kernel_name(numpy_blas["architecture"], numpy_blas["internal_api"])
-    assert blas == {"vendor": numpy_blas["internal_api"], "version": numpy_blas["version"], "core": core, "threads": threads}
+    assert blas == {
+        "vendor": numpy_blas["internal_api"],
+        "version": numpy_blas["version"],
+        "core": core,
+        "threads": threads,
+    }
     assert recorded["numpy_simd"] == machine.numpy_simd() and recorded["numpy_simd"]["baseline"]
     assert "versions" in json.loads((result.run_dir / "summary.json").read_text())
     level = (recorded["numpy_simd"]["found"] or recorded["numpy_simd"]["baseline"])[-1]
-    assert machine.describe(recorded).endswith(f"{blas['vendor']} {blas['version']} {blas['core']}, {threads} thread" + "s" * (threads > 1)
-                                               + f"; NumPy SIMD {level}")
+    assert machine.describe(recorded).endswith(
+        f"{blas['vendor']} {blas['version']} {blas['core']}, {threads} thread"
+        + "s" * (threads > 1)
+        + f"; NumPy SIMD {level}"
+    )
 
 
 def test_the_numpy_simd_level_is_what_numpy_reports_found_and_not_disabled():
@@ -46,7 +54,10 @@ def test_the_numpy_simd_level_is_what_numpy_reports_found_and_not_disabled():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     disabled = json.loads(out.splitlines()[0])
     assert disabled == {"baseline": here["baseline"], "found": []}
-    assert machine.describe({"cpu": "c", "arch": "a", "numpy_simd": disabled}) == f"c (a); NumPy SIMD {here['baseline'][-1]}"
+    assert (
+        machine.describe({"cpu": "c", "arch": "a", "numpy_simd": disabled})
+        == f"c (a); NumPy SIMD {here['baseline'][-1]}"
+    )
 
 
 def test_openblas_katmai_is_the_prescott_kernel_on_x86_64():
@@ -64,11 +75,14 @@ def test_the_recorded_kernel_under_openblas_coretype_prescott(workdir):
     import sys
 
     env = {**os.environ, **(other_kernel_env() or {})}
-    code = ("import numpy.linalg, json; from optrun.core import machine; from threadpoolctl import threadpool_info;"
-            "lib = [l for l in threadpool_info() if l['user_api'] == 'blas'][0];"
-            "print(json.dumps([lib['internal_api'], lib['architecture'], machine.blas_info()[0]['core']]))")
-    vendor, reported, recorded = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                                           check=True).stdout)
+    code = (
+        "import numpy.linalg, json; from optrun.core import machine; from threadpoolctl import threadpool_info;"
+        "lib = [l for l in threadpool_info() if l['user_api'] == 'blas'][0];"
+        "print(json.dumps([lib['internal_api'], lib['architecture'], machine.blas_info()[0]['core']]))"
+    )
+    vendor, reported, recorded = json.loads(
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    )
     assert recorded == machine.kernel_name(reported, vendor)
     if vendor == "openblas" and "OPENBLAS_CORETYPE" not in os.environ and machine.platform.machine() == "x86_64":
         assert recorded == "Prescott"
@@ -78,15 +92,21 @@ def test_the_thread_setting_is_applied_and_recorded(workdir, monkeypatch):
     monkeypatch.setenv(machine.BLAS_THREADS_ENV, "2")
     result = optrun.run({"problem": "trid", "optimizer": {"name": "newton"}, "output": {"plots": False}})
     assert all(lib["threads"] == 2 for lib in result.summary.machine["blas"])
-    assert result.summary.machine["blas"] and optrun.run(
-        {"problem": "trid", "optimizer": {"name": "newton"}, "output": {"plots": False}}, []
-    ).summary.machine["blas"][0]["threads"] == 2
+    assert (
+        result.summary.machine["blas"]
+        and optrun.run(
+            {"problem": "trid", "optimizer": {"name": "newton"}, "output": {"plots": False}}, []
+        ).summary.machine["blas"][0]["threads"]
+        == 2
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "x", "-3", "2.5", "100000"])
 def test_a_bad_thread_setting_is_one_line(value, monkeypatch):
     monkeypatch.setenv(machine.BLAS_THREADS_ENV, value)
-    with pytest.raises(ConfigError, match=r"^OPTRUN_BLAS_THREADS: the BLAS thread count must be a whole number from 1 to 1024"):
+    with pytest.raises(
+        ConfigError, match=r"^OPTRUN_BLAS_THREADS: the BLAS thread count must be a whole number from 1 to 1024"
+    ):
         machine.blas_threads()
 
 
@@ -151,8 +171,10 @@ def test_another_blas_kernel_is_used_and_recorded(workdir):
     if machine.blas_info()[0]["vendor"] != "openblas":
         pytest.fail("this test needs NumPy built with OpenBLAS, as the wheels from PyPI are")
     if other_kernel_env() is None:
-        pytest.skip(f"the environment sets {machine.machine_kernel_setting()} (the machine, whose OpenBLAS needs it, or "
-                    "CI's other-kernel job): the kernel is left as it is")
+        pytest.skip(
+            f"the environment sets {machine.machine_kernel_setting()} (the machine, whose OpenBLAS needs it, or "
+            "CI's other-kernel job): the kernel is left as it is"
+        )
     (workdir / "b.yaml").write_text(BLAS_BOUND)
     plain = run_cli("run", "b.yaml", "--json", cwd=workdir)  # the CPU's own kernels
     other = run_cli("run", "b.yaml", "--json", cwd=workdir, env_extra=other_kernel_env())

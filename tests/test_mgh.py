@@ -32,7 +32,9 @@ def as_function(problem):
     if list(start) == ["x"]:
         return (lambda v: problem.objective({"x": v})), np.asarray(start["x"], dtype=float)
     keys = list(start)
-    return (lambda v: problem.objective({k: v[i] for i, k in enumerate(keys)})), np.array([start[k] for k in keys], dtype=float)
+    return (lambda v: problem.objective({k: v[i] for i, k in enumerate(keys)})), np.array(
+        [start[k] for k in keys], dtype=float
+    )
 
 
 def residuals(problem):
@@ -128,10 +130,30 @@ PUBLISHED = [
 
 def test_the_suite_is_the_issue_list_in_the_papers_order():
     assert MGH == [
-        "rosenbrock", "freudenstein_roth", "powell_badly_scaled", "brown_badly_scaled", "beale", "jennrich_sampson",
-        "helical_valley", "bard", "gaussian", "meyer", "box_3d", "powell_singular", "wood", "kowalik_osborne",
-        "brown_dennis", "osborne1", "biggs_exp6", "watson", "extended_rosenbrock", "extended_powell", "penalty1",
-        "variably_dimensioned", "trigonometric", "broyden_tridiagonal",
+        "rosenbrock",
+        "freudenstein_roth",
+        "powell_badly_scaled",
+        "brown_badly_scaled",
+        "beale",
+        "jennrich_sampson",
+        "helical_valley",
+        "bard",
+        "gaussian",
+        "meyer",
+        "box_3d",
+        "powell_singular",
+        "wood",
+        "kowalik_osborne",
+        "brown_dennis",
+        "osborne1",
+        "biggs_exp6",
+        "watson",
+        "extended_rosenbrock",
+        "extended_powell",
+        "penalty1",
+        "variably_dimensioned",
+        "trigonometric",
+        "broyden_tridiagonal",
     ]
     assert [name for name, _, _ in AT_START] == MGH
 
@@ -144,16 +166,30 @@ def test_f_at_the_standard_start(name, options, published):
 
 def test_standard_starts_are_the_papers():
     starts = {
-        "rosenbrock": [-1.2, 1.0], "freudenstein_roth": [0.5, -2.0], "powell_badly_scaled": [0.0, 1.0],
-        "brown_badly_scaled": [1.0, 1.0], "beale": [1.0, 1.0], "jennrich_sampson": [0.3, 0.4],
-        "helical_valley": [-1.0, 0.0, 0.0], "bard": [1.0, 1.0, 1.0], "gaussian": [0.4, 1.0, 0.0],
-        "meyer": [0.02, 4000.0, 250.0], "box_3d": [0.0, 10.0, 20.0], "powell_singular": [3.0, -1.0, 0.0, 1.0],
-        "wood": [-3.0, -1.0, -3.0, -1.0], "kowalik_osborne": [0.25, 0.39, 0.415, 0.39],
-        "brown_dennis": [25.0, 5.0, -5.0, -1.0], "osborne1": [0.5, 1.5, -1.0, 0.01, 0.02],
-        "biggs_exp6": [1.0, 2.0, 1.0, 1.0, 1.0, 1.0], "watson": [0.0] * 6,
-        "extended_rosenbrock": [-1.2, 1.0] * 5, "extended_powell": [3.0, -1.0, 0.0, 1.0] * 3,
-        "penalty1": [1.0, 2.0, 3.0, 4.0], "variably_dimensioned": list(1 - np.arange(1, 11) / 10),
-        "trigonometric": [0.1] * 10, "broyden_tridiagonal": [-1.0] * 10,
+        "rosenbrock": [-1.2, 1.0],
+        "freudenstein_roth": [0.5, -2.0],
+        "powell_badly_scaled": [0.0, 1.0],
+        "brown_badly_scaled": [1.0, 1.0],
+        "beale": [1.0, 1.0],
+        "jennrich_sampson": [0.3, 0.4],
+        "helical_valley": [-1.0, 0.0, 0.0],
+        "bard": [1.0, 1.0, 1.0],
+        "gaussian": [0.4, 1.0, 0.0],
+        "meyer": [0.02, 4000.0, 250.0],
+        "box_3d": [0.0, 10.0, 20.0],
+        "powell_singular": [3.0, -1.0, 0.0, 1.0],
+        "wood": [-3.0, -1.0, -3.0, -1.0],
+        "kowalik_osborne": [0.25, 0.39, 0.415, 0.39],
+        "brown_dennis": [25.0, 5.0, -5.0, -1.0],
+        "osborne1": [0.5, 1.5, -1.0, 0.01, 0.02],
+        "biggs_exp6": [1.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+        "watson": [0.0] * 6,
+        "extended_rosenbrock": [-1.2, 1.0] * 5,
+        "extended_powell": [3.0, -1.0, 0.0, 1.0] * 3,
+        "penalty1": [1.0, 2.0, 3.0, 4.0],
+        "variably_dimensioned": list(1 - np.arange(1, 11) / 10),
+        "trigonometric": [0.1] * 10,
+        "broyden_tridiagonal": [-1.0] * 10,
     }
     for name in MGH:
         np.testing.assert_array_equal(as_function(build(name))[1], starts[name], err_msg=name)
@@ -199,8 +235,15 @@ def test_reference_is_the_published_minimum(name, options, published):
 # How close "again" is was measured, not guessed: Watson n = 12's polished f moves by 1e-9 of itself when the
 # start moves by 4 ulps (an AVX-512 CPU moved it by 6.5e-10, past the rel 1e-10 once written here), Osborne 1's
 # by 5e-14 (tests/tolerances.py measure; tolerances.json).
-POLISHED = [pytest.param(name, options, marks=[pytest.mark.slow] if name in ("brown_dennis", "meyer") else [],
-                         id=tolerances.polish_label(name, options)) for name, options in tolerances.POLISHED]
+POLISHED = [
+    pytest.param(
+        name,
+        options,
+        marks=[pytest.mark.slow] if name in ("brown_dennis", "meyer") else [],
+        id=tolerances.polish_label(name, options),
+    )
+    for name, options in tolerances.POLISHED
+]
 
 
 @pytest.mark.slow
@@ -288,13 +331,25 @@ def test_a_good_method_reaches_the_published_minimum(name, options, method, loca
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, optimizer", [("watson", "newton"), ("bard", "lbfgs"), ("helical_valley", "newton"),
-                                             ("osborne1", "bfgs"), ("jennrich_sampson", "newton"), ("gaussian", "newton"), ("broyden_tridiagonal", "lbfgs")])
+@pytest.mark.parametrize(
+    "name, optimizer",
+    [
+        ("watson", "newton"),
+        ("bard", "lbfgs"),
+        ("helical_valley", "newton"),
+        ("osborne1", "bfgs"),
+        ("jennrich_sampson", "newton"),
+        ("gaussian", "newton"),
+        ("broyden_tridiagonal", "lbfgs"),
+    ],
+)
 def test_optrun_run_reaches_the_reference(tmp_path, name, optimizer):
     import optrun
 
-    result = optrun.run({"problem": name, "optimizer": optimizer, "stop": {"max_iter": 500}, "output": {"dir": str(tmp_path)}},
-                        overrides=["output.plots=false"])
+    result = optrun.run(
+        {"problem": name, "optimizer": optimizer, "stop": {"max_iter": 500}, "output": {"dir": str(tmp_path)}},
+        overrides=["output.plots=false"],
+    )
     assert result.status == "converged", result.message
     # within the line a stalled method must reach to be converged (runner.STALL_RTOL, sqrt(eps)); a grad_tol stop at
     # 1e-8 ends far inside it (|f - f*| ~ g^2 / 2 lambda_min)
@@ -303,8 +358,11 @@ def test_optrun_run_reaches_the_reference(tmp_path, name, optimizer):
 
 # ------------------------------------------------------------------ options and sizes
 def test_sizes_the_paper_has_no_minimum_for_say_so():
-    for name, options, published in (("jennrich_sampson", {"m": 12}, "m = 10"), ("brown_dennis", {"m": 30}, "m = 20"),
-                                     ("watson", {"n": 7}, "n = 6, 9 and 12")):
+    for name, options, published in (
+        ("jennrich_sampson", {"m": 12}, "m = 10"),
+        ("brown_dennis", {"m": 30}, "m = 20"),
+        ("watson", {"n": 7}, "n = 6, 9 and 12"),
+    ):
         problem = build(name, options)
         assert problem.reference is None and published in problem.note
     # f* = 0 at a known point for every size of these
@@ -318,10 +376,12 @@ def test_sizes_the_paper_has_no_minimum_for_say_so():
 def test_bad_sizes_are_refused():
     from optrun.config import load_config
 
-    for problem, message in (({"name": "extended_rosenbrock", "n": 3}, "must be even"),
-                             ({"name": "extended_powell", "n": 6}, "multiple of 4"),
-                             ({"name": "watson", "n": 32}, "31"),
-                             ({"name": "box_3d", "m": 2}, "3")):
+    for problem, message in (
+        ({"name": "extended_rosenbrock", "n": 3}, "must be even"),
+        ({"name": "extended_powell", "n": 6}, "multiple of 4"),
+        ({"name": "watson", "n": 32}, "31"),
+        ({"name": "box_3d", "m": 2}, "3"),
+    ):
         with pytest.raises(ConfigError, match=message):
             load_config({"problem": problem, "optimizer": "gd"})
 
@@ -340,7 +400,10 @@ def test_suite_members_and_lookup_errors():
 def test_register_suite_with_options_duplicates_and_unknown_problems():
     try:
         suite = register_suite("tiny-test", ["rosenbrock", {"name": "watson", "n": 9}], description="two problems")
-        assert suite_members("tiny-test") == [("rosenbrock", {}), ("watson", {"n": 9})] and suite.description == "two problems"
+        assert (
+            suite_members("tiny-test") == [("rosenbrock", {}), ("watson", {"n": 9})]
+            and suite.description == "two problems"
+        )
         with pytest.raises(DuplicateName):
             register_suite("tiny-test", ["beale"], description="again")
     finally:
@@ -359,7 +422,7 @@ def test_list_problems_shows_the_problems_and_the_suites():
     assert result.exit_code == 0, result.output
     for name in MGH:
         assert name in result.stdout
-    suites = result.stdout[result.stdout.index("Suites"):]
+    suites = result.stdout[result.stdout.index("Suites") :]
     assert "mgh" in suites and "24: rosenbrock, freudenstein_roth" in suites and "Moré, Garbow & Hillstrom" in suites
 
 

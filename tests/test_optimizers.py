@@ -94,6 +94,7 @@ def _same(a, b):
 def test_optimizers_are_pure(name):
     """update(grad, state, x) gives the same step for the same arguments and
     never changes the state it was given (every optimizer that declares pure)."""
+
     def trid(x):
         return anp.sum((x - 1.0) ** 2) - anp.sum(x[1:] * x[:-1])
 
@@ -122,8 +123,14 @@ def test_only_scipy_methods_are_not_pure():
 def test_every_optimizer_reaches_the_trid_minimum(name, workdir):
     import optrun
 
-    result = optrun.run({"problem": {"name": "trid", "dim": 10}, "optimizer": {"name": name, "step_size": 0.05},
-                         "stop": {"max_iter": 20000, "grad_tol": 1e-8}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 10},
+            "optimizer": {"name": name, "step_size": 0.05},
+            "stop": {"max_iter": 20000, "grad_tol": 1e-8},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "converged"
     # stopped at |g| <= grad_tol: f - f* <= grad_tol^2 / (2 lambda_min), plus f's rounding
     assert result.fun == pytest.approx(-210, abs=1e-8**2 / (2 * trid_lambda_min(10)) + TRID10_F_ROUNDING)
@@ -163,7 +170,9 @@ def test_adagrad_accumulates_squared_gradients():
 def test_adagrad_initial_accumulator():
     out, _ = steps(make("adagrad", step_size=0.1, initial_accumulator=1.0, eps=1e-12), GRADS[:1])
     # as above: eps / sqrt(G) <= 1e-12 / sqrt(2), plus a few roundings
-    np.testing.assert_allclose(out[0], [-0.1 / math.sqrt(2.0), 0.2 / math.sqrt(5.0)], rtol=1e-12 / math.sqrt(2.0) + rounding(10))
+    np.testing.assert_allclose(
+        out[0], [-0.1 / math.sqrt(2.0), 0.2 / math.sqrt(5.0)], rtol=1e-12 / math.sqrt(2.0) + rounding(10)
+    )
 
 
 def test_rmsprop_decaying_mean_of_squares():
@@ -256,11 +265,12 @@ def test_clipping_is_not_applied_without_the_option():
     np.testing.assert_array_equal(out[0], [-300.0, -400.0])
 
 
-
 def test_clipping_and_schedules_are_declared_capabilities_not_per_method_code():
     """One generic wrapper each, applied by register_optimizer to every entry
     that declares it: the methods with their own steps, not SciPy's."""
-    with_both = sorted(name for name, entry in OPTIMIZERS.items() if entry.transforms == ("step_size", "clip_grad_norm"))
+    with_both = sorted(
+        name for name, entry in OPTIMIZERS.items() if entry.transforms == ("step_size", "clip_grad_norm")
+    )
     assert with_both == sorted(FIRST_ORDER + ["backtracking", "newton"])
     for name, entry in OPTIMIZERS.items():
         fields = entry.options.model_fields
@@ -359,7 +369,11 @@ def _nothing(options, oracle):
 
 
 REFUSED = {  # case -> (register_optimizer arguments, make, the problem the error names)
-    "make without oracle": ({}, lambda options: None, "make must be a function of (options, oracle), got <lambda>(options)"),
+    "make without oracle": (
+        {},
+        lambda options: None,
+        "make must be a function of (options, oracle), got <lambda>(options)",
+    ),
     "make not callable": ({}, "gd", "make must be a function of (options, oracle), got 'gd'"),
     "options not a model": ({"options": dict}, _pair, "options must be a subclass of optrun.Options"),
     "options an instance": ({"options": NoOpts()}, _pair, "options must be a subclass of optrun.Options"),
@@ -368,12 +382,23 @@ REFUSED = {  # case -> (register_optimizer arguments, make, the problem the erro
     "needs empty": ({"needs": ()}, _pair, "needs must be a non-empty tuple from"),
     "check signature": ({"check": lambda options: None}, _pair, "check must be a function of (options, n) or None"),
     "no description": ({"description": " "}, _pair, "description must be a non-empty string"),
-    "unknown transform": ({"transforms": ("momentum",)}, _pair, "transforms must be a tuple from ('step_size', 'clip_grad_norm')"),
-    "transform without its option": ({"transforms": ("step_size",)}, _pair, "transforms has 'step_size' but NoOpts has no 'step_size' option"),
-    "two problems at once": ({"options": ClipOpts, "transforms": ("step_size",), "needs": ("gradient", "Jacobian")}, _pair,
-                             "needs must be a non-empty tuple from ('gradient', 'function values', 'Hessian', "
-                             "'Hessian-vector products'), got ('gradient', 'Jacobian'); "
-                             "transforms has 'step_size' but ClipOpts has no 'step_size' option"),
+    "unknown transform": (
+        {"transforms": ("momentum",)},
+        _pair,
+        "transforms must be a tuple from ('step_size', 'clip_grad_norm')",
+    ),
+    "transform without its option": (
+        {"transforms": ("step_size",)},
+        _pair,
+        "transforms has 'step_size' but NoOpts has no 'step_size' option",
+    ),
+    "two problems at once": (
+        {"options": ClipOpts, "transforms": ("step_size",), "needs": ("gradient", "Jacobian")},
+        _pair,
+        "needs must be a non-empty tuple from ('gradient', 'function values', 'Hessian', "
+        "'Hessian-vector products'), got ('gradient', 'Jacobian'); "
+        "transforms has 'step_size' but ClipOpts has no 'step_size' option",
+    ),
 }
 
 
@@ -399,19 +424,26 @@ def test_make_must_return_what_the_capabilities_say():
     class StepOpts(optrun.Options):
         step_size: float = 0.1
 
-    register_optimizer("test-wrong-kind", options=StepOpts, description="returns an Optimizer", transforms=("step_size",))(_pair)
+    register_optimizer(
+        "test-wrong-kind", options=StepOpts, description="returns an Optimizer", transforms=("step_size",)
+    )(_pair)
     register_optimizer("test-nothing", options=NoOpts, description="returns None")(_nothing)
     try:
-        with pytest.raises(ContractError, match=r"optimizer 'test-wrong-kind': make returned a Optimizer, not a StepRule"):
+        with pytest.raises(
+            ContractError, match=r"optimizer 'test-wrong-kind': make returned a Optimizer, not a StepRule"
+        ):
             OPTIMIZERS.get("test-wrong-kind").make(StepOpts(), None)
-        with pytest.raises(ContractError, match=r"optimizer 'test-nothing': make returned a NoneType, not an Optimizer"):
+        with pytest.raises(
+            ContractError, match=r"optimizer 'test-nothing': make returned a NoneType, not an Optimizer"
+        ):
             OPTIMIZERS.get("test-nothing").make(NoOpts(), None)
     finally:
         OPTIMIZERS.unregister("test-wrong-kind")
         OPTIMIZERS.unregister("test-nothing")
     # a correct StepRule gets the schedule and the step-size channel from the wrapper
     register_optimizer("test-rule", options=StepOpts, description="gd as a rule", transforms=("step_size",))(
-        lambda options, oracle: StepRule(lambda x0: (), lambda g, s, x, eta: (-eta * g, s, eta)))
+        lambda options, oracle: StepRule(lambda x0: (), lambda g, s, x, eta: (-eta * g, s, eta))
+    )
     try:
         opt = OPTIMIZERS.get("test-rule").make(StepOpts(), None)
         out, state = steps(opt, GRADS)
@@ -507,13 +539,19 @@ def trid_f(x):
 
 def test_backtracking_run_satisfies_armijo_and_counts_nfev(workdir):
     c, shrink = 0.3, 0.5
-    result = optrun.run({
-        "problem": {"name": "trid", "dim": 2},
-        "optimizer": {"name": "backtracking", "c": c, "shrink": shrink,
-                      "step_size": {"schedule": "exponential", "value": 2.0, "decay_rate": 0.9}},
-        "stop": {"max_iter": 15, "grad_tol": None},
-        "output": {"plots": False},
-    })
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 2},
+            "optimizer": {
+                "name": "backtracking",
+                "c": c,
+                "shrink": shrink,
+                "step_size": {"schedule": "exponential", "value": 2.0, "decay_rate": 0.9},
+            },
+            "stop": {"max_iter": 15, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     trace = result.trace
     xs = np.column_stack([trace["x[0]"], trace["x[1]"]])
     for k in range(1, result.nit + 1):
@@ -539,8 +577,14 @@ def test_backtracking_stops_at_the_resolution_of_f(workdir):
     # On Trid in 10-D (f* = -210) f cannot resolve a decrease once |g| ~ 1e-6: the line search says so
     # instead of looping; f is then within sqrt(eps) of f*, so the run is converged at the precision limit
     # (runner.stalled_reason), with both facts in its message.
-    result = optrun.run({"problem": {"name": "trid", "dim": 10}, "optimizer": "backtracking",
-                         "stop": {"max_iter": 3000, "grad_tol": 1e-8}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 10},
+            "optimizer": "backtracking",
+            "stop": {"max_iter": 3000, "grad_tol": 1e-8},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "converged"
     assert "Armijo" in result.message and "converged to floating-point precision" in result.message
     assert result.nit < 3000
@@ -567,8 +611,14 @@ SOLVE_2X2 = rounding(60)
 
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_newton_solves_a_convex_quadratic_in_one_step(solver, workdir):
-    result = optrun.run({"problem": {"name": "trid", "dim": 10}, "optimizer": {"name": "newton", "solver": solver},
-                         "stop": {"max_iter": 5}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 10},
+            "optimizer": {"name": "newton", "solver": solver},
+            "stop": {"max_iter": 5},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "converged"
     assert result.nit == 1
     i = np.arange(1, 11)
@@ -632,7 +682,9 @@ def test_newton_with_fixed_damping_by_hand():
 
 
 def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
-    result = optrun.run({"problem": "goldfield", "optimizer": "newton", "stop": {"max_iter": 100}, "output": {"plots": False}})
+    result = optrun.run(
+        {"problem": "goldfield", "optimizer": "newton", "stop": {"max_iter": 100}, "output": {"plots": False}}
+    )
     assert result.status == "converged"
     # at (+-1, +-1) H = [[4, -4], [-4, 12]], lambda_min = 8 - sqrt(32): |(x, y) - x*| <= |g| / lambda_min (x2 for the
     # quartic term), g's entries (4x - 4y, 4y^3 - 4x) rounding at terms of 4; f = 2x^2 - 4xy + y^4 + 2 sums terms of 9
@@ -665,18 +717,33 @@ def test_newton_imports_scipy_only_for_cg():
         ({"name": "rmsprop", "eps": 0}, "optimizer.eps: input should be greater than 0, got 0"),
         ({"name": "momentum", "beta": 1.0}, "optimizer.beta: input should be less than 1, got 1.0"),
         ({"name": "nesterov", "beta": -0.1}, "optimizer.beta: input should be greater than or equal to 0, got -0.1"),
-        ({"name": "adagrad", "initial_accumulator": -1}, "optimizer.initial_accumulator: input should be greater than or equal to 0, got -1"),
+        (
+            {"name": "adagrad", "initial_accumulator": -1},
+            "optimizer.initial_accumulator: input should be greater than or equal to 0, got -1",
+        ),
         ({"name": "adam", "b2": 1}, "optimizer.b2: input should be less than 1, got 1"),
-        ({"name": "adamw", "weight_decay": -0.01}, "optimizer.weight_decay: input should be greater than or equal to 0, got -0.01"),
+        (
+            {"name": "adamw", "weight_decay": -0.01},
+            "optimizer.weight_decay: input should be greater than or equal to 0, got -0.01",
+        ),
         ({"name": "adamw", "clip_grad_norm": 0}, "optimizer.clip_grad_norm: input should be greater than 0, got 0"),
         ({"name": "gd", "step_size": -1}, "optimizer.step_size: input should be greater than 0, got -1"),
-        ({"name": "gd", "step_size": "0.1"}, "optimizer.step_size: input should be a valid number or a schedule mapping"),
+        (
+            {"name": "gd", "step_size": "0.1"},
+            "optimizer.step_size: input should be a valid number or a schedule mapping",
+        ),
         ({"name": "backtracking", "shrink": 1}, "optimizer.shrink: input should be less than 1, got 1"),
         ({"name": "backtracking", "c": 0}, "optimizer.c: input should be greater than 0, got 0"),
-        ({"name": "backtracking", "max_shrinks": -1}, "optimizer.max_shrinks: input should be greater than or equal to 0, got -1"),
+        (
+            {"name": "backtracking", "max_shrinks": -1},
+            "optimizer.max_shrinks: input should be greater than or equal to 0, got -1",
+        ),
         ({"name": "newton", "step_size": 0}, "optimizer.step_size: input should be greater than 0, got 0"),
         ({"name": "newton", "damping": -1}, "optimizer.damping: input should be greater than or equal to 0, got -1"),
-        ({"name": "newton", "damping_increase": 1}, "optimizer.damping_increase: input should be greater than 1, got 1"),
+        (
+            {"name": "newton", "damping_increase": 1},
+            "optimizer.damping_increase: input should be greater than 1, got 1",
+        ),
         ({"name": "newton", "solver": "lu"}, "optimizer.solver: input should be 'cholesky' or 'cg', got 'lu'"),
         ({"name": "adam", "clip": 1}, "optimizer.clip: unknown key 'clip'"),
     ],
@@ -724,26 +791,54 @@ PROBLEMS = {
 # with weight_decay 0 (decay moves it off the minimizer of f; its rule is checked by hand above);
 # backtracking stops where f can still resolve an Armijo decrease (Trid 10-D has f* = -210).
 SETTINGS = {
-    "gd": {"trid2": ({"step_size": 0.5}, 200), "trid10": ({"step_size": 0.5}, 1000),
-           "rosenbrock": ({"step_size": 0.0019}, 12000, 1e-4), "goldfield": ({"step_size": 0.1}, 200)},
-    "momentum": {"trid2": ({"step_size": 0.3, "beta": 0.3}, 200), "trid10": ({"step_size": 0.1}, 1000),
-                 "rosenbrock": ({"step_size": 0.0015, "beta": 0.95}, 3000), "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200)},
-    "nesterov": {"trid2": ({"step_size": 0.3, "beta": 0.3}, 200), "trid10": ({"step_size": 0.1}, 1000),
-                 "rosenbrock": ({"step_size": 0.0008, "beta": 0.97}, 3000), "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200)},
-    "adagrad": {"trid2": ({"step_size": 1.0}, 500), "trid10": ({"step_size": 3.0}, 2000),
-                "rosenbrock": ({"step_size": 0.7}, 12000, 1e-4), "goldfield": ({"step_size": 1.0}, 500)},
+    "gd": {
+        "trid2": ({"step_size": 0.5}, 200),
+        "trid10": ({"step_size": 0.5}, 1000),
+        "rosenbrock": ({"step_size": 0.0019}, 12000, 1e-4),
+        "goldfield": ({"step_size": 0.1}, 200),
+    },
+    "momentum": {
+        "trid2": ({"step_size": 0.3, "beta": 0.3}, 200),
+        "trid10": ({"step_size": 0.1}, 1000),
+        "rosenbrock": ({"step_size": 0.0015, "beta": 0.95}, 3000),
+        "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200),
+    },
+    "nesterov": {
+        "trid2": ({"step_size": 0.3, "beta": 0.3}, 200),
+        "trid10": ({"step_size": 0.1}, 1000),
+        "rosenbrock": ({"step_size": 0.0008, "beta": 0.97}, 3000),
+        "goldfield": ({"step_size": 0.1, "beta": 0.3}, 200),
+    },
+    "adagrad": {
+        "trid2": ({"step_size": 1.0}, 500),
+        "trid10": ({"step_size": 3.0}, 2000),
+        "rosenbrock": ({"step_size": 0.7}, 12000, 1e-4),
+        "goldfield": ({"step_size": 1.0}, 500),
+    },
     "rmsprop": {
         "trid2": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 2000}}, 2500),
         "trid10": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 2000}}, 2500),
         "rosenbrock": ({"step_size": {"schedule": "step", "value": 0.01, "every": 1500, "factor": 0.2}}, 9000, 1e-4),
         "goldfield": ({"step_size": {"schedule": "cosine", "value": 0.05, "decay_steps": 1000}}, 1500),
     },
-    "adam": {"trid2": ({"step_size": 0.1}, 1000), "trid10": ({"step_size": 0.2}, 2000),
-             "rosenbrock": ({"step_size": 0.05}, 4000), "goldfield": ({"step_size": 0.1}, 1000)},
-    "adamw": {"trid2": ({"step_size": 0.1, "weight_decay": 0.0}, 1000), "trid10": ({"step_size": 0.2, "weight_decay": 0.0}, 2000),
-              "rosenbrock": ({"step_size": 0.05, "weight_decay": 0.0}, 4000), "goldfield": ({"step_size": 0.1, "weight_decay": 0.0}, 1000)},
-    "backtracking": {"trid2": ({}, 200, 1e-7), "trid10": ({}, 2000, 1e-5),
-                     "rosenbrock": ({"step_size": 0.002}, 12000, 1e-4), "goldfield": ({}, 200)},
+    "adam": {
+        "trid2": ({"step_size": 0.1}, 1000),
+        "trid10": ({"step_size": 0.2}, 2000),
+        "rosenbrock": ({"step_size": 0.05}, 4000),
+        "goldfield": ({"step_size": 0.1}, 1000),
+    },
+    "adamw": {
+        "trid2": ({"step_size": 0.1, "weight_decay": 0.0}, 1000),
+        "trid10": ({"step_size": 0.2, "weight_decay": 0.0}, 2000),
+        "rosenbrock": ({"step_size": 0.05, "weight_decay": 0.0}, 4000),
+        "goldfield": ({"step_size": 0.1, "weight_decay": 0.0}, 1000),
+    },
+    "backtracking": {
+        "trid2": ({}, 200, 1e-7),
+        "trid10": ({}, 2000, 1e-5),
+        "rosenbrock": ({"step_size": 0.002}, 12000, 1e-4),
+        "goldfield": ({}, 200),
+    },
     "newton": {"trid2": ({}, 5), "trid10": ({}, 5), "rosenbrock": ({}, 20), "goldfield": ({}, 5)},
     # SciPy-backed methods (optrun/optimizers/scipy_methods.py)
     "lbfgs": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 200), "goldfield": ({}, 200)},
@@ -752,8 +847,12 @@ SETTINGS = {
     "newton-cg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
     "trust-ncg": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
     "trust-exact": {"trid2": ({}, 200), "trid10": ({}, 200), "rosenbrock": ({}, 500), "goldfield": ({}, 200)},
-    "nelder-mead": {"trid2": ({}, 2000, 1e-6), "trid10": ({"adaptive": True, "xatol": 1e-6, "fatol": 1e-10}, 20000, 1e-5),
-                    "rosenbrock": ({}, 2000, 1e-6), "goldfield": ({}, 2000, 1e-6)},
+    "nelder-mead": {
+        "trid2": ({}, 2000, 1e-6),
+        "trid10": ({"adaptive": True, "xatol": 1e-6, "fatol": 1e-10}, 20000, 1e-5),
+        "rosenbrock": ({}, 2000, 1e-6),
+        "goldfield": ({}, 2000, 1e-6),
+    },
 }
 
 
@@ -773,7 +872,9 @@ def gradient_norm(spec, x):
 
     from optrun.core.problems import PROBLEMS as REGISTERED
 
-    name, options = (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    name, options = (
+        (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
+    )
     entry = REGISTERED.get(name)
     problem = entry.build(entry.options(**options))
     return float(np.linalg.norm(grad(lambda v: problem.objective({"x": v}))(np.asarray(x, dtype=float))))
@@ -785,8 +886,14 @@ def gradient_norm(spec, x):
 def test_every_registered_optimizer_reaches_the_reference(name, problem, workdir):
     optimizer, max_iter, grad_tol = settings(name, problem)
     spec, lam, f_rounding = PROBLEMS[problem]
-    result = optrun.run({"problem": spec, "optimizer": optimizer, "stop": {"max_iter": max_iter, "grad_tol": grad_tol},
-                         "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": spec,
+            "optimizer": optimizer,
+            "stop": {"max_iter": max_iter, "grad_tol": grad_tol},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "converged", result.message
     # |g| where the run ended: the runner's (<= grad_tol by its rule, or wherever SciPy's own stop left it); for
     # Nelder-Mead, which the runner gives no gradient, autograd's, which its xatol/fatol above are set to bring
@@ -807,14 +914,19 @@ def test_every_registered_optimizer_reaches_the_reference(name, problem, workdir
 
 
 # ------------------------------------------------------------- fix: works
-GOLDFIELD_FIX = {"problem": "goldfield", "init": {"kind": "values", "values": {"x": 0.1}}, "fix": {"y": 1.2},
-                 "output": {"plots": False}}
+GOLDFIELD_FIX = {
+    "problem": "goldfield",
+    "init": {"kind": "values", "values": {"x": 0.1}},
+    "fix": {"y": 1.2},
+    "output": {"plots": False},
+}
 
 
 def test_fix_with_gd_matches_the_closed_form(workdir):
     # df/dx = 4x - 4.8 with y = 1.2: x_k = 1.2 - 1.1 * 0.96**k
-    result = optrun.run({**GOLDFIELD_FIX, "optimizer": {"name": "gd", "step_size": 0.01},
-                         "stop": {"max_iter": 300, "grad_tol": None}})
+    result = optrun.run(
+        {**GOLDFIELD_FIX, "optimizer": {"name": "gd", "step_size": 0.01}, "stop": {"max_iter": 300, "grad_tol": None}}
+    )
     assert result.status == "max_iter"
     # each step rounds by a few eps of |x| <= 1.2, and the error contracts by 0.96 a step: in all at most
     # 1 / (1 - 0.96) = 25 steps' worth, rounding(4 * 25, 1.2); the closed form rounds by a few eps of 1.2 too

@@ -158,8 +158,12 @@ def _trid_gradient(x):
 def test_grad_columns_hold_the_signed_gradient_of_every_row(workdir):
     import optrun
 
-    config = {"problem": {"name": "trid", "dim": 3}, "optimizer": {"name": "gd", "step_size": 0.05},
-              "stop": {"max_iter": 30}, "output": {"plots": False, "grad_columns": True}}
+    config = {
+        "problem": {"name": "trid", "dim": 3},
+        "optimizer": {"name": "gd", "step_size": 0.05},
+        "stop": {"max_iter": 30},
+        "output": {"plots": False, "grad_columns": True},
+    }
     result = optrun.run(config)
     trace = result.trace
     names = [c for c in trace if c.startswith("grad:")]
@@ -178,13 +182,26 @@ def test_grad_columns_hold_the_signed_gradient_of_every_row(workdir):
 def test_grad_columns_cover_the_free_parameters_and_nested_names(workdir):
     import optrun
 
-    fixed = optrun.run({"problem": "goldfield", "optimizer": {"name": "gd", "step_size": 0.01}, "fix": {"y": 0.5},
-                        "stop": {"max_iter": 5}, "output": {"plots": False, "grad_columns": True}})
+    fixed = optrun.run(
+        {
+            "problem": "goldfield",
+            "optimizer": {"name": "gd", "step_size": 0.01},
+            "fix": {"y": 0.5},
+            "stop": {"max_iter": 5},
+            "output": {"plots": False, "grad_columns": True},
+        }
+    )
     assert [c for c in fixed.trace if c.startswith("grad:")] == ["grad:x"]
     # d/dx (2x^2 - 4xy): 4x and 4y = 2 are exact, and their difference rounds once, as here
     np.testing.assert_array_equal(fixed.trace["grad:x"], 4 * fixed.trace["x"] - 4 * 0.5)
-    mlp = optrun.run({"problem": "mlp_regression", "optimizer": "gd", "stop": {"max_iter": 1},
-                      "output": {"plots": False, "grad_columns": True, "param_columns": 10_000}})
+    mlp = optrun.run(
+        {
+            "problem": "mlp_regression",
+            "optimizer": "gd",
+            "stop": {"max_iter": 1},
+            "output": {"plots": False, "grad_columns": True, "param_columns": 10_000},
+        }
+    )
     columns = [c for c in mlp.trace if c.startswith("grad:")]
     params = [c for c in mlp.trace if c.startswith("layers[")]
     assert columns == ["grad:" + c for c in params] and "grad:layers[0].w[1,2]" in columns
@@ -193,8 +210,14 @@ def test_grad_columns_cover_the_free_parameters_and_nested_names(workdir):
 def test_grad_columns_follow_the_parameter_column_limit(workdir):
     import optrun
 
-    result = optrun.run({"problem": {"name": "trid", "dim": 3}, "optimizer": "gd", "stop": {"max_iter": 2},
-                         "output": {"plots": False, "grad_columns": True, "param_columns": 2}})
+    result = optrun.run(
+        {
+            "problem": {"name": "trid", "dim": 3},
+            "optimizer": "gd",
+            "stop": {"max_iter": 2},
+            "output": {"plots": False, "grad_columns": True, "param_columns": 2},
+        }
+    )
     assert not [c for c in result.trace if c.startswith(("grad:", "x["))]
 
 
@@ -273,8 +296,12 @@ def test_log_every_changes_the_trace_only(workdir):
             def record(self, *row):
                 seen[k].append(row[0])
 
-        config = {"problem": {"name": "trid", "dim": 4}, "optimizer": {"name": "adam", "step_size": 0.5},
-                  "stop": {"max_iter": 1000, "grad_tol": None}, "output": {"plots": False, "log_every": k}}
+        config = {
+            "problem": {"name": "trid", "dim": 4},
+            "optimizer": {"name": "adam", "step_size": 0.5},
+            "stop": {"max_iter": 1000, "grad_tol": None},
+            "output": {"plots": False, "log_every": k},
+        }
         return optrun.run(config, observers=[Every()])
 
     full, kept = run(1), run(100)
@@ -283,7 +310,10 @@ def test_log_every_changes_the_trace_only(workdir):
         s.pop("wall_time_s")
     assert summaries[0] == summaries[1] and summaries[0]["best"] == {"fun": kept.best.fun, "iter": 318}
     assert seen[1] == seen[100] == list(range(1001))
-    rows = {int(r[0]): r[1:] for r in (line.split(",") for line in (full.run_dir / "trace.csv").read_text().splitlines()[1:])}
+    rows = {
+        int(r[0]): r[1:]
+        for r in (line.split(",") for line in (full.run_dir / "trace.csv").read_text().splitlines()[1:])
+    }
     kept_rows = [line.split(",") for line in (kept.run_dir / "trace.csv").read_text().splitlines()[1:]]
     iters = [int(r[0]) for r in kept_rows]
     assert {0, 318, 1000} | set(range(0, 1001, 100)) <= set(iters) and iters == sorted(iters)
@@ -295,8 +325,14 @@ def test_log_every_changes_the_trace_only(workdir):
 def test_a_method_without_a_gradient_writes_nan_grad_columns(workdir):
     import optrun
 
-    result = optrun.run({"problem": "rosenbrock", "optimizer": "nelder-mead", "stop": {"max_iter": 10},
-                         "output": {"plots": False, "grad_columns": True}})
+    result = optrun.run(
+        {
+            "problem": "rosenbrock",
+            "optimizer": "nelder-mead",
+            "stop": {"max_iter": 10},
+            "output": {"plots": False, "grad_columns": True},
+        }
+    )
     assert result.status == "max_iter"
     for column in ("grad_norm", "grad:x[0]", "grad:x[1]"):
         assert np.isnan(result.trace[column]).all()

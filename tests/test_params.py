@@ -19,14 +19,19 @@ def test_leaf_names_follow_flatten_order():
         "x": float(next(counter)),
         "w": np.array([[next(counter) for _ in range(3)] for _ in range(2)], dtype=float),
         "layers": [
-            {"w": np.array([[next(counter)], [next(counter)]], dtype=float), "b": np.array([next(counter)], dtype=float)},
+            {
+                "w": np.array([[next(counter)], [next(counter)]], dtype=float),
+                "b": np.array([next(counter)], dtype=float),
+            },
             {"w": np.array([[next(counter)]], dtype=float), "b": np.array([next(counter)], dtype=float)},
         ],
     }
     flat, _ = flatten(numbered)
     names = leaf_names(numbered)
     lookup = {
-        "x": numbered["x"], "w[1,2]": numbered["w"][1, 2], "layers[0].w[1,0]": numbered["layers"][0]["w"][1, 0],
+        "x": numbered["x"],
+        "w[1,2]": numbered["w"][1, 2],
+        "layers[0].w[1,0]": numbered["layers"][0]["w"][1, 0],
         "layers[1].b[0]": numbered["layers"][1]["b"][0],
     }
     for name, value in lookup.items():
@@ -35,7 +40,11 @@ def test_leaf_names_follow_flatten_order():
 
 
 def test_coerce_like_accepts_matching_structure():
-    value = coerce_like(NESTED, {"x": 2, "w": [[1, 2, 3], [4, 5, 6]], "layers": [{"w": [[1], [2]], "b": [0]}, {"w": [[1]], "b": [3]}]}, "v")
+    value = coerce_like(
+        NESTED,
+        {"x": 2, "w": [[1, 2, 3], [4, 5, 6]], "layers": [{"w": [[1], [2]], "b": [0]}, {"w": [[1]], "b": [3]}]},
+        "v",
+    )
     assert value["x"] == 2.0 and isinstance(value["x"], float)
     assert value["w"].shape == (2, 3)
     assert value["layers"][1]["b"].tolist() == [3.0]

@@ -99,7 +99,10 @@ def test_an_unknown_problem_says_where_user_problems_were_looked_for(project):
         load_config(project / "configs" / "deep" / "user.yaml", ["problem.name=rastrgin_here"])
     message = str(info.value)
     assert "did you mean 'rastrigin_here'" in message
-    assert f"user problems are loaded from problems/ folders in the config's folder and its parents up to the project root ({project / 'problems'})" in message
+    assert (
+        f"user problems are loaded from problems/ folders in the config's folder and its parents up to the project root ({project / 'problems'})"
+        in message
+    )
 
 
 def test_a_path_found_only_from_the_working_folder_still_works_with_a_warning(tmp_path, monkeypatch):
@@ -111,7 +114,9 @@ def test_a_path_found_only_from_the_working_folder_still_works_with_a_warning(tm
     monkeypatch.chdir(tmp_path)
     result = optrun.run(tmp_path / "cfgs" / "old.yaml")
     # y = 3x + 1 exactly; converged to grad_tol 1e-8 on the Hessian [[5, 3], [3, 3]] (lambda_min = 4 - sqrt(10))
-    assert result.status == "converged" and result.params["w"] == pytest.approx([3.0], abs=1.01 * 1e-8 / (4 - np.sqrt(10)))
+    assert result.status == "converged" and result.params["w"] == pytest.approx(
+        [3.0], abs=1.01 * 1e-8 / (4 - np.sqrt(10))
+    )
     assert any("was found relative to the working folder only" in w and "cfgs" in w for w in result.warnings)
 
 

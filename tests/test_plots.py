@@ -65,7 +65,9 @@ def test_fixed_parameter_gives_a_curve_of_the_free_one(workdir):
     assert_real_plot(result.run_dir / "landscape.png", (500, 800))
 
 
-@pytest.mark.parametrize("problem", ["linear_regression", "logistic_regression", "gaussian_mle", {"name": "mlp_regression", "n": 50}])
+@pytest.mark.parametrize(
+    "problem", ["linear_regression", "logistic_regression", "gaussian_mle", {"name": "mlp_regression", "n": 50}]
+)
 def test_fit_plots(workdir, problem):
     result = run({"problem": problem, "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}})
     assert "fit.png" in pngs(result.run_dir)
@@ -77,7 +79,11 @@ def test_params_plot_says_what_was_left_out(workdir, monkeypatch):
 
     titles = []
     original = matplotlib.axes.Axes.set_title
-    monkeypatch.setattr(matplotlib.axes.Axes, "set_title", lambda self, text, *a, **k: (titles.append(text), original(self, text, *a, **k))[1])
+    monkeypatch.setattr(
+        matplotlib.axes.Axes,
+        "set_title",
+        lambda self, text, *a, **k: (titles.append(text), original(self, text, *a, **k))[1],
+    )
     run({"problem": {"name": "trid", "dim": 20}, "optimizer": "gd", "stop": {"max_iter": 5}})
     assert any("first 12 of 20; 8 left out" in t for t in titles)
 
@@ -177,7 +183,9 @@ def figures(monkeypatch):
 
     saved = []
     original = matplotlib.figure.Figure.savefig
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1]
+    )
     return saved
 
 
@@ -195,7 +203,14 @@ def inside_figure(fig, text):
 
 def test_fit_title_with_a_long_name_fits_and_the_curve_is_the_fitted_density(workdir, figures):
     name = "gaussian-mle-with-a-very-long-descriptive-experiment-name-for-the-report-v2"
-    result = run({"name": name, "problem": "gaussian_mle", "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}})
+    result = run(
+        {
+            "name": name,
+            "problem": "gaussian_mle",
+            "optimizer": {"name": "adam", "step_size": 0.01},
+            "stop": {"max_iter": 30},
+        }
+    )
     fig, ax = figure_titled(figures, "fitted density")
     assert inside_figure(fig, ax.title)
     assert "gaussian_mle / adam" in ax.get_title() and name[:20] in ax.get_title()
@@ -214,7 +229,9 @@ def test_converged_landscape_shows_the_end_over_the_known_minimum(workdir, figur
     fig, ax = figure_titled(figures, "landscape")
     lines = {line.get_label(): line for line in ax.get_lines()}
     end, minima = lines["end"], lines["known minima"]
-    assert end.get_zorder() > minima.get_zorder() and minima.get_markerfacecolor() == "none"  # open rings under the star
+    assert (
+        end.get_zorder() > minima.get_zorder() and minima.get_markerfacecolor() == "none"
+    )  # open rings under the star
     trace = optrun.commands.plots.read_run(result.run_dir).trace
     assert end.get_xydata()[0].tolist() == [trace["x"][-1], trace["y"][-1]]
     assert len(minima.get_xdata()) == 4  # Himmelblau's four minima
@@ -229,7 +246,9 @@ def test_a_gap_of_exactly_zero_is_noted_and_drawn_at_the_floor(workdir, figures)
     assert zero.tolist() == [1], "one step reaches f* exactly"
     fig, ax = figure_titled(figures, "objective")
     notes = [t.get_text() for t in ax.texts]
-    assert any(f"f - f* = 0 reached at iteration {int(trace['iter'][zero[0]])}, drawn at the floor" in n for n in notes), notes
+    assert any(
+        f"f - f* = 0 reached at iteration {int(trace['iter'][zero[0]])}, drawn at the floor" in n for n in notes
+    ), notes
     floor = 1e-16 * max(1.0, abs(result.summary.reference.fun))
     [curve] = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
     assert curve.get_ydata()[zero].tolist() == [floor] * zero.size
@@ -264,18 +283,27 @@ def pdf_text(path):
     streams = []
     for start in re.finditer(rb"stream\r?\n", data):
         try:
-            streams.append(zlib.decompressobj().decompress(data[start.end():]))
+            streams.append(zlib.decompressobj().decompress(data[start.end() :]))
         except zlib.error:  # not a compressed stream (fonts' own tables)
             pass
     content = b"".join(streams).decode("latin-1")
-    strings = ["".join(re.findall(r"\(((?:\\.|[^\\)])*)\)", array)) for array in re.findall(r"\[(.*?)\]\s*TJ", content, re.S)]
+    strings = [
+        "".join(re.findall(r"\(((?:\\.|[^\\)])*)\)", array)) for array in re.findall(r"\[(.*?)\]\s*TJ", content, re.S)
+    ]
     return " ".join(s.replace("\\(", "(").replace("\\)", ")") for s in strings)
 
 
 @pytest.mark.parametrize("fmt, text_of", [("svg", svg_text), ("pdf", pdf_text)])
 def test_run_plots_in_svg_and_pdf_are_the_run_s(workdir, fmt, text_of):
-    result = run({"name": "vector-plots", "problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05},
-                  "stop": {"max_iter": 300}, "output": {"plot_format": fmt}})
+    result = run(
+        {
+            "name": "vector-plots",
+            "problem": "himmelblau",
+            "optimizer": {"name": "adam", "step_size": 0.05},
+            "stop": {"max_iter": 300},
+            "output": {"plot_format": fmt},
+        }
+    )
     names = sorted(p.name for p in result.run_dir.iterdir() if p.suffix in (".png", ".svg", ".pdf"))
     assert names == [f"landscape.{fmt}", f"loss.{fmt}", f"params.{fmt}"]  # no PNG beside them
     title = f"vector-plots: himmelblau / adam ({result.status})"
@@ -299,7 +327,14 @@ def test_plot_redraws_in_the_run_s_format_and_the_same_run_gives_the_same_file(w
 @pytest.mark.parametrize("fmt, text_of", [("svg", svg_text), ("pdf", pdf_text)])
 def test_compare_writes_the_format_its_out_suffix_names(workdir, fmt, text_of):
     for name, step in (("slow-gd", 0.05), ("fast-gd", 0.1)):
-        run({"name": name, "problem": "trid", "optimizer": {"name": "gd", "step_size": step}, "output": {"plots": False}})
+        run(
+            {
+                "name": name,
+                "problem": "trid",
+                "optimizer": {"name": "gd", "step_size": step},
+                "output": {"plots": False},
+            }
+        )
     dirs = [str(next((workdir / "outputs" / name).iterdir())) for name in ("slow-gd", "fast-gd")]
     result = CliRunner().invoke(app, ["compare", *dirs, "--out", f"study/trid.{fmt}"])
     assert result.exit_code == 0, result.stderr
@@ -309,13 +344,19 @@ def test_compare_writes_the_format_its_out_suffix_names(workdir, fmt, text_of):
 
 
 def test_report_shows_svg_plots_and_draws_the_loss_of_a_pdf_run(workdir):
-    svg = run({"name": "s", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "svg"}})
-    pdf = run({"name": "p", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "pdf"}})
+    svg = run(
+        {"name": "s", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "svg"}}
+    )
+    pdf = run(
+        {"name": "p", "problem": "booth", "optimizer": "gd", "stop": {"max_iter": 20}, "output": {"plot_format": "pdf"}}
+    )
     result = CliRunner().invoke(app, ["report", str(svg.run_dir), str(pdf.run_dir), "--out", "r.html"])
     assert result.exit_code == 0, result.stderr
     page = (workdir / "r.html").read_text()
     assert page.count("src='data:image/svg+xml;base64,") == 3  # loss, landscape and params of the SVG run
-    assert "<figcaption>loss.svg</figcaption>" in page and "<figcaption>loss (drawn for the report)</figcaption>" in page
+    assert (
+        "<figcaption>loss.svg</figcaption>" in page and "<figcaption>loss (drawn for the report)</figcaption>" in page
+    )
 
 
 # --------------------------------------------------- what a drawn figure shows
@@ -341,7 +382,11 @@ def outside_figure(fig):
     width, height = fig.bbox.width, fig.bbox.height
     drawn = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
     texts = []
-    outside = [round(v) for v in drawn.extents] if (drawn.x0 < -1 or drawn.y0 < -1 or drawn.x1 > width + 1 or drawn.y1 > height + 1) else []
+    outside = (
+        [round(v) for v in drawn.extents]
+        if (drawn.x0 < -1 or drawn.y0 < -1 or drawn.x1 > width + 1 or drawn.y1 > height + 1)
+        else []
+    )
     for ax in fig.axes:
         for text in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts):
             if text.get_visible() and text.get_text().strip():
@@ -351,15 +396,23 @@ def outside_figure(fig):
     return outside, texts
 
 
-@pytest.mark.parametrize("config", [
-    # a gap and a gradient norm within one decade: labels between decades (once 1.535×10³, which pushed "f - f*" off the figure)
-    {"problem": {"name": "trid", "dim": 20}, "optimizer": "gd", "stop": {"max_iter": 50}},
-    # diverged: an offset text (1e17) above the axes once pushed the three-line title off the top
-    {"problem": "rosenbrock", "optimizer": "gd", "stop": {"max_iter": 200}, "name": "a-rather-long-configuration-name-for-rosen"},
-    # two free parameters, a colorbar, a wide range of gaps
-    {"problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 300}},
-    {"problem": "gaussian_mle", "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        # a gap and a gradient norm within one decade: labels between decades (once 1.535×10³, which pushed "f - f*" off the figure)
+        {"problem": {"name": "trid", "dim": 20}, "optimizer": "gd", "stop": {"max_iter": 50}},
+        # diverged: an offset text (1e17) above the axes once pushed the three-line title off the top
+        {
+            "problem": "rosenbrock",
+            "optimizer": "gd",
+            "stop": {"max_iter": 200},
+            "name": "a-rather-long-configuration-name-for-rosen",
+        },
+        # two free parameters, a colorbar, a wide range of gaps
+        {"problem": "himmelblau", "optimizer": {"name": "adam", "step_size": 0.05}, "stop": {"max_iter": 300}},
+        {"problem": "gaussian_mle", "optimizer": {"name": "adam", "step_size": 0.01}, "stop": {"max_iter": 30}},
+    ],
+)
 def test_no_text_is_clipped_by_the_figure_edge(workdir, drawn, config):
     result = run({"name": "a-rather-long-configuration-name-for-this-run", **config})
     assert len(drawn) == len(pngs(result.run_dir)) >= 2
@@ -396,12 +449,16 @@ def test_the_optrun_command_draws_every_plot_in_a_lean_matplotlib(tmp_path):
     command = [sys.executable, "-m", "optrun", "run", str(config), "--quiet", "--set", f"output.dir={tmp_path}"]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    run_dir, = tmp_path.glob("*/*/")
+    (run_dir,) = tmp_path.glob("*/*/")
     assert pngs(run_dir) == ["landscape.png", "loss.png", "params.png"]
     for name, size in (("loss.png", (600, 800)), ("params.png", (500, 800)), ("landscape.png", (500, 800))):
         assert_real_plot(run_dir / name, size)
-    probe = ("import sys{}; from optrun.commands.plots import new_figure; new_figure(); import matplotlib.lines as lines; "
-             "print('Properties' in (lines.Line2D.set.__doc__ or ''))")
-    lean = subprocess.run([sys.executable, "-c", probe.format(", optrun.entry")], capture_output=True, text=True, cwd=repo)
+    probe = (
+        "import sys{}; from optrun.commands.plots import new_figure; new_figure(); import matplotlib.lines as lines; "
+        "print('Properties' in (lines.Line2D.set.__doc__ or ''))"
+    )
+    lean = subprocess.run(
+        [sys.executable, "-c", probe.format(", optrun.entry")], capture_output=True, text=True, cwd=repo
+    )
     full = subprocess.run([sys.executable, "-c", probe.format("")], capture_output=True, text=True, cwd=repo)
     assert (lean.stdout.strip(), full.stdout.strip()) == ("False", "True"), lean.stderr + full.stderr

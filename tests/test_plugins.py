@@ -11,14 +11,14 @@ from optrun.config import plugins
 from optrun.cli import app
 from optrun.core.problems import PROBLEMS
 
-GOOD = '''
+GOOD = """
 from optrun import Problem, Reference, register_problem
 
 @register_problem("{name}", description="shifted bowl", formula="(x - 3)^2", parameters="x")
 def build(options):
     return Problem(objective=lambda p: (p["x"] - 3.0) ** 2, start={{"x": 0.0}},
                    reference=Reference(fun=0.0, params=({{"x": 3.0}},)))
-'''
+"""
 
 
 @pytest.fixture
@@ -49,8 +49,15 @@ def test_problem_files_register_and_broken_ones_are_reported(workdir, registered
     assert "problems/syntax.py: not loaded: SyntaxError" in text and "(line 1)" in text
     assert "problems/raises.py: not loaded: RuntimeError: boom (line 2)" in text
     # the built-ins still work, and so does the user problem
-    assert optrun.run({"problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}).status == "converged"
-    result = optrun.run({"problem": "user_bowl_a", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+    assert (
+        optrun.run(
+            {"problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}
+        ).status
+        == "converged"
+    )
+    result = optrun.run(
+        {"problem": "user_bowl_a", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}
+    )
     # converged: |2 (x - 3)| <= grad_tol 1e-8 (x - 3 is exact near 3), so |x - 3| <= 1e-8 / 2
     assert result.status == "converged" and result.params["x"] == pytest.approx(3.0, abs=1e-8 / 2)
 
@@ -64,7 +71,9 @@ def test_cli_lists_and_runs_user_problems_with_warnings(workdir, registered_name
     listed = runner.invoke(app, ["list-problems", "--problems", str(folder)], env={"COLUMNS": "200"})
     assert listed.exit_code == 0 and "user_bowl_b" in listed.stdout
     assert "bad.py: not loaded: ModuleNotFoundError" in listed.stderr
-    (workdir / "c.yaml").write_text("problem: user_bowl_b\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
+    (workdir / "c.yaml").write_text(
+        "problem: user_bowl_b\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n"
+    )
     ran = runner.invoke(app, ["run", "c.yaml", "--problems", str(folder), "--json"])
     assert ran.exit_code == 0, ran.stderr
     described = runner.invoke(app, ["describe", "user_bowl_b", "--problems", str(folder)], env={"COLUMNS": "200"})
@@ -127,8 +136,10 @@ def test_fifos_and_oversized_files_are_not_loaded(workdir):
     os.mkfifo(folder / "blocks.py")  # importing it would wait for a writer forever
     (folder / "huge.py").write_text("x = 1\n" + "#" * plugins.MAX_FILE_BYTES)
     warnings = plugins.load_problem_files()
-    assert warnings == ["problems/blocks.py: not loaded: not a regular file (a FIFO, device or socket named *.py)",
-                        "problems/huge.py: not loaded: larger than 1 MB (the limit for a problem file)"]
+    assert warnings == [
+        "problems/blocks.py: not loaded: not a regular file (a FIFO, device or socket named *.py)",
+        "problems/huge.py: not loaded: larger than 1 MB (the limit for a problem file)",
+    ]
 
 
 def test_an_entry_point_that_exits_is_a_load_failure(workdir, monkeypatch):
@@ -140,8 +151,12 @@ def test_an_entry_point_that_exits_is_a_load_failure(workdir, monkeypatch):
     (site / "optrun_exiting_plugin_mod.py").write_text("import sys\n\ndef register():\n    sys.exit(3)\n")
     monkeypatch.syspath_prepend(str(site))
     warnings = plugins.load_entry_points()
-    assert any(w.startswith("entry point exiting = optrun_exiting_plugin_mod:register: not loaded: SystemExit(3) raised while loading")
-               for w in warnings), warnings
+    assert any(
+        w.startswith(
+            "entry point exiting = optrun_exiting_plugin_mod:register: not loaded: SystemExit(3) raised while loading"
+        )
+        for w in warnings
+    ), warnings
     sys.modules.pop("optrun_exiting_plugin_mod", None)
 
 
@@ -150,12 +165,16 @@ def test_cli_a_problem_file_that_exits_never_decides_the_exit_status(tmp_path):
     from helpers import run_cli
 
     write(tmp_path / "problems", "mine.py", "import sys\nsys.exit(0)\n")
-    (tmp_path / "builtin.yaml").write_text("problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n")
+    (tmp_path / "builtin.yaml").write_text(
+        "problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n"
+    )
     (tmp_path / "mine.yaml").write_text("problem: mine\noptimizer: gd\n")
     ran = run_cli("run", "builtin.yaml", "--quiet", cwd=tmp_path)
     assert ran.returncode == 0 and (tmp_path / "outputs" / "builtin").is_dir()  # the run happened
-    assert ran.stderr.strip() == ("warning: problems/mine.py: not loaded: SystemExit(0) raised while loading (line 2); "
-                                  "a problem file must not exit (optrun goes on without it)")
+    assert ran.stderr.strip() == (
+        "warning: problems/mine.py: not loaded: SystemExit(0) raised while loading (line 2); "
+        "a problem file must not exit (optrun goes on without it)"
+    )
     failed = run_cli("run", "mine.yaml", cwd=tmp_path)
     assert failed.returncode == 2, failed.stderr  # not the file's 0
     warning, error = failed.stderr.strip().splitlines()
@@ -172,10 +191,16 @@ def test_cli_a_real_ctrl_c_while_problem_files_load_stops_optrun(tmp_path):
 
     from helpers import REPO
 
-    write(tmp_path / "problems", "slow.py", "import pathlib, time\npathlib.Path('loading').write_text('')\ntime.sleep(60)\n")
+    write(
+        tmp_path / "problems",
+        "slow.py",
+        "import pathlib, time\npathlib.Path('loading').write_text('')\ntime.sleep(60)\n",
+    )
     (tmp_path / "c.yaml").write_text("problem: trid\noptimizer: gd\n")
     env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "run", "c.yaml"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "run", "c.yaml"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while not (tmp_path / "loading").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -186,7 +211,7 @@ def test_cli_a_real_ctrl_c_while_problem_files_load_stops_optrun(tmp_path):
     assert not (tmp_path / "outputs").exists()
 
 
-SIGN_GD = '''
+SIGN_GD = """
 import numpy as np
 from typing import NamedTuple
 from pydantic import Field
@@ -202,7 +227,7 @@ class SignState(NamedTuple):
 @register_optimizer("{name}", options=SignOptions, description="sign gradient descent")
 def make(options, oracle=None):
     return Optimizer(lambda x0: SignState(options.step_size), lambda g, s, x: (-options.step_size * np.sign(g), s))
-'''
+"""
 
 
 @pytest.mark.parametrize("group", ["optrun.optimizers", "optrun.initializers", "optrun.schedules"])
@@ -221,8 +246,11 @@ def test_every_registry_has_an_entry_point_group(workdir, monkeypatch, group):
         "@register_schedule('ep_flat', options=ScheduleOptions, description='flat')\n"
         "def flat(options, t):\n    return options.value\n",
     }[group]
-    registry, name = {"optrun.optimizers": (OPTIMIZERS, "ep_signgd"), "optrun.initializers": (INITIALIZERS, "ep_halves"),
-                      "optrun.schedules": (SCHEDULES, "ep_flat")}[group]
+    registry, name = {
+        "optrun.optimizers": (OPTIMIZERS, "ep_signgd"),
+        "optrun.initializers": (INITIALIZERS, "ep_halves"),
+        "optrun.schedules": (SCHEDULES, "ep_flat"),
+    }[group]
     site = workdir / "site"
     dist = site / f"{module}-0.1.dist-info"
     dist.mkdir(parents=True)
@@ -245,8 +273,10 @@ def test_an_optimizer_in_a_problem_file_is_listed_and_runs(workdir):
     try:
         listed = CliRunner().invoke(app, ["list-optimizers"])
         assert listed.exit_code == 0 and "file_signgd" in listed.stdout
-        (workdir / "c.yaml").write_text("problem: trid\noptimizer: {name: file_signgd, step_size: 0.01}\nstop: {max_iter: 20}\n"
-                                        "output: {plots: false}\n")
+        (workdir / "c.yaml").write_text(
+            "problem: trid\noptimizer: {name: file_signgd, step_size: 0.01}\nstop: {max_iter: 20}\n"
+            "output: {plots: false}\n"
+        )
         ran = CliRunner().invoke(app, ["run", "c.yaml", "--quiet"])
         assert ran.exit_code == 0, ran.stderr
     finally:
@@ -274,8 +304,12 @@ def test_problem_files_written_for_the_old_module_paths_still_load(workdir, regi
     import optrun.core.optimizers.schedules as schedules
     import optrun.core.problems as problems_module
 
-    write(workdir / "problems", "old_paths.py", GOOD.replace("from optrun import", "from optrun.problems import").format(name="user_bowl_old")
-          + "from optrun.options import Options\nfrom optrun.optimizers.schedules import register_schedule\n")
+    write(
+        workdir / "problems",
+        "old_paths.py",
+        GOOD.replace("from optrun import", "from optrun.problems import").format(name="user_bowl_old")
+        + "from optrun.options import Options\nfrom optrun.optimizers.schedules import register_schedule\n",
+    )
     registered_names.append("user_bowl_old")
     assert plugins.load_problem_files(workdir / "problems") == []
     assert "user_bowl_old" in PROBLEMS
@@ -287,13 +321,17 @@ def test_problem_files_written_for_the_old_module_paths_still_load(workdir, regi
 
 def test_a_problem_registers_without_a_formula(workdir, registered_names):
     """formula= is optional (list-problems shows the description alone)."""
-    write(workdir / "problems", "bare.py", """
+    write(
+        workdir / "problems",
+        "bare.py",
+        """
         from optrun import Problem, register_problem
 
         @register_problem("user_bare", description="a bare bowl")
         def build(options):
             return Problem(objective=lambda p: p["x"] ** 2, start={"x": 1.0}, note="f* = 0 at 0")
-        """)
+        """,
+    )
     registered_names.append("user_bare")
     assert plugins.load_problem_files(workdir / "problems") == []
     assert PROBLEMS.get("user_bare").formula == ""

@@ -61,7 +61,6 @@ def test_calls_that_end_before_the_helpers_are_ready_leave_no_process(monkeypatc
     assert pool_processes() <= before  # the two helpers, killed while warming up, are reaped
 
 
-
 def nap_pid(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
@@ -88,6 +87,7 @@ def test_a_helper_outlives_a_slow_starter_thread(monkeypatch):
     assert sorted(results) == list(range(10))
     assert len(set(results.values()) - {os.getpid()}) == 1  # the helper ran calls
 
+
 def run_gated(task: dict, parent: int, gate: str | None) -> tuple[dict, int]:
     """A sweep run (run_one) that also says which process ran it. With a
     gate, the parent's first call waits until a helper has started one, so
@@ -105,14 +105,32 @@ def sweep_tasks(folder: Path) -> list[dict]:
     """The tasks of a 4-run sweep of a small MLP fit (matrix products: BLAS), as run_sweep makes them."""
     folder.mkdir()
     config = folder / "s.yaml"
-    config.write_text(yaml.safe_dump({"name": "s", "problem": {"name": "mlp_regression", "hidden": [5]},
-                                      "optimizer": {"name": "adam", "step_size": 0.01}, "init": {"kind": "normal"},
-                                      "stop": {"max_iter": 60, "grad_tol": None}, "output": {"dir": str(folder / "outputs")}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "problem": {"name": "mlp_regression", "hidden": [5]},
+                "optimizer": {"name": "adam", "step_size": 0.01},
+                "init": {"kind": "normal"},
+                "stop": {"max_iter": 60, "grad_tol": None},
+                "output": {"dir": str(folder / "outputs")},
+            }
+        )
+    )
     plan, base = make_plan(config, [], [], [], 4, False)
     sweep_dir = start_sweep(plan, base.output.dir, base.name)
-    return [{"index": i, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
-             "run_dir": str(sweep_dir / f"run-{i:04d}"), "problems": None, "blas_threads": 1}
-            for i, values in enumerate(plan.runs, start=1)]
+    return [
+        {
+            "index": i,
+            "values": values,
+            "config": plan.config,
+            "overrides": plan.run_overrides(values),
+            "run_dir": str(sweep_dir / f"run-{i:04d}"),
+            "problems": None,
+            "blas_threads": 1,
+        }
+        for i, values in enumerate(plan.runs, start=1)
+    ]
 
 
 def without_timings(run_dir: str) -> tuple[str, dict]:
@@ -136,8 +154,16 @@ def test_runs_in_helpers_write_the_same_bytes_as_runs_here_and_no_worker_is_left
     parent, gate = os.getpid(), str(tmp_path / "a helper started a call")
     before = pool_processes()
     results: dict[str, dict[int, tuple]] = {"here": {}, "two": {}}
-    assert pool.run_calls(run_gated, [(t, parent, None) for t in here], 1, results["here"].__setitem__, None) == (None, set(), {})
-    assert pool.run_calls(run_gated, [(t, parent, gate) for t in two], 2, results["two"].__setitem__, None) == (None, set(), {})
+    assert pool.run_calls(run_gated, [(t, parent, None) for t in here], 1, results["here"].__setitem__, None) == (
+        None,
+        set(),
+        {},
+    )
+    assert pool.run_calls(run_gated, [(t, parent, gate) for t in two], 2, results["two"].__setitem__, None) == (
+        None,
+        set(),
+        {},
+    )
 
     assert {pid for _, pid in results["here"].values()} == {parent}
     helpers = {pid for _, pid in results["two"].values()} - {parent}

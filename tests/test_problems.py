@@ -69,7 +69,9 @@ def test_trid_reference_matches_a_direct_solve():
         ref = build("trid", {"dim": d}).reference
         # the reference is the closed form i (d + 1 - i), in integers; a backward-stable dense solve is within
         # cond(A) rounding(3d) |x| of it (cond(A) = 1054 at d = 50)
-        np.testing.assert_allclose(ref.params[0]["x"], x, rtol=0, atol=np.linalg.cond(A) * rounding(3 * d, np.abs(x).max()))
+        np.testing.assert_allclose(
+            ref.params[0]["x"], x, rtol=0, atol=np.linalg.cond(A) * rounding(3 * d, np.abs(x).max())
+        )
         # x A x: each entry of A x rounds at its 3 terms (<= 2 max|x|), weighted by |x| in the dot product; the sums
         # round at sum |x|, far less
         assert ref.fun == pytest.approx(x @ A @ x - 2 * x.sum() + d, abs=rounding(4, np.abs(x).max()) * np.abs(x).sum())
@@ -87,8 +89,15 @@ def test_polynomial_reference_cases():
     # the grid point nearest x* is within half its spacing: f there is at most f''(x*) (spacing / 2)^2 / 2 above f*
     # (1.8e-10); both f's round at terms up to 12 (x^4 + 3x^2 + |x| + 2 at |x| <= 1.4)
     f2 = np.polyval(np.polyder(coeffs, 2), ref.params[0]["x"])
-    assert ref.fun == pytest.approx(np.polyval(coeffs, grid).min(), abs=f2 * (grid[1] - grid[0]) ** 2 / 8 + rounding(16, 12))
-    for coeffs, note in (([1, 0, 0], ""), ([2, 1, 0, 0], "unbounded below"), ([-1, 0, 0], "unbounded below"), ([5], "constant")):
+    assert ref.fun == pytest.approx(
+        np.polyval(coeffs, grid).min(), abs=f2 * (grid[1] - grid[0]) ** 2 / 8 + rounding(16, 12)
+    )
+    for coeffs, note in (
+        ([1, 0, 0], ""),
+        ([2, 1, 0, 0], "unbounded below"),
+        ([-1, 0, 0], "unbounded below"),
+        ([5], "constant"),
+    ):
         ref, text = polynomial_minimum(coeffs)
         assert note in text
     assert polynomial_minimum([2, 1, 0, 0])[0] is None
@@ -104,7 +113,10 @@ def test_goldfield_has_two_minima():
     "problem, expected",
     [
         ({"name": "polynomial", "coeffs": []}, "problem.coeffs: list should have at least 1 item"),
-        ({"name": "polynomial", "coeffs": [0, 1]}, "problem.coeffs: the leading (highest-degree) coefficient must be non-zero"),
+        (
+            {"name": "polynomial", "coeffs": [0, 1]},
+            "problem.coeffs: the leading (highest-degree) coefficient must be non-zero",
+        ),
         ({"name": "polynomial", "coeffs": ["a"]}, "problem.coeffs[0]: input should be a valid number"),
         ({"name": "trid", "dim": 2.5}, "problem.dim: input should be a valid integer"),
         ({"name": "goldfield", "dim": 2}, "problem.dim: unknown key 'dim' (this section takes no options)"),
@@ -120,7 +132,12 @@ def test_problem_options_are_validated(problem, expected):
 from optrun.core.problems.models import linear_regression_data  # noqa: E402
 
 # options for problems that have required options (or need small data for speed)
-OPTIONS_FOR = {"expression": {"expr": "sin(x) * y**2 + exp(0.1 * x * y) + sum(z**2)", "params": {"x": 0.5, "y": -1.0, "z": [1.0, 2.0]}}}
+OPTIONS_FOR = {
+    "expression": {
+        "expr": "sin(x) * y**2 + exp(0.1 * x * y) + sum(z**2)",
+        "params": {"x": 0.5, "y": -1.0, "z": [1.0, 2.0]},
+    }
+}
 
 
 def registered():
@@ -181,7 +198,9 @@ def test_linear_regression_reproduces_seed_004():
     # |X w| <= 42 (FMA or not): ~20 roundings
     assert f(np.zeros(2)) == pytest.approx(4649826.583041586, rel=rounding(20))
     # printed to 15 digits (5e-15 relative); each entry sums 300 products whose sizes add up to 1.14x the entry
-    np.testing.assert_allclose(grad(f)(np.zeros(2)), [-1053476.33939486, 1159525.45599207], rtol=5e-15 + 1.14 * rounding(300))
+    np.testing.assert_allclose(
+        grad(f)(np.zeros(2)), [-1053476.33939486, 1159525.45599207], rtol=5e-15 + 1.14 * rounding(300)
+    )
 
 
 def test_linear_regression_reference_solves_the_normal_equations():
@@ -209,9 +228,15 @@ def test_linear_regression_gd_closed_form_matches_the_shipped_config(workdir):
     y = X @ np.array([4.2, -4.2]) + 0.1 + 0.1 * rs.randn(300)
     wstar = np.linalg.solve(X.T @ X, X.T @ y)
     w = wstar + np.linalg.matrix_power(np.eye(2) - 1e-6 * X.T @ X / 0.01, 299) @ (-wstar)
-    result = optrun.run({"problem": {"name": "linear_regression", "bias": False}, "init": "zeros",
-                        "optimizer": {"name": "gd", "step_size": 1e-6}, "stop": {"max_iter": 299, "grad_tol": None},
-                        "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": {"name": "linear_regression", "bias": False},
+            "init": "zeros",
+            "optimizer": {"name": "gd", "step_size": 1e-6},
+            "stop": {"max_iter": 299, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     # M^299 < 1e-36: both are w* = (X^T X)^-1 X^T y to rounding. The solve and gd's fixed point (where its computed
     # gradient vanishes) are each within cond(X^T X) rounding(2n) |w*| of it: sums of n = 300 products; gd's own
     # roundings in its last steps are damped by the contraction |M| = 0.76
@@ -223,8 +248,15 @@ def test_linear_regression_gd_closed_form_matches_the_shipped_config(workdir):
 def test_logistic_regression_reproduces_seed_001(workdir):
     import optrun
 
-    result = optrun.run({"problem": "logistic_regression", "init": "zeros", "optimizer": {"name": "gd", "step_size": 0.01},
-                         "stop": {"max_iter": 100, "grad_tol": None}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": "logistic_regression",
+            "init": "zeros",
+            "optimizer": {"name": "gd", "step_size": 0.01},
+            "stop": {"max_iter": 100, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     # f(0) = 4 log1p(exp(0)): log1p within 4 ulps of log 2 (SVML on AVX-512), and two roundings of the sum
     assert result.trace["f"][0] == pytest.approx(2.772588722239781, rel=rounding(6))
     # gd's map is nonexpansive here (0.01 |H| < 2): its errors add up over the 100 steps, each rounding w (|w| <= 1.1)
@@ -259,7 +291,9 @@ def test_gaussian_mle_reference_is_the_sample_mean_and_std():
     problem = build("gaussian_mle", {"n": 500, "data_seed": 3})
     x = np.random.default_rng(3).normal(-3.0, 2.0, 500)
     ref = problem.reference.params[0]
-    assert ref["mu"] == x.mean() and ref["log_sigma"] == np.log(x.std())  # the same NumPy calls on the same draws: exact
+    assert ref["mu"] == x.mean() and ref["log_sigma"] == np.log(
+        x.std()
+    )  # the same NumPy calls on the same draws: exact
     from scipy.stats import norm
 
     # two formulas for the same 500 positive terms (|z| <= 4): each term ~6 roundings, exp(log sigma) and log within
@@ -330,11 +364,20 @@ def test_mlp_start_is_seeded():
     "problem, expected",
     [
         ({"name": "mlp_regression", "hidden": [0]}, "problem.hidden: every hidden layer needs at least 1 unit"),
-        ({"name": "mlp_regression", "activation": "gelu"}, "problem.activation: input should be 'tanh', 'relu', 'sigmoid' or 'softplus'"),
+        (
+            {"name": "mlp_regression", "activation": "gelu"},
+            "problem.activation: input should be 'tanh', 'relu', 'sigmoid' or 'softplus'",
+        ),
         ({"name": "linear_regression", "dim": 3}, "true_w has 2 entries but dim is 3"),
-        ({"name": "linear_regression", "n": 10, "data": {"path": "x.csv", "target": "y"}}, "'n' only applies to synthetic data"),
+        (
+            {"name": "linear_regression", "n": 10, "data": {"path": "x.csv", "target": "y"}},
+            "'n' only applies to synthetic data",
+        ),
         ({"name": "linear_regression", "data": {"path": "x.csv"}}, "problem.data.target: is required but missing"),
-        ({"name": "gaussian_mle", "data": {"path": "x.csv", "target": "y"}}, "problem.data.target: unknown key 'target'"),
+        (
+            {"name": "gaussian_mle", "data": {"path": "x.csv", "target": "y"}},
+            "problem.data.target: unknown key 'target'",
+        ),
         ({"name": "logistic_regression", "l2": -1.0}, "problem.l2: input should be greater than or equal to 0"),
         ({"name": "sum_of_squares", "dim": 0}, "problem.dim: input should be greater than or equal to 1"),
     ],

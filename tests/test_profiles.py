@@ -5,8 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from optrun.commands.profiles import (breakpoints, data_profile, performance_profile, performance_ratios, runtime_ecdf,
-                                      target_costs, threshold)
+from optrun.commands.profiles import (
+    breakpoints,
+    data_profile,
+    performance_profile,
+    performance_ratios,
+    runtime_ecdf,
+    target_costs,
+    threshold,
+)
 
 from tolerances import rounding
 
@@ -14,9 +21,7 @@ INF = math.inf
 # A profile's value is a count of rows over their number: one correctly rounded division of small integers, the
 # same as k / n written here, so the comparisons below are exact.
 # two solvers (columns A, B), three problems; B failed problem 3
-COSTS = np.array([[10.0, 20.0],
-                  [40.0, 10.0],
-                  [30.0, INF]])
+COSTS = np.array([[10.0, 20.0], [40.0, 10.0], [30.0, INF]])
 
 
 def test_performance_ratios_by_hand():
@@ -73,13 +78,16 @@ def test_evaluations_to_target_is_the_first_row_that_reaches_it():
     assert target_costs(f, nfev, 10.0) == 1
 
 
-@pytest.mark.parametrize("tau, f_star, f0, f_low, expected", [
-    (1e-3, 0.0, None, None, 1e-3),  # f* + tau max(1, |f*|)
-    (1e-3, -200.0, None, None, -200.0 + 0.2),
-    (0.1, None, 10.0, 2.0, 2.8),  # Moré-Wild: f_L + tau (f0 - f_L)
-    (0.1, None, None, 2.0, None),
-    (0.1, None, 10.0, None, None),
-])
+@pytest.mark.parametrize(
+    "tau, f_star, f0, f_low, expected",
+    [
+        (1e-3, 0.0, None, None, 1e-3),  # f* + tau max(1, |f*|)
+        (1e-3, -200.0, None, None, -200.0 + 0.2),
+        (0.1, None, 10.0, 2.0, 2.8),  # Moré-Wild: f_L + tau (f0 - f_L)
+        (0.1, None, None, 2.0, None),
+        (0.1, None, 10.0, None, None),
+    ],
+)
 def test_thresholds(tau, f_star, f0, f_low, expected):
     got = threshold(tau, f_star, f0, f_low)
     # tau times a scale, then a sum: two roundings (and tau's own) apart from the decimal written here

@@ -12,13 +12,47 @@ from optrun.core.errors import ConfigError
 
 pytestmark = pytest.mark.slow  # hypothesis: hundreds of examples each; not in the fast subset (pytest -m "not slow")
 
-KEYS = ["name", "seed", "problem", "init", "optimizer", "fix", "stop", "output", "expect", "dim", "step_size", "kind",
-        "values", "max_iter", "grad_tol", "x", "y", "plots", "dir", "fun", "params", "atol", "known", "trid", "gd"]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
-                    st.text(max_size=12), st.sampled_from(KEYS))
+KEYS = [
+    "name",
+    "seed",
+    "problem",
+    "init",
+    "optimizer",
+    "fix",
+    "stop",
+    "output",
+    "expect",
+    "dim",
+    "step_size",
+    "kind",
+    "values",
+    "max_iter",
+    "grad_tol",
+    "x",
+    "y",
+    "plots",
+    "dir",
+    "fun",
+    "params",
+    "atol",
+    "known",
+    "trid",
+    "gd",
+]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(KEYS),
+)
 documents = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=6), children, max_size=5),
+    ),
     max_leaves=25,
 )
 BASE = {"problem": "trid", "optimizer": "gd", "output": {"plots": False}}
@@ -54,26 +88,62 @@ def test_any_override_string_is_applied_or_a_config_error(overrides):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["stop.max_iter", "optimizer.step_size", "problem.dim", "seed", "init.kind", "stop", "problem", "fix.x",
-                        "output.plots", "expect.fun", "a.b.c"]),
-       st.one_of(st.integers(-5, 10**9), st.floats(), st.text(max_size=10), st.lists(st.integers(), max_size=3)))
-def test_dotted_overrides_of_any_value(path, value):
-    loads_or_config_error(dict(BASE), [f"{path}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"])
-
-
-valid_configs = st.fixed_dictionaries({
-    "seed": st.integers(0, 1000),
-    "problem": st.sampled_from([{"name": "trid", "dim": 3}, {"name": "goldfield"}, {"name": "rosenbrock"}, {"name": "booth"},
-                                {"name": "polynomial", "coeffs": [1.0, 0.0, -2.0, 1.0, 0.5]}]),
-    "init": st.sampled_from([{"kind": "default"}, {"kind": "normal", "scale": 0.5}, {"kind": "uniform", "low": -1.0, "high": 1.0},
-                             {"kind": "constant", "value": 0.3}]),
-    "optimizer": st.one_of(
-        st.builds(lambda s: {"name": "gd", "step_size": s}, st.floats(1e-4, 1e-2)),
-        st.builds(lambda s, b: {"name": "momentum", "step_size": s, "beta": b}, st.floats(1e-4, 1e-2), st.floats(0.0, 0.95)),
-        st.builds(lambda s: {"name": "adam", "step_size": s}, st.floats(1e-4, 1e-1)),
+@given(
+    st.sampled_from(
+        [
+            "stop.max_iter",
+            "optimizer.step_size",
+            "problem.dim",
+            "seed",
+            "init.kind",
+            "stop",
+            "problem",
+            "fix.x",
+            "output.plots",
+            "expect.fun",
+            "a.b.c",
+        ]
     ),
-    "stop": st.fixed_dictionaries({"max_iter": st.integers(1, 30), "grad_tol": st.sampled_from([None, 1e-6])}),
-})
+    st.one_of(st.integers(-5, 10**9), st.floats(), st.text(max_size=10), st.lists(st.integers(), max_size=3)),
+)
+def test_dotted_overrides_of_any_value(path, value):
+    loads_or_config_error(
+        dict(BASE), [f"{path}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"]
+    )
+
+
+valid_configs = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 1000),
+        "problem": st.sampled_from(
+            [
+                {"name": "trid", "dim": 3},
+                {"name": "goldfield"},
+                {"name": "rosenbrock"},
+                {"name": "booth"},
+                {"name": "polynomial", "coeffs": [1.0, 0.0, -2.0, 1.0, 0.5]},
+            ]
+        ),
+        "init": st.sampled_from(
+            [
+                {"kind": "default"},
+                {"kind": "normal", "scale": 0.5},
+                {"kind": "uniform", "low": -1.0, "high": 1.0},
+                {"kind": "constant", "value": 0.3},
+            ]
+        ),
+        "optimizer": st.one_of(
+            st.builds(lambda s: {"name": "gd", "step_size": s}, st.floats(1e-4, 1e-2)),
+            st.builds(
+                lambda s, b: {"name": "momentum", "step_size": s, "beta": b},
+                st.floats(1e-4, 1e-2),
+                st.floats(0.0, 0.95),
+            ),
+            st.builds(lambda s: {"name": "adam", "step_size": s}, st.floats(1e-4, 1e-1)),
+        ),
+        "stop": st.fixed_dictionaries({"max_iter": st.integers(1, 30), "grad_tol": st.sampled_from([None, 1e-6])}),
+    }
+)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +153,9 @@ def test_valid_configs_round_trip_through_the_resolved_config(tmp_path_factory, 
     config = {**config, "output": {"dir": str(folder), "plots": False}}
     first = optrun.run(config)
     again = optrun.run(first.run_dir / "config.yaml")
-    assert load_config(first.run_dir / "config.yaml").resolved() == load_config(again.run_dir / "config.yaml").resolved()
+    assert (
+        load_config(first.run_dir / "config.yaml").resolved() == load_config(again.run_dir / "config.yaml").resolved()
+    )
     for column in first.trace:
         if column != "time_s":
             np.testing.assert_array_equal(first.trace[column], again.trace[column])
@@ -93,9 +165,48 @@ def test_valid_configs_round_trip_through_the_resolved_config(tmp_path_factory, 
 # YAML text built from the pieces that broke the loader (anchors, aliases, tags, deep
 # brackets, '?' keys, long digit runs, NUL escapes): the loader returns a value or raises
 # the one-line ConfigError, and does so quickly; nothing else escapes.
-YAML_PIECES = ["[", "]", "{", "}", ", ", ": ", "? ", "- ", "\n", "  ", "&a ", "&b ", "*a", "*b", "!!int ", "!!float ", "!!timestamp ",
-               "!!bool ", "!!str ", "!!binary ", "!!set ", "!!omap ", "<<: ", "x", "1", "9" * 50, "1e999", ".nan", '"\\0"', "'", '"', "#",
-               "|", ">", "---\n", "~", "2001-12-14", "1:30", "0x1F", "0o17"]
+YAML_PIECES = [
+    "[",
+    "]",
+    "{",
+    "}",
+    ", ",
+    ": ",
+    "? ",
+    "- ",
+    "\n",
+    "  ",
+    "&a ",
+    "&b ",
+    "*a",
+    "*b",
+    "!!int ",
+    "!!float ",
+    "!!timestamp ",
+    "!!bool ",
+    "!!str ",
+    "!!binary ",
+    "!!set ",
+    "!!omap ",
+    "<<: ",
+    "x",
+    "1",
+    "9" * 50,
+    "1e999",
+    ".nan",
+    '"\\0"',
+    "'",
+    '"',
+    "#",
+    "|",
+    ">",
+    "---\n",
+    "~",
+    "2001-12-14",
+    "1:30",
+    "0x1F",
+    "0o17",
+]
 
 
 @settings(max_examples=400, deadline=None)

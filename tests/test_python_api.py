@@ -23,8 +23,9 @@ def polynomial(x):
 
 def test_minimize_runs_seed_000s_descent_cell(workdir):
     """start = 3.0; 200 times: start -= dpolynomial(start) * 0.01 -> -0.666651184..."""
-    result = optrun.minimize(polynomial, 3.0, "gd", step_size=0.01, stop={"max_iter": 200, "grad_tol": None},
-                             output={"plots": False})
+    result = optrun.minimize(
+        polynomial, 3.0, "gd", step_size=0.01, stop={"max_iter": 200, "grad_tol": None}, output={"plots": False}
+    )
     assert result.status == "max_iter" and result.nit == 200
     # each step rounds x - 0.01 (6x + 4) (|x| <= 3.7; the gradient's roundings are scaled by 0.01): under
     # rounding(4, 4); the map contracts an error by 0.94 a step, so they add up to at most that / (1 - 0.94)
@@ -33,20 +34,31 @@ def test_minimize_runs_seed_000s_descent_cell(workdir):
     np.testing.assert_allclose(result.trace["x"], -2 / 3 + 11 / 3 * 0.94 ** np.arange(201), rtol=0, atol=near)
     config = yaml.safe_load((result.run_dir / "config.yaml").read_text())
     assert config["name"] == "polynomial" and result.run_dir.parent.name == "polynomial"
-    assert config["problem"]["name"] == "python" and config["problem"]["function"].endswith("test_python_api.polynomial")
+    assert config["problem"]["name"] == "python" and config["problem"]["function"].endswith(
+        "test_python_api.polynomial"
+    )
     assert len(config["problem"]["source_sha256"]) == 64
     assert json.loads((result.run_dir / "summary.json").read_text())["problem"] == "python"
 
 
 def test_a_list_of_dicts_start_is_one_parameter_tree(workdir):
     """The notebooks' layered parameters: [{"w": ..., "b": ...}, ...] flattened once, named x[0].w[1], ..."""
+
     def loss(layers):
         return sum(anp.sum((layer["w"] - 1.0) ** 2) + (layer["b"] + 2.0) ** 2 for layer in layers)
 
     start = [{"w": np.zeros(2), "b": 0.0}, {"w": np.zeros(3), "b": 0.5}]
     result = optrun.minimize(loss, start, "gd", step_size=0.25, stop={"max_iter": 100}, output={"plots": False})
     assert result.status == "converged"
-    assert [c for c in result.trace if c.startswith("x[")] == ["x[0].b", "x[0].w[0]", "x[0].w[1]", "x[1].b", "x[1].w[0]", "x[1].w[1]", "x[1].w[2]"]
+    assert [c for c in result.trace if c.startswith("x[")] == [
+        "x[0].b",
+        "x[0].w[0]",
+        "x[0].w[1]",
+        "x[1].b",
+        "x[1].w[0]",
+        "x[1].w[1]",
+        "x[1].w[2]",
+    ]
     # converged: |gradient| <= 1e-8 on a Hessian 2 I, so every entry is within 1e-8 / 2 of the minimum
     np.testing.assert_allclose(result.params["x"][1]["w"], np.ones(3), rtol=0, atol=1e-8 / 2)
     assert result.params["x"][0]["b"] == pytest.approx(-2.0, abs=1e-8 / 2)
@@ -56,11 +68,20 @@ def test_a_dict_start_names_the_parameters_and_fix_holds_one(workdir):
     def goldfield(p):
         return 2 * p["x"] ** 2 - 4 * p["x"] * p["y"] + p["y"] ** 4 + 2
 
-    result = optrun.minimize(goldfield, {"x": 0.1, "y": 1.2}, "gd", step_size=0.01, fix={"y": 1.2},
-                             stop={"max_iter": 300, "grad_tol": None}, output={"plots": False})
+    result = optrun.minimize(
+        goldfield,
+        {"x": 0.1, "y": 1.2},
+        "gd",
+        step_size=0.01,
+        fix={"y": 1.2},
+        stop={"max_iter": 300, "grad_tol": None},
+        output={"plots": False},
+    )
     # seed 000's one-axis robot: x_k = 1.2 - 1.1 * 0.96^k; each step rounds x - 0.01 (4x - 4.8) (|x| <= 1.2): under
     # rounding(4, 2), which the contraction by 0.96 adds up to at most / (1 - 0.96)
-    assert result.params["y"] == 1.2 and result.params["x"] == pytest.approx(1.2 - 1.1 * 0.96**300, abs=rounding(4, 2) / 0.04)
+    assert result.params["y"] == 1.2 and result.params["x"] == pytest.approx(
+        1.2 - 1.1 * 0.96**300, abs=rounding(4, 2) / 0.04
+    )
 
 
 def test_minimize_validates_like_a_config(workdir):
@@ -108,8 +129,14 @@ def test_load_returns_the_same_result_and_plot_explains_what_it_cannot_redraw(wo
 @pytest.mark.slow
 def test_a_result_shows_as_html_and_a_dataframe(workdir):
     pandas = pytest.importorskip("pandas")  # a test extra: installed by pip install -e ".[test]"
-    result = optrun.run({"name": "<b>tag</b>".replace("<", "").replace(">", "").replace("/", ""), "problem": "trid",
-                         "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "name": "<b>tag</b>".replace("<", "").replace(">", "").replace("/", ""),
+            "problem": "trid",
+            "optimizer": {"name": "gd", "step_size": 0.1},
+            "output": {"plots": False},
+        }
+    )
     html = result._repr_html_()
     assert html.startswith("<table>") and "converged" in html and "-2" in html and str(result.run_dir) in html
     frame = result.to_pandas()
@@ -119,6 +146,7 @@ def test_a_result_shows_as_html_and_a_dataframe(workdir):
 
 def test_html_escapes_user_text(workdir):
     """An objective's own error message lands in the summary's message: it is text, not markup."""
+
     def hostile(x):
         if x < 0.5:
             raise ValueError("<script>alert(1)</script>")
@@ -132,8 +160,14 @@ def test_html_escapes_user_text(workdir):
 def test_a_result_draws_its_plots_into_given_axes(workdir):
     from matplotlib.figure import Figure
 
-    result = optrun.run({"problem": "goldfield", "optimizer": {"name": "gd", "step_size": 0.01},
-                         "stop": {"max_iter": 50}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": "goldfield",
+            "optimizer": {"name": "gd", "step_size": 0.01},
+            "stop": {"max_iter": 50},
+            "output": {"plots": False},
+        }
+    )
     fig = Figure()
     left, right = fig.subplots(1, 2)
     assert result.plot("loss", ax=left) is fig and result.plot("landscape", ax=right) is fig
@@ -153,9 +187,14 @@ def test_compare_from_python_gives_a_table_and_a_figure(workdir):
     a = optrun.minimize(polynomial, 3.0, "gd", name="slow", step_size=0.01, output={"plots": False})
     b = optrun.minimize(polynomial, 3.0, "gd", name="fast", step_size=0.1, output={"plots": False})
     comparison = optrun.compare([a, b.run_dir])
-    assert [r["name"] for r in comparison.rows] == ["slow", "fast"] and comparison.rows[1]["nit"] < comparison.rows[0]["nit"]
+    assert [r["name"] for r in comparison.rows] == ["slow", "fast"] and comparison.rows[1]["nit"] < comparison.rows[0][
+        "nit"
+    ]
     [ax] = comparison.figure.axes
-    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [a.trace["f"].tolist(), b.trace["f"].tolist()]  # no f*: f itself
+    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [
+        a.trace["f"].tolist(),
+        b.trace["f"].tolist(),
+    ]  # no f*: f itself
     assert "<td>fast</td>" in comparison._repr_html_()
     pandas = pytest.importorskip("pandas")
     assert isinstance(comparison.to_pandas(), pandas.DataFrame)

@@ -18,8 +18,19 @@ OK = "problem: trid\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: fals
 
 
 # ------------------------------------------------------------------ run names
-@pytest.mark.parametrize("stem, name", [("Übung", "Übung"), ("Übung 2", "Übung_2"), ("实验", "实验"), ("été-1", "été-1"),
-                                        ("-x", "x"), ("...", "run"), ("a/b", "a_b"), ("🚀launch", "launch")])
+@pytest.mark.parametrize(
+    "stem, name",
+    [
+        ("Übung", "Übung"),
+        ("Übung 2", "Übung_2"),
+        ("实验", "实验"),
+        ("été-1", "été-1"),
+        ("-x", "x"),
+        ("...", "run"),
+        ("a/b", "a_b"),
+        ("🚀launch", "launch"),
+    ],
+)
 def test_a_default_name_keeps_the_letters_of_every_script(stem, name):
     assert name_from_stem(stem) == name
 
@@ -62,9 +73,13 @@ def test_markup_and_emoji_codes_in_user_text_are_printed_literally(workdir):
 
 def test_swept_string_values_are_shown_literally_in_the_sweep_table(workdir):
     (workdir / "d.csv").write_text("[b]x,:x:\n1,2\n2,3\n3,5\n")
-    (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: d.csv, column: '[b]x'}}\n"
-                                    "optimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 2}\n")
-    result = runner.invoke(app, ["sweep", "s.yaml", "--workers", "1", "--grid", "problem.data.column='[b]x',':x:'"], env={"COLUMNS": "200"})
+    (workdir / "s.yaml").write_text(
+        "problem: {name: gaussian_mle, data: {path: d.csv, column: '[b]x'}}\n"
+        "optimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 2}\n"
+    )
+    result = runner.invoke(
+        app, ["sweep", "s.yaml", "--workers", "1", "--grid", "problem.data.column='[b]x',':x:'"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.stderr
     assert "│ '[b]x' " in result.stdout and "│ ':x:' " in result.stdout and "❌" not in result.stdout
 
@@ -112,9 +127,14 @@ def test_a_small_sweep_still_validates_every_combination(workdir, monkeypatch):
 def test_a_bad_value_in_a_large_sweep_is_found_before_anything_is_written(workdir):
     (workdir / "s.yaml").write_text(OK)
     iters = ",".join(str(i) for i in range(1, 200))
-    result = runner.invoke(app, ["sweep", "s.yaml", "--grid", f"stop.max_iter={iters}", "--grid", "optimizer.step_size=0.1,-1"])
+    result = runner.invoke(
+        app, ["sweep", "s.yaml", "--grid", f"stop.max_iter={iters}", "--grid", "optimizer.step_size=0.1,-1"]
+    )
     assert result.exit_code == 2
-    assert "(run with stop.max_iter=1, optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0" in result.stderr
+    assert (
+        "(run with stop.max_iter=1, optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0"
+        in result.stderr
+    )
     assert not (workdir / "outputs").exists()
 
 
@@ -122,9 +142,14 @@ def test_the_run_limit_counts_zip_rows_and_seeds(workdir):
     from optrun.commands.sweep import MAX_RUNS
 
     (workdir / "s.yaml").write_text(OK)
-    result = runner.invoke(app, ["sweep", "s.yaml", "--zip", "stop.max_iter=" + ",".join(str(i) for i in range(1, 102)), "--seeds", "100"])
+    result = runner.invoke(
+        app, ["sweep", "s.yaml", "--zip", "stop.max_iter=" + ",".join(str(i) for i in range(1, 102)), "--seeds", "100"]
+    )
     assert result.exit_code == 2
-    assert f"the sweep has 10100 runs (1 grid points x 101 zip rows x 100 seeds); the limit is {MAX_RUNS} runs" in result.stderr
+    assert (
+        f"the sweep has 10100 runs (1 grid points x 101 zip rows x 100 seeds); the limit is {MAX_RUNS} runs"
+        in result.stderr
+    )
 
 
 # -------------------------------------------------------------- dense Hessians
@@ -134,7 +159,10 @@ def test_newton_refuses_a_dense_hessian_that_cannot_fit(monkeypatch):
     monkeypatch.setattr(newton, "available_memory", lambda: 8_000_000_000)
     options = newton.NewtonOptions()
     newton.check_size(options, 10_000)  # 5 x 800 MB = 4 GB: half of 8 GB, allowed
-    with pytest.raises(ConfigError, match=r"dense 10001 x 10001 Hessian .* about 4 GB of working memory, more than 50% of the 8 GB available; use solver: cg"):
+    with pytest.raises(
+        ConfigError,
+        match=r"dense 10001 x 10001 Hessian .* about 4 GB of working memory, more than 50% of the 8 GB available; use solver: cg",
+    ):
         newton.check_size(options, 10_001)
     newton.check_size(newton.NewtonOptions(solver="cg"), 10**9)  # CG never forms it
 
@@ -147,10 +175,17 @@ def test_the_dense_hessian_check_runs_before_the_run_directory_exists(workdir, m
     result = runner.invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2 and "c.yaml: optimizer.solver: cholesky forms the dense 4 x 4 Hessian" in result.stderr
     assert not (workdir / "outputs").exists()
-    assert runner.invoke(app, ["run", "c.yaml", "--quiet", "--set", "optimizer.solver=cg", "--set", "output.plots=false"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["run", "c.yaml", "--quiet", "--set", "optimizer.solver=cg", "--set", "output.plots=false"]
+        ).exit_code
+        == 0
+    )
 
 
-@pytest.mark.parametrize("method, what", [("trust-exact", "Hessian and its factorizations"), ("bfgs", "inverse-Hessian estimate")])
+@pytest.mark.parametrize(
+    "method, what", [("trust-exact", "Hessian and its factorizations"), ("bfgs", "inverse-Hessian estimate")]
+)
 def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(workdir, monkeypatch, method, what):
     from optrun.core.optimizers import newton
 
@@ -158,9 +193,16 @@ def test_scipy_methods_with_dense_matrices_are_refused_when_they_cannot_fit(work
     (workdir / "c.yaml").write_text(f"problem: {{name: trid, dim: 4}}\noptimizer: {method}\n")
     result = runner.invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 2, result.stderr
-    assert f"c.yaml: optimizer.name: {method} keeps a dense 4 x 4 {what}" in result.stderr and "use lbfgs" in result.stderr
+    assert (
+        f"c.yaml: optimizer.name: {method} keeps a dense 4 x 4 {what}" in result.stderr and "use lbfgs" in result.stderr
+    )
     assert not (workdir / "outputs").exists()
-    assert runner.invoke(app, ["run", "c.yaml", "--quiet", "--set", "optimizer.name=lbfgs", "--set", "output.plots=false"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["run", "c.yaml", "--quiet", "--set", "optimizer.name=lbfgs", "--set", "output.plots=false"]
+        ).exit_code
+        == 0
+    )
 
 
 def test_available_memory_is_a_positive_number_of_bytes():
@@ -170,18 +212,37 @@ def test_available_memory_is_a_positive_number_of_bytes():
 
 
 # ----------------------------------------------------------------- --dask
-@pytest.mark.parametrize("address", ["local:1", "local:256", "tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://scheduler.example:8786",
-                                     "[::1]:8786", "inproc://123/456"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "local:1",
+        "local:256",
+        "tcp://127.0.0.1:8786",
+        "127.0.0.1:8786",
+        "tls://scheduler.example:8786",
+        "[::1]:8786",
+        "inproc://123/456",
+    ],
+)
 def test_good_dask_addresses_pass(address):
     from optrun.commands.sweep import check_dask_address
 
     check_dask_address(address)
 
 
-@pytest.mark.parametrize("address, message", [(":", "needs a host and a port number"), ("foo://bar", "unknown protocol 'foo'"),
-                                              ("tcp://h", "needs a host and a port number"), ("tcp://:8786", "a port from 1 to 65535"),
-                                              ("h:0", "a port from 1 to 65535"), ("local:", "local:N needs"), ("local:257", "from 1 to 256"),
-                                              ("", "needs a host and a port number")])
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        (":", "needs a host and a port number"),
+        ("foo://bar", "unknown protocol 'foo'"),
+        ("tcp://h", "needs a host and a port number"),
+        ("tcp://:8786", "a port from 1 to 65535"),
+        ("h:0", "a port from 1 to 65535"),
+        ("local:", "local:N needs"),
+        ("local:257", "from 1 to 256"),
+        ("", "needs a host and a port number"),
+    ],
+)
 def test_bad_dask_addresses_are_refused(address, message):
     from optrun.commands.sweep import check_dask_address
 

@@ -43,8 +43,17 @@ class Page(HTMLParser):
 
 @pytest.fixture
 def runs(workdir):
-    a = optrun.run({"name": "gold", "problem": "goldfield", "optimizer": {"name": "gd", "step_size": 0.01}, "stop": {"max_iter": 50}})
-    b = optrun.run({"name": "trid", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}})
+    a = optrun.run(
+        {
+            "name": "gold",
+            "problem": "goldfield",
+            "optimizer": {"name": "gd", "step_size": 0.01},
+            "stop": {"max_iter": 50},
+        }
+    )
+    b = optrun.run(
+        {"name": "trid", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "output": {"plots": False}}
+    )
 
     def hostile(x):
         if x < 0.5:
@@ -65,7 +74,9 @@ def test_the_page_is_self_contained_and_holds_every_run(workdir, runs):
     assert all(src.startswith("data:image/png;base64,") for src in page.srcs) and len(page.srcs) >= 4
     assert "http://" not in html and "https://" not in html  # nothing from the network
     assert {"gold", "trid", "hostile", "converged", "max_iter", "failed"} <= set(page.cells)
-    assert "<script>alert" not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html  # user text is text
+    assert (
+        "<script>alert" not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    )  # user text is text
     assert html.count("<h2>") == 1 + 3  # the table, then one section per run
 
 
@@ -93,7 +104,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(CHROMIUM is None, reason="needs the Chromium browser (Debian: apt-get install chromium); CI installs it")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs the Chromium browser (Debian: apt-get install chromium); CI installs it"
+)
 def test_chromium_loads_the_page_with_no_console_error(workdir, runs):
     assert runner.invoke(app, ["report", "outputs", "--out", "r.html"]).exit_code == 0
     url = (workdir / "r.html").as_uri()
@@ -104,5 +117,7 @@ def test_chromium_loads_the_page_with_no_console_error(workdir, runs):
     assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", dom.stdout)) >= 4
     assert not re.search(r"Uncaught|CONSOLE\(\d+\).*[Ee]rror", dom.stderr), dom.stderr[-2000:]
     shot = workdir / "shot.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url], capture_output=True, timeout=120)
+    subprocess.run(
+        [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url], capture_output=True, timeout=120
+    )
     assert shot.stat().st_size > 20_000  # the table and figures were drawn

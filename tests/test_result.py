@@ -33,7 +33,10 @@ def _written(summary: Summary) -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    return {name: optrun.run(REPO / "configs" / f"{name}.yaml", [f"output.dir={out}", "output.plots=false"]) for name in CONFIGS}
+    return {
+        name: optrun.run(REPO / "configs" / f"{name}.yaml", [f"output.dir={out}", "output.plots=false"])
+        for name in CONFIGS
+    }
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -55,17 +58,43 @@ def test_the_result_delegates_to_its_summary(runs):
     result = runs["polynomial-gd"]
     summary = result.summary
     assert (result.status, result.message, result.fun, result.params, result.nit) == (
-        summary.status, summary.message, summary.fun, summary.params, summary.nit)
-    assert (result.grad_norm, result.nfev, result.njev, result.best, result.wall_time_s, result.reference, result.seed) == (
-        summary.grad_norm, summary.nfev, summary.njev, summary.best, summary.wall_time_s, summary.reference, summary.seed)
+        summary.status,
+        summary.message,
+        summary.fun,
+        summary.params,
+        summary.nit,
+    )
+    assert (
+        result.grad_norm,
+        result.nfev,
+        result.njev,
+        result.best,
+        result.wall_time_s,
+        result.reference,
+        result.seed,
+    ) == (
+        summary.grad_norm,
+        summary.nfev,
+        summary.njev,
+        summary.best,
+        summary.wall_time_s,
+        summary.reference,
+        summary.seed,
+    )
     assert result.status == "max_iter" and f"{result.status}" == "max_iter" and str(result.status) == "max_iter"
     assert result.ok and result.gap == summary.gap == result.fun - result.reference.fun  # the same subtraction: exact
     assert result.best.iter is not None and result.best.fun <= result.trace["f"][0]
 
 
 def test_non_finite_numbers_are_null_in_the_file_and_none_read_back(workdir):
-    result = optrun.run({"problem": "trid", "optimizer": {"name": "gd", "step_size": 100.0},
-                         "stop": {"divergence": 1e308}, "output": {"plots": False}})
+    result = optrun.run(
+        {
+            "problem": "trid",
+            "optimizer": {"name": "gd", "step_size": 100.0},
+            "stop": {"divergence": 1e308},
+            "output": {"plots": False},
+        }
+    )
     assert result.status == "diverged" and not result.ok and math.isinf(result.fun)
     text = (result.run_dir / "summary.json").read_text(encoding="utf-8")
     assert _written(result.summary) == text
@@ -80,7 +109,9 @@ def test_gap():
     assert dataclasses.replace(base, reference=None).gap is None
     assert dataclasses.replace(base, fun=None).gap is None
     # -1.9999995 rounds to half an ulp of 2, the difference to half an ulp of 3.5: two roundings from the decimal
-    assert dataclasses.replace(base, reference=KnownMinimum(1.5, [{"x": 0.0}])).gap == pytest.approx(-3.4999995, rel=rounding(2))
+    assert dataclasses.replace(base, reference=KnownMinimum(1.5, [{"x": 0.0}])).gap == pytest.approx(
+        -3.4999995, rel=rounding(2)
+    )
 
 
 def test_minimal_file_optional_fields_and_io_error():
@@ -88,7 +119,9 @@ def test_minimal_file_optional_fields_and_io_error():
     summary = Summary.from_json(data)
     assert summary.name is None and summary.nhev is None and summary.machine is None and summary.io_error is None
     assert "io_error" not in summary.to_json()  # written only for a run whose files could not be written
-    failed = Summary.from_json({**data, "status": "failed", "io_error": "cannot write the trace: No space left on device"})
+    failed = Summary.from_json(
+        {**data, "status": "failed", "io_error": "cannot write the trace: No space left on device"}
+    )
     assert failed.status.failure and list(failed.to_json())[-1] == "io_error"
     assert pickle.loads(pickle.dumps(failed)) == failed  # check results come back from worker processes
 
@@ -99,8 +132,16 @@ def test_public_names():
 
 def _minimal():
     return {
-        "status": "converged", "message": "ok", "fun": -1.9999995, "params": {"x": [2.0, 2.0]}, "grad_norm": 1e-7,
-        "nit": 40, "nfev": 41, "njev": 41, "best": {"fun": -1.9999995, "iter": 40}, "wall_time_s": 0.01,
+        "status": "converged",
+        "message": "ok",
+        "fun": -1.9999995,
+        "params": {"x": [2.0, 2.0]},
+        "grad_norm": 1e-7,
+        "nit": 40,
+        "nfev": 41,
+        "njev": 41,
+        "best": {"fun": -1.9999995, "iter": 40},
+        "wall_time_s": 0.01,
         "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}]},
     }
 
@@ -109,6 +150,7 @@ def _set(key, value):
     def change(data):
         data[key] = value
         return data
+
     return change
 
 
@@ -116,20 +158,38 @@ def _drop(key):
     def change(data):
         del data[key]
         return data
+
     return change
 
 
 def _inner(outer, key, value):
     def change(data):
-        data[outer] = {**data[outer], key: value} if value is not ... else {k: v for k, v in data[outer].items() if k != key}
+        data[outer] = (
+            {**data[outer], key: value} if value is not ... else {k: v for k, v in data[outer].items() if k != key}
+        )
         return data
+
     return change
 
 
 # (id, change to a valid summary, the key the message must name)
 HOSTILE = [
-    *[(f"no-{key}", _drop(key), f"no '{key}'") for key in
-      ("status", "message", "fun", "params", "grad_norm", "nit", "nfev", "njev", "best", "wall_time_s", "reference")],
+    *[
+        (f"no-{key}", _drop(key), f"no '{key}'")
+        for key in (
+            "status",
+            "message",
+            "fun",
+            "params",
+            "grad_norm",
+            "nit",
+            "nfev",
+            "njev",
+            "best",
+            "wall_time_s",
+            "reference",
+        )
+    ],
     ("status-unknown", _set("status", "error"), "'status' should be a status name, got \"error\""),
     ("status-number", _set("status", 3), "'status' should be a status name, got 3"),
     ("status-list", _set("status", ["converged"]), "'status' should be a status name"),
@@ -147,8 +207,16 @@ HOSTILE = [
     ("reference-list", _set("reference", [1]), "'reference' should be an object or null"),
     ("reference-no-fun", _inner("reference", "fun", ...), "no 'reference.fun'"),
     ("reference-fun-null", _inner("reference", "fun", None), "'reference.fun' should be a number"),
-    ("reference-params-object", _inner("reference", "params", {"x": 1}), "'reference.params' should be a list of objects"),
-    ("reference-params-numbers", _inner("reference", "params", [1, 2]), "'reference.params' should be a list of objects"),
+    (
+        "reference-params-object",
+        _inner("reference", "params", {"x": 1}),
+        "'reference.params' should be a list of objects",
+    ),
+    (
+        "reference-params-numbers",
+        _inner("reference", "params", [1, 2]),
+        "'reference.params' should be a list of objects",
+    ),
     ("name-number", _set("name", 7), "'name' should be a string"),
     ("nhev-text", _set("nhev", "3"), "'nhev' should be an integer"),
     ("seed-float", _set("seed", 0.5), "'seed' should be an integer"),
@@ -172,12 +240,15 @@ def test_a_tampered_summary_is_one_line_naming_the_key(change, text):
     assert summary_problem(data) in message
 
 
-@pytest.mark.parametrize("content, text", [
-    ("{nope", "summary.json is not an optrun summary: not JSON"),
-    ("null", "a JSON NoneType, not an object"),
-    ("[" * 100_000, "not JSON"),
-    ('{"status": "converged"}', "no 'message'"),
-])
+@pytest.mark.parametrize(
+    "content, text",
+    [
+        ("{nope", "summary.json is not an optrun summary: not JSON"),
+        ("null", "a JSON NoneType, not an object"),
+        ("[" * 100_000, "not JSON"),
+        ('{"status": "converged"}', "no 'message'"),
+    ],
+)
 def test_read_summary_of_a_garbled_file(tmp_path, content, text):
     (tmp_path / "summary.json").write_text(content)
     with pytest.raises(ConfigError) as caught:
@@ -188,5 +259,3 @@ def test_read_summary_of_a_garbled_file(tmp_path, content, text):
 def test_read_summary_without_a_file(tmp_path):
     assert read_summary(tmp_path) is None  # killed, or still running
     assert read_summary(tmp_path / "missing") is None
-
-

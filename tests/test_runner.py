@@ -45,7 +45,7 @@ def test_rows_are_hand_computed_gd_steps():
         assert f == pytest.approx((expected_x - 1) ** 2, rel=1e-14)
         assert gnorm == pytest.approx(2 * abs(expected_x - 1), rel=1e-14)
         assert nfev == njev == k + 1
-        assert (math.isnan(step) if k == 0 else step == 0.1)
+        assert math.isnan(step) if k == 0 else step == 0.1
     assert outcome.status == "max_iter" and outcome.nit == 5 and outcome.nfev == 6
 
 
@@ -72,7 +72,14 @@ def test_converged_on_f_tol():
 def test_time_limit():
     clock = iter(np.arange(0.0, 1e6, 0.5))  # each clock reading is 0.5 s later
     rec = Recorder()
-    outcome = minimize(Oracle(quadratic), np.array([3.0]), gd(1e-6), StopConfig(max_iter=10**9, grad_tol=None, time_limit=10.0), [rec], clock=lambda: next(clock))
+    outcome = minimize(
+        Oracle(quadratic),
+        np.array([3.0]),
+        gd(1e-6),
+        StopConfig(max_iter=10**9, grad_tol=None, time_limit=10.0),
+        [rec],
+        clock=lambda: next(clock),
+    )
     assert outcome.status == "time_limit"
     assert 15 <= outcome.nit <= 25
 
@@ -112,7 +119,9 @@ def test_a_failing_observer_is_named_not_the_objective():
             if k == 3:
                 raise ValueError("no room")
 
-    outcome = minimize(Oracle(quadratic), np.array([3.0]), gd(0.1), StopConfig(grad_tol=None, max_iter=100), [Failing()])
+    outcome = minimize(
+        Oracle(quadratic), np.array([3.0]), gd(0.1), StopConfig(grad_tol=None, max_iter=100), [Failing()]
+    )
     assert outcome.status == "failed" and outcome.nit == 3
     assert outcome.message == "an observer raised ValueError: no room while computing iteration 3"
 
@@ -166,8 +175,9 @@ def test_an_optimizer_whose_state_has_no_step_size_is_blamed_clearly():
     broken = Optimizer(init=lambda x0: (), update=lambda g, s, x: (-0.1 * g, s))
     outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), broken, StopConfig(max_iter=3))
     assert outcome.status == "failed" and outcome.reason == "contract"
-    assert outcome.message.startswith("the optimizer broke the optimizer contract at iteration 0: "
-                                      "init returned a tuple without a step_size field")
+    assert outcome.message.startswith(
+        "the optimizer broke the optimizer contract at iteration 0: init returned a tuple without a step_size field"
+    )
 
 
 class Plain(NamedTuple):
@@ -188,14 +198,27 @@ def _good_update(g, s, x):
 
 # update -> the problem the message names (the state from init is fine in each case)
 BROKEN_UPDATES = {
-    "no step size": (lambda g, s, x: (-0.1 * g, NoStepSize(0.0)),
-                     "at iteration 1: the state is a NoStepSize without a step_size field"),
-    "step size not a number": (lambda g, s, x: (-0.1 * g, Plain("big")),
-                               "at iteration 1: the state's step_size is not a number: 'big'"),
-    "not a pair": (lambda g, s, x: -0.1 * g, "at iteration 1: update returned ndarray array([-0.2]), not (step, state)"),
+    "no step size": (
+        lambda g, s, x: (-0.1 * g, NoStepSize(0.0)),
+        "at iteration 1: the state is a NoStepSize without a step_size field",
+    ),
+    "step size not a number": (
+        lambda g, s, x: (-0.1 * g, Plain("big")),
+        "at iteration 1: the state's step_size is not a number: 'big'",
+    ),
+    "not a pair": (
+        lambda g, s, x: -0.1 * g,
+        "at iteration 1: update returned ndarray array([-0.2]), not (step, state)",
+    ),
     "a triple": (lambda g, s, x: (-0.1 * g, s, 0.1), "at iteration 1: update returned tuple"),
-    "wrong shape": (lambda g, s, x: (np.zeros((1, 1)), s), "at iteration 1: update returned a step of shape (1, 1) for x of shape (1,)"),
-    "a scalar step": (lambda g, s, x: (0.5, s), "at iteration 1: update returned a step of shape () for x of shape (1,)"),
+    "wrong shape": (
+        lambda g, s, x: (np.zeros((1, 1)), s),
+        "at iteration 1: update returned a step of shape (1, 1) for x of shape (1,)",
+    ),
+    "a scalar step": (
+        lambda g, s, x: (0.5, s),
+        "at iteration 1: update returned a step of shape () for x of shape (1,)",
+    ),
 }
 
 
@@ -213,7 +236,8 @@ def test_a_registered_optimizer_that_breaks_the_contract_in_update_is_blamed_by_
 
     name = "test-broken-update"
     register_optimizer(name, options=BrokenOptions, description="breaks the contract in update")(
-        lambda options, oracle: Optimizer(_good_init, update))
+        lambda options, oracle: Optimizer(_good_init, update)
+    )
     try:
         opt = OPTIMIZERS.get(name).make(BrokenOptions(), None)
         outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), opt, StopConfig(max_iter=3))
@@ -235,14 +259,23 @@ def test_an_error_inside_the_optimizer_names_it():
     def update(g, s, x):
         raise ZeroDivisionError("a bug in the method")
 
-    register_optimizer("test-buggy", options=O, description="raises")(lambda options, oracle: Optimizer(_good_init, update))
+    register_optimizer("test-buggy", options=O, description="raises")(
+        lambda options, oracle: Optimizer(_good_init, update)
+    )
     try:
-        outcome = minimize(Oracle(lambda x: (x**2).sum()), np.array([1.0]), OPTIMIZERS.get("test-buggy").make(O(), None),
-                           StopConfig(max_iter=3))
+        outcome = minimize(
+            Oracle(lambda x: (x**2).sum()),
+            np.array([1.0]),
+            OPTIMIZERS.get("test-buggy").make(O(), None),
+            StopConfig(max_iter=3),
+        )
     finally:
         OPTIMIZERS.unregister("test-buggy")
     assert outcome.status == "failed"
-    assert outcome.message == "optimizer 'test-buggy' raised ZeroDivisionError: a bug in the method while computing iteration 1"
+    assert (
+        outcome.message
+        == "optimizer 'test-buggy' raised ZeroDivisionError: a bug in the method while computing iteration 1"
+    )
 
 
 def test_an_objective_error_raised_through_the_optimizer_blames_the_objective():
@@ -309,7 +342,9 @@ def halving():
     class HalvingOptions(Options):
         pass
 
-    @register_optimizer("test_halving", options=HalvingOptions, description="halves the distance to 1", needs=("function values",))
+    @register_optimizer(
+        "test_halving", options=HalvingOptions, description="halves the distance to 1", needs=("function values",)
+    )
     def make(options, oracle):
         def update(g, state, x):
             seen.append(g)
@@ -394,7 +429,10 @@ def test_the_oracle_counts_requests_as_scipy_does_and_computes_each_point_once()
     assert (oracle.nfev, oracle.njev, len(computed)) == (1, 1, 1)
     y = np.array([1.0, 2.0])
     assert oracle.value(y) == 1.0 and (oracle.nfev, len(computed)) == (2, 2)
-    assert list(oracle.grad(y)) == [0.0, 2.0] and (oracle.njev, len(computed)) == (2, 3)  # the gradient needs its own pass
+    assert list(oracle.grad(y)) == [0.0, 2.0] and (oracle.njev, len(computed)) == (
+        2,
+        3,
+    )  # the gradient needs its own pass
     oracle.remember(np.array([7.0, 1.0]), 36.0)  # SciPy's f of its iterate
     assert oracle.iterate(np.array([7.0, 1.0]), gradient=False) == (36.0, None) and len(computed) == 3
     plain = Oracle(f)  # without remember_last, the runner's evaluation is the method's: counted
@@ -419,16 +457,24 @@ def stalling(after: int):
     return Optimizer(lambda x0: Stalls(), update)
 
 
-@pytest.mark.parametrize("steps, fstar, expected", [
-    (60, 0.0, ("converged", "precision_limit")),   # f = 0.5^120 * 4: |f - f*| far below sqrt(eps)
-    (2, 0.0, ("failed", "stalled_short")),         # f = 0.5^4 * 4 = 0.25: far above it
-    (60, 1.0, ("failed", "stalled_short")),        # the same point, measured against another f*
-    (60, None, ("failed", "stalled")),             # no known minimum: nothing confirms this is one
-])
+@pytest.mark.parametrize(
+    "steps, fstar, expected",
+    [
+        (60, 0.0, ("converged", "precision_limit")),  # f = 0.5^120 * 4: |f - f*| far below sqrt(eps)
+        (2, 0.0, ("failed", "stalled_short")),  # f = 0.5^4 * 4 = 0.25: far above it
+        (60, 1.0, ("failed", "stalled_short")),  # the same point, measured against another f*
+        (60, None, ("failed", "stalled")),  # no known minimum: nothing confirms this is one
+    ],
+)
 def test_a_stall_is_converged_only_within_sqrt_eps_of_the_known_minimum(steps, fstar, expected):
     # f = (x-1)^2 from x = 3 with steps -0.25 g = -(x - 1)/2: x - 1 halves at each step
-    outcome = minimize(Oracle(quadratic), np.array([3.0]), stalling(steps), StopConfig(max_iter=1000, grad_tol=None),
-                       known_minimum=fstar)
+    outcome = minimize(
+        Oracle(quadratic),
+        np.array([3.0]),
+        stalling(steps),
+        StopConfig(max_iter=1000, grad_tol=None),
+        known_minimum=fstar,
+    )
     assert (outcome.status, outcome.reason) == expected
     assert outcome.message.startswith("no decrease found;" if fstar is not None else "no decrease found (")
     assert outcome.nit == steps

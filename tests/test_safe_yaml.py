@@ -52,8 +52,9 @@ def test_every_worded_syntax_error_has_a_sample():
         assert any(head in line for line in said), f"no sample reaches {words!r}"
 
 
-@pytest.mark.parametrize("text", list(SAMPLES) + ["a: [1, 2]\nb: {c: 1e-8}\n", "x: " + "[" * 50 + "]" * 50],
-                         ids=lambda t: repr(t[:20]))
+@pytest.mark.parametrize(
+    "text", list(SAMPLES) + ["a: [1, 2]\nb: {c: 1e-8}\n", "x: " + "[" * 50 + "]" * 50], ids=lambda t: repr(t[:20])
+)
 def test_the_answer_does_not_depend_on_libyaml(monkeypatch, text):
     def answer():
         try:

@@ -85,9 +85,16 @@ def test_cosine():
 def test_defaults_of_each_schedule():
     cfg = config({"schedule": "cosine", "value": 0.5})
     assert cfg.optimizer.options.step_size.model_dump() == {
-        "schedule": "cosine", "value": 0.5, "warmup_steps": 0, "decay_steps": 1000, "final_value": 0.0}
+        "schedule": "cosine",
+        "value": 0.5,
+        "warmup_steps": 0,
+        "decay_steps": 1000,
+        "final_value": 0.0,
+    }
     assert schedule(schedule="exponential", value=1.0)(2) == 0.99**2  # 1.0 * 0.99**2: the same power, exact
-    assert schedule(schedule="inverse_time", value=1.0)(100) == pytest.approx(0.5, rel=rounding(3))  # 1 / (1 + 0.01 * 100)
+    assert schedule(schedule="inverse_time", value=1.0)(100) == pytest.approx(
+        0.5, rel=rounding(3)
+    )  # 1 / (1 + 0.01 * 100)
     assert schedule(schedule="step", value=1.0)(250) == 0.25  # 0.5**2: exact
 
 
@@ -107,12 +114,17 @@ def test_warmup_delays_the_decay():
 
 
 def test_the_trace_logs_the_step_size_each_update_used(workdir):
-    result = optrun.run({
-        "problem": "trid",
-        "optimizer": {"name": "gd", "step_size": {"schedule": "cosine", "value": 0.2, "decay_steps": 8, "warmup_steps": 2}},
-        "stop": {"max_iter": 12, "grad_tol": None},
-        "output": {"plots": False},
-    })
+    result = optrun.run(
+        {
+            "problem": "trid",
+            "optimizer": {
+                "name": "gd",
+                "step_size": {"schedule": "cosine", "value": 0.2, "decay_steps": 8, "warmup_steps": 2},
+            },
+            "stop": {"max_iter": 12, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     logged = result.trace["step_size"]
     assert math.isnan(logged[0])  # row 0 is the start, before any update
     cos = [0.1 * (1 + math.cos(math.pi * t / 8)) for t in range(9)]
@@ -145,7 +157,9 @@ def test_unknown_schedule_without_a_close_match():
 
 @pytest.mark.slow
 def test_the_unknown_schedule_error_on_the_command_line(workdir):
-    (workdir / "cfg.yaml").write_text("problem: trid\noptimizer: {name: adam, step_size: {schedule: exponental, value: 0.1}}\n")
+    (workdir / "cfg.yaml").write_text(
+        "problem: trid\noptimizer: {name: adam, step_size: {schedule: exponental, value: 0.1}}\n"
+    )
     proc = run_cli("run", "cfg.yaml", cwd=workdir)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
@@ -158,23 +172,50 @@ def test_the_unknown_schedule_error_on_the_command_line(workdir):
 @pytest.mark.parametrize(
     "step_size, expected",
     [
-        ({"value": 0.1}, "optimizer.step_size: a schedule mapping needs 'schedule:' naming the schedule (known: constant, cosine,"),
+        (
+            {"value": 0.1},
+            "optimizer.step_size: a schedule mapping needs 'schedule:' naming the schedule (known: constant, cosine,",
+        ),
         ({"schedule": "cosine"}, "optimizer.step_size.value: is required but missing"),
         ({"schedule": "cosine", "value": 0}, "optimizer.step_size.value: input should be greater than 0, got 0"),
-        ({"schedule": "exponential", "value": 0.1, "decay_rate": 2},
-         "optimizer.step_size.decay_rate: input should be less than or equal to 1, got 2"),
-        ({"schedule": "inverse_time", "value": 0.1, "decay_rate": 0},
-         "optimizer.step_size.decay_rate: input should be greater than 0, got 0"),
-        ({"schedule": "step", "value": 0.1, "every": 0}, "optimizer.step_size.every: input should be greater than or equal to 1, got 0"),
-        ({"schedule": "step", "value": 0.1, "factor": 1.5}, "optimizer.step_size.factor: input should be less than or equal to 1, got 1.5"),
-        ({"schedule": "cosine", "value": 0.1, "final_value": -1}, "optimizer.step_size.final_value: input should be greater than or equal to 0, got -1"),
-        ({"schedule": "cosine", "value": 0.1, "decay_steps": 2.5}, "optimizer.step_size.decay_steps: input should be a valid integer"),
-        ({"schedule": "constant", "value": 0.1, "warmup_steps": -1},
-         "optimizer.step_size.warmup_steps: input should be greater than or equal to 0, got -1"),
-        ({"schedule": "cosine", "valu": 0.1}, "optimizer.step_size.valu: unknown key 'valu'; did you mean 'value'? "
-         "(allowed for schedule 'cosine': schedule, value, warmup_steps, decay_steps, final_value)"),
-        ({"schedule": "constant", "value": 0.1, "decay_rate": 0.5}, "optimizer.step_size.decay_rate: unknown key 'decay_rate' "
-         "(allowed for schedule 'constant': schedule, value, warmup_steps)"),
+        (
+            {"schedule": "exponential", "value": 0.1, "decay_rate": 2},
+            "optimizer.step_size.decay_rate: input should be less than or equal to 1, got 2",
+        ),
+        (
+            {"schedule": "inverse_time", "value": 0.1, "decay_rate": 0},
+            "optimizer.step_size.decay_rate: input should be greater than 0, got 0",
+        ),
+        (
+            {"schedule": "step", "value": 0.1, "every": 0},
+            "optimizer.step_size.every: input should be greater than or equal to 1, got 0",
+        ),
+        (
+            {"schedule": "step", "value": 0.1, "factor": 1.5},
+            "optimizer.step_size.factor: input should be less than or equal to 1, got 1.5",
+        ),
+        (
+            {"schedule": "cosine", "value": 0.1, "final_value": -1},
+            "optimizer.step_size.final_value: input should be greater than or equal to 0, got -1",
+        ),
+        (
+            {"schedule": "cosine", "value": 0.1, "decay_steps": 2.5},
+            "optimizer.step_size.decay_steps: input should be a valid integer",
+        ),
+        (
+            {"schedule": "constant", "value": 0.1, "warmup_steps": -1},
+            "optimizer.step_size.warmup_steps: input should be greater than or equal to 0, got -1",
+        ),
+        (
+            {"schedule": "cosine", "valu": 0.1},
+            "optimizer.step_size.valu: unknown key 'valu'; did you mean 'value'? "
+            "(allowed for schedule 'cosine': schedule, value, warmup_steps, decay_steps, final_value)",
+        ),
+        (
+            {"schedule": "constant", "value": 0.1, "decay_rate": 0.5},
+            "optimizer.step_size.decay_rate: unknown key 'decay_rate' "
+            "(allowed for schedule 'constant': schedule, value, warmup_steps)",
+        ),
         (0, "optimizer.step_size: input should be greater than 0, got 0"),
         (float("inf"), "optimizer.step_size: input should be a finite number"),
         (True, "optimizer.step_size: input should be a valid number or a schedule mapping"),
@@ -188,9 +229,11 @@ def test_bad_schedules_name_the_key_value_and_range(step_size, expected):
 
 def test_a_schedule_error_inside_another_optimizer():
     assert error_of({"schedule": "step", "value": -1}, name="backtracking").startswith(
-        "optimizer.step_size.value: input should be greater than 0, got -1")
+        "optimizer.step_size.value: input should be greater than 0, got -1"
+    )
     assert error_of({"schedule": "cosin", "value": 1.0}, name="newton").startswith(
-        "optimizer.step_size.schedule: unknown schedule 'cosin'; did you mean 'cosine'?")
+        "optimizer.step_size.schedule: unknown schedule 'cosin'; did you mean 'cosine'?"
+    )
 
 
 @pytest.mark.parametrize("name", ["lbfgs", "nelder-mead"])
@@ -201,17 +244,20 @@ def test_a_method_with_its_own_steps_takes_no_schedule(name):
 
     allowed = ", ".join(sorted(OPTIMIZERS.get(name).options.model_fields))
     assert error_of({"schedule": "constant", "value": 0.1}, name=name) == (
-        f"optimizer.step_size: unknown key 'step_size' (allowed: {allowed})")
+        f"optimizer.step_size: unknown key 'step_size' (allowed: {allowed})"
+    )
 
 
 def test_the_trace_logs_newtons_scheduled_step_sizes(workdir):
     # Newton on Trid 2-D (a quadratic): the full step p = x* - x, so x_k - x* = (1 - t_k)(x_{k-1} - x*)
-    result = optrun.run({
-        "problem": "trid",
-        "optimizer": {"name": "newton", "step_size": {"schedule": "exponential", "value": 0.5, "decay_rate": 0.5}},
-        "stop": {"max_iter": 4, "grad_tol": None},
-        "output": {"plots": False},
-    })
+    result = optrun.run(
+        {
+            "problem": "trid",
+            "optimizer": {"name": "newton", "step_size": {"schedule": "exponential", "value": 0.5, "decay_rate": 0.5}},
+            "stop": {"max_iter": 4, "grad_tol": None},
+            "output": {"plots": False},
+        }
+    )
     np.testing.assert_array_equal(result.trace["step_size"][1:], [0.5, 0.25, 0.125, 0.0625])  # 0.5**k: exact
     x = np.column_stack([result.trace["x[0]"], result.trace["x[1]"]])
     # p solves H p = -g by Cholesky (H = [[2, -1], [-1, 2]], condition number 3): backward stable, within ~3 * 6 eps
@@ -248,9 +294,16 @@ def test_resolved_config_round_trips(spec, name, tmp_path):
 
 
 def test_a_runs_config_yaml_loads_back_to_the_same_config(workdir):
-    spec = {"problem": "trid", "optimizer": {"name": "nesterov", "clip_grad_norm": 1.5,
-                                             "step_size": {"schedule": "step", "value": 0.1, "every": 3, "warmup_steps": 2}},
-            "stop": {"max_iter": 5}, "output": {"plots": False}}
+    spec = {
+        "problem": "trid",
+        "optimizer": {
+            "name": "nesterov",
+            "clip_grad_norm": 1.5,
+            "step_size": {"schedule": "step", "value": 0.1, "every": 3, "warmup_steps": 2},
+        },
+        "stop": {"max_iter": 5},
+        "output": {"plots": False},
+    }
     result = optrun.run(spec)
     again = load_config(result.run_dir / "config.yaml")
     assert again.resolved() == load_config(spec).resolved()

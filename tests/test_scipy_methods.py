@@ -11,13 +11,26 @@ from autograd import grad, hessian
 import optrun
 from optrun.core.optimizers import OPTIMIZERS
 
-SCIPY = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "cg": "CG", "newton-cg": "Newton-CG", "trust-ncg": "trust-ncg",
-         "trust-exact": "trust-exact", "nelder-mead": "Nelder-Mead"}
+SCIPY = {
+    "lbfgs": "L-BFGS-B",
+    "bfgs": "BFGS",
+    "cg": "CG",
+    "newton-cg": "Newton-CG",
+    "trust-ncg": "trust-ncg",
+    "trust-exact": "trust-exact",
+    "nelder-mead": "Nelder-Mead",
+}
 
 
 def run(optimizer, problem="rosenbrock", **stop):
-    return optrun.run({"problem": problem, "optimizer": optimizer, "stop": {"max_iter": 100000, "grad_tol": None, **stop},
-                       "output": {"plots": False}})
+    return optrun.run(
+        {
+            "problem": problem,
+            "optimizer": optimizer,
+            "stop": {"max_iter": 100000, "grad_tol": None, **stop},
+            "output": {"plots": False},
+        }
+    )
 
 
 def rosen(x):
@@ -44,6 +57,7 @@ def direct_scipy(problem, name):
         def call(*args):
             calls["hessian"] += 1
             return derivative(*args)
+
         return call
 
     extra = {}
@@ -55,7 +69,9 @@ def direct_scipy(problem, name):
         extra["hess"] = counted(hessian(fun))
     if "Hessian-vector products" in entry.needs:
         extra["hessp"] = counted(hessian_vector_product(fun))
-    res = minimize(value_and_grad(fun) if "gradient" in entry.needs else fun, x0, method=SCIPY[name], options=options, **extra)
+    res = minimize(
+        value_and_grad(fun) if "gradient" in entry.needs else fun, x0, method=SCIPY[name], options=options, **extra
+    )
     return res, calls["hessian"]
 
 
@@ -101,12 +117,22 @@ def test_the_runner_computes_nothing_scipy_did_not_ask_for(workdir):
     for name, jac in (("nelder-mead", False), ("bfgs", True)):
         options = {**OPTIMIZERS.get(name).options().model_dump(), "maxiter": 2**31 - 1}
         calls["n"] = 0
-        minimize(value_and_grad(rosenbrock) if jac else rosenbrock, np.array([-1.2, 1.0]), jac=jac or None,
-                 method=SCIPY[name], options=options)
+        minimize(
+            value_and_grad(rosenbrock) if jac else rosenbrock,
+            np.array([-1.2, 1.0]),
+            jac=jac or None,
+            method=SCIPY[name],
+            options=options,
+        )
         alone = calls["n"]
         calls["n"] = 0
-        result = optrun.minimize(rosenbrock, np.array([-1.2, 1.0]), name, stop={"max_iter": 100000, "grad_tol": None},
-                                 output={"plots": False})
+        result = optrun.minimize(
+            rosenbrock,
+            np.array([-1.2, 1.0]),
+            name,
+            stop={"max_iter": 100000, "grad_tol": None},
+            output={"plots": False},
+        )
         assert result.status == "converged", result.message
         assert calls["n"] == alone == result.nfev
 
@@ -153,7 +179,14 @@ def test_same_result_as_a_direct_scipy_call(workdir, name):
     extra = {"hessp": lambda x, p: hessian(rosen)(x) @ p} if name == "newton-cg" else {}
     if name == "trust-exact":
         extra = {"hess": hessian(rosen)}
-    direct = minimize(rosen, np.array([-1.2, 1.0]), jac=grad(rosen), method=SCIPY[name], options={**options, "maxiter": 2**31 - 1}, **extra)
+    direct = minimize(
+        rosen,
+        np.array([-1.2, 1.0]),
+        jac=grad(rosen),
+        method=SCIPY[name],
+        options={**options, "maxiter": 2**31 - 1},
+        **extra,
+    )
     assert result.status == ("converged" if direct.success else "failed")
     assert result.message == f"scipy {SCIPY[name]}: {direct.message}"
     np.testing.assert_allclose(result.params["x"], direct.x, rtol=1e-9, atol=1e-12)
@@ -187,6 +220,7 @@ def test_trace_rows_are_scipys_iterates(workdir):
 
 def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
     from optrun.core import runner
+
     flags = []
     original = runner.SignalFlag
 
@@ -221,8 +255,15 @@ def test_objective_error_inside_scipy_is_failed(workdir, raising_past_two):
     assert threading.active_count() == before
 
 
-@pytest.mark.parametrize("name, options", [("lbfgs", {"maxcor": 0}), ("bfgs", {"gtol": -1.0}), ("nelder-mead", {"adaptive": "yes"}),
-                                           ("trust-ncg", {"radius": 1.0})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("lbfgs", {"maxcor": 0}),
+        ("bfgs", {"gtol": -1.0}),
+        ("nelder-mead", {"adaptive": "yes"}),
+        ("trust-ncg", {"radius": 1.0}),
+    ],
+)
 def test_scipy_options_are_validated(workdir, name, options):
     with pytest.raises(optrun.ConfigError) as info:
         run({"name": name, **options})

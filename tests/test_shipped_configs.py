@@ -24,7 +24,11 @@ def test_shipped_config_meets_its_expect(path, tmp_path, monkeypatch):
     config = load_config(path)
     assert config.expect is not None, f"{path.name} has no expect: block"
     result = optrun.run(path, ["output.plots=false", f"output.dir={tmp_path}"])
-    failures = [f"{c.field}: expected {c.expected}, got {c.got} ({c.detail})" for c in check_expect(config.expect, result.summary) if not c.ok]
+    failures = [
+        f"{c.field}: expected {c.expected}, got {c.got} ({c.detail})"
+        for c in check_expect(config.expect, result.summary)
+        if not c.ok
+    ]
     assert not failures, failures
 
 
@@ -42,5 +46,7 @@ def test_gaussian_mle_runs_on_the_notebooks_own_draws(workdir):
     # the notebook loop's float64 figures, to the config's own tolerances: measured by `optrun check --calibrate`
     # (start moved by 1 and 4 ulps, other OpenBLAS kernels, 2 BLAS threads: spread 0, so its floor, 1e-12 x |value|)
     atol = load_config(REPO / "configs" / "gaussian-mle-gd.yaml").expect.atol
-    assert result.params == {"mu": pytest.approx(-3.0087650871014935, rel=0, abs=atol["params.mu"]),
-                             "log_sigma": pytest.approx(0.7127040961572705, rel=0, abs=atol["params.log_sigma"])}
+    assert result.params == {
+        "mu": pytest.approx(-3.0087650871014935, rel=0, abs=atol["params.mu"]),
+        "log_sigma": pytest.approx(0.7127040961572705, rel=0, abs=atol["params.log_sigma"]),
+    }

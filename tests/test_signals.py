@@ -24,7 +24,7 @@ from helpers import REPO
 
 pytestmark = pytest.mark.slow
 
-MARKER_PROBLEM = '''\
+MARKER_PROBLEM = """\
 import os, pathlib, time
 from optrun.core.problems import Problem, register_problem
 
@@ -42,7 +42,7 @@ def build(options):
         while not pathlib.Path(hold).exists() and time.time() < deadline:
             time.sleep(0.01)
     return Problem(objective=lambda p: p["x"] ** 2, start={"x": 3.0})
-'''
+"""
 
 TINY = """\
 name: tiny
@@ -87,8 +87,15 @@ def _no_process_left():
 
 
 def start(workdir, *args, new_session=False, **env):
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", *map(str, args)], cwd=workdir, env=_env(**env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", *map(str, args)],
+        cwd=workdir,
+        env=_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+    )
     _started.append(proc)
     return proc
 
@@ -192,11 +199,16 @@ def _signal_run(workdir, config, seed, delay, double, name):
     assert len(dirs) == 1
     summary = check_run_dir(dirs[0])
     if summary["status"] == "interrupted":
-        assert proc.returncode in sent and proc.returncode == 128 + signal.Signals[summary["message"].split()[2]], (proc.returncode, summary)
+        assert proc.returncode in sent and proc.returncode == 128 + signal.Signals[summary["message"].split()[2]], (
+            proc.returncode,
+            summary,
+        )
         assert line == f"{summary['message']}; recorded in outputs/{name}/{dirs[0].name}"
     else:
         assert proc.returncode == 0, (proc.returncode, stderr)
-        assert line == "" or f"came as the run ended; it is recorded as {summary['status']}, nothing was cut short" in line, line
+        assert (
+            line == "" or f"came as the run ended; it is recorded as {summary['status']}, nothing was cut short" in line
+        ), line
     for d in dirs:
         import shutil
 
@@ -227,7 +239,9 @@ def test_signals_at_random_moments_leave_a_run_recorded_or_nothing(marked):
     assert time.monotonic() - t0 < 600
 
 
-@pytest.mark.parametrize("signals", [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM,)])
+@pytest.mark.parametrize(
+    "signals", [(signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM,)]
+)
 def test_a_signal_as_soon_as_the_run_directory_exists_is_recorded(marked, signals):
     proc = start(marked, "run", "long.yaml", "--json")
     folder = marked / "outputs" / "long"
@@ -259,25 +273,34 @@ def test_a_signal_while_the_config_is_prepared_records_nothing(marked, sig):
 
 
 def test_a_signal_while_plots_are_drawn_keeps_the_run(marked):
-    (marked / "plotted.yaml").write_text(TINY.replace("name: tiny", "name: plotted").replace("plots: false", "plots: true"))
+    (marked / "plotted.yaml").write_text(
+        TINY.replace("name: tiny", "name: plotted").replace("plots: false", "plots: true")
+    )
     proc = start(marked, "run", "plotted.yaml", "-q")
     folder = marked / "outputs" / "plotted"
-    summary = wait_for(lambda: next(folder.glob("*/summary.json"), None) if folder.exists() else None, what="summary.json")
+    summary = wait_for(
+        lambda: next(folder.glob("*/summary.json"), None) if folder.exists() else None, what="summary.json"
+    )
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0  # the run's own status: it finished
     assert check_run_dir(summary.parent)["status"] == "max_iter"
     line = one_line(stderr)
-    assert "plots not drawn: interrupted (redraw with: optrun plot" in line or "came as the run ended; it is recorded as max_iter" in line \
-        or line == "", line
+    assert (
+        "plots not drawn: interrupted (redraw with: optrun plot" in line
+        or "came as the run ended; it is recorded as max_iter" in line
+        or line == ""
+    ), line
 
 
 # --------------------------------------------------------- sweep and check
 def _start_and_wait_for_runs(workdir, args, runs=2, rows=20, **kwargs):
     proc = start(workdir, *args, **kwargs)
+
     def running():
         traces = list(workdir.glob("outputs/**/trace.csv"))
         return len(traces) >= runs and all(trace_rows(t) >= rows for t in traces[:runs])
+
     wait_for(running, what=f"{runs} runs with {rows} trace rows")
     return proc
 
@@ -319,7 +342,9 @@ def test_sweep_with_a_pool_stops_within_seconds_and_keeps_what_ran(marked, how):
 def test_check_with_a_pool_stops_on_sigterm_and_writes_junit(marked):
     (marked / "chk").mkdir()
     for name in "abcde":
-        (marked / "chk" / f"{name}.yaml").write_text(LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n")
+        (marked / "chk" / f"{name}.yaml").write_text(
+            LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n"
+        )
     proc = _start_and_wait_for_runs(marked, ["check", "chk", "--workers", "2", "--junit", "junit.xml"])
     workers = children(proc.pid)
     proc.send_signal(signal.SIGTERM)
@@ -336,8 +361,12 @@ def test_check_with_a_pool_stops_on_sigterm_and_writes_junit(marked):
 def test_check_in_process_stops_on_the_first_ctrl_c(marked):
     (marked / "chk").mkdir()
     for name in "abc":
-        (marked / "chk" / f"{name}.yaml").write_text(LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n")
-    proc = _start_and_wait_for_runs(marked, ["check", "chk", "--workers", "1", "--junit", "junit.xml"], runs=1)  # in process: the default is a pool
+        (marked / "chk" / f"{name}.yaml").write_text(
+            LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n"
+        )
+    proc = _start_and_wait_for_runs(
+        marked, ["check", "chk", "--workers", "1", "--junit", "junit.xml"], runs=1
+    )  # in process: the default is a pool
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -365,9 +394,11 @@ def test_workers_of_a_killed_parent_exit_and_release_its_stdout(marked):
 
 def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
     """The watcher thread alone (no PR_SET_PDEATHSIG) ends a worker whose parent is gone."""
-    code = ("import os, threading; from optrun.commands.pool import _WorkerSignals, _watch;"
-            "threading.Thread(target=_watch, args=(os.getppid() + 987654, _WorkerSignals()), daemon=True).start();"
-            "threading.Event().wait(30)")
+    code = (
+        "import os, threading; from optrun.commands.pool import _WorkerSignals, _watch;"
+        "threading.Thread(target=_watch, args=(os.getppid() + 987654, _WorkerSignals()), daemon=True).start();"
+        "threading.Event().wait(30)"
+    )
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code], env=_env(), timeout=60)
     assert proc.returncode == 1 and time.monotonic() - t0 < 30
@@ -408,11 +439,18 @@ def test_a_signal_while_the_command_is_still_importing_is_one_line(tmp_path, sig
     imports: here the process signals itself right after that point, so the
     signal lands during the imports every time."""
     (tmp_path / "c.yaml").write_text("problem: trid\noptimizer: gd\n")
-    code = (f"import os, sys; sys.argv = ['optrun', *{command!r}]; import optrun.entry as entry; "
-            "import signal; [signal.signal(s, entry._note) for s in (signal.SIGINT, signal.SIGTERM)]; "
-            f"os.kill(os.getpid(), {int(sig)}); entry.main()")
+    code = (
+        f"import os, sys; sys.argv = ['optrun', *{command!r}]; import optrun.entry as entry; "
+        "import signal; [signal.signal(s, entry._note) for s in (signal.SIGINT, signal.SIGTERM)]; "
+        f"os.kill(os.getpid(), {int(sig)}); entry.main()"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 128 + sig
-    assert result.stderr.strip() == f"error: interrupted by {signal.Signals(sig).name} before the command started; nothing was recorded"
+    assert (
+        result.stderr.strip()
+        == f"error: interrupted by {signal.Signals(sig).name} before the command started; nothing was recorded"
+    )
     assert not (tmp_path / "outputs").exists()

@@ -52,7 +52,10 @@ def test_command_line_values_and_overrides():
     assert parse_values("--grid", "optimizer.step_size=1e-3,0.01,1") == ("optimizer.step_size", [0.001, 0.01, 1])
     assert parse_values("--grid", "optimizer.name=gd,adam") == ("optimizer.name", ["gd", "adam"])
     assert to_overrides({"init.values.x": [0, 1], "optimizer.name": "adam", "seed": 3}) == [
-        "init.values.x=[0, 1]", "optimizer.name=adam", "seed=3"]
+        "init.values.x=[0, 1]",
+        "optimizer.name=adam",
+        "seed=3",
+    ]
     spec = combine(SweepConfig(grid={"a": [1]}, seeds=2), ["b=1,2"], [], 4)
     assert spec.grid == {"a": [1], "b": [1, 2]} and spec.seeds == 4
 
@@ -74,15 +77,22 @@ def test_bad_sweep_specs(grid, zipped, seeds, message):
 
 def test_every_combination_is_validated_before_anything_is_written(workdir):
     (workdir / "s.yaml").write_text(BASE)
-    result = sweep("s.yaml", "--grid", "optimizer.name=gd,lbfgs", "--grid", "optimizer.step_size=0.1,0.2", "--workers", "1")
+    result = sweep(
+        "s.yaml", "--grid", "optimizer.name=gd,lbfgs", "--grid", "optimizer.step_size=0.1,0.2", "--workers", "1"
+    )
     assert result.exit_code == 2
-    assert ("s.yaml (run with optimizer.name=lbfgs, optimizer.step_size=0.1, seed=0): optimizer.step_size: unknown key 'step_size'"
-            in result.stderr)
+    assert (
+        "s.yaml (run with optimizer.name=lbfgs, optimizer.step_size=0.1, seed=0): optimizer.step_size: unknown key 'step_size'"
+        in result.stderr
+    )
     assert "pair the lists with --zip" in result.stderr
     assert not (workdir / "outputs").exists()
     result = sweep("s.yaml", "--grid", "optimizer.step_size=0.1,-1", "--workers", "1")
     assert result.exit_code == 2
-    assert "s.yaml (run with optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0" in result.stderr
+    assert (
+        "s.yaml (run with optimizer.step_size=-1, seed=0): optimizer.step_size: input should be greater than 0"
+        in result.stderr
+    )
 
 
 @pytest.mark.slow
@@ -128,7 +138,10 @@ def test_dask_missing_gives_a_clear_error(workdir, monkeypatch):
     (workdir / "s.yaml").write_text(BASE)
     result = sweep("s.yaml", "--seeds", "2", "--dask", "local:1")
     assert result.exit_code == 2
-    assert "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun checkout" in result.stderr
+    assert (
+        "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun checkout"
+        in result.stderr
+    )
     assert not (workdir / "outputs").exists()
 
 
@@ -140,8 +153,18 @@ def test_bad_dask_address(workdir):
 
 # ------------------------------------------------------------------- faults
 def test_failing_and_diverging_runs_are_recorded_and_the_sweep_goes_on(workdir, raising_past_two):
-    (workdir / "s.yaml").write_text("problem: polynomial\noptimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n")
-    result = sweep("s.yaml", "--workers", "1", "--grid", f"problem.name=polynomial,{raising_past_two}", "--grid", "optimizer.step_size=0.01,2")
+    (workdir / "s.yaml").write_text(
+        "problem: polynomial\noptimizer: {name: gd, step_size: 0.01}\nstop: {max_iter: 50}\n"
+    )
+    result = sweep(
+        "s.yaml",
+        "--workers",
+        "1",
+        "--grid",
+        f"problem.name=polynomial,{raising_past_two}",
+        "--grid",
+        "optimizer.step_size=0.01,2",
+    )
     assert result.exit_code == 0, result.stderr
     rows = {(r["problem.name"], r["optimizer.step_size"]): r for r in rows_of(only_sweep_dir(workdir))}
     assert rows[("polynomial", "0.01")]["status"] == "max_iter"
@@ -156,14 +179,24 @@ def test_a_missing_data_file_in_one_combination_is_rejected_up_front(workdir):
     (workdir / "s.yaml").write_text("problem: {name: gaussian_mle, data: {path: good.csv, column: x}}\noptimizer: gd\n")
     result = sweep("s.yaml", "--workers", "1", "--grid", "problem.data.path=good.csv,missing.csv")
     assert result.exit_code == 2
-    assert "(run with problem.data.path=missing.csv, seed=0): problem.data.path: data file 'missing.csv' not found" in result.stderr
+    assert (
+        "(run with problem.data.path=missing.csv, seed=0): problem.data.path: data file 'missing.csv' not found"
+        in result.stderr
+    )
     assert not (workdir / "outputs").exists()
 
 
 def test_list_values_and_a_fix_that_does_not_fit(workdir):
     (workdir / "s.yaml").write_text(BASE)
-    result = sweep("s.yaml", "--workers", "1", "--set", "init={kind: values, values: {x: [5, 5, 5]}}",
-                   "--grid", "init.values.x=[0,0,0],[1,1,1]")
+    result = sweep(
+        "s.yaml",
+        "--workers",
+        "1",
+        "--set",
+        "init={kind: values, values: {x: [5, 5, 5]}}",
+        "--grid",
+        "init.values.x=[0,0,0],[1,1,1]",
+    )
     assert result.exit_code == 0, result.stderr
     assert [r["init.values.x"] for r in rows_of(only_sweep_dir(workdir))] == ["[0, 0, 0]", "[1, 1, 1]"]
     result = sweep("s.yaml", "--workers", "1", "--grid", "fix.y=1,2")
@@ -203,11 +236,19 @@ def test_resume_errors(workdir):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_keeps_finished_runs_and_resume_completes(workdir):
-    (workdir / "s.yaml").write_text("problem: {name: trid, dim: 200}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
-                                    "stop: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\n")
+    (workdir / "s.yaml").write_text(
+        "problem: {name: trid, dim: 200}\noptimizer: {name: gd, step_size: 1.0e-9}\n"
+        "stop: {max_iter: 100000000, grad_tol: null, time_limit: 0.5}\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "optrun", "sweep", "s.yaml", "--seeds", "6", "--workers", "1"], cwd=workdir,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "sweep", "s.yaml", "--seeds", "6", "--workers", "1"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Signal as soon as two runs have written their summary: that is the moment
     # (summary written, row not yet handed back) at which this test used to
     # lose the second row under load. Wait for the state, with a generous
@@ -256,7 +297,9 @@ def test_sweep_png_names_problem_and_optimizer_and_draws_the_means(workdir, monk
 
     saved = []
     original = matplotlib.figure.Figure.savefig
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
+    monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1]
+    )
     (workdir / "s.yaml").write_text(BASE)
     result = sweep("s.yaml", "--workers", "1", "--grid", "optimizer.step_size=0.01,0.1", "--seeds", "2")
     assert result.exit_code == 0, result.stderr
@@ -279,9 +322,13 @@ def test_sweep_png_draws_an_exact_zero_gap_at_the_floor_with_a_note(tmp_path, mo
 
     saved = []
     original = matplotlib.figure.Figure.savefig
-    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1])
-    rows = [{"index": i, "stop.max_iter": n, "seed": 0, "status": "converged", "f": f, "gap": f + 4.0}
-            for i, (n, f) in enumerate([(1, 17.0), (2, -4.0), (50, -4.0)], start=1)]
+    monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", lambda self, *a, **k: (saved.append(self), original(self, *a, **k))[1]
+    )
+    rows = [
+        {"index": i, "stop.max_iter": n, "seed": 0, "status": "converged", "f": f, "gap": f + 4.0}
+        for i, (n, f) in enumerate([(1, 17.0), (2, -4.0), (50, -4.0)], start=1)
+    ]
     assert plot_sweep(rows, ["stop.max_iter", "seed"], tmp_path / "sweep.png")
     [ax] = saved[0].axes
     assert ax.get_title() == "f - f* = 0 in 2 of 3 runs, drawn at the floor 4e-16"
@@ -298,8 +345,10 @@ def test_a_grid_over_methods_leaves_out_options_a_method_does_not_take(workdir):
     (workdir / "s.yaml").write_text(FAMILIES)
     result = sweep("s.yaml", "--grid", "optimizer.name=gd,adam,lbfgs,bfgs", "--workers", "1")
     assert result.exit_code == 0, result.stderr
-    assert ("note: optimizer.step_size=0.1 from the config does not apply to lbfgs, bfgs: left out of their runs; "
-            "kept for gd, adam") in " ".join(result.stderr.split())
+    assert (
+        "note: optimizer.step_size=0.1 from the config does not apply to lbfgs, bfgs: left out of their runs; "
+        "kept for gd, adam"
+    ) in " ".join(result.stderr.split())
     sweep_dir = only_sweep_dir(workdir)
     rows = rows_of(sweep_dir)
     assert [r["optimizer.name"] for r in rows] == ["gd", "adam", "lbfgs", "bfgs"]
@@ -310,7 +359,9 @@ def test_a_grid_over_methods_leaves_out_options_a_method_does_not_take(workdir):
     assert [c["optimizer"].get("step_size") for c in configs[:2]] == [0.1, 0.1]
     assert "step_size" not in configs[2]["optimizer"] and "step_size" not in configs[3]["optimizer"]
     # the same drop on --resume: the plan keeps the base section
-    assert json.loads((sweep_dir / "sweep.json").read_text())["sections"] == {"optimizer": {"name": "gd", "step_size": 0.1}}
+    assert json.loads((sweep_dir / "sweep.json").read_text())["sections"] == {
+        "optimizer": {"name": "gd", "step_size": 0.1}
+    }
 
 
 def test_a_grid_may_give_a_key_the_base_config_lacks(workdir):
@@ -320,7 +371,9 @@ def test_a_grid_may_give_a_key_the_base_config_lacks(workdir):
     assert [r["init.values.x"] for r in rows_of(only_sweep_dir(workdir))] == ["[0, 0, 0]", "[1, 1, 1]"]
     # without the kind: the error says how to write it
     result = sweep("s.yaml", "--grid", "init.values.x=[0,0,0],[1,1,1]", "--workers", "1")
-    assert result.exit_code == 2 and "for values, add kind: values (--set init.kind=values)" in " ".join(result.stderr.split())
+    assert result.exit_code == 2 and "for values, add kind: values (--set init.kind=values)" in " ".join(
+        result.stderr.split()
+    )
 
 
 def test_categorical_keys_are_plotted_and_a_seeds_only_sweep_names_no_plot(workdir):
@@ -359,7 +412,9 @@ def test_compare_takes_a_name_folder_as_its_runs(workdir):
     (workdir / "s.yaml").write_text(FAMILIES)
     for step in ("0.01", "0.1"):
         assert runner.invoke(app, ["run", "s.yaml", "-q", "--set", f"optimizer.step_size={step}"]).exit_code == 0
-    assert sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.1", "--workers", "1").exit_code == 0  # left out: not a run
+    assert (
+        sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.1", "--workers", "1").exit_code == 0
+    )  # left out: not a run
     result = runner.invoke(app, ["compare", str(workdir / "outputs" / "s"), "--json", "--out", str(workdir / "c.png")])
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -368,8 +423,10 @@ def test_compare_takes_a_name_folder_as_its_runs(workdir):
 
 
 # ------------------------------------------------ --vectorize (issue 19.4)
-JAX_SEEDS = ("problem: {name: rosenbrock, dim: 4}\ninit: {kind: normal, scale: 0.5}\n"
-             "optimizer: {name: adam, step_size: 0.01}\nstop: {max_iter: 150}\nbackend: jax\n")
+JAX_SEEDS = (
+    "problem: {name: rosenbrock, dim: 4}\ninit: {kind: normal, scale: 0.5}\n"
+    "optimizer: {name: adam, step_size: 0.01}\nstop: {max_iter: 150}\nbackend: jax\n"
+)
 
 
 @pytest.mark.slow
@@ -412,7 +469,11 @@ def test_vectorize_runs_a_grid_over_step_sizes_and_numeric_options_as_sequential
     rows_v, rows_s = rows_of(vectorized), rows_of(sequential)
     assert len(rows_v) == len(rows_s) == 8
     for rv, rs in zip(rows_v, rows_s):
-        assert (rv["optimizer.step_size"], rv["optimizer.b1"], rv["seed"]) == (rs["optimizer.step_size"], rs["optimizer.b1"], rs["seed"])
+        assert (rv["optimizer.step_size"], rv["optimizer.b1"], rv["seed"]) == (
+            rs["optimizer.step_size"],
+            rs["optimizer.b1"],
+            rs["seed"],
+        )
         assert float(rv["f"]) == pytest.approx(float(rs["f"]), rel=1e-12)
         a = list(csv.DictReader(open(vectorized / Path(rv["run_dir"]).name / "trace.csv")))
         b = list(csv.DictReader(open(sequential / Path(rs["run_dir"]).name / "trace.csv")))
@@ -428,7 +489,10 @@ def test_vectorize_refuses_what_it_cannot_run_before_anything_is_written(workdir
         (["--set", "optimizer={name: lbfgs}"], "optimizer 'lbfgs' has none (those that have: "),
         (["--grid", "optimizer.name=adam,adamw"], "sweep only seed, init.* and the optimizer's numeric options"),
         (["--grid", "stop.max_iter=10,20"], "sweep only seed, init.* and the optimizer's numeric options"),
-        (["--grid", "optimizer.clip_grad_norm=null,1.0"], "optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values"),
+        (
+            ["--grid", "optimizer.clip_grad_norm=null,1.0"],
+            "optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values",
+        ),
         (["--dask", "local:2"], "leave out --dask"),
     ]
     for extra, message in cases:

@@ -26,9 +26,21 @@ def test_progress_bar_is_throttled():
 
 
 def test_summary_table_and_params_text():
-    summary = Summary.from_json({"status": "converged", "message": "done", "fun": -2.0, "params": {"x": [2.0, 2.0]},
-                                 "grad_norm": 1e-9, "nit": 10, "nfev": 11, "njev": 11, "best": {"fun": -2.0, "iter": 10},
-                                 "wall_time_s": 0.01, "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}]}})
+    summary = Summary.from_json(
+        {
+            "status": "converged",
+            "message": "done",
+            "fun": -2.0,
+            "params": {"x": [2.0, 2.0]},
+            "grad_norm": 1e-9,
+            "nit": 10,
+            "nfev": 11,
+            "njev": 11,
+            "best": {"fun": -2.0, "iter": 10},
+            "wall_time_s": 0.01,
+            "reference": {"fun": -2.0, "params": [{"x": [2.0, 2.0]}]},
+        }
+    )
     console = Console(file=io.StringIO(), width=120)
     console.print(summary_table(summary, "outputs/run/1", "title"))
     text = console.file.getvalue()
@@ -39,15 +51,29 @@ def test_summary_table_and_params_text():
 
 def test_derivative_free_run_says_its_gradient_norm_was_not_computed():
     # Nelder-Mead computes no gradient: its grad_norm is nan and njev 0; the table, progress bar and notebook say so, not "nan"
-    summary = Summary.from_json({"status": "max_iter", "message": "done", "fun": 0.1, "params": {"x": [0.5, 0.2]},
-                                 "grad_norm": None, "nit": 50, "nfev": 94, "njev": 0, "best": {"fun": 0.1, "iter": 49},
-                                 "wall_time_s": 0.01, "reference": None})
+    summary = Summary.from_json(
+        {
+            "status": "max_iter",
+            "message": "done",
+            "fun": 0.1,
+            "params": {"x": [0.5, 0.2]},
+            "grad_norm": None,
+            "nit": 50,
+            "nfev": 94,
+            "njev": 0,
+            "best": {"fun": 0.1, "iter": 49},
+            "wall_time_s": 0.01,
+            "reference": None,
+        }
+    )
     console = Console(file=io.StringIO(), width=120)
     console.print(summary_table(summary, "outputs/run/1", "title"))
     text = console.file.getvalue()
     assert "not computed (the method uses no gradient)" in text and "nan" not in text
     buffer = io.StringIO()
-    with ProgressBar(Console(file=buffer, force_terminal=True, width=120), total=10, label="nm", refresh_seconds=0.0) as bar:
+    with ProgressBar(
+        Console(file=buffer, force_terminal=True, width=120), total=10, label="nm", refresh_seconds=0.0
+    ) as bar:
         bar.record(3, 0.5, float("nan"), None, 0.1, 6, 0, None, None)
     assert "|g|=-" in buffer.getvalue() and "nan" not in buffer.getvalue()
 
@@ -57,7 +83,8 @@ def test_notebook_summary_of_a_derivative_free_run(tmp_path):
 
     import optrun
 
-    result = optrun.minimize(lambda x: anp.sum((x - 1.0) ** 2), [0.0, 0.0], "nelder-mead",
-                             output={"dir": str(tmp_path), "plots": False})
+    result = optrun.minimize(
+        lambda x: anp.sum((x - 1.0) ** 2), [0.0, 0.0], "nelder-mead", output={"dir": str(tmp_path), "plots": False}
+    )
     assert result.summary.njev == 0
     assert "not computed (the method uses no gradient)" in result._repr_html_()

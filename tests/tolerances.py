@@ -95,9 +95,19 @@ def polish_label(name: str, options: dict | None = None) -> str:
     return "polish/" + name + "".join(f"-{k}{v}" for k, v in (options or {}).items())
 
 
-POLISHED = [("powell_badly_scaled", {}), ("jennrich_sampson", {}), ("bard", {}), ("gaussian", {}), ("kowalik_osborne", {}),
-            ("osborne1", {}), ("brown_dennis", {}), ("watson", {"n": 6}), ("watson", {"n": 9}), ("watson", {"n": 12}),
-            ("meyer", {})]
+POLISHED = [
+    ("powell_badly_scaled", {}),
+    ("jennrich_sampson", {}),
+    ("bard", {}),
+    ("gaussian", {}),
+    ("kowalik_osborne", {}),
+    ("osborne1", {}),
+    ("brown_dennis", {}),
+    ("watson", {"n": 6}),
+    ("watson", {"n": 9}),
+    ("watson", {"n": 12}),
+    ("meyer", {}),
+]
 for _name, _options in POLISHED:
     CASES[polish_label(_name, _options)] = functools.partial(polish, _name, _options)
 
@@ -121,7 +131,9 @@ def backends_agree(name: str, perturb: Perturb = lambda x: x) -> dict[str, np.nd
         flat, unflatten = backend.ravel(problem.initial(0))
         start = perturb(np.asarray(flat, dtype=float)) if start is None else start
         if problem.vector is not None:  # a list of formulas: the vector is the value
-            out["f"].append(np.ravel(np.asarray(backend.jit(lambda x: problem.vector(unflatten(x)))(start), dtype=float)))
+            out["f"].append(
+                np.ravel(np.asarray(backend.jit(lambda x: problem.vector(unflatten(x)))(start), dtype=float))
+            )
             out["grad"].append(np.zeros(1))
             continue
         f, g = backend.value_and_grad(lambda x: problem.objective(unflatten(x)))(start)
@@ -134,8 +146,11 @@ def backend_problems() -> list[str]:
     """The built-in problems that run on jax (test_backend checks that this is every built-in but ``python``)."""
     from optrun.core.problems import PROBLEMS
 
-    return [name for name, entry in PROBLEMS.items()  # the built-ins (not a test's own), on both backends
-            if entry.build.__module__.startswith("optrun.core.problems") and name != "python" and "jax" in entry.backends]
+    return [
+        name
+        for name, entry in PROBLEMS.items()  # the built-ins (not a test's own), on both backends
+        if entry.build.__module__.startswith("optrun.core.problems") and name != "python" and "jax" in entry.backends
+    ]
 
 
 for _name in backend_problems():
@@ -161,7 +176,9 @@ def gradient_at_reference(name: str, perturb: Perturb = lambda x: x) -> dict[str
     norms = []
     for point in problem.reference.params:
         x, unflatten = flatten(point)
-        norms.append(float(np.linalg.norm(grad(lambda v: problem.objective(unflatten(v)))(perturb(np.asarray(x, float))))))
+        norms.append(
+            float(np.linalg.norm(grad(lambda v: problem.objective(unflatten(v)))(perturb(np.asarray(x, float)))))
+        )
     return {"grad_norm": np.array([max(norms)])}
 
 
@@ -211,7 +228,9 @@ def _variants() -> list[tuple[str, dict[str, str]]]:
     from helpers import other_kernel_env
 
     variants = [("as is", {})]
-    variants += [(f"NPY_DISABLE_CPU_FEATURES={level}", {"NPY_DISABLE_CPU_FEATURES": level}) for level in lower_simd_levels()]
+    variants += [
+        (f"NPY_DISABLE_CPU_FEATURES={level}", {"NPY_DISABLE_CPU_FEATURES": level}) for level in lower_simd_levels()
+    ]
     other = other_kernel_env()
     if other is not None:
         variants.append((" ".join(f"{k}={v}" for k, v in other.items()), other))
@@ -244,16 +263,25 @@ def measure(names: list[str], count: int) -> None:
     variants = _variants()
     runs = []
     for label, env in variants:  # one process per variant: NumPy reads its SIMD and BLAS settings at import
-        done = subprocess.run([sys.executable, __file__, "sample", str(count), *names], env={**os.environ, **env},
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "sample", str(count), *names],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
             sys.exit(f"{label}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}")
         runs.append(json.loads(done.stdout))
     for name in names:
         values = {key: _spread(name, key, runs) for key in runs[0][name]}
-        table[name] = {"values": values, "samples": count, "ulps": ULPS, "margin": MARGIN,
-                       "variants": [label for label, _ in variants],
-                       "measured_on": machine.describe(machine.machine_info())}
+        table[name] = {
+            "values": values,
+            "samples": count,
+            "ulps": ULPS,
+            "margin": MARGIN,
+            "variants": [label for label, _ in variants],
+            "measured_on": machine.describe(machine.machine_info()),
+        }
         print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
     FILE.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
 
@@ -268,7 +296,7 @@ if __name__ == "__main__":
         if "--samples" in rest:
             i = rest.index("--samples")
             count = int(rest[i + 1])
-            del rest[i:i + 2]
+            del rest[i : i + 2]
         unknown = [name for name in rest if name not in CASES]
         if unknown:
             sys.exit(f"unknown case(s) {unknown}; the cases are: {', '.join(CASES)}")

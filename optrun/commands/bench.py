@@ -25,15 +25,16 @@ import json
 import math
 import statistics
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from optrun.commands.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
 from optrun.config.bench import Suite, label, load_suite
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
-from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic, write_text_atomic
+from optrun.core.outputs import make_run_dir, write_json_atomic, write_text_atomic
 
 BENCH_FILE = "bench.json"
 RUNS = "runs"
@@ -43,7 +44,12 @@ BASE_COLUMNS = ("problem", "dimension", "optimizer", "start", "status", "f", "ga
 
 def columns(targets: Sequence[float]) -> list[str]:
     """bench.csv's columns: the run, then nfev_to_<tau> and time_to_<tau> per target, then run_dir."""
-    return [*BASE_COLUMNS, *(f"nfev_to_{target_name(t)}" for t in targets), *(f"time_to_{target_name(t)}" for t in targets), "run_dir"]
+    return [
+        *BASE_COLUMNS,
+        *(f"nfev_to_{target_name(t)}" for t in targets),
+        *(f"time_to_{target_name(t)}" for t in targets),
+        "run_dir",
+    ]
 
 
 # ------------------------------------------------------------------ starts
@@ -63,11 +69,19 @@ def random_start(params0: dict[str, Any], seed: int, problem_label: str, k: int)
 
 
 # ------------------------------------------------------------------- plan
-def run_config(suite: Suite, problem: dict[str, Any], optimizer: dict[str, Any], init: Any = "default") -> dict[str, Any]:
+def run_config(
+    suite: Suite, problem: dict[str, Any], optimizer: dict[str, Any], init: Any = "default"
+) -> dict[str, Any]:
     budget = suite.config.budget
-    return {"name": suite.name, "seed": suite.config.seed, "problem": dict(problem), "optimizer": dict(optimizer), "init": init,
-            "stop": {"max_iter": budget.max_iter, "time_limit": budget.time_limit, "grad_tol": budget.grad_tol},
-            "output": {"dir": suite.config.output.dir, "plots": False}}
+    return {
+        "name": suite.name,
+        "seed": suite.config.seed,
+        "problem": dict(problem),
+        "optimizer": dict(optimizer),
+        "init": init,
+        "stop": {"max_iter": budget.max_iter, "time_limit": budget.time_limit, "grad_tol": budget.grad_tol},
+        "output": {"dir": suite.config.output.dir, "plots": False},
+    }
 
 
 def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None = None):
@@ -79,8 +93,11 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
 
     total = len(suite.problems) * len(suite.optimizers) * suite.config.starts
     if total > MAX_RUNS:
-        raise ConfigError(f"the bench has {total} runs ({len(suite.problems)} problems x {len(suite.optimizers)} optimizers x "
-                          f"{suite.config.starts} starts); the limit is {MAX_RUNS}", source=suite.source)
+        raise ConfigError(
+            f"the bench has {total} runs ({len(suite.problems)} problems x {len(suite.optimizers)} optimizers x "
+            f"{suite.config.starts} starts); the limit is {MAX_RUNS}",
+            source=suite.source,
+        )
     runs: list[dict[str, Any]] = []
     meta: list[dict[str, Any]] = []
     pairs = len(suite.problems) * len(suite.optimizers)
@@ -93,18 +110,27 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
             try:
                 prepared = prepare(load_config(run_config(suite, problem, optimizer)))
             except ConfigError as exc:
-                raise ConfigError(exc.message, path=exc.path,
-                                  source=f"{suite.source} (problem {problem_label}, optimizer {label(optimizer)})") from None
+                raise ConfigError(
+                    exc.message,
+                    path=exc.path,
+                    source=f"{suite.source} (problem {problem_label}, optimizer {label(optimizer)})",
+                ) from None
             if starts is None:
                 from optrun.core.params import to_jsonable
 
                 params0 = to_jsonable(prepared.params0)
                 dimension = int(prepared.x0.size)
-                starts = ["default"] + [{"kind": "values", "values": random_start(params0, suite.config.seed, problem_label, k)}
-                                        for k in range(1, suite.config.starts)]
+                starts = ["default"] + [
+                    {"kind": "values", "values": random_start(params0, suite.config.seed, problem_label, k)}
+                    for k in range(1, suite.config.starts)
+                ]
             for k, init in enumerate(starts):
-                runs.append({"problem": dict(problem), "optimizer": dict(optimizer), "init": init, "seed": suite.config.seed})
-                meta.append({"problem": problem_label, "optimizer": label(optimizer), "start": k, "dimension": dimension})
+                runs.append(
+                    {"problem": dict(problem), "optimizer": dict(optimizer), "init": init, "seed": suite.config.seed}
+                )
+                meta.append(
+                    {"problem": problem_label, "optimizer": label(optimizer), "start": k, "dimension": dimension}
+                )
             done += 1
             if on_checked is not None:
                 on_checked(done, pairs)
@@ -119,14 +145,23 @@ def start_bench(suite: Suite, plan: Any, meta: list[dict[str, Any]]) -> Path:
     try:
         (bench_dir / RUNS).mkdir()
         write_json_atomic(bench_dir / RUNS / "sweep.json", plan.to_json())
-        write_json_atomic(bench_dir / BENCH_FILE, {"suite": suite.to_json(), "source": str(Path(suite.source).resolve()),
-                                                   "targets": suite.config.targets, "runs": meta})
+        write_json_atomic(
+            bench_dir / BENCH_FILE,
+            {
+                "suite": suite.to_json(),
+                "source": str(Path(suite.source).resolve()),
+                "targets": suite.config.targets,
+                "runs": meta,
+            },
+        )
     except (OSError, RunIOError) as exc:
         import shutil
 
         shutil.rmtree(bench_dir, ignore_errors=True)
         message = exc.message if isinstance(exc, RunIOError) else (exc.strerror or str(exc))
-        raise RunIOError(f"{message}; nothing was recorded (the bench folder was removed)", source=str(bench_dir)) from None
+        raise RunIOError(
+            f"{message}; nothing was recorded (the bench folder was removed)", source=str(bench_dir)
+        ) from None
     return bench_dir
 
 
@@ -146,16 +181,23 @@ def load_bench(bench_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read {BENCH_FILE}: {' '.join(str(exc).split())}", source=str(bench_dir)) from None
     except OSError as exc:
         raise RunIOError(f"cannot read {BENCH_FILE}: {exc.strerror or exc}", source=str(bench_dir)) from None
-    ok = (isinstance(data, dict) and isinstance(data.get("runs"), list) and isinstance(data.get("targets"), list)
-          and isinstance(data.get("suite"), dict) and all(isinstance(t, (int, float)) for t in data["targets"])
-          and all(isinstance(r, dict) and {"problem", "optimizer", "start", "dimension"} <= set(r) for r in data["runs"]))
+    ok = (
+        isinstance(data, dict)
+        and isinstance(data.get("runs"), list)
+        and isinstance(data.get("targets"), list)
+        and isinstance(data.get("suite"), dict)
+        and all(isinstance(t, (int, float)) for t in data["targets"])
+        and all(isinstance(r, dict) and {"problem", "optimizer", "start", "dimension"} <= set(r) for r in data["runs"])
+    )
     if not ok:
         raise ConfigError(f"{BENCH_FILE} is not an optrun bench file", source=str(bench_dir))
     return data
 
 
 # ------------------------------------------------------------------ results
-def bench_rows(sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], targets: Sequence[float]) -> list[dict[str, Any]]:
+def bench_rows(
+    sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], targets: Sequence[float]
+) -> list[dict[str, Any]]:
     """One bench.csv row per finished run: its result and, per target, the
     evaluations (nfev) and seconds at the first trace row that reached it."""
     from optrun.commands.profiles import target_costs, threshold
@@ -166,8 +208,17 @@ def bench_rows(sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], tar
     stars: list[float | None] = []
     for sweep_row in sweep_rows:
         info = meta[sweep_row["index"] - 1]
-        row = {**{c: None for c in BASE_COLUMNS}, **info, "status": sweep_row["status"], "f": sweep_row["f"], "gap": sweep_row["gap"],
-               "nit": sweep_row["nit"], "nfev": sweep_row["nfev"], "time": sweep_row["wall_time_s"], "run_dir": f"{RUNS}/{Path(sweep_row['run_dir']).name}"}
+        row = {
+            **{c: None for c in BASE_COLUMNS},
+            **info,
+            "status": sweep_row["status"],
+            "f": sweep_row["f"],
+            "gap": sweep_row["gap"],
+            "nit": sweep_row["nit"],
+            "nfev": sweep_row["nfev"],
+            "time": sweep_row["wall_time_s"],
+            "run_dir": f"{RUNS}/{Path(sweep_row['run_dir']).name}",
+        }
         trace = star = None
         if sweep_row["status"] != "error":
             try:
@@ -186,7 +237,9 @@ def bench_rows(sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], tar
     for row, trace in zip(rows, traces):
         if trace is not None and np.isfinite(trace[0]).any():
             key = (row["problem"], row["start"])
-            lowest[key] = min(lowest.get(key, math.inf), float(np.nanmin(np.where(np.isfinite(trace[0]), trace[0], np.nan))))
+            lowest[key] = min(
+                lowest.get(key, math.inf), float(np.nanmin(np.where(np.isfinite(trace[0]), trace[0], np.nan)))
+            )
     for row, trace, star in zip(rows, traces, stars):
         for tau in targets:
             name = target_name(tau)
@@ -218,7 +271,9 @@ def read_bench_csv(path: Path) -> list[dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("the bench has no bench.csv yet: finish it with optrun bench --resume", source=str(path.parent)) from None
+        raise ConfigError(
+            "the bench has no bench.csv yet: finish it with optrun bench --resume", source=str(path.parent)
+        ) from None
     except OSError as exc:
         raise RunIOError(f"cannot read bench.csv: {exc.strerror or exc}", source=str(path.parent)) from None
     rows = []
@@ -233,22 +288,38 @@ def read_bench_csv(path: Path) -> list[dict[str, Any]]:
                 try:
                     number = float(value)
                 except ValueError:
-                    raise ConfigError(f"bench.csv: column '{key}' holds {value!r}, not a number", source=str(path.parent)) from None
-                row[key] = int(number) if key in ("dimension", "start", "nit", "nfev", "njev") or key.startswith("nfev_to_") else number
+                    raise ConfigError(
+                        f"bench.csv: column '{key}' holds {value!r}, not a number", source=str(path.parent)
+                    ) from None
+                row[key] = (
+                    int(number)
+                    if key in ("dimension", "start", "nit", "nfev", "njev") or key.startswith("nfev_to_")
+                    else number
+                )
         rows.append(row)
     return rows
 
 
-def summary_by_optimizer(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float]) -> list[dict[str, Any]]:
+def summary_by_optimizer(
+    rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float]
+) -> list[dict[str, Any]]:
     """Per optimizer: runs, and per target the fraction solved and the median evaluations of the runs that reached it."""
     result = []
     for name in optimizers:
         mine = [r for r in rows if r["optimizer"] == name]
         entry: dict[str, Any] = {"optimizer": name, "runs": len(mine), "targets": []}
         for tau in targets:
-            reached = [r[f"nfev_to_{target_name(tau)}"] for r in mine if r.get(f"nfev_to_{target_name(tau)}") is not None]
-            entry["targets"].append({"tau": tau, "solved": len(reached), "fraction": len(reached) / len(mine) if mine else 0.0,
-                                     "median_nfev": statistics.median(reached) if reached else None})
+            reached = [
+                r[f"nfev_to_{target_name(tau)}"] for r in mine if r.get(f"nfev_to_{target_name(tau)}") is not None
+            ]
+            entry["targets"].append(
+                {
+                    "tau": tau,
+                    "solved": len(reached),
+                    "fraction": len(reached) / len(mine) if mine else 0.0,
+                    "median_nfev": statistics.median(reached) if reached else None,
+                }
+            )
         result.append(entry)
     return result
 
@@ -279,7 +350,9 @@ def optimizer_labels(bench: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(r["optimizer"] for r in bench["runs"]))
 
 
-def write_outputs(bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def write_outputs(
+    bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """bench.csv and the plots; returns the rows and warnings (a plot that could not be drawn)."""
     import warnings as warnings_module
 
@@ -301,8 +374,14 @@ def write_outputs(bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[
 
 
 # ------------------------------------------------------------ optrun bench
-def bench_command(suite_file: Path | None, workers: int, dask: str | None, resume: Path | None, problems: Path | None,
-                  quiet: bool = False) -> int:
+def bench_command(
+    suite_file: Path | None,
+    workers: int,
+    dask: str | None,
+    resume: Path | None,
+    problems: Path | None,
+    quiet: bool = False,
+) -> int:
     """``optrun bench``: validate a suite file and run it (or ``--resume`` a
     bench directory), write bench.csv and the plots, print the table (not
     with ``quiet``: then failed or diverged runs are one line on stderr).
@@ -314,7 +393,11 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
 
     with stoppable() as flag:
         load_problems(problems)
-        problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+        problems_dir = (
+            str(problems.resolve())
+            if problems
+            else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+        )
         if dask is not None:
             check_dask_address(dask)
         if resume is not None:
@@ -324,7 +407,9 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
             bench = load_bench(bench_dir)
             plan = load_plan(bench_dir / RUNS)
             if len(plan.runs) != len(bench["runs"]):
-                raise ConfigError(f"{BENCH_FILE} and {RUNS}/sweep.json disagree on the number of runs", source=str(bench_dir))
+                raise ConfigError(
+                    f"{BENCH_FILE} and {RUNS}/sweep.json disagree on the number of runs", source=str(bench_dir)
+                )
         else:
             if suite_file is None:
                 raise ConfigError("give a suite file (or --resume BENCH_DIR)")
@@ -332,16 +417,30 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
             with progress("validating", None, elapsed=False, hidden=quiet) as bar:
                 plan, meta = make_bench_plan(suite, on_checked=bar.update)
             if flag is not None and flag.signum is not None:
-                raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the bench started; nothing was recorded", flag.signum)
+                raise StoppedBySignal(
+                    f"interrupted by {signal_name(flag.signum)} before the bench started; nothing was recorded",
+                    flag.signum,
+                )
             bench_dir = start_bench(suite, plan, meta)
             bench = load_bench(bench_dir)
-        outcome = run_new_or_resumed(plan, bench_dir / RUNS, workers, dask, problems_dir, new=resume is None, label="bench",
-                                     remove=bench_dir, quiet=quiet)
+        outcome = run_new_or_resumed(
+            plan,
+            bench_dir / RUNS,
+            workers,
+            dask,
+            problems_dir,
+            new=resume is None,
+            label="bench",
+            remove=bench_dir,
+            quiet=quiet,
+        )
         rows, warnings = write_outputs(bench_dir, bench, outcome.rows)
         for warning in (*outcome.warnings, *warnings):
             warn(warning)
         if not quiet:
-            out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench")))
+            out().print(
+                bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench"))
+            )
         planned = len(plan.runs)
         done = sum(is_done(r) for r in outcome.rows)
         errors = sum(r["status"] == "error" for r in outcome.rows)
@@ -351,16 +450,24 @@ def bench_command(suite_file: Path | None, workers: int, dask: str | None, resum
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
         if not quiet:
-            out().print(f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""), highlight=False, markup=False)
+            out().print(
+                f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""),
+                highlight=False,
+                markup=False,
+            )
         failed = sum(is_failed(r) for r in outcome.rows)
-        if quiet and failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
+        if (
+            quiet and failed and not errors and not (outcome.stopped or done < planned)
+        ):  # the table is hidden, a failure never
             failure_line(f"bench: {done} of {planned} runs done{kept}, {failed} failed or diverged; {where}/bench.csv")
         if outcome.stopped or done < planned:
             by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
             err.print(f"interrupted{by}: finish it with  optrun bench --resume {where}", markup=False)
             return 128 + (outcome.signum or 2)
         if errors:
-            err.print(f"error: {errors} runs could not run; see the message column of {where}/{RUNS}/sweep.csv", markup=False)
+            err.print(
+                f"error: {errors} runs could not run; see the message column of {where}/{RUNS}/sweep.csv", markup=False
+            )
             return 1
         return 0
 
@@ -375,6 +482,10 @@ def show_bench(bench_dir: Path) -> int:
     suite = bench["suite"]
     out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
     problems = len({r["problem"] for r in bench["runs"]})
-    out().print(f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} optimizers x "
-                f"{suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv", highlight=False, markup=False)
+    out().print(
+        f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} optimizers x "
+        f"{suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv",
+        highlight=False,
+        markup=False,
+    )
     return 0

@@ -10,20 +10,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from optrun.commands.plots import _save, subplots
-from optrun.commands.profiles import breakpoints, cost_matrix, target_name, data_profile, performance_profile, performance_ratios, runtime_ecdf
+from optrun.commands.profiles import (
+    breakpoints,
+    cost_matrix,
+    data_profile,
+    performance_profile,
+    performance_ratios,
+    runtime_ecdf,
+    target_name,
+)
 
 PLOTS = ("perf_evals.png", "perf_time.png", "data_profiles.png", "ecdf.png")
 MARKERS = "os^vD<>ph*"
 
 
 def _steps(ax: Any, xs: np.ndarray, ys: np.ndarray, j: int, name: str) -> None:
-    ax.step(xs, ys, where="post", label=name, lw=1.8, marker=MARKERS[j % len(MARKERS)], markevery=max(1, len(xs) // 8), ms=4)
+    ax.step(
+        xs, ys, where="post", label=name, lw=1.8, marker=MARKERS[j % len(MARKERS)], markevery=max(1, len(xs) // 8), ms=4
+    )
 
 
 def _panels(count: int, title: str):
@@ -51,8 +62,9 @@ def _legend(fig: Any, ax: Any, count: int) -> None:
     fig.legend(handles, labels, loc="outside lower center", ncol=min(count, 5), fontsize="medium", frameon=False)
 
 
-def plot_performance(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], prefix: str, what: str,
-                     out: Path) -> None:
+def plot_performance(
+    rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], prefix: str, what: str, out: Path
+) -> None:
     fig, axes = _panels(len(targets), f"Performance profiles on {what} to each target (Dolan & Moré 2002)")
     matrices = [cost_matrix(rows, optimizers, f"{prefix}{target_name(tau)}") for tau in targets]
     every = np.concatenate([performance_ratios(m[0]).ravel() for m in matrices])
@@ -72,7 +84,9 @@ def plot_performance(rows: list[dict[str, Any]], optimizers: Sequence[str], targ
     _save(fig, out)
 
 
-def plot_data_profiles(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path) -> None:
+def plot_data_profiles(
+    rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path
+) -> None:
     fig, axes = _panels(len(targets), "Data profiles (Moré & Wild 2009)")
     for ax, tau in zip(axes, targets):
         costs, dims, instances = cost_matrix(rows, optimizers, f"nfev_to_{target_name(tau)}")
@@ -107,21 +121,28 @@ def plot_ecdf(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Se
     for j, name in enumerate(optimizers):
         _steps(ax, xs, curve[:, j], j, name)
     ax.set_xscale("log")
-    ax.set_title(f"Runtime ECDF (COCO, Hansen et al.): {pooled.shape[0] // max(1, len(targets))} problem-starts x "
-                 f"{len(targets)} targets ({', '.join(target_name(t) for t in targets)})", fontsize="medium")
+    ax.set_title(
+        f"Runtime ECDF (COCO, Hansen et al.): {pooled.shape[0] // max(1, len(targets))} problem-starts x "
+        f"{len(targets)} targets ({', '.join(target_name(t) for t in targets)})",
+        fontsize="medium",
+    )
     _finish(ax, "evaluations / dimension, nfev / n", "fraction of (problem-start, target) pairs reached", legend=True)
     _save(fig, out)
 
 
-def draw_bench_plots(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], bench_dir: Path) -> list[Path]:
+def draw_bench_plots(
+    rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], bench_dir: Path
+) -> list[Path]:
     """Every bench plot in ``bench_dir`` (none when no run has a result yet)."""
     if not rows:
         return []
     written = []
-    for name, draw in (("perf_evals.png", lambda out: plot_performance(rows, optimizers, targets, "nfev_to_", "evaluations", out)),
-                       ("perf_time.png", lambda out: plot_performance(rows, optimizers, targets, "time_to_", "time", out)),
-                       ("data_profiles.png", lambda out: plot_data_profiles(rows, optimizers, targets, out)),
-                       ("ecdf.png", lambda out: plot_ecdf(rows, optimizers, targets, out))):
+    for name, draw in (
+        ("perf_evals.png", lambda out: plot_performance(rows, optimizers, targets, "nfev_to_", "evaluations", out)),
+        ("perf_time.png", lambda out: plot_performance(rows, optimizers, targets, "time_to_", "time", out)),
+        ("data_profiles.png", lambda out: plot_data_profiles(rows, optimizers, targets, out)),
+        ("ecdf.png", lambda out: plot_ecdf(rows, optimizers, targets, out)),
+    ):
         draw(bench_dir / name)
         written.append(bench_dir / name)
     return written

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import math
 import platform
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from optrun.commands.expect import flat_values
 from optrun.core.errors import OptrunError
 from optrun.core.result import KnownMinimum
-from optrun.commands.expect import flat_values
 
 MARGIN = 10.0
 SENSITIVE = 1e-9
@@ -112,9 +113,9 @@ def run_sample(path: str, overrides: Sequence[str], problems: str | None, varian
     """Re-run one config under one variant, writing nothing (picklable, for worker processes)."""
     from optrun.commands.run import prepare, solve
     from optrun.config import load_config
+    from optrun.config.plugins import load_user_problems
     from optrun.core.machine import blas_limits, describe
     from optrun.core.params import to_jsonable
-    from optrun.config.plugins import load_user_problems
 
     load_user_problems(problems)
     config = load_config(path, overrides)
@@ -124,8 +125,15 @@ def run_sample(path: str, overrides: Sequence[str], problems: str | None, varian
         x0 = nudge(prep.x0, variant.ulps) if variant.ulps else None
         outcome, where = solve(prep, use, x0=x0)
     fun = outcome.fun if math.isfinite(outcome.fun) else None
-    return Sample(variant.label, outcome.status, fun, to_jsonable(prep.params(outcome.x)), outcome.nit, describe(where),
-                  KnownMinimum.of(prep.problem.reference))
+    return Sample(
+        variant.label,
+        outcome.status,
+        fun,
+        to_jsonable(prep.params(outcome.x)),
+        outcome.nit,
+        describe(where),
+        KnownMinimum.of(prep.problem.reference),
+    )
 
 
 # ------------------------------------------------------------ the numbers
@@ -195,7 +203,9 @@ def calibrate_samples(path: str, expect: Any, samples: Sequence[Sample], margin:
         counts = ", ".join(f"{s} x{sum(x.status == s for x in samples)}" for s in statuses)
         problems.append(f"the status depends on rounding ({counts}): loosen the stop tolerances or drop expect.status")
     if any(s.fun is None for s in samples):
-        problems.append("a perturbed run ended without a finite f: " + ", ".join(s.label for s in samples if s.fun is None))
+        problems.append(
+            "a perturbed run ended without a finite f: " + ", ".join(s.label for s in samples if s.fun is None)
+        )
     if expect.max_nit is not None and max(s.nit for s in samples) > expect.max_nit:
         problems.append(f"a perturbed run took {max(s.nit for s in samples)} iterations > max_nit {expect.max_nit}")
     fields: list[FieldSpread] = []
@@ -215,9 +225,13 @@ def calibrate_samples(path: str, expect: Any, samples: Sequence[Sample], margin:
         else:
             wanted = expect.params
         for name, value in wanted.items():
-            fields.append(_field(f"params.{name}", value, [s.params.get(name) for s in others], plain.params.get(name), margin))
+            fields.append(
+                _field(f"params.{name}", value, [s.params.get(name) for s in others], plain.params.get(name), margin)
+            )
     for f in fields:  # a value that fails its check by more than rounding explains is a change, not noise
-        known = (f.field == "fun" and expect.fun == "known") or (f.field.startswith("params.") and expect.params == "known")
+        known = (f.field == "fun" and expect.fun == "known") or (
+            f.field.startswith("params.") and expect.params == "known"
+        )
         moved, allowed = _moved(f, expect, plain)
         if not known and moved > allowed and moved > margin * max(f.spread, FLOOR * f.scale):
             problems.append(
@@ -245,14 +259,19 @@ def _moved(f: FieldSpread, expect: Any, plain: Sample) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------ running them
-def collect(paths: Sequence[str], overrides: Sequence[str], problems: str | None, workers: int,
-            on_sample: Callable[[str, Sample], None] = lambda path, sample: None) -> tuple[dict[str, list[Sample]], dict[str, str], str]:
+def collect(
+    paths: Sequence[str],
+    overrides: Sequence[str],
+    problems: str | None,
+    workers: int,
+    on_sample: Callable[[str, Sample], None] = lambda path, sample: None,
+) -> tuple[dict[str, list[Sample]], dict[str, str], str]:
     """Run every variant of every config. Returns (path -> samples, plain
     first; path -> the error that stopped a config; a note on variants left out)."""
     from concurrent.futures import as_completed
 
-    from optrun.core.machine import blas_threads
     from optrun.commands.pool import environment, process_pool
+    from optrun.core.machine import blas_threads
 
     threads = blas_threads()
     plan, note = variants(threads)
@@ -278,7 +297,9 @@ def collect(paths: Sequence[str], overrides: Sequence[str], problems: str | None
             continue
         with environment(dict(env)):
             pool = process_pool(max(1, min(workers, len(todo))))
-            futures = {pool.submit(run_sample, path, tuple(overrides), problems, v, threads): (path, i) for path, i, v in todo}
+            futures = {
+                pool.submit(run_sample, path, tuple(overrides), problems, v, threads): (path, i) for path, i, v in todo
+            }
         with pool:
             for future in as_completed(futures):
                 path, i = futures[future]

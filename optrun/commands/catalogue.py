@@ -69,7 +69,9 @@ def problems_table() -> Table:
     _column(table, "description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
         about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
-        table.add_row(Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about)
+        table.add_row(
+            Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about
+        )
     return table
 
 
@@ -82,8 +84,10 @@ def suites_table() -> Table:
     _column(table, "problems", overflow="fold", ratio=3)
     _column(table, "description", overflow="fold", ratio=2)
     for name, suite in SUITES.items():
-        members = ", ".join(problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
-                            for problem, options in suite.members)
+        members = ", ".join(
+            problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
+            for problem, options in suite.members
+        )
         table.add_row(Text(name), Text(f"{len(suite.members)}: {members}"), Text(suite.description))
     return table
 
@@ -98,16 +102,24 @@ def optimizers_table():
     table.add_column("name", no_wrap=True)
     needs = tuple(need for _, entry in OPTIMIZERS.items() for need in entry.needs)
     _column(table, "options (defaults)", overflow="fold", ratio=3)
-    _column(table, "needs", overflow="fold", ratio=1, words=tuple(word for need in needs for word in f"{need},".split()))
+    _column(
+        table, "needs", overflow="fold", ratio=1, words=tuple(word for need in needs for word in f"{need},".split())
+    )
     _column(table, "description", overflow="fold", ratio=3)
     for name, entry in OPTIMIZERS.items():
-        table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description))
-    schedules = Table(title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True)
+        table.add_row(
+            Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description)
+        )
+    schedules = Table(
+        title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True
+    )
     schedules.add_column("schedule", no_wrap=True)
     for column in ("options (defaults)", "step size at update t"):
         _column(schedules, column, overflow="fold", ratio=1)
     for name, entry in SCHEDULES.items():
-        schedules.add_row(Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description))
+        schedules.add_row(
+            Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description)
+        )
     return Group(table, schedules)
 
 
@@ -120,7 +132,9 @@ def _type_text(annotation) -> str:
 
     from pydantic import BaseModel
 
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):  # e.g. "a CSV table {path, target, features?}"
+    if isinstance(annotation, type) and issubclass(
+        annotation, BaseModel
+    ):  # e.g. "a CSV table {path, target, features?}"
         keys = ", ".join(name + ("" if field.is_required() else "?") for name, field in annotation.model_fields.items())
         doc = (annotation.__doc__ or "").strip().splitlines()
         return f"{doc[0]} {{{keys}}}" if doc else f"{{{keys}}}"

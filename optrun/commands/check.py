@@ -12,13 +12,14 @@ round-trip mode).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from optrun.commands.expect import Check, check_expect
 from optrun.config import plain_data
 from optrun.core.errors import ConfigError, OptrunError, short
-from optrun.commands.expect import Check, check_expect
 from optrun.core.result import Summary
 from optrun.core.status import Status
 
@@ -64,7 +65,9 @@ class CheckResult:
         if self.summary is not None and self.summary.status.failure:
             return f"run {self.summary.status.value}: {self.summary.message}"
         first, *more = self.failures
-        return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (f" (and {len(more)} more)" if more else "")
+        return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (
+            f" (and {len(more)} more)" if more else ""
+        )
 
     @property
     def failures(self) -> list[Check]:
@@ -77,8 +80,15 @@ class CheckResult:
             return self.error  # (a failure without checks: its worker died)
         if self.outcome == PASS:
             return ""
-        parts = [f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "") for c in self.failures]
-        if self.summary is not None and self.summary.status.failure and not any(c.field == "status" for c in self.failures):
+        parts = [
+            f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "")
+            for c in self.failures
+        ]
+        if (
+            self.summary is not None
+            and self.summary.status.failure
+            and not any(c.field == "status" for c in self.failures)
+        ):
             parts.insert(0, f"run {self.summary.status.value}: {self.summary.message}")
         if self.recorded_on and self.machine and self.recorded_on != self.machine:
             parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
@@ -93,7 +103,13 @@ def find_configs(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)))
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)
+                )
+            )
         elif path.is_file():
             found.append(path)
         elif path.is_symlink() and not path.exists():
@@ -137,7 +153,9 @@ def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
     return found if isinstance(found, CheckResult) else None
 
 
-def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None) -> CheckResult:
+def check_one(
+    path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
+) -> CheckResult:
     """Run one config and compare it with its expect: block (picklable, for worker processes)."""
     from optrun.commands.run import execute
     from optrun.config.plugins import load_user_problems
@@ -155,13 +173,30 @@ def check_one(path: str, overrides: Sequence[str] = (), problems: str | None = N
     from optrun.core.machine import describe
 
     if result.status is Status.INTERRUPTED:
-        return CheckResult(path, INTERRUPTED, (), result.summary, str(result.run_dir), time.perf_counter() - start,
-                           error=result.message, machine=describe(result.summary.machine), signum=result.signum)
+        return CheckResult(
+            path,
+            INTERRUPTED,
+            (),
+            result.summary,
+            str(result.run_dir),
+            time.perf_counter() - start,
+            error=result.message,
+            machine=describe(result.summary.machine),
+            signum=result.signum,
+        )
     checks = tuple(check_expect(config.expect, result.summary))
     ok = all(c.ok for c in checks) and not result.status.failure
-    return CheckResult(path, PASS if ok else FAIL, checks, result.summary, str(result.run_dir), time.perf_counter() - start,
-                       calibration=config.expect.calibration, recorded_on=config.expect.recorded_on,
-                       machine=describe(result.summary.machine))
+    return CheckResult(
+        path,
+        PASS if ok else FAIL,
+        checks,
+        result.summary,
+        str(result.run_dir),
+        time.perf_counter() - start,
+        calibration=config.expect.calibration,
+        recorded_on=config.expect.recorded_on,
+        machine=describe(result.summary.machine),
+    )
 
 
 def run_checks(
@@ -189,11 +224,17 @@ def run_checks(
     results: list[CheckResult | None] = [None] * len(names)
 
     def stopped(i: int, signum: int) -> CheckResult:
-        return CheckResult(names[i], NOT_RUN, error=f"not started: the check was stopped by {signal.Signals(signum).name}",
-                           signum=signum)
+        return CheckResult(
+            names[i],
+            NOT_RUN,
+            error=f"not started: the check was stopped by {signal.Signals(signum).name}",
+            signum=signum,
+        )
 
     with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
-        if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
+        if (
+            workers > 1 and len(names) > 1
+        ):  # spawn workers only for the configs that run: skips and errors are known here
             from optrun.config.plugins import load_user_problems
 
             load_user_problems(problems)
@@ -217,8 +258,8 @@ def run_checks(
                     break
             return [r for r in results if r is not None]
 
-        from optrun.core.machine import blas_threads
         from optrun.commands.pool import run_calls
+        from optrun.core.machine import blas_threads
 
         threads = blas_threads()
 
@@ -238,8 +279,12 @@ def run_checks(
         for k, why in lost.items():
             i = runs[k]
             if signum is not None:  # stopped by the signal
-                results[i] = CheckResult(names[i], INTERRUPTED, signum=signum,
-                                         error=f"interrupted by {signal.Signals(signum).name}: its worker was stopped before it finished")
+                results[i] = CheckResult(
+                    names[i],
+                    INTERRUPTED,
+                    signum=signum,
+                    error=f"interrupted by {signal.Signals(signum).name}: its worker was stopped before it finished",
+                )
             else:  # its worker died by itself (killed, out of memory): a failure, not a stop
                 results[i] = CheckResult(names[i], FAIL, error=f"not checked: {why} before the run finished")
         if signum is not None:
@@ -268,8 +313,10 @@ def totals(results: Sequence[CheckResult]) -> str:
     extra = f"; {sensitive} rounding-sensitive, checked to their calibrated spread" if sensitive else ""
     stopped = sum(r.outcome == INTERRUPTED for r in results), sum(r.outcome == NOT_RUN for r in results)
     cut = f", {stopped[0]} interrupted, {stopped[1]} not run" if any(stopped) else ""
-    return (f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped{cut} "
-            f"({len(results)} configs, {seconds:.1f} s of runs{extra})")
+    return (
+        f"{counts[PASS]} passed, {counts[FAIL]} failed, {counts[ERROR]} errors, {counts[SKIP]} skipped{cut} "
+        f"({len(results)} configs, {seconds:.1f} s of runs{extra})"
+    )
 
 
 # ----------------------------------------------------------------- reports
@@ -277,10 +324,19 @@ def results_table(results: Sequence[CheckResult]):
     from rich.table import Table
     from rich.text import Text
 
-    style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow", INTERRUPTED: "magenta", NOT_RUN: "magenta"}
+    style = {
+        PASS: "bold green",
+        FAIL: "bold red",
+        ERROR: "bold red",
+        SKIP: "yellow",
+        INTERRUPTED: "magenta",
+        NOT_RUN: "magenta",
+    }
     table = Table(title="optrun check", title_justify="left")
     for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke / notes"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left")
+        table.add_column(
+            column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left"
+        )
     for r in results:
         expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
         table.add_row(  # paths and messages are user text: literal, never markup
@@ -307,14 +363,23 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
     counts[SKIP] += sum(r.outcome == NOT_RUN for r in results)
     suites = ET.Element("testsuites", name="optrun check")
     suite = ET.SubElement(
-        suites, "testsuite", name="optrun check", tests=str(len(results)), failures=str(counts[FAIL]),
-        errors=str(counts[ERROR]), skipped=str(counts[SKIP]), time=f"{sum(r.seconds for r in results):.3f}",
+        suites,
+        "testsuite",
+        name="optrun check",
+        tests=str(len(results)),
+        failures=str(counts[FAIL]),
+        errors=str(counts[ERROR]),
+        skipped=str(counts[SKIP]),
+        time=f"{sum(r.seconds for r in results):.3f}",
     )
     for r in results:
         case = ET.SubElement(suite, "testcase", classname="optrun.commands.check", name=r.path, time=f"{r.seconds:.3f}")
         if r.outcome == FAIL:
             failure = ET.SubElement(case, "failure", message=r.message, type="ExpectationFailed")
-            failure.text = "\n".join(f"{c.field}: expected {c.expected!r}, got {c.got!r} {c.detail}".rstrip() for c in r.failures) or r.message
+            failure.text = (
+                "\n".join(f"{c.field}: expected {c.expected!r}, got {c.got!r} {c.detail}".rstrip() for c in r.failures)
+                or r.message
+            )
         elif r.outcome == ERROR:
             ET.SubElement(case, "error", message=r.error, type="ConfigError")
         elif r.outcome == SKIP:
@@ -335,7 +400,9 @@ def write_junit(results: Sequence[CheckResult], path: Path) -> None:
     except OSError as exc:
         raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
     except RunIOError as exc:
-        raise RunIOError(f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)) from None
+        raise RunIOError(
+            f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)
+        ) from None
 
 
 # ------------------------------------------------------------------ update
@@ -370,7 +437,11 @@ def update_expectations(result: CheckResult) -> tuple[list[str], list[str]]:
         elif key == "fun" and summary.fun is not None:
             changes.append(f"expect.fun: {short(expect['fun'])} -> {short(summary.fun)}")
             expect["fun"] = summary.fun
-        elif key.startswith("params.") and isinstance(expect.get("params"), dict) and key.split(".", 1)[1] in expect["params"]:
+        elif (
+            key.startswith("params.")
+            and isinstance(expect.get("params"), dict)
+            and key.split(".", 1)[1] in expect["params"]
+        ):
             name = key.split(".", 1)[1]
             new = summary.params[name]
             changes.append(f"expect.{key}: {short(plain_data(expect['params'][name]))} -> {short(new)}")
@@ -404,7 +475,9 @@ def _round_trip_yaml():
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.representer.add_representer(type(None), lambda rep, _: rep.represent_scalar("tag:yaml.org,2002:null", "null"))
-    yaml.representer.add_representer(float, lambda rep, value: rep.represent_scalar("tag:yaml.org,2002:float", _float_text(value)))
+    yaml.representer.add_representer(
+        float, lambda rep, value: rep.represent_scalar("tag:yaml.org,2002:float", _float_text(value))
+    )
     return yaml
 
 
@@ -422,7 +495,12 @@ def _float_text(value: float) -> str:
 def _assign(mapping: Any, key: str, new: Any) -> None:
     """Set mapping[key] = new, keeping an existing sequence's style by editing it in place."""
     old = mapping[key]
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) and not any(isinstance(v, (list, dict)) for v in new):
+    if (
+        isinstance(old, list)
+        and isinstance(new, list)
+        and len(old) == len(new)
+        and not any(isinstance(v, (list, dict)) for v in new)
+    ):
         for i, value in enumerate(new):
             old[i] = value
     else:
@@ -446,8 +524,15 @@ class CalibrationResult:
         return PASS if self.calibration.ok else FAIL
 
 
-def calibrate_configs(paths: Sequence[Path], overrides: Sequence[str] = (), workers: int = 1, problems: str | None = None,
-                      margin: float | None = None, write: bool = True, on_sample: Any = None) -> tuple[list[CalibrationResult], str]:
+def calibrate_configs(
+    paths: Sequence[Path],
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    problems: str | None = None,
+    margin: float | None = None,
+    write: bool = True,
+    on_sample: Any = None,
+) -> tuple[list[CalibrationResult], str]:
     """Re-run every config with an expect: block under perturbations that
     stand in for another machine, and write the tolerances that cover them
     (see :mod:`optrun.commands.calibrate`). Returns the results and a note on the
@@ -475,8 +560,9 @@ def calibrate_configs(paths: Sequence[Path], overrides: Sequence[str] = (), work
             results[path] = CalibrationResult(path, error=NO_EXPECT)
         else:
             expects[path] = config.expect
-    samples, errors, note = calibrate.collect(list(expects), overrides, problems, workers,
-                                              on_sample=on_sample or (lambda path, sample: None))
+    samples, errors, note = calibrate.collect(
+        list(expects), overrides, problems, workers, on_sample=on_sample or (lambda path, sample: None)
+    )
     for path, expect in expects.items():
         if path in errors:
             results[path] = CalibrationResult(path, error=errors[path])
@@ -511,8 +597,14 @@ def write_calibration(path: Path, found: Any, margin: float) -> None:
     expect["atol"] = flow({f.field: f.tolerance for f in found.fields}) if found.fields else 0.0
     expect["rtol"] = 0.0
     expect["recorded_on"] = found.machine
-    expect["calibration"] = flow({"margin": margin, "samples": len(found.samples), "sensitive": found.sensitive,
-                                  "spread": flow({f.field: round_up(f.spread) for f in found.fields})})
+    expect["calibration"] = flow(
+        {
+            "margin": margin,
+            "samples": len(found.samples),
+            "sensitive": found.sensitive,
+            "spread": flow({f.field: round_up(f.spread) for f in found.fields}),
+        }
+    )
     _write_round_trip(yaml, data, path)
 
 
@@ -535,7 +627,9 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
     style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
     table = Table(title="optrun check --calibrate", title_justify="left", caption=note or None, caption_justify="left")
     for column in ("config", "result", "runs", "field", "spread", "tolerance", "verdict"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left")
+        table.add_column(
+            column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left"
+        )
     for r in results:
         label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
         head = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
@@ -546,29 +640,48 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
         verdict = "; ".join(cal.problems) or ("rounding-sensitive" if cal.sensitive else "stable")
         rows = [(f.field, f"{f.spread:.2g}", f"{f.tolerance:.2g}") for f in cal.fields] or [("-", "-", "-")]
         for i, (name, spread, tolerance) in enumerate(rows):
-            table.add_row(*(head if i == 0 else ["", ""]), str(len(cal.samples)) if i == 0 else "", Text(name), spread, tolerance,
-                          Text(verdict) if i == 0 else "")
+            table.add_row(
+                *(head if i == 0 else ["", ""]),
+                str(len(cal.samples)) if i == 0 else "",
+                Text(name),
+                spread,
+                tolerance,
+                Text(verdict) if i == 0 else "",
+            )
     return table
 
 
 # ----------------------------------------------------------- optrun check
-def check_command(paths: Sequence[Path], junit: Path | None, workers: int, update: bool, calibrate: bool, margin: float,
-                  plots: bool, overrides: Sequence[str], problems: Path | None, strict: bool = False, quiet: bool = False) -> int:
+def check_command(
+    paths: Sequence[Path],
+    junit: Path | None,
+    workers: int,
+    update: bool,
+    calibrate: bool,
+    margin: float,
+    plots: bool,
+    overrides: Sequence[str],
+    problems: Path | None,
+    strict: bool = False,
+    quiet: bool = False,
+) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results; returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
     failing after the rewrite and the calibration). ``quiet``: no bar, no
     table; a failure is one line on stderr."""
     from optrun.commands.common import err, failure_line, load_problems, out, signal_name
-    from optrun.commands.signals import stoppable
     from optrun.commands.progress import progress
+    from optrun.commands.signals import stoppable
 
     load_problems(problems)
     overrides = [*overrides, *([] if plots else ["output.plots=false"])]
     problems_dir = str(problems) if problems else None
     if calibrate and update:
-        raise ConfigError("--calibrate and --update are two modes: --update rewrites failing values and calibrates them, "
-                          "--calibrate only rewrites tolerances")
+        raise ConfigError(
+            "--calibrate and --update are two modes: --update rewrites failing values and calibrates them, "
+            "--calibrate only rewrites tolerances"
+        )
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
         return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
@@ -583,24 +696,44 @@ def check_command(paths: Sequence[Path], junit: Path | None, workers: int, updat
         code = exit_code(results)
         nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
         if nothing_checked:  # nothing was checked: say so; --strict fails it
-            err.print(f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
-                      + ("" if strict else " (--strict makes this exit 1)"), markup=False, style="red" if strict else "yellow")
+            err.print(
+                f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
+                + ("" if strict else " (--strict makes this exit 1)"),
+                markup=False,
+                style="red" if strict else "yellow",
+            )
             code = max(code, 1) if strict else code
         if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
             cut = [r for r in results if r.outcome in (INTERRUPTED, NOT_RUN)]
-            err.print(f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
-                      + (f"; JUnit report: {junit}" if junit is not None else "") + ("; nothing was updated" if update else ""), markup=False)
+            err.print(
+                f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
+                + (f"; JUnit report: {junit}" if junit is not None else "")
+                + ("; nothing was updated" if update else ""),
+                markup=False,
+            )
             return code
         if update:
             return update_command(results, code, flag, overrides, workers, problems_dir, margin, quiet)
         if quiet and code and not nothing_checked:  # the table is hidden, the failure never
             broken = [r for r in results if r.outcome in (FAIL, ERROR)]
-            failure_line("check failed: " + "; ".join(f"{r.path}: {r.outcome} ({r.why})" for r in broken) + f"; {totals(results)}")
+            failure_line(
+                "check failed: "
+                + "; ".join(f"{r.path}: {r.outcome} ({r.why})" for r in broken)
+                + f"; {totals(results)}"
+            )
     return code
 
 
-def update_command(results: Sequence[CheckResult], code: int, flag: Any, overrides: Sequence[str], workers: int,
-                   problems: str | None, margin: float, quiet: bool = False) -> int:
+def update_command(
+    results: Sequence[CheckResult],
+    code: int,
+    flag: Any,
+    overrides: Sequence[str],
+    workers: int,
+    problems: str | None,
+    margin: float,
+    quiet: bool = False,
+) -> int:
     """``check --update`` after the check (whose exit status is ``code``):
     rewrite the failing expected values, print what changed and what still
     fails, then calibrate the files it rewrote. Returns the exit status: 2
@@ -620,25 +753,39 @@ def update_command(results: Sequence[CheckResult], code: int, flag: Any, overrid
             out().print(f"updated {path}: {change}", highlight=False, markup=False)
         for path, reason in left:
             out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
-        out().print(f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left", highlight=False)
+        out().print(
+            f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left",
+            highlight=False,
+        )
     code = 2 if code == 2 else (1 if left else 0)
     calibrated = 0
     if files:
         if flag is not None:
             flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
         try:
-            calibrated = calibrate_command([Path(f) for f in files], overrides, workers, problems, margin, quiet, said=bool(code))
+            calibrated = calibrate_command(
+                [Path(f) for f in files], overrides, workers, problems, margin, quiet, said=bool(code)
+            )
         finally:
             if flag is not None:
                 flag.armed = flag.at_once = False
     if quiet and code:
         errors = [f"{r.path}: {r.message}" for r in results if r.outcome == ERROR]
-        failure_line("check --update: " + "; ".join([*errors, *(f"still failing {path}: {reason}" for path, reason in left)]))
+        failure_line(
+            "check --update: " + "; ".join([*errors, *(f"still failing {path}: {reason}" for path, reason in left)])
+        )
     return max(code, calibrated)
 
 
-def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers: int, problems: str | None, margin: float,
-                      quiet: bool = False, said: bool = False) -> int:
+def calibrate_command(
+    configs: Sequence[Path],
+    overrides: Sequence[str],
+    workers: int,
+    problems: str | None,
+    margin: float,
+    quiet: bool = False,
+    said: bool = False,
+) -> int:
     """``check --calibrate``: calibrate, write, print the table; returns the
     exit status: 2 if a config had an error, 1 if one could not be
     calibrated, else 0. ``quiet``: no bar, no table; a failure is one line
@@ -655,11 +802,20 @@ def calibrate_command(configs: Sequence[Path], overrides: Sequence[str], workers
     sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
     if not quiet:
         out().print(calibration_table(results, note))
-        out().print(f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
-                    f"margin {margin:g}", highlight=False)
+        out().print(
+            f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
+            f"margin {margin:g}",
+            highlight=False,
+        )
     outcomes = {r.outcome for r in results}
     code = 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)
     if quiet and code and not said:
-        failure_line("check --calibrate: " + "; ".join(
-            f"{r.path}: {r.error or '; '.join(r.calibration.problems)}" for r in results if r.outcome in (FAIL, ERROR)))
+        failure_line(
+            "check --calibrate: "
+            + "; ".join(
+                f"{r.path}: {r.error or '; '.join(r.calibration.problems)}"
+                for r in results
+                if r.outcome in (FAIL, ERROR)
+            )
+        )
     return code

@@ -77,8 +77,12 @@ def load_problems(folder: Path | None) -> None:
 
     try:
         warnings = load_user_problems(folder)
-    except KeyboardInterrupt as exc:  # a real Ctrl-C/SIGTERM while user files load (a file raising it is only a warning)
-        raise StoppedBySignal("interrupted while loading user problem files; nothing was run", getattr(exc, "signum", 2)) from None
+    except (
+        KeyboardInterrupt
+    ) as exc:  # a real Ctrl-C/SIGTERM while user files load (a file raising it is only a warning)
+        raise StoppedBySignal(
+            "interrupted while loading user problem files; nothing was run", getattr(exc, "signum", 2)
+        ) from None
     for warning in warnings:
         warn(warning)
 

@@ -10,15 +10,29 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from optrun.core.errors import ConfigError, OptrunError, RunIOError, short
 from optrun.core.outputs import write_bytes_atomic, write_text_atomic
 from optrun.core.rundir import RunFiles
 
-COLUMNS = ("run", "name", "problem", "optimizer", "setting", "status", "f", "gap", "nit", "nfev", "wall_time_s", "run_dir")
+COLUMNS = (
+    "run",
+    "name",
+    "problem",
+    "optimizer",
+    "setting",
+    "status",
+    "f",
+    "gap",
+    "nit",
+    "nfev",
+    "wall_time_s",
+    "run_dir",
+)
 # config keys that never tell runs apart (where and how a run is written, what check expects)
 _NOT_SETTINGS = ("name", "output", "expect", "sweep", "problem.name", "optimizer.name")
 
@@ -47,7 +61,10 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
                 if (entry / "trace.csv").is_file():
                     runs.append(entry)
             if not runs:
-                raise ConfigError("the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare", source=str(path))
+                raise ConfigError(
+                    "the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare",
+                    source=str(path),
+                )
             expanded.extend(runs)
         elif _is_name_folder(path):
             expanded.extend(sorted(child for child in path.iterdir() if _is_run_dir(child)))
@@ -57,13 +74,19 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+    return (
+        not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+    )
 
 
 def _is_name_folder(path: Path) -> bool:
     """A folder of runs (outputs/NAME) rather than a run: no run files of its own, a run directory inside."""
-    return path.is_dir() and not (path / "config.yaml").exists() and not (path / "trace.csv").exists() \
+    return (
+        path.is_dir()
+        and not (path / "config.yaml").exists()
+        and not (path / "trace.csv").exists()
         and any(_is_run_dir(child) for child in path.iterdir())
+    )
 
 
 def key_options(run: RunFiles) -> str:
@@ -188,7 +211,10 @@ def draw_compare(runs: list[RunFiles], ax: Any) -> None:
     ax.set_ylabel("f - f*" if use_gap else "f")
     ax.set_xlabel("iteration")
     problems = sorted({run.problem for run in runs})
-    ax.set_title(f"{len(runs)} runs on {', '.join(problems)}" + (" (diverged runs clipped, marked x)" if any(diverged) and span else ""))
+    ax.set_title(
+        f"{len(runs)} runs on {', '.join(problems)}"
+        + (" (diverged runs clipped, marked x)" if any(diverged) and span else "")
+    )
     ax.grid(alpha=0.3)
     if len(runs) > 8:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="x-small")
@@ -238,8 +264,10 @@ class Comparison:
         from html import escape
 
         head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{escape('-' if r[c] is None else str(r[c]))}</td>" for c in COLUMNS) + "</tr>"
-                       for r in self.rows)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape('-' if r[c] is None else str(r[c]))}</td>" for c in COLUMNS) + "</tr>"
+            for r in self.rows
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -258,7 +286,9 @@ def compare(results_or_dirs: Sequence[Any]) -> Comparison:
     runs = [read_run(path) for path in expand_sweep_dirs(paths)]
     figure = Figure(figsize=(9, 5.5), layout="constrained")
     draw_compare(runs, figure.add_subplot())
-    return Comparison(tuple(row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)), figure)
+    return Comparison(
+        tuple(row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)), figure
+    )
 
 
 def compare_table(rows: list[dict[str, Any]]):
@@ -269,19 +299,36 @@ def compare_table(rows: list[dict[str, Any]]):
 
     table = Table(title="Runs compared", title_justify="left")
     with_setting = any(r["setting"] for r in rows)
-    for column in ("run", "name", "problem", "optimizer", *(["setting"] if with_setting else []), "status", "f", "gap", "nit", "nfev",
-                   "time (s)"):
-        table.add_column(column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left")
+    for column in (
+        "run",
+        "name",
+        "problem",
+        "optimizer",
+        *(["setting"] if with_setting else []),
+        "status",
+        "f",
+        "gap",
+        "nit",
+        "nfev",
+        "time (s)",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left"
+        )
     best = min((r["f"] for r in rows if r["f"] is not None), default=None)
     for r in rows:
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
-            str(r["run"]), Text(r["name"]), Text(r["problem"]), Text(r["optimizer"]),  # user text: literal, never markup
+            str(r["run"]),
+            Text(r["name"]),
+            Text(r["problem"]),
+            Text(r["optimizer"]),  # user text: literal, never markup
             *([Text(r["setting"])] if with_setting else []),
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",
-            str(r["nit"]), str(r["nfev"]),
+            str(r["nit"]),
+            str(r["nfev"]),
             "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",
             style=style,
         )

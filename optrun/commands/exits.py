@@ -20,7 +20,8 @@ The signal handling of a command's body is :mod:`optrun.commands.signals`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 try:  # Typer >= 0.20 vendors Click as typer._click; older ones use Click itself
     from typer._click import exceptions as click_exceptions
@@ -42,9 +43,17 @@ def _usage_line(exc: Any) -> str:
 EXITS: tuple[tuple[type[BaseException], Callable[[Any], int], Callable[[Any], str | None]], ...] = (
     (OptrunError, lambda exc: exc.exit_code, lambda exc: f"error: {exc}"),  # ConfigError 2, RunIOError 1
     (StoppedBySignal, lambda exc: 128 + exc.signum, lambda exc: f"error: {exc}"),
-    (click_exceptions.NoArgsIsHelpError, lambda exc: 2, lambda exc: None),  # plain `optrun`: the help is printed already
+    (
+        click_exceptions.NoArgsIsHelpError,
+        lambda exc: 2,
+        lambda exc: None,
+    ),  # plain `optrun`: the help is printed already
     (click_exceptions.UsageError, lambda exc: exc.exit_code, _usage_line),  # one line instead of Typer's boxed message
-    (click_exceptions.ClickException, lambda exc: exc.exit_code, lambda exc: f"error: {' '.join(exc.format_message().split())}"),
+    (
+        click_exceptions.ClickException,
+        lambda exc: exc.exit_code,
+        lambda exc: f"error: {' '.join(exc.format_message().split())}",
+    ),
     (Abort, lambda exc: 1, lambda exc: "error: aborted"),
 )
 ENDINGS = tuple(kind for kind, _, _ in EXITS)  # the exceptions a command may end with

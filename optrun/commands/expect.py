@@ -10,8 +10,9 @@ reference: its f*, or the nearest of its known minimizers.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from autograd.misc.flatten import flatten
@@ -73,7 +74,13 @@ def _param_check(name: str, expected: Any, got: Any, atol: float, rtol: float) -
     if excess[worst] <= 0:
         return Check(field, expected, got, True)
     names = leaf_names({name: _as_arrays(expected)})
-    return Check(field, expected, got, False, f"at {names[worst]}: " + _tolerance_text(float(diff[worst]), float(want[worst]), atol, rtol))
+    return Check(
+        field,
+        expected,
+        got,
+        False,
+        f"at {names[worst]}: " + _tolerance_text(float(diff[worst]), float(want[worst]), atol, rtol),
+    )
 
 
 def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -113,10 +120,26 @@ def check_expect(expect: ExpectConfig, summary: Summary) -> list[Check]:
             expected_params = expect.params
         for name, value in expected_params.items():
             if name not in params:
-                checks.append(Check(f"params.{name}", value, None, False, f"the problem has no parameter '{name}' (parameters: {', '.join(params)})"))
+                checks.append(
+                    Check(
+                        f"params.{name}",
+                        value,
+                        None,
+                        False,
+                        f"the problem has no parameter '{name}' (parameters: {', '.join(params)})",
+                    )
+                )
             else:
                 checks.append(_param_check(name, value, params[name], *expect.tolerance(f"params.{name}")))
     if expect.max_nit is not None:
         ok = summary.nit <= expect.max_nit
-        checks.append(Check("max_nit", expect.max_nit, summary.nit, ok, "" if ok else f"took {summary.nit} iterations > max_nit {expect.max_nit}"))
+        checks.append(
+            Check(
+                "max_nit",
+                expect.max_nit,
+                summary.nit,
+                ok,
+                "" if ok else f"took {summary.nit} iterations > max_nit {expect.max_nit}",
+            )
+        )
     return checks

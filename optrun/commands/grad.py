@@ -16,9 +16,10 @@ resolved ``config.yaml`` and, with ``output.plots``, the plots of
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from optrun.config import Config, load_config, parse_yaml
 from optrun.core import derivatives as d
@@ -86,11 +87,20 @@ def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
 
     direction = fd.directional
     return {
-        "mode": fd.mode, "steps": list(fd.steps), "labels": list(fd.labels), "autodiff": list(fd.autodiff),
-        "forward": scheme(fd.forward), "central": scheme(fd.central),
-        "directional": {"seed": direction.seed, "autodiff": direction.autodiff, "errors": list(direction.errors),
-                        "best_step": direction.best_step, "best_error": direction.best_error,
-                        "relative_error": direction.relative_error},
+        "mode": fd.mode,
+        "steps": list(fd.steps),
+        "labels": list(fd.labels),
+        "autodiff": list(fd.autodiff),
+        "forward": scheme(fd.forward),
+        "central": scheme(fd.central),
+        "directional": {
+            "seed": direction.seed,
+            "autodiff": direction.autodiff,
+            "errors": list(direction.errors),
+            "best_step": direction.best_step,
+            "best_error": direction.best_error,
+            "relative_error": direction.relative_error,
+        },
     }
 
 
@@ -130,7 +140,9 @@ def grad(
         from optrun.core.problems.python import PythonFunction
 
         if at is None:
-            raise ConfigError("needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at")
+            raise ConfigError(
+                "needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at"
+            )
         function = PythonFunction(config, at, backends=(backend or "autograd",))
         config, at = {"name": name_from_stem(function.name), "problem": function, "optimizer": "gd"}, None
     if backend is not None and not isinstance(config, Config):
@@ -154,7 +166,9 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> G
             raise ConfigError(f"must be a mapping of parameter names to values, got {type(at).__name__}", path="at")
         for name in at:
             if name in fixed:
-                raise ConfigError(f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"at.{name}")
+                raise ConfigError(
+                    f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"at.{name}"
+                )
     point = d.point(free_problem, at, base=start)
     vector = problem.vector is not None
     if plot_range is not None and not (len(plot_range) == 2 and plot_range[0] < plot_range[1]):
@@ -165,7 +179,9 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> G
             if given:
                 free_problem.scalar_objective()  # the one-line error: a vector function has no single value
         parts["jacobian"] = d.jacobian(free_problem, point, backend=backend)
-        parts["jacobian_other"] = d.jacobian(free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp", backend=backend)
+        parts["jacobian_other"] = d.jacobian(
+            free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp", backend=backend
+        )
     else:
         parts["gradient"] = d.gradient(free_problem, point, backend=backend)
         if hessian:
@@ -198,7 +214,9 @@ def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Pa
     ), start
 
 
-def _record(cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None, backend: Any) -> GradResult:
+def _record(
+    cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None, backend: Any
+) -> GradResult:
     """grad.json, config.yaml and the plots in a new grad-<timestamp> folder."""
     import dataclasses
 
@@ -243,9 +261,19 @@ def parse_range(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def grad_command(config_path: Path, overrides: Sequence[str], at: Sequence[str], hessian: bool, order: int | None,
-                 fd: bool, jvp: Sequence[str], vjp: str | None, range_text: str | None, json_out: bool,
-                 problems: Path | None) -> int:
+def grad_command(
+    config_path: Path,
+    overrides: Sequence[str],
+    at: Sequence[str],
+    hessian: bool,
+    order: int | None,
+    fd: bool,
+    jvp: Sequence[str],
+    vjp: str | None,
+    range_text: str | None,
+    json_out: bool,
+    problems: Path | None,
+) -> int:
     """``optrun grad``: compute, print (tables, or one JSON object) and record."""
     import json
 
@@ -259,9 +287,19 @@ def grad_command(config_path: Path, overrides: Sequence[str], at: Sequence[str],
         if vjp is not None:
             cotangent = parse_yaml(vjp, source="--vjp")
             if not isinstance(cotangent, list):
-                raise ConfigError(f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp")
-        result = grad(cfg, at=parse_assignments(at, "--at") or None, hessian=hessian, order=order, fd=fd,
-                      jvp=parse_assignments(jvp, "--jvp") or None, vjp=cotangent, plot_range=parse_range(range_text))
+                raise ConfigError(
+                    f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp"
+                )
+        result = grad(
+            cfg,
+            at=parse_assignments(at, "--at") or None,
+            hessian=hessian,
+            order=order,
+            fd=fd,
+            jvp=parse_assignments(jvp, "--jvp") or None,
+            vjp=cotangent,
+            plot_range=parse_range(range_text),
+        )
     except OptrunError as exc:
         raise exc.located(source=exc.source or cfg.source) from None
     if json_out:
@@ -270,10 +308,12 @@ def grad_command(config_path: Path, overrides: Sequence[str], at: Sequence[str],
     console = out()
     for table in tables(result):
         console.print(table)
-    console.print(f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
-                  markup=False, highlight=False)
+    console.print(
+        f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
+        markup=False,
+        highlight=False,
+    )
     return 0
-
 
 
 def tables(result: GradResult) -> list[Any]:
@@ -288,8 +328,9 @@ def tables(result: GradResult) -> list[Any]:
     head = Table(show_header=False)
     head.add_column(style="bold")
     head.add_column()
-    from optrun.core.params import leaf_names
     from autograd.misc.flatten import flatten
+
+    from optrun.core.params import leaf_names
 
     flat, _ = flatten(result.at)
     head.add_row("at", Text(", ".join(f"{n}={number(v)}" for n, v in zip(leaf_names(result.at), flat))))
@@ -322,7 +363,9 @@ def tables(result: GradResult) -> list[Any]:
         j, other = result.jacobian, result.jacobian_other
         title = f"Jacobian ({len(j.rows)} x {len(j.columns)}): {j.passes} {j.by.upper()} passes"
         if other is not None:
-            same = "equal" if other.matrix == j.matrix else f"max difference {float(abs(other.array - j.array).max()):.3g}"
+            same = (
+                "equal" if other.matrix == j.matrix else f"max difference {float(abs(other.array - j.array).max()):.3g}"
+            )
             title += f"; built from {other.passes} {other.by.upper()}s instead: {same}"
         shown.append(_matrix(title, j.rows, j.columns, j.matrix))
     for product, what in ((result.jvp, "JVP: J v"), (result.vjp, "VJP: u^T J")):
@@ -359,9 +402,11 @@ def _fd_table(fd: d.FDCheck) -> Any:
         table.add_column(column, justify="right")
     for h, fw, ce, di in zip(fd.steps, fd.forward.errors, fd.central.errors, fd.directional.errors):
         table.add_row(f"{h:.0e}", f"{fw:.3g}", f"{ce:.3g}", f"{di:.3g}")
-    table.caption = (f"best h: forward {fd.forward.best_step:.0e} ({fd.forward.best_error:.3g}), "
-                     f"central {fd.central.best_step:.0e} ({fd.central.best_error:.3g}); "
-                     f"directional check: relative error {fd.directional.relative_error:.3g}")
+    table.caption = (
+        f"best h: forward {fd.forward.best_step:.0e} ({fd.forward.best_error:.3g}), "
+        f"central {fd.central.best_step:.0e} ({fd.central.best_error:.3g}); "
+        f"directional check: relative error {fd.directional.relative_error:.3g}"
+    )
     return table
 
 

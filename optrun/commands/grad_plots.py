@@ -28,8 +28,14 @@ CONTOUR = 80  # contour.png grid per axis
 ARROWS = 15  # gradient arrows per axis
 
 
-def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, float] | None, fmt: str = "png",
-         backend: Backend | None = None) -> list[Path]:
+def draw(
+    run_dir: Path,
+    problem: Problem,
+    result: Any,
+    plot_range: tuple[float, float] | None,
+    fmt: str = "png",
+    backend: Backend | None = None,
+) -> list[Path]:
     """Every plot that applies to ``result``, as ``fmt`` files; returns the
     files written. ``backend``: the one ``problem`` was built for (default autograd)."""
     backend = backend if backend is not None else get_backend()
@@ -41,10 +47,22 @@ def draw(run_dir: Path, problem: Problem, result: Any, plot_range: tuple[float, 
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
         if len(result.at) == 1 and scalars:
             order = result.derivatives.values.__len__() - 1 if result.derivatives is not None else 1
-            written.append(derivatives_plot(problem, result.at, scalars[0], order, plot_range, run_dir / f"derivatives.{fmt}", result.name,
-                                            backend))
+            written.append(
+                derivatives_plot(
+                    problem,
+                    result.at,
+                    scalars[0],
+                    order,
+                    plot_range,
+                    run_dir / f"derivatives.{fmt}",
+                    result.name,
+                    backend,
+                )
+            )
         elif len(labels) == 2:
-            written.append(contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name, backend))
+            written.append(
+                contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name, backend)
+            )
     return written
 
 
@@ -57,7 +75,9 @@ def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
         ok = np.isfinite(errors) & (errors > 0)
         ax.loglog(steps[ok], errors[ok], style, label=label, markersize=4)
     ax.set_xlabel("step h")
-    ax.set_ylabel("|finite difference - autodiff|" + (" (largest entry)" if fd.mode == "entries" else " (random direction)"))
+    ax.set_ylabel(
+        "|finite difference - autodiff|" + (" (largest entry)" if fd.mode == "entries" else " (random direction)")
+    )
     ax.set_title(f"{name}: finite differences against autodiff")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
@@ -65,8 +85,16 @@ def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
     return out
 
 
-def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int, plot_range: tuple[float, float] | None,
-                     out: Path, title: str, backend: Backend) -> Path:
+def derivatives_plot(
+    problem: Problem,
+    at: dict[str, Any],
+    name: str,
+    order: int,
+    plot_range: tuple[float, float] | None,
+    out: Path,
+    title: str,
+    backend: Backend,
+) -> Path:
     center = float(at[name])
     low, high = plot_range or (center - max(1.0, abs(center)), center + max(1.0, abs(center)))
     grid = np.linspace(low, high, GRID)
@@ -87,8 +115,15 @@ def derivatives_plot(problem: Problem, at: dict[str, Any], name: str, order: int
     return out
 
 
-def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_range: tuple[float, float] | None,
-            out: Path, title: str, backend: Backend) -> Path:
+def contour(
+    problem: Problem,
+    at: dict[str, Any],
+    labels: tuple[str, ...],
+    plot_range: tuple[float, float] | None,
+    out: Path,
+    title: str,
+    backend: Backend,
+) -> Path:
     x0, unflatten = backend.ravel(at)
     x0 = np.asarray(x0, dtype=float)
     objective = problem.scalar_objective()
@@ -109,8 +144,17 @@ def contour(problem: Problem, at: dict[str, Any], labels: tuple[str, ...], plot_
         ax.contour(xs, ys, z, levels=15, colors="white", linewidths=0.5, alpha=0.6)
     norm = np.hypot(g[..., 0], g[..., 1])
     scale = np.where(norm > 0, norm, 1.0)
-    ax.quiver(*np.meshgrid(ax_, ay_), g[..., 0] / scale, g[..., 1] / scale, color="white", alpha=0.8,
-              angles="xy", pivot="mid", width=0.003, label="gradient direction (ascent)")
+    ax.quiver(
+        *np.meshgrid(ax_, ay_),
+        g[..., 0] / scale,
+        g[..., 1] / scale,
+        color="white",
+        alpha=0.8,
+        angles="xy",
+        pivot="mid",
+        width=0.003,
+        label="gradient direction (ascent)",
+    )
     ax.plot(x0[0], x0[1], "r*", markersize=12, label=f"({x0[0]:g}, {x0[1]:g})")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -80,7 +81,9 @@ def new_figure(**figure: Any) -> Any:
     return fig
 
 
-def subplots(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None, **grid: Any) -> tuple[Any, Any]:
+def subplots(
+    nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float], layout: str | None = None, **grid: Any
+) -> tuple[Any, Any]:
     """(figure, axes) as ``pyplot.subplots`` returns them, on a :func:`new_figure`."""
     fig = new_figure(figsize=figsize, layout=layout)
     return fig, fig.subplots(nrows, ncols, **grid)
@@ -167,7 +170,9 @@ def _set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
     if len(textwrap.wrap(who, chars, break_long_words=True)) > 2:
         lines[1] = lines[1][: chars - 3] + "..."
     lines.append(what if len(what) <= chars else what[: chars - 3] + "...")
-    ax.set_title("\n".join(lines), fontsize=10, y=1.0)  # where matplotlib puts it (no tick labels on top), without measuring the axes first
+    ax.set_title(
+        "\n".join(lines), fontsize=10, y=1.0
+    )  # where matplotlib puts it (no tick labels on top), without measuring the axes first
     if own:
         height_px = fig.get_figheight() * fig.dpi
         fig.subplots_adjust(top=1 - (len(lines) * 15 + 12) / height_px)
@@ -325,7 +330,12 @@ def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool =
     return written, warnings
 
 
-PLOTS = ("loss", "params", "landscape", "fit")  # what RunResult.plot draws; <name>.<output.plot_format> in a run directory
+PLOTS = (
+    "loss",
+    "params",
+    "landscape",
+    "fit",
+)  # what RunResult.plot draws; <name>.<output.plot_format> in a run directory
 
 
 def draw_into(run_dir: Path, name: str, ax: Any) -> bool:
@@ -344,8 +354,8 @@ def draw_into(run_dir: Path, name: str, ax: Any) -> bool:
 
 
 def _rebuild(run: RunFiles) -> Prepared:
-    from optrun.config import load_config
     from optrun.commands.prepare import prepare
+    from optrun.config import load_config
 
     return prepare(load_config(run.path / "config.yaml"))
 
@@ -367,14 +377,25 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
         resolution = np.array([1e-16 * max(1.0, abs(fstar) if fstar is not None and np.isfinite(fstar) else 1.0)])
         zero = run.trace["gap"] == 0
-        gap, floor = log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
+        gap, floor = (
+            log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
+        )
         ax_f.plot(it, gap, color="tab:blue")
         log_scale(ax_f)
         note = zero_gap_note(it, run.trace["gap"], float(floor[0])) if floor is not None else None
         if note is not None:
             ax_f.plot(it[zero], gap[zero], "v", color="tab:red", markersize=5, linestyle="none")
-            ax_f.text(0.01, 0.03, note, transform=ax_f.transAxes, ha="left", va="bottom", fontsize="small", color="tab:red",
-                      bbox=dict(facecolor="white", edgecolor="none", alpha=0.8))
+            ax_f.text(
+                0.01,
+                0.03,
+                note,
+                transform=ax_f.transAxes,
+                ha="left",
+                va="bottom",
+                fontsize="small",
+                color="tab:red",
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.8),
+            )
         ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
     else:
         ax_f.plot(it, f, color="tab:blue")
@@ -401,9 +422,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
 
 # ------------------------------------------------------------------- params
 def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
-    from optrun.core.outputs import TRACE_COLUMNS
-
-    from optrun.core.outputs import GRAD_PREFIX
+    from optrun.core.outputs import GRAD_PREFIX, TRACE_COLUMNS
 
     fixed = set(TRACE_COLUMNS) | {"gap"}
     return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]
@@ -497,7 +516,9 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
     points = np.vstack([path, minima]) if len(minima) else path
     fun = _objective_of_free(prep)
     own = ax is None
-    fig, ax = _axes(ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1))
+    fig, ax = _axes(
+        ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1)
+    )
     with np.errstate(all="ignore"):
         if n_free == 1:
             xs = np.linspace(*_span(points[:, 0]), 400)
@@ -506,7 +527,9 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             ax.plot(path[:, 0], fs, ".-", color="tab:orange", markersize=4, label="path")
             ax.plot(path[0, 0], fs[0], "o", color="tab:green", markersize=9, label="start")
             for i, m in enumerate(minima):
-                ax.axvline(m[0], color="gray", linestyle="--", linewidth=1, zorder=1, label="known minima" if i == 0 else None)
+                ax.axvline(
+                    m[0], color="gray", linestyle="--", linewidth=1, zorder=1, label="known minima" if i == 0 else None
+                )
             ax.plot(path[-1, 0], fs[-1], "*", color="tab:red", markersize=13, zorder=5, label="end")
             ax.set_xlabel(names[0])
             ax.set_ylabel("f")
@@ -529,9 +552,28 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
             ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
             if len(minima):  # open rings, under the end marker: a converged end stays visible inside its minimum's ring
-                ax.plot(minima[:, 0], minima[:, 1], "o", markerfacecolor="none", markeredgecolor="white", markeredgewidth=2,
-                        markersize=16, zorder=4, linestyle="none", label="known minima")
-            ax.plot(path[-1, 0], path[-1, 1], "*", color="tab:red", markeredgecolor="black", markersize=14, zorder=5, label="end")
+                ax.plot(
+                    minima[:, 0],
+                    minima[:, 1],
+                    "o",
+                    markerfacecolor="none",
+                    markeredgecolor="white",
+                    markeredgewidth=2,
+                    markersize=16,
+                    zorder=4,
+                    linestyle="none",
+                    label="known minima",
+                )
+            ax.plot(
+                path[-1, 0],
+                path[-1, 1],
+                "*",
+                color="tab:red",
+                markeredgecolor="black",
+                markersize=14,
+                zorder=5,
+                label="end",
+            )
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
     fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())

@@ -54,17 +54,22 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
-HELPERS_AFTER_SECONDS = 0.15  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
-HELPER_COST_SECONDS = 1.0  # ... they are when the calls left would keep this process busy longer than a helper takes to start
+HELPERS_AFTER_SECONDS = (
+    0.15  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
+)
+HELPER_COST_SECONDS = (
+    1.0  # ... they are when the calls left would keep this process busy longer than a helper takes to start
+)
 
 
 # ------------------------------------------------------------ in a worker
@@ -202,8 +207,12 @@ class _Pool(ProcessPoolExecutor):
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of spawned workers (processes start on first submit)."""
-    return _Pool(max_workers=workers, initializer=_init_worker, initargs=(os.getpid(),),
-                 mp_context=multiprocessing.get_context("spawn"))
+    return _Pool(
+        max_workers=workers,
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
+        mp_context=multiprocessing.get_context("spawn"),
+    )
 
 
 # ------------------------------------------------------------ run_calls
@@ -233,7 +242,9 @@ class _Calls:
 
     def __init__(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
         self.fn, self.calls = fn, calls
-        self.lock = threading.RLock()  # re-entrant: a helper whose task is done at once takes its next call in the thread that made it
+        self.lock = (
+            threading.RLock()
+        )  # re-entrant: a helper whose task is done at once takes its next call in the thread that made it
         self.next = 0  # the calls before it were handed out
         self.closed = False  # after a stop nothing more is handed out
         self.handed: list[tuple[int, Future, _Helper]] = []  # the calls given to helpers
@@ -300,8 +311,13 @@ class _Helper:
         self.pool.kill()
 
 
-def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_result: Callable[[int, Any], None],
-              flag: SignalFlag | None) -> tuple[int | None, set[int], dict[int, str]]:
+def run_calls(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    workers: int,
+    on_result: Callable[[int, Any], None],
+    flag: SignalFlag | None,
+) -> tuple[int | None, set[int], dict[int, str]]:
     """Run ``fn(*calls[i])`` on ``workers`` cores; ``on_result(i, value)``
     in this thread as each finishes (an exception from ``fn`` other than an
     interruption is raised here, after the helpers are stopped).
@@ -346,7 +362,9 @@ def run_calls(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, on_r
         not its process: had this thread ended first, a helper that set it
         up before the thread's end (a busy machine delays the thread) was
         SIGKILLed at once, and its calls waited for this thread."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker); this thread needs no signals
+        signal.pthread_sigmask(
+            signal.SIG_BLOCK, SIGNALS
+        )  # helpers inherit the mask (see _init_worker); this thread needs no signals
         try:
             while not closing.wait(HELPERS_AFTER_SECONDS) and not worth_helpers():
                 pass

@@ -11,8 +11,9 @@ prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 from autograd.misc.flatten import flatten
@@ -60,7 +61,9 @@ def prepare(config: Config) -> Prepared:
     if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
         config.optimizer.entry.check(config.optimizer.options, x0.size)
     unflatten = backend.fast_unflatten(backend_unflatten, x0.size)
-    objective = problem.scalar_objective()  # a vector function (a list of formulas) has nothing to minimize: ConfigError
+    objective = (
+        problem.scalar_objective()
+    )  # a vector function (a list of formulas) has nothing to minimize: ConfigError
 
     def flat_objective(x):
         return objective({**fixed, **unflatten(x)})
@@ -71,10 +74,14 @@ def prepare(config: Config) -> Prepared:
     expand = _expander(params0, fixed) if fixed and names is not None else None
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
     oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend)
-    return Prepared(config, problem, params0, fixed, x0, lambda x: plain_leaves(unflatten(x)), oracle, names, grad_names, expand)
+    return Prepared(
+        config, problem, params0, fixed, x0, lambda x: plain_leaves(unflatten(x)), oracle, names, grad_names, expand
+    )
 
 
-_OBJECTIVES: OrderedDict[tuple, tuple[Any, Callable[[Any], Any]]] = OrderedDict()  # key -> (problem entry, flat objective)
+_OBJECTIVES: OrderedDict[tuple, tuple[Any, Callable[[Any], Any]]] = (
+    OrderedDict()
+)  # key -> (problem entry, flat objective)
 KEEP_OBJECTIVES = 8
 
 
@@ -87,16 +94,25 @@ def _objective_key(config: Config, fixed: Params, free: Params) -> tuple | None:
     reuse; a data file may change between runs; a user's problem or Python
     function may read anything."""
     entry = config.problem.entry
-    if (config.backend != "jax" or entry.name == "python" or not entry.build.__module__.startswith("optrun.")
-            or _reads_files(config.problem.options)):
+    if (
+        config.backend != "jax"
+        or entry.name == "python"
+        or not entry.build.__module__.startswith("optrun.")
+        or _reads_files(config.problem.options)
+    ):
         return None
     import json
 
     from optrun.core.outputs import json_safe
     from optrun.core.params import to_jsonable
 
-    return (entry.name, id(entry), config.problem.options.model_dump_json(), json.dumps(json_safe(to_jsonable(fixed)), sort_keys=True),
-            tuple(leaf_names(free)))
+    return (
+        entry.name,
+        id(entry),
+        config.problem.options.model_dump_json(),
+        json.dumps(json_safe(to_jsonable(fixed)), sort_keys=True),
+        tuple(leaf_names(free)),
+    )
 
 
 def _reads_files(value: Any) -> bool:
@@ -143,7 +159,9 @@ def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem
     except OptrunError as exc:
         raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
     except Exception as exc:
-        raise ConfigError(f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem") from None
+        raise ConfigError(
+            f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem"
+        ) from None
     rng = np.random.default_rng(config.seed)
     params0 = config.init.entry.apply(config.init.options, params0, rng)
     return problem, params0, _fixed_params(config.fix, params0)

@@ -19,7 +19,8 @@ never did. A "problem" here is one instance: a (problem, start) pair.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -6,7 +6,8 @@ gradient norm, is :class:`optrun.commands.terminal.ProgressBar`."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 
 class _NoBar:
@@ -44,6 +45,11 @@ def progress(label: str, total: int | None, elapsed: bool = True, hidden: bool =
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), *([TimeElapsedColumn()] if elapsed else [])]
+    columns = [
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *([TimeElapsedColumn()] if elapsed else []),
+    ]
     with Progress(*columns, console=err, transient=True) as bar:
         yield _Bar(bar, bar.add_task(label, total=total))

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from optrun.core.errors import ConfigError
 from optrun.core.rundir import RunFiles, read_run
@@ -100,21 +101,31 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
     if not runs:
         raise ConfigError("no run could be read: " + "; ".join(warnings), source=str(paths[0]))
     title = title or ("optrun report: " + ", ".join(p.name or str(p) for p in paths))
-    parts = [f"<h1>{_e(title)}</h1>", f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}"
-             + (f"; {len(warnings)} left out (unreadable)" if warnings else "") + ".</p>"]
+    parts = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}"
+        + (f"; {len(warnings)} left out (unreadable)" if warnings else "")
+        + ".</p>",
+    ]
     if len(runs) > 1:
         parts.append("<h2>Runs</h2><p>Click a column to sort.</p>" + _runs_table(runs))
     for path in paths:
-        study = sorted(p for p in path.glob("*") if p.suffix in SHOWN and p.is_file()) if path.is_dir() and not _is_run(path) else []
+        study = (
+            sorted(p for p in path.glob("*") if p.suffix in SHOWN and p.is_file())
+            if path.is_dir() and not _is_run(path)
+            else []
+        )
         if study:
             parts.append(f"<h2>{_e(path.name)}: the whole study</h2>" + "".join(_img(p) for p in study))
     for run in runs[:MAX_DETAILED]:
         parts.append(_run_section(run))
     if len(runs) > MAX_DETAILED:
         parts.append(f"<p>{len(runs) - MAX_DETAILED} more runs are in the table only.</p>")
-    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{_e(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head>"
-            f"<body>{''.join(parts)}</body></html>")
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)}</title><style>{STYLE}</style><script>{SCRIPT}</script></head>"
+        f"<body>{''.join(parts)}</body></html>"
+    )
     return page, warnings
 
 
@@ -135,17 +146,35 @@ def _runs_table(runs: list[RunFiles]) -> str:
     for i, run in enumerate(runs, start=1):
         s = run.summary
         status = str(s.status) if s is not None else "incomplete"
-        cells = [(str(i), str(i)), (run.name, run.name), (run.problem, run.problem), (run.optimizer, run.optimizer),
-                 (status, status)]
+        cells = [
+            (str(i), str(i)),
+            (run.name, run.name),
+            (run.problem, run.problem),
+            (run.optimizer, run.optimizer),
+            (status, status),
+        ]
         if s is not None:
-            cells += [_num(s.fun), _num(s.gap, ".3g"), (str(s.nit), str(s.nit)), (str(s.nfev), str(s.nfev)),
-                      _num(s.wall_time_s, ".3f")]
+            cells += [
+                _num(s.fun),
+                _num(s.gap, ".3g"),
+                (str(s.nit), str(s.nit)),
+                (str(s.nfev), str(s.nfev)),
+                _num(s.wall_time_s, ".3f"),
+            ]
         else:
             cells += [("-", "")] * 5
         row = "".join(
-            f"<td data-value='{_e(key)}'" + (" class='num'" if c in ("run", "f", "gap", "nit", "nfev", "time (s)") else
-                                              f" class='{_e(text)}'" if c == "status" else "") + f">{_e(text)}</td>"
-            for c, (text, key) in zip(COLUMNS, cells))
+            f"<td data-value='{_e(key)}'"
+            + (
+                " class='num'"
+                if c in ("run", "f", "gap", "nit", "nfev", "time (s)")
+                else f" class='{_e(text)}'"
+                if c == "status"
+                else ""
+            )
+            + f">{_e(text)}</td>"
+            for c, (text, key) in zip(COLUMNS, cells)
+        )
         rows.append(f"<tr>{row}</tr>")
     return f"<table class='runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -173,14 +202,17 @@ def _run_section(run: RunFiles) -> str:
 
     plots = [p for p in (plot_file(run, name) for name in PLOT_ORDER) if p is not None and p.suffix in SHOWN]
     figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
-    return (f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>"
-            f"{figures}")
+    return (
+        f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>{figures}"
+    )
 
 
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f"<figure><img alt='{_e(path.name)}' src='data:{SHOWN[path.suffix]};base64,{data}'>"
-            f"<figcaption>{_e(path.name)}</figcaption></figure>")
+    return (
+        f"<figure><img alt='{_e(path.name)}' src='data:{SHOWN[path.suffix]};base64,{data}'>"
+        f"<figcaption>{_e(path.name)}</figcaption></figure>"
+    )
 
 
 def _drawn_loss(run: RunFiles) -> str:
@@ -196,7 +228,8 @@ def _drawn_loss(run: RunFiles) -> str:
 
 def report_command(paths: Sequence[Path], out: Path) -> int:
     """``optrun report``: write the page atomically and print its path."""
-    from optrun.commands.common import out as stdout, shown, warn
+    from optrun.commands.common import out as stdout
+    from optrun.commands.common import shown, warn
     from optrun.core.outputs import write_bytes_atomic
 
     page, warnings = build_report(list(paths))

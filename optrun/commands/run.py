@@ -14,22 +14,30 @@ import dataclasses
 import functools
 import platform
 import signal
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from optrun.core import machine
-from optrun.config import Config, load_config
-from optrun.core.errors import ConfigError, OptrunError, RunIOError
-from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, read_trace, remove_run_dir, write_json_atomic, write_yaml
-from optrun.core.params import to_jsonable
 from optrun.commands.prepare import Prepared, prepare
 from optrun.commands.signals import run_signals
+from optrun.config import Config, load_config
+from optrun.core import compiled, machine, runner
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.outputs import (
+    TraceWriter,
+    make_given_dir,
+    make_run_dir,
+    read_trace,
+    remove_run_dir,
+    write_json_atomic,
+    write_yaml,
+)
+from optrun.core.params import to_jsonable
 from optrun.core.result import Best, KnownMinimum, Summary
-from optrun.core import compiled, runner
 from optrun.core.runner import Interrupted, Outcome, SignalFlag
 from optrun.core.status import Status
 
@@ -146,8 +154,10 @@ class RunResult:
             ("time", f"{s.wall_time_s:.3f} s"),
             ("run directory", str(self.run_dir)),
         ]
-        body = "".join(f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
-                       for k, v in rows)
+        body = "".join(
+            f"<tr><th style='text-align:left'>{escape(k)}</th><td style='text-align:left'>{escape(v)}</td></tr>"
+            for k, v in rows
+        )
         title = escape(f"{s.name}: {s.problem} / {s.optimizer}")
         return f"<table><caption style='text-align:left'><b>{title}</b></caption>{body}</table>"
 
@@ -170,6 +180,7 @@ def versions() -> dict[str, str]:
 def _versions() -> dict[str, str]:
     """Read once per process: a sweep records them in every run."""
     from optrun import __version__
+
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -214,11 +225,19 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     reference = prep.problem.reference
     try:
         write_yaml(run_dir / "config.yaml", prep.config.resolved())
-        return TraceWriter(run_dir / "trace.csv", prep.param_names, prep.expand, fstar=reference.fun if reference else None,
-                           grad_names=prep.grad_names, log_every=prep.config.output.log_every)
+        return TraceWriter(
+            run_dir / "trace.csv",
+            prep.param_names,
+            prep.expand,
+            fstar=reference.fun if reference else None,
+            grad_names=prep.grad_names,
+            log_every=prep.config.output.log_every,
+        )
     except RunIOError as exc:
         remove_run_dir(run_dir)
-        raise RunIOError(f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source) from None
+        raise RunIOError(
+            f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source
+        ) from None
 
 
 def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> None:
@@ -231,29 +250,61 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
     if outcome is None:  # stopped in the middle of the run
         k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
         best_fun, best_iter = writer.best
-        outcome = Outcome(Status.FAILED, "io_error", f"{error.message} at iteration {k}; {kept}", x, f, grad_norm, k, nfev, njev,
-                          best_fun, best_iter, t)
+        outcome = Outcome(
+            Status.FAILED,
+            "io_error",
+            f"{error.message} at iteration {k}; {kept}",
+            x,
+            f,
+            grad_norm,
+            k,
+            nfev,
+            njev,
+            best_fun,
+            best_iter,
+            t,
+        )
     else:  # the run had ended; its last rows could not be written
-        outcome = dataclasses.replace(outcome, status=Status.FAILED, reason="io_error",
-                                      message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}")
+        outcome = dataclasses.replace(
+            outcome,
+            status=Status.FAILED,
+            reason="io_error",
+            message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}",
+        )
     try:
-        write_json_atomic(run_dir / "summary.json", build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json())
+        write_json_atomic(
+            run_dir / "summary.json",
+            build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json(),
+        )
     except RunIOError as again:
-        raise RunIOError(f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
-                         "the run directory is left like a killed run", source=error.source) from None
-    raise RunIOError(f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source) from None
+        raise RunIOError(
+            f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
+            "the run directory is left like a killed run",
+            source=error.source,
+        ) from None
+    raise RunIOError(
+        f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source
+    ) from None
 
 
 def _write_summary(run_dir: Path, summary: Summary, outcome: Outcome) -> None:
     try:
         write_json_atomic(run_dir / "summary.json", summary.to_json())
     except RunIOError as exc:
-        raise RunIOError(f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
-                         "its directory holds config.yaml and the complete trace, like a killed run", source=exc.source) from None
+        raise RunIOError(
+            f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
+            "its directory holds config.yaml and the complete trace, like a killed run",
+            source=exc.source,
+        ) from None
 
 
-def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None = None, blas_threads: int | None = None,
-            on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
+def execute(
+    config: Config,
+    observers: Sequence[Any] = (),
+    run_dir: Path | None = None,
+    blas_threads: int | None = None,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
     """Run a validated config and record it; returns the result. ``run_dir``
     names the (new) run directory; by default it is made under output.dir.
     ``blas_threads`` (default: :func:`optrun.core.machine.blas_threads`) is the
@@ -266,7 +317,11 @@ def execute(config: Config, observers: Sequence[Any] = (), run_dir: Path | None 
 
 
 def solve(
-    prep: Prepared, threads: int, x0: np.ndarray | None = None, observers: Sequence[Any] = (), interrupt: SignalFlag | None = None
+    prep: Prepared,
+    threads: int,
+    x0: np.ndarray | None = None,
+    observers: Sequence[Any] = (),
+    interrupt: SignalFlag | None = None,
 ) -> tuple[Outcome, dict[str, Any]]:
     """Make the optimizer and run the loop from ``x0`` (default: the config's
     start) with ``threads`` BLAS threads: on the jax backend, a method with a
@@ -278,27 +333,62 @@ def solve(
     start = prep.x0 if x0 is None else x0
     if compiled.can_compile(entry, prep.oracle.backend):  # jax and a method with a compiled direction: lax.scan chunks
         with machine.blas_limits(threads):
-            outcome = compiled.minimize_compiled(prep.oracle, start, entry, options, config.stop, observers, interrupt=interrupt)
+            outcome = compiled.minimize_compiled(
+                prep.oracle, start, entry, options, config.stop, observers, interrupt=interrupt
+            )
             return outcome, machine.machine_info()
     optimizer = entry.make(options, prep.oracle)
     with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
         reference = prep.problem.reference
-        outcome = runner.minimize(prep.oracle, start, optimizer, config.stop, observers, interrupt=interrupt,
-                                  known_minimum=reference.fun if reference is not None else None)
+        outcome = runner.minimize(
+            prep.oracle,
+            start,
+            optimizer,
+            config.stop,
+            observers,
+            interrupt=interrupt,
+            known_minimum=reference.fun if reference is not None else None,
+        )
         return outcome, machine.machine_info()
 
 
 def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
     """The outcome of a run stopped by a signal just outside the loop (the
     loop catches its own): what the trace recorded, marked interrupted."""
-    k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, prep.oracle.nfev, prep.oracle.njev, prep.x0)
+    k, f, grad_norm, t, nfev, njev, x = writer.last or (
+        0,
+        float("nan"),
+        float("nan"),
+        0.0,
+        prep.oracle.nfev,
+        prep.oracle.njev,
+        prep.x0,
+    )
     best_fun, best_iter = writer.best
-    return Outcome(Status.INTERRUPTED, "interrupted", f"interrupted by {signal.Signals(signum).name} at iteration {k}", x, f, grad_norm,
-                   k, nfev, njev, best_fun, best_iter, t, signum=int(signum))
+    return Outcome(
+        Status.INTERRUPTED,
+        "interrupted",
+        f"interrupted by {signal.Signals(signum).name} at iteration {k}",
+        x,
+        f,
+        grad_norm,
+        k,
+        nfev,
+        njev,
+        best_fun,
+        best_iter,
+        t,
+        signum=int(signum),
+    )
 
 
-def _execute(config: Config, observers: Sequence[Any], run_dir: Path | None, threads: int,
-             on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
+def _execute(
+    config: Config,
+    observers: Sequence[Any],
+    run_dir: Path | None,
+    threads: int,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
     try:
         prep = prepare(config)
     except OptrunError as exc:
@@ -322,9 +412,16 @@ def vectorizable(configs: Sequence[Config]) -> str:
     optimizer and stop rules for all. They may differ in seed and init
     (which change the start), and in the optimizer's step_size and numeric
     options (which the batch carries one per run: compiled.batch_problem)."""
+
     def shared(config: Config) -> str:
         data = config.resolved()
-        return repr({k: v for k, v in data.items() if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer")})
+        return repr(
+            {
+                k: v
+                for k, v in data.items()
+                if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer")
+            }
+        )
 
     if any(c.backend != "jax" for c in configs):
         return "--vectorize runs on the jax backend: add backend: jax to the config (or --set backend=jax)"
@@ -332,16 +429,21 @@ def vectorizable(configs: Sequence[Config]) -> str:
 
     entry = configs[0].optimizer.entry
     if not compiled.supports(entry):
-        return (f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
-                f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})")
+        return (
+            f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
+            f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})"
+        )
     if len({shared(c) for c in configs}) > 1 or len({c.optimizer.entry.name for c in configs}) > 1:
-        return ("--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed, init.* "
-                "and the optimizer's numeric options (step_size, ...) with it")
+        return (
+            "--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed, init.* "
+            "and the optimizer's numeric options (step_size, ...) with it"
+        )
     return compiled.batch_problem([c.optimizer.options for c in configs])
 
 
-def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: int, interrupt: SignalFlag | None = None
-                  ) -> list[RunResult]:
+def execute_batch(
+    configs: Sequence[Config], run_dirs: Sequence[Path], threads: int, interrupt: SignalFlag | None = None
+) -> list[RunResult]:
     """Runs that differ only in their start and the optimizer's numeric
     options (``sweep --seeds N --vectorize``, a grid over step sizes) as one
     ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
@@ -356,9 +458,15 @@ def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: 
             records.append((prep, run_dir, _start_record(run_dir, prep)))
         with machine.blas_limits(threads):
             config = first.config
-            outcomes = compiled.minimize_compiled_batch(first.oracle, np.stack([prep.x0 for prep in preps]), config.optimizer.entry,
-                                                        [prep.config.optimizer.options for prep in preps], config.stop,
-                                                        observers=[[writer] for _, _, writer in records], interrupt=interrupt)
+            outcomes = compiled.minimize_compiled_batch(
+                first.oracle,
+                np.stack([prep.x0 for prep in preps]),
+                config.optimizer.entry,
+                [prep.config.optimizer.options for prep in preps],
+                config.stop,
+                observers=[[writer] for _, _, writer in records],
+                interrupt=interrupt,
+            )
         where = machine.machine_info()
         results = []
         for (prep, run_dir, writer), outcome in zip(records, outcomes):
@@ -377,8 +485,15 @@ def execute_batch(configs: Sequence[Config], run_dirs: Sequence[Path], threads: 
             writer.close()
 
 
-def _record(prep: Prepared, run_dir: Path, writer: TraceWriter, observers: Sequence[Any], threads: int,
-            flag: SignalFlag | None, on_summary: Callable[[Summary, Path], None] | None = None) -> RunResult:
+def _record(
+    prep: Prepared,
+    run_dir: Path,
+    writer: TraceWriter,
+    observers: Sequence[Any],
+    threads: int,
+    flag: SignalFlag | None,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
     config = prep.config
     outcome = where = None
     try:
@@ -453,8 +568,10 @@ def load(run_dir: str | Path) -> RunResult:
     path = Path(run_dir)
     files = read_run(path)
     if files.summary is None:
-        raise RunIOError("the run has no summary.json (it was killed before it ended); its trace is readable with optrun.read_run",
-                         source=str(path))
+        raise RunIOError(
+            "the run has no summary.json (it was killed before it ended); its trace is readable with optrun.read_run",
+            source=str(path),
+        )
     return RunResult(summary=files.summary, run_dir=path.resolve(), warnings=tuple(files.warnings))
 
 
@@ -493,14 +610,21 @@ def minimize(
     from optrun.core.backend import check_backend
     from optrun.core.problems.python import PythonFunction
 
-    check_backend(backend)  # one line at `backend` for a wrong name or a missing extra, before the function's own checks
+    check_backend(
+        backend
+    )  # one line at `backend` for a wrong name or a missing extra, before the function's own checks
     function = PythonFunction(fun, x0, backends=(backend,))
     section = dict(optimizer) if isinstance(optimizer, Mapping) else {"name": optimizer}
     if step_size is not None:
         section["step_size"] = step_size
     section.update(options)
-    config: dict[str, Any] = {"name": name if name is not None else name_from_stem(function.name), "seed": seed,
-                              "problem": function, "optimizer": section, "backend": backend}
+    config: dict[str, Any] = {
+        "name": name if name is not None else name_from_stem(function.name),
+        "seed": seed,
+        "problem": function,
+        "optimizer": section,
+        "backend": backend,
+    }
     for key, value in (("stop", stop), ("output", output), ("init", init), ("fix", fix)):
         if value is not None:
             config[key] = value
@@ -508,8 +632,14 @@ def minimize(
 
 
 # ------------------------------------------------------------- optrun run
-def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_out: bool, problems: Path | None,
-                plots: bool | None = None) -> int:
+def run_command(
+    config_path: Path,
+    overrides: Sequence[str],
+    quiet: bool,
+    json_out: bool,
+    problems: Path | None,
+    plots: bool | None = None,
+) -> int:
     """``optrun run``: run one config with a progress bar on a terminal, then
     print its summary (a table, or summary.json with ``json_out``);
     ``plots`` (``--plots/--no-plots``) overrides output.plots when given; returns
@@ -517,8 +647,7 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
     an interrupted one. Errors are raised (see :mod:`optrun.commands.exits`)."""
     import json
 
-    from optrun.commands.common import err, failure_line, load_problems, out, shown, signal_name, warn
-    from optrun.commands.common import StoppedBySignal
+    from optrun.commands.common import StoppedBySignal, err, failure_line, load_problems, out, shown, signal_name, warn
     from optrun.commands.signals import stoppable
     from optrun.commands.terminal import summary_table
 
@@ -538,27 +667,39 @@ def run_command(config_path: Path, overrides: Sequence[str], quiet: bool, json_o
                 """The result as soon as summary.json is written: the plots take longer than a tiny run."""
                 if bar is not None:
                     bar.stop()  # before the table, as at the end of the command
-                out().print(summary_table(summary, shown(run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"))
+                out().print(
+                    summary_table(
+                        summary, shown(run_dir), title=f"{cfg.name}: {cfg.problem.name} / {cfg.optimizer.name}"
+                    )
+                )
 
             table_now = show_table if not quiet and not json_out else None
             with bar or contextlib.nullcontext():
                 result = execute(cfg, [bar] if bar else [], on_summary=table_now)
         except KeyboardInterrupt as exc:  # execute raises it only before it makes the run directory
             signum = getattr(exc, "signum", None) or signal.SIGINT
-            raise StoppedBySignal(f"interrupted by {signal_name(signum)} before the run started; nothing was recorded", signum) from None
+            raise StoppedBySignal(
+                f"interrupted by {signal_name(signum)} before the run started; nothing was recorded", signum
+            ) from None
 
         for warning in result.warnings:
             warn(warning)
         if json_out:
             from optrun.core.outputs import json_safe
 
-            print(json.dumps(json_safe({**result.summary.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+            print(
+                json.dumps(json_safe({**result.summary.to_json(), "run_dir": shown(result.run_dir)}), indent=2),
+                flush=True,
+            )
         if result.status is Status.INTERRUPTED:
             err.print(f"{result.message}; recorded in {shown(result.run_dir)}", markup=False)
             return 128 + (result.signum or signal.SIGINT)
         if quiet and result.status.failure:  # quiet hides the table, never a failure
             failure_line(f"{cfg.name}: {result.status}: {result.message}; recorded in {shown(result.run_dir)}")
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
-            err.print(f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
-                      markup=False, style="yellow")
+            err.print(
+                f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
+                markup=False,
+                style="yellow",
+            )
         return 1 if Status(result.status).failure else 0

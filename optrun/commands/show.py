@@ -31,8 +31,11 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
         run = read_run(run_dir)
         for warning in run.warnings:
             warn(warning)
-        data = {**(run.summary.to_json() if run.summary is not None else {"summary": None}),
-                "run_dir": shown(run.path.resolve()), "config": run.config}
+        data = {
+            **(run.summary.to_json() if run.summary is not None else {"summary": None}),
+            "run_dir": shown(run.path.resolve()),
+            "config": run.config,
+        }
         print(json.dumps(json_safe(data), indent=2), flush=True)
         return 0
     from rich.markup import escape
@@ -54,8 +57,10 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     title = f"{run.name}: {run.problem} / {run.optimizer}"
     if run.summary is None:
         last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
-        console.print(f"[bold]{escape(title)}[/]: no summary.json, the run did not finish (killed?); "
-                      f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}")
+        console.print(
+            f"[bold]{escape(title)}[/]: no summary.json, the run did not finish (killed?); "
+            f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}"
+        )
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
     console.print(Syntax(config_text, "yaml", background_color="default", word_wrap=True))

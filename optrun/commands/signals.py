@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from optrun.commands.common import StoppedBySignal, signal_name
 
@@ -67,7 +68,9 @@ def stoppable() -> Iterator[Any]:
     for sig in SIGNALS:
         signal.signal(sig, flag)
     if EARLY:  # a signal came while the command was starting: stop before doing anything
-        raise StoppedBySignal(f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0])
+        raise StoppedBySignal(
+            f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0]
+        )
     try:
         yield flag
     finally:

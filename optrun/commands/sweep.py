@@ -31,9 +31,10 @@ import statistics
 import tempfile
 import time
 import warnings as warnings_module
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -50,6 +51,8 @@ MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
 FULL_CHECK_RUNS = 100  # up to this many runs, every combination is validated
 MAX_LOCAL_WORKERS = 256  # --dask local:N
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
+
+
 def is_done(row: dict[str, Any]) -> bool:
     """A row --resume keeps: a finished run, or one that could not start (``error``)."""
     found = status(row["status"])
@@ -140,17 +143,32 @@ class Plan:
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)  # swept section -> the base config's mapping
 
     def run_overrides(self, values: dict[str, Any]) -> list[str]:
-        replaced = [f"{section}={_flow(section_for(section, base, values)[0])}" for section, base in self.sections.items()]
+        replaced = [
+            f"{section}={_flow(section_for(section, base, values)[0])}" for section, base in self.sections.items()
+        ]
         return [*self.overrides, *replaced, *to_overrides(values), *([] if self.plots else ["output.plots=false"])]
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": self.config, "overrides": list(self.overrides), "keys": list(self.keys), "runs": list(self.runs), "plots": self.plots,
-                "sections": self.sections}
+        return {
+            "config": self.config,
+            "overrides": list(self.overrides),
+            "keys": list(self.keys),
+            "runs": list(self.runs),
+            "plots": self.plots,
+            "sections": self.sections,
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Plan":
+    def from_json(cls, data: dict[str, Any]) -> Plan:
         sections = data.get("sections") if isinstance(data.get("sections"), dict) else {}
-        return cls(data["config"], tuple(data["overrides"]), tuple(data["keys"]), tuple(data["runs"]), bool(data["plots"]), sections)
+        return cls(
+            data["config"],
+            tuple(data["overrides"]),
+            tuple(data["keys"]),
+            tuple(data["runs"]),
+            bool(data["plots"]),
+            sections,
+        )
 
 
 def section_for(section: str, base: dict[str, Any], values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -183,7 +201,9 @@ def swept_sections(config: str | Path, overrides: Sequence[str], keys: Iterable[
     sections = {}
     for section in swept:
         raw = data.get(section)
-        sections[section] = dict(raw) if isinstance(raw, dict) else ({SECTION_KEYS[section]: raw} if raw is not None else {})
+        sections[section] = (
+            dict(raw) if isinstance(raw, dict) else ({SECTION_KEYS[section]: raw} if raw is not None else {})
+        )
     return sections
 
 
@@ -205,8 +225,10 @@ def dropped_options(plan: Plan) -> list[str]:
         for dropped, group in names.items():
             left = ", ".join(f"{section}.{k}={_flow(base[k])}" for k in dropped)
             applies = f"; kept for {', '.join(kept)}" if kept else ""
-            notes.append(f"{left} from the config {'does' if len(dropped) == 1 else 'do'} not apply to {', '.join(group)}: "
-                         f"left out of {'its' if len(group) == 1 else 'their'} runs{applies}")
+            notes.append(
+                f"{left} from the config {'does' if len(dropped) == 1 else 'do'} not apply to {', '.join(group)}: "
+                f"left out of {'its' if len(group) == 1 else 'their'} runs{applies}"
+            )
     return notes
 
 
@@ -242,8 +264,15 @@ def _cut(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], zipped: Sequence[str], seeds: int | None, plots: bool,
-              on_checked: Callable[[int, int], None] | None = None) -> tuple[Plan, Any]:
+def make_plan(
+    config_path: Path,
+    overrides: Sequence[str],
+    grid: Sequence[str],
+    zipped: Sequence[str],
+    seeds: int | None,
+    plots: bool,
+    on_checked: Callable[[int, int], None] | None = None,
+) -> tuple[Plan, Any]:
     """Validate the runs (see the module docstring for which); return the
     plan and the base config: the config with the first run's swept values
     (a key only the grid gives, as ``init.values`` for ``init.kind: values``,
@@ -259,11 +288,16 @@ def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], 
         raise exc.located(source=exc.source or str(config_path)) from None
     points, rows, repeats = count_runs(spec)
     if points * rows * repeats > MAX_RUNS:
-        raise ConfigError(f"the sweep has {points * rows * repeats} runs ({points} grid points x {rows} zip rows x {repeats} seeds); "
-                          f"the limit is {MAX_RUNS} runs: split it into several sweeps or sweep fewer values", path="sweep",
-                          source=str(config_path))
+        raise ConfigError(
+            f"the sweep has {points * rows * repeats} runs ({points} grid points x {rows} zip rows x {repeats} seeds); "
+            f"the limit is {MAX_RUNS} runs: split it into several sweeps or sweep fewer values",
+            path="sweep",
+            source=str(config_path),
+        )
     keys = (*spec.grid, *spec.zip, "seed")
-    plan = Plan(str(config_path.resolve()), tuple(overrides), keys, (), plots, swept_sections(config_path, overrides, keys))
+    plan = Plan(
+        str(config_path.resolve()), tuple(overrides), keys, (), plots, swept_sections(config_path, overrides, keys)
+    )
     first = {k: v for k, v in expand(spec, 0)[0].items() if k != "seed"}
     base = _checked(config_path, plan, first, lambda: load_config(config_path, plan.run_overrides(first)))
     plan = replace(plan, runs=tuple(expand(spec, base.seed)))
@@ -271,7 +305,9 @@ def make_plan(config_path: Path, overrides: Sequence[str], grid: Sequence[str], 
 
     probes = _probes(spec, list(plan.runs))
     for done, values in enumerate(probes, start=1):
-        _checked(config_path, plan, values, lambda: prepare(load_config(config_path, plan.run_overrides(values))))  # names, shapes, data files too
+        _checked(
+            config_path, plan, values, lambda: prepare(load_config(config_path, plan.run_overrides(values)))
+        )  # names, shapes, data files too
         if on_checked is not None:
             on_checked(done, len(probes))
     return plan, base
@@ -286,8 +322,10 @@ def _checked(config_path: Path, plan: Plan, values: dict[str, Any], check: Calla
         message = exc.message
         section = (exc.path or "").split(".")[0]
         if exc.path in values and section in plan.sections:  # a swept option the swept method does not take
-            message += (f"; a grid runs every combination: to give {exc.path} only to the {section}s that take it, "
-                        f"pair the lists with --zip (one value per {section}) or sweep them separately")
+            message += (
+                f"; a grid runs every combination: to give {exc.path} only to the {section}s that take it, "
+                f"pair the lists with --zip (one value per {section}) or sweep them separately"
+            )
         raise ConfigError(message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
 
 
@@ -303,8 +341,10 @@ def identical_repeats(plan: Plan) -> str | None:
     first = {k: v for k, v in plan.runs[0].items() if k != "seed"}
     starts = [prepare(load_config(plan.config, plan.run_overrides({**first, "seed": s}))).x0 for s in seeds[:2]]
     if starts[0].shape == starts[1].shape and (starts[0] == starts[1]).all():
-        return (f"the {len(seeds)} seeds give identical runs: the start does not depend on the seed (init: default or values, "
-                "a fixed problem start); use a random init (normal, uniform) to repeat from different starts")
+        return (
+            f"the {len(seeds)} seeds give identical runs: the start does not depend on the seed (init: default or values, "
+            "a fixed problem start); use a random init (normal, uniform) to repeat from different starts"
+        )
     return None
 
 
@@ -330,8 +370,15 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
 
 def _result_fields(summary: Summary) -> dict[str, Any]:
     """The result columns of a sweep row, from a run's summary (plain data: rows go to sweep.csv)."""
-    return {"status": summary.status.value, "f": summary.fun, "gap": summary.gap, "nit": summary.nit, "nfev": summary.nfev,
-            "wall_time_s": summary.wall_time_s, "message": summary.message}
+    return {
+        "status": summary.status.value,
+        "f": summary.fun,
+        "gap": summary.gap,
+        "nit": summary.nit,
+        "nfev": summary.nfev,
+        "wall_time_s": summary.wall_time_s,
+        "message": summary.message,
+    }
 
 
 # ---------------------------------------------------------------- executors
@@ -343,8 +390,13 @@ class Stopped(Exception):
         self.signum = int(signum)
 
 
-def execute_tasks(tasks: list[dict[str, Any]], workers: int, dask: str | None, on_done: Callable[[dict[str, Any]], None],
-                  vectorize: bool = False) -> None:
+def execute_tasks(
+    tasks: list[dict[str, Any]],
+    workers: int,
+    dask: str | None,
+    on_done: Callable[[dict[str, Any]], None],
+    vectorize: bool = False,
+) -> None:
     """Run the tasks; raises :class:`Stopped` after a SIGINT/SIGTERM, once
     every executor has stopped and the rows of the runs that recorded
     themselves were handed to ``on_done``. ``vectorize``: all of them as one
@@ -386,11 +438,15 @@ def _vectorized(tasks: list[dict[str, Any]], on_done: Callable[[dict[str, Any]],
 
     configs = [load_config(task["config"], task["overrides"]) for task in tasks]
     try:
-        results = execute_batch(configs, [Path(task["run_dir"]) for task in tasks], tasks[0]["blas_threads"], interrupt=flag)
+        results = execute_batch(
+            configs, [Path(task["run_dir"]) for task in tasks], tasks[0]["blas_threads"], interrupt=flag
+        )
     except KeyboardInterrupt as exc:
         raise Stopped(getattr(exc, "signum", signal.SIGINT)) from None
     for task, result in zip(tasks, results):
-        on_done({"index": task["index"], **task["values"], **_result_fields(result.summary), "run_dir": task["run_dir"]})
+        on_done(
+            {"index": task["index"], **task["values"], **_result_fields(result.summary), "run_dir": task["run_dir"]}
+        )
     if any(result.summary.status is Status.INTERRUPTED for result in results):
         raise Stopped(flag.signum if flag is not None and flag.signum else signal.SIGINT)
 
@@ -421,8 +477,14 @@ def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dic
     for i in sorted(lost):  # killed, or its result lost with its worker: kept if it recorded itself
         row = _row_on_disk(tasks[i])
         if row is None and signum is None:  # its worker died by itself (SIGKILL, a crash): the row says so
-            row = {"index": tasks[i]["index"], **tasks[i]["values"], **{c: None for c in RESULT_COLUMNS}, "run_dir": tasks[i]["run_dir"],
-                   "status": "error", "message": f"{lost[i]}; the run has no summary (--resume redoes it)"}
+            row = {
+                "index": tasks[i]["index"],
+                **tasks[i]["values"],
+                **{c: None for c in RESULT_COLUMNS},
+                "run_dir": tasks[i]["run_dir"],
+                "status": "error",
+                "message": f"{lost[i]}; the run has no summary (--resume redoes it)",
+            }
         if row is not None:
             on_done(row)
     if signum is not None or interrupted:
@@ -460,7 +522,9 @@ def check_dask_address(address: str) -> None:
     except (ValueError, TypeError):
         raise ConfigError(f"--dask {address!r}: not an address; {example}") from None
     if protocol not in backends:
-        raise ConfigError(f"--dask {address!r}: unknown protocol '{protocol}' (known: {', '.join(sorted(backends))}); {example}")
+        raise ConfigError(
+            f"--dask {address!r}: unknown protocol '{protocol}' (known: {', '.join(sorted(backends))}); {example}"
+        )
     if protocol in ("tcp", "tls", "ws", "wss", "ucx"):
         try:
             host, port = parse_host_port(location)
@@ -479,7 +543,9 @@ def dask_client(address: str):
     check_dask_address(address)
     if address.startswith("local:"):
         n = int(address.split(":", 1)[1])
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         return Client(cluster), cluster
     try:
         return Client(address, timeout="10s"), None
@@ -487,7 +553,9 @@ def dask_client(address: str):
         raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
 
 
-def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None], flag: Any = None) -> None:
+def _with_dask(
+    tasks: list[dict[str, Any]], address: str, on_done: Callable[[dict[str, Any]], None], flag: Any = None
+) -> None:
     """Runs go to Dask workers (threads of other processes: a signal there
     cannot reach a run). A signal here cancels what did not finish and closes
     the client and a local cluster, which ends its worker processes; a run
@@ -498,8 +566,12 @@ def _with_dask(tasks: list[dict[str, Any]], address: str, on_done: Callable[[dic
     pending: set[Any] = set()
     try:
         client, cluster = dask_client(address)
-        futures = {client.submit(run_one, task, key=f"optrun-run-{task['index']:04d}-{os.getpid()}-{time.time_ns()}", pure=False): task
-                   for task in tasks}
+        futures = {
+            client.submit(
+                run_one, task, key=f"optrun-run-{task['index']:04d}-{os.getpid()}-{time.time_ns()}", pure=False
+            ): task
+            for task in tasks
+        }
         pending = set(futures)
         while pending:
             if flag is not None and flag.signum is not None:
@@ -558,7 +630,9 @@ def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
         write_json_atomic(sweep_dir / "sweep.json", plan.to_json())
     except RunIOError as exc:  # a full disk: leave no empty sweep folder behind
         remove_run_dir(sweep_dir)
-        raise RunIOError(f"{exc.message}; nothing was recorded (the sweep folder was removed)", source=exc.source) from None
+        raise RunIOError(
+            f"{exc.message}; nothing was recorded (the sweep folder was removed)", source=exc.source
+        ) from None
     return sweep_dir
 
 
@@ -585,8 +659,13 @@ def _plan_problem(data: Any) -> str:
     """Why ``data`` is not a plan optrun wrote ('' when it is)."""
     if not isinstance(data, dict):
         return f"a JSON {type(data).__name__}, not an object"
-    for key, kind, what in (("config", (str, dict), "a path or a mapping"), ("overrides", list, "a list"), ("keys", list, "a list"),
-                            ("runs", list, "a list"), ("plots", bool, "true or false")):
+    for key, kind, what in (
+        ("config", (str, dict), "a path or a mapping"),
+        ("overrides", list, "a list"),
+        ("keys", list, "a list"),
+        ("runs", list, "a list"),
+        ("plots", bool, "true or false"),
+    ):
         if key not in data:
             return f"no '{key}'"
         if not isinstance(data[key], kind):
@@ -620,8 +699,10 @@ def _finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str
 
 
 # what a run directory holds: anything else in run-NNNN was not made by optrun, and --resume will not delete it
-RUN_FILES = re.compile(r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf)"
-                       r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf))\.[^/]+\.tmp)")
+RUN_FILES = re.compile(
+    r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf)"
+    r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf))\.[^/]+\.tmp)"
+)
 
 
 def _redo_plan(run_dir: Path) -> list[Path]:
@@ -629,19 +710,26 @@ def _redo_plan(run_dir: Path) -> list[Path]:
     line, nothing deleted) a run-NNNN that is a symbolic link, not a folder,
     or holds anything optrun does not write there."""
     if run_dir.is_symlink():
-        raise ConfigError(f"{run_dir.name} is a symbolic link, not a run directory of this sweep: move it away to resume",
-                          source=str(run_dir.parent))
+        raise ConfigError(
+            f"{run_dir.name} is a symbolic link, not a run directory of this sweep: move it away to resume",
+            source=str(run_dir.parent),
+        )
     if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir.name} is not a folder, not a run directory of this sweep: move it away to resume",
-                          source=str(run_dir.parent))
+        raise ConfigError(
+            f"{run_dir.name} is not a folder, not a run directory of this sweep: move it away to resume",
+            source=str(run_dir.parent),
+        )
     try:
         entries = list(os.scandir(run_dir))
     except OSError as exc:
         raise RunIOError(f"cannot read the unfinished run: {exc.strerror or exc}", source=str(run_dir)) from None
     for entry in entries:
         if not RUN_FILES.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
-            raise ConfigError(f"the unfinished run holds '{entry.name}', which optrun did not write: "
-                              "move it away to resume (nothing was deleted)", source=str(run_dir))
+            raise ConfigError(
+                f"the unfinished run holds '{entry.name}', which optrun did not write: "
+                "move it away to resume (nothing was deleted)",
+                source=str(run_dir),
+            )
     return [Path(entry.path) for entry in entries]
 
 
@@ -651,7 +739,9 @@ def _remove_unfinished(run_dir: Path, files: list[Path]) -> None:
             file.unlink()
         run_dir.rmdir()
     except OSError as exc:
-        raise RunIOError(f"cannot remove the unfinished run to redo it: {exc.strerror or exc}", source=str(run_dir)) from None
+        raise RunIOError(
+            f"cannot remove the unfinished run to redo it: {exc.strerror or exc}", source=str(run_dir)
+        ) from None
 
 
 def _check_writable(folder: Path) -> None:
@@ -663,8 +753,15 @@ def _check_writable(folder: Path) -> None:
         raise RunIOError(f"cannot write in the sweep folder: {exc.strerror or exc}", source=str(folder)) from None
 
 
-def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None,
-              on_done: Callable[[dict[str, Any]], None] = lambda row: None, vectorize: bool = False) -> SweepOutcome:
+def run_sweep(
+    plan: Plan,
+    sweep_dir: Path,
+    workers: int,
+    dask: str | None,
+    problems: str | None,
+    on_done: Callable[[dict[str, Any]], None] = lambda row: None,
+    vectorize: bool = False,
+) -> SweepOutcome:
     """Run every run of the plan that has not finished yet; write sweep.csv and sweep.png."""
     from optrun.core.machine import blas_threads
 
@@ -681,8 +778,17 @@ def run_sweep(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, probl
                 continue
         if os.path.lexists(run_dir):  # interrupted or killed: redo it from scratch
             redo.append((run_dir, _redo_plan(run_dir)))
-        tasks.append({"index": index, "values": values, "config": plan.config, "overrides": plan.run_overrides(values),
-                      "run_dir": str(run_dir), "problems": problems, "blas_threads": threads})
+        tasks.append(
+            {
+                "index": index,
+                "values": values,
+                "config": plan.config,
+                "overrides": plan.run_overrides(values),
+                "run_dir": str(run_dir),
+                "problems": problems,
+                "blas_threads": threads,
+            }
+        )
     _check_writable(sweep_dir)
     for run_dir, files in redo:  # only once every run was checked: a refusal deletes nothing
         _remove_unfinished(run_dir, files)
@@ -730,11 +836,18 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({c: ("" if row.get(c) is None else (_flow(row[c]) if isinstance(row.get(c), (list, dict)) else row[c])) for c in columns})
+        writer.writerow(
+            {
+                c: ("" if row.get(c) is None else (_flow(row[c]) if isinstance(row.get(c), (list, dict)) else row[c]))
+                for c in columns
+            }
+        )
     try:
         write_text_atomic(path, buffer.getvalue())
     except RunIOError as exc:
-        raise RunIOError(f"{exc.message} (the runs are kept: finish with optrun sweep --resume {path.parent})", source=exc.source) from None
+        raise RunIOError(
+            f"{exc.message} (the runs are kept: finish with optrun sweep --resume {path.parent})", source=exc.source
+        ) from None
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
@@ -758,16 +871,18 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
         statuses: dict[str, int] = {}
         for r in members:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-        summary.append({
-            "point": dict(zip([k for k in keys if k != "seed"], key)),
-            "runs": len(members),
-            "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
-            "metric": metric,
-            "mean": statistics.fmean(values) if values else None,
-            "min": min(values) if values else None,
-            "max": max(values) if values else None,
-            "ok": all(status(r["status"]) is not None and status(r["status"]).success for r in members),
-        })
+        summary.append(
+            {
+                "point": dict(zip([k for k in keys if k != "seed"], key)),
+                "runs": len(members),
+                "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
+                "metric": metric,
+                "mean": statistics.fmean(values) if values else None,
+                "min": min(values) if values else None,
+                "max": max(values) if values else None,
+                "ok": all(status(r["status"]) is not None and status(r["status"]).success for r in members),
+            }
+        )
     finite = [s for s in summary if s["mean"] is not None and s["ok"]]
     best = min(finite, key=lambda s: s["mean"], default=None)
     for s in summary:
@@ -792,13 +907,15 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     best = next((s for s in summary if s["best"]), None)
     if best is not None:  # in words too: piped output (CI logs, files) has no colour
         setting = ", ".join(f"{k}={best['point'][k]}" for k in swept) or "the one setting"
-        table.caption = Text(f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})")
+        table.caption = Text(
+            f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})"
+        )
         table.caption_justify = "left"
     return table
 
 
 def _sweep_names(rows: list[dict[str, Any]]) -> str:
-    """"problem / optimizer" of the sweep's runs, from their summaries (each
+    """ "problem / optimizer" of the sweep's runs, from their summaries (each
     distinct name once: a swept optimizer lists them all)."""
     problems: list[str] = []
     optimizers: list[str] = []
@@ -837,7 +954,11 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         return False
     zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
     # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
-    fstars = [abs(r["f"] - r["gap"]) for r in rows if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])]
+    fstars = [
+        abs(r["f"] - r["gap"])
+        for r in rows
+        if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])
+    ]
     resolution = [1e-16 * max([1.0, *fstars])] if zeros else []
     floor = float(log_safe_gap(np.array(finite + resolution + [0.0]))[0][-1]) if metric == "gap" else 0.0
 
@@ -856,13 +977,15 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         for row in rows:
             lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
         for label, members in lines.items():
-            points = sorted((position(r[key]), r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric]))
+            points = sorted(
+                (position(r[key]), r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric])
+            )
             if not points:
                 continue
             xs = sorted({x for x, _ in points})
             means = [statistics.fmean(y for x2, y in points if x2 == x) for x in xs]
             name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or "runs"
-            line, = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
+            (line,) = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
             ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
         if not numeric:
             ax.set_xticks(range(len(categories)), categories)
@@ -877,9 +1000,17 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         ax.legend(loc="best", fontsize="small")
         if zeros:
             # above the axes: a note inside them would sit on the curves drawn at the floor
-            ax.set_title(f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}", fontsize="small", color="tab:red")
+            ax.set_title(
+                f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}",
+                fontsize="small",
+                color="tab:red",
+            )
     names = _sweep_names(rows)
-    legend = "dots: each seed, line: mean" if all(_numeric(rows, k) for k in swept) else "dots: each seed; line or large dot: mean"
+    legend = (
+        "dots: each seed, line: mean"
+        if all(_numeric(rows, k) for k in swept)
+        else "dots: each seed; line or large dot: mean"
+    )
     fig.suptitle(f"sweep of {names}: {len(rows)} runs ({legend})" if names else f"sweep of {len(rows)} runs ({legend})")
     fig.savefig(out, dpi=100)
     return True
@@ -912,13 +1043,29 @@ def show_sweep(sweep_dir: Path, json_out: bool = False) -> int:
     if json_out:
         from optrun.core.outputs import json_safe
 
-        print(json.dumps(json_safe({"sweep_dir": shown(sweep_dir.resolve()), "keys": list(plan.keys), "planned": len(plan.runs),
-                                    "runs": rows}), indent=2), flush=True)
+        print(
+            json.dumps(
+                json_safe(
+                    {
+                        "sweep_dir": shown(sweep_dir.resolve()),
+                        "keys": list(plan.keys),
+                        "planned": len(plan.runs),
+                        "runs": rows,
+                    }
+                ),
+                indent=2,
+            ),
+            flush=True,
+        )
         return 0
     out().print(results_table(rows, plan.keys))
     plot = next((p for p in sorted(sweep_dir.glob("sweep.*")) if p.suffix not in (".json", ".csv")), None)
-    out().print(f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
-                + (f", {plot.name}" if plot else ""), highlight=False, markup=False)
+    out().print(
+        f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
+        + (f", {plot.name}" if plot else ""),
+        highlight=False,
+        markup=False,
+    )
     return 0
 
 
@@ -939,20 +1086,34 @@ def plot_sweep_dir(sweep_dir: Path) -> tuple[list[Path], list[str]]:
 
 
 # ----------------------------------------------------------- optrun sweep
-def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None, workers: int, dask: str | None,
-                  resume: Path | None, plots: bool, overrides: Sequence[str], problems: Path | None, quiet: bool = False,
-                  vectorize: bool = False) -> int:
+def sweep_command(
+    config: Path | None,
+    grid: Sequence[str],
+    zipped: Sequence[str],
+    seeds: int | None,
+    workers: int,
+    dask: str | None,
+    resume: Path | None,
+    plots: bool,
+    overrides: Sequence[str],
+    problems: Path | None,
+    quiet: bool = False,
+    vectorize: bool = False,
+) -> int:
     """``optrun sweep``: validate and start a sweep (or take one to
     ``--resume``), run it, print its table (not with ``quiet``); returns the
     exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
-    from optrun.commands.common import load_problems, note, out, signal_name, warn
-    from optrun.commands.common import StoppedBySignal
-    from optrun.commands.signals import stoppable
+    from optrun.commands.common import StoppedBySignal, load_problems, note, out, signal_name, warn
     from optrun.commands.progress import progress
+    from optrun.commands.signals import stoppable
 
     with stoppable() as flag:
         load_problems(problems)
-        problems_dir = str(problems.resolve()) if problems else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+        problems_dir = (
+            str(problems.resolve())
+            if problems
+            else (str(Path("problems").resolve()) if Path("problems").is_dir() else None)
+        )
         if dask is not None:
             if vectorize:
                 raise ConfigError("--vectorize runs the sweep as one computation in this process: leave out --dask")
@@ -966,7 +1127,9 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
         else:
             if config is None:
                 raise ConfigError("give a config file (or --resume SWEEP_DIR)")
-            with progress("validating", None, elapsed=False, hidden=quiet) as bar:  # validating a large sweep takes a moment: show it
+            with progress(
+                "validating", None, elapsed=False, hidden=quiet
+            ) as bar:  # validating a large sweep takes a moment: show it
                 plan, base = make_plan(config, overrides, grid, zipped, seeds, plots, on_checked=bar.update)
             for text in dropped_options(plan):
                 note(text)
@@ -976,9 +1139,14 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
             if repeats:
                 warn(repeats)
             if flag is not None and flag.signum is not None:
-                raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded", flag.signum)
+                raise StoppedBySignal(
+                    f"interrupted by {signal_name(flag.signum)} before the sweep started; nothing was recorded",
+                    flag.signum,
+                )
             sweep_dir = start_sweep(plan, base.output.dir, base.name)
-        outcome = run_new_or_resumed(plan, sweep_dir, workers, dask, problems_dir, new=resume is None, quiet=quiet, vectorize=vectorize)
+        outcome = run_new_or_resumed(
+            plan, sweep_dir, workers, dask, problems_dir, new=resume is None, quiet=quiet, vectorize=vectorize
+        )
         for warning in outcome.warnings:
             warn(warning)
         if not quiet:
@@ -986,8 +1154,18 @@ def sweep_command(config: Path | None, grid: Sequence[str], zipped: Sequence[str
         return report_sweep(outcome, len(plan.runs), quiet)
 
 
-def run_new_or_resumed(plan: Plan, sweep_dir: Path, workers: int, dask: str | None, problems: str | None, new: bool,
-                       label: str = "sweep", remove: Path | None = None, quiet: bool = False, vectorize: bool = False) -> SweepOutcome:
+def run_new_or_resumed(
+    plan: Plan,
+    sweep_dir: Path,
+    workers: int,
+    dask: str | None,
+    problems: str | None,
+    new: bool,
+    label: str = "sweep",
+    remove: Path | None = None,
+    quiet: bool = False,
+    vectorize: bool = False,
+) -> SweepOutcome:
     """:func:`run_sweep` with a progress bar labelled ``label``; a ``new``
     sweep in which nothing ran (e.g. no scheduler) leaves no sweep folder
     behind (nor ``remove``, the folder holding it: optrun bench's)."""
@@ -1022,7 +1200,9 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
         failure_line(f"sweep: {summary}")
     if outcome.stopped or done < planned:
         by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
-        err.print(f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False)
+        err.print(
+            f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False
+        )
         return 128 + (outcome.signum or 2)
     if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
         err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)

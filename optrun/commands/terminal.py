@@ -56,7 +56,7 @@ class ProgressBar:
         self._every = refresh_seconds
         self._next = 0.0
 
-    def __enter__(self) -> "ProgressBar":
+    def __enter__(self) -> ProgressBar:
         self._progress.start()
         return self
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from optrun.core.backend import DEFAULT as DEFAULT_BACKEND, check_backend
-from optrun.core.errors import ConfigError, short_repr
-from optrun.core.options import Options, validate
-
 from optrun.config.expect import ExpectConfig
 from optrun.config.sweep import SweepConfig
+from optrun.core.backend import DEFAULT as DEFAULT_BACKEND
+from optrun.core.backend import check_backend
+from optrun.core.errors import ConfigError, short_repr
+from optrun.core.options import Options, validate
 from optrun.core.safe_yaml import parse_yaml, read_yaml_file
 
 # a run name becomes a folder name: letters (any script) and digits, '.', '_' and '-',
@@ -60,10 +61,16 @@ class OutputConfig(Options):
 
     dir: str = Field("outputs", min_length=1)
     plots: bool = True
-    plot_format: Literal["png", "svg", "pdf"] = Field("png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ...")
+    plot_format: Literal["png", "svg", "pdf"] = Field(
+        "png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
+    )
     param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
-    grad_columns: bool = Field(False, description="also write the signed gradient, a grad:<path> column per free parameter entry")
-    log_every: int = Field(1, ge=1, description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)")
+    grad_columns: bool = Field(
+        False, description="also write the signed gradient, a grad:<path> column per free parameter entry"
+    )
+    log_every: int = Field(
+        1, ge=1, description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)"
+    )
 
     @field_validator("dir")
     @classmethod
@@ -76,7 +83,9 @@ class OutputConfig(Options):
 class _TopLevel(Options):
     name: str | None = None
     seed: int = Field(0, ge=0, le=2**32 - 1)
-    backend: str = Field(DEFAULT_BACKEND, min_length=1, description="autograd or jax: the array module and the derivatives")
+    backend: str = Field(
+        DEFAULT_BACKEND, min_length=1, description="autograd or jax: the array module and the derivatives"
+    )
     problem: str | dict[str, Any]
     init: str | dict[str, Any] = "default"
     optimizer: str | dict[str, Any]
@@ -93,7 +102,9 @@ class _TopLevel(Options):
             return None
         name = unicodedata.normalize("NFC", name)
         if not is_valid_name(name):
-            raise ValueError("a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 100)")
+            raise ValueError(
+                "a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 100)"
+            )
         return name
 
 
@@ -249,25 +260,32 @@ def plain_data(value: Any) -> Any:
 
 
 def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) -> Config:
+    from optrun.config.plugins import load_problem_folders
     from optrun.core.initializers import INITIALIZERS
     from optrun.core.optimizers import OPTIMIZERS
-    from optrun.config.plugins import load_problem_folders
     from optrun.core.problems import PROBLEMS
-
     from optrun.core.problems.python import PythonFunction
 
     function = data.get("problem") if isinstance(data.get("problem"), PythonFunction) else None
     top = validate(_TopLevel, {**data, "problem": "python"} if function is not None else data)
     folders, load_warnings = load_problem_folders(paths.dirs)
     paths.warnings.extend(load_warnings)
-    looked = ", ".join(str(f) for f in folders) if folders else f"none found; looked in {', '.join(str(d) for d in paths.dirs)}"
+    looked = (
+        ", ".join(str(f) for f in folders)
+        if folders
+        else f"none found; looked in {', '.join(str(d) for d in paths.dirs)}"
+    )
     where = f"user problems are loaded from problems/ folders in the config's folder and its parents up to the project root ({looked}), from ./problems and from --problems"
     context = {"paths": paths}
     name = top.name
     if name is None:
         name = name_from_stem(default_name)
     check_backend(top.backend)  # known and installed (jax itself is imported only when a run uses it)
-    problem = _section(top.problem, "problem", "name", PROBLEMS, context, hint=where) if function is None else _function_section(function)
+    problem = (
+        _section(top.problem, "problem", "name", PROBLEMS, context, hint=where)
+        if function is None
+        else _function_section(function)
+    )
     problem.entry.check_backend(top.backend)
     return Config(
         name=name,
@@ -286,7 +304,9 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
     )
 
 
-def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any, context: Mapping[str, Any], hint: str = "") -> Section:
+def _section(
+    raw: str | dict[str, Any], path: str, key: str, registry: Any, context: Mapping[str, Any], hint: str = ""
+) -> Section:
     options = dict(raw) if isinstance(raw, dict) else {key: raw}
     if key not in options:
         named = [k for k in options if k in registry]  # `init: {values: ...}` means kind: values
@@ -294,7 +314,10 @@ def _section(raw: str | dict[str, Any], path: str, key: str, registry: Any, cont
         raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)}){hint}", path=path)
     name = options.pop(key)
     if not isinstance(name, str):
-        raise ConfigError(f"must be a {registry.kind} name, got {short_repr(name)} (known: {', '.join(registry)})", path=f"{path}.{key}")
+        raise ConfigError(
+            f"must be a {registry.kind} name, got {short_repr(name)} (known: {', '.join(registry)})",
+            path=f"{path}.{key}",
+        )
     try:
         entry = registry.get(name)
     except ConfigError as exc:
@@ -311,6 +334,12 @@ def _function_section(function: Any) -> Section:
     from optrun.core.problems import PROBLEMS
     from optrun.core.problems.python import PythonOptions
 
-    entry = dataclasses.replace(PROBLEMS.get("python"), build=lambda options, xp: function.problem(),
-                                backends=function.backends, takes_module=True)
-    return Section(key="name", name="python", entry=entry, options=validate(PythonOptions, function.options(), "problem"))
+    entry = dataclasses.replace(
+        PROBLEMS.get("python"),
+        build=lambda options, xp: function.problem(),
+        backends=function.backends,
+        takes_module=True,
+    )
+    return Section(
+        key="name", name="python", entry=entry, options=validate(PythonOptions, function.options(), "problem")
+    )

@@ -66,7 +66,9 @@ class BenchConfig(Options):
     @classmethod
     def _targets(cls, value: list[float]) -> list[float]:
         if any(not 0 < t < 1 for t in value):
-            raise ValueError(f"targets are tolerances between 0 and 1 (exclusive), e.g. [1.0e-1, 1.0e-3, 1.0e-6], got {value}")
+            raise ValueError(
+                f"targets are tolerances between 0 and 1 (exclusive), e.g. [1.0e-1, 1.0e-3, 1.0e-6], got {value}"
+            )
         if len(set(value)) != len(value):
             raise ValueError(f"targets must be distinct, got {value}")
         return sorted(value, reverse=True)
@@ -142,7 +144,10 @@ def load_suite(path: str | Path) -> Suite:
     try:
         config = validate(BenchConfig, data)
         if not is_valid_name(config.name):
-            raise ConfigError("a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit", path="name")
+            raise ConfigError(
+                "a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit",
+                path="name",
+            )
         return Suite(config, source)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None

@@ -60,5 +60,3 @@ class ExpectConfig(Options):
             if key in value:
                 return value[key]
         return DEFAULT_TOLERANCE
-
-

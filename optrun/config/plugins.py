@@ -182,8 +182,11 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
 
 
 def _clash(source: str, exc: DuplicateName) -> ConfigError:
-    return ConfigError(f"registers the {exc.kind} '{exc.name}', a name that is already taken (a built-in or another user file): "
-                       "give it another name", source=source)
+    return ConfigError(
+        f"registers the {exc.kind} '{exc.name}', a name that is already taken (a built-in or another user file): "
+        "give it another name",
+        source=source,
+    )
 
 
 def load_entry_points() -> list[str]:

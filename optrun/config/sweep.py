@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from optrun.core.options import Options
 
+
 class SweepConfig(Options):
     """A study over many runs (read by ``optrun sweep``; ignored by ``optrun run``).
     Keys of ``grid``/``zip`` are dotted config paths, as for ``--set``."""
@@ -34,7 +35,10 @@ class SweepConfig(Options):
     def _same_length(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
         lengths = {key: len(values) for key, values in value.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError("zip lists must have one length; their lengths are " + ", ".join(f"{k}: {n}" for k, n in lengths.items()))
+            raise ValueError(
+                "zip lists must have one length; their lengths are "
+                + ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            )
         return value
 
     @field_validator("seeds")

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from optrun.core.errors import ConfigError
 from optrun.core.registry import Registry
@@ -89,10 +90,13 @@ class BackendEntry:
 BACKENDS: Registry[BackendEntry] = Registry("backend")
 
 
-def register_backend(name: str, load: Callable[[], Backend], *, description: str, requires: tuple[str, ...] = (),
-                     extra: str = "") -> BackendEntry:
+def register_backend(
+    name: str, load: Callable[[], Backend], *, description: str, requires: tuple[str, ...] = (), extra: str = ""
+) -> BackendEntry:
     """Register a backend under ``name``; ``load`` is called on first use."""
-    return BACKENDS.register(name, BackendEntry(name=name, load=load, description=description, requires=requires, extra=extra))
+    return BACKENDS.register(
+        name, BackendEntry(name=name, load=load, description=description, requires=requires, extra=extra)
+    )
 
 
 def check_backend(name: str) -> BackendEntry:
@@ -153,6 +157,7 @@ def _jax() -> Backend:
         def at(x):
             value, pull = jax.vjp(f, x)
             return (lambda u: pull(u)[0]), value
+
         return at
 
     return Backend(
@@ -169,7 +174,16 @@ def _jax() -> Backend:
     )
 
 
-register_backend("autograd", _autograd, description="autograd.numpy and autograd's reverse mode (the default)",
-                 requires=("autograd",))
-register_backend("jax", _jax, description="jax.numpy, every derivative compiled with jax.jit, float64",
-                 requires=("jax", "jaxlib"), extra="jax")
+register_backend(
+    "autograd",
+    _autograd,
+    description="autograd.numpy and autograd's reverse mode (the default)",
+    requires=("autograd",),
+)
+register_backend(
+    "jax",
+    _jax,
+    description="jax.numpy, every derivative compiled with jax.jit, float64",
+    requires=("jax", "jaxlib"),
+    extra="jax",
+)

@@ -62,7 +62,8 @@ import math
 import signal
 import time
 from collections import OrderedDict
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -71,7 +72,9 @@ from optrun.core.optimizers.schedules import ScheduleOptions, as_schedule
 from optrun.core.runner import TERMINATION, Observer, Oracle, Outcome, SignalFlag, StopRules, termination_message
 
 CHUNK = 2048  # rows per compiled call, at most (a call costs tens of microseconds: many rows amortize it)
-WORK = 2**20  # at most this many rows x entries per chunk, so a large problem's chunk stays short (seconds, not minutes)
+WORK = (
+    2**20
+)  # at most this many rows x entries per chunk, so a large problem's chunk stays short (seconds, not minutes)
 ROW_BYTES = 16 * 2**20  # at most this many bytes of x and g rows per chunk, when observers want them
 
 
@@ -178,8 +181,11 @@ def varying_options(options: Sequence[Any]) -> tuple[str, ...]:
     array), in which a batch's members differ: the batch carries them as
     arrays, one value per member."""
     first = options[0]
-    return tuple(name for name in type(first).model_fields
-                 if name != "step_size" and any(getattr(o, name) != getattr(first, name) for o in options[1:]))
+    return tuple(
+        name
+        for name in type(first).model_fields
+        if name != "step_size" and any(getattr(o, name) != getattr(first, name) for o in options[1:])
+    )
 
 
 def batch_problem(options: Sequence[Any]) -> str:
@@ -191,16 +197,21 @@ def batch_problem(options: Sequence[Any]) -> str:
         values = [getattr(o, name) for o in options]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             shown = ", ".join(sorted({repr(v) for v in values}))
-            return (f"optimizer.{name}: --vectorize runs differ only in numeric option values, and this option is "
-                    f"{shown} across the runs (set it to a number in every run, or leave it out of the sweep)")
+            return (
+                f"optimizer.{name}: --vectorize runs differ only in numeric option values, and this option is "
+                f"{shown} across the runs (set it to a number in every run, or leave it out of the sweep)"
+            )
     return ""
 
 
-_CHUNKS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()  # the last few (direction_of, jitted chunk), reused
+_CHUNKS: OrderedDict[tuple, tuple[Callable, Callable]] = (
+    OrderedDict()
+)  # the last few (direction_of, jitted chunk), reused
 
 
-def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, points: bool, batch: bool = False,
-              varying: tuple[str, ...] = ()) -> tuple[Callable, Callable]:
+def chunk_for(
+    fun: Callable, entry: OptimizerEntry, options: Any, points: bool, batch: bool = False, varying: tuple[str, ...] = ()
+) -> tuple[Callable, Callable]:
     """``direction_of`` (:func:`direction_builder`) and the jitted chunk of
     (objective, optimizer, options, points), built once and kept for the
     next run with the same ones (a repeated run, a benchmark, a sweep over
@@ -209,7 +220,15 @@ def chunk_for(fun: Callable, entry: OptimizerEntry, options: Any, points: bool, 
     ``varying`` options (``jax.vmap``). The step size is fed as an array,
     so it is not part of what is compiled."""
     jax = _jax()
-    key = (fun, entry.compiled, type(options), options.model_dump_json(exclude={"step_size", *varying}), points, batch, varying)
+    key = (
+        fun,
+        entry.compiled,
+        type(options),
+        options.model_dump_json(exclude={"step_size", *varying}),
+        points,
+        batch,
+        varying,
+    )
     if key in _CHUNKS:
         _CHUNKS.move_to_end(key)
         return _CHUNKS[key]
@@ -252,7 +271,9 @@ def hard_stop(f: np.ndarray, grad_norm: np.ndarray, k0: int, prev_f: float, stop
     j = int(hits[0])
     if diverged[j]:
         fj, gj = float(f[j]), float(grad_norm[j])
-        return Stop(j, "nonfinite_f" if not math.isfinite(fj) else ("nonfinite_grad" if not math.isfinite(gj) else "bound"))
+        return Stop(
+            j, "nonfinite_f" if not math.isfinite(fj) else ("nonfinite_grad" if not math.isfinite(gj) else "bound")
+        )
     if small_grad[j]:
         return Stop(j, "grad_tol")
     return Stop(j, "f_tol", float(change[j]))
@@ -278,8 +299,9 @@ class Track:
     with observers the flag is read after every row), keeps the best point,
     and builds the run's :class:`Outcome` when it has ended."""
 
-    def __init__(self, x0: np.ndarray, stop: StopRules, observers: Sequence[Observer], interrupt: SignalFlag | None,
-                 base: int):
+    def __init__(
+        self, x0: np.ndarray, stop: StopRules, observers: Sequence[Observer], interrupt: SignalFlag | None, base: int
+    ):
         self.stop, self.interrupt, self.base = stop, interrupt, base
         self.record = [obs.record for obs in observers]
         self.k0 = 0  # the next chunk's first row
@@ -293,8 +315,16 @@ class Track:
     def fail(self, reason: str, **details: Any) -> None:
         self.reason, self.details = reason, details
 
-    def take(self, fs: np.ndarray, gns: np.ndarray, xs: np.ndarray | None, gs: np.ndarray | None, ts: np.ndarray,
-             shown: list[float], x_at: Callable[[int], np.ndarray]) -> None:
+    def take(
+        self,
+        fs: np.ndarray,
+        gns: np.ndarray,
+        xs: np.ndarray | None,
+        gs: np.ndarray | None,
+        ts: np.ndarray,
+        shown: list[float],
+        x_at: Callable[[int], np.ndarray],
+    ) -> None:
         """The run's next chunk of rows (rows k0, k0 + 1, ...): f, |g|, x and g
         (None: rows without points, then ``x_at(row)`` gives the stop row's x),
         times and the step size each row shows."""
@@ -346,14 +376,26 @@ class Track:
     def outcome(self, wall_time_s: float) -> Outcome:
         reason, stop = self.reason, self.stop
         message = termination_message(reason, stop, self.f, self.grad_norm, self.k, self.signum, **self.details)
-        return Outcome(status=TERMINATION[reason][0], reason=reason, message=message, x=np.array(self.x, dtype=float),
-                       fun=self.f, grad_norm=self.grad_norm, nit=self.k, nfev=self.nfev, njev=self.nfev,
-                       best_fun=self.best_fun, best_iter=self.best_iter, wall_time_s=wall_time_s,
-                       signum=int(self.signum) if self.signum else None)
+        return Outcome(
+            status=TERMINATION[reason][0],
+            reason=reason,
+            message=message,
+            x=np.array(self.x, dtype=float),
+            fun=self.f,
+            grad_norm=self.grad_norm,
+            nit=self.k,
+            nfev=self.nfev,
+            njev=self.nfev,
+            best_fun=self.best_fun,
+            best_iter=self.best_iter,
+            wall_time_s=wall_time_s,
+            signum=int(self.signum) if self.signum else None,
+        )
 
 
-def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool,
-             batch: Sequence[Any] | None = None) -> tuple[Callable, Any, Any, tuple[str, dict[str, Any]] | None]:
+def _prepare(
+    oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool, batch: Sequence[Any] | None = None
+) -> tuple[Callable, Any, Any, tuple[str, dict[str, Any]] | None]:
     """Check that the objective traces to a number and the direction keeps x's
     shape (jax.eval_shape: no computation), so either is blamed as
     runner.minimize blames it; returns the jitted chunk, the options it takes
@@ -383,8 +425,9 @@ def _prepare(oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any,
             state = direction.init(jnp.asarray(x))
         d_shape = jax.eval_shape(direction.update, one, direction.init(jnp.zeros(one.shape)), jnp.zeros(one.shape))[0]
         if getattr(d_shape, "shape", None) != one.shape:
-            raise ContractError(f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} "
-                                f"for x of shape {one.shape}")
+            raise ContractError(
+                f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} for x of shape {one.shape}"
+            )
     except ContractError as exc:
         return None, None, None, ("contract", {"where": label, "at": 0, "problem": str(exc)})
     except Exception as exc:

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -164,7 +165,9 @@ class Product:
 
 
 # ------------------------------------------------------------------ the point
-def point(problem: Problem, at: Mapping[str, Any] | None = None, *, base: Params | None = None, seed: int = 0) -> Params:
+def point(
+    problem: Problem, at: Mapping[str, Any] | None = None, *, base: Params | None = None, seed: int = 0
+) -> Params:
     """A full, checked parameter mapping: ``base`` (default: the problem's
     start, drawn with ``seed`` if it is random) with the names in ``at``
     replaced. Values must have the shapes of the start; errors name
@@ -219,7 +222,9 @@ def _check_matrix(rows: int, columns: int, what: str, path: str) -> None:
     if rows * columns > MAX_MATRIX:
         raise ConfigError(
             f"the {what} would have {rows} x {columns} = {rows * columns} entries; the limit is {MAX_MATRIX} "
-            "(use the gradient, a JVP or a VJP instead)", path=path)
+            "(use the gradient, a JVP or a VJP instead)",
+            path=path,
+        )
 
 
 # ------------------------------------------------------------------ scalar functions
@@ -242,8 +247,14 @@ def hessian(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: B
     return Hessian(value=float(fx(flat.x)), matrix=tuple(_floats(row) for row in h), labels=flat.labels)
 
 
-def derivatives(problem: Problem, at: Mapping[str, Any] | None = None, order: int = 1, name: str | None = None, *,
-                backend: Backend | None = None) -> Derivatives:
+def derivatives(
+    problem: Problem,
+    at: Mapping[str, Any] | None = None,
+    order: int = 1,
+    name: str | None = None,
+    *,
+    backend: Backend | None = None,
+) -> Derivatives:
     """f and its derivatives up to ``order`` in one scalar parameter: ``name``,
     or the problem's only parameter when it has one scalar parameter."""
     name, value, functions = _along(problem, at, order, name, backend)
@@ -251,8 +262,15 @@ def derivatives(problem: Problem, at: Mapping[str, Any] | None = None, order: in
     return Derivatives(name=name, at=value, values=values)
 
 
-def derivative_curves(problem: Problem, at: Mapping[str, Any] | None, order: int, name: str | None, grid: Sequence[float], *,
-                      backend: Backend | None = None) -> np.ndarray:
+def derivative_curves(
+    problem: Problem,
+    at: Mapping[str, Any] | None,
+    order: int,
+    name: str | None,
+    grid: Sequence[float],
+    *,
+    backend: Backend | None = None,
+) -> np.ndarray:
     """f and its derivatives up to ``order`` in ``name`` at each grid value
     (the other parameters held at ``at``), one row per value: what
     ``derivatives`` gives at each, with the functions built once (and on jax
@@ -260,11 +278,14 @@ def derivative_curves(problem: Problem, at: Mapping[str, Any] | None, order: int
     backend = backend if backend is not None else get_backend()
     _, _, functions = _along(problem, at, order, name, backend)
     functions = [backend.jit(fn) for fn in functions]
-    return np.array(_quiet(lambda: [[float(fn(float(s))) for fn in functions] for s in grid]), dtype=float).reshape(len(grid), order + 1)
+    return np.array(_quiet(lambda: [[float(fn(float(s))) for fn in functions] for s in grid]), dtype=float).reshape(
+        len(grid), order + 1
+    )
 
 
-def _along(problem: Problem, at: Mapping[str, Any] | None, order: int, name: str | None,
-           backend: Backend | None) -> tuple[str, float, list[Callable[[Any], Any]]]:
+def _along(
+    problem: Problem, at: Mapping[str, Any] | None, order: int, name: str | None, backend: Backend | None
+) -> tuple[str, float, list[Callable[[Any], Any]]]:
     """The parameter's name, its value, and f with its derivatives 1..order as functions of it."""
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
         raise ConfigError(f"must be an integer from 1 to {MAX_ORDER}, got {short_repr(order)}", path="order")
@@ -274,17 +295,25 @@ def _along(problem: Problem, at: Mapping[str, Any] | None, order: int, name: str
     if name is None:
         if len(params) != 1 or not scalars:
             only = next(iter(params)) if len(params) == 1 else None
-            what = (f"its parameter '{only}' has shape {np.shape(params[only])}" if only is not None
-                    else f"it has {len(params)} parameters ({', '.join(sorted(params))})")
-            raise ConfigError(f"derivatives up to order {order} are for one scalar parameter, and {what}"
-                              + (f"; name one of the scalar parameters: {', '.join(scalars)}" if scalars and only is None else ""),
-                              path="order")
+            what = (
+                f"its parameter '{only}' has shape {np.shape(params[only])}"
+                if only is not None
+                else f"it has {len(params)} parameters ({', '.join(sorted(params))})"
+            )
+            raise ConfigError(
+                f"derivatives up to order {order} are for one scalar parameter, and {what}"
+                + (f"; name one of the scalar parameters: {', '.join(scalars)}" if scalars and only is None else ""),
+                path="order",
+            )
         name = scalars[0]
     elif name not in params:
         raise unknown_parameter(str(name), params, "order")
     elif not _is_scalar(params[name]):
-        raise ConfigError(f"derivatives up to order {order} are for one scalar parameter, and '{name}' has shape {np.shape(params[name])} "
-                          f"(scalar parameters: {', '.join(scalars) or 'none'})", path="order")
+        raise ConfigError(
+            f"derivatives up to order {order} are for one scalar parameter, and '{name}' has shape {np.shape(params[name])} "
+            f"(scalar parameters: {', '.join(scalars) or 'none'})",
+            path="order",
+        )
     value = float(params[name])
 
     def along(s):
@@ -301,8 +330,15 @@ def _is_scalar(value: Any) -> bool:
     return not isinstance(value, (Mapping, list, tuple)) and np.shape(value) == ()
 
 
-def fd_check(problem: Problem, at: Mapping[str, Any] | None = None, *, steps: Sequence[float] = STEPS,
-             max_entries: int = MAX_FD_ENTRIES, seed: int = 0, backend: Backend | None = None) -> FDCheck:
+def fd_check(
+    problem: Problem,
+    at: Mapping[str, Any] | None = None,
+    *,
+    steps: Sequence[float] = STEPS,
+    max_entries: int = MAX_FD_ENTRIES,
+    seed: int = 0,
+    backend: Backend | None = None,
+) -> FDCheck:
     """Finite differences against the autodiff gradient at the point.
 
     Forward (f(x + h e) - f(x)) / h and central (f(x + h e) - f(x - h e)) / 2h
@@ -349,12 +385,23 @@ def fd_check(problem: Problem, at: Mapping[str, Any] | None = None, *, steps: Se
     directional_errors = [abs(e - gv) for e in estimates]
     best_step, best_error = _best(steps, directional_errors)
     return FDCheck(
-        mode=mode, steps=steps, labels=flat.labels, value=f0, autodiff=_floats(g),
+        mode=mode,
+        steps=steps,
+        labels=flat.labels,
+        value=f0,
+        autodiff=_floats(g),
         forward=FDScheme("forward", _floats(forward), *_best(steps, forward)),
         central=FDScheme("central", _floats(central), *_best(steps, central)),
-        directional=DirectionalCheck(seed=seed, direction=_floats(v), autodiff=gv, estimates=_floats(estimates),
-                                     errors=_floats(directional_errors), best_step=best_step, best_error=best_error,
-                                     relative_error=best_error / max(abs(gv), 1e-300)),
+        directional=DirectionalCheck(
+            seed=seed,
+            direction=_floats(v),
+            autodiff=gv,
+            estimates=_floats(estimates),
+            errors=_floats(directional_errors),
+            best_step=best_step,
+            best_error=best_error,
+            relative_error=best_error / max(abs(gv), 1e-300),
+        ),
     )
 
 
@@ -396,8 +443,9 @@ def _vector(problem: Problem, backend: Backend) -> tuple[Callable[[Params], Any]
     return (lambda p: reshape(objective(p), (1,))), 1, ("f",)
 
 
-def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | None = None, *,
-             backend: Backend | None = None) -> Jacobian:
+def jacobian(
+    problem: Problem, at: Mapping[str, Any] | None = None, by: str | None = None, *, backend: Backend | None = None
+) -> Jacobian:
     """The m x n Jacobian, built column by column from n JVPs (``by="jvp"``,
     forward mode) or row by row from m VJPs (``by="vjp"``, reverse mode);
     by default the one that needs fewer passes (VJPs when m <= n)."""
@@ -422,14 +470,27 @@ def jacobian(problem: Problem, at: Mapping[str, Any] | None = None, by: str | No
         passes = flat.n
     else:
         pull, value = _quiet(lambda: flat.backend.vjp(fx)(flat.x))
-        matrix = np.vstack([np.asarray(_quiet(lambda: pull(_unit(m, i))), dtype=float).reshape(flat.n) for i in range(m)])
+        matrix = np.vstack(
+            [np.asarray(_quiet(lambda: pull(_unit(m, i))), dtype=float).reshape(flat.n) for i in range(m)]
+        )
         passes = m
-    return Jacobian(value=_floats(value), matrix=tuple(_floats(row) for row in matrix), rows=rows, columns=flat.labels,
-                    by=by, passes=passes)  # type: ignore[arg-type]
+    return Jacobian(
+        value=_floats(value),
+        matrix=tuple(_floats(row) for row in matrix),
+        rows=rows,
+        columns=flat.labels,
+        by=by,
+        passes=passes,
+    )  # type: ignore[arg-type]
 
 
-def jvp(problem: Problem, at: Mapping[str, Any] | None, tangent: Mapping[str, Any] | Sequence[float], *,
-        backend: Backend | None = None) -> Product:
+def jvp(
+    problem: Problem,
+    at: Mapping[str, Any] | None,
+    tangent: Mapping[str, Any] | Sequence[float],
+    *,
+    backend: Backend | None = None,
+) -> Product:
     """J v in one forward pass. ``tangent`` is a mapping like the parameters
     (names left out are 0) or a flat list of n numbers in ``leaf_names`` order."""
     flat = _Flat(point(problem, at), backend)
@@ -439,7 +500,9 @@ def jvp(problem: Problem, at: Mapping[str, Any] | None, tangent: Mapping[str, An
     return Product(mode="jvp", value=_floats(value), vector=_floats(v), result=_floats(result), labels=rows)
 
 
-def vjp(problem: Problem, at: Mapping[str, Any] | None, cotangent: Sequence[float], *, backend: Backend | None = None) -> Product:
+def vjp(
+    problem: Problem, at: Mapping[str, Any] | None, cotangent: Sequence[float], *, backend: Backend | None = None
+) -> Product:
     """u^T J in one reverse pass; ``cotangent`` is a list of m numbers, one per output."""
     flat = _Flat(point(problem, at), backend)
     fn, m, rows = _vector(problem, flat.backend)

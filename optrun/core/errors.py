@@ -52,7 +52,7 @@ class OptrunError(Exception):
         self.path = path
         self.source = source
 
-    def located(self, *, path: str | None = None, source: str | None = None) -> "OptrunError":
+    def located(self, *, path: str | None = None, source: str | None = None) -> OptrunError:
         """A copy of this error with a key path prefix and/or a source file."""
         new_path = self.path
         if path:

@@ -18,8 +18,9 @@ import functools
 import math
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -49,6 +50,7 @@ def register_initializer(name: str, *, description: str, options: type[Options])
     With options derived from :class:`FillOptions`, the registered (and
     returned) function honours ``only``: ``apply`` fills every entry and the
     entries ``only`` does not match are put back to the start."""
+
     def decorate(apply):
         if issubclass(options, FillOptions):
             apply = _honouring_only(apply)
@@ -76,11 +78,15 @@ class FillOptions(Options):
             return None
         patterns = [only] if isinstance(only, str) else only
         if not isinstance(patterns, list) or not 1 <= len(patterns) <= MAX_PATTERNS:
-            raise ValueError(f"must be a path pattern or a list of 1 to {MAX_PATTERNS} of them, e.g. \"layers[*].w\", got {short_repr(only)}")
+            raise ValueError(
+                f'must be a path pattern or a list of 1 to {MAX_PATTERNS} of them, e.g. "layers[*].w", got {short_repr(only)}'
+            )
         for pattern in patterns:
             if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > MAX_PATTERN_LENGTH:
-                raise ValueError(f"each pattern must be a non-empty string of at most {MAX_PATTERN_LENGTH} characters, "
-                                 f"e.g. \"layers[*].w\", got {short_repr(pattern)}")
+                raise ValueError(
+                    f"each pattern must be a non-empty string of at most {MAX_PATTERN_LENGTH} characters, "
+                    f'e.g. "layers[*].w", got {short_repr(pattern)}'
+                )
         return only
 
 
@@ -112,12 +118,16 @@ def select(patterns: str | list[str], start: Params, path: str = "init.only") ->
                 hit = True
         return hit
 
-    entry_patterns = [(p, r) for p, r in compiled if any(c in p for c in "[*?")]  # the only ones an entry name can match
+    entry_patterns = [
+        (p, r) for p, r in compiled if any(c in p for c in "[*?")
+    ]  # the only ones an entry name can match
 
     def mask_of(node: Any, where: str, above: list[str]) -> Any:
         """True (whole subtree selected), False, or a boolean array for a partly selected leaf."""
         if isinstance(node, Mapping):
-            return {k: mask_of(node[k], _join(where, str(k)), above + [_join(where, str(k))]) for k in sorted(node)}  # flatten's order
+            return {
+                k: mask_of(node[k], _join(where, str(k)), above + [_join(where, str(k))]) for k in sorted(node)
+            }  # flatten's order
         if isinstance(node, (list, tuple)):
             return [mask_of(v, f"{where}[{i}]", above + [f"{where}[{i}]"]) for i, v in enumerate(node)]
         arrays.append(where)
@@ -139,8 +149,11 @@ def select(patterns: str | list[str], start: Params, path: str = "init.only") ->
     missing = [p for p in patterns if p not in used]
     if missing:
         shown = ", ".join(arrays[:12]) + (f", ... ({len(arrays)} in all)" if len(arrays) > 12 else "")
-        raise ConfigError(f"the pattern {missing[0]!r} matches no parameter{suggest(missing[0], arrays)} (paths: {shown}; "
-                          "* matches any characters but '.', e.g. layers[*].w)", path=path)
+        raise ConfigError(
+            f"the pattern {missing[0]!r} matches no parameter{suggest(missing[0], arrays)} (paths: {shown}; "
+            "* matches any characters but '.', e.g. layers[*].w)",
+            path=path,
+        )
 
     def keep(filled: Params) -> Params:
         return _merge(masks, filled, start)
@@ -210,11 +223,13 @@ class UniformOptions(FillOptions):
     high: float = 1.0
 
     @model_validator(mode="after")
-    def _ordered(self) -> "UniformOptions":
+    def _ordered(self) -> UniformOptions:
         if not self.low < self.high:
             raise ValueError(f"low must be less than high, got low={self.low}, high={self.high}")
         if not math.isfinite(self.high - self.low):  # numpy cannot draw from a range wider than the largest float
-            raise ValueError(f"high - low must be a finite number (at most {sys.float_info.max:.4g}), got low={self.low}, high={self.high}")
+            raise ValueError(
+                f"high - low must be a finite number (at most {sys.float_info.max:.4g}), got low={self.low}, high={self.high}"
+            )
         return self
 
 
@@ -253,7 +268,9 @@ def uniform(options: UniformOptions, start: Params, rng: np.random.Generator) ->
 
 
 @register_initializer(
-    "values", description="explicit values for named parameters; the others keep the default start", options=ValuesOptions
+    "values",
+    description="explicit values for named parameters; the others keep the default start",
+    options=ValuesOptions,
 )
 def values(options: ValuesOptions, start: Params, rng: np.random.Generator) -> Params:
     result = dict(start)

@@ -15,7 +15,8 @@ import contextlib
 import functools
 import os
 import platform
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from optrun.core.errors import ConfigError
 
@@ -101,8 +102,10 @@ def numpy_simd() -> dict[str, list[str]]:
     except ImportError:  # pragma: no cover - NumPy 1.x
         from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
     features = getattr(umath, "__cpu_features__", {})
-    return {"baseline": list(getattr(umath, "__cpu_baseline__", [])),
-            "found": [name for name in getattr(umath, "__cpu_dispatch__", []) if features.get(name)]}
+    return {
+        "baseline": list(getattr(umath, "__cpu_baseline__", [])),
+        "found": [name for name in getattr(umath, "__cpu_dispatch__", []) if features.get(name)],
+    }
 
 
 KERNEL_SETTINGS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -165,8 +168,26 @@ def cpu_flags() -> set[str]:
 
 
 # What a report of a failure needs: the versions of what computes the numbers and of what tests them.
-ENVIRONMENT_PACKAGES = ("numpy", "scipy", "autograd", "pyyaml", "typer", "rich", "pydantic", "matplotlib", "ruamel.yaml",
-                        "threadpoolctl", "pytest", "pytest-xdist", "hypothesis", "jax", "jaxlib", "optax", "dask", "pandas")
+ENVIRONMENT_PACKAGES = (
+    "numpy",
+    "scipy",
+    "autograd",
+    "pyyaml",
+    "typer",
+    "rich",
+    "pydantic",
+    "matplotlib",
+    "ruamel.yaml",
+    "threadpoolctl",
+    "pytest",
+    "pytest-xdist",
+    "hypothesis",
+    "jax",
+    "jaxlib",
+    "optax",
+    "dask",
+    "pandas",
+)
 
 
 def environment() -> list[str]:
@@ -190,7 +211,9 @@ def environment() -> list[str]:
     except ImportError:  # pragma: no cover
         libyaml = "-"
     simd = numpy_simd()
-    settings = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(("OPENBLAS_", "NPY_", "OPTRUN_")))
+    settings = " ".join(
+        f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith(("OPENBLAS_", "NPY_", "OPTRUN_"))
+    )
     return [
         f"optrun {version('optrun')}, Python {platform.python_version()} ({platform.system()} {platform.machine()})",
         " ".join(f"{name} {version(name)}" for name in ENVIRONMENT_PACKAGES),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -36,9 +37,14 @@ class Options(BaseModel):
         1e3``, as YAML reads it) is that integer; 1.5 stays an error."""
         if not isinstance(data, Mapping):
             return data
-        fixed = {name: int(value) for name, value in data.items()
-                 if isinstance(value, float) and value.is_integer() and name in cls.model_fields
-                 and _takes_int_not_float(cls.model_fields[name].annotation)}
+        fixed = {
+            name: int(value)
+            for name, value in data.items()
+            if isinstance(value, float)
+            and value.is_integer()
+            and name in cls.model_fields
+            and _takes_int_not_float(cls.model_fields[name].annotation)
+        }
         return {**data, **fixed} if fixed else data
 
     def resolved(self) -> dict[str, Any]:
@@ -50,7 +56,9 @@ class Options(BaseModel):
         """'step_size=0.01, b1=0.9' — the options with their defaults."""
         parts = []
         for name, field in cls.model_fields.items():
-            default = "required" if field.is_required() else short_repr(field.get_default(call_default_factory=True), 40)
+            default = (
+                "required" if field.is_required() else short_repr(field.get_default(call_default_factory=True), 40)
+            )
             parts.append(f"{name}={default}")
         return ", ".join(parts)
 
@@ -82,8 +90,20 @@ def _model_names() -> set[str]:
 
 
 # pydantic's names for schema kinds, as union-branch tags ('constrained-float' is a float with bounds)
-_SCHEMA_TAG_PREFIXES = ("function-", "constrained-", "lax-or-strict", "json-or-python", "is-instance", "is-subclass",
-                        "tagged-union", "definition-ref", "typed-dict", "model-fields", "dataclass-args", "custom-error")
+_SCHEMA_TAG_PREFIXES = (
+    "function-",
+    "constrained-",
+    "lax-or-strict",
+    "json-or-python",
+    "is-instance",
+    "is-subclass",
+    "tagged-union",
+    "definition-ref",
+    "typed-dict",
+    "model-fields",
+    "dataclass-args",
+    "custom-error",
+)
 
 
 def _is_type_tag(part: Any, models: set[str]) -> bool:
@@ -126,13 +146,15 @@ def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str,
     for err in same:
         msg = err["msg"]
         if msg.startswith("Value error, "):  # pydantic's prefix is noise for users
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         msg = msg[0].lower() + msg[1:]
         if msg not in messages:
             messages.append(msg)
     text = " or ".join(messages)
     given = first.get("input")
-    if (isinstance(given, str) and short_repr(given) in text) or ", got " in text:  # the message quotes the value already
+    if (
+        isinstance(given, str) and short_repr(given) in text
+    ) or ", got " in text:  # the message quotes the value already
         return path, text, others
     return path, f"{text}, got {short_repr(given)}", others  # bounded: never the repr of a whole huge value
 

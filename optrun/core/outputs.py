@@ -26,12 +26,13 @@ import json
 import math
 import os
 import signal
-import threading
 import tempfile
+import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -50,7 +51,11 @@ def make_run_dir(base: str | Path, name: str, now: float | None = None, prefix: 
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         dangling = _dangling_link(parent)
-        why = f"{dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist" if dangling else exc.strerror or exc
+        why = (
+            f"{dangling} is a symbolic link to {os.readlink(dangling)}, which does not exist"
+            if dangling
+            else exc.strerror or exc
+        )
         raise RunIOError(f"cannot create the output folder: {why}", source=str(parent)) from None
     stamp = prefix + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
     for n in range(10_000):
@@ -145,8 +150,12 @@ class TraceWriter:
             raise RunIOError(f"cannot create the trace: {exc.strerror or exc}", source=str(path)) from None
         self._hold_room()
         # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
-        header = (list(TRACE_COLUMNS) + (list(param_names) if param_names else [])
-                  + [GRAD_PREFIX + name for name in grad_names or ()] + (["gap"] if fstar is not None else []))
+        header = (
+            list(TRACE_COLUMNS)
+            + (list(param_names) if param_names else [])
+            + [GRAD_PREFIX + name for name in grad_names or ()]
+            + (["gap"] if fstar is not None else [])
+        )
         try:
             self._write(csv_line(header))
         except RunIOError:
@@ -154,8 +163,18 @@ class TraceWriter:
             raise
         self.rows_written = 0
 
-    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
-               g: np.ndarray | None = None) -> None:
+    def record(
+        self,
+        k: int,
+        f: float,
+        grad_norm: float,
+        step_size: float,
+        t: float,
+        nfev: int,
+        njev: int,
+        x: np.ndarray,
+        g: np.ndarray | None = None,
+    ) -> None:
         """One iteration; ``t`` is the run's elapsed time, which also paces
         the flushes. ``g`` None (a derivative-free method): the grad columns
         are ``nan``, as ``grad_norm`` is."""
@@ -181,8 +200,18 @@ class TraceWriter:
             self.flush()
             self._next_flush = t + self._flush_seconds
 
-    def _line(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
-              g: np.ndarray | None) -> str:
+    def _line(
+        self,
+        k: int,
+        f: float,
+        grad_norm: float,
+        step_size: float,
+        t: float,
+        nfev: int,
+        njev: int,
+        x: np.ndarray,
+        g: np.ndarray | None,
+    ) -> str:
         line = "%d,%r,%r,%r,%.6f,%d,%d" % (k, f, grad_norm, float(step_size), t, nfev, njev)
         if self._with_params:
             full = self._expand(x) if self._expand is not None else x
@@ -260,7 +289,7 @@ class TraceWriter:
         """Take SUMMARY_ROOM bytes of the trace's disk in a file with no name (Linux's O_TMPFILE), best effort: a
         file system without O_TMPFILE or fallocate, or one already full, gives no room and nothing else changes."""
         try:
-            fd = os.open(Path(self.path).parent, os.O_WRONLY | getattr(os, "O_TMPFILE"), 0o600)
+            fd = os.open(Path(self.path).parent, os.O_WRONLY | os.O_TMPFILE, 0o600)
         except (OSError, AttributeError):
             return
         try:
@@ -381,7 +410,11 @@ def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarra
     if not header:
         raise ValueError("trace.csv is empty (no header row)")
     rest = handle.read()
-    data = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=float, ndmin=2, comments=None) if rest.strip() else np.empty((0, len(header)))
+    data = (
+        np.loadtxt(io.StringIO(rest), delimiter=",", dtype=float, ndmin=2, comments=None)
+        if rest.strip()
+        else np.empty((0, len(header)))
+    )
     if data.shape[1] != len(header):
         raise ValueError(f"trace.csv rows have {data.shape[1]} fields but the header names {len(header)} columns")
     return {name: data[:, i] for i, name in enumerate(header)}

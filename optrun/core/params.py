@@ -10,7 +10,8 @@ is the one place parameters are flattened.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,9 @@ def coerce_like(template: Any, value: Any, path: str) -> Any:
         return {k: coerce_like(template[k], value[k], _join(path, str(k))) for k in template}
     if isinstance(template, (list, tuple)):  # structural list, e.g. the MLP's layers
         if not isinstance(value, (list, tuple)) or len(value) != len(template):
-            raise ConfigError(f"must be a list of {len(template)} entries like the problem's, got {_brief(value)}", path=path)
+            raise ConfigError(
+                f"must be a list of {len(template)} entries like the problem's, got {_brief(value)}", path=path
+            )
         return [coerce_like(t, v, f"{path}[{i}]") for i, (t, v) in enumerate(zip(template, value))]
     return coerce_leaf(template, value, path)
 
@@ -101,7 +104,9 @@ def size(params: Any) -> int:
 
 def unknown_parameter(name: str, known: Any, path: str) -> ConfigError:
     """The one message for a parameter name the problem does not have."""
-    return ConfigError(f"unknown parameter '{name}'{suggest(name, sorted(known))} (parameters: {', '.join(sorted(known))})", path=path)
+    return ConfigError(
+        f"unknown parameter '{name}'{suggest(name, sorted(known))} (parameters: {', '.join(sorted(known))})", path=path
+    )
 
 
 def to_jsonable(params: Any) -> Any:

@@ -56,7 +56,7 @@ class PathContext:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_config(cls, config_file: str | Path | None) -> "PathContext":
+    def for_config(cls, config_file: str | Path | None) -> PathContext:
         """For a config file; ``None`` (a config given as a mapping): the working folder."""
         if config_file is None:
             return cls([Path.cwd()], from_file=False)
@@ -80,8 +80,10 @@ class PathContext:
         if not self.from_file:
             raise ValueError(f"{what} {raw!r} not found in the working folder {self.dirs[0]}")
         looked = ", ".join(str(d) for d in self.dirs)
-        raise ValueError(f"{what} {raw!r} not found (relative paths are looked up in the config's folder and its parents "
-                         f"up to the project root: {looked})")
+        raise ValueError(
+            f"{what} {raw!r} not found (relative paths are looked up in the config's folder and its parents "
+            f"up to the project root: {looked})"
+        )
 
 
 def _resolve_in_context(value: str, info: ValidationInfo) -> str:

@@ -7,7 +7,8 @@ close matches, so a typo in a config says what was meant.
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Generic, TypeVar
 
 from optrun.core.errors import ConfigError
 
@@ -49,8 +50,7 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):
             known = sorted(self._entries)
             raise ConfigError(
-                f"unknown {self.kind} '{name}'{suggest(str(name), known)} "
-                f"(known: {', '.join(known)})"
+                f"unknown {self.kind} '{name}'{suggest(str(name), known)} (known: {', '.join(known)})"
             ) from None
 
     def __contains__(self, name: object) -> bool:

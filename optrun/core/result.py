@@ -16,8 +16,9 @@ as ``null`` (JSON has no NaN), so a Summary read back has ``None`` there.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from optrun.core.errors import ConfigError
 from optrun.core.status import Status
@@ -178,8 +179,9 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _type_problem(data: dict[str, Any], key: str, check: Callable[[Any], bool], what: str, optional: bool = False,
-                  where: str = "") -> str:
+def _type_problem(
+    data: dict[str, Any], key: str, check: Callable[[Any], bool], what: str, optional: bool = False, where: str = ""
+) -> str:
     if key not in data:
         return "" if optional else f"no '{where}{key}'"
     value = data[key]
@@ -225,13 +227,18 @@ def summary_problem(summary: Any) -> str:
         if problem:
             return problem
     best = summary["best"]
-    problem = (_type_problem(best, "fun", _number_or_null, "a number or null", where="best.")
-               or _type_problem(best, "iter", lambda v: v is None or _is_int(v), "an integer or null", where="best."))
+    problem = _type_problem(best, "fun", _number_or_null, "a number or null", where="best.") or _type_problem(
+        best, "iter", lambda v: v is None or _is_int(v), "an integer or null", where="best."
+    )
     if problem:
         return problem
     reference = summary["reference"]
     if reference is not None:
-        return (_type_problem(reference, "fun", _is_number, "a number", where="reference.")
-                or _type_problem(reference, "params", lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v),
-                                 "a list of objects", where="reference."))
+        return _type_problem(reference, "fun", _is_number, "a number", where="reference.") or _type_problem(
+            reference,
+            "params",
+            lambda v: isinstance(v, list) and all(isinstance(p, dict) for p in v),
+            "a list of objects",
+            where="reference.",
+        )
     return ""

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from optrun.core.safe_yaml import read_yaml_file
 from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.outputs import TRACE_COLUMNS, read_trace
 from optrun.core.result import Summary
+from optrun.core.safe_yaml import read_yaml_file
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,9 @@ def read_run(path: str | Path) -> RunFiles:
         raise RunIOError(f"cannot read the run's files: {exc.strerror or exc}", source=str(run)) from None
     except (ValueError, yaml.YAMLError, RecursionError) as exc:  # (RecursionError: absurdly nested data)
         raise ConfigError(f"cannot read the run's files: {' '.join(str(exc).split())}", source=str(run)) from None
-    named = isinstance(config, dict) and all(isinstance(config.get(k), dict) and "name" in config[k] for k in ("problem", "optimizer"))
+    named = isinstance(config, dict) and all(
+        isinstance(config.get(k), dict) and "name" in config[k] for k in ("problem", "optimizer")
+    )
     if not named:
         raise ConfigError("config.yaml is not a resolved optrun config (no problem/optimizer names)", source=str(run))
     summary = read_summary(run)
@@ -94,7 +96,9 @@ def read_summary(run_dir: str | Path) -> Summary | None:
     except OSError as exc:
         raise RunIOError(f"cannot read summary.json: {exc.strerror or exc}", source=str(run)) from None
     except (ValueError, RecursionError) as exc:  # (RecursionError: absurdly nested JSON)
-        raise ConfigError(f"summary.json is not an optrun summary: not JSON ({' '.join(str(exc).split())})", source=str(run)) from None
+        raise ConfigError(
+            f"summary.json is not an optrun summary: not JSON ({' '.join(str(exc).split())})", source=str(run)
+        ) from None
     return Summary.from_json(data, source=str(run))
 
 

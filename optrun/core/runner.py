@@ -15,15 +15,16 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import OptrunError
-from optrun.core.status import Status
 from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, OptimizerState, step_size_of
+from optrun.core.status import Status
 
 # One table of termination reasons: reason -> (status, message template).
 TERMINATION: dict[str, tuple[Status, str]] = {
@@ -40,11 +41,20 @@ TERMINATION: dict[str, tuple[Status, str]] = {
     "optimizer_converged": (Status.CONVERGED, "{optimizer_message}"),
     "optimizer_failed": (Status.FAILED, "{optimizer_message}"),
     # a method that stalled at the limit of floating-point precision (see ``stalled_reason``):
-    "precision_limit": (Status.CONVERGED, "{optimizer_message}; |f - f*| = {gap:.3g} <= {stall_tol:.3g} for the known minimum "
-                        "f* = {fstar:.10g}: converged to floating-point precision"),
-    "stalled_short": (Status.FAILED, "{optimizer_message}; |f - f*| = {gap:.3g} > {stall_tol:.3g}: stalled short of the known "
-                      "minimum f* = {fstar:.10g}"),
-    "stalled": (Status.FAILED, "{optimizer_message} (the problem has no known minimum to confirm that this point is one)"),
+    "precision_limit": (
+        Status.CONVERGED,
+        "{optimizer_message}; |f - f*| = {gap:.3g} <= {stall_tol:.3g} for the known minimum "
+        "f* = {fstar:.10g}: converged to floating-point precision",
+    ),
+    "stalled_short": (
+        Status.FAILED,
+        "{optimizer_message}; |f - f*| = {gap:.3g} > {stall_tol:.3g}: stalled short of the known "
+        "minimum f* = {fstar:.10g}",
+    ),
+    "stalled": (
+        Status.FAILED,
+        "{optimizer_message} (the problem has no known minimum to confirm that this point is one)",
+    ),
 }
 
 # A stalled method is `converged` when f is within this of a known minimum, relative to max(1, |f*|): half the digits
@@ -138,8 +148,18 @@ class StopRules(Protocol):
 class Observer(Protocol):
     """Anything that wants every iteration (the trace writer, the progress bar)."""
 
-    def record(self, k: int, f: float, grad_norm: float, step_size: float, t: float, nfev: int, njev: int, x: np.ndarray,
-               g: np.ndarray) -> None: ...
+    def record(
+        self,
+        k: int,
+        f: float,
+        grad_norm: float,
+        step_size: float,
+        t: float,
+        nfev: int,
+        njev: int,
+        x: np.ndarray,
+        g: np.ndarray,
+    ) -> None: ...
 
 
 class Oracle:
@@ -238,7 +258,7 @@ class Oracle:
     def _keep(self, x: np.ndarray, f: float, g: np.ndarray | None) -> list[Any]:
         entry = [np.array(x, dtype=float), f, g]
         self._memo.insert(0, entry)
-        del self._memo[self.MEMO_SIZE:]
+        del self._memo[self.MEMO_SIZE :]
         return entry
 
     def _compute(self, x: np.ndarray, gradient: bool) -> tuple[float, np.ndarray | None]:
@@ -310,15 +330,24 @@ class Outcome:
     nhev: int = 0  # Hessians and Hessian-vector products
 
 
-def termination_message(reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None,
-                        **details: Any) -> str:
+def termination_message(
+    reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None, **details: Any
+) -> str:
     """TERMINATION's message for ``reason``, filled in with the run's last
     row, its stop rules and the reason's details (the one place both loops,
     this one and the compiled one, word how a run ended)."""
     return TERMINATION[reason][1].format(
-        fun=fun, grad_norm=grad_norm, nit=nit, grad_tol=stop.grad_tol or 0.0, f_tol=stop.f_tol or 0.0,
-        max_iter=stop.max_iter, time_limit=stop.time_limit or 0.0, divergence=stop.divergence,
-        signal=signal.Signals(signum).name if signum else "", **details)
+        fun=fun,
+        grad_norm=grad_norm,
+        nit=nit,
+        grad_tol=stop.grad_tol or 0.0,
+        f_tol=stop.f_tol or 0.0,
+        max_iter=stop.max_iter,
+        time_limit=stop.time_limit or 0.0,
+        divergence=stop.divergence,
+        signal=signal.Signals(signum).name if signum else "",
+        **details,
+    )
 
 
 def minimize(
@@ -394,22 +423,31 @@ def minimize(
             where = optimizer_label
             state = optimizer.init(x)
             if not isinstance(state, OptimizerState):
-                raise ContractError(f"init returned a {type(state).__name__} without a step_size field "
-                                    "(every state carries the step size its last update used)")
+                raise ContractError(
+                    f"init returned a {type(state).__name__} without a step_size field "
+                    "(every state carries the step size its last update used)"
+                )
             step_size_of(state)
             own_count = hasattr(state, "method_nit")  # the method counts its iterations itself (see the docstring)
             where = objective
             prev_f = f
             while True:
                 t = clock() - start
-                where, details["at"] = "an observer", k  # a failing observer (a user's, in the notebook API) is named as such
+                where, details["at"] = (
+                    "an observer",
+                    k,
+                )  # a failing observer (a user's, in the notebook API) is named as such
                 for rec in record:
                     rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x, g)
                 if f < best_fun:
                     best_fun, best_iter = f, k
                 # -- stop rules, in a fixed order; one comparison catches nan, inf and the bound
                 if not (abs(f) <= divergence and (grad_norm <= math.inf or not gradient)):
-                    reason = "nonfinite_f" if not math.isfinite(f) else ("nonfinite_grad" if not math.isfinite(grad_norm) else "bound")
+                    reason = (
+                        "nonfinite_f"
+                        if not math.isfinite(f)
+                        else ("nonfinite_grad" if not math.isfinite(grad_norm) else "bound")
+                    )
                 elif grad_norm <= grad_tol:
                     reason = "grad_tol"
                 elif f_tol is not None and k > 0 and abs(f - prev_f) <= f_tol * max(1.0, abs(f)):
@@ -428,7 +466,9 @@ def minimize(
                 try:
                     step, state = out
                 except (TypeError, ValueError):
-                    raise ContractError(f"update returned {type(out).__name__} {_brief(out)}, not (step, state)") from None
+                    raise ContractError(
+                        f"update returned {type(out).__name__} {_brief(out)}, not (step, state)"
+                    ) from None
                 step_size = step_size_of(state)
                 if np.shape(step) != shape:
                     raise ContractError(f"update returned a step of shape {np.shape(step)} for x of shape {shape}")

@@ -40,7 +40,7 @@ _TAG_PREFIX = "tag:yaml.org,2002:"
 
 
 def _tag(node: yaml.Node) -> str:
-    return "!!" + node.tag[len(_TAG_PREFIX):] if node.tag.startswith(_TAG_PREFIX) else node.tag
+    return "!!" + node.tag[len(_TAG_PREFIX) :] if node.tag.startswith(_TAG_PREFIX) else node.tag
 
 
 class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
@@ -66,11 +66,16 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             target = self.anchors[event.anchor]
             if id(target) not in self._sizes:
                 raise yaml.composer.ComposerError(
-                    None, None, f"the alias *{event.anchor} is inside its own anchor (a recursive value is not allowed)", event.start_mark
+                    None,
+                    None,
+                    f"the alias *{event.anchor} is inside its own anchor (a recursive value is not allowed)",
+                    event.start_mark,
                 )
         self._depth += 1
         if self._depth > MAX_YAML_DEPTH:
-            raise yaml.composer.ComposerError(None, None, f"values are nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"values are nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark
+            )
         try:
             node = super().compose_node(parent, index)
         finally:
@@ -88,14 +93,19 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             self._nodes += size
             if self._nodes > MAX_YAML_NODES:
                 raise yaml.composer.ComposerError(
-                    None, None, f"aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?)", event.start_mark
+                    None,
+                    None,
+                    f"aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?)",
+                    event.start_mark,
                 )
         return node
 
     def compose_document(self):  # type: ignore[override]
         node = super().compose_document()
         if node is not None and self._sizes.get(id(node), 0) > MAX_YAML_NODES:
-            raise yaml.composer.ComposerError(None, None, f"the document has more than {MAX_YAML_NODES} values", node.start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"the document has more than {MAX_YAML_NODES} values", node.start_mark
+            )
         return node
 
     # constructing: a value the tag cannot make is a marked error, never a crash
@@ -106,12 +116,16 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             raise
         except (ValueError, TypeError, AttributeError, KeyError, OverflowError, IndexError):
             value = short_repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
-            raise yaml.constructor.ConstructorError(None, None, f"{value} is not a valid {_tag(node)}", node.start_mark) from None
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{value} is not a valid {_tag(node)}", node.start_mark
+            ) from None
 
     def construct_scalar(self, node):  # type: ignore[override]
         value = super().construct_scalar(node)
         if isinstance(value, str) and "\x00" in value:
-            raise yaml.constructor.ConstructorError(None, None, "a NUL character (\\0) is not allowed in a value", node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, "a NUL character (\\0) is not allowed in a value", node.start_mark
+            )
         return value
 
     def construct_yaml_int(self, node):  # type: ignore[override]
@@ -127,8 +141,17 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             return super().construct_document(node)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, AttributeError, KeyError, OverflowError, IndexError):  # in a collection's second stage
-            raise yaml.constructor.ConstructorError(None, None, "a value does not match its tag", node.start_mark) from None
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            KeyError,
+            OverflowError,
+            IndexError,
+        ):  # in a collection's second stage
+            raise yaml.constructor.ConstructorError(
+                None, None, "a value does not match its tag", node.start_mark
+            ) from None
 
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
         if not isinstance(node, yaml.MappingNode):  # e.g. '!!set x': PyYAML's own error
@@ -138,13 +161,14 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a {type(key).__name__} cannot be a key (keys are plain values such as names)", key_node.start_mark
+                    None,
+                    None,
+                    f"a {type(key).__name__} cannot be a key (keys are plain values such as names)",
+                    key_node.start_mark,
                 )
             if key in seen:
                 mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {short_repr(key)}", mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {short_repr(key)}", mark)
             seen[key] = True
         return super().construct_mapping(node, deep=deep)
 
@@ -202,7 +226,7 @@ def parse_yaml(text: str, source: str) -> Any:
     between versions)."""
     for loader in _LOADERS:
         try:
-            return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader equivalent
+            return yaml.load(text, Loader=loader)
         except _PARSER_ERRORS as exc:
             if loader is not _LOADERS[-1]:
                 continue  # libyaml refused the text: PyYAML's own parser says why (or reads it)
@@ -210,28 +234,48 @@ def parse_yaml(text: str, source: str) -> Any:
         except yaml.YAMLError as exc:  # optrun's own limits and the constructor: the same on both parsers
             raise ConfigError(_describe(text, exc), source=source) from None
         except RecursionError:  # not reachable within MAX_YAML_DEPTH; kept as a last guard
-            raise ConfigError(f"YAML error: values are nested too deeply (at most {MAX_YAML_DEPTH} levels)", source=source) from None
+            raise ConfigError(
+                f"YAML error: values are nested too deeply (at most {MAX_YAML_DEPTH} levels)", source=source
+            ) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 # PyYAML's descriptions of a syntax error (its Python parser's, which do not depend on libyaml), in optrun's words:
 # (pattern on "context: problem", what optrun says). The first match wins; anything else is "not valid YAML (...)".
-_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(pattern, re.S), words) for pattern, words in (
-    (r"found character '\\t' that cannot start any token", "found a tab that cannot start any token (YAML indents with spaces)"),
-    (r"found character '(.)' that cannot start any token", "a value cannot start with '{0}' (quote it)"),
-    (r"while parsing a flow sequence.*expected ',' or '\]'", "a [ list is not closed with ] (or a ',' is missing)"),
-    (r"while parsing a flow mapping.*expected ',' or '\}'", "a { mapping is not closed with } (or a ',' is missing)"),
-    (r"mapping values are not allowed here", "a ':' here is not allowed (quote a value that contains ': ', or check the indentation)"),
-    (r"could not find expected ':'", "a key without ':' (or a value indented less than its key)"),
-    (r"found undefined alias '?([^']*)'?", "the alias *{0} names no anchor (&{0}) above it"),
-    (r"found duplicate anchor '([^']*)'", "the anchor &{0} is defined twice"),
-    (r"while scanning a quoted scalar.*found unexpected end of stream", "a quoted string is not closed"),
-    (r"expected a single document", "more than one YAML document (a config is one document)"),
-    (r"expected <block end>, but found", "the indentation does not match the lines above"),
-    (r"expected the node content, but found ','", "an empty entry between two commas"),
-    (r"expected the node content, but found '<stream end>'", "the text ends where a value was expected (an open [ or {?)"),
-    (r"expected '<document start>', but found", "text after the end of the document (an unmatched closing bracket?)"),
-))
+_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.S), words)
+    for pattern, words in (
+        (
+            r"found character '\\t' that cannot start any token",
+            "found a tab that cannot start any token (YAML indents with spaces)",
+        ),
+        (r"found character '(.)' that cannot start any token", "a value cannot start with '{0}' (quote it)"),
+        (r"while parsing a flow sequence.*expected ',' or '\]'", "a [ list is not closed with ] (or a ',' is missing)"),
+        (
+            r"while parsing a flow mapping.*expected ',' or '\}'",
+            "a { mapping is not closed with } (or a ',' is missing)",
+        ),
+        (
+            r"mapping values are not allowed here",
+            "a ':' here is not allowed (quote a value that contains ': ', or check the indentation)",
+        ),
+        (r"could not find expected ':'", "a key without ':' (or a value indented less than its key)"),
+        (r"found undefined alias '?([^']*)'?", "the alias *{0} names no anchor (&{0}) above it"),
+        (r"found duplicate anchor '([^']*)'", "the anchor &{0} is defined twice"),
+        (r"while scanning a quoted scalar.*found unexpected end of stream", "a quoted string is not closed"),
+        (r"expected a single document", "more than one YAML document (a config is one document)"),
+        (r"expected <block end>, but found", "the indentation does not match the lines above"),
+        (r"expected the node content, but found ','", "an empty entry between two commas"),
+        (
+            r"expected the node content, but found '<stream end>'",
+            "the text ends where a value was expected (an open [ or {?)",
+        ),
+        (
+            r"expected '<document start>', but found",
+            "text after the end of the document (an unmatched closing bracket?)",
+        ),
+    )
+)
 
 
 def _describe(text: str, exc: yaml.YAMLError) -> str:
@@ -246,8 +290,15 @@ def _describe(text: str, exc: yaml.YAMLError) -> str:
     where = f"line {_line_col(text, mark)}: " if mark else ""
     problem = str(exc.problem or exc.context or "invalid YAML")
     said = f"{exc.context or ''}: {problem}"
-    worded = next((words.replace("{0}", found.group(1)) if found.groups() else words
-                   for pattern, words in _SYNTAX for found in [pattern.search(said)] if found), None)
+    worded = next(
+        (
+            words.replace("{0}", found.group(1)) if found.groups() else words
+            for pattern, words in _SYNTAX
+            for found in [pattern.search(said)]
+            if found
+        ),
+        None,
+    )
     if worded is not None:
         problem = worded
     elif isinstance(exc, _PARSER_ERRORS):
@@ -260,7 +311,7 @@ def _describe(text: str, exc: yaml.YAMLError) -> str:
 def _tag_named(problem: str) -> str:
     found = re.search(r"'([^']*)'", problem)
     tag = found.group(1) if found else "?"
-    return "!!" + tag[len(_TAG_PREFIX):] if tag.startswith(_TAG_PREFIX) else tag
+    return "!!" + tag[len(_TAG_PREFIX) :] if tag.startswith(_TAG_PREFIX) else tag
 
 
 def _line_col(text: str, mark: Any) -> str:
@@ -288,18 +339,24 @@ def read_yaml_file(path: str | Path, what: str = "config file") -> Any:
         if stat.S_ISDIR(mode):
             raise ConfigError(f"is a directory, expected a YAML {what}", source=source)
         if not stat.S_ISREG(mode):
-            raise ConfigError(f"is not a regular file ({_file_kind(mode)}); a {what} must be a regular file", source=source)
+            raise ConfigError(
+                f"is not a regular file ({_file_kind(mode)}); a {what} must be a regular file", source=source
+            )
         data = read_at_most(fd, MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {what}: {exc.strerror or exc}", source=source) from None
     finally:
         os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{what} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB (the limit for YAML configs)", source=source)
+        raise ConfigError(
+            f"{what} is larger than {MAX_CONFIG_BYTES // 1_000_000} MB (the limit for YAML configs)", source=source
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"cannot read {what}: not UTF-8 text ({exc.reason} at byte {exc.start})", source=source) from None
+        raise ConfigError(
+            f"cannot read {what}: not UTF-8 text ({exc.reason} at byte {exc.start})", source=source
+        ) from None
     return parse_yaml(text, source)
 
 
@@ -316,10 +373,12 @@ def read_at_most(fd: int, limit: int) -> bytes:
 
 
 def _file_kind(mode: int) -> str:
-    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return kind
     return "not a plain file"
-
-

@@ -64,8 +64,9 @@ Capabilities are declared on the registry entry, never coded per method:
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -229,8 +230,18 @@ def _takes(fn: Callable, count: int) -> bool:
     return True
 
 
-def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs: Any, check: Any,
-                    pure: Any, transforms: Any, remember_last: Any, compiled: Any = None) -> list[str]:
+def _entry_problems(
+    name: Any,
+    make: Any,
+    options: Any,
+    description: Any,
+    needs: Any,
+    check: Any,
+    pure: Any,
+    transforms: Any,
+    remember_last: Any,
+    compiled: Any = None,
+) -> list[str]:
     """What is wrong with an entry, as far as registration can tell."""
     problems = []
     if not callable(make) or not _takes(make, 2):
@@ -256,7 +267,9 @@ def _entry_problems(name: Any, make: Any, options: Any, description: Any, needs:
         if not callable(compiled) or not _takes(compiled, 1):
             problems.append(f"compiled must be a function of (options) or None, got {_shown(compiled)}")
         elif not isinstance(transforms, tuple) or "step_size" not in transforms:
-            problems.append("compiled needs the 'step_size' transform (the compiled loop steps -step_size(t) * direction)")
+            problems.append(
+                "compiled needs the 'step_size' transform (the compiled loop steps -step_size(t) * direction)"
+            )
     return problems
 
 
@@ -269,10 +282,18 @@ def _shown(value: Any) -> str:
     return repr(value)[:80]
 
 
-def register_optimizer(name: str, *, options: type[Options], description: str, needs: tuple[str, ...] = ("gradient",),
-                       check: Callable[[Any, int], None] | None = None, pure: bool = True,
-                       transforms: tuple[str, ...] = (), remember_last: bool = False,
-                       compiled: Callable[[Any], Any] | None = None):
+def register_optimizer(
+    name: str,
+    *,
+    options: type[Options],
+    description: str,
+    needs: tuple[str, ...] = ("gradient",),
+    check: Callable[[Any, int], None] | None = None,
+    pure: bool = True,
+    transforms: tuple[str, ...] = (),
+    remember_last: bool = False,
+    compiled: Callable[[Any], Any] | None = None,
+):
     """Decorator: register ``make(options, oracle)`` under ``name``.
 
     ``make`` returns an :class:`Optimizer`, or a :class:`StepRule` when
@@ -286,7 +307,9 @@ def register_optimizer(name: str, *, options: type[Options], description: str, n
     def decorate(make):
         if not isinstance(name, str) or not name.strip():
             raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
-        problems = _entry_problems(name, make, options, description, needs, check, pure, transforms, remember_last, compiled)
+        problems = _entry_problems(
+            name, make, options, description, needs, check, pure, transforms, remember_last, compiled
+        )
         if problems:
             raise ContractError(f"optimizer '{name}' cannot be registered: {'; '.join(problems)}")
         applied = [(option, t) for option, t in TRANSFORMS.items() if option in transforms]
@@ -295,15 +318,31 @@ def register_optimizer(name: str, *, options: type[Options], description: str, n
         def complete(opts, oracle=None) -> Optimizer:
             built = make(opts, oracle)
             if not isinstance(built, first):
-                raise ContractError(f"optimizer '{name}': make returned a {type(built).__name__}, not "
-                                    f"{'an' if first is Optimizer else 'a'} {first.__name__}"
-                                    + (" (it declares the step_size transform)" if first is StepRule else ""))
+                raise ContractError(
+                    f"optimizer '{name}': make returned a {type(built).__name__}, not "
+                    f"{'an' if first is Optimizer else 'a'} {first.__name__}"
+                    + (" (it declares the step_size transform)" if first is StepRule else "")
+                )
             for option, transform in applied:
                 built = transform.apply(built, getattr(opts, option))
             return built._replace(name=name)
 
-        OPTIMIZERS.register(name, OptimizerEntry(name, complete, options, description, tuple(needs), check, pure,
-                                                 tuple(transforms), remember_last, make, compiled))
+        OPTIMIZERS.register(
+            name,
+            OptimizerEntry(
+                name,
+                complete,
+                options,
+                description,
+                tuple(needs),
+                check,
+                pure,
+                tuple(transforms),
+                remember_last,
+                make,
+                compiled,
+            ),
+        )
         return make
 
     return decorate
@@ -314,12 +353,18 @@ def step_size_of(state: Any) -> float:
     try:
         value = float(state.step_size)
     except AttributeError:
-        raise ContractError(f"the state is a {type(state).__name__} without a step_size field "
-                            "(every state carries the step size its last update used)") from None
+        raise ContractError(
+            f"the state is a {type(state).__name__} without a step_size field "
+            "(every state carries the step size its last update used)"
+        ) from None
     except (TypeError, ValueError):
         raise ContractError(f"the state's step_size is not a number: {state.step_size!r:.60}") from None
     return value
 
 
-from optrun.core.optimizers import first_order, line_search, newton  # noqa: E402,F401  (registers the built-ins)
-from optrun.core.optimizers import scipy_methods  # noqa: E402,F401  (SciPy-backed; scipy imported lazily)
+from optrun.core.optimizers import (  # noqa: E402,F401  (registers the built-ins)
+    first_order,
+    line_search,
+    newton,
+    scipy_methods,
+)

@@ -28,8 +28,9 @@ imported only when a compiled direction is built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import Field
@@ -63,8 +64,9 @@ def descend(direction: Direction) -> StepRule:
     return StepRule(direction.init, update)
 
 
-def first_order(name: str, *, options: type[FirstOrderOptions], description: str,
-                compiled: Callable[[Any], Any] | None = None):
+def first_order(
+    name: str, *, options: type[FirstOrderOptions], description: str, compiled: Callable[[Any], Any] | None = None
+):
     """Register a direction ``direction(options) -> Direction`` as the
     optimizer ``name``, with the step-size schedule and gradient clipping;
     ``compiled(options)``: the same direction as an optax
@@ -74,8 +76,13 @@ def first_order(name: str, *, options: type[FirstOrderOptions], description: str
         def make(opts: FirstOrderOptions, oracle=None) -> StepRule:
             return descend(direction(opts))
 
-        register_optimizer(name, options=options, description=description, transforms=("step_size", "clip_grad_norm"),
-                           compiled=compiled)(make)
+        register_optimizer(
+            name,
+            options=options,
+            description=description,
+            transforms=("step_size", "clip_grad_norm"),
+            compiled=compiled,
+        )(make)
         return direction
 
     return decorate
@@ -249,7 +256,9 @@ class AdamOptions(FirstOrderOptions):
 
 
 class AdamWOptions(AdamOptions):
-    weight_decay: float = Field(0.01, ge=0, description="decoupled weight decay: adds weight_decay * x to the direction")
+    weight_decay: float = Field(
+        0.01, ge=0, description="decoupled weight decay: adds weight_decay * x to the direction"
+    )
 
 
 class AdamState(NamedTuple):
@@ -300,8 +309,9 @@ def adamw_compiled(options: AdamWOptions) -> Any:
     return optax.chain(adam_compiled(options), optax.add_decayed_weights(options.weight_decay))
 
 
-first_order("adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)",
-            compiled=adam_compiled)(adam)
+first_order(
+    "adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)", compiled=adam_compiled
+)(adam)
 
 
 @first_order(

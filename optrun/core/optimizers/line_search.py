@@ -96,7 +96,8 @@ def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
             f"(f = {f0:.10g}, gradient norm {math.sqrt(slope):.3g}, trial steps down to {t:.3g}); "
             "f cannot resolve a smaller decrease (near a minimum: the limit of floating-point precision; "
             "a stop.grad_tol above the gradient norm reached would have ended the run first)",
-            success=False, stalled=True,
+            success=False,
+            stalled=True,
         )
 
     return StepRule(init, update)

@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from pydantic import Field
@@ -170,8 +171,13 @@ def refuse_dense(n: int, copies: int, what: str, instead: str, path: str) -> Non
 def check_size(options: NewtonOptions, n: int) -> None:
     """Refuse a dense Hessian that cannot fit, before the run starts."""
     if options.solver == "cholesky":
-        refuse_dense(n, DENSE_COPIES, f"cholesky forms the dense {n} x {n} Hessian",
-                     "use solver: cg (Hessian-vector products, no dense matrix) or a first-order optimizer", "optimizer.solver")
+        refuse_dense(
+            n,
+            DENSE_COPIES,
+            f"cholesky forms the dense {n} x {n} Hessian",
+            "use solver: cg (Hessian-vector products, no dense matrix) or a first-order optimizer",
+            "optimizer.solver",
+        )
 
 
 @register_optimizer(

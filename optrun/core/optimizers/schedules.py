@@ -24,8 +24,9 @@ path ``optimizer.step_size.schedule``) and validates the schedule's own options.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Mapping
+from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
@@ -58,6 +59,7 @@ SCHEDULES: Registry[ScheduleEntry] = Registry("schedule")
 
 def register_schedule(name: str, *, options: type[ScheduleOptions], description: str):
     """Decorator: register ``fn(options, t) -> step size`` under ``name``."""
+
     def decorate(fn):
         SCHEDULES.register(name, ScheduleEntry(name, fn, options, description))
         return fn
@@ -183,8 +185,12 @@ def _with_allowed_keys(exc: ValidationError, model: type[ScheduleOptions], name:
     for err in exc.errors():
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
-            message = f"unknown key '{key}'{suggest(key, allowed)} (allowed for schedule '{name}': {', '.join(allowed)})"
-            unknown.append({"type": PydanticCustomError("unknown_key", message), "loc": err["loc"], "input": err["input"]})
+            message = (
+                f"unknown key '{key}'{suggest(key, allowed)} (allowed for schedule '{name}': {', '.join(allowed)})"
+            )
+            unknown.append(
+                {"type": PydanticCustomError("unknown_key", message), "loc": err["loc"], "input": err["input"]}
+            )
         else:
             detail = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
             if "ctx" in err:

@@ -57,8 +57,15 @@ class ScipyState(NamedTuple):
 class _Worker:
     """``scipy.optimize.minimize`` in a thread, one iterate at a time."""
 
-    def __init__(self, method: str, oracle: Any, x0: np.ndarray, uses: tuple[str, ...], options: dict[str, Any],
-                 stall_status: int | None = None):
+    def __init__(
+        self,
+        method: str,
+        oracle: Any,
+        x0: np.ndarray,
+        uses: tuple[str, ...],
+        options: dict[str, Any],
+        stall_status: int | None = None,
+    ):
         self.stall_status = stall_status
         self._to_runner: queue.Queue = queue.Queue()
         self._to_scipy: queue.Queue = queue.Queue()
@@ -77,13 +84,17 @@ class _Worker:
             kwargs["hessp"] = oracle.hvp
         if "hess" in uses:
             kwargs["hess"] = oracle.hessian
-        self._thread = threading.Thread(target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}")
+        self._thread = threading.Thread(
+            target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}"
+        )
 
     def _run(self, fun, x0, kwargs) -> None:
         from scipy.optimize import minimize  # imported by scipy_method already: no import inside the run's clock
 
         try:
-            with np.errstate(all="ignore"):  # as in the runner's thread (errstate is per thread): overflow is a result, not a warning
+            with np.errstate(
+                all="ignore"
+            ):  # as in the runner's thread (errstate is per thread): overflow is a result, not a warning
                 result = minimize(fun, x0, **kwargs)
             self._to_runner.put(("done", result))
         except BaseException as exc:  # handed to the runner's thread, which reports it
@@ -91,7 +102,9 @@ class _Worker:
 
     def _callback(self, intermediate_result) -> None:
         x = np.array(intermediate_result.x, dtype=float)
-        self._oracle.remember(x, intermediate_result.fun)  # f as SciPy computed it (Nelder-Mead's best vertex may be old)
+        self._oracle.remember(
+            x, intermediate_result.fun
+        )  # f as SciPy computed it (Nelder-Mead's best vertex may be old)
         self._to_runner.put(("iterate", x))
         if self._to_scipy.get() == _STOP:
             raise StopIteration
@@ -107,9 +120,12 @@ class _Worker:
             return payload
         if kind == "error":
             raise payload
-        raise OptimizerFinished(f"scipy {self.method}: {payload.message}", success=bool(payload.success),
-                                stalled=self.stall_status is not None and payload.status == self.stall_status,
-                                nit=payload.get("nit"))
+        raise OptimizerFinished(
+            f"scipy {self.method}: {payload.message}",
+            success=bool(payload.success),
+            stalled=self.stall_status is not None and payload.status == self.stall_status,
+            nit=payload.get("nit"),
+        )
 
     def stop(self) -> None:
         if self._started and self._thread.is_alive():
@@ -117,8 +133,17 @@ class _Worker:
             self._thread.join(timeout=10)
 
 
-def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str, ...], scipy_options: tuple[str, ...],
-                 nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",), stall_status: int | None = None) -> Optimizer:
+def scipy_method(
+    options: Options,
+    oracle: Any,
+    *,
+    method: str,
+    uses: tuple[str, ...],
+    scipy_options: tuple[str, ...],
+    nit_offset: int = 0,
+    limits: tuple[str, ...] = ("maxiter",),
+    stall_status: int | None = None,
+) -> Optimizer:
     import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
 
     settings = {name: getattr(options, name) for name in scipy_options}
@@ -147,27 +172,52 @@ def scipy_method(options: Options, oracle: Any, *, method: str, uses: tuple[str,
 
 def _dense_check(name: str, matrix: str, copies: int):
     """For methods that keep dense n x n matrices: refuse sizes that cannot fit."""
+
     def check(options: Options, n: int) -> None:
         from optrun.core.optimizers.newton import refuse_dense
 
-        refuse_dense(n, copies, f"{name} keeps a dense {n} x {n} {matrix}",
-                     "use lbfgs, newton-cg or trust-ncg (no dense matrix)", "optimizer.name")
+        refuse_dense(
+            n,
+            copies,
+            f"{name} keeps a dense {n} x {n} {matrix}",
+            "use lbfgs, newton-cg or trust-ncg (no dense matrix)",
+            "optimizer.name",
+        )
 
     return check
 
 
-def _register(name: str, method: str, options: type[Options], uses: tuple[str, ...], description: str, check=None,
-              nit_offset: int = 0, limits: tuple[str, ...] = ("maxiter",), stall_status: int | None = 2) -> None:
+def _register(
+    name: str,
+    method: str,
+    options: type[Options],
+    uses: tuple[str, ...],
+    description: str,
+    check=None,
+    nit_offset: int = 0,
+    limits: tuple[str, ...] = ("maxiter",),
+    stall_status: int | None = 2,
+) -> None:
     """``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
     ``limits``: SciPy's own iteration and evaluation limits, lifted (the runner's stop rules decide);
     ``stall_status``: SciPy's ``status`` when the method cannot decrease f any further at floating-point precision
     (2 for every gradient method here: BFGS, CG and Newton-CG's "precision loss", L-BFGS-B's abnormal line search
     end, the trust regions' failure to predict an improvement); the runner decides such a run's status."""
-    needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or ("function values",)
-    make = functools.partial(scipy_method, method=method, uses=uses, scipy_options=tuple(options.model_fields), nit_offset=nit_offset,
-                             limits=limits, stall_status=stall_status)
-    register_optimizer(name, options=options, description=description, needs=needs, check=check, pure=False,
-                       remember_last=True)(make)
+    needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or (
+        "function values",
+    )
+    make = functools.partial(
+        scipy_method,
+        method=method,
+        uses=uses,
+        scipy_options=tuple(options.model_fields),
+        nit_offset=nit_offset,
+        limits=limits,
+        stall_status=stall_status,
+    )
+    register_optimizer(
+        name, options=options, description=description, needs=needs, check=check, pure=False, remember_last=True
+    )(make)
 
 
 class LBFGSOptions(Options):
@@ -197,12 +247,38 @@ class NelderMeadOptions(Options):
 
 
 _register("lbfgs", "L-BFGS-B", LBFGSOptions, ("gradient",), "SciPy L-BFGS-B: limited-memory quasi-Newton")
-_register("bfgs", "BFGS", GradientTolOptions, ("gradient",), "SciPy BFGS: quasi-Newton with a dense inverse-Hessian estimate",
-          check=_dense_check("bfgs", "inverse-Hessian estimate", 3))
+_register(
+    "bfgs",
+    "BFGS",
+    GradientTolOptions,
+    ("gradient",),
+    "SciPy BFGS: quasi-Newton with a dense inverse-Hessian estimate",
+    check=_dense_check("bfgs", "inverse-Hessian estimate", 3),
+)
 _register("cg", "CG", GradientTolOptions, ("gradient",), "SciPy nonlinear conjugate gradients (Polak-Ribiere)")
-_register("newton-cg", "Newton-CG", NewtonCGOptions, ("gradient", "hessp"), "SciPy truncated Newton with Hessian-vector products")
+_register(
+    "newton-cg",
+    "Newton-CG",
+    NewtonCGOptions,
+    ("gradient", "hessp"),
+    "SciPy truncated Newton with Hessian-vector products",
+)
 _register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy Newton conjugate-gradient trust region")
-_register("trust-exact", "trust-exact", TrustOptions, ("gradient", "hess"), "SciPy nearly exact trust region with the full Hessian",
-          check=_dense_check("trust-exact", "Hessian and its factorizations", 5))
-_register("nelder-mead", "Nelder-Mead", NelderMeadOptions, (), "SciPy Nelder-Mead simplex: derivative-free, for comparison",
-          nit_offset=1, limits=("maxiter", "maxfev"), stall_status=None)
+_register(
+    "trust-exact",
+    "trust-exact",
+    TrustOptions,
+    ("gradient", "hess"),
+    "SciPy nearly exact trust region with the full Hessian",
+    check=_dense_check("trust-exact", "Hessian and its factorizations", 5),
+)
+_register(
+    "nelder-mead",
+    "Nelder-Mead",
+    NelderMeadOptions,
+    (),
+    "SciPy Nelder-Mead simplex: derivative-free, for comparison",
+    nit_offset=1,
+    limits=("maxiter", "maxfev"),
+    stall_status=None,
+)

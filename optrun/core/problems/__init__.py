@@ -34,13 +34,14 @@ parameters (use ``xp.where``).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
 from optrun.core.errors import ConfigError
-from optrun.core.options import NoOptions, Options  # noqa: F401 (NoOptions: for problems, imported from here)
+from optrun.core.options import NoOptions, Options
 from optrun.core.params import Params, size
 from optrun.core.registry import Registry
 
@@ -135,8 +136,13 @@ def vector_valued(vector: Callable[[Params], Any], start: Params, outputs: int, 
     return Problem(objective=objective, start=start, note=note, vector=vector, outputs=outputs)
 
 
-def vector_problem(f: Callable[[Any], Any], start: np.ndarray, fun: float | None = None, minimizer: np.ndarray | None = None,
-                   note: str = "") -> Problem:
+def vector_problem(
+    f: Callable[[Any], Any],
+    start: np.ndarray,
+    fun: float | None = None,
+    minimizer: np.ndarray | None = None,
+    note: str = "",
+) -> Problem:
     """The common shape of a test function: one vector parameter ``x``,
     ``f(x)`` written with ``autograd.numpy``, its default start and (if known)
     its minimum ``fun`` at ``minimizer``."""
@@ -191,6 +197,7 @@ def _and(names: tuple[str, ...]) -> str:
 
 
 PROBLEMS: Registry[ProblemEntry] = Registry("problem")
+
 
 def register_problem(
     name: str,
@@ -283,6 +290,11 @@ def suite_members(name: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 # Importing the modules registers the built-ins.
-from optrun.core.problems import classic, expression, functions, models  # noqa: E402,F401
-from optrun.core.problems import mgh  # noqa: E402,F401  (after classic: its suite names rosenbrock and beale)
-from optrun.core.problems import python  # noqa: E402,F401  (optrun.minimize's Python functions)
+from optrun.core.problems import (  # noqa: E402,F401
+    classic,
+    expression,
+    functions,
+    mgh,
+    models,
+    python,
+)

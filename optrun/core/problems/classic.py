@@ -84,7 +84,9 @@ def beale(options: NoOptions, xp) -> Problem:
         x, y = p["x"], p["y"]
         return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2 + (2.625 - x + x * y**3) ** 2
 
-    return Problem(objective=f, start={"x": 1.0, "y": 1.0}, reference=Reference(fun=0.0, params=({"x": 3.0, "y": 0.5},)))
+    return Problem(
+        objective=f, start={"x": 1.0, "y": 1.0}, reference=Reference(fun=0.0, params=({"x": 3.0, "y": 0.5},))
+    )
 
 
 @register_problem(
@@ -102,7 +104,9 @@ def booth(options: NoOptions, xp) -> Problem:
 
     # the minimum solves the 2x2 linear system x + 2y = 7, 2x + y = 5
     x, y = np.linalg.solve([[1.0, 2.0], [2.0, 1.0]], [7.0, 5.0])
-    return Problem(objective=f, start={"x": 0.0, "y": 0.0}, reference=Reference(fun=0.0, params=({"x": float(x), "y": float(y)},)))
+    return Problem(
+        objective=f, start={"x": 0.0, "y": 0.0}, reference=Reference(fun=0.0, params=({"x": float(x), "y": float(y)},))
+    )
 
 
 def styblinski_tang_root() -> float:

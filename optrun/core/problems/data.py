@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from optrun.core.safe_yaml import read_at_most
 from optrun.core.errors import ConfigError
 from optrun.core.options import Options
 from optrun.core.paths import ConfigPath
 from optrun.core.registry import suggest
-
+from optrun.core.safe_yaml import read_at_most
 
 MAX_DATA_BYTES = 100_000_000  # a data file is at most 100 MB (it is parsed in memory)
 
@@ -60,42 +59,57 @@ def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:
             if stat.S_ISDIR(mode):
                 raise IsADirectoryError
             if not stat.S_ISREG(mode):  # a FIFO blocks forever, /dev/zero never ends
-                raise ConfigError(f"data path is not a regular file (a FIFO, device or socket): {path}", path=f"{where}.path")
+                raise ConfigError(
+                    f"data path is not a regular file (a FIFO, device or socket): {path}", path=f"{where}.path"
+                )
             if size > MAX_DATA_BYTES:
-                raise ConfigError(f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
-                                  path=f"{where}.path")
+                raise ConfigError(
+                    f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
+                    path=f"{where}.path",
+                )
             data = read_at_most(fd, MAX_DATA_BYTES + 1)
         finally:
             os.close(fd)
         if len(data) > MAX_DATA_BYTES:  # it grew while being read (or stat did not know its size)
-            raise ConfigError(f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
-                              path=f"{where}.path")
+            raise ConfigError(
+                f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
+                path=f"{where}.path",
+            )
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except FileNotFoundError:
         raise ConfigError(f"data file not found: {path}", path=f"{where}.path") from None
     except IsADirectoryError:
         raise ConfigError(f"data path is a directory, expected a CSV file: {path}", path=f"{where}.path") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise ConfigError(f"cannot read data file {path}: {getattr(exc, 'strerror', None) or exc}", path=f"{where}.path") from None
+        raise ConfigError(
+            f"cannot read data file {path}: {getattr(exc, 'strerror', None) or exc}", path=f"{where}.path"
+        ) from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
         raise ConfigError(f"data file {path} is empty (a header row and data rows are needed)", path=f"{where}.path")
     header = [name.strip() for name in rows[0]]
     if len(set(header)) != len(header) or any(not name for name in header):
-        raise ConfigError(f"data file {path}: the header row needs distinct, non-empty column names, got {header}", path=f"{where}.path")
+        raise ConfigError(
+            f"data file {path}: the header row needs distinct, non-empty column names, got {header}",
+            path=f"{where}.path",
+        )
     body = rows[1:]
     if not body:
         raise ConfigError(f"data file {path} has a header but no data rows", path=f"{where}.path")
     for i, row in enumerate(body):
         if len(row) != len(header):
-            raise ConfigError(f"data file {path} line {i + 2} has {len(row)} fields, the header has {len(header)}", path=f"{where}.path")
+            raise ConfigError(
+                f"data file {path} line {i + 2} has {len(row)} fields, the header has {len(header)}",
+                path=f"{where}.path",
+            )
     return header, body
 
 
 def _check_present(header: list[str], name: str, path: str, where: str) -> None:
     if name not in header:
         raise ConfigError(
-            f"column '{name}' is not in {path}{suggest(name, header)} (columns: {', '.join(header)})", path=where)
+            f"column '{name}' is not in {path}{suggest(name, header)} (columns: {', '.join(header)})", path=where
+        )
 
 
 def _numbers(header: list[str], body: list[list[str]], name: str, path: str, where: str) -> np.ndarray:
@@ -108,9 +122,13 @@ def _numbers(header: list[str], body: list[list[str]], name: str, path: str, whe
         try:
             values[i] = float(cell)
         except ValueError:
-            raise ConfigError(f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not a number", path=where) from None
+            raise ConfigError(
+                f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not a number", path=where
+            ) from None
         if not np.isfinite(values[i]):
-            raise ConfigError(f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not finite", path=where)
+            raise ConfigError(
+                f"data file {path} line {i + 2}, column '{name}': {cell.strip()!r} is not finite", path=where
+            )
     return values
 
 
@@ -150,8 +168,10 @@ def load_table(data: TableData) -> tuple[np.ndarray, np.ndarray, list[str]]:
     else:
         names = [c for j, c in enumerate(header) if c != data.target and not _is_text(body, j)]
     if not names:
-        raise ConfigError(f"{data.path} has no feature columns besides the target '{data.target}' (text columns are skipped)",
-                          path="problem.data.features")
+        raise ConfigError(
+            f"{data.path} has no feature columns besides the target '{data.target}' (text columns are skipped)",
+            path="problem.data.features",
+        )
     if data.target in names:
         raise ConfigError(f"the target '{data.target}' cannot also be a feature", path="problem.data.features")
     y = _numbers(header, body, data.target, data.path, "problem.data.target")

@@ -26,7 +26,8 @@ import ast
 import functools
 import keyword
 import operator
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -42,9 +43,31 @@ MAX_EXPONENT = 100
 MAX_OUTPUTS = 50  # formulas in a vector expression
 
 ARRAY_FUNCTIONS = (
-    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-    "exp", "expm1", "log", "log1p", "log10", "sqrt", "square", "abs",
-    "sum", "prod", "mean", "maximum", "minimum", "where", "dot", "logaddexp",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "log10",
+    "sqrt",
+    "square",
+    "abs",
+    "sum",
+    "prod",
+    "mean",
+    "maximum",
+    "minimum",
+    "where",
+    "dot",
+    "logaddexp",
 )  # taken from the array module by name (autograd.numpy and jax.numpy have them all)
 
 
@@ -98,8 +121,12 @@ def _gamma_forward_mode(aspecial: Any) -> None:
         if psi not in primitive_jvps:
             defjvp(psi, lambda g, ans, x: g * aspecial.polygamma(1, x))
     if aspecial.polygamma not in primitive_jvps:
-        defjvp_argnum(aspecial.polygamma, lambda argnum, g, ans, args, kwargs: (
-            g * aspecial.polygamma(args[0] + 1, args[1]) if argnum == 1 else _no_jvp("polygamma's order")))
+        defjvp_argnum(
+            aspecial.polygamma,
+            lambda argnum, g, ans, args, kwargs: (
+                g * aspecial.polygamma(args[0] + 1, args[1]) if argnum == 1 else _no_jvp("polygamma's order")
+            ),
+        )
 
 
 def _no_jvp(what: str):
@@ -110,7 +137,13 @@ def _no_jvp(what: str):
 
 
 CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
-BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow}
+BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
 RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "njev"}  # trace columns
@@ -128,7 +161,7 @@ class ExpressionOptions(Options):
     params: dict[str, float | list[float]] = Field(min_length=1, max_length=50)
 
     @classmethod
-    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> "ExpressionOptions":
+    def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> ExpressionOptions:
         """Options without validation, as the catalogue builds problems "with
         their defaults": expr and params are required, so the documented
         example stands in for them (validated configs are unaffected)."""
@@ -193,14 +226,17 @@ class _Compiler:
                 return lambda env: value
             known = sorted(self.names | set(CONSTANTS))
             raise ConfigError(
-                f"unknown name '{name}'{suggest(name, known)} (parameters and constants: {', '.join(known)})", path="problem.expr"
+                f"unknown name '{name}'{suggest(name, known)} (parameters and constants: {', '.join(known)})",
+                path="problem.expr",
             )
         if isinstance(node, ast.BinOp):
             op = BINARY.get(type(node.op))
             if op is None:
                 if isinstance(node.op, ast.BitXor):  # x^2 as on paper: ^ is exclusive-or in Python
-                    raise ConfigError("'^' (exclusive-or) is not allowed in an expression: write powers with ** (x**2)",
-                                      path="problem.expr")
+                    raise ConfigError(
+                        "'^' (exclusive-or) is not allowed in an expression: write powers with ** (x**2)",
+                        path="problem.expr",
+                    )
                 raise _reject(f"the operator {type(node.op).__name__}")
             if isinstance(node.op, ast.Pow):
                 self._check_exponent(node.right)
@@ -227,10 +263,20 @@ class _Compiler:
         if isinstance(node, ast.Attribute):
             raise _reject("attribute access (.)")
         kinds = {
-            ast.Lambda: "lambda", ast.ListComp: "a comprehension", ast.GeneratorExp: "a comprehension",
-            ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.IfExp: "if/else (use where)",
-            ast.BoolOp: "and/or", ast.NamedExpr: "assignment (:=)", ast.JoinedStr: "a string",
-            ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set", ast.Starred: "*",
+            ast.Lambda: "lambda",
+            ast.ListComp: "a comprehension",
+            ast.GeneratorExp: "a comprehension",
+            ast.SetComp: "a comprehension",
+            ast.DictComp: "a comprehension",
+            ast.IfExp: "if/else (use where)",
+            ast.BoolOp: "and/or",
+            ast.NamedExpr: "assignment (:=)",
+            ast.JoinedStr: "a string",
+            ast.List: "a list",
+            ast.Tuple: "a tuple",
+            ast.Dict: "a dict",
+            ast.Set: "a set",
+            ast.Starred: "*",
         }
         raise _reject(kinds.get(type(node), type(node).__name__))
 
@@ -239,10 +285,16 @@ class _Compiler:
         if uses_params:
             return
         literal = node.operand if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) else node
-        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, (int, float)) and not isinstance(literal.value, bool)):
+        if not (
+            isinstance(literal, ast.Constant)
+            and isinstance(literal.value, (int, float))
+            and not isinstance(literal.value, bool)
+        ):
             raise _reject("a constant exponent that is itself computed (write the number)")
         if abs(literal.value) > MAX_EXPONENT:
-            raise ConfigError(f"the exponent {literal.value} is too large (|exponent| <= {MAX_EXPONENT})", path="problem.expr")
+            raise ConfigError(
+                f"the exponent {literal.value} is too large (|exponent| <= {MAX_EXPONENT})", path="problem.expr"
+            )
 
     def _call(self, node: ast.Call) -> Callable[[Env], Any]:
         if isinstance(node.func, ast.Attribute):
@@ -261,7 +313,9 @@ class _Compiler:
         fn = self.functions[name]
         args = [self.compile(arg, condition_ok=(name == "where" and i == 0)) for i, arg in enumerate(node.args)]
         if name == "where" and len(args) != 3:
-            raise ConfigError("where takes three arguments: where(condition, value_if_true, value_if_false)", path="problem.expr")
+            raise ConfigError(
+                "where takes three arguments: where(condition, value_if_true, value_if_false)", path="problem.expr"
+            )
         return lambda env: fn(*[a(env) for a in args])
 
     def _subscript(self, node: ast.Subscript) -> Callable[[Env], Any]:
@@ -272,7 +326,9 @@ class _Compiler:
         index = node.slice
         negative = isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub)
         literal = index.operand if negative else index
-        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, int) and not isinstance(literal.value, bool)):
+        if not (
+            isinstance(literal, ast.Constant) and isinstance(literal.value, int) and not isinstance(literal.value, bool)
+        ):
             raise _reject("a subscript other than an integer (x[0], x[-1])")
         i = -literal.value if negative else literal.value
         if not shape or not -shape[0] <= i < shape[0]:
@@ -280,7 +336,9 @@ class _Compiler:
         return lambda env: env[name][i]
 
 
-def compile_expression(expr: str, params: dict[str, Any], path: str = "problem.expr", xp: Any = None) -> Callable[[Env], Any]:
+def compile_expression(
+    expr: str, params: dict[str, Any], path: str = "problem.expr", xp: Any = None
+) -> Callable[[Env], Any]:
     """The checked closure ``env -> value`` for one formula, calling the
     functions of the array module ``xp`` (default ``autograd.numpy``); errors name ``path``."""
     if xp is None:
@@ -295,7 +353,9 @@ def compile_expression(expr: str, params: dict[str, Any], path: str = "problem.e
 
 def _compile(expr: str, params: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> Callable[[Env], Any]:
     if len(expr) > MAX_LENGTH:
-        raise ConfigError(f"the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="problem.expr")
+        raise ConfigError(
+            f"the expression is {len(expr)} characters long; the limit is {MAX_LENGTH}", path="problem.expr"
+        )
     try:
         tree = ast.parse(expr.strip(), mode="eval")
     except SyntaxError as exc:
@@ -322,7 +382,10 @@ def _compile(expr: str, params: dict[str, Any], functions: dict[str, Callable[..
     backends=("autograd", "jax"),
 )
 def expression(options: ExpressionOptions, xp) -> Problem:
-    start = {name: (np.array(value, dtype=float) if isinstance(value, list) else float(value)) for name, value in options.params.items()}
+    start = {
+        name: (np.array(value, dtype=float) if isinstance(value, list) else float(value))
+        for name, value in options.params.items()
+    }
     if isinstance(options.expr, str):
         body = compile_expression(options.expr, start, xp=xp)
 

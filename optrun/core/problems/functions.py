@@ -106,7 +106,9 @@ def goldfield(options: Options, xp) -> Problem:
         return 2 * x**2 - 4 * x * y + y**4 + 2
 
     minima = ({"x": 1.0, "y": 1.0}, {"x": -1.0, "y": -1.0})
-    return Problem(objective=f, start={"x": 0.1, "y": -0.1}, reference=Reference(fun=float(f(minima[0])), params=minima))
+    return Problem(
+        objective=f, start={"x": 0.1, "y": -0.1}, reference=Reference(fun=float(f(minima[0])), params=minima)
+    )
 
 
 # ------------------------------------------------------------- sum_of_squares

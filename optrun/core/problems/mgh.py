@@ -18,7 +18,8 @@ The suite ``mgh`` (see :func:`optrun.core.problems.suite_members`) lists them al
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -51,8 +52,11 @@ def least_squares(
     reference = None
     if fun is not None:
         if callable(minimizers):
-            reference = Reference(fun=float(fun), params=lambda: tuple({"x": np.asarray(m, dtype=float)} for m in minimizers()),
-                                  count=count if count is not None else 1)
+            reference = Reference(
+                fun=float(fun),
+                params=lambda: tuple({"x": np.asarray(m, dtype=float)} for m in minimizers()),
+                count=count if count is not None else 1,
+            )
         else:
             reference = Reference(fun=float(fun), params=tuple({"x": np.asarray(m, dtype=float)} for m in minimizers))
     return Problem(objective=objective, start={"x": np.asarray(start, dtype=float)}, reference=reference, note=note)
@@ -73,10 +77,18 @@ def _unpublished(size: str, published: str) -> str:
 )
 def freudenstein_roth(options: NoOptions, xp) -> Problem:
     def r(x):
-        return xp.array([-13.0 + x[0] + ((5.0 - x[1]) * x[1] - 2.0) * x[1], -29.0 + x[0] + ((x[1] + 1.0) * x[1] - 14.0) * x[1]])
+        return xp.array(
+            [-13.0 + x[0] + ((5.0 - x[1]) * x[1] - 2.0) * x[1], -29.0 + x[0] + ((x[1] + 1.0) * x[1] - 14.0) * x[1]]
+        )
 
-    return least_squares(r, [0.5, -2.0], 0.0, [[5.0, 4.0]],
-                         note="also a local minimum f = 48.9842 at (11.4128, -0.896805) (the paper's)", xp=xp)
+    return least_squares(
+        r,
+        [0.5, -2.0],
+        0.0,
+        [[5.0, 4.0]],
+        note="also a local minimum f = 48.9842 at (11.4128, -0.896805) (the paper's)",
+        xp=xp,
+    )
 
 
 # ------------------------------------------------------------------ MGH 3
@@ -140,7 +152,7 @@ def jennrich_sampson(options: JennrichSampsonOptions, xp) -> Problem:
     "helical_valley",
     description="MGH 7, Fletcher and Powell's helical valley: f* = 0 at (1, 0, 0)",
     formula="r1 = 10 (x3 - 10 theta(x1, x2)),  r2 = 10 (sqrt(x1^2 + x2^2) - 1),  r3 = x3;  "
-            "2 pi theta = arctan(x2/x1) (+ pi if x1 < 0)",
+    "2 pi theta = arctan(x2/x1) (+ pi if x1 < 0)",
     parameters="x (3,)",
     options=NoOptions,
     backends=BOTH,
@@ -173,13 +185,36 @@ def bard(options: NoOptions, xp) -> Problem:
     def r(x):
         return BARD_Y - (x[0] + u / (v * x[1] + w * x[2]))
 
-    return least_squares(r, [1.0, 1.0, 1.0], BARD_FUN, [BARD_X],
-                         note="also a local minimum f = 17.4286 at x1 = 0.8406, x2, x3 -> -inf (the paper's)", xp=xp)
+    return least_squares(
+        r,
+        [1.0, 1.0, 1.0],
+        BARD_FUN,
+        [BARD_X],
+        note="also a local minimum f = 17.4286 at x1 = 0.8406, x2, x3 -> -inf (the paper's)",
+        xp=xp,
+    )
 
 
 # ------------------------------------------------------------------ MGH 9
-GAUSSIAN_Y = np.array([0.0009, 0.0044, 0.0175, 0.0540, 0.1295, 0.2420, 0.3521, 0.3989,
-                       0.3521, 0.2420, 0.1295, 0.0540, 0.0175, 0.0044, 0.0009])
+GAUSSIAN_Y = np.array(
+    [
+        0.0009,
+        0.0044,
+        0.0175,
+        0.0540,
+        0.1295,
+        0.2420,
+        0.3521,
+        0.3989,
+        0.3521,
+        0.2420,
+        0.1295,
+        0.0540,
+        0.0175,
+        0.0044,
+        0.0009,
+    ]
+)
 
 
 @register_problem(
@@ -200,8 +235,26 @@ def gaussian(options: NoOptions, xp) -> Problem:
 
 
 # ----------------------------------------------------------------- MGH 10
-MEYER_Y = np.array([34780.0, 28610.0, 23650.0, 19630.0, 16370.0, 13720.0, 11540.0, 9744.0,
-                    8261.0, 7030.0, 6005.0, 5147.0, 4427.0, 3820.0, 3307.0, 2872.0])
+MEYER_Y = np.array(
+    [
+        34780.0,
+        28610.0,
+        23650.0,
+        19630.0,
+        16370.0,
+        13720.0,
+        11540.0,
+        9744.0,
+        8261.0,
+        7030.0,
+        6005.0,
+        5147.0,
+        4427.0,
+        3820.0,
+        3307.0,
+        2872.0,
+    ]
+)
 
 
 @register_problem(
@@ -240,15 +293,23 @@ def box_3d(options: Box3DOptions, xp) -> Problem:
     def r(x):
         return xp.exp(-t * x[0]) - xp.exp(-t * x[1]) - x[2] * (np.exp(-t) - np.exp(-10.0 * t))
 
-    return least_squares(r, [0.0, 10.0, 20.0], 0.0, [[1.0, 10.0, 1.0], [10.0, 1.0, -1.0]],
-                         note="also f = 0 on the whole line x1 = x2, x3 = 0 (the paper's)", xp=xp)
+    return least_squares(
+        r,
+        [0.0, 10.0, 20.0],
+        0.0,
+        [[1.0, 10.0, 1.0], [10.0, 1.0, -1.0]],
+        note="also f = 0 on the whole line x1 = x2, x3 = 0 (the paper's)",
+        xp=xp,
+    )
 
 
 # ----------------------------------------------------------------- MGH 13
 def _powell_blocks(x, xp):
     """The residuals of Powell's singular function on each block of 4 (MGH 13 and 22)."""
     x1, x2, x3, x4 = x[0::4], x[1::4], x[2::4], x[3::4]
-    return xp.concatenate([x1 + 10.0 * x2, np.sqrt(5.0) * (x3 - x4), (x2 - 2.0 * x3) ** 2, np.sqrt(10.0) * (x1 - x4) ** 2])
+    return xp.concatenate(
+        [x1 + 10.0 * x2, np.sqrt(5.0) * (x3 - x4), (x2 - 2.0 * x3) ** 2, np.sqrt(10.0) * (x1 - x4) ** 2]
+    )
 
 
 @register_problem(
@@ -268,15 +329,23 @@ def powell_singular(options: NoOptions, xp) -> Problem:
     "wood",
     description="MGH 14, Wood: f* = 0 at (1, 1, 1, 1)",
     formula="r1 = 10 (x2 - x1^2), r2 = 1 - x1, r3 = sqrt(90) (x4 - x3^2), r4 = 1 - x3, "
-            "r5 = sqrt(10) (x2 + x4 - 2), r6 = (x2 - x4) / sqrt(10)",
+    "r5 = sqrt(10) (x2 + x4 - 2), r6 = (x2 - x4) / sqrt(10)",
     parameters="x (4,)",
     options=NoOptions,
     backends=BOTH,
 )
 def wood(options: NoOptions, xp) -> Problem:
     def r(x):
-        return xp.array([10.0 * (x[1] - x[0] ** 2), 1.0 - x[0], np.sqrt(90.0) * (x[3] - x[2] ** 2), 1.0 - x[2],
-                          np.sqrt(10.0) * (x[1] + x[3] - 2.0), (x[1] - x[3]) / np.sqrt(10.0)])
+        return xp.array(
+            [
+                10.0 * (x[1] - x[0] ** 2),
+                1.0 - x[0],
+                np.sqrt(90.0) * (x[3] - x[2] ** 2),
+                1.0 - x[2],
+                np.sqrt(10.0) * (x[1] + x[3] - 2.0),
+                (x[1] - x[3]) / np.sqrt(10.0),
+            ]
+        )
 
     return least_squares(r, [-3.0, -1.0, -3.0, -1.0], 0.0, [np.ones(4)], xp=xp)
 
@@ -300,8 +369,14 @@ def kowalik_osborne(options: NoOptions, xp) -> Problem:
     def r(x):
         return KOWALIK_OSBORNE_Y - x[0] * (u**2 + u * x[1]) / (u**2 + u * x[2] + x[3])
 
-    return least_squares(r, [0.25, 0.39, 0.415, 0.39], KOWALIK_OSBORNE_FUN, [KOWALIK_OSBORNE_X],
-                         note="also a local minimum f = 1.02734e-3 at (+inf, -14.07, -inf, -inf) (the paper's)", xp=xp)
+    return least_squares(
+        r,
+        [0.25, 0.39, 0.415, 0.39],
+        KOWALIK_OSBORNE_FUN,
+        [KOWALIK_OSBORNE_X],
+        note="also a local minimum f = 1.02734e-3 at (+inf, -14.07, -inf, -inf) (the paper's)",
+        xp=xp,
+    )
 
 
 # ----------------------------------------------------------------- MGH 16
@@ -330,9 +405,43 @@ def brown_dennis(options: BrownDennisOptions, xp) -> Problem:
 
 
 # ----------------------------------------------------------------- MGH 17
-OSBORNE1_Y = np.array([0.844, 0.908, 0.932, 0.936, 0.925, 0.908, 0.881, 0.850, 0.818, 0.784, 0.751,
-                       0.718, 0.685, 0.658, 0.628, 0.603, 0.580, 0.558, 0.538, 0.522, 0.506, 0.490,
-                       0.478, 0.467, 0.457, 0.448, 0.438, 0.431, 0.424, 0.420, 0.414, 0.411, 0.406])
+OSBORNE1_Y = np.array(
+    [
+        0.844,
+        0.908,
+        0.932,
+        0.936,
+        0.925,
+        0.908,
+        0.881,
+        0.850,
+        0.818,
+        0.784,
+        0.751,
+        0.718,
+        0.685,
+        0.658,
+        0.628,
+        0.603,
+        0.580,
+        0.558,
+        0.538,
+        0.522,
+        0.506,
+        0.490,
+        0.478,
+        0.467,
+        0.457,
+        0.448,
+        0.438,
+        0.431,
+        0.424,
+        0.420,
+        0.414,
+        0.411,
+        0.406,
+    ]
+)
 
 
 @register_problem(
@@ -361,7 +470,7 @@ class BiggsOptions(Options):
     "biggs_exp6",
     description="MGH 18, Biggs EXP6: f* = 0 at (1, 10, 1, 5, 4, 3); a local minimum 5.65565e-3 (m = 13)",
     formula="r_i = x3 exp(-t_i x1) - x4 exp(-t_i x2) + x6 exp(-t_i x5) - y_i,  t_i = 0.1 i,  "
-            "y_i = exp(-t_i) - 5 exp(-10 t_i) + 3 exp(-4 t_i),  i = 1..m",
+    "y_i = exp(-t_i) - 5 exp(-10 t_i) + 3 exp(-4 t_i),  i = 1..m",
     parameters="x (6,)",
     options=BiggsOptions,
     backends=BOTH,
@@ -374,8 +483,14 @@ def biggs_exp6(options: BiggsOptions, xp) -> Problem:
         return x[2] * xp.exp(-t * x[0]) - x[3] * xp.exp(-t * x[1]) + x[5] * xp.exp(-t * x[4]) - y
 
     note = "the two exp terms with + sign can swap; the paper also reports a local minimum f = 5.65565e-3 for m = 13"
-    return least_squares(r, [1.0, 2.0, 1.0, 1.0, 1.0, 1.0], 0.0,
-                         [[1.0, 10.0, 1.0, 5.0, 4.0, 3.0], [4.0, 10.0, 3.0, 5.0, 1.0, 1.0]], note=note, xp=xp)
+    return least_squares(
+        r,
+        [1.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+        0.0,
+        [[1.0, 10.0, 1.0, 5.0, 4.0, 3.0], [4.0, 10.0, 3.0, 5.0, 1.0, 1.0]],
+        note=note,
+        xp=xp,
+    )
 
 
 # ----------------------------------------------------------------- MGH 20
@@ -387,7 +502,7 @@ class WatsonOptions(Options):
     "watson",
     description="MGH 20, Watson: f* = 2.28767e-3 (n = 6), 1.39976e-6 (n = 9), 4.72238e-10 (n = 12)",
     formula="r_i = sum_{j=2..n} (j-1) x_j t_i^(j-2) - (sum_{j=1..n} x_j t_i^(j-1))^2 - 1,  t_i = i/29,  i = 1..29;  "
-            "r30 = x1,  r31 = x2 - x1^2 - 1",
+    "r30 = x1,  r31 = x2 - x1^2 - 1",
     parameters="x (n,)",
     options=WatsonOptions,
     backends=BOTH,
@@ -459,7 +574,9 @@ class MultipleOf4Options(Options):
 )
 def extended_powell(options: MultipleOf4Options, xp) -> Problem:
     n = options.n
-    return least_squares(lambda x: _powell_blocks(x, xp), np.tile([3.0, -1.0, 0.0, 1.0], n // 4), 0.0, [np.zeros(n)], xp=xp)
+    return least_squares(
+        lambda x: _powell_blocks(x, xp), np.tile([3.0, -1.0, 0.0, 1.0], n // 4), 0.0, [np.zeros(n)], xp=xp
+    )
 
 
 # ----------------------------------------------------------------- MGH 23
@@ -545,9 +662,15 @@ def trigonometric(options: DimensionOptions, xp) -> Problem:
         c = xp.cos(x)
         return n - xp.sum(c) + i * (1.0 - c) - xp.sin(x)
 
-    return least_squares(r, np.full(n, 1.0 / n), 0.0, [np.zeros(n)],
-                         note="f = 0 wherever every x_i is a multiple of 2 pi (and elsewhere); local minima too: from the standard "
-                              "start with n = 10, Newton and BFGS stop at f = 2.79506e-5 (computed here, not the paper's)", xp=xp)
+    return least_squares(
+        r,
+        np.full(n, 1.0 / n),
+        0.0,
+        [np.zeros(n)],
+        note="f = 0 wherever every x_i is a multiple of 2 pi (and elsewhere); local minima too: from the standard "
+        "start with n = 10, Newton and BFGS stop at f = 2.79506e-5 (computed here, not the paper's)",
+        xp=xp,
+    )
 
 
 # ----------------------------------------------------------------- MGH 30
@@ -577,7 +700,9 @@ def broyden_tridiagonal_root(n: int) -> np.ndarray:
     x = np.full(n, -1.0)
     for _ in range(100):
         # the Jacobian: -1 below the diagonal, 3 - 4 x_i on it, -2 above
-        step = _solve_tridiagonal(np.full(n - 1, -1.0), 3.0 - 4.0 * x, np.full(n - 1, -2.0), _broyden_tridiagonal(x, np))
+        step = _solve_tridiagonal(
+            np.full(n - 1, -1.0), 3.0 - 4.0 * x, np.full(n - 1, -2.0), _broyden_tridiagonal(x, np)
+        )
         x = x - step
         if np.max(np.abs(step)) < 1e-15 * max(1.0, np.max(np.abs(x))):
             break
@@ -594,8 +719,15 @@ def broyden_tridiagonal_root(n: int) -> np.ndarray:
 )
 def broyden_tridiagonal(options: DimensionOptions, xp) -> Problem:
     n = options.n
-    return least_squares(lambda x: _broyden_tridiagonal(x, xp), np.full(n, -1.0), 0.0, lambda: [broyden_tridiagonal_root(n)], count=1,
-                         note="the minimizer is the root Newton's method reaches from the standard start, computed on first use", xp=xp)
+    return least_squares(
+        lambda x: _broyden_tridiagonal(x, xp),
+        np.full(n, -1.0),
+        0.0,
+        lambda: [broyden_tridiagonal_root(n)],
+        count=1,
+        note="the minimizer is the root Newton's method reaches from the standard start, computed on first use",
+        xp=xp,
+    )
 
 
 # ------------------------------------------------- the minimizers the paper does not print
@@ -606,30 +738,92 @@ GAUSSIAN_FUN, GAUSSIAN_X = 1.127932769619216e-08, [0.39895613783875666, 1.000019
 # Meyer is so badly scaled that rounding alone leaves a gradient of 1e-3 near its minimizer: this is
 # the float point (among its neighbours a few ulps away) where the gradient is smallest (4e-7)
 MEYER_FUN, MEYER_X = 87.94585517072022, [0.005609636471028176, 6181.346346286353, 345.2236346241358]
-KOWALIK_OSBORNE_FUN, KOWALIK_OSBORNE_X = 0.0003075056038492381, [0.1928069345790379, 0.19128232873436693, 0.12305650692632075,
-                                                                  0.1360623306837948]
-BROWN_DENNIS_FUN, BROWN_DENNIS_X = 85822.20162635634, [-11.594439904762163, 13.203630051207202, -0.40343948817685954,
-                                                       0.2367787744557362]
-OSBORNE1_FUN, OSBORNE1_X = 5.464894697482793e-05, [0.3754100521069522, 1.9358469127123932, -1.464687136613449,
-                                                   0.012867534640057339, 0.022122699661672504]
+KOWALIK_OSBORNE_FUN, KOWALIK_OSBORNE_X = (
+    0.0003075056038492381,
+    [0.1928069345790379, 0.19128232873436693, 0.12305650692632075, 0.1360623306837948],
+)
+BROWN_DENNIS_FUN, BROWN_DENNIS_X = (
+    85822.20162635634,
+    [-11.594439904762163, 13.203630051207202, -0.40343948817685954, 0.2367787744557362],
+)
+OSBORNE1_FUN, OSBORNE1_X = (
+    5.464894697482793e-05,
+    [0.3754100521069522, 1.9358469127123932, -1.464687136613449, 0.012867534640057339, 0.022122699661672504],
+)
 WATSON: dict[int, tuple[float, list[float]]] = {
-    6: (0.002287670053552444, [-0.01572508640145847, 1.0124348693691099, -0.23299162595673736, 1.260430087799607,
-                               -1.5137289227222777, 0.9929964324311333]),
-    9: (1.3997601381044563e-06, [-1.530703652138945e-05, 0.9997897039319487, 0.014763963693542681, 0.14634232829951208,
-                                 1.000821103004019, -2.617731140517348, 4.104403164476662, -3.1436122785549534,
-                                 1.052626408009759]),
-    12: (4.722381105316154e-10, [-6.638060466973116e-09, 1.0000016441178612, -0.0005639322101906264, 0.3478205405007555,
-                                 -0.1567315040656331, 1.0528151770527743, -3.2472711529895695, 7.288434897037273,
-                                 -10.271848240226962, 9.074113646256167, -4.541375466348211, 1.012011888490593]),
+    6: (
+        0.002287670053552444,
+        [
+            -0.01572508640145847,
+            1.0124348693691099,
+            -0.23299162595673736,
+            1.260430087799607,
+            -1.5137289227222777,
+            0.9929964324311333,
+        ],
+    ),
+    9: (
+        1.3997601381044563e-06,
+        [
+            -1.530703652138945e-05,
+            0.9997897039319487,
+            0.014763963693542681,
+            0.14634232829951208,
+            1.000821103004019,
+            -2.617731140517348,
+            4.104403164476662,
+            -3.1436122785549534,
+            1.052626408009759,
+        ],
+    ),
+    12: (
+        4.722381105316154e-10,
+        [
+            -6.638060466973116e-09,
+            1.0000016441178612,
+            -0.0005639322101906264,
+            0.3478205405007555,
+            -0.1567315040656331,
+            1.0528151770527743,
+            -3.2472711529895695,
+            7.288434897037273,
+            -10.271848240226962,
+            9.074113646256167,
+            -4.541375466348211,
+            1.012011888490593,
+        ],
+    ),
 }
 
 
 # ------------------------------------------------------------------ the suite
 register_suite(
     "mgh",
-    ["rosenbrock", "freudenstein_roth", "powell_badly_scaled", "brown_badly_scaled", "beale", "jennrich_sampson",
-     "helical_valley", "bard", "gaussian", "meyer", "box_3d", "powell_singular", "wood", "kowalik_osborne",
-     "brown_dennis", "osborne1", "biggs_exp6", "watson", "extended_rosenbrock", "extended_powell", "penalty1",
-     "variably_dimensioned", "trigonometric", "broyden_tridiagonal"],
+    [
+        "rosenbrock",
+        "freudenstein_roth",
+        "powell_badly_scaled",
+        "brown_badly_scaled",
+        "beale",
+        "jennrich_sampson",
+        "helical_valley",
+        "bard",
+        "gaussian",
+        "meyer",
+        "box_3d",
+        "powell_singular",
+        "wood",
+        "kowalik_osborne",
+        "brown_dennis",
+        "osborne1",
+        "biggs_exp6",
+        "watson",
+        "extended_rosenbrock",
+        "extended_powell",
+        "penalty1",
+        "variably_dimensioned",
+        "trigonometric",
+        "broyden_tridiagonal",
+    ],
     description="Moré, Garbow & Hillstrom (ACM TOMS 1981): the 18 fixed-size problems and 6 of variable size, standard starts",
 )

@@ -15,10 +15,10 @@ from optrun.core.problems import Fit, Problem, Reference, register_problem
 from optrun.core.problems.data import ColumnData, TableData, load_column, load_table
 from optrun.core.problems.functions import BOTH
 
-
 # ---------------------------------------------------------- linear_regression
 SIGMA_WITH_DATA = 1.0  # the noise scale when a CSV is given and sigma is not
 SIGMA_TEXT = "sigma defaults to 0.1 (the synthetic noise), with data: to 1 (half the sum of squares)"
+
 
 class DataOrSynthetic(Options):
     """Options of a model fitted to a CSV (``data``) or to synthetic data drawn
@@ -41,7 +41,12 @@ class DataOrSynthetic(Options):
         """With ``data`` and no ``sigma``, sigma is 1 (the loss is half the sum
         of squared residuals): the synthetic data's noise 0.1 would scale a
         user's loss by 50 and make ordinary step sizes diverge."""
-        if "sigma" in cls.model_fields and isinstance(values, dict) and values.get("data") is not None and "sigma" not in values:
+        if (
+            "sigma" in cls.model_fields
+            and isinstance(values, dict)
+            and values.get("data") is not None
+            and "sigma" not in values
+        ):
             return {**values, "sigma": SIGMA_WITH_DATA}
         return values
 
@@ -67,7 +72,9 @@ class LinearRegressionOptions(DataOrSynthetic):
     @model_validator(mode="after")
     def _consistent(self):
         if self.data is None and len(self.true_w) != self.dim:
-            raise ValueError(f"true_w has {len(self.true_w)} entries but dim is {self.dim}; give true_w with {self.dim} entries")
+            raise ValueError(
+                f"true_w has {len(self.true_w)} entries but dim is {self.dim}; give true_w with {self.dim} entries"
+            )
         return self
 
 
@@ -96,6 +103,7 @@ def linear_regression(options: LinearRegressionOptions, xp) -> Problem:
     d = X.shape[1]
 
     if options.bias:
+
         def loss(p, xp):
             return scale * xp.sum((y - (xp.dot(X, p["w"]) + p["b"])) ** 2)
 
@@ -104,6 +112,7 @@ def linear_regression(options: LinearRegressionOptions, xp) -> Problem:
         minimizer = {"w": solution[:d], "b": float(solution[d])}
         start = {"w": np.zeros(d), "b": 0.0}
     else:
+
         def loss(p, xp):
             return scale * xp.sum((y - xp.dot(X, p["w"])) ** 2)
 
@@ -115,7 +124,9 @@ def linear_regression(options: LinearRegressionOptions, xp) -> Problem:
         return loss(p, xp)
 
     def fit(p) -> Fit:
-        return Fit("predictions", observed=y, predicted=X @ np.asarray(p["w"]) + (p["b"] if options.bias else 0.0), label="y")
+        return Fit(
+            "predictions", observed=y, predicted=X @ np.asarray(p["w"]) + (p["b"] if options.bias else 0.0), label="y"
+        )
 
     return Problem(objective=f, start=start, reference=reference, fit=fit)
 
@@ -167,7 +178,9 @@ def logistic_regression(options: LogisticRegressionOptions, xp) -> Problem:
     if options.data is not None:
         X, t, _ = load_table(options.data)
         if not np.all((t == 0) | (t == 1)):
-            raise ConfigError(f"the target column '{options.data.target}' must hold 0/1 labels", path="problem.data.target")
+            raise ConfigError(
+                f"the target column '{options.data.target}' must hold 0/1 labels", path="problem.data.target"
+            )
     else:
         X, t = np.array(TOY_INPUTS), np.array(TOY_TARGETS)
     sign = 2.0 * t - 1.0  # log(p t + (1-p)(1-t)) = log sigmoid(sign * z), computed stably
@@ -188,9 +201,13 @@ def logistic_regression(options: LogisticRegressionOptions, xp) -> Problem:
 
     theta = logistic_minimum(X, t, options.bias, l2)
     if theta is None:
-        return Problem(objective=f, start=start, note="no finite minimum: the data are linearly separable (use l2 > 0)", fit=fit)
+        return Problem(
+            objective=f, start=start, note="no finite minimum: the data are linearly separable (use l2 > 0)", fit=fit
+        )
     minimizer = {"w": theta[:d], "b": float(theta[d])} if options.bias else {"w": theta}
-    return Problem(objective=f, start=start, reference=Reference(fun=float(loss(minimizer, np)), params=(minimizer,)), fit=fit)
+    return Problem(
+        objective=f, start=start, reference=Reference(fun=float(loss(minimizer, np)), params=(minimizer,)), fit=fit
+    )
 
 
 # ------------------------------------------------------------- mlp_regression
@@ -219,7 +236,6 @@ class MLPOptions(DataOrSynthetic):
         if any(h < 1 for h in hidden):
             raise ValueError(f"every hidden layer needs at least 1 unit, got {hidden}")
         return hidden
-
 
 
 def mlp_data(options: MLPOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -262,9 +278,17 @@ def mlp_regression(options: MLPOptions, xp) -> Problem:
         return scale * xp.sum((y - mlp_predict(p["layers"], X, activation, xp)) ** 2)
 
     def start(rng: np.random.Generator):
-        return {"layers": [{"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in zip(sizes[:-1], sizes[1:])]}
+        return {
+            "layers": [
+                {"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in zip(sizes[:-1], sizes[1:])
+            ]
+        }
 
-    note = f"non-convex: no known minimum; the noise floor is about n/2 = {X.shape[0] / 2:g}" if options.data is None else "non-convex: no known minimum"
+    note = (
+        f"non-convex: no known minimum; the noise floor is about n/2 = {X.shape[0] / 2:g}"
+        if options.data is None
+        else "non-convex: no known minimum"
+    )
 
     def fit(p) -> Fit:
         return Fit("predictions", observed=y, predicted=mlp_predict(p["layers"], X, lambda a: act(a, np)), label="y")
@@ -281,7 +305,6 @@ class GaussianMLEOptions(DataOrSynthetic):
     true_sigma: float = Field(2.0, gt=0)
     data_seed: int = Field(0, ge=0, le=2**32 - 1)
     data: ColumnData | None = None
-
 
 
 @register_problem(
@@ -320,4 +343,6 @@ def gaussian_mle(options: GaussianMLEOptions, xp) -> Problem:
             label=f"Normal(mu={mu:.4g}, sigma={sigma:.4g})",
         )
 
-    return Problem(objective=f, start={"mu": -6.0, "log_sigma": float(np.log(2.0))}, reference=reference, note=note, fit=fit)
+    return Problem(
+        objective=f, start={"mu": -6.0, "log_sigma": float(np.log(2.0))}, reference=reference, note=note, fit=fit
+    )

@@ -22,8 +22,9 @@ line.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pydantic import Field
 
@@ -47,7 +48,9 @@ class PythonFunction:
 
     def __post_init__(self) -> None:
         if not callable(self.fun):
-            raise ConfigError(f"must be a Python function of one parameter tree, got {type(self.fun).__name__}", path="fun")
+            raise ConfigError(
+                f"must be a Python function of one parameter tree, got {type(self.fun).__name__}", path="fun"
+            )
         if isinstance(self.backends, str) or not self.backends or not all(isinstance(b, str) for b in self.backends):
             raise ConfigError(f"must be a non-empty tuple of backend names, got {self.backends!r}", path="backends")
         object.__setattr__(self, "backends", tuple(self.backends))
@@ -92,6 +95,9 @@ def python_function(options: PythonOptions) -> Problem:
     function = getattr(options, "function", None)
     if function is None:  # list-problems / describe: there is no default function
         raise ConfigError("given from Python only: optrun.minimize(fun, x0) or optrun.grad(fun, at)", path="problem")
-    raise ConfigError(f"the run was of the Python function {function} (source sha256 {options.source_sha256[:12]}...), "
-                      "which lives in the program that ran it: it cannot be rebuilt from config.yaml "
-                      "(the trace plots need no problem; call optrun.minimize again to redo the run)", path="problem")
+    raise ConfigError(
+        f"the run was of the Python function {function} (source sha256 {options.source_sha256[:12]}...), "
+        "which lives in the program that ran it: it cannot be rebuilt from config.yaml "
+        "(the trace plots need no problem; call optrun.minimize again to redo the run)",
+        path="problem",
+    )
