@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 
-from optrun.commands.prepare import prepare
+from optrun.engine.prepare import prepare
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.compiled import can_compile, minimize_compiled

@@ -48,12 +48,12 @@ def commands(config: str, out: str) -> dict[str, list[str]]:
 PLOTS_ALONE = """
 import sys, time
 from pathlib import Path
-import optrun.entry, optrun.commands.run
-from optrun.commands import plots
+import optrun.entry, optrun.engine.record
+from optrun.plots import figures, runs as plots
 from optrun.core.rundir import read_run
 prep = plots._rebuild(read_run(Path(sys.argv[1])))
 start = time.perf_counter()
-plots.new_figure()
+figures.new_figure()
 imported = time.perf_counter()
 plots.draw_run_plots(Path(sys.argv[1]), prep)
 print(imported - start, time.perf_counter() - imported)

@@ -70,7 +70,7 @@ def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> 
 
 def forget_compiles() -> None:
     """Each variant compiles as a fresh sweep process does: once (the sequential
-    runs reuse the first run's compile, optrun.commands.prepare._reused)."""
+    runs reuse the first run's compile, optrun.engine.prepare._reused)."""
     from optrun.commands import prepare
     from optrun.core import compiled
 
@@ -81,7 +81,7 @@ def forget_compiles() -> None:
 def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, float]:
     """(vectorized, sequential) wall time of the 64 runs themselves, in this process."""
     sys.path.insert(0, str(REPO))
-    from optrun.commands.run import execute, execute_batch
+    from optrun.engine.record import execute, execute_batch
     from optrun.config import load_config
 
     grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]

@@ -27,12 +27,12 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _PUBLIC = {
-    "run": "optrun.commands.run",
-    "minimize": "optrun.commands.run",
-    "load": "optrun.commands.run",
+    "run": "optrun.api",
+    "minimize": "optrun.api",
+    "load": "optrun.api",
     "compare": "optrun.commands.compare",
     "Comparison": "optrun.commands.compare",
-    "RunResult": "optrun.commands.run",
+    "RunResult": "optrun.engine.result",
     "grad": "optrun.commands.grad",
     "GradResult": "optrun.commands.grad",
     "Summary": "optrun.core.result",

@@ -536,8 +536,9 @@ def main(early: list[int] | None = None) -> None:
     exit 2, like every other error, instead of Typer's boxed message."""
     import sys
 
-    from optrun.commands import exits, signals
-    from optrun.commands.common import StoppedBySignal, signal_name
+    from optrun.commands import exits
+    from optrun.engine import signals
+    from optrun.engine.signals import StoppedBySignal, signal_name
 
     EARLY = signals.EARLY = early if early is not None else []
     signals.WHOLE_PROCESS = True  # the command owns the process: its signal handling lasts to the exit

@@ -207,12 +207,12 @@ def test_time_limit_status(workdir):
 
 @pytest.mark.slow
 def test_plot_failure_is_a_warning_not_a_lost_run(workdir, monkeypatch):
-    import optrun.commands.plots
+    import optrun.plots.runs
 
     def boom(run_dir, out):
         raise RuntimeError("no canvas")
 
-    monkeypatch.setattr(optrun.commands.plots, "plot_loss", boom)
+    monkeypatch.setattr(optrun.plots.runs, "plot_loss", boom)
     result = optrun.run({**POLY, "output": {"plots": True}})
     assert result.status == "max_iter"
     assert result.warnings and "loss.png: plot not drawn: RuntimeError: no canvas" in result.warnings[0]
@@ -236,12 +236,12 @@ def test_gap_column_when_the_minimum_is_known(workdir):
 
 
 def test_ctrl_c_while_plotting_keeps_the_run(workdir, monkeypatch):
-    import optrun.commands.plots
+    import optrun.plots.runs
 
     def interrupted(run_dir, prep):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(optrun.commands.plots, "draw_run_plots", interrupted)
+    monkeypatch.setattr(optrun.plots.runs, "draw_run_plots", interrupted)
     result = optrun.run({**POLY, "output": {"plots": True}})
     assert result.status == "max_iter" and (result.run_dir / "summary.json").exists()
     assert any("plots not drawn: interrupted" in w for w in result.warnings)

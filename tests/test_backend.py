@@ -47,7 +47,7 @@ class Rows:
 def trace(config, backend, overrides=()):
     """f and x over the first ROWS rows of ``config`` run on ``backend`` with
     the Python runner loop, and the prepared run (its trace's parameter columns)."""
-    from optrun.commands.prepare import prepare
+    from optrun.engine.prepare import prepare
 
     cfg = load_config(config, [f"backend={backend}", f"stop.max_iter={ROWS - 1}", *overrides])
     prep = prepare(cfg)

@@ -38,7 +38,7 @@ def test_run_prints_a_summary_table(write_config):
 
 def test_run_shows_the_summary_before_drawing_the_plots(write_config, monkeypatch):
     """The table is printed once summary.json is written; the plots (longer than a tiny run) come after."""
-    from optrun.commands import plots
+    from optrun.plots import runs as plots
 
     seen = {}
 
@@ -254,6 +254,7 @@ def test_same_config_and_seed_give_identical_traces(workdir, write_config):
 # ------------------------------------------------- how a command ends: one table
 from optrun.commands import common, exits  # noqa: E402
 from optrun.core.errors import ConfigError, OptrunError, RunIOError  # noqa: E402
+from optrun.engine.signals import StoppedBySignal  # noqa: E402
 
 
 class _TeapotError(OptrunError):
@@ -297,7 +298,7 @@ def _raising(exc):
         ),
         (_TeapotError("its own status"), 3, "error: its own status"),
         (
-            common.StoppedBySignal(
+            StoppedBySignal(
                 "interrupted by SIGTERM before the run started; nothing was recorded", signal.SIGTERM
             ),
             143,

@@ -17,7 +17,7 @@ import pytest
 import jax.numpy as jnp
 import optax
 
-from optrun.commands.prepare import prepare
+from optrun.engine.prepare import prepare
 from helpers import REPO
 from optrun.config import load_config
 from optrun.core import runner
@@ -643,8 +643,8 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
     """A sweep's runs on jax differ in seed, init or step size: the second run
     reuses the first's flat objective and its compiled chunk (make_chunk is
     not called again), and its trace is the one a process of its own writes."""
-    from optrun.commands import prepare as prepare_module
-    from optrun.commands.run import execute
+    from optrun.engine import prepare as prepare_module
+    from optrun.engine.record import execute
     from optrun.core import compiled
 
     made = []
@@ -671,7 +671,7 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
 
 
 def test_which_objectives_a_later_run_may_reuse():
-    from optrun.commands.prepare import _objective_key, prepare as prep
+    from optrun.engine.prepare import _objective_key, prepare as prep
 
     def key(path, *overrides):
         cfg = load_config(REPO / "configs" / path, list(overrides))

@@ -138,7 +138,7 @@ def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
     options it does not use, so `optrun plot` can rebuild its problem (the
     fit plot) and the config validates again."""
     import optrun
-    from optrun.commands.plots import draw_run_plots
+    from optrun.plots.runs import draw_run_plots
     from optrun.config import load_config
 
     repo = Path(__file__).resolve().parents[1]

@@ -249,7 +249,7 @@ def test_a_caret_is_told_to_be_a_power():
         ConfigError,
         match=r"problem.expr: '\^' \(exclusive-or\) is not allowed in an expression: write powers with \*\* \(x\*\*2\)",
     ):
-        from optrun.commands.prepare import prepare
+        from optrun.engine.prepare import prepare
 
         prepare(
             load_config({"problem": {"name": "expression", "expr": "x^2 + 1", "params": {"x": 1.0}}, "optimizer": "gd"})

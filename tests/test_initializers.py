@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from optrun.commands.run import prepare
+from optrun.engine.prepare import prepare
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
 

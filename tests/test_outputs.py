@@ -222,7 +222,7 @@ def test_grad_columns_follow_the_parameter_column_limit(workdir):
 
 
 def test_the_params_plot_leaves_grad_columns_out():
-    from optrun.commands.plots import param_columns
+    from optrun.plots.runs import param_columns
 
     trace = {"iter": 0, "f": 0, "x[0]": 0, "grad:x[0]": 0, "gap": 0}
     assert param_columns(trace) == ["x[0]"]

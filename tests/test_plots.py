@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 import optrun
 from optrun.cli import app
-from optrun.commands.plots import draw_run_plots, log_safe_gap
+from optrun.plots.figures import log_safe_gap
+from optrun.plots.runs import draw_run_plots
 from optrun.core.problems import PROBLEMS, Problem, Reference, register_problem
 
 pytestmark = pytest.mark.slow  # every test draws PNGs with matplotlib: not in the fast subset (pytest -m "not slow")
@@ -144,12 +145,12 @@ def test_plot_command_errors(workdir):
 
 
 def test_a_failing_plot_is_a_warning_and_the_rest_are_drawn(workdir, monkeypatch):
-    import optrun.commands.plots
+    import optrun.plots.runs
 
     def broken(*args):
         raise RuntimeError("no canvas")
 
-    monkeypatch.setattr(optrun.commands.plots, "plot_params", broken)
+    monkeypatch.setattr(optrun.plots.runs, "plot_params", broken)
     result = run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 10}})
     assert pngs(result.run_dir) == ["landscape.png", "loss.png"]
     assert any("params.png: plot not drawn: RuntimeError: no canvas" in w for w in result.warnings)
@@ -232,7 +233,7 @@ def test_converged_landscape_shows_the_end_over_the_known_minimum(workdir, figur
     assert (
         end.get_zorder() > minima.get_zorder() and minima.get_markerfacecolor() == "none"
     )  # open rings under the star
-    trace = optrun.commands.plots.read_run(result.run_dir).trace
+    trace = optrun.plots.runs.read_run(result.run_dir).trace
     assert end.get_xydata()[0].tolist() == [trace["x"][-1], trace["y"][-1]]
     assert len(minima.get_xdata()) == 4  # Himmelblau's four minima
     assert inside_figure(fig, ax.title)
@@ -241,7 +242,7 @@ def test_converged_landscape_shows_the_end_over_the_known_minimum(workdir, figur
 def test_a_gap_of_exactly_zero_is_noted_and_drawn_at_the_floor(workdir, figures):
     # exact arithmetic: f = |x|^2, g = 2x, so one gd step of 0.5 lands on x = x - x = 0, f = f* = 0, on any CPU
     result = run({"problem": "sum_of_squares", "optimizer": {"name": "gd", "step_size": 0.5}, "stop": {"max_iter": 50}})
-    trace = optrun.commands.plots.read_run(result.run_dir).trace
+    trace = optrun.plots.runs.read_run(result.run_dir).trace
     zero = np.flatnonzero(trace["gap"] == 0)
     assert zero.tolist() == [1], "one step reaches f* exactly"
     fig, ax = figure_titled(figures, "objective")
@@ -363,7 +364,7 @@ def test_report_shows_svg_plots_and_draws_the_loss_of_a_pdf_run(workdir):
 @pytest.fixture
 def drawn(monkeypatch):
     """Every figure the plots write, kept (with its format) to be inspected."""
-    import optrun.commands.plots as plots
+    import optrun.plots.figures as plots
 
     figures = []
     original = plots.figure_bytes
@@ -422,7 +423,7 @@ def test_no_text_is_clipped_by_the_figure_edge(workdir, drawn, config):
 
 
 def test_log_axes_are_labelled_in_plain_text(workdir, drawn):
-    from optrun.commands.plots import plain_log_label
+    from optrun.plots.figures import plain_log_label
 
     assert plain_log_label(r"$\mathdefault{10^{-3}}$") == "10⁻³"
     assert plain_log_label(r"$\mathdefault{2\times10^{1}}$") == "2×10¹"
@@ -454,7 +455,7 @@ def test_the_optrun_command_draws_every_plot_in_a_lean_matplotlib(tmp_path):
     for name, size in (("loss.png", (600, 800)), ("params.png", (500, 800)), ("landscape.png", (500, 800))):
         assert_real_plot(run_dir / name, size)
     probe = (
-        "import sys{}; from optrun.commands.plots import new_figure; new_figure(); import matplotlib.lines as lines; "
+        "import sys{}; from optrun.plots.figures import new_figure; new_figure(); import matplotlib.lines as lines; "
         "print('Properties' in (lines.Line2D.set.__doc__ or ''))"
     )
     lean = subprocess.run(

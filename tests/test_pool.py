@@ -1,4 +1,4 @@
-"""The local process pool (optrun.commands.pool): this process and its
+"""The local process pool (optrun.engine.pool): this process and its
 helper processes share the calls, no worker outlives run_calls, and a run
 in a helper writes the same bytes as the same run here. (Signals to a pool:
 tests/test_signals.py; a helper killed mid-sweep: tests/test_faults.py.)"""
@@ -14,7 +14,7 @@ import psutil
 import pytest
 import yaml
 
-from optrun.commands import pool
+from optrun.engine import pool
 from optrun.commands.sweep import make_plan, run_one, start_sweep
 
 

@@ -1,11 +1,11 @@
-"""The benchmark views against hand-computed small cases (optrun.commands.profiles)."""
+"""The benchmark views against hand-computed small cases (optrun.plots.profiles)."""
 
 import math
 
 import numpy as np
 import pytest
 
-from optrun.commands.profiles import (
+from optrun.plots.profiles import (
     breakpoints,
     data_profile,
     performance_profile,

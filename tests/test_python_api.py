@@ -112,7 +112,7 @@ def test_grad_of_a_python_function(workdir):
 
 @pytest.mark.slow
 def test_load_returns_the_same_result_and_plot_explains_what_it_cannot_redraw(workdir):
-    from optrun.commands.plots import draw_run_plots
+    from optrun.plots.runs import draw_run_plots
 
     ran = optrun.minimize(polynomial, 3.0, "gd", step_size=0.1, stop={"max_iter": 30})
     loaded = optrun.load(ran.run_dir)

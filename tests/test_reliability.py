@@ -93,11 +93,11 @@ def test_a_warning_with_an_emoji_code_is_literal(workdir):
 
 # ------------------------------------------------------------ sweep validation
 def _count_prepares(monkeypatch):
-    import optrun.commands.run
+    import optrun.engine.prepare
 
     calls = []
-    real = optrun.commands.run.prepare
-    monkeypatch.setattr(optrun.commands.run, "prepare", lambda cfg: (calls.append(cfg), real(cfg))[1])
+    real = optrun.engine.prepare.prepare
+    monkeypatch.setattr(optrun.engine.prepare, "prepare", lambda cfg: (calls.append(cfg), real(cfg))[1])
     return calls
 
 

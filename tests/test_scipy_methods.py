@@ -45,7 +45,7 @@ def direct_scipy(problem, name):
     from autograd import hessian_vector_product, value_and_grad
     from scipy.optimize import minimize
 
-    from optrun.commands.prepare import prepare
+    from optrun.engine.prepare import prepare
     from optrun.config import load_config
 
     prep = prepare(load_config({"problem": problem, "optimizer": name}))
@@ -302,7 +302,7 @@ def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
     """SciPy evaluates each iterate before the runner asks for it: the entry
     says so, and the run's Oracle is built with remember_last (nothing flips
     it on the runner's Oracle)."""
-    from optrun.commands.run import prepare
+    from optrun.engine.prepare import prepare
     from optrun.config import load_config
 
     for name, entry in OPTIMIZERS.items():

@@ -395,7 +395,7 @@ def test_workers_of_a_killed_parent_exit_and_release_its_stdout(marked):
 def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
     """The watcher thread alone (no PR_SET_PDEATHSIG) ends a worker whose parent is gone."""
     code = (
-        "import os, threading; from optrun.commands.pool import _WorkerSignals, _watch;"
+        "import os, threading; from optrun.engine.pool import _WorkerSignals, _watch;"
         "threading.Thread(target=_watch, args=(os.getppid() + 987654, _WorkerSignals()), daemon=True).start();"
         "threading.Event().wait(30)"
     )
@@ -405,7 +405,7 @@ def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
 
 
 def test_a_worker_refuses_tasks_after_a_signal_and_interrupted_pickles():
-    from optrun.commands import pool
+    from optrun.engine import pool
     from optrun.core.runner import Interrupted
 
     again = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM)))

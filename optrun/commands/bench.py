@@ -14,7 +14,7 @@ sweep directory (sweep.json, run-NNNN/, sweep.csv) run by
 progress, Ctrl-C and ``--resume`` are sweep's. Beside it: ``bench.json``
 (the suite and which run is which), ``bench.csv`` (one row per run, with
 the evaluations and seconds each target took, read from the trace), and
-the plots of :mod:`optrun.commands.bench_plots`.
+the plots of :mod:`optrun.plots.bench`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
+from optrun.plots.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
 from optrun.config.bench import Suite, label, load_suite
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import make_run_dir, write_json_atomic, write_text_atomic
@@ -87,7 +87,7 @@ def run_config(
 def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None = None):
     """Validate every (problem, optimizer) pair and draw the starts; return
     the sweep :class:`~optrun.commands.sweep.Plan` and which run is which."""
-    from optrun.commands.run import prepare
+    from optrun.engine.prepare import prepare
     from optrun.commands.sweep import Plan
     from optrun.config import load_config
 
@@ -200,7 +200,7 @@ def bench_rows(
 ) -> list[dict[str, Any]]:
     """One bench.csv row per finished run: its result and, per target, the
     evaluations (nfev) and seconds at the first trace row that reached it."""
-    from optrun.commands.profiles import target_costs, threshold
+    from optrun.plots.profiles import target_costs, threshold
     from optrun.core.rundir import read_run
 
     rows: list[dict[str, Any]] = []
@@ -356,7 +356,7 @@ def write_outputs(
     """bench.csv and the plots; returns the rows and warnings (a plot that could not be drawn)."""
     import warnings as warnings_module
 
-    from optrun.commands.bench_plots import draw_bench_plots
+    from optrun.plots.bench import draw_bench_plots
 
     targets = bench["targets"]
     rows = bench_rows(sweep_rows, bench["runs"], targets)
@@ -386,9 +386,10 @@ def bench_command(
     bench directory), write bench.csv and the plots, print the table (not
     with ``quiet``: then failed or diverged runs are one line on stderr).
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
-    from optrun.commands.common import StoppedBySignal, err, failure_line, load_problems, out, shown, signal_name, warn
+    from optrun.commands.common import err, failure_line, load_problems, out, shown, warn
+    from optrun.engine.signals import StoppedBySignal, signal_name
     from optrun.commands.progress import progress
-    from optrun.commands.signals import stoppable
+    from optrun.engine.signals import stoppable
     from optrun.commands.sweep import check_dask_address, is_done, is_failed, load_plan, run_new_or_resumed
 
     with stoppable() as flag:
@@ -446,7 +447,7 @@ def bench_command(
         errors = sum(r["status"] == "error" for r in outcome.rows)
         kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
         where = shown(bench_dir.resolve())
-        from optrun.commands.bench_plots import PLOTS
+        from optrun.plots.bench import PLOTS
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
         if not quiet:

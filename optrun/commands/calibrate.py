@@ -111,7 +111,7 @@ def variants(threads: int) -> tuple[list[Variant], str]:
 
 def run_sample(path: str, overrides: Sequence[str], problems: str | None, variant: Variant, threads: int) -> Sample:
     """Re-run one config under one variant, writing nothing (picklable, for worker processes)."""
-    from optrun.commands.run import prepare, solve
+    from optrun.engine.prepare import prepare, solve
     from optrun.config import load_config
     from optrun.config.plugins import load_user_problems
     from optrun.core.machine import blas_limits, describe
@@ -270,7 +270,7 @@ def collect(
     first; path -> the error that stopped a config; a note on variants left out)."""
     from concurrent.futures import as_completed
 
-    from optrun.commands.pool import environment, process_pool
+    from optrun.engine.pool import environment, process_pool
     from optrun.core.machine import blas_threads
 
     threads = blas_threads()

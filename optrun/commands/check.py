@@ -157,7 +157,7 @@ def check_one(
     path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
 ) -> CheckResult:
     """Run one config and compare it with its expect: block (picklable, for worker processes)."""
-    from optrun.commands.run import execute
+    from optrun.engine.record import execute
     from optrun.config.plugins import load_user_problems
 
     start = time.perf_counter()
@@ -217,7 +217,7 @@ def run_checks(
     processes are stopped)."""
     import signal
 
-    from optrun.commands.signals import run_signals
+    from optrun.engine.signals import run_signals
 
     names = [str(p) for p in paths]
     done = on_done or (lambda result: None)
@@ -258,7 +258,7 @@ def run_checks(
                     break
             return [r for r in results if r is not None]
 
-        from optrun.commands.pool import run_calls
+        from optrun.engine.pool import run_calls
         from optrun.core.machine import blas_threads
 
         threads = blas_threads()
@@ -670,9 +670,10 @@ def check_command(
     exit status (see :func:`exit_code`; with ``--update``, what is still
     failing after the rewrite and the calibration). ``quiet``: no bar, no
     table; a failure is one line on stderr."""
-    from optrun.commands.common import err, failure_line, load_problems, out, signal_name
+    from optrun.commands.common import err, failure_line, load_problems, out
+    from optrun.engine.signals import signal_name
     from optrun.commands.progress import progress
-    from optrun.commands.signals import stoppable
+    from optrun.engine.signals import stoppable
 
     load_problems(problems)
     overrides = [*overrides, *([] if plots else ["output.plots=false"])]

@@ -18,13 +18,6 @@ from rich.console import Console
 err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 
-class StoppedBySignal(Exception):
-    """SIGINT/SIGTERM stopped the command before it recorded anything."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
-
 
 def out() -> Console:
     """stdout console, made per call so the terminal width is read when used.
@@ -53,11 +46,6 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-def signal_name(signum: int) -> str:
-    import signal
-
-    return signal.Signals(signum).name
-
 
 def use_blas_threads(threads: int | None) -> None:
     """``--blas-threads``: set it for this process and the workers it starts
@@ -74,6 +62,7 @@ def load_problems(folder: Path | None) -> None:
     """Register user problems (and optimizers, initializers, schedules); a
     broken file is a one-line warning, a name already taken an error (exit 2)."""
     from optrun.config.plugins import load_user_problems
+    from optrun.engine.signals import StoppedBySignal
 
     try:
         warnings = load_user_problems(folder)

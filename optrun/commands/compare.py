@@ -188,7 +188,7 @@ def draw_compare(runs: list[RunFiles], ax: Any) -> None:
     axes when there are more than 8."""
     import numpy as np
 
-    from optrun.commands.plots import log_safe_gap
+    from optrun.plots.figures import log_safe_gap
 
     use_gap = all("gap" in run.trace for run in runs)
     curves = log_safe_gap(*(run.trace["gap"] for run in runs)) if use_gap else [run.trace["f"] for run in runs]
@@ -234,7 +234,7 @@ def _colors(n: int) -> list[Any]:
 
 def plot_compare(runs: list[RunFiles], out: Path) -> None:
     """Draw the overlaid loss plot into ``out``, a .png, .svg or .pdf file by its suffix."""
-    from optrun.commands.plots import figure_bytes, plot_format, subplots
+    from optrun.plots.figures import figure_bytes, plot_format, subplots
 
     fmt = plot_format(out)
     fig, ax = subplots(figsize=(11 if len(runs) > 8 else 9, 5.5), layout="constrained")
@@ -341,7 +341,7 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     .svg or .pdf: its suffix is its format) and the table beside it as a CSV
     of the same name, print the table (as JSON with ``json_out``)."""
     from optrun.commands.common import load_problems, out, shown, warn
-    from optrun.commands.plots import plot_format
+    from optrun.plots.figures import plot_format
     from optrun.core.rundir import read_run
 
     load_problems(problems)

@@ -15,7 +15,7 @@ Click's usage errors   2: an unknown option, a missing argument, a bad value
 Abort                  1
 =====================  ==================================================
 
-The signal handling of a command's body is :mod:`optrun.commands.signals`.
+The signal handling of a command's body is :mod:`optrun.engine.signals`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions
 from typer import Abort
 
-from optrun.commands.common import StoppedBySignal, err
+from optrun.commands.common import err
+from optrun.engine.signals import StoppedBySignal
 from optrun.core.errors import OptrunError
 
 

@@ -10,7 +10,7 @@ list of formulas) its Jacobian built both ways and one JVP or VJP. Fixed
 parameters (``fix:``) are held: derivatives are in the free ones. The result
 is written to ``<output.dir>/<name>/grad-<timestamp>/`` (``grad.json``, the
 resolved ``config.yaml`` and, with ``output.plots``, the plots of
-:mod:`optrun.commands.grad_plots`). The numbers come from
+:mod:`optrun.plots.grad`). The numbers come from
 :mod:`optrun.core.derivatives`.
 """
 
@@ -155,7 +155,7 @@ def grad(
 
 
 def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
-    from optrun.commands.prepare import build_start
+    from optrun.engine.prepare import build_start
     from optrun.core.backend import get_backend
 
     backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
@@ -226,7 +226,7 @@ def _record(
     write_yaml(run_dir / "config.yaml", cfg.resolved())
     plots: list[Path] = []
     if cfg.output.plots:
-        from optrun.commands import grad_plots
+        from optrun.plots import grad as grad_plots
 
         plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format, backend)
     result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))

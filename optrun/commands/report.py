@@ -198,7 +198,7 @@ def _run_section(run: RunFiles) -> str:
         ]
     table = "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
     config = (run.path / "config.yaml").read_text(errors="replace")
-    from optrun.commands.plots import plot_file
+    from optrun.plots.figures import plot_file
 
     plots = [p for p in (plot_file(run, name) for name in PLOT_ORDER) if p is not None and p.suffix in SHOWN]
     figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
@@ -218,7 +218,8 @@ def _img(path: Path) -> str:
 def _drawn_loss(run: RunFiles) -> str:
     """A run drawn without plots a page can show (output.plots: false, or PDF
     plots): its loss plot, made here."""
-    from optrun.commands.plots import plot_loss, png_bytes, subplots
+    from optrun.plots.figures import png_bytes, subplots
+    from optrun.plots.runs import plot_loss
 
     fig, ax = subplots(figsize=(8, 4))
     plot_loss(run, None, ax)

@@ -301,7 +301,7 @@ def make_plan(
     first = {k: v for k, v in expand(spec, 0)[0].items() if k != "seed"}
     base = _checked(config_path, plan, first, lambda: load_config(config_path, plan.run_overrides(first)))
     plan = replace(plan, runs=tuple(expand(spec, base.seed)))
-    from optrun.commands.run import prepare
+    from optrun.engine.prepare import prepare
 
     probes = _probes(spec, list(plan.runs))
     for done, values in enumerate(probes, start=1):
@@ -333,7 +333,7 @@ def identical_repeats(plan: Plan) -> str | None:
     """A warning when a sweep's seeds repeat the same run: the seed draws
     nothing (the start and the problem do not depend on it), so every repeat
     of a point is an identical copy. None when seeds differ or there is one."""
-    from optrun.commands.run import prepare
+    from optrun.engine.prepare import prepare
 
     seeds = sorted({run["seed"] for run in plan.runs})
     if len(seeds) < 2 or not isinstance(plan.config, str):
@@ -352,7 +352,7 @@ def identical_repeats(plan: Plan) -> str | None:
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
     """One sweep run, in whatever process an executor chose; returns its row.
     Errors become the row's status, so one bad run never stops the sweep."""
-    from optrun.commands.run import execute
+    from optrun.engine.record import execute
     from optrun.config.plugins import load_user_problems
 
     row: dict[str, Any] = {"index": task["index"], **task["values"], **{c: None for c in RESULT_COLUMNS}}
@@ -401,7 +401,7 @@ def execute_tasks(
     every executor has stopped and the rows of the runs that recorded
     themselves were handed to ``on_done``. ``vectorize``: all of them as one
     vmap'ed computation in this process (checked by :func:`check_vectorizable`)."""
-    from optrun.commands.signals import run_signals
+    from optrun.engine.signals import run_signals
 
     with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
         if vectorize and tasks:
@@ -425,7 +425,7 @@ def execute_tasks(
 
 def check_vectorizable(plan: Plan) -> None:
     """A ConfigError saying why the plan's runs cannot be one vectorised computation (``--vectorize``)."""
-    from optrun.commands.run import vectorizable
+    from optrun.engine.record import vectorizable
 
     reason = vectorizable([load_config(plan.config, plan.run_overrides(values)) for values in plan.runs])
     if reason:
@@ -434,7 +434,7 @@ def check_vectorizable(plan: Plan) -> None:
 
 def _vectorized(tasks: list[dict[str, Any]], on_done: Callable[[dict[str, Any]], None], flag: Any) -> None:
     """The tasks as one batch (``--vectorize``): every run directory written as a single run writes it."""
-    from optrun.commands.run import execute_batch
+    from optrun.engine.record import execute_batch
 
     configs = [load_config(task["config"], task["overrides"]) for task in tasks]
     try:
@@ -464,7 +464,7 @@ def _row_on_disk(task: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _with_pool(tasks: list[dict[str, Any]], workers: int, on_done: Callable[[dict[str, Any]], None], flag: Any) -> None:
-    from optrun.commands.pool import run_calls
+    from optrun.engine.pool import run_calls
 
     interrupted: list[int] = []
 
@@ -946,7 +946,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     swept = [k for k in keys if k != "seed"]
     if not swept or not rows:
         return False
-    from optrun.commands.plots import log_safe_gap, subplots
+    from optrun.plots.figures import log_safe_gap, subplots
 
     metric = _metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
@@ -1071,7 +1071,7 @@ def show_sweep(sweep_dir: Path, json_out: bool = False) -> int:
 
 def plot_sweep_dir(sweep_dir: Path) -> tuple[list[Path], list[str]]:
     """``optrun plot SWEEP_DIR``: redraw sweep.png and every finished run's plots; (files written, warnings)."""
-    from optrun.commands.plots import draw_run_plots
+    from optrun.plots.runs import draw_run_plots
 
     plan, rows = sweep_rows(sweep_dir)
     written: list[Path] = []
@@ -1103,9 +1103,10 @@ def sweep_command(
     """``optrun sweep``: validate and start a sweep (or take one to
     ``--resume``), run it, print its table (not with ``quiet``); returns the
     exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
-    from optrun.commands.common import StoppedBySignal, load_problems, note, out, signal_name, warn
+    from optrun.commands.common import load_problems, note, out, warn
+    from optrun.engine.signals import StoppedBySignal, signal_name
     from optrun.commands.progress import progress
-    from optrun.commands.signals import stoppable
+    from optrun.engine.signals import stoppable
 
     with stoppable() as flag:
         load_problems(problems)
@@ -1187,7 +1188,8 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
     ``quiet`` only failed runs, as one line on stderr); returns the exit
     status (128 + the signal if the sweep is unfinished, 1 if a run could not
     start, else 0) with a line on stderr saying what to do."""
-    from optrun.commands.common import err, failure_line, out, shown, signal_name
+    from optrun.commands.common import err, failure_line, out, shown
+    from optrun.engine.signals import signal_name
 
     done = sum(is_done(r) for r in outcome.rows)
     failed = sum(is_failed(r) for r in outcome.rows)

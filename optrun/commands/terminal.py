@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from optrun.core.result import grad_norm_text, params_text, value_text
+
 if TYPE_CHECKING:
     from optrun.core.result import Summary
 
@@ -77,40 +79,6 @@ class ProgressBar:
         self._progress.refresh()
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value)
-
-
-def params_text(params: Any, limit: int = 8) -> str:
-    """Final parameters, or their count when there are too many to show."""
-    from optrun.core.params import leaf_names, size
-
-    n = size(params)
-    if n > limit:
-        return f"{n} values (see summary.json)"
-    parts = []
-    for name in sorted(params):
-        value = params[name]
-        if isinstance(value, list) and value and not isinstance(value[0], (list, dict)):
-            parts.append(f"{name}=[{', '.join(_fmt(v) for v in value)}]")
-        elif isinstance(value, (list, dict)):
-            parts.append(f"{name}: {len(leaf_names(value))} values")
-        else:
-            parts.append(f"{name}={_fmt(value)}")
-    return ", ".join(parts)
-
-
-def grad_norm_text(summary: Summary) -> str:
-    """The final gradient norm, or why there is none (a derivative-free method computes no gradient)."""
-    if summary.njev == 0 and (summary.grad_norm is None or math.isnan(summary.grad_norm)):
-        return "not computed (the method uses no gradient)"
-    return _fmt(summary.grad_norm)
-
-
 def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     """A run's summary as a rich table (user text is shown literally)."""
     from rich.markup import escape
@@ -119,14 +87,14 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     table.add_column("field", style="bold")
     table.add_column("value")
     table.add_row("status", f"{status_text(summary.status.value)}: {escape(summary.message)}")
-    table.add_row("f", _fmt(summary.fun))
+    table.add_row("f", value_text(summary.fun))
     if summary.gap is not None:
-        table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {_fmt(summary.reference.fun)})")
+        table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {value_text(summary.reference.fun)})")
     table.add_row("params", Text(params_text(summary.params)))
     table.add_row("gradient norm", grad_norm_text(summary))
     table.add_row("iterations", str(summary.nit))
     table.add_row("evaluations", f"{summary.nfev} f, {summary.njev} gradient")
-    table.add_row("best", f"f={_fmt(summary.best.fun)} at iteration {summary.best.iter}")
+    table.add_row("best", f"f={value_text(summary.best.fun)} at iteration {summary.best.iter}")
     table.add_row("time", f"{summary.wall_time_s:.3f} s")
     table.add_row("run directory", Text(run_dir))
     return table

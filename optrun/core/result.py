@@ -1,6 +1,6 @@
 """What a run ended with: :class:`Summary`, the typed form of ``summary.json``.
 
-A run's result is built once (:func:`optrun.commands.run.build_summary`),
+A run's result is built once (:func:`optrun.engine.record.build_summary`),
 written as :meth:`Summary.to_json` and read back with :meth:`Summary.from_json`
 (by :func:`optrun.core.rundir.read_run` and ``sweep --resume``); every
 command reads its attributes, never the JSON keys. The fields are those of
@@ -16,6 +16,7 @@ as ``null`` (JSON has no NaN), so a Summary read back has ``None`` there.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -242,3 +243,39 @@ def summary_problem(summary: Any) -> str:
             where="reference.",
         )
     return ""
+
+
+# ------------------------------------------------- a result as one line of text
+def value_text(value: Any) -> str:
+    """A number as tables show it (10 significant digits), None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
+
+
+def params_text(params: Any, limit: int = 8) -> str:
+    """Final parameters, or their count when there are too many to show."""
+    from optrun.core.params import leaf_names, size
+
+    n = size(params)
+    if n > limit:
+        return f"{n} values (see summary.json)"
+    parts = []
+    for name in sorted(params):
+        value = params[name]
+        if isinstance(value, list) and value and not isinstance(value[0], (list, dict)):
+            parts.append(f"{name}=[{', '.join(value_text(v) for v in value)}]")
+        elif isinstance(value, (list, dict)):
+            parts.append(f"{name}: {len(leaf_names(value))} values")
+        else:
+            parts.append(f"{name}={value_text(value)}")
+    return ", ".join(parts)
+
+
+def grad_norm_text(summary: Summary) -> str:
+    """The final gradient norm, or why there is none (a derivative-free method computes no gradient)."""
+    if summary.njev == 0 and (summary.grad_norm is None or math.isnan(summary.grad_norm)):
+        return "not computed (the method uses no gradient)"
+    return value_text(summary.grad_norm)

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.plots import _save, seamless, subplots
 from optrun.core import derivatives as d
 from optrun.core.backend import Backend, get_backend
 from optrun.core.problems import Problem
+from optrun.plots.figures import save, seamless, subplots
 
 GRID = 101  # points along the range for derivatives.png
 CONTOUR = 80  # contour.png grid per axis
@@ -81,7 +81,7 @@ def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
     ax.set_title(f"{name}: finite differences against autodiff")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    _save(fig, out)
+    save(fig, out)
     return out
 
 
@@ -111,7 +111,7 @@ def derivatives_plot(
     ax.set_title(f"{title}: f and its derivatives in {name}")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, out)
+    save(fig, out)
     return out
 
 
@@ -160,5 +160,5 @@ def contour(
     ax.set_ylabel(labels[1])
     ax.set_title(f"{title}: f and its gradient field")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
-    _save(fig, out)
+    save(fig, out)
     return out

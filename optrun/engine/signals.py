@@ -15,7 +15,18 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from optrun.commands.common import StoppedBySignal, signal_name
+
+class StoppedBySignal(Exception):
+    """SIGINT/SIGTERM stopped the command before it recorded anything."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
 
 # optrun.core.runner (numpy, autograd) is imported inside the functions:
 # optrun.cli.main imports this module for every command, `--help` too.
@@ -52,7 +63,7 @@ EARLY: list[int] = []  # set by optrun.cli.main: signals that came while optrun 
 @contextlib.contextmanager
 def stoppable() -> Iterator[Any]:
     """SIGINT/SIGTERM for the body of run, sweep and check: from its start to
-    its end a signal is recorded (a run in progress stops, see optrun.commands.run),
+    its end a signal is recorded (a run in progress stops, see optrun.engine.record),
     never a traceback or a silent death. Yields the flag that records it.
     When the command is the whole process, the handler is swapped for SIG_IGN
     at the end, so there is no moment, up to the exit, at which a signal would

@@ -1,5 +1,5 @@
 """The benchmark views of ``optrun bench``, computed (NumPy only; drawn by
-:mod:`optrun.commands.bench_plots`).
+:mod:`optrun.plots.bench`).
 
 Costs are arrays of shape (problems, solvers): the cost (evaluations, or
 seconds) solver s needed to reach a target on problem p, ``inf`` when it

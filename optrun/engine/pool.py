@@ -221,7 +221,7 @@ def _warm_up(fn: Callable[..., Any]) -> None:
     calls only once it runs them at full speed. Receiving ``fn`` imports its
     module; every pool task executes runs, so the run command's modules
     (NumPy, autograd, pydantic, the registries) are loaded too."""
-    from optrun.commands import run  # noqa: F401
+    from optrun.engine import record  # noqa: F401
 
 
 def _how_it_died(process: multiprocessing.Process | None) -> str:

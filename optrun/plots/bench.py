@@ -1,4 +1,4 @@
-"""The plots of ``optrun bench`` (computed by :mod:`optrun.commands.profiles`):
+"""The plots of ``optrun bench`` (computed by :mod:`optrun.plots.profiles`):
 
 - ``perf_evals.png`` / ``perf_time.png``: Dolan-Moré performance profiles
   on evaluations / seconds to each target, one panel per target;
@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from optrun.commands.plots import _save, subplots
-from optrun.commands.profiles import (
+from optrun.plots.figures import save, subplots
+from optrun.plots.profiles import (
     breakpoints,
     cost_matrix,
     data_profile,
@@ -81,7 +81,7 @@ def plot_performance(
         ax.set_title(f"target {target_name(tau)} ({len(instances)} problem-starts)", fontsize="medium")
         _finish(ax, f"ratio α to the best {what}", "fraction of problem-starts with ratio ≤ α")
     _legend(fig, axes[0], len(optimizers))
-    _save(fig, out)
+    save(fig, out)
 
 
 def plot_data_profiles(
@@ -102,7 +102,7 @@ def plot_data_profiles(
         ax.set_title(f"target {target_name(tau)} ({len(instances)} problem-starts)", fontsize="medium")
         _finish(ax, "budget κ in simplex gradients, nfev / (n + 1)", "fraction of problem-starts solved")
     _legend(fig, axes[0], len(optimizers))
-    _save(fig, out)
+    save(fig, out)
 
 
 def plot_ecdf(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path) -> None:
@@ -127,7 +127,7 @@ def plot_ecdf(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Se
         fontsize="medium",
     )
     _finish(ax, "evaluations / dimension, nfev / n", "fraction of (problem-start, target) pairs reached", legend=True)
-    _save(fig, out)
+    save(fig, out)
 
 
 def draw_bench_plots(

@@ -4,7 +4,7 @@
 (initializer applied), the fixed and free parameters, the flat start vector
 and the :class:`~optrun.core.runner.Oracle` over it, all on the config's
 backend (``backend:``, :mod:`optrun.core.backend`). Bad input raises
-ConfigError, before any file exists. ``optrun.commands.run`` runs what it
+ConfigError, before any file exists. :mod:`optrun.engine.record` runs what it
 prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
 """
 

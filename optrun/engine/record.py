@@ -1,0 +1,402 @@
+"""One run, executed and recorded: the run directory, config.yaml, the
+streamed trace, summary.json and the plots, whatever stops the run (its
+stop rules, a signal, a full disk).
+
+:func:`execute` runs one prepared config (:mod:`optrun.engine.prepare`
+builds everything that can fail on bad input *before* any file is
+written); :func:`execute_batch` runs many that differ only in their start
+and numeric options as one vectorised computation. :func:`solve` is the
+loop alone (the Python runner, or the jax backend's compiled loop), writing
+nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import platform
+import signal
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optrun.config import Config
+from optrun.core import compiled, machine, runner
+from optrun.core.errors import OptrunError, RunIOError
+from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, remove_run_dir, write_json_atomic, write_yaml
+from optrun.core.params import to_jsonable
+from optrun.core.result import Best, KnownMinimum, Summary
+from optrun.core.runner import Interrupted, Outcome, SignalFlag
+from optrun.core.status import Status
+from optrun.engine.prepare import Prepared, prepare
+from optrun.engine.result import RunResult
+from optrun.engine.signals import run_signals
+
+__all__ = ["build_summary", "execute", "execute_batch", "solve", "vectorizable", "versions"]
+
+
+def versions() -> dict[str, str]:
+    """The versions summary.json records (python, numpy, autograd, optrun)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
+    """Read once per process: a sweep records them in every run."""
+    from optrun import __version__
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "autograd": metadata.version("autograd"),
+        "optrun": __version__,
+    }
+
+
+def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_error: str | None = None) -> Summary:
+    """The Summary of a finished run (summary.json's fields: README, "Runs,
+    statuses and exit codes"); ``io_error``: why its files could not be written."""
+    config = prep.config
+    found = outcome.best_iter >= 0
+    return Summary(
+        name=config.name,
+        problem=config.problem.name,
+        optimizer=config.optimizer.name,
+        status=Status(outcome.status),
+        message=outcome.message,
+        fun=outcome.fun,
+        params=to_jsonable(prep.params(outcome.x)),
+        grad_norm=outcome.grad_norm,
+        nit=outcome.nit,
+        nfev=outcome.nfev,
+        njev=outcome.njev,
+        nhev=prep.oracle.nhev,
+        best=Best(outcome.best_fun if found else None, outcome.best_iter if found else None),
+        wall_time_s=outcome.wall_time_s,
+        reference=KnownMinimum.of(prep.problem.reference),
+        reference_note=prep.problem.note or None,
+        seed=config.seed,
+        versions=versions(),
+        machine=where,
+        io_error=io_error,
+    )
+
+
+def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
+    """Write config.yaml and the trace header; if either fails (a full disk,
+    no inodes left), remove the run directory: nothing was recorded."""
+    reference = prep.problem.reference
+    try:
+        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        return TraceWriter(
+            run_dir / "trace.csv",
+            prep.param_names,
+            prep.expand,
+            fstar=reference.fun if reference else None,
+            grad_names=prep.grad_names,
+            log_every=prep.config.output.log_every,
+        )
+    except RunIOError as exc:
+        remove_run_dir(run_dir)
+        raise RunIOError(
+            f"{exc.message}; nothing was recorded (the run directory was removed)", source=exc.source
+        ) from None
+
+
+def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> None:
+    """The trace could not be written mid-run (``writer`` cut it back to its
+    last complete row): record the run as failed in summary.json if that can
+    still be written, and raise the one-line error saying what is left."""
+    writer.close()
+    error = writer.error
+    kept = f"trace.csv keeps its {writer.rows_written} complete rows"
+    if outcome is None:  # stopped in the middle of the run
+        k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
+        best_fun, best_iter = writer.best
+        outcome = Outcome(
+            Status.FAILED,
+            "io_error",
+            f"{error.message} at iteration {k}; {kept}",
+            x,
+            f,
+            grad_norm,
+            k,
+            nfev,
+            njev,
+            best_fun,
+            best_iter,
+            t,
+        )
+    else:  # the run had ended; its last rows could not be written
+        outcome = dataclasses.replace(
+            outcome,
+            status=Status.FAILED,
+            reason="io_error",
+            message=f"{error.message} after the run ended ({outcome.status}: {outcome.message}); {kept}",
+        )
+    try:
+        write_json_atomic(
+            run_dir / "summary.json",
+            build_summary(prep, outcome, machine.machine_info(), io_error=error.message).to_json(),
+        )
+    except RunIOError as again:
+        raise RunIOError(
+            f"{error.message}; {kept}, but summary.json could not be written either ({again.message}): "
+            "the run directory is left like a killed run",
+            source=error.source,
+        ) from None
+    raise RunIOError(
+        f"{error.message}; {kept} and the run is recorded as failed in summary.json", source=error.source
+    ) from None
+
+
+def _write_summary(run_dir: Path, summary: Summary, outcome: Outcome) -> None:
+    try:
+        write_json_atomic(run_dir / "summary.json", summary.to_json())
+    except RunIOError as exc:
+        raise RunIOError(
+            f"{exc.message}; the run ended ({outcome.status}) but has no summary: "
+            "its directory holds config.yaml and the complete trace, like a killed run",
+            source=exc.source,
+        ) from None
+
+
+def execute(
+    config: Config,
+    observers: Sequence[Any] = (),
+    run_dir: Path | None = None,
+    blas_threads: int | None = None,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
+    """Run a validated config and record it; returns the result. ``run_dir``
+    names the (new) run directory; by default it is made under output.dir.
+    ``blas_threads`` (default: :func:`optrun.core.machine.blas_threads`) is the
+    BLAS thread count for the whole run, whatever process runs it.
+    ``on_summary(summary, run_dir)`` is called once summary.json is written,
+    before the plots are drawn (the CLI shows the result then)."""
+    threads = machine.blas_threads(blas_threads)
+    with machine.blas_limits(threads):
+        return _execute(config, observers, run_dir, threads, on_summary)
+
+
+def solve(
+    prep: Prepared,
+    threads: int,
+    x0: np.ndarray | None = None,
+    observers: Sequence[Any] = (),
+    interrupt: SignalFlag | None = None,
+) -> tuple[Outcome, dict[str, Any]]:
+    """Make the optimizer and run the loop from ``x0`` (default: the config's
+    start) with ``threads`` BLAS threads: on the jax backend, a method with a
+    compiled direction runs in jitted chunks (:mod:`optrun.core.compiled`),
+    anything else in the one Python loop; returns the outcome and the machine
+    it ran on (for summary.json). Writes nothing: observers do."""
+    config = prep.config
+    entry, options = config.optimizer.entry, config.optimizer.options
+    start = prep.x0 if x0 is None else x0
+    if compiled.can_compile(entry, prep.oracle.backend):  # jax and a method with a compiled direction: lax.scan chunks
+        with machine.blas_limits(threads):
+            outcome = compiled.minimize_compiled(
+                prep.oracle, start, entry, options, config.stop, observers, interrupt=interrupt
+            )
+            return outcome, machine.machine_info()
+    optimizer = entry.make(options, prep.oracle)
+    with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
+        reference = prep.problem.reference
+        outcome = runner.minimize(
+            prep.oracle,
+            start,
+            optimizer,
+            config.stop,
+            observers,
+            interrupt=interrupt,
+            known_minimum=reference.fun if reference is not None else None,
+        )
+        return outcome, machine.machine_info()
+
+
+def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
+    """The outcome of a run stopped by a signal just outside the loop (the
+    loop catches its own): what the trace recorded, marked interrupted."""
+    k, f, grad_norm, t, nfev, njev, x = writer.last or (
+        0,
+        float("nan"),
+        float("nan"),
+        0.0,
+        prep.oracle.nfev,
+        prep.oracle.njev,
+        prep.x0,
+    )
+    best_fun, best_iter = writer.best
+    return Outcome(
+        Status.INTERRUPTED,
+        "interrupted",
+        f"interrupted by {signal.Signals(signum).name} at iteration {k}",
+        x,
+        f,
+        grad_norm,
+        k,
+        nfev,
+        njev,
+        best_fun,
+        best_iter,
+        t,
+        signum=int(signum),
+    )
+
+
+def _execute(
+    config: Config,
+    observers: Sequence[Any],
+    run_dir: Path | None,
+    threads: int,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
+    try:
+        prep = prepare(config)
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or config.source) from None
+    # The handlers are in place before the run directory exists and stay until
+    # the run is recorded. Unarmed, they only record a signal; they raise only
+    # while armed (the loop, the plots), at most once, and that one
+    # KeyboardInterrupt is caught here: once the directory exists, no signal
+    # leaves it without a summary.
+    with run_signals() as flag:
+        if flag is not None and flag.signum is not None:  # a signal before anything was written
+            raise Interrupted(flag.signum)
+        run_dir = make_given_dir(run_dir) if run_dir is not None else make_run_dir(config.output.dir, config.name)
+        writer = _start_record(run_dir, prep)
+        return _record(prep, run_dir, writer, observers, threads, flag, on_summary)
+
+
+def vectorizable(configs: Sequence[Config]) -> str:
+    """Why these runs cannot be one vectorised computation ('' when they can):
+    the jax backend, a method with a compiled direction, and one objective,
+    optimizer and stop rules for all. They may differ in seed and init
+    (which change the start), and in the optimizer's step_size and numeric
+    options (which the batch carries one per run: compiled.batch_problem)."""
+
+    def shared(config: Config) -> str:
+        data = config.resolved()
+        return repr(
+            {
+                k: v
+                for k, v in data.items()
+                if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer")
+            }
+        )
+
+    if any(c.backend != "jax" for c in configs):
+        return "--vectorize runs on the jax backend: add backend: jax to the config (or --set backend=jax)"
+    from optrun.core.optimizers import OPTIMIZERS
+
+    entry = configs[0].optimizer.entry
+    if not compiled.supports(entry):
+        return (
+            f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
+            f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})"
+        )
+    if len({shared(c) for c in configs}) > 1 or len({c.optimizer.entry.name for c in configs}) > 1:
+        return (
+            "--vectorize runs one objective, optimizer and stop rules for every run: sweep only seed, init.* "
+            "and the optimizer's numeric options (step_size, ...) with it"
+        )
+    return compiled.batch_problem([c.optimizer.options for c in configs])
+
+
+def execute_batch(
+    configs: Sequence[Config], run_dirs: Sequence[Path], threads: int, interrupt: SignalFlag | None = None
+) -> list[RunResult]:
+    """Runs that differ only in their start and the optimizer's numeric
+    options (``sweep --seeds N --vectorize``, a grid over step sizes) as one
+    ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
+    each run gets its own run directory, trace, summary and plots, exactly
+    as :func:`execute` writes them; the caller checked :func:`vectorizable`."""
+    preps = [prepare(config) for config in configs]
+    first = preps[0]
+    records: list[tuple[Prepared, Path, TraceWriter]] = []
+    try:
+        for prep, run_dir in zip(preps, run_dirs):
+            run_dir = make_given_dir(run_dir)
+            records.append((prep, run_dir, _start_record(run_dir, prep)))
+        with machine.blas_limits(threads):
+            config = first.config
+            outcomes = compiled.minimize_compiled_batch(
+                first.oracle,
+                np.stack([prep.x0 for prep in preps]),
+                config.optimizer.entry,
+                [prep.config.optimizer.options for prep in preps],
+                config.stop,
+                observers=[[writer] for _, _, writer in records],
+                interrupt=interrupt,
+            )
+        where = machine.machine_info()
+        results = []
+        for (prep, run_dir, writer), outcome in zip(records, outcomes):
+            writer.close()
+            summary = build_summary(prep, outcome, where)
+            _write_summary(run_dir, summary, outcome)
+            warnings = list(prep.config.warnings)
+            if prep.config.output.plots:
+                from optrun.plots import runs as plots  # matplotlib and the run reader: only when plots are drawn
+
+                warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
+            results.append(RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum))
+        return results
+    finally:
+        for _, _, writer in records:
+            writer.close()
+
+
+def _record(
+    prep: Prepared,
+    run_dir: Path,
+    writer: TraceWriter,
+    observers: Sequence[Any],
+    threads: int,
+    flag: SignalFlag | None,
+    on_summary: Callable[[Summary, Path], None] | None = None,
+) -> RunResult:
+    config = prep.config
+    outcome = where = None
+    try:
+        try:
+            if flag is not None:
+                flag.armed, flag.at_once = True, False  # a second signal stops at once
+            outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
+            if flag is not None:
+                flag.armed = False
+        except KeyboardInterrupt as exc:  # the second signal, just before or after the loop (the loop catches its own)
+            if outcome is None:
+                outcome = _interrupted(prep, writer, getattr(exc, "signum", signal.SIGINT))
+        writer.close()  # its last rows
+    except RunIOError:
+        if writer.error is None:
+            raise
+        _record_io_failure(run_dir, prep, writer, outcome)  # always raises
+    finally:
+        writer.close()
+    if where is None:
+        where = machine.machine_info()
+    summary = build_summary(prep, outcome, where)
+    _write_summary(run_dir, summary, outcome)
+    if on_summary is not None:
+        on_summary(summary, run_dir)
+    warnings: list[str] = list(config.warnings)
+    if config.output.plots:
+        try:
+            try:
+                if flag is not None:
+                    flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+                from optrun.plots import runs as plots  # matplotlib and the run reader: only when plots are drawn
+
+                warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
+            finally:
+                if flag is not None:
+                    flag.armed = flag.at_once = False
+        except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
+            warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
+    return RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum)
