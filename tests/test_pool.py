@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from optrun.engine import pool
-from optrun.commands.sweep import make_plan, run_one, start_sweep
+from optrun.engine.sweep import run_one, start_sweep
+from optrun.engine.sweep_plan import make_plan
 
 
 def pool_processes() -> set[int]:

@@ -102,7 +102,7 @@ def _count_prepares(monkeypatch):
 
 
 def test_a_large_sweep_validates_each_value_once_not_every_combination(workdir, monkeypatch):
-    from optrun.commands.sweep import FULL_CHECK_RUNS, make_plan
+    from optrun.engine.sweep_plan import FULL_CHECK_RUNS, make_plan
 
     calls = _count_prepares(monkeypatch)
     (workdir / "s.yaml").write_text(OK)
@@ -116,7 +116,7 @@ def test_a_large_sweep_validates_each_value_once_not_every_combination(workdir, 
 
 
 def test_a_small_sweep_still_validates_every_combination(workdir, monkeypatch):
-    from optrun.commands.sweep import make_plan
+    from optrun.engine.sweep_plan import make_plan
 
     calls = _count_prepares(monkeypatch)
     (workdir / "s.yaml").write_text(OK)
@@ -139,7 +139,7 @@ def test_a_bad_value_in_a_large_sweep_is_found_before_anything_is_written(workdi
 
 
 def test_the_run_limit_counts_zip_rows_and_seeds(workdir):
-    from optrun.commands.sweep import MAX_RUNS
+    from optrun.engine.sweep_plan import MAX_RUNS
 
     (workdir / "s.yaml").write_text(OK)
     result = runner.invoke(
@@ -225,7 +225,7 @@ def test_available_memory_is_a_positive_number_of_bytes():
     ],
 )
 def test_good_dask_addresses_pass(address):
-    from optrun.commands.sweep import check_dask_address
+    from optrun.engine.executors import check_dask_address
 
     check_dask_address(address)
 
@@ -244,7 +244,7 @@ def test_good_dask_addresses_pass(address):
     ],
 )
 def test_bad_dask_addresses_are_refused(address, message):
-    from optrun.commands.sweep import check_dask_address
+    from optrun.engine.executors import check_dask_address
 
     with pytest.raises(ConfigError, match=message):
         check_dask_address(address)

@@ -17,7 +17,7 @@ from tolerances import rounding
 from optrun.cli import app
 from optrun.config import SweepConfig
 from optrun.core.errors import ConfigError
-from optrun.commands.sweep import combine, expand, parse_values, to_overrides
+from optrun.engine.sweep_plan import combine, expand, parse_values, to_overrides
 
 runner = CliRunner()
 BASE = "problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.1}\nstop: {max_iter: 200}\n"
@@ -318,7 +318,7 @@ def test_sweep_png_names_problem_and_optimizer_and_draws_the_means(workdir, monk
 def test_sweep_png_draws_an_exact_zero_gap_at_the_floor_with_a_note(tmp_path, monkeypatch):
     import matplotlib.figure
 
-    from optrun.commands.sweep import plot_sweep
+    from optrun.plots.sweep import plot_sweep
 
     saved = []
     original = matplotlib.figure.Figure.savefig

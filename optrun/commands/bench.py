@@ -88,7 +88,7 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
     """Validate every (problem, optimizer) pair and draw the starts; return
     the sweep :class:`~optrun.commands.sweep.Plan` and which run is which."""
     from optrun.engine.prepare import prepare
-    from optrun.commands.sweep import Plan
+    from optrun.engine.sweep_plan import Plan
     from optrun.config import load_config
 
     total = len(suite.problems) * len(suite.optimizers) * suite.config.starts
@@ -390,7 +390,9 @@ def bench_command(
     from optrun.engine.signals import StoppedBySignal, signal_name
     from optrun.commands.progress import progress
     from optrun.engine.signals import stoppable
-    from optrun.commands.sweep import check_dask_address, is_done, is_failed, load_plan, run_new_or_resumed
+    from optrun.commands.sweep import run_new_or_resumed
+    from optrun.engine.executors import check_dask_address
+    from optrun.engine.sweep import is_done, is_failed, load_plan
 
     with stoppable() as flag:
         load_problems(problems)

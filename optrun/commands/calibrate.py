@@ -111,7 +111,8 @@ def variants(threads: int) -> tuple[list[Variant], str]:
 
 def run_sample(path: str, overrides: Sequence[str], problems: str | None, variant: Variant, threads: int) -> Sample:
     """Re-run one config under one variant, writing nothing (picklable, for worker processes)."""
-    from optrun.engine.prepare import prepare, solve
+    from optrun.engine.prepare import prepare
+    from optrun.engine.record import solve
     from optrun.config import load_config
     from optrun.config.plugins import load_user_problems
     from optrun.core.machine import blas_limits, describe

@@ -14,7 +14,8 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     without a summary has ``summary: null``)."""
     from optrun.commands.bench import is_bench_dir, show_bench
     from optrun.commands.common import load_problems
-    from optrun.commands.sweep import is_sweep_dir, show_sweep
+    from optrun.commands.sweep import show_sweep
+    from optrun.engine.sweep import is_sweep_dir
 
     load_problems(problems)
     if is_bench_dir(run_dir):
@@ -73,7 +74,8 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     or a folder that cannot be written is an error (raised)."""
     from optrun.commands.common import load_problems, out, shown, warn
     from optrun.plots.runs import draw_run_plots
-    from optrun.commands.sweep import is_sweep_dir, plot_sweep_dir
+    from optrun.commands.sweep import plot_sweep_dir
+    from optrun.engine.sweep import is_sweep_dir
     from optrun.core.rundir import read_run
 
     load_problems(problems)

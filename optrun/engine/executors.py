@@ -1,0 +1,325 @@
+"""Ways of running many calls: one :class:`Executor` interface, one class each.
+
+``sweep``, ``bench``, ``check`` and ``check --calibrate`` hand their work to
+:func:`run_many` as a function and a list of argument tuples (a sweep's
+runs, a check's configs, a calibration's samples); the executor decides
+where each call runs:
+
+=================  =======================================================
+:class:`InProcess`   in this process, in order (``--workers 1``)
+:class:`LocalPool`   this process plus spawned helpers (``--workers N``,
+                     :mod:`optrun.engine.pool`)
+:class:`FreshPool`   spawned workers only, with environment variables set
+                     before NumPy loads (calibration's other BLAS kernel)
+:class:`DaskCluster` a Dask cluster (``--dask ADDRESS``)
+:class:`Vectorized`  one ``jax.vmap`` computation (``--vectorize``): the
+                     function must have a batch form (:func:`batched`)
+=================  =======================================================
+
+Every executor has the same contract. ``on_result(i, value)`` is called in
+this thread as call ``i`` finishes (in any order); an exception a call
+raises (other than an interruption) is raised once the executor has
+stopped. A SIGINT/SIGTERM recorded in ``flag`` (:mod:`optrun.engine.signals`)
+stops it: nothing more starts, running calls get to record themselves. The
+:class:`Finished` it returns says what did not finish and why; the caller
+decides what that means for its results (a sweep looks for a summary on
+disk, a check reports the config as interrupted). A new way of running work
+is one more subclass; nothing dispatches on names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.runner import SignalFlag
+
+MAX_LOCAL_WORKERS = 256  # --dask local:N
+POLL_SECONDS = 0.05  # how often an executor waiting on others looks at the signal flag
+
+Call = tuple[Any, ...]
+OnResult = Callable[[int, Any], None]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a :meth:`Executor.map` ended. ``signum``: the signal that stopped
+    it (None: every call ran); ``not_started``: calls that never began;
+    ``lost``: calls that began but brought no result back, with why (their
+    worker was killed by the stop, or died by itself)."""
+
+    signum: int | None = None
+    not_started: frozenset[int] = frozenset()
+    lost: Mapping[int, str] = field(default_factory=dict)
+
+
+class Executor(ABC):
+    """Runs ``fn(*calls[i])`` for every i; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        """Run the calls; hand each result to ``on_result``; say how it ended."""
+
+
+def run_many(executor: Executor, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult) -> Finished:
+    """Run the calls on ``executor`` under the command's signal handling (or
+    a handler of this call's own, outside a command: a test, a notebook)."""
+    from optrun.engine.signals import run_signals
+
+    with run_signals() as flag:  # the command's handler if it has one: a signal is only recorded
+        return executor.map(fn, calls, on_result, flag)
+
+
+def choose(workers: int = 1, dask: str | None = None, vectorize: bool = False) -> Executor:
+    """The executor the command-line options ask for."""
+    if vectorize:
+        return Vectorized()
+    if dask is not None:
+        return DaskCluster(dask)
+    return LocalPool(workers) if workers > 1 else InProcess()
+
+
+# ----------------------------------------------------------------- in-process
+class InProcess(Executor):
+    """One call after another in this process: the reference every other
+    executor must agree with. A signal during a call ends that call as
+    interrupted (it records itself); one between calls starts nothing more."""
+
+    name = "in-process"
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        for i, call in enumerate(calls):
+            if flag is not None and flag.signum is not None:
+                return Finished(flag.signum, frozenset(range(i, len(calls))))
+            try:
+                value = fn(*call)
+            except KeyboardInterrupt as exc:  # the call refused to start: the signal came just before it
+                return Finished(getattr(exc, "signum", signal.SIGINT), frozenset(range(i, len(calls))))
+            on_result(i, value)
+        if flag is not None and flag.signum is not None:  # it came during the last call
+            return Finished(flag.signum)
+        return Finished()
+
+
+# --------------------------------------------------------------- local pools
+@dataclass
+class LocalPool(Executor):
+    """This process and up to ``workers - 1`` spawned helpers, started only
+    when the calls left are worth it (:func:`optrun.engine.pool.run_calls`:
+    signals, grace, escalation to SIGKILL, a dead helper losing only its call)."""
+
+    workers: int
+    name: ClassVar[str] = "pool"
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        from optrun.engine.pool import run_calls
+
+        signum, not_started, lost = run_calls(fn, calls, self.workers, on_result, flag)
+        return Finished(signum, frozenset(not_started), lost)
+
+
+@dataclass
+class FreshPool(Executor):
+    """Spawned workers only, each started with ``env`` set (variables that
+    must be there before NumPy loads, such as ``OPENBLAS_CORETYPE``); no call
+    runs in this process, whose libraries are already loaded. A signal
+    cancels the calls not started; running ones finish (they are short)."""
+
+    workers: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    name: ClassVar[str] = "fresh-pool"
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        from optrun.engine.pool import environment, process_pool
+
+        if not calls:
+            return Finished()
+        with environment(dict(self.env)):
+            pool = process_pool(max(1, min(self.workers, len(calls))))
+            futures = {pool.submit(fn, *call): i for i, call in enumerate(calls)}
+        signum, cancelled = None, set()
+        with pool:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=futures.__getitem__):
+                    if not future.cancelled():
+                        on_result(futures[future], future.result())
+                if signum is None and flag is not None and flag.signum is not None:
+                    signum = flag.signum
+                    cancelled = {futures[f] for f in pending if f.cancel()}
+        return Finished(signum, frozenset(cancelled))
+
+
+# ----------------------------------------------------------------------- Dask
+def require_dask() -> None:
+    try:
+        import dask.distributed  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun "
+            "checkout (or pip install 'dask[distributed]')"
+        ) from None
+
+
+def check_dask_address(address: str) -> None:
+    """Refuse a malformed --dask value before anything is created: ``local:N``
+    (1 <= N <= MAX_LOCAL_WORKERS) or ``[protocol://]host:port`` with a
+    protocol distributed knows (tcp, tls, ws, wss, ucx, inproc)."""
+    require_dask()
+    if address.startswith("local:"):
+        try:
+            n = int(address.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if not 1 <= n <= MAX_LOCAL_WORKERS:
+            raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N from 1 to {MAX_LOCAL_WORKERS}")
+        return
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import backends
+
+    example = "give a scheduler address such as tcp://127.0.0.1:8786 (or host:port), or local:N"
+    try:
+        protocol, location = parse_address(address)
+    except (ValueError, TypeError):
+        raise ConfigError(f"--dask {address!r}: not an address; {example}") from None
+    if protocol not in backends:
+        raise ConfigError(
+            f"--dask {address!r}: unknown protocol '{protocol}' (known: {', '.join(sorted(backends))}); {example}"
+        )
+    if protocol in ("tcp", "tls", "ws", "wss", "ucx"):
+        try:
+            host, port = parse_host_port(location)
+        except (ValueError, TypeError):
+            raise ConfigError(f"--dask {address!r}: needs a host and a port number; {example}") from None
+        if not host or not 1 <= int(port) <= 65535:
+            raise ConfigError(f"--dask {address!r}: needs a host and a port from 1 to 65535; {example}")
+
+
+def dask_client(address: str) -> tuple[Any, Any]:
+    """A Dask client and its cluster: ``local:N`` starts a LocalCluster of N
+    processes on loopback; anything else is a running scheduler's address
+    (no cluster of ours)."""
+    require_dask()
+    from dask.distributed import Client, LocalCluster
+
+    check_dask_address(address)
+    if address.startswith("local:"):
+        n = int(address.split(":", 1)[1])
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout="10s"), None
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
+
+
+@dataclass
+class DaskCluster(Executor):
+    """Calls go to Dask workers (threads of other processes: a signal there
+    cannot reach a call). A signal here cancels what did not finish and
+    closes the client and a local cluster, which ends its worker processes;
+    the calls cut that way are ``lost``."""
+
+    address: str
+    name: ClassVar[str] = "dask"
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        client = cluster = None
+        signum = None
+        futures: dict[Any, int] = {}
+        pending: set[Any] = set()
+        try:
+            client, cluster = dask_client(self.address)
+            stamp = f"{os.getpid()}-{time.time_ns()}"
+            futures = {
+                client.submit(fn, *call, key=f"optrun-{i:04d}-{stamp}", pure=False): i for i, call in enumerate(calls)
+            }
+            pending = set(futures)
+            while pending and signum is None:
+                for future in [f for f in pending if f.done()]:
+                    pending.discard(future)
+                    on_result(futures[future], future.result())  # raises the call's error (or Dask's own)
+                if flag is not None and flag.signum is not None:
+                    signum = flag.signum
+                else:
+                    time.sleep(POLL_SECONDS)
+            if signum is not None:
+                client.cancel(list(pending))
+                for future in [f for f in pending if f.status == "finished"]:
+                    pending.discard(future)
+                    on_result(futures[future], future.result())
+        except KeyboardInterrupt as exc:  # no handler of ours (not the main thread)
+            signum = getattr(exc, "signum", signal.SIGINT)
+        finally:
+            with contextlib.suppress(Exception):
+                if client is not None:
+                    client.close(timeout=5)
+            with contextlib.suppress(Exception):
+                if cluster is not None:
+                    cluster.close(timeout=5)  # a local worker still in a call is killed after 4 s
+        lost = {futures[f]: "cancelled by the stop" for f in pending} if signum is not None else {}
+        return Finished(signum, frozenset(), lost)
+
+
+# ------------------------------------------------------------------ vectorised
+BatchForm = Callable[[Sequence[Call], "SignalFlag | None"], list[Any]]
+_BATCH_FORMS: dict[Callable[..., Any], BatchForm] = {}
+
+
+def batched(batch: BatchForm) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare ``batch(calls, flag) -> results`` as the decorated function's
+    form for :class:`Vectorized`: all calls as one computation, each result
+    what the function would have returned for its call."""
+
+    def declare(fn: Callable[..., Any]) -> Callable[..., Any]:
+        _BATCH_FORMS[fn] = batch
+        return fn
+
+    return declare
+
+
+class Vectorized(Executor):
+    """Every call as one computation in this process (``jax.vmap``), through
+    the function's batch form (:func:`batched`); a signal ends every member
+    at the same row, each recording itself as interrupted."""
+
+    name = "vmap"
+
+    def map(
+        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
+    ) -> Finished:
+        batch = _BATCH_FORMS.get(fn)
+        if batch is None:
+            raise OptrunError(f"{getattr(fn, '__qualname__', fn)} has no vectorised form (see executors.batched)")
+        if not calls:
+            return Finished()
+        try:
+            results = batch(calls, flag)
+        except KeyboardInterrupt as exc:  # before the batch began
+            return Finished(getattr(exc, "signum", signal.SIGINT), frozenset(range(len(calls))))
+        for i, value in enumerate(results):
+            on_result(i, value)
+        return Finished(flag.signum if flag is not None else None)

@@ -1,0 +1,121 @@
+"""sweep.png: a sweep's final f (or gap) against each swept value."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optrun.core.rundir import read_summary
+from optrun.engine.sweep_plan import _flow
+
+
+def _metric(rows: Iterable[dict[str, Any]]) -> str:
+    rows = list(rows)
+    return "gap" if rows and all(r.get("gap") is not None for r in rows if r["status"] != "error") else "f"
+
+
+def _sweep_names(rows: list[dict[str, Any]]) -> str:
+    """ "problem / optimizer" of the sweep's runs, from their summaries (each
+    distinct name once: a swept optimizer lists them all)."""
+    problems: list[str] = []
+    optimizers: list[str] = []
+    for row in rows:
+        try:
+            summary = read_summary(Path(row["run_dir"])) if row.get("run_dir") else None
+        except Exception:
+            summary = None
+        if summary is None:
+            continue
+        for names, name in ((problems, summary.problem), (optimizers, summary.optimizer)):
+            if name and name not in names:
+                names.append(name)
+    if not problems and not optimizers:
+        return ""
+    return f"{', '.join(problems) or '?'} / {', '.join(optimizers) or '?'}"
+
+
+def _numeric(rows: list[dict[str, Any]], key: str) -> bool:
+    return all(isinstance(r[key], (int, float)) and not isinstance(r[key], bool) for r in rows)
+
+
+def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bool:
+    """Final f (or gap) against each swept value, one line per setting of the
+    others: a numeric key on a (log) number axis, any other (optimizer.name,
+    a schedule) as categories in the order swept. False (nothing drawn) when
+    only the seed was swept or no run finished."""
+    swept = [k for k in keys if k != "seed"]
+    if not swept or not rows:
+        return False
+    from optrun.plots.figures import log_safe_gap, subplots
+
+    metric = _metric(rows)
+    finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
+    if not finite:
+        return False
+    zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
+    # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+    fstars = [
+        abs(r["f"] - r["gap"])
+        for r in rows
+        if r.get("f") is not None and r.get("gap") is not None and math.isfinite(r["f"] - r["gap"])
+    ]
+    resolution = [1e-16 * max([1.0, *fstars])] if zeros else []
+    floor = float(log_safe_gap(np.array(finite + resolution + [0.0]))[0][-1]) if metric == "gap" else 0.0
+
+    def shown(y: float) -> float:
+        """gaps on a log axis: exact zeros at the smallest positive gap seen"""
+        return max(abs(y), floor) if metric == "gap" else y
+
+    fig, axes = subplots(1, len(swept), figsize=(7 * len(swept), 5), squeeze=False)
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
+    for ax, key in zip(axes[0], swept):
+        numeric = _numeric(rows, key)
+        categories = list(dict.fromkeys(_flow(r[key]) for r in rows))  # in the order swept
+        position = (lambda v: v) if numeric else (lambda v: categories.index(_flow(v)))
+        others = [k for k in keys if k not in (key, "seed")]
+        lines: dict[tuple, list[dict[str, Any]]] = {}
+        for row in rows:
+            lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
+        for label, members in lines.items():
+            points = sorted(
+                (position(r[key]), r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric])
+            )
+            if not points:
+                continue
+            xs = sorted({x for x, _ in points})
+            means = [statistics.fmean(y for x2, y in points if x2 == x) for x in xs]
+            name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or "runs"
+            (line,) = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
+            ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xlim(-0.5, len(categories) - 0.5)
+        elif all(r[key] > 0 for r in rows):
+            ax.set_xscale("log")
+        if metric == "gap":
+            ax.set_yscale("log")
+        ax.set_xlabel(key)
+        ax.set_ylabel("final f - f*" if metric == "gap" else "final f")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+        if zeros:
+            # above the axes: a note inside them would sit on the curves drawn at the floor
+            ax.set_title(
+                f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}",
+                fontsize="small",
+                color="tab:red",
+            )
+    names = _sweep_names(rows)
+    legend = (
+        "dots: each seed, line: mean"
+        if all(_numeric(rows, k) for k in swept)
+        else "dots: each seed; line or large dot: mean"
+    )
+    fig.suptitle(f"sweep of {names}: {len(rows)} runs ({legend})" if names else f"sweep of {len(rows)} runs ({legend})")
+    fig.savefig(out, dpi=100)
+    return True
