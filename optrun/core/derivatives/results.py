@@ -1,0 +1,129 @@
+"""What the derivative functions of :mod:`optrun.core.derivatives` return.
+
+Small frozen dataclasses whose numbers are plain floats and tuples, so that
+``optrun grad`` can write them to ``grad.json`` as they are. Flattened
+parameters are labelled by :func:`optrun.core.params.leaf_names` (``x``,
+``w[0]``, ``layers[0].w[1,2]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from optrun.core.params import Params
+
+
+@dataclass(frozen=True, eq=False)
+class Gradient:
+    """f at the point and its signed gradient: ``grad`` nested like the
+    parameters (floats and arrays), ``flat`` the same numbers in ``labels`` order."""
+
+    value: float
+    grad: Params
+    labels: tuple[str, ...]
+    flat: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Hessian:
+    """The n x n Hessian over the flattened parameters; row and column i are ``labels[i]``."""
+
+    value: float
+    matrix: tuple[tuple[float, ...], ...]
+    labels: tuple[str, ...]
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.array(self.matrix, dtype=float).reshape(len(self.labels), len(self.labels))
+
+
+@dataclass(frozen=True)
+class Derivatives:
+    """``values[k]`` is the k-th derivative in the scalar parameter ``name``
+    at ``at`` (``values[0]`` is f), the other parameters held at the point."""
+
+    name: str
+    at: float
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class FDScheme:
+    """One finite-difference scheme: its error against autodiff for each
+    step (aligned with :attr:`FDCheck.steps`) and the step with the least
+    error (NaN if every error is NaN)."""
+
+    name: Literal["forward", "central"]
+    errors: tuple[float, ...]
+    best_step: float
+    best_error: float
+
+
+@dataclass(frozen=True)
+class DirectionalCheck:
+    """grad . v (``autodiff``) against (f(x + hv) - f(x - hv)) / 2h
+    (``estimates``, one per step) along the unit vector ``direction``, drawn
+    from ``numpy.random.default_rng(seed)``. ``relative_error`` is
+    ``best_error / max(|grad . v|, 1e-300)``: a scale-free pass mark."""
+
+    seed: int
+    direction: tuple[float, ...]
+    autodiff: float
+    estimates: tuple[float, ...]
+    errors: tuple[float, ...]
+    best_step: float
+    best_error: float
+    relative_error: float
+
+
+@dataclass(frozen=True)
+class FDCheck:
+    """Finite differences against the autodiff gradient (``autodiff``, in
+    ``labels`` order). ``mode`` "entries": each scheme's error at a step is
+    the largest absolute error over the entries (e_i directions); mode
+    "direction" (more than ``max_entries`` entries): the absolute error of
+    the derivative along the random ``directional.direction``."""
+
+    mode: Literal["entries", "direction"]
+    steps: tuple[float, ...]
+    labels: tuple[str, ...]
+    value: float
+    autodiff: tuple[float, ...]
+    forward: FDScheme
+    central: FDScheme
+    directional: DirectionalCheck
+
+
+@dataclass(frozen=True)
+class Jacobian:
+    """The m x n Jacobian at the point: ``value`` is f(x) (m entries, named
+    ``rows``), columns are the parameter entries (``columns``). ``by`` says
+    how it was built: "jvp" column by column (``passes`` = n forward passes)
+    or "vjp" row by row (``passes`` = m reverse passes)."""
+
+    value: tuple[float, ...]
+    matrix: tuple[tuple[float, ...], ...]
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    by: Literal["jvp", "vjp"]
+    passes: int
+
+    @property
+    def array(self) -> np.ndarray:
+        return np.array(self.matrix, dtype=float).reshape(len(self.rows), len(self.columns))
+
+
+@dataclass(frozen=True)
+class Product:
+    """One Jacobian product: ``mode`` "jvp" gives J v (``vector`` has n
+    entries, ``result`` m, named ``labels``); "vjp" gives u^T J (``vector``
+    has m entries, ``result`` n, named by the parameter entries)."""
+
+    mode: Literal["jvp", "vjp"]
+    value: tuple[float, ...]
+    vector: tuple[float, ...]
+    result: tuple[float, ...]
+    labels: tuple[str, ...]
