@@ -238,7 +238,7 @@ def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
     from pathlib import Path
 
     from optrun.commands.bench import make_bench_plan
-    from optrun.commands.check import BENCH_SUITE, check_one
+    from optrun.engine.checks import BENCH_SUITE, check_one
     from optrun.config.bench import is_bench_suite, load_suite
 
     path = Path(__file__).resolve().parents[1] / "configs" / "bench-mgh.yaml"

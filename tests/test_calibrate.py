@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
-from optrun.commands import calibrate
-from optrun.commands.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
+from optrun.engine import calibrate
+from optrun.engine.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
 from optrun.config import ExpectConfig, load_config
 from optrun.core.result import KnownMinimum
 
@@ -166,7 +166,7 @@ def test_a_failure_says_where_the_expectation_was_recorded(tmp_path):
         "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n"
         "expect: {fun: -1.9, atol: 1.0e-9, recorded_on: 'Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread'}\n"
     )
-    from optrun.commands.check import check_one
+    from optrun.engine.checks import check_one
 
     os.chdir(tmp_path)
     try:

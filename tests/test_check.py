@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
-from optrun.commands.check import check_one, find_configs
+from optrun.engine.checks import check_one, find_configs
 from optrun.cli import app
 from tolerances import rounding
 
@@ -218,7 +218,8 @@ def test_update_with_values_from_set_or_known_does_not_crash_and_still_fails(wor
 
 
 def test_interrupted_and_not_run_configs_are_reported_and_exit_128_plus_signal(workdir):
-    from optrun.commands.check import INTERRUPTED, NOT_RUN, CheckResult, exit_code, totals, write_junit
+    from optrun.commands.check import exit_code, totals, write_junit
+    from optrun.engine.checks import INTERRUPTED, NOT_RUN, CheckResult
 
     results = [
         CheckResult("a.yaml", "pass"),

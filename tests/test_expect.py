@@ -1,7 +1,7 @@
 import dataclasses
 
 from optrun.config import ExpectConfig
-from optrun.commands.expect import check_expect
+from optrun.engine.expect import check_expect
 from optrun.core.result import Summary
 
 SUMMARY = Summary.from_json(

@@ -7,7 +7,7 @@ import pytest
 
 import optrun
 from optrun.config import load_config
-from optrun.commands.expect import check_expect
+from optrun.engine.expect import check_expect
 
 pytestmark = pytest.mark.slow  # 33 full runs: not in the fast subset (pytest -m "not slow")
 

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from optrun.plots.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
 from optrun.config.bench import Suite, label, load_suite
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import make_run_dir, write_json_atomic, write_text_atomic
+from optrun.plots.profiles import cost_matrix, target_name  # noqa: F401 (cost_matrix: for callers of this module)
 
 BENCH_FILE = "bench.json"
 RUNS = "runs"
@@ -87,9 +87,9 @@ def run_config(
 def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None = None):
     """Validate every (problem, optimizer) pair and draw the starts; return
     the sweep :class:`~optrun.commands.sweep.Plan` and which run is which."""
+    from optrun.config import load_config
     from optrun.engine.prepare import prepare
     from optrun.engine.sweep_plan import Plan
-    from optrun.config import load_config
 
     total = len(suite.problems) * len(suite.optimizers) * suite.config.starts
     if total > MAX_RUNS:
@@ -200,8 +200,8 @@ def bench_rows(
 ) -> list[dict[str, Any]]:
     """One bench.csv row per finished run: its result and, per target, the
     evaluations (nfev) and seconds at the first trace row that reached it."""
-    from optrun.plots.profiles import target_costs, threshold
     from optrun.core.rundir import read_run
+    from optrun.plots.profiles import target_costs, threshold
 
     rows: list[dict[str, Any]] = []
     traces: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
@@ -387,11 +387,10 @@ def bench_command(
     with ``quiet``: then failed or diverged runs are one line on stderr).
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
     from optrun.commands.common import err, failure_line, load_problems, out, shown, warn
-    from optrun.engine.signals import StoppedBySignal, signal_name
     from optrun.commands.progress import progress
-    from optrun.engine.signals import stoppable
     from optrun.commands.sweep import run_new_or_resumed
     from optrun.engine.executors import check_dask_address
+    from optrun.engine.signals import StoppedBySignal, signal_name, stoppable
     from optrun.engine.sweep import is_done, is_failed, load_plan
 
     with stoppable() as flag:

@@ -341,8 +341,8 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     .svg or .pdf: its suffix is its format) and the table beside it as a CSV
     of the same name, print the table (as JSON with ``json_out``)."""
     from optrun.commands.common import load_problems, out, shown, warn
-    from optrun.plots.figures import plot_format
     from optrun.core.rundir import read_run
+    from optrun.plots.figures import plot_format
 
     load_problems(problems)
     plot_format(out_file, "--out")  # before anything is read or written

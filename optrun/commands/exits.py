@@ -30,8 +30,8 @@ except ImportError:  # pragma: no cover
 from typer import Abort
 
 from optrun.commands.common import err
-from optrun.engine.signals import StoppedBySignal
 from optrun.core.errors import OptrunError
+from optrun.engine.signals import StoppedBySignal
 
 
 def _usage_line(exc: Any) -> str:

@@ -155,8 +155,8 @@ def grad(
 
 
 def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
-    from optrun.engine.prepare import build_start
     from optrun.core.backend import get_backend
+    from optrun.engine.prepare import build_start
 
     backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
     problem, params0, fixed = build_start(cfg, backend)

@@ -73,10 +73,10 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     runs') from its files and print their paths; a run that cannot be read
     or a folder that cannot be written is an error (raised)."""
     from optrun.commands.common import load_problems, out, shown, warn
-    from optrun.plots.runs import draw_run_plots
     from optrun.commands.sweep import plot_sweep_dir
-    from optrun.engine.sweep import is_sweep_dir
     from optrun.core.rundir import read_run
+    from optrun.engine.sweep import is_sweep_dir
+    from optrun.plots.runs import draw_run_plots
 
     load_problems(problems)
     if is_sweep_dir(run_dir):  # sweep.png and every finished run's plots

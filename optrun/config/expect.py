@@ -1,5 +1,5 @@
 """The ``expect:`` block of a config: what ``optrun check`` compares a run
-with (:mod:`optrun.commands.expect` does the comparing)."""
+with (:mod:`optrun.engine.expect` does the comparing)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ Tolerance = Annotated[float, Field(ge=0)]
 
 
 class CalibrationRecord(Options):
-    """What ``optrun check --calibrate`` measured (see :mod:`optrun.commands.calibrate`)."""
+    """What ``optrun check --calibrate`` measured (see :mod:`optrun.engine.calibrate`)."""
 
     margin: float = Field(gt=0)  # tolerance = margin x the largest deviation seen
     samples: int = Field(ge=1)  # runs: the plain one plus the perturbed ones

@@ -30,13 +30,17 @@ import math
 import platform
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from optrun.commands.expect import flat_values
 from optrun.core.errors import OptrunError
 from optrun.core.result import KnownMinimum
+from optrun.engine.checks import BENCH_SUITE, ERROR, FAIL, NO_EXPECT, PASS, SKIP, SKIP_REASONS
+from optrun.engine.executors import FreshPool, choose, run_many
+from optrun.engine.expect import flat_values
+from optrun.engine.rewrite import round_up, write_calibration
 
 MARGIN = 10.0
 SENSITIVE = 1e-9
@@ -111,12 +115,12 @@ def variants(threads: int) -> tuple[list[Variant], str]:
 
 def run_sample(path: str, overrides: Sequence[str], problems: str | None, variant: Variant, threads: int) -> Sample:
     """Re-run one config under one variant, writing nothing (picklable, for worker processes)."""
-    from optrun.engine.prepare import prepare
-    from optrun.engine.record import solve
     from optrun.config import load_config
     from optrun.config.plugins import load_user_problems
     from optrun.core.machine import blas_limits, describe
     from optrun.core.params import to_jsonable
+    from optrun.engine.prepare import prepare
+    from optrun.engine.record import solve
 
     load_user_problems(problems)
     config = load_config(path, overrides)
@@ -172,15 +176,6 @@ class Calibration:
         return not self.problems
 
 
-def round_up(value: float) -> float:
-    """``value`` rounded up to two significant digits (tolerances people can read)."""
-    if value <= 0 or not math.isfinite(value):
-        return value
-    exponent = math.floor(math.log10(value)) - 1
-    digits = math.ceil(value / 10.0**exponent - 1e-9)
-    return float(f"{digits}e{exponent}")
-
-
 def _field(name: str, expected: Any, values: list[Any], plain: Any, margin: float) -> FieldSpread:
     want = flat_values(expected)
     runs = [flat_values(v) for v in values]
@@ -194,7 +189,7 @@ def _field(name: str, expected: Any, values: list[Any], plain: Any, margin: floa
 
 def calibrate_samples(path: str, expect: Any, samples: Sequence[Sample], margin: float = MARGIN) -> Calibration:
     """Spreads and tolerances from a config's samples (``samples[0]`` is the plain run)."""
-    from optrun.commands.expect import nearest_minimizer
+    from optrun.engine.expect import nearest_minimizer
 
     plain, others = samples[0], list(samples[1:])
     reference = plain.reference
@@ -260,6 +255,17 @@ def _moved(f: FieldSpread, expect: Any, plain: Sample) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------ running them
+def _sample_or_error(
+    path: str, overrides: Sequence[str], problems: str | None, variant: Variant, threads: int
+) -> Sample | str:
+    """:func:`run_sample`, with a config's error as its one-line text (the
+    calibration goes on with the other configs)."""
+    try:
+        return run_sample(path, overrides, problems, variant, threads)
+    except OptrunError as exc:
+        return str(exc)
+
+
 def collect(
     paths: Sequence[str],
     overrides: Sequence[str],
@@ -268,46 +274,108 @@ def collect(
     on_sample: Callable[[str, Sample], None] = lambda path, sample: None,
 ) -> tuple[dict[str, list[Sample]], dict[str, str], str]:
     """Run every variant of every config. Returns (path -> samples, plain
-    first; path -> the error that stopped a config; a note on variants left out)."""
-    from concurrent.futures import as_completed
-
-    from optrun.engine.pool import environment, process_pool
+    first; path -> the error that stopped a config; a note on variants left
+    out). Variants that need their own environment (another BLAS kernel)
+    run in fresh worker processes, one pool per environment (it must be
+    set before NumPy loads); the others in this process with ``workers``
+    1, else in a local pool. A signal stops the calibration before any
+    file is written (StoppedBySignal)."""
     from optrun.core.machine import blas_threads
+    from optrun.engine.signals import StoppedBySignal, signal_name
 
     threads = blas_threads()
     plan, note = variants(threads)
     samples: dict[str, list[Sample | None]] = {p: [None] * len(plan) for p in paths}
     errors: dict[str, str] = {}
-    in_process = [(i, v) for i, v in enumerate(plan) if not v.env] if workers <= 1 else []
-    for path in paths:
-        for i, variant in in_process:
-            if path in errors:
-                break
-            try:
-                samples[path][i] = run_sample(path, overrides, problems, variant, threads)
-                on_sample(path, samples[path][i])
-            except OptrunError as exc:
-                errors[path] = str(exc)
-    pooled = [(i, v) for i, v in enumerate(plan) if (i, v) not in in_process]
-    groups: dict[tuple, list[tuple[int, Variant]]] = {}
-    for i, variant in pooled:
-        groups.setdefault(tuple(sorted(variant.env.items())), []).append((i, variant))
-    for env, members in groups.items():  # one pool per BLAS environment: it must be set before NumPy loads
-        todo = [(path, i, v) for path in paths if path not in errors for i, v in members]
-        if not todo:
-            continue
-        with environment(dict(env)):
-            pool = process_pool(max(1, min(workers, len(todo))))
-            futures = {
-                pool.submit(run_sample, path, tuple(overrides), problems, v, threads): (path, i) for path, i, v in todo
-            }
-        with pool:
-            for future in as_completed(futures):
-                path, i = futures[future]
-                try:
-                    samples[path][i] = future.result()
-                    on_sample(path, samples[path][i])
-                except OptrunError as exc:
-                    errors.setdefault(path, str(exc))
+    groups: dict[tuple[tuple[str, str], ...], list[int]] = {}
+    for i, variant in enumerate(plan):
+        groups.setdefault(tuple(sorted(variant.env.items())), []).append(i)
+    for env, members in groups.items():
+        todo = [(path, i) for path in paths if path not in errors for i in members]
+        executor = FreshPool(workers, dict(env)) if env else choose(workers)
+
+        def sampled(k: int, value: Sample | str, todo: list[tuple[str, int]] = todo) -> None:
+            path, i = todo[k]
+            if isinstance(value, str):
+                errors.setdefault(path, value)
+            else:
+                samples[path][i] = value
+                on_sample(path, value)
+
+        calls = [(path, tuple(overrides), problems, plan[i], threads) for path, i in todo]
+        ended = run_many(executor, _sample_or_error, calls, sampled)
+        if ended.signum is not None:
+            raise StoppedBySignal(
+                f"interrupted by {signal_name(ended.signum)} while calibrating; no config was changed", ended.signum
+            )
     done = {p: [s for s in found if s is not None] for p, found in samples.items() if p not in errors}
     return done, errors, note
+
+
+# ------------------------------------------------------- configs, calibrated
+@dataclass(frozen=True)
+class CalibrationResult:
+    """One config's calibration, or why it could not be calibrated."""
+
+    path: str
+    calibration: Any = None  # optrun.engine.calibrate.Calibration, when the config could be calibrated
+    error: str = ""  # a config error, or why there was nothing to calibrate
+    written: bool = False
+
+    @property
+    def outcome(self) -> str:
+        if self.error:
+            return SKIP if self.error in SKIP_REASONS else ERROR
+        return PASS if self.calibration.ok else FAIL
+
+
+def calibrate_configs(
+    paths: Sequence[Path],
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    problems: str | None = None,
+    margin: float | None = None,
+    write: bool = True,
+    on_sample: Any = None,
+) -> tuple[list[CalibrationResult], str]:
+    """Re-run every config with an expect: block under perturbations that
+    stand in for another machine, and write the tolerances that cover them
+    (see :mod:`optrun.engine.calibrate`). Returns the results and a note on the
+    variants that could not be run here."""
+    from optrun.config import load_config
+    from optrun.config.plugins import load_user_problems
+    from optrun.engine import calibrate
+
+    margin = calibrate.MARGIN if margin is None else margin
+    load_user_problems(problems)
+    expects: dict[str, Any] = {}
+    results: dict[str, CalibrationResult] = {}
+    from optrun.config.bench import is_bench_suite
+
+    for path in map(str, paths):
+        if is_bench_suite(path):
+            results[path] = CalibrationResult(path, error=BENCH_SUITE)
+            continue
+        try:
+            config = load_config(path, overrides)
+        except OptrunError as exc:
+            results[path] = CalibrationResult(path, error=str(exc))
+            continue
+        if config.expect is None:
+            results[path] = CalibrationResult(path, error=NO_EXPECT)
+        else:
+            expects[path] = config.expect
+    samples, errors, note = calibrate.collect(
+        list(expects), overrides, problems, workers, on_sample=on_sample or (lambda path, sample: None)
+    )
+    for path, expect in expects.items():
+        if path in errors:
+            results[path] = CalibrationResult(path, error=errors[path])
+            continue
+        found = calibrate.calibrate_samples(path, expect, samples[path], margin)
+        written = False
+        if write and found.ok:
+            write_calibration(Path(path), found, margin)
+            written = True
+        results[path] = CalibrationResult(path, found, written=written)
+    return [results[str(p)] for p in paths], note

@@ -1,0 +1,260 @@
+"""Checking configs against their ``expect:`` blocks: the regression test
+for converged minima behind ``optrun check``.
+
+Every config with an ``expect:`` block is run and compared field by field
+(:mod:`optrun.engine.expect`); configs without one are skipped, never
+dropped. The runs go to an executor (:mod:`optrun.engine.executors`): in
+this process, or a local pool with ``workers > 1``.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optrun.core.errors import ConfigError, OptrunError, short
+from optrun.core.result import Summary
+from optrun.core.status import Status
+from optrun.engine.executors import choose, run_many
+from optrun.engine.expect import Check, check_expect
+
+PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
+NO_EXPECT = "no expect: block"
+BENCH_SUITE = "a bench suite file (optrun bench runs it), not a run config"
+SKIP_REASONS = (NO_EXPECT, BENCH_SUITE)
+INTERRUPTED, NOT_RUN = "interrupted", "not run"  # stopped by SIGINT/SIGTERM; not started because of it
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One config's check: its outcome, the field checks, the run's summary and where it ran."""
+
+    path: str
+    outcome: str  # pass | fail | skip | error
+    checks: tuple[Check, ...] = ()
+    summary: Summary | None = None
+    run_dir: str = ""
+    seconds: float = 0.0
+    error: str = ""  # a config error (exit 2) or why the config was skipped
+    changes: tuple[str, ...] = field(default=())
+    calibration: Any = None  # the config's expect.calibration record, if calibrated
+    recorded_on: str | None = None  # the machine the expectation was recorded on
+    machine: str = ""  # the machine this run ran on
+    signum: int | None = None  # the signal that interrupted it (or stopped the check before it)
+
+    @property
+    def note(self) -> str:
+        """Rounding-sensitive configs are checked to their measured spread: say so."""
+        record = self.calibration
+        if record is None or not record.sensitive:
+            return ""
+        spread = ", ".join(f"{k} by {v:.2g}" for k, v in record.spread.items() if v)
+        return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
+
+    @property
+    def why(self) -> str:
+        """The short form of :attr:`message`, for the one line of --quiet: a
+        failed or diverged run's status, else the first field that broke."""
+        if self.outcome != FAIL or not self.checks:
+            return self.message
+        if self.summary is not None and self.summary.status.failure:
+            return f"run {self.summary.status.value}: {self.summary.message}"
+        first, *more = self.failures
+        return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (
+            f" (and {len(more)} more)" if more else ""
+        )
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def message(self) -> str:
+        """One line: what broke, or why it was skipped or an error."""
+        if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN) or (self.outcome == FAIL and not self.checks):
+            return self.error  # (a failure without checks: its worker died)
+        if self.outcome == PASS:
+            return ""
+        parts = [
+            f"{c.field}: expected {short(c.expected)}, got {short(c.got)}" + (f" ({c.detail})" if c.detail else "")
+            for c in self.failures
+        ]
+        if (
+            self.summary is not None
+            and self.summary.status.failure
+            and not any(c.field == "status" for c in self.failures)
+        ):
+            parts.insert(0, f"run {self.summary.status.value}: {self.summary.message}")
+        if self.recorded_on and self.machine and self.recorded_on != self.machine:
+            parts.append(f"expectation recorded on {self.recorded_on}; this run: {self.machine}")
+        return "; ".join(parts)
+
+
+def find_configs(paths: Sequence[str | Path]) -> list[Path]:
+    """The YAML configs in ``paths`` (files, or folders searched recursively; run directories and hidden folders skipped)."""
+    import os
+
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in (".yaml", ".yml") and p.is_file() and not _in_run_or_hidden(p, path)
+                )
+            )
+        elif path.is_file():
+            found.append(path)
+        elif path.is_symlink() and not path.exists():
+            raise ConfigError(f"a symbolic link to {os.readlink(path)}, which does not exist", source=str(path))
+        elif path.exists():
+            raise ConfigError("not a config file or folder (a device, pipe or socket)", source=str(path))
+        else:
+            raise ConfigError("no such file or folder", source=str(path))
+    if not found:
+        raise ConfigError(f"no YAML configs found in {', '.join(map(str, paths))}")
+    return found
+
+
+def _in_run_or_hidden(file: Path, root: Path) -> bool:
+    """Run directories hold a resolved config.yaml: those are results, not configs."""
+    if (file.parent / "trace.csv").exists():
+        return True
+    return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
+
+
+def _load(path: str, overrides: Sequence[str], start: float) -> Any:
+    """The config to run, or the CheckResult of one that is not run: a bench
+    suite or no expect: block (skipped), a config error."""
+    from optrun.config import load_config
+    from optrun.config.bench import is_bench_suite
+
+    if is_bench_suite(path):
+        return CheckResult(path, SKIP, error=BENCH_SUITE, seconds=time.perf_counter() - start)
+    try:
+        config = load_config(path, overrides)
+    except OptrunError as exc:
+        return CheckResult(path, ERROR, error=str(exc), seconds=time.perf_counter() - start)
+    if config.expect is None:
+        return CheckResult(path, SKIP, error=NO_EXPECT, seconds=time.perf_counter() - start)
+    return config
+
+
+def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
+    """The result of a config that needs no run (skipped, or a config error), else None."""
+    found = _load(path, overrides, time.perf_counter())
+    return found if isinstance(found, CheckResult) else None
+
+
+def check_one(
+    path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
+) -> CheckResult:
+    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    from optrun.config.plugins import load_user_problems
+    from optrun.engine.record import execute
+
+    start = time.perf_counter()
+    load_user_problems(problems)
+    config = _load(path, overrides, start)
+    if isinstance(config, CheckResult):
+        return config
+    try:
+        result = execute(config, blas_threads=blas_threads)
+    except OptrunError as exc:
+        outcome = ERROR if isinstance(exc, ConfigError) else FAIL
+        return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
+    from optrun.core.machine import describe
+
+    if result.status is Status.INTERRUPTED:
+        return CheckResult(
+            path,
+            INTERRUPTED,
+            (),
+            result.summary,
+            str(result.run_dir),
+            time.perf_counter() - start,
+            error=result.message,
+            machine=describe(result.summary.machine),
+            signum=result.signum,
+        )
+    checks = tuple(check_expect(config.expect, result.summary))
+    ok = all(c.ok for c in checks) and not result.status.failure
+    return CheckResult(
+        path,
+        PASS if ok else FAIL,
+        checks,
+        result.summary,
+        str(result.run_dir),
+        time.perf_counter() - start,
+        calibration=config.expect.calibration,
+        recorded_on=config.expect.recorded_on,
+        machine=describe(result.summary.machine),
+    )
+
+
+def run_checks(
+    paths: Sequence[Path],
+    overrides: Sequence[str] = (),
+    workers: int = 1,
+    problems: str | None = None,
+    on_done: Callable[[CheckResult], None] | None = None,
+) -> list[CheckResult]:
+    """Check every config, in order; ``on_done(result)`` is called as each finishes.
+
+    With ``workers`` > 1, the configs that run (those with an expect: block
+    and no config error) go to a local pool when there are two or more of
+    them; otherwise everything runs in this process.
+
+    SIGINT/SIGTERM stops the check: the configs running are reported as
+    ``interrupted``, the others as ``not run`` (nothing more starts; worker
+    processes are stopped)."""
+    from optrun.config.plugins import load_user_problems
+    from optrun.core.machine import blas_threads
+
+    names = [str(p) for p in paths]
+    done = on_done or (lambda result: None)
+    results: list[CheckResult | None] = [None] * len(names)
+    runs = list(range(len(names)))
+    if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
+        load_user_problems(problems)
+        for i, name in enumerate(names):
+            results[i] = not_run(name, overrides)
+            if results[i] is not None:
+                done(results[i])
+        runs = [i for i in runs if results[i] is None]
+
+    def finished(k: int, result: CheckResult) -> None:
+        results[runs[k]] = result
+        done(result)
+
+    threads = blas_threads()
+    calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
+    ended = run_many(choose(workers if len(runs) > 1 else 1), check_one, calls, finished)
+    signum = ended.signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
+    for k, why in ended.lost.items():
+        i = runs[k]
+        if signum is not None:  # stopped by the signal
+            stop = signal.Signals(signum).name
+            results[i] = CheckResult(
+                names[i],
+                INTERRUPTED,
+                signum=signum,
+                error=f"interrupted by {stop}: its worker was stopped before it finished",
+            )
+        else:  # its worker died by itself (killed, out of memory): a failure, not a stop
+            results[i] = CheckResult(names[i], FAIL, error=f"not checked: {why} before the run finished")
+    if signum is not None:
+        for i, name in enumerate(names):
+            results[i] = results[i] or CheckResult(
+                name,
+                NOT_RUN,
+                error=f"not started: the check was stopped by {signal.Signals(signum).name}",
+                signum=signum,
+            )
+    return [r for r in results if r is not None]
