@@ -1,49 +1,55 @@
-"""The local process pool shared by ``optrun check``, ``optrun sweep`` and
-the calibration of expectations.
+"""The local process pool of ``optrun check``, ``optrun sweep`` and the
+calibration of expectations, on :class:`concurrent.futures.ProcessPoolExecutor`.
 
-Workers are spawned (not forked: a forked multi-threaded BLAS can deadlock).
-Each run sets its BLAS thread count itself (:mod:`optrun.core.machine`, one
-setting for every executor), so a pool of N workers running one BLAS thread
-each does not oversubscribe the cores and gives the same numbers as a run in
-this process. ``environment`` sets variables that must be there before NumPy
-loads in a worker (the calibration's ``OPENBLAS_CORETYPE``).
+Workers are spawned (a forked multi-threaded BLAS can deadlock). Each run
+sets its BLAS thread count itself (:mod:`optrun.core.machine`), so N workers
+of one BLAS thread each do not oversubscribe the cores and compute what a run
+in this process computes. ``environment`` sets variables a worker needs
+before NumPy loads (the calibration's ``OPENBLAS_CORETYPE``).
 
-Where a sweep's time goes. A spawned worker needs about a second (on an idle
-core; two or three on a loaded machine) before it runs anything at full
-speed: starting Python, importing NumPy, autograd, pydantic and optrun (and
-its first run used to import the run command on top). :func:`run_calls`
-therefore makes this process one of the workers: it runs calls from the
-start, helpers are started only once the calls left would keep it busy for
-longer than a helper takes to start (``HELPER_COST_SECONDS``, judged every
-``HELPERS_AFTER_SECONDS`` from its calls so far: a sweep of a few tiny runs
-never pays for them), and a helper takes calls only once it is warmed up. Helpers are ended with SIGKILL once their
-calls are back: a normal exit spends 0.1-0.5 s tearing down the interpreter.
+The executor starts, feeds and reaps the workers. What it cannot do is kept
+here, one reason each:
 
-Sessions. Linux shares the CPU between sessions first (autogroup, on by
-default on desktops and most servers), then between the processes of a
-session. If a helper stayed in the user's session while another session
-(a second terminal, a build) keeps a core busy, the sweep's processes would
-share one session's half of the machine: 2 workers would get one core
-between them and end up slower than 1 (measured: 0.70-0.95x). So each
-helper starts a session of its own (``setsid``) and gets the share any
-process of another session gets. It is then out of the terminal's process
-group: Ctrl-C reaches this process only, which sends the signal on (below).
+- This process runs calls too, from the start: a spawned worker needs 0.5-1 s
+  (2-3 s on a loaded machine) to import NumPy, autograd, pydantic and optrun.
+- Helpers start only once the calls left would keep this process busy longer
+  than one takes to start (``HELPER_COST_SECONDS``), so a short sweep pays for none.
+- A helper takes calls only once warmed up (``_warm_up``): an executor hands
+  calls to a worker still importing, and they wait for it.
+- One executor of one worker per helper: a worker that dies breaks every
+  pending future of its executor, so a dying helper loses only its own call.
+- Helpers start sessions of their own (``setsid``): Linux's autogroup shares
+  the CPU per session first, and beside a busy session 2 workers left in the
+  user's session were slower than 1 (0.70-0.95x).
+- Workers die with this process (``PR_SET_PDEATHSIG``, and a watcher thread
+  where the kernel cannot): an executor's worker busy with a call outlives a
+  SIGKILLed parent.
+- Signals end a run in a worker as they end ``optrun run`` (``interrupted``,
+  summary written), and a worker that is slow to stop is killed after a grace
+  period: an executor's shutdown waits for every running call, or kills it unrecorded.
+- Helpers are ended with SIGKILL once their calls are back: a normal exit
+  spends 0.1-0.5 s tearing the interpreter down while the sweep waits.
 
-Signals. A worker starts with SIGINT and SIGTERM blocked (inherited from the
-spawning thread) until its handler is installed, so a Ctrl-C while it starts
-is handled, not a traceback. A run in progress in a worker handles SIGINT and
-SIGTERM like ``optrun run`` (it ends ``interrupted``, summary written); an
-idle worker remembers the signal and refuses its next task (so a stopped pool
-starts nothing new), and after a SIGTERM it exits as soon as it is idle. A
-worker whose parent dies (SIGKILL, a crash) exits by itself within a second:
-a watcher thread sees its parent change (and on Linux the kernel kills it at
-once, ``PR_SET_PDEATHSIG``). :func:`run_calls` runs calls and, on a signal to
-this process, stops: nothing more is handed out, running calls (here, as in
-``optrun run``, and in the helpers, which are sent the signal) are given a
-few seconds to record themselves, then every helper is killed; it never
-waits on a worker that does not stop. A helper that dies by itself loses the
-call it was running (reported as such); the others go on. No worker outlives
-:func:`run_calls`.
+Signals in detail. A worker blocks SIGINT and SIGTERM (the mask of the thread
+that spawned it) until its handler is installed, so a Ctrl-C while it starts
+is no traceback; once it got a signal it refuses its next task, and after a
+SIGTERM it exits once idle. Helpers are out of the terminal's process group:
+Ctrl-C reaches this process, and :func:`run_calls` hands out nothing more,
+sends the signal on, gives running calls ``GRACE_SECONDS`` to record themselves,
+sends it again, kills the helpers after ``KILL_SECONDS`` (at once on a further
+signal). No worker outlives :func:`run_calls`.
+
+Why not loky (joblib's executor; loky 3.7.0, Python 3.11, 2 cores). A worker
+that dies breaks its whole executor there too (SIGKILL one of 2 workers running
+3-s calls: both futures raise TerminatedWorkerError, the other worker is
+killed, new work is refused), so it would also need one executor per helper.
+Its workers busy with a call outlived a SIGKILLed parent (running 10 s later,
+as the standard executor's), it forwards no signal, and ``kill_workers``
+SIGKILLs at once. Its reusable executor keeps warm workers across calls, but
+a command calls :func:`run_calls` once, and a worker's start-up (spawn, then
+import ``optrun.engine.record``) was no faster beyond this machine's noise:
+median 0.45 s, against 0.52-0.55 s for the standard one (each 0.36-0.85 s).
+It would add a dependency and replace none of what is kept above.
 """
 
 from __future__ import annotations
