@@ -19,9 +19,9 @@ import numpy as np
 import yaml
 
 from optrun.core.errors import ConfigError, RunIOError
-from optrun.core.outputs import TRACE_COLUMNS, read_trace
 from optrun.core.result import Summary
 from optrun.core.safe_yaml import read_yaml_file
+from optrun.core.trace import TRACE_COLUMNS, read_trace
 
 
 @dataclass(frozen=True)
