@@ -8,6 +8,8 @@ own start-up, before this module runs, is outside it. Importing ``optrun``
 as a library installs nothing.
 """
 
+from __future__ import annotations
+
 import signal
 
 EARLY: list[int] = []  # signals that came before the command took over
@@ -18,13 +20,11 @@ def _note(signum, frame) -> None:
 
 
 def main() -> None:
-    """Catch signals, then run the command (optrun.cli.main)."""
+    """Catch signals, then run the command (:func:`run_command`)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _note)
-    from optrun.cli import main as cli_main
-
     try:
-        cli_main(EARLY)
+        run_command(EARLY)
     finally:
         # The command's work is done and its files written: tell the garbage
         # collector to leave every object as it is, so the interpreter's exit
@@ -32,3 +32,36 @@ def main() -> None:
         import gc
 
         gc.freeze()
+
+
+def run_command(early: list[int] | None = None) -> None:
+    """Run the command line (``early``: the signals noted while the modules
+    were imported; it keeps filling until
+    the command installs its own handlers). Click's usage errors (an unknown
+    option, a missing argument, a bad option value) are one line on stderr,
+    exit 2, like every other error, instead of Typer's boxed message."""
+    import sys
+
+    from optrun.cli import app
+    from optrun.commands import exits
+    from optrun.engine import signals
+    from optrun.engine.signals import StoppedBySignal, signal_name
+
+    EARLY = signals.EARLY = early if early is not None else []
+    signals.WHOLE_PROCESS = True  # the command owns the process: its signal handling lasts to the exit
+    if EARLY:  # a signal during the imports: nothing has started
+        sys.exit(
+            exits.report(
+                StoppedBySignal(
+                    f"interrupted by {signal_name(EARLY[0])} before the command started; nothing was recorded", EARLY[0]
+                )
+            )
+        )
+    try:
+        code = app(standalone_mode=False)
+    except exits.ENDINGS as exc:
+        code = exits.report(exc)
+    code = code if isinstance(code, int) else 0
+    if EARLY and code == 0:  # a signal noted during a command that does not stop for it (list-*, show, ...)
+        code = 128 + EARLY[0]
+    sys.exit(code)

@@ -149,7 +149,7 @@ def test_list_commands_do_not_import_matplotlib_or_scipy():
 
 
 def test_help_imports_no_numerical_library():
-    """`optrun --help` runs the whole entry path (optrun.entry -> cli.main)
+    """`optrun --help` runs the whole entry path (optrun.entry.main -> run_command)
     without numpy, autograd, pydantic or the runner: they cost ~0.3 s."""
     code = (
         "import sys, runpy; sys.argv = ['optrun', '--help']\n"

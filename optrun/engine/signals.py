@@ -29,7 +29,7 @@ def signal_name(signum: int) -> str:
 
 
 # optrun.core.runner (numpy, autograd) is imported inside the functions:
-# optrun.cli.main imports this module for every command, `--help` too.
+# optrun.entry.run_command imports this module for every command, `--help` too.
 
 
 @contextlib.contextmanager
@@ -56,8 +56,8 @@ def run_signals() -> Iterator[Any]:
             signal.signal(sig, old)
 
 
-WHOLE_PROCESS = False  # set by optrun.cli.main: the command is all this process does
-EARLY: list[int] = []  # set by optrun.cli.main: signals that came while optrun was starting (optrun.entry notes them)
+WHOLE_PROCESS = False  # set by optrun.entry.run_command: the command is all this process does
+EARLY: list[int] = []  # set by optrun.entry.run_command: signals that came while optrun was starting (optrun.entry notes them)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,175 @@
+"""The Typer app every command is registered on, the options several
+commands share, and how a command ends (its exit status).
+
+Typer's help is tidied in one place: arguments are shown by their metavar
+(CONFIG, RUN_DIR...) without Typer's Python type beside them, and -h/--help
+without <bool>.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
+
+
+class _Argument(TyperArgument):
+    """An argument as help shows it: its metavar only (CONFIG, RUN_DIR...,
+    [PATH]...), never Typer's Python type (<path>, <list[Path]>) beside it
+    nor {CONFIG} in the usage line."""
+
+    def display_type_rich(self, ctx: Any) -> None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+
+class _Help:
+    """What every command and the group share: arguments shown by their
+    metavar (:class:`_Argument`), and -h/--help with no <bool> beside it."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = _Argument  # same state, only the two display methods differ
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_Help, TyperCommand):
+    pass
+
+
+class _Group(_Help, TyperGroup):
+    pass
+
+
+class _App(typer.Typer):
+    """typer.Typer whose commands are :class:`_Command`: the one place help is tidied."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", _Command)
+        return super().command(*args, **kwargs)
+
+
+app = _App(
+    cls=_Group,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Run reproducible optimization experiments from YAML configs.",
+)
+
+
+def Flag(*decls: str, **kwargs: Any) -> Any:
+    """An on/off option: no metavar in the help (Typer would show <bool>)."""
+    return typer.Option(*decls, metavar="", **kwargs)
+
+
+# options that several commands share
+Problems = Annotated[
+    Path | None,
+    typer.Option(
+        "--problems",
+        metavar="DIR",
+        help="Folder of user problem files (default: ./problems). These files are code and run as code.",
+    ),
+]
+RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/NAME/TIMESTAMP).")]
+Quiet = Annotated[
+    bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")
+]
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's
+    or taskset's limit), else every core the machine has."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+CORES = usable_cores()
+
+
+def Workers(what: str) -> Any:
+    """``--workers N``: one default (the usable cores) for check, sweep and bench."""
+    return typer.Option(
+        "--workers",
+        "-w",
+        metavar="N",
+        min=1,
+        show_default=False,
+        help=f"{what} (default: every usable core, here {CORES})",
+    )
+
+
+def Plots(default: str) -> Any:
+    """``--plots/--no-plots``: draw each run's plots, in output.plot_format."""
+    return Flag("--plots/--no-plots", help=f"Draw each run's plots in output.plot_format ({default}).")
+
+
+def ends(command: Callable[..., int | None]) -> Callable[..., None]:
+    """The command's exit status: the one it returns, or the one
+    :func:`optrun.commands.exits.report` gives the error it raised."""
+
+    @functools.wraps(command)
+    def ended(*args: Any, **kwargs: Any) -> None:
+        from optrun.commands.exits import ENDINGS, report
+
+        try:
+            code = command(*args, **kwargs)
+        except ENDINGS as exc:
+            raise typer.Exit(report(exc)) from None
+        if code:
+            raise typer.Exit(code)
+
+    return ended
+
+
+def _version(value: bool) -> None:
+    if value:
+        from optrun import __version__
+
+        typer.echo(f"optrun {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+@ends
+def options(
+    version: Annotated[
+        bool, Flag("--version", "-V", help="Print optrun's version and exit.", is_eager=True, callback=_version)
+    ] = False,
+    blas_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--blas-threads",
+            metavar="N",
+            min=1,
+            max=1024,
+            show_default=False,
+            help="BLAS threads for every run, in this process and in sweep/check workers "
+            "(default: $OPTRUN_BLAS_THREADS, else 1). Recorded in summary.json.",
+        ),
+    ] = None,
+) -> None:
+    """Run reproducible optimization experiments from YAML configs."""
+    from optrun.commands.common import use_blas_threads
+
+    use_blas_threads(blas_threads)
