@@ -318,7 +318,7 @@ def test_gammaln_has_forward_and_reverse_mode():
         atol=0,
     )
     from autograd import grad, make_jvp
-    from optrun.core.problems.expression import gammaln  # registers the forward-mode rules on first use
+    from optrun.core.problems.formula import gammaln  # registers the forward-mode rules on first use
 
     assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=rounding(4))
     assert make_jvp(grad(grad(gammaln)))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(2, 2.5), rel=rounding(4))
