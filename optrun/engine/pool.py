@@ -61,8 +61,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
@@ -70,12 +71,10 @@ from optrun.core.runner import SIGNALS, Interrupted, SignalFlag
 POLL_SECONDS = 0.1  # how often the parent looks at its signal flag, and a worker at its parent
 GRACE_SECONDS = 3.0  # after a stop: running tasks get this long to record themselves, then the signal again
 KILL_SECONDS = 6.0  # ... and the workers are killed after this long
-HELPERS_AFTER_SECONDS = (
-    0.15  # run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none)
-)
-HELPER_COST_SECONDS = (
-    1.0  # ... they are when the calls left would keep this process busy longer than a helper takes to start
-)
+# run_calls looks this often whether helpers are worth starting (a sweep over sooner starts none):
+HELPERS_AFTER_SECONDS = 0.15
+# ... they are when the calls left would keep this process busy longer than a helper takes to start:
+HELPER_COST_SECONDS = 1.0
 
 
 # ------------------------------------------------------------ in a worker
@@ -108,30 +107,19 @@ def _watch(parent: int, flag: _WorkerSignals) -> None:
             os._exit(128 + signal.SIGTERM)
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel SIGKILL this worker when its parent dies."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the watcher thread still ends orphans
-
-
-def _own_session() -> None:
-    """Start a session of its own, so Linux's autogroup gives this worker its own CPU share (module docstring)."""
-    with contextlib.suppress(OSError):  # already a session leader, or not allowed: it shares the caller's
-        os.setsid()
-
-
 def _init_worker(parent: int) -> None:
     global _worker
     _worker = _WorkerSignals()
     for sig in SIGNALS:
         signal.signal(sig, _worker)
-    _die_with_parent()
-    _own_session()
+    try:  # Linux: the kernel SIGKILLs this worker when the thread that started it ends (see run_calls)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the watcher thread still ends orphans
+    with contextlib.suppress(OSError):  # already a session leader, or not allowed: it shares the caller's
+        os.setsid()  # its own CPU share under Linux's autogroup (module docstring)
     threading.Thread(target=_watch, args=(parent, _worker), name="optrun-parent-watch", daemon=True).start()
     if os.getppid() != parent:  # the parent died before the watcher started
         os._exit(1)
@@ -153,6 +141,13 @@ def _task(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         flag.busy = False
 
 
+def _warm_up(fn: Callable[..., Any]) -> None:
+    """A helper's first task: receiving ``fn`` imports its module; every pool
+    task executes runs, so the run's modules (NumPy, autograd, pydantic, the
+    registries) are loaded too."""
+    from optrun.engine import record  # noqa: F401
+
+
 # ------------------------------------------------------------ in the parent
 @contextlib.contextmanager
 def environment(variables: Mapping[str, str]) -> Iterator[None]:
@@ -162,53 +157,21 @@ def environment(variables: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
-def _signals_blocked() -> Iterator[None]:
-    """Block SIGINT/SIGTERM in this thread (workers spawned now inherit the
-    mask); a signal that came meanwhile is handled when it ends."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        os.environ.update({key: value for key, value in saved.items() if value is not None})
+        for key in [key for key, value in saved.items() if value is None]:
+            os.environ.pop(key, None)
 
 
 class _Pool(ProcessPoolExecutor):
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        with _signals_blocked():  # a worker may be spawned here
+        """Run ``fn`` through ``_task``, with SIGINT/SIGTERM blocked in this
+        thread while a worker may be spawned (it inherits the mask until its
+        handler is installed); a signal that came meanwhile is handled after."""
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
             return super().submit(_task, fn, *args, **kwargs)
-
-    def processes(self) -> list[multiprocessing.Process]:
-        return list((getattr(self, "_processes", None) or {}).values())
-
-    def worker_pids(self) -> list[int]:
-        return [process.pid for process in self.processes()]
-
-    def signal_workers(self, signum: int) -> None:
-        for pid in self.worker_pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signum)
-
-    def kill(self) -> None:
-        """SIGKILL every worker and release the pool: never waits on a worker."""
-        processes = self.processes()
-        for process in processes:
-            with contextlib.suppress(Exception):
-                process.kill()
-        for process in processes:
-            with contextlib.suppress(Exception):
-                process.join(timeout=5)
-        self.shutdown(wait=True, cancel_futures=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
@@ -221,39 +184,19 @@ def process_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
-# ------------------------------------------------------------ run_calls
-def _warm_up(fn: Callable[..., Any]) -> None:
-    """A helper's first task: load what its calls need, so that it takes
-    calls only once it runs them at full speed. Receiving ``fn`` imports its
-    module; every pool task executes runs, so the run command's modules
-    (NumPy, autograd, pydantic, the registries) are loaded too."""
-    from optrun.engine import record  # noqa: F401
-
-
-def _how_it_died(process: multiprocessing.Process | None) -> str:
-    if process is None:
-        return "its worker process died"
-    process.join(timeout=1)  # its exit status is known once it is reaped
-    code = process.exitcode
-    if code is not None and code < 0:
-        return f"its worker process (pid {process.pid}) was killed by {signal.Signals(-code).name}"
-    return f"its worker process (pid {process.pid}) died (exit status {code})"
-
-
 class _Calls:
-    """The calls of :func:`run_calls`, handed out in order under ``lock``
-    by this thread and by the helpers' result threads (so a helper that
-    finishes a call starts the next at once, even while this thread runs a
-    call of its own)."""
+    """The calls of :func:`run_calls`, handed out in order under ``lock`` by
+    this thread and by the helpers' callbacks (a helper that finishes a call
+    takes the next at once, even while this thread runs one of its own)."""
 
     def __init__(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> None:
         self.fn, self.calls = fn, calls
-        self.lock = (
-            threading.RLock()
-        )  # re-entrant: a helper whose task is done at once takes its next call in the thread that made it
+        # re-entrant: a task done at once runs its callback, which takes the lock, in the thread that submitted it
+        self.lock = threading.RLock()
         self.next = 0  # the calls before it were handed out
         self.closed = False  # after a stop nothing more is handed out
-        self.handed: list[tuple[int, Future, _Helper]] = []  # the calls given to helpers
+        self.running: dict[Future, int] = {}  # the helpers' calls not back yet
+        self.back: SimpleQueue[tuple[int, Future, _Helper]] = SimpleQueue()  # ... and those back
 
     def take(self) -> int | None:
         """The next call, for this thread to run."""
@@ -264,57 +207,64 @@ class _Calls:
             return self.next - 1
 
     def close(self) -> range:
-        """Hand out nothing more; returns the calls never handed out."""
+        """Hand out nothing more (nor start a helper); returns the calls never handed out."""
         with self.lock:
             self.closed = True
             return range(self.next, len(self.calls))
 
-    def finished(self, seen: set[int]) -> list[tuple[int, Future, _Helper]]:
-        with self.lock:
-            return [entry for entry in self.handed if entry[1].done() and entry[0] not in seen]
-
-    def running(self) -> list[Future]:
-        with self.lock:
-            return [future for _, future, _ in self.handed if not future.done()]
-
 
 class _Helper:
-    """One helper process, in a pool of its own: if it dies, the one call it
-    was running is the one lost, and the others go on."""
+    """One helper process, in an executor of its own (module docstring)."""
 
     def __init__(self, calls: _Calls) -> None:
         self.calls = calls
         self.pool = process_pool(1)
-        self.current = self.pool.submit(_warm_up, calls.fn)  # starts the process
-        self.process = next(iter(self.pool.processes()), None)
-        self.current.add_done_callback(self._next)
+        warm = self.pool.submit(_warm_up, calls.fn)  # starts the process
+        [self.process] = self.pool._processes.values()
+        self.pid: int = self.process.pid  # type: ignore[assignment]  # (None only before it started)
+        warm.add_done_callback(self._next)
 
     def _next(self, finished: Future) -> None:
-        """When its task finishes (in its pool's thread), the helper takes
-        the next call, unless the task failed: a refusal after a signal, or
-        a dead process (this thread reads what happened from the futures)."""
+        """(Its executor's thread.) Take the next call, unless the task failed (refused after a signal, or died)."""
         if finished.cancelled() or finished.exception() is not None:
             return
         calls = self.calls
         with calls.lock:
-            if calls.closed or calls.next >= len(calls.calls):
-                return
             i = calls.next
+            if calls.closed or i >= len(calls.calls):
+                return
             try:
                 future = self.pool.submit(calls.fn, *calls.calls[i])
             except Exception:  # the pool broke or is closing: the call stays for this thread to run
                 return
             calls.next += 1
-            self.current = future
-            calls.handed.append((i, future, self))
-        future.add_done_callback(self._next)
+            calls.running[future] = i
+        future.add_done_callback(lambda done: self._back(i, done))
+
+    def _back(self, i: int, future: Future) -> None:
+        with self.calls.lock:  # in back before out of running: run_calls waits while either holds it
+            self.calls.back.put((i, future, self))
+            del self.calls.running[future]
+        self._next(future)
+
+    def signal(self, signum: int) -> None:
+        if self.process.exitcode is None:  # (reaps it if it died: its pid cannot be another's)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def died(self) -> str:
+        self.process.join(timeout=1)  # its exit status is known once it is reaped
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            return f"its worker process (pid {self.pid}) was killed by {signal.Signals(-code).name}"
+        return f"its worker process (pid {self.pid}) died (exit status {code})"
 
     def close(self) -> None:
-        """End the helper now and reap it. SIGKILL: by now it runs nothing
-        (its calls returned, their files were written) or nothing worth
-        waiting for (a stop, or still warming up), and a normal exit would
-        spend 0.1-0.5 s tearing the interpreter down while the sweep waits."""
-        self.pool.kill()
+        """SIGKILL and reap it, never waiting on it: by now it runs nothing (its
+        calls are back, their files written) or nothing worth waiting for."""
+        self.process.kill()
+        self.process.join(timeout=5)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def run_calls(
@@ -328,30 +278,22 @@ def run_calls(
     in this thread as each finishes (an exception from ``fn`` other than an
     interruption is raised here, after the helpers are stopped).
 
-    This process is one of the workers: it runs calls itself, in order,
-    from the start. Once the calls left would take this process longer
-    than ``HELPER_COST_SECONDS`` (judged every ``HELPERS_AFTER_SECONDS``
-    from its calls so far), ``workers - 1`` helper processes start, each
-    taking about a second to spawn and import NumPy, autograd and optrun;
-    a sweep over sooner does not pay for them. A helper takes calls only once it is warmed up, one at
-    a time, so no call waits for a helper that is still starting. A helper
-    that dies (SIGKILL, a crash) loses only the call it was running; the
-    others go on.
+    This process runs calls itself, in order, from the start; ``workers - 1``
+    helpers start once worth it and take calls, one at a time, once warmed
+    up. A helper that dies (SIGKILL, a crash) loses only the call it was
+    running; the others go on. A signal recorded in ``flag`` (or a call
+    interrupted in a helper) stops the helpers: see the module docstring.
 
-    A signal recorded in ``flag`` (or a call interrupted in a helper) stops
-    the helpers: see the module docstring. Returns (the signal that stopped
-    it or None, indices that never started, indices that were running and
-    left no result -> why: killed after the stop, or their process died)."""
+    Returns (the signal that stopped it or None, indices that never started,
+    indices that were running and left no result -> why: killed after the
+    stop, or their process died)."""
     stopped: int | None = None
     not_started: set[int] = set()
     lost: dict[int, str] = {}
     error: BaseException | None = None
     queue = _Calls(fn, calls)
-    helpers: list[_Helper] = []  # added by the starter thread, under queue.lock
-    seen: set[int] = set()
+    helpers: list[_Helper] = []  # added by the starter thread under queue.lock; final once queue is closed
     began, done_here = time.monotonic(), 0  # done_here: calls this thread finished
-    closing = threading.Event()
-    starting_done = threading.Event()  # the starter thread made every helper it will make
     released = threading.Event()  # the helpers are closed: the starter thread may end
 
     def worth_helpers() -> bool:
@@ -361,18 +303,13 @@ def run_calls(
         return per_call * (len(calls) - queue.next) > HELPER_COST_SECONDS
 
     def start_helpers() -> None:
-        """(The starter thread.) Start the helpers once they are worth it,
-        unless every call is handed out or the calls were stopped first;
-        then live until they are closed. The kernel's parent-death signal
-        (``_die_with_parent``) follows the thread that started a process,
-        not its process: had this thread ended first, a helper that set it
-        up before the thread's end (a busy machine delays the thread) was
-        SIGKILLed at once, and its calls waited for this thread."""
-        signal.pthread_sigmask(
-            signal.SIG_BLOCK, SIGNALS
-        )  # helpers inherit the mask (see _init_worker); this thread needs no signals
+        """(The starter thread.) Start the helpers once worth it, unless every
+        call is handed out or stopped first; then live until they are closed:
+        the kernel's parent-death signal follows the thread that started a
+        process (had it ended first, a helper was SIGKILLed at once)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # helpers inherit the mask (see _init_worker)
         try:
-            while not closing.wait(HELPERS_AFTER_SECONDS) and not worth_helpers():
+            while not released.wait(HELPERS_AFTER_SECONDS) and not queue.closed and not worth_helpers():
                 pass
             for _ in range(min(workers, len(calls)) - 1):
                 with queue.lock:
@@ -380,46 +317,30 @@ def run_calls(
                         return
                     helpers.append(_Helper(queue))
         finally:
-            starting_done.set()
             released.wait()
 
     starter = threading.Thread(target=start_helpers, name="optrun-helper-starter", daemon=True)
 
-    def no_more_helpers() -> None:
-        queue.close()
-        closing.set()
-        if starter.is_alive():
-            starting_done.wait()  # helpers is final from here on
-
-    def collect() -> None:
-        """Hand over, in this thread, what the helpers' finished calls brought."""
+    def collect(timeout: float = 0.0) -> None:
+        """Hand over, in this thread, what the helpers' calls brought back
+        (waiting up to ``timeout`` for one)."""
         nonlocal stopped, error
-        for i, future, helper in queue.finished(seen):
-            seen.add(i)
+        back = []
+        with contextlib.suppress(Empty):
+            back.append(queue.back.get(timeout=timeout))
+            while True:
+                back.append(queue.back.get_nowait())
+        for i, future, helper in back:
             exc = future.exception()
             if exc is None:
                 on_result(i, future.result())
             elif isinstance(exc, KeyboardInterrupt):  # refused by a helper that got a signal
                 not_started.add(i)
-                if stopped is None:
-                    stopped = getattr(exc, "signum", signal.SIGINT)
+                stopped = stopped or getattr(exc, "signum", signal.SIGINT)
             elif isinstance(exc, BrokenProcessPool):  # its process died: killed by the stop, or on its own
-                lost[i] = _how_it_died(helper.process)
+                lost[i] = helper.died()
             elif error is None:
                 error = exc
-
-    def run_here(i: int) -> None:
-        nonlocal stopped, error, done_here
-        try:
-            value = fn(*calls[i])
-        except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
-            not_started.add(i)
-            stopped = getattr(exc, "signum", signal.SIGINT)
-        except Exception as exc:
-            error = exc
-        else:
-            done_here += 1
-            on_result(i, value)
 
     try:
         if min(workers, len(calls)) > 1:
@@ -431,38 +352,43 @@ def run_calls(
             if stopped is not None or error is not None:
                 break
             i = queue.take()
-            if i is not None:
-                run_here(i)
-            elif queue.running():
-                wait(queue.running(), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-            else:
+            if i is None and not queue.running:
                 break
+            if i is None:
+                collect(POLL_SECONDS)
+                continue
+            try:
+                value = fn(*calls[i])
+            except KeyboardInterrupt as exc:  # refused to start: the signal came just before it
+                not_started.add(i)
+                stopped = getattr(exc, "signum", signal.SIGINT)
+            except Exception as exc:
+                error = exc
+            else:
+                done_here += 1
+                on_result(i, value)
+        collect()
         if stopped is not None or error is not None:
             not_started.update(queue.close())
-            no_more_helpers()
             signum = stopped or signal.SIGTERM
             for helper in helpers:
-                helper.pool.signal_workers(signum)  # running calls end as interrupted, idle helpers start nothing more
-            count = flag.count if flag is not None else 0
-            start = time.monotonic()
-            again = False
-            while queue.running():
-                wait(queue.running(), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
-                collect()
+                helper.signal(signum)  # running calls end as interrupted, idle helpers start nothing more
+            count, start, again = flag.count if flag else 0, time.monotonic(), False
+            while queue.running:
+                collect(POLL_SECONDS)
                 waited = time.monotonic() - start
                 more = flag is not None and flag.count > count  # another signal: hurry
-                if queue.running() and not again and (waited > GRACE_SECONDS or more):
+                if queue.running and not again and (waited > GRACE_SECONDS or more):
                     for helper in helpers:
-                        helper.pool.signal_workers(signum)  # a second signal: the runs stop at once
-                    again, count = True, flag.count if flag is not None else 0
-                elif queue.running() and (waited > KILL_SECONDS or (again and more)):
+                        helper.signal(signum)  # a second signal: the runs stop at once
+                    again, count = True, flag.count if flag else 0
+                elif queue.running and (waited > KILL_SECONDS or (again and more)):
                     break
             collect()
-            for i, future, _ in queue.handed:
-                if not future.done():
-                    lost[i] = "its worker process was killed: it did not stop within seconds of the signal"
+            for i in list(queue.running.values()):
+                lost[i] = "its worker process was killed: it did not stop within seconds of the signal"
     finally:
-        no_more_helpers()
+        queue.close()
         for helper in helpers:
             helper.close()
         released.set()
