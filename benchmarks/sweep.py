@@ -27,7 +27,9 @@ from pathlib import Path
 
 import yaml
 
-from optrun.commands.sweep import make_plan, run_sweep, start_sweep
+from optrun.engine.executors import choose
+from optrun.engine.sweep import run_sweep, start_sweep
+from optrun.engine.sweep_plan import make_plan
 
 CONFIG = {
     "name": "bench",
@@ -51,7 +53,7 @@ def timed_sweep(folder: Path, workers: int, iterations: int) -> tuple[float, flo
     sweep_dir = start_sweep(plan, base.output.dir, base.name)
     load = os.getloadavg()[0]
     start = time.perf_counter()
-    outcome = run_sweep(plan, sweep_dir, workers, None, None)
+    outcome = run_sweep(plan, sweep_dir, choose(workers), None)  # 1: in this process; 2: the local pool
     elapsed = time.perf_counter() - start
     assert len(outcome.rows) == 8 and all(r["status"] == "max_iter" for r in outcome.rows), outcome.rows
     return elapsed, statistics.median(r["wall_time_s"] for r in outcome.rows), load
@@ -84,7 +86,8 @@ def main() -> int:
     if args.busy:
         print(f"{args.busy} CPU-bound process(es) in other sessions run throughout")
     print(
-        f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; {args.repeats} repeats, interleaved"
+        f"cores: {os.cpu_count()}; each sweep: 8 runs of mlp_regression (hidden [10], n 300) with Adam; "
+        f"{args.repeats} repeats, interleaved"
     )
     sizes = {"tiny": args.tiny, "(a) short": args.short, "(b) long": args.long}
     walls: dict[tuple[str, int], list[float]] = {(size, w): [] for size in sizes for w in (1, 2)}
