@@ -207,3 +207,40 @@ def test_helpers_run_in_sessions_of_their_own(tmp_path):
     assert helpers, results
     for pid, sid in helpers.items():
         assert sid == pid != os.getsid(0)  # a session leader, not in the caller's session
+
+
+def gated_nap(index: int, parent: int, gate: str) -> int:
+    """A helper's call touches the gate and lasts 0.5 s; this process's first
+    call waits (at most a minute) for the gate, its others take 0.02 s."""
+    if os.getpid() != parent:
+        Path(gate).touch()
+        time.sleep(0.5)
+    elif index == 0:
+        deadline = time.monotonic() + 60
+        while not Path(gate).exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    else:
+        time.sleep(0.02)
+    return os.getpid()
+
+
+@pytest.mark.slow  # holds this process up for 1 s
+def test_a_helper_result_back_as_this_process_runs_out_of_calls_is_handed_over(monkeypatch, tmp_path):
+    """This process runs out of calls while a helper still runs one, and that
+    call ends before this process looks again (held up here for 1 s, as a busy
+    machine can hold it): its result must still reach on_result (the old pool
+    dropped it: it saw no call running and no result to collect, and returned)."""
+    monkeypatch.setattr(pool, "HELPER_COST_SECONDS", 0.0)
+    take = pool._Calls.take
+
+    def late_take(self):
+        i = take(self)
+        if i is None:
+            time.sleep(1.0)  # the helper's 0.5-s call ends meanwhile
+        return i
+
+    monkeypatch.setattr(pool._Calls, "take", late_take)
+    parent, results = os.getpid(), {}
+    calls = [(i, parent, str(tmp_path / "gate")) for i in range(4)]
+    assert pool.run_calls(gated_nap, calls, 2, results.__setitem__, None) == (None, set(), {})
+    assert sorted(results) == [0, 1, 2, 3] and set(results.values()) - {parent}  # a helper ran a call
