@@ -1,0 +1,241 @@
+"""The compiled chunk of the jax backend's loop: many first-order steps in one jitted call.
+
+:func:`make_chunk` builds the chunk, one ``jax.lax.scan`` over rows (each
+row: take the previous step, evaluate f and the gradient, ask the optimizer's
+optax direction for the next step; :mod:`optrun.core.compiled` shows the
+scan step). :func:`chunk_for` keeps the last few chunks built, so that runs
+with the same objective, optimizer and options compile once;
+:func:`prepare_chunk` checks, before anything is computed, that the objective
+and the direction have the shapes the loop needs. :func:`chunk_length` sizes
+the chunks, :func:`step_sizes` gives each row's step size from the host's
+schedule, and :func:`varying_options` and :func:`batch_problem` say which
+options a batch of runs (:mod:`optrun.core.compiled_batch`) carries as arrays.
+
+Nothing here streams rows or applies stop rules: that is the host's side
+(:mod:`optrun.core.compiled_track`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from optrun.core.optimizers import ContractError, OptimizerEntry
+from optrun.core.optimizers.schedules import ScheduleOptions, as_schedule
+from optrun.core.oracle import Oracle
+
+CHUNK = 2048  # rows per compiled call, at most (a call costs tens of microseconds: many rows amortize it)
+# at most this many rows x entries per chunk, so a large problem's chunk stays short (seconds, not minutes)
+WORK = 2**20
+ROW_BYTES = 16 * 2**20  # at most this many bytes of x and g rows per chunk, when observers want them
+
+
+def _jax():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64, as the jax backend computes (and NumPy, autograd)
+    return jax
+
+
+def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int:
+    """Rows per chunk: at most ``chunk``, at most ``WORK / n`` (at least 16)
+    and, when rows carry x and g (``points``), at most ``ROW_BYTES`` of them;
+    within those, the run's ``max_iter + 1`` rows split into equal chunks, so
+    the last chunk computes few rows past max_iter (a 300-row run is one chunk
+    of 300)."""
+    cap = min(chunk, max(16, WORK // max(1, n)))
+    if points:
+        cap = min(cap, ROW_BYTES // (16 * max(1, n)))
+    cap = max(1, cap)
+    rows = max(0, int(max_iter)) + 1
+    chunks = -(-rows // cap)
+    return -(-rows // chunks)
+
+
+class Rows(NamedTuple):
+    """What one scan step emits: row k of the trace, before the host adds t and the counts."""
+
+    f: Any  # f(x_k)
+    grad_norm: Any  # |g_k| (2-norm, before clipping)
+    x: Any = None  # x_k, only when observers want the rows (stacking x costs more than a small problem's step)
+    g: Any = None  # g_k (before clipping), likewise
+
+
+def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
+    """The jitted chunk ``(carry, step_sizes, hyper) -> (carry, Rows)``: one
+    scan step per entry of ``step_sizes`` (the step size of that row's update).
+
+    The carry is ``(x, step, state)``: the previous row's x, the step taken
+    from it and the direction's state; a scan step first takes that step,
+    ``x_k = x + step``, so the product ``-step_size * d`` and the sum are never
+    in one fused kernel (XLA would make them one multiply-add, rounded once,
+    where the Python loop rounds the step, then the sum: on the chaotic
+    mlp-gd config that moved f by 1e-4 relative by row 50). The first carry is
+    ``(x0, -0.0, state0)``: x0 + -0.0 is x0 exactly. ``points``: emit x_k and
+    g_k in each row (for observers, and to find the x of a stop row).
+
+    ``direction_of(hyper) -> (direction, clip)``: the optax
+    GradientTransformation (the entry's ``compiled``) and the gradient clipping
+    (rescale to at most that 2-norm before the direction sees it, as the
+    ``clip_grad_norm`` transform does; None: off), built from ``hyper``, the
+    options given as arrays (:func:`varying_options`; empty for one run, whose
+    options are constants of the program)."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    value_and_grad = jax.value_and_grad(fun)
+
+    def run(carry, step_sizes, hyper):
+        direction, clip = direction_of(hyper)
+
+        def scan_step(carry, step_size):
+            x, step, state = carry
+            x = x + step  # x_k
+            f, g = value_and_grad(x)
+            grad_norm = jnp.sqrt(g @ g)
+            seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
+            d, new_state = direction.update(seen, state, x)
+            return (x, -step_size * d, new_state), Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
+
+        return jax.lax.scan(scan_step, carry, step_sizes)
+
+    return jax.jit(run)
+
+
+def direction_builder(entry: OptimizerEntry, options: Any) -> Callable[[dict[str, Any]], tuple[Any, Any]]:
+    """``hyper -> (direction, clip)`` for make_chunk: the entry's compiled
+    direction from ``options`` with the fields in ``hyper`` replaced (by jax
+    arrays, in a batch whose members differ in them; pydantic's model_copy
+    does not validate, so a traced value passes)."""
+    make = entry.compiled
+    if make is None:
+        raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
+
+    def direction_of(hyper: dict[str, Any]) -> tuple[Any, Any]:
+        opts = options.model_copy(update=hyper) if hyper else options
+        clip = opts.clip_grad_norm if "clip_grad_norm" in entry.transforms else None
+        return make(opts), clip
+
+    return direction_of
+
+
+def varying_options(options: Sequence[Any]) -> tuple[str, ...]:
+    """The option fields, step_size aside (the host feeds step sizes as an
+    array), in which a batch's members differ: the batch carries them as
+    arrays, one value per member."""
+    first = options[0]
+    return tuple(
+        name
+        for name in type(first).model_fields
+        if name != "step_size" and any(getattr(o, name) != getattr(first, name) for o in options[1:])
+    )
+
+
+def batch_problem(options: Sequence[Any]) -> str:
+    """Why members with these options cannot be one batch ('' when they
+    can): they may differ in step_size (any schedule) and in numeric options;
+    an option set in some members and not in others (clip_grad_norm) changes
+    the program."""
+    for name in varying_options(options):
+        values = [getattr(o, name) for o in options]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            shown = ", ".join(sorted({repr(v) for v in values}))
+            return (
+                f"optimizer.{name}: --vectorize runs differ only in numeric option values, and this option is "
+                f"{shown} across the runs (set it to a number in every run, or leave it out of the sweep)"
+            )
+    return ""
+
+
+# the last few (direction_of, jitted chunk), reused
+_CHUNKS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
+
+
+def chunk_for(
+    fun: Callable, entry: OptimizerEntry, options: Any, points: bool, batch: bool = False, varying: tuple[str, ...] = ()
+) -> tuple[Callable, Callable]:
+    """``direction_of`` (:func:`direction_builder`) and the jitted chunk of
+    (objective, optimizer, options, points), built once and kept for the
+    next run with the same ones (a repeated run, a benchmark, a sweep over
+    step sizes): jax compiles a jitted function once per shape and length.
+    ``batch``: the chunk mapped over a batch of carries, step sizes and the
+    ``varying`` options (``jax.vmap``). The step size is fed as an array,
+    so it is not part of what is compiled."""
+    jax = _jax()
+    key = (
+        fun,
+        entry.compiled,
+        type(options),
+        options.model_dump_json(exclude={"step_size", *varying}),
+        points,
+        batch,
+        varying,
+    )
+    if key in _CHUNKS:
+        _CHUNKS.move_to_end(key)
+        return _CHUNKS[key]
+    direction_of = direction_builder(entry, options)
+    run = make_chunk(fun, direction_of, points)
+    built = _CHUNKS[key] = (direction_of, jax.jit(jax.vmap(run)) if batch else run)
+    if len(_CHUNKS) > 16:
+        _CHUNKS.popitem(last=False)
+    return built
+
+
+def prepare_chunk(
+    oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool, batch: Sequence[Any] | None = None
+) -> tuple[Any, Any, Any, tuple[str, dict[str, Any]] | None]:
+    """Check that the objective traces to a number and the direction keeps x's
+    shape (jax.eval_shape: no computation), so either is blamed as
+    runner.minimize blames it; returns the jitted chunk, the options it takes
+    as arrays (``hyper``: {} for one run), the direction's first state and
+    None, or three Nones and (reason, details) of a failure. ``batch``: each member's
+    options (x holds one start per row). jax compiles the chunk on its first call."""
+    jax = _jax()
+    import jax.numpy as jnp
+
+    if entry.compiled is None:
+        raise ContractError(f"optimizer '{entry.name}' has no compiled direction (its entry's 'compiled' capability)")
+    label = f"optimizer '{entry.name}'"
+    one = jax.ShapeDtypeStruct(x.shape[1:] if batch else x.shape, x.dtype)
+    try:
+        where = "the objective"
+        out = jax.eval_shape(oracle.fun, one)
+        if getattr(out, "shape", None) != ():
+            raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
+        where = label
+        varying = varying_options(batch) if batch else ()
+        direction_of, run_chunk = chunk_for(oracle.objective, entry, options, points, batch is not None, varying)
+        hyper = {name: jnp.asarray([float(getattr(o, name)) for o in batch or ()]) for name in varying}
+        direction = direction_of({})[0]  # the options as constants: one run's direction, and the batch's shape check
+        if batch:
+            state = jax.vmap(lambda x0, h: direction_of(h)[0].init(x0))(jnp.asarray(x), hyper)
+        else:
+            state = direction.init(jnp.asarray(x))
+        d_shape = jax.eval_shape(direction.update, one, direction.init(jnp.zeros(one.shape)), jnp.zeros(one.shape))[0]
+        if getattr(d_shape, "shape", None) != one.shape:
+            raise ContractError(
+                f"its compiled direction returned shape {getattr(d_shape, 'shape', d_shape)} for x of shape {one.shape}"
+            )
+    except ContractError as exc:
+        return None, None, None, ("contract", {"where": label, "at": 0, "problem": str(exc)})
+    except Exception as exc:
+        return None, None, None, ("failed", {"where": where, "at": 0, "error": f"{type(exc).__name__}: {exc}"})
+    return run_chunk, hyper, state, None
+
+
+def step_sizes(options: Any, k0: int, length: int) -> tuple[np.ndarray, list[float]]:
+    """The step sizes of rows k0 .. k0 + length - 1's updates (row k steps with
+    step_size(k)), and the step size each row shows (the one that led to it;
+    row 0: none). A constant is one array; a schedule is evaluated on the
+    host, row by row, from its one definition."""
+    if not isinstance(options.step_size, ScheduleOptions):
+        value = float(options.step_size)
+        return np.full(length, value), [value if k0 > 0 else math.nan] + [value] * (length - 1)
+    schedule = as_schedule(options.step_size)
+    sizes = [schedule(t) for t in range(k0, k0 + length)]
+    return np.array(sizes, dtype=float), [schedule(k0 - 1) if k0 > 0 else math.nan, *sizes[:-1]]
