@@ -11,14 +11,13 @@ import signal
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-
 import jax.numpy as jnp
+import numpy as np
 import optax
-
-from optrun.engine.prepare import prepare
+import pytest
 from helpers import REPO
+from tolerances import rounding
+
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.backend import get_backend
@@ -27,11 +26,13 @@ from optrun.core.errors import ConfigError
 from optrun.core.optimizers import OPTIMIZERS, ContractError, register_optimizer
 from optrun.core.optimizers.first_order import AdagradState, GDOptions, scale_by_root_sum_of_squares
 from optrun.core.status import Status
-from tolerances import rounding
+from optrun.engine.prepare import prepare
 
 get_backend("jax")  # float64 on (before any jax.numpy array below is made)
 
-FIRST_ORDER = ("gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+# Every registered optimizer with a compiled form (its entry's ``compiled`` capability), read from the registry: a
+# method registered with ``compiled=`` later is tested compiled against its Python form by every test taking this list.
+FIRST_ORDER = tuple(name for name in OPTIMIZERS if supports(OPTIMIZERS.get(name)))
 
 
 def trid(x):
@@ -334,7 +335,42 @@ def test_a_direction_of_the_wrong_shape_breaks_the_contract():
 
 # ------------------------------------------------------------ registration
 def test_every_first_order_method_declares_a_compiled_direction_and_the_others_do_not():
-    assert {name for name in OPTIMIZERS if supports(OPTIMIZERS.get(name))} == set(FIRST_ORDER)
+    from optrun.core.optimizers import first_order
+
+    written_first_order = {
+        name for name in OPTIMIZERS if getattr(OPTIMIZERS.get(name).factory, "__module__", "") == first_order.__name__
+    }
+    assert (
+        written_first_order == set(FIRST_ORDER) == {"gd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"}
+    )
+
+
+@pytest.mark.parametrize("name", FIRST_ORDER)
+def test_a_method_registered_with_a_compiled_form_takes_the_steps_of_its_python_form(name):
+    """The two forms of a method, its NumPy direction (the Python loop's) and
+    its optax transform (the compiled loop's, ``compiled=``), side by side for
+    8 updates on trid 10, each on the same x and gradient: the same steps, to
+    rounding. (The slow tests compare whole runs of both loops.)"""
+    entry = OPTIMIZERS.get(name)
+    options = entry.options.model_validate({"step_size": 0.02})
+    python = entry.make(options, jax_oracle(trid))
+    direction = entry.compiled(options)
+    x = np.linspace(-2.0, 3.0, 10)
+    state, compiled_state = python.init(x), direction.init(jnp.asarray(x))
+    gradient = get_backend("jax").value_and_grad(trid)
+    for k in range(8):
+        g = np.asarray(gradient(x)[1], dtype=float)
+        step, state = python.update(g.copy(), state, x)
+        d, compiled_state = direction.update(jnp.asarray(g), compiled_state, jnp.asarray(x))
+        np.testing.assert_allclose(
+            -0.02 * np.asarray(d),
+            step,
+            rtol=1e-12,
+            atol=1e-12 * float(np.max(np.abs(step))),
+            err_msg=f"optimizer '{name}' is registered with compiled=: its compiled form (the optax transform) must "
+            f"take the steps of its Python form (the NumPy direction), and update {k} differs",
+        )
+        x = x + step
 
 
 def test_compiled_needs_the_step_size_transform_and_a_function():
@@ -353,7 +389,7 @@ def test_adagrad_is_not_optax_scale_by_rss():
     """Why adagrad has its own transform: optax's puts eps inside the root and
     gives d = 0 where G = 0; optrun's is g / (sqrt(G) + eps) from G = 0."""
     g = jnp.array([1e-5, 0.0, 3.0])
-    ours, state = scale_by_root_sum_of_squares(0.0, 1e-8).update(g, AdagradState(jnp.zeros(3)))
+    ours, _ = scale_by_root_sum_of_squares(0.0, 1e-8).update(g, AdagradState(jnp.zeros(3)))
     theirs, _ = optax.scale_by_rss(0.0, 1e-8).update(g, optax.scale_by_rss(0.0, 1e-8).init(g))
     # sqrt(g * g) is |g| exactly (correctly rounded square and root); then one sum and one division a side (XLA may
     # divide by a reciprocal: one rounding more)
@@ -586,7 +622,7 @@ def test_what_a_batch_cannot_carry_is_named():
         "optimizer.clip_grad_norm: --vectorize runs differ only in numeric option values, and this "
         "option is 1.0, None across the runs (set it to a number in every run, or leave it out of the sweep)"
     )
-    with pytest.raises(ContractError, match="^3 options for a batch of 2 starts$"):
+    with pytest.raises(ContractError, match=r"^3 options for a batch of 2 starts$"):
         minimize_compiled_batch(
             jax_oracle(trid), np.zeros((2, 10)), OPTIMIZERS.get("momentum"), each + each[:1], stop_rules()
         )
@@ -643,13 +679,13 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
     """A sweep's runs on jax differ in seed, init or step size: the second run
     reuses the first's flat objective and its compiled chunk (make_chunk is
     not called again), and its trace is the one a process of its own writes."""
+    from optrun.core import compiled, compiled_chunk
     from optrun.engine import prepare as prepare_module
     from optrun.engine.record import execute
-    from optrun.core import compiled
 
     made = []
-    real = compiled.make_chunk
-    monkeypatch.setattr(compiled, "make_chunk", lambda *a, **k: made.append(1) or real(*a, **k))
+    real = compiled_chunk.make_chunk
+    monkeypatch.setattr(compiled_chunk, "make_chunk", lambda *a, **k: made.append(1) or real(*a, **k))
     monkeypatch.setattr(prepare_module, "_OBJECTIVES", type(prepare_module._OBJECTIVES)())
     config = REPO / "configs" / "mlp-gd.yaml"
 
@@ -671,7 +707,8 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
 
 
 def test_which_objectives_a_later_run_may_reuse():
-    from optrun.engine.prepare import _objective_key, prepare as prep
+    from optrun.engine.prepare import _objective_key
+    from optrun.engine.prepare import prepare as prep
 
     def key(path, *overrides):
         cfg = load_config(REPO / "configs" / path, list(overrides))
