@@ -1,7 +1,7 @@
 from typer.testing import CliRunner
 
-from optrun.commands.catalogue import option_rows
 from optrun.cli import app
+from optrun.commands.catalogue import option_rows
 from optrun.core.problems import PROBLEMS
 
 runner = CliRunner()
@@ -50,3 +50,23 @@ def test_list_problems_has_every_problem():
 def test_option_rows():
     rows = dict((r[0], r[1:]) for r in option_rows(PROBLEMS.get("trid").options))
     assert rows["dim"] == ("int", "2", ">= 1, <= 1000000")
+
+
+def test_list_optimizers_says_which_loop_runs_each_method_on_jax():
+    """A method registered with a compiled form runs in the jax backend's
+    compiled loop; any other runs in the Python loop there (with jax's
+    derivatives): the list says which, under each method's description."""
+    from optrun.commands.catalogue import jax_loop
+    from optrun.core.optimizers import OPTIMIZERS
+
+    result = runner.invoke(app, ["list-optimizers"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    rows = {}
+    for line in result.stdout.splitlines():  # a row's first line names it; its last line says the loop
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) > 2 and cells[1]:
+            name = cells[1]
+        if "jax: " in line:
+            rows[name] = line[line.index("jax: ") :].split("│")[0].strip()
+    assert rows == {name: jax_loop(OPTIMIZERS.get(name)) for name in OPTIMIZERS}
+    assert rows["adam"] == "jax: compiled loop" and rows["bfgs"] == rows["newton"] == "jax: Python loop"

@@ -68,7 +68,10 @@ def problems_table() -> Table:
         _column(table, column, overflow="fold", ratio=1)
     _column(table, "description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
-        about = f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
+        about = (
+            f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
+            f"\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
+        )
         table.add_row(
             Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about
         )
@@ -92,6 +95,15 @@ def suites_table() -> Table:
     return table
 
 
+def jax_loop(entry) -> str:
+    """Which loop runs the method on the jax backend: the compiled loop for a
+    method registered with a compiled form (``compiled=``), the Python loop
+    (with jax's derivatives) for any other."""
+    from optrun.core.compiled import supports
+
+    return "jax: compiled loop" if supports(entry) else "jax: Python loop"
+
+
 def optimizers_table():
     from rich.console import Group
 
@@ -107,9 +119,9 @@ def optimizers_table():
     )
     _column(table, "description", overflow="fold", ratio=3)
     for name, entry in OPTIMIZERS.items():
-        table.add_row(
-            Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), Text(entry.description)
-        )
+        about = Text(entry.description)
+        about.append(f"\n{jax_loop(entry)}", style="dim")
+        table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), about)
     schedules = Table(
         title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True
     )
