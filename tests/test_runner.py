@@ -203,7 +203,7 @@ BROKEN_UPDATES = {
         "at iteration 1: the state is a NoStepSize without a step_size field",
     ),
     "step size not a number": (
-        lambda g, s, x: (-0.1 * g, Plain("big")),
+        lambda g, s, x: (-0.1 * g, Plain("big")),  # type: ignore[arg-type]  # deliberately not a number
         "at iteration 1: the state's step_size is not a number: 'big'",
     ),
     "not a pair": (
@@ -253,20 +253,20 @@ def test_an_error_inside_the_optimizer_names_it():
     from optrun.core.optimizers import OPTIMIZERS, Optimizer, register_optimizer
     from optrun.core.options import Options
 
-    class O(Options):
+    class BuggyOptions(Options):
         pass
 
     def update(g, s, x):
         raise ZeroDivisionError("a bug in the method")
 
-    register_optimizer("test-buggy", options=O, description="raises")(
+    register_optimizer("test-buggy", options=BuggyOptions, description="raises")(
         lambda options, oracle: Optimizer(_good_init, update)
     )
     try:
         outcome = minimize(
             Oracle(lambda x: (x**2).sum()),
             np.array([1.0]),
-            OPTIMIZERS.get("test-buggy").make(O(), None),
+            OPTIMIZERS.get("test-buggy").make(BuggyOptions(), None),
             StopConfig(max_iter=3),
         )
     finally:
@@ -315,7 +315,10 @@ def test_the_core_does_not_import_the_config_layer():
     import subprocess
     import sys
 
-    code = "import sys, optrun.core.runner; print(any(m == 'optrun.config' or m.startswith('optrun.config.') for m in sys.modules))"
+    code = (
+        "import sys, optrun.core.runner; "
+        "print(any(m == 'optrun.config' or m.startswith('optrun.config.') for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
 

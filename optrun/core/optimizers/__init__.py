@@ -109,7 +109,7 @@ class ScheduleState(NamedTuple):
     """The state of a method with the ``step_size`` capability."""
 
     inner: Any  # the method's own state (velocity, moments, damping, ...)
-    count: int  # updates done so far: the schedule's t
+    count: int  # type: ignore[assignment]  # updates done so far: the schedule's t (shadows tuple.count)
     step_size: float  # the step size the last update used (before any update: the first one's)
 
 

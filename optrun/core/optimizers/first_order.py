@@ -264,7 +264,7 @@ class AdamWOptions(AdamOptions):
 class AdamState(NamedTuple):
     m: np.ndarray
     v: np.ndarray
-    count: int
+    count: int  # type: ignore[assignment]  # (a field named as tuple's count method: mypy objects, Python does not)
 
 
 def adam(options: AdamOptions) -> Direction:

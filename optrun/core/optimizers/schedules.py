@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from optrun.core.errors import ConfigError
 from optrun.core.options import Options
@@ -181,7 +181,8 @@ def _with_allowed_keys(exc: ValidationError, model: type[ScheduleOptions], name:
     schedule's options (the generic message would look the allowed keys up
     on the field's declared type, which is not the schedule's)."""
     allowed = list(model.model_fields)
-    unknown, others = [], []
+    unknown: list[InitErrorDetails] = []
+    others: list[InitErrorDetails] = []
     for err in exc.errors():
         if err["type"] == "extra_forbidden":
             key = str(err["loc"][-1])
@@ -192,7 +193,7 @@ def _with_allowed_keys(exc: ValidationError, model: type[ScheduleOptions], name:
                 {"type": PydanticCustomError("unknown_key", message), "loc": err["loc"], "input": err["input"]}
             )
         else:
-            detail = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
+            detail: InitErrorDetails = {"type": err["type"], "loc": err["loc"], "input": err["input"]}
             if "ctx" in err:
                 detail["ctx"] = err["ctx"]
             others.append(detail)
