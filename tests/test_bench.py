@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from helpers import REPO
 from optrun.cli import app
-from optrun.commands.bench import make_bench_plan, random_start
+from optrun.engine.bench import make_bench_plan, random_start
 from optrun.config.bench import load_suite
 from optrun.core.rundir import read_run
 
@@ -237,7 +237,7 @@ def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
     configs/` reports it as a skipped bench suite instead of a broken config."""
     from pathlib import Path
 
-    from optrun.commands.bench import make_bench_plan
+    from optrun.engine.bench import make_bench_plan
     from optrun.engine.checks import BENCH_SUITE, check_one
     from optrun.config.bench import is_bench_suite, load_suite
 

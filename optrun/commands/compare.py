@@ -44,7 +44,7 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
     (not those of the sweeps in it: name a sweep folder for those). A
     ``run-NNNN`` entry that is a file or a symbolic link is not a run of that
     sweep: an error, never followed."""
-    from optrun.commands.bench import RUNS, is_bench_dir
+    from optrun.engine.bench import RUNS, is_bench_dir
 
     expanded: list[Path] = []
     for path in paths:
@@ -361,7 +361,8 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
         print(json.dumps(json_safe([{**r, "status": str(r["status"])} for r in rows]), indent=2), flush=True)
         return 0
     out().print(compare_table(rows))
-    from optrun.commands.bench import is_bench_dir, show_bench
+    from optrun.commands.bench import show_bench
+    from optrun.engine.bench import is_bench_dir
 
     for path in run_dirs:  # a bench: also its optimizers side by side
         if is_bench_dir(path) and (path / "bench.csv").is_file():

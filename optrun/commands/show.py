@@ -12,9 +12,10 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     directory, its table of results. ``json_out``: one
     JSON object (summary.json's fields, ``run_dir`` and ``config``; a run
     without a summary has ``summary: null``)."""
-    from optrun.commands.bench import is_bench_dir, show_bench
+    from optrun.commands.bench import show_bench
     from optrun.commands.common import load_problems
     from optrun.commands.sweep import show_sweep
+    from optrun.engine.bench import is_bench_dir
     from optrun.engine.sweep import is_sweep_dir
 
     load_problems(problems)

@@ -1,0 +1,323 @@
+"""A bench: every optimizer on every problem from several starts (``optrun bench``).
+
+The suite file (:mod:`optrun.config.bench`) expands to one run per
+(problem, optimizer, start). Start 0 is the problem's standard start x0;
+start k >= 1 is x0 + max(1, |x0|) * z entry by entry, z ~ N(0, 1) drawn by
+``numpy.random.default_rng([seed, crc32(problem label), k])``: the same
+starts for every optimizer, and a problem's starts do not change when
+others are added. Every run gets the suite's ``seed`` and the budget as its
+stop rules (``max_iter``, ``time_limit``, ``grad_tol``).
+
+The runs are a sweep: ``<output.dir>/<name>/bench-<timestamp>/runs/`` is a
+sweep directory (sweep.json, run-NNNN/, sweep.csv) run by
+:func:`optrun.engine.sweep.run_sweep`, so the executors,
+progress, Ctrl-C and ``--resume`` are sweep's. Beside it: ``bench.json``
+(the suite and which run is which), ``bench.csv`` (one row per run, with
+the evaluations and seconds each target took, read from the trace), and
+the plots of :mod:`optrun.plots.bench`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optrun.config.bench import Suite, label
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.outputs import make_run_dir, write_json_atomic, write_text_atomic
+from optrun.plots.profiles import target_name
+
+BENCH_FILE = "bench.json"
+RUNS = "runs"
+MAX_RUNS = 10_000
+BASE_COLUMNS = ("problem", "dimension", "optimizer", "start", "status", "f", "gap", "nit", "nfev", "njev", "time")
+
+
+def columns(targets: Sequence[float]) -> list[str]:
+    """bench.csv's columns: the run, then nfev_to_<tau> and time_to_<tau> per target, then run_dir."""
+    return [
+        *BASE_COLUMNS,
+        *(f"nfev_to_{target_name(t)}" for t in targets),
+        *(f"time_to_{target_name(t)}" for t in targets),
+        "run_dir",
+    ]
+
+
+def random_start(params0: dict[str, Any], seed: int, problem_label: str, k: int) -> dict[str, Any]:
+    """Start k >= 1 of a problem: x0 + max(1, |x0|) * N(0, 1) per entry,
+    drawn parameter by parameter in sorted-name order (nested mappings too)."""
+    rng = np.random.default_rng([seed, zlib.crc32(problem_label.encode("utf-8")), k])
+
+    def perturb(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: perturb(value[key]) for key in sorted(value)}
+        x = np.asarray(value, dtype=float)
+        moved = x + np.maximum(1.0, np.abs(x)) * rng.standard_normal(x.shape)
+        return moved.tolist()
+
+    return perturb(params0)
+
+
+def run_config(
+    suite: Suite, problem: dict[str, Any], optimizer: dict[str, Any], init: Any = "default"
+) -> dict[str, Any]:
+    budget = suite.config.budget
+    return {
+        "name": suite.name,
+        "seed": suite.config.seed,
+        "problem": dict(problem),
+        "optimizer": dict(optimizer),
+        "init": init,
+        "stop": {"max_iter": budget.max_iter, "time_limit": budget.time_limit, "grad_tol": budget.grad_tol},
+        "output": {"dir": suite.config.output.dir, "plots": False},
+    }
+
+
+def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None = None):
+    """Validate every (problem, optimizer) pair and draw the starts; return
+    the sweep :class:`~optrun.commands.sweep.Plan` and which run is which."""
+    from optrun.config import load_config
+    from optrun.engine.prepare import prepare
+    from optrun.engine.sweep_plan import Plan
+
+    total = len(suite.problems) * len(suite.optimizers) * suite.config.starts
+    if total > MAX_RUNS:
+        raise ConfigError(
+            f"the bench has {total} runs ({len(suite.problems)} problems x {len(suite.optimizers)} optimizers x "
+            f"{suite.config.starts} starts); the limit is {MAX_RUNS}",
+            source=suite.source,
+        )
+    runs: list[dict[str, Any]] = []
+    meta: list[dict[str, Any]] = []
+    pairs = len(suite.problems) * len(suite.optimizers)
+    done = 0
+    for problem in suite.problems:
+        problem_label = label(problem)
+        starts: list[Any] | None = None
+        dimension = 0
+        for optimizer in suite.optimizers:
+            try:
+                prepared = prepare(load_config(run_config(suite, problem, optimizer)))
+            except ConfigError as exc:
+                raise ConfigError(
+                    exc.message,
+                    path=exc.path,
+                    source=f"{suite.source} (problem {problem_label}, optimizer {label(optimizer)})",
+                ) from None
+            if starts is None:
+                from optrun.core.params import to_jsonable
+
+                params0 = to_jsonable(prepared.params0)
+                dimension = int(prepared.x0.size)
+                starts = ["default"] + [
+                    {"kind": "values", "values": random_start(params0, suite.config.seed, problem_label, k)}
+                    for k in range(1, suite.config.starts)
+                ]
+            for k, init in enumerate(starts):
+                runs.append(
+                    {"problem": dict(problem), "optimizer": dict(optimizer), "init": init, "seed": suite.config.seed}
+                )
+                meta.append(
+                    {"problem": problem_label, "optimizer": label(optimizer), "start": k, "dimension": dimension}
+                )
+            done += 1
+            if on_checked is not None:
+                on_checked(done, pairs)
+    base = run_config(suite, suite.problems[0], suite.optimizers[0])
+    plan = Plan(base, (), ("problem", "optimizer", "init", "seed"), tuple(runs), False)
+    return plan, meta
+
+
+def start_bench(suite: Suite, plan: Any, meta: list[dict[str, Any]]) -> Path:
+    """A new bench directory with bench.json and runs/sweep.json."""
+    bench_dir = make_run_dir(suite.config.output.dir, suite.name, prefix="bench-")
+    try:
+        (bench_dir / RUNS).mkdir()
+        write_json_atomic(bench_dir / RUNS / "sweep.json", plan.to_json())
+        write_json_atomic(
+            bench_dir / BENCH_FILE,
+            {
+                "suite": suite.to_json(),
+                "source": str(Path(suite.source).resolve()),
+                "targets": suite.config.targets,
+                "runs": meta,
+            },
+        )
+    except (OSError, RunIOError) as exc:
+        import shutil
+
+        shutil.rmtree(bench_dir, ignore_errors=True)
+        message = exc.message if isinstance(exc, RunIOError) else (exc.strerror or str(exc))
+        raise RunIOError(
+            f"{message}; nothing was recorded (the bench folder was removed)", source=str(bench_dir)
+        ) from None
+    return bench_dir
+
+
+def is_bench_dir(path: Path) -> bool:
+    return (path / BENCH_FILE).is_file()
+
+
+def load_bench(bench_dir: Path) -> dict[str, Any]:
+    """bench.json, checked enough to be used."""
+    if not bench_dir.is_dir():
+        raise ConfigError("not a bench directory (no such folder)", source=str(bench_dir))
+    try:
+        data = json.loads((bench_dir / BENCH_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"not a bench directory (no {BENCH_FILE})", source=str(bench_dir)) from None
+    except ValueError as exc:
+        raise ConfigError(f"cannot read {BENCH_FILE}: {' '.join(str(exc).split())}", source=str(bench_dir)) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot read {BENCH_FILE}: {exc.strerror or exc}", source=str(bench_dir)) from None
+    ok = (
+        isinstance(data, dict)
+        and isinstance(data.get("runs"), list)
+        and isinstance(data.get("targets"), list)
+        and isinstance(data.get("suite"), dict)
+        and all(isinstance(t, (int, float)) for t in data["targets"])
+        and all(isinstance(r, dict) and {"problem", "optimizer", "start", "dimension"} <= set(r) for r in data["runs"])
+    )
+    if not ok:
+        raise ConfigError(f"{BENCH_FILE} is not an optrun bench file", source=str(bench_dir))
+    return data
+
+
+def bench_rows(
+    sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], targets: Sequence[float]
+) -> list[dict[str, Any]]:
+    """One bench.csv row per finished run: its result and, per target, the
+    evaluations (nfev) and seconds at the first trace row that reached it."""
+    from optrun.core.rundir import read_run
+    from optrun.plots.profiles import target_costs, threshold
+
+    rows: list[dict[str, Any]] = []
+    traces: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+    stars: list[float | None] = []
+    for sweep_row in sweep_rows:
+        info = meta[sweep_row["index"] - 1]
+        row = {
+            **{c: None for c in BASE_COLUMNS},
+            **info,
+            "status": sweep_row["status"],
+            "f": sweep_row["f"],
+            "gap": sweep_row["gap"],
+            "nit": sweep_row["nit"],
+            "nfev": sweep_row["nfev"],
+            "time": sweep_row["wall_time_s"],
+            "run_dir": f"{RUNS}/{Path(sweep_row['run_dir']).name}",
+        }
+        trace = star = None
+        if sweep_row["status"] != "error":
+            try:
+                run = read_run(sweep_row["run_dir"])
+                trace = (run.trace["f"], run.trace["nfev"], run.trace["time_s"])
+                if run.summary is not None:
+                    row["njev"] = run.summary.njev
+                    star = run.summary.reference.fun if run.summary.reference is not None else None
+            except OptrunError:
+                trace = None
+        rows.append(row)
+        traces.append(trace)
+        stars.append(star)
+    # f_L per instance (problem, start): the lowest f any run of it recorded (Moré-Wild, problems without f*)
+    lowest: dict[tuple[str, int], float] = {}
+    for row, trace in zip(rows, traces):
+        if trace is not None and np.isfinite(trace[0]).any():
+            key = (row["problem"], row["start"])
+            lowest[key] = min(
+                lowest.get(key, math.inf), float(np.nanmin(np.where(np.isfinite(trace[0]), trace[0], np.nan)))
+            )
+    for row, trace, star in zip(rows, traces, stars):
+        for tau in targets:
+            name = target_name(tau)
+            row[f"nfev_to_{name}"] = row[f"time_to_{name}"] = None
+            if trace is None or not len(trace[0]):
+                continue
+            f0 = float(trace[0][0])
+            level = threshold(tau, star, f0, lowest.get((row["problem"], row["start"])))
+            if level is None:
+                continue
+            evals, seconds = target_costs(trace[0], trace[1], level), target_costs(trace[0], trace[2], level)
+            if math.isfinite(evals):
+                row[f"nfev_to_{name}"], row[f"time_to_{name}"] = int(evals), seconds
+    return rows
+
+
+def write_bench_csv(rows: list[dict[str, Any]], targets: Sequence[float], path: Path) -> None:
+    names = columns(targets)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: "" if row.get(c) is None else row[c] for c in names})
+    write_text_atomic(path, buffer.getvalue())
+
+
+def read_bench_csv(path: Path) -> list[dict[str, Any]]:
+    """bench.csv's rows with numbers as numbers and empty cells as None."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "the bench has no bench.csv yet: finish it with optrun bench --resume", source=str(path.parent)
+        ) from None
+    except OSError as exc:
+        raise RunIOError(f"cannot read bench.csv: {exc.strerror or exc}", source=str(path.parent)) from None
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text)):
+        row: dict[str, Any] = {}
+        for key, value in raw.items():
+            if value in ("", None):
+                row[key] = None
+            elif key in ("problem", "optimizer", "status", "run_dir"):
+                row[key] = value
+            else:
+                try:
+                    number = float(value)
+                except ValueError:
+                    raise ConfigError(
+                        f"bench.csv: column '{key}' holds {value!r}, not a number", source=str(path.parent)
+                    ) from None
+                row[key] = (
+                    int(number)
+                    if key in ("dimension", "start", "nit", "nfev", "njev") or key.startswith("nfev_to_")
+                    else number
+                )
+        rows.append(row)
+    return rows
+
+
+def optimizer_labels(bench: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys(r["optimizer"] for r in bench["runs"]))
+
+
+def write_outputs(
+    bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """bench.csv and the plots; returns the rows and warnings (a plot that could not be drawn)."""
+    import warnings as warnings_module
+
+    from optrun.plots.bench import draw_bench_plots
+
+    targets = bench["targets"]
+    rows = bench_rows(sweep_rows, bench["runs"], targets)
+    write_bench_csv(rows, targets, bench_dir / "bench.csv")
+    warnings: list[str] = []
+    try:
+        with warnings_module.catch_warnings():
+            warnings_module.simplefilter("ignore")
+            draw_bench_plots(rows, optimizer_labels(bench), targets, bench_dir)
+    except RunIOError:
+        raise
+    except Exception as exc:
+        warnings.append(f"{bench_dir}: plots not drawn: {type(exc).__name__}: {exc}")
+    return rows, warnings
