@@ -9,7 +9,7 @@ import optrun
 from optrun.config import load_config
 from optrun.engine.expect import check_expect
 
-pytestmark = pytest.mark.slow  # 33 full runs: not in the fast subset (pytest -m "not slow")
+pytestmark = pytest.mark.slow  # one full run per shipped config: not in the fast subset (pytest -m "not slow")
 
 REPO = Path(__file__).resolve().parents[1]
 from optrun.config.bench import is_bench_suite  # noqa: E402
