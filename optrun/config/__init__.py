@@ -49,27 +49,31 @@ def name_from_stem(stem: str) -> str:
 class StopConfig(Options):
     """The stop rules the runner applies (README, "Configs")."""
 
-    max_iter: int = Field(1000, ge=1)
-    grad_tol: float | None = Field(1e-8, ge=0)
-    f_tol: float | None = Field(None, ge=0)
-    time_limit: float | None = Field(None, gt=0)
-    divergence: float = Field(1e100, gt=0, description="|f| above this counts as diverged")
+    max_iter: int = Field(default=1000, ge=1)
+    grad_tol: float | None = Field(default=1e-8, ge=0)
+    f_tol: float | None = Field(default=None, ge=0)
+    time_limit: float | None = Field(default=None, gt=0)
+    divergence: float = Field(default=1e100, gt=0, description="|f| above this counts as diverged")
 
 
 class OutputConfig(Options):
     """Where a run is written and what goes into it."""
 
-    dir: str = Field("outputs", min_length=1)
+    dir: str = Field(default="outputs", min_length=1)
     plots: bool = True
     plot_format: Literal["png", "svg", "pdf"] = Field(
-        "png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
+        default="png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
     )
-    param_columns: int = Field(100, ge=0, description="trace has parameter columns while the count is at most this")
+    param_columns: int = Field(
+        default=100, ge=0, description="trace has parameter columns while the count is at most this"
+    )
     grad_columns: bool = Field(
-        False, description="also write the signed gradient, a grad:<path> column per free parameter entry"
+        default=False, description="also write the signed gradient, a grad:<path> column per free parameter entry"
     )
     log_every: int = Field(
-        1, ge=1, description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)"
+        default=1,
+        ge=1,
+        description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)",
     )
 
     @field_validator("dir")
@@ -103,7 +107,8 @@ class _TopLevel(Options):
         name = unicodedata.normalize("NFC", name)
         if not is_valid_name(name):
             raise ValueError(
-                "a name becomes a folder: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most 100)"
+                "a name becomes a folder: use letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit (at most 100)"
             )
         return name
 
@@ -275,7 +280,10 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
         if folders
         else f"none found; looked in {', '.join(str(d) for d in paths.dirs)}"
     )
-    where = f"user problems are loaded from problems/ folders in the config's folder and its parents up to the project root ({looked}), from ./problems and from --problems"
+    where = (
+        "user problems are loaded from problems/ folders in the config's folder and its parents up to the "
+        f"project root ({looked}), from ./problems and from --problems"
+    )
     context = {"paths": paths}
     name = top.name
     if name is None:

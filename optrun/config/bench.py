@@ -28,13 +28,13 @@ class BudgetConfig(Options):
     """What each run may spend: the runner's stop rules ``max_iter`` and
     ``time_limit`` (seconds), and its convergence rule ``grad_tol``."""
 
-    max_iter: int = Field(1000, ge=1)
-    time_limit: float | None = Field(None, gt=0)
-    grad_tol: float | None = Field(1e-8, ge=0)
+    max_iter: int = Field(default=1000, ge=1)
+    time_limit: float | None = Field(default=None, gt=0)
+    grad_tol: float | None = Field(default=1e-8, ge=0)
 
 
 class BenchOutput(Options):
-    dir: str = Field("outputs", min_length=1)
+    dir: str = Field(default="outputs", min_length=1)
 
     @field_validator("dir")
     @classmethod
@@ -97,7 +97,7 @@ def _entries(items: list[Any], key: str, suites: bool) -> list[dict[str, Any]]:
     from optrun.core.problems import PROBLEMS
 
     found: list[dict[str, Any]] = []
-    for i, item in enumerate(items):
+    for item in items:
         if isinstance(item, str):
             members = suite_members(item) if suites and item not in PROBLEMS else None
             if members is not None:

@@ -139,7 +139,7 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
     line per file that failed to load.
     """
     explicit = folder is not None
-    path = Path(folder) if explicit else Path(DEFAULT_DIR)
+    path = Path(folder) if folder is not None else Path(DEFAULT_DIR)
     if not path.is_dir():
         return [f"{path}: --problems folder not found"] if explicit else []
     warnings = []
