@@ -1,6 +1,7 @@
 """The public Python API: run a config, minimize a Python function, load a
-finished run. Each does exactly what the CLI does (``optrun run``), through
-the same engine, and returns a :class:`~optrun.engine.result.RunResult`.
+finished run, compare runs, differentiate a config's objective. Each does
+exactly what its command does (``optrun run``, ``compare``, ``grad``),
+through the same engine; runs return a :class:`~optrun.engine.result.RunResult`.
 
     >>> import optrun
     >>> result = optrun.run("configs/polynomial-gd.yaml", ["stop.max_iter=50"])
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from optrun.config import load_config
-from optrun.core.errors import RunIOError
+from optrun.core.errors import ConfigError, RunIOError
+from optrun.engine.compare import Comparison
+from optrun.engine.grad import GradResult, grad
 from optrun.engine.record import execute
 from optrun.engine.result import RunResult
 
-__all__ = ["RunResult", "load", "minimize", "run"]
+__all__ = ["Comparison", "GradResult", "RunResult", "compare", "grad", "load", "minimize", "run"]
 
 
 def run(
@@ -114,3 +117,25 @@ def minimize(
         if value is not None:
             config[key] = value
     return run(config, overrides, observers=observers)
+
+
+def compare(results_or_dirs: Sequence[Any]) -> Comparison:
+    """Compare runs from Python: results (``optrun.run``, ``optrun.minimize``,
+    ``optrun.load``) or run, sweep and bench directories, as ``optrun compare``
+    does; returns the table and a figure (outside pyplot: nothing is shown or
+    written unless you do)."""
+    from matplotlib.figure import Figure
+
+    from optrun.core.rundir import read_run
+    from optrun.engine.compare import expand_sweep_dirs, row, settings
+    from optrun.plots.compare import draw_compare
+
+    paths = [Path(getattr(item, "run_dir", item)) for item in results_or_dirs]
+    if not paths:
+        raise ConfigError("needs at least one result or run directory", path="compare")
+    runs = [read_run(path) for path in expand_sweep_dirs(paths)]
+    figure = Figure(figsize=(9, 5.5), layout="constrained")
+    draw_compare(runs, figure.add_subplot())
+    return Comparison(
+        tuple(row(i, run, setting) for i, (run, setting) in enumerate(zip(runs, settings(runs)), start=1)), figure
+    )

@@ -42,7 +42,7 @@ def test_compare_runs_of_different_lengths(workdir):
 
 
 def test_compare_legend_names_the_changed_options(workdir):
-    from optrun.commands.compare import label
+    from optrun.engine.compare import label
     from optrun.core.rundir import read_run
 
     r = optrun.run(

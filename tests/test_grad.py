@@ -1,4 +1,4 @@
-"""optrun grad (optrun/commands/grad.py): the notebooks' derivative cells
+"""optrun grad (optrun/engine/grad.py, optrun/commands/grad.py): the notebooks' derivative cells
 from the shipped configs, the --json interface, the grad-<timestamp> folder
 and its plots, fixed parameters, the JVP/VJP lesson, and bad input."""
 

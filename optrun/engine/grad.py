@@ -1,0 +1,232 @@
+"""Derivatives of a config's objective at a point (``optrun grad``, ``optrun.grad``):
+the automatic-differentiation half of the teaching notebooks.
+
+:func:`grad` evaluates the objective of a config at a point (the config's
+start, initializer applied, by default; ``at`` replaces named parameters)
+and returns a :class:`GradResult`: f and the signed gradient, and on request
+the Hessian, the derivatives up to order K in a scalar parameter, a
+finite-difference check, and for a vector function (an ``expression`` with a
+list of formulas) its Jacobian built both ways and one JVP or VJP. Fixed
+parameters (``fix:``) are held: derivatives are in the free ones. The result
+is written to ``<output.dir>/<name>/grad-<timestamp>/`` (``grad.json``, the
+resolved ``config.yaml`` and, with ``output.plots``, the plots of
+:mod:`optrun.plots.grad`). The numbers come from
+:mod:`optrun.core.derivatives`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optrun.config import Config, load_config
+from optrun.core import derivatives as d
+from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.params import Params
+from optrun.core.problems import Problem
+
+
+@dataclass(frozen=True)
+class GradResult:
+    """What ``optrun grad`` computed; ``to_json()`` is ``grad.json`` and the
+    ``--json`` output. For a scalar objective ``gradient`` is set; for a
+    vector function ``jacobian`` (built the cheaper way) and ``jacobian_other``
+    (built the other way: the same matrix)."""
+
+    name: str
+    at: Params  # the point: the free parameters
+    fixed: Params  # held at these values
+    gradient: d.Gradient | None = None
+    hessian: d.Hessian | None = None
+    derivatives: d.Derivatives | None = None
+    fd: d.FDCheck | None = None
+    jacobian: d.Jacobian | None = None
+    jacobian_other: d.Jacobian | None = None
+    jvp: d.Product | None = None
+    vjp: d.Product | None = None
+    run_dir: Path | None = None
+    plots: tuple[Path, ...] = ()
+
+    @property
+    def value(self) -> float | list[float]:
+        """f at the point (a list of m values for a vector function)."""
+        return self.gradient.value if self.gradient is not None else list(self.jacobian.value)
+
+    def to_json(self) -> dict[str, Any]:
+        from optrun.core.params import to_jsonable
+
+        data: dict[str, Any] = {"f": self.value, "at": to_jsonable(self.at)}
+        if self.fixed:
+            data["fixed"] = to_jsonable(self.fixed)
+        if self.gradient is not None:
+            data["grad"] = to_jsonable(self.gradient.grad)
+        if self.hessian is not None:
+            data["hessian"] = [list(row) for row in self.hessian.matrix]
+            data["hessian_labels"] = list(self.hessian.labels)
+        if self.derivatives is not None:
+            data["derivatives"] = list(self.derivatives.values)
+            data["derivatives_in"] = self.derivatives.name
+        if self.fd is not None:
+            data["fd"] = _fd_json(self.fd)
+        if self.jacobian is not None:
+            data["jacobian"] = [list(row) for row in self.jacobian.matrix]
+            data["jacobian_rows"], data["jacobian_columns"] = list(self.jacobian.rows), list(self.jacobian.columns)
+            data["jacobian_passes"] = {j.by: j.passes for j in (self.jacobian, self.jacobian_other) if j is not None}
+        if self.jvp is not None:
+            data["jvp"] = list(self.jvp.result)
+        if self.vjp is not None:
+            data["vjp"] = list(self.vjp.result)
+        return data
+
+
+def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
+    def scheme(s: d.FDScheme) -> dict[str, Any]:
+        return {"errors": list(s.errors), "best_step": s.best_step, "best_error": s.best_error}
+
+    direction = fd.directional
+    return {
+        "mode": fd.mode,
+        "steps": list(fd.steps),
+        "labels": list(fd.labels),
+        "autodiff": list(fd.autodiff),
+        "forward": scheme(fd.forward),
+        "central": scheme(fd.central),
+        "directional": {
+            "seed": direction.seed,
+            "autodiff": direction.autodiff,
+            "errors": list(direction.errors),
+            "best_step": direction.best_step,
+            "best_error": direction.best_error,
+            "relative_error": direction.relative_error,
+        },
+    }
+
+
+def grad(
+    config: str | Path | Mapping[str, Any] | Any,
+    at: Any = None,
+    *,
+    overrides: Sequence[str] = (),
+    hessian: bool = False,
+    order: int | None = None,
+    fd: bool = False,
+    jvp: Mapping[str, Any] | Sequence[float] | None = None,
+    vjp: Sequence[float] | None = None,
+    plot_range: tuple[float, float] | None = None,
+    write: bool = True,
+    backend: str | None = None,
+) -> GradResult:
+    """Derivatives of a config's objective at a point (see the module doc).
+    ``at`` maps parameter names to values (shapes as the start's); ``order``
+    K gives f, f', ..., f^(K) in the one free scalar parameter; ``jvp`` is a
+    tangent (a mapping like the parameters, or n numbers), ``vjp`` m numbers.
+    Bad input raises ConfigError (one line, naming the option).
+
+    ``config`` may also be your own Python function of one parameter tree
+    (as for ``optrun.minimize``): then ``at`` is the point itself (a float,
+    an array, a dict or list of them) and the derivatives are in its
+    parameters (``x``, or the keys of a dict). ``backend`` (``autograd`` or
+    ``jax``) replaces a config file's or mapping's; a function is written
+    with that backend's array module (``jax.numpy`` for jax)."""
+    if backend is not None:
+        from optrun.core.backend import check_backend
+
+        check_backend(backend)  # one line at `backend`, as a config's would be
+    if callable(config) and not isinstance(config, (str, Path, Mapping, Config)):
+        from optrun.config import name_from_stem
+        from optrun.core.problems.python import PythonFunction
+
+        if at is None:
+            raise ConfigError(
+                "needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at"
+            )
+        function = PythonFunction(config, at, backends=(backend or "autograd",))
+        config, at = {"name": name_from_stem(function.name), "problem": function, "optimizer": "gd"}, None
+    if backend is not None and not isinstance(config, Config):
+        overrides = [*overrides, f"backend={backend}"]
+    cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    try:
+        return _grad(cfg, at, hessian, order, fd, jvp, vjp, plot_range, write)
+    except OptrunError as exc:
+        raise exc.located(source=exc.source or cfg.source) from None
+
+
+def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
+    from optrun.core.backend import get_backend
+    from optrun.engine.prepare import build_start
+
+    backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
+    problem, params0, fixed = build_start(cfg, backend)
+    free_problem, start = _free(problem, params0, fixed)
+    if at is not None:
+        if not isinstance(at, Mapping):
+            raise ConfigError(f"must be a mapping of parameter names to values, got {type(at).__name__}", path="at")
+        for name in at:
+            if name in fixed:
+                raise ConfigError(
+                    f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"at.{name}"
+                )
+    point = d.point(free_problem, at, base=start)
+    vector = problem.vector is not None
+    if plot_range is not None and not (len(plot_range) == 2 and plot_range[0] < plot_range[1]):
+        raise ConfigError(f"must be two numbers a,b with a < b, got {plot_range}", path="range")
+    parts: dict[str, Any] = {}
+    if vector:
+        if hessian or order or fd:
+            free_problem.scalar_objective()  # the one-line error: a vector function has no single value
+        parts["jacobian"] = d.jacobian(free_problem, point, backend=backend)
+        parts["jacobian_other"] = d.jacobian(
+            free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp", backend=backend
+        )
+    else:
+        parts["gradient"] = d.gradient(free_problem, point, backend=backend)
+        if hessian:
+            parts["hessian"] = d.hessian(free_problem, point, backend=backend)
+        if order is not None:
+            parts["derivatives"] = d.derivatives(free_problem, point, order=order, backend=backend)
+        if fd:
+            parts["fd"] = d.fd_check(free_problem, point, seed=cfg.seed, backend=backend)
+    if jvp is not None:
+        parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)
+    if vjp is not None:
+        parts["vjp"] = d.vjp(free_problem, point, vjp, backend=backend)
+    result = GradResult(name=cfg.name, at=point, fixed=fixed, **parts)
+    if not write:
+        return result
+    return _record(cfg, free_problem, result, plot_range, backend)
+
+
+def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
+    """The problem over the free parameters only (fixed ones held), and its start."""
+    start = {k: v for k, v in params0.items() if k not in fixed}
+    if not fixed:
+        return problem, start
+    objective, vector = problem.objective, problem.vector
+    return Problem(
+        objective=lambda p: objective({**fixed, **p}),
+        start=start,
+        vector=None if vector is None else (lambda p: vector({**fixed, **p})),
+        outputs=problem.outputs,
+    ), start
+
+
+def _record(
+    cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None, backend: Any
+) -> GradResult:
+    """grad.json, config.yaml and the plots in a new grad-<timestamp> folder."""
+    import dataclasses
+
+    from optrun.core.outputs import json_safe, make_run_dir, write_json_atomic, write_yaml
+
+    run_dir = make_run_dir(cfg.output.dir, cfg.name, prefix="grad-")
+    write_yaml(run_dir / "config.yaml", cfg.resolved())
+    plots: list[Path] = []
+    if cfg.output.plots:
+        from optrun.plots import grad as grad_plots
+
+        plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format, backend)
+    result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))
+    write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
+    return result
