@@ -79,7 +79,8 @@ class FillOptions(Options):
         patterns = [only] if isinstance(only, str) else only
         if not isinstance(patterns, list) or not 1 <= len(patterns) <= MAX_PATTERNS:
             raise ValueError(
-                f'must be a path pattern or a list of 1 to {MAX_PATTERNS} of them, e.g. "layers[*].w", got {short_repr(only)}'
+                f"must be a path pattern or a list of 1 to {MAX_PATTERNS} of them, "
+                f'e.g. "layers[*].w", got {short_repr(only)}'
             )
         for pattern in patterns:
             if not isinstance(pattern, str) or not pattern.strip() or len(pattern) > MAX_PATTERN_LENGTH:
@@ -118,18 +119,16 @@ def select(patterns: str | list[str], start: Params, path: str = "init.only") ->
                 hit = True
         return hit
 
-    entry_patterns = [
-        (p, r) for p, r in compiled if any(c in p for c in "[*?")
-    ]  # the only ones an entry name can match
+    # the only patterns an entry name can match
+    entry_patterns = [(p, r) for p, r in compiled if any(c in p for c in "[*?")]
 
     def mask_of(node: Any, where: str, above: list[str]) -> Any:
         """True (whole subtree selected), False, or a boolean array for a partly selected leaf."""
         if isinstance(node, Mapping):
-            return {
-                k: mask_of(node[k], _join(where, str(k)), above + [_join(where, str(k))]) for k in sorted(node)
-            }  # flatten's order
+            # in sorted key order, as flatten orders them
+            return {k: mask_of(node[k], _join(where, str(k)), [*above, _join(where, str(k))]) for k in sorted(node)}
         if isinstance(node, (list, tuple)):
-            return [mask_of(v, f"{where}[{i}]", above + [f"{where}[{i}]"]) for i, v in enumerate(node)]
+            return [mask_of(v, f"{where}[{i}]", [*above, f"{where}[{i}]"]) for i, v in enumerate(node)]
         arrays.append(where)
         if matches(above):
             return True
@@ -228,7 +227,8 @@ class UniformOptions(FillOptions):
             raise ValueError(f"low must be less than high, got low={self.low}, high={self.high}")
         if not math.isfinite(self.high - self.low):  # numpy cannot draw from a range wider than the largest float
             raise ValueError(
-                f"high - low must be a finite number (at most {sys.float_info.max:.4g}), got low={self.low}, high={self.high}"
+                f"high - low must be a finite number (at most {sys.float_info.max:.4g}), "
+                f"got low={self.low}, high={self.high}"
             )
         return self
 

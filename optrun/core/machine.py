@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import platform
 from collections.abc import Iterator
@@ -97,10 +98,11 @@ def numpy_simd() -> dict[str, list[str]]:
     baseline its build assumes, and the dispatched extensions found on this
     CPU and not disabled (``NPY_DISABLE_CPU_FEATURES``). NumPy's own loops
     (exp, log, sums) round differently at different levels."""
+    # imported by name: a private module, which NumPy's type stubs do not declare
     try:
-        from numpy._core import _multiarray_umath as umath  # NumPy 2
+        umath = importlib.import_module("numpy._core._multiarray_umath")  # NumPy 2
     except ImportError:  # pragma: no cover - NumPy 1.x
-        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+        umath = importlib.import_module("numpy.core._multiarray_umath")
     features = getattr(umath, "__cpu_features__", {})
     return {
         "baseline": list(getattr(umath, "__cpu_baseline__", [])),
@@ -217,7 +219,7 @@ def environment() -> list[str]:
     return [
         f"optrun {version('optrun')}, Python {platform.python_version()} ({platform.system()} {platform.machine()})",
         " ".join(f"{name} {version(name)}" for name in ENVIRONMENT_PACKAGES),
-        f"NumPy SIMD: baseline {' '.join(simd['baseline']) or '-'}; found and enabled {' '.join(simd['found']) or 'none'};"
-        f" PyYAML with libyaml: {libyaml}",
+        f"NumPy SIMD: baseline {' '.join(simd['baseline']) or '-'}; "
+        f"found and enabled {' '.join(simd['found']) or 'none'}; PyYAML with libyaml: {libyaml}",
         f"machine: {describe(machine_info())}" + (f"; {settings}" if settings else ""),
     ]

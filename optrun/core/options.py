@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from optrun.core.errors import ConfigError, short_repr
 from optrun.core.registry import suggest
@@ -124,7 +125,7 @@ def _clean(loc: tuple[Any, ...], kind: str = "") -> tuple[Any, ...]:
     return tuple(kept)
 
 
-def _message(model: type[BaseModel], errors: list[dict[str, Any]]) -> tuple[str, str, int]:
+def _message(model: type[BaseModel], errors: list[ErrorDetails]) -> tuple[str, str, int]:
     """(path, message, number of errors at other paths) for the first error;
     the branches of a union at the same path are merged into one message."""
     first = errors[0]

@@ -18,23 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.parser import Parser as _PyParser
+from yaml.reader import Reader as _PyReader
+from yaml.scanner import Scanner as _PyScanner
 
 from optrun.core.errors import ConfigError, short_repr
+
+try:  # libyaml's scanner and parser are ~5x faster; composing and constructing stay in Python
+    from yaml._yaml import CParser as _CParser
+
+    _HAVE_LIBYAML = True
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _HAVE_LIBYAML = False
 
 # Limits that keep reading YAML bounded in time and memory, whatever the text:
 MAX_CONFIG_BYTES = 1_000_000  # a config file (or a run's config.yaml) is at most 1 MB
 MAX_YAML_DEPTH = 50  # collections nested at most this deep
 MAX_YAML_NODES = 1_000_000  # values in a document once its aliases are expanded ("billion laughs")
 MAX_INT_DIGITS = 4300  # Python's own limit for converting text to int
-
-from yaml.parser import Parser as _PyParser
-from yaml.reader import Reader as _PyReader
-from yaml.scanner import Scanner as _PyScanner
-
-try:  # libyaml's scanner and parser are ~5x faster; composing and constructing stay in Python
-    from yaml._yaml import CParser as _CParser  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _CParser = None
 
 _TAG_PREFIX = "tag:yaml.org,2002:"
 
@@ -59,8 +60,11 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
         self._sizes: dict[int, int] = {}  # id(node) -> values in it, aliases expanded
         self._nodes = 0
 
+    # The overrides below are unannotated, as PyYAML's methods are: its type stubs type each mixin
+    # alone (a Composer has no peek_event; that comes from the parser), so mypy leaves their bodies alone.
+
     # composing: depth and alias-expansion budgets, counted before anything is built
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) and event.anchor in self.anchors:
             target = self.anchors[event.anchor]
@@ -100,7 +104,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
                 )
         return node
 
-    def compose_document(self):  # type: ignore[override]
+    def compose_document(self):
         node = super().compose_document()
         if node is not None and self._sizes.get(id(node), 0) > MAX_YAML_NODES:
             raise yaml.composer.ComposerError(
@@ -109,7 +113,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
         return node
 
     # constructing: a value the tag cannot make is a marked error, never a crash
-    def construct_object(self, node, deep=False):  # type: ignore[override]
+    def construct_object(self, node, deep=False):
         try:
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
@@ -120,7 +124,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
                 None, None, f"{value} is not a valid {_tag(node)}", node.start_mark
             ) from None
 
-    def construct_scalar(self, node):  # type: ignore[override]
+    def construct_scalar(self, node):
         value = super().construct_scalar(node)
         if isinstance(value, str) and "\x00" in value:
             raise yaml.constructor.ConstructorError(
@@ -128,7 +132,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             )
         return value
 
-    def construct_yaml_int(self, node):  # type: ignore[override]
+    def construct_yaml_int(self, node):
         text = self.construct_scalar(node)
         if sum(c.isdigit() for c in text) > MAX_INT_DIGITS:
             raise yaml.constructor.ConstructorError(
@@ -136,7 +140,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             )
         return super().construct_yaml_int(node)
 
-    def construct_document(self, node):  # type: ignore[override]
+    def construct_document(self, node):
         try:
             return super().construct_document(node)
         except yaml.YAMLError:
@@ -153,10 +157,10 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
                 None, None, "a value does not match its tag", node.start_mark
             ) from None
 
-    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+    def construct_mapping(self, node, deep=False):
         if not isinstance(node, yaml.MappingNode):  # e.g. '!!set x': PyYAML's own error
             return super().construct_mapping(node, deep=deep)
-        seen: dict[Any, Any] = {}
+        seen = set()  # the keys of this mapping so far
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if not isinstance(key, Hashable):
@@ -169,7 +173,7 @@ class _Bounded(yaml.composer.Composer, yaml.constructor.SafeConstructor, yaml.re
             if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {short_repr(key)}", mark)
-            seen[key] = True
+            seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -186,9 +190,9 @@ class _ExactLoader(_Bounded, _PyReader, _PyScanner, _PyParser):
         self._init_bounded()
 
 
-if _CParser is not None:
+if _HAVE_LIBYAML:
 
-    class _FastLoader(_Bounded, _CParser):  # type: ignore[misc, valid-type]
+    class _FastLoader(_Bounded, _CParser):
         """The same loader on libyaml's parser (about 5x faster): used for
         text that parses; any text it refuses is read again by _ExactLoader,
         whose error (or value) is the answer."""
@@ -204,7 +208,8 @@ else:  # pragma: no cover
 # errors that come from a parser itself (libyaml's wording and positions differ from PyYAML's)
 _PARSER_ERRORS = (yaml.scanner.ScannerError, yaml.parser.ParserError, yaml.reader.ReaderError)
 
-_Bounded.add_constructor("tag:yaml.org,2002:int", _Bounded.construct_yaml_int)
+# (yaml.add_constructor is Loader.add_constructor; its type stub, unlike the method's, allows any constructor class)
+yaml.add_constructor("tag:yaml.org,2002:int", _Bounded.construct_yaml_int, Loader=_Bounded)
 _Bounded.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(
@@ -283,7 +288,10 @@ def _describe(text: str, exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow (a control character)
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        return f"line {line}, column {column}: YAML error: the control character U+{exc.character:04X} is not allowed in YAML text"
+        return (
+            f"line {line}, column {column}: YAML error: "
+            f"the control character U+{exc.character:04X} is not allowed in YAML text"
+        )
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f"YAML error: {' '.join(str(exc).split())}"
     mark = exc.problem_mark or exc.context_mark

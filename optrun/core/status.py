@@ -11,7 +11,7 @@ cut short by a signal: ``sweep --resume`` keeps it).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Literal, get_args
 
 
 class Status(str, Enum):
@@ -43,7 +43,7 @@ class Status(str, Enum):
 
 
 StatusName = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
-assert set(StatusName.__args__) == {s.value for s in Status}  # one list, checked at import
+assert set(get_args(StatusName)) == {s.value for s in Status}  # one list, checked at import
 
 
 def status(name: str) -> Status | None:

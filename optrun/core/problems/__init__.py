@@ -68,7 +68,9 @@ class Reference:
     @property
     def params(self) -> tuple[Mapping[str, Any], ...]:
         if callable(self.params_):
-            object.__setattr__(self, "params_", tuple(self.params_()))
+            computed = tuple(self.params_())
+            object.__setattr__(self, "params_", computed)  # computed once, on first use
+            return computed
         return self.params_
 
 
@@ -119,7 +121,8 @@ def not_scalar(outputs: int, inputs: int) -> ConfigError:
     """The error for asking a vector-valued problem for a scalar objective (``run`` does)."""
     return ConfigError(
         f"is a vector function R^{inputs} -> R^{outputs}: it has no single value to minimize, so it cannot be run "
-        "(nor given a gradient, Hessian or derivatives); write one formula for that, or ask for its Jacobian, a JVP or a VJP",
+        "(nor given a gradient, Hessian or derivatives); write one formula for that, "
+        "or ask for its Jacobian, a JVP or a VJP",
         path="problem",
     )
 
@@ -185,8 +188,9 @@ class ProblemEntry:
         """A one-line ConfigError at ``backend`` if this problem does not run on ``name``."""
         if name not in self.backends:
             raise ConfigError(
-                f"problem '{self.name}' runs on the {_and(self.backends)} backend{'s' if len(self.backends) > 1 else ''} "
-                f"only, not '{name}' (a problem lists its backends in register_problem(..., backends=...))",
+                f"problem '{self.name}' runs on the {_and(self.backends)} "
+                f"backend{'s' if len(self.backends) > 1 else ''} only, not '{name}' "
+                "(a problem lists its backends in register_problem(..., backends=...))",
                 path="backend",
             )
 
@@ -271,7 +275,7 @@ def register_suite(name: str, problems: list[str | Mapping[str, Any]], descripti
     """Register a suite: ``problems`` are names (default options) or mappings
     ``{"name": NAME, OPTION: VALUE, ...}``; every name must be a registered
     problem (checked here; the options are validated when a member is built)."""
-    members = []
+    members: list[tuple[str, Mapping[str, Any]]] = []
     for item in problems:
         if isinstance(item, str):
             members.append((item, {}))

@@ -4,6 +4,7 @@ a user's CSV file; each gives fit.png its data through ``Problem.fit``."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -161,7 +162,7 @@ def logistic_minimum(X: np.ndarray, t: np.ndarray, bias: bool, l2: float) -> np.
         theta = theta - step
         if not np.all(np.isfinite(theta)) or np.linalg.norm(theta) > 1e6:
             return None
-        if np.linalg.norm(step) <= 1e-13 * max(1.0, np.linalg.norm(theta)):
+        if np.linalg.norm(step) <= 1e-13 * max(1.0, float(np.linalg.norm(theta))):
             return theta
     return None
 
@@ -279,9 +280,7 @@ def mlp_regression(options: MLPOptions, xp) -> Problem:
 
     def start(rng: np.random.Generator):
         return {
-            "layers": [
-                {"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in zip(sizes[:-1], sizes[1:])
-            ]
+            "layers": [{"w": 0.1 * rng.standard_normal((a, b)), "b": np.zeros(b)} for a, b in itertools.pairwise(sizes)]
         }
 
     note = (

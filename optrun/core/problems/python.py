@@ -57,7 +57,8 @@ class PythonFunction:
 
     @property
     def qualname(self) -> str:
-        return f"{getattr(self.fun, '__module__', None) or '?'}.{getattr(self.fun, '__qualname__', type(self.fun).__name__)}"
+        module = getattr(self.fun, "__module__", None) or "?"
+        return f"{module}.{getattr(self.fun, '__qualname__', type(self.fun).__name__)}"
 
     @property
     def name(self) -> str:
