@@ -266,15 +266,12 @@ def update_command(
     code = 2 if code == 2 else (1 if left else 0)
     calibrated = 0
     if files:
-        if flag is not None:
-            flag.armed = flag.at_once = True  # calibrating: Ctrl-C stops it at once, as before
-        try:
+        from optrun.engine.signals import armed
+
+        with armed(flag, at_once=True):  # calibrating: Ctrl-C stops it at once
             calibrated = calibrate_command(
                 [Path(f) for f in files], overrides, workers, problems, margin, quiet, said=bool(code)
             )
-        finally:
-            if flag is not None:
-                flag.armed = flag.at_once = False
     if quiet and code:
         errors = [f"{r.path}: {r.message}" for r in results if r.outcome == ERROR]
         failure_line(

@@ -33,7 +33,7 @@ from optrun.core.runner import Interrupted, Outcome, SignalFlag
 from optrun.core.status import Status
 from optrun.engine.prepare import Prepared, prepare
 from optrun.engine.result import RunResult
-from optrun.engine.signals import run_signals
+from optrun.engine.signals import armed, run_signals
 
 __all__ = ["build_summary", "execute", "execute_batch", "solve", "vectorizable", "versions"]
 
@@ -364,11 +364,8 @@ def _record(
     outcome = where = None
     try:
         try:
-            if flag is not None:
-                flag.armed, flag.at_once = True, False  # a second signal stops at once
-            outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
-            if flag is not None:
-                flag.armed = False
+            with armed(flag):  # the loop stops at the first signal; a second one stops it at once
+                outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
         except KeyboardInterrupt as exc:  # the second signal, just before or after the loop (the loop catches its own)
             if outcome is None:
                 outcome = _interrupted(prep, writer, getattr(exc, "signum", signal.SIGINT))
@@ -388,15 +385,10 @@ def _record(
     warnings: list[str] = list(config.warnings)
     if config.output.plots:
         try:
-            try:
-                if flag is not None:
-                    flag.armed, flag.at_once = True, True  # a signal now cuts the plots short (the run is recorded)
+            with armed(flag, at_once=True):  # a signal now cuts the plots short (the run is recorded)
                 from optrun.plots import runs as plots  # matplotlib and the run reader: only when plots are drawn
 
                 warnings.extend(plots.draw_run_plots(run_dir, prep)[1])
-            finally:
-                if flag is not None:
-                    flag.armed = flag.at_once = False
         except KeyboardInterrupt:  # the run is recorded; only the plots are cut short
             warnings.append(f"{run_dir}: plots not drawn: interrupted (redraw with: optrun plot {run_dir})")
     return RunResult(summary, run_dir.resolve(), tuple(warnings), outcome.signum)

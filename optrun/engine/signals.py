@@ -87,3 +87,20 @@ def stoppable() -> Iterator[Any]:
     finally:
         for sig in SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def armed(flag: Any, at_once: bool = False) -> Iterator[None]:
+    """Let ``flag`` (a :class:`~optrun.core.runner.SignalFlag`, or None: no
+    handling) raise while inside: one KeyboardInterrupt on a second signal
+    (a run's loop stops at the first by itself), or on the first with
+    ``at_once`` (plots, calibration: nothing to stop gracefully). The code
+    inside catches it; outside, a signal is only recorded."""
+    if flag is None:
+        yield
+        return
+    flag.armed, flag.at_once = True, at_once
+    try:
+        yield
+    finally:
+        flag.armed = flag.at_once = False
