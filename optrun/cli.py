@@ -33,7 +33,8 @@ def run(
         Flag(
             "--plots/--no-plots",
             show_default=False,
-            help="Draw the run's plots in output.plot_format, or not; overrides output.plots (default: output.plots, which is on).",
+            help="Draw the run's plots in output.plot_format, or not; overrides output.plots "
+            "(default: output.plots, which is on).",
         ),
     ] = None,
     problems: Problems = None,
@@ -83,7 +84,8 @@ def grad(
         typer.Option(
             "--at",
             metavar="NAME=VALUE",
-            help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).",
+            help="Evaluate at NAME=VALUE instead of the config's start "
+            "(YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).",
         ),
     ] = None,
     hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
@@ -100,7 +102,8 @@ def grad(
         bool,
         Flag(
             "--fd",
-            help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); fd_error.png (in output.plot_format).",
+            help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); "
+            "fd_error.png (in output.plot_format).",
         ),
     ] = False,
     jvp: Annotated[
@@ -182,7 +185,8 @@ def compare(
         typer.Option(
             "--out",
             metavar="FILE",
-            help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; the table is written beside it as a .csv of the same name.",
+            help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; "
+            "the table is written beside it as a .csv of the same name.",
         ),
     ] = Path("compare.png"),
     json_out: Annotated[
@@ -209,8 +213,10 @@ def check(
     workers: Annotated[
         int,
         Workers(
-            "Check configs in this many worker processes (spawned when there are 2 or more configs; 1: in this process). "
-            "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), so N workers keep to N cores."
+            "Check configs in this many worker processes "
+            "(spawned when there are 2 or more configs; 1: in this process). "
+            "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), "
+            "so N workers keep to N cores."
         ),
     ] = CORES,
     strict: Annotated[
@@ -226,7 +232,8 @@ def check(
         bool,
         Flag(
             "--calibrate",
-            help="Measure how far each result moves on another machine and write tolerances that cover it (no run directories).",
+            help="Measure how far each result moves on another machine and write tolerances that cover it "
+            "(no run directories).",
         ),
     ] = False,
     margin: Annotated[

@@ -26,7 +26,8 @@ from optrun.plots.profiles import target_name
 def summary_by_optimizer(
     rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float]
 ) -> list[dict[str, Any]]:
-    """Per optimizer: runs, and per target the fraction solved and the median evaluations of the runs that reached it."""
+    """Per optimizer: runs, and per target the fraction solved and the median
+    evaluations of the runs that reached it."""
     result = []
     for name in optimizers:
         mine = [r for r in rows if r["optimizer"] == name]

@@ -203,7 +203,8 @@ def check_command(
         nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
         if nothing_checked:  # nothing was checked: say so; --strict fails it
             err.print(
-                f"{'error' if strict else 'warning'}: no config was checked: none of the {len(results)} has an expect: block"
+                f"{'error' if strict else 'warning'}: no config was checked: "
+                f"none of the {len(results)} has an expect: block"
                 + ("" if strict else " (--strict makes this exit 1)"),
                 markup=False,
                 style="red" if strict else "yellow",
@@ -306,8 +307,8 @@ def calibrate_command(
     if not quiet:
         out().print(calibration_table(results, note))
         out().print(
-            f"--calibrate: tolerances written for {written} of {len(results)} configs ({sensitive} rounding-sensitive); "
-            f"margin {margin:g}",
+            f"--calibrate: tolerances written for {written} of {len(results)} configs "
+            f"({sensitive} rounding-sensitive); margin {margin:g}",
             highlight=False,
         )
     outcomes = {r.outcome for r in results}

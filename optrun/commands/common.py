@@ -18,7 +18,6 @@ from rich.console import Console
 err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 
-
 def out() -> Console:
     """stdout console, made per call so the terminal width is read when used.
     Piped output (CI logs, files) is 160 columns wide unless COLUMNS says otherwise."""
@@ -44,7 +43,6 @@ def shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
 
 
 def use_blas_threads(threads: int | None) -> None:

@@ -224,7 +224,10 @@ def _drawn_loss(run: RunFiles) -> str:
     fig, ax = subplots(figsize=(8, 4))
     plot_loss(run, None, ax)
     data = base64.b64encode(png_bytes(fig)).decode("ascii")
-    return f"<figure><img alt='loss' src='data:image/png;base64,{data}'><figcaption>loss (drawn for the report)</figcaption></figure>"
+    return (
+        f"<figure><img alt='loss' src='data:image/png;base64,{data}'>"
+        "<figcaption>loss (drawn for the report)</figcaption></figure>"
+    )
 
 
 def report_command(paths: Sequence[Path], out: Path) -> int:

@@ -79,7 +79,8 @@ def run_command(
             failure_line(f"{cfg.name}: {result.status}: {result.message}; recorded in {shown(result.run_dir)}")
         if flag is not None and flag.signum is not None and not any("interrupted" in w for w in result.warnings):
             err.print(
-                f"warning: {signal_name(flag.signum)} came as the run ended; it is recorded as {result.status}, nothing was cut short",
+                f"warning: {signal_name(flag.signum)} came as the run ended; "
+                f"it is recorded as {result.status}, nothing was cut short",
                 markup=False,
                 style="yellow",
             )

@@ -253,7 +253,10 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
     failed = sum(is_failed(r) for r in outcome.rows)
     errors = sum(r["status"] == "error" for r in outcome.rows)
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
-    summary = f"{done} of {planned} runs done{kept}, {failed} failed or diverged; {shown(outcome.sweep_dir.resolve())}/sweep.csv"
+    summary = (
+        f"{done} of {planned} runs done{kept}, {failed} failed or diverged; "
+        f"{shown(outcome.sweep_dir.resolve())}/sweep.csv"
+    )
     if not quiet:
         out().print(summary + (f", {outcome.plot.name}" if outcome.plot else ""), highlight=False, markup=False)
     elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never

@@ -95,7 +95,8 @@ class CheckResult:
 
 
 def find_configs(paths: Sequence[str | Path]) -> list[Path]:
-    """The YAML configs in ``paths`` (files, or folders searched recursively; run directories and hidden folders skipped)."""
+    """The YAML configs in ``paths`` (files, or folders searched recursively;
+    run directories and hidden folders skipped)."""
     import os
 
     found: list[Path] = []

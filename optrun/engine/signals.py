@@ -57,7 +57,8 @@ def run_signals() -> Iterator[Any]:
 
 
 WHOLE_PROCESS = False  # set by optrun.entry.run_command: the command is all this process does
-EARLY: list[int] = []  # set by optrun.entry.run_command: signals that came while optrun was starting (optrun.entry notes them)
+# set by optrun.entry.run_command: signals that came while optrun was starting (optrun.entry notes them)
+EARLY: list[int] = []
 
 
 @contextlib.contextmanager

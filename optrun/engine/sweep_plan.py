@@ -268,7 +268,10 @@ def make_plan(
     probes = _probes(spec, list(plan.runs))
     for done, values in enumerate(probes, start=1):
         _checked(
-            config_path, plan, values, lambda: prepare(load_config(config_path, plan.run_overrides(values)))
+            config_path,
+            plan,
+            values,
+            lambda values=values: prepare(load_config(config_path, plan.run_overrides(values))),
         )  # names, shapes, data files too
         if on_checked is not None:
             on_checked(done, len(probes))
@@ -304,8 +307,9 @@ def identical_repeats(plan: Plan) -> str | None:
     starts = [prepare(load_config(plan.config, plan.run_overrides({**first, "seed": s}))).x0 for s in seeds[:2]]
     if starts[0].shape == starts[1].shape and (starts[0] == starts[1]).all():
         return (
-            f"the {len(seeds)} seeds give identical runs: the start does not depend on the seed (init: default or values, "
-            "a fixed problem start); use a random init (normal, uniform) to repeat from different starts"
+            f"the {len(seeds)} seeds give identical runs: the start does not depend on the seed "
+            "(init: default or values, a fixed problem start); "
+            "use a random init (normal, uniform) to repeat from different starts"
         )
     return None
 

@@ -50,6 +50,7 @@ GRID = 120  # landscape resolution per axis
 if TYPE_CHECKING:
     from optrun.engine.prepare import Prepared
 
+
 def draw_run_plots(run_dir: Path, prep: Prepared | None = None, raise_io: bool = False) -> tuple[list[Path], list[str]]:
     """Draw every plot that applies to the run; return (files written, warnings).
 
@@ -150,7 +151,8 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     if "gap" in run.trace:
         reference = run.summary.reference if run.summary is not None else None
         fstar = reference.fun if reference is not None else None
-        # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+        # an exact 0 is drawn at the resolution of f near f* (1e-16 relative),
+        # not at the smallest gap seen (which may be 20)
         resolution = np.array([1e-16 * max(1.0, abs(fstar) if fstar is not None and np.isfinite(fstar) else 1.0)])
         zero = run.trace["gap"] == 0
         gap, floor = (

@@ -58,7 +58,8 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     if not finite:
         return False
     zeros = sum(1 for y in finite if y == 0) if metric == "gap" else 0
-    # an exact 0 is drawn at the resolution of f near f* (1e-16 relative), not at the smallest gap seen (which may be 20)
+    # an exact 0 is drawn at the resolution of f near f* (1e-16 relative),
+    # not at the smallest gap seen (which may be 20)
     fstars = [
         abs(r["f"] - r["gap"])
         for r in rows
@@ -76,14 +77,15 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     for ax, key in zip(axes[0], swept):
         numeric = _numeric(rows, key)
         categories = list(dict.fromkeys(_flow(r[key]) for r in rows))  # in the order swept
-        position = (lambda v: v) if numeric else (lambda v: categories.index(_flow(v)))
         others = [k for k in keys if k not in (key, "seed")]
         lines: dict[tuple, list[dict[str, Any]]] = {}
         for row in rows:
             lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
         for label, members in lines.items():
             points = sorted(
-                (position(r[key]), r[metric]) for r in members if r[metric] is not None and math.isfinite(r[metric])
+                (r[key] if numeric else categories.index(_flow(r[key])), r[metric])
+                for r in members
+                if r[metric] is not None and math.isfinite(r[metric])
             )
             if not points:
                 continue
