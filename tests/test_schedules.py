@@ -32,7 +32,8 @@ def error_of(step_size, name="gd"):
 
 
 def test_the_registered_schedules():
-    assert list(SCHEDULES) == ["constant", "cosine", "exponential", "inverse_time", "step"]
+    # the built-ins stay (a config names them); a new schedule needs no edit here
+    assert {"constant", "cosine", "exponential", "inverse_time", "step"} <= set(SCHEDULES)
     for name, entry in SCHEDULES.items():
         assert issubclass(entry.options, ScheduleOptions) and entry.description
 
