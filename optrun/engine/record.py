@@ -19,7 +19,7 @@ import signal
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -106,12 +106,13 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
         ) from None
 
 
-def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> None:
+def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outcome: Outcome | None) -> NoReturn:
     """The trace could not be written mid-run (``writer`` cut it back to its
     last complete row): record the run as failed in summary.json if that can
     still be written, and raise the one-line error saying what is left."""
     writer.close()
     error = writer.error
+    assert error is not None  # called only when the writer has recorded its error
     kept = f"trace.csv keeps its {writer.rows_written} complete rows"
     if outcome is None:  # stopped in the middle of the run
         k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
