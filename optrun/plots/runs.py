@@ -48,6 +48,7 @@ MAX_PARAM_LINES = 12
 GRID = 120  # landscape resolution per axis
 
 if TYPE_CHECKING:
+    from optrun.core.result import Summary
     from optrun.engine.prepare import Prepared
 
 
@@ -365,11 +366,12 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
 def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) -> bool:
     if prep.problem.fit is None or run.summary is None:
         return False
-    final = _final_params(run, prep)
+    final = _final_params(run.summary, prep)
     fit = prep.problem.fit(final)
     own = ax is None
     fig, ax = own_axes(ax, (7, 6), dict(left=0.12, right=0.97, top=0.93, bottom=0.09))
     if fit.kind == "density":
+        assert fit.density is not None  # the built-in models give a density fit its pdf
         ax.hist(fit.observed, bins="auto", density=True, color="tab:blue", alpha=0.5, label="data")
         grid = np.linspace(*_span(fit.observed), 400)
         ax.plot(grid, fit.density(grid), color="tab:red", linewidth=2, label=fit.label)
@@ -377,6 +379,7 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) ->
         ax.set_ylabel("density")
         set_title(ax, run, "fitted density", own=own)
     else:
+        assert fit.predicted is not None  # the built-in models give a predictions fit its predictions
         ax.plot(fit.observed, fit.predicted, ".", color="tab:blue", alpha=0.7, label="data")
         low = float(min(np.min(fit.observed), np.min(fit.predicted)))
         high = float(max(np.max(fit.observed), np.max(fit.predicted)))
@@ -390,11 +393,11 @@ def plot_fit(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) ->
     return True
 
 
-def _final_params(run: RunFiles, prep: Prepared) -> dict[str, Any]:
+def _final_params(summary: Summary, prep: Prepared) -> dict[str, Any]:
     """The run's final parameters from summary.json, shaped like the problem's."""
     from optrun.core.params import coerce_like
 
-    return coerce_like(prep.params0, run.summary.params, "summary.params")
+    return coerce_like(prep.params0, summary.params, "summary.params")
 
 
 # ------------------------------------------------------------ optrun plot
