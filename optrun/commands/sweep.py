@@ -46,7 +46,7 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(_group_key(row, keys), []).append(row)
-    summary = []
+    summary: list[dict[str, Any]] = []
     for key, members in groups.items():
         values = [r[metric] for r in members if r[metric] is not None and math.isfinite(r[metric])]
         statuses: dict[str, int] = {}
@@ -61,7 +61,7 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
                 "mean": statistics.fmean(values) if values else None,
                 "min": min(values) if values else None,
                 "max": max(values) if values else None,
-                "ok": all(status(r["status"]) is not None and status(r["status"]).success for r in members),
+                "ok": all((known := status(r["status"])) is not None and known.success for r in members),
             }
         )
     finite = [s for s in summary if s["mean"] is not None and s["ok"]]

@@ -340,19 +340,20 @@ def run_sweep(
     ordered = [rows[i] for i in sorted(rows)]
     write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
     warnings = []
-    plot: Path | None = sweep_dir / "sweep.png"
+    path = sweep_dir / "sweep.png"
+    plot: Path | None = path  # None: not drawn
     try:
-        if plot.is_symlink():  # replaced, never written through
-            plot.unlink()
+        if path.is_symlink():  # replaced, never written through
+            path.unlink()
         with warnings_module.catch_warnings():  # e.g. matplotlib's "no artists" when every run failed
             warnings_module.simplefilter("ignore")
-            if not plot_sweep(ordered, plan.keys, plot):
-                plot.unlink(missing_ok=True)  # a stale one (--resume) would show other results
+            if not plot_sweep(ordered, plan.keys, path):
+                path.unlink(missing_ok=True)  # a stale one (--resume) would show other results
                 plot = None
     except Exception as exc:
-        warnings.append(f"{plot}: plot not drawn: {type(exc).__name__}: {exc}")
+        warnings.append(f"{path}: plot not drawn: {type(exc).__name__}: {exc}")
         try:  # a half-written or stale plot is worse than none
-            plot.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError:
             pass
         plot = None

@@ -11,6 +11,7 @@ so validation grows with the number of values, not with their product.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +46,7 @@ def parse_values(option: str, text: str) -> tuple[str, list[Any]]:
 
 def combine(block: SweepConfig | None, grid: Sequence[str], zipped: Sequence[str], seeds: int | None) -> SweepConfig:
     """The config's sweep: block with the command line's additions."""
-    data = block.model_dump() if block is not None else {"grid": {}, "zip": {}, "seeds": 1}
+    data: dict[str, Any] = block.model_dump() if block is not None else {"grid": {}, "zip": {}, "seeds": 1}
     for text in grid:
         key, values = parse_values("--grid", text)
         data["grid"][key] = values
@@ -122,14 +123,14 @@ class Plan:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
-        sections = data.get("sections") if isinstance(data.get("sections"), dict) else {}
+        sections = data.get("sections")
         return cls(
             data["config"],
             tuple(data["overrides"]),
             tuple(data["keys"]),
             tuple(data["runs"]),
             bool(data["plots"]),
-            sections,
+            sections if isinstance(sections, dict) else {},
         )
 
 
@@ -265,14 +266,12 @@ def make_plan(
     plan = replace(plan, runs=tuple(expand(spec, base.seed)))
     from optrun.engine.prepare import prepare
 
+    def probe(values: dict[str, Any]) -> Any:
+        return prepare(load_config(config_path, plan.run_overrides(values)))  # names, shapes, data files too
+
     probes = _probes(spec, list(plan.runs))
     for done, values in enumerate(probes, start=1):
-        _checked(
-            config_path,
-            plan,
-            values,
-            lambda values=values: prepare(load_config(config_path, plan.run_overrides(values))),
-        )  # names, shapes, data files too
+        _checked(config_path, plan, values, functools.partial(probe, values))
         if on_checked is not None:
             on_checked(done, len(probes))
     return plan, base
@@ -320,4 +319,4 @@ def check_vectorizable(plan: Plan) -> None:
 
     reason = vectorizable([load_config(plan.config, plan.run_overrides(values)) for values in plan.runs])
     if reason:
-        raise ConfigError(reason, source=plan.config if isinstance(plan.config, str) else None)
+        raise ConfigError(reason, source=plan.config if isinstance(plan.config, str) else "")
