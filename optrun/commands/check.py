@@ -139,7 +139,7 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
         )
     for r in results:
         label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
-        head = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
+        head: list[Text | str] = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
         if r.error:
             table.add_row(*head, "-", "-", "-", "-", Text(r.error))
             continue

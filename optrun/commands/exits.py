@@ -21,17 +21,20 @@ The signal handling of a command's body is :mod:`optrun.engine.signals`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-try:  # Typer >= 0.20 vendors Click as typer._click; older ones use Click itself
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover
-    from click import exceptions as click_exceptions
 from typer import Abort
 
 from optrun.commands.common import err
 from optrun.core.errors import OptrunError
 from optrun.engine.signals import StoppedBySignal
+
+click_exceptions: ModuleType  # either module below: the same exception classes
+try:  # Typer >= 0.20 vendors Click as typer._click; older ones use Click itself
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions
 
 
 def _usage_line(exc: Any) -> str:

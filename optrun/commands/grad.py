@@ -80,6 +80,7 @@ def grad_command(
         )
     except OptrunError as exc:
         raise exc.located(source=exc.source or cfg.source) from None
+    assert result.run_dir is not None  # grad() records the run by default (write=True)
     if json_out:
         print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
         return 0
@@ -194,6 +195,6 @@ def _titled(title: str) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table()
+    table: Any = Table()  # with an attribute of ours, group
     table.group = Group(Text(title, style="italic"), table)  # what tables() shows
     return table

@@ -80,8 +80,9 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     from optrun.plots.runs import draw_run_plots
 
     load_problems(problems)
+    read_warnings: tuple[str, ...] = ()
     if is_sweep_dir(run_dir):  # sweep.png and every finished run's plots
-        read_warnings, (written, warnings) = [], plot_sweep_dir(run_dir)
+        written, warnings = plot_sweep_dir(run_dir)
     else:
         read_warnings = read_run(run_dir).warnings  # e.g. a torn last trace row, left out
         written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error

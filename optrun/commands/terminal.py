@@ -88,7 +88,7 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     table.add_column("value")
     table.add_row("status", f"{status_text(summary.status.value)}: {escape(summary.message)}")
     table.add_row("f", value_text(summary.fun))
-    if summary.gap is not None:
+    if summary.gap is not None and summary.reference is not None:  # a gap has a reference
         table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {value_text(summary.reference.fun)})")
     table.add_row("params", Text(params_text(summary.params)))
     table.add_row("gradient norm", grad_norm_text(summary))

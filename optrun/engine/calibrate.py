@@ -244,6 +244,7 @@ def _moved(f: FieldSpread, expect: Any, plain: Sample) -> tuple[float, float]:
     if f.field == "fun":
         if not isinstance(expect.fun, (int, float)):
             return 0.0, 0.0
+        assert plain.fun is not None  # fields are measured only when every run ended with an f
         return abs(plain.fun - float(expect.fun)), atol + rtol * abs(float(expect.fun))
     name = f.field.split(".", 1)[1]
     if not isinstance(expect.params, Mapping):

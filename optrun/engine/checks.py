@@ -225,9 +225,9 @@ def run_checks(
     if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
         load_user_problems(problems)
         for i, name in enumerate(names):
-            results[i] = not_run(name, overrides)
-            if results[i] is not None:
-                done(results[i])
+            results[i] = skipped = not_run(name, overrides)
+            if skipped is not None:
+                done(skipped)
         runs = [i for i in runs if results[i] is None]
 
     def finished(k: int, result: CheckResult) -> None:

@@ -10,7 +10,7 @@ reference: its f*, or the nearest of its known minimizers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +83,7 @@ def _param_check(name: str, expected: Any, got: Any, atol: float, rtol: float) -
     )
 
 
-def nearest_minimizer(minimizers: list[Mapping[str, Any]], params: Mapping[str, Any]) -> Mapping[str, Any]:
+def nearest_minimizer(minimizers: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Mapping[str, Any]:
     """The known minimizer closest (Euclidean) to the run's final parameters."""
 
     def distance(point: Mapping[str, Any]) -> float:

@@ -52,7 +52,10 @@ class GradResult:
     @property
     def value(self) -> float | list[float]:
         """f at the point (a list of m values for a vector function)."""
-        return self.gradient.value if self.gradient is not None else list(self.jacobian.value)
+        if self.gradient is not None:
+            return self.gradient.value
+        assert self.jacobian is not None  # grad() gives a scalar function a gradient, a vector function a Jacobian
+        return list(self.jacobian.value)
 
     def to_json(self) -> dict[str, Any]:
         from optrun.core.params import to_jsonable
