@@ -15,8 +15,10 @@ iterations in chunks of ``length`` rows, each chunk one call of a jitted
                   emit (f_k, |g_k|, x_k, g_k)
 
 The host then streams the chunk's rows to the observers, in order, and applies
-the stop rules row by row in runner.minimize's order (divergence or non-finite,
-``grad_tol``, ``f_tol``, interrupt, ``max_iter``, ``time_limit``). When a rule
+the stop rules in runner.minimize's order (divergence or non-finite,
+``grad_tol``, ``f_tol``, interrupt, ``max_iter``, ``time_limit``): the same
+rule functions runner.minimize applies (:mod:`optrun.core.stopping`), here to
+the chunk's rows at once. When a rule
 fires at row j the run ends there exactly as the Python loop ends: x is x_j,
 the best point is the lowest f of rows 0..j, nfev = njev = j + 1 (as the Python
 loop counts them: the rows past j that the chunk computed are thrown away and

@@ -7,6 +7,14 @@ hands every iteration to the observers (trace writer, progress bar).
 Optimizers never loop on their own.
 
 Iteration 0 is the start, before any step; row k holds f after k steps.
+
+What the stop rules, the best point and the termination messages mean is
+written once in :mod:`optrun.core.stopping`, which the jax backend's compiled
+loop (:mod:`optrun.core.compiled`) applies too; the objective and its
+counted evaluations are the :class:`~optrun.core.oracle.Oracle`. This module
+also holds the run's signal handling (:class:`SignalFlag`, :class:`Interrupted`).
+Names that moved out of it (``Oracle``, ``Outcome``, ``TERMINATION``, ...)
+are still importable from here.
 """
 
 from __future__ import annotations
