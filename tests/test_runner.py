@@ -493,3 +493,67 @@ def test_the_stall_line_is_sqrt_eps_relative_to_max_1_and_f_star():
     assert stalled_reason(-1e6 * (1 + 1.01 * STALL_RTOL), -1e6)[0] == "stalled_short"
     assert stalled_reason(0.99 * STALL_RTOL, 0.0)[0] == "precision_limit"  # absolute below 1
     assert stalled_reason(math.nan, 0.0)[0] == "stalled"
+
+
+# ------------------------------------------- the rules' two forms (optrun.core.stopping)
+def _rows_stop_one_by_one(f, grad_norm, t, prev_f, k0, limits, interrupted_at=-1):
+    """What the Python loop decides: row_stop on each row in turn."""
+    from optrun.core.stopping import FLOATS, f_change, row_stop
+
+    before = prev_f
+    for i in range(len(f)):
+        reason = row_stop(f[i], grad_norm[i], t[i], before, k0 + i, limits, i == interrupted_at)
+        if reason:
+            return i, reason, f_change(f[i], before, FLOATS) if reason == "f_tol" else math.nan
+        before = f[i]
+    return -1, "", math.nan
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_chunk_form_of_the_stop_rules_decides_as_the_row_form(seed):
+    """first_stop (the compiled loop's, on a chunk) and row_stop (the Python
+    loop's, row by row) are one set of rules: on random rows with nan, inf,
+    large f, small gradients, flat stretches, a time line and an interrupt,
+    both stop at the same row for the same reason (f_tol's change included)."""
+    from types import SimpleNamespace
+
+    from optrun.core.stopping import first_stop, limits_of
+
+    rng = np.random.default_rng(seed)
+    n = 30
+    f = rng.normal(size=n) * 10.0 ** rng.integers(0, 8, size=n)
+    f[rng.random(n) < 0.3] = f[0]  # flat stretches: f_tol
+    for value, share in ((math.nan, 0.03), (math.inf, 0.03), (-math.inf, 0.02)):
+        f[rng.random(n) < share] = value
+    grad_norm = np.abs(rng.normal(size=n)) * 10.0 ** rng.integers(-6, 2, size=n)
+    grad_norm[rng.random(n) < 0.03] = math.nan
+    t = np.cumsum(rng.random(n))
+    stop = SimpleNamespace(
+        max_iter=int(rng.integers(0, 60)),
+        grad_tol=[None, 1e-5, 1e-3][seed % 3],
+        f_tol=[None, 1e-12, 1e-6][seed // 3 % 3],
+        time_limit=[None, float(rng.uniform(0, 20))][seed % 2],
+        divergence=[1e100, 1e6][seed // 2 % 2],
+    )
+    k0 = int(rng.integers(0, 40))
+    prev_f = math.nan if seed % 4 == 0 else float(rng.normal())
+    interrupted_at = int(rng.integers(-1, n))
+    for gradient in (True, False):
+        limits = limits_of(stop, gradient)
+        rows = grad_norm if gradient else np.full(n, math.nan)
+        chunk = first_stop(f, rows, t, prev_f, k0, limits, interrupted_at)
+        one_by_one = _rows_stop_one_by_one(f.tolist(), rows.tolist(), t.tolist(), prev_f, k0, limits, interrupted_at)
+        assert (chunk.row, chunk.reason) == one_by_one[:2]
+        assert chunk.change == one_by_one[2] or (math.isnan(chunk.change) and math.isnan(one_by_one[2]))
+
+
+def test_the_best_point_of_a_chunk_is_the_best_of_its_rows_one_by_one():
+    from optrun.core.stopping import best_point
+
+    f = np.array([3.0, math.nan, 1.0, 2.0, 1.0, -math.inf, math.nan])
+    for k0, best in ((0, (math.inf, -1)), (5, (2.0, 1)), (5, (-math.inf, 0))):
+        chunk = best_point(f, k0, *best)
+        one = best
+        for i, value in enumerate(f.tolist()):
+            one = best_point(value, k0 + i, *one)
+        assert chunk == one
