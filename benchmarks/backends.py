@@ -38,12 +38,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
-from optrun.engine.prepare import prepare
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.compiled import can_compile, minimize_compiled
-from optrun.core.outputs import TraceWriter
+from optrun.core.trace import TraceWriter
+from optrun.engine.prepare import prepare
 
 
 def config(problem: dict, backend: str, step: float, iterations: int, optimizer: str = "gd") -> dict:

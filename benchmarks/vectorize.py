@@ -75,14 +75,14 @@ def forget_compiles() -> None:
     from optrun.core import compiled
 
     prepare._OBJECTIVES.clear()
-    compiled._CHUNKS.clear()
+    compiled.chunk._CHUNKS.clear()
 
 
 def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, float]:
     """(vectorized, sequential) wall time of the 64 runs themselves, in this process."""
     sys.path.insert(0, str(REPO))
-    from optrun.engine.record import execute, execute_batch
     from optrun.config import load_config
+    from optrun.engine.record import execute, execute_batch
 
     grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]
     configs = [

@@ -5,12 +5,11 @@ import json
 import numpy as np
 import pytest
 import yaml
+from tolerances import rounding
 
 import optrun
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS, Problem, register_problem
-
-from tolerances import rounding
 
 POLY = {
     "name": "poly",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tolerances
+from tolerances import rounding
 
 import optrun
 from optrun.config import load_config
@@ -25,9 +27,6 @@ from optrun.core.errors import ConfigError
 from optrun.core.optimizers import OPTIMIZERS
 from optrun.core.problems import PROBLEMS, Problem, register_problem
 from optrun.core.registry import DuplicateName
-
-import tolerances
-from tolerances import rounding
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 ROWS = 100  # rows 0..99 of the trace: 99 steps
@@ -426,7 +425,7 @@ def test_describe_and_list_problems_show_the_backends(both_ways):
 def test_the_oracle_hands_out_numpy_arrays_an_optimizer_may_change_in_place():
     """jax's results are read-only views of its buffers; the Oracle gives every
     optimizer writable float64 NumPy arrays on either backend."""
-    from optrun.core.runner import Oracle
+    from optrun.core.oracle import Oracle
 
     for name in ("autograd", "jax"):
         xp = get_backend(name).np

@@ -8,17 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO
 from typer.testing import CliRunner
 
-from helpers import REPO
 from optrun.cli import app
-from optrun.engine.bench import make_bench_plan, random_start
 from optrun.config.bench import load_suite
 from optrun.core.rundir import read_run
+from optrun.engine.bench import make_bench_plan, random_start
 
 runner = CliRunner()
 SMALL = (
@@ -237,9 +236,9 @@ def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
     configs/` reports it as a skipped bench suite instead of a broken config."""
     from pathlib import Path
 
+    from optrun.config.bench import is_bench_suite, load_suite
     from optrun.engine.bench import make_bench_plan
     from optrun.engine.checks import BENCH_SUITE, check_one
-    from optrun.config.bench import is_bench_suite, load_suite
 
     path = Path(__file__).resolve().parents[1] / "configs" / "bench-mgh.yaml"
     assert is_bench_suite(path)

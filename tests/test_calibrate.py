@@ -6,14 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import yaml
-
-from optrun.engine import calibrate
-from optrun.engine.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
-from optrun.config import ExpectConfig, load_config
-from optrun.core.result import KnownMinimum
-
 from helpers import REPO, other_kernel_env, run_cli
 from tolerances import rounding
+
+from optrun.config import ExpectConfig, load_config
+from optrun.core.result import KnownMinimum
+from optrun.engine import calibrate
+from optrun.engine.calibrate import FLOOR, MARGIN, Sample, calibrate_samples, nudge, round_up
 
 
 def sample(label, fun, x=None, status="converged", nit=10, reference=None):
@@ -98,9 +97,7 @@ def test_variants_vary_the_start_and_the_blas():
     plan, note = calibrate.variants(threads=1)
     assert [v.ulps for v in plan[:5]] == [0, 1, -1, 4, -4]
     blas = [v for v in plan if v.env]
-    from optrun.core.machine import blas_info
-
-    from optrun.core.machine import machine_kernel_setting
+    from optrun.core.machine import blas_info, machine_kernel_setting
 
     if machine_kernel_setting():  # the machine sets its OpenBLAS kernel itself: left as it is
         assert blas == [] and machine_kernel_setting() in note

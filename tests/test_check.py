@@ -4,11 +4,11 @@ import textwrap
 import xml.etree.ElementTree as ET
 
 import pytest
+from tolerances import rounding
 from typer.testing import CliRunner
 
-from optrun.engine.checks import check_one, find_configs
 from optrun.cli import app
-from tolerances import rounding
+from optrun.engine.checks import check_one, find_configs
 
 runner = CliRunner()
 

@@ -1,17 +1,17 @@
 """The command line, in-process (CliRunner) and as real processes."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
-import os
 
 import pytest
-from typer.testing import CliRunner
-
 from helpers import REPO, run_cli, run_dirs
 from tolerances import rounding
+from typer.testing import CliRunner
+
 from optrun.cli import app
 
 runner = CliRunner()
@@ -252,7 +252,7 @@ def test_same_config_and_seed_give_identical_traces(workdir, write_config):
 
 
 # ------------------------------------------------- how a command ends: one table
-from optrun.commands import common, exits  # noqa: E402
+from optrun.commands import exits  # noqa: E402
 from optrun.core.errors import ConfigError, OptrunError, RunIOError  # noqa: E402
 from optrun.engine.signals import StoppedBySignal  # noqa: E402
 

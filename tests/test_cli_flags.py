@@ -6,11 +6,11 @@ import os
 import re
 
 import pytest
+from helpers import run_cli
 from typer.main import get_command
 from typer.testing import CliRunner
 
 import optrun
-from helpers import run_cli
 from optrun.cli import app
 
 runner = CliRunner()

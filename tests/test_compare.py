@@ -1,7 +1,6 @@
 import csv
 
 import pytest
-
 from typer.testing import CliRunner
 
 import optrun
@@ -42,8 +41,8 @@ def test_compare_runs_of_different_lengths(workdir):
 
 
 def test_compare_legend_names_the_changed_options(workdir):
-    from optrun.engine.compare import label
     from optrun.core.rundir import read_run
+    from optrun.engine.compare import label
 
     r = optrun.run(
         {
@@ -115,7 +114,7 @@ def test_a_header_only_trace_is_empty_not_a_warning(workdir, recwarn):
     r = optrun.run({"problem": "trid", "optimizer": "gd", "stop": {"max_iter": 3}, "output": {"plots": False}})
     header = (r.run_dir / "trace.csv").read_text().splitlines()[0]
     (r.run_dir / "trace.csv").write_text(header + "\n")
-    from optrun.core.outputs import read_trace
+    from optrun.core.trace import read_trace
 
     assert read_trace(r.run_dir / "trace.csv")["f"].shape == (0,)
     assert not [w for w in recwarn if "loadtxt" in str(w.message) or "Empty input" in str(w.message)]
@@ -146,8 +145,9 @@ def test_a_diverged_run_does_not_flatten_the_others_and_many_runs_keep_distinct_
 
 def test_sweep_members_are_told_apart_by_their_settings(workdir):
     """The table, compare.csv and the legend name what differs between runs (step size, seed), not only the optimizer."""
-    from optrun.cli import app
     from typer.testing import CliRunner
+
+    from optrun.cli import app
 
     (workdir / "k.yaml").write_text(
         "problem: {name: trid, dim: 3}\ninit: {kind: normal}\noptimizer: {name: gd, step_size: 0.05}\n"

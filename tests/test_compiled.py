@@ -21,10 +21,12 @@ from tolerances import rounding
 from optrun.config import load_config
 from optrun.core import runner
 from optrun.core.backend import get_backend
-from optrun.core.compiled import can_compile, chunk_length, minimize_compiled, minimize_compiled_batch, supports
+from optrun.core.compiled import can_compile, minimize_compiled, minimize_compiled_batch, supports
+from optrun.core.compiled.chunk import chunk_length
 from optrun.core.errors import ConfigError
 from optrun.core.optimizers import OPTIMIZERS, ContractError, register_optimizer
 from optrun.core.optimizers.first_order import AdagradState, GDOptions, scale_by_root_sum_of_squares
+from optrun.core.oracle import Oracle
 from optrun.core.status import Status
 from optrun.engine.prepare import prepare
 
@@ -45,7 +47,7 @@ def rosenbrock(x):
 
 def jax_oracle(fun):
     """The Oracle the jax backend builds on a flat jax.numpy objective."""
-    return runner.Oracle(fun, backend=get_backend("jax"))
+    return Oracle(fun, backend=get_backend("jax"))
 
 
 def stop_rules(max_iter=99, grad_tol=None, f_tol=None, time_limit=None, divergence=1e100):
@@ -609,7 +611,7 @@ def test_members_with_their_own_step_sizes_and_options_equal_their_own_runs(name
 
 
 def test_what_a_batch_cannot_carry_is_named():
-    from optrun.core.compiled import batch_problem, varying_options
+    from optrun.core.compiled.chunk import batch_problem, varying_options
 
     momentum = OPTIMIZERS.get("momentum").options
     each = [
@@ -679,7 +681,7 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
     """A sweep's runs on jax differ in seed, init or step size: the second run
     reuses the first's flat objective and its compiled chunk (make_chunk is
     not called again), and its trace is the one a process of its own writes."""
-    from optrun.core import compiled, compiled_chunk
+    from optrun.core.compiled import chunk as compiled_chunk
     from optrun.engine import prepare as prepare_module
     from optrun.engine.record import execute
 
@@ -698,7 +700,7 @@ def test_runs_of_one_problem_in_a_process_compile_once_and_give_a_fresh_compiles
     second = run("seed=1", "optimizer.step_size=2e-6")
     assert len(made) == 1  # the same problem and optimizer: no new compile
     prepare_module._OBJECTIVES.clear()
-    compiled._CHUNKS.clear()
+    compiled_chunk._CHUNKS.clear()
     alone = run("seed=1", "optimizer.step_size=2e-6")
     assert len(made) == 2
     np.testing.assert_array_equal(second, alone)

@@ -1,14 +1,13 @@
 """User CSV data for the data-driven problems."""
 
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
+from tolerances import rounding
 
 import optrun
 from optrun.core.errors import ConfigError
-
-from tolerances import rounding
 
 
 def run_with(data, problem="linear_regression", **extra):
@@ -138,8 +137,8 @@ def test_a_run_on_a_csv_loads_again_from_its_config_yaml(workdir, config):
     options it does not use, so `optrun plot` can rebuild its problem (the
     fit plot) and the config validates again."""
     import optrun
-    from optrun.plots.runs import draw_run_plots
     from optrun.config import load_config
+    from optrun.plots.runs import draw_run_plots
 
     repo = Path(__file__).resolve().parents[1]
     result = optrun.run(

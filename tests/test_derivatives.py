@@ -8,13 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.special
+from tolerances import rounding
 
 from optrun.core import derivatives as D
 from optrun.core.errors import ConfigError
 from optrun.core.options import validate
 from optrun.core.problems import PROBLEMS
-
-from tolerances import rounding
 
 
 def build(name, **options):
@@ -318,6 +317,7 @@ def test_gammaln_has_forward_and_reverse_mode():
         atol=0,
     )
     from autograd import grad, make_jvp
+
     from optrun.core.problems.formula import gammaln  # registers the forward-mode rules on first use
 
     assert make_jvp(grad(gammaln))(2.5)(1.0)[1] == pytest.approx(scipy.special.polygamma(1, 2.5), rel=rounding(4))

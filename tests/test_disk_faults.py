@@ -11,7 +11,6 @@ import os
 import subprocess
 
 import pytest
-
 from helpers import run_cli
 
 pytestmark = pytest.mark.slow
@@ -97,7 +96,7 @@ def no_temp_files(root):
 def test_a_disk_filled_by_another_process_still_takes_the_summary(workdir, tmpfs):
     """Another process takes every free byte while a run writes its trace: the trace's next write fails with
     nothing to cut back that would free a page, and summary.json still fits, in the room the trace writer held for
-    it (outputs.SUMMARY_ROOM, given back when the trace fails). Without that room the run was left like a killed one."""
+    it (trace.SUMMARY_ROOM, given back when the trace fails). Without that room the run was left like a killed one."""
     import sys
     import time
 

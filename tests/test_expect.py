@@ -1,8 +1,8 @@
 import dataclasses
 
 from optrun.config import ExpectConfig
-from optrun.engine.expect import check_expect
 from optrun.core.result import Summary
+from optrun.engine.expect import check_expect
 
 SUMMARY = Summary.from_json(
     {

@@ -5,12 +5,11 @@ import builtins
 import numpy as np
 import pytest
 from autograd import grad
+from tolerances import rounding
 
 import optrun
 from optrun.core.errors import ConfigError
 from optrun.core.problems.expression import compile_expression
-
-from tolerances import rounding
 
 
 def expression(expr, params=None, **run):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import REPO, run_dirs
+from tolerances import rounding
 from typer.testing import CliRunner
 
 import optrun
-from helpers import REPO, run_dirs
-from tolerances import rounding
 from optrun.cli import app
 from optrun.core.problems import PROBLEMS, Problem, register_problem
 
@@ -98,7 +98,7 @@ def test_sigkill_leaves_complete_rows_and_no_summary(workdir):
 
 @pytest.mark.parametrize("err, text", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
 def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
-    import optrun.core.outputs
+    import optrun.core.trace
 
     real_write, calls = os.write, {"n": 0}
 
@@ -108,12 +108,12 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
             raise OSError(err, os.strerror(err))
         return real_write(fd, data)
 
-    monkeypatch.setattr(optrun.core.outputs.os, "write", failing_write)
+    monkeypatch.setattr(optrun.core.trace.os, "write", failing_write)
     (workdir / "c.yaml").write_text(
         "problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
         "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n"
     )
-    from optrun.core.outputs import TraceWriter
+    from optrun.core.trace import TraceWriter
 
     monkeypatch.setattr(
         TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tolerances import rounding
 from typer.testing import CliRunner
 
 import optrun
 from optrun.cli import app
-from tolerances import rounding
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from optrun.engine.prepare import prepare
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
+from optrun.engine.prepare import prepare
 
 
 def start_of(init, problem="trid", seed=0, **extra):

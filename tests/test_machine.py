@@ -7,12 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from helpers import other_kernel_env, run_cli
 
 import optrun
 from optrun.core import machine
 from optrun.core.errors import ConfigError
-
-from helpers import other_kernel_env, run_cli
 
 
 def test_summary_records_the_machine(workdir):

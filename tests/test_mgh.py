@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import tolerances
 from autograd import grad, hessian
 from typer.testing import CliRunner
 
@@ -14,9 +15,7 @@ from optrun.cli import app
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS, SUITES, register_suite, suite_members
 from optrun.core.registry import DuplicateName
-from optrun.core.runner import STALL_RTOL
-
-import tolerances
+from optrun.core.stopping import STALL_RTOL
 
 MGH = [name for name, _ in suite_members("mgh")]
 
@@ -351,7 +350,7 @@ def test_optrun_run_reaches_the_reference(tmp_path, name, optimizer):
         overrides=["output.plots=false"],
     )
     assert result.status == "converged", result.message
-    # within the line a stalled method must reach to be converged (runner.STALL_RTOL, sqrt(eps)); a grad_tol stop at
+    # within the line a stalled method must reach to be converged (stopping.STALL_RTOL, sqrt(eps)); a grad_tol stop at
     # 1e-8 ends far inside it (|f - f*| ~ g^2 / 2 lambda_min)
     assert abs(result.gap) <= STALL_RTOL * max(1.0, abs(result.reference.fun)), (name, result.fun, result.reference.fun)
 

@@ -8,13 +8,13 @@ import sys
 import autograd.numpy as anp
 import numpy as np
 import pytest
+from tolerances import rounding
 
 import optrun
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
 from optrun.core.optimizers import OPTIMIZERS, OptimizerFinished
-from optrun.core.runner import Oracle
-from tolerances import rounding
+from optrun.core.oracle import Oracle
 
 
 def make(name, **options):
@@ -611,7 +611,7 @@ def test_backtracking_run_satisfies_armijo_and_counts_nfev(workdir):
 def test_backtracking_stops_at_the_resolution_of_f(workdir):
     # On Trid in 10-D (f* = -210) f cannot resolve a decrease once |g| ~ 1e-6: the line search says so
     # instead of looping; f is then within sqrt(eps) of f*, so the run is converged at the precision limit
-    # (runner.stalled_reason), with both facts in its message.
+    # (stopping.stalled_reason), with both facts in its message.
     result = optrun.run(
         {
             "problem": {"name": "trid", "dim": 10},
@@ -733,7 +733,7 @@ def test_newton_escapes_the_saddle_region_to_a_minimum(workdir):
 @pytest.mark.slow
 def test_newton_imports_scipy_only_for_cg():
     code = (
-        "import sys, numpy as np; from optrun.core.optimizers import OPTIMIZERS; from optrun.core.runner import Oracle\n"
+        "import sys, numpy as np; from optrun.core.optimizers import OPTIMIZERS; from optrun.core.oracle import Oracle\n"
         "e = OPTIMIZERS.get('newton'); o = Oracle(lambda x: (x ** 2).sum())\n"
         "opt = e.make(e.options(), o); opt.update(np.ones(2), opt.init(np.ones(2)), np.ones(2))\n"
         "print('scipy' in sys.modules)\n"

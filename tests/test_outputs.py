@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 import pytest
+from tolerances import rounding
 
 from optrun.core.errors import RunIOError
-from optrun.core.outputs import TraceWriter, make_run_dir, read_trace, write_json_atomic
-
-from tolerances import rounding
+from optrun.core.outputs import make_run_dir, write_json_atomic
+from optrun.core.trace import TraceWriter, read_trace
 
 
 def test_run_dirs_are_unique_within_one_second(tmp_path):
@@ -73,7 +73,7 @@ def test_short_write_then_full_disk_is_cut_back_to_the_last_complete_row(tmp_pat
     import errno
     import os
 
-    import optrun.core.outputs
+    import optrun.core.trace
 
     path = tmp_path / "trace.csv"
     writer = TraceWriter(path, ["x"], flush_seconds=1e9, max_buffered=3)
@@ -90,7 +90,7 @@ def test_short_write_then_full_disk_is_cut_back_to_the_last_complete_row(tmp_pat
             return real_write(fd, data[: len(data) // 2])  # a short write: half of the next flush
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(optrun.core.outputs.os, "write", short_then_full)
+    monkeypatch.setattr(optrun.core.trace.os, "write", short_then_full)
     with pytest.raises(RunIOError, match="cannot write the trace: No space left on device"):
         for k in range(3, 6):
             writer.record(k, float(k), 1.0, 0.1, 0.0, k + 1, k + 1, np.array([k], dtype=float))
@@ -102,7 +102,7 @@ def test_short_write_then_full_disk_is_cut_back_to_the_last_complete_row(tmp_pat
 
 
 def test_reader_leaves_out_a_torn_last_line_with_a_warning(tmp_path):
-    from optrun.core.outputs import TraceWarning
+    from optrun.core.trace import TraceWarning
 
     path = tmp_path / "trace.csv"
     writer = TraceWriter(path, ["x"])

@@ -6,14 +6,13 @@ import shutil
 
 import numpy as np
 import pytest
+from helpers import REPO, run_cli
+from tolerances import rounding
 
 import optrun
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
 from optrun.core.paths import PathContext, project_root, search_dirs
-
-from helpers import REPO, run_cli
-from tolerances import rounding
 
 RASTRIGIN = (REPO / "problems" / "example_rastrigin.py").read_text()
 

@@ -8,9 +8,9 @@ from typer.testing import CliRunner
 
 import optrun
 from optrun.cli import app
+from optrun.core.problems import PROBLEMS, Problem, Reference, register_problem
 from optrun.plots.figures import log_safe_gap
 from optrun.plots.runs import draw_run_plots
-from optrun.core.problems import PROBLEMS, Problem, Reference, register_problem
 
 pytestmark = pytest.mark.slow  # every test draws PNGs with matplotlib: not in the fast subset (pytest -m "not slow")
 

@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 import optrun
-from optrun.config import plugins
 from optrun.cli import app
+from optrun.config import plugins
 from optrun.core.problems import PROBLEMS
 
 GOOD = """

@@ -3,15 +3,15 @@ independent computations."""
 
 import numpy as np
 import pytest
+import tolerances
 from autograd import grad, hessian
 from autograd.misc.flatten import flatten
+from tolerances import rounding
 
 from optrun.config import load_config
 from optrun.core.errors import ConfigError
 from optrun.core.problems import PROBLEMS
 from optrun.core.problems.functions import polynomial_minimum
-import tolerances
-from tolerances import rounding
 
 CASES = [
     ("polynomial", {}),

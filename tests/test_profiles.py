@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from tolerances import rounding
 
 from optrun.plots.profiles import (
     breakpoints,
@@ -14,8 +15,6 @@ from optrun.plots.profiles import (
     target_costs,
     threshold,
 )
-
-from tolerances import rounding
 
 INF = math.inf
 # A profile's value is a count of rows over their number: one correctly rounded division of small integers, the

@@ -10,11 +10,10 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 import yaml
+from tolerances import rounding
 
 import optrun
 from optrun.core.errors import ConfigError, RunIOError
-
-from tolerances import rounding
 
 
 def polynomial(x):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from optrun.core import safe_yaml
 from optrun.cli import app
 from optrun.config import is_valid_name, load_config, name_from_stem, parse_yaml
+from optrun.core import safe_yaml
 from optrun.core.errors import ConfigError, short_repr
 
 runner = CliRunner()

@@ -10,6 +10,8 @@ import math
 import pickle
 
 import pytest
+from helpers import REPO
+from tolerances import rounding
 
 import optrun
 from optrun.core.errors import ConfigError
@@ -17,9 +19,6 @@ from optrun.core.outputs import json_safe
 from optrun.core.result import Best, KnownMinimum, Summary, summary_problem
 from optrun.core.rundir import read_run, read_summary
 from optrun.core.status import Status
-
-from helpers import REPO
-from tolerances import rounding
 
 # fast shipped configs: a known minimum, none (data), a fixed parameter, Hessian products
 CONFIGS = ["polynomial-gd", "logistic-seed001", "goldfield-fix-y", "trid-newton-cg"]

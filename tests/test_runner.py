@@ -9,7 +9,9 @@ import pytest
 
 from optrun.config import StopConfig
 from optrun.core.optimizers import OPTIMIZERS
-from optrun.core.runner import TERMINATION, Oracle, minimize
+from optrun.core.oracle import Oracle
+from optrun.core.runner import minimize
+from optrun.core.stopping import TERMINATION
 
 
 class Recorder:
@@ -484,7 +486,7 @@ def test_a_stall_is_converged_only_within_sqrt_eps_of_the_known_minimum(steps, f
 
 
 def test_the_stall_line_is_sqrt_eps_relative_to_max_1_and_f_star():
-    from optrun.core.runner import STALL_RTOL, stalled_reason
+    from optrun.core.stopping import STALL_RTOL, stalled_reason
 
     assert STALL_RTOL == math.sqrt(np.finfo(float).eps)  # half the digits of a double (a derivation, not a fit)
     assert stalled_reason(1.0 + 0.99 * STALL_RTOL, 1.0)[0] == "precision_limit"

@@ -45,8 +45,8 @@ def direct_scipy(problem, name):
     from autograd import hessian_vector_product, value_and_grad
     from scipy.optimize import minimize
 
-    from optrun.engine.prepare import prepare
     from optrun.config import load_config
+    from optrun.engine.prepare import prepare
 
     prep = prepare(load_config({"problem": problem, "optimizer": name}))
     fun, x0, entry = prep.oracle.fun, prep.x0, OPTIMIZERS.get(name)
@@ -219,7 +219,7 @@ def test_trace_rows_are_scipys_iterates(workdir):
 
 
 def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
-    from optrun.core import runner
+    from optrun.core import oracle, runner
 
     flags = []
     original = runner.SignalFlag
@@ -231,7 +231,7 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
 
     monkeypatch.setattr("optrun.core.runner.SignalFlag", EarlyFlag)
     calls = {"n": 0}
-    real = runner.Oracle._compute  # every evaluation, SciPy's and the runner's, goes through it
+    real = oracle.Oracle._compute  # every evaluation, SciPy's and the runner's, goes through it
 
     def counting(self, x, gradient):
         calls["n"] += 1
@@ -239,7 +239,7 @@ def test_interrupt_reaches_a_scipy_run(workdir, monkeypatch):
             flags[0](15, None)  # SIGTERM arrives during an evaluation
         return real(self, x, gradient)
 
-    monkeypatch.setattr(runner.Oracle, "_compute", counting)
+    monkeypatch.setattr(oracle.Oracle, "_compute", counting)
     before = threading.active_count()
     result = run("bfgs")
     assert result.status == "interrupted" and "SIGTERM" in result.message
@@ -276,7 +276,7 @@ def test_the_state_is_plain_data_and_close_releases_the_worker():
     import copy
     import pickle
 
-    from optrun.core.runner import Oracle
+    from optrun.core.oracle import Oracle
 
     entry = OPTIMIZERS.get("bfgs")
     oracle = Oracle(rosen, remember_last=True)
@@ -302,14 +302,14 @@ def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
     """SciPy evaluates each iterate before the runner asks for it: the entry
     says so, and the run's Oracle is built with remember_last (nothing flips
     it on the runner's Oracle)."""
-    from optrun.engine.prepare import prepare
     from optrun.config import load_config
+    from optrun.engine.prepare import prepare
 
     for name, entry in OPTIMIZERS.items():
         assert entry.remember_last == (name in SCIPY)
     assert prepare(load_config({"problem": "rosenbrock", "optimizer": "lbfgs"})).oracle.remember_last
     assert not prepare(load_config({"problem": "rosenbrock", "optimizer": "gd"})).oracle.remember_last
-    from optrun.core.runner import Oracle
+    from optrun.core.oracle import Oracle
 
     oracle = Oracle(rosen)
     entry = OPTIMIZERS.get("lbfgs")
@@ -317,7 +317,7 @@ def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
     assert not oracle.remember_last
 
 
-# "precision loss" (SciPy's status 2): the status follows where the method stopped (runner.stalled_reason).
+# "precision loss" (SciPy's status 2): the status follows where the method stopped (stopping.stalled_reason).
 # gtol = 0 and no grad_tol: nothing but the stall can end these runs, on any CPU.
 def test_precision_loss_at_the_known_minimum_is_converged(workdir):
     result = run({"name": "bfgs", "gtol": 0.0}, problem="osborne1", max_iter=2000)

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import REPO
 
 pytestmark = pytest.mark.slow
@@ -405,8 +404,8 @@ def test_a_worker_watches_its_parent_without_the_kernel(tmp_path):
 
 
 def test_a_worker_refuses_tasks_after_a_signal_and_interrupted_pickles():
-    from optrun.engine import pool
     from optrun.core.runner import Interrupted
+    from optrun.engine import pool
 
     again = pickle.loads(pickle.dumps(Interrupted(signal.SIGTERM)))
     assert isinstance(again, KeyboardInterrupt) and again.signum == signal.SIGTERM

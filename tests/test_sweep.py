@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from helpers import REPO
 from tolerances import rounding
+from typer.testing import CliRunner
+
 from optrun.cli import app
 from optrun.config import SweepConfig
 from optrun.core.errors import ConfigError

@@ -5,7 +5,6 @@ and a missing one says how to measure it."""
 import json
 
 import pytest
-
 import tolerances
 
 

@@ -223,9 +223,9 @@ def _samples(names: list[str], count: int) -> dict[str, dict[str, list[list[floa
 
 def _variants() -> list[tuple[str, dict[str, str]]]:
     """This machine as it is, each lower NumPy SIMD level, and another OpenBLAS kernel (unless the machine sets one)."""
-    from optrun.core.machine import lower_simd_levels
-
     from helpers import other_kernel_env
+
+    from optrun.core.machine import lower_simd_levels
 
     variants = [("as is", {})]
     variants += [

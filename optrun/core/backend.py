@@ -3,7 +3,7 @@ derivatives taken of them.
 
 A :class:`Backend` bundles what the pipeline needs from an autodiff library:
 the NumPy-like module a problem's objective is written with (``np``), the
-derivative transformations the :class:`~optrun.core.runner.Oracle` uses, and
+derivative transformations the :class:`~optrun.core.oracle.Oracle` uses, and
 ``ravel``, which flattens a parameter tree into one float vector. Two are
 built in, chosen by the config's top-level ``backend:`` key:
 

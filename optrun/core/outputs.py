@@ -27,33 +27,6 @@ import yaml
 from optrun.core.errors import RunIOError
 from optrun.core.params import finite_or_none
 
-# Moved to optrun.core.trace, and still imported from here by modules outside
-# optrun/core (engine, plots, tests, benchmarks): to go once they import them from there.
-from optrun.core.trace import (
-    GRAD_PREFIX,
-    TRACE_COLUMNS,
-    TraceWarning,
-    TraceWriter,
-    read_trace,
-)
-
-__all__ = [
-    "FILE_MODE",
-    "GRAD_PREFIX",
-    "TRACE_COLUMNS",
-    "TraceWarning",
-    "TraceWriter",
-    "json_safe",
-    "make_given_dir",
-    "make_run_dir",
-    "read_trace",
-    "remove_run_dir",
-    "write_bytes_atomic",
-    "write_json_atomic",
-    "write_text_atomic",
-    "write_yaml",
-]
-
 
 def make_run_dir(base: str | Path, name: str, now: float | None = None, prefix: str = "") -> Path:
     """A new ``<base>/<name>/<prefix><YYYYMMDD-HHMMSS>[-N]`` folder, made atomically."""

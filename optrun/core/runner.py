@@ -13,8 +13,6 @@ written once in :mod:`optrun.core.stopping`, which the jax backend's compiled
 loop (:mod:`optrun.core.compiled`) applies too; the objective and its
 counted evaluations are the :class:`~optrun.core.oracle.Oracle`. This module
 also holds the run's signal handling (:class:`SignalFlag`, :class:`Interrupted`).
-Names that moved out of it (``Oracle``, ``Outcome``, ``TERMINATION``, ...)
-are still importable from here.
 """
 
 from __future__ import annotations
@@ -33,8 +31,6 @@ from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, 
 from optrun.core.oracle import Oracle
 from optrun.core.stopping import (
     FLOATS,
-    STALL_RTOL,
-    TERMINATION,
     Outcome,
     StopRules,
     best_point,
@@ -43,24 +39,7 @@ from optrun.core.stopping import (
     outcome,
     row_stop,
     stalled_reason,
-    termination_message,
 )
-
-# names that lived here before the stop rules (optrun.core.stopping) and the oracle (optrun.core.oracle) had modules
-__all__ = [
-    "SIGNALS",
-    "STALL_RTOL",
-    "TERMINATION",
-    "Interrupted",
-    "Observer",
-    "Oracle",
-    "Outcome",
-    "SignalFlag",
-    "StopRules",
-    "minimize",
-    "stalled_reason",
-    "termination_message",
-]
 
 
 class Interrupted(KeyboardInterrupt):

@@ -2,7 +2,7 @@
 
 :func:`prepare` turns a validated config into the problem, its start
 (initializer applied), the fixed and free parameters, the flat start vector
-and the :class:`~optrun.core.runner.Oracle` over it, all on the config's
+and the :class:`~optrun.core.oracle.Oracle` over it, all on the config's
 backend (``backend:``, :mod:`optrun.core.backend`). Bad input raises
 ConfigError, before any file exists. :mod:`optrun.engine.record` runs what it
 prepares; ``optrun plot`` prepares a finished run again from its config.yaml.
@@ -21,9 +21,9 @@ from autograd.misc.flatten import flatten
 from optrun.config import Config
 from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.oracle import Oracle
 from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
 from optrun.core.problems import Problem
-from optrun.core.runner import Oracle
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,13 @@ import numpy as np
 from optrun.config import Config
 from optrun.core import compiled, machine, runner
 from optrun.core.errors import OptrunError, RunIOError
-from optrun.core.outputs import TraceWriter, make_given_dir, make_run_dir, remove_run_dir, write_json_atomic, write_yaml
+from optrun.core.outputs import make_given_dir, make_run_dir, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
 from optrun.core.result import Best, KnownMinimum, Summary
-from optrun.core.runner import Interrupted, Outcome, SignalFlag
+from optrun.core.runner import Interrupted, SignalFlag
 from optrun.core.status import Status
+from optrun.core.stopping import Outcome
+from optrun.core.trace import TraceWriter
 from optrun.engine.prepare import Prepared, prepare
 from optrun.engine.result import RunResult
 from optrun.engine.signals import armed, run_signals

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from optrun.core.errors import ConfigError, OptrunError
-from optrun.core.outputs import read_trace
 from optrun.core.result import Best, KnownMinimum, Summary, grad_norm_text, params_text
 from optrun.core.status import Status
+from optrun.core.trace import read_trace
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
 
 # ------------------------------------------------------------------- params
 def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
-    from optrun.core.outputs import GRAD_PREFIX, TRACE_COLUMNS
+    from optrun.core.trace import GRAD_PREFIX, TRACE_COLUMNS
 
     fixed = set(TRACE_COLUMNS) | {"gap"}
     return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]

@@ -26,7 +26,7 @@ a run) and by the runner (what only a run shows):
 A run that breaks the contract ends ``failed`` with a message that blames
 "optimizer 'name'" (never the objective); so does an error raised inside
 ``init`` or ``update`` (unless it came from the objective, through the
-oracle). The factory receives the run's :class:`~optrun.core.runner.Oracle`,
+oracle). The factory receives the run's :class:`~optrun.core.oracle.Oracle`,
 for methods that need function values (line searches) or curvature.
 
 Capabilities are declared on the registry entry, never coded per method:
@@ -119,7 +119,7 @@ class OptimizerFinished(Exception):
     ends the run as ``converged`` (``success``) or ``failed`` with ``message``.
     ``stalled``: the method stopped because f cannot be decreased any further
     at floating-point precision (SciPy's "precision loss"); the runner then
-    decides the status from where it stopped (``runner.stalled_reason``).
+    decides the status from where it stopped (``stopping.stalled_reason``).
     ``nit``: the method's own iteration count at its end, when it reports one
     (SciPy's ``nit``, whose counting differs between SciPy versions)."""
 

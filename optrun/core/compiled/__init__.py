@@ -3,7 +3,7 @@
 :func:`minimize_compiled` runs a first-order method (an optimizer entry with
 the ``compiled`` capability, :mod:`optrun.core.optimizers`) on a jax-traceable
 flat objective. It gives the rows, stop rules, statuses, best point and
-:class:`~optrun.core.runner.Outcome` of :func:`optrun.core.runner.minimize`
+:class:`~optrun.core.stopping.Outcome` of :func:`optrun.core.runner.minimize`
 (iteration 0 is the start, row k holds f after k steps), but computes the
 iterations in chunks of ``length`` rows, each chunk one call of a jitted
 ``jax.lax.scan``:
@@ -49,11 +49,11 @@ What differs from the Python loop, by construction:
   as the Python loop's: the rounding-sensitive mlp-gd config agrees to the bit.
 
 The parts, each a module: the jitted chunk, built and kept
-(:mod:`optrun.core.compiled_chunk`); the host side of a run, which streams
+(:mod:`optrun.core.compiled.chunk`); the host side of a run, which streams
 the rows and applies the stop rules of :mod:`optrun.core.stopping`, the
-Python loop's own (:mod:`optrun.core.compiled_track`); and a batch of starts
+Python loop's own (:mod:`optrun.core.compiled.track`); and a batch of starts
 at once, ``jax.vmap`` of the chunk, each member with its own host side, its
-own step sizes and its own numeric options (:mod:`optrun.core.compiled_batch`,
+own step sizes and its own numeric options (:mod:`optrun.core.compiled.batch`,
 for ``sweep --vectorize`` over seeds and option grids).
 
 The step-size schedule stays defined once (:mod:`optrun.core.optimizers.schedules`,
@@ -70,42 +70,23 @@ from typing import Any
 
 import numpy as np
 
-from optrun.core.compiled_batch import minimize_compiled_batch
-from optrun.core.compiled_chunk import (
-    _CHUNKS,
+from optrun.core.compiled.batch import minimize_compiled_batch
+from optrun.core.compiled.chunk import (
     CHUNK,
-    ROW_BYTES,
-    WORK,
     batch_problem,
     chunk_for,
     chunk_length,
-    make_chunk,
     prepare_chunk,
     step_sizes,
-    varying_options,
 )
-from optrun.core.compiled_track import Track
+from optrun.core.compiled.track import Track
 from optrun.core.optimizers import OptimizerEntry
 from optrun.core.oracle import Oracle
 from optrun.core.runner import Observer, SignalFlag
 from optrun.core.stopping import Outcome, StopRules
 
-# the compiled loop's names, wherever they live (callers import them from here)
-__all__ = [
-    "CHUNK",
-    "ROW_BYTES",
-    "WORK",
-    "_CHUNKS",
-    "batch_problem",
-    "can_compile",
-    "chunk_for",
-    "chunk_length",
-    "make_chunk",
-    "minimize_compiled",
-    "minimize_compiled_batch",
-    "supports",
-    "varying_options",
-]
+# the compiled loop's API; its parts are the package's modules (chunk, track, batch)
+__all__ = ["batch_problem", "can_compile", "minimize_compiled", "minimize_compiled_batch", "supports"]
 
 
 def supports(entry: OptimizerEntry) -> bool:

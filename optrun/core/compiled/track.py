@@ -1,6 +1,6 @@
 """The host side of one compiled run: rows in, stop rules applied, Outcome out.
 
-The compiled loop (:mod:`optrun.core.compiled`, :mod:`optrun.core.compiled_batch`)
+The compiled loop (:mod:`optrun.core.compiled`, :mod:`optrun.core.compiled.batch`)
 computes rows a chunk at a time; a :class:`Track` takes each chunk's rows in
 turn, hands them to the run's observers, applies the stop rules of
 :mod:`optrun.core.stopping` (the same functions the Python loop applies, on

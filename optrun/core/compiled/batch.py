@@ -2,9 +2,9 @@
 
 :func:`minimize_compiled_batch` runs one objective and one first-order method
 from many starts together: each chunk is one call of the vmapped compiled
-chunk (:mod:`optrun.core.compiled_chunk`) over the batch's starts, step sizes
+chunk (:mod:`optrun.core.compiled.chunk`) over the batch's starts, step sizes
 and differing numeric options, and each member keeps its own host side
-(:class:`~optrun.core.compiled_track.Track`), so each member's rows and
+(:class:`~optrun.core.compiled.track.Track`), so each member's rows and
 Outcome are those its own run (:func:`optrun.core.compiled.minimize_compiled`)
 would give.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from optrun.core.compiled_chunk import CHUNK, chunk_length, prepare_chunk, step_sizes
-from optrun.core.compiled_track import Track
+from optrun.core.compiled.chunk import CHUNK, chunk_length, prepare_chunk, step_sizes
+from optrun.core.compiled.track import Track
 from optrun.core.optimizers import ContractError, OptimizerEntry
 from optrun.core.oracle import Oracle
 from optrun.core.runner import Observer, SignalFlag

@@ -9,10 +9,10 @@ with the same objective, optimizer and options compile once;
 and the direction have the shapes the loop needs. :func:`chunk_length` sizes
 the chunks, :func:`step_sizes` gives each row's step size from the host's
 schedule, and :func:`varying_options` and :func:`batch_problem` say which
-options a batch of runs (:mod:`optrun.core.compiled_batch`) carries as arrays.
+options a batch of runs (:mod:`optrun.core.compiled.batch`) carries as arrays.
 
 Nothing here streams rows or applies stop rules: that is the host's side
-(:mod:`optrun.core.compiled_track`).
+(:mod:`optrun.core.compiled.track`).
 """
 
 from __future__ import annotations
