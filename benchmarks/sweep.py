@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from optrun.engine.executors import choose
-from optrun.engine.sweep import run_sweep, start_sweep
+from optrun.engine.sweep import run_sweep
+from optrun.engine.sweep_dir import start_sweep
 from optrun.engine.sweep_plan import make_plan
 
 CONFIG = {

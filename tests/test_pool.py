@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from optrun.engine import pool
-from optrun.engine.sweep import run_one, start_sweep
+from optrun.engine.sweep import run_one
+from optrun.engine.sweep_dir import start_sweep
 from optrun.engine.sweep_plan import make_plan
 
 

@@ -87,7 +87,7 @@ def bench_command(
     from optrun.commands.sweep import run_new_or_resumed
     from optrun.engine.executors import check_dask_address
     from optrun.engine.signals import StoppedBySignal, signal_name, stoppable
-    from optrun.engine.sweep import is_done, is_failed, load_plan
+    from optrun.engine.sweep_dir import is_done, is_failed, load_plan
 
     with stoppable() as flag:
         load_problems(problems)

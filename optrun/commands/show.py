@@ -16,7 +16,7 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     from optrun.commands.common import load_problems
     from optrun.commands.sweep import show_sweep
     from optrun.engine.bench import is_bench_dir
-    from optrun.engine.sweep import is_sweep_dir
+    from optrun.engine.sweep_dir import is_sweep_dir
 
     load_problems(problems)
     if is_bench_dir(run_dir):
@@ -76,7 +76,7 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     from optrun.commands.common import load_problems, out, shown, warn
     from optrun.commands.sweep import plot_sweep_dir
     from optrun.core.rundir import read_run
-    from optrun.engine.sweep import is_sweep_dir
+    from optrun.engine.sweep_dir import is_sweep_dir
     from optrun.plots.runs import draw_run_plots
 
     load_problems(problems)

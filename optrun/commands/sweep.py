@@ -31,7 +31,8 @@ from typing import Any
 from optrun.core.errors import ConfigError, OptrunError
 from optrun.core.status import status
 from optrun.engine.executors import check_dask_address, choose
-from optrun.engine.sweep import SweepOutcome, is_done, is_failed, load_plan, run_sweep, start_sweep, sweep_rows
+from optrun.engine.sweep import SweepOutcome, run_sweep
+from optrun.engine.sweep_dir import is_done, is_failed, load_plan, start_sweep, sweep_rows
 from optrun.engine.sweep_plan import Plan, _flow, check_vectorizable, dropped_options, identical_repeats, make_plan
 from optrun.plots.sweep import _metric, plot_sweep
 
