@@ -48,10 +48,12 @@ EVERY = [
 ]
 
 
-def test_every_executor_class_is_tested_here():
-    """A new executor is one more subclass: it must join EVERY above."""
+def test_every_executor_class_is_registered_and_tested_here():
+    """A new executor is one more registered subclass: it must join EVERY above."""
     defined = {cls.__name__ for cls in executors.Executor.__subclasses__()}
+    registered = {cls.__name__ for _, cls in executors.EXECUTORS.items()}
     tested = {type(p.values[0]).__name__ for p in EVERY}
+    assert defined == registered, f"register {sorted(defined - registered)} with @register_executor"
     assert defined == tested, f"add the executors {sorted(defined - tested)} to EVERY in tests/test_executors.py"
 
 
@@ -124,6 +126,15 @@ def test_a_fresh_pool_sets_its_environment_in_workers_only():
     got, _ = collect(FreshPool(2, {name: "set"}), environment_value, [(name,)] * 3)
     assert got == {0: "set", 1: "set", 2: "set"}
     assert name not in os.environ  # this process's environment is left as it was
+
+
+@pytest.mark.parametrize("workers", [1, 2, 8])
+@pytest.mark.parametrize("dask", [None, "local:2"])
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_exactly_one_executor_is_wanted_for_any_request(workers, dask, vectorize):
+    request = executors.Request(workers, dask, vectorize)
+    wanted = [cls.wanted(request) for _, cls in executors.EXECUTORS.items()]
+    assert sum(e is not None for e in wanted) == 1, request
 
 
 def test_choose_follows_the_command_line_options():

@@ -24,7 +24,8 @@ stops it: nothing more starts, running calls get to record themselves. The
 :class:`Finished` it returns says what did not finish and why; the caller
 decides what that means for its results (a sweep looks for a summary on
 disk, a check reports the config as interrupted). A new way of running work
-is one more subclass; nothing dispatches on names.
+is one class: ``@register_executor``, and :meth:`Executor.wanted` saying which
+command-line request is for it; :func:`choose` asks every registered class.
 """
 
 from __future__ import annotations
@@ -37,15 +38,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.registry import Registry
 from optrun.core.runner import SignalFlag
 
 MAX_LOCAL_WORKERS = 256  # --dask local:N
 POLL_SECONDS = 0.05  # how often an executor waiting on others looks at the signal flag
 
 Call = tuple[Any, ...]
+E = TypeVar("E", bound="Executor")
 OnResult = Callable[[int, Any], None]
 
 
@@ -66,6 +69,12 @@ class Executor(ABC):
 
     name: ClassVar[str]
 
+    @classmethod
+    def wanted(cls, request: Request) -> Executor | None:
+        """This executor, if the command line asks for it (None: it is only
+        made in code, like :class:`FreshPool`)."""
+        return None
+
     @abstractmethod
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
@@ -82,22 +91,47 @@ def run_many(executor: Executor, fn: Callable[..., Any], calls: Sequence[Call], 
         return executor.map(fn, calls, on_result, flag)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What the command line asks of the executor: ``--workers N``,
+    ``--dask ADDRESS``, ``--vectorize``."""
+
+    workers: int = 1
+    dask: str | None = None
+    vectorize: bool = False
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor")
+
+
+def register_executor(cls: type[E]) -> type[E]:
+    """Add an executor class: :func:`choose` asks each registered class
+    whether a request is for it (:meth:`Executor.wanted`)."""
+    EXECUTORS.register(cls.name, cls)
+    return cls
+
+
 def choose(workers: int = 1, dask: str | None = None, vectorize: bool = False) -> Executor:
-    """The executor the command-line options ask for."""
-    if vectorize:
-        return Vectorized()
-    if dask is not None:
-        return DaskCluster(dask)
-    return LocalPool(workers) if workers > 1 else InProcess()
+    """The one executor the command-line options ask for."""
+    request = Request(workers, dask, vectorize)
+    found = [executor for _, cls in EXECUTORS.items() if (executor := cls.wanted(request)) is not None]
+    if len(found) != 1:  # the classes' wanted() split every request between them: a new one must too
+        raise OptrunError(f"{request} is wanted by {len(found)} executors: {', '.join(e.name for e in found)}")
+    return found[0]
 
 
 # ----------------------------------------------------------------- in-process
+@register_executor
 class InProcess(Executor):
     """One call after another in this process: the reference every other
     executor must agree with. A signal during a call ends that call as
     interrupted (it records itself); one between calls starts nothing more."""
 
     name = "in-process"
+
+    @classmethod
+    def wanted(cls, request: Request) -> Executor | None:
+        return cls() if request.workers <= 1 and request.dask is None and not request.vectorize else None
 
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
@@ -116,6 +150,7 @@ class InProcess(Executor):
 
 
 # --------------------------------------------------------------- local pools
+@register_executor
 @dataclass
 class LocalPool(Executor):
     """This process and up to ``workers - 1`` spawned helpers, started only
@@ -124,6 +159,10 @@ class LocalPool(Executor):
 
     workers: int
     name: ClassVar[str] = "pool"
+
+    @classmethod
+    def wanted(cls, request: Request) -> Executor | None:
+        return cls(request.workers) if request.workers > 1 and request.dask is None and not request.vectorize else None
 
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
@@ -134,6 +173,7 @@ class LocalPool(Executor):
         return Finished(signum, frozenset(not_started), lost)
 
 
+@register_executor
 @dataclass
 class FreshPool(Executor):
     """Spawned workers only, each started with ``env`` set (variables that
@@ -234,6 +274,7 @@ def dask_client(address: str) -> tuple[Any, Any]:
         raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
 
 
+@register_executor
 @dataclass
 class DaskCluster(Executor):
     """Calls go to Dask workers (threads of other processes: a signal there
@@ -243,6 +284,10 @@ class DaskCluster(Executor):
 
     address: str
     name: ClassVar[str] = "dask"
+
+    @classmethod
+    def wanted(cls, request: Request) -> Executor | None:
+        return cls(request.dask) if request.dask is not None and not request.vectorize else None
 
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
@@ -301,12 +346,17 @@ def batched(batch: BatchForm) -> Callable[[Callable[..., Any]], Callable[..., An
     return declare
 
 
+@register_executor
 class Vectorized(Executor):
     """Every call as one computation in this process (``jax.vmap``), through
     the function's batch form (:func:`batched`); a signal ends every member
     at the same row, each recording itself as interrupted."""
 
     name = "vmap"
+
+    @classmethod
+    def wanted(cls, request: Request) -> Executor | None:
+        return cls() if request.vectorize else None
 
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
