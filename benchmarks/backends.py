@@ -2,7 +2,7 @@
 
 Every optrun run here goes through the real pipeline: ``prepare`` builds the
 problem, start and Oracle from a config mapping (``backend: jax`` or
-``autograd``), then the loop ``commands/run.py`` dispatches to runs it: on jax,
+``autograd``), then the loop ``engine/record.py`` dispatches to runs it: on jax,
 ``optrun.core.compiled.minimize_compiled`` (first-order methods); on autograd,
 ``runner.minimize``. Each is timed twice: the loop alone (no observer) and
 recording the trace (the run's TraceWriter, to a temporary file), as a run does.

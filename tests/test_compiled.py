@@ -427,7 +427,7 @@ def shipped_first_order():
 
 
 def dispatch(prep, observers, interrupt=None):
-    """What commands/run.py's solve does with the compiled loop: the compiled
+    """What engine/record.py's solve does with the compiled loop: the compiled
     loop on the jax backend for an optimizer with the capability, the Python loop otherwise."""
     config = prep.config
     entry, options = config.optimizer.entry, config.optimizer.options

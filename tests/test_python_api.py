@@ -1,6 +1,6 @@
 """Your own function from Python (optrun.minimize, optrun.grad(fun, at)),
 results in a notebook (_repr_html_, to_pandas) and optrun.load: the same
-pipeline and result object as optrun run (optrun/commands/run.py,
+pipeline and result object as optrun run (optrun/api.py, optrun/engine/record.py,
 optrun/core/problems/python.py)."""
 
 import json
