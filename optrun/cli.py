@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from optrun.cli_app import CORES, Flag, Plots, Problems, Quiet, RunDir, Workers, app, ends
+from optrun.cli_app import CORES, Dask, Flag, Plots, Problems, Quiet, RunDir, RunWorkers, Workers, app, ends
 
 
 @app.command()
@@ -290,15 +290,8 @@ def sweep(
             "--seeds", metavar="N", min=1, help="Repeat every point with this many seeds (seed, seed+1, ...)."
         ),
     ] = None,
-    workers: Annotated[
-        int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
-    ] = CORES,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
-        ),
-    ] = None,
+    workers: RunWorkers = CORES,
+    dask: Dask = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs."),
@@ -333,15 +326,8 @@ def bench(
     suite: Annotated[
         Path | None, typer.Argument(metavar="SUITE", help="The suite file (omit with --resume).", show_default=False)
     ] = None,
-    workers: Annotated[
-        int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
-    ] = CORES,
-    dask: Annotated[
-        str | None,
-        typer.Option(
-            "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
-        ),
-    ] = None,
+    workers: RunWorkers = CORES,
+    dask: Dask = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs."),

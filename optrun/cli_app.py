@@ -119,6 +119,18 @@ def Workers(what: str) -> Any:
     )
 
 
+# sweep's and bench's runs: where they run
+RunWorkers = Annotated[
+    int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
+]
+Dask = Annotated[
+    str | None,
+    typer.Option(
+        "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
+    ),
+]
+
+
 def Plots(default: str) -> Any:
     """``--plots/--no-plots``: draw each run's plots, in output.plot_format."""
     return Flag("--plots/--no-plots", help=f"Draw each run's plots in output.plot_format ({default}).")
