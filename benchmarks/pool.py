@@ -3,7 +3,8 @@ benchmarks/sweep.py (8 runs: tiny, short, long) on 1 worker and on 2 workers
 with optrun.engine.pool as committed at --before and as in the working tree,
 interleaved (the order rotates every repeat); prints the medians, each
 2-worker speed-up, the median of the repeats' after/before time ratios (the
-two measured one after the other, at the same load) and the load average.
+two measured one after the other, at the same load; their range in brackets)
+and the load average.
 
     python benchmarks/pool.py [--before HEAD] [--repeats 5] [--busy N] [--tiny 40] [--short 550] [--long 1500]
 
@@ -75,8 +76,9 @@ def main() -> int:
         one, old, new = (statistics.median(walls[size, kind]) for kind in kinds)
         times = f"{one:>7.2f} s {old:>7.2f} s {new:>7.2f} s"
         # each repeat's after / before (measured one after the other, at the same load): below 1, after is faster
-        paired = statistics.median(a / b for a, b in zip(walls[size, "2 after"], walls[size, "2 before"]))
-        print(f"{size:<6} {iterations:>5} {times} {one / old:>12.2f}x {one / new:>5.2f}x {paired:>20.2f}")
+        paired = [a / b for a, b in zip(walls[size, "2 after"], walls[size, "2 before"])]
+        spread = f"{statistics.median(paired):.2f} ({min(paired):.2f}-{max(paired):.2f})"
+        print(f"{size:<6} {iterations:>5} {times} {one / old:>12.2f}x {one / new:>5.2f}x {spread:>21}")
     print(
         f"medians of {args.repeats}; load average (1 min) over the measurement: min {min(loads):.2f}, "
         f"median {statistics.median(loads):.2f}, max {max(loads):.2f} on {os.cpu_count()} cores"
