@@ -33,17 +33,17 @@ from optrun.core.status import status
 from optrun.engine.executors import check_dask_address, choose
 from optrun.engine.sweep import SweepOutcome, run_sweep
 from optrun.engine.sweep_dir import is_done, is_failed, load_plan, start_sweep, sweep_rows
-from optrun.engine.sweep_plan import Plan, _flow, check_vectorizable, dropped_options, identical_repeats, make_plan
-from optrun.plots.sweep import _metric, plot_sweep
+from optrun.engine.sweep_plan import Plan, check_vectorizable, dropped_options, flow_text, identical_repeats, make_plan
+from optrun.plots.sweep import plot_sweep, sweep_metric
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
-    return tuple(_flow(row[k]) for k in keys if k != "seed")
+    return tuple(flow_text(row[k]) for k in keys if k != "seed")
 
 
 def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
     """One entry per swept point: mean/min/max of the final f (or gap) over seeds."""
-    metric = _metric(rows)
+    metric = sweep_metric(rows)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(_group_key(row, keys), []).append(row)

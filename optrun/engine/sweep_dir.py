@@ -19,7 +19,7 @@ from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic,
 from optrun.core.result import Summary
 from optrun.core.rundir import read_summary
 from optrun.core.status import status
-from optrun.engine.sweep_plan import Plan, _flow
+from optrun.engine.sweep_plan import Plan, flow_text
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 
@@ -206,7 +206,11 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
     for row in rows:
         writer.writerow(
             {
-                c: ("" if row.get(c) is None else (_flow(row[c]) if isinstance(row.get(c), (list, dict)) else row[c]))
+                c: (
+                    ""
+                    if row.get(c) is None
+                    else (flow_text(row[c]) if isinstance(row.get(c), (list, dict)) else row[c])
+                )
                 for c in columns
             }
         )

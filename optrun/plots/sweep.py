@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from optrun.core.rundir import read_summary
-from optrun.engine.sweep_plan import _flow
+from optrun.engine.sweep_plan import flow_text
 
 
-def _metric(rows: Iterable[dict[str, Any]]) -> str:
+def sweep_metric(rows: Iterable[dict[str, Any]]) -> str:
     rows = list(rows)
     return "gap" if rows and all(r.get("gap") is not None for r in rows if r["status"] != "error") else "f"
 
@@ -53,7 +53,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         return False
     from optrun.plots.figures import log_safe_gap, subplots
 
-    metric = _metric(rows)
+    metric = sweep_metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
     if not finite:
         return False
@@ -76,14 +76,14 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
     for ax, key in zip(axes[0], swept):
         numeric = _numeric(rows, key)
-        categories = list(dict.fromkeys(_flow(r[key]) for r in rows))  # in the order swept
+        categories = list(dict.fromkeys(flow_text(r[key]) for r in rows))  # in the order swept
         others = [k for k in keys if k not in (key, "seed")]
         lines: dict[tuple, list[dict[str, Any]]] = {}
         for row in rows:
-            lines.setdefault(tuple(_flow(row[k]) for k in others), []).append(row)
+            lines.setdefault(tuple(flow_text(row[k]) for k in others), []).append(row)
         for label, members in lines.items():
             points = sorted(
-                (r[key] if numeric else categories.index(_flow(r[key])), r[metric])
+                (r[key] if numeric else categories.index(flow_text(r[key])), r[metric])
                 for r in members
                 if r[metric] is not None and math.isfinite(r[metric])
             )
