@@ -84,6 +84,7 @@ def to_overrides(values: dict[str, Any]) -> list[str]:
 
 
 def flow_text(value: Any) -> str:
+    """A value as one line of YAML flow style (``[0, 1]``, ``{a: 1}``), as --set and sweep.csv write it."""
     text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
     return text[: -len("...")].strip() if text.endswith("...") else text
 
