@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -125,7 +126,7 @@ def _no_jvp(what: str):
     raise NotImplementedError(f"no derivative with respect to {what}")
 
 
-CONSTANTS = {"pi": float(np.pi), "e": float(np.e)}
+CONSTANTS = {"pi": math.pi, "e": math.e}  # (the doubles np.pi and np.e are)
 BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
