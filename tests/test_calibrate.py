@@ -175,3 +175,32 @@ def test_a_failure_says_where_the_expectation_was_recorded(tmp_path):
         "expectation recorded on Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread; this run: "
         + result.machine
     )
+
+
+def test_a_signal_stops_a_calibration_before_any_config_is_written(tmp_path, monkeypatch):
+    """SIGTERM arrives during the first sample (a real signal to this process,
+    recorded by the engine's handler): no further sample starts, the
+    calibration ends with StoppedBySignal (exit 143 from the CLI) and the
+    config is left byte for byte as it was."""
+    import signal
+
+    from optrun.engine.calibrate import calibrate_configs
+    from optrun.engine.signals import StoppedBySignal
+
+    config = tmp_path / "trid-gd.yaml"
+    shutil.copy(REPO / "configs" / "trid-gd.yaml", config)
+    before = config.read_bytes()
+    real, ran = calibrate.run_sample, []
+
+    def signalled(*args, **kwargs):
+        ran.append(args)
+        if len(ran) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "run_sample", signalled)
+    with pytest.raises(StoppedBySignal) as stopped:
+        calibrate_configs([config], workers=1)
+    assert stopped.value.signum == signal.SIGTERM
+    assert len(ran) == 1  # nothing started after the signal
+    assert config.read_bytes() == before
