@@ -51,8 +51,14 @@ def load(run_dir: str | Path) -> RunResult:
     """The :class:`RunResult` of a finished run directory (what ``optrun.run``
     returned when it ran): summary, trace on first use, plots. A run killed
     before its summary was written is an error saying so."""
+    import os
+
     from optrun.core.rundir import read_run
 
+    if not isinstance(run_dir, (str, os.PathLike)):
+        raise ConfigError(
+            f"must be a run directory's path (text or a Path), got {type(run_dir).__name__}", path="run_dir"
+        )
     path = Path(run_dir)
     files = read_run(path)
     if files.summary is None:

@@ -228,3 +228,51 @@ def test_minimize_and_grad_of_a_jax_function_on_the_jax_backend(workdir):
     np.testing.assert_allclose(g_jax.hessian.array, g_auto.hessian.array, rtol=rounding(16))
     with pytest.raises(ConfigError, match=r"^backend: problem 'python' runs on the 'jax' backend only, not 'autograd'"):
         optrun.minimize(rosen_jax, start, backend="jax", overrides=["backend=autograd"])
+
+
+def _self_listing():
+    start: list = [1.0]
+    start.append(start)
+    return start
+
+
+@pytest.mark.parametrize(
+    "x0, fun",
+    [
+        (3, lambda x: (x - 1.0) ** 2),
+        (np.array([1, 2]), lambda x: anp.sum((x - 1.0) ** 2)),
+        ([1, 2], lambda x: (x[0] - 1.0) ** 2 + x[1] ** 2),
+        ({"a": 3}, lambda p: (p["a"] - 1.0) ** 2),
+    ],
+    ids=["int", "int-array", "int-list", "int-dict"],
+)
+def test_integer_starts_become_floats(workdir, x0, fun):
+    """What a notebook user types: before, autograd raised a traceback on integer starts."""
+    result = optrun.minimize(fun, x0, "gd", step_size=0.1, stop={"max_iter": 3}, output={"plots": False})
+    assert result.status == "max_iter" and result.nit == 3
+
+
+@pytest.mark.parametrize(
+    "x0, words",
+    [
+        ("abc", "x0: is 'abc' (str), not a number"),
+        (None, "x0: is None (NoneType), not a number"),
+        (True, "x0: is True, a truth value"),
+        (np.array([1, "a"], dtype=object), "x0: is an array of object values"),
+        (_self_listing(), "x0[1]: contains itself"),
+        (eval("[" * 60 + "1.0" + "]" * 60), "x0: nests more than 50 levels"),
+        ({1: 2.0}, "x0: has the key 1"),
+    ],
+    ids=["text", "none", "bool", "object-array", "self-reference", "deep", "int-key"],
+)
+def test_a_start_that_is_not_numbers_is_one_config_error(workdir, x0, words):
+    with pytest.raises(optrun.ConfigError) as caught:
+        optrun.minimize(lambda x: x, x0)
+    assert str(caught.value).startswith(words)
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize("run_dir", [None, 3, ["a"]])
+def test_load_of_a_non_path_is_one_config_error(run_dir):
+    with pytest.raises(optrun.ConfigError, match="run_dir: must be a run directory's path"):
+        optrun.load(run_dir)

@@ -10,7 +10,6 @@ one-line :class:`ConfigError`; a file that cannot be read is a
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import yaml
 
 from optrun.core.errors import ConfigError, RunIOError
+from optrun.core.folder_files import read_folder_json
 from optrun.core.result import Summary
 from optrun.core.safe_yaml import read_yaml_file
 from optrun.core.trace import TRACE_COLUMNS, read_trace
@@ -89,16 +89,12 @@ def read_summary(run_dir: str | Path) -> Summary | None:
     naming the key; a file that cannot be read is a :class:`RunIOError`."""
     run = Path(run_dir)
     path = run / "summary.json"
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():  # a FIFO or device in its place is refused below
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise RunIOError(f"cannot read summary.json: {exc.strerror or exc}", source=str(run)) from None
-    except (ValueError, RecursionError) as exc:  # (RecursionError: absurdly nested JSON)
-        raise ConfigError(
-            f"summary.json is not an optrun summary: not JSON ({' '.join(str(exc).split())})", source=str(run)
-        ) from None
+    try:  # the bounded reader: a regular file (never a FIFO or a device), its size, depth and finite numbers
+        data = read_folder_json(path, str(run), "summary.json is not an optrun summary")
+    except FileNotFoundError:  # removed since it was seen
+        return None
     return Summary.from_json(data, source=str(run))
 
 

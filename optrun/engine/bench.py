@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -167,28 +166,52 @@ def is_bench_dir(path: Path) -> bool:
 
 
 def load_bench(bench_dir: Path) -> dict[str, Any]:
-    """bench.json, checked enough to be used."""
+    """bench.json, read by the bounded reader (a regular file, size, depth, finite numbers) and checked to be
+    what optrun wrote: one line naming what is wrong otherwise."""
+    from optrun.core.folder_files import read_folder_json
+
     if not bench_dir.is_dir():
         raise ConfigError("not a bench directory (no such folder)", source=str(bench_dir))
     try:
-        data = json.loads((bench_dir / BENCH_FILE).read_text(encoding="utf-8"))
+        data = read_folder_json(bench_dir / BENCH_FILE, str(bench_dir), f"{BENCH_FILE} is not an optrun bench file")
     except FileNotFoundError:
         raise ConfigError(f"not a bench directory (no {BENCH_FILE})", source=str(bench_dir)) from None
-    except ValueError as exc:
-        raise ConfigError(f"cannot read {BENCH_FILE}: {' '.join(str(exc).split())}", source=str(bench_dir)) from None
-    except OSError as exc:
-        raise RunIOError(f"cannot read {BENCH_FILE}: {exc.strerror or exc}", source=str(bench_dir)) from None
-    ok = (
-        isinstance(data, dict)
-        and isinstance(data.get("runs"), list)
-        and isinstance(data.get("targets"), list)
-        and isinstance(data.get("suite"), dict)
-        and all(isinstance(t, (int, float)) for t in data["targets"])
-        and all(isinstance(r, dict) and {"problem", "optimizer", "start", "dimension"} <= set(r) for r in data["runs"])
-    )
-    if not ok:
-        raise ConfigError(f"{BENCH_FILE} is not an optrun bench file", source=str(bench_dir))
+    problem = bench_problem(data)
+    if problem:
+        raise ConfigError(f"{BENCH_FILE} is not an optrun bench file: {problem}", source=str(bench_dir))
     return data
+
+
+def bench_problem(data: Any) -> str:
+    """Why bench.json's ``data`` is not what optrun wrote ('' when it is)."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if not isinstance(data.get("suite"), dict):
+        return "'suite' should be an object"
+    targets = data.get("targets")
+    if (
+        not isinstance(targets, list)
+        or not 1 <= len(targets) <= 20
+        or not all(type(t) in (int, float) and 0 < t < 1 for t in targets)
+        or len(set(targets)) != len(targets)
+    ):
+        return "'targets' should be 1 to 20 distinct numbers between 0 and 1 (exclusive)"
+    runs = data.get("runs")
+    if not isinstance(runs, list) or not 1 <= len(runs) <= MAX_RUNS:
+        return f"'runs' should be a list of 1 to {MAX_RUNS} runs"
+    for i, run in enumerate(runs, start=1):
+        if not isinstance(run, dict) or not {"problem", "optimizer", "start", "dimension"} <= set(run):
+            return f"run {i} should be an object with problem, optimizer, start and dimension"
+        if not isinstance(run["problem"], str) or not isinstance(run["optimizer"], str):
+            return f"run {i}: 'problem' and 'optimizer' should be names (strings)"
+        if (
+            type(run["start"]) is not int
+            or run["start"] < 0
+            or type(run["dimension"]) is not int
+            or run["dimension"] < 0
+        ):
+            return f"run {i}: 'start' and 'dimension' should be whole numbers >= 0"
+    return ""
 
 
 def bench_rows(
@@ -262,36 +285,34 @@ def write_bench_csv(rows: list[dict[str, Any]], targets: Sequence[float], path: 
     write_text_atomic(path, buffer.getvalue())
 
 
+_TEXT_COLUMNS = ("problem", "optimizer", "status", "run_dir")
+_WHOLE_COLUMNS = ("dimension", "start", "nit", "nfev", "njev")
+_UNBOUNDED_COLUMNS = ("f", "gap")  # a diverged run's f and f - f* are written as inf or nan
+
+
 def read_bench_csv(path: Path) -> list[dict[str, Any]]:
-    """bench.csv's rows with numbers as numbers and empty cells as None."""
+    """bench.csv's rows with numbers as numbers and empty cells as None, read by the bounded reader;
+    a cell that is not what optrun writes there is one line naming the line and column."""
+    from optrun.core.folder_files import csv_number, read_folder_csv
+
     try:
-        text = path.read_text(encoding="utf-8")
+        _, raw_rows = read_folder_csv(path)
     except FileNotFoundError:
         raise ConfigError(
             "the bench has no bench.csv yet: finish it with optrun bench --resume", source=str(path.parent)
         ) from None
-    except OSError as exc:
-        raise RunIOError(f"cannot read bench.csv: {exc.strerror or exc}", source=str(path.parent)) from None
     rows = []
-    for raw in csv.DictReader(io.StringIO(text)):
+    for line, raw in enumerate(raw_rows, start=2):
         row: dict[str, Any] = {}
         for key, value in raw.items():
-            if value in ("", None):
+            if value == "":
                 row[key] = None
-            elif key in ("problem", "optimizer", "status", "run_dir"):
+            elif key in _TEXT_COLUMNS:
                 row[key] = value
             else:
-                try:
-                    number = float(value)
-                except ValueError:
-                    raise ConfigError(
-                        f"bench.csv: column '{key}' holds {value!r}, not a number", source=str(path.parent)
-                    ) from None
-                row[key] = (
-                    int(number)
-                    if key in ("dimension", "start", "nit", "nfev", "njev") or key.startswith("nfev_to_")
-                    else number
-                )
+                whole = key in _WHOLE_COLUMNS or key.startswith("nfev_to_")
+                number = csv_number(path, line, key, value, whole=whole, finite=key not in _UNBOUNDED_COLUMNS)
+                row[key] = int(number) if whole else number
         rows.append(row)
     return rows
 

@@ -6,7 +6,6 @@ delete (anything optrun did not make) is decided here.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -19,7 +18,7 @@ from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic,
 from optrun.core.result import Summary
 from optrun.core.rundir import read_summary
 from optrun.core.status import status
-from optrun.engine.sweep_plan import Plan, flow_text
+from optrun.engine.sweep_plan import MAX_RUNS, Plan, flow_text
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 
@@ -80,17 +79,14 @@ def start_sweep(plan: Plan, output_dir: str, name: str) -> Path:
 
 def load_plan(sweep_dir: Path) -> Plan:
     """The plan of an existing sweep directory (for --resume), validated."""
-    path = sweep_dir / "sweep.json"
+    from optrun.core.folder_files import read_folder_json
+
     if not sweep_dir.is_dir():
         raise ConfigError("not a sweep directory (no such folder)", source=str(sweep_dir))
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+    try:  # the bounded reader: a regular file, its size, depth and finite numbers
+        data = read_folder_json(sweep_dir / "sweep.json", str(sweep_dir))
     except FileNotFoundError:
         raise ConfigError("not a sweep directory (no sweep.json)", source=str(sweep_dir)) from None
-    except ValueError as exc:
-        raise ConfigError(f"cannot read sweep.json: {' '.join(str(exc).split())}", source=str(sweep_dir)) from None
-    except OSError as exc:
-        raise RunIOError(f"cannot read sweep.json: {exc.strerror or exc}", source=str(sweep_dir)) from None
     problem = plan_problem(data)
     if problem:
         raise ConfigError(f"sweep.json is not an optrun sweep plan: {problem}", source=str(sweep_dir))
@@ -122,6 +118,8 @@ def plan_problem(data: Any) -> str:
         return f"'keys' names a result column ({sorted(taken)[0]})"
     if not data["runs"]:
         return "'runs' is empty"
+    if len(data["runs"]) > MAX_RUNS:
+        return f"'runs' holds {len(data['runs'])} runs; a sweep has at most {MAX_RUNS}"
     for i, values in enumerate(data["runs"], start=1):
         if not isinstance(values, dict) or list(values) != keys:
             return f"run {i} does not give exactly the keys {keys}"

@@ -20,7 +20,7 @@ def draw_compare(runs: list[RunFiles], ax: Any) -> None:
     axes when there are more than 8."""
     import numpy as np
 
-    from optrun.plots.figures import log_safe_gap
+    from optrun.plots.figures import LOG_CEILING, log_clip, log_safe_gap, log_scale
 
     use_gap = all("gap" in run.trace for run in runs)
     curves = log_safe_gap(*(run.trace["gap"] for run in runs)) if use_gap else [run.trace["f"] for run in runs]
@@ -38,14 +38,17 @@ def draw_compare(runs: list[RunFiles], ax: Any) -> None:
         ax.plot(run.trace["iter"], shown, label=text, color=color, linestyle="--" if is_diverged else "-")
         if is_diverged and len(shown):
             ax.plot(run.trace["iter"][-1], shown[-1], "x", color=color, markersize=9)
+    # a gap past the float range a log axis can tick (1e277, inf) is drawn at LOG_CEILING, and said so
+    beyond = use_gap and any(log_clip(abs(run.trace["gap"]))[1] for run, d in zip(runs, diverged) if not (d and span))
     if use_gap:
-        ax.set_yscale("log")
+        log_scale(ax)
     ax.set_ylabel("f - f*" if use_gap else "f")
     ax.set_xlabel("iteration")
     problems = sorted({run.problem for run in runs})
     ax.set_title(
         f"{len(runs)} runs on {', '.join(problems)}"
         + (" (diverged runs clipped, marked x)" if any(diverged) and span else "")
+        + (f" (values beyond {LOG_CEILING:.0e} drawn at {LOG_CEILING:.0e})" if beyond else "")
     )
     ax.grid(alpha=0.3)
     if len(runs) > 8:

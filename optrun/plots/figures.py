@@ -93,8 +93,8 @@ MINOR_DECADES = 3  # a log axis spanning more decades has minor ticks at its unl
 
 
 @functools.cache
-def _log_ticks() -> tuple[type, type]:
-    """(formatter, minor locator) classes for :func:`log_scale`, made once
+def _log_ticks() -> tuple[type, type, type]:
+    """(formatter, minor locator, major locator) classes for :func:`log_scale`, made once
     matplotlib is imported."""
     from matplotlib.ticker import LogFormatterSciNotation, LogLocator
 
@@ -113,11 +113,19 @@ def _log_ticks() -> tuple[type, type]:
         most MINOR_DECADES decades; beyond, one at each decade."""
 
         def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
-            decades = abs(np.log10(vmax / vmin)) if vmin > 0 and vmax > 0 else np.inf
+            decades = abs(np.log10(vmax) - np.log10(vmin)) if vmin > 0 and vmax > 0 else np.inf
             self.set_params(subs="auto" if decades <= MINOR_DECADES else (1.0,))
             return super().tick_values(vmin, vmax)
 
-    return PlainLogFormatter, MinorLogLocator
+    class FiniteLogLocator(LogLocator):
+        """matplotlib's major log ticks without the ones past the float range: an axis reaching 1e277 gets a
+        tick at 10^321 = inf, whose label raised OverflowError (a diverged run could not be compared)."""
+
+        def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+            ticks = np.asarray(super().tick_values(vmin, vmax), dtype=float)
+            return ticks[np.isfinite(ticks) & (ticks > 0)]
+
+    return PlainLogFormatter, MinorLogLocator, FiniteLogLocator
 
 
 def log_scale(ax: Any, which: str = "y") -> None:
@@ -127,7 +135,8 @@ def log_scale(ax: Any, which: str = "y") -> None:
     decades only (45 fewer on a gradient norm falling 10^5)."""
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
-    formatter, minor = _log_ticks()
+    formatter, minor, major = _log_ticks()
+    axis.set_major_locator(major(10))
     axis.set_major_formatter(formatter(10))
     axis.set_minor_formatter(formatter(10, labelOnlyBase=False))
     axis.set_minor_locator(minor(10))
@@ -170,12 +179,25 @@ def zero_gap_note(it: np.ndarray, gap: np.ndarray, floor: float) -> str | None:
     return f"f - f* = 0 reached at iteration {int(it[zero[0]])}, drawn at the floor {floor:.3g}"
 
 
+LOG_FLOOR, LOG_CEILING = 1e-200, 1e200  # a log axis spans at most these: its ticks and margins stay finite
+
+
 def log_safe_gap(*gaps: np.ndarray) -> list[np.ndarray]:
     """|f - f*| for a log axis: exact zeros (and tiny negative rounding) are
-    shown at the smallest positive gap seen, not at 1e-308."""
+    shown at the smallest positive gap seen, not at 1e-308; gaps beyond
+    LOG_CEILING (a diverged run: 1e277, inf) at LOG_CEILING; NaN is left out."""
     positive = np.concatenate([np.abs(g)[np.isfinite(g) & (np.abs(g) > 0)] for g in gaps] or [np.array([])])
-    floor = float(positive.min()) if positive.size else 1e-16
-    return [np.maximum(np.abs(g), floor) for g in gaps]
+    floor = max(float(positive.min()), LOG_FLOOR) if positive.size else 1e-16
+    return [log_clip(np.maximum(np.abs(g), floor))[0] for g in gaps]
+
+
+def log_clip(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Values for a log axis within [LOG_FLOOR, LOG_CEILING] (inf at the ceiling, NaN left as NaN: not drawn),
+    and whether any finite or infinite value was moved (for a note on the plot)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        moved = bool(np.any((values > LOG_CEILING) | ((values > 0) & (values < LOG_FLOOR))))
+        return np.clip(values, LOG_FLOOR, LOG_CEILING), moved
 
 
 def figure_bytes(fig: Any, fmt: str = DEFAULT_FORMAT) -> bytes:

@@ -45,12 +45,14 @@ class PythonFunction:
     fun: Callable[[Any], Any]
     x0: Any
     backends: tuple[str, ...] = ("autograd",)  # the backends whose array module fun is written with
+    start_name: str = "x0"  # the argument x0 was given as, named by its errors
 
     def __post_init__(self) -> None:
         if not callable(self.fun):
             raise ConfigError(
                 f"must be a Python function of one parameter tree, got {type(self.fun).__name__}", path="fun"
             )
+        object.__setattr__(self, "x0", float_start(self.x0, self.start_name))
         if isinstance(self.backends, str) or not self.backends or not all(isinstance(b, str) for b in self.backends):
             raise ConfigError(f"must be a non-empty tuple of backend names, got {self.backends!r}", path="backends")
         object.__setattr__(self, "backends", tuple(self.backends))
@@ -83,6 +85,54 @@ class PythonFunction:
         if isinstance(x0, Mapping):
             return Problem(objective=lambda p: fun(dict(p)), start=dict(x0))
         return Problem(objective=lambda p: fun(p["x"]), start={"x": x0})
+
+
+MAX_START_DEPTH = 50  # levels of dicts and lists in a start, as in a config
+
+
+def float_start(value: Any, name: str = "x0") -> Any:
+    """A start as the optimizers take it: integers (Python's, numpy's, integer
+    arrays) become floats, inside dicts, lists and tuples too; anything else
+    (text, None, True, object or complex arrays, a dict key that is not text,
+    nesting past MAX_START_DEPTH, a list that contains itself) is a
+    ConfigError naming the argument and where in it."""
+    import numbers
+
+    import numpy as np
+
+    def bad(where: str, what: str) -> ConfigError:
+        return ConfigError(f"{what}; a start is a float, an array of floats, or a dict or list of them", path=where)
+
+    def walk(item: Any, where: str, inside: tuple[int, ...]) -> Any:
+        if len(inside) > MAX_START_DEPTH:
+            raise bad(name, f"nests more than {MAX_START_DEPTH} levels of dicts and lists")
+        if isinstance(item, (bool, np.bool_)):
+            raise bad(where, f"is {item!r}, a truth value, not a number")
+        if isinstance(item, numbers.Real) and not isinstance(item, np.ndarray):
+            return float(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind in "iu":
+                return item.astype(float)
+            if item.dtype.kind != "f":
+                raise bad(where, f"is an array of {item.dtype} values, not of numbers")
+            return item
+        if isinstance(item, (Mapping, list, tuple)):
+            if id(item) in inside:
+                raise bad(where, "contains itself")
+            inside = (*inside, id(item))
+            if isinstance(item, Mapping):
+                for key in item:
+                    if not isinstance(key, str):
+                        raise bad(where, f"has the key {key!r}; parameter names are text")
+                return {key: walk(v, f"{where}.{key}", inside) for key, v in item.items()}
+            if not item:
+                raise bad(where, "is empty")
+            walked = [walk(v, f"{where}[{i}]", inside) for i, v in enumerate(item)]
+            return tuple(walked) if isinstance(item, tuple) else walked
+        shown = repr(item) if len(repr(item)) <= 40 else repr(item)[:37] + "..."
+        raise bad(where, f"is {shown} ({type(item).__name__}), not a number")
+
+    return walk(value, name, ())
 
 
 @register_problem(
