@@ -15,7 +15,9 @@ from typing import Annotated
 
 import typer
 
-from optrun.cli_app import CORES, Dask, Flag, Plots, Problems, Quiet, RunDir, RunWorkers, Workers, app, ends
+from optrun.cli_app import CORES, Dask, Flag, Plots, Problems, Quiet, RunDir, RunWorkers, Workers, app, ends, stops
+
+NOTHING = "nothing was written"  # what a signal leaves of a command that only reads
 
 
 @app.command()
@@ -47,6 +49,7 @@ def run(
 
 @app.command("list-problems")
 @ends
+@stops(NOTHING)
 def list_problems(problems: Problems = None) -> int:
     """List the registered problems with their options and known minima."""
     from optrun.commands.catalogue import list_problems_command
@@ -56,6 +59,7 @@ def list_problems(problems: Problems = None) -> int:
 
 @app.command()
 @ends
+@stops(NOTHING)
 def describe(
     name: Annotated[str, typer.Argument(metavar="NAME", help="A problem name (see list-problems).")],
     problems: Problems = None,
@@ -68,6 +72,7 @@ def describe(
 
 @app.command("list-optimizers")
 @ends
+@stops(NOTHING)
 def list_optimizers(problems: Problems = None) -> int:
     """List the registered optimizers with their options and what they need."""
     from optrun.commands.catalogue import list_optimizers_command
@@ -149,6 +154,7 @@ def grad(
 
 @app.command()
 @ends
+@stops("the plots drawn before it are whole, the others not drawn")
 def plot(run_dir: RunDir, problems: Problems = None) -> int:
     """Redraw a run's plots from its files (also for interrupted runs)."""
     from optrun.commands.show import plot_command
@@ -158,6 +164,7 @@ def plot(run_dir: RunDir, problems: Problems = None) -> int:
 
 @app.command()
 @ends
+@stops(NOTHING)
 def show(
     run_dir: Annotated[
         Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")
@@ -175,6 +182,7 @@ def show(
 
 @app.command()
 @ends
+@stops("a file written before it is whole, the others are not written")
 def compare(
     run_dirs: Annotated[
         list[Path],
@@ -343,6 +351,7 @@ def bench(
 
 @app.command()
 @ends
+@stops("the report was not written")
 def report(
     paths: Annotated[
         list[Path],

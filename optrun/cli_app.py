@@ -154,6 +154,25 @@ def ends(command: Callable[..., int | None]) -> Callable[..., None]:
     return ended
 
 
+def stops(nothing: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
+    """A command with nothing to finish gracefully (show, report, ...): a
+    SIGINT/SIGTERM stops it at once, even in a blocking read, exit 128 +
+    signal (:func:`optrun.engine.signals.stops_at_once`; ``nothing`` says
+    what was left unwritten). Goes under :func:`ends`."""
+
+    def wrap(command: Callable[..., int | None]) -> Callable[..., int | None]:
+        @functools.wraps(command)
+        def stoppable(*args: Any, **kwargs: Any) -> int | None:
+            from optrun.engine.signals import stops_at_once
+
+            with stops_at_once(nothing):
+                return command(*args, **kwargs)
+
+        return stoppable
+
+    return wrap
+
+
 def _version(value: bool) -> None:
     if value:
         from optrun import __version__

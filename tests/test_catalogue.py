@@ -70,3 +70,23 @@ def test_list_optimizers_says_which_loop_runs_each_method_on_jax():
             rows[name] = line[line.index("jax: ") :].split("│")[0].strip()
     assert rows == {name: jax_loop(OPTIMIZERS.get(name)) for name in OPTIMIZERS}
     assert rows["adam"] == "jax: compiled loop" and rows["bfgs"] == rows["newton"] == "jax: Python loop"
+
+
+def test_plugin_text_with_terminal_escapes_is_shown_not_obeyed(tmp_path):
+    """Issue 28, point 12: a plugin's description, formula or note printed raw
+    control sequences (a window title, a cleared screen)."""
+    (tmp_path / "problems").mkdir()
+    (tmp_path / "problems" / "evil.py").write_text(
+        "from optrun.core.problems import Problem, register_problem\n\n\n"
+        "@register_problem('evil_esc', description='nice\\x1b]0;pwned\\x07', formula='x^2\\x1b[2J',"
+        " parameters='x\\x9b31m')\n"
+        "def build(options):\n"
+        "    return Problem(objective=lambda p: p['x'] ** 2, start={'x': 1.0}, note='see\\x1b[31m')\n"
+    )
+    from helpers import run_cli  # a process of its own: the plugin stays out of this one's registry
+
+    for args in (["list-problems"], ["describe", "evil_esc"]):
+        result = run_cli(*args, cwd=tmp_path, env_extra={"COLUMNS": "400"})
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\x9b" not in result.stdout
+        assert "\\x1b]0;pwned\\x07" in result.stdout

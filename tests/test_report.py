@@ -120,3 +120,72 @@ def test_chromium_loads_the_page_with_no_console_error(workdir, runs):
         [CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1400", url], capture_output=True, timeout=120
     )
     assert shot.stat().st_size > 20_000  # the table and figures were drawn
+
+
+SECRET = b"root:$6$very-secret-hash:19000:0:99999:7:::\n"
+
+
+@pytest.fixture
+def shared(workdir):
+    """A run folder someone sent: the run, and a secret file outside it."""
+    run = optrun.run(
+        {"name": "sent", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.1}, "stop": {"max_iter": 20}}
+    )
+    secret = workdir / "shadow"
+    secret.write_bytes(SECRET)
+    return run.run_dir, secret
+
+
+def _report(path, workdir):
+    result = runner.invoke(app, ["report", str(path), "--out", "r.html"])
+    assert result.exit_code == 0, result.output
+    return (workdir / "r.html").read_text(), result.stderr
+
+
+def test_a_plot_linked_to_a_file_outside_the_folder_is_not_embedded(workdir, shared):
+    """Issue 28, point 11: loss.png -> /etc/shadow ended up base64 in the page."""
+    import base64
+
+    run_dir, secret = shared
+    (run_dir / "loss.png").unlink()
+    (run_dir / "loss.png").symlink_to(secret)
+    html, stderr = _report(run_dir, workdir)
+    assert base64.b64encode(SECRET).decode() not in html and "very-secret" not in html
+    assert "loss.png: left out: a symbolic link to a file outside" in " ".join(stderr.split())
+    assert "params.png" in html  # the run's own plots are still there
+
+
+def test_a_config_linked_outside_and_study_images_are_checked(workdir, shared):
+    """config.yaml linked outside is not shown; a sweep folder's study image
+    that links outside, is not an image, or is a FIFO, is left out with a warning."""
+    import base64
+    import os
+
+    run_dir, secret = shared
+    outside = workdir / "elsewhere.yaml"  # YAML, so the run is still read
+    outside.write_text((run_dir / "config.yaml").read_text() + "# very-secret note\n")
+    (run_dir / "config.yaml").unlink()
+    (run_dir / "config.yaml").symlink_to(outside)
+    study = run_dir.parent
+    (study / "secret.png").symlink_to(secret)
+    (study / "fake.png").write_bytes(SECRET)
+    (study / "drawing.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+    os.mkfifo(study / "pipe.png")
+    html, stderr = _report(study, workdir)
+    stderr = " ".join(stderr.split())
+    assert base64.b64encode(SECRET).decode() not in html and "very-secret" not in html
+    assert "secret.png: left out: a symbolic link to a file outside" in stderr
+    assert "fake.png: left out: not a PNG image" in stderr
+    assert "pipe.png: left out: not a regular file" in stderr
+    assert "config.yaml: left out: a symbolic link to a file outside" in stderr
+    assert "drawing.svg" in html and "data:image/svg+xml;base64," in html
+
+
+def test_an_oversized_image_is_left_out(workdir, shared, monkeypatch):
+    from optrun.commands import report
+
+    run_dir, _ = shared
+    monkeypatch.setattr(report, "MAX_IMAGE_BYTES", 1000)
+    html, warnings = report.build_report([run_dir])
+    assert any("loss.png: left out: larger than" in w for w in warnings)
+    assert "alt='loss.png'" not in html

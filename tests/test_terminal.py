@@ -88,3 +88,58 @@ def test_notebook_summary_of_a_derivative_free_run(tmp_path):
     )
     assert result.summary.njev == 0
     assert "not computed (the method uses no gradient)" in result._repr_html_()
+
+
+ESC = "\x1b]0;pwned\x07\x1b[2J\x9b31m"  # a window title, a cleared screen, a C1 CSI
+
+
+def _received_run(tmp_path, monkeypatch, name):
+    """A run folder someone sent, whose name and message hold terminal escapes."""
+    import json
+
+    import optrun
+
+    monkeypatch.chdir(tmp_path)
+    run = optrun.run(
+        {
+            "name": name,
+            "problem": "trid",
+            "optimizer": {"name": "gd", "step_size": 0.1},
+            "stop": {"max_iter": 5},
+            "output": {"plots": False},
+        }
+    )
+    config = run.run_dir / "config.yaml"
+    config.write_text(config.read_text().replace(f"name: {name}", f'name: "{name}\\e]0;pwned\\a\\e[2J"', 1))
+    summary = json.loads((run.run_dir / "summary.json").read_text())
+    summary["message"] = "done" + ESC
+    (run.run_dir / "summary.json").write_text(json.dumps(summary))
+    return run.run_dir
+
+
+def _no_escape(text):
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text, repr(text)
+    assert "\\x1b]0;pwned\\x07" in text  # shown, not obeyed
+
+
+def test_show_and_compare_make_control_characters_visible(tmp_path, monkeypatch):
+    """Issue 28, point 12: run names and messages from a received folder reached the terminal raw."""
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    a = _received_run(tmp_path, monkeypatch, "first")
+    b = _received_run(tmp_path, monkeypatch, "second")
+    runner = CliRunner()
+    for args in (["show", str(a)], ["compare", str(a), str(b), "--out", "c.png"]):
+        result = runner.invoke(app, args, env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        _no_escape(result.stdout)
+
+
+def test_visible_shows_every_control_character():
+    from optrun.commands.common import visible
+
+    assert visible("a\x1b[2Jb\x00\x7f\x85\u202e\n") == "a\\x1b[2Jb\\x00\\x7f\\x85\\u202e\\x0a"
+    assert visible("line\nnext\tx\x1b", keep="\n\t") == "line\nnext\tx\\x1b"
+    assert visible("plain ünïcode, [red] :x:") == "plain ünïcode, [red] :x:"

@@ -49,10 +49,16 @@ def summary_by_optimizer(
 
 
 def bench_table(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], title: str = "bench"):
+    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{title}: solved fraction and median evaluations (nfev) to each target", title_justify="left")
+    from optrun.commands.common import visible
+
+    table = Table(
+        title=f"{escape(visible(title))}: solved fraction and median evaluations (nfev) to each target",
+        title_justify="left",
+    )
     table.add_column("optimizer")
     table.add_column("runs", justify="right")
     for tau in targets:
@@ -61,7 +67,7 @@ def bench_table(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: 
     summary = summary_by_optimizer(rows, optimizers, targets)
     best = {i: max((s["targets"][i]["fraction"] for s in summary), default=0) for i in range(len(targets))}
     for s in summary:
-        cells: list[Any] = [Text(s["optimizer"]), str(s["runs"])]
+        cells: list[Any] = [Text(visible(s["optimizer"])), str(s["runs"])]
         for i, t in enumerate(s["targets"]):
             text = f"{t['solved']}/{s['runs']} ({100 * t['fraction']:.0f}%)"
             cells.append(Text(text, style="bold green" if t["fraction"] == best[i] and t["fraction"] > 0 else ""))
@@ -132,9 +138,17 @@ def bench_command(
             remove=bench_dir,
             quiet=quiet,
         )
-        rows, warnings = write_outputs(bench_dir, bench, outcome.rows)
+        where = shown(bench_dir.resolve())
+        rows, warnings, signum = _outputs(bench_dir, bench, outcome.rows, flag)
         for warning in (*outcome.warnings, *warnings):
             warn(warning)
+        if signum is not None and not outcome.stopped:  # the runs are recorded; bench.csv or the plots are not
+            err.print(
+                f"interrupted by {signal_name(signum)} while writing the outputs: "
+                f"finish it with  optrun bench --resume {where}",
+                markup=False,
+            )
+            return 128 + signum
         if not quiet:
             out().print(
                 bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench"))
@@ -143,7 +157,6 @@ def bench_command(
         done = sum(is_done(r) for r in outcome.rows)
         errors = sum(r["status"] == "error" for r in outcome.rows)
         kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
-        where = shown(bench_dir.resolve())
         from optrun.plots.bench import PLOTS
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
@@ -170,9 +183,31 @@ def bench_command(
         return 0
 
 
+def _outputs(
+    bench_dir: Path, bench: dict[str, Any], sweep_rows: list[dict[str, Any]], flag: Any
+) -> tuple[list[dict[str, Any]], list[str], int | None]:
+    """bench.csv and the plots (the rows, warnings, and the signal that came,
+    or None). After a signal only bench.csv is written (quickly: the plots
+    are left for ``--resume``); a signal while they are drawn stops them at
+    once (each file is written whole or not at all)."""
+    from optrun.engine.bench import bench_rows, write_bench_csv
+    from optrun.engine.signals import armed
+
+    if flag is not None and flag.signum is not None:
+        rows = bench_rows(sweep_rows, bench["runs"], bench["targets"])
+        write_bench_csv(rows, bench["targets"], bench_dir / "bench.csv")
+        return rows, [], flag.signum
+    try:
+        with armed(flag, at_once=True):
+            rows, warnings = write_outputs(bench_dir, bench, sweep_rows)
+    except KeyboardInterrupt as exc:
+        return [], [], getattr(exc, "signum", None) or flag.signum
+    return rows, warnings, None
+
+
 def show_bench(bench_dir: Path) -> int:
     """``optrun show BENCH_DIR``: the bench table from bench.csv."""
-    from optrun.commands.common import out, shown
+    from optrun.commands.common import out, shown, visible
 
     bench = load_bench(bench_dir)
     rows = read_bench_csv(bench_dir / "bench.csv")
@@ -180,8 +215,10 @@ def show_bench(bench_dir: Path) -> int:
     out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
     problems = len({r["problem"] for r in bench["runs"]})
     out().print(
-        f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} optimizers x "
-        f"{suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv",
+        visible(
+            f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} "
+            f"optimizers x {suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv"
+        ),
         highlight=False,
         markup=False,
     )

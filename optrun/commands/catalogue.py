@@ -11,8 +11,20 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from optrun.commands.common import visible
 from optrun.core.errors import OptrunError
 from optrun.core.params import size
+
+
+def _text(text: str) -> Text:
+    """Text from a plugin (a name, a description, a note) as a literal rich
+    Text: never markup, and control characters (ESC...) made visible."""
+    return Text(visible(text, keep="\n"))
+
+
+def _escaped(text: str) -> str:
+    """Plugin text for a markup string: escaped, control characters made visible."""
+    return escape(visible(text, keep="\n"))
 
 
 def _minimum_text(entry) -> str:
@@ -69,11 +81,15 @@ def problems_table() -> Table:
     _column(table, "description and formula", overflow="fold", ratio=2)
     for name, entry in PROBLEMS.items():
         about = (
-            f"{escape(entry.description)}\n[dim]{escape(entry.formula)}[/]"
-            f"\n[dim]backends: {escape(', '.join(entry.backends))}[/]"
+            f"{_escaped(entry.description)}\n[dim]{_escaped(entry.formula)}[/]"
+            f"\n[dim]backends: {_escaped(', '.join(entry.backends))}[/]"
         )
         table.add_row(
-            Text(name), Text(entry.parameters), Text(entry.options.describe() or "-"), Text(_minimum_text(entry)), about
+            _text(name),
+            _text(entry.parameters),
+            _text(entry.options.describe() or "-"),
+            _text(_minimum_text(entry)),
+            about,
         )
     return table
 
@@ -91,7 +107,7 @@ def suites_table() -> Table:
             problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
             for problem, options in suite.members
         )
-        table.add_row(Text(name), Text(f"{len(suite.members)}: {members}"), Text(suite.description))
+        table.add_row(_text(name), _text(f"{len(suite.members)}: {members}"), _text(suite.description))
     return table
 
 
@@ -119,9 +135,9 @@ def optimizers_table():
     )
     _column(table, "description", overflow="fold", ratio=3)
     for name, entry in OPTIMIZERS.items():
-        about = Text(entry.description)
+        about = _text(entry.description)
         about.append(f"\n{jax_loop(entry)}", style="dim")
-        table.add_row(Text(name), Text(entry.options.describe() or "-"), Text(", ".join(entry.needs)), about)
+        table.add_row(_text(name), _text(entry.options.describe() or "-"), _text(", ".join(entry.needs)), about)
     schedules = Table(
         title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True
     )
@@ -130,7 +146,7 @@ def optimizers_table():
         _column(schedules, column, overflow="fold", ratio=1)
     for name, entry in SCHEDULES.items():
         schedules.add_row(
-            Text(name), Text(entry.options.describe().replace("schedule=required, ", "")), Text(entry.description)
+            _text(name), _text(entry.options.describe().replace("schedule=required, ", "")), _text(entry.description)
         )
     return Group(table, schedules)
 
@@ -175,7 +191,6 @@ def option_rows(options) -> list[tuple[str, str, str, str]]:
 
 def describe_problem(name: str):
     from rich.console import Group
-    from rich.text import Text
 
     from optrun.config.plugins import origin
     from optrun.core.params import leaf_names
@@ -183,35 +198,35 @@ def describe_problem(name: str):
 
     entry = PROBLEMS.get(name)
     problem = entry.build(entry.options.model_construct())
-    head = Table(title=escape(f"{name}: {entry.description}"), show_header=False, title_justify="left")
+    head = Table(title=_escaped(f"{name}: {entry.description}"), show_header=False, title_justify="left")
     head.add_column("field", style="bold")
     head.add_column("value", overflow="fold")
-    head.add_row("formula", Text(entry.formula))
-    head.add_row("parameters", Text(entry.parameters))
-    head.add_row("backends", Text(", ".join(entry.backends)))  # the values `backend:` may take for it
+    head.add_row("formula", _text(entry.formula))
+    head.add_row("parameters", _text(entry.parameters))
+    head.add_row("backends", _text(", ".join(entry.backends)))  # the values `backend:` may take for it
     if callable(problem.start):
         start = problem.initial(0)
         head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
     else:
-        head.add_row("default start", Text(", ".join(f"{k}={_num(v)}" for k, v in problem.start.items())))
+        head.add_row("default start", _text(", ".join(f"{k}={_num(v)}" for k, v in problem.start.items())))
     ref = problem.reference
     if ref is None:
-        head.add_row("known minimum", Text(problem.note or "unknown"))
+        head.add_row("known minimum", _text(problem.note or "unknown"))
     else:
         head.add_row("known minimum", f"f* = {ref.fun!r}")
         for i, point in enumerate(ref.params, start=1):
-            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", Text(_point_text(point)))
+            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", _text(_point_text(point)))
         if problem.note:
-            head.add_row("note", Text(problem.note))
-    head.add_row("defined in", Text(origin("problem", entry.name)))
+            head.add_row("note", _text(problem.note))
+    head.add_row("defined in", _text(origin("problem", entry.name)))
     rows = option_rows(entry.options)
     if not rows:
-        return Group(head, Text("options: none"))
+        return Group(head, _text("options: none"))
     options = Table(title="options", title_justify="left")
     for column in ("option", "type", "default", "allowed"):
         _column(options, column, overflow="fold")
     for row in rows:
-        options.add_row(*(Text(cell) for cell in row))
+        options.add_row(*(_text(cell) for cell in row))
     return Group(head, options)
 
 

@@ -5,7 +5,9 @@ Light on purpose (rich's console only): ``optrun --help`` and ``list-problems``
 import it. emoji=False everywhere: ':x:' in a column name or a path is text,
 not an emoji. Text that comes from users (paths, names, messages, values) is
 printed with markup=False, or escaped / made a rich Text before it goes into
-a table, so '[red]' is text too.
+a table, so '[red]' is text too; and it goes through :func:`visible`
+first, so a control character (ESC...) in a received folder or a plugin
+is shown, never obeyed by the terminal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,22 @@ import os
 from pathlib import Path
 
 from rich.console import Console
+
+# every control character (C0, DEL, C1) and the bidirectional overrides, as an escape: ESC is shown as \x1b
+_CONTROLS = {
+    code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    for code in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def visible(text: object, keep: str = "") -> str:
+    """``text`` with every control character made visible (ESC as ``\\x1b``):
+    what a file or a plugin says reaches the terminal as text, never as a
+    command (a window title, a cleared screen). ``keep``: characters left
+    as they are (line breaks in a multi-line description)."""
+    table = _CONTROLS if not keep else {code: v for code, v in _CONTROLS.items() if chr(code) not in keep}
+    return str(text).translate(table)
+
 
 err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
@@ -29,12 +47,12 @@ def out() -> Console:
 
 def warn(warning: str) -> None:
     """One warning line on stderr."""
-    err.print(f"warning: {warning}", markup=False, style="yellow")
+    err.print(f"warning: {visible(warning, keep=chr(10))}", markup=False, style="yellow")
 
 
 def note(text: str) -> None:
     """An informational line on stderr (what optrun chose for the user), never mixed into stdout's tables or JSON."""
-    err.print(f"note: {text}", markup=False, style="cyan")
+    err.print(f"note: {visible(text, keep=chr(10))}", markup=False, style="cyan")
 
 
 def shown(path: Path) -> str:
@@ -78,4 +96,4 @@ def failure_line(text: str) -> None:
     """The one line on stderr that ``--quiet`` never hides: what failed (a
     run, a check, runs of a sweep or bench) and where it is recorded. Any
     line break in ``text`` is folded, so it stays one line."""
-    err.print(" ".join(text.splitlines()), markup=False)
+    err.print(visible(" ".join(text.splitlines())), markup=False)

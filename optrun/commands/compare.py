@@ -14,6 +14,7 @@ def compare_table(rows: list[dict[str, Any]]):
     from rich.table import Table
     from rich.text import Text
 
+    from optrun.commands.common import visible
     from optrun.commands.terminal import status_text
 
     table = Table(title="Runs compared", title_justify="left")
@@ -39,10 +40,10 @@ def compare_table(rows: list[dict[str, Any]]):
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
             str(r["run"]),
-            Text(r["name"]),
-            Text(r["problem"]),
-            Text(r["optimizer"]),  # user text: literal, never markup
-            *([Text(r["setting"])] if with_setting else []),
+            Text(visible(r["name"])),
+            Text(visible(r["problem"])),
+            Text(visible(r["optimizer"])),  # user text: literal, never markup, no control characters
+            *([Text(visible(r["setting"]))] if with_setting else []),
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",
@@ -58,7 +59,7 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     """``optrun compare``: write the overlaid loss plot ``out_file`` (.png,
     .svg or .pdf: its suffix is its format) and the table beside it as a CSV
     of the same name, print the table (as JSON with ``json_out``)."""
-    from optrun.commands.common import load_problems, out, shown, warn
+    from optrun.commands.common import load_problems, out, shown, visible, warn
     from optrun.core.rundir import read_run
     from optrun.plots.figures import plot_format
 
@@ -85,5 +86,7 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     for path in run_dirs:  # a bench: also its optimizers side by side
         if is_bench_dir(path) and (path / "bench.csv").is_file():
             show_bench(path)
-    out().print(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}", highlight=False, markup=False)
+    out().print(
+        visible(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}"), highlight=False, markup=False
+    )
     return 0

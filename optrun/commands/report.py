@@ -26,6 +26,8 @@ from optrun.core.rundir import RunFiles, read_run
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
 PLOT_ORDER = ("loss", "landscape", "params", "fit")
 SHOWN = {".png": "image/png", ".svg": "image/svg+xml"}  # the plot files a page can show, and their media types
+MAX_IMAGE_BYTES = 20 * 1024 * 1024  # a figure larger than this is left out with a warning (optrun's are < 1 MB)
+MAX_CONFIG_BYTES = 1024 * 1024  # config.yaml's own limit
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -91,7 +93,8 @@ def _is_run(path: Path) -> bool:
 
 
 def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, list[str]]:
-    """The report page for ``paths`` and the warnings (runs that could not be read)."""
+    """The report page for ``paths`` and the warnings (runs that could not be
+    read, figures and configs left out)."""
     runs, warnings = [], []
     for path in find_runs(paths):
         try:
@@ -104,21 +107,21 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
     parts = [
         f"<h1>{_e(title)}</h1>",
         f"<p>{len(runs)} run{'s' if len(runs) != 1 else ''}"
-        + (f"; {len(warnings)} left out (unreadable)" if warnings else "")
+        + (f"; {len(warnings)} left out (unreadable)" if warnings else "")  # (before the figures' warnings)
         + ".</p>",
     ]
     if len(runs) > 1:
         parts.append("<h2>Runs</h2><p>Click a column to sort.</p>" + _runs_table(runs))
     for path in paths:
         study = (
-            sorted(p for p in path.glob("*") if p.suffix in SHOWN and p.is_file())
+            sorted(p for p in path.glob("*") if p.suffix in SHOWN)  # each is checked as it is read
             if path.is_dir() and not _is_run(path)
             else []
         )
         if study:
-            parts.append(f"<h2>{_e(path.name)}: the whole study</h2>" + "".join(_img(p) for p in study))
+            parts.append(f"<h2>{_e(path.name)}: the whole study</h2>" + "".join(_img(p, path, warnings) for p in study))
     for run in runs[:MAX_DETAILED]:
-        parts.append(_run_section(run))
+        parts.append(_run_section(run, warnings))
     if len(runs) > MAX_DETAILED:
         parts.append(f"<p>{len(runs) - MAX_DETAILED} more runs are in the table only.</p>")
     page = (
@@ -179,7 +182,7 @@ def _runs_table(runs: list[RunFiles]) -> str:
     return f"<table class='runs'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _run_section(run: RunFiles) -> str:
+def _run_section(run: RunFiles, warnings: list[str]) -> str:
     from optrun.commands.terminal import params_text
 
     s = run.summary
@@ -197,22 +200,71 @@ def _run_section(run: RunFiles) -> str:
             ("time", f"{s.wall_time_s:.3f} s"),
         ]
     table = "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
-    config = (run.path / "config.yaml").read_text(errors="replace")
+    config_bytes = _read_inside(run.path / "config.yaml", run.path, MAX_CONFIG_BYTES, warnings)
+    config = "(not shown)" if config_bytes is None else config_bytes.decode("utf-8", errors="replace")
     from optrun.plots.figures import plot_file
 
     plots = [p for p in (plot_file(run, name) for name in PLOT_ORDER) if p is not None and p.suffix in SHOWN]
-    figures = "".join(_img(p) for p in plots) if plots else _drawn_loss(run)
+    figures = "".join(_img(p, run.path, warnings) for p in plots) or _drawn_loss(run)  # none (or none usable)
     return (
         f"<h2>{_e(title)}</h2>{table}<details><summary>config.yaml</summary><pre>{_e(config)}</pre></details>{figures}"
     )
 
 
-def _img(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+def _img(path: Path, folder: Path, warnings: list[str]) -> str:
+    """``path`` as an embedded figure, if it is a real image inside ``folder``
+    (else "" and a warning: see :func:`_read_inside`, :func:`_is_image`)."""
+    data = _read_inside(path, folder, MAX_IMAGE_BYTES, warnings)
+    if data is None:
+        return ""
+    if not _is_image(data, path.suffix):
+        warnings.append(f"{path}: left out: not a {path.suffix[1:].upper()} image")
+        return ""
+    encoded = base64.b64encode(data).decode("ascii")
     return (
-        f"<figure><img alt='{_e(path.name)}' src='data:{SHOWN[path.suffix]};base64,{data}'>"
+        f"<figure><img alt='{_e(path.name)}' src='data:{SHOWN[path.suffix]};base64,{encoded}'>"
         f"<figcaption>{_e(path.name)}</figcaption></figure>"
     )
+
+
+def _read_inside(path: Path, folder: Path, limit: int, warnings: list[str]) -> bytes | None:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes that
+    is inside ``folder`` (a symbolic link is followed only if it stays in it);
+    else None and a warning. The page is meant to be shared: a file of the
+    folder must never bring in one from elsewhere (a plot linked to
+    /etc/shadow), and a FIFO or a device is never opened for reading."""
+    import os
+    import stat
+
+    try:
+        real = path.resolve(strict=True)
+        if not real.is_relative_to(folder.resolve(strict=True)):
+            warnings.append(f"{path}: left out: a symbolic link to a file outside {folder}")
+            return None
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                warnings.append(f"{path}: left out: not a regular file")
+                return None
+            data = handle.read(limit + 1)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop
+        warnings.append(f"{path}: left out: cannot read: {getattr(exc, 'strerror', None) or exc}")
+        return None
+    if len(data) > limit:
+        warnings.append(f"{path}: left out: larger than {limit // (1024 * 1024)} MB")
+        return None
+    return data
+
+
+def _is_image(data: bytes, suffix: str) -> bool:
+    """Whether ``data`` is what its suffix says: a PNG by its signature, an
+    SVG by an <svg element near its start (after an XML declaration, a
+    doctype or comments)."""
+    if suffix == ".png":
+        return data.startswith(b"\x89PNG\r\n\x1a\n")
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith((b"<?xml", b"<svg", b"<!--", b"<!DOCTYPE svg")) and b"<svg" in head
 
 
 def _drawn_loss(run: RunFiles) -> str:
@@ -233,12 +285,12 @@ def _drawn_loss(run: RunFiles) -> str:
 def report_command(paths: Sequence[Path], out: Path) -> int:
     """``optrun report``: write the page atomically and print its path."""
     from optrun.commands.common import out as stdout
-    from optrun.commands.common import shown, warn
+    from optrun.commands.common import shown, visible, warn
     from optrun.core.outputs import write_bytes_atomic
 
     page, warnings = build_report(list(paths))
     for warning in warnings:
         warn(warning)
     write_bytes_atomic(out, page.encode("utf-8"))
-    stdout().print(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)", markup=False, highlight=False)
+    stdout().print(visible(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)"), markup=False, highlight=False)
     return 0

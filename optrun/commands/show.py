@@ -43,7 +43,7 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     from rich.markup import escape
     from rich.syntax import Syntax
 
-    from optrun.commands.common import out, shown, warn
+    from optrun.commands.common import out, shown, visible, warn
     from optrun.commands.terminal import summary_table
     from optrun.core.errors import RunIOError
     from optrun.core.rundir import read_run
@@ -60,12 +60,12 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     if run.summary is None:
         last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
         console.print(
-            f"[bold]{escape(title)}[/]: no summary.json, the run did not finish (killed?); "
+            f"[bold]{escape(visible(title))}[/]: no summary.json, the run did not finish (killed?); "
             f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}"
         )
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
-    console.print(Syntax(config_text, "yaml", background_color="default", word_wrap=True))
+    console.print(Syntax(visible(config_text, keep="\n\t"), "yaml", background_color="default", word_wrap=True))
     return 0
 
 
@@ -73,7 +73,7 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     """``optrun plot``: redraw a run's plots (a sweep's: sweep.png and its
     runs') from its files and print their paths; a run that cannot be read
     or a folder that cannot be written is an error (raised)."""
-    from optrun.commands.common import load_problems, out, shown, warn
+    from optrun.commands.common import load_problems, out, shown, visible, warn
     from optrun.commands.sweep import plot_sweep_dir
     from optrun.core.rundir import read_run
     from optrun.engine.sweep_dir import is_sweep_dir
@@ -89,5 +89,5 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
     for warning in (*read_warnings, *warnings):
         warn(warning)
     for path in written:
-        out().print(shown(path.resolve()), highlight=False, markup=False)
+        out().print(visible(shown(path.resolve())), highlight=False, markup=False)
     return 0

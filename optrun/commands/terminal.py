@@ -36,8 +36,10 @@ def status_text(status: str) -> str:
     """A status as rich markup (an unknown one as plain, escaped text)."""
     from rich.markup import escape
 
+    from optrun.commands.common import visible
+
     style = status_style(str(status))
-    return f"[{style}]{escape(str(status))}[/]" if style else escape(str(status))
+    return f"[{style}]{escape(visible(status))}[/]" if style else escape(visible(status))
 
 
 class ProgressBar:
@@ -80,21 +82,23 @@ class ProgressBar:
 
 
 def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
-    """A run's summary as a rich table (user text is shown literally)."""
+    """A run's summary as a rich table (user text is shown literally, control characters made visible)."""
     from rich.markup import escape
 
-    table = Table(title=escape(title), show_header=False, title_justify="left")
+    from optrun.commands.common import visible
+
+    table = Table(title=escape(visible(title)), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
-    table.add_row("status", f"{status_text(summary.status.value)}: {escape(summary.message)}")
+    table.add_row("status", f"{status_text(summary.status.value)}: {escape(visible(summary.message))}")
     table.add_row("f", value_text(summary.fun))
     if summary.gap is not None and summary.reference is not None:  # a gap has a reference
         table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {value_text(summary.reference.fun)})")
-    table.add_row("params", Text(params_text(summary.params)))
+    table.add_row("params", Text(visible(params_text(summary.params))))
     table.add_row("gradient norm", grad_norm_text(summary))
     table.add_row("iterations", str(summary.nit))
     table.add_row("evaluations", f"{summary.nfev} f, {summary.njev} gradient")
     table.add_row("best", f"f={value_text(summary.best.fun)} at iteration {summary.best.iter}")
     table.add_row("time", f"{summary.wall_time_s:.3f} s")
-    table.add_row("run directory", Text(run_dir))
+    table.add_row("run directory", Text(visible(run_dir)))
     return table

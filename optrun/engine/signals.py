@@ -4,7 +4,9 @@ at the next iteration boundary (:class:`~optrun.core.runner.SignalFlag`),
 and the command reports where it stopped.
 
 :func:`run_signals` is one run's handling (in-process, a pool worker, a
-test); :func:`stoppable` is a whole command's body (run, sweep, check).
+test); :func:`stoppable` is a whole command's body (run, sweep, check, bench);
+:func:`stops_at_once` is the body of a command with nothing to finish
+gracefully (show, plot, compare, report, list-*, describe).
 """
 
 from __future__ import annotations
@@ -105,3 +107,56 @@ def armed(flag: Any, at_once: bool = False) -> Iterator[None]:
         yield
     finally:
         flag.armed = flag.at_once = False
+
+
+@contextlib.contextmanager
+def stops_at_once(nothing: str) -> Iterator[None]:
+    """SIGINT/SIGTERM for the body of a command that only reads and draws
+    (show, plot, compare, report, list-problems, describe): a signal raises
+    at once, even out of a read that blocks (a FIFO), and the command ends
+    with :class:`StoppedBySignal` (exit 128 + signal; ``nothing`` says what
+    was left unwritten). Files are written atomically, so a signal leaves
+    each whole or untouched. As in :func:`stoppable`, a signal that came
+    while the command was starting stops it before it begins, and the
+    handlers are SIG_IGN after its end when the command is the whole
+    process (a second signal while it reports is only recorded). What it
+    had not yet written to stdout is dropped: a reader that stopped reading
+    (a paused pager, a full pipe) cannot hold the stopped command."""
+    from optrun.core.runner import SIGNALS, SignalFlag
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    flag = SignalFlag(armed=True)
+    flag.at_once = True  # raises once; a second signal while it is reported only records
+    previous = {sig: signal.signal(sig, flag) for sig in SIGNALS}
+    try:
+        if WHOLE_PROCESS and EARLY:
+            raise StoppedBySignal(
+                f"interrupted by {signal_name(EARLY[0])} before the command started; {nothing}", EARLY[0]
+            )
+        try:
+            yield
+        except KeyboardInterrupt as exc:
+            signum = getattr(exc, "signum", None) or flag.signum or signal.SIGINT
+            if WHOLE_PROCESS:
+                _drop_stdout()
+            raise StoppedBySignal(f"interrupted by {signal_name(signum)}; {nothing}", signum) from None
+        if flag.signum is not None:  # a signal the command's own code caught (user problem files): it still stops
+            raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)}; {nothing}", flag.signum)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_IGN if WHOLE_PROCESS else old)
+
+
+def _drop_stdout() -> None:
+    """Send the rest of this process's stdout to /dev/null (its buffer is flushed at the exit)."""
+    import os
+    import sys
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):  # no stdout, or not a real file
+        pass
