@@ -126,7 +126,7 @@ class Oracle:
                 f, g = float(f), _writable(g)
             else:
                 f, g = float(self.fun(x)), None
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in the objective too: the runner blames the objective
             self.error = exc
             raise
         if self.remember_last:
@@ -142,7 +142,7 @@ class Oracle:
         self.nhev += 1
         try:
             return _writable(self._hessian(x)).reshape(x.size, x.size)
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in the objective too: the runner blames the objective
             self.error = exc
             raise
 
@@ -153,7 +153,7 @@ class Oracle:
         self.nhev += 1
         try:
             return _writable(self._hvp(x, v))
-        except Exception as exc:
+        except BaseException as exc:  # sys.exit() in the objective too: the runner blames the objective
             self.error = exc
             raise
 

@@ -39,6 +39,12 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, entry: T) -> T:
+        """Add ``entry`` under ``name``: a name that is not a non-empty string
+        (a plugin's ``register_problem(123, ...)``) is refused, nothing is
+        registered (it would break every sorted listing and every
+        unknown-name message), and so is a duplicate."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a {self.kind} name must be a non-empty string, got {type(name).__name__} {name!r:.40}")
         if name in self._entries:
             raise DuplicateName(self.kind, name)
         self._entries[name] = entry

@@ -29,6 +29,7 @@ import numpy as np
 from optrun.core.errors import OptrunError
 from optrun.core.optimizers import ContractError, Optimizer, OptimizerFinished, OptimizerState, step_size_of
 from optrun.core.oracle import Oracle
+from optrun.core.status import Status
 from optrun.core.stopping import (
     FLOATS,
     Outcome,
@@ -54,6 +55,35 @@ class Interrupted(KeyboardInterrupt):
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def caused_by_signal(exc: BaseException, flag: SignalFlag | None = None) -> bool:
+    """Whether ``exc`` (a KeyboardInterrupt) comes from a real SIGINT/SIGTERM,
+    not from user code raising it. A :class:`SignalFlag` in place (``flag``,
+    or the handler installed on this process) knows: only it raises
+    :class:`Interrupted`, and it records every signal. Python's own handler
+    raises a plain KeyboardInterrupt that looks like a user's: then it counts
+    as a signal (a real Ctrl-C must stop). Outside the main thread no signal
+    raises anything."""
+    if isinstance(exc, Interrupted):
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if flag is None:
+        handler = signal.getsignal(signal.SIGINT)
+        if not isinstance(handler, SignalFlag):
+            return True
+        flag = handler
+    return flag.signum is not None
+
+
+def user_exit(exc: BaseException) -> str:
+    """What user code did when it raised SystemExit or a KeyboardInterrupt no
+    signal caused, for a message: "called sys.exit(42)"."""
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        return f"called sys.exit({'' if code is None else _brief(code)})"
+    return "raised KeyboardInterrupt (no signal arrived)"
 
 
 class SignalFlag:
@@ -227,8 +257,15 @@ def minimize(
             reason, more = stalled_reason(f, known_minimum)
             details.update(more, optimizer_message=exc.message.rstrip("."))
     except KeyboardInterrupt as exc:
-        reason = "interrupted"
-        signum = getattr(exc, "signum", signal.SIGINT)
+        if not caused_by_signal(exc, interrupt):  # user code raised it: a failure of this run
+            reason = "exited"
+            details.update(did=user_exit(exc), where=objective if exc is getattr(oracle, "error", None) else where)
+        else:
+            reason = "interrupted"
+            signum = getattr(exc, "signum", signal.SIGINT)
+    except SystemExit as exc:  # user code called sys.exit(): a failure of this run, never optrun's exit status
+        reason = "exited"
+        details.update(did=user_exit(exc), where=objective if exc is getattr(oracle, "error", None) else where)
     except OptrunError:  # the run's own files failed (disk full, ...): not the objective's fault
         raise
     except ContractError as exc:
@@ -242,10 +279,9 @@ def minimize(
         details["where"] = objective if exc is getattr(oracle, "error", None) else where
 
     finally:
-        if optimizer.close is not None:
-            optimizer.close()
+        closing = _close(optimizer, optimizer_label, interrupt)
 
-    return outcome(
+    ended = outcome(
         reason,
         stop,
         details,
@@ -261,6 +297,40 @@ def minimize(
         signum=signum,
         nhev=oracle.nhev,
     )
+    return ended if not closing else _close_failed(ended, closing)
+
+
+def _close(optimizer: Optimizer, label: str, interrupt: SignalFlag | None) -> str:
+    """Call the optimizer's ``close``; what went wrong in it ('' if nothing).
+    A real signal's interruption goes on (the run is recorded as interrupted)."""
+    if optimizer.close is None:
+        return ""
+    try:
+        optimizer.close()
+    except OptrunError:
+        raise
+    except KeyboardInterrupt as exc:
+        if caused_by_signal(exc, interrupt):
+            raise
+        return f"{label} {user_exit(exc)} in close()"
+    except SystemExit as exc:
+        return f"{label} {user_exit(exc)} in close()"
+    except Exception as exc:
+        return f"{label} raised {type(exc).__name__}: {_brief(str(exc))} in close()"
+    return ""
+
+
+def _close_failed(ended: Outcome, closing: str) -> Outcome:
+    """The outcome of a run whose optimizer failed in ``close()``: ``failed``,
+    its message saying how the run had ended and what close did (a method
+    that cannot clean up is broken, and a failed run is what check and sweep
+    report); an interrupted run stays interrupted (its exit status is the signal's)."""
+    import dataclasses
+
+    message = f"{ended.message}; then {closing}"
+    if ended.status is Status.INTERRUPTED:
+        return dataclasses.replace(ended, message=message)
+    return dataclasses.replace(ended, status=Status.FAILED, reason="close_failed", message=message)
 
 
 def _uses_gradient(optimizer: Optimizer) -> bool:

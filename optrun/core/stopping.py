@@ -57,6 +57,9 @@ TERMINATION: dict[str, tuple[Status, str]] = {
     "bound": (Status.DIVERGED, "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
     "interrupted": (Status.INTERRUPTED, "interrupted by {signal} at iteration {nit}"),
     "failed": (Status.FAILED, "{where} raised {error} while computing iteration {at}"),
+    # user code (the objective, the optimizer, a schedule) called sys.exit() or raised a KeyboardInterrupt no signal
+    # caused: a failure of this run, never optrun's exit status
+    "exited": (Status.FAILED, "{where} {did} while computing iteration {at}"),
     "contract": (Status.FAILED, "{where} broke the optimizer contract at iteration {at}: {problem}"),
     "optimizer_converged": (Status.CONVERGED, "{optimizer_message}"),
     "optimizer_failed": (Status.FAILED, "{optimizer_message}"),

@@ -180,6 +180,10 @@ def check_one(
     except OptrunError as exc:
         outcome = ERROR if isinstance(exc, ConfigError) else FAIL
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
+    except SystemExit as exc:  # user code outside the run's loop (which records its own): this check fails alone
+        from optrun.core.runner import user_exit
+
+        return CheckResult(path, FAIL, error=f"user code {user_exit(exc)}", seconds=time.perf_counter() - start)
     from optrun.core.machine import describe
 
     if result.status is Status.INTERRUPTED:

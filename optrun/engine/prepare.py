@@ -20,7 +20,7 @@ from autograd.misc.flatten import flatten
 
 from optrun.config import Config
 from optrun.core.backend import Backend, get_backend
-from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.errors import ConfigError, OptrunError, short_repr
 from optrun.core.oracle import Oracle
 from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
 from optrun.core.problems import Problem
@@ -158,13 +158,52 @@ def build_start(config: Config, backend: Backend | None = None) -> tuple[Problem
         params0 = problem.initial(config.seed)
     except OptrunError as exc:
         raise exc.located(path="problem" if not exc.path.startswith("problem") else None) from None
-    except Exception as exc:
+    except BaseException as exc:  # sys.exit() in a problem file's build too: a bad plugin, never optrun's exit
+        raise _user_code_error(f"building problem '{entry.name}'", exc, "problem") from None
+    return problem, _initialized(config, params0), _fixed_params(config.fix, params0)
+
+
+def _user_code_error(what: str, exc: BaseException, path: str) -> ConfigError:
+    """The one-line ConfigError for user code that failed while a run was
+    prepared (a problem's build, an initializer): nothing is written yet,
+    and a bad plugin is a usage error (exit 2), as a bad config is. A real
+    Ctrl-C or SIGTERM is re-raised: it stops optrun as anywhere else."""
+    from optrun.core.runner import caused_by_signal, user_exit
+
+    if isinstance(exc, KeyboardInterrupt) and caused_by_signal(exc):
+        raise exc
+    if isinstance(exc, (SystemExit, KeyboardInterrupt)):
+        return ConfigError(f"{what} {user_exit(exc)}", path=path)
+    if not isinstance(exc, Exception):  # GeneratorExit and the like: nothing user code should raise
+        raise exc
+    return ConfigError(f"{what} raised {type(exc).__name__}: {exc}", path=path)
+
+
+def _initialized(config: Config, start: Params) -> Params:
+    """The start after the config's initializer, checked: the initializer is
+    code (a user file's, too), so its result must be a mapping with exactly
+    the start's names, each numbers of the start's shape (finite); anything
+    else (it raised, returned None, extra names, a 17-entry x for a 4-D
+    problem) is a one-line ConfigError at ``init`` naming it."""
+    entry = config.init.entry
+    what = f"initializer '{entry.name}'"
+    try:
+        params = entry.apply(config.init.options, start, np.random.default_rng(config.seed))
+    except OptrunError as exc:  # a built-in's own error (init.values.x: unknown parameter ...)
+        raise exc.located(path="init" if not exc.path.startswith("init") else None) from None
+    except BaseException as exc:
+        raise _user_code_error(what, exc, "init") from None
+    if not isinstance(params, Mapping):
         raise ConfigError(
-            f"building problem '{entry.name}' raised {type(exc).__name__}: {exc}", path="problem"
-        ) from None
-    rng = np.random.default_rng(config.seed)
-    params0 = config.init.entry.apply(config.init.options, params0, rng)
-    return problem, params0, _fixed_params(config.fix, params0)
+            f"{what} returned {type(params).__name__} {short_repr(params)}, not a mapping of the parameters "
+            f"({', '.join(map(str, start))})",
+            path="init",
+        )
+    try:
+        return dict(coerce_like(start, params, ""))
+    except ConfigError as exc:
+        where = f"{exc.path}: " if exc.path else ""
+        raise ConfigError(f"{what} returned a start unlike the problem's: {where}{exc.message}", path="init") from None
 
 
 def _known_parameter(name: str, params0: Params, path: str) -> None:

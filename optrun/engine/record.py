@@ -221,34 +221,20 @@ def solve(
         return outcome, machine.machine_info()
 
 
-def _interrupted(prep: Prepared, writer: TraceWriter, signum: int) -> Outcome:
-    """The outcome of a run stopped by a signal just outside the loop (the
-    loop catches its own): what the trace recorded, marked interrupted."""
-    k, f, grad_norm, t, nfev, njev, x = writer.last or (
-        0,
-        float("nan"),
-        float("nan"),
-        0.0,
-        prep.oracle.nfev,
-        prep.oracle.njev,
-        prep.x0,
-    )
-    best_fun, best_iter = writer.best
-    return Outcome(
-        Status.INTERRUPTED,
-        "interrupted",
-        f"interrupted by {signal.Signals(signum).name} at iteration {k}",
-        x,
-        f,
-        grad_norm,
-        k,
-        nfev,
-        njev,
-        best_fun,
-        best_iter,
-        t,
-        signum=int(signum),
-    )
+def _ended_outside(prep: Prepared, writer: TraceWriter, exc: BaseException, flag: SignalFlag | None) -> Outcome:
+    """The outcome of a run stopped just outside the loop (which catches its
+    own): by a signal (``interrupted``), or by user code outside it (an
+    optimizer's make, the compiled loop) calling sys.exit() or raising a
+    KeyboardInterrupt no signal caused (``failed``); what the trace recorded."""
+    oracle = prep.oracle
+    k, f, grad_norm, t, nfev, njev, x = writer.last or (0, np.nan, np.nan, 0.0, oracle.nfev, oracle.njev, prep.x0)
+    signum = None if isinstance(exc, SystemExit) else int(getattr(exc, "signum", signal.SIGINT))
+    if signum is not None and runner.caused_by_signal(exc, flag):
+        status, message = Status.INTERRUPTED, f"interrupted by {signal.Signals(signum).name} at iteration {k}"
+    else:
+        status, message, signum = Status.FAILED, f"user code {runner.user_exit(exc)} at iteration {k}", None
+    reason = "interrupted" if signum else "exited"
+    return Outcome(status, reason, message, x, f, grad_norm, k, nfev, njev, *writer.best, t, signum=signum)
 
 
 def _execute(
@@ -369,9 +355,9 @@ def _record(
         try:
             with armed(flag):  # the loop stops at the first signal; a second one stops it at once
                 outcome, where = solve(prep, threads, observers=[writer, *observers], interrupt=flag)
-        except KeyboardInterrupt as exc:  # the second signal, just before or after the loop (the loop catches its own)
+        except (KeyboardInterrupt, SystemExit) as exc:  # a second signal, or user code, just outside the loop
             if outcome is None:
-                outcome = _interrupted(prep, writer, getattr(exc, "signum", signal.SIGINT))
+                outcome = _ended_outside(prep, writer, exc, flag)
         writer.close()  # its last rows
     except RunIOError:
         if writer.error is None:

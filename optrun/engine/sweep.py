@@ -66,6 +66,12 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         return {**row, "status": "error", "message": str(exc)}
     except Exception as exc:  # an executor must get a row back, never an exception
         return {**row, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
+    except (SystemExit, KeyboardInterrupt) as exc:  # user code outside a run's loop (which records its own)
+        from optrun.core.runner import caused_by_signal, user_exit
+
+        if isinstance(exc, KeyboardInterrupt) and caused_by_signal(exc):
+            raise
+        return {**row, "status": "error", "message": f"user code {user_exit(exc)}"}
     return sweep_row(task, result.summary)
 
 
