@@ -469,3 +469,23 @@ def test_matrices_are_bounded():
         ConfigError, match=r"hessian: the Hessian would have 2000 x 2000 = 4000000 entries; the limit is 1000000"
     ):
         D.hessian(build("trid", dim=2000))
+
+
+# ------------------------------------------------------------ issue 28: the work is bounded before it starts
+def test_a_jacobian_of_too_many_passes_is_refused_before_any_pass():
+    """2 outputs of 5000 entries: 2 VJPs are fine; 5000 JVPs (5000 passes over 5000 entries) are refused."""
+    problem = expression(["sum(x**2)", "sum(sin(x))"], x=[0.5] * 5000)
+    assert D.jacobian(problem, by="vjp").passes == 2
+    with pytest.raises(ConfigError, match=r"^jacobian: the Jacobian built from JVPs would take 5000 passes over 5000 "):
+        D.jacobian(problem, by="jvp")
+
+
+def test_the_cost_of_an_order_is_estimated_from_the_operations_of_f():
+    """x**3 is two operations (the power, the sum to a scalar): order 9 (2 x 3^9 = 39366) is within the limit."""
+    problem = expression("x**3", x=2.0)
+    assert D.derivative_operations(problem, None) == 2
+    assert D.derivatives(problem, order=9).values[:4] == (8.0, 12.0, 12.0, 6.0)
+    wide = expression("sin(x) * exp(x) + x**3 / (1 + x**2) - cos(2*x)", x=1.3)
+    with pytest.raises(ConfigError, match=r"^order: f\^\(8\) of this objective \(12 operations\) .* ask for order 7"):
+        D.derivatives(wide, order=8)
+    assert D.affordable_order(12, 10) == 7 and D.affordable_order(12, 10, points=102, budget=20_000) == 2

@@ -276,3 +276,244 @@ def test_grad_on_jax_draws_its_plots(workdir):
         assert sorted(p.name for p in result.plots) == names and all(p.stat().st_size > 10_000 for p in result.plots)
         assert result.run_dir.joinpath("grad.json").exists()
         assert "backend: jax" in result.run_dir.joinpath("config.yaml").read_text()
+
+
+# ------------------------------------------------------------ issue 28: bounded work, no tracebacks, signals
+ELEVEN = (  # an expression of 12 operations: f^(10) took 62 s to compose, and its plot over 900 s
+    'problem: {name: expression, expr: "sin(x) * exp(x) + x**3 / (1 + x**2) - cos(2*x)", params: {x: 1.3}}\n'
+    "optimizer: gd\n"
+)
+
+
+def test_an_order_beyond_its_cost_is_refused_before_it_starts(workdir):
+    (workdir / "c.yaml").write_text(ELEVEN)
+    result = runner.invoke(app, ["grad", "c.yaml", "--order", "10"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "order: f^(10) of this objective (12 operations) would take about 12 x 3^10 = 708588" in line
+    assert f"the limit is {optrun.core.derivatives.MAX_ORDER_WORK}: ask for order 7 or less" in line
+    assert not (workdir / "outputs").exists()
+
+
+def test_the_derivatives_plot_draws_only_the_orders_it_can_afford(workdir, monkeypatch):
+    from optrun.core import derivatives as d
+
+    drawn = []
+    curves = d.derivative_curves
+    monkeypatch.setattr(
+        d, "derivative_curves", lambda p, at, order, *a, **k: drawn.append(order) or curves(p, at, order, *a, **k)
+    )
+    (workdir / "c.yaml").write_text(ELEVEN)
+    result = optrun.grad("c.yaml", order=7)
+    assert len(result.derivatives.values) == 8 and [p.name for p in result.plots] == ["derivatives.png"]
+    assert drawn == [2]  # 102 points x 12 x 3^k <= 20000 operations: f, f', f''
+
+
+def test_a_jacobian_beyond_its_passes_is_built_the_cheap_way_only(workdir):
+    """2 formulas over 5000 entries: 2 VJPs; the cross-check from 5000 JVPs (n passes over n) is left out, said so."""
+    config = {
+        "problem": {"name": "expression", "expr": ["sum(x**2)", "sum(sin(x))"], "params": {"x": [0.5] * 5000}},
+        "optimizer": "gd",
+        "output": {"plots": False},
+    }
+    result = optrun.grad(config)
+    assert result.jacobian.by == "vjp" and result.jacobian.passes == 2 and result.jacobian_other is None
+    assert "not also built from 5000 JVPs" in result.warnings[0] and "limit of 10000000" in result.warnings[0]
+    assert json.loads((result.run_dir / "grad.json").read_text())["warnings"] == list(result.warnings)
+
+
+def test_tables_show_the_first_entries_and_grad_json_has_all(workdir):
+    (workdir / "c.yaml").write_text("problem: {name: trid, dim: 100}\noptimizer: gd\noutput: {plots: false}\n")
+    result = runner.invoke(app, ["grad", "c.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "gradient (signed) (first 20 of 100; all in grad.json)" in result.stdout
+    assert "x[19]" in result.stdout and "x[20]" not in result.stdout and "(100 in all; see grad.json)" in result.stdout
+    (run_dir,) = (workdir / "outputs" / "c").iterdir()
+    assert len(json.loads((run_dir / "grad.json").read_text())["grad"]["x"]) == 100
+
+
+CUBE = 'problem: {name: expression, expr: "x**3 + sin(x)", params: {x: 1.0}}\noptimizer: gd\n'
+
+
+def test_an_overflow_at_the_point_is_inf_not_a_traceback(workdir):
+    (workdir / "c.yaml").write_text(CUBE)
+    result = runner.invoke(
+        app, ["grad", "c.yaml", "--order", "3", "--at", "x=1e300", "--json", "--set", "output.plots=false"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    # f and f' overflow to inf (null in JSON); f'' = 6x and f''' = 6 - cos(x) do not
+    assert data["f"] is None and data["derivatives"][:3] == [None, None, 6e300] and 5 <= data["derivatives"][3] <= 7
+
+
+def test_a_plot_beyond_floating_point_is_a_warning_and_grad_json_is_written(workdir):
+    (workdir / "c.yaml").write_text(CUBE)
+    result = runner.invoke(app, ["grad", "c.yaml", "--at", "x=1e308"])
+    assert result.exit_code == 0, result.output
+    assert "warning: c: derivatives.png not drawn: ValueError: the range 1e+308 +- 1e+308" in result.stderr
+    (run_dir,) = (workdir / "outputs" / "c").iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "grad.json"]
+    assert "derivatives.png not drawn" in json.loads((run_dir / "grad.json").read_text())["warnings"][0]
+
+
+def test_a_full_disk_loses_the_plot_not_grad_json_and_a_folder_with_nothing_is_removed(workdir, monkeypatch):
+    import errno
+
+    from optrun.core import outputs
+    from optrun.core.errors import RunIOError
+    from optrun.plots import grad as grad_plots
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(grad_plots, "save", full)
+    (workdir / "c.yaml").write_text(CUBE)
+    result = runner.invoke(app, ["grad", "c.yaml"])
+    assert result.exit_code == 0 and "derivatives.png not drawn: OSError" in result.stderr, result.output
+    (run_dir,) = (workdir / "outputs" / "c").iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "grad.json"]
+
+    def no_json(path, data):
+        raise RunIOError("cannot write: No space left on device", source=str(path))
+
+    monkeypatch.setattr(outputs, "write_json_atomic", no_json)
+    result = runner.invoke(app, ["grad", "c.yaml"])
+    assert result.exit_code == 1 and "cannot write: No space left on device" in result.stderr, result.output
+    assert list((workdir / "outputs" / "c").iterdir()) == [run_dir]  # the new folder, with nothing recorded, is gone
+
+
+def test_an_objective_that_raises_is_one_line_exit_1_and_nothing_written(workdir, raising_past_two):
+    (workdir / "c.yaml").write_text(f"problem: {raising_past_two}\noptimizer: gd\n")
+    result = runner.invoke(app, ["grad", "c.yaml", "--at", "x=3"])
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "problem: the objective raised ValueError: x left the domain; nothing was recorded" in line
+    assert not (workdir / "outputs").exists()
+    from optrun.engine.grad import ObjectiveError
+
+    with pytest.raises(ObjectiveError, match=r"^problem: the objective raised ZeroDivisionError: division by zero;"):
+        optrun.grad(lambda x: 1 / 0 + x, 1.0)
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "fun, asks, message",
+    [
+        (
+            lambda x: np.array([x, x**2]),
+            {},
+            "problem: the objective must return one real number (a scalar), and it returned an array of shape (2,)",
+        ),
+        (lambda x: "abc", {}, "problem: the objective must return one real number (a scalar), and it returned 'abc'"),
+        (lambda x: x**2, {"plot_range": "ab"}, "range: must be two finite numbers a,b with a < b, got 'ab'"),
+        (lambda x: x**2, {"plot_range": (0.0, float("nan"))}, "range: must be two finite numbers"),
+        (lambda x: x**2, {"plot_range": (1, "x")}, "range: must be two finite numbers"),
+    ],
+    ids=["vector-valued", "string", "range-string", "range-nan", "range-mixed"],
+)
+def test_the_python_api_refuses_bad_functions_and_ranges_with_config_errors(workdir, fun, asks, message):
+    from optrun.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        optrun.grad(fun, 1.0, **asks)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (workdir / "outputs").exists()
+
+
+# ------------------------------------------------------------ signals (issue 28, point 2): real processes
+FIFO_OBJECTIVE = """\
+import os
+from optrun.core.problems import Problem, register_problem
+
+
+@register_problem("fifo_objective", description="x^2, reading a FIFO away from x = A", formula="x^2", parameters="x")
+def build(options):
+    def f(p):
+        x = p["x"]
+        if float(getattr(x, "_value", x)) != float(os.environ["OPTRUN_TEST_AT"]):
+            with open(os.environ["OPTRUN_TEST_FIFO"]) as handle:  # a data source that never comes
+                handle.read()
+        return x**2
+
+    return Problem(objective=f, start={"x": 3.0})
+"""
+
+
+def _blocked_on_the_fifo(workdir, at):
+    """`optrun grad` started, once it blocks opening the FIFO (per /proc/PID/wchan)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from helpers import REPO
+
+    (workdir / "problems").mkdir()
+    (workdir / "problems" / "fifo_objective.py").write_text(FIFO_OBJECTIVE)
+    os.mkfifo(workdir / "never")
+    (workdir / "c.yaml").write_text("problem: fifo_objective\noptimizer: gd\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPTRUN_TEST_FIFO": str(workdir / "never"), "OPTRUN_TEST_AT": at}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "optrun", "grad", "c.yaml"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{proc.pid}/wchan").read_text() in ("wait_for_partner", "pipe_read", "anon_pipe_read"):
+                return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    proc.kill()
+    raise AssertionError(f"never blocked on the FIFO: {proc.communicate()}")
+
+
+def _stops(proc, sig):
+    import subprocess
+
+    proc.send_signal(sig)
+    try:
+        stdout, stderr = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"still running 10 s after {sig.name}") from None
+    assert proc.returncode == 128 + sig, (proc.returncode, stderr)
+    assert f"interrupted by {sig.name}" in stderr and "Traceback" not in stderr, stderr
+    return stdout, stderr
+
+
+skip_without_proc = pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux /proc")
+
+
+@pytest.mark.slow
+@skip_without_proc
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_grad_computes_stops_it_and_records_nothing(workdir, sig):
+    import signal
+
+    sig = signal.Signals[sig]
+    proc = _blocked_on_the_fifo(workdir, at="nan")  # the objective blocks at the point itself
+    _, stderr = _stops(proc, sig)
+    assert "nothing was recorded" in stderr
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.slow
+@skip_without_proc
+def test_a_signal_while_grad_draws_keeps_grad_json_without_the_plot(workdir):
+    import signal
+
+    proc = _blocked_on_the_fifo(workdir, at="3")  # at the point it computes; the plot's grid blocks
+    stdout, stderr = _stops(proc, signal.SIGTERM)
+    (run_dir,) = (workdir / "outputs" / "c").iterdir()
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml", "grad.json"]
+    data = json.loads((run_dir / "grad.json").read_text())
+    assert data["grad"] == {"x": 6.0} and data["warnings"] == ["plots not drawn: interrupted"]
+    assert "recorded in" in stdout and "plots not drawn: interrupted" in stderr

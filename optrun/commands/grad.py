@@ -52,11 +52,37 @@ def grad_command(
     json_out: bool,
     problems: Path | None,
 ) -> int:
-    """``optrun grad``: compute, print (tables, or one JSON object) and record."""
+    """``optrun grad``: compute, print (tables, or one JSON object) and record.
+    A signal stops it within a moment: before grad.json is written nothing is
+    left (StoppedBySignal, 128 + the signal); during the plots grad.json is
+    written without them and the exit status is 128 + the signal."""
+    from optrun.engine.signals import stoppable
+
+    with stoppable() as flag:
+        return _grad_command(
+            config_path, overrides, at, hessian, order, fd, jvp, vjp, range_text, json_out, problems, flag
+        )
+
+
+def _grad_command(
+    config_path: Path,
+    overrides: Sequence[str],
+    at: Sequence[str],
+    hessian: bool,
+    order: int | None,
+    fd: bool,
+    jvp: Sequence[str],
+    vjp: str | None,
+    range_text: str | None,
+    json_out: bool,
+    problems: Path | None,
+    flag: Any,
+) -> int:
     import json
 
-    from optrun.commands.common import load_problems, out, shown
+    from optrun.commands.common import err, load_problems, out, shown, warn
     from optrun.core.outputs import json_safe
+    from optrun.engine.signals import signal_name
 
     load_problems(problems)
     cfg = load_config(config_path, list(overrides))
@@ -77,21 +103,27 @@ def grad_command(
             jvp=parse_assignments(jvp, "--jvp") or None,
             vjp=cotangent,
             plot_range=parse_range(range_text),
+            flag=flag,
         )
     except OptrunError as exc:
         raise exc.located(source=exc.source or cfg.source) from None
     assert result.run_dir is not None  # grad() records the run by default (write=True)
+    for warning in result.warnings:
+        warn(f"{cfg.name}: {warning}")
     if json_out:
         print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
-        return 0
-    console = out()
-    for table in tables(result):
-        console.print(table)
-    console.print(
-        f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
-        markup=False,
-        highlight=False,
-    )
+    else:
+        console = out()
+        for table in tables(result):
+            console.print(table)
+        console.print(
+            f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
+            markup=False,
+            highlight=False,
+        )
+    if flag is not None and flag.signum is not None:
+        err.print(f"interrupted by {signal_name(flag.signum)}; recorded in {shown(result.run_dir)}", markup=False)
+        return 128 + flag.signum
     return 0
 
 
@@ -111,19 +143,25 @@ def tables(result: GradResult) -> list[Any]:
 
     from optrun.core.params import leaf_names
 
-    flat, _ = flatten(result.at)
-    head.add_row("at", Text(", ".join(f"{n}={number(v)}" for n, v in zip(leaf_names(result.at), flat))))
+    def assigned(tree: Any) -> Text:
+        flat, _ = flatten(tree)
+        names = leaf_names(tree)
+        return Text(", ".join(f"{n}={number(v)}" for n, v in zip(names[:MAX_ROWS], flat)) + _more(len(names)))
+
+    head.add_row("at", assigned(result.at))
     if result.fixed:
-        fixed_flat, _ = flatten(result.fixed)
-        head.add_row("fixed", Text(", ".join(f"{n}={number(v)}" for n, v in zip(leaf_names(result.fixed), fixed_flat))))
+        head.add_row("fixed", assigned(result.fixed))
     value = result.value
-    head.add_row("f", number(value) if isinstance(value, float) else Text("[" + ", ".join(map(number, value)) + "]"))
+    if isinstance(value, float):
+        head.add_row("f", number(value))
+    else:
+        head.add_row("f", Text("[" + ", ".join(map(number, value[:MAX_ROWS])) + _more(len(value)) + "]"))
     shown.append(head)
     if result.gradient is not None:
-        table = _titled("gradient (signed)")
+        table = _titled("gradient (signed)" + _first(len(result.gradient.labels)))
         table.add_column("entry")
         table.add_column("df/d entry", justify="right")
-        for label, g in zip(result.gradient.labels, result.gradient.flat):
+        for label, g in zip(result.gradient.labels[:MAX_ROWS], result.gradient.flat):
             table.add_row(Text(label), number(g))
         shown.append(table)
     if result.hessian is not None:
@@ -149,16 +187,26 @@ def tables(result: GradResult) -> list[Any]:
         shown.append(_matrix(title, j.rows, j.columns, j.matrix))
     for product, what in ((result.jvp, "JVP: J v"), (result.vjp, "VJP: u^T J")):
         if product is not None:
-            table = _titled(f"{what} (one {'forward' if product.mode == 'jvp' else 'reverse'} pass)")
+            mode = "forward" if product.mode == "jvp" else "reverse"
+            table = _titled(f"{what} (one {mode} pass)" + _first(len(product.labels)))
             table.add_column("entry")
             table.add_column("value", justify="right")
-            for label, v in zip(product.labels, product.result):
+            for label, v in zip(product.labels[:MAX_ROWS], product.result):
                 table.add_row(Text(label), number(v))
             shown.append(table)
     return [getattr(item, "group", item) for item in shown]
 
 
 MAX_SHOWN = 12  # matrix rows/columns printed; grad.json has them all
+MAX_ROWS = 20  # entries printed of the point, f, the gradient, a JVP or VJP; grad.json has them all
+
+
+def _first(count: int) -> str:
+    return f" (first {MAX_ROWS} of {count}; all in grad.json)" if count > MAX_ROWS else ""
+
+
+def _more(count: int) -> str:
+    return f", ... ({count} in all; see grad.json)" if count > MAX_ROWS else ""
 
 
 def _matrix(title: str, rows: Sequence[str], columns: Sequence[str], matrix: Sequence[Sequence[float]]) -> Any:

@@ -48,6 +48,7 @@ class GradResult:
     vjp: d.Product | None = None
     run_dir: Path | None = None
     plots: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()  # what was left out (a plot that failed, a cross-check beyond its limit)
 
     @property
     def value(self) -> float | list[float]:
@@ -81,7 +82,13 @@ class GradResult:
             data["jvp"] = list(self.jvp.result)
         if self.vjp is not None:
             data["vjp"] = list(self.vjp.result)
+        if self.warnings:
+            data["warnings"] = list(self.warnings)
         return data
+
+
+class ObjectiveError(OptrunError):
+    """The objective raised at the point (exit 1, as a run that fails): nothing was recorded."""
 
 
 def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
@@ -120,6 +127,7 @@ def grad(
     plot_range: tuple[float, float] | None = None,
     write: bool = True,
     backend: str | None = None,
+    flag: Any = None,
 ) -> GradResult:
     """Derivatives of a config's objective at a point (see the module doc).
     ``at`` maps parameter names to values (shapes as the start's); ``order``
@@ -132,7 +140,14 @@ def grad(
     an array, a dict or list of them) and the derivatives are in its
     parameters (``x``, or the keys of a dict). ``backend`` (``autograd`` or
     ``jax``) replaces a config file's or mapping's; a function is written
-    with that backend's array module (``jax.numpy`` for jax)."""
+    with that backend's array module (``jax.numpy`` for jax).
+
+    ``flag``: the command's :class:`~optrun.core.runner.SignalFlag` (``optrun
+    grad``): a signal stops the computation at once (StoppedBySignal, nothing
+    recorded) or the plots (recorded without them; the flag keeps the signal).
+    A plot that fails is a warning (``warnings``); an objective that raises is
+    an :class:`ObjectiveError`. The costly parts are bounded before they start
+    (:mod:`optrun.core.derivatives.cost`)."""
     if backend is not None:
         from optrun.core.backend import check_backend
 
@@ -151,12 +166,56 @@ def grad(
         overrides = [*overrides, f"backend={backend}"]
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     try:
-        return _grad(cfg, at, hessian, order, fd, jvp, vjp, plot_range, write)
+        return _grad(cfg, at, hessian, order, fd, jvp, vjp, _plot_range(plot_range), write, flag)
     except OptrunError as exc:
         raise exc.located(source=exc.source or cfg.source) from None
 
 
-def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> GradResult:
+def _plot_range(plot_range: Any) -> tuple[float, float] | None:
+    """``plot_range`` as two finite floats a < b, or a ConfigError at ``range``."""
+    import math
+
+    if plot_range is None:
+        return None
+    numbers = (
+        isinstance(plot_range, (tuple, list))
+        and len(plot_range) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in plot_range)
+    )
+    if not numbers or not all(math.isfinite(v) for v in plot_range) or not plot_range[0] < plot_range[1]:
+        from optrun.core.errors import short_repr
+
+        raise ConfigError(f"must be two finite numbers a,b with a < b, got {short_repr(plot_range)}", path="range")
+    return float(plot_range[0]), float(plot_range[1])
+
+
+def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write, flag) -> GradResult:
+    from optrun.engine.signals import StoppedBySignal, armed, signal_name
+
+    try:
+        with armed(flag, at_once=True):  # nothing is recorded yet: a signal stops it at once
+            result, free_problem, backend = _compute(cfg, at, hessian, order, fd, jvp, vjp)
+    except KeyboardInterrupt as exc:
+        if flag is None:
+            raise
+        signum = getattr(exc, "signum", None) or flag.signum or 2
+        raise StoppedBySignal(f"interrupted by {signal_name(signum)}; nothing was recorded", signum) from None
+    except OptrunError:
+        raise
+    except Exception as exc:  # the objective's own error (a run records it as failed): one line, nothing written
+        text = " ".join(str(exc).split())
+        raise ObjectiveError(
+            f"the objective raised {type(exc).__name__}"
+            + (f": {text[:200]}" if text else "")
+            + "; nothing was recorded",
+            path="problem",
+        ) from None
+    if not write:
+        return result
+    return _record(cfg, free_problem, result, plot_range, backend, flag)
+
+
+def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult, Problem, Any]:
     from optrun.core.backend import get_backend
     from optrun.engine.prepare import build_start
 
@@ -173,17 +232,25 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> G
                 )
     point = d.point(free_problem, at, base=start)
     vector = problem.vector is not None
-    if plot_range is not None and not (len(plot_range) == 2 and plot_range[0] < plot_range[1]):
-        raise ConfigError(f"must be two numbers a,b with a < b, got {plot_range}", path="range")
     parts: dict[str, Any] = {}
+    notes: list[str] = []
     if vector:
         if hessian or order or fd:
             free_problem.scalar_objective()  # the one-line error: a vector function has no single value
-        parts["jacobian"] = d.jacobian(free_problem, point, backend=backend)
-        parts["jacobian_other"] = d.jacobian(
-            free_problem, point, by="vjp" if parts["jacobian"].by == "jvp" else "jvp", backend=backend
-        )
+        parts["jacobian"] = first = d.jacobian(free_problem, point, backend=backend)
+        other = "vjp" if first.by == "jvp" else "jvp"
+        n, m = len(first.columns), len(first.rows)
+        passes = n if other == "jvp" else m
+        if passes * n <= d.MAX_PASS_WORK:  # the cross-check: the same matrix the other way
+            parts["jacobian_other"] = d.jacobian(free_problem, point, by=other, backend=backend)
+        else:
+            notes.append(
+                f"the Jacobian was not also built from {passes} {other.upper()}s (the check that both ways agree): "
+                f"{passes} passes over {n} entries is beyond the limit of {d.MAX_PASS_WORK}"
+            )
     else:
+        flat, unflatten = backend.ravel(point)  # at NumPy floats, as the derivatives: an overflow is inf
+        _check_scalar(d.flat.quiet(free_problem.objective, unflatten(flat)))  # one number, or what it returned
         parts["gradient"] = d.gradient(free_problem, point, backend=backend)
         if hessian:
             parts["hessian"] = d.hessian(free_problem, point, backend=backend)
@@ -195,10 +262,26 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write) -> G
         parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)
     if vjp is not None:
         parts["vjp"] = d.vjp(free_problem, point, vjp, backend=backend)
-    result = GradResult(name=cfg.name, at=point, fixed=fixed, **parts)
-    if not write:
-        return result
-    return _record(cfg, free_problem, result, plot_range, backend)
+    return GradResult(name=cfg.name, at=point, fixed=fixed, warnings=tuple(notes), **parts), free_problem, backend
+
+
+def _check_scalar(value: Any) -> None:
+    """A scalar objective must return one real number (not an array, a string, None)."""
+    import numpy as np
+
+    from optrun.core.errors import short_repr
+
+    try:
+        array = np.asarray(value)
+    except Exception:  # an object NumPy cannot take
+        array = np.asarray(None)
+    if array.ndim != 0 or array.dtype.kind not in "iuf":
+        what = f"an array of shape {array.shape}" if array.ndim else short_repr(value)
+        raise ConfigError(
+            f"the objective must return one real number (a scalar), and it returned {what}; "
+            "for a vector function write an expression with a list of formulas",
+            path="problem",
+        )
 
 
 def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
@@ -216,20 +299,46 @@ def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Pa
 
 
 def _record(
-    cfg: Config, problem: Problem, result: GradResult, plot_range: tuple[float, float] | None, backend: Any
+    cfg: Config,
+    problem: Problem,
+    result: GradResult,
+    plot_range: tuple[float, float] | None,
+    backend: Any,
+    flag: Any = None,
 ) -> GradResult:
-    """grad.json, config.yaml and the plots in a new grad-<timestamp> folder."""
+    """grad.json, config.yaml and the plots in a new grad-<timestamp> folder.
+    A plot that fails or is interrupted is a warning, and grad.json is
+    written all the same; a folder in which grad.json could not be written
+    (nothing recorded) is removed."""
     import dataclasses
+    import shutil
 
     from optrun.core.outputs import json_safe, make_run_dir, write_json_atomic, write_yaml
+    from optrun.engine.signals import StoppedBySignal, armed, signal_name
 
+    if flag is not None and flag.signum is not None:  # came as the computation ended: stop before any file
+        raise StoppedBySignal(f"interrupted by {signal_name(flag.signum)}; nothing was recorded", flag.signum)
     run_dir = make_run_dir(cfg.output.dir, cfg.name, prefix="grad-")
-    write_yaml(run_dir / "config.yaml", cfg.resolved())
-    plots: list[Path] = []
-    if cfg.output.plots:
-        from optrun.plots import grad as grad_plots
+    try:
+        write_yaml(run_dir / "config.yaml", cfg.resolved())
+        plots: list[Path] = []
+        notes = list(result.warnings)
+        if cfg.output.plots and (flag is None or flag.signum is None):
+            try:
+                with armed(flag, at_once=True):  # a signal now cuts the plots short; grad.json is still written
+                    from optrun.plots import grad as grad_plots
 
-        plots = grad_plots.draw(run_dir, problem, result, plot_range, cfg.output.plot_format, backend)
-    result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots))
-    write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
+                    plots, failed = grad_plots.draw(
+                        run_dir, problem, result, plot_range, cfg.output.plot_format, backend
+                    )
+                notes.extend(failed)
+            except KeyboardInterrupt:
+                if flag is None:
+                    raise
+                notes.append("plots not drawn: interrupted")
+        result = dataclasses.replace(result, run_dir=run_dir, plots=tuple(plots), warnings=tuple(notes))
+        write_json_atomic(run_dir / "grad.json", json_safe(result.to_json()))
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing recorded: no folder
+        raise
     return result

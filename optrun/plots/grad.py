@@ -9,10 +9,16 @@
   field as arrows, the point marked.
 
 Each in the config's ``output.plot_format`` (png, svg or pdf), like a run's plots.
+A plot that fails (a point beyond floating point, a full disk, an objective
+that raises on the grid) is a warning, never the command's end. The plots
+are cheap: derivatives.png draws the orders whose curves fit in
+:data:`PLOT_WORK` operations (the cost estimate of
+:mod:`optrun.core.derivatives.cost`), the others are in grad.json.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,7 @@ from optrun.plots.figures import save, seamless, subplots
 GRID = 101  # points along the range for derivatives.png
 CONTOUR = 80  # contour.png grid per axis
 ARROWS = 15  # gradient arrows per axis
+PLOT_WORK = 20_000  # operations of the costliest curve of derivatives.png over its grid (~1 s on autograd)
 
 
 def draw(
@@ -35,35 +42,50 @@ def draw(
     plot_range: tuple[float, float] | None,
     fmt: str = "png",
     backend: Backend | None = None,
-) -> list[Path]:
+) -> tuple[list[Path], list[str]]:
     """Every plot that applies to ``result``, as ``fmt`` files; returns the
-    files written. ``backend``: the one ``problem`` was built for (default autograd)."""
+    files written and a warning for each plot that failed. ``backend``: the
+    one ``problem`` was built for (default autograd)."""
     backend = backend if backend is not None else get_backend()
-    written = []
+    written: list[Path] = []
+    failed: list[str] = []
+
+    def attempt(out: Path, draw_it: Callable[[], Path]) -> None:
+        try:
+            written.append(draw_it())
+        except Exception as exc:  # the numbers are recorded in grad.json all the same (files are written atomically)
+            text = " ".join(str(exc).split())[:200]
+            failed.append(f"{out.name} not drawn: {type(exc).__name__}" + (f": {text}" if text else ""))
+
     if result.fd is not None:
-        written.append(fd_error(result.fd, run_dir / f"fd_error.{fmt}", result.name))
+        fd_out = run_dir / f"fd_error.{fmt}"
+        attempt(fd_out, lambda: fd_error(result.fd, fd_out, result.name))
     if result.gradient is not None:
         labels = result.gradient.labels
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
         if len(result.at) == 1 and scalars:
             order = result.derivatives.values.__len__() - 1 if result.derivatives is not None else 1
-            written.append(
-                derivatives_plot(
-                    problem,
-                    result.at,
-                    scalars[0],
-                    order,
-                    plot_range,
-                    run_dir / f"derivatives.{fmt}",
-                    result.name,
-                    backend,
-                )
+            out = run_dir / f"derivatives.{fmt}"
+            attempt(
+                out,
+                lambda: derivatives_plot(problem, result.at, scalars[0], order, plot_range, out, result.name, backend),
             )
         elif len(labels) == 2:
-            written.append(
-                contour(problem, result.at, labels, plot_range, run_dir / f"contour.{fmt}", result.name, backend)
-            )
-    return written
+            out = run_dir / f"contour.{fmt}"
+            attempt(out, lambda: contour(problem, result.at, labels, plot_range, out, result.name, backend))
+    return written, failed
+
+
+def _span(center: float, plot_range: tuple[float, float] | None) -> tuple[float, float]:
+    """``plot_range``, or the point +- max(1, |value|); an error if that is beyond floating point."""
+    if plot_range is not None:
+        return plot_range
+    width = max(1.0, abs(center))
+    with np.errstate(all="ignore"):
+        low, high = np.float64(center) - width, np.float64(center) + width
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ValueError(f"the range {center:g} +- {width:g} is beyond floating point; give one with --range a,b")
+    return float(low), float(high)
 
 
 def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
@@ -96,8 +118,12 @@ def derivatives_plot(
     backend: Backend,
 ) -> Path:
     center = float(at[name])
-    low, high = plot_range or (center - max(1.0, abs(center)), center + max(1.0, abs(center)))
+    low, high = _span(center, plot_range)
     grid = np.linspace(low, high, GRID)
+    asked = order
+    # cheap: only the orders whose curves fit in PLOT_WORK operations (each is evaluated at every grid point)
+    ops = d.derivative_operations(problem, at, name, backend=backend)
+    order = min(order, d.affordable_order(ops, order, points=GRID + 1, budget=PLOT_WORK))
     # the curves and the point itself, from functions built (on jax: compiled) once
     values = d.derivative_curves(problem, at, order, name, [*grid, center], backend=backend)
     values, here = values[:-1], values[-1]
@@ -108,7 +134,8 @@ def derivatives_plot(
     ax.plot([center] * (order + 1), here, "ko", markersize=4, label=f"{name} = {center:g}")
     ax.axhline(0.0, color="0.6", linewidth=0.8)
     ax.set_xlabel(name)
-    ax.set_title(f"{title}: f and its derivatives in {name}")
+    left_out = f" (up to order {order} of {asked}: the rest in grad.json)" if order < asked else ""
+    ax.set_title(f"{title}: f and its derivatives in {name}{left_out}", fontsize=10 if left_out else None)
     ax.grid(alpha=0.3)
     ax.legend()
     save(fig, out)
@@ -129,7 +156,7 @@ def contour(
     objective = problem.scalar_objective()
     f = backend.jit(lambda v: objective(unflatten(v)))  # evaluated on the whole grid
 
-    spans = [plot_range or (c - max(1.0, abs(c)), c + max(1.0, abs(c))) for c in x0]
+    spans = [_span(float(c), plot_range) for c in x0]
     xs, ys = (np.linspace(lo, hi, CONTOUR) for lo, hi in spans)
     with np.errstate(all="ignore"):
         z = np.array([[float(f(np.array([x, y]))) for x in xs] for y in ys])

@@ -35,9 +35,12 @@ The modules, by what they compute (import the names from here):
   helpers the others share;
 - :mod:`~optrun.core.derivatives.scalar`: gradient, Hessian, f..f^(K);
 - :mod:`~optrun.core.derivatives.finite_differences`: the finite-difference check;
-- :mod:`~optrun.core.derivatives.vector`: Jacobian, JVP, VJP.
+- :mod:`~optrun.core.derivatives.vector`: Jacobian, JVP, VJP;
+- :mod:`~optrun.core.derivatives.cost`: the cost estimates and limits
+  (``--order``, a Jacobian's passes) checked before the work starts.
 """
 
+from optrun.core.derivatives.cost import GROWTH, MAX_ORDER_WORK, MAX_PASS_WORK, affordable_order, check_passes
 from optrun.core.derivatives.finite_differences import MAX_FD_ENTRIES, MAX_STEPS, STEPS, fd_check
 from optrun.core.derivatives.flat import MAX_MATRIX, point
 from optrun.core.derivatives.results import (
@@ -50,13 +53,23 @@ from optrun.core.derivatives.results import (
     Jacobian,
     Product,
 )
-from optrun.core.derivatives.scalar import MAX_ORDER, derivative_curves, derivatives, gradient, hessian
+from optrun.core.derivatives.scalar import (
+    MAX_ORDER,
+    derivative_curves,
+    derivative_operations,
+    derivatives,
+    gradient,
+    hessian,
+)
 from optrun.core.derivatives.vector import jacobian, jvp, vjp
 
 __all__ = [
+    "GROWTH",
     "MAX_FD_ENTRIES",
     "MAX_MATRIX",
     "MAX_ORDER",
+    "MAX_ORDER_WORK",
+    "MAX_PASS_WORK",
     "MAX_STEPS",
     "STEPS",
     "Derivatives",
@@ -67,7 +80,10 @@ __all__ = [
     "Hessian",
     "Jacobian",
     "Product",
+    "affordable_order",
+    "check_passes",
     "derivative_curves",
+    "derivative_operations",
     "derivatives",
     "fd_check",
     "gradient",

@@ -79,9 +79,11 @@ def floats(values: Any) -> tuple[float, ...]:
 def quiet(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` without autograd's warning that an output does not
     depend on an input (a derivative of a constant): that is an answer here
-    (0), not a problem."""
-    with warnings.catch_warnings():
+    (0), not a problem; nor NumPy's on an overflow or a 0/0: inf and nan
+    are the answer there."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.filterwarnings("ignore", message="Output seems independent of input")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
         return fn(*args)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from optrun.core.backend import Backend, get_backend
+from optrun.core.derivatives.cost import check_order, operations
 from optrun.core.derivatives.flat import FlatPoint, check_matrix, floats, point, quiet
 from optrun.core.derivatives.results import Derivatives, Gradient, Hessian
 from optrun.core.errors import ConfigError, short_repr
@@ -25,7 +26,7 @@ def gradient(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: 
     flat = FlatPoint(point(problem, at), backend)
     fx = flat.call(objective)
     g = quiet(lambda: flat.backend.grad(fx)(flat.x))
-    return Gradient(value=float(fx(flat.x)), grad=flat.nested(g), labels=flat.labels, flat=floats(g))
+    return Gradient(value=float(quiet(fx, flat.x)), grad=flat.nested(g), labels=flat.labels, flat=floats(g))
 
 
 def hessian(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: Backend | None = None) -> Hessian:
@@ -35,7 +36,7 @@ def hessian(problem: Problem, at: Mapping[str, Any] | None = None, *, backend: B
     check_matrix(flat.n, flat.n, "Hessian", "hessian")
     fx = flat.call(objective)
     h = np.asarray(quiet(lambda: flat.backend.hessian(fx)(flat.x)), dtype=float).reshape(flat.n, flat.n)
-    return Hessian(value=float(fx(flat.x)), matrix=tuple(floats(row) for row in h), labels=flat.labels)
+    return Hessian(value=float(quiet(fx, flat.x)), matrix=tuple(floats(row) for row in h), labels=flat.labels)
 
 
 def derivatives(
@@ -48,9 +49,22 @@ def derivatives(
 ) -> Derivatives:
     """f and its derivatives up to ``order`` in one scalar parameter: ``name``,
     or the problem's only parameter when it has one scalar parameter."""
+    backend = backend if backend is not None else get_backend()
     name, value, functions = _along(problem, at, order, name, backend)
-    values = quiet(lambda: tuple(float(fn(value)) for fn in functions))
+    # before composing: f^(K) of N operations takes about N * 3^K (optrun.core.derivatives.cost)
+    check_order(quiet(operations, functions[0], np.float64(value), backend), order)
+    # numpy floats: an overflow is inf (a Python float's ** raises OverflowError)
+    values = quiet(lambda: tuple(float(fn(np.float64(value))) for fn in functions))
     return Derivatives(name=name, at=value, values=values)
+
+
+def derivative_operations(
+    problem: Problem, at: Mapping[str, Any] | None, name: str | None = None, *, backend: Backend | None = None
+) -> int:
+    """The operations of one evaluation of f along ``name`` (what the cost of its derivatives is estimated from)."""
+    backend = backend if backend is not None else get_backend()
+    _, value, functions = _along(problem, at, 1, name, backend)
+    return quiet(operations, functions[0], np.float64(value), backend)
 
 
 def derivative_curves(
@@ -69,7 +83,7 @@ def derivative_curves(
     backend = backend if backend is not None else get_backend()
     _, _, functions = _along(problem, at, order, name, backend)
     functions = [backend.jit(fn) for fn in functions]
-    rows = quiet(lambda: [[float(fn(float(s))) for fn in functions] for s in grid])
+    rows = quiet(lambda: [[float(fn(np.float64(s))) for fn in functions] for s in grid])
     return np.array(rows, dtype=float).reshape(len(grid), order + 1)
 
 

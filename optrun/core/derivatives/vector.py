@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from optrun.core.backend import Backend
+from optrun.core.derivatives.cost import check_passes
 from optrun.core.derivatives.flat import FlatPoint, check_matrix, floats, point, quiet
 from optrun.core.derivatives.results import Jacobian, Product
 from optrun.core.errors import ConfigError, short_repr
@@ -37,6 +38,7 @@ def jacobian(
     else:
         raise ConfigError(f"must be 'jvp' (column by column) or 'vjp' (row by row), got {short_repr(by)}", path="by")
     check_matrix(m, flat.n, "Jacobian", "jacobian")
+    check_passes(flat.n if mode == "jvp" else m, flat.n, f"Jacobian built from {mode.upper()}s", "jacobian")
     fx = flat.call(fn)
     if mode == "jvp":
         push = flat.backend.jvp(fx)(flat.x)
@@ -47,7 +49,7 @@ def jacobian(
             columns.append(np.asarray(column, dtype=float).reshape(m))
         matrix = np.column_stack(columns) if columns else np.zeros((m, 0))
         if value is None:
-            value = fx(flat.x)
+            value = quiet(fx, flat.x)
         passes = flat.n
     else:
         pull, value = quiet(lambda: flat.backend.vjp(fx)(flat.x))
