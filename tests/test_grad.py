@@ -517,3 +517,14 @@ def test_a_signal_while_grad_draws_keeps_grad_json_without_the_plot(workdir):
     data = json.loads((run_dir / "grad.json").read_text())
     assert data["grad"] == {"x": 6.0} and data["warnings"] == ["plots not drawn: interrupted"]
     assert "recorded in" in stdout and "plots not drawn: interrupted" in stderr
+
+
+def test_grad_json_converts_whole_arrays_by_the_same_rule_as_parameters():
+    """grad.json of 10^6 parameters converts each finite array at once (15 s of --json was one float at a time)."""
+    from optrun.core.params import to_jsonable
+    from optrun.engine.grad import to_jsonable as at_once
+
+    tree = {"a": np.array([1.0, np.inf]), "b": [np.arange(3.0).reshape(3, 1), 2.0], "c": np.float64(np.nan), "d": 1}
+    assert (
+        at_once(tree) == to_jsonable(tree) == {"a": [1.0, None], "b": [[[0.0], [1.0], [2.0]], 2.0], "c": None, "d": 1.0}
+    )
