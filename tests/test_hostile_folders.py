@@ -209,7 +209,8 @@ def test_the_log_axis_survives_huge_inf_and_nan_values(workdir):
     assert moved and np.nanmax(clipped) == 1e200 and np.isnan(clipped[4])
 
 
-def test_a_1200_deep_tree_is_searched_for_configs(tmp_path):
+def test_a_1200_deep_tree_is_searched_for_configs_and_runs(tmp_path):
+    from optrun.commands.report import find_runs
     from optrun.engine.checks import find_configs
 
     folder = tmp_path
@@ -219,10 +220,17 @@ def test_a_1200_deep_tree_is_searched_for_configs(tmp_path):
     (folder / "c.yaml").write_text("problem: booth\n")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "h.yaml").write_text("problem: booth\n")
+    run = folder / "run"  # and a run directory at the bottom, for optrun report's search
+    run.mkdir()
+    (run / "trace.csv").write_text("iter,f\n0,1.0\n")
+    (run / "config.yaml").write_text("problem: booth\n")
     try:
-        assert find_configs([tmp_path]) == [folder / "c.yaml"]
+        assert find_configs([tmp_path]) == [folder / "c.yaml"]  # (a run's config.yaml is a result, not a config)
+        assert find_runs([tmp_path]) == [run]
     finally:  # removed here, level by level: pytest's own clean-up of old tmp folders recurses (shutil.rmtree)
-        (folder / "c.yaml").unlink()
+        for file in (folder / "c.yaml", run / "trace.csv", run / "config.yaml"):
+            file.unlink()
+        run.rmdir()
         while folder != tmp_path:
             folder.rmdir()
             folder = folder.parent

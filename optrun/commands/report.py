@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from optrun.core.errors import ConfigError
+from optrun.core.paths import files_under
 from optrun.core.rundir import RunFiles, read_run
 
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
@@ -81,7 +82,8 @@ def find_runs(paths: Sequence[Path]) -> list[Path]:
         if _is_run(path):
             found = [path]
         else:
-            found = sorted({trace.parent for trace in path.rglob("trace.csv") if _is_run(trace.parent)})
+            traces = files_under(path, lambda name: name == "trace.csv", hidden=True)  # (as rglob: hidden folders too)
+            found = sorted({trace.parent for trace in traces if _is_run(trace.parent)})
         if not found:
             raise ConfigError("holds no run directory (a folder with config.yaml and trace.csv)", source=str(path))
         runs.extend(r for r in found if r not in runs)

@@ -15,6 +15,7 @@ working folder still works, with a warning saying how to write it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,3 +97,24 @@ def _resolve_in_context(value: str, info: ValidationInfo) -> str:
 
 # A path option: resolved against the config file's folder when a config is loaded.
 ConfigPath = Annotated[str, AfterValidator(_resolve_in_context)]
+
+
+def files_under(root: Path, wanted: Callable[[str], bool], hidden: bool = False) -> Iterator[Path]:
+    """The files below ``root`` whose name is ``wanted``, walked with an
+    explicit stack, not ``rglob`` (recursive in Python 3.11): a legal
+    1200-deep tree is walked, never a RecursionError. Symbolic links to
+    folders are not followed (as ``rglob``), hidden folders are skipped
+    unless ``hidden``, and an unreadable folder is passed over."""
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if hidden or not entry.name.startswith("."):
+                    stack.append(Path(entry.path))
+            elif wanted(entry.name) and entry.is_file():
+                yield Path(entry.path)

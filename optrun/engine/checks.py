@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from optrun.core.errors import ConfigError, OptrunError, short
+from optrun.core.paths import files_under
 from optrun.core.result import Summary
 from optrun.core.status import Status
 from optrun.engine.executors import choose, run_many
@@ -103,22 +104,7 @@ def find_configs(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            # an explicit stack, not rglob (recursive in Python 3.11): a legal 1200-deep tree is walked, not a
-            # RecursionError; hidden folders are pruned, symbolic links to folders are not followed (as rglob)
-            files: list[Path] = []
-            stack = [path]
-            while stack:
-                folder = stack.pop()
-                try:
-                    entries = list(os.scandir(folder))
-                except OSError:
-                    continue  # an unreadable folder holds no config we can read (as rglob)
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        if not entry.name.startswith("."):
-                            stack.append(Path(entry.path))
-                    elif Path(entry.name).suffix in (".yaml", ".yml") and entry.is_file():
-                        files.append(Path(entry.path))
+            files = files_under(path, lambda name: Path(name).suffix in (".yaml", ".yml"))
             found.extend(sorted(p for p in files if not _in_run_or_hidden(p, path)))
         elif path.is_file():
             found.append(path)
