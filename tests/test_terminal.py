@@ -143,3 +143,23 @@ def test_visible_shows_every_control_character():
     assert visible("a\x1b[2Jb\x00\x7f\x85\u202e\n") == "a\\x1b[2Jb\\x00\\x7f\\x85\\u202e\\x0a"
     assert visible("line\nnext\tx\x1b", keep="\n\t") == "line\nnext\tx\\x1b"
     assert visible("plain ünïcode, [red] :x:") == "plain ünïcode, [red] :x:"
+
+
+def test_error_lines_and_sweep_tables_make_control_characters_visible(tmp_path):
+    """A value from a received file reaches the terminal as text: a config's
+    bad value in the one error line, a swept value in the sweep table."""
+    from helpers import run_cli
+
+    from optrun.commands.sweep import results_table
+
+    title = "\x1b]0;pwned\x07"
+    (tmp_path / "c.yaml").write_text(
+        f'problem: booth\noptimizer: "{title}"\n'.replace("\x1b", "\\e").replace("\x07", "\\a")
+    )
+    result = run_cli("run", "c.yaml", cwd=tmp_path)
+    assert result.returncode == 2 and "\x1b" not in result.stderr and "\\x1b]0;pwned" in result.stderr
+
+    rows = [{"index": 1, "x": title, "status": "converged", "f": 1.0, "gap": None, "message": "", "run_dir": ""}]
+    shown = io.StringIO()
+    Console(file=shown, width=200).print(results_table(rows, ["x"]))
+    assert "\x1b" not in shown.getvalue() and "]0;pwned" in shown.getvalue()  # (shown as \\e or \\x1b)

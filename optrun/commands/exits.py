@@ -26,7 +26,7 @@ from typing import Any
 
 from typer import Abort
 
-from optrun.commands.common import err
+from optrun.commands.common import err, visible
 from optrun.core.errors import OptrunError
 from optrun.engine.signals import StoppedBySignal
 
@@ -69,6 +69,6 @@ def report(exc: BaseException) -> int:
         if isinstance(exc, kind):
             text = line(exc)
             if text is not None:
-                err.print(text, markup=False, style="red")
+                err.print(visible(text), markup=False, style="red")  # a value from a file: text, not a command
             return status(exc)
     raise TypeError(f"no exit status for {type(exc).__name__}") from exc

@@ -76,19 +76,23 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     from rich.table import Table
     from rich.text import Text
 
+    from optrun.commands.common import visible
+
     summary = summarize(rows, keys)
     metric = summary[0]["metric"] if summary else "f"
     table = Table(title=f"sweep: final {'f - f*' if metric == 'gap' else 'f'} over seeds", title_justify="left")
     swept = [k for k in keys if k != "seed"]
     for column in (*swept, "runs", "statuses", "mean", "min", "max"):
-        table.add_column(column, justify="right" if column in ("runs", "mean", "min", "max") else "left")
+        table.add_column(Text(visible(column)), justify="right" if column in ("runs", "mean", "min", "max") else "left")
     for s in summary:
-        cells = [Text(str(s["point"][k])) for k in swept]  # user values: literal, never markup
+        cells = [Text(visible(s["point"][k])) for k in swept]  # user values: literal, never markup or a control
         numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
-        table.add_row(*cells, str(s["runs"]), Text(s["statuses"]), *numbers, style="bold green" if s["best"] else "")
+        table.add_row(
+            *cells, str(s["runs"]), Text(visible(s["statuses"])), *numbers, style="bold green" if s["best"] else ""
+        )
     best = next((s for s in summary if s["best"]), None)
     if best is not None:  # in words too: piped output (CI logs, files) has no colour
-        setting = ", ".join(f"{k}={best['point'][k]}" for k in swept) or "the one setting"
+        setting = visible(", ".join(f"{k}={best['point'][k]}" for k in swept)) or "the one setting"
         table.caption = Text(
             f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})"
         )
