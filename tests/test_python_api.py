@@ -272,6 +272,13 @@ def test_a_start_that_is_not_numbers_is_one_config_error(workdir, x0, words):
     assert not (workdir / "outputs").exists()
 
 
+def test_grad_names_its_point_at_in_a_bad_start():
+    with pytest.raises(optrun.ConfigError) as caught:
+        optrun.grad(lambda x: x**2, "abc")
+    assert str(caught.value).startswith("at: is 'abc' (str), not a number")
+    assert optrun.grad(lambda x: x**2, 3).grad == {"x": 6.0}  # an int point is a float
+
+
 @pytest.mark.parametrize("run_dir", [None, 3, ["a"]])
 def test_load_of_a_non_path_is_one_config_error(run_dir):
     with pytest.raises(optrun.ConfigError, match="run_dir: must be a run directory's path"):

@@ -174,7 +174,7 @@ def grad(
             raise ConfigError(
                 "needs the point: optrun.grad(fun, at) with at a float, an array, a dict or list of them", path="at"
             )
-        function = PythonFunction(config, at, backends=(backend or "autograd",))
+        function = PythonFunction(config, at, backends=(backend or "autograd",), start_name="at")
         config, at = {"name": name_from_stem(function.name), "problem": function, "optimizer": "gd"}, None
     if backend is not None and not isinstance(config, Config):
         overrides = [*overrides, f"backend={backend}"]
