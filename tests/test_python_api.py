@@ -276,7 +276,7 @@ def test_grad_names_its_point_at_in_a_bad_start():
     with pytest.raises(optrun.ConfigError) as caught:
         optrun.grad(lambda x: x**2, "abc")
     assert str(caught.value).startswith("at: is 'abc' (str), not a number")
-    assert optrun.grad(lambda x: x**2, 3).grad == {"x": 6.0}  # an int point is a float
+    assert optrun.grad(lambda x: x**2, 3).gradient.grad == {"x": 6.0}  # an int point is a float
 
 
 @pytest.mark.parametrize("run_dir", [None, 3, ["a"]])
