@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from optrun.cli import app
 from optrun.config.bench import load_suite
 from optrun.core.rundir import read_run
-from optrun.engine.bench import make_bench_plan, random_start
+from optrun.engine.bench import make_bench_plan
 
 runner = CliRunner()
 SMALL = (
@@ -97,15 +97,59 @@ def test_random_starts_are_seeded_shared_by_optimizers_and_scaled(workdir):
     assert len(plan.runs) == 2 * 2 * 3
     assert [m["start"] for m in meta[:6]] == [0, 1, 2, 0, 1, 2]
     assert plan.runs[0]["init"] == "default"
+    # a start is its rule (the perturbed initializer), not its numbers
+    assert plan.runs[1]["init"] == {"kind": "perturbed", "seed": 0, "label": "beale", "k": 1}
+    assert plan.runs[8]["init"] == {"kind": "perturbed", "seed": 0, "label": "trid(dim=3)", "k": 2}
     assert plan.runs[1]["init"] == plan.runs[4]["init"]  # same start for lbfgs and gd
     assert plan.runs[1]["init"] != plan.runs[2]["init"]
     assert meta[0]["dimension"] == 2 and meta[6]["dimension"] == 3
     again, _ = make_bench_plan(load_suite(workdir / "s.yaml"))
     assert again.runs == plan.runs
-    # x0 + max(1, |x0|) z: entries with |x0| > 1 move in proportion
-    moved = [np.array(random_start({"x": [0.0, 1e6]}, 0, "p", k)["x"]) for k in range(1, 200)]
-    steps = np.abs(np.array(moved) - [0.0, 1e6])
-    assert 0.5 < steps[:, 0].mean() < 1.2 and 0.5e6 < steps[:, 1].mean() < 1.2e6
+
+
+# ------------------------------------------------------- large dimensions
+BIG_DIM = 60_000
+
+
+def test_a_large_dimension_bench_writes_small_files_and_a_run_redoes_alone(workdir):
+    """Issue 28 point 7: two 1-iteration runs at dimension 60000 wrote every
+    start in full (sweep.json, config.yaml, sweep.csv, the sweep plot's labels:
+    206 s, 940 MB) and optrun then refused the run's own config.yaml as over
+    1 MB. A start travels as (seed, label, k): every file stays small, and a
+    run's config.yaml loads back and redoes the run (the same trace)."""
+    (workdir / "s.yaml").write_text(
+        f"name: big\nproblems: [{{name: trid, dim: {BIG_DIM}}}]\noptimizers: [gd]\nstarts: 2\nbudget: {{max_iter: 1}}\n"
+    )
+    result = bench("s.yaml", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    bench_dir = only_bench_dir(workdir, "big")
+    runs = bench_dir / "runs"
+    sizes = {
+        name: (runs / name).stat().st_size
+        for name in ("sweep.json", "sweep.csv", "run-0001/config.yaml", "run-0002/config.yaml")
+    }
+    assert all(size < 4000 for size in sizes.values()), sizes
+    assert (runs / "sweep.png").stat().st_size < 300_000
+    assert (bench_dir / "bench.json").stat().st_size < 4000 and (bench_dir / "bench.csv").stat().st_size < 4000
+    config_text = (runs / "run-0002" / "config.yaml").read_text()
+    assert "init: {kind: perturbed, seed: 0, label: trid(dim=60000), k: 1}" in config_text
+    rows = rows_of(bench_dir)
+    assert [(r["dimension"], r["start"], r["run_dir"]) for r in rows] == [
+        (str(BIG_DIM), "0", "runs/run-0001"),
+        (str(BIG_DIM), "1", "runs/run-0002"),
+    ]
+    # the run's own config.yaml redoes it alone, from the same start
+    redo = runner.invoke(app, ["run", str(runs / "run-0002" / "config.yaml")], env={"COLUMNS": "200"})
+    assert redo.exit_code == 0, redo.output
+    [again] = [p for p in (workdir / "outputs" / "big").iterdir() if not p.name.startswith("bench-")]
+
+    def trace(run_dir):
+        table = read_run(run_dir).trace
+        return {key: np.asarray(table[key]) for key in ("iter", "f", "grad_norm", "nfev", "gap")}
+
+    first, second = trace(runs / "run-0002"), trace(again)
+    assert all(np.array_equal(first[key], second[key]) for key in first), (first, second)
+    assert first["f"][0] != trace(runs / "run-0001")["f"][0]  # start 1 is not start 0
 
 
 @pytest.mark.slow
@@ -248,3 +292,13 @@ def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
     assert len(meta) == 1200
     result = check_one(str(path))
     assert result.outcome == "skip" and result.error == BENCH_SUITE
+
+
+def test_sweep_plot_labels_are_bounded():
+    from optrun.plots.sweep import LABEL_LIMIT, shown_label
+
+    rule = "{k: 1, kind: perturbed, label: trid(dim=60000), seed: 0}"
+    assert shown_label(rule) == rule
+    vector = "{kind: values, values: {x: [" + ", ".join(str(i / 7) for i in range(60_000)) + "]}}"
+    shown = shown_label(vector)
+    assert len(shown) == LABEL_LIMIT and shown.startswith("{kind: values, values: {x: [0.0, ") and shown.endswith("]}}")

@@ -119,3 +119,86 @@ def test_only_errors(init, expected):
         start_of(init, problem="mlp_regression")
     message = str(info.value)
     assert expected in message and "\n" not in message
+
+
+# ------------------------------------------------------------ perturbed: optrun bench's starts
+def old_random_start(params0, seed, problem_label, k):
+    """optrun.engine.bench.random_start before issue 28 point 7, verbatim: the
+    bench wrote its result into each run's config as init.values."""
+    import zlib
+
+    rng = np.random.default_rng([seed, zlib.crc32(problem_label.encode("utf-8")), k])
+
+    def perturb(value):
+        if isinstance(value, dict):
+            return {key: perturb(value[key]) for key in sorted(value)}
+        x = np.asarray(value, dtype=float)
+        moved = x + np.maximum(1.0, np.abs(x)) * rng.standard_normal(x.shape)
+        return moved.tolist()
+
+    return perturb(params0)
+
+
+def test_perturbed_draws_the_old_bench_starts_bit_for_bit():
+    """The shipped MGH suite's 24 problems (vectors, scalars, several
+    parameters), seeds 0 and 7, starts 1 to 3: the start the perturbed
+    initializer builds from (seed, label, k) is the old bench's vector exactly."""
+    from pathlib import Path
+
+    from optrun.config.bench import label, load_suite
+    from optrun.core.params import to_jsonable
+
+    suite = load_suite(Path(__file__).resolve().parents[1] / "configs" / "bench-mgh.yaml")
+    problems = [*suite.problems, {"name": "goldfield"}, {"name": "trid", "dim": 7}]
+    for problem in problems:
+        for seed in (0, 7):
+            params0 = to_jsonable(start_of("default", problem=problem, seed=seed))
+            for k in (1, 2, 3):
+                rule = {"kind": "perturbed", "seed": seed, "label": label(problem), "k": k}
+                new = start_of(rule, problem=problem, seed=seed)
+                old = start_of(
+                    {"kind": "values", "values": old_random_start(params0, seed, label(problem), k)},
+                    problem=problem,
+                    seed=seed,
+                )
+                assert list(new) == list(old)
+                for name in old:
+                    assert np.array_equal(np.asarray(new[name]), np.asarray(old[name])), (problem, seed, k, name)
+                    assert np.asarray(new[name]).dtype == np.asarray(old[name]).dtype
+    # the rule's numbers matter: another k, seed or label is another start
+    trid = {"name": "trid", "dim": 7}
+    base = start_of({"kind": "perturbed", "seed": 0, "label": "trid(dim=7)", "k": 1}, problem=trid)
+    for other in ({"k": 2}, {"seed": 1}, {"label": "trid"}):
+        rule = {"kind": "perturbed", "seed": 0, "label": "trid(dim=7)", "k": 1, **other}
+        assert not np.array_equal(start_of(rule, problem=trid)["x"], base["x"])
+
+
+def test_perturbed_reaches_nested_parameters_and_scales_with_x0():
+    from optrun.core.initializers import perturbed_start
+
+    start = start_of("default", problem="mlp_regression")
+    moved = start_of({"kind": "perturbed", "k": 1}, problem="mlp_regression")
+    assert [list(layer) for layer in moved["layers"]] == [list(layer) for layer in start["layers"]]
+    for layer, start_layer in zip(moved["layers"], start["layers"]):
+        for key in start_layer:
+            assert layer[key].shape == np.shape(start_layer[key]) and not np.array_equal(layer[key], start_layer[key])
+    # x0 + max(1, |x0|) z: entries with |x0| > 1 move in proportion
+    moved_x = np.array([perturbed_start({"x": np.array([0.0, 1e6])}, 0, "p", k)["x"] for k in range(1, 200)])
+    steps = np.abs(moved_x - [0.0, 1e6])
+    assert 0.5 < steps[:, 0].mean() < 1.2 and 0.5e6 < steps[:, 1].mean() < 1.2e6
+
+
+@pytest.mark.parametrize(
+    "init, expected",
+    [
+        ({"kind": "perturbed"}, "init.k: is required but missing"),
+        ({"kind": "perturbed", "k": 0}, "init.k: "),
+        ({"kind": "perturbed", "k": 1, "seed": -1}, "init.seed: "),
+        ({"kind": "perturbed", "k": 1, "values": [1]}, "init.values: unknown key 'values'"),
+    ],
+)
+def test_perturbed_errors(init, expected):
+    with pytest.raises(ConfigError) as info:
+        start_of(init)
+    message = str(info.value)
+    assert expected in message and "\n" not in message

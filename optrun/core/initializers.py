@@ -18,6 +18,7 @@ import functools
 import math
 import re
 import sys
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -237,6 +238,12 @@ class ValuesOptions(Options):
     values: dict[str, Any] = Field(min_length=1)
 
 
+class PerturbedOptions(Options):
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    label: str = Field("", max_length=1000)
+    k: int = Field(ge=1, le=2**32 - 1)
+
+
 @register_initializer("default", description="the problem's own default start", options=NoOptions)
 def default(options: NoOptions, start: Params, rng: np.random.Generator) -> Params:
     return start
@@ -279,3 +286,27 @@ def values(options: ValuesOptions, start: Params, rng: np.random.Generator) -> P
             raise unknown_parameter(name, start, f"init.values.{name}")
         result[name] = coerce_like(start[name], value, f"init.values.{name}")
     return result
+
+
+def perturbed_start(start: Params, seed: int, label: str, k: int) -> Params:
+    """x0 + max(1, |x0|) * z entry by entry, z ~ N(0, 1) drawn by
+    ``numpy.random.default_rng([seed, crc32(label), k])`` leaf after leaf in
+    sorted-name order (nested mappings too): ``optrun bench``'s start k >= 1 of
+    the problem labelled ``label``, rebuilt from three numbers and a name."""
+    rng = np.random.default_rng([seed, zlib.crc32(label.encode("utf-8")), k])
+
+    def leaf(value: Any) -> Any:
+        x = np.asarray(value, dtype=float)
+        moved = x + np.maximum(1.0, np.abs(x)) * rng.standard_normal(x.shape)
+        return float(moved) if x.shape == () else moved
+
+    return map_leaves(start, leaf)
+
+
+@register_initializer(
+    "perturbed",
+    description="x0 + max(1, |x0|) * N(0, 1) per entry, drawn from (seed, label, k): optrun bench's start k",
+    options=PerturbedOptions,
+)
+def perturbed(options: PerturbedOptions, start: Params, rng: np.random.Generator) -> Params:
+    return perturbed_start(start, options.seed, options.label, options.k)

@@ -5,7 +5,11 @@ The suite file (:mod:`optrun.config.bench`) expands to one run per
 start k >= 1 is x0 + max(1, |x0|) * z entry by entry, z ~ N(0, 1) drawn by
 ``numpy.random.default_rng([seed, crc32(problem label), k])``: the same
 starts for every optimizer, and a problem's starts do not change when
-others are added. Every run gets the suite's ``seed`` and the budget as its
+others are added. A run carries its start as that rule, not as numbers:
+``init: {kind: perturbed, seed: S, label: <problem label>, k: K}``
+(:func:`optrun.core.initializers.perturbed_start`), so sweep.json, each
+run's config.yaml and sweep.csv stay small at any dimension and a run's
+config.yaml redoes it alone. Every run gets the suite's ``seed`` and the budget as its
 stop rules (``max_iter``, ``time_limit``, ``grad_tol``).
 
 The runs are a sweep: ``<output.dir>/<name>/bench-<timestamp>/runs/`` is a
@@ -22,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,21 +51,6 @@ def columns(targets: Sequence[float]) -> list[str]:
         *(f"time_to_{target_name(t)}" for t in targets),
         "run_dir",
     ]
-
-
-def random_start(params0: dict[str, Any], seed: int, problem_label: str, k: int) -> dict[str, Any]:
-    """Start k >= 1 of a problem: x0 + max(1, |x0|) * N(0, 1) per entry,
-    drawn parameter by parameter in sorted-name order (nested mappings too)."""
-    rng = np.random.default_rng([seed, zlib.crc32(problem_label.encode("utf-8")), k])
-
-    def perturb(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: perturb(value[key]) for key in sorted(value)}
-        x = np.asarray(value, dtype=float)
-        moved = x + np.maximum(1.0, np.abs(x)) * rng.standard_normal(x.shape)
-        return moved.tolist()
-
-    return perturb(params0)
 
 
 def run_config(
@@ -112,12 +100,9 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
                     source=f"{suite.source} (problem {problem_label}, optimizer {label(optimizer)})",
                 ) from None
             if starts is None:
-                from optrun.core.params import to_jsonable
-
-                params0 = to_jsonable(prepared.params0)
                 dimension = int(prepared.x0.size)
                 starts = ["default"] + [
-                    {"kind": "values", "values": random_start(params0, suite.config.seed, problem_label, k)}
+                    {"kind": "perturbed", "seed": suite.config.seed, "label": problem_label, "k": k}
                     for k in range(1, suite.config.starts)
                 ]
             for k, init in enumerate(starts):

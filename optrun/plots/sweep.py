@@ -39,6 +39,18 @@ def _sweep_names(rows: list[dict[str, Any]]) -> str:
     return f"{', '.join(problems) or '?'} / {', '.join(optimizers) or '?'}"
 
 
+LABEL_LIMIT = 60
+
+
+def shown_label(text: str, limit: int = LABEL_LIMIT) -> str:
+    """A tick or legend label of at most ``limit`` characters: a long swept value
+    (an ``init.values`` vector) keeps its start and end around an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 2 // 3
+    return f"{text[:head]}…{text[len(text) - (limit - 1 - head) :]}"
+
+
 def _numeric(rows: list[dict[str, Any]], key: str) -> bool:
     return all(isinstance(r[key], (int, float)) and not isinstance(r[key], bool) for r in rows)
 
@@ -91,11 +103,11 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
                 continue
             xs = sorted({x for x, _ in points})
             means = [statistics.fmean(y for x2, y in points if x2 == x) for x in xs]
-            name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) or "runs"
+            name = ", ".join(f"{k}={shown_label(v)}" for k, v in zip(others, label)) or "runs"
             (line,) = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
             ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
         if not numeric:
-            ax.set_xticks(range(len(categories)), categories)
+            ax.set_xticks(range(len(categories)), [shown_label(c) for c in categories])
             ax.set_xlim(-0.5, len(categories) - 0.5)
         elif all(r[key] > 0 for r in rows):
             ax.set_xscale("log")
