@@ -167,6 +167,17 @@ def test_cli_run_records_user_exit_as_failed(project, fault, optimizer, said):
 
 
 @pytest.mark.parametrize(
+    "fault, said", [("exit", "called sys.exit(42)"), ("kbd", "raised KeyboardInterrupt (no signal arrived)")]
+)
+def test_cli_grad_of_an_objective_that_exits_is_one_line_and_nothing_recorded(project, fault, said):
+    path = config(project, fault=fault)
+    done = run_cli("grad", path, "--set", "init.kind=zeros", cwd=project)  # x = 0: below 0.5, where it exits
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert done.stderr.strip() == f"error: {path}: problem: the objective {said}; nothing was recorded"
+    assert not (project / "outputs").exists()
+
+
+@pytest.mark.parametrize(
     "kind, said",
     [
         ("uc_exit", "initializer 'uc_exit' called sys.exit(42)"),

@@ -204,16 +204,21 @@ def _plot_range(plot_range: Any) -> tuple[float, float] | None:
 
 
 def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write, flag) -> GradResult:
+    from optrun.core.runner import caused_by_signal, user_exit
     from optrun.engine.signals import StoppedBySignal, armed, signal_name
 
     try:
         with armed(flag, at_once=True):  # nothing is recorded yet: a signal stops it at once
             result, free_problem, backend = _compute(cfg, at, hessian, order, fd, jvp, vjp)
     except KeyboardInterrupt as exc:
+        if not caused_by_signal(exc, flag):  # user code raised it: the objective's failure, as in a run
+            raise ObjectiveError(f"the objective {user_exit(exc)}; nothing was recorded", path="problem") from None
         if flag is None:
             raise
         signum = getattr(exc, "signum", None) or flag.signum or 2
         raise StoppedBySignal(f"interrupted by {signal_name(signum)}; nothing was recorded", signum) from None
+    except SystemExit as exc:  # user code called sys.exit(): never optrun's exit status
+        raise ObjectiveError(f"the objective {user_exit(exc)}; nothing was recorded", path="problem") from None
     except OptrunError:
         raise
     except Exception as exc:  # the objective's own error (a run records it as failed): one line, nothing written
