@@ -155,8 +155,8 @@ def test_a_plot_linked_to_a_file_outside_the_folder_is_not_embedded(workdir, sha
     assert "params.png" in html  # the run's own plots are still there
 
 
-def test_a_config_linked_outside_and_study_images_are_checked(workdir, shared):
-    """config.yaml linked outside is not shown; a sweep folder's study image
+def test_a_run_linked_outside_is_left_out_and_study_images_are_checked(workdir, shared):
+    """A run whose config.yaml links outside is left out; a sweep folder's study image
     that links outside, is not an image, or is a FIFO, is left out with a warning."""
     import base64
     import os
@@ -167,6 +167,9 @@ def test_a_config_linked_outside_and_study_images_are_checked(workdir, shared):
     (run_dir / "config.yaml").unlink()
     (run_dir / "config.yaml").symlink_to(outside)
     study = run_dir.parent
+    optrun.run(  # a second run of the study, whose files are its own
+        {"name": "sent", "problem": "trid", "optimizer": {"name": "gd", "step_size": 0.2}, "stop": {"max_iter": 20}}
+    )
     (study / "secret.png").symlink_to(secret)
     (study / "fake.png").write_bytes(SECRET)
     (study / "drawing.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
@@ -177,7 +180,8 @@ def test_a_config_linked_outside_and_study_images_are_checked(workdir, shared):
     assert "secret.png: left out: a symbolic link to a file outside" in stderr
     assert "fake.png: left out: not a PNG image" in stderr
     assert "pipe.png: left out: not a regular file" in stderr
-    assert "config.yaml: left out: a symbolic link to a file outside" in stderr
+    # the run whose config.yaml links out is left out whole: none of its values reach the page
+    assert f"{run_dir}: left out: config.yaml is a symbolic link out of the run directory" in stderr
     assert "drawing.svg" in html and "data:image/svg+xml;base64," in html
 
 
@@ -189,3 +193,20 @@ def test_an_oversized_image_is_left_out(workdir, shared, monkeypatch):
     html, warnings = report.build_report([run_dir])
     assert any("loss.png: left out: larger than" in w for w in warnings)
     assert "alt='loss.png'" not in html
+
+
+@pytest.mark.parametrize("name", ["summary.json", "trace.csv"])
+def test_a_run_whose_results_link_outside_is_left_out(workdir, shared, name):
+    """Values read through a link out of the run (a summary or trace someone
+    else's) never reach the shared page."""
+    run_dir, _ = shared
+    elsewhere = workdir / f"elsewhere-{name}"
+    elsewhere.write_bytes((run_dir / name).read_bytes().replace(b"sent", b"very-secret"))
+    (run_dir / name).unlink()
+    (run_dir / name).symlink_to(elsewhere)
+    other = optrun.run({"name": "kept", "problem": "trid", "optimizer": "gd", "stop": {"max_iter": 5}})
+    from optrun.commands.report import build_report
+
+    html, warnings = build_report([run_dir, other.run_dir])
+    assert f"{run_dir}: left out: {name} is a symbolic link out of the run directory" in warnings
+    assert "very-secret" not in html and "kept" in html

@@ -99,6 +99,10 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
     read, figures and configs left out)."""
     runs, warnings = [], []
     for path in find_runs(paths):
+        outside = _links_out(path)
+        if outside:  # a page meant for sharing never shows what a link out of the run points at
+            warnings.append(f"{path}: left out: {outside} is a symbolic link out of the run directory")
+            continue
         try:
             runs.append(read_run(path))
         except Exception as exc:  # one unreadable run is a warning, not the end of the report
@@ -132,6 +136,17 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
         f"<body>{''.join(parts)}</body></html>"
     )
     return page, warnings
+
+
+def _links_out(run_dir: Path) -> str:
+    """The first of a run's files (config.yaml, summary.json, trace.csv) that
+    resolves outside the run directory, or ''."""
+    inside = run_dir.resolve()
+    for name in ("config.yaml", "summary.json", "trace.csv"):
+        file = run_dir / name
+        if file.is_symlink() and inside not in file.resolve().parents:
+            return name
+    return ""
 
 
 def _e(text: Any) -> str:
