@@ -56,75 +56,54 @@ def grad_command(
     A signal stops it within a moment: before grad.json is written nothing is
     left (StoppedBySignal, 128 + the signal); during the plots grad.json is
     written without them and the exit status is 128 + the signal."""
-    from optrun.engine.signals import stoppable
-
-    with stoppable() as flag:
-        return _grad_command(
-            config_path, overrides, at, hessian, order, fd, jvp, vjp, range_text, json_out, problems, flag
-        )
-
-
-def _grad_command(
-    config_path: Path,
-    overrides: Sequence[str],
-    at: Sequence[str],
-    hessian: bool,
-    order: int | None,
-    fd: bool,
-    jvp: Sequence[str],
-    vjp: str | None,
-    range_text: str | None,
-    json_out: bool,
-    problems: Path | None,
-    flag: Any,
-) -> int:
     import json
 
     from optrun.commands.common import err, load_problems, out, shown, warn
     from optrun.core.outputs import json_safe
-    from optrun.engine.signals import signal_name
+    from optrun.engine.signals import signal_name, stoppable
 
-    load_problems(problems)
-    cfg = load_config(config_path, list(overrides))
-    try:
-        cotangent = None
-        if vjp is not None:
-            cotangent = parse_yaml(vjp, source="--vjp")
-            if not isinstance(cotangent, list):
-                raise ConfigError(
-                    f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp"
-                )
-        result = grad(
-            cfg,
-            at=parse_assignments(at, "--at") or None,
-            hessian=hessian,
-            order=order,
-            fd=fd,
-            jvp=parse_assignments(jvp, "--jvp") or None,
-            vjp=cotangent,
-            plot_range=parse_range(range_text),
-            flag=flag,
-        )
-    except OptrunError as exc:
-        raise exc.located(source=exc.source or cfg.source) from None
-    assert result.run_dir is not None  # grad() records the run by default (write=True)
-    for warning in result.warnings:
-        warn(f"{cfg.name}: {warning}")
-    if json_out:
-        print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
-    else:
-        console = out()
-        for table in tables(result):
-            console.print(table)
-        console.print(
-            f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
-            markup=False,
-            highlight=False,
-        )
-    if flag is not None and flag.signum is not None:
-        err.print(f"interrupted by {signal_name(flag.signum)}; recorded in {shown(result.run_dir)}", markup=False)
-        return 128 + flag.signum
-    return 0
+    with stoppable() as flag:
+        load_problems(problems)
+        cfg = load_config(config_path, list(overrides))
+        try:
+            cotangent = None
+            if vjp is not None:
+                cotangent = parse_yaml(vjp, source="--vjp")
+                if not isinstance(cotangent, list):
+                    raise ConfigError(
+                        f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp"
+                    )
+            result = grad(
+                cfg,
+                at=parse_assignments(at, "--at") or None,
+                hessian=hessian,
+                order=order,
+                fd=fd,
+                jvp=parse_assignments(jvp, "--jvp") or None,
+                vjp=cotangent,
+                plot_range=parse_range(range_text),
+                flag=flag,
+            )
+        except OptrunError as exc:
+            raise exc.located(source=exc.source or cfg.source) from None
+        assert result.run_dir is not None  # grad() records the run by default (write=True)
+        for warning in result.warnings:
+            warn(f"{cfg.name}: {warning}")
+        if json_out:
+            print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+        else:
+            console = out()
+            for table in tables(result):
+                console.print(table)
+            console.print(
+                f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
+                markup=False,
+                highlight=False,
+            )
+        if flag is not None and flag.signum is not None:
+            err.print(f"interrupted by {signal_name(flag.signum)}; recorded in {shown(result.run_dir)}", markup=False)
+            return 128 + flag.signum
+        return 0
 
 
 def tables(result: GradResult) -> list[Any]:
