@@ -214,6 +214,8 @@ class OptimizerEntry:
     # compiled(options) -> the direction as an optax GradientTransformation, for
     # the jax backend's compiled loop (optrun.core.compiled); None: the Python loop only
     compiled: Callable[[Any], Any] | None = None
+    # what the code follows, for `optrun describe` ("optax.adam", "Nocedal & Wright, Algorithm 3.1"); "" unknown
+    reference: str = ""
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
@@ -241,6 +243,7 @@ def _entry_problems(
     transforms: Any,
     remember_last: Any,
     compiled: Any = None,
+    reference: Any = "",
 ) -> list[str]:
     """What is wrong with an entry, as far as registration can tell."""
     problems = []
@@ -250,6 +253,8 @@ def _entry_problems(
         problems.append(f"options must be a subclass of optrun.Options, got {_shown(options)}")
     if not isinstance(description, str) or not description.strip():
         problems.append("description must be a non-empty string")
+    if not isinstance(reference, str):
+        problems.append(f"reference must be a string, got {_shown(reference)}")
     if isinstance(needs, str) or not isinstance(needs, tuple) or not needs or not set(needs) <= set(NEEDS):
         problems.append(f"needs must be a non-empty tuple from {NEEDS}, got {needs!r}")
     if check is not None and (not callable(check) or not _takes(check, 2)):
@@ -293,6 +298,7 @@ def register_optimizer(
     transforms: tuple[str, ...] = (),
     remember_last: bool = False,
     compiled: Callable[[Any], Any] | None = None,
+    reference: str = "",
 ):
     """Decorator: register ``make(options, oracle)`` under ``name``.
 
@@ -301,14 +307,16 @@ def register_optimizer(
     factory: the declared transforms applied (:data:`TRANSFORMS`) and the
     optimizer named. ``compiled`` (optional): ``compiled(options)`` is the
     method's direction as an optax GradientTransformation, for the jax
-    backend's compiled loop (module docstring). An entry that breaks what registration can check is
+    backend's compiled loop (module docstring). ``reference`` (optional): what
+    the code follows, a library function or a book's algorithm, shown by
+    ``optrun describe``. An entry that breaks what registration can check is
     refused with a :class:`ContractError` naming the optimizer."""
 
     def decorate(make):
         if not isinstance(name, str) or not name.strip():
             raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
         problems = _entry_problems(
-            name, make, options, description, needs, check, pure, transforms, remember_last, compiled
+            name, make, options, description, needs, check, pure, transforms, remember_last, compiled, reference
         )
         if problems:
             raise ContractError(f"optimizer '{name}' cannot be registered: {'; '.join(problems)}")
@@ -341,6 +349,7 @@ def register_optimizer(
                 remember_last,
                 make,
                 compiled,
+                reference,
             ),
         )
         return make
