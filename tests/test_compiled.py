@@ -50,9 +50,14 @@ def jax_oracle(fun):
     return Oracle(fun, backend=get_backend("jax"))
 
 
-def stop_rules(max_iter=99, grad_tol=None, f_tol=None, time_limit=None, divergence=1e100):
+def stop_rules(max_iter=99, grad_tol=None, f_tol=None, time_limit=None, divergence=1e100, max_fev=None):
     return SimpleNamespace(
-        max_iter=max_iter, grad_tol=grad_tol, f_tol=f_tol, time_limit=time_limit, divergence=divergence
+        max_iter=max_iter,
+        max_fev=max_fev,
+        grad_tol=grad_tol,
+        f_tol=f_tol,
+        time_limit=time_limit,
+        divergence=divergence,
     )
 
 

@@ -304,6 +304,7 @@ def test_the_runner_takes_any_object_with_the_stop_rules():
     @dataclass(frozen=True)
     class Stop:
         max_iter: int = 4
+        max_fev: int | None = None
         grad_tol: float | None = None
         f_tol: float | None = None
         time_limit: float | None = None
@@ -328,7 +329,7 @@ def test_the_core_does_not_import_the_config_layer():
 def test_each_status_says_what_it_means():
     from optrun.core.status import Status, status
 
-    assert [s.value for s in Status if s.success] == ["converged", "max_iter", "time_limit"]
+    assert [s.value for s in Status if s.success] == ["converged", "max_iter", "max_fev", "time_limit"]
     assert [s.value for s in Status if s.failure] == ["diverged", "failed"]
     assert [s.value for s in Status if not s.finished] == ["interrupted"]
     assert status("error") is None and status("converged") is Status.CONVERGED
@@ -498,13 +499,13 @@ def test_the_stall_line_is_sqrt_eps_relative_to_max_1_and_f_star():
 
 
 # ------------------------------------------- the rules' two forms (optrun.core.stopping)
-def _rows_stop_one_by_one(f, grad_norm, t, prev_f, k0, limits, interrupted_at=-1):
+def _rows_stop_one_by_one(f, grad_norm, t, prev_f, k0, nfev, limits, interrupted_at=-1):
     """What the Python loop decides: row_stop on each row in turn."""
     from optrun.core.stopping import FLOATS, f_change, row_stop
 
     before = prev_f
     for i in range(len(f)):
-        reason = row_stop(f[i], grad_norm[i], t[i], before, k0 + i, limits, i == interrupted_at)
+        reason = row_stop(f[i], grad_norm[i], t[i], before, k0 + i, nfev[i], limits, i == interrupted_at)
         if reason:
             return i, reason, f_change(f[i], before, FLOATS) if reason == "f_tol" else math.nan
         before = f[i]
@@ -516,7 +517,8 @@ def test_the_chunk_form_of_the_stop_rules_decides_as_the_row_form(seed):
     """first_stop (the compiled loop's, on a chunk) and row_stop (the Python
     loop's, row by row) are one set of rules: on random rows with nan, inf,
     large f, small gradients, flat stretches, a time line and an interrupt,
-    both stop at the same row for the same reason (f_tol's change included)."""
+    both stop at the same row for the same reason (f_tol's change included),
+    with an evaluation count that grows by one or more per row (max_fev)."""
     from types import SimpleNamespace
 
     from optrun.core.stopping import first_stop, limits_of
@@ -532,6 +534,7 @@ def test_the_chunk_form_of_the_stop_rules_decides_as_the_row_form(seed):
     t = np.cumsum(rng.random(n))
     stop = SimpleNamespace(
         max_iter=int(rng.integers(0, 60)),
+        max_fev=[None, int(rng.integers(1, 150))][seed // 5 % 2],
         grad_tol=[None, 1e-5, 1e-3][seed % 3],
         f_tol=[None, 1e-12, 1e-6][seed // 3 % 3],
         time_limit=[None, float(rng.uniform(0, 20))][seed % 2],
@@ -540,11 +543,14 @@ def test_the_chunk_form_of_the_stop_rules_decides_as_the_row_form(seed):
     k0 = int(rng.integers(0, 40))
     prev_f = math.nan if seed % 4 == 0 else float(rng.normal())
     interrupted_at = int(rng.integers(-1, n))
+    nfev = k0 + np.cumsum(rng.integers(1, 4, size=n))  # a line search spends several evaluations in a row
     for gradient in (True, False):
         limits = limits_of(stop, gradient)
         rows = grad_norm if gradient else np.full(n, math.nan)
-        chunk = first_stop(f, rows, t, prev_f, k0, limits, interrupted_at)
-        one_by_one = _rows_stop_one_by_one(f.tolist(), rows.tolist(), t.tolist(), prev_f, k0, limits, interrupted_at)
+        chunk = first_stop(f, rows, t, prev_f, k0, nfev, limits, interrupted_at)
+        one_by_one = _rows_stop_one_by_one(
+            f.tolist(), rows.tolist(), t.tolist(), prev_f, k0, nfev.tolist(), limits, interrupted_at
+        )
         assert (chunk.row, chunk.reason) == one_by_one[:2]
         assert chunk.change == one_by_one[2] or (math.isnan(chunk.change) and math.isnan(one_by_one[2]))
 

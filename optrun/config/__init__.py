@@ -63,6 +63,9 @@ class OutputConfig(Options):
     plots: bool = True
     plot_format: Literal["png", "svg", "pdf"] = Field(
         default="png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
+    max_fev: int | None = Field(
+        default=None, ge=1, description="stop when the run has used this many function evaluations (null: no limit)"
+    )
     )
     param_columns: int = Field(
         default=100, ge=0, description="trace has parameter columns while the count is at most this"

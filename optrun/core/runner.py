@@ -177,7 +177,16 @@ def minimize(
     SciPy with maxiter 50 does).
 
     ``known_minimum``: the problem's f*, if known; it decides the status of a
-    method that stalls at floating-point precision (:func:`stalled_reason`)."""
+    method that stalls at floating-point precision (:func:`stalled_reason`).
+
+    ``stop.max_fev``, the evaluation budget, is compared with the oracle's
+    ``nfev`` at each row (a method that evaluates f inside its step, a line
+    search, may pass it within its last iteration), unless the method
+    enforces it itself: a state with a ``max_fev`` field (SciPy's Nelder-Mead
+    and L-BFGS-B, a NamedTuple) gets the budget there before its first
+    update, and the method ends the run where it would end alone, raising
+    :class:`OptimizerFinished` with ``reason = "max_fev"``; the run then ends
+    ``max_fev`` as if the rule had fired."""
     if gradient is None:
         gradient = _uses_gradient(optimizer)
     start = clock()
@@ -212,6 +221,9 @@ def minimize(
                 )
             step_size_of(state)
             own_count = hasattr(state, "method_nit")  # the method counts its iterations itself (see the docstring)
+            if hasattr(state, "max_fev"):  # the method enforces the evaluation budget itself (see the docstring)
+                state = cast(Any, state)._replace(max_fev=stop.max_fev)
+                limits = limits_of(stop, gradient, own_budget=True)
             where = objective
             prev_f = math.nan  # the start has no previous f (the f_tol rule never fires there)
             while True:
@@ -223,7 +235,7 @@ def minimize(
                 # -- the stop rules (optrun.core.stopping), in their order
                 nit = getattr(state, "method_nit", k) if own_count else k
                 signaled = interrupt.signum if interrupt is not None else None
-                reason = row_stop(f, grad_norm, t, prev_f, nit, limits, signaled is not None)
+                reason = row_stop(f, grad_norm, t, prev_f, nit, oracle.nfev, limits, signaled is not None)
                 if reason:
                     if reason == "f_tol":
                         details["change"] = f_change(f, prev_f, FLOATS)
@@ -253,7 +265,9 @@ def minimize(
         reason = "optimizer_converged" if exc.success else "optimizer_failed"
         details["optimizer_message"] = exc.message
         own_nit = exc.nit
-        if exc.stalled and not exc.success:
+        if getattr(exc, "reason", "") == "max_fev":  # it spent the budget it enforces itself (see the docstring)
+            reason = "max_fev"
+        elif exc.stalled and not exc.success:
             reason, more = stalled_reason(f, known_minimum)
             details.update(more, optimizer_message=exc.message.rstrip("."))
     except KeyboardInterrupt as exc:

@@ -1,6 +1,6 @@
 """Run statuses and what each one means, in one place.
 
-A run ends ``converged``, ``max_iter``, ``time_limit``, ``diverged``,
+A run ends ``converged``, ``max_iter``, ``max_fev``, ``time_limit``, ``diverged``,
 ``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
 Commands ask a status what it means instead of listing statuses:
 ``success`` (a result: the run ended by its stop rules), ``failure`` (exit
@@ -17,6 +17,7 @@ from typing import Literal, get_args
 class Status(str, Enum):
     CONVERGED = "converged"
     MAX_ITER = "max_iter"
+    MAX_FEV = "max_fev"  # the function-evaluation budget (stop.max_fev) is spent
     TIME_LIMIT = "time_limit"
     DIVERGED = "diverged"
     INTERRUPTED = "interrupted"
@@ -29,7 +30,7 @@ class Status(str, Enum):
     @property
     def success(self) -> bool:
         """The run ended by its own stop rules: its result stands."""
-        return self in (Status.CONVERGED, Status.MAX_ITER, Status.TIME_LIMIT)
+        return self in (Status.CONVERGED, Status.MAX_ITER, Status.MAX_FEV, Status.TIME_LIMIT)
 
     @property
     def failure(self) -> bool:
@@ -42,7 +43,7 @@ class Status(str, Enum):
         return self is not Status.INTERRUPTED
 
 
-StatusName = Literal["converged", "max_iter", "time_limit", "diverged", "interrupted", "failed"]
+StatusName = Literal["converged", "max_iter", "max_fev", "time_limit", "diverged", "interrupted", "failed"]
 assert set(get_args(StatusName)) == {s.value for s in Status}  # one list, checked at import
 
 

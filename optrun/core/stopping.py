@@ -9,8 +9,8 @@ here, once:
   status and the message template of each; :func:`termination_message` fills
   a template in and :func:`outcome` builds the run's :class:`Outcome`.
 * The stop rules, tested on each row (row k: f and the gradient norm after
-  k steps, and the time t it was reached), in this order, the first that
-  fires ending the run:
+  k steps, the function evaluations used so far, nfev, and the time t it
+  was reached), in this order, the first that fires ending the run:
 
   1. divergence: f or the gradient norm not finite (``nonfinite_f``,
      ``nonfinite_grad``), or ``|f| > divergence`` (``bound``);
@@ -18,8 +18,16 @@ here, once:
   3. ``f_tol``: ``|f - f_prev| <= f_tol * max(1, |f|)`` (never at the start);
   4. ``interrupted``: a signal was seen (the loop reads the flag; it is an
      argument here);
-  5. ``max_iter``: the iteration count reached ``max_iter``;
-  6. ``time_limit``: ``t >= time_limit``.
+  5. ``max_fev``: nfev reached ``max_fev`` (the evaluation budget; before
+     ``max_iter`` when both fire at one row, as SciPy's Nelder-Mead and
+     Powell rank them);
+  6. ``max_iter``: the iteration count reached ``max_iter``;
+  7. ``time_limit``: ``t >= time_limit``.
+
+  A method that enforces the evaluation budget itself (SciPy's Nelder-Mead
+  and L-BFGS-B, given it as their own ``maxfev``/``maxfun``) is not stopped
+  by rule 5: it ends where SciPy ends, and the run's reason is ``max_fev``
+  all the same (see :mod:`optrun.core.runner`).
 
   Each rule is one small function (:data:`RULES`) written with operators
   that work on a Python float and on a NumPy array alike: the compiled loop
@@ -51,6 +59,10 @@ TERMINATION: dict[str, tuple[Status, str]] = {
     "grad_tol": (Status.CONVERGED, "gradient norm {grad_norm:.3g} <= grad_tol {grad_tol:g}"),
     "f_tol": (Status.CONVERGED, "relative change in f {change:.3g} <= f_tol {f_tol:g}"),
     "max_iter": (Status.MAX_ITER, "reached max_iter = {max_iter} iterations without meeting a tolerance"),
+    "max_fev": (
+        Status.MAX_FEV,
+        "used {nfev} function evaluations (max_fev = {max_fev}) without meeting a tolerance",
+    ),
     "time_limit": (Status.TIME_LIMIT, "stopped at the time limit of {time_limit:g} s"),
     "nonfinite_f": (Status.DIVERGED, "f became non-finite ({fun}) at iteration {nit}"),
     "nonfinite_grad": (Status.DIVERGED, "the gradient became non-finite at iteration {nit}"),
@@ -110,6 +122,8 @@ class StopRules(Protocol):
     @property
     def max_iter(self) -> int: ...
     @property
+    def max_fev(self) -> int | None: ...
+    @property
     def grad_tol(self) -> float | None: ...
     @property
     def f_tol(self) -> float | None: ...
@@ -125,23 +139,26 @@ class Limits(NamedTuple):
     that is off holds a number it can never fire on, so every rule is one
     comparison: ``grad_tol`` -1 (no grad_tol, or a method without a
     gradient: a norm is never negative), ``f_tol`` nan (every comparison with
-    nan is false), ``time_limit`` inf."""
+    nan is false), ``max_fev`` and ``time_limit`` inf."""
 
     divergence: float
     grad_tol: float
     f_tol: float
     max_iter: int
+    max_fev: float  # inf: no evaluation budget, or a method that enforces it itself
     time_limit: float
     gradient: bool  # whether rows carry a gradient norm (a derivative-free method's is nan, and not checked)
 
 
-def limits_of(stop: StopRules, gradient: bool = True) -> Limits:
-    """The :class:`Limits` of ``stop`` for a method that does (or, ``gradient=False``, does not) use the gradient."""
+def limits_of(stop: StopRules, gradient: bool = True, own_budget: bool = False) -> Limits:
+    """The :class:`Limits` of ``stop`` for a method that does (or, ``gradient=False``, does not) use the gradient;
+    ``own_budget``: the method enforces ``max_fev`` itself (the rule is off here)."""
     return Limits(
         divergence=stop.divergence,
         grad_tol=-1.0 if stop.grad_tol is None or not gradient else stop.grad_tol,
         f_tol=math.nan if stop.f_tol is None else stop.f_tol,
         max_iter=stop.max_iter,
+        max_fev=math.inf if stop.max_fev is None or own_budget else stop.max_fev,
         time_limit=math.inf if stop.time_limit is None else stop.time_limit,
         gradient=gradient,
     )
@@ -185,6 +202,11 @@ def out_of_iterations(nit: Any, lim: Limits) -> Any:
     return nit >= lim.max_iter
 
 
+def out_of_evaluations(nfev: Any, lim: Limits) -> Any:
+    """The function evaluations used so far reached ``max_fev``."""
+    return nfev >= lim.max_fev
+
+
 def out_of_time(t: Any, lim: Limits) -> Any:
     """The row's time reached ``time_limit``."""
     return t >= lim.time_limit
@@ -196,11 +218,11 @@ def divergence_reason(f: float, grad_norm: float) -> str:
 
 
 # the rules in the order they rank (an earlier rule wins at the same row)
-RULES = ("divergence", "grad_tol", "f_tol", "interrupted", "max_iter", "time_limit")
+RULES = ("divergence", "grad_tol", "f_tol", "interrupted", "max_fev", "max_iter", "time_limit")
 
 
 def row_stop(
-    f: float, grad_norm: float, t: float, prev_f: float, nit: int, lim: Limits, interrupted: bool = False
+    f: float, grad_norm: float, t: float, prev_f: float, nit: int, nfev: int, lim: Limits, interrupted: bool = False
 ) -> str:
     """The reason the run stops at this one row ('' when it goes on), by the
     rules of :data:`RULES` in their order: the Python loop's form of
@@ -213,6 +235,8 @@ def row_stop(
         return "f_tol"
     if interrupted:
         return "interrupted"
+    if out_of_evaluations(nfev, lim):
+        return "max_fev"
     if out_of_iterations(nit, lim):
         return "max_iter"
     if out_of_time(t, lim):
@@ -234,14 +258,15 @@ def first_stop(
     t: np.ndarray,
     prev_f: float,
     k0: int,
+    nfev: np.ndarray,
     lim: Limits,
     interrupted_at: int = -1,
 ) -> Stop:
     """The first of these rows (rows k0, k0 + 1, ...) where a rule fires, and
     its reason, by the rules of :data:`RULES` in their order: at one row, an
     earlier rule wins. ``prev_f`` is f of the row before the first (nan at
-    the start), ``interrupted_at`` the first row at which the loop saw the
-    interrupt flag (-1: none)."""
+    the start), ``nfev`` each row's evaluation count, ``interrupted_at`` the
+    first row at which the loop saw the interrupt flag (-1: none)."""
     f, grad_norm, t = np.asarray(f, dtype=float), np.asarray(grad_norm, dtype=float), np.asarray(t, dtype=float)
     with np.errstate(all="ignore"):
         before = np.concatenate(([prev_f], f[:-1]))
@@ -250,6 +275,7 @@ def first_stop(
             small_gradient(grad_norm, lim, ARRAYS),
             small_change(f, before, lim, ARRAYS),
             np.arange(len(f)) == interrupted_at,
+            out_of_evaluations(np.asarray(nfev), lim),
             out_of_iterations(k0 + np.arange(len(f)), lim),
             out_of_time(t, lim),
         )
@@ -300,7 +326,14 @@ class Outcome:
 
 
 def termination_message(
-    reason: str, stop: StopRules, fun: float, grad_norm: float, nit: int, signum: int | None, **details: Any
+    reason: str,
+    stop: StopRules,
+    fun: float,
+    grad_norm: float,
+    nit: int,
+    signum: int | None,
+    nfev: int = 0,
+    **details: Any,
 ) -> str:
     """TERMINATION's message for ``reason``, filled in with the run's last
     row, its stop rules and the reason's details (the one place both loops
@@ -309,6 +342,8 @@ def termination_message(
         fun=fun,
         grad_norm=grad_norm,
         nit=nit,
+        nfev=nfev,
+        max_fev=stop.max_fev,
         grad_tol=stop.grad_tol or 0.0,
         f_tol=stop.f_tol or 0.0,
         max_iter=stop.max_iter,
@@ -343,7 +378,7 @@ def outcome(
     return Outcome(
         status=TERMINATION[reason][0],
         reason=reason,
-        message=termination_message(reason, stop, fun, grad_norm, message_nit, signum, **details),
+        message=termination_message(reason, stop, fun, grad_norm, message_nit, signum, nfev, **details),
         x=x,
         fun=fun,
         grad_norm=grad_norm,

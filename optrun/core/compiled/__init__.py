@@ -16,13 +16,14 @@ iterations in chunks of ``length`` rows, each chunk one call of a jitted
 
 The host then streams the chunk's rows to the observers, in order, and applies
 the stop rules in runner.minimize's order (divergence or non-finite,
-``grad_tol``, ``f_tol``, interrupt, ``max_iter``, ``time_limit``): the same
+``grad_tol``, ``f_tol``, interrupt, ``max_fev``, ``max_iter``, ``time_limit``): the same
 rule functions runner.minimize applies (:mod:`optrun.core.stopping`), here to
 the chunk's rows at once. When a rule
 fires at row j the run ends there exactly as the Python loop ends: x is x_j,
 the best point is the lowest f of rows 0..j, nfev = njev = j + 1 (as the Python
 loop counts them: the rows past j that the chunk computed are thrown away and
-not counted). Memory is one chunk of rows, whatever the number of iterations.
+not counted; so ``max_fev`` stops the run at row max_fev - 1, as it stops gd's
+Python loop). Memory is one chunk of rows, whatever the number of iterations.
 
 What differs from the Python loop, by construction:
 
@@ -123,7 +124,7 @@ def minimize_compiled(
     x = np.array(x0, dtype=float)
     points = bool(observers)
     track = Track(x, stop, observers, interrupt, base=oracle.nfev)  # counts from the oracle's, as minimize does
-    length = chunk_length(stop.max_iter, x.size, points, chunk)
+    length = chunk_length(track.last_row, x.size, points, chunk)
     run_chunk, hyper, state, failure = prepare_chunk(oracle, x, entry, options, points)
     if failure is not None:
         track.fail(failure[0], **failure[1])

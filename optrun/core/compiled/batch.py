@@ -59,7 +59,7 @@ def minimize_compiled_batch(
         raise ContractError(f"{len(each)} options for a batch of {members} starts")
     observers = observers if observers is not None else [()] * members
     tracks = [Track(xs0[i], stop, observers[i], interrupt, base=0) for i in range(members)]
-    length = chunk_length(stop.max_iter, xs0[0].size * members, True, chunk)
+    length = chunk_length(tracks[0].last_row, xs0[0].size * members, True, chunk)
     run_chunk, hyper, state, failure = prepare_chunk(oracle, xs0, entry, each[0], points=True, batch=each)
     if failure is not None:
         for track in tracks:

@@ -46,7 +46,7 @@ def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int
     and, when rows carry x and g (``points``), at most ``ROW_BYTES`` of them;
     within those, the run's ``max_iter + 1`` rows split into equal chunks, so
     the last chunk computes few rows past max_iter (a 300-row run is one chunk
-    of 300)."""
+    of 300). ``max_iter``: the last row the run's budgets allow (Track.last_row)."""
     cap = min(chunk, max(16, WORK // max(1, n)))
     if points:
         cap = min(cap, ROW_BYTES // (16 * max(1, n)))

@@ -69,7 +69,8 @@ class Track:
         # without observers nothing can set the flag between rows: a signal that arrived while the chunk
         # computed is seen at its first row
         seen_at = 0 if not self.record and self._signaled() else -1
-        stop = first_stop(fs, gns, ts, self.prev_f, k0, self.limits, interrupted_at=seen_at)
+        nfev = self.base + k0 + 1 + np.arange(len(fs))  # each row's evaluation count: one f and g per row
+        stop = first_stop(fs, gns, ts, self.prev_f, k0, nfev, self.limits, interrupted_at=seen_at)
         last = stop.row if stop.row >= 0 else len(fs) - 1
         if self.record:  # row by row: the observers, then the rules (an observer may set the flag)
             f_list, gn_list, t_list = fs.tolist(), gns.tolist(), ts.tolist()
@@ -90,7 +91,7 @@ class Track:
                         g_rows[i],
                     )
                 if self._signaled():  # the run ends here, unless a rule that outranks an interrupt fires at this row
-                    stop = first_stop(fs, gns, ts, self.prev_f, k0, self.limits, interrupted_at=i)
+                    stop = first_stop(fs, gns, ts, self.prev_f, k0, nfev, self.limits, interrupted_at=i)
                     last = stop.row
                     break
         if stop.reason == "interrupted":
@@ -111,6 +112,13 @@ class Track:
     def interrupted(self, signum: int) -> None:
         """End the run as ``interrupted`` by ``signum`` (a second signal raised while a chunk computed)."""
         self.reason, self.signum = "interrupted", signum
+
+    @property
+    def last_row(self) -> int:
+        """The last row the run's budgets allow: ``max_iter``, or the row whose
+        evaluation count reaches ``max_fev`` (one evaluation per row), if that comes first."""
+        max_fev = self.stop.max_fev
+        return self.stop.max_iter if max_fev is None else max(0, min(self.stop.max_iter, max_fev - self.base - 1))
 
     @property
     def nfev(self) -> int:

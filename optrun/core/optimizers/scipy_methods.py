@@ -28,6 +28,18 @@ given only ``hessp``, for a placeholder Hessian it calls at the start).
 Nelder-Mead counts building its first simplex as iteration 1, as SciPy
 does: its state reports ``method_nit`` = steps + 1. Nelder-Mead gets no
 gradient: its entry does not need one, so the runner evaluates f alone.
+
+The evaluation budget (``stop.max_fev``): a method with an evaluation limit
+of its own in SciPy (Nelder-Mead's ``maxfev``, L-BFGS-B's ``maxfun``) gets
+the budget as that limit, so it stops exactly where SciPy stops (Nelder-Mead
+at the first iteration that reaches it, L-BFGS-B at the first that exceeds
+it); its state has a ``max_fev`` field, through which the runner hands it the
+budget, and SciPy's ending there ends the run ``max_fev``
+(:class:`BudgetSpent`). The others (BFGS, CG, Newton-CG, trust-ncg,
+trust-exact have no such limit in SciPy) are stopped by the runner's
+``max_fev`` rule at the first iterate whose count reached the budget. SciPy's
+own iteration limit is lifted in every method: the runner's ``max_iter`` rule
+decides.
 """
 
 from __future__ import annotations
@@ -44,6 +56,8 @@ from optrun.core.optimizers import Optimizer, OptimizerFinished, register_optimi
 from optrun.core.options import Options
 
 _CONTINUE, _STOP = "continue", "stop"
+LIFTED = 2**31 - 1  # a SciPy limit set out of reach: the runner's stop rules decide
+_SPENT = 1  # SciPy's result status "maximum number of function evaluations (or iterations) reached"
 
 
 class ScipyState(NamedTuple):
@@ -52,6 +66,22 @@ class ScipyState(NamedTuple):
     iterates: int = 0  # iterates taken from SciPy so far
     step_size: float = float("nan")  # SciPy chooses its own steps
     method_nit: int = 0  # SciPy's iteration count at this iterate (the runner reports it as nit)
+
+
+class ScipyBudgetState(NamedTuple):
+    """The state of a method that enforces the evaluation budget itself: its
+    ``max_fev`` field is where the runner puts ``stop.max_fev`` (runner.minimize)."""
+
+    iterates: int = 0
+    step_size: float = float("nan")
+    method_nit: int = 0
+    max_fev: int | None = None  # SciPy's own evaluation limit (None: lifted)
+
+
+class BudgetSpent(OptimizerFinished):
+    """SciPy stopped on the evaluation limit it was given (``stop.max_fev``): the run ends ``max_fev``."""
+
+    reason = "max_fev"
 
 
 class _Worker:
@@ -65,13 +95,17 @@ class _Worker:
         uses: tuple[str, ...],
         options: dict[str, Any],
         stall_status: int | None = None,
+        fev_limit: str | None = None,
     ):
         self.stall_status = stall_status
+        self.fev_limit = fev_limit  # the name of SciPy's own evaluation limit (None: the method has none)
+        self.budget: int | None = None  # stop.max_fev, once given to SciPy as that limit
         self._to_runner: queue.Queue = queue.Queue()
         self._to_scipy: queue.Queue = queue.Queue()
         self._started = False
         self.method = method
         self._oracle = oracle
+        self.options = options
         kwargs: dict[str, Any] = {"method": method, "options": options, "callback": self._callback}
         if "gradient" in uses:
             # f and g as SciPy's two functions, so each is counted as SciPy counts it; f's autograd
@@ -109,10 +143,14 @@ class _Worker:
         if self._to_scipy.get() == _STOP:
             raise StopIteration
 
-    def next_iterate(self) -> np.ndarray:
+    def next_iterate(self, budget: int | None = None) -> np.ndarray:
+        """SciPy's next iterate; the first call starts SciPy, with ``budget``
+        (stop.max_fev, for a method with an evaluation limit of its own) as that limit."""
         if self._started:
             self._to_scipy.put(_CONTINUE)
         else:
+            if self.fev_limit is not None and budget is not None:
+                self.options[self.fev_limit] = self.budget = budget
             self._thread.start()
             self._started = True
         kind, payload = self._to_runner.get()
@@ -120,7 +158,8 @@ class _Worker:
             return payload
         if kind == "error":
             raise payload
-        raise OptimizerFinished(
+        spent = self.budget is not None and payload.status == _SPENT and payload.nfev >= self.budget
+        raise (BudgetSpent if spent else OptimizerFinished)(
             f"scipy {self.method}: {payload.message}",
             success=bool(payload.success),
             stalled=self.stall_status is not None and payload.status == self.stall_status,
@@ -141,27 +180,28 @@ def scipy_method(
     uses: tuple[str, ...],
     scipy_options: tuple[str, ...],
     nit_offset: int = 0,
-    limits: tuple[str, ...] = ("maxiter",),
+    fev_limit: str | None = None,
     stall_status: int | None = None,
 ) -> Optimizer:
     import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
 
     settings = {name: getattr(options, name) for name in scipy_options}
-    for limit in limits:
-        settings[limit] = 2**31 - 1  # the runner's stop rules decide
+    for limit in ("maxiter", fev_limit):
+        if limit is not None:
+            settings[limit] = LIFTED  # the runner's stop rules decide (the budget: see next_iterate)
     run: list[_Worker] = []  # this run's worker, once init has started it
 
     def init(x0):
         close()  # a second init starts over
-        run.append(_Worker(method, oracle, x0, uses, settings, stall_status))
-        return ScipyState()
+        run.append(_Worker(method, oracle, x0, uses, dict(settings), stall_status, fev_limit))
+        return ScipyBudgetState() if fev_limit is not None else ScipyState()
 
     def update(grad, state, x):
         if not run:
             raise RuntimeError("update before init: the SciPy worker is started by init")
-        x_next = run[0].next_iterate()
+        x_next = run[0].next_iterate(getattr(state, "max_fev", None))
         iterates = state.iterates + 1
-        return x_next - x, ScipyState(iterates, method_nit=iterates + nit_offset)
+        return x_next - x, state._replace(iterates=iterates, method_nit=iterates + nit_offset)
 
     def close():
         while run:
@@ -195,11 +235,11 @@ def _register(
     description: str,
     check=None,
     nit_offset: int = 0,
-    limits: tuple[str, ...] = ("maxiter",),
+    fev_limit: str | None = None,
     stall_status: int | None = 2,
 ) -> None:
     """``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
-    ``limits``: SciPy's own iteration and evaluation limits, lifted (the runner's stop rules decide);
+    ``fev_limit``: the name of SciPy's own evaluation limit for the method, if it has one (it gets stop.max_fev);
     ``stall_status``: SciPy's ``status`` when the method cannot decrease f any further at floating-point precision
     (2 for every gradient method here: BFGS, CG and Newton-CG's "precision loss", L-BFGS-B's abnormal line search
     end, the trust regions' failure to predict an improvement); the runner decides such a run's status."""
@@ -212,41 +252,68 @@ def _register(
         uses=uses,
         scipy_options=tuple(options.model_fields),
         nit_offset=nit_offset,
-        limits=limits,
+        fev_limit=fev_limit,
         stall_status=stall_status,
     )
+    budget = f"SciPy's own {fev_limit} = stop.max_fev" if fev_limit else "the runner's max_fev rule (no SciPy limit)"
     register_optimizer(
-        name, options=options, description=description, needs=needs, check=check, pure=False, remember_last=True
+        name,
+        options=options,
+        description=description,
+        needs=needs,
+        check=check,
+        pure=False,
+        remember_last=True,
+        reference=f"scipy.optimize.minimize(method='{method}'); evaluation budget: {budget}",
     )(make)
 
 
 class LBFGSOptions(Options):
-    maxcor: int = Field(10, ge=1, le=1000, description="stored correction pairs")
-    gtol: float = Field(1e-10, ge=0, description="SciPy's projected-gradient tolerance")
-    ftol: float = Field(1e-15, ge=0, description="SciPy's relative reduction tolerance")
+    maxcor: int = Field(
+        10, ge=1, le=1000, description="stored correction pairs (SciPy's maxcor): the memory of the Hessian estimate"
+    )
+    gtol: float = Field(
+        1e-10, ge=0, description="SciPy's pgtol: stop when the largest projected-gradient entry is at most this"
+    )
+    ftol: float = Field(1e-15, ge=0, description="SciPy's ftol: stop when the relative reduction of f is at most this")
 
 
 class GradientTolOptions(Options):
-    gtol: float = Field(1e-10, ge=0, description="SciPy's gradient-norm tolerance")
+    gtol: float = Field(1e-10, ge=0, description="SciPy's gtol: stop when the largest gradient entry is at most this")
 
 
 class NewtonCGOptions(Options):
-    xtol: float = Field(1e-12, gt=0, description="SciPy's average relative error in x")
+    xtol: float = Field(
+        1e-12, gt=0, description="SciPy's xtol: stop when the average relative change in x is at most this"
+    )
 
 
 class TrustOptions(Options):
-    gtol: float = Field(1e-10, ge=0)
-    initial_trust_radius: float = Field(1.0, gt=0)
-    max_trust_radius: float = Field(1000.0, gt=0)
+    gtol: float = Field(1e-10, ge=0, description="SciPy's gtol: stop when the gradient's 2-norm is below this")
+    initial_trust_radius: float = Field(1.0, gt=0, description="the trust region's first radius")
+    max_trust_radius: float = Field(1000.0, gt=0, description="the largest radius the trust region may grow to")
 
 
 class NelderMeadOptions(Options):
-    xatol: float = Field(1e-10, ge=0)
-    fatol: float = Field(1e-12, ge=0)
-    adaptive: bool = False
+    xatol: float = Field(
+        1e-10, ge=0, description="SciPy's xatol: absolute spread of the simplex's vertices in x that is small enough"
+    )
+    fatol: float = Field(
+        1e-12, ge=0, description="SciPy's fatol: absolute spread of f over the simplex that is small enough"
+    )
+    adaptive: bool = Field(
+        False, description="SciPy's adaptive: parameters scaled to the dimension (Gao and Han), for large n"
+    )
 
 
-_register("lbfgs", "L-BFGS-B", LBFGSOptions, ("gradient",), "SciPy L-BFGS-B: limited-memory quasi-Newton")
+_register(
+    "lbfgs",
+    "L-BFGS-B",
+    LBFGSOptions,
+    ("gradient",),
+    "SciPy L-BFGS-B: limited-memory quasi-Newton",
+    fev_limit="maxfun",
+)
 _register(
     "bfgs",
     "BFGS",
@@ -279,6 +346,6 @@ _register(
     (),
     "SciPy Nelder-Mead simplex: derivative-free, for comparison",
     nit_offset=1,
-    limits=("maxiter", "maxfev"),
+    fev_limit="maxfev",
     stall_status=None,
 )
