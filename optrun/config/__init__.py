@@ -50,6 +50,9 @@ class StopConfig(Options):
     """The stop rules the runner applies (README, "Configs")."""
 
     max_iter: int = Field(default=1000, ge=1)
+    max_fev: int | None = Field(
+        default=None, ge=1, description="stop when the run has used this many function evaluations (null: no limit)"
+    )
     grad_tol: float | None = Field(default=1e-8, ge=0)
     f_tol: float | None = Field(default=None, ge=0)
     time_limit: float | None = Field(default=None, gt=0)
@@ -63,9 +66,6 @@ class OutputConfig(Options):
     plots: bool = True
     plot_format: Literal["png", "svg", "pdf"] = Field(
         default="png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
-    max_fev: int | None = Field(
-        default=None, ge=1, description="stop when the run has used this many function evaluations (null: no limit)"
-    )
     )
     param_columns: int = Field(
         default=100, ge=0, description="trace has parameter columns while the count is at most this"
