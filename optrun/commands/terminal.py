@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from optrun.core.result import grad_norm_text, params_text, value_text
+from optrun.core.result import gap_text, grad_norm_text, params_text, value_text
 
 if TYPE_CHECKING:
     from optrun.core.result import Summary
@@ -93,7 +93,8 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     table.add_row("status", f"{status_text(summary.status.value)}: {escape(visible(summary.message))}")
     table.add_row("f", value_text(summary.fun))
     if summary.gap is not None and summary.reference is not None:  # a gap has a reference
-        table.add_row("f - f*", f"{summary.gap:.3g}  (f* = {value_text(summary.reference.fun)})")
+        gap = gap_text(summary.gap, summary.reference.fun)
+        table.add_row("f - f*", f"{gap}  (f* = {value_text(summary.reference.fun)})")
     table.add_row("params", Text(visible(params_text(summary.params))))
     table.add_row("gradient norm", grad_norm_text(summary))
     table.add_row("iterations", str(summary.nit))
