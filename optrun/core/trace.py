@@ -34,6 +34,7 @@ import numpy as np
 from optrun.core.errors import RunIOError
 
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
+COUNT_COLUMNS = ("iter", "nfev", "njev")  # written as integers (read_trace still gives every column as floats)
 GRAD_PREFIX = "grad:"  # output.grad_columns: the signed gradient, one column per free parameter entry
 
 

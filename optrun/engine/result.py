@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from optrun.core.errors import ConfigError, OptrunError
-from optrun.core.result import Best, KnownMinimum, Summary, grad_norm_text, params_text
+from optrun.core.result import Best, KnownMinimum, Summary, gap_text, grad_norm_text, params_text
 from optrun.core.status import Status
-from optrun.core.trace import read_trace
+from optrun.core.trace import COUNT_COLUMNS, read_trace
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class RunResult:
     (what summary.json holds), the run directory and the trace. The summary
     fields are attributes too: ``result.status``, ``result.fun``,
     ``result.params``, ... (right after a run a non-finite ``fun`` is ``nan``
-    or ``inf``, which summary.json writes as null)."""
+    or ``inf``, which summary.json writes as null). ``run_dir`` is a
+    :class:`pathlib.Path`, absolute (``result.run_dir / "trace.csv"``;
+    ``str(result.run_dir)`` for text)."""
 
     summary: Summary
     run_dir: Path
@@ -85,12 +87,17 @@ class RunResult:
         return self.summary.reference
 
     def to_pandas(self) -> Any:
-        """The trace as a pandas DataFrame (pandas is optional: ``pip install pandas``)."""
+        """The trace as a pandas DataFrame, one row per trace.csv row: the
+        counts ``iter``, ``nfev`` and ``njev`` as int64, every other column
+        (f, grad_norm, step_size, time_s, the parameter, ``grad:`` and ``gap``
+        columns) as float64 (pandas is optional: ``pip install pandas``)."""
         try:
             import pandas
         except ImportError:
             raise OptrunError("to_pandas needs pandas, which is not installed: pip install pandas") from None
-        return pandas.DataFrame(self.trace)
+        return pandas.DataFrame(
+            {name: column.astype(np.int64) if name in COUNT_COLUMNS else column for name, column in self.trace.items()}
+        )
 
     def plot(self, name: str = "loss", ax: Any = None) -> Any:
         """Draw one of the run's plots (``loss``, ``params``, ``landscape``,
@@ -115,7 +122,7 @@ class RunResult:
         rows = [
             ("status", f"{s.status}: {s.message}"),
             ("f", "-" if s.fun is None else f"{s.fun:.10g}"),
-            ("gap f - f*", "-" if gap is None else f"{gap:.3g}"),
+            ("gap f - f*", gap_text(gap, s.reference.fun if s.reference is not None else None)),
             ("params", params_text(s.params)),
             ("grad norm", grad_norm_text(s)),
             ("iterations", f"{s.nit} ({s.nfev} evaluations)"),
