@@ -36,9 +36,12 @@ def run(
     ``config`` is a YAML file path or a mapping with the same keys;
     ``overrides`` are ``"dotted.key=value"`` strings like ``--set``;
     ``problems`` is the user-problem folder (default ``./problems``, as for
-    the CLI). Raises :class:`~optrun.core.errors.ConfigError` for bad input
-    (before anything is written). Returns a :class:`RunResult`; warnings
-    about user problem files that failed to load are in ``result.warnings``.
+    the CLI). A run goes to ``outputs/<name>/<timestamp>``; a mapping without
+    ``name`` is named after its problem (``outputs/rosenbrock/...``), a file
+    after its stem. Raises :class:`~optrun.core.errors.ConfigError` for bad input
+    (before anything is written). Returns a :class:`RunResult`, whose
+    ``run_dir`` is the run directory as an absolute :class:`pathlib.Path`;
+    warnings about user problem files that failed to load are in ``result.warnings``.
     """
     from optrun.config.plugins import load_user_problems
 
@@ -49,7 +52,8 @@ def run(
 
 def load(run_dir: str | Path) -> RunResult:
     """The :class:`RunResult` of a finished run directory (what ``optrun.run``
-    returned when it ran): summary, trace on first use, plots. A run killed
+    returned when it ran): summary, trace on first use, plots; ``run_dir``
+    is the given path made absolute, a :class:`pathlib.Path`. A run killed
     before its summary was written is an error saying so."""
     import os
 
@@ -98,9 +102,11 @@ def minimize(
     options; ``step_size`` and ``**options`` are the optimizer's options;
     ``stop``, ``output``, ``init``, ``fix`` and ``seed`` are the config keys
     of those names. Bad arguments raise ConfigError with the same one-line
-    messages as a config file. The run's config.yaml records the function's
+    messages as a config file. ``name`` is the run's name (its runs go to
+    ``outputs/<name>/<timestamp>``); by default the function's ``__name__``
+    (``polynomial``; a lambda's as ``lambda``), or ``python`` when that is no
+    usable folder name. The run's config.yaml records the function's
     qualified name and source hash (see :mod:`optrun.core.problems.python`)."""
-    from optrun.config import name_from_stem
     from optrun.core.backend import check_backend
     from optrun.core.problems.python import PythonFunction
 
@@ -113,7 +119,7 @@ def minimize(
         section["step_size"] = step_size
     section.update(options)
     config: dict[str, Any] = {
-        "name": name if name is not None else name_from_stem(function.name),
+        "name": name,  # None: the function's name (optrun.config.default_name)
         "seed": seed,
         "problem": function,
         "optimizer": section,

@@ -16,7 +16,7 @@ def error_of(config, overrides=()):
 def test_shorthand_and_defaults_are_filled_in():
     cfg = load_config(dict(BASE))
     resolved = cfg.resolved()
-    assert resolved["name"] == "run"
+    assert resolved["name"] == "trid"  # a mapping without name: its problem's
     assert resolved["seed"] == 0
     assert resolved["problem"] == {"name": "trid", "dim": 2}
     assert resolved["optimizer"] == {"name": "gd", "step_size": 0.01, "clip_grad_norm": None}

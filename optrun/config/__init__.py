@@ -36,13 +36,26 @@ def is_valid_name(name: str) -> bool:
     return re.fullmatch(NAME_PATTERN, name) is not None
 
 
-def name_from_stem(stem: str) -> str:
-    """The default run name from a config file's stem: letters of every
-    script are kept (NFC, so 'Übung' stays 'Übung'); anything else a folder
-    name must not hold becomes '_'."""
+def name_from_stem(stem: str, fallback: str = "run") -> str:
+    """A run name from a config file's stem (or another name): letters of
+    every script are kept (NFC, so 'Übung' stays 'Übung'); anything else a
+    folder name must not hold becomes '_'; ``fallback`` when nothing usable is left."""
     text = unicodedata.normalize("NFC", stem)
     name = re.sub(r"[^\w.-]", "_", text).lstrip("._-")[:100]
-    return name if is_valid_name(name) else "run"
+    return name if is_valid_name(name) else fallback
+
+
+def default_name(stem: str, problem: str, function: Any = None) -> str:
+    """The run name when a config has no ``name:`` (its runs go to
+    ``outputs/<name>/<timestamp>``): a config file's stem; for a mapping
+    (``optrun.run({...})``, ``stem`` ""), the problem's name; for a Python
+    function (``optrun.minimize``), the function's ``__name__`` (a lambda's as
+    ``lambda``), or ``python`` when that leaves no usable name."""
+    if stem:
+        return name_from_stem(stem)
+    if function is not None:
+        return name_from_stem(function.name, fallback="python")
+    return name_from_stem(problem)
 
 
 # ---------------------------------------------------------------- sections
@@ -219,12 +232,12 @@ def raw_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] 
 
 
 def _read(config: str | Path | Mapping[str, Any], overrides: Sequence[str]) -> tuple[dict[str, Any], str, str]:
-    """(data with overrides applied, source, default name) of a config file or mapping."""
+    """(data with overrides applied, source, file stem: "" for a mapping) of a config file or mapping."""
     if isinstance(config, Mapping):
-        data, source, default_name = plain_data(config), "", "run"
+        data, source, stem = plain_data(config), "", ""
     else:
         data, source = read_config_file(config)
-        default_name = Path(config).stem
+        stem = Path(config).stem
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of keys, got a {type(data).__name__}", source=source)
     try:
@@ -232,7 +245,7 @@ def _read(config: str | Path | Mapping[str, Any], overrides: Sequence[str]) -> t
             apply_override(data, text)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None
-    return data, source, default_name
+    return data, source, stem
 
 
 def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
@@ -243,10 +256,10 @@ def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str]
     mapping's paths are relative to the working folder."""
     from optrun.core.paths import PathContext
 
-    data, source, default_name = _read(config, overrides)
+    data, source, stem = _read(config, overrides)
     paths = PathContext.for_config(None if isinstance(config, Mapping) else config)
     try:
-        return _validate(data, default_name, source, paths)
+        return _validate(data, stem, source, paths)
     except ConfigError as exc:
         raise exc.located(source=exc.source or source) from None
 
@@ -267,7 +280,7 @@ def plain_data(value: Any) -> Any:
     return value
 
 
-def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) -> Config:
+def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Config:
     from optrun.config.plugins import load_problem_folders
     from optrun.core.initializers import INITIALIZERS
     from optrun.core.optimizers import OPTIMIZERS
@@ -288,9 +301,6 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
         f"project root ({looked}), from ./problems and from --problems"
     )
     context = {"paths": paths}
-    name = top.name
-    if name is None:
-        name = name_from_stem(default_name)
     check_backend(top.backend)  # known and installed (jax itself is imported only when a run uses it)
     problem = (
         _section(top.problem, "problem", "name", PROBLEMS, context, hint=where)
@@ -299,7 +309,7 @@ def _validate(data: dict[str, Any], default_name: str, source: str, paths: Any) 
     )
     problem.entry.check_backend(top.backend)
     return Config(
-        name=name,
+        name=top.name if top.name is not None else default_name(stem, problem.name, function),
         seed=top.seed,
         backend=top.backend,
         problem=problem,
