@@ -70,7 +70,9 @@ class FillOptions(Options):
     """Options of an initializer that fills entries: ``only`` restricts it to
     the parameter paths matching one of its glob patterns."""
 
-    only: str | list[str] | None = None
+    only: str | list[str] | None = Field(
+        None, description="glob patterns over parameter paths (layers[*].w): fill only the entries they match"
+    )
 
     @field_validator("only", mode="before")
     @classmethod
@@ -210,17 +212,17 @@ def _filled(fn: Callable[[tuple[int, ...]], np.ndarray]) -> Callable[[Any], Any]
 
 
 class ConstantOptions(FillOptions):
-    value: float
+    value: float = Field(description="the value of every entry")
 
 
 class NormalOptions(FillOptions):
-    scale: float = Field(1.0, gt=0)
-    mean: float = 0.0
+    scale: float = Field(1.0, gt=0, description="standard deviation")
+    mean: float = Field(0.0, description="mean")
 
 
 class UniformOptions(FillOptions):
-    low: float = -1.0
-    high: float = 1.0
+    low: float = Field(-1.0, description="lower end of the range")
+    high: float = Field(1.0, description="upper end of the range (above low)")
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformOptions:
@@ -235,13 +237,15 @@ class UniformOptions(FillOptions):
 
 
 class ValuesOptions(Options):
-    values: dict[str, Any] = Field(min_length=1)
+    values: dict[str, Any] = Field(
+        min_length=1, description="parameter name -> its start (a number, or nested lists shaped like it)"
+    )
 
 
 class PerturbedOptions(Options):
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    label: str = Field("", max_length=1000)
-    k: int = Field(ge=1, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="the bench's seed")
+    label: str = Field("", max_length=1000, description="the problem's label in the bench")
+    k: int = Field(ge=1, le=2**32 - 1, description="which start: 1, 2, ...")
 
 
 @register_initializer("default", description="the problem's own default start", options=NoOptions)

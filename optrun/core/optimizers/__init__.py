@@ -171,6 +171,7 @@ class Transform:
 
     takes: type  # what make must return when the transform is declared (the first one applied)
     apply: Callable[[Any, Any], Optimizer]
+    about: str = ""  # what it does to the method, for `optrun describe OPTIMIZER`
 
 
 def _schedule(rule: StepRule, step_size: Any) -> Optimizer:
@@ -181,8 +182,17 @@ def _schedule(rule: StepRule, step_size: Any) -> Optimizer:
 
 # option name -> transform, in the order they are applied (innermost first)
 TRANSFORMS: dict[str, Transform] = {
-    "step_size": Transform(StepRule, _schedule),
-    "clip_grad_norm": Transform(Optimizer, clip_grad_norm),
+    "step_size": Transform(
+        StepRule,
+        _schedule,
+        "step_size: a number, or a schedule mapping evaluated at each update "
+        "(step_size: {schedule: cosine, value: 0.1}; optrun list-optimizers lists the schedules)",
+    ),
+    "clip_grad_norm": Transform(
+        Optimizer,
+        clip_grad_norm,
+        "clip_grad_norm: the gradient is rescaled to at most this 2-norm before the method sees it (null: off)",
+    ),
 }
 
 # what a method can need besides the gradient the runner hands it (list-optimizers shows these)

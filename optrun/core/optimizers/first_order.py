@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import Field
 
 from optrun.core.optimizers import StepRule, register_optimizer
-from optrun.core.optimizers.schedules import StepSize
+from optrun.core.optimizers.schedules import STEP_SIZE_MEANING, StepSize
 from optrun.core.options import Options
 
 
@@ -50,7 +50,7 @@ class Direction(NamedTuple):
 class FirstOrderOptions(Options):
     """Options every first-order method has."""
 
-    step_size: StepSize = 0.01
+    step_size: StepSize = Field(0.01, description=STEP_SIZE_MEANING)
     clip_grad_norm: float | None = Field(None, gt=0, description="rescale the gradient to at most this 2-norm")
 
 
@@ -65,12 +65,18 @@ def descend(direction: Direction) -> StepRule:
 
 
 def first_order(
-    name: str, *, options: type[FirstOrderOptions], description: str, compiled: Callable[[Any], Any] | None = None
+    name: str,
+    *,
+    options: type[FirstOrderOptions],
+    description: str,
+    compiled: Callable[[Any], Any] | None = None,
+    reference: str = "",
 ):
     """Register a direction ``direction(options) -> Direction`` as the
     optimizer ``name``, with the step-size schedule and gradient clipping;
     ``compiled(options)``: the same direction as an optax
-    GradientTransformation, for the jax backend's compiled loop."""
+    GradientTransformation, for the jax backend's compiled loop;
+    ``reference``: what the update follows (``optrun describe``)."""
 
     def decorate(direction: Callable[[Any], Direction]):
         def make(opts: FirstOrderOptions, oracle=None) -> StepRule:
@@ -82,6 +88,7 @@ def first_order(
             description=description,
             transforms=("step_size", "clip_grad_norm"),
             compiled=compiled,
+            reference=reference,
         )(make)
         return direction
 
@@ -90,7 +97,7 @@ def first_order(
 
 # ----------------------------------------------------------------------- gd
 class GDOptions(FirstOrderOptions):
-    step_size: StepSize = 0.01
+    step_size: StepSize = Field(0.01, description=STEP_SIZE_MEANING)
 
 
 class GDState(NamedTuple):
@@ -103,15 +110,21 @@ def gd_compiled(options: GDOptions) -> Any:
     return optax.identity()  # d = g
 
 
-@first_order("gd", options=GDOptions, description="gradient descent: x <- x - step_size * g", compiled=gd_compiled)
+@first_order(
+    "gd",
+    options=GDOptions,
+    description="gradient descent: x <- x - step_size * g",
+    compiled=gd_compiled,
+    reference="optax.sgd without momentum (the same update)",
+)
 def gd(options: GDOptions) -> Direction:
     return Direction(lambda x0: GDState(), lambda grad, state, x: (grad, state))
 
 
 # ----------------------------------------------------------------- momentum
 class MomentumOptions(FirstOrderOptions):
-    step_size: StepSize = 0.01
-    beta: float = Field(0.9, ge=0, lt=1, description="momentum coefficient")
+    step_size: StepSize = Field(0.01, description=STEP_SIZE_MEANING)
+    beta: float = Field(0.9, ge=0, lt=1, description="momentum coefficient: v <- beta v + g")
 
 
 class MomentumState(NamedTuple):
@@ -144,6 +157,7 @@ first_order(
     options=MomentumOptions,
     description="heavy ball: v <- beta v + g; x <- x - step_size * v",
     compiled=momentum_compiled,
+    reference="optax.sgd(momentum=beta) (optax.trace, then the step size)",
 )(momentum)
 
 nesterov = first_order(
@@ -151,14 +165,15 @@ nesterov = first_order(
     options=MomentumOptions,
     description="Nesterov momentum: v <- beta v + g; x <- x - step_size * (g + beta v)",
     compiled=partial(momentum_compiled, nesterov=True),
+    reference="optax.sgd(momentum=beta, nesterov=True) (optax.trace with nesterov, then the step size)",
 )(partial(momentum, nesterov=True))
 
 
 # ------------------------------------------------------------------ adagrad
 class AdagradOptions(FirstOrderOptions):
-    step_size: StepSize = 0.1
+    step_size: StepSize = Field(0.1, description=STEP_SIZE_MEANING)
     initial_accumulator: float = Field(0.0, ge=0, description="starting value of the sum of squared gradients")
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(1e-8, gt=0, description="added to sqrt(G) in the denominator")
 
 
 class AdagradState(NamedTuple):
@@ -195,6 +210,8 @@ def adagrad_compiled(options: AdagradOptions) -> Any:
     options=AdagradOptions,
     description="Adagrad (Duchi et al., 2011): G <- G + g^2; x <- x - step_size * g / (sqrt(G) + eps)",
     compiled=adagrad_compiled,
+    reference="Duchi, Hazan & Singer (2011), diagonal Adagrad with eps outside the root "
+    "(not optax.adagrad, which puts eps inside it)",
 )
 def adagrad(options: AdagradOptions) -> Direction:
     eps = options.eps
@@ -211,9 +228,9 @@ def adagrad(options: AdagradOptions) -> Direction:
 
 # ------------------------------------------------------------------ rmsprop
 class RMSpropOptions(FirstOrderOptions):
-    step_size: StepSize = 0.001
+    step_size: StepSize = Field(0.001, description=STEP_SIZE_MEANING)
     decay: float = Field(0.9, ge=0, lt=1, description="decay of the mean of squared gradients")
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(1e-8, gt=0, description="added to sqrt(E) in the denominator")
 
 
 class RMSpropState(NamedTuple):
@@ -233,6 +250,7 @@ def rmsprop_compiled(options: RMSpropOptions) -> Any:
     options=RMSpropOptions,
     description="RMSprop (Hinton, 2012): E <- decay E + (1 - decay) g^2; x <- x - step_size * g / (sqrt(E) + eps)",
     compiled=rmsprop_compiled,
+    reference="optax.scale_by_rms(initial_scale=0, eps_in_sqrt=False), then the step size (Hinton, 2012)",
 )
 def rmsprop(options: RMSpropOptions) -> Direction:
     decay, eps = options.decay, options.eps
@@ -249,10 +267,10 @@ def rmsprop(options: RMSpropOptions) -> Direction:
 
 # --------------------------------------------------------------------- adam
 class AdamOptions(FirstOrderOptions):
-    step_size: StepSize = 0.001
-    b1: float = Field(0.9, ge=0, lt=1)
-    b2: float = Field(0.999, ge=0, lt=1)
-    eps: float = Field(1e-8, gt=0)
+    step_size: StepSize = Field(0.001, description=STEP_SIZE_MEANING)
+    b1: float = Field(0.9, ge=0, lt=1, description="decay of the gradient's running mean m")
+    b2: float = Field(0.999, ge=0, lt=1, description="decay of the squared gradient's running mean v")
+    eps: float = Field(1e-8, gt=0, description="added to sqrt(v_hat) in the denominator")
 
 
 class AdamWOptions(AdamOptions):
@@ -310,7 +328,11 @@ def adamw_compiled(options: AdamWOptions) -> Any:
 
 
 first_order(
-    "adam", options=AdamOptions, description="Adam with bias correction (Kingma & Ba, 2015)", compiled=adam_compiled
+    "adam",
+    options=AdamOptions,
+    description="Adam with bias correction (Kingma & Ba, 2015)",
+    compiled=adam_compiled,
+    reference="optax.adam (eps_root=0); Kingma & Ba (2015), Algorithm 1",
 )(adam)
 
 
@@ -320,6 +342,8 @@ first_order(
     description="AdamW (Loshchilov & Hutter, 2019): Adam plus decoupled weight decay, "
     "x <- x - step_size * (m_hat / (sqrt(v_hat) + eps) + weight_decay * x)",
     compiled=adamw_compiled,
+    reference="optax.adamw (weight decay added to the Adam direction, then the step size); "
+    "default weight_decay 0.01, optax's is 1e-4",
 )
 def adamw(options: AdamWOptions) -> Direction:
     return add_decayed_weights(adam(options), options.weight_decay)

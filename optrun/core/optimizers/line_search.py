@@ -39,12 +39,12 @@ import numpy as np
 from pydantic import Field
 
 from optrun.core.optimizers import OptimizerFinished, StepRule, register_optimizer
-from optrun.core.optimizers.schedules import StepSize
+from optrun.core.optimizers.schedules import STEP_SIZE_MEANING, StepSize
 from optrun.core.options import Options
 
 
 class BacktrackingOptions(Options):
-    step_size: StepSize = 1.0
+    step_size: StepSize = Field(1.0, description="the first trial step of each update; " + STEP_SIZE_MEANING)
     shrink: float = Field(0.5, gt=0, lt=1, description="factor applied to a rejected trial step")
     c: float = Field(1e-4, gt=0, lt=1, description="sufficient-decrease constant of the Armijo condition")
     max_shrinks: int = Field(30, ge=0, le=1000, description="shrinks per update before the line search gives up")
@@ -65,6 +65,8 @@ class BacktrackingState(NamedTuple):
     "t <- step_size, shrink t until f(x - t g) <= f(x) - c t |g|^2",
     needs=("gradient", "function values"),
     transforms=("step_size", "clip_grad_norm"),
+    reference="Nocedal & Wright, Numerical Optimization (2006), Algorithm 3.1 (backtracking line search), "
+    "along p = -g, with at most max_shrinks shrinks",
 )
 def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
     shrink, c, max_shrinks = options.shrink, options.c, options.max_shrinks

@@ -188,6 +188,9 @@ def check_size(options: NewtonOptions, n: int) -> None:
     needs=("gradient", "Hessian"),
     check=check_size,
     transforms=("step_size", "clip_grad_norm"),
+    reference="Nocedal & Wright, Numerical Optimization (2006), Algorithm 3.3 (Cholesky with added multiple "
+    "of the identity; here lambda starts at damping and grows by damping_increase); solver: cg solves with "
+    "scipy.sparse.linalg.cg on Hessian-vector products",
 )
 def newton(options: NewtonOptions, oracle) -> StepRule:
     prepare = SOLVERS[options.solver]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -35,9 +35,15 @@ from optrun.core.errors import ConfigError
 from optrun.core.options import Options
 from optrun.core.registry import Registry, suggest
 
+# the meaning of a step_size option, for describe (an optimizer's option models share it)
+STEP_SIZE_MEANING = "the step size (> 0): a number, or a schedule mapping {schedule: NAME, value: ...}"
+
 
 class ScheduleOptions(Options):
     """Options every schedule has; a schedule's own options subclass this."""
+
+    # how describe and list-optimizers name the type of a step_size option's mapping form
+    yaml_type: ClassVar[str] = "a schedule mapping {schedule, value, warmup_steps?, ...}"
 
     schedule: str
     value: float = Field(gt=0, description="the step size the schedule starts from")
@@ -87,7 +93,7 @@ def exponential(o: ExponentialOptions, t: int) -> float:
 
 
 class InverseTimeOptions(ScheduleOptions):
-    decay_rate: float = Field(0.01, gt=0)
+    decay_rate: float = Field(0.01, gt=0, description="the step size is value / (1 + decay_rate * t)")
 
 
 @register_schedule("inverse_time", options=InverseTimeOptions, description="value / (1 + decay_rate * t)")
