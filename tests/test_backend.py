@@ -409,14 +409,16 @@ def test_describe_and_list_problems_show_the_backends(both_ways):
 
     from rich.console import Console
 
-    from optrun.commands.catalogue import describe_problem, problems_table
+    from optrun.commands.catalogue import problems_table
+    from optrun.commands.describe import describe_problem
+    from optrun.core.problems import PROBLEMS
 
     def text(renderable):
         console = Console(record=True, width=300)
         console.print(renderable)
         return console.export_text()
 
-    assert re.search(r"│ backends +│ autograd, jax +│", text(describe_problem("trid")))
+    assert re.search(r"│ backends +│ autograd, jax +│", text(describe_problem(PROBLEMS.get("trid"), 300)))
     listed = text(problems_table())
     assert "backends: autograd, jax" in listed and "backends: autograd " in listed  # test_both_bowl, test_old_bowl
 

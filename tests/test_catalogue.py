@@ -1,7 +1,7 @@
 from typer.testing import CliRunner
 
 from optrun.cli import app
-from optrun.commands.catalogue import option_rows
+from optrun.commands.describe import option_rows
 from optrun.core.problems import PROBLEMS
 
 runner = CliRunner()
@@ -11,7 +11,7 @@ def test_describe_shows_everything():
     result = runner.invoke(app, ["describe", "trid"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for text in (
-        "trid:",
+        "trid (problem):",
         "formula",
         "sum_{i=1..d} (x_i - 1)^2",
         "x (dim,)",
@@ -33,23 +33,27 @@ def test_describe_no_minimum_and_random_start():
     assert "no finite minimum" in result.stdout
 
 
-def test_describe_unknown_problem():
+def test_describe_unknown_name():
+    """One line naming the name, with close names of every kind (issue 29)."""
     result = runner.invoke(app, ["describe", "rosenbrok"])
     assert result.exit_code == 2
-    assert "unknown problem 'rosenbrok'; did you mean 'rosenbrock'?" in result.stderr
+    assert "unknown name 'rosenbrok'" in result.stderr and "'rosenbrock' (problem)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
+    result = runner.invoke(app, ["describe", "adamm"])
+    assert result.exit_code == 2 and "'adam' (optimizer)" in result.stderr and "'adamw' (optimizer)" in result.stderr
 
 
 def test_list_problems_has_every_problem():
     result = runner.invoke(app, ["list-problems"], env={"COLUMNS": "250"})
     for name in PROBLEMS:
-        assert name in result.stdout
+        assert name in result.stdout  # python: on its own line under the table (test_catalogue_yaml)
     assert "unbounded below" in result.stdout
     assert "(x_i - 1)^2" in result.stdout and "2x^2 - 4xy + y^4 + 2" in result.stdout  # formulas are shown
 
 
 def test_option_rows():
     rows = dict((r[0], r[1:]) for r in option_rows(PROBLEMS.get("trid").options))
-    assert rows["dim"] == ("int", "2", ">= 1, <= 1000000")
+    assert rows["dim"] == ("integer", "2", ">= 1, <= 1000000", "-")
 
 
 def test_list_optimizers_says_which_loop_runs_each_method_on_jax():

@@ -248,9 +248,9 @@ def test_sigma_defaults_to_one_with_data(workdir):
 @pytest.mark.parametrize(
     "problem, data_type",
     [
-        ("linear_regression", "a CSV table {path, target, features?} or none"),
-        ("mlp_regression", "a CSV table {path, target, features?} or none"),
-        ("gaussian_mle", "a CSV column {path, column} or none"),
+        ("linear_regression", "a CSV table {path, target, features?} or null"),
+        ("mlp_regression", "a CSV table {path, target, features?} or null"),
+        ("gaussian_mle", "a CSV column {path, column} or null"),
     ],
 )
 def test_describe_shows_the_data_type_and_the_sigma_default(problem, data_type):

@@ -1,11 +1,21 @@
-"""Tables of what is registered, for ``list-problems`` and ``list-optimizers``.
+"""Tables of what is registered, for ``list-problems`` and ``list-optimizers``
+(``optrun describe`` is :mod:`optrun.commands.describe`).
+
+Values are written as in a config (:func:`optrun.core.yaml_text.yaml_text`:
+``null``, ``true``, ``1e-8``). A table fits the console's width: piped, that
+is $COLUMNS, else 80. At :data:`WIDE` columns or more each field has a column
+at least as wide as the longest word in it (a number is a word), so rich
+wraps text between words and never inside a number; narrower, each entry's
+fields are stacked, one labelled line each, in one column beside the name.
 
 Names, descriptions and notes can come from user problem files: they enter
 tables as literal rich Text (or escaped), never as markup."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -15,16 +25,29 @@ from optrun.commands.common import visible
 from optrun.core.errors import OptrunError
 from optrun.core.params import size
 
+WIDE = 140  # from this console width on, a table has a column per field; narrower, the fields are stacked
 
-def _text(text: str) -> Text:
+
+def _text(text: str, style: str = "") -> Text:
     """Text from a plugin (a name, a description, a note) as a literal rich
     Text: never markup, and control characters (ESC...) made visible."""
-    return Text(visible(text, keep="\n"))
+    return Text(visible(text, keep="\n"), style=style)
 
 
 def _escaped(text: str) -> str:
     """Plugin text for a markup string: escaped, control characters made visible."""
     return escape(visible(text, keep="\n"))
+
+
+def python_only(entry: Any) -> bool:
+    """Whether a problem is usable only from the Python API: the ``python``
+    entry, under which config loading registers a function given to
+    ``optrun.minimize``/``optrun.grad`` (``config._function_section``); a
+    config naming it cannot be run. Every other problem builds from a config."""
+    return entry.name == "python"
+
+
+PYTHON_ONLY_NOTE = "only from the Python API (optrun.minimize, optrun.grad); optrun describe {name} says more"
 
 
 def _minimum_text(entry) -> str:
@@ -41,13 +64,14 @@ def _minimum_text(entry) -> str:
     if ref.count == 1:
         point = ref.params[0]
         if size(point) <= 4:
-            where = " at " + ", ".join(f"{k}={_num(v)}" for k, v in sorted(point.items()))
+            where = " at " + ", ".join(f"{k}={num_text(v)}" for k, v in sorted(point.items()))
     else:
         where = f" ({ref.count} minimizers)"
     return f"f* = {ref.fun:.10g}{where}"
 
 
-def _num(value) -> str:
+def num_text(value) -> str:
+    """A number or an array of them, to 6 significant digits: ``1e+06``, ``[1, 2e-06]``."""
     import numpy as np
 
     array = np.asarray(value, dtype=float)
@@ -56,59 +80,79 @@ def _num(value) -> str:
     return "[" + ", ".join(f"{v:.6g}" for v in array.ravel()) + "]"
 
 
-def _column(table: Table, header: str, ratio: int | None = None, words: tuple[str, ...] = (), **kwargs) -> None:
-    """A column whose header words are never broken: it is at least as wide
-    as the header's longest word (or of ``words``, cell words that must not
-    break either), and its cells fold instead. A ``ratio``
-    column (a share of an expanded table) takes that as its ``width``, which
-    rich gives a ratio column as its least share; any other as ``min_width``
-    (padding included)."""
-    longest = max(map(len, [*header.split(), *words]))
-    if ratio is not None:
-        table.add_column(header, ratio=ratio, width=longest, **kwargs)
-    else:
-        left, right = table.padding[3], table.padding[1]
-        table.add_column(header, min_width=longest + left + right, **kwargs)
+def _longest_word(cells: Sequence[object]) -> int:
+    return max((len(word) for cell in cells for word in str(cell).split()), default=0)
 
 
-def problems_table() -> Table:
+def catalogue_table(
+    title: str, key: str, headers: Sequence[tuple[str, int]], rows: Sequence[tuple[Text, Sequence[Text]]], wide: bool
+) -> Table:
+    """A table of entries: ``key`` (the name column) then ``headers`` ((header,
+    ratio of the spare width) per field). ``wide``: one column per field,
+    each at least as wide as its longest word; else each row's fields stacked
+    in one column, ``header: value`` per field with a value (a ratio-0 field,
+    e.g. a description, first and unlabelled)."""
+    table = Table(title=title, title_justify="left", expand=True)
+    table.add_column(key, no_wrap=True)
+    if wide:
+        for i, (header, ratio) in enumerate(headers):
+            words = [header, *(cells[i] for _, cells in rows)]
+            # rich gives a ratio column at least its width (padding added)
+            table.add_column(header, ratio=max(ratio, 1), width=_longest_word(words), overflow="fold")
+        for name, cells in rows:
+            table.add_row(name, *cells)
+        return table
+    table.add_column("details", overflow="fold", ratio=1)
+    for name, cells in rows:
+        lines = [cell.copy() for (_, ratio), cell in zip(headers, cells) if ratio == 0 and cell.plain not in ("", "-")]
+        for (header, ratio), cell in zip(headers, cells):
+            if ratio and cell.plain and cell.plain != "-":
+                lines.append(Text.assemble((f"{header}: ", "bold"), cell))
+        table.add_row(name, Text("\n").join(lines))
+    return table
+
+
+def problems_table(width: int = WIDE) -> Table:
+    """Every problem a config can name (not ``python``: see :func:`python_only`)."""
     from optrun.core.problems import PROBLEMS
 
-    table = Table(title="Problems", title_justify="left", expand=True)
-    table.add_column("name", no_wrap=True)
-    for column in ("parameters", "options (defaults)", "known minimum"):
-        _column(table, column, overflow="fold", ratio=1)
-    _column(table, "description and formula", overflow="fold", ratio=2)
+    rows = []
     for name, entry in PROBLEMS.items():
-        about = (
-            f"{_escaped(entry.description)}\n[dim]{_escaped(entry.formula)}[/]"
-            f"\n[dim]backends: {_escaped(', '.join(entry.backends))}[/]"
-        )
-        table.add_row(
-            _text(name),
-            _text(entry.parameters),
-            _text(entry.options.describe() or "-"),
-            _text(_minimum_text(entry)),
-            about,
-        )
-    return table
+        if python_only(entry):
+            continue
+        about = _text(entry.description)
+        if entry.formula:
+            about.append("\n" + visible(entry.formula, keep="\n"), style="dim")
+        about.append("\nbackends: " + visible(", ".join(entry.backends)), style="dim")
+        cells = (entry.parameters, entry.options.describe() or "-", _minimum_text(entry))
+        rows.append((_text(name), [about, *(_text(cell) for cell in cells)]))
+    headers = (("description and formula", 0), ("parameters", 1), ("options (defaults)", 2), ("known minimum", 2))
+    if width >= WIDE:  # the description last, widest
+        headers = (*headers[1:], ("description and formula", 3))
+        rows = [(name, [*cells[1:], cells[0]]) for name, cells in rows]
+    return catalogue_table("Problems", "name", headers, rows, width >= WIDE)
 
 
-def suites_table() -> Table:
+def python_only_lines() -> list[str]:
+    """One line per problem left out of list-problems' table, saying where it can be used."""
+    from optrun.core.problems import PROBLEMS
+
+    return [f"{name}: {PYTHON_ONLY_NOTE.format(name=name)}" for name, entry in PROBLEMS.items() if python_only(entry)]
+
+
+def suites_table(width: int = WIDE) -> Table:
     """The named suites (``problems: mgh`` in a bench file): name, members with their options, description."""
     from optrun.core.problems import SUITES
+    from optrun.core.yaml_text import yaml_text
 
-    table = Table(title="Suites", title_justify="left", expand=True)
-    table.add_column("name", no_wrap=True)
-    _column(table, "problems", overflow="fold", ratio=3)
-    _column(table, "description", overflow="fold", ratio=2)
+    rows = []
     for name, suite in SUITES.items():
         members = ", ".join(
-            problem + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
+            problem + (f" ({', '.join(f'{k}={yaml_text(v)}' for k, v in options.items())})" if options else "")
             for problem, options in suite.members
         )
-        table.add_row(_text(name), _text(f"{len(suite.members)}: {members}"), _text(suite.description))
-    return table
+        rows.append((_text(name), [_text(suite.description), _text(f"{len(suite.members)}: {members}")]))
+    return catalogue_table("Suites", "name", (("description", 0), ("problems", 3)), rows, width >= WIDE)
 
 
 def jax_loop(entry) -> str:
@@ -120,124 +164,34 @@ def jax_loop(entry) -> str:
     return "jax: compiled loop" if supports(entry) else "jax: Python loop"
 
 
-def optimizers_table():
+def optimizers_table(width: int = WIDE):
     from rich.console import Group
 
     from optrun.core.optimizers import OPTIMIZERS
     from optrun.core.optimizers.schedules import SCHEDULES
 
-    table = Table(title="Optimizers", title_justify="left", expand=True)
-    table.add_column("name", no_wrap=True)
-    needs = tuple(need for _, entry in OPTIMIZERS.items() for need in entry.needs)
-    _column(table, "options (defaults)", overflow="fold", ratio=3)
-    _column(
-        table, "needs", overflow="fold", ratio=1, words=tuple(word for need in needs for word in f"{need},".split())
-    )
-    _column(table, "description", overflow="fold", ratio=3)
+    rows = []
     for name, entry in OPTIMIZERS.items():
         about = _text(entry.description)
         about.append(f"\n{jax_loop(entry)}", style="dim")
-        table.add_row(_text(name), _text(entry.options.describe() or "-"), _text(", ".join(entry.needs)), about)
-    schedules = Table(
-        title="Step-size schedules (step_size: {schedule: NAME, value: ..., ...})", title_justify="left", expand=True
+        rows.append((_text(name), [about, _text(entry.options.describe() or "-"), _text(", ".join(entry.needs))]))
+    headers = (("description", 0), ("options (defaults)", 3), ("needs", 1))
+    if width >= WIDE:
+        headers = (headers[1], headers[2], ("description", 3))
+        rows = [(name, [cells[1], cells[2], cells[0]]) for name, cells in rows]
+    table = catalogue_table("Optimizers", "name", headers, rows, width >= WIDE)
+    schedule_rows = [
+        (_text(name), [_text(entry.description), _text(entry.options.describe().replace("schedule=required, ", ""))])
+        for name, entry in SCHEDULES.items()
+    ]
+    schedules = catalogue_table(
+        "Step-size schedules (step_size: {schedule: NAME, value: ..., ...})",
+        "schedule",
+        (("step size at update t", 0), ("options (defaults)", 1)),
+        schedule_rows,
+        width >= WIDE,
     )
-    schedules.add_column("schedule", no_wrap=True)
-    for column in ("options (defaults)", "step size at update t"):
-        _column(schedules, column, overflow="fold", ratio=1)
-    for name, entry in SCHEDULES.items():
-        schedules.add_row(
-            _text(name), _text(entry.options.describe().replace("schedule=required, ", "")), _text(entry.description)
-        )
     return Group(table, schedules)
-
-
-_BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<=", "min_length": "length >=", "max_length": "length <="}
-
-
-def _type_text(annotation) -> str:
-    import types
-    import typing
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(
-        annotation, BaseModel
-    ):  # e.g. "a CSV table {path, target, features?}"
-        keys = ", ".join(name + ("" if field.is_required() else "?") for name, field in annotation.model_fields.items())
-        doc = (annotation.__doc__ or "").strip().splitlines()
-        return f"{doc[0]} {{{keys}}}" if doc else f"{{{keys}}}"
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if any(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
-            return " or ".join("none" if a is type(None) else _type_text(a) for a in args)
-    text = getattr(annotation, "__name__", None) if not getattr(annotation, "__args__", None) else None
-    return text or str(annotation).replace("typing.", "").replace("optrun.core.problems.data.", "")
-
-
-def option_rows(options) -> list[tuple[str, str, str, str]]:
-    """(name, type, default, allowed) per option, for describe."""
-    rows = []
-    for name, field in options.model_fields.items():
-        default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
-        allowed = []
-        for item in field.metadata:
-            for attr, symbol in _BOUNDS.items():
-                value = getattr(item, attr, None)
-                if value is not None:
-                    allowed.append(f"{symbol} {value}")
-        rows.append((name, _type_text(field.annotation), default, ", ".join(allowed) or "-"))
-    return rows
-
-
-def describe_problem(name: str):
-    from rich.console import Group
-
-    from optrun.config.plugins import origin
-    from optrun.core.params import leaf_names
-    from optrun.core.problems import PROBLEMS
-
-    entry = PROBLEMS.get(name)
-    problem = entry.build(entry.options.model_construct())
-    head = Table(title=_escaped(f"{name}: {entry.description}"), show_header=False, title_justify="left")
-    head.add_column("field", style="bold")
-    head.add_column("value", overflow="fold")
-    head.add_row("formula", _text(entry.formula))
-    head.add_row("parameters", _text(entry.parameters))
-    head.add_row("backends", _text(", ".join(entry.backends)))  # the values `backend:` may take for it
-    if callable(problem.start):
-        start = problem.initial(0)
-        head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
-    else:
-        head.add_row("default start", _text(", ".join(f"{k}={_num(v)}" for k, v in problem.start.items())))
-    ref = problem.reference
-    if ref is None:
-        head.add_row("known minimum", _text(problem.note or "unknown"))
-    else:
-        head.add_row("known minimum", f"f* = {ref.fun!r}")
-        for i, point in enumerate(ref.params, start=1):
-            head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", _text(_point_text(point)))
-        if problem.note:
-            head.add_row("note", _text(problem.note))
-    head.add_row("defined in", _text(origin("problem", entry.name)))
-    rows = option_rows(entry.options)
-    if not rows:
-        return Group(head, _text("options: none"))
-    options = Table(title="options", title_justify="left")
-    for column in ("option", "type", "default", "allowed"):
-        _column(options, column, overflow="fold")
-    for row in rows:
-        options.add_row(*(_text(cell) for cell in row))
-    return Group(head, options)
-
-
-def _point_text(point) -> str:
-    parts = []
-    for key, value in point.items():
-        if isinstance(value, (list, tuple)) or size(value) > 12:
-            parts.append(f"{key}: {size(value)} values")
-        else:
-            parts.append(f"{key}={_num(value)}")
-    return ", ".join(parts)
 
 
 # --------------------------------------------- list-problems, describe, list-optimizers
@@ -255,30 +209,55 @@ def _console():
     return Console(emoji=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
 
 
-def list_problems_command(problems: Path | None) -> int:
-    """``optrun list-problems``: the problems, user ones included, then the suites."""
+def _names(names: list[str]) -> None:
+    """One name per line, nothing else (for scripts); control characters made visible."""
+    import sys
+
+    sys.stdout.write("".join(visible(name) + "\n" for name in names))
+    sys.stdout.flush()
+
+
+def list_problems_command(problems: Path | None, names: bool = False) -> int:
+    """``optrun list-problems``: the problems a config can name, user ones
+    included, then the suites; ``names``: only the problem names, one a line."""
     from optrun.commands.common import load_problems
+    from optrun.core.problems import PROBLEMS
 
     load_problems(problems)
+    if names:
+        _names([name for name, entry in PROBLEMS.items() if not python_only(entry)])
+        return 0
     console = _console()
-    console.print(problems_table())
-    console.print(suites_table())
+    console.print(problems_table(console.width))
+    for line in python_only_lines():
+        console.print(_text(line, style="dim"))
+    console.print(suites_table(console.width))
     return 0
 
 
 def describe_command(name: str, problems: Path | None) -> int:
-    """``optrun describe``: one problem in full (an unknown name is a ConfigError)."""
+    """``optrun describe NAME``: a problem, optimizer, initializer, schedule or
+    suite in full (each, if the name is in several registries); an unknown name
+    is a ConfigError listing close names of every kind."""
     from optrun.commands.common import load_problems
+    from optrun.commands.describe import describe
 
     load_problems(problems)
-    _console().print(describe_problem(name))
+    console = _console()
+    console.print(describe(name, console.width))
     return 0
 
 
-def list_optimizers_command(problems: Path | None) -> int:
-    """``optrun list-optimizers``: user files may register optimizers and schedules too."""
+def list_optimizers_command(problems: Path | None, names: bool = False) -> int:
+    """``optrun list-optimizers``: user files may register optimizers and
+    schedules too; ``names``: only the optimizer names, one a line."""
     from optrun.commands.common import load_problems
+    from optrun.core.optimizers import OPTIMIZERS
 
     load_problems(problems)
-    _console().print(optimizers_table())
+    if names:
+        _names(list(OPTIMIZERS))
+        return 0
+    console = _console()
+    console.print(optimizers_table(console.width))
     return 0

@@ -54,11 +54,15 @@ class Options(BaseModel):
 
     @classmethod
     def describe(cls) -> str:
-        """'step_size=0.01, b1=0.9' — the options with their defaults."""
+        """'step_size=0.01, clip_grad_norm=null' — the options with their
+        defaults written in YAML (what ``--set`` takes back), each at most 40
+        characters."""
+        from optrun.core.yaml_text import yaml_text
+
         parts = []
         for name, field in cls.model_fields.items():
             default = (
-                "required" if field.is_required() else short_repr(field.get_default(call_default_factory=True), 40)
+                "required" if field.is_required() else yaml_text(field.get_default(call_default_factory=True), limit=40)
             )
             parts.append(f"{name}={default}")
         return ", ".join(parts)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from optrun.core.errors import ConfigError, OptrunError, RunIOError, short
+from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import write_text_atomic
 from optrun.core.rundir import RunFiles
+from optrun.core.yaml_text import yaml_text
 
 COLUMNS = (
     "run",
@@ -89,7 +90,8 @@ def _is_name_folder(path: Path) -> bool:
 
 
 def key_options(run: RunFiles) -> str:
-    """The optimizer options that differ from the optimizer's defaults."""
+    """The optimizer options that differ from the optimizer's defaults, values
+    written as in a config (``clip_grad_norm=1.0, step_size=1e-3``)."""
     from optrun.core.optimizers import OPTIMIZERS
 
     given = {k: v for k, v in run.config["optimizer"].items() if k != "name"}
@@ -98,21 +100,22 @@ def key_options(run: RunFiles) -> str:
     except Exception:
         defaults = {}
     changed = {k: v for k, v in given.items() if defaults.get(k, object()) != v}
-    return ", ".join(f"{k}={short(v)}" for k, v in changed.items())
+    return ", ".join(f"{k}={yaml_text(v, limit=60)}" for k, v in changed.items())
 
 
 def settings(runs: Sequence[RunFiles]) -> list[str]:
     """What tells each run apart from the others compared: the config values
     (dotted paths, seed included) that differ between them, e.g.
-    ``step_size=0.01, seed=1`` for the members of a sweep; for a single
-    run, its optimizer options that differ from the defaults."""
+    ``step_size=0.01, seed=1`` for the members of a sweep, values written as
+    in a config (``grad_tol=null``); for a single run, its optimizer options
+    that differ from the defaults."""
     if len(runs) < 2:
         return [key_options(run) for run in runs]
     flat = [_flatten(run.config) for run in runs]
     keys = [k for k in dict.fromkeys(k for f in flat for k in f) if not k.startswith(_NOT_SETTINGS)]
     # keys every run has (an option of one method only is told by the optimizer column)
     differ = [k for k in keys if all(k in f for f in flat) and len({repr(f[k]) for f in flat}) > 1]
-    return [", ".join(f"{_short_key(k, differ)}={short(f[k])}" for k in differ) for f in flat]
+    return [", ".join(f"{_short_key(k, differ)}={yaml_text(f[k], limit=60)}" for k in differ) for f in flat]
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
