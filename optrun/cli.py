@@ -15,7 +15,22 @@ from typing import Annotated
 
 import typer
 
-from optrun.cli_app import CORES, Dask, Flag, Plots, Problems, Quiet, RunDir, RunWorkers, Workers, app, ends, stops
+from optrun.cli_app import (
+    CORES,
+    Dask,
+    Flag,
+    Json,
+    Out,
+    Plots,
+    Problems,
+    Quiet,
+    RunDir,
+    RunWorkers,
+    Set,
+    app,
+    ends,
+    stops,
+)
 
 NOTHING = "nothing was written"  # what a signal leaves of a command that only reads
 
@@ -24,21 +39,10 @@ NOTHING = "nothing was written"  # what a signal leaves of a command that only r
 @ends
 def run(
     config: Annotated[Path, typer.Argument(metavar="CONFIG", help="The YAML config file.", show_default=False)],
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable)."),
-    ] = None,
+    set_: Set = None,
     quiet: Quiet = False,
-    json_out: Annotated[bool, Flag("--json", help="Print summary.json to stdout instead of the table.")] = False,
-    plots: Annotated[
-        bool | None,
-        Flag(
-            "--plots/--no-plots",
-            show_default=False,
-            help="Draw the run's plots in output.plot_format, or not; overrides output.plots "
-            "(default: output.plots, which is on).",
-        ),
-    ] = None,
+    json_out: Annotated[bool, Json("summary.json")] = False,
+    plots: Annotated[bool | None, Plots("default: output.plots, which is on")] = None,
     problems: Problems = None,
 ) -> int:
     """Run one experiment and record it in a new run directory."""
@@ -137,29 +141,30 @@ def grad(
             show_default=False,
         ),
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key: dotted.key=value (repeatable)."),
-    ] = None,
+    set_: Set = None,
+    quiet: Quiet = False,
     json_out: Annotated[
-        bool, Flag("--json", help="Print one JSON object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp).")
+        bool, Json("one object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp, run_dir)")
     ] = False,
+    plots: Annotated[bool | None, Plots("default: output.plots, which is on")] = None,
     problems: Problems = None,
 ) -> int:
     """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
     from optrun.commands.grad import grad_command
 
-    return grad_command(config, set_ or [], at or [], hessian, order, fd, jvp or [], vjp, range_, json_out, problems)
+    return grad_command(
+        config, set_ or [], at or [], hessian, order, fd, jvp or [], vjp, range_, json_out, problems, quiet, plots
+    )
 
 
 @app.command()
 @ends
 @stops("the plots drawn before it are whole, the others not drawn")
-def plot(run_dir: RunDir, problems: Problems = None) -> int:
+def plot(run_dir: RunDir, quiet: Quiet = False, problems: Problems = None) -> int:
     """Redraw a run's plots from its files (also for interrupted runs)."""
     from optrun.commands.show import plot_command
 
-    return plot_command(run_dir, problems)
+    return plot_command(run_dir, problems, quiet)
 
 
 @app.command()
@@ -169,15 +174,14 @@ def show(
     run_dir: Annotated[
         Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")
     ],
-    json_out: Annotated[
-        bool, Flag("--json", help="Print the run's summary.json (with run_dir and its config) instead of the tables.")
-    ] = False,
+    quiet: Quiet = False,
+    json_out: Annotated[bool, Json("the run's summary.json (with run_dir and its config)")] = False,
     problems: Problems = None,
 ) -> int:
     """Print a run's summary table and its resolved config (a bench directory: its table)."""
     from optrun.commands.show import show_command
 
-    return show_command(run_dir, json_out, problems)
+    return show_command(run_dir, json_out, problems, quiet)
 
 
 @app.command()
@@ -190,22 +194,19 @@ def compare(
     ],
     out_file: Annotated[
         Path,
-        typer.Option(
-            "--out",
-            metavar="FILE",
-            help="The overlaid loss plot: .png, .svg or .pdf, by its suffix; "
-            "the table is written beside it as a .csv of the same name.",
+        Out(
+            "The overlaid loss plot: .png, .svg or .pdf, by its suffix; "
+            "the table is written beside it as a .csv of the same name."
         ),
     ] = Path("compare.png"),
-    json_out: Annotated[
-        bool, Flag("--json", help="Print the table as JSON (one object per run) instead of the rich table.")
-    ] = False,
+    quiet: Quiet = False,
+    json_out: Annotated[bool, Json("the table (one object per run)")] = False,
     problems: Problems = None,
 ) -> int:
     """Overlay several runs' loss curves and tabulate their results."""
     from optrun.commands.compare import compare_command
 
-    return compare_command(run_dirs, out_file, json_out, problems)
+    return compare_command(run_dirs, out_file, json_out, problems, quiet)
 
 
 @app.command()
@@ -218,15 +219,7 @@ def check(
     junit: Annotated[
         Path | None, typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to this file.")
     ] = None,
-    workers: Annotated[
-        int,
-        Workers(
-            "Check configs in this many worker processes "
-            "(spawned when there are 2 or more configs; 1: in this process). "
-            "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl), "
-            "so N workers keep to N cores."
-        ),
-    ] = CORES,
+    workers: RunWorkers = CORES,
     strict: Annotated[
         bool, Flag("--strict", help="Exit 1 when no config was checked (none has an expect: block).")
     ] = False,
@@ -253,12 +246,10 @@ def check(
             help="With --calibrate/--update: tolerance = margin x the largest deviation seen.",
         ),
     ] = 10.0,
-    plots: Annotated[bool, Plots("off: checks are about numbers")] = False,
+    plots: Annotated[bool, Plots("default: off, checks are about numbers")] = False,
     quiet: Quiet = False,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every config: dotted.key=value."),
-    ] = None,
+    json_out: Annotated[bool, Json("the results (one object per config) and the totals")] = False,
+    set_: Set = None,
     problems: Problems = None,
 ) -> int:
     """Run every config that has an expect: block and compare the results.
@@ -269,7 +260,7 @@ def check(
     from optrun.commands.check import check_command
 
     return check_command(
-        paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet
+        paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet, json_out
     )
 
 
@@ -304,8 +295,9 @@ def sweep(
         Path | None,
         typer.Option("--resume", metavar="DIR", help="Finish a partial sweep directory without redoing finished runs."),
     ] = None,
-    plots: Annotated[bool, Plots("off: sweeps are about final values")] = False,
+    plots: Annotated[bool, Plots("default: off, sweeps are about final values")] = False,
     quiet: Quiet = False,
+    json_out: Annotated[bool, Json("the results (one object per setting)")] = False,
     vectorize: Annotated[
         bool,
         Flag(
@@ -314,17 +306,26 @@ def sweep(
             "(the runs may differ in seed and init.* only); same run directories.",
         ),
     ] = False,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a key in every run: dotted.key=value."),
-    ] = None,
+    set_: Set = None,
     problems: Problems = None,
 ) -> int:
     """Run a config over a grid of values and seeds, and tabulate the results."""
     from optrun.commands.sweep import sweep_command
 
     return sweep_command(
-        config, grid or [], zip_ or [], seeds, workers, dask, resume, plots, set_ or [], problems, quiet, vectorize
+        config,
+        grid or [],
+        zip_ or [],
+        seeds,
+        workers,
+        dask,
+        resume,
+        plots,
+        set_ or [],
+        problems,
+        quiet,
+        vectorize,
+        json_out,
     )
 
 
@@ -340,13 +341,16 @@ def bench(
         Path | None,
         typer.Option("--resume", metavar="DIR", help="Finish a partial bench directory without redoing finished runs."),
     ] = None,
+    plots: Annotated[bool, Plots("default: off, a bench is about its profiles")] = False,
     quiet: Quiet = False,
+    json_out: Annotated[bool, Json("the table (one object per optimizer)")] = False,
+    set_: Set = None,
     problems: Problems = None,
 ) -> int:
     """Run every optimizer on every problem of a suite from several starts; profiles and a table."""
     from optrun.commands.bench import bench_command
 
-    return bench_command(suite, workers, dask, resume, problems, quiet)
+    return bench_command(suite, workers, dask, resume, problems, quiet, set_ or [], plots, json_out)
 
 
 @app.command()
@@ -361,11 +365,11 @@ def report(
             show_default=False,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write.")] = Path(
-        "report.html"
-    ),
+    out: Annotated[Path, Out("The HTML file to write.")] = Path("report.html"),
+    quiet: Quiet = False,
+    problems: Problems = None,
 ) -> int:
     """One self-contained HTML page (tables, configs, plots) to share runs, sweeps and benches."""
     from optrun.commands.report import report_command
 
-    return report_command(paths, out)
+    return report_command(paths, out, quiet, problems)

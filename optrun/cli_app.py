@@ -107,21 +107,18 @@ def usable_cores() -> int:
 CORES = usable_cores()
 
 
-def Workers(what: str) -> Any:
-    """``--workers N``: one default (the usable cores) for check, sweep and bench."""
-    return typer.Option(
+# ``--workers N``: one definition and one default (the usable cores) for check, sweep and bench
+RunWorkers = Annotated[
+    int,
+    typer.Option(
         "--workers",
         "-w",
         metavar="N",
         min=1,
         show_default=False,
-        help=f"{what} (default: every usable core, here {CORES})",
-    )
-
-
-# sweep's and bench's runs: where they run
-RunWorkers = Annotated[
-    int, Workers("Local worker processes (1: in this process); each run uses --blas-threads BLAS threads.")
+        help="Local worker processes (1: in this process). Each run is limited to --blas-threads BLAS threads "
+        f"(default 1, set with threadpoolctl), so N workers keep to N cores (default: every usable core, here {CORES})",
+    ),
 ]
 Dask = Annotated[
     str | None,
@@ -132,8 +129,33 @@ Dask = Annotated[
 
 
 def Plots(default: str) -> Any:
-    """``--plots/--no-plots``: draw each run's plots, in output.plot_format."""
-    return Flag("--plots/--no-plots", help=f"Draw each run's plots in output.plot_format ({default}).")
+    """``--plots/--no-plots``: draw each run's plots, in output.plot_format
+    (``default`` says what happens without the flag)."""
+    return Flag(
+        "--plots/--no-plots", show_default=False, help=f"Draw the plots in output.plot_format, or not ({default})."
+    )
+
+
+Set = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config key, dotted.key=value, the value read as YAML (repeatable; "
+        "for every run the command makes).",
+    ),
+]
+
+
+def Json(what: str) -> Any:
+    """``--json``: print ``what`` as JSON on stdout instead of the tables."""
+    return Flag("--json", help=f"Print {what} as JSON instead of the tables.")
+
+
+def Out(what: str) -> Any:
+    """``--out/-o FILE``: where the command writes its file."""
+    return typer.Option("--out", "-o", metavar="FILE", help=what)
 
 
 def ends(command: Callable[..., int | None]) -> Callable[..., None]:

@@ -663,7 +663,7 @@ CRASH_CASES = [
         ["sweep", "c.yaml", "--seeds", "2", "--dask", "local:100000"],
         "local:N needs a number of workers N from 1 to 256",
     ),
-    ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: No such option: --bogus (see '"),
+    ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: no such option --bogus; it takes --set/-s"),
     ("usage-missing-argument", {}, ["run"], "run: Missing argument 'CONFIG'."),
     ("usage-unknown-command", {}, ["runn"], "No such command 'runn'."),
     ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "Invalid value for '--seeds'"),

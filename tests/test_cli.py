@@ -362,7 +362,8 @@ def test_click_endings_in_the_table(capsys):
         (
             ["run", "c.yaml", "--bogus"],
             2,
-            "error: python -m optrun run: No such option: --bogus (see 'python -m optrun run --help')",
+            "error: python -m optrun run: no such option --bogus; it takes --set/-s, --quiet/-q, --json, "
+            "--plots/--no-plots, --problems, --help/-h (see 'python -m optrun run --help')",
         ),
         (
             ["--blas-threads", "0", "list-problems"],

@@ -4,6 +4,7 @@ given by --out's suffix."""
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 from helpers import run_cli
@@ -80,15 +81,71 @@ def test_workers_has_one_default_for_check_sweep_and_bench():
         [workers] = [p for p in get_command(app).commands[command].params if p.name == "workers"]
         assert workers.default == cores, command
     check_help = " ".join(invoke("check", "--help", columns="250").stdout.split())
-    assert "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl)" in check_help
+    assert "Each run is limited to --blas-threads BLAS threads (default 1, set with threadpoolctl)" in check_help, check_help
 
 
 def test_plots_flags_are_alike_and_show_their_default():
-    for command in ("run", "check", "sweep"):
+    for command in ("run", "grad", "check", "sweep", "bench"):
         assert re.search(r"--plots\s+--no-plots", invoke(command, "--help", columns="200").stdout), command
-    for command in ("check", "sweep"):
-        assert "[default: no-plots]" in invoke(command, "--help", columns="200").stdout, command
-    assert "overrides output.plots" in invoke("run", "--help", columns="200").stdout
+    for command in ("check", "sweep", "bench"):
+        assert "default: off" in invoke(command, "--help", columns="200").stdout, command
+    for command in ("run", "grad"):
+        assert "default: output.plots" in invoke(command, "--help", columns="200").stdout, command
+
+
+# ------------------------------------------------- the table of common flags
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_flags() -> dict[str, set[str]]:
+    """The README's table of common flags: command -> the flags it says the command has."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("<!-- common flags:") :].split("\n\n")[0].splitlines()[1:]
+    flags = [cell.strip(" `") for cell in table[0].strip("|").split("|")[1:]]
+    rows = {}
+    for line in table[2:]:
+        command, *marks = (cell.strip(" `") for cell in line.strip("|").split("|"))
+        rows[command] = {flag for flag, mark in zip(flags, marks) if mark}
+    return rows
+
+
+def app_flags(command: str, common: set[str]) -> set[str]:
+    """The common flags the Typer app gives ``command`` (each as the README writes it: --plots/--no-plots)."""
+    params = get_command(app).commands[command].params
+    names = {"/".join([*p.opts, *p.secondary_opts]) for p in params if p.param_type_name == "option"}
+    return names & common
+
+
+def test_every_command_has_the_common_flags_the_readme_table_gives_it():
+    table = readme_flags()
+    common = set().union(*table.values())
+    assert common == {"--quiet/-q", "--json", "--plots/--no-plots", "--set/-s", "--problems", "--workers/-w", "--out/-o"}
+    assert set(table) == set(COMMANDS)  # every command is in the table, and nothing else
+    for command, flags in table.items():
+        assert app_flags(command, common) == flags, command
+
+
+@pytest.mark.parametrize("flag", ["--quiet", "--set", "--problems", "--workers"])
+def test_a_common_flag_has_one_help_text(flag):
+    """One definition per flag: the same help on every command (--json, --out and --plots say what they print)."""
+    texts = set()
+    for command in COMMANDS:
+        for param in get_command(app).commands[command].params:
+            if flag in param.opts:
+                texts.add(re.sub(r"\(.*", "", param.help or ""))  # --workers' default names the command's work
+    assert len(texts) == 1, texts
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_an_unknown_option_lists_the_options_the_command_has(command, tmp_path):
+    result = run_cli(command, "--no-such-flag", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert "--no-such-flag" in line
+    params = get_command(app).commands[command].params
+    for param in params:
+        if param.param_type_name == "option":
+            assert param.opts[0] in line, (param.opts, line)
 
 
 # --------------------------------------------------------------- --quiet

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.tables import print_table
 from optrun.config.bench import load_suite
 from optrun.core.errors import ConfigError
 from optrun.engine.bench import (
@@ -54,16 +55,17 @@ def bench_table(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: 
     from rich.text import Text
 
     from optrun.commands.common import visible
+    from optrun.commands.tables import add_column
 
     table = Table(
         title=f"{escape(visible(title))}: solved fraction and median evaluations (nfev) to each target",
         title_justify="left",
     )
-    table.add_column("optimizer")
-    table.add_column("runs", justify="right")
+    add_column(table, "optimizer")
+    add_column(table, "runs", numeric=True)
     for tau in targets:
-        table.add_column(f"solved {target_name(tau)}", justify="right")
-        table.add_column(f"median nfev {target_name(tau)}", justify="right")
+        add_column(table, f"solved {target_name(tau)}", numeric=True)
+        add_column(table, f"median nfev {target_name(tau)}", numeric=True)
     summary = summary_by_optimizer(rows, optimizers, targets)
     best = {i: max((s["targets"][i]["fraction"] for s in summary), default=0) for i in range(len(targets))}
     for s in summary:
@@ -83,10 +85,15 @@ def bench_command(
     resume: Path | None,
     problems: Path | None,
     quiet: bool = False,
+    overrides: Sequence[str] = (),
+    plots: bool = False,
+    json_out: bool = False,
 ) -> int:
     """``optrun bench``: validate a suite file and run it (or ``--resume`` a
-    bench directory), write bench.csv and the plots, print the table (not
-    with ``quiet``: then failed or diverged runs are one line on stderr).
+    bench directory), write bench.csv and the plots, print the table (as
+    JSON with ``json_out``; nothing with ``quiet``: then failed or diverged
+    runs are one line on stderr). ``overrides`` (``--set``) apply to every
+    run, ``plots`` draws every run's plots.
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
     from optrun.commands.common import err, failure_line, load_problems, out, shown, warn
     from optrun.commands.progress import progress
@@ -105,8 +112,11 @@ def bench_command(
         if dask is not None:
             check_dask_address(dask)
         if resume is not None:
-            if suite_file is not None:
-                raise ConfigError("--resume takes a bench directory only: the suite is in its bench.json")
+            if suite_file is not None or overrides or plots:
+                raise ConfigError(
+                    "--resume takes a bench directory only: the suite, its --set values and --plots are in its "
+                    "bench.json"
+                )
             bench_dir = resume
             bench = load_bench(bench_dir)
             plan = load_plan(bench_dir / RUNS)
@@ -149,8 +159,10 @@ def bench_command(
                 markup=False,
             )
             return 128 + signum
-        if not quiet:
-            out().print(
+        if json_out and not quiet:
+            print_json(bench_dir, bench, rows)
+        elif not quiet:
+            print_table(
                 bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench"))
             )
         planned = len(plan.runs)
@@ -160,7 +172,7 @@ def bench_command(
         from optrun.plots.bench import PLOTS
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
-        if not quiet:
+        if not quiet and not json_out:
             out().print(
                 f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""),
                 highlight=False,
@@ -205,12 +217,33 @@ def _outputs(
     return rows, warnings, None
 
 
-def show_bench(bench_dir: Path) -> int:
-    """``optrun show BENCH_DIR``: the bench table from bench.csv."""
+def print_json(bench_dir: Path, bench: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``--json``: the bench table as one JSON object (one entry per optimizer)."""
+    import json
+
+    from optrun.commands.common import shown
+    from optrun.core.outputs import json_safe
+
+    data = {
+        "bench_dir": shown(bench_dir.resolve()),
+        "runs": len(rows),
+        "targets": bench["targets"],
+        "optimizers": summary_by_optimizer(rows, optimizer_labels(bench), bench["targets"]),
+    }
+    print(json.dumps(json_safe(data), indent=2), flush=True)
+
+
+def show_bench(bench_dir: Path, quiet: bool = False, json_out: bool = False) -> int:
+    """``optrun show BENCH_DIR``: the bench table from bench.csv (as JSON with ``json_out``; nothing with ``quiet``)."""
     from optrun.commands.common import out, shown, visible
 
     bench = load_bench(bench_dir)
     rows = read_bench_csv(bench_dir / "bench.csv")
+    if quiet:
+        return 0
+    if json_out:
+        print_json(bench_dir, bench, rows)
+        return 0
     suite = bench["suite"]
     out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
     problems = len({r["problem"] for r in bench["runs"]})

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.common import shown, visible
+from optrun.commands.tables import print_table
 from optrun.core.errors import ConfigError, short
 from optrun.engine.calibrate import CalibrationResult, calibrate_configs
 from optrun.engine.checks import ERROR, FAIL, INTERRUPTED, NOT_RUN, PASS, SKIP, CheckResult, find_configs, run_checks
@@ -42,9 +44,34 @@ def totals(results: Sequence[CheckResult]) -> str:
     )
 
 
+def config_names(results: Sequence[Any]) -> tuple[str, list[str]]:
+    """The configs' paths as the tables show them: when several share a
+    folder, ``": FOLDER/"`` for the title and each path below it; else no
+    title part and each path as :func:`shown` gives it (user text: made visible)."""
+    import os
+
+    from optrun.commands.common import visible
+
+    paths = [os.path.abspath(r.path) for r in results]
+    folder = os.path.commonpath([os.path.dirname(p) for p in paths]) if len(paths) > 1 else ""
+    if not folder or folder == os.sep:
+        return "", [visible(shown(p)) for p in paths]
+    return visible(f": {shown(folder)}/"), [visible(os.path.relpath(p, folder)) for p in paths]
+
+
+def notes(results: Sequence[CheckResult]) -> list[str]:
+    """What broke and why, one line per config that has something to say:
+    printed under the table (prose folds at the console's width, the columns stay narrow)."""
+    _, names = config_names(results)
+    said = [(name, "; ".join(part for part in (r.message, r.note) if part)) for r, name in zip(results, names)]
+    return [f"{name}: {text}" for name, text in said if text]
+
+
 def results_table(results: Sequence[CheckResult]):
     from rich.table import Table
     from rich.text import Text
+
+    from optrun.commands.tables import add_columns
 
     style = {
         PASS: "bold green",
@@ -54,23 +81,33 @@ def results_table(results: Sequence[CheckResult]):
         INTERRUPTED: "magenta",
         NOT_RUN: "magenta",
     }
-    table = Table(title="optrun check", title_justify="left")
-    for column in ("config", "result", "status", "f", "expected f", "time (s)", "what broke / notes"):
-        table.add_column(
-            column, overflow="fold", justify="right" if column in ("f", "expected f", "time (s)") else "left"
-        )
-    for r in results:
+    folder, names = config_names(results)
+    table = Table(title=Text(f"optrun check{folder}"), title_justify="left")
+    add_columns(
+        table, ("config", "result", "status", "f", "expected f", "time (s)"), numeric=("f", "expected f", "time (s)")
+    )
+    for r, name in zip(results, names):
         expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
         table.add_row(  # paths and messages are user text: literal, never markup
-            Text(r.path),
+            Text(name),
             f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
             Text(r.summary.status.value) if r.summary is not None else "-",
             short(r.summary.fun) if r.summary is not None and r.summary.fun is not None else "-",
             short(expected_f) if expected_f is not None else "-",
             f"{r.seconds:.2f}",
-            Text("; ".join(part for part in (r.message, r.note) if part) or "-"),
         )
     return table
+
+
+def print_json(results: Sequence[CheckResult]) -> None:
+    """``--json``: one object, the totals and one entry per config."""
+    import json
+
+    from optrun.core.outputs import json_safe
+
+    counts = {k: sum(r.outcome == k for r in results) for k in (PASS, FAIL, ERROR, SKIP, INTERRUPTED, NOT_RUN)}
+    data = {"totals": {"configs": len(results), **counts}, "configs": [r.to_json() for r in results]}
+    print(json.dumps(json_safe(data), indent=2), flush=True)
 
 
 def write_junit(results: Sequence[CheckResult], path: Path) -> None:
@@ -131,15 +168,24 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
     from rich.table import Table
     from rich.text import Text
 
+    from optrun.commands.tables import add_columns
+
     style = {PASS: "bold green", FAIL: "bold red", ERROR: "bold red", SKIP: "yellow"}
-    table = Table(title="optrun check --calibrate", title_justify="left", caption=note or None, caption_justify="left")
-    for column in ("config", "result", "runs", "field", "spread", "tolerance", "verdict"):
-        table.add_column(
-            column, overflow="fold", justify="right" if column in ("runs", "spread", "tolerance") else "left"
-        )
-    for r in results:
+    folder, names = config_names(results)
+    table = Table(
+        title=Text(f"optrun check --calibrate{folder}"),
+        title_justify="left",
+        caption=note or None,
+        caption_justify="left",
+    )
+    add_columns(
+        table,
+        ("config", "result", "runs", "field", "spread", "tolerance", "verdict"),
+        numeric=("runs", "spread", "tolerance"),
+    )
+    for r, name in zip(results, names):
         label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
-        head: list[Text | str] = [Text(r.path), f"[{style[r.outcome]}]{label}[/]"]
+        head: list[Text | str] = [Text(name), f"[{style[r.outcome]}]{label}[/]"]
         if r.error:
             table.add_row(*head, "-", "-", "-", "-", Text(r.error))
             continue
@@ -170,9 +216,11 @@ def check_command(
     problems: Path | None,
     strict: bool = False,
     quiet: bool = False,
+    json_out: bool = False,
 ) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
-    found in ``paths`` (default: configs/), print the results; returns the
+    found in ``paths`` (default: configs/), print the results (as JSON with
+    ``json_out``); returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
     failing after the rewrite and the calibration). ``quiet``: no bar, no
     table; a failure is one line on stderr."""
@@ -188,6 +236,8 @@ def check_command(
             "--calibrate and --update are two modes: --update rewrites failing values and calibrates them, "
             "--calibrate only rewrites tolerances"
         )
+    if json_out and (calibrate or update):
+        raise ConfigError("--json prints a check's results: leave it out with --calibrate and --update")
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
         return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
@@ -196,8 +246,12 @@ def check_command(
             results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance)
         if junit is not None:
             write_junit(results, junit)
-        if not quiet:
-            out().print(results_table(results))
+        if json_out and not quiet:
+            print_json(results)
+        elif not quiet:
+            print_table(results_table(results))
+            for line in notes(results):
+                out().print(visible(line), markup=False, highlight=False)
             out().print(totals(results), highlight=False)
         code = exit_code(results)
         nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
@@ -305,7 +359,7 @@ def calibrate_command(
     written = sum(r.written for r in results)
     sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
     if not quiet:
-        out().print(calibration_table(results, note))
+        print_table(calibration_table(results, note))
         out().print(
             f"--calibrate: tolerances written for {written} of {len(results)} configs "
             f"({sensitive} rounding-sensitive); margin {margin:g}",

@@ -38,11 +38,14 @@ err = Console(stderr=True, soft_wrap=True, highlight=False, emoji=False)
 
 def out() -> Console:
     """stdout console, made per call so the terminal width is read when used.
-    Piped output (CI logs, files) is 160 columns wide unless COLUMNS says otherwise."""
+    Piped output (CI logs, files) is $COLUMNS wide, else 80, like every
+    table optrun prints: wide cells fold (text at spaces, a path at its
+    separators), numbers never break."""
     console = Console(emoji=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(width=160, emoji=False)
-    return console
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "")
+    return Console(emoji=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
 
 
 def warn(warning: str) -> None:
@@ -55,12 +58,26 @@ def note(text: str) -> None:
     err.print(f"note: {visible(text, keep=chr(10))}", markup=False, style="cyan")
 
 
-def shown(path: Path) -> str:
-    """A path relative to the working folder when it is inside it."""
+def shown(path: Path | str) -> str:
+    """A path as a person reads it: relative to the working folder when it is
+    inside it; else the shorter of the path as given and its relative form
+    (``../main/configs/a.yaml`` rather than a long absolute path)."""
+    path = Path(path)
+    cwd = Path.cwd()
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(cwd))
     except ValueError:
+        pass
+    try:
+        relative = os.path.relpath(path, cwd)
+    except ValueError:  # another drive (Windows)
         return str(path)
+    return relative if len(relative) < len(str(path)) else str(path)
+
+
+def plots_override(plots: bool | None) -> list[str]:
+    """``--plots/--no-plots`` as the override it stands for (none when not given)."""
+    return [] if plots is None else [f"output.plots={'true' if plots else 'false'}"]
 
 
 def use_blas_threads(threads: int | None) -> None:
@@ -90,6 +107,18 @@ def load_problems(folder: Path | None) -> None:
         ) from None
     for warning in warnings:
         warn(warning)
+
+
+def problem_about(name: str) -> str:
+    """What a problem is, from the registry (user problems included, as
+    --problems loaded them): its description and formula; a problem that is
+    not registered here says so."""
+    from optrun.core.problems import PROBLEMS
+
+    if name not in PROBLEMS:
+        return f"{name}: not registered here (a user problem? give its folder with --problems)"
+    entry = PROBLEMS.get(name)
+    return f"{entry.description}: {entry.formula}"
 
 
 def failure_line(text: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.tables import print_table
 from optrun.engine.compare import expand_sweep_dirs, row, settings, write_csv
 from optrun.plots.compare import plot_compare
 
@@ -15,35 +16,22 @@ def compare_table(rows: list[dict[str, Any]]):
     from rich.text import Text
 
     from optrun.commands.common import visible
+    from optrun.commands.tables import add_column
     from optrun.commands.terminal import status_text
 
-    table = Table(title="Runs compared", title_justify="left")
-    with_setting = any(r["setting"] for r in rows)
-    for column in (
-        "run",
-        "name",
-        "problem",
-        "optimizer",
-        *(["setting"] if with_setting else []),
-        "status",
-        "f",
-        "gap",
-        "nit",
-        "nfev",
-        "time (s)",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("run", "f", "gap", "nit", "nfev", "time (s)") else "left"
-        )
+    shared = [k for k in ("name", "problem", "optimizer") if len(rows) > 1 and len({r[k] for r in rows}) == 1]
+    title = "Runs compared" + "".join(f", {k} {rows[0][k]}" for k in shared)  # the same for all: said once
+    table = Table(title=Text(visible(title)), title_justify="left")
+    texts = [k for k in ("name", "problem", "optimizer", "setting") if k not in shared and any(r[k] for r in rows)]
+    numbers = ("f", "gap", "nit", "nfev", "time (s)")
+    for column in ("run", *texts, "status", *numbers):
+        add_column(table, column, numeric=column in ("run", *numbers))
     best = min((r["f"] for r in rows if r["f"] is not None), default=None)
     for r in rows:
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
             str(r["run"]),
-            Text(visible(r["name"])),
-            Text(visible(r["problem"])),
-            Text(visible(r["optimizer"])),  # user text: literal, never markup, no control characters
-            *([Text(visible(r["setting"]))] if with_setting else []),
+            *(Text(visible(r[k])) for k in texts),  # user text: literal, never markup, no control characters
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             "-" if r["gap"] is None else f"{r['gap']:.3g}",
@@ -55,10 +43,12 @@ def compare_table(rows: list[dict[str, Any]]):
     return table
 
 
-def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False, problems: Path | None = None) -> int:
+def compare_command(
+    run_dirs: list[Path], out_file: Path, json_out: bool = False, problems: Path | None = None, quiet: bool = False
+) -> int:
     """``optrun compare``: write the overlaid loss plot ``out_file`` (.png,
     .svg or .pdf: its suffix is its format) and the table beside it as a CSV
-    of the same name, print the table (as JSON with ``json_out``)."""
+    of the same name, print the table (as JSON with ``json_out``; nothing with ``quiet``)."""
     from optrun.commands.common import load_problems, out, shown, visible, warn
     from optrun.core.rundir import read_run
     from optrun.plots.figures import plot_format
@@ -72,6 +62,8 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
     plot_compare(runs, out_file)
     for warning in (w for run in runs for w in run.warnings):
         warn(warning)
+    if quiet:
+        return 0
     if json_out:
         import json
 
@@ -79,13 +71,13 @@ def compare_command(run_dirs: list[Path], out_file: Path, json_out: bool = False
 
         print(json.dumps(json_safe([{**r, "status": str(r["status"])} for r in rows]), indent=2), flush=True)
         return 0
-    out().print(compare_table(rows))
+    print_table(compare_table(rows))
     from optrun.commands.bench import show_bench
     from optrun.engine.bench import is_bench_dir
 
     for path in run_dirs:  # a bench: also its optimizers side by side
         if is_bench_dir(path) and (path / "bench.csv").is_file():
-            show_bench(path)
+            show_bench(path, quiet)
     out().print(
         visible(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}"), highlight=False, markup=False
     )

@@ -39,8 +39,21 @@ except ImportError:  # pragma: no cover
 
 def _usage_line(exc: Any) -> str:
     command = exc.ctx.command_path if exc.ctx is not None else "optrun"
-    message = " ".join(exc.format_message().split())
+    if isinstance(exc, click_exceptions.NoSuchOption) and exc.ctx is not None:
+        message = f"no such option {exc.option_name}; {_takes(exc.ctx)}"  # never Click's guess of a close name
+    else:
+        message = " ".join(exc.format_message().split())
     return f"error: {command}: {message} (see '{command} --help')"
+
+
+def _takes(ctx: Any) -> str:
+    """Every option the command has, in one line: ``it takes --set/-s, --quiet/-q, ...``."""
+    names = [
+        "/".join(sorted([*param.opts, *param.secondary_opts], key=lambda name: not name.startswith("--")))
+        for param in ctx.command.get_params(ctx)
+        if param.param_type_name == "option" and not getattr(param, "hidden", False)
+    ]
+    return "it takes " + ", ".join(names)
 
 
 # (exception, its exit status, its line on stderr or None); the first match wins

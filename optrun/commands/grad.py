@@ -51,20 +51,27 @@ def grad_command(
     range_text: str | None,
     json_out: bool,
     problems: Path | None,
+    quiet: bool = False,
+    plots: bool | None = None,
 ) -> int:
-    """``optrun grad``: compute, print (tables, or one JSON object) and record.
+    """``optrun grad``: compute, print (tables, or one JSON object; nothing
+    with ``quiet``) and record; ``plots`` (``--plots/--no-plots``) overrides
+    output.plots when given.
     A signal stops it within a moment: before grad.json is written nothing is
     left (StoppedBySignal, 128 + the signal); during the plots grad.json is
     written without them and the exit status is 128 + the signal."""
     import json
 
-    from optrun.commands.common import err, load_problems, out, shown, warn
+    from rich.table import Table
+
+    from optrun.commands.common import err, load_problems, out, plots_override, shown, warn
+    from optrun.commands.tables import fitted
     from optrun.core.outputs import json_safe
     from optrun.engine.signals import signal_name, stoppable
 
     with stoppable() as flag:
         load_problems(problems)
-        cfg = load_config(config_path, list(overrides))
+        cfg = load_config(config_path, [*overrides, *plots_override(plots)])
         try:
             cotangent = None
             if vjp is not None:
@@ -91,10 +98,10 @@ def grad_command(
             warn(f"{cfg.name}: {warning}")
         if json_out:
             print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
-        else:
+        elif not quiet:
             console = out()
             for table in tables(result):
-                console.print(table)
+                console.print(fitted(table, console) if isinstance(table, Table) else table)
             console.print(
                 f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
                 markup=False,

@@ -200,11 +200,12 @@ def _runs_table(runs: list[RunFiles]) -> str:
 
 
 def _run_section(run: RunFiles, warnings: list[str]) -> str:
+    from optrun.commands.common import problem_about
     from optrun.commands.terminal import params_text
 
     s = run.summary
     title = f"{run.name}: {run.problem} / {run.optimizer}"
-    rows: list[tuple[str, str]] = [("run directory", str(run.path))]
+    rows: list[tuple[str, str]] = [("problem", problem_about(run.problem)), ("run directory", str(run.path))]
     if s is None:
         rows.insert(0, ("status", "incomplete: no summary.json (the run was killed); its trace is below"))
     else:
@@ -299,15 +300,21 @@ def _drawn_loss(run: RunFiles) -> str:
     )
 
 
-def report_command(paths: Sequence[Path], out: Path) -> int:
-    """``optrun report``: write the page atomically and print its path."""
+def report_command(paths: Sequence[Path], out: Path, quiet: bool = False, problems: Path | None = None) -> int:
+    """``optrun report``: write the page atomically and print its path (not
+    with ``quiet``); ``problems``: the user problem files whose descriptions
+    the page shows."""
+    from optrun.commands.common import load_problems, shown, visible, warn
     from optrun.commands.common import out as stdout
-    from optrun.commands.common import shown, visible, warn
     from optrun.core.outputs import write_bytes_atomic
 
+    load_problems(problems)
     page, warnings = build_report(list(paths))
     for warning in warnings:
         warn(warning)
     write_bytes_atomic(out, page.encode("utf-8"))
-    stdout().print(visible(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)"), markup=False, highlight=False)
+    if not quiet:
+        stdout().print(
+            visible(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)"), markup=False, highlight=False
+        )
     return 0

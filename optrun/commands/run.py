@@ -28,15 +28,14 @@ def run_command(
     an interrupted one. Errors are raised (see :mod:`optrun.commands.exits`)."""
     import json
 
-    from optrun.commands.common import err, failure_line, load_problems, out, shown, warn
+    from optrun.commands.common import err, failure_line, load_problems, out, plots_override, shown, warn
     from optrun.commands.terminal import summary_table
     from optrun.engine.signals import StoppedBySignal, signal_name, stoppable
 
     with stoppable() as flag:
         load_problems(problems)
         try:
-            flags = [] if plots is None else [f"output.plots={'true' if plots else 'false'}"]
-            cfg = load_config(config_path, [*overrides, *flags])
+            cfg = load_config(config_path, [*overrides, *plots_override(plots)])
             show_bar = not quiet and not json_out and err.is_terminal
             bar = None
             if show_bar:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None) -> int:
+def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None, quiet: bool = False) -> int:
     """Print the run's summary table (or its last trace row) and config.yaml;
     for a bench directory, its table of solved fractions; for a sweep
-    directory, its table of results. ``json_out``: one
+    directory, its table of results. ``quiet``: print nothing (the exit
+    status says whether it could be read). ``json_out``: one
     JSON object (summary.json's fields, ``run_dir`` and ``config``; a run
     without a summary has ``summary: null``)."""
     from optrun.commands.bench import show_bench
@@ -20,10 +21,10 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
 
     load_problems(problems)
     if is_bench_dir(run_dir):
-        return show_bench(run_dir)
+        return show_bench(run_dir, quiet, json_out)
     if is_sweep_dir(run_dir):
-        return show_sweep(run_dir, json_out)
-    if json_out:
+        return show_sweep(run_dir, json_out, quiet)
+    if json_out and not quiet:
         import json
 
         from optrun.commands.common import shown, warn
@@ -42,8 +43,9 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
         return 0
     from rich.markup import escape
     from rich.syntax import Syntax
+    from rich.text import Text
 
-    from optrun.commands.common import out, shown, visible, warn
+    from optrun.commands.common import out, problem_about, shown, visible, warn
     from optrun.commands.terminal import summary_table
     from optrun.core.errors import RunIOError
     from optrun.core.rundir import read_run
@@ -55,6 +57,8 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
         raise RunIOError(f"{run_dir}: cannot read config.yaml: {exc.strerror or exc}") from None
     for warning in run.warnings:
         warn(warning)
+    if quiet:
+        return 0
     console = out()
     title = f"{run.name}: {run.problem} / {run.optimizer}"
     if run.summary is None:
@@ -65,13 +69,14 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
         )
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
+    console.print(Text(visible(f"problem: {problem_about(run.problem)}")), highlight=False)
     console.print(Syntax(visible(config_text, keep="\n\t"), "yaml", background_color="default", word_wrap=True))
     return 0
 
 
-def plot_command(run_dir: Path, problems: Path | None) -> int:
+def plot_command(run_dir: Path, problems: Path | None, quiet: bool = False) -> int:
     """``optrun plot``: redraw a run's plots (a sweep's: sweep.png and its
-    runs') from its files and print their paths; a run that cannot be read
+    runs') from its files and print their paths (not with ``quiet``); a run that cannot be read
     or a folder that cannot be written is an error (raised)."""
     from optrun.commands.common import load_problems, out, shown, visible, warn
     from optrun.commands.sweep import plot_sweep_dir
@@ -88,6 +93,6 @@ def plot_command(run_dir: Path, problems: Path | None) -> int:
         written, warnings = draw_run_plots(run_dir, raise_io=True)  # a folder that cannot be written: one error
     for warning in (*read_warnings, *warnings):
         warn(warning)
-    for path in written:
+    for path in [] if quiet else written:
         out().print(visible(shown(path.resolve())), highlight=False, markup=False)
     return 0

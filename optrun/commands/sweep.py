@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.tables import print_table
 from optrun.core.errors import ConfigError, OptrunError
 from optrun.core.status import status
 from optrun.engine.executors import check_dask_address, choose
@@ -72,18 +73,21 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
     return summary
 
 
+NUMERIC = ("runs", "mean", "min", "max")
+
+
 def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     from rich.table import Table
     from rich.text import Text
 
     from optrun.commands.common import visible
+    from optrun.commands.tables import add_columns
 
     summary = summarize(rows, keys)
     metric = summary[0]["metric"] if summary else "f"
     table = Table(title=f"sweep: final {'f - f*' if metric == 'gap' else 'f'} over seeds", title_justify="left")
     swept = [k for k in keys if k != "seed"]
-    for column in (*swept, "runs", "statuses", "mean", "min", "max"):
-        table.add_column(Text(visible(column)), justify="right" if column in ("runs", "mean", "min", "max") else "left")
+    add_columns(table, [visible(column) for column in (*swept, "runs", "statuses", "mean", "min", "max")], NUMERIC)
     for s in summary:
         cells = [Text(visible(s["point"][k])) for k in swept]  # user values: literal, never markup or a control
         numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
@@ -91,8 +95,8 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
             *cells, str(s["runs"]), Text(visible(s["statuses"])), *numbers, style="bold green" if s["best"] else ""
         )
     best = next((s for s in summary if s["best"]), None)
-    if best is not None:  # in words too: piped output (CI logs, files) has no colour
-        setting = visible(", ".join(f"{k}={best['point'][k]}" for k in swept)) or "the one setting"
+    if best is not None and len(summary) > 1:  # in words too: piped output (CI logs, files) has no colour
+        setting = visible(", ".join(f"{k}={best['point'][k]}" for k in swept))
         table.caption = Text(
             f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})"
         )
@@ -100,30 +104,34 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     return table
 
 
-def show_sweep(sweep_dir: Path, json_out: bool = False) -> int:
-    """``optrun show SWEEP_DIR``: the sweep's table and best setting (its rows as JSON with ``json_out``)."""
+def print_json(sweep_dir: Path, keys: Sequence[str], planned: int, rows: list[dict[str, Any]]) -> None:
+    """``--json``: the sweep as one JSON object: its settings (the table's
+    rows: mean, min, max over seeds, and which is best) and every run's row."""
+    from optrun.commands.common import shown
+    from optrun.core.outputs import json_safe
+
+    data = {
+        "sweep_dir": shown(sweep_dir.resolve()),
+        "keys": list(keys),
+        "planned": planned,
+        "settings": summarize(rows, keys),
+        "runs": rows,
+    }
+    print(json.dumps(json_safe(data), indent=2), flush=True)
+
+
+def show_sweep(sweep_dir: Path, json_out: bool = False, quiet: bool = False) -> int:
+    """``optrun show SWEEP_DIR``: the sweep's table and best setting (as JSON
+    with ``json_out``; nothing with ``quiet``)."""
     from optrun.commands.common import out, shown
 
     plan, rows = sweep_rows(sweep_dir)
-    if json_out:
-        from optrun.core.outputs import json_safe
-
-        print(
-            json.dumps(
-                json_safe(
-                    {
-                        "sweep_dir": shown(sweep_dir.resolve()),
-                        "keys": list(plan.keys),
-                        "planned": len(plan.runs),
-                        "runs": rows,
-                    }
-                ),
-                indent=2,
-            ),
-            flush=True,
-        )
+    if quiet:
         return 0
-    out().print(results_table(rows, plan.keys))
+    if json_out:
+        print_json(sweep_dir, plan.keys, len(plan.runs), rows)
+        return 0
+    print_table(results_table(rows, plan.keys))
     plot = next((p for p in sorted(sweep_dir.glob("sweep.*")) if p.suffix not in (".json", ".csv")), None)
     out().print(
         f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
@@ -163,11 +171,13 @@ def sweep_command(
     problems: Path | None,
     quiet: bool = False,
     vectorize: bool = False,
+    json_out: bool = False,
 ) -> int:
     """``optrun sweep``: validate and start a sweep (or take one to
-    ``--resume``), run it, print its table (not with ``quiet``); returns the
+    ``--resume``), run it, print its table (as JSON with ``json_out``; not
+    with ``quiet``); returns the
     exit status: 0, 1 if a run could not start, 128 + the signal if it was stopped."""
-    from optrun.commands.common import load_problems, note, out, warn
+    from optrun.commands.common import load_problems, note, warn
     from optrun.commands.progress import progress
     from optrun.engine.signals import StoppedBySignal, signal_name, stoppable
 
@@ -213,9 +223,11 @@ def sweep_command(
         )
         for warning in outcome.warnings:
             warn(warning)
-        if not quiet:
-            out().print(results_table(outcome.rows, outcome.keys))
-        return report_sweep(outcome, len(plan.runs), quiet)
+        if json_out and not quiet:
+            print_json(outcome.sweep_dir, outcome.keys, len(plan.runs), outcome.rows)
+        elif not quiet:
+            print_table(results_table(outcome.rows, outcome.keys))
+        return report_sweep(outcome, len(plan.runs), quiet or json_out)
 
 
 def run_new_or_resumed(

@@ -69,6 +69,24 @@ class CheckResult:
             f" (and {len(more)} more)" if more else ""
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The check as ``check --json`` prints it: the table's columns, then every compared field."""
+        summary = self.summary
+        return {
+            "config": self.path,
+            "result": self.outcome,
+            "status": None if summary is None else summary.status.value,
+            "fun": None if summary is None else summary.fun,
+            "message": self.message,
+            "note": self.note,
+            "seconds": self.seconds,
+            "run_dir": self.run_dir or None,
+            "checks": [
+                {"field": c.field, "expected": c.expected, "got": c.got, "ok": c.ok, "detail": c.detail}
+                for c in self.checks
+            ],
+        }
+
     @property
     def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]

@@ -291,7 +291,8 @@ def _checked(config_path: Path, plan: Plan, values: dict[str, Any], check: Calla
                 f"; a grid runs every combination: to give {exc.path} only to the {section}s that take it, "
                 f"pair the lists with --zip (one value per {section}) or sweep them separately"
             )
-        raise ConfigError(message, path=exc.path, source=f"{exc.source or config_path} (run with {swept})") from None
+        where = f"{exc.source or config_path}" + (f" (run with {swept})" if swept else "")
+        raise ConfigError(message, path=exc.path, source=where) from None
 
 
 def identical_repeats(plan: Plan) -> str | None:

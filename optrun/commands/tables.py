@@ -1,0 +1,74 @@
+"""Columns for the result tables every command prints (run, check, sweep,
+compare, bench): they fit the width they are given, a terminal's or, piped,
+$COLUMNS else 80 (:func:`optrun.commands.common.out`).
+
+A numeric column (a value, a count, a time) is never broken: rich gives it
+at least its widest cell. A text column folds: at spaces first, and inside a
+word only when the word is wider than the column; its header words are never
+broken. A table that cannot fit even so is printed without its borders,
+and if that does not fit either, as records: one small two-column table per
+row, every field by its header (:func:`fitted`). Paths are shown relative to the working folder when that is shorter
+(:func:`optrun.commands.common.shown`), so they rarely need folding at all.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+
+
+def add_column(table: Table, header: str, numeric: bool = False) -> None:
+    """A column of ``table``: ``numeric`` ones right-aligned and never broken,
+    others folded; either at least as wide as the header's longest word."""
+    if len(header) > 12 and "." in header:  # a dotted key (optimizer.step_size): one line per part
+        header = ".\n".join(header.split("."))
+    width = max(map(len, header.split()))  # (rich adds the padding to a column's min_width)
+    if numeric:
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    else:
+        table.add_column(header, overflow="fold", min_width=width)
+
+
+def add_columns(table: Table, headers: tuple[str, ...] | list[str], numeric: tuple[str, ...] = ()) -> None:
+    """:func:`add_column` for each header; those in ``numeric`` are numeric."""
+    for header in headers:
+        add_column(table, header, header in numeric)
+
+
+def fitted(table: Table, console: Console) -> RenderableType:
+    """``table`` if it fits ``console``'s width; else the same table without
+    its borders (columns two spaces apart) if that fits; else its rows as
+    records: one field/value table per row, under the table's title and
+    over its caption."""
+    unbounded = console.options.update_width(10**6)  # a table's measure is capped at the width it is given
+    if Measurement.get(console, unbounded, table).minimum <= console.width:
+        return table
+    plain = copy.copy(table)
+    plain.box, plain.show_edge, plain.pad_edge, plain.header_style = None, False, False, "bold underline"
+    if Measurement.get(console, unbounded, plain).minimum <= console.width:
+        return plain
+    headers = [str(column.header) for column in table.columns]
+    columns = [list(column.cells) for column in table.columns]
+    parts: list[Any] = []
+    for i in range(table.row_count):
+        record = Table(show_header=False, title=table.title if i == 0 else None, title_justify="left")
+        record.add_column("field", style="bold", no_wrap=True)
+        record.add_column("value", overflow="fold")
+        for header, cells in zip(headers, columns):
+            record.add_row(header, cells[i])
+        parts.append(record)
+    if table.caption is not None:
+        parts.append(table.caption)
+    return Group(*parts)
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout, fitted to its width (:func:`fitted`)."""
+    from optrun.commands.common import out
+
+    console = out()
+    console.print(fitted(table, console))
