@@ -32,6 +32,7 @@ from optrun.cli_app import (
     stops,
 )
 
+Names = Annotated[bool, Flag("--names", help="Only the names, one a line (for scripts and a quick look).")]
 NOTHING = "nothing was written"  # what a signal leaves of a command that only reads
 
 
@@ -54,21 +55,27 @@ def run(
 @app.command("list-problems")
 @ends
 @stops(NOTHING)
-def list_problems(problems: Problems = None) -> int:
+def list_problems(names: Names = False, problems: Problems = None) -> int:
     """List the registered problems with their options and known minima."""
     from optrun.commands.catalogue import list_problems_command
 
-    return list_problems_command(problems)
+    return list_problems_command(problems, names)
 
 
 @app.command()
 @ends
 @stops(NOTHING)
 def describe(
-    name: Annotated[str, typer.Argument(metavar="NAME", help="A problem name (see list-problems).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="A problem, optimizer, initializer, schedule or suite (see list-problems, list-optimizers).",
+        ),
+    ],
     problems: Problems = None,
 ) -> int:
-    """Show one problem in full: formula, parameters, options, start, minimum."""
+    """Show one problem, optimizer, initializer, schedule or suite in full: options with their meaning, defaults."""
     from optrun.commands.catalogue import describe_command
 
     return describe_command(name, problems)
@@ -77,11 +84,11 @@ def describe(
 @app.command("list-optimizers")
 @ends
 @stops(NOTHING)
-def list_optimizers(problems: Problems = None) -> int:
+def list_optimizers(names: Names = False, problems: Problems = None) -> int:
     """List the registered optimizers with their options and what they need."""
     from optrun.commands.catalogue import list_optimizers_command
 
-    return list_optimizers_command(problems)
+    return list_optimizers_command(problems, names)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from optrun.commands.tables import print_table
+from optrun.core.result import gap_text
 from optrun.engine.compare import expand_sweep_dirs, row, settings, write_csv
 from optrun.plots.compare import plot_compare
 
@@ -34,7 +35,7 @@ def compare_table(rows: list[dict[str, Any]]):
             *(Text(visible(r[k])) for k in texts),  # user text: literal, never markup, no control characters
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
-            "-" if r["gap"] is None else f"{r['gap']:.3g}",
+            gap_text(r["gap"], None if r["gap"] is None or r["f"] is None else r["f"] - r["gap"]),  # f* = f - gap
             str(r["nit"]),
             str(r["nfev"]),
             "-" if r["wall_time_s"] is None else f"{r['wall_time_s']:.3f}",

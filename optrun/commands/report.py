@@ -22,6 +22,7 @@ from typing import Any
 
 from optrun.core.errors import ConfigError
 from optrun.core.paths import files_under
+from optrun.core.result import gap_text
 from optrun.core.rundir import RunFiles, read_run
 
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
@@ -160,6 +161,11 @@ def _num(value: Any, digits: str = ".10g") -> tuple[str, str]:
     return format(value, digits), repr(float(value))
 
 
+def _fstar(summary: Any) -> float | None:
+    """The known minimum f* of a run's summary, if it has one."""
+    return None if summary.reference is None else summary.reference.fun
+
+
 def _runs_table(runs: list[RunFiles]) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in COLUMNS)
     rows = []
@@ -176,7 +182,7 @@ def _runs_table(runs: list[RunFiles]) -> str:
         if s is not None:
             cells += [
                 _num(s.fun),
-                _num(s.gap, ".3g"),
+                (gap_text(s.gap, _fstar(s)), _num(s.gap)[1]),
                 (str(s.nit), str(s.nit)),
                 (str(s.nfev), str(s.nfev)),
                 _num(s.wall_time_s, ".3f"),
@@ -212,7 +218,7 @@ def _run_section(run: RunFiles, warnings: list[str]) -> str:
         rows[:0] = [
             ("status", f"{s.status}: {s.message}"),
             ("f", _num(s.fun)[0]),
-            ("gap f - f*", _num(s.gap, ".3g")[0]),
+            ("gap f - f*", gap_text(s.gap, _fstar(s))),
             ("params", params_text(s.params, limit=12)),
             ("iterations", f"{s.nit} ({s.nfev} evaluations, {s.njev} gradients)"),
             ("time", f"{s.wall_time_s:.3f} s"),

@@ -31,15 +31,16 @@ from typing import Any
 from optrun.commands.tables import print_table
 from optrun.core.errors import ConfigError, OptrunError
 from optrun.core.status import status
+from optrun.core.yaml_text import yaml_text
 from optrun.engine.executors import check_dask_address, choose
 from optrun.engine.sweep import SweepOutcome, run_sweep
 from optrun.engine.sweep_dir import is_done, is_failed, load_plan, start_sweep, sweep_rows
-from optrun.engine.sweep_plan import Plan, check_vectorizable, dropped_options, flow_text, identical_repeats, make_plan
+from optrun.engine.sweep_plan import Plan, check_vectorizable, dropped_options, identical_repeats, make_plan
 from optrun.plots.sweep import plot_sweep, sweep_metric
 
 
 def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
-    return tuple(flow_text(row[k]) for k in keys if k != "seed")
+    return tuple(yaml_text(row[k]) for k in keys if k != "seed")
 
 
 def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:

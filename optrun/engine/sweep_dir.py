@@ -18,7 +18,8 @@ from optrun.core.outputs import make_run_dir, remove_run_dir, write_json_atomic,
 from optrun.core.result import Summary
 from optrun.core.rundir import read_summary
 from optrun.core.status import status
-from optrun.engine.sweep_plan import MAX_RUNS, Plan, flow_text
+from optrun.core.yaml_text import yaml_text
+from optrun.engine.sweep_plan import MAX_RUNS, Plan
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
 
@@ -207,7 +208,7 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
                 c: (
                     ""
                     if row.get(c) is None
-                    else (flow_text(row[c]) if isinstance(row.get(c), (list, dict)) else row[c])
+                    else (yaml_text(row[c]) if c in keys else row[c])  # a swept value as the table and --set write it
                 )
                 for c in columns
             }

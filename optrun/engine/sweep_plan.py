@@ -19,11 +19,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from optrun.config import SweepConfig, load_config, parse_yaml
 from optrun.core.errors import ConfigError
 from optrun.core.options import validate
+from optrun.core.yaml_text import yaml_text
 
 MAX_RUNS = 10_000  # runs in one sweep (each is a run directory)
 FULL_CHECK_RUNS = 100  # up to this many runs, every combination is validated
@@ -80,13 +79,7 @@ def expand(spec: SweepConfig, base_seed: int) -> list[dict[str, Any]]:
 
 
 def to_overrides(values: dict[str, Any]) -> list[str]:
-    return [f"{key}={flow_text(value)}" for key, value in values.items()]
-
-
-def flow_text(value: Any) -> str:
-    """A value as one line of YAML flow style (``[0, 1]``, ``{a: 1}``), as --set and sweep.csv write it."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
-    return text[: -len("...")].strip() if text.endswith("...") else text
+    return [f"{key}={yaml_text(value)}" for key, value in values.items()]
 
 
 @dataclass(frozen=True)
@@ -108,7 +101,7 @@ class Plan:
 
     def run_overrides(self, values: dict[str, Any]) -> list[str]:
         replaced = [
-            f"{section}={flow_text(section_for(section, base, values)[0])}" for section, base in self.sections.items()
+            f"{section}={yaml_text(section_for(section, base, values)[0])}" for section, base in self.sections.items()
         ]
         return [*self.overrides, *replaced, *to_overrides(values), *([] if self.plots else ["output.plots=false"])]
 
@@ -187,7 +180,7 @@ def dropped_options(plan: Plan) -> list[str]:
             if name not in group:
                 group.append(name)
         for dropped, group in names.items():
-            left = ", ".join(f"{section}.{k}={flow_text(base[k])}" for k in dropped)
+            left = ", ".join(f"{section}.{k}={yaml_text(base[k])}" for k in dropped)
             applies = f"; kept for {', '.join(kept)}" if kept else ""
             notes.append(
                 f"{left} from the config {'does' if len(dropped) == 1 else 'do'} not apply to {', '.join(group)}: "
@@ -220,7 +213,7 @@ def _probes(spec: SweepConfig, runs: list[dict[str, Any]]) -> list[dict[str, Any
     probes += [{**first, "seed": seed} for seed in sorted({min(seeds), max(seeds)} - {first["seed"]})]
     unique: dict[str, dict[str, Any]] = {}
     for probe in probes:
-        unique.setdefault(flow_text(probe), probe)
+        unique.setdefault(yaml_text(probe), probe)
     return list(unique.values())
 
 
@@ -283,7 +276,7 @@ def _checked(config_path: Path, plan: Plan, values: dict[str, Any], check: Calla
     try:
         return check()
     except ConfigError as exc:
-        swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else flow_text(v)}") for k, v in values.items())
+        swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else yaml_text(v)}") for k, v in values.items())
         message = exc.message
         section = (exc.path or "").split(".")[0]
         if exc.path in values and section in plan.sections:  # a swept option the swept method does not take

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from optrun.core.rundir import read_summary
-from optrun.engine.sweep_plan import flow_text
+from optrun.core.yaml_text import yaml_text
 
 
 def sweep_metric(rows: Iterable[dict[str, Any]]) -> str:
@@ -88,14 +88,14 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
     for ax, key in zip(axes[0], swept):
         numeric = _numeric(rows, key)
-        categories = list(dict.fromkeys(flow_text(r[key]) for r in rows))  # in the order swept
+        categories = list(dict.fromkeys(yaml_text(r[key]) for r in rows))  # in the order swept
         others = [k for k in keys if k not in (key, "seed")]
         lines: dict[tuple, list[dict[str, Any]]] = {}
         for row in rows:
-            lines.setdefault(tuple(flow_text(row[k]) for k in others), []).append(row)
+            lines.setdefault(tuple(yaml_text(row[k]) for k in others), []).append(row)
         for label, members in lines.items():
             points = sorted(
-                (r[key] if numeric else categories.index(flow_text(r[key])), r[metric])
+                (r[key] if numeric else categories.index(yaml_text(r[key])), r[metric])
                 for r in members
                 if r[metric] is not None and math.isfinite(r[metric])
             )
