@@ -148,7 +148,8 @@ def test_catalogue_builds_expression_from_its_example():
     """describe/list-problems build every problem from model_construct(): expr
     and params are required, so the example stands in (it used to be an
     AttributeError)."""
-    from optrun.commands.catalogue import _minimum_text, describe_problem
+    from optrun.commands.catalogue import _minimum_text
+    from optrun.commands.describe import describe_problem
     from optrun.core.problems import PROBLEMS
     from optrun.core.problems.expression import EXAMPLE
 
@@ -157,7 +158,7 @@ def test_catalogue_builds_expression_from_its_example():
     assert problem.start == EXAMPLE["params"]
     assert problem.objective(problem.start) == 4.0 + 10 * 1.0  # at (-1, 2): small integers, exact
     assert "no known minimum" in _minimum_text(entry)
-    describe_problem("expression")  # no exception
+    describe_problem(entry, 80)  # no exception
     assert entry.options.model_fields["expr"].is_required()  # still required in a config
     with pytest.raises(ConfigError, match="problem.expr: is required but missing"):
         optrun.run({"problem": {"name": "expression", "params": {"x": 1.0}}, "optimizer": "gd"})

@@ -17,7 +17,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from optrun.commands.catalogue import (
+from optrun.commands.entries import (
     PYTHON_ONLY_NOTE,
     _escaped,
     _text,
