@@ -305,6 +305,13 @@ def test_names_lists_one_name_a_line(capsys):
     assert capsys.readouterr().out.splitlines() == list(OPTIMIZERS)
 
 
+def test_names_flags_from_the_command_line():
+    problems = runner.invoke(app, ["list-problems", "--names"])
+    assert problems.exit_code == 0 and problems.stdout.splitlines() == [n for n in PROBLEMS if n != "python"]
+    optimizers = runner.invoke(app, ["list-optimizers", "--names"])
+    assert optimizers.exit_code == 0 and optimizers.stdout == "".join(f"{n}\n" for n in OPTIMIZERS)
+
+
 def test_python_is_left_out_of_the_table_and_said_under_it():
     for columns in ("250", "80"):
         out = runner.invoke(app, ["list-problems"], env={"COLUMNS": columns}).stdout
