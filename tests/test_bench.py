@@ -263,7 +263,7 @@ def test_ctrl_c_stops_cleanly_and_resume_completes(workdir):
         time.sleep(0.005)
     assert len(finished) >= 2, "the bench never finished two runs"
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert "optrun bench --resume" in stderr
     bench_dir = only_bench_dir(workdir, "cc")
@@ -288,7 +288,7 @@ def test_the_shipped_mgh_bench_is_valid_and_check_skips_it(workdir):
     assert is_bench_suite(path)
     suite = load_suite(path)
     assert len(suite.problems) == 24 and len(suite.optimizers) == 10 and suite.config.starts == 5
-    plan, meta = make_bench_plan(suite)  # every (problem, optimizer) pair validates
+    _, meta = make_bench_plan(suite)  # every (problem, optimizer) pair validates
     assert len(meta) == 1200
     result = check_one(str(path))
     assert result.outcome == "skip" and result.error == BENCH_SUITE
@@ -302,3 +302,89 @@ def test_sweep_plot_labels_are_bounded():
     vector = "{kind: values, values: {x: [" + ", ".join(str(i / 7) for i in range(60_000)) + "]}}"
     shown = shown_label(vector)
     assert len(shown) == LABEL_LIMIT and shown.startswith("{kind: values, values: {x: [0.0, ") and shown.endswith("]}}")
+
+
+# ------------------------------------------------ evaluations budget, --set, --plots (issue 29)
+def run_configs(plan):
+    """Every run's config as the sweep builds it (the plan's config, then its overrides for the run)."""
+    from optrun.config import load_config
+
+    return [load_config(plan.config, plan.run_overrides(values)) for values in plan.runs]
+
+
+def test_the_budget_in_evaluations_is_every_runs_max_fev(workdir):
+    (workdir / "s.yaml").write_text(SMALL.replace("budget: {max_iter: 150}", "budget: {max_iter: 150, max_fev: 40}"))
+    plan, _ = make_bench_plan(load_suite(workdir / "s.yaml"))
+    assert {(c.stop.max_iter, c.stop.max_fev) for c in run_configs(plan)} == {(150, 40)}
+    (workdir / "t.yaml").write_text(SMALL)
+    plan, _ = make_bench_plan(load_suite(workdir / "t.yaml"))
+    assert {c.stop.max_fev for c in run_configs(plan)} == {None}  # no budget in evaluations: no limit
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "lots"])
+def test_a_bad_budget_in_evaluations_is_one_line(workdir, value):
+    from optrun.core.errors import ConfigError
+
+    (workdir / "s.yaml").write_text(SMALL.replace("budget: {max_iter: 150}", f"budget: {{max_fev: {value}}}"))
+    with pytest.raises(ConfigError, match=r"budget\.max_fev"):
+        load_suite(workdir / "s.yaml")
+
+
+def test_overrides_and_plots_reach_every_run(workdir):
+    """--set applies to every run as sweep --set applies it (the plan's
+    overrides), after the budget; plots draws each run's plots."""
+    (workdir / "s.yaml").write_text(SMALL)
+    suite = load_suite(workdir / "s.yaml")
+    plan, _ = make_bench_plan(suite, overrides=["stop.f_tol=1e-9", "stop.max_iter=7"], plots=True)
+    configs = run_configs(plan)
+    assert len(configs) == 8 and plan.overrides == ("stop.f_tol=1e-9", "stop.max_iter=7") and plan.plots
+    assert {(c.stop.f_tol, c.stop.max_iter, c.output.plots) for c in configs} == {(1e-9, 7, True)}
+    assert {c.optimizer.name for c in configs} == {"lbfgs", "gd"}  # each run keeps its own optimizer
+    plan, _ = make_bench_plan(suite)
+    assert {c.output.plots for c in run_configs(plan)} == {False}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("stop.bogus=1", "--set (problem beale, optimizer lbfgs): stop.bogus: unknown key"),
+        ("stop.max_fev=0", "--set (problem beale, optimizer lbfgs): stop.max_fev: "),
+        ("stop.max_iter", "--set: override 'stop.max_iter' must look like dotted.key=value"),
+        ("optimizer.step_size=0.1", "--set: cannot set 'optimizer.step_size' for a bench"),
+        ("problem.dim=5", "--set: cannot set 'problem.dim' for a bench"),
+        ("seed=3", "--set: cannot set 'seed' for a bench"),
+        ("output.plots=true", "--set: cannot set 'output.plots' for a bench: use --plots"),
+    ],
+)
+def test_a_bad_override_is_one_line_before_anything_is_written(workdir, override, message):
+    from optrun.core.errors import ConfigError
+
+    (workdir / "s.yaml").write_text(SMALL)
+    with pytest.raises(ConfigError) as caught:
+        make_bench_plan(load_suite(workdir / "s.yaml"), overrides=[override])
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_bench_budgeted_in_evaluations_records_max_fev(workdir):
+    """A bench whose budget is 30 evaluations: gd with a small step and
+    Nelder-Mead spend it (status max_fev, nfev as each counts: gd 30, Nelder-Mead
+    at least 30, ending, as SciPy's maxfev does, at the iteration that reached
+    it); bench.json keeps the plan's --set."""
+    from optrun.engine.bench import RUNS, start_bench
+
+    (workdir / "s.yaml").write_text(
+        "name: fev\nproblems: [beale]\noptimizers: [{name: gd, step_size: 1.0e-4}, nelder-mead]\n"
+        "budget: {max_iter: 100000, max_fev: 30}\ntargets: [0.1]\n"
+    )
+    suite = load_suite(workdir / "s.yaml")
+    plan, meta = make_bench_plan(suite, overrides=["stop.divergence=1e50"])
+    bench_dir = start_bench(suite, plan, meta)
+    assert json.loads((bench_dir / "bench.json").read_text())["overrides"] == ["stop.divergence=1e50"]
+    result = bench("--resume", bench_dir, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    gd, nelder_mead = rows_of(bench_dir)
+    assert (gd["status"], gd["nfev"], gd["nit"]) == ("max_fev", "30", "29")
+    assert nelder_mead["status"] == "max_fev" and int(nelder_mead["nfev"]) >= 30
+    assert read_run(bench_dir / RUNS / "run-0001").config["stop"]["divergence"] == 1e50

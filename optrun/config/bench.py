@@ -25,10 +25,14 @@ DEFAULT_TARGETS = (1e-1, 1e-3, 1e-6)
 
 
 class BudgetConfig(Options):
-    """What each run may spend: the runner's stop rules ``max_iter`` and
+    """What each run may spend: the runner's stop rules ``max_iter``,
+    ``max_fev`` (function evaluations, as SciPy counts them) and
     ``time_limit`` (seconds), and its convergence rule ``grad_tol``."""
 
     max_iter: int = Field(default=1000, ge=1)
+    max_fev: int | None = Field(
+        default=None, ge=1, description="function evaluations each run may use (null: no limit): stop.max_fev"
+    )
     time_limit: float | None = Field(default=None, gt=0)
     grad_tol: float | None = Field(default=1e-8, ge=0)
 

@@ -10,7 +10,9 @@ others are added. A run carries its start as that rule, not as numbers:
 (:func:`optrun.core.initializers.perturbed_start`), so sweep.json, each
 run's config.yaml and sweep.csv stay small at any dimension and a run's
 config.yaml redoes it alone. Every run gets the suite's ``seed`` and the budget as its
-stop rules (``max_iter``, ``time_limit``, ``grad_tol``).
+stop rules (``max_iter``, ``max_fev``, ``time_limit``, ``grad_tol``), then the
+bench's ``--set`` overrides (applied to every run as ``sweep --set`` applies
+them: they are the sweep plan's overrides), and draws its plots if asked (``--plots``).
 
 The runs are a sweep: ``<output.dir>/<name>/bench-<timestamp>/runs/`` is a
 sweep directory (sweep.json, run-NNNN/, sweep.csv) run by
@@ -53,9 +55,14 @@ def columns(targets: Sequence[float]) -> list[str]:
     ]
 
 
+# what the suite file decides per run (the sweep plan's per-run values): a --set cannot change it
+PER_RUN = ("problem", "optimizer", "init", "seed")
+
+
 def run_config(
-    suite: Suite, problem: dict[str, Any], optimizer: dict[str, Any], init: Any = "default"
+    suite: Suite, problem: dict[str, Any], optimizer: dict[str, Any], init: Any = "default", plots: bool = False
 ) -> dict[str, Any]:
+    """The config of one bench run, before the bench's --set overrides."""
     budget = suite.config.budget
     return {
         "name": suite.name,
@@ -63,17 +70,53 @@ def run_config(
         "problem": dict(problem),
         "optimizer": dict(optimizer),
         "init": init,
-        "stop": {"max_iter": budget.max_iter, "time_limit": budget.time_limit, "grad_tol": budget.grad_tol},
-        "output": {"dir": suite.config.output.dir, "plots": False},
+        "stop": {
+            "max_iter": budget.max_iter,
+            "max_fev": budget.max_fev,
+            "time_limit": budget.time_limit,
+            "grad_tol": budget.grad_tol,
+        },
+        "output": {"dir": suite.config.output.dir, "plots": plots},
     }
 
 
-def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None = None):
-    """Validate every (problem, optimizer) pair and draw the starts; return
-    the sweep :class:`~optrun.commands.sweep.Plan` and which run is which."""
+def check_overrides(overrides: Sequence[str]) -> None:
+    """Refuse a --set of what the suite file decides per run (it would be
+    replaced by each run's own value): one line naming it. The keys
+    themselves are validated with each run's config."""
+    from optrun.config import apply_override
+
+    for text in overrides:
+        apply_override({}, text)  # the form: dotted.key=value, a YAML value
+        key = text.partition("=")[0].strip()
+        if key.split(".")[0] in PER_RUN:
+            raise ConfigError(
+                f"cannot set '{key}' for a bench: each run's problem, optimizer, init and seed come from the suite "
+                "file (its problems, optimizers with their options, starts and seed): change them there",
+                source="--set",
+            )
+        if key == "output.plots":
+            raise ConfigError("cannot set 'output.plots' for a bench: use --plots", source="--set")
+
+
+def make_bench_plan(
+    suite: Suite,
+    on_checked: Callable[[int, int], None] | None = None,
+    overrides: Sequence[str] = (),
+    plots: bool = False,
+):
+    """Validate every (problem, optimizer) pair, with ``overrides`` (``--set``
+    dotted.key=value strings, applied to every run's config as ``sweep --set``
+    applies them) and draw the starts; return the sweep
+    :class:`~optrun.engine.sweep_plan.Plan` (which carries the overrides and
+    ``plots``: draw each run's plots) and which run is which. A bad override is
+    a one-line ConfigError before anything is written."""
     from optrun.config import load_config
     from optrun.engine.prepare import prepare
     from optrun.engine.sweep_plan import Plan
+
+    check_overrides(overrides)
+    set_keys = {text.partition("=")[0].strip() for text in overrides}
 
     total = len(suite.problems) * len(suite.optimizers) * suite.config.starts
     if total > MAX_RUNS:
@@ -92,12 +135,12 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
         dimension = 0
         for optimizer in suite.optimizers:
             try:
-                prepared = prepare(load_config(run_config(suite, problem, optimizer)))
+                prepared = prepare(load_config(run_config(suite, problem, optimizer, plots=plots), overrides))
             except ConfigError as exc:
+                pair = f"(problem {problem_label}, optimizer {label(optimizer)})"
+                by_set = exc.source == "--set" or exc.path in set_keys
                 raise ConfigError(
-                    exc.message,
-                    path=exc.path,
-                    source=f"{suite.source} (problem {problem_label}, optimizer {label(optimizer)})",
+                    exc.message, path=exc.path, source=f"--set {pair}" if by_set else f"{suite.source} {pair}"
                 ) from None
             if starts is None:
                 dimension = int(prepared.x0.size)
@@ -115,8 +158,8 @@ def make_bench_plan(suite: Suite, on_checked: Callable[[int, int], None] | None 
             done += 1
             if on_checked is not None:
                 on_checked(done, pairs)
-    base = run_config(suite, suite.problems[0], suite.optimizers[0])
-    plan = Plan(base, (), ("problem", "optimizer", "init", "seed"), tuple(runs), False)
+    base = run_config(suite, suite.problems[0], suite.optimizers[0], plots=plots)
+    plan = Plan(base, tuple(overrides), PER_RUN, tuple(runs), plots)
     return plan, meta
 
 
@@ -132,6 +175,8 @@ def start_bench(suite: Suite, plan: Any, meta: list[dict[str, Any]]) -> Path:
                 "suite": suite.to_json(),
                 "source": str(Path(suite.source).resolve()),
                 "targets": suite.config.targets,
+                "overrides": list(plan.overrides),  # --set, as the plan (runs/sweep.json) applies them
+                "plots": plan.plots,
                 "runs": meta,
             },
         )

@@ -11,7 +11,12 @@ never did. A "problem" here is one instance: a (problem, start) pair.
   for every solver.
 - Data profile (Moré & Wild, SIAM J. Optim. 20, 2009): d_s(kappa) = the
   fraction of problems with t[p, s] / (n_p + 1) <= kappa, the cost counted
-  in simplex gradients (n_p + 1 evaluations).
+  in simplex gradients (n_p + 1 evaluations), Moré and Wild's unit. The
+  evaluations are the trace's ``nfev``, function values as SciPy counts them
+  (README, "How evaluations are counted"): a gradient (``njev``) is not
+  counted, as in Moré and Wild's derivative-free setting, so a gradient
+  method's cost is its f evaluations; the bench's ``budget.max_fev`` caps the
+  same count.
 - Runtime ECDF (Hansen et al., COCO): the fraction of (problem, target)
   pairs a solver reached within a budget, the costs pooled over problems
   and targets.
