@@ -112,8 +112,15 @@ def check_backend(name: str) -> BackendEntry:
 
 @functools.cache
 def get_backend(name: str = DEFAULT) -> Backend:
-    """The backend ``name``, its library imported on the first call."""
-    return check_backend(name).load()
+    """The backend ``name``, its library imported on the first call (a
+    library that is installed but fails to import: a one-line ConfigError)."""
+    entry = check_backend(name)
+    try:
+        return entry.load()
+    except ImportError as exc:
+        raise ConfigError(
+            f"the '{name}' backend's library is installed but cannot be imported: {exc}", path="backend"
+        ) from None
 
 
 # ------------------------------------------------------------------ autograd
