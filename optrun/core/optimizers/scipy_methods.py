@@ -237,8 +237,10 @@ def _register(
     nit_offset: int = 0,
     fev_limit: str | None = None,
     stall_status: int | None = 2,
+    counting: str = "",
 ) -> None:
-    """``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
+    """``counting``: how the run's counts differ from SciPy's report, if they do (``optrun describe`` shows it);
+    ``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
     ``fev_limit``: the name of SciPy's own evaluation limit for the method, if it has one (it gets stop.max_fev);
     ``stall_status``: SciPy's ``status`` when the method cannot decrease f any further at floating-point precision
     (2 for every gradient method here: BFGS, CG and Newton-CG's "precision loss", L-BFGS-B's abnormal line search
@@ -264,7 +266,8 @@ def _register(
         check=check,
         pure=False,
         remember_last=True,
-        reference=f"scipy.optimize.minimize(method='{method}'); evaluation budget: {budget}",
+        reference=f"scipy.optimize.minimize(method='{method}'); evaluation budget: {budget}"
+        + (f"; {counting}" if counting else ""),
     )(make)
 
 
@@ -330,7 +333,15 @@ _register(
     ("gradient", "hessp"),
     "SciPy truncated Newton with Hessian-vector products",
 )
-_register("trust-ncg", "trust-ncg", TrustOptions, ("gradient", "hessp"), "SciPy Newton conjugate-gradient trust region")
+_register(
+    "trust-ncg",
+    "trust-ncg",
+    TrustOptions,
+    ("gradient", "hessp"),
+    "SciPy Newton conjugate-gradient trust region",
+    counting="nhev counts the Hessian-vector products computed: SciPy reports one more, for a placeholder Hessian "
+    "it calls once at the start, which computes nothing",
+)
 _register(
     "trust-exact",
     "trust-exact",
@@ -347,5 +358,6 @@ _register(
     "SciPy Nelder-Mead simplex: derivative-free, for comparison",
     nit_offset=1,
     fev_limit="maxfev",
+    counting="nit counts building the first simplex as iteration 1, as SciPy does",
     stall_status=None,
 )
