@@ -8,8 +8,8 @@ reads the text back as the same value: ``null``, ``true``/``false``, flow
 lists ``[1, 2]`` and mappings ``{a: 1}``, a float as the shortest text that
 reads back as the same float (``1e-7``: optrun's reader takes ``1e-7`` as a
 number, where plain YAML 1.1 reads a string), ``.inf``/``.nan``, and a string
-plain unless YAML would read it as something else (``'null'``, ``"1e-7"``,
-``"a: b"``), then double-quoted.
+plain unless YAML would read it as something else, then quoted
+(``'null'``, ``'1e-7'``, ``'a: b'``; ``"a\\nb"`` when it needs an escape).
 
 :func:`yaml_type` names the type of an option in YAML's words: ``number``,
 ``integer``, ``text``, ``true/false``, ``list of numbers``, ``number or
@@ -110,8 +110,11 @@ def _plain(text: str) -> bool:
 
 
 def _quoted(text: str) -> str:
-    """A YAML double-quoted scalar (JSON's escapes are YAML's), with every
-    character YAML may not hold raw escaped too."""
+    """A YAML single-quoted scalar (``'null'``, ``'[b]x'``: only ``'`` is
+    doubled) for printable text; else double-quoted (JSON's escapes are
+    YAML's), every character YAML may not hold raw escaped too."""
+    if text.isprintable():
+        return "'" + text.replace("'", "''") + "'"
     body = json.dumps(text, ensure_ascii=False)
     return "".join(c if c.isprintable() else _escape(c) for c in body)
 
