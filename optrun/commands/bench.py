@@ -129,7 +129,7 @@ def bench_command(
                 raise ConfigError("give a suite file (or --resume BENCH_DIR)")
             suite = load_suite(suite_file)
             with progress("validating", None, elapsed=False, hidden=quiet) as bar:
-                plan, meta = make_bench_plan(suite, on_checked=bar.update)
+                plan, meta = make_bench_plan(suite, on_checked=bar.update, overrides=overrides, plots=plots)
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(
                     f"interrupted by {signal_name(flag.signum)} before the bench started; nothing was recorded",
@@ -245,7 +245,7 @@ def show_bench(bench_dir: Path, quiet: bool = False, json_out: bool = False) -> 
         print_json(bench_dir, bench, rows)
         return 0
     suite = bench["suite"]
-    out().print(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
+    print_table(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
     problems = len({r["problem"] for r in bench["runs"]})
     out().print(
         visible(

@@ -14,6 +14,7 @@ row, every field by its header (:func:`fitted`). Paths are shown relative to the
 from __future__ import annotations
 
 import copy
+import textwrap
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -24,7 +25,7 @@ from rich.table import Table
 def add_column(table: Table, header: str, numeric: bool = False) -> None:
     """A column of ``table``: ``numeric`` ones right-aligned and never broken,
     others folded; either at least as wide as the header's longest word."""
-    if len(header) > 12 and "." in header:  # a dotted key (optimizer.step_size): one line per part
+    if len(header) > 12 and "." in header and " " not in header:  # a dotted key (optimizer.step_size): a line a part
         header = ".\n".join(header.split("."))
     width = max(map(len, header.split()))  # (rich adds the padding to a column's min_width)
     if numeric:
@@ -44,12 +45,14 @@ def fitted(table: Table, console: Console) -> RenderableType:
     its borders (columns two spaces apart) if that fits; else its rows as
     records: one field/value table per row, under the table's title and
     over its caption."""
-    unbounded = console.options.update_width(10**6)  # a table's measure is capped at the width it is given
-    if Measurement.get(console, unbounded, table).minimum <= console.width:
+    if _fits(_least_widths(table, console, fold=False), console.width):
         return table
-    plain = copy.copy(table)
-    plain.box, plain.show_edge, plain.pad_edge, plain.header_style = None, False, False, "bold underline"
-    if Measurement.get(console, unbounded, plain).minimum <= console.width:
+    widths = _least_widths(table, console, fold=True)
+    if _fits(widths, console.width):
+        return table
+    if sum(widths) + 2 * (len(widths) - 1) <= console.width:  # two spaces between columns
+        plain = copy.copy(table)
+        plain.box, plain.show_edge, plain.pad_edge, plain.header_style = None, False, False, "bold underline"
         return plain
     headers = [str(column.header) for column in table.columns]
     columns = [list(column.cells) for column in table.columns]
@@ -64,6 +67,33 @@ def fitted(table: Table, console: Console) -> RenderableType:
     if table.caption is not None:
         parts.append(table.caption)
     return Group(*parts)
+
+
+def _fits(widths: list[int], width: int) -> bool:
+    """Columns of these widths fit in ``width`` with rich's borders and padding (three characters a column)."""
+    return sum(widths) + 3 * len(widths) + 1 <= width
+
+
+def _least_widths(table: Table, console: Console, fold: bool) -> list[int]:
+    """The least width of each column (padding left out) that breaks neither
+    a number nor a word: a numeric column's widest cell, a text column's
+    longest word. A numeric column's header is whole, or with ``fold``
+    folded into lines no wider than its cells (rich never wraps inside a
+    no_wrap column, the header neither): the header is changed."""
+    unbounded = console.options.update_width(10**6)
+    widths = []
+    for column in table.columns:
+        cells = [Measurement.get(console, unbounded, cell) for cell in column.cells]
+        words = str(column.header).split()
+        if column.no_wrap:
+            head = len(max(words, key=len, default="")) if fold else len(str(column.header))
+            width = max([head, *(cell.maximum for cell in cells)])
+            if fold:
+                column.header = "\n".join(textwrap.wrap(str(column.header), width)) or column.header
+        else:
+            width = max([column.min_width or 1, *(cell.minimum for cell in cells)])
+        widths.append(width)
+    return widths
 
 
 def print_table(table: Table) -> None:
