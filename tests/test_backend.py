@@ -80,6 +80,7 @@ COVERED = [p for p in SHIPPED if covered(p)]
 NOT_COVERED = {
     "bench-mgh.yaml": "a bench suite file, not a run config",
     "rastrigin-user-problem.yaml": "a user problem file that declares no backends: autograd only (refused on jax, tested below)",
+    "nelder-mead-scipy-default.yaml": "SciPy's Nelder-Mead runs its own loop (tested against SciPy in test_max_fev.py)",
 }
 # Rounding-sensitive configs: their trace is compared with the problem's own
 # sensitivity to one rounding (test_a_chaotic_trace_drifts_no_more_than_one_rounding_moves_it)
