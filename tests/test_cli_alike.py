@@ -226,3 +226,22 @@ def test_a_backend_whose_library_fails_to_import_is_one_line(write_config, workd
     [line] = result.stderr.splitlines()
     assert line.startswith("error: ") and "backend" in line and "a broken jax install" in line
     assert not (workdir / "outputs").exists()
+
+
+def test_comparison_to_pandas_keeps_number_columns_numeric_without_a_known_minimum(workdir):
+    import autograd.numpy as anp
+
+    import optrun
+
+    def bowl(p):
+        return anp.sum((p["x"] - 1.0) ** 2)
+
+    runs = [
+        optrun.minimize(bowl, {"x": anp.zeros(2)}, "gd", step_size=s, stop={"max_iter": 20}, output={"plots": False})
+        for s in (0.1, 0.2)
+    ]
+    frame = optrun.compare(runs).to_pandas()
+    assert frame["gap"].isna().all()  # a Python function has no known minimum
+    assert {str(frame[c].dtype) for c in ("f", "gap", "wall_time_s")} == {"float64"}
+    assert {str(frame[c].dtype) for c in ("run", "nit", "nfev")} == {"int64"}
+    assert frame["f"].tolist() == [r.summary.fun for r in runs]

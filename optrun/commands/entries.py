@@ -34,11 +34,11 @@ def _escaped(text: str) -> str:
 
 
 def python_only(entry: Any) -> bool:
-    """Whether a problem is usable only from the Python API: the ``python``
-    entry, under which config loading registers a function given to
-    ``optrun.minimize``/``optrun.grad`` (``config._function_section``); a
-    config naming it cannot be run. Every other problem builds from a config."""
-    return entry.name == "python"
+    """Whether a problem is usable only from the Python API (registered with
+    ``python_only=True``: the ``python`` entry, under which config loading
+    puts a function given to ``optrun.minimize``/``optrun.grad``); a config
+    naming it cannot be run. Every other problem builds from a config."""
+    return bool(getattr(entry, "python_only", False))
 
 
 PYTHON_ONLY_NOTE = "only from the Python API (optrun.minimize, optrun.grad); optrun describe {name} says more"

@@ -195,7 +195,9 @@ class Comparison:
             import pandas
         except ImportError:
             raise OptrunError("to_pandas needs pandas, which is not installed: pip install pandas") from None
-        return pandas.DataFrame(list(self.rows), columns=list(COLUMNS))
+        frame = pandas.DataFrame(list(self.rows), columns=list(COLUMNS))
+        # numbers stay numbers when every run lacks one (no known f*: gap None -> NaN, not an object column)
+        return frame.astype({column: "float64" for column in ("f", "gap", "wall_time_s")})
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -96,7 +96,7 @@ def _objective_key(config: Config, fixed: Params, free: Params) -> tuple | None:
     entry = config.problem.entry
     if (
         config.backend != "jax"
-        or entry.name == "python"
+        or entry.python_only
         or not entry.build.__module__.startswith("optrun.")
         or _reads_files(config.problem.options)
     ):

@@ -174,6 +174,7 @@ class ProblemEntry:
     extra: dict[str, Any] = field(default_factory=dict)
     backends: tuple[str, ...] = AUTOGRAD_ONLY
     takes_module: bool = False  # build(options, xp) rather than build(options)
+    python_only: bool = False  # built from a Python function (optrun.minimize), never from a config file
 
     def make(self, options: Options, backend: Any = None) -> Problem:
         """The problem built for ``backend`` (an :class:`optrun.core.backend.Backend`;
@@ -211,9 +212,11 @@ def register_problem(
     parameters: str = "",
     options: type[Options] = NoOptions,
     backends: tuple[str, ...] | None = None,
+    python_only: bool = False,
 ) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
     """Decorator: register ``build(options) -> Problem`` under ``name``
-    (``formula`` and ``parameters`` are what list-problems and describe show).
+    (``formula`` and ``parameters`` are what list-problems and describe show;
+    ``python_only``: usable from the Python API only, left out of list-problems).
 
     With ``backends`` (e.g. ``("autograd", "jax")``) the build is written for
     any of them: ``build(options, xp) -> Problem``, ``xp`` the backend's array
@@ -234,6 +237,7 @@ def register_problem(
                 formula=formula,
                 parameters=parameters,
                 backends=AUTOGRAD_ONLY if backends is None else backends,
+                python_only=python_only,
                 takes_module=backends is not None,
             ),
         )

@@ -141,6 +141,7 @@ def float_start(value: Any, name: str = "x0") -> Any:
     formula="fun(x), any autograd-differentiable function of one parameter tree",
     parameters="x, or the keys of a dict start",
     options=PythonOptions,
+    python_only=True,
 )
 def python_function(options: PythonOptions) -> Problem:
     function = getattr(options, "function", None)
