@@ -388,3 +388,25 @@ def test_a_bench_budgeted_in_evaluations_records_max_fev(workdir):
     assert (gd["status"], gd["nfev"], gd["nit"]) == ("max_fev", "30", "29")
     assert nelder_mead["status"] == "max_fev" and int(nelder_mead["nfev"]) >= 30
     assert read_run(bench_dir / RUNS / "run-0001").config["stop"]["divergence"] == 1e50
+
+
+@pytest.mark.parametrize("override", ["stop.bogus=1", "optimizer.step_size=0.1", "stop.max_fev=0"])
+def test_a_bad_set_on_the_command_line_exits_2_with_nothing_written(workdir, override):
+    (workdir / "s.yaml").write_text(SMALL)
+    result = bench("s.yaml", "--set", override)
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "--set" in result.stderr
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_set_and_plots_on_the_command_line_reach_the_runs(workdir):
+    (workdir / "s.yaml").write_text(
+        "name: flags\nproblems: [beale]\noptimizers: [{name: gd, step_size: 1.0e-3}]\ntargets: [0.1]\n"
+    )
+    result = bench("s.yaml", "--set", "stop.max_fev=20", "--plots", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    bench_dir = only_bench_dir(workdir, "flags")
+    [row] = rows_of(bench_dir)
+    assert (row["status"], row["nfev"]) == ("max_fev", "20")
+    assert (bench_dir / row["run_dir"] / "loss.png").is_file()
