@@ -54,11 +54,11 @@ def fitted(table: Table, console: Console) -> RenderableType:
         plain = copy.copy(table)
         plain.box, plain.show_edge, plain.pad_edge, plain.header_style = None, False, False, "bold underline"
         return plain
-    headers = [str(column.header) for column in table.columns]
+    headers = [" ".join(str(column.header).split()) for column in table.columns]  # (folded above: one line again)
     columns = [list(column.cells) for column in table.columns]
-    parts: list[Any] = []
+    parts: list[Any] = [table.title] if table.title is not None else []  # the console's width, not a record's
     for i in range(table.row_count):
-        record = Table(show_header=False, title=table.title if i == 0 else None, title_justify="left")
+        record = Table(show_header=False)
         record.add_column("field", style="bold", no_wrap=True)
         record.add_column("value", overflow="fold")
         for header, cells in zip(headers, columns):
