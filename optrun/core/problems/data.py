@@ -30,21 +30,26 @@ from optrun.core.registry import suggest
 from optrun.core.safe_yaml import read_at_most
 
 MAX_DATA_BYTES = 100_000_000  # a data file is at most 100 MB (it is parsed in memory)
+PATH_TEXT = "the CSV file, a header row first; a relative path is found from the config file's folder"
 
 
 class TableData(Options):
     """a CSV table"""
 
-    path: ConfigPath = Field(min_length=1)
-    target: str = Field(min_length=1)
-    features: list[str] | None = Field(None, min_length=1)
+    path: ConfigPath = Field(min_length=1, description=PATH_TEXT)
+    target: str = Field(min_length=1, description="the column the model predicts (y)")
+    features: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="the input columns (X), in this order; null: every column but the target, skipping text-only ones",
+    )
 
 
 class ColumnData(Options):
     """a CSV column"""
 
-    path: ConfigPath = Field(min_length=1)
-    column: str = Field(min_length=1)
+    path: ConfigPath = Field(min_length=1, description=PATH_TEXT)
+    column: str = Field(min_length=1, description="the column that holds the samples")
 
 
 def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:

@@ -35,8 +35,15 @@ EXAMPLE = {"expr": "(x - 1)**2 + 10*(y - x**2)**2", "params": {"x": -1.0, "y": 2
 
 
 class ExpressionOptions(Options):
-    expr: str | list[str]  # one formula: a scalar objective; a list: a vector function, one entry per formula
-    params: dict[str, float | list[float]] = Field(min_length=1, max_length=50)
+    expr: str | list[str] = Field(
+        description="the objective, a formula in the names of params (summed if elementwise); "
+        "a list of formulas: a vector function R^n -> R^m, one entry per formula, which has nothing to minimize"
+    )
+    params: dict[str, float | list[float]] = Field(
+        min_length=1,
+        max_length=50,
+        description="each parameter's name and start: a number, or a list of numbers for a vector parameter",
+    )
 
     @classmethod
     def model_construct(cls, _fields_set: set[str] | None = None, **values: Any) -> ExpressionOptions:

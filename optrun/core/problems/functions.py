@@ -15,7 +15,13 @@ BOTH = ("autograd", "jax")
 
 # ----------------------------------------------------------------- polynomial
 class PolynomialOptions(Options):
-    coeffs: list[float] = Field(default_factory=lambda: [3.0, 4.0, -3.0], min_length=1, max_length=50)
+    coeffs: list[float] = Field(
+        default_factory=lambda: [3.0, 4.0, -3.0],
+        min_length=1,
+        max_length=50,
+        description="the coefficients, highest degree first (numpy.polyval's order): [3, 4, -3] is 3x^2 + 4x - 3; "
+        "the first is non-zero unless it is the only one",
+    )
 
     @field_validator("coeffs")
     @classmethod
@@ -70,7 +76,7 @@ def polynomial(options: PolynomialOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------------- trid
 class DimOptions(Options):
-    dim: int = Field(2, ge=1, le=1_000_000)
+    dim: int = Field(2, ge=1, le=1_000_000, description="the number of variables: the length of x")
 
 
 @register_problem(
@@ -113,7 +119,9 @@ def goldfield(options: Options, xp) -> Problem:
 
 # ------------------------------------------------------------- sum_of_squares
 class SumOfSquaresOptions(Options):
-    dim: int = Field(4, ge=1, le=1_000_000)
+    dim: int = Field(
+        4, ge=1, le=1_000_000, description="the length of x; the start is seed 004's (-3, 4, -5, 6) for 4, else ones"
+    )
 
 
 @register_problem(

@@ -19,6 +19,12 @@ from optrun.core.problems.functions import BOTH
 # ---------------------------------------------------------- linear_regression
 SIGMA_WITH_DATA = 1.0  # the noise scale when a CSV is given and sigma is not
 SIGMA_TEXT = "sigma defaults to 0.1 (the synthetic noise), with data: to 1 (half the sum of squares)"
+# the meaning of sigma, for describe: what it does, then its two defaults
+SIGMA_MEANING = (
+    "the noise's standard deviation: synthetic y gets sigma * N(0, 1) noise, the loss is scaled by 0.5/sigma^2; "
+)
+SEED_TEXT = "seed of the random numbers that draw the synthetic data"
+N_TEXT = "the number of synthetic data points"
 
 
 class DataOrSynthetic(Options):
@@ -61,14 +67,22 @@ class DataOrSynthetic(Options):
 
 class LinearRegressionOptions(DataOrSynthetic):
     SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "dim", "true_w", "true_b", "data_seed")
-    n: int = Field(300, ge=1, le=10_000_000)
-    dim: int = Field(2, ge=1, le=100_000)
-    true_w: list[float] = Field(default_factory=lambda: [4.2, -4.2], min_length=1)
-    true_b: float = 0.1
-    sigma: float = Field(0.1, gt=0, description=SIGMA_TEXT)
-    bias: bool = True
-    data_seed: int = Field(0, ge=0, le=2**32 - 1)
-    data: TableData | None = None
+    n: int = Field(300, ge=1, le=10_000_000, description=N_TEXT + ", the rows of X")
+    dim: int = Field(
+        2, ge=1, le=100_000, description="the number of synthetic features: the columns of X, the length of w"
+    )
+    true_w: list[float] = Field(
+        default_factory=lambda: [4.2, -4.2],
+        min_length=1,
+        description="the weights synthetic y is drawn with, dim entries: y = X true_w + true_b + noise",
+    )
+    true_b: float = Field(0.1, description="the intercept synthetic y is drawn with")
+    sigma: float = Field(0.1, gt=0, description=SIGMA_MEANING + SIGMA_TEXT)
+    bias: bool = Field(True, description="fit an intercept b besides w (false: the model is X w)")
+    data_seed: int = Field(0, ge=0, le=2**32 - 1, description=SEED_TEXT + ": X uniform on [-5, 5], the noise")
+    data: TableData | None = Field(
+        None, description="a CSV file to fit; null: synthetic data from n, dim, true_w, true_b, sigma and data_seed"
+    )
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -138,9 +152,17 @@ TOY_TARGETS = [1.0, 1.0, 0.0, 1.0]
 
 
 class LogisticRegressionOptions(Options):
-    bias: bool = False
-    l2: float = Field(0.0, ge=0)
-    data: TableData | None = None
+    bias: bool = Field(False, description="fit an intercept b besides w (false: p = sigmoid(X w))")
+    l2: float = Field(
+        0.0,
+        ge=0,
+        description="the coefficient of the penalty 0.5 * l2 * |w|^2 (b is not penalised); "
+        "with 0, separable data have no finite minimum",
+    )
+    data: TableData | None = Field(
+        None,
+        description="a CSV file to fit, its target column 0/1 labels; null: seed 001's toy set (4 points, 3 features)",
+    )
 
 
 def logistic_minimum(X: np.ndarray, t: np.ndarray, bias: bool, l2: float) -> np.ndarray | None:
@@ -224,12 +246,21 @@ ACTIVATIONS = {
 class MLPOptions(DataOrSynthetic):
     SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "data_seed")
 
-    hidden: list[int] = Field(default_factory=lambda: [10], max_length=20)
-    activation: Literal["tanh", "relu", "sigmoid", "softplus"] = "tanh"
-    n: int = Field(300, ge=1, le=10_000_000)
-    sigma: float = Field(0.1, gt=0, description=SIGMA_TEXT)
-    data_seed: int = Field(0, ge=0, le=2**32 - 1)
-    data: TableData | None = None
+    hidden: list[int] = Field(
+        default_factory=lambda: [10],
+        max_length=20,
+        description="the units of each hidden layer, from the input side; [] is a linear model",
+    )
+    activation: Literal["tanh", "relu", "sigmoid", "softplus"] = Field(
+        "tanh", description="applied between layers; the output layer is linear"
+    )
+    n: int = Field(300, ge=1, le=10_000_000, description=N_TEXT)
+    sigma: float = Field(0.1, gt=0, description=SIGMA_MEANING + SIGMA_TEXT)
+    data_seed: int = Field(0, ge=0, le=2**32 - 1, description=SEED_TEXT + ": X uniform on [-5, 5]^2, the noise")
+    data: TableData | None = Field(
+        None,
+        description="a CSV file to fit; null: n synthetic points, y = -2 x1^2 + 2 x2^2 + 4.2 x1 - 4.2 x2 + noise",
+    )
 
     @field_validator("hidden")
     @classmethod
@@ -299,11 +330,13 @@ def mlp_regression(options: MLPOptions, xp) -> Problem:
 class GaussianMLEOptions(DataOrSynthetic):
     SYNTHETIC_ONLY: ClassVar[tuple[str, ...]] = ("n", "true_mu", "true_sigma", "data_seed")
 
-    n: int = Field(1000, ge=1, le=10_000_000)
-    true_mu: float = -3.0
-    true_sigma: float = Field(2.0, gt=0)
-    data_seed: int = Field(0, ge=0, le=2**32 - 1)
-    data: ColumnData | None = None
+    n: int = Field(1000, ge=1, le=10_000_000, description="the number of synthetic samples")
+    true_mu: float = Field(-3.0, description="the mean of the normal distribution the synthetic samples are drawn from")
+    true_sigma: float = Field(2.0, gt=0, description="the standard deviation of that distribution")
+    data_seed: int = Field(0, ge=0, le=2**32 - 1, description=SEED_TEXT)
+    data: ColumnData | None = Field(
+        None, description="a CSV column of samples; null: n synthetic samples from Normal(true_mu, true_sigma)"
+    )
 
 
 @register_problem(

@@ -26,7 +26,7 @@ from optrun.core.problems.mgh.sum_of_squares import least_squares, unpublished
 
 # ------------------------------------------------------------------ MGH 6
 class JennrichSampsonOptions(Options):
-    m: int = Field(10, ge=2, le=100_000)
+    m: int = Field(10, ge=2, le=100_000, description="the number of residuals r_i, i = 1..m; f* is known for m = 10")
 
 
 @register_problem(
@@ -132,7 +132,7 @@ def meyer(options: NoOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 12
 class Box3DOptions(Options):
-    m: int = Field(10, ge=3, le=100_000)
+    m: int = Field(10, ge=3, le=100_000, description="the number of residuals, at t_i = 0.1 i, i = 1..m")
 
 
 @register_problem(
@@ -190,7 +190,9 @@ def kowalik_osborne(options: NoOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 16
 class BrownDennisOptions(Options):
-    m: int = Field(20, ge=4, le=100_000)
+    m: int = Field(
+        20, ge=4, le=100_000, description="the number of residuals, at t_i = i/5, i = 1..m; f* is known for m = 20"
+    )
 
 
 @register_problem(
@@ -242,7 +244,7 @@ def osborne1(options: NoOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 18
 class BiggsOptions(Options):
-    m: int = Field(13, ge=6, le=100_000)
+    m: int = Field(13, ge=6, le=100_000, description="the number of residuals, at t_i = 0.1 i, i = 1..m")
 
 
 @register_problem(
@@ -274,7 +276,12 @@ def biggs_exp6(options: BiggsOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 20
 class WatsonOptions(Options):
-    n: int = Field(6, ge=2, le=31)
+    n: int = Field(
+        6,
+        ge=2,
+        le=31,
+        description="the length of x: the coefficients of a polynomial of degree n - 1; f* is known for n = 6, 9, 12",
+    )
 
 
 @register_problem(

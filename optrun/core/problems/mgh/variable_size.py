@@ -18,7 +18,7 @@ from optrun.core.problems.mgh.sum_of_squares import least_squares
 
 # ----------------------------------------------------------------- MGH 21
 class EvenOptions(Options):
-    n: int = Field(10, ge=2, le=1_000_000)
+    n: int = Field(10, ge=2, le=1_000_000, description="the length of x, even: n/2 Rosenbrock pairs")
 
     @field_validator("n")
     @classmethod
@@ -47,7 +47,7 @@ def extended_rosenbrock(options: EvenOptions, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 22
 class MultipleOf4Options(Options):
-    n: int = Field(12, ge=4, le=1_000_000)
+    n: int = Field(12, ge=4, le=1_000_000, description="the length of x, a multiple of 4: n/4 Powell singular blocks")
 
     @field_validator("n")
     @classmethod
@@ -74,7 +74,7 @@ def extended_powell(options: MultipleOf4Options, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 23
 class Penalty1Options(Options):
-    n: int = Field(4, ge=1, le=1_000_000)
+    n: int = Field(4, ge=1, le=1_000_000, description="the length of x; there are n + 1 residuals")
 
 
 PENALTY1_A = 1e-5
@@ -116,7 +116,7 @@ def penalty1(options: Penalty1Options, xp) -> Problem:
 
 # ----------------------------------------------------------------- MGH 25
 class DimensionOptions(Options):
-    n: int = Field(10, ge=1, le=1_000_000)
+    n: int = Field(10, ge=1, le=1_000_000, description="the number of variables: the length of x")
 
 
 @register_problem(
