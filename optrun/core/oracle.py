@@ -5,6 +5,8 @@ with the derivatives its backend gives (:mod:`optrun.core.backend`), counts
 every evaluation a method asks for (``nfev``, ``njev``, ``nhev``, as SciPy
 counts them) and, for methods that evaluate each iterate themselves, keeps
 the last few points so that nothing is computed twice.
+
+Each method's counts, and where they differ from SciPy's: README, "How evaluations are counted".
 """
 
 from __future__ import annotations
