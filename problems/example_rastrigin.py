@@ -14,8 +14,8 @@ from optrun import Options, Problem, Reference, register_problem
 
 
 class RastriginOptions(Options):
-    dim: int = Field(2, ge=1, le=10_000)
-    a: float = Field(10.0, gt=0)
+    dim: int = Field(2, ge=1, le=10_000, description="the length of x")
+    a: float = Field(10.0, gt=0, description="the amplitude of the cosine term")
 
 
 @register_problem(

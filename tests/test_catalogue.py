@@ -53,7 +53,8 @@ def test_list_problems_has_every_problem():
 
 def test_option_rows():
     rows = dict((r[0], r[1:]) for r in option_rows(PROBLEMS.get("trid").options))
-    assert rows["dim"] == ("integer", "2", ">= 1, <= 1000000", "-")
+    meaning = PROBLEMS.get("trid").options.model_fields["dim"].description
+    assert meaning and rows["dim"] == ("integer", "2", ">= 1, <= 1000000", meaning)
 
 
 def test_list_optimizers_says_which_loop_runs_each_method_on_jax():
