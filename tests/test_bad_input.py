@@ -119,15 +119,15 @@ CASES = [
     ),
     ("type-step-size-bool", "problem: trid\noptimizer: {name: gd, step_size: true}\n", [], 2, "optimizer.step_size:"),
     ("type-seed-float", OK + "seed: 1.5\n", [], 2, "seed: input should be a valid integer"),
-    ("type-plots", OK + "output: {plots: maybe}\n", [], 2, "output.plots: input should be a valid boolean"),
+    ("type-plots", OK + "output: {plots: maybe}\n", [], 2, "output.plots: input should be true or false"),
     (
         "type-problem",
         "problem: 3\noptimizer: gd\n",
         [],
         2,
-        "problem: input should be a valid string or input should be a valid dictionary, got 3",
+        "problem: input should be text or input should be a mapping, got 3",
     ),
-    ("type-fix", OK + "fix: [1, 2]\n", [], 2, "fix: input should be a valid dictionary"),
+    ("type-fix", OK + "fix: [1, 2]\n", [], 2, "fix: input should be a mapping"),
     # out of range
     (
         "negative-step",
@@ -630,7 +630,7 @@ CRASH_CASES = [
         "expect-atol-negative",
         {"c.yaml": OK + "expect: {atol: -1}\n"},
         ["run", "c.yaml"],
-        "c.yaml: expect.atol: input should be greater than or equal to 0 or input should be a valid dictionary, got -1",
+        "c.yaml: expect.atol: input should be greater than or equal to 0 or input should be a mapping, got -1",
     ),
     ("expect-atol-mapping", {"c.yaml": OK + "expect: {atol: {fun: -1}}\n"}, ["run", "c.yaml"], "c.yaml: expect.atol: "),
     (

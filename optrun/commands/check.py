@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from optrun.commands.common import shown, visible
-from optrun.commands.tables import print_table
+from optrun.commands.tables import Breakable, print_table
 from optrun.core.errors import ConfigError, short
 from optrun.engine.calibrate import CalibrationResult, calibrate_configs
 from optrun.engine.checks import ERROR, FAIL, INTERRUPTED, NOT_RUN, PASS, SKIP, CheckResult, find_configs, run_checks
@@ -89,7 +89,7 @@ def results_table(results: Sequence[CheckResult]):
     for r, name in zip(results, names):
         expected_f = next((c.expected for c in r.checks if c.field == "fun"), None)
         table.add_row(  # paths and messages are user text: literal, never markup
-            Text(name),
+            Breakable(name),
             f"[{style[r.outcome]}]{r.outcome.upper()}[/]",
             Text(r.summary.status.value) if r.summary is not None else "-",
             short(r.summary.fun) if r.summary is not None and r.summary.fun is not None else "-",
@@ -185,7 +185,7 @@ def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
     )
     for r, name in zip(results, names):
         label = {PASS: "WRITTEN" if r.written else "OK", FAIL: "FAIL", ERROR: "ERROR", SKIP: "SKIP"}[r.outcome]
-        head: list[Text | str] = [Text(name), f"[{style[r.outcome]}]{label}[/]"]
+        head: list[Any] = [Breakable(name), f"[{style[r.outcome]}]{label}[/]"]
         if r.error:
             table.add_row(*head, "-", "-", "-", "-", Text(r.error))
             continue
@@ -251,8 +251,10 @@ def check_command(
         elif not quiet:
             print_table(results_table(results))
             for line in notes(results):
-                out().print(visible(line), markup=False, highlight=False)
-            out().print(totals(results), highlight=False)
+                out().print(
+                    visible(line), markup=False, highlight=False, soft_wrap=True
+                )  # one line each: grep finds it
+            out().print(totals(results), highlight=False, soft_wrap=True)
         code = exit_code(results)
         nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
         if nothing_checked:  # nothing was checked: say so; --strict fails it

@@ -17,7 +17,7 @@ def compare_table(rows: list[dict[str, Any]]):
     from rich.text import Text
 
     from optrun.commands.common import visible
-    from optrun.commands.tables import add_column
+    from optrun.commands.tables import Breakable, add_column
     from optrun.commands.terminal import status_text
 
     shared = [k for k in ("name", "problem", "optimizer") if len(rows) > 1 and len({r[k] for r in rows}) == 1]
@@ -32,7 +32,7 @@ def compare_table(rows: list[dict[str, Any]]):
         style = "bold" if r["f"] is not None and r["f"] == best else ""
         table.add_row(
             str(r["run"]),
-            *(Text(visible(r[k])) for k in texts),  # user text: literal, never markup, no control characters
+            *(Breakable(visible(r[k])) for k in texts),  # user text: literal, never markup, no control characters
             status_text(r["status"]),
             "-" if r["f"] is None else f"{r['f']:.10g}",
             gap_text(r["gap"], None if r["gap"] is None or r["f"] is None else r["f"] - r["gap"]),  # f* = f - gap

@@ -129,6 +129,31 @@ def _clean(loc: tuple[Any, ...], kind: str = "") -> tuple[Any, ...]:
     return tuple(kept)
 
 
+# pydantic's words for a type, in a YAML user's: "a valid boolean" is true/false, "a dictionary" a mapping
+YAML_WORDS = {
+    "bool_type": "input should be true or false",
+    "bool_parsing": "input should be true or false",
+    "dict_type": "input should be a mapping",
+    "string_type": "input should be text",
+    "list_type": "input should be a list",
+}
+
+
+def given_text(value: Any) -> str:
+    """The value a config gave, for a message: text quoted as Python and YAML
+    both quote it ('None' is the text, null the empty value), anything else
+    as YAML writes it (null, true, [1, 2], {a: 1}); bounded, never the whole
+    of a huge value."""
+    from optrun.core.yaml_text import yaml_text
+
+    if isinstance(value, str):
+        return short_repr(value)
+    try:
+        return yaml_text(value, limit=60)
+    except Exception:  # not a YAML value (an object given from Python)
+        return short_repr(value)
+
+
 def _message(model: type[BaseModel], errors: list[ErrorDetails]) -> tuple[str, str, int]:
     """(path, message, number of errors at other paths) for the first error;
     the branches of a union at the same path are merged into one message."""
@@ -149,7 +174,7 @@ def _message(model: type[BaseModel], errors: list[ErrorDetails]) -> tuple[str, s
         return path, "is required but missing", others
     messages = []
     for err in same:
-        msg = err["msg"]
+        msg = YAML_WORDS.get(err["type"], err["msg"])
         if msg.startswith("Value error, "):  # pydantic's prefix is noise for users
             msg = msg[len("Value error, ") :]
         msg = msg[0].lower() + msg[1:]
@@ -161,7 +186,7 @@ def _message(model: type[BaseModel], errors: list[ErrorDetails]) -> tuple[str, s
         isinstance(given, str) and short_repr(given) in text
     ) or ", got " in text:  # the message quotes the value already
         return path, text, others
-    return path, f"{text}, got {short_repr(given)}", others  # bounded: never the repr of a whole huge value
+    return path, f"{text}, got {given_text(given)}", others
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
