@@ -245,3 +245,24 @@ def test_comparison_to_pandas_keeps_number_columns_numeric_without_a_known_minim
     assert {str(frame[c].dtype) for c in ("f", "gap", "wall_time_s")} == {"float64"}
     assert {str(frame[c].dtype) for c in ("run", "nit", "nfev")} == {"int64"}
     assert frame["f"].tolist() == [r.summary.fun for r in runs]
+
+
+def test_a_config_is_never_offered_the_python_only_problem(write_config, workdir):
+    path = write_config(OK)
+    result = run_cli("run", path, "--set", "problem={name: rastrgin}", cwd=workdir)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and "known: " in line and "rastrigin" in line
+    assert "python" not in line.split("known: ")[1].split(")")[0].split(", ")
+    result = run_cli("run", path, "--set", "problem=python", cwd=workdir)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and "usable from Python only" in line and "required" not in line
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    "override, shown",
+    [("stop.max_fev=true", "got true"), ("stop.max_iter=null", "got null"), ("seed=None", "got 'None'")],
+)
+def test_a_config_error_quotes_the_value_as_yaml(write_config, workdir, override, shown):
+    result = invoke("run", write_config(OK), "--set", override)
+    assert result.exit_code == 2 and shown in result.output

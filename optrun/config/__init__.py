@@ -332,11 +332,12 @@ def _section(
     if key not in options:
         named = [k for k in options if k in registry]  # `init: {values: ...}` means kind: values
         hint = f"; for {named[0]}, add {key}: {named[0]} (--set {path}.{key}={named[0]})" if named else ""
-        raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {', '.join(registry)}){hint}", path=path)
+        known = ", ".join(registry.listed())
+        raise ConfigError(f"needs '{key}:' naming the {registry.kind} (known: {known}){hint}", path=path)
     name = options.pop(key)
     if not isinstance(name, str):
         raise ConfigError(
-            f"must be a {registry.kind} name, got {short_repr(name)} (known: {', '.join(registry)})",
+            f"must be a {registry.kind} name, got {short_repr(name)} (known: {', '.join(registry.listed())})",
             path=f"{path}.{key}",
         )
     try:
@@ -344,6 +345,13 @@ def _section(
     except ConfigError as exc:
         error = ConfigError(f"{exc.message}; {hint}", path=exc.path) if hint else exc
         raise error.located(path=f"{path}.{key}") from None
+    if name not in registry.listed() and "function" not in options:  # python: a function from Python (a recorded
+        # run's config.yaml names it with its function, and its build says why it cannot be rebuilt)
+        raise ConfigError(
+            f"'{name}' is usable from Python only (optrun.minimize, optrun.grad give it a function); "
+            f"a config names another {registry.kind} (optrun list-problems)",
+            path=f"{path}.{key}",
+        )
     return Section(key=key, name=name, entry=entry, options=validate(entry.options, options, path, context))
 
 

@@ -7,7 +7,7 @@ close matches, so a typo in a config says what was meant.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from optrun.core.errors import ConfigError
@@ -34,9 +34,12 @@ class DuplicateName(ValueError):
 class Registry(Generic[T]):
     """Entries by name: ``register`` refuses a duplicate, ``get`` explains a miss."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, hidden: Callable[[T], bool] | None = None):
+        """``hidden(entry)``: an entry a config cannot name (the ``python``
+        problem): left out of :meth:`listed` and of an unknown name's message."""
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._hidden = hidden or (lambda entry: False)
 
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name``: a name that is not a non-empty string
@@ -54,10 +57,14 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            known = sorted(self._entries)
+            known = self.listed()
             raise ConfigError(
                 f"unknown {self.kind} '{name}'{suggest(str(name), known)} (known: {', '.join(known)})"
             ) from None
+
+    def listed(self) -> list[str]:
+        """The sorted names a config can use (the hidden ones left out)."""
+        return [name for name, entry in sorted(self._entries.items()) if not self._hidden(entry)]
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

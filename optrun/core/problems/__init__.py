@@ -201,7 +201,7 @@ def _and(names: tuple[str, ...]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-PROBLEMS: Registry[ProblemEntry] = Registry("problem")
+PROBLEMS: Registry[ProblemEntry] = Registry("problem", hidden=lambda entry: entry.python_only)
 
 
 def register_problem(
