@@ -249,9 +249,9 @@ def test_comparison_to_pandas_keeps_number_columns_numeric_without_a_known_minim
 
 def test_a_config_is_never_offered_the_python_only_problem(write_config, workdir):
     path = write_config(OK)
-    result = run_cli("run", path, "--set", "problem={name: rastrgin}", cwd=workdir)
+    result = run_cli("run", path, "--set", "problem={name: rosenbrok}", cwd=workdir)
     [line] = result.stderr.splitlines()
-    assert result.returncode == 2 and "known: " in line and "rastrigin" in line
+    assert result.returncode == 2 and "known: " in line and "rosenbrock" in line
     assert "python" not in line.split("known: ")[1].split(")")[0].split(", ")
     result = run_cli("run", path, "--set", "problem=python", cwd=workdir)
     [line] = result.stderr.splitlines()
