@@ -43,6 +43,17 @@ class _Help:
             if type(param) is TyperArgument:
                 param.__class__ = _Argument  # same state, only the two display methods differ
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Click's usage errors while this command's options are parsed (an
+        option without its value) name this command, not the group."""
+        from optrun.commands.exits import click_exceptions
+
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click_exceptions.UsageError as exc:
+            exc.ctx = ctx
+            raise
+
     def get_help_option(self, ctx: Any) -> Any:
         option = super().get_help_option(ctx)  # type: ignore[misc]
         if option is not None:
@@ -55,7 +66,15 @@ class _Command(_Help, TyperCommand):
 
 
 class _Group(_Help, TyperGroup):
-    pass
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """An unknown command is one line listing the commands (not Click's guess)."""
+        from optrun.commands.exits import click_exceptions
+
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            commands = ", ".join(self.list_commands(ctx))
+            raise click_exceptions.UsageError(f"no such command '{name}'; the commands are {commands}", ctx)
+        return super().resolve_command(ctx, args)
 
 
 class _App(typer.Typer):
@@ -117,7 +136,8 @@ RunWorkers = Annotated[
         min=1,
         show_default=False,
         help="Local worker processes (1: in this process). Each run is limited to --blas-threads BLAS threads "
-        f"(default 1, set with threadpoolctl), so N workers keep to N cores (default: every usable core, here {CORES})",
+        "(default 1, set with threadpoolctl), so N workers keep to N cores "
+        f"(default: every usable core, here {CORES}).",
     ),
 ]
 Dask = Annotated[

@@ -70,9 +70,9 @@ def test_sweep_json_has_every_setting_and_run(write_config, workdir):
     data = json.loads(result.stdout)
     assert data["keys"] == ["optimizer.step_size", "seed"] and data["planned"] == 4 and len(data["runs"]) == 4
     settings = {s["point"]["optimizer.step_size"]: s for s in data["settings"]}
-    assert set(settings) == {"0.1", "1e-7"} and settings["0.1"]["best"] and not settings["1e-7"]["best"]
+    assert set(settings) == {0.1, 1e-7} and settings[0.1]["best"] and not settings[1e-7]["best"]  # typed, as swept
     finals = [r["gap"] for r in data["runs"] if r["optimizer.step_size"] == 1e-7]
-    assert settings["1e-7"]["mean"] == pytest.approx(sum(finals) / 2, rel=1e-12)
+    assert settings[1e-7]["mean"] == pytest.approx(sum(finals) / 2, rel=1e-12)
     shown = json.loads(invoke("show", data["sweep_dir"], "--json").stdout)
     assert shown["settings"] == data["settings"]
 
@@ -123,6 +123,7 @@ def test_report_and_show_describe_a_user_problem_given_with_problems(write_confi
 
 
 # ---------------------------------------------------------------- widths
+TOTALS = re.compile(r"\d+ (passed|of \d+ runs)")  # check's and sweep's last line: never folded, so grep finds it
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
@@ -145,7 +146,7 @@ def test_result_tables_fit_the_piped_width_and_keep_numbers_whole(write_config, 
     ):
         result = run_cli(*args, cwd=workdir, env_extra=env)
         assert result.returncode == 0, result.stderr
-        lines = result.stdout.splitlines()
+        lines = [line for line in result.stdout.splitlines() if not TOTALS.match(line)]  # one line each: grep
         assert lines and max(map(len, lines)) <= width, (args, result.stdout)
         outputs[args[0]] = result.stdout
     runs = [str(p) for p in run_dirs(workdir)]
@@ -165,8 +166,10 @@ def test_check_from_another_folder_shows_the_configs_below_their_folder(write_co
     result = run_cli("check", workdir, "-w", "1", cwd=elsewhere, env_extra={"COLUMNS": None})
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    assert "first-config-with-a-long-name.yaml" in text and "second-config-with-a-long-name.yaml" in text
-    assert max(map(len, text.splitlines())) <= 80
+    for name in ("first-config-with-a-long-name.yaml", "second-config-with-a-long-name.yaml"):
+        for part in re.split(r"(?<=[-/_])", name):  # a name may break after - / _, never inside a part
+            assert part in text, (part, text)
+    assert max(len(line) for line in text.splitlines() if not TOTALS.match(line)) <= 80
 
 
 # ---------------------------------------------------------------- sweep texts
@@ -266,3 +269,46 @@ def test_a_config_is_never_offered_the_python_only_problem(write_config, workdir
 def test_a_config_error_quotes_the_value_as_yaml(write_config, workdir, override, shown):
     result = invoke("run", write_config(OK), "--set", override)
     assert result.exit_code == 2 and shown in result.output
+
+
+def test_usage_errors_name_the_command_and_an_unknown_command_lists_them(tmp_path):
+    result = run_cli("sweep", "c.yaml", "--grid", cwd=tmp_path)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and line.startswith("error: python -m optrun sweep: ") and "--grid" in line
+    result = run_cli("bogus-cmd", cwd=tmp_path)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and "'bogus-cmd'" in line
+    assert all(command in line for command in ("run", "sweep", "check", "bench", "describe", "report"))
+
+
+def test_bench_set_of_the_suite_budget_is_refused_with_the_stop_key_to_use(workdir):
+    (workdir / "s.yaml").write_text("name: tiny\nproblems: [rosenbrock]\noptimizers: [gd]\n")
+    result = run_cli("bench", "s.yaml", "--set", "budget.max_fev=5", cwd=workdir)
+    [line] = result.stderr.splitlines()
+    assert result.returncode == 2 and "budget.max_fev" in line and "stop.max_fev" in line
+    assert not (workdir / "outputs").exists()
+
+
+def test_sweep_ties_within_rounding_and_null_values(write_config, workdir):
+    """Two settings whose gaps are both 0 or within rounding tie (no winner by
+    rounding noise); a swept null reads null in the table and sweep.csv."""
+    path = write_config(OK)
+    result = run_cli(
+        "sweep", path, "--grid", "stop.max_fev=null,1000", "-w", "1", cwd=workdir, env_extra={"COLUMNS": "200"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "best: tied: stop.max_fev=null; stop.max_fev=1000" in result.stdout
+    [sweep_dir] = (workdir / "outputs" / "cfg").glob("sweep-*")
+    with open(sweep_dir / "sweep.csv", newline="") as handle:
+        assert [row["stop.max_fev"] for row in csv.DictReader(handle)] == ["null", "1000"]
+
+
+def test_show_piped_prints_the_config_file_as_it_is(write_config, workdir):
+    long_line = (
+        "problem: {name: trid, dim: 2}\noptimizer: {name: adam, step_size: 0.1, b1: 0.9, b2: 0.999, eps: 1.0e-8}\n"
+    )
+    invoke("run", write_config(long_line + "stop: {max_iter: 5}\n"), "-q", "--no-plots")
+    [run] = run_dirs(workdir)
+    shown = run_cli("show", run, cwd=workdir, env_extra={"COLUMNS": None}).stdout
+    for line in (run / "config.yaml").read_text().splitlines():
+        assert line in shown.splitlines(), line

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.common import say
 from optrun.commands.tables import print_table
 from optrun.config.bench import load_suite
 from optrun.core.errors import ConfigError
@@ -95,7 +96,7 @@ def bench_command(
     runs are one line on stderr). ``overrides`` (``--set``) apply to every
     run, ``plots`` draws every run's plots.
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
-    from optrun.commands.common import err, failure_line, load_problems, out, shown, warn
+    from optrun.commands.common import err, failure_line, load_problems, shown, warn
     from optrun.commands.progress import progress
     from optrun.commands.sweep import run_new_or_resumed
     from optrun.engine.executors import check_dask_address
@@ -173,10 +174,8 @@ def bench_command(
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
         if not quiet and not json_out:
-            out().print(
+            say(
                 f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""),
-                highlight=False,
-                markup=False,
             )
         failed = sum(is_failed(r) for r in outcome.rows)
         if (
@@ -235,7 +234,7 @@ def print_json(bench_dir: Path, bench: dict[str, Any], rows: list[dict[str, Any]
 
 def show_bench(bench_dir: Path, quiet: bool = False, json_out: bool = False) -> int:
     """``optrun show BENCH_DIR``: the bench table from bench.csv (as JSON with ``json_out``; nothing with ``quiet``)."""
-    from optrun.commands.common import out, shown, visible
+    from optrun.commands.common import say, shown, visible
 
     bench = load_bench(bench_dir)
     rows = read_bench_csv(bench_dir / "bench.csv")
@@ -247,12 +246,10 @@ def show_bench(bench_dir: Path, quiet: bool = False, json_out: bool = False) -> 
     suite = bench["suite"]
     print_table(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
     problems = len({r["problem"] for r in bench["runs"]})
-    out().print(
+    say(
         visible(
             f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} "
             f"optimizers x {suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv"
         ),
-        highlight=False,
-        markup=False,
     )
     return 0

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from optrun.commands.common import shown, visible
+from optrun.commands.common import say, shown, visible
 from optrun.commands.tables import Breakable, print_table
 from optrun.core.errors import ConfigError, short
 from optrun.engine.calibrate import CalibrationResult, calibrate_configs
@@ -303,7 +303,7 @@ def update_command(
     if a config had an error, else 1 if a failure is left or a calibration
     failed, else 0. ``flag`` is the command's signal flag: Ctrl-C stops the
     calibration at once. ``quiet``: nothing on stdout; what still fails is one line on stderr."""
-    from optrun.commands.common import failure_line, out
+    from optrun.commands.common import failure_line
     from optrun.core.errors import RunIOError
 
     try:
@@ -313,12 +313,11 @@ def update_command(
     files = sorted({path for path, _ in changed})
     if not quiet:
         for path, change in changed:
-            out().print(f"updated {path}: {change}", highlight=False, markup=False)
+            say(f"updated {path}: {change}")
         for path, reason in left:
-            out().print(f"still failing {path}: {reason}", highlight=False, markup=False)
-        out().print(
+            say(f"still failing {path}: {reason}")
+        say(
             f"--update: {len(changed)} expected values rewritten in {len(files)} files; {len(left)} failures left",
-            highlight=False,
         )
     code = 2 if code == 2 else (1 if left else 0)
     calibrated = 0
@@ -350,7 +349,7 @@ def calibrate_command(
     exit status: 2 if a config had an error, 1 if one could not be
     calibrated, else 0. ``quiet``: no bar, no table; a failure is one line
     on stderr (unless ``said``: the caller prints that line)."""
-    from optrun.commands.common import failure_line, out
+    from optrun.commands.common import failure_line
     from optrun.commands.progress import progress
     from optrun.core.machine import blas_threads
     from optrun.engine.calibrate import variants
@@ -362,10 +361,9 @@ def calibrate_command(
     sensitive = sum(bool(r.calibration and r.calibration.sensitive) for r in results)
     if not quiet:
         print_table(calibration_table(results, note))
-        out().print(
+        say(
             f"--calibrate: tolerances written for {written} of {len(results)} configs "
             f"({sensitive} rounding-sensitive); margin {margin:g}",
-            highlight=False,
         )
     outcomes = {r.outcome for r in results}
     code = 2 if ERROR in outcomes else (1 if FAIL in outcomes else 0)

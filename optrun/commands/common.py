@@ -48,6 +48,12 @@ def out() -> Console:
     return Console(emoji=False, width=int(columns) if columns.isdigit() and int(columns) > 0 else 80)
 
 
+def say(text: str) -> None:
+    """One line of plain text on stdout (what was written, how many ran):
+    literal, never markup, and never folded, so grep finds it whole."""
+    out().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def warn(warning: str) -> None:
     """One warning line on stderr."""
     err.print(f"warning: {visible(warning, keep=chr(10))}", markup=False, style="yellow")

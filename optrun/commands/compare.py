@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.common import say
 from optrun.commands.tables import print_table
 from optrun.core.result import gap_text
 from optrun.engine.compare import expand_sweep_dirs, row, settings, write_csv
@@ -50,7 +51,7 @@ def compare_command(
     """``optrun compare``: write the overlaid loss plot ``out_file`` (.png,
     .svg or .pdf: its suffix is its format) and the table beside it as a CSV
     of the same name, print the table (as JSON with ``json_out``; nothing with ``quiet``)."""
-    from optrun.commands.common import load_problems, out, shown, visible, warn
+    from optrun.commands.common import load_problems, shown, visible, warn
     from optrun.core.rundir import read_run
     from optrun.plots.figures import plot_format
 
@@ -79,7 +80,5 @@ def compare_command(
     for path in run_dirs:  # a bench: also its optimizers side by side
         if is_bench_dir(path) and (path / "bench.csv").is_file():
             show_bench(path, quiet)
-    out().print(
-        visible(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}"), highlight=False, markup=False
-    )
+    say(visible(f"wrote {shown(out_file.resolve())} and {shown(csv_path.resolve())}"))
     return 0

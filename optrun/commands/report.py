@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.common import say
 from optrun.core.errors import ConfigError
 from optrun.core.paths import files_under
 from optrun.core.result import gap_text
@@ -311,7 +312,6 @@ def report_command(paths: Sequence[Path], out: Path, quiet: bool = False, proble
     with ``quiet``); ``problems``: the user problem files whose descriptions
     the page shows."""
     from optrun.commands.common import load_problems, shown, visible, warn
-    from optrun.commands.common import out as stdout
     from optrun.core.outputs import write_bytes_atomic
 
     load_problems(problems)
@@ -320,7 +320,5 @@ def report_command(paths: Sequence[Path], out: Path, quiet: bool = False, proble
         warn(warning)
     write_bytes_atomic(out, page.encode("utf-8"))
     if not quiet:
-        stdout().print(
-            visible(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)"), markup=False, highlight=False
-        )
+        say(visible(f"wrote {shown(out.resolve())} ({len(page) // 1024} KiB)"))
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from optrun.commands.common import say
+
 
 def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = None, quiet: bool = False) -> int:
     """Print the run's summary table (or its last trace row) and config.yaml;
@@ -70,7 +72,10 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
     console.print(Text(visible(f"problem: {problem_about(run.problem)}")), highlight=False)
-    console.print(Syntax(visible(config_text, keep="\n\t"), "yaml", background_color="default", word_wrap=True))
+    if console.is_terminal:
+        console.print(Syntax(visible(config_text, keep="\n\t"), "yaml", background_color="default", word_wrap=True))
+    else:  # piped: the file's own lines, never re-wrapped (copied into a config, they read back the same)
+        say(visible(config_text, keep="\n\t").rstrip("\n"))
     return 0
 
 
@@ -78,7 +83,7 @@ def plot_command(run_dir: Path, problems: Path | None, quiet: bool = False) -> i
     """``optrun plot``: redraw a run's plots (a sweep's: sweep.png and its
     runs') from its files and print their paths (not with ``quiet``); a run that cannot be read
     or a folder that cannot be written is an error (raised)."""
-    from optrun.commands.common import load_problems, out, shown, visible, warn
+    from optrun.commands.common import load_problems, shown, visible, warn
     from optrun.commands.sweep import plot_sweep_dir
     from optrun.core.rundir import read_run
     from optrun.engine.sweep_dir import is_sweep_dir
@@ -94,5 +99,5 @@ def plot_command(run_dir: Path, problems: Path | None, quiet: bool = False) -> i
     for warning in (*read_warnings, *warnings):
         warn(warning)
     for path in [] if quiet else written:
-        out().print(visible(shown(path.resolve())), highlight=False, markup=False)
+        say(visible(shown(path.resolve())))
     return 0

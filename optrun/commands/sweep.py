@@ -28,8 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.common import say
 from optrun.commands.tables import print_table
 from optrun.core.errors import ConfigError, OptrunError
+from optrun.core.result import gap_is_rounding
 from optrun.core.status import status
 from optrun.core.yaml_text import yaml_text
 from optrun.engine.executors import check_dask_address, choose
@@ -50,14 +52,14 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
     for row in rows:
         groups.setdefault(_group_key(row, keys), []).append(row)
     summary: list[dict[str, Any]] = []
-    for key, members in groups.items():
-        values = [r[metric] for r in members if r[metric] is not None and math.isfinite(r[metric])]
+    for members in groups.values():
+        values = [_value(r, metric) for r in members if r[metric] is not None and math.isfinite(r[metric])]
         statuses: dict[str, int] = {}
         for r in members:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
         summary.append(
             {
-                "point": dict(zip([k for k in keys if k != "seed"], key)),
+                "point": {k: members[0][k] for k in keys if k != "seed"},  # the values as swept (typed)
                 "runs": len(members),
                 "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
                 "metric": metric,
@@ -68,10 +70,19 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
             }
         )
     finite = [s for s in summary if s["mean"] is not None and s["ok"]]
-    best = min(finite, key=lambda s: s["mean"], default=None)
+    lowest = min((s["mean"] for s in finite), default=None)
     for s in summary:
-        s["best"] = s is best
+        s["best"] = s in finite and s["mean"] == lowest  # several when tied
     return summary
+
+
+def _value(row: dict[str, Any], metric: str) -> float:
+    """A run's final f or gap; a gap within the rounding of f near f* counts as 0
+    (:func:`optrun.core.result.gap_is_rounding`): no setting wins by rounding noise."""
+    value = row[metric]
+    if metric == "gap" and row.get("f") is not None and gap_is_rounding(value, row["f"] - value):
+        return 0.0
+    return value
 
 
 NUMERIC = ("runs", "mean", "min", "max")
@@ -90,16 +101,19 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     swept = [k for k in keys if k != "seed"]
     add_columns(table, [visible(column) for column in (*swept, "runs", "statuses", "mean", "min", "max")], NUMERIC)
     for s in summary:
-        cells = [Text(visible(s["point"][k])) for k in swept]  # user values: literal, never markup or a control
+        cells = [Text(visible(yaml_text(s["point"][k]))) for k in swept]  # literal, never markup or a control
         numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
         table.add_row(
             *cells, str(s["runs"]), Text(visible(s["statuses"])), *numbers, style="bold green" if s["best"] else ""
         )
-    best = next((s for s in summary if s["best"]), None)
-    if best is not None and len(summary) > 1:  # in words too: piped output (CI logs, files) has no colour
-        setting = visible(", ".join(f"{k}={best['point'][k]}" for k in swept))
+    best = [s for s in summary if s["best"]]
+    if best and len(summary) > 1:  # in words too: piped output (CI logs, files) has no colour
+        settings = "; ".join(", ".join(f"{k}={yaml_text(s['point'][k])}" for k in swept) for s in best)
+        tied = "tied: " if len(best) > 1 else ""
         table.caption = Text(
-            f"best: {setting} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best['mean']:.6g})"
+            visible(
+                f"best: {tied}{settings} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best[0]['mean']:.6g})"
+            )
         )
         table.caption_justify = "left"
     return table
@@ -124,7 +138,7 @@ def print_json(sweep_dir: Path, keys: Sequence[str], planned: int, rows: list[di
 def show_sweep(sweep_dir: Path, json_out: bool = False, quiet: bool = False) -> int:
     """``optrun show SWEEP_DIR``: the sweep's table and best setting (as JSON
     with ``json_out``; nothing with ``quiet``)."""
-    from optrun.commands.common import out, shown
+    from optrun.commands.common import shown
 
     plan, rows = sweep_rows(sweep_dir)
     if quiet:
@@ -134,11 +148,9 @@ def show_sweep(sweep_dir: Path, json_out: bool = False, quiet: bool = False) -> 
         return 0
     print_table(results_table(rows, plan.keys))
     plot = next((p for p in sorted(sweep_dir.glob("sweep.*")) if p.suffix not in (".json", ".csv")), None)
-    out().print(
+    say(
         f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
         + (f", {plot.name}" if plot else ""),
-        highlight=False,
-        markup=False,
     )
     return 0
 
@@ -264,7 +276,7 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
     ``quiet`` only failed runs, as one line on stderr); returns the exit
     status (128 + the signal if the sweep is unfinished, 1 if a run could not
     start, else 0) with a line on stderr saying what to do."""
-    from optrun.commands.common import err, failure_line, out, shown
+    from optrun.commands.common import err, failure_line, shown
     from optrun.engine.signals import signal_name
 
     done = sum(is_done(r) for r in outcome.rows)
@@ -276,7 +288,7 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
         f"{shown(outcome.sweep_dir.resolve())}/sweep.csv"
     )
     if not quiet:
-        out().print(summary + (f", {outcome.plot.name}" if outcome.plot else ""), highlight=False, markup=False)
+        say(summary + (f", {outcome.plot.name}" if outcome.plot else ""))
     elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
         failure_line(f"sweep: {summary}")
     if outcome.stopped or done < planned:

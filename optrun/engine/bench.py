@@ -97,6 +97,12 @@ def check_overrides(overrides: Sequence[str]) -> None:
             )
         if key == "output.plots":
             raise ConfigError("cannot set 'output.plots' for a bench: use --plots", source="--set")
+        if key.split(".")[0] == "budget":  # the suite file's key, not a run config's
+            raise ConfigError(
+                f"cannot set '{key}': the budget is the suite file's; each run's stop rules are stop.* "
+                "(e.g. --set stop.max_fev=500)",
+                source="--set",
+            )
 
 
 def make_bench_plan(

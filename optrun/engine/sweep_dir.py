@@ -206,9 +206,9 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
         writer.writerow(
             {
                 c: (
-                    ""
-                    if row.get(c) is None
-                    else (yaml_text(row[c]) if c in keys else row[c])  # a swept value as the table and --set write it
+                    yaml_text(row[c])  # a swept value as the table and --set write it (null too)
+                    if c in keys and c in row
+                    else ("" if row.get(c) is None else row[c])
                 )
                 for c in columns
             }
