@@ -88,6 +88,30 @@ def _value(row: dict[str, Any], metric: str) -> float:
 NUMERIC = ("runs", "mean", "min", "max")
 
 
+def best_line(rows: list[dict[str, Any]], keys: Sequence[str]) -> str | None:
+    """The best setting in words, under the table (piped output has no colour):
+    several when tied; None for a sweep of one setting."""
+    summary = summarize(rows, keys)
+    best = [s for s in summary if s["best"]]
+    if not best or len(summary) < 2:
+        return None
+    swept = [k for k in keys if k != "seed"]
+    settings = "; ".join(", ".join(f"{k}={yaml_text(s['point'][k])}" for k in swept) for s in best)
+    measure = "f - f*" if best[0]["metric"] == "gap" else "f"
+    tied = "tied: " if len(best) > 1 else ""
+    return f"best: {tied}{settings} (lowest mean {measure}, {best[0]['mean']:.6g})"
+
+
+def print_results(rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    """The sweep's table and, in words, its best setting."""
+    from optrun.commands.common import visible
+
+    print_table(results_table(rows, keys))
+    line = best_line(rows, keys)
+    if line is not None:
+        say(visible(line))
+
+
 def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
     from rich.table import Table
     from rich.text import Text
@@ -106,16 +130,6 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
         table.add_row(
             *cells, str(s["runs"]), Text(visible(s["statuses"])), *numbers, style="bold green" if s["best"] else ""
         )
-    best = [s for s in summary if s["best"]]
-    if best and len(summary) > 1:  # in words too: piped output (CI logs, files) has no colour
-        settings = "; ".join(", ".join(f"{k}={yaml_text(s['point'][k])}" for k in swept) for s in best)
-        tied = "tied: " if len(best) > 1 else ""
-        table.caption = Text(
-            visible(
-                f"best: {tied}{settings} (lowest mean {'f - f*' if metric == 'gap' else 'f'}, {best[0]['mean']:.6g})"
-            )
-        )
-        table.caption_justify = "left"
     return table
 
 
@@ -146,7 +160,7 @@ def show_sweep(sweep_dir: Path, json_out: bool = False, quiet: bool = False) -> 
     if json_out:
         print_json(sweep_dir, plan.keys, len(plan.runs), rows)
         return 0
-    print_table(results_table(rows, plan.keys))
+    print_results(rows, plan.keys)
     plot = next((p for p in sorted(sweep_dir.glob("sweep.*")) if p.suffix not in (".json", ".csv")), None)
     say(
         f"{len(rows)} of {len(plan.runs)} runs finished; {shown(sweep_dir.resolve())}/sweep.csv"
@@ -239,7 +253,7 @@ def sweep_command(
         if json_out and not quiet:
             print_json(outcome.sweep_dir, outcome.keys, len(plan.runs), outcome.rows)
         elif not quiet:
-            print_table(results_table(outcome.rows, outcome.keys))
+            print_results(outcome.rows, outcome.keys)
         return report_sweep(outcome, len(plan.runs), quiet or json_out)
 
 
