@@ -38,3 +38,19 @@ def other_kernel_env():
     if machine_kernel_setting():
         return None
     return {"OPENBLAS_CORETYPE": "Prescott", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def run_plainly(optimizer, problem="rosenbrock", **stop):
+    """``optrun.run`` of ``optimizer`` on ``problem`` with no stop rule of
+    optrun's own (grad_tol off, max_iter out of reach) unless ``stop`` gives
+    one, and no plots: the run ends where the method itself ends."""
+    import optrun
+
+    return optrun.run(
+        {
+            "problem": problem,
+            "optimizer": optimizer,
+            "stop": {"max_iter": 100000, "grad_tol": None, **stop},
+            "output": {"plots": False},
+        }
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 import autograd.numpy as anp
 import numpy as np
 import pytest
-from helpers import REPO, run_cli, run_dirs
+from helpers import REPO, run_cli, run_dirs, run_plainly
 
 import optrun
 from optrun.core.errors import ConfigError
@@ -214,15 +214,7 @@ def direct_scipy(problem, name, **options):
         return minimize(value_and_grad(prep.oracle.fun), prep.x0, jac=True, method=method, options=settings)
 
 
-def run(optimizer, problem="rosenbrock", **stop):
-    return optrun.run(
-        {
-            "problem": problem,
-            "optimizer": optimizer,
-            "stop": {"max_iter": 100000, "grad_tol": None, **stop},
-            "output": {"plots": False},
-        }
-    )
+run = run_plainly
 
 
 @pytest.mark.parametrize("budget", [3, 10, 17, 25])

@@ -7,6 +7,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad, hessian
+from helpers import run_plainly
 
 import optrun
 from optrun.core.optimizers import OPTIMIZERS
@@ -22,15 +23,7 @@ SCIPY = {
 }
 
 
-def run(optimizer, problem="rosenbrock", **stop):
-    return optrun.run(
-        {
-            "problem": problem,
-            "optimizer": optimizer,
-            "stop": {"max_iter": 100000, "grad_tol": None, **stop},
-            "output": {"plots": False},
-        }
-    )
+run = run_plainly
 
 
 def rosen(x):
