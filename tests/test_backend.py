@@ -189,7 +189,7 @@ def test_a_problem_without_jax_is_refused_at_backend_naming_its_backends():
 def test_cli_backend_errors_are_one_line_with_exit_status_2(workdir):
     for value, message in (
         ("jaxx", "backend: unknown backend 'jaxx'; did you mean 'jax'?"),
-        ("[jax]", "backend: input should be a valid string"),
+        ("[jax]", "backend: input should be text"),
     ):
         out = subprocess.run(
             [sys.executable, "-m", "optrun", "run", str(CONFIGS / "trid-gd.yaml"), "--set", f"backend={value}"],

@@ -665,7 +665,7 @@ CRASH_CASES = [
     ),
     ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: no such option --bogus; it takes --set/-s"),
     ("usage-missing-argument", {}, ["run"], "run: Missing argument 'CONFIG'."),
-    ("usage-unknown-command", {}, ["runn"], "No such command 'runn'."),
+    ("usage-unknown-command", {}, ["runn"], "no such command 'runn'; the commands are run, "),
     ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "Invalid value for '--seeds'"),
 ]
 

@@ -67,7 +67,8 @@ def show_command(run_dir: Path, json_out: bool = False, problems: Path | None = 
         last = {k: float(v[-1]) for k, v in run.trace.items()} if len(run.trace["iter"]) else {}
         console.print(
             f"[bold]{escape(visible(title))}[/]: no summary.json, the run did not finish (killed?); "
-            f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}"
+            f"last trace row: iteration {int(last.get('iter', 0))}, f = {last.get('f', float('nan')):.10g}",
+            soft_wrap=True,  # one line: grep finds it
         )
     else:
         console.print(summary_table(run.summary, shown(run.path.resolve()), title=title))
