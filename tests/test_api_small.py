@@ -190,6 +190,7 @@ def tenths_below(options):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem, gap", [("tenths", 0.1 + 0.2 - 0.3), ("tenths_below", 0.3 - (0.1 + 0.2))])
 def test_optrun_run_shows_a_rounding_residue_as_zero(tmp_path, problem, gap):
     (tmp_path / "problems").mkdir()

@@ -391,6 +391,7 @@ def test_scipy_methods_run_on_jax_derivatives(method):
     np.testing.assert_allclose(ends["jax"].x, np.ones(2), rtol=0, atol=near)
 
 
+@pytest.mark.slow
 def test_optrun_grad_differentiates_with_autograd_whatever_the_backend():
     """optrun grad (optrun.core.derivatives) stays on autograd: a config asking
     for jax gets autograd's derivatives of the same problem."""

@@ -111,6 +111,7 @@ def test_random_starts_are_seeded_shared_by_optimizers_and_scaled(workdir):
 BIG_DIM = 60_000
 
 
+@pytest.mark.slow
 def test_a_large_dimension_bench_writes_small_files_and_a_run_redoes_alone(workdir):
     """Issue 28 point 7: two 1-iteration runs at dimension 60000 wrote every
     start in full (sweep.json, config.yaml, sweep.csv, the sweep plot's labels:

@@ -1,3 +1,4 @@
+import pytest
 from typer.testing import CliRunner
 
 from optrun.cli import app
@@ -77,6 +78,7 @@ def test_list_optimizers_says_which_loop_runs_each_method_on_jax():
     assert rows["adam"] == "jax: compiled loop" and rows["bfgs"] == rows["newton"] == "jax: Python loop"
 
 
+@pytest.mark.slow
 def test_plugin_text_with_terminal_escapes_is_shown_not_obeyed(tmp_path):
     """Issue 28, point 12: a plugin's description, formula or note printed raw
     control sequences (a window title, a cleared screen)."""

@@ -95,6 +95,7 @@ yaml_values = st.recursive(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None)
 @given(yaml_values)
 def test_yaml_text_round_trips_through_the_config_reader(value):
@@ -338,6 +339,7 @@ def digit_words(text: str) -> set[str]:
     return {word.strip(",;") for word in words if any(c.isdigit() for c in word)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [60, 80, 140])
 def test_tables_fit_the_width_and_never_break_a_number(columns):
     """Issue 29: piped at 80 columns, list-problems broke `f* = 0.008214` /

@@ -70,6 +70,7 @@ def test_each_field_can_fail(workdir, expect, broke):
     assert broke in check_one("c.yaml").message
 
 
+@pytest.mark.slow
 def test_tolerance_edges_and_per_field_tolerances(workdir):
     # gd stops at |grad| <= 1e-10: f is within ~1e-21 of -2; x within 1e-10 of 2 (|g| / lambda_min), and no closer than
     # 0.7e-10 / 3 / sqrt(2) = 1.6e-11: gd's last step shrank |g| by at most 0.7 (1 - 0.1 * 3), from above 1e-10, and

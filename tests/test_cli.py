@@ -137,6 +137,7 @@ def test_list_commands():
         assert text in optimizers.stdout
 
 
+@pytest.mark.slow
 def test_list_commands_do_not_import_matplotlib_or_scipy():
     code = (
         "import sys; from optrun.cli import app; from typer.testing import CliRunner;"
@@ -162,6 +163,7 @@ def test_help_imports_no_numerical_library():
 
 
 # ------------------------------------------------------------ real processes
+@pytest.mark.slow
 def test_python_dash_m_and_console_script(write_config, workdir):
     proc = run_cli("run", write_config(TRID), "--json", cwd=workdir)
     assert proc.returncode == 0, proc.stderr

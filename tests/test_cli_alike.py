@@ -63,6 +63,7 @@ def test_check_json_is_refused_with_calibrate(write_config):
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "--json" in result.stderr
 
 
+@pytest.mark.slow
 def test_sweep_json_has_every_setting_and_run(write_config, workdir):
     path = write_config(OK)
     result = invoke("sweep", path, "--grid", "optimizer.step_size=0.1,1e-7", "--seeds", "2", "-w", "1", "--json")
@@ -97,6 +98,7 @@ def test_show_compare_plot_report_quiet_print_nothing_but_do_their_work(write_co
     assert invoke("show", workdir / "nowhere", "-q").exit_code != 0  # quiet, but the status still says it
 
 
+@pytest.mark.slow
 def test_report_and_show_describe_a_user_problem_given_with_problems(write_config, workdir):
     folder = workdir / "mine"
     folder.mkdir()
@@ -159,6 +161,7 @@ def test_result_tables_fit_the_piped_width_and_keep_numbers_whole(write_config, 
     assert "-2" in numbers(outputs["check"])  # trid 2's f* = -2, whole
 
 
+@pytest.mark.slow
 def test_check_from_another_folder_shows_the_configs_below_their_folder(write_config, workdir, tmp_path_factory):
     write_config(OK + EXPECT, "first-config-with-a-long-name.yaml")
     write_config(OK + EXPECT, "second-config-with-a-long-name.yaml")
@@ -173,6 +176,7 @@ def test_check_from_another_folder_shows_the_configs_below_their_folder(write_co
 
 
 # ---------------------------------------------------------------- sweep texts
+@pytest.mark.slow
 def test_a_swept_value_reads_the_same_in_the_table_and_sweep_csv(write_config, workdir):
     path = write_config(OK)
     result = run_cli("sweep", path, "--grid", "optimizer.step_size=0.1,1e-07", "-w", "1", cwd=workdir)
@@ -184,6 +188,7 @@ def test_a_swept_value_reads_the_same_in_the_table_and_sweep_csv(write_config, w
     assert re.search(r"\s1e-7\s", result.stdout) and "1.0e-07" not in result.stdout and "1e-07" not in result.stdout
 
 
+@pytest.mark.slow
 def test_a_seeds_only_sweep_names_no_best_setting(write_config, workdir):
     path = write_config(OK.replace("optimizer:", "init: {kind: normal, scale: 1}\noptimizer:"))
     result = run_cli("sweep", path, "--seeds", "3", "-w", "1", cwd=workdir)
@@ -206,6 +211,7 @@ importlib.machinery.PathFinder.find_spec = _hidden
 """
 
 
+@pytest.mark.slow
 def test_vectorize_without_jax_names_no_empty_run(write_config, workdir):
     """jax cannot be found (a sitecustomize hides it from the import system,
     as on a machine without it): the one-line error has no '(run with )'."""
@@ -219,6 +225,7 @@ def test_vectorize_without_jax_names_no_empty_run(write_config, workdir):
     assert "jax" in line and "run with" not in line
 
 
+@pytest.mark.slow
 def test_a_backend_whose_library_fails_to_import_is_one_line(write_config, workdir):
     broken = workdir / "broken"
     (broken / "jax").mkdir(parents=True)
@@ -250,6 +257,7 @@ def test_comparison_to_pandas_keeps_number_columns_numeric_without_a_known_minim
     assert frame["f"].tolist() == [r.summary.fun for r in runs]
 
 
+@pytest.mark.slow
 def test_a_config_is_never_offered_the_python_only_problem(write_config, workdir):
     path = write_config(OK)
     result = run_cli("run", path, "--set", "problem={name: rosenbrok}", cwd=workdir)
@@ -271,6 +279,7 @@ def test_a_config_error_quotes_the_value_as_yaml(write_config, workdir, override
     assert result.exit_code == 2 and shown in result.output
 
 
+@pytest.mark.slow
 def test_usage_errors_name_the_command_and_an_unknown_command_lists_them(tmp_path):
     result = run_cli("sweep", "c.yaml", "--grid", cwd=tmp_path)
     [line] = result.stderr.splitlines()
@@ -281,6 +290,7 @@ def test_usage_errors_name_the_command_and_an_unknown_command_lists_them(tmp_pat
     assert all(command in line for command in ("run", "sweep", "check", "bench", "describe", "report"))
 
 
+@pytest.mark.slow
 def test_bench_set_of_the_suite_budget_is_refused_with_the_stop_key_to_use(workdir):
     (workdir / "s.yaml").write_text("name: tiny\nproblems: [rosenbrock]\noptimizers: [gd]\n")
     result = run_cli("bench", "s.yaml", "--set", "budget.max_fev=5", cwd=workdir)
@@ -289,6 +299,7 @@ def test_bench_set_of_the_suite_budget_is_refused_with_the_stop_key_to_use(workd
     assert not (workdir / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_sweep_ties_within_rounding_and_null_values(write_config, workdir):
     """Two settings whose gaps are both 0 or within rounding tie (no winner by
     rounding noise); a swept null reads null in the table and sweep.csv."""

@@ -125,6 +125,7 @@ def test_every_command_has_the_common_flags_the_readme_table_gives_it():
         assert app_flags(command, common) == flags, command
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag", ["--quiet", "--set", "--problems", "--workers"])
 def test_a_common_flag_has_one_help_text(flag):
     """One definition per flag: the same help on every command (--json, --out and --plots say what they print)."""
@@ -136,6 +137,7 @@ def test_a_common_flag_has_one_help_text(flag):
     assert len(texts) == 1, texts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS)
 def test_an_unknown_option_lists_the_options_the_command_has(command, tmp_path):
     result = run_cli(command, "--no-such-flag", cwd=tmp_path)
@@ -169,6 +171,7 @@ def test_check_quiet_prints_nothing_on_success_and_one_line_for_a_diverged_run(w
     assert loud.exit_code == 1 and "FAIL" in loud.stdout and loud.stderr == ""  # without --quiet: the table
 
 
+@pytest.mark.slow
 def test_sweep_quiet_prints_nothing_on_success_and_one_line_for_a_diverged_run(workdir):
     (workdir / "s.yaml").write_text(DIVERGES)
     fine = invoke("sweep", "s.yaml", "--grid", "optimizer.step_size=0.01,0.05", "--workers", "1", "--quiet")

@@ -352,6 +352,7 @@ def test_every_first_order_method_declares_a_compiled_direction_and_the_others_d
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIRST_ORDER)
 def test_a_method_registered_with_a_compiled_form_takes_the_steps_of_its_python_form(name):
     """The two forms of a method, its NumPy direction (the Python loop's) and

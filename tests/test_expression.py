@@ -22,6 +22,7 @@ def expression(expr, params=None, **run):
     }
 
 
+@pytest.mark.slow
 def test_expression_runs_and_converges(workdir):
     result = optrun.run(expression("(x - 1)**2 + 10*(y - x**2)**2"))
     assert result.status == "converged"
@@ -164,6 +165,7 @@ def test_catalogue_builds_expression_from_its_example():
         optrun.run({"problem": {"name": "expression", "params": {"x": 1.0}}, "optimizer": "gd"})
 
 
+@pytest.mark.slow
 def test_describe_and_list_problems_commands(tmp_path):
     from helpers import run_cli
 

@@ -295,6 +295,7 @@ def test_an_order_beyond_its_cost_is_refused_before_it_starts(workdir):
     assert not (workdir / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_the_derivatives_plot_draws_only_the_orders_it_can_afford(workdir, monkeypatch):
     from optrun.core import derivatives as d
 

@@ -71,6 +71,7 @@ def _edit_json(path, change):
         (lambda d: d.update(runs=[]), "'runs' should be a list of 1 to"),
     ],
 )
+@pytest.mark.slow
 def test_a_tampered_bench_json_is_one_line(copy, change, words):
     _edit_json(copy / "bench.json", change)
     message = _error(load_bench, copy)
@@ -135,6 +136,7 @@ SPECIAL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", SPECIAL)
 @pytest.mark.parametrize("name", ["bench.json", "bench.csv", "runs/sweep.json"])
 def test_a_fifo_or_dev_zero_in_place_of_a_file_is_refused_without_blocking(copy, make, name):
@@ -209,6 +211,7 @@ def test_the_log_axis_survives_huge_inf_and_nan_values(workdir):
     assert moved and np.nanmax(clipped) == 1e200 and np.isnan(clipped[4])
 
 
+@pytest.mark.slow
 def test_a_1200_deep_tree_is_searched_for_configs_and_runs(tmp_path):
     from optrun.commands.report import find_runs
     from optrun.engine.checks import find_configs

@@ -229,6 +229,7 @@ def test_lbfgs_gets_the_budget_as_its_own_maxfun(workdir, budget):
     assert (result.fun, result.nit, result.nfev, result.njev) == (direct.fun, direct.nit, direct.nfev, direct.njev)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["bfgs", "cg", "newton-cg", "trust-ncg", "trust-exact"])
 def test_scipy_methods_without_an_evaluation_limit_stop_by_the_rule(workdir, name):
     """BFGS, CG, Newton-CG and the trust regions have no evaluation limit in

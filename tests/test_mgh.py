@@ -425,6 +425,7 @@ def test_list_problems_shows_the_problems_and_the_suites():
     assert "mgh" in suites and "24: rosenbrock, freudenstein_roth" in suites and "Moré, Garbow & Hillstrom" in suites
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MGH)
 def test_describe_every_mgh_problem(name):
     result = runner.invoke(app, ["describe", name], env={"COLUMNS": "200"})

@@ -1020,6 +1020,7 @@ def test_fix_with_gd_matches_the_closed_form(workdir):
     np.testing.assert_allclose(result.trace["x"][:4], 1.2 - 1.1 * 0.96 ** np.arange(4), rtol=0, atol=rounding(8, 1.2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_fix_works_with_every_optimizer(name, workdir):
     optimizer, max_iter, grad_tol, tuned = settings(name, "goldfield")

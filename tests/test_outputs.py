@@ -282,6 +282,7 @@ def test_output_log_every_is_checked_in_the_config(value, message):
     assert text.startswith("output.log_every:") and message in text and "\n" not in text
 
 
+@pytest.mark.slow
 def test_log_every_changes_the_trace_only(workdir):
     """A run with log_every 100 writes the same summary.json as with 1 (but
     the time), a subset of its trace rows with the first, the last and the

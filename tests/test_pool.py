@@ -198,6 +198,7 @@ def pid_and_session(index: int, parent: int, gate: str) -> tuple[int, int]:
     return os.getpid(), os.getsid(0)
 
 
+@pytest.mark.slow
 def test_helpers_run_in_sessions_of_their_own(tmp_path):
     # Linux's autogroup shares the CPU per session: a helper left in the caller's session would share its slice
     parent = os.getpid()

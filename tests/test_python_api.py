@@ -156,6 +156,7 @@ def test_html_escapes_user_text(workdir):
     assert result.status == "failed" and "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+@pytest.mark.slow
 def test_a_result_draws_its_plots_into_given_axes(workdir):
     from matplotlib.figure import Figure
 

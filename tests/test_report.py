@@ -142,6 +142,7 @@ def _report(path, workdir):
     return (workdir / "r.html").read_text(), result.stderr
 
 
+@pytest.mark.slow
 def test_a_plot_linked_to_a_file_outside_the_folder_is_not_embedded(workdir, shared):
     """Issue 28, point 11: loss.png -> /etc/shadow ended up base64 in the page."""
     import base64
@@ -155,6 +156,7 @@ def test_a_plot_linked_to_a_file_outside_the_folder_is_not_embedded(workdir, sha
     assert "params.png" in html  # the run's own plots are still there
 
 
+@pytest.mark.slow
 def test_a_run_linked_outside_is_left_out_and_study_images_are_checked(workdir, shared):
     """A run whose config.yaml links outside is left out; a sweep folder's study image
     that links outside, is not an image, or is a FIFO, is left out with a warning."""
@@ -185,6 +187,7 @@ def test_a_run_linked_outside_is_left_out_and_study_images_are_checked(workdir, 
     assert "drawing.svg" in html and "data:image/svg+xml;base64," in html
 
 
+@pytest.mark.slow
 def test_an_oversized_image_is_left_out(workdir, shared, monkeypatch):
     from optrun.commands import report
 
@@ -195,6 +198,7 @@ def test_an_oversized_image_is_left_out(workdir, shared, monkeypatch):
     assert "alt='loss.png'" not in html
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["summary.json", "trace.csv"])
 def test_a_run_whose_results_link_outside_is_left_out(workdir, shared, name):
     """Values read through a link out of the run (a summary or trace someone

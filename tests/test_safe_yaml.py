@@ -55,6 +55,7 @@ def test_every_worded_syntax_error_has_a_sample():
 @pytest.mark.parametrize(
     "text", list(SAMPLES) + ["a: [1, 2]\nb: {c: 1e-8}\n", "x: " + "[" * 50 + "]" * 50], ids=lambda t: repr(t[:20])
 )
+@pytest.mark.slow
 def test_the_answer_does_not_depend_on_libyaml(monkeypatch, text):
     def answer():
         try:

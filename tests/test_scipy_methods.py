@@ -73,6 +73,7 @@ def test_every_scipy_entry_is_in_the_table():
     assert sorted(n for n, e in OPTIMIZERS.items() if e.remember_last) == sorted(SCIPY)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", ["rosenbrock", "beale"])
 @pytest.mark.parametrize("name", sorted(SCIPY))
 def test_counts_are_scipys_own(workdir, problem, name):

@@ -389,6 +389,7 @@ def test_categorical_keys_are_plotted_and_a_seeds_only_sweep_names_no_plot(workd
     assert not (sweep_dir / "sweep.png").exists()
 
 
+@pytest.mark.slow
 def test_show_plot_and_compare_take_a_sweep_directory(workdir):
     (workdir / "s.yaml").write_text(FAMILIES)
     assert sweep("s.yaml", "--grid", "optimizer.step_size=0.01,0.1", "--workers", "1").exit_code == 0
@@ -408,6 +409,7 @@ def test_show_plot_and_compare_take_a_sweep_directory(workdir):
     assert "run-0002/loss.png" in plotted.stdout
 
 
+@pytest.mark.slow
 def test_compare_takes_a_name_folder_as_its_runs(workdir):
     (workdir / "s.yaml").write_text(FAMILIES)
     for step in ("0.01", "0.1"):

@@ -157,6 +157,7 @@ def summary_of(root, name):
     ],
     ids=["objective", "objective-kbd", "update", "schedule"],
 )
+@pytest.mark.slow
 def test_cli_run_records_user_exit_as_failed(project, fault, optimizer, said):
     done = run_cli("run", config(project, fault=fault, optimizer=optimizer), "--json", cwd=project)
     assert done.returncode == 1, done.stderr
@@ -169,6 +170,7 @@ def test_cli_run_records_user_exit_as_failed(project, fault, optimizer, said):
 @pytest.mark.parametrize(
     "fault, said", [("exit", "called sys.exit(42)"), ("kbd", "raised KeyboardInterrupt (no signal arrived)")]
 )
+@pytest.mark.slow
 def test_cli_grad_of_an_objective_that_exits_is_one_line_and_nothing_recorded(project, fault, said):
     path = config(project, fault=fault)
     done = run_cli("grad", path, "--set", "init.kind=zeros", cwd=project)  # x = 0: below 0.5, where it exits
@@ -189,6 +191,7 @@ def test_cli_grad_of_an_objective_that_exits_is_one_line_and_nothing_recorded(pr
         ("uc_text", "initializer 'uc_text' returned a start unlike the problem's: x: must be an array of shape (4,)"),
     ],
 )
+@pytest.mark.slow
 def test_cli_bad_initializer_is_one_line_and_nothing_on_disk(project, kind, said):
     done = run_cli("run", config(project, extra=f"init: {{kind: {kind}}}\n"), cwd=project)
     assert done.returncode == 2
@@ -217,6 +220,7 @@ def test_cli_sweep_in_pool_helpers_keeps_every_other_run(project):
     assert all("the objective called sys.exit(42)" in row for row in rows if ",failed," in row)
 
 
+@pytest.mark.slow
 def test_cli_check_reports_each_exiting_run_alone(project):
     expect = "expect: {status: max_iter}\nstop: {max_iter: 3}\n"
     config(project, "a.yaml", fault="exit", extra=expect)
@@ -238,6 +242,7 @@ def test_cli_check_reports_each_exiting_run_alone(project):
         ("close_exit", "failed", "then optimizer 'uc_opt' called sys.exit(7) in close()"),
     ],
 )
+@pytest.mark.slow
 def test_cli_close_that_fails_still_writes_the_summary(project, fault, status, said):
     done = run_cli(
         "run", config(project, optimizer=f"{{name: uc_opt, fault: {fault}}}", extra="stop: {max_iter: 5}\n"),
@@ -249,6 +254,7 @@ def test_cli_close_that_fails_still_writes_the_summary(project, fault, status, s
     assert summary["message"].startswith("reached max_iter = 5")
 
 
+@pytest.mark.slow
 def test_cli_non_string_problem_name_is_refused_and_contained(project):
     (project / "problems" / "badname.py").write_text(
         "from optrun import Problem, register_problem\n"
