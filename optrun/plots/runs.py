@@ -137,10 +137,16 @@ def _rebuild(run: RunFiles) -> Prepared:
 
 
 # --------------------------------------------------------------------- loss
+def point_marker(it: np.ndarray) -> str | None:
+    """A dot for a one-row trace (a max_iter 0 run: a line through one point draws nothing), else none."""
+    return "o" if len(it) == 1 else None
+
+
 def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     """f (or f - f* on a log axis) and the gradient norm against iterations:
     two panels, or with ``ax`` one panel with the gradient norm on a twin axis."""
     it, f, g = run.trace["iter"], run.trace["f"], run.trace["grad_norm"]
+    marker = point_marker(it)
     if ax is None:
         fig, (ax_f, ax_g) = subplots(2, 1, figsize=(8, 6), sharex=True)
         fig.subplots_adjust(left=0.12, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
@@ -157,7 +163,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         gap, floor = (
             log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
         )
-        ax_f.plot(it, gap, color="tab:blue")
+        ax_f.plot(it, gap, color="tab:blue", marker=marker)
         log_scale(ax_f)
         note = zero_gap_note(it, run.trace["gap"], float(floor[0])) if floor is not None else None
         if note is not None:
@@ -175,7 +181,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
             )
         ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
     else:
-        ax_f.plot(it, f, color="tab:blue")
+        ax_f.plot(it, f, color="tab:blue", marker=marker)
         ax_f.set_ylabel("f")
         ax_f.text(0.99, 0.95, "f* unknown", transform=ax_f.transAxes, ha="right", va="top", color="gray")
     best = run.summary.best if run.summary is not None else None
@@ -184,7 +190,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         ax_f.legend(loc="upper right", bbox_to_anchor=(1.0, 0.88))
     set_title(ax_f, run, "objective", own=ax is None)
     ax_f.grid(alpha=0.3)
-    ax_g.plot(it, g, color="tab:orange", linestyle="-" if ax is None else ":")
+    ax_g.plot(it, g, color="tab:orange", linestyle="-" if ax is None else ":", marker=marker)
     if np.any(np.isfinite(g) & (g > 0)):
         log_scale(ax_g)
     ax_g.set_ylabel("gradient norm")
@@ -213,7 +219,7 @@ def plot_params(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     own = ax is None
     fig, ax = own_axes(ax, (8, 5), dict(left=0.1, right=0.97, top=0.93, bottom=0.1))
     for name in shown:
-        ax.plot(run.trace["iter"], run.trace[name], label=name)
+        ax.plot(run.trace["iter"], run.trace[name], label=name, marker=point_marker(run.trace["iter"]))
     left_out = len(names) - len(shown)
     what = "parameter paths" + (f" (first {len(shown)} of {len(names)}; {left_out} left out)" if left_out else "")
     set_title(ax, run, what, own=own)
