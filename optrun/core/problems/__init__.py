@@ -104,6 +104,7 @@ class Problem:
     fit: Callable[[Params], Fit] | None = None  # model-fitting problems: data for fit.png
     vector: Callable[[Params], Any] | None = None  # vector-valued problems: params -> array of shape (outputs,)
     outputs: int = 1  # entries of vector's value (1 for a scalar objective)
+    vectorized: bool | None = None  # None: as the registry entry declares; False: not this one (a formula with sum)
 
     def initial(self, seed: int) -> Params:
         start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start
@@ -175,6 +176,12 @@ class ProblemEntry:
     backends: tuple[str, ...] = AUTOGRAD_ONLY
     takes_module: bool = False  # build(options, xp) rather than build(options)
     python_only: bool = False  # built from a Python function (optrun.minimize), never from a config file
+    vectorized: bool = False  # objective(params) broadcasts: see register_problem
+
+    def broadcasts(self, problem: Problem) -> bool:
+        """Whether ``problem`` (built from this entry) may be called on a whole
+        mesh at once: its own ``vectorized`` when set, else the entry's."""
+        return self.vectorized if problem.vectorized is None else problem.vectorized
 
     def make(self, options: Options, backend: Any = None) -> Problem:
         """The problem built for ``backend`` (an :class:`optrun.core.backend.Backend`;
@@ -213,6 +220,7 @@ def register_problem(
     options: type[Options] = NoOptions,
     backends: tuple[str, ...] | None = None,
     python_only: bool = False,
+    vectorized: bool = False,
 ) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
     """Decorator: register ``build(options) -> Problem`` under ``name``
     (``formula`` and ``parameters`` are what list-problems and describe show;
@@ -220,7 +228,15 @@ def register_problem(
 
     With ``backends`` (e.g. ``("autograd", "jax")``) the build is written for
     any of them: ``build(options, xp) -> Problem``, ``xp`` the backend's array
-    module. Without, the problem runs on autograd only."""
+    module. Without, the problem runs on autograd only.
+
+    ``vectorized=True`` declares that the objective broadcasts: called with
+    every scalar parameter given as an array of points (all of one shape), it
+    returns f at each point, an array of that shape (it sums over nothing but
+    its own data). The landscape plot then evaluates its mesh in one call;
+    otherwise point by point (a function that sums, ``sum([x - 1, y - 1])``,
+    would sum the whole mesh). A built problem may turn it off for itself
+    with ``Problem(vectorized=False)``."""
     if backends is not None:
         backends = tuple(backends)
         if not backends or not all(isinstance(b, str) for b in backends):
@@ -238,6 +254,7 @@ def register_problem(
                 parameters=parameters,
                 backends=AUTOGRAD_ONLY if backends is None else backends,
                 python_only=python_only,
+                vectorized=vectorized,
                 takes_module=backends is not None,
             ),
         )

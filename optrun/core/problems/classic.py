@@ -54,6 +54,7 @@ def _polish(fun, x: np.ndarray, steps: int = 2) -> np.ndarray:
     parameters="x, y",
     options=NoOptions,
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def himmelblau(options: NoOptions, xp) -> Problem:
     # The three irrational minima are quoted to 6 digits in the literature;
@@ -78,6 +79,7 @@ def himmelblau(options: NoOptions, xp) -> Problem:
     parameters="x, y",
     options=NoOptions,
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def beale(options: NoOptions, xp) -> Problem:
     def f(p):
@@ -96,6 +98,7 @@ def beale(options: NoOptions, xp) -> Problem:
     parameters="x, y",
     options=NoOptions,
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def booth(options: NoOptions, xp) -> Problem:
     def f(p):

@@ -60,6 +60,7 @@ def polynomial_minimum(coeffs: list[float]) -> tuple[Reference | None, str]:
     parameters="x",
     options=PolynomialOptions,
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def polynomial(options: PolynomialOptions, xp) -> Problem:
     coeffs = list(options.coeffs)
@@ -105,6 +106,7 @@ def trid(options: DimOptions, xp) -> Problem:
     formula="f(x, y) = 2x^2 - 4xy + y^4 + 2",
     parameters="x, y",
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def goldfield(options: Options, xp) -> Problem:
     def f(p):
@@ -151,6 +153,7 @@ def decaying_cosine_local_minimum() -> float:
     formula="f(x) = exp(-x/10) cos(x)",
     parameters="x",
     backends=BOTH,
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def decaying_cosine(options: Options, xp) -> Problem:
     def f(p):
