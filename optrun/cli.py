@@ -100,8 +100,8 @@ def grad(
         typer.Option(
             "--at",
             metavar="NAME=VALUE",
-            help="Evaluate at NAME=VALUE instead of the config's start "
-            "(YAML value, e.g. x=3 or 'w=[0, 0]'; repeatable).",
+            help="Evaluate at NAME=VALUE instead of the config's start (YAML value, e.g. x=3 or 'w=[0, 0]'); "
+            "a name repeated gives more points for --fd (--at x=5 --at x=2: overlaid; the rest is at the first).",
         ),
     ] = None,
     hessian: Annotated[bool, Flag("--hessian", help="Also the Hessian, labelled by parameter entry.")] = False,
@@ -118,10 +118,20 @@ def grad(
         bool,
         Flag(
             "--fd",
-            help="Check the gradient against finite differences (h = 1e-1 ... 1e-12); "
-            "fd_error.png (in output.plot_format).",
+            help="Check the gradient against forward and central finite differences (h = 1e-1 ... 1e-12), "
+            "absolute and relative errors, each entry's estimate, the second difference against the Hessian, "
+            "the evaluations against one reverse pass; fd_error.png, and FD dots on derivatives.png.",
         ),
     ] = False,
+    fd_steps: Annotated[
+        str | None,
+        typer.Option(
+            "--fd-steps",
+            metavar="LOW,HIGH,COUNT",
+            help="Steps for --fd (implied): COUNT from HIGH to LOW, even in log h (1e-10,10,100: logspace(-10,1,100))",
+            show_default=False,
+        ),
+    ] = None,
     jvp: Annotated[
         list[str] | None,
         typer.Option(
@@ -159,9 +169,8 @@ def grad(
     """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
     from optrun.commands.grad import grad_command
 
-    return grad_command(
-        config, set_ or [], at or [], hessian, order, fd, jvp or [], vjp, range_, json_out, problems, quiet, plots
-    )
+    options = (hessian, order, fd, jvp or [], vjp, range_, json_out, problems, quiet, plots, fd_steps)
+    return grad_command(config, set_ or [], at or [], *options)
 
 
 @app.command()

@@ -448,8 +448,13 @@ BAD = [
     ("vector-hessian", VEC, lambda p: D.hessian(p), "problem: is a vector function R^2 -> R^3"),
     ("vector-order", VEC, lambda p: D.derivatives(p, order=1, name="x"), "problem: is a vector function R^2 -> R^3"),
     ("vector-fd", VEC, lambda p: D.fd_check(p), "problem: is a vector function R^2 -> R^3"),
-    ("steps-empty", SIN, lambda p: D.fd_check(p, steps=[]), "steps: must be 1 to 50 finite step sizes h > 0, got []"),
-    ("steps-negative", SIN, lambda p: D.fd_check(p, steps=[0.1, -1]), "steps: must be 1 to 50 finite step sizes h > 0"),
+    ("steps-empty", SIN, lambda p: D.fd_check(p, steps=[]), "steps: must be 1 to 200 finite step sizes h > 0, got []"),
+    (
+        "steps-negative",
+        SIN,
+        lambda p: D.fd_check(p, steps=[0.1, -1]),
+        "steps: must be 1 to 200 finite step sizes h > 0",
+    ),
     ("steps-text", SIN, lambda p: D.fd_check(p, steps="ab"), "steps: must be a list of step sizes h > 0, got 'ab'"),
     ("max-entries", SIN, lambda p: D.fd_check(p, max_entries=-1), "max_entries: must be an integer >= 0, got -1"),
 ]

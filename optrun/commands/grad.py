@@ -27,6 +27,47 @@ def parse_assignments(texts: Sequence[str], option: str) -> dict[str, Any]:
     return values
 
 
+def parse_points(texts: Sequence[str]) -> list[dict[str, Any]]:
+    """``--at`` options as points: a name given k times gives k points (its
+    k-th value in the k-th point); a name given once is in every point."""
+    values: dict[str, list[Any]] = {}
+    for text in texts:
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            raise ConfigError(f"{text!r} must look like NAME=VALUE (e.g. x=3 or 'w=[0, 0]')", source="--at")
+        values.setdefault(name, []).append(parse_yaml(raw, source=f"--at {name}"))
+    counts = {len(v) for v in values.values() if len(v) > 1}
+    if len(counts) > 1:
+        given = ", ".join(f"{n} {len(v)} times" for n, v in values.items() if len(v) > 1)
+        raise ConfigError(
+            f"names repeated for several points must be repeated equally often, got {given}", source="--at"
+        )
+    count = max(counts, default=1)
+    return [{n: v[k] if len(v) > 1 else v[0] for n, v in values.items()} for k in range(count)] if values else []
+
+
+def parse_steps(text: str | None) -> tuple[float, ...] | None:
+    """``--fd-steps LOW,HIGH,COUNT``: COUNT steps from HIGH down to LOW, evenly in log h."""
+    if text is None:
+        return None
+    parts = text.split(",")
+    try:
+        low, high = float(parts[0]), float(parts[1])
+        count = int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ConfigError(
+            f"{text!r} must be LOW,HIGH,COUNT (e.g. 1e-10,10,100: 100 steps from 10 down to 1e-10)",
+            source="--fd-steps",
+        ) from None
+    try:
+        return d.log_steps(low, high, count)
+    except ConfigError as exc:
+        raise ConfigError(f"{text!r}: {exc.message}", source="--fd-steps") from None
+
+
 def parse_range(text: str | None) -> tuple[float, float] | None:
     if text is None:
         return None
@@ -53,6 +94,7 @@ def grad_command(
     problems: Path | None,
     quiet: bool = False,
     plots: bool | None = None,
+    fd_steps: str | None = None,
 ) -> int:
     """``optrun grad``: compute, print (tables, or one JSON object; nothing
     with ``quiet``) and record; ``plots`` (``--plots/--no-plots``) overrides
@@ -80,12 +122,21 @@ def grad_command(
                     raise ConfigError(
                         f"must be a list of numbers, one per output (e.g. '[1, 0]'), got {vjp!r}", source="--vjp"
                     )
+            steps = parse_steps(fd_steps)
+            points = parse_points(at)
+            if len(points) > 1 and not (fd or steps):
+                raise ConfigError(
+                    f"{len(points)} points given (a name repeated); several points are compared by --fd only: add --fd",
+                    source="--at",
+                )
             result = grad(
                 cfg,
-                at=parse_assignments(at, "--at") or None,
+                at=points[0] if points else None,
                 hessian=hessian,
                 order=order,
                 fd=fd,
+                fd_steps=steps,
+                fd_at=points[1:],
                 jvp=parse_assignments(jvp, "--jvp") or None,
                 vjp=cotangent,
                 plot_range=parse_range(range_text),
@@ -160,8 +211,12 @@ def tables(result: GradResult) -> list[Any]:
         for k, v in enumerate(ds.values):
             table.add_row("f" + "'" * k if k <= 3 else f"f^({k})", number(v))
         shown.append(table)
-    if result.fd is not None:
-        shown.append(_fd_table(result.fd))
+    checks = result.fd_points or ((result.fd,) if result.fd is not None else ())
+    for check in checks:
+        where = (
+            "" if len(checks) < 2 else " at " + ", ".join(f"{n}={number(v)}" for n, v in zip(check.labels, check.at))
+        )
+        shown.extend(_fd_tables(check, where))
     if result.jacobian is not None:
         j, other = result.jacobian, result.jacobian_other
         title = f"Jacobian ({len(j.rows)} x {len(j.columns)}): {j.passes} {j.by.upper()} passes"
@@ -208,19 +263,63 @@ def _matrix(title: str, rows: Sequence[str], columns: Sequence[str], matrix: Seq
     return table
 
 
-def _fd_table(fd: d.FDCheck) -> Any:
-    where = "each entry (largest error)" if fd.mode == "entries" else "a random direction"
-    table = _titled(f"finite differences against autodiff, along {where}")
-    for column in ("h", "forward error", "central error", "directional error"):
+def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
+    """The finite-difference check at one point: the errors per step (at most
+    MAX_STEP_ROWS of them, evenly picked), and each entry's estimate at its
+    scheme's best h (the gradient's, then the second difference's)."""
+    from rich.text import Text
+
+    along = "each entry (largest error)" if fd.mode == "entries" else "a random direction"
+    rows = _picked(len(fd.steps))
+    cut = f" ({len(rows)} of {len(fd.steps)} steps; all in grad.json)" if len(rows) < len(fd.steps) else ""
+    table = _titled(f"finite differences against autodiff{where}, along {along}{cut}")
+    table.add_column("h", justify="right")
+    for column in ("forward abs", "rel", "central abs", "rel"):
         table.add_column(column, justify="right")
-    for h, fw, ce, di in zip(fd.steps, fd.forward.errors, fd.central.errors, fd.directional.errors):
-        table.add_row(f"{h:.0e}", f"{fw:.3g}", f"{ce:.3g}", f"{di:.3g}")
+    if fd.second is not None:
+        table.add_column("f'' rel", justify="right")
+    for i in rows:
+        cells = [f"{s.errors[i]:.2g}|{s.relative_errors[i]:.2g}" for s in (fd.forward, fd.central)]
+        second = [] if fd.second is None else [f"{fd.second.relative_errors[i]:.2g}"]
+        table.add_row(f"{fd.steps[i]:.2g}", *"|".join(cells).split("|"), *second)
     table.caption = (
-        f"best h: forward {fd.forward.best_step:.0e} ({fd.forward.best_error:.3g}), "
-        f"central {fd.central.best_step:.0e} ({fd.central.best_error:.3g}); "
-        f"directional check: relative error {fd.directional.relative_error:.3g}"
+        f"f evaluations per step: forward {fd.forward.evaluations}, central {fd.central.evaluations}; "
+        f"autodiff: {fd.reverse_passes} reverse pass for all {len(fd.labels)} entries. "
+        f"Directional check: relative error {fd.directional.relative_error:.3g}"
     )
-    return table
+    shown = [table]
+    labels = fd.labels if fd.mode == "entries" else ("along v",)
+    exact = fd.autodiff if fd.mode == "entries" else (fd.directional.autodiff,)
+    pairs: list[tuple[d.FDScheme, d.FDScheme | None, Sequence[float], str]] = [
+        (fd.forward, fd.central, exact, "df/d entry")
+    ]
+    if fd.second is not None:
+        pairs.append((fd.second, None, fd.second_autodiff or (), "d2f/d entry2"))
+    for first, other, values, what in pairs:
+        entries = _titled(f"{what}: each entry's estimate at the best h{where}" + _first(len(labels)))
+        entries.add_column("entry")
+        entries.add_column("autodiff", justify="right")
+        schemes = [s for s in (first, other) if s is not None]
+        for scheme in schemes:
+            entries.add_column(f"{scheme.name} (h={scheme.best_step:.2g})", justify="right")
+            entries.add_column("rel error", justify="right")
+        for i, label in enumerate(labels[:MAX_ROWS]):
+            cells = [f"{values[i]:.10g}"]
+            for scheme in schemes:
+                cells += [f"{scheme.estimates[i]:.10g}", f"{scheme.entry_relative_errors[i]:.2g}"]
+            entries.add_row(Text(label), *cells)
+        shown.append(entries)
+    return shown
+
+
+MAX_STEP_ROWS = 13  # steps printed per point; grad.json has them all
+
+
+def _picked(count: int) -> list[int]:
+    """At most MAX_STEP_ROWS indices out of ``count``, evenly spread, the first and last included."""
+    if count <= MAX_STEP_ROWS:
+        return list(range(count))
+    return sorted({round(k * (count - 1) / (MAX_STEP_ROWS - 1)) for k in range(MAX_STEP_ROWS)})
 
 
 def _titled(title: str) -> Any:

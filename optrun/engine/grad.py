@@ -41,7 +41,8 @@ class GradResult:
     gradient: d.Gradient | None = None
     hessian: d.Hessian | None = None
     derivatives: d.Derivatives | None = None
-    fd: d.FDCheck | None = None
+    fd: d.FDCheck | None = None  # at the point
+    fd_points: tuple[d.FDCheck, ...] = ()  # at every point (the point first, then fd_at's), with fd
     jacobian: d.Jacobian | None = None
     jacobian_other: d.Jacobian | None = None
     jvp: d.Product | None = None
@@ -71,7 +72,9 @@ class GradResult:
             data["derivatives"] = list(self.derivatives.values)
             data["derivatives_in"] = self.derivatives.name
         if self.fd is not None:
-            data["fd"] = _fd_json(self.fd)
+            data["fd"] = self.fd.to_json()
+        if len(self.fd_points) > 1:
+            data["fd_points"] = [check.to_json() for check in self.fd_points]
         if self.jacobian is not None:
             data["jacobian"] = [list(row) for row in self.jacobian.matrix]
             data["jacobian_rows"], data["jacobian_columns"] = list(self.jacobian.rows), list(self.jacobian.columns)
@@ -105,29 +108,6 @@ class ObjectiveError(OptrunError):
     """The objective raised at the point (exit 1, as a run that fails): nothing was recorded."""
 
 
-def _fd_json(fd: d.FDCheck) -> dict[str, Any]:
-    def scheme(s: d.FDScheme) -> dict[str, Any]:
-        return {"errors": list(s.errors), "best_step": s.best_step, "best_error": s.best_error}
-
-    direction = fd.directional
-    return {
-        "mode": fd.mode,
-        "steps": list(fd.steps),
-        "labels": list(fd.labels),
-        "autodiff": list(fd.autodiff),
-        "forward": scheme(fd.forward),
-        "central": scheme(fd.central),
-        "directional": {
-            "seed": direction.seed,
-            "autodiff": direction.autodiff,
-            "errors": list(direction.errors),
-            "best_step": direction.best_step,
-            "best_error": direction.best_error,
-            "relative_error": direction.relative_error,
-        },
-    }
-
-
 def grad(
     config: str | Path | Mapping[str, Any] | Any,
     at: Any = None,
@@ -136,6 +116,8 @@ def grad(
     hessian: bool = False,
     order: int | None = None,
     fd: bool = False,
+    fd_steps: Sequence[float] | None = None,
+    fd_at: Sequence[Mapping[str, Any]] = (),
     jvp: Mapping[str, Any] | Sequence[float] | None = None,
     vjp: Sequence[float] | None = None,
     plot_range: tuple[float, float] | None = None,
@@ -148,6 +130,12 @@ def grad(
     K gives f, f', ..., f^(K) in the one free scalar parameter; ``jvp`` is a
     tangent (a mapping like the parameters, or n numbers), ``vjp`` m numbers.
     Bad input raises ConfigError (one line, naming the option).
+
+    ``fd`` checks the gradient against finite differences at the point and
+    at each of ``fd_at`` (more points, mappings like ``at``; names left out
+    are the point's), overlaid on one fd_error.png; ``fd_steps`` are the
+    steps h (default 1e-1 ... 1e-12; ``optrun.core.derivatives.log_steps(1e-10,
+    10, 100)`` spaces a range). Either implies ``fd``.
 
     ``config`` may also be your own Python function of one parameter tree
     (as for ``optrun.minimize``): then ``at`` is the point itself (a float,
@@ -180,7 +168,8 @@ def grad(
         overrides = [*overrides, f"backend={backend}"]
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     try:
-        return _grad(cfg, at, hessian, order, fd, jvp, vjp, _plot_range(plot_range), write, flag)
+        fd_options = (fd_steps, tuple(fd_at)) if fd or fd_steps is not None or fd_at else None
+        return _grad(cfg, at, hessian, order, fd_options, jvp, vjp, _plot_range(plot_range), write, flag)
     except OptrunError as exc:
         raise exc.located(source=exc.source or cfg.source) from None
 
@@ -235,26 +224,20 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write, flag
 
 
 def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult, Problem, Any]:
+    """``fd``: None, or (steps or None, further points)."""
     from optrun.core.backend import get_backend
     from optrun.engine.prepare import build_start
 
     backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
     problem, params0, fixed = build_start(cfg, backend)
     free_problem, start = _free(problem, params0, fixed)
-    if at is not None:
-        if not isinstance(at, Mapping):
-            raise ConfigError(f"must be a mapping of parameter names to values, got {type(at).__name__}", path="at")
-        for name in at:
-            if name in fixed:
-                raise ConfigError(
-                    f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"at.{name}"
-                )
+    _check_free(at, fixed, "at")
     point = d.point(free_problem, at, base=start)
     vector = problem.vector is not None
     parts: dict[str, Any] = {}
     notes: list[str] = []
     if vector:
-        if hessian or order or fd:
+        if hessian or order or fd is not None:
             free_problem.scalar_objective()  # the one-line error: a vector function has no single value
         parts["jacobian"] = first = d.jacobian(free_problem, point, backend=backend)
         other = "vjp" if first.by == "jvp" else "jvp"
@@ -275,13 +258,36 @@ def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult,
             parts["hessian"] = d.hessian(free_problem, point, backend=backend)
         if order is not None:
             parts["derivatives"] = d.derivatives(free_problem, point, order=order, backend=backend)
-        if fd:
-            parts["fd"] = d.fd_check(free_problem, point, seed=cfg.seed, backend=backend)
+        if fd is not None:
+            steps, more = fd
+            for i, other in enumerate(more):
+                _check_free(other, fixed, f"fd_at[{i}]")
+            points = [point, *(d.point(free_problem, other, base=point) for other in more)]
+            checks = tuple(
+                d.fd_check(
+                    free_problem, p, seed=cfg.seed, backend=backend, **({} if steps is None else {"steps": steps})
+                )
+                for p in points
+            )
+            parts["fd"], parts["fd_points"] = checks[0], checks
     if jvp is not None:
         parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)
     if vjp is not None:
         parts["vjp"] = d.vjp(free_problem, point, vjp, backend=backend)
     return GradResult(name=cfg.name, at=point, fixed=fixed, warnings=tuple(notes), **parts), free_problem, backend
+
+
+def _check_free(at: Any, fixed: Params, path: str) -> None:
+    """``at`` is None or a mapping naming no fixed parameter."""
+    if at is None:
+        return
+    if not isinstance(at, Mapping):
+        raise ConfigError(f"must be a mapping of parameter names to values, got {type(at).__name__}", path=path)
+    for name in at:
+        if name in fixed:
+            raise ConfigError(
+                f"'{name}' is fixed (fix.{name}); change its value with --set fix.{name}=VALUE", path=f"{path}.{name}"
+            )
 
 
 def _check_scalar(value: Any) -> None:

@@ -59,7 +59,7 @@ def draw(
 
     if result.fd is not None:
         fd_out = run_dir / f"fd_error.{fmt}"
-        attempt(fd_out, lambda: fd_error(result.fd, fd_out, result.name))
+        attempt(fd_out, lambda: fd_error(result.fd_points or (result.fd,), fd_out, result.name))
     if result.gradient is not None:
         labels = result.gradient.labels
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
@@ -68,7 +68,18 @@ def draw(
             out = run_dir / f"derivatives.{fmt}"
             attempt(
                 out,
-                lambda: derivatives_plot(problem, result.at, scalars[0], order, plot_range, out, result.name, backend),
+                lambda: derivatives_plot(
+                    problem,
+                    result.at,
+                    scalars[0],
+                    order,
+                    plot_range,
+                    out,
+                    result.name,
+                    backend,
+                    held=result.fixed,
+                    fd=result.fd is not None,
+                ),
             )
         elif len(labels) == 2:
             out = run_dir / f"contour.{fmt}"
@@ -88,23 +99,47 @@ def _span(center: float, plot_range: tuple[float, float] | None) -> tuple[float,
     return float(low), float(high)
 
 
-def fd_error(fd: d.FDCheck, out: Path, name: str) -> Path:
-    fig, ax = subplots(figsize=(6.4, 4.4))
-    steps = np.array(fd.steps)
-    curves = [(fd.forward, "forward (f(x+h) - f(x)) / h", "o-"), (fd.central, "central (f(x+h) - f(x-h)) / 2h", "s-")]
-    for scheme, label, style in curves:
-        errors = np.array(scheme.errors)
-        ok = np.isfinite(errors) & (errors > 0)
-        ax.loglog(steps[ok], errors[ok], style, label=label, markersize=4)
-    ax.set_xlabel("step h")
-    ax.set_ylabel(
-        "|finite difference - autodiff|" + (" (largest entry)" if fd.mode == "entries" else " (random direction)")
-    )
-    ax.set_title(f"{name}: finite differences against autodiff")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    save(fig, out)
+def fd_error(checks: Any, out: Path, name: str) -> Path:
+    """Absolute and relative error against h, one colour per point (``checks``:
+    one FDCheck or several), forward solid, central dashed, the second
+    difference dotted; returns ``out``. The figure: :func:`fd_error_figure`."""
+    save(fd_error_figure(checks, name), out)
     return out
+
+
+def fd_error_figure(checks: Any, name: str) -> Any:
+    checks = [checks] if isinstance(checks, d.FDCheck) else list(checks)
+    fig, (absolute, relative) = subplots(1, 2, figsize=(11.0, 4.6), layout="constrained")
+    styles = {"forward": "o-", "central": "s--", "second": "^:"}
+    for c, check in enumerate(checks):
+        steps = np.array(check.steps)
+        point = _point_text(check)
+        schemes = [check.forward, check.central] + ([check.second] if check.second is not None else [])
+        for scheme in schemes:
+            label = f"{point}: {'second difference (f)' if scheme.name == 'second' else scheme.name}"
+            for ax, errors in ((absolute, scheme.errors), (relative, scheme.relative_errors)):
+                values = np.array(errors, dtype=float)
+                ok = np.isfinite(values) & (values > 0)
+                style = styles[scheme.name] if len(steps) <= 30 else styles[scheme.name][1:]  # many steps: lines only
+                ax.loglog(steps[ok], values[ok], style, color=f"C{c}", markersize=3, label=label)
+    where = " (largest entry)" if checks[0].mode == "entries" else " (random direction)"
+    absolute.set_ylabel("absolute error |FD - autodiff|" + where)
+    relative.set_ylabel("relative error |FD - autodiff| / |autodiff|" + where)
+    for ax in (absolute, relative):
+        ax.set_xlabel("step h")
+        ax.grid(alpha=0.3, which="both")
+    relative.legend(fontsize=7)
+    points = "; ".join(_point_text(check) for check in checks)
+    fig.suptitle(f"{name}: finite differences against autodiff at {points}", fontsize=10)
+    return fig
+
+
+def _point_text(check: d.FDCheck) -> str:
+    shown = ", ".join(f"{label}={value:g}" for label, value in zip(check.labels[:4], check.at))
+    return shown + (", ..." if len(check.labels) > 4 else "")
+
+
+FD_DOTS = 21  # finite-difference dots over each derivative curve of derivatives.png (with --fd)
 
 
 def derivatives_plot(
@@ -116,30 +151,80 @@ def derivatives_plot(
     out: Path,
     title: str,
     backend: Backend,
+    held: dict[str, Any] | None = None,
+    fd: bool = False,
 ) -> Path:
+    """f and each derivative up to ``order`` in a panel of its own; returns ``out``.
+    The figure: :func:`derivatives_figure`."""
+    save(derivatives_figure(problem, at, name, order, plot_range, title, backend, held, fd), out)
+    return out
+
+
+def derivatives_figure(
+    problem: Problem,
+    at: dict[str, Any],
+    name: str,
+    order: int,
+    plot_range: tuple[float, float] | None,
+    title: str,
+    backend: Backend,
+    held: dict[str, Any] | None = None,
+    fd: bool = False,
+) -> Any:
+    """One panel per order (f, f', ...: each on its own y scale), the point
+    marked; with ``fd``, central differences of the order below's autodiff
+    curve as dots on a coarser grid over each derivative's curve."""
     center = float(at[name])
     low, high = _span(center, plot_range)
     grid = np.linspace(low, high, GRID)
     asked = order
     # cheap: only the orders whose curves fit in PLOT_WORK operations (each is evaluated at every grid point)
     ops = d.derivative_operations(problem, at, name, backend=backend)
-    order = min(order, d.affordable_order(ops, order, points=GRID + 1, budget=PLOT_WORK))
-    # the curves and the point itself, from functions built (on jax: compiled) once
-    values = d.derivative_curves(problem, at, order, name, [*grid, center], backend=backend)
-    values, here = values[:-1], values[-1]
-    fig, ax = subplots(figsize=(6.4, 4.4))
-    for k in range(order + 1):
-        label = "f" + "'" * k if k <= 3 else f"f^({k})"
-        ax.plot(grid, values[:, k], label=label, linewidth=2 if k == 0 else 1.3)
-    ax.plot([center] * (order + 1), here, "ko", markersize=4, label=f"{name} = {center:g}")
-    ax.axhline(0.0, color="0.6", linewidth=0.8)
-    ax.set_xlabel(name)
-    left_out = f" (up to order {order} of {asked}: the rest in grad.json)" if order < asked else ""
-    ax.set_title(f"{title}: f and its derivatives in {name}{left_out}", fontsize=10 if left_out else None)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    save(fig, out)
-    return out
+    dots = np.linspace(low, high, FD_DOTS) if fd else np.array([])
+    points = GRID + 1 + 2 * len(dots)
+    order = min(order, d.affordable_order(ops, order, points=points, budget=PLOT_WORK))
+    step = 1e-5 * max(1.0, abs(low), abs(high))  # central differences: the error's minimum is near 1e-5
+    # the curves, the point, and the dots' two sides, from functions built (on jax: compiled) once
+    values = d.derivative_curves(
+        problem, at, order, name, [*grid, center, *(dots + step), *(dots - step)], backend=backend
+    )
+    curve, here = values[:GRID], values[GRID]
+    up, down = values[GRID + 1 : GRID + 1 + len(dots)], values[GRID + 1 + len(dots) :]
+    fig, axes = subplots(order + 1, 1, figsize=(6.4, max(4.4, 1.9 * (order + 1))), layout="constrained", sharex=True)
+    axes = np.atleast_1d(axes)
+    for k, ax in enumerate(axes):
+        label = _name(k)
+        ax.plot(grid, curve[:, k], color=f"C{k}", linewidth=1.5, label=f"{label} (autodiff)")
+        ax.plot([center], [here[k]], "ko", markersize=4)
+        if fd and k >= 1:
+            with np.errstate(all="ignore"):
+                estimate = (up[:, k - 1] - down[:, k - 1]) / (2 * step)
+            ax.plot(dots, estimate, "k.", markersize=6, label=f"central difference of {_name(k - 1)}, h={step:.0e}")
+            ax.legend(fontsize=7, loc="best")
+        ax.axhline(0.0, color="0.6", linewidth=0.8)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel(name)
+    held_text = ", ".join(f"{k}={_short(v)}" for k, v in (held or {}).items())
+    left_out = f"; up to order {order} of {asked}: the rest in grad.json" if order < asked else ""
+    fig.suptitle(
+        f"{title}: f and its derivatives in {name}, point {name} = {center:g}"
+        + (f" (held: {held_text})" if held_text else "")
+        + left_out,
+        fontsize=9,
+    )
+    return fig
+
+
+def _name(k: int) -> str:
+    return "f" + "'" * k if k <= 3 else f"f^({k})"
+
+
+def _short(value: Any) -> str:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return f"{float(array):g}"
+    return "[" + ", ".join(f"{v:g}" for v in array.ravel()[:4]) + (", ...]" if array.size > 4 else "]")
 
 
 def contour(

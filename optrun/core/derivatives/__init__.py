@@ -9,8 +9,11 @@ keep the start, see :func:`point`):
 - :func:`derivatives`: f, f', ..., f^(K) in one scalar parameter
   (the backend's ``grad`` composed K times);
 - :func:`fd_check`: forward and central differences for h = 1e-1 ... 1e-12
-  against the autodiff gradient, per parameter entry (or along a seeded
-  random direction when there are many), the best h of each scheme, and a
+  (or the steps given; :func:`log_steps` spaces a range) against the
+  autodiff gradient, per parameter entry (or along a seeded random
+  direction when there are many): absolute and relative errors, the best h
+  of each scheme and every entry's estimate there, the second difference
+  against the Hessian's diagonal, the evaluations each needs, and a
   directional check grad . v against (f(x + hv) - f(x - hv)) / 2h;
 - :func:`jacobian`, :func:`jvp`, :func:`vjp`: for a vector-valued problem
   (an ``expression`` with a list of formulas; a scalar problem is the
@@ -41,7 +44,7 @@ The modules, by what they compute (import the names from here):
 """
 
 from optrun.core.derivatives.cost import GROWTH, MAX_ORDER_WORK, MAX_PASS_WORK, affordable_order, check_passes
-from optrun.core.derivatives.finite_differences import MAX_FD_ENTRIES, MAX_STEPS, STEPS, fd_check
+from optrun.core.derivatives.finite_differences import MAX_FD_ENTRIES, MAX_STEPS, STEPS, fd_check, log_steps
 from optrun.core.derivatives.flat import MAX_MATRIX, point
 from optrun.core.derivatives.results import (
     Derivatives,
@@ -90,6 +93,7 @@ __all__ = [
     "hessian",
     "jacobian",
     "jvp",
+    "log_steps",
     "point",
     "vjp",
 ]

@@ -9,7 +9,7 @@ parameters are labelled by :func:`optrun.core.params.leaf_names` (``x``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,13 +53,25 @@ class Derivatives:
 @dataclass(frozen=True)
 class FDScheme:
     """One finite-difference scheme: its error against autodiff for each
-    step (aligned with :attr:`FDCheck.steps`) and the step with the least
-    error (NaN if every error is NaN)."""
+    step (aligned with :attr:`FDCheck.steps`; the largest absolute error
+    over the entries, and ``relative_errors``: that over the largest |exact
+    entry|) and the step with the least error (NaN if every error is NaN).
+    ``estimates``, ``entry_errors`` and ``entry_relative_errors`` are each
+    entry's at that best step (in mode "direction": the one directional
+    derivative). ``evaluations``: the f evaluations one step takes (forward
+    n + 1, central 2n, second 2n + 1 shared with them; autodiff's gradient
+    is one reverse pass)."""
 
-    name: Literal["forward", "central"]
+    name: Literal["forward", "central", "second"]
     errors: tuple[float, ...]
     best_step: float
     best_error: float
+    relative_errors: tuple[float, ...] = ()
+    best_relative_error: float = float("nan")
+    estimates: tuple[float, ...] = ()
+    entry_errors: tuple[float, ...] = ()
+    entry_relative_errors: tuple[float, ...] = ()
+    evaluations: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,53 @@ class FDCheck:
     forward: FDScheme
     central: FDScheme
     directional: DirectionalCheck
+    at: tuple[float, ...] = ()  # the point, flattened (in ``labels`` order)
+    second: FDScheme | None = None  # the second difference against the Hessian's diagonal (mode "entries")
+    second_autodiff: tuple[float, ...] | None = None  # that diagonal (autodiff)
+    reverse_passes: int = 1  # autodiff's gradient: one reverse pass, whatever n
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``fd`` object of grad.json (non-finite numbers are made null by the writer)."""
+
+        def scheme(s: FDScheme) -> dict[str, Any]:
+            return {
+                "errors": list(s.errors),
+                "relative_errors": list(s.relative_errors),
+                "best_step": s.best_step,
+                "best_error": s.best_error,
+                "best_relative_error": s.best_relative_error,
+                "estimates": list(s.estimates),
+                "entry_errors": list(s.entry_errors),
+                "entry_relative_errors": list(s.entry_relative_errors),
+                "evaluations_per_step": s.evaluations,
+            }
+
+        direction = self.directional
+        data: dict[str, Any] = {
+            "mode": self.mode,
+            "at": list(self.at),
+            "steps": list(self.steps),
+            "labels": list(self.labels),
+            "autodiff": list(self.autodiff),
+            "forward": scheme(self.forward),
+            "central": scheme(self.central),
+        }
+        if self.second is not None:
+            data["second"] = {**scheme(self.second), "autodiff": list(self.second_autodiff or ())}
+        data["evaluations"] = {
+            "forward": self.forward.evaluations,
+            "central": self.central.evaluations,
+            "autodiff_reverse_passes": self.reverse_passes,
+        }
+        data["directional"] = {
+            "seed": direction.seed,
+            "autodiff": direction.autodiff,
+            "errors": list(direction.errors),
+            "best_step": direction.best_step,
+            "best_error": direction.best_error,
+            "relative_error": direction.relative_error,
+        }
+        return data
 
 
 @dataclass(frozen=True)
