@@ -56,7 +56,7 @@ def test_resolved_config_round_trips(tmp_path):
         ({"problem": "trid", "optimizer": "gdd"}, "optimizer.name: unknown optimizer 'gdd'; did you mean 'gd'?"),
         ({"problem": "trid", "optimiser": "gd"}, "optimiser: unknown key 'optimiser'; did you mean 'optimizer'?"),
         ({**BASE, "stop": {"max_iters": 5}}, "stop.max_iters: unknown key 'max_iters'; did you mean 'max_iter'?"),
-        ({**BASE, "stop": {"max_iter": 0}}, "stop.max_iter: input should be greater than or equal to 1, got 0"),
+        ({**BASE, "stop": {"max_iter": -1}}, "stop.max_iter: input should be greater than or equal to 0, got -1"),
         ({**BASE, "stop": {"max_iter": "ten"}}, "stop.max_iter: input should be a valid integer, got 'ten'"),
         ({**BASE, "stop": {"max_iter": 10.5}}, "stop.max_iter:"),
         ({**BASE, "stop": {"time_limit": -1.0}}, "stop.time_limit: input should be greater than 0"),
@@ -106,7 +106,7 @@ def test_error_is_one_line_and_has_the_file(tmp_path):
 
 
 def test_several_errors_are_counted():
-    assert "(and 1 more error)" in error_of({**BASE, "stop": {"max_iter": 0, "grad_tol": -1.0}})
+    assert "(and 1 more error)" in error_of({**BASE, "stop": {"max_iter": -1, "grad_tol": -1.0}})
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,9 @@ def default_name(stem: str, problem: str, function: Any = None) -> str:
 class StopConfig(Options):
     """The stop rules the runner applies (README, "Configs")."""
 
-    max_iter: int = Field(default=1000, ge=1)
+    max_iter: int = Field(
+        default=1000, ge=0, description="steps at most (0: evaluate f at the start and stop, status evaluated)"
+    )
     max_fev: int | None = Field(
         default=None, ge=1, description="stop when the run has used this many function evaluations (null: no limit)"
     )

@@ -138,6 +138,14 @@ class Observer(Protocol):
     ) -> None: ...
 
 
+def _counted(oracle: Oracle, x: np.ndarray, gradient: bool) -> tuple[float, np.ndarray | None]:
+    """f (and the gradient) at the start of a ``max_iter`` 0 run, counted: a
+    method that evaluates its iterates itself (SciPy's, whose look at the start
+    ``oracle.iterate`` does not count) never runs, so the runner's evaluation is
+    the run's only one, counted as on every other method (nfev 1, njev 1 with a gradient)."""
+    return oracle.value_and_grad(x) if gradient else (oracle.value(x), None)
+
+
 def minimize(
     oracle: Oracle,
     x0: np.ndarray,
@@ -210,7 +218,7 @@ def minimize(
 
     try:
         with np.errstate(all="ignore"):
-            f, g = evaluate(x, gradient)
+            f, g = evaluate(x, gradient) if stop.max_iter else _counted(oracle, x, gradient)
             grad_norm = math.sqrt(float(cast(np.ndarray, g) @ g)) if gradient else math.nan
             where = optimizer_label
             state = optimizer.init(x)

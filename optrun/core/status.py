@@ -1,7 +1,7 @@
 """Run statuses and what each one means, in one place.
 
-A run ends ``converged``, ``max_iter``, ``max_fev``, ``time_limit``, ``diverged``,
-``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
+A run ends ``converged``, ``max_iter``, ``max_fev``, ``time_limit``, ``evaluated``,
+``diverged``, ``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
 Commands ask a status what it means instead of listing statuses:
 ``success`` (a result: the run ended by its stop rules), ``failure`` (exit
 1 for ``run``, a failed check, a failed sweep point) and ``finished`` (not
@@ -19,6 +19,7 @@ class Status(str, Enum):
     MAX_ITER = "max_iter"
     MAX_FEV = "max_fev"  # the function-evaluation budget (stop.max_fev) is spent
     TIME_LIMIT = "time_limit"
+    EVALUATED = "evaluated"  # stop.max_iter 0: f (and the gradient) at the start, no step taken
     DIVERGED = "diverged"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
@@ -30,7 +31,7 @@ class Status(str, Enum):
     @property
     def success(self) -> bool:
         """The run ended by its own stop rules: its result stands."""
-        return self in (Status.CONVERGED, Status.MAX_ITER, Status.MAX_FEV, Status.TIME_LIMIT)
+        return self in (Status.CONVERGED, Status.MAX_ITER, Status.MAX_FEV, Status.TIME_LIMIT, Status.EVALUATED)
 
     @property
     def failure(self) -> bool:
@@ -43,7 +44,7 @@ class Status(str, Enum):
         return self is not Status.INTERRUPTED
 
 
-StatusName = Literal["converged", "max_iter", "max_fev", "time_limit", "diverged", "interrupted", "failed"]
+StatusName = Literal["converged", "max_iter", "max_fev", "time_limit", "evaluated", "diverged", "interrupted", "failed"]
 assert set(get_args(StatusName)) == {s.value for s in Status}  # one list, checked at import
 
 

@@ -14,29 +14,26 @@ here, once:
 
   1. divergence: f or the gradient norm not finite (``nonfinite_f``,
      ``nonfinite_grad``), or ``|f| > divergence`` (``bound``);
-  2. ``grad_tol``: ``|g| <= grad_tol``;
-  3. ``f_tol``: ``|f - f_prev| <= f_tol * max(1, |f|)`` (never at the start);
-  4. ``interrupted``: a signal was seen (the loop reads the flag; it is an
-     argument here);
-  5. ``max_fev``: nfev reached ``max_fev`` (the evaluation budget; before
+  2. ``evaluated``: ``max_iter`` is 0 (the start only: never ``converged``);
+  3. ``grad_tol``: ``|g| <= grad_tol``;
+  4. ``f_tol``: ``|f - f_prev| <= f_tol * max(1, |f|)`` (never at the start);
+  5. ``interrupted``: a signal was seen (the loop reads the flag);
+  6. ``max_fev``: nfev reached ``max_fev`` (the evaluation budget; before
      ``max_iter`` when both fire at one row, as SciPy's Nelder-Mead and
      Powell rank them);
-  6. ``max_iter``: the iteration count reached ``max_iter``;
-  7. ``time_limit``: ``t >= time_limit``.
+  7. ``max_iter``: the iteration count reached ``max_iter``;
+  8. ``time_limit``: ``t >= time_limit``.
 
-  A method that enforces the evaluation budget itself (SciPy's Nelder-Mead
-  and L-BFGS-B, given it as their own ``maxfev``/``maxfun``) is not stopped
-  by rule 5: it ends where SciPy ends, and the run's reason is ``max_fev``
-  all the same (see :mod:`optrun.core.runner`).
+  A method that enforces the evaluation budget itself (SciPy's Nelder-Mead and
+  L-BFGS-B, given it as their own ``maxfev``/``maxfun``) is not stopped by rule 6:
+  it ends where SciPy ends, with reason ``max_fev`` all the same (:mod:`optrun.core.runner`).
 
-  Each rule is one small function (:data:`RULES`) written with operators
-  that work on a Python float and on a NumPy array alike: the compiled loop
-  applies them to a chunk of rows at once (:func:`first_stop`), the Python
-  loop to its one row per iteration (:func:`row_stop`, which stays cheap on
-  floats; the loop's overhead per iteration is measured by
-  ``benchmarks/overhead.py``).
-* The best point: the first row with the lowest f; a nan f is never best
-  (:func:`best_point`).
+  Each rule is one small function (:data:`RULES`) written with operators that
+  work on a Python float and on a NumPy array alike: the compiled loop applies
+  them to a chunk of rows at once (:func:`first_stop`), the Python loop to its
+  one row per iteration (:func:`row_stop`, cheap on floats; the loop's overhead
+  per iteration is measured by ``benchmarks/overhead.py``).
+* The best point: the first row with the lowest f; a nan f is never best (:func:`best_point`).
 * A method that stalls at floating-point precision: converged or failed by
   where it stopped (:func:`stalled_reason`).
 """
@@ -64,6 +61,7 @@ TERMINATION: dict[str, tuple[Status, str]] = {
         "used {nfev} function evaluations (max_fev = {max_fev}) without meeting a tolerance",
     ),
     "time_limit": (Status.TIME_LIMIT, "stopped at the time limit of {time_limit:g} s"),
+    "evaluated": (Status.EVALUATED, "at the start, no step taken (max_iter = 0)"),
     "nonfinite_f": (Status.DIVERGED, "f became non-finite ({fun}) at iteration {nit}"),
     "nonfinite_grad": (Status.DIVERGED, "the gradient became non-finite at iteration {nit}"),
     "bound": (Status.DIVERGED, "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
@@ -202,6 +200,11 @@ def out_of_iterations(nit: Any, lim: Limits) -> Any:
     return nit >= lim.max_iter
 
 
+def evaluate_only(nit: Any, lim: Limits) -> Any:
+    """``max_iter`` is 0: the start is evaluated and the run ends there (row 0, the only row)."""
+    return (nit >= lim.max_iter) & (lim.max_iter == 0)
+
+
 def out_of_evaluations(nfev: Any, lim: Limits) -> Any:
     """The function evaluations used so far reached ``max_fev``."""
     return nfev >= lim.max_fev
@@ -218,7 +221,7 @@ def divergence_reason(f: float, grad_norm: float) -> str:
 
 
 # the rules in the order they rank (an earlier rule wins at the same row)
-RULES = ("divergence", "grad_tol", "f_tol", "interrupted", "max_fev", "max_iter", "time_limit")
+RULES = ("divergence", "evaluated", "grad_tol", "f_tol", "interrupted", "max_fev", "max_iter", "time_limit")
 
 
 def row_stop(
@@ -229,6 +232,8 @@ def row_stop(
     :func:`first_stop`, on floats (``prev_f`` nan at the start)."""
     if diverged(f, grad_norm, lim, FLOATS):
         return divergence_reason(f, grad_norm)
+    if evaluate_only(nit, lim):
+        return "evaluated"
     if small_gradient(grad_norm, lim, FLOATS):
         return "grad_tol"
     if small_change(f, prev_f, lim, FLOATS):
@@ -272,6 +277,7 @@ def first_stop(
         before = np.concatenate(([prev_f], f[:-1]))
         fired = (
             diverged(f, grad_norm, lim, ARRAYS),
+            evaluate_only(k0 + np.arange(len(f)), lim),
             small_gradient(grad_norm, lim, ARRAYS),
             small_change(f, before, lim, ARRAYS),
             np.arange(len(f)) == interrupted_at,

@@ -16,7 +16,7 @@ iterations in chunks of ``length`` rows, each chunk one call of a jitted
 
 The host then streams the chunk's rows to the observers, in order, and applies
 the stop rules in runner.minimize's order (divergence or non-finite,
-``grad_tol``, ``f_tol``, interrupt, ``max_fev``, ``max_iter``, ``time_limit``): the same
+``evaluated`` (max_iter 0), ``grad_tol``, ``f_tol``, interrupt, ``max_fev``, ``max_iter``, ``time_limit``): the same
 rule functions runner.minimize applies (:mod:`optrun.core.stopping`), here to
 the chunk's rows at once. When a rule
 fires at row j the run ends there exactly as the Python loop ends: x is x_j,
