@@ -84,6 +84,11 @@ def test_the_second_difference_against_autograds_hessian():
     np.testing.assert_allclose(check.second_autodiff, np.diag(hess), rtol=1e-12)
     np.testing.assert_allclose(check.second.estimates, np.diag(hess), rtol=1e-6)
     assert check.second.best_step in (1e-3, 1e-4)  # truncation h^2, rounding eps/h^2: the least near 1e-4
+    # the whole Hessian by central differences of the gradient at h = 1e-5: truncation h^2 |f^(4)| / 6,
+    # about 1e-10 here, and rounding eps |g| / h, about 1e-10: well under 1e-8
+    np.testing.assert_allclose(check.hessian_autodiff, hess, rtol=1e-12)
+    np.testing.assert_allclose(check.hessian_fd, hess, rtol=0, atol=1e-8)
+    assert check.hessian_errors[0] == pytest.approx(np.abs(np.array(check.hessian_fd) - hess).max(), rel=1e-6)
 
 
 def test_many_entries_are_checked_along_a_direction_without_the_second_difference():
@@ -106,6 +111,8 @@ def test_json_has_every_point_the_steps_and_each_entrys_estimate(workdir):
     assert fd["evaluations"] == {"forward": 2, "central": 2, "autodiff_reverse_passes": 1}
     assert fd["central"]["estimates"][0] == pytest.approx(math.exp(150), rel=1e-8)
     assert fd["second"]["autodiff"][0] == pytest.approx(math.exp(150), rel=1e-15)
+    assert fd["hessian"]["fd"][0][0] == pytest.approx(math.exp(150), rel=1e-8)
+    assert fd["hessian"]["gradient_evaluations"] == 2 and fd["hessian"]["relative_error"] < 1e-8
     for key in ("errors", "best_step", "best_error", "best_relative_error", "entry_errors", "entry_relative_errors"):
         assert key in fd["forward"]
 
@@ -193,3 +200,23 @@ def test_derivatives_png_has_a_panel_per_order_and_fd_dots_over_the_curves(workd
         dots = [line for line in fig.axes[k].lines if line.get_linestyle() == "None" and len(line.get_xdata()) > 1]
         (dot,) = dots
         np.testing.assert_allclose(dot.get_ydata(), 2 * derivative(dot.get_xdata()), atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({"fd_at": [{"y": 2.0}]}, "fd_at[0]: unknown parameter 'y' (parameters: x)"),
+        ({"fd_at": [3]}, "fd_at[0]: must be a mapping of parameter names to values, got int"),
+        ({"fd_steps": [-1]}, "fd_steps: must be 1 to 200 finite step sizes h > 0, got [-1]"),
+    ],
+)
+def test_the_api_names_a_bad_fd_option(options, expected):
+    with pytest.raises(optrun.core.errors.ConfigError) as info:
+        optrun.grad(lambda x: anp.exp(x), 5.0, write=False, **options)
+    assert expected in str(info.value)
+
+
+def test_the_api_checks_several_points_with_the_steps_given():
+    result = optrun.grad(lambda x: anp.exp(x), 5.0, fd_at=[{"x": 2.0}], fd_steps=[1e-3, 1e-5], write=False)
+    assert [c.at for c in result.fd_points] == [(5.0,), (2.0,)] and result.fd is result.fd_points[0]
+    assert result.fd_points[1].central.estimates[0] == pytest.approx(math.exp(2), rel=1e-9)

@@ -286,6 +286,12 @@ def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
         f"f evaluations per step: forward {fd.forward.evaluations}, central {fd.central.evaluations}; "
         f"autodiff: {fd.reverse_passes} reverse pass for all {len(fd.labels)} entries. "
         f"Directional check: relative error {fd.directional.relative_error:.3g}"
+        + (
+            f". Hessian by central differences of the gradient ({2 * len(fd.labels)} gradients): "
+            f"largest error {fd.hessian_errors[0]:.3g}, relative {fd.hessian_errors[1]:.3g}"
+            if fd.hessian_fd is not None
+            else ""
+        )
     )
     shown = [table]
     labels = fd.labels if fd.mode == "entries" else ("along v",)

@@ -260,15 +260,18 @@ def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult,
             parts["derivatives"] = d.derivatives(free_problem, point, order=order, backend=backend)
         if fd is not None:
             steps, more = fd
+            points = [point]
             for i, other in enumerate(more):
                 _check_free(other, fixed, f"fd_at[{i}]")
-            points = [point, *(d.point(free_problem, other, base=point) for other in more)]
-            checks = tuple(
-                d.fd_check(
-                    free_problem, p, seed=cfg.seed, backend=backend, **({} if steps is None else {"steps": steps})
-                )
-                for p in points
-            )
+                try:
+                    points.append(d.point(free_problem, other, base=point))
+                except ConfigError as exc:
+                    raise ConfigError(exc.message, path=f"fd_at[{i}]") from None
+            try:
+                options = {} if steps is None else {"steps": steps}
+                checks = tuple(d.fd_check(free_problem, p, seed=cfg.seed, backend=backend, **options) for p in points)
+            except ConfigError as exc:
+                raise ConfigError(exc.message, path="fd_steps" if exc.path == "steps" else exc.path) from None
             parts["fd"], parts["fd_points"] = checks[0], checks
     if jvp is not None:
         parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)

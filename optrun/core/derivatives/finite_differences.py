@@ -6,7 +6,8 @@ per parameter entry (or along a seeded random direction when there are
 many), each scheme's absolute and relative error, its best h, and the
 estimate and error of every entry at that h; the second difference
 (f(x + h e) - 2 f(x) + f(x - h e)) / h^2 against the autodiff Hessian's
-diagonal (the same evaluations, so free); the evaluations each scheme
+diagonal (the same evaluations, so free) and the whole Hessian by central
+differences of the autodiff gradient (2n gradients); the evaluations each scheme
 needs against autodiff's one reverse pass; and a directional check
 grad . v against (f(x + hv) - f(x - hv)) / 2h for problems of any size.
 
@@ -93,6 +94,7 @@ def fd_check(
             exact = g
             hess = np.asarray(quiet(lambda: flat.backend.hessian(fx)(x)), dtype=float).reshape(flat.n, flat.n)
             second = _scheme("second", steps, sec, np.diag(hess).copy(), evaluations=2 * flat.n + 1)
+            hessian_fd = _hessian_of_gradient(flat.backend.grad(fx), x)
             counts = (flat.n + 1, 2 * flat.n)
         else:
             mode = "direction"
@@ -124,7 +126,26 @@ def fd_check(
         at=floats(x),
         second=second,
         second_autodiff=None if second is None else floats(np.diag(hess)),
+        hessian_fd=None if second is None else tuple(floats(row) for row in hessian_fd),
+        hessian_autodiff=None if second is None else tuple(floats(row) for row in hess),
     )
+
+
+HESSIAN_STEP = 1e-5  # central differences of the gradient: truncation h^2, rounding eps / h; the least near 1e-5
+
+
+def _hessian_of_gradient(gradient: Any, x: np.ndarray) -> np.ndarray:
+    """The Hessian by central differences of the autodiff gradient, column by
+    column (2n gradients, each one reverse pass), at h = HESSIAN_STEP."""
+    columns = []
+    for i in range(len(x)):
+        h = HESSIAN_STEP
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        g_up, g_down = (np.asarray(quiet(gradient, y), dtype=float).reshape(len(x)) for y in (up, down))
+        columns.append((g_up - g_down) / (up[i] - down[i]))
+    return np.column_stack(columns) if columns else np.empty((0, 0))
 
 
 def _scheme(

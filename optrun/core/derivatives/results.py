@@ -111,6 +111,19 @@ class FDCheck:
     second: FDScheme | None = None  # the second difference against the Hessian's diagonal (mode "entries")
     second_autodiff: tuple[float, ...] | None = None  # that diagonal (autodiff)
     reverse_passes: int = 1  # autodiff's gradient: one reverse pass, whatever n
+    # mode "entries": the Hessian by central differences of the autodiff gradient (2n gradients), and autodiff's
+    hessian_fd: tuple[tuple[float, ...], ...] | None = None
+    hessian_autodiff: tuple[tuple[float, ...], ...] | None = None
+
+    @property
+    def hessian_errors(self) -> tuple[float, float]:
+        """The FD Hessian's largest absolute error and that over the largest |autodiff entry| (NaN, NaN without it)."""
+        if self.hessian_fd is None or self.hessian_autodiff is None:
+            return float("nan"), float("nan")
+        fd, ad = np.array(self.hessian_fd, dtype=float), np.array(self.hessian_autodiff, dtype=float)
+        error = float(np.abs(fd - ad).max(initial=0.0))
+        scale = float(np.abs(ad).max(initial=0.0))
+        return error, (error / scale if scale > 0 else (0.0 if error == 0 else float("inf")))
 
     def to_json(self) -> dict[str, Any]:
         """The ``fd`` object of grad.json (non-finite numbers are made null by the writer)."""
@@ -140,6 +153,15 @@ class FDCheck:
         }
         if self.second is not None:
             data["second"] = {**scheme(self.second), "autodiff": list(self.second_autodiff or ())}
+        if self.hessian_fd is not None:
+            error, relative = self.hessian_errors
+            data["hessian"] = {
+                "fd": [list(row) for row in self.hessian_fd],
+                "autodiff": [list(row) for row in self.hessian_autodiff or ()],
+                "max_error": error,
+                "relative_error": relative,
+                "gradient_evaluations": 2 * len(self.labels),
+            }
         data["evaluations"] = {
             "forward": self.forward.evaluations,
             "central": self.central.evaluations,
