@@ -64,7 +64,7 @@ def test_max_iter_0_evaluates_the_start_and_takes_no_step(workdir, optimizer, gr
     assert result.status == "evaluated" and result.nit == 0 and result.nfev == 1
     assert result.njev == (1 if gradient else 0)  # the runner's own evaluation, counted as on every method
     assert (trace["nfev"][0], trace["njev"][0]) == (result.nfev, result.njev)
-    assert result.summary.message == "at the start, no step taken (max_iter = 0)"
+    assert result.summary.message == "f at the start; max_iter = 0 takes no step"
     assert trace["f"][0] == pytest.approx(f, rel=1e-13) and result.fun == pytest.approx(f, rel=1e-13)
     if gradient:  # the gradient where the method computes one
         assert trace["grad_norm"][0] == pytest.approx(grad_norm, rel=1e-12)

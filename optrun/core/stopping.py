@@ -61,7 +61,7 @@ TERMINATION: dict[str, tuple[Status, str]] = {
         "used {nfev} function evaluations (max_fev = {max_fev}) without meeting a tolerance",
     ),
     "time_limit": (Status.TIME_LIMIT, "stopped at the time limit of {time_limit:g} s"),
-    "evaluated": (Status.EVALUATED, "at the start, no step taken (max_iter = 0)"),
+    "evaluated": (Status.EVALUATED, "f at the start; max_iter = 0 takes no step"),
     "nonfinite_f": (Status.DIVERGED, "f became non-finite ({fun}) at iteration {nit}"),
     "nonfinite_grad": (Status.DIVERGED, "the gradient became non-finite at iteration {nit}"),
     "bound": (Status.DIVERGED, "|f| = {fun:.3g} exceeded the divergence bound {divergence:g} at iteration {nit}"),
