@@ -115,7 +115,23 @@ def settings(runs: Sequence[RunFiles]) -> list[str]:
     keys = [k for k in dict.fromkeys(k for f in flat for k in f) if not k.startswith(_NOT_SETTINGS)]
     # keys every run has (an option of one method only is told by the optimizer column)
     differ = [k for k in keys if all(k in f for f in flat) and len({repr(f[k]) for f in flat}) > 1]
-    return [", ".join(f"{_short_key(k, differ)}={yaml_text(f[k], limit=60)}" for k in differ) for f in flat]
+    # an option that is a number in one run and a mapping in another (step_size: 0.01 against a schedule)
+    differ += [k for k in keys if k not in differ and _value_or_mapping_in_all(k, flat)]
+    values = [{k: f[k] if k in f else _at(run.config, k) for k in differ} for f, run in zip(flat, runs)]
+    return [", ".join(f"{_short_key(k, differ)}={yaml_text(v[k], limit=60)}" for k in differ) for v in values]
+
+
+def _value_or_mapping_in_all(key: str, flat: Sequence[dict[str, Any]]) -> bool:
+    """Whether ``key`` is a value in some of the flattened configs and a mapping (keys under it) in the others."""
+    under = [any(k.startswith(key + ".") for k in f) for f in flat]
+    return all(key in f or u for f, u in zip(flat, under)) and any(under) and any(key in f for f in flat)
+
+
+def _at(config: Any, key: str) -> Any:
+    """The value at a dotted key of a config (a mapping for a key with keys under it)."""
+    for part in key.split("."):
+        config = config[part]
+    return config
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

@@ -104,28 +104,80 @@ def _log_ticks() -> tuple[type, type, type]:
         is too wide for the figure's left margin."""
 
         def __call__(self, x: float, pos: int | None = None) -> str:
+            vmin, vmax = sorted(self.axis.get_view_interval()) if self.axis is not None else (0.0, 0.0)
+            narrow = _narrow_ticks(vmin, vmax)
+            if narrow is not None:  # every label of the axis in one format, with the digits they need
+                return uniform_label(x, narrow)
             label = super().__call__(x, pos)
             short = f"{x:.4g}"
             return short if "\\times" in label and "e" not in short else plain_log_label(label)
 
     class MinorLogLocator(LogLocator):
         """matplotlib's minor log ticks (2..9 x each decade) on an axis of at
-        most MINOR_DECADES decades; beyond, one at each decade."""
+        most MINOR_DECADES decades; beyond, one at each decade; none on a
+        narrow axis (its major ticks are 1-2-5 or evenly spaced values)."""
 
         def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+            if _narrow_ticks(vmin, vmax) is not None:
+                return []
             decades = abs(np.log10(vmax) - np.log10(vmin)) if vmin > 0 and vmax > 0 else np.inf
             self.set_params(subs="auto" if decades <= MINOR_DECADES else (1.0,))
             return super().tick_values(vmin, vmax)
 
     class FiniteLogLocator(LogLocator):
         """matplotlib's major log ticks without the ones past the float range: an axis reaching 1e277 gets a
-        tick at 10^321 = inf, whose label raised OverflowError (a diverged run could not be compared)."""
+        tick at 10^321 = inf, whose label raised OverflowError (a diverged run could not be compared).
+        An axis with fewer than three decades in view gets 1-2-5 or evenly spaced ticks instead."""
 
         def tick_values(self, vmin: float, vmax: float) -> Sequence[float]:
+            narrow = _narrow_ticks(vmin, vmax)
+            if narrow is not None:
+                return narrow
             ticks = np.asarray(super().tick_values(vmin, vmax), dtype=float)
             return ticks[np.isfinite(ticks) & (ticks > 0)]
 
     return PlainLogFormatter, MinorLogLocator, FiniteLogLocator
+
+
+def _narrow_ticks(vmin: float, vmax: float) -> list[float] | None:
+    """The major ticks of a log axis with fewer than three decades in view
+    (one or two labels, or decade labels mixed with in-between ones): the
+    1-2-5 values in view when there are three or more, else evenly spaced
+    round values. None for a wider axis (ticks at the decades)."""
+    from matplotlib.ticker import MaxNLocator
+
+    vmin, vmax = sorted((float(vmin), float(vmax)))
+    if not (vmin > 0 and np.isfinite(vmax)) or vmax <= vmin:
+        return None
+    low, high = int(np.ceil(np.log10(vmin) - 1e-9)), int(np.floor(np.log10(vmax) + 1e-9))
+    if high - low + 1 >= 3:
+        return None
+    inside = [t for e in range(low - 1, high + 1) for t in (10.0**e, 2 * 10.0**e, 5 * 10.0**e)]
+    inside = [t for t in inside if vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]
+    if len(inside) >= 3:
+        return inside
+    even = MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+    return [float(t) for t in even if t > 0 and vmin * (1 - 1e-9) <= t <= vmax * (1 + 1e-9)]
+
+
+def uniform_label(x: float, ticks: Sequence[float]) -> str:
+    """``x`` written as every label of an axis with these ticks is: the same
+    number of decimals (the fewest that tell the ticks apart), and for values
+    past 1e5 or under 1e-4 the same power of ten (``1.25×10⁷``)."""
+    biggest = max((abs(t) for t in ticks), default=abs(x)) or 1.0
+    exponent = int(np.floor(np.log10(biggest))) if not 1e-4 <= biggest < 1e5 else 0
+    scaled = [t / 10.0**exponent for t in ticks]
+    decimals = next(
+        (
+            d
+            for d in range(9)
+            if len({f"{t:.{d}f}" for t in scaled}) == len(scaled)
+            and all(abs(float(f"{t:.{d}f}") - t) <= 1e-9 * max(abs(t), 1e-300) for t in scaled)
+        ),
+        8,
+    )
+    text = f"{x / 10.0**exponent:.{decimals}f}"
+    return f"{text}×10{str(exponent).translate(_SUPERSCRIPT)}" if exponent else text
 
 
 def log_scale(ax: Any, which: str = "y") -> None:
@@ -143,8 +195,20 @@ def log_scale(ax: Any, which: str = "y") -> None:
 
 
 def run_title(run: RunFiles, what: str) -> str:
-    """Two lines: which run (name, problem / optimizer, status), then what the plot shows."""
-    return f"{run.name}: {run.problem} / {run.optimizer} ({run.status})\n{what}"
+    """Two lines: which run (name, problem / optimizer, status), then what the plot shows;
+    a third, between them, names the parameters the run held fixed (its ``fix:``) and their values."""
+    held = held_text(run)
+    return f"{run.name}: {run.problem} / {run.optimizer} ({run.status})\n" + (f"{held}\n" if held else "") + what
+
+
+def held_text(run: RunFiles) -> str:
+    """``held fixed: y = 1.2`` for a run with ``fix: {y: 1.2}``, else ""."""
+    from optrun.core.yaml_text import yaml_text
+
+    fix = run.config.get("fix") if isinstance(run.config, dict) else None
+    if not isinstance(fix, dict) or not fix:
+        return ""
+    return "held fixed: " + ", ".join(f"{name} = {yaml_text(value, limit=40)}" for name, value in fix.items())
 
 
 def set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
@@ -157,11 +221,11 @@ def set_title(ax: Any, run: RunFiles, what: str, own: bool = True) -> None:
     fig = ax.figure
     width_in = ax.get_position().width * fig.get_figwidth()
     chars = max(30, int(width_in * 72 / (0.6 * 10)))  # ~0.6 em per character at 10 pt
-    who, what = run_title(run, what).split("\n", 1)
+    who, *rest = run_title(run, what).split("\n")
     lines = textwrap.wrap(who, chars, break_long_words=True)[:2] or [""]
     if len(textwrap.wrap(who, chars, break_long_words=True)) > 2:
         lines[1] = lines[1][: chars - 3] + "..."
-    lines.append(what if len(what) <= chars else what[: chars - 3] + "...")
+    lines.extend(line if len(line) <= chars else line[: chars - 3] + "..." for line in rest)
     ax.set_title(
         "\n".join(lines), fontsize=10, y=1.0
     )  # where matplotlib puts it (no tick labels on top), without measuring the axes first
@@ -262,6 +326,24 @@ def seamless(filled: Any, colorbar: Any) -> None:
     filled.set_rasterized(True)
     if colorbar.solids is not None:
         colorbar.solids.set_rasterized(True)
+    # the label above the bar, not beside its tick labels: wide tick labels (1.2345e+06) pushed it off the figure
+    label = colorbar.ax.get_ylabel()
+    if label:
+        colorbar.set_label("")
+        colorbar.ax.set_title(label, fontsize="small", pad=16)  # above the tick labels' offset (1e6) if any
+
+
+def distinct_colors(n: int) -> list[Any]:
+    """n distinct colours: matplotlib's default cycle up to 10; up to 20, tab20's
+    ten dark colours then its ten light ones (a dark colour and its light twin
+    are ten lines apart, not neighbours); beyond, a continuous map."""
+    import matplotlib
+
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return [matplotlib.colormaps["tab20"](2 * (i % 10) + i // 10) for i in range(n)]
+    return [matplotlib.colormaps["turbo"](i / (n - 1)) for i in range(n)]
 
 
 def own_axes(ax: Any, figsize: tuple[float, float], margins: dict[str, float]) -> tuple[Any, Any]:

@@ -5,8 +5,9 @@ Each is written in the run's ``output.plot_format`` (png, svg or pdf):
 
 - ``loss.png``: f over iterations (f - f* on a log scale when f* is known),
   with the gradient norm on a second panel;
-- ``params.png``: parameter paths over iterations (the first
-  ``MAX_PARAM_LINES``; the title says what was left out);
+- ``params.png``: parameter paths over iterations, or for more than
+  ``MAX_PARAM_LINES`` parameters in several arrays (a network's layers) each
+  array's norm (at most ``MAX_PARAM_LINES`` lines; the title says what was left out);
 - ``landscape.png``: for one or two free parameters, f along a line or filled
   contours in the plane, with the optimizer's path, its start and end, and
   the known minima;
@@ -23,6 +24,7 @@ failure with one warning, or one error for ``optrun plot``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +35,9 @@ from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.rundir import RunFiles, read_run
 from optrun.plots.figures import (
     FORMATS,
+    distinct_colors,
     finish,
+    held_text,
     log_safe_gap,
     log_scale,
     own_axes,
@@ -142,6 +146,41 @@ def point_marker(it: np.ndarray) -> str | None:
     return "o" if len(it) == 1 else None
 
 
+def _draw_gap(ax: Any, run: RunFiles, it: np.ndarray, marker: str | None) -> None:
+    """f - f* on a log axis. An exact 0 is drawn at the resolution of f near f*
+    (1e-16 relative), not at the smallest gap seen (which may be 20); a gap of 0
+    and a negative gap (f a hair below f*: rounding, or an f* known to a few
+    digits) are marked, and said in the legend, which matplotlib places off the curve."""
+    raw = run.trace["gap"]
+    reference = run.summary.reference if run.summary is not None else None
+    fstar = reference.fun if reference is not None else None
+    resolution = np.array([1e-16 * max(1.0, abs(fstar) if fstar is not None and np.isfinite(fstar) else 1.0)])
+    zero = raw == 0
+    gap, floor = log_safe_gap(raw, resolution) if zero.any() else (log_safe_gap(raw)[0], None)
+    ax.plot(it, gap, color="tab:blue", marker=marker)
+    log_scale(ax)
+    note = zero_gap_note(it, raw, float(floor[0])) if floor is not None else None
+    if note is not None:
+        ax.plot(it[zero], gap[zero], "v", color="tab:red", markersize=5, linestyle="none", label=note)
+    below = raw < 0
+    if below.any():
+        ax.plot(
+            it[below],
+            gap[below],
+            "^",
+            color="tab:purple",
+            markersize=5,
+            linestyle="none",
+            label=f"f < f* at {int(below.sum())} iterations (by up to {float(-raw[below].min()):.3g}): |f - f*| drawn",
+        )
+    if note is not None or below.any():
+        ax.legend(loc="best", fontsize="small")
+    label = "f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else "")
+    if held_text(run) and fstar is not None:  # f* is the problem's, not the minimum with parameters held
+        label = f"f - f*\n(f* = {fstar:.6g}: every parameter free)"
+    ax.set_ylabel(label)
+
+
 def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     """f (or f - f* on a log axis) and the gradient norm against iterations:
     two panels, or with ``ax`` one panel with the gradient norm on a twin axis."""
@@ -154,32 +193,7 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
         fig, ax_f = ax.figure, ax
         ax_g = ax.twinx()
     if "gap" in run.trace:
-        reference = run.summary.reference if run.summary is not None else None
-        fstar = reference.fun if reference is not None else None
-        # an exact 0 is drawn at the resolution of f near f* (1e-16 relative),
-        # not at the smallest gap seen (which may be 20)
-        resolution = np.array([1e-16 * max(1.0, abs(fstar) if fstar is not None and np.isfinite(fstar) else 1.0)])
-        zero = run.trace["gap"] == 0
-        gap, floor = (
-            log_safe_gap(run.trace["gap"], resolution) if zero.any() else (log_safe_gap(run.trace["gap"])[0], None)
-        )
-        ax_f.plot(it, gap, color="tab:blue", marker=marker)
-        log_scale(ax_f)
-        note = zero_gap_note(it, run.trace["gap"], float(floor[0])) if floor is not None else None
-        if note is not None:
-            ax_f.plot(it[zero], gap[zero], "v", color="tab:red", markersize=5, linestyle="none")
-            ax_f.text(
-                0.01,
-                0.03,
-                note,
-                transform=ax_f.transAxes,
-                ha="left",
-                va="bottom",
-                fontsize="small",
-                color="tab:red",
-                bbox=dict(facecolor="white", edgecolor="none", alpha=0.8),
-            )
-        ax_f.set_ylabel("f - f*" + (f"  (f* = {fstar:.6g})" if fstar is not None else ""))
+        _draw_gap(ax_f, run, it, marker)
     else:
         ax_f.plot(it, f, color="tab:blue", marker=marker)
         ax_f.set_ylabel("f")
@@ -211,21 +225,49 @@ def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
     return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]
 
 
+def param_groups(names: list[str]) -> dict[str, list[str]]:
+    """The trace's parameter columns by the array they belong to, in order:
+    ``layers[0].w[0 1]`` in ``layers[0].w``, ``x[3]`` in ``x``, a scalar ``y`` alone."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(re.sub(r"\[[^\]]*\]$", "", name), []).append(name)
+    return groups
+
+
 def plot_params(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
+    """Each parameter's path; for more than MAX_PARAM_LINES parameters in
+    several arrays (a network's layers), each array's Euclidean norm instead.
+    Every line has its own colour; the legend is beside the axes, off the curves."""
     names = param_columns(run.trace)
     if not names:
         return False  # more parameters than output.param_columns: the trace has none
-    shown = names[:MAX_PARAM_LINES]
+    groups = param_groups(names)
+    by_array = len(names) > MAX_PARAM_LINES and len(groups) > 1
+    lines = (
+        {
+            f"‖{array}‖ ({len(cols)})": np.linalg.norm(np.array([run.trace[c] for c in cols]), axis=0)
+            for array, cols in groups.items()
+        }
+        if by_array
+        else {name: run.trace[name] for name in names}
+    )
+    shown = list(lines)[:MAX_PARAM_LINES]
     own = ax is None
-    fig, ax = own_axes(ax, (8, 5), dict(left=0.1, right=0.97, top=0.93, bottom=0.1))
-    for name in shown:
-        ax.plot(run.trace["iter"], run.trace[name], label=name, marker=point_marker(run.trace["iter"]))
-    left_out = len(names) - len(shown)
-    what = "parameter paths" + (f" (first {len(shown)} of {len(names)}; {left_out} left out)" if left_out else "")
+    longest = max(len(name) for name in shown)
+    right = min(0.97, max(0.55, 1 - (0.07 * longest + 0.7) / 8))  # room for the legend beside the axes
+    fig, ax = own_axes(ax, (8, 5), dict(left=0.1, right=right, top=0.93, bottom=0.1))
+    for name, color in zip(shown, distinct_colors(len(shown))):
+        ax.plot(run.trace["iter"], lines[name], label=name, color=color, marker=point_marker(run.trace["iter"]))
+    left_out = len(lines) - len(shown)
+    what = (
+        f"parameter norms per array ({len(names)} parameters in {len(groups)} arrays)"
+        if by_array
+        else "parameter paths"
+    ) + (f" (first {len(shown)} of {len(lines)}; {left_out} left out)" if left_out else "")
     set_title(ax, run, what, own=own)
     ax.set_xlabel("iteration")
-    ax.set_ylabel("value")
+    ax.set_ylabel("Euclidean norm" if by_array else "value")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize="small", ncol=2 if len(shown) > 6 else 1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", borderaxespad=0.0)
     finish(fig, out)
     return True

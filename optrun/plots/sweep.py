@@ -63,7 +63,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
     swept = [k for k in keys if k != "seed"]
     if not swept or not rows:
         return False
-    from optrun.plots.figures import log_safe_gap, subplots
+    from optrun.plots.figures import log_safe_gap, log_scale, subplots
 
     metric = sweep_metric(rows)
     finite = [r[metric] for r in rows if r[metric] is not None and math.isfinite(r[metric])]
@@ -110,9 +110,9 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
             ax.set_xticks(range(len(categories)), [shown_label(c) for c in categories])
             ax.set_xlim(-0.5, len(categories) - 0.5)
         elif all(r[key] > 0 for r in rows):
-            ax.set_xscale("log")
+            log_scale(ax, "x")  # optrun's log axis: three or more labels in one format on a narrow range
         if metric == "gap":
-            ax.set_yscale("log")
+            log_scale(ax, "y")
         ax.set_xlabel(key)
         ax.set_ylabel("final f - f*" if metric == "gap" else "final f")
         ax.grid(alpha=0.3)
