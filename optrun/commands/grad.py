@@ -284,7 +284,7 @@ def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
         table.add_row(f"{fd.steps[i]:.2g}", *"|".join(cells).split("|"), *second)
     table.caption = (
         f"f evaluations per step: forward {fd.forward.evaluations}, central {fd.central.evaluations}; "
-        f"autodiff: {fd.reverse_passes} reverse pass for all {len(fd.labels)} entries. "
+        f"autodiff: {fd.reverse_passes} reverse pass for the whole gradient ({len(fd.labels)} entries). "
         f"Directional check: relative error {fd.directional.relative_error:.3g}"
         + (
             f". Hessian by central differences of the gradient ({2 * len(fd.labels)} gradients): "
