@@ -1,12 +1,19 @@
 """The plots that rebuild a run's problem from its config: ``landscape``
 (f along a line or filled contours in the plane of one or two free
 parameters, with the optimizer's path, its start and end, and the known
-minima) and ``fit`` (predictions against targets, or the fitted density
+minima; evaluated in one call for a problem declared vectorized, else point
+by point, see :func:`evaluate`) and ``fit`` (predictions against targets, or the fitted density
 over a histogram of the data)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import io
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +26,11 @@ if TYPE_CHECKING:
     from optrun.core.result import Summary
     from optrun.engine.prepare import Prepared
 
-GRID = 120  # landscape resolution per axis
+GRID = 120  # mesh points per axis when the objective broadcasts (one call for the whole mesh)
+CURVE = 400  # points of a one-parameter curve
+POINTWISE_BUDGET_S = 3.0  # about this long for a mesh evaluated point by point: a slow objective gets fewer points
+MIN_GRID, MIN_CURVE = 30, 60  # ... but never fewer than these
+TIMED_CALLS = 5  # calls timed to choose that number
 
 
 def _path(run: RunFiles, prep: Prepared) -> tuple[list[str], np.ndarray]:
@@ -54,21 +65,111 @@ def _objective_of_free(prep: Prepared) -> Callable[[np.ndarray], float]:
     return lambda v: float(objective({**fixed, **{k: float(v[i]) for i, k in enumerate(keys)}}))
 
 
-def _grid(prep: Prepared, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """f on the mesh: one vectorized call when the objective is elementwise in
-    two scalar parameters, else point by point."""
+def broadcasts(prep: Prepared) -> bool:
+    """Whether the landscape may call the objective once on all its points:
+    the problem declares it vectorized (``register_problem(...,
+    vectorized=True)``: the built-ins that are elementwise, expressions
+    without sum/prod/mean/dot) and every free parameter is a scalar. Python
+    functions and user problems are not, unless they say so: a function
+    that sums (``sum([x - 1, y - 1])``) would sum the whole mesh."""
     free = prep.unflatten(prep.x0)
-    keys = sorted(free)
-    X, Y = np.meshgrid(xs, ys)
-    if len(keys) == 2 and all(np.shape(free[k]) == () for k in keys):
-        try:
-            Z = np.asarray(prep.problem.objective({**prep.fixed, keys[0]: X, keys[1]: Y}), dtype=float)
-            if Z.shape == X.shape:
-                return Z
-        except Exception:
-            pass  # not elementwise (sums over data, ...): evaluate point by point
+    return prep.config.problem.entry.broadcasts(prep.problem) and all(np.shape(v) == () for v in free.values())
+
+
+class _Sink(io.TextIOBase):
+    """Where the objective's printing goes while a mesh is evaluated: nowhere
+    (not kept in memory: a function may print megabytes)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@dataclass
+class Mesh:
+    """f at the landscape's points: ``values[i]`` at ``points[i]`` (rows of
+    the free parameters), NaN where the objective raised; ``note`` says what
+    the plot should (points left blank, a mesh shrunk for a slow objective)."""
+
+    points: np.ndarray
+    values: np.ndarray
+    note: str = ""
+
+
+@contextlib.contextmanager
+def _contained() -> Iterator[None]:
+    """The objective's printing (stdout, stderr: a user function that logs
+    each call would print thousands of lines), its warnings and NumPy's
+    floating-point warnings are not shown while a mesh is evaluated."""
+    with contextlib.redirect_stdout(_Sink()), contextlib.redirect_stderr(_Sink()):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+
+
+def evaluate(prep: Prepared, points: np.ndarray) -> Mesh:
+    """f at each row of ``points``: in one call when :func:`broadcasts`, else
+    point by point, NaN where the objective raises (the first error is named
+    in ``note``, once); what the objective prints or warns is not shown
+    (:func:`_contained`)."""
+    with _contained():
+        if broadcasts(prep):
+            keys = sorted(prep.unflatten(prep.x0))
+            columns = {k: points[:, i] for i, k in enumerate(keys)}
+            values = np.asarray(prep.problem.objective({**prep.fixed, **columns}), dtype=float)
+            if values.shape != (len(points),):
+                raise ValueError(
+                    f"problem '{prep.config.problem.name}' is registered as vectorized, but its objective "
+                    f"returned shape {values.shape} for {len(points)} points (register it without vectorized=True)"
+                )
+            return Mesh(points, values)
+        fun = _objective_of_free(prep)
+        values = np.full(len(points), np.nan)
+        failed, first = 0, ""
+        for i, point in enumerate(points):
+            try:
+                values[i] = fun(point)
+            except Exception as exc:  # a point outside the objective's domain: left blank
+                failed += 1
+                first = first or f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    note = f"f raised at {failed} of {len(points)} points, left blank (first: {first[:80]})" if failed else ""
+    return Mesh(points, values, note)
+
+
+def _resolution(prep: Prepared, at: np.ndarray, most: int, least: int, dims: int) -> int:
+    """Points per axis: ``most`` when the objective broadcasts, else as many
+    as fit POINTWISE_BUDGET_S at the cost of one call: the fastest of
+    TIMED_CALLS at ``at`` after a first one (imports, caches), so that a
+    busy machine does not shrink the mesh of a cheap objective."""
+    if broadcasts(prep):
+        return most
     fun = _objective_of_free(prep)
-    return np.array([[fun(np.array([x, y])) for x in xs] for y in ys])
+    fastest = np.inf
+    with _contained():
+        for i in range(TIMED_CALLS + 1):
+            began = time.perf_counter()
+            try:
+                fun(at)
+            except Exception:  # outside the domain: the mesh will say where; raising took time too
+                pass
+            if i:
+                fastest = min(fastest, time.perf_counter() - began)
+    return int(np.clip((POINTWISE_BUDGET_S / max(fastest, 1e-9)) ** (1 / dims), least, most))
+
+
+def landscape_mesh(prep: Prepared, x_span: tuple[float, float], y_span: tuple[float, float]) -> Mesh:
+    """f on the plane's mesh (two free entries): ``points`` are the mesh's
+    (x, y) rows, x varying fastest; GRID x GRID points when the objective
+    broadcasts, fewer (down to MIN_GRID) for a slow one evaluated point by point."""
+    n = _resolution(prep, np.array([np.mean(x_span), np.mean(y_span)]), GRID, MIN_GRID, 2)
+    X, Y = np.meshgrid(np.linspace(*x_span, n), np.linspace(*y_span, n))
+    mesh = evaluate(prep, np.column_stack([X.ravel(), Y.ravel()]))
+    if n == GRID:
+        return mesh
+    shrunk = f"{n} x {n} mesh (f is slow, evaluated point by point)"
+    return Mesh(mesh.points, mesh.values, "; ".join(filter(None, [shrunk, mesh.note])))
 
 
 def _span(values: np.ndarray) -> tuple[float, float]:
@@ -87,16 +188,17 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
         return False
     minima = _known_minima(prep, n_free)
     points = np.vstack([path, minima]) if len(minima) else path
-    fun = _objective_of_free(prep)
     own = ax is None
     fig, ax = own_axes(
         ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1)
     )
     with np.errstate(all="ignore"):
         if n_free == 1:
-            xs = np.linspace(*_span(points[:, 0]), 400)
-            ax.plot(xs, [fun(np.array([v])) for v in xs], color="tab:blue", label="f")
-            fs = [fun(np.array([v])) for v in path[:, 0]]
+            n = _resolution(prep, path[-1], CURVE, MIN_CURVE, 1)
+            curve = evaluate(prep, np.linspace(*_span(points[:, 0]), n)[:, None])
+            note = curve.note
+            ax.plot(curve.points[:, 0], curve.values, color="tab:blue", label="f")
+            fs = evaluate(prep, path[:, :1]).values
             ax.plot(path[:, 0], fs, ".-", color="tab:orange", markersize=4, label="path")
             ax.plot(path[0, 0], fs[0], "o", color="tab:green", markersize=9, label="start")
             for i, m in enumerate(minima):
@@ -107,15 +209,16 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             ax.set_xlabel(names[0])
             ax.set_ylabel("f")
         else:
-            xs = np.linspace(*_span(points[:, 0]), GRID)
-            ys = np.linspace(*_span(points[:, 1]), GRID)
-            Z = _grid(prep, xs, ys)
+            mesh = landscape_mesh(prep, _span(points[:, 0]), _span(points[:, 1]))
+            note, n = mesh.note, math.isqrt(len(mesh.points))  # n x n, x fastest
+            xs, ys = mesh.points[:n, 0], mesh.points[::n, 1]
+            Z = mesh.values.reshape(n, n)
             finite = Z[np.isfinite(Z)]
             if finite.size == 0:
                 raise ValueError("f is not finite anywhere on the plotted region")
-            Z = np.where(np.isfinite(Z), Z, finite.max())
+            Z = np.where(np.isinf(Z), finite.max(), Z)  # NaN (f undefined or raised there): blank; inf: the top
             shifted = Z - finite.min()
-            if shifted.max() > 1e3 * max(np.median(shifted), 1e-12):  # a wide range: contour log(1 + f - min)
+            if np.nanmax(shifted) > 1e3 * max(np.nanmedian(shifted), 1e-12):  # a wide range: contour log(1 + f - min)
                 shown, label = np.log1p(shifted), "log(1 + f - min f)"
             else:
                 shown, label = Z, "f"
@@ -149,6 +252,10 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             )
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
+    if note:
+        ax.text(
+            0.01, 0.01, note, transform=ax.transAxes, fontsize="x-small", va="bottom", bbox=dict(fc="white", alpha=0.8)
+        )
     fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())
     set_title(ax, run, "landscape" + (f" ({fixed} fixed)" if fixed else ""), own=own)
     ax.legend(loc="best", fontsize="small")
