@@ -2,9 +2,11 @@
 
     problem: {name: expression, expr: "(x - 1)**2 + 10*(y - x**2)**2", params: {x: -1.0, y: 2.0}}
 
-A list of formulas is a vector function R^n -> R^m (m formulas, each summed
-to a number like a single formula is): it has a Jacobian but no single value
-to minimize, so ``run`` refuses it (:meth:`Problem.scalar_objective`)::
+A formula must evaluate to one number: one that is a vector (``x * w`` with
+a vector ``w``) is refused, with the hint to write ``sum(...)`` around it.
+A list of formulas is a vector function R^n -> R^m (m formulas, each one
+number): it has a Jacobian but no single value to minimize, so ``run``
+refuses it (:meth:`Problem.scalar_objective`)::
 
     problem: {name: expression, expr: ["x * y", "x + sin(y)", "exp(x - y)"], params: {x: 1.0, y: 2.0}}
 
@@ -23,7 +25,7 @@ from pydantic import Field, field_validator
 from optrun.core.errors import short_repr
 from optrun.core.options import Options
 from optrun.core.problems import Problem, register_problem, vector_valued
-from optrun.core.problems.formula import CONSTANTS, FUNCTION_NAMES, compile_expression
+from optrun.core.problems.formula import CONSTANTS, FUNCTION_NAMES, calls_reducing, check_scalar, compile_expression
 
 MAX_OUTPUTS = 50  # formulas in a vector expression
 RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "njev"}  # trace columns
@@ -36,7 +38,8 @@ EXAMPLE = {"expr": "(x - 1)**2 + 10*(y - x**2)**2", "params": {"x": -1.0, "y": 2
 
 class ExpressionOptions(Options):
     expr: str | list[str] = Field(
-        description="the objective, a formula in the names of params (summed if elementwise); "
+        description="the objective, a formula in the names of params that evaluates to one number "
+        "(write sum(...) around a vector); "
         "a list of formulas: a vector function R^n -> R^m, one entry per formula, which has nothing to minimize"
     )
     params: dict[str, float | list[float]] = Field(
@@ -91,6 +94,7 @@ class ExpressionOptions(Options):
     parameters="the names in `params`",
     options=ExpressionOptions,
     backends=("autograd", "jax"),
+    vectorized=True,  # elementwise in its scalar parameters: the landscape evaluates a mesh in one call
 )
 def expression(options: ExpressionOptions, xp) -> Problem:
     start = {
@@ -99,18 +103,19 @@ def expression(options: ExpressionOptions, xp) -> Problem:
     }
     if isinstance(options.expr, str):
         body = compile_expression(options.expr, start, xp=xp)
-
-        def f(p):
-            return xp.sum(body(p))  # a scalar even if the expression is elementwise
+        check_scalar(options.expr, start)  # a vector formula is refused, not summed silently
 
         note = "a user expression: no known minimum"
         if options.params is EXAMPLE["params"]:  # built by model_construct for the catalogue
             note += " (start and formula shown: the example's; a config gives its own expr and params)"
-        return Problem(objective=f, start=start, note=note)
+        # elementwise in its parameters unless it sums (a landscape's mesh would be summed too)
+        return Problem(objective=body, start=start, note=note, vectorized=not calls_reducing(options.expr))
 
     bodies = [compile_expression(text, start, path=f"problem.expr[{i}]", xp=xp) for i, text in enumerate(options.expr)]
+    for i, text in enumerate(options.expr):
+        check_scalar(text, start, path=f"problem.expr[{i}]")
 
     def vector(p):
-        return xp.stack([xp.sum(body(p)) for body in bodies])  # entry i: formula i, summed like a single formula
+        return xp.stack([body(p) for body in bodies])  # entry i: formula i, one number each
 
     return vector_valued(vector, start, outputs=len(bodies), note="a user vector function: nothing to minimize")

@@ -20,6 +20,7 @@ import ast
 import functools
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,7 @@ def function_table(xp: Any) -> dict[str, Callable[..., Any]]:
 
 
 FUNCTION_NAMES = frozenset(ARRAY_FUNCTIONS + GAMMA_NAMES)
+REDUCING = frozenset({"sum", "prod", "mean", "dot"})  # not elementwise: they would reduce a mesh of points too
 
 
 @functools.cache
@@ -322,3 +324,34 @@ def _compile(expr: str, params: dict[str, Any], functions: dict[str, Callable[..
     except RecursionError:
         raise ConfigError("the expression is nested too deeply", path="problem.expr") from None
     return body
+
+
+def calls_reducing(expr: str) -> bool:
+    """Whether the (already compiled) formula calls sum, prod, mean or dot:
+    then it is not elementwise in its parameters, and a landscape evaluates it point by point."""
+    tree = ast.parse(expr.strip(), mode="eval")
+    calls = (n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+    return any(name in REDUCING for name in calls)
+
+
+def check_scalar(expr: str, params: dict[str, Any], path: str = "problem.expr") -> None:
+    """A one-line ConfigError at ``path`` if the formula's value at ``params``
+    is not one number (``x * w`` with a vector ``w``): minimizing and a
+    gradient need a scalar, and nothing sums it silently. A formula that
+    cannot be evaluated at the start is left to the run to report."""
+    from autograd import numpy as anp
+
+    body = compile_expression(expr, params, path=path, xp=anp)
+    env = {name: np.asarray(value, dtype=float) for name, value in params.items()}  # numpy: 1/0 is inf, no raise
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shape = np.shape(body(env))
+    except Exception:
+        return
+    if shape != ():
+        raise ConfigError(
+            f"the formula {expr.strip()!r} is a vector of shape {shape}, not one number (a gradient needs a scalar "
+            f"output, and nothing is summed silently): write sum({expr.strip()}) for its sum",
+            path=path,
+        )
