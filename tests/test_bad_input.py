@@ -137,11 +137,11 @@ CASES = [
         "optimizer.step_size: input should be greater than 0, got -0.1",
     ),
     (
-        "zero-max-iter",
-        OK + "stop: {max_iter: 0}\n",
+        "negative-max-iter",
+        OK + "stop: {max_iter: -1}\n",
         [],
         2,
-        "stop.max_iter: input should be greater than or equal to 1, got 0",
+        "stop.max_iter: input should be greater than or equal to 0, got -1",
     ),
     (
         "negative-grad-tol",

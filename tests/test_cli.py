@@ -95,8 +95,8 @@ def test_quiet_never_hides_a_failure(write_config):
         ),
         (
             "problem: trid\noptimizer: gd\n",
-            ["--set", "stop.max_iter=0"],
-            "stop.max_iter: input should be greater than or equal to 1, got 0",
+            ["--set", "stop.max_iter=-1"],
+            "stop.max_iter: input should be greater than or equal to 0, got -1",
         ),
         (
             "problem: trid\noptimizer: gd\n",

@@ -87,7 +87,7 @@ def test_minimize_validates_like_a_config(workdir):
     with pytest.raises(ConfigError, match=r"optimizer.stepsize: unknown key 'stepsize'; did you mean 'step_size'\?"):
         optrun.minimize(polynomial, 3.0, "gd", stepsize=0.1)
     with pytest.raises(ConfigError, match=r"stop.max_iter"):
-        optrun.minimize(polynomial, 3.0, stop={"max_iter": 0})
+        optrun.minimize(polynomial, 3.0, stop={"max_iter": -1})
     with pytest.raises(ConfigError, match="must be a Python function"):
         optrun.minimize(42, 3.0)
     with pytest.raises(ConfigError, match=r"^backend: unknown backend '3' \(known: autograd, jax\)$"):
