@@ -8,7 +8,9 @@ it also runs on jax (or only on it, with ``jax.numpy``) says so with
 ``backends``, e.g. ``PythonFunction(fun, x0, backends=("jax",))`` given as a
 config's ``problem:`` with ``backend: jax``. A dict start's keys are the
 run's parameter names; any other start is the one parameter ``x`` (so the
-trace has ``x``, ``x[0]``, ``x[0].w[1,2]``, ... columns).
+trace has ``x``, ``x[0]``, ``x[0].w[1,2]``, ... columns). The function is
+never called on arrays of points it was not written for: a landscape plot
+evaluates it point by point (a function that sums would sum a whole mesh).
 
 The run's ``config.yaml`` records ``problem: {name: python, function:
 module.qualname, source_sha256: ...}`` (the hash of the function's source,
