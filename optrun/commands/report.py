@@ -39,7 +39,7 @@ table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th.sortable { cursor: pointer; background: #f3f3f3; } th.sortable:hover { background: #e6e6e6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.converged { color: #137333; } .max_iter, .max_fev, .time_limit { color: #9a6700; }
+.converged { color: #137333; } .max_iter, .max_fev, .time_limit, .evaluated { color: #9a6700; }
 .diverged, .failed, .error { color: #c5221f; } .interrupted { color: #8430ce; }
 pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.3em 0; }
