@@ -259,5 +259,5 @@ def test_a_compare_says_which_gaps_are_drawn_at_the_floor(workdir):
     positive = optrun.run({"problem": "booth", "optimizer": "gd", "stop": {"max_iter": 5}, "output": {"plots": False}})
     fig, ax = compare_axes([read_run(zero.run_dir), read_run(positive.run_dir)])
     floor = min(line.get_ydata().min() for line in ax.get_lines())
-    assert f"f - f* = 0 in 1 runs, drawn at {floor:.3g}" in ax.get_title()
+    assert f"f - f* = 0 in 1 run, drawn at {floor:.3g}" in ax.get_title()
     assert outside_figure(fig) == ([], [])

@@ -79,10 +79,14 @@ def _floor_note(runs: list[RunFiles], curves: list[Any]) -> str:
     notes = []
     if zero:
         floor = min(float(np.nanmin(c)) for c in curves if np.isfinite(c).any())
-        notes.append(f"f - f* = 0 in {len(zero)} runs, drawn at {floor:.3g}")
+        notes.append(f"f - f* = 0 in {_runs(len(zero))}, drawn at {floor:.3g}")
     if below:
-        notes.append(f"f < f* in {len(below)} runs, drawn as |f - f*|")
+        notes.append(f"f < f* in {_runs(len(below))}, drawn as |f - f*|")
     return f"\n({'; '.join(notes)})" if notes else ""
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" + ("" if n == 1 else "s")
 
 
 NORMALISED = "(f - min f) / (f₀ - min f), each run's own"
