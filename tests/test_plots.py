@@ -3,6 +3,7 @@ interrupted and killed runs, redrawn by `optrun plot`; SVG and PDF plots
 (output.plot_format, compare --out) drawn from the run's data."""
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -436,7 +437,8 @@ def test_log_axes_are_labelled_in_plain_text(workdir, drawn):
     loss = drawn[0]
     loss.canvas.draw()
     labels = [t.get_text() for ax in loss.axes for t in ax.get_yticklabels() if t.get_text()]
-    assert "10⁰" in labels and "10⁻²" in labels, labels
+    # decades, in plain text (every one, or every few: matplotlib 3.8 strides further than 3.10 at this height)
+    assert len(labels) >= 3 and all(re.fullmatch("10⁻?[⁰¹²³⁴⁵⁶⁷⁸⁹]+", label) for label in labels), labels
     assert not any("$" in label for label in labels)
     assert all(ax.get_yscale() == "log" for ax in loss.axes)
 
