@@ -132,6 +132,13 @@ def grad(
             show_default=False,
         ),
     ] = None,
+    timing: Annotated[
+        bool,
+        Flag("--timing", help="Forward (n JVPs) vs reverse (VJPs) seconds as dim or n grows; on jax compile vs run"),
+    ] = False,
+    timing_sizes: Annotated[
+        str | None, typer.Option("--timing-sizes", metavar="N1,N2,...", help="--timing's sizes (10,100,1000).")
+    ] = None,
     jvp: Annotated[
         list[str] | None,
         typer.Option(
@@ -161,7 +168,7 @@ def grad(
     set_: Set = None,
     quiet: Quiet = False,
     json_out: Annotated[
-        bool, Json("one object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp, run_dir)")
+        bool, Json("one object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp, timing, run_dir)")
     ] = False,
     plots: Annotated[bool | None, Plots("default: output.plots, which is on")] = None,
     problems: Problems = None,
@@ -170,7 +177,7 @@ def grad(
     from optrun.commands.grad import grad_command
 
     options = (hessian, order, fd, jvp or [], vjp, range_, json_out, problems, quiet, plots, fd_steps)
-    return grad_command(config, set_ or [], at or [], *options)
+    return grad_command(config, set_ or [], at or [], *options, timing, timing_sizes)
 
 
 @app.command()

@@ -95,13 +95,19 @@ def grad_command(
     quiet: bool = False,
     plots: bool | None = None,
     fd_steps: str | None = None,
+    timing: bool = False,
+    timing_sizes: str | None = None,
 ) -> int:
     """``optrun grad``: compute, print (tables, or one JSON object; nothing
     with ``quiet``) and record; ``plots`` (``--plots/--no-plots``) overrides
     output.plots when given.
     A signal stops it within a moment: before grad.json is written nothing is
     left (StoppedBySignal, 128 + the signal); during the plots grad.json is
-    written without them and the exit status is 128 + the signal."""
+    written without them and the exit status is 128 + the signal.
+    ``timing`` (``--timing``, implied by ``timing_sizes``): forward against
+    reverse mode timed as the input grows (:mod:`optrun.engine.grad_timing`),
+    measured before anything is recorded, then timing.json and timing.png."""
+    import dataclasses
     import json
 
     from rich.table import Table
@@ -124,6 +130,11 @@ def grad_command(
                     )
             steps = parse_steps(fd_steps)
             points = parse_points(at)
+            timed = None
+            if timing or timing_sizes is not None:
+                from optrun.engine import grad_timing
+
+                timed = grad_timing.measure_stopping(cfg, grad_timing.parse_sizes(timing_sizes), flag)
             if len(points) > 1 and not (fd or steps):
                 raise ConfigError(
                     f"{len(points)} points given (a name repeated); several points are compared by --fd only: add --fd",
@@ -144,22 +155,32 @@ def grad_command(
             )
         except OptrunError as exc:
             raise exc.located(source=exc.source or cfg.source) from None
-        assert result.run_dir is not None  # grad() records the run by default (write=True)
+        run_dir = result.run_dir
+        assert run_dir is not None  # grad() records the run by default (write=True)
+        timing_json: dict[str, Any] = {}
+        if timed is not None:
+            drawn, failed = grad_timing.record(timed, run_dir, cfg.name, cfg.output.plots, cfg.output.plot_format)
+            warnings = (*result.warnings, *timed.notes, *failed)
+            result = dataclasses.replace(result, plots=(*result.plots, *drawn), warnings=warnings)
+            timing_json = grad_timing.to_json(timed)
         for warning in result.warnings:
             warn(f"{cfg.name}: {warning}")
         if json_out:
-            print(json.dumps(json_safe({**result.to_json(), "run_dir": shown(result.run_dir)}), indent=2), flush=True)
+            print(
+                json.dumps(json_safe({**result.to_json(), **timing_json, "run_dir": shown(run_dir)}), indent=2),
+                flush=True,
+            )
         elif not quiet:
             console = out()
-            for table in tables(result):
+            for table in tables(result) + (timing_tables(timed) if timed is not None else []):
                 console.print(fitted(table, console) if isinstance(table, Table) else table)
             console.print(
-                f"recorded in {shown(result.run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
+                f"recorded in {shown(run_dir)}" + "".join(f"\n  {shown(p)}" for p in result.plots),
                 markup=False,
                 highlight=False,
             )
         if flag is not None and flag.signum is not None:
-            err.print(f"interrupted by {signal_name(flag.signum)}; recorded in {shown(result.run_dir)}", markup=False)
+            err.print(f"interrupted by {signal_name(flag.signum)}; recorded in {shown(run_dir)}", markup=False)
             return 128 + flag.signum
         return 0
 
@@ -236,6 +257,37 @@ def tables(result: GradResult) -> list[Any]:
                 table.add_row(Text(label), number(v))
             shown.append(table)
     return [getattr(item, "group", item) for item in shown]
+
+
+def timing_tables(timing: Any) -> list[Any]:
+    """``--timing``: per size, each mode's passes and seconds (on jax also its compile time) and the ratio."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from optrun.commands.tables import add_columns
+
+    compiled = bool(timing.rows) and timing.rows[0].forward.compile_seconds is not None
+    table = Table()
+    compile_headers = ("JVP compile s", "VJP compile s") if compiled else ()
+    headers = ("n", "JVPs", "VJPs", "forward s", "reverse s", *compile_headers, "ratio")
+    add_columns(table, headers, numeric=headers)
+    for row in timing.rows:
+        compile_cells = [f"{m.compile_seconds:.3g}" for m in (row.forward, row.reverse)] if compiled else []
+        seconds = [f"{m.seconds:.3g}" for m in (row.forward, row.reverse)]
+        table.add_row(
+            str(row.inputs),
+            str(row.forward.passes),
+            str(row.reverse.passes),
+            *seconds,
+            *compile_cells,
+            f"{row.ratio:.3g}",
+        )
+    run = "compiled runs after the first call" if compiled else "best of repeats"
+    title = (
+        f"forward (JVPs, one per input) vs reverse mode (VJPs), the full derivative as {timing.option} grows "
+        f"({timing.backend}; seconds: {run}; ratio: forward / reverse)"
+    )
+    return [Text(title, style="italic"), table]
 
 
 MAX_SHOWN = 12  # matrix rows/columns printed; grad.json has them all

@@ -274,3 +274,27 @@ def contour(
     ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     save(fig, out)
     return out
+
+
+def timing_plot(timing: Any, out: Path, name: str) -> Path:
+    """``timing.png`` (``--timing``): seconds for the full derivative against
+    the input size on log-log axes, forward mode (n JVPs) and reverse mode
+    (VJPs) solid, jax's compile time (the first call) dashed; returns ``out``."""
+    fig, ax = subplots(figsize=(6.4, 4.6), layout="constrained")
+    inputs = [row.inputs for row in timing.rows]
+    for c, mode in enumerate(("forward", "reverse")):
+        modes = [getattr(row, mode) for row in timing.rows]
+        what = ("JVP" if mode == "forward" else "VJP") + ("" if modes[-1].passes == 1 else "s")
+        passes = f"{modes[0].passes}..{modes[-1].passes}" if modes[0].passes != modes[-1].passes else modes[0].passes
+        run = "run, compiled" if modes[0].compile_seconds is not None else "best of repeats"
+        ax.loglog(inputs, [m.seconds for m in modes], "o-", color=f"C{c}", label=f"{mode} ({passes} {what}; {run})")
+        if modes[0].compile_seconds is not None:
+            compile_times = [m.compile_seconds for m in modes]
+            ax.loglog(inputs, compile_times, "o--", color=f"C{c}", alpha=0.7, label=f"{mode}: jax compile (first call)")
+    ax.set_xlabel(f"input size n (problem option {timing.option})")
+    ax.set_ylabel("seconds for the full derivative")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{name}: forward vs reverse mode on {timing.backend}", fontsize=10)
+    save(fig, out)
+    return out
