@@ -230,7 +230,7 @@ def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult,
 
     backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
     problem, params0, fixed = build_start(cfg, backend)
-    free_problem, start = _free(problem, params0, fixed)
+    free_problem, start = restrict_to_free(problem, params0, fixed)
     _check_free(at, fixed, "at")
     point = d.point(free_problem, at, base=start)
     vector = problem.vector is not None
@@ -312,7 +312,7 @@ def _check_scalar(value: Any) -> None:
         )
 
 
-def _free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
+def restrict_to_free(problem: Problem, params0: Params, fixed: Params) -> tuple[Problem, Params]:
     """The problem over the free parameters only (fixed ones held), and its start."""
     start = {k: v for k, v in params0.items() if k not in fixed}
     if not fixed:

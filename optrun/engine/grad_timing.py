@@ -136,7 +136,7 @@ def measure(cfg: Config, sizes: Sequence[int], max_seconds: float = MAX_SECONDS)
 
 
 def _one_size(cfg: Config, option: str, size: int, backend: Any, deadline: float) -> SizeTiming:
-    from optrun.engine.grad import _free
+    from optrun.engine.grad import restrict_to_free
     from optrun.engine.prepare import build_start
 
     data = cfg.resolved()
@@ -146,7 +146,7 @@ def _one_size(cfg: Config, option: str, size: int, backend: Any, deadline: float
     except ConfigError as exc:
         raise ConfigError(f"{option}={size}: {exc.message}", path=f"problem.{option}") from None
     problem, params0, fixed = build_start(sized, backend)
-    free, start = _free(problem, params0, fixed)
+    free, start = restrict_to_free(problem, params0, fixed)
     flat, unflatten = backend.ravel(start)
     x = np.asarray(flat, dtype=float)
     if free.vector is not None:
