@@ -111,3 +111,14 @@ def pytest_report_header(config):
     from optrun.core.machine import environment
 
     return ["environment (paste this when reporting a failure):"] + [f"  {line}" for line in environment()]
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """Every figure the plots write, kept to be inspected (the plot tests read them back)."""
+    import optrun.plots.figures as plots
+
+    figures = []
+    original = plots.figure_bytes
+    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt="png": (figures.append(fig), original(fig, fmt))[1])
+    return figures

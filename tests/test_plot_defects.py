@@ -18,17 +18,6 @@ pytestmark = pytest.mark.slow  # every test draws figures with matplotlib
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure the run plots write, kept to be inspected."""
-    import optrun.plots.figures as plots
-
-    figures = []
-    original = plots.figure_bytes
-    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt="png": (figures.append(fig), original(fig, fmt))[1])
-    return figures
-
-
 def renderer_of(fig):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 

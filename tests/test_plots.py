@@ -365,15 +365,6 @@ def test_report_shows_svg_plots_and_draws_the_loss_of_a_pdf_run(workdir):
 
 
 # --------------------------------------------------- what a drawn figure shows
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every figure the plots write, kept (with its format) to be inspected."""
-    import optrun.plots.figures as plots
-
-    figures = []
-    original = plots.figure_bytes
-    monkeypatch.setattr(plots, "figure_bytes", lambda fig, fmt="png": (figures.append(fig), original(fig, fmt))[1])
-    return figures
 
 
 def outside_figure(fig):

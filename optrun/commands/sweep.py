@@ -88,10 +88,9 @@ def _value(row: dict[str, Any], metric: str) -> float:
 NUMERIC = ("runs", "mean", "min", "max")
 
 
-def best_line(rows: list[dict[str, Any]], keys: Sequence[str]) -> str | None:
-    """The best setting in words, under the table (piped output has no colour):
-    several when tied; None for a sweep of one setting."""
-    summary = summarize(rows, keys)
+def best_line(summary: list[dict[str, Any]], keys: Sequence[str]) -> str | None:
+    """The best setting of a :func:`summarize` in words, under the table (piped
+    output has no colour): several when tied; None for a sweep of one setting."""
     best = [s for s in summary if s["best"]]
     if not best or len(summary) < 2:
         return None
@@ -106,20 +105,21 @@ def print_results(rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
     """The sweep's table and, in words, its best setting."""
     from optrun.commands.common import visible
 
-    print_table(results_table(rows, keys))
-    line = best_line(rows, keys)
+    summary = summarize(rows, keys)  # once, for the table and the line
+    print_table(results_table(rows, keys, summary))
+    line = best_line(summary, keys)
     if line is not None:
         say(visible(line))
 
 
-def results_table(rows: list[dict[str, Any]], keys: Sequence[str]):
+def results_table(rows: list[dict[str, Any]], keys: Sequence[str], summary: list[dict[str, Any]] | None = None):
     from rich.table import Table
     from rich.text import Text
 
     from optrun.commands.common import visible
     from optrun.commands.tables import add_columns
 
-    summary = summarize(rows, keys)
+    summary = summarize(rows, keys) if summary is None else summary
     metric = summary[0]["metric"] if summary else "f"
     table = Table(title=f"sweep: final {'f - f*' if metric == 'gap' else 'f'} over seeds", title_justify="left")
     swept = [k for k in keys if k != "seed"]
