@@ -663,10 +663,15 @@ CRASH_CASES = [
         ["sweep", "c.yaml", "--seeds", "2", "--dask", "local:100000"],
         "local:N needs a number of workers N from 1 to 256",
     ),
-    ("usage-unknown-option", {"c.yaml": OK}, ["run", "--bogus", "c.yaml"], "run: no such option --bogus; it takes --set/-s"),
-    ("usage-missing-argument", {}, ["run"], "run: Missing argument 'CONFIG'."),
+    (
+        "usage-unknown-option",
+        {"c.yaml": OK},
+        ["run", "--bogus", "c.yaml"],
+        "run: no such option --bogus; it takes --set/-s",
+    ),
+    ("usage-missing-argument", {}, ["run"], "'CONFIG'"),  # the argument, by our metavar (the words are Click's)
     ("usage-unknown-command", {}, ["runn"], "no such command 'runn'; the commands are run, "),
-    ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "Invalid value for '--seeds'"),
+    ("usage-bad-option-value", {"c.yaml": OK}, ["sweep", "c.yaml", "--seeds", "zero"], "'--seeds'"),
 ]
 
 
