@@ -31,6 +31,7 @@ def test_shorthand_and_defaults_are_filled_in():
         "param_columns": 100,
         "grad_columns": False,
         "log_every": 1,
+        "trace_format": "csv",
     }
     assert "expect" not in resolved
 

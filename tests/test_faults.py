@@ -98,7 +98,7 @@ def test_sigkill_leaves_complete_rows_and_no_summary(workdir):
 
 @pytest.mark.parametrize("err, text", [(errno.ENOSPC, "No space left on device"), (errno.EACCES, "Permission denied")])
 def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
-    import optrun.core.trace
+    import optrun.core.trace_files
 
     real_write, calls = os.write, {"n": 0}
 
@@ -108,7 +108,7 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
             raise OSError(err, os.strerror(err))
         return real_write(fd, data)
 
-    monkeypatch.setattr(optrun.core.trace.os, "write", failing_write)
+    monkeypatch.setattr(optrun.core.trace_files.os, "write", failing_write)
     (workdir / "c.yaml").write_text(
         "problem: trid\noptimizer: {name: gd, step_size: 1.0e-9}\n"
         "stop: {max_iter: 100000, grad_tol: null}\noutput: {plots: false}\n"
@@ -116,8 +116,8 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
     from optrun.core.trace import TraceWriter
 
     monkeypatch.setattr(
-        TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1)
-    )  # fstar, grad_names, flush_seconds, max_buffered, log_every: flush every 5 rows
+        TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1, "csv")
+    )  # fstar, grad_names, flush_seconds, max_buffered, log_every, format: flush every 5 rows
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 1
     line = result.stderr.strip()

@@ -161,7 +161,7 @@ RUN_CASES = [
         "trace-text-cell",
         lambda r, o: _trace(r, lambda ls: _set_cell(ls, 3, "f", "abc")),
         2,
-        "could not convert string 'abc'",
+        "'abc' is not a number",
     ),
     (
         "trace-short-rows",
@@ -174,7 +174,7 @@ RUN_CASES = [
         "trace-a-folder",
         lambda r, o: ((r / "trace.csv").unlink(), (r / "trace.csv").mkdir()),
         2,
-        "not a run directory (no trace.csv)",
+        "not a run directory (no trace.csv or trace.parquet)",
     ),
     (
         "config-a-list",
@@ -361,7 +361,7 @@ SWEEP_CASES = [
         "empty-sweep",
         lambda s, o: _empty(s),
         None,
-        (2, "the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare"),
+        (2, "the sweep has no runs yet (no run-NNNN folder with a trace): nothing to compare"),
     ),
     (
         "sweep-is-a-file",

@@ -25,6 +25,7 @@ from optrun.core.errors import ConfigError
 from optrun.core.paths import files_under
 from optrun.core.result import gap_text
 from optrun.core.rundir import RunFiles, read_run
+from optrun.core.trace import TRACE_FILES, trace_file
 
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
 PLOT_ORDER = ("loss", "landscape", "params", "fit")
@@ -84,16 +85,18 @@ def find_runs(paths: Sequence[Path]) -> list[Path]:
         if _is_run(path):
             found = [path]
         else:
-            traces = files_under(path, lambda name: name == "trace.csv", hidden=True)  # (as rglob: hidden folders too)
+            traces = files_under(path, lambda name: name in TRACE_FILES, hidden=True)  # (as rglob: hidden folders too)
             found = sorted({trace.parent for trace in traces if _is_run(trace.parent)})
         if not found:
-            raise ConfigError("holds no run directory (a folder with config.yaml and trace.csv)", source=str(path))
+            raise ConfigError(
+                "holds no run directory (a folder with config.yaml and trace.csv or trace.parquet)", source=str(path)
+            )
         runs.extend(r for r in found if r not in runs)
     return runs
 
 
 def _is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
+    return path.is_dir() and (path / "config.yaml").is_file() and trace_file(path) is not None
 
 
 def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, list[str]]:
@@ -141,10 +144,10 @@ def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, 
 
 
 def _links_out(run_dir: Path) -> str:
-    """The first of a run's files (config.yaml, summary.json, trace.csv) that
+    """The first of a run's files (config.yaml, summary.json, the trace) that
     resolves outside the run directory, or ''."""
     inside = run_dir.resolve()
-    for name in ("config.yaml", "summary.json", "trace.csv"):
+    for name in ("config.yaml", "summary.json", *TRACE_FILES):
         file = run_dir / name
         if file.is_symlink() and inside not in file.resolve().parents:
             return name

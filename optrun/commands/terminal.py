@@ -80,6 +80,11 @@ class ProgressBar:
         self._progress.update(self._task, completed=k, f=f"{f:.6g}", g=g)
         self._progress.refresh()
 
+    def record_rows(self, rows: Any) -> None:
+        """A chunk of rows (the compiled loop): the bar shows its last."""
+        i = len(rows.k) - 1
+        self.record(int(rows.k[i]), float(rows.f[i]), float(rows.grad_norm[i]), 0.0, 0.0, 0, 0, None, None)
+
 
 def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     """A run's summary as a rich table (user text is shown literally, control characters made visible)."""

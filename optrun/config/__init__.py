@@ -91,7 +91,12 @@ class OutputConfig(Options):
     log_every: int = Field(
         default=1,
         ge=1,
-        description="trace.csv keeps every K-th row, plus the first, the last and the best (for long runs)",
+        description="the trace keeps every K-th row, plus the first, the last and the best (for long runs)",
+    )
+    trace_format: Literal["csv", "parquet"] = Field(
+        default="csv",
+        description="trace.csv (text, keeps every complete row if the run is killed) or trace.parquet "
+        "(typed columns, for millions of rows or thousands of parameter columns)",
     )
 
     @field_validator("dir")

@@ -21,7 +21,7 @@ from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.folder_files import read_folder_json
 from optrun.core.result import Summary
 from optrun.core.safe_yaml import read_yaml_file
-from optrun.core.trace import TRACE_COLUMNS, read_trace
+from optrun.core.trace import TRACE_COLUMNS, TRACE_FILES, read_trace, trace_file
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,16 @@ def read_run(path: str | Path) -> RunFiles:
     run = Path(path)
     if not run.is_dir():
         raise ConfigError("not a run directory (no such folder)", source=str(run))
-    missing = [name for name in ("config.yaml", "trace.csv") if not (run / name).is_file()]
-    if missing:
+    trace_path = trace_file(run)
+    missing = [name for name in ("config.yaml",) if not (run / name).is_file()]
+    if trace_path is None:
+        missing.append(" or ".join(TRACE_FILES))
+    if missing or trace_path is None:
         raise ConfigError(f"not a run directory (no {' or '.join(missing)})", source=str(run))
     warnings: list[str] = []
     try:
         config = read_yaml_file(run / "config.yaml", "run config")  # the same bounded, safe reader as configs
-        trace = read_trace(run / "trace.csv", warnings)
+        trace = read_trace(trace_path, warnings)
     except OSError as exc:
         raise RunIOError(f"cannot read the run's files: {exc.strerror or exc}", source=str(run)) from None
     except (ValueError, yaml.YAMLError, RecursionError) as exc:  # (RecursionError: absurdly nested data)
@@ -78,7 +81,7 @@ def read_run(path: str | Path) -> RunFiles:
     summary = read_summary(run)
     problem = trace_problem(trace)
     if problem:
-        raise ConfigError(f"trace.csv is not an optrun trace: {problem}", source=str(run))
+        raise ConfigError(f"{trace_path.name} is not an optrun trace: {problem}", source=str(run))
     return RunFiles(run, config, summary, trace, tuple(warnings))
 
 

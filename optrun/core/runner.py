@@ -122,7 +122,12 @@ class SignalFlag:
 
 
 class Observer(Protocol):
-    """Anything that wants every iteration (the trace writer, the progress bar)."""
+    """Anything that wants every iteration (the trace writer, the progress bar).
+
+    An observer may also have ``record_rows(rows)``, taking a
+    :class:`optrun.core.trace.TraceRows` chunk of consecutive rows at once:
+    the compiled loop then hands it each chunk in one call instead of each
+    row (the Python loop always calls ``record``)."""
 
     def record(
         self,

@@ -1,110 +1,143 @@
-"""``trace.csv``, a run's one row per iteration: :class:`TraceWriter` writes
-it as the run goes, :func:`read_trace` reads it back.
+"""A run's trace, one row per iteration: :class:`TraceWriter` records it as
+the run goes, :func:`read_trace` reads it back, :func:`trace_file` finds it.
 
-- :class:`TraceWriter` streams the rows: they are formatted as they come
-  and written in whole lines, at most every ``flush_seconds``, so memory does
-  not grow with the iteration count and a killed run leaves only complete rows.
-  With ``log_every`` K > 1 it writes every K-th row plus the first, the last
-  and the best (in iteration order), for long runs.
-  A write that fails or comes back short (a full disk) is cut back to the
-  last complete row with ``ftruncate``, so the file never ends mid-row. The
-  writer holds :data:`SUMMARY_ROOM` bytes of the disk for the summary (a file
-  with no name, which the kernel frees when it is closed or the process dies)
-  and lets go of them when the trace cannot be written, so a run whose trace
-  filled the disk is still recorded as failed in ``summary.json``.
+- :class:`TraceWriter` takes rows one at a time from the Python loop
+  (:meth:`~TraceWriter.record`) or a chunk at a time from the compiled loop
+  (:meth:`~TraceWriter.record_rows`, a :class:`TraceRows` of arrays). Rows are
+  buffered and written a chunk per call, formatted in C by the file format's
+  sink (:mod:`optrun.core.trace_files`: ``trace.csv`` or ``trace.parquet``),
+  at least every ``flush_seconds`` of the run, or once ``max_buffered`` rows
+  (given one at a time) or :data:`BUFFER_VALUES` values (in chunks) wait, so
+  memory does not grow with the iteration count and a killed run's CSV keeps
+  every row written before it died. With ``log_every`` K > 1 it writes every
+  K-th row plus the first, the last and the best (in iteration order).
+  A write that fails (a full disk) leaves the file at its last complete row
+  and the writer records the error; nothing more is written.
 - :func:`read_trace` gives the columns as float arrays, leaving out a torn
-  last row (with a :class:`TraceWarning`).
+  last row of a CSV (with a :class:`TraceWarning`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
 import signal
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from optrun.core.errors import RunIOError
+from optrun.core.trace_files import FORMATS, SUMMARY_ROOM, TRACE_FILES, csv_line
+
+__all__ = [
+    "COUNT_COLUMNS",
+    "GRAD_PREFIX",
+    "SUMMARY_ROOM",
+    "TRACE_COLUMNS",
+    "TRACE_FILES",
+    "TraceRows",
+    "TraceWarning",
+    "TraceWriter",
+    "csv_line",
+    "read_trace",
+    "trace_file",
+]
 
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
 COUNT_COLUMNS = ("iter", "nfev", "njev")  # written as integers (read_trace still gives every column as floats)
 GRAD_PREFIX = "grad:"  # output.grad_columns: the signed gradient, one column per free parameter entry
+# chunks of rows (the compiled loop) are written at least every flush_seconds, or once this many values
+# wait (8 MB): a write costs the formatter a fixed half millisecond, which a few thousand rows do not amortize
+BUFFER_VALUES = 2**20
 
 
-SUMMARY_ROOM = 64 * 1024  # bytes held for summary.json while the trace is written (a summary is a few kB)
+class TraceRows(NamedTuple):
+    """Consecutive rows of a run, as arrays (``x`` and ``g`` one row per
+    iteration; None when the trace does not write them, ``g`` also for a
+    derivative-free method, whose grad columns are nan)."""
+
+    k: np.ndarray
+    f: np.ndarray
+    grad_norm: np.ndarray
+    step_size: np.ndarray
+    t: np.ndarray
+    nfev: np.ndarray
+    njev: np.ndarray
+    x: np.ndarray | None = None
+    g: np.ndarray | None = None
+
+    def take(self, index: Any) -> TraceRows:
+        return TraceRows._make(None if column is None else column[index] for column in self)
+
+    @staticmethod
+    def join(parts: Sequence[TraceRows]) -> TraceRows:
+        if len(parts) == 1:
+            return parts[0]
+        return TraceRows._make(None if column[0] is None else np.concatenate(column) for column in zip(*parts))
 
 
 class TraceWriter:
-    """Streams one CSV row per iteration to ``path``."""
+    """Records a run's rows in ``path`` (trace.csv or trace.parquet, by ``format``)."""
 
     def __init__(
         self,
         path: Path,
         param_names: Sequence[str] | None,
-        expand: Any = None,
+        expand: Callable[[np.ndarray], np.ndarray] | None = None,
         fstar: float | None = None,
         grad_names: Sequence[str] | None = None,
         flush_seconds: float = 0.5,
         max_buffered: int = 2000,
         log_every: int = 1,
+        format: str = "csv",
     ):
         """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column.
+        ``expand``: free vector(s) -> full parameter vector(s), fixed ones added.
         ``grad_names``: the free parameter entries, for ``grad:<name>`` columns
         holding the signed gradient (``output.grad_columns``); None: none.
-        ``log_every`` K: write the rows whose iteration is a multiple of K
-        (the first among them), the last row and the row of the lowest f.
-        The best row is known only in hindsight: the latest best row is
-        held back and dropped when a lower f comes, written just before
-        the next row that is written while it is still the best (so rows
-        stay in iteration order, and at most one extra row per K is
-        written), or at :meth:`close` with the last row."""
+        ``log_every`` K: write the rows whose iteration is a multiple of K,
+        the last row and the row of the lowest f. The best row is known only
+        in hindsight: the latest best row is held back and dropped when a
+        lower f comes, written just before the next row that is written while
+        it is still the best (so rows stay in iteration order, and at most one
+        extra row per K is written), or at :meth:`close` with the last row."""
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
         self.path = path
         self._fstar = fstar
-        self._expand = expand  # free vector -> full parameter vector (adds fixed ones)
-        self._with_params = param_names is not None
-        self._with_grad = grad_names is not None
-        self._no_grad = ",nan" * len(grad_names or ())  # grad columns of a derivative-free method
+        self._expand = expand
+        self._n_grad = len(grad_names) if grad_names is not None else -1
+        self.wants_x = param_names is not None  # the rows must carry x (and g, for grad columns)
+        self.wants_g = grad_names is not None
         self._every = log_every
-        self._held_best: tuple | None = None  # (log_every > 1) the best row so far, not written yet
-        self._held_last: tuple | None = None  # (log_every > 1) the last row recorded, when not written
-        self._lines: list[str] = []
         self._flush_seconds = flush_seconds
         self._max_buffered = max_buffered
-        self._next_flush = flush_seconds  # in the runner's elapsed seconds
-        self._good = 0  # bytes on disk that end with a complete row: what a failed write is cut back to
-        self.rows_written = 0  # complete rows on disk
+        self._next_flush = flush_seconds  # in the run's elapsed seconds
+        self._pending: list[tuple] = []  # rows given one at a time, not yet selected
+        self._chosen: list[TraceRows] = []  # rows selected to be written at the next flush
+        self._chosen_rows = 0
+        self._top = math.inf  # the lowest f among the rows selected from (log_every > 1)
+        self._held_best: TraceRows | None = None  # (log_every > 1) the best row so far, not written yet
+        self._held_last: TraceRows | None = None  # (log_every > 1) the last row, when not written
+        self.rows_written = 0  # complete rows in the file
         self.error: RunIOError | None = None  # set when a write failed; nothing more is written
         self.last: tuple | None = None  # (k, f, grad_norm, t, nfev, njev, x) of the last recorded row
         self.best: tuple[float, int] = (math.inf, -1)  # (f, k) of the lowest f recorded
-        self._room = -1  # the summary's room on the disk (see the module docstring), or -1
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError as exc:
-            raise RunIOError(f"cannot create the trace: {exc.strerror or exc}", source=str(path)) from None
-        self._hold_room()
         # the spec's columns, the parameter columns, then gap (f - f*) when f* is known
         header = (
             list(TRACE_COLUMNS)
-            + (list(param_names) if param_names else [])
+            + list(param_names or ())
             + [GRAD_PREFIX + name for name in grad_names or ()]
             + (["gap"] if fstar is not None else [])
         )
-        try:
-            self._write(csv_line(header))
-        except RunIOError:
-            self.close()
-            raise
-        self.rows_written = 0
+        self._width = len(header)
+        counts = [name in COUNT_COLUMNS for name in TRACE_COLUMNS] + [False] * (len(header) - len(TRACE_COLUMNS))
+        self._sink: Any = FORMATS[format].sink(path, header, counts)
 
+    # ------------------------------------------------------------------ rows in
     def record(
         self,
         k: int,
@@ -118,63 +151,126 @@ class TraceWriter:
         g: np.ndarray | None = None,
     ) -> None:
         """One iteration; ``t`` is the run's elapsed time, which also paces
-        the flushes. ``g`` None (a derivative-free method): the grad columns
+        the writes. ``g`` None (a derivative-free method): the grad columns
         are ``nan``, as ``grad_norm`` is."""
         self.last = (k, f, grad_norm, t, nfev, njev, x)
-        better = f < self.best[0]
-        if better:
+        if f < self.best[0]:
             self.best = (f, k)
-        lines = self._lines
-        if self._every == 1:
-            lines.append(self._line(k, f, grad_norm, step_size, t, nfev, njev, x, g))
-        elif k % self._every == 0:
-            if self._held_best is not None and not better:  # an earlier row, still the best: it goes first
-                lines.append(self._line(*self._held_best))
-            self._held_best = self._held_last = None
-            lines.append(self._line(k, f, grad_norm, step_size, t, nfev, njev, x, g))
-        else:
-            row = (k, f, grad_norm, step_size, t, nfev, njev, x, g)
-            if better:
-                self._held_best = row  # the one held before is no longer the best: dropped
-            self._held_last = row
-            return
-        if t >= self._next_flush or len(lines) >= self._max_buffered:
+        self._pending.append(
+            (k, f, grad_norm, step_size, t, nfev, njev, np.array(x, dtype=float) if self.wants_x else None, g)
+        )
+        if t >= self._next_flush or len(self._pending) >= self._max_buffered:
             self.flush()
             self._next_flush = t + self._flush_seconds
 
-    def _line(
-        self,
-        k: int,
-        f: float,
-        grad_norm: float,
-        step_size: float,
-        t: float,
-        nfev: int,
-        njev: int,
-        x: np.ndarray,
-        g: np.ndarray | None,
-    ) -> str:
-        line = f"{int(k)},{f!r},{grad_norm!r},{float(step_size)!r},{t:.6f},{int(nfev)},{int(njev)}"
-        if self._with_params:
-            full = self._expand(x) if self._expand is not None else x
-            line += "," + ",".join(map(repr, full.tolist()))
-        if self._with_grad:
-            line += "," + ",".join(map(repr, g.tolist())) if g is not None else self._no_grad
-        if self._fstar is not None:
-            line += f",{f - self._fstar!r}"
-        return line + "\n"
+    def record_rows(self, rows: TraceRows) -> None:
+        """Consecutive iterations at once (the compiled loop's chunk)."""
+        if not len(rows.k):
+            return
+        last = len(rows.k) - 1
+        self.last = (
+            int(rows.k[last]),
+            float(rows.f[last]),
+            float(rows.grad_norm[last]),
+            float(rows.t[last]),
+            int(rows.nfev[last]),
+            int(rows.njev[last]),
+            rows.x[last] if rows.x is not None else None,
+        )
+        low = int(np.argmin(np.where(np.isnan(rows.f), np.inf, rows.f)))
+        if rows.f[low] < self.best[0]:
+            self.best = (float(rows.f[low]), int(rows.k[low]))
+        self._take_pending()
+        self._choose(rows)
+        if rows.t[last] >= self._next_flush or self._chosen_rows * self._width >= BUFFER_VALUES:
+            self.flush()
+            self._next_flush = float(rows.t[last]) + self._flush_seconds
+
+    def _take_pending(self) -> None:
+        if not self._pending:
+            return
+        k, f, gn, step, t, nfev, njev, xs, gs = zip(*self._pending)
+        self._pending.clear()
+        x = np.stack(xs) if self.wants_x else None
+        g = None
+        if self.wants_g and any(row is not None for row in gs):
+            nan = np.full(self._n_grad, np.nan)
+            g = np.stack([nan if row is None else row for row in gs])
+        self._choose(TraceRows._make([*(np.array(c) for c in (k, f, gn, step, t, nfev, njev)), x, g]))
+
+    def _choose(self, rows: TraceRows) -> None:
+        """Select the rows to write (log_every) and queue them."""
+        if self._every > 1:
+            rows = self._select(rows)
+        if len(rows.k):
+            self._chosen.append(rows)
+            self._chosen_rows += len(rows.k)
+
+    def _select(self, rows: TraceRows) -> TraceRows:
+        """log_every K > 1: the rows of this chunk to write, the held best
+        one first where it is due (the class docstring's rule), vectorised."""
+        n = len(rows.k)
+        index = np.arange(n)
+        before = np.fmin.accumulate(np.concatenate(([self._top], rows.f)))  # before[i]: the lowest f before row i
+        improved = rows.f < before[:-1]  # row i set a new best
+        self._top = float(before[-1])
+        latest = np.maximum.accumulate(np.where(improved, index, -1))  # the last new best at or before row i
+        due = np.flatnonzero(rows.k % self._every == 0)  # the rows written in any case
+        parts: list[TraceRows] = []
+        if len(due):
+            previous = np.concatenate(([-1], due[:-1]))
+            best_before = np.where(due > 0, latest[np.maximum(due - 1, 0)], -1)
+            held_here = (best_before > previous) & ~improved[due]  # a best row of the segment, still the best
+            if self._held_best is not None and best_before[0] < 0 and not improved[due[0]]:
+                parts.append(self._held_best)  # held from an earlier chunk, still the best at this chunk's first
+            parts.append(rows.take(np.sort(np.concatenate((due, best_before[held_here])))))
+            self._held_best = None
+            after = latest[-1]
+            if after > due[-1]:
+                self._held_best = rows.take(slice(after, after + 1))
+        elif latest[-1] >= 0:
+            self._held_best = rows.take(slice(latest[-1], latest[-1] + 1))
+        last_written = len(due) and due[-1] == n - 1
+        self._held_last = None if last_written else rows.take(slice(n - 1, n))
+        return TraceRows.join(parts) if parts else rows.take(slice(0, 0))
 
     def _release_held(self) -> None:
         """The rows held back (log_every > 1): the best, then the last, in iteration order."""
         best, last = self._held_best, self._held_last
         self._held_best = self._held_last = None
-        if best is not None:
-            self._lines.append(self._line(*best))
-        if last is not None and last is not best:
-            self._lines.append(self._line(*last))
+        for rows in (best, last):
+            if rows is not None and not (rows is last and best is not None and best.k[0] == last.k[0]):
+                self._chosen.append(rows)
+                self._chosen_rows += 1
+
+    # ------------------------------------------------------------------ rows out
+    def _columns(self, rows: TraceRows) -> list[np.ndarray]:
+        """The chunk's columns in the header's order."""
+        m = len(rows.k)
+        columns = [
+            rows.k.astype(np.int64),
+            rows.f.astype(float),
+            rows.grad_norm.astype(float),
+            rows.step_size.astype(float),
+            np.round(rows.t.astype(float), 6),  # microseconds: the clock's resolution that matters
+            rows.nfev.astype(np.int64),
+            rows.njev.astype(np.int64),
+        ]
+        if self.wants_x:
+            x = np.asarray(rows.x, dtype=float).reshape(m, -1)
+            full = self._expand(x) if self._expand is not None else x
+            columns.extend(full.T)
+        if self.wants_g:
+            g = np.full((m, self._n_grad), np.nan) if rows.g is None else np.asarray(rows.g, dtype=float)
+            columns.extend(g.reshape(m, -1).T)
+        if self._fstar is not None:
+            columns.append(rows.f.astype(float) - self._fstar)
+        return columns
 
     def flush(self) -> None:
-        if not self._lines or self.error is not None:
+        """Write what is buffered (one call of the sink)."""
+        self._take_pending()
+        if not self._chosen or self.error is not None:
             return
         # Block SIGINT/SIGTERM while the rows are written and forgotten, so a
         # second Ctrl-C (which raises at once) cannot duplicate or drop rows.
@@ -182,113 +278,66 @@ class TraceWriter:
         if in_main:
             old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            self._write("".join(self._lines))
-            self._lines.clear()
+            rows = TraceRows.join(self._chosen)
+            self._chosen, self._chosen_rows = [], 0
+            try:
+                self._sink.write(self._columns(rows))
+            except RunIOError as exc:
+                self.error = exc
+                raise
+            self.rows_written += len(rows.k)
         finally:
             if in_main:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
-    def _write(self, text: str) -> None:
-        """Write whole rows; on any failure, also after a short write, cut the
-        file back to the last complete row and stop writing."""
-        data = text.encode("utf-8")
-        size = len(data)
-        try:
-            while data:  # one write per flush; loop only on a short write
-                written = os.write(self._fd, data)
-                if written <= 0:
-                    raise OSError(28, os.strerror(28))  # ENOSPC: nothing more fits
-                data = data[written:]
-        except OSError as exc:
-            self._cut_back()
-            self._free_room()  # the summary that says so must fit
-            self._lines.clear()
-            self.error = RunIOError(f"cannot write the trace: {exc.strerror or exc}", source=str(self.path))
-            raise self.error from None
-        self._good += size
-        self.rows_written += text.count("\n")
-
-    def _cut_back(self) -> None:
-        try:
-            os.ftruncate(self._fd, self._good)
-            os.lseek(self._fd, self._good, os.SEEK_SET)
-        except OSError:
-            pass  # (readers drop a torn last line too)
-
     def close(self) -> None:
         """Write the rows held back and what is buffered, close the file, and let go of the summary's room."""
         try:
-            if self.error is None and self._fd >= 0:
+            if self.error is None and self._sink is not None:
+                self._take_pending()
                 self._release_held()
-            self.flush()
+                self.flush()
         finally:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-            self._free_room()
-
-    def _hold_room(self) -> None:
-        """Take SUMMARY_ROOM bytes of the trace's disk in a file with no name (Linux's O_TMPFILE), best effort: a
-        file system without O_TMPFILE or fallocate, or one already full, gives no room and nothing else changes."""
-        try:
-            fd = os.open(Path(self.path).parent, os.O_WRONLY | os.O_TMPFILE, 0o600)
-        except (OSError, AttributeError):
-            return
-        try:
-            os.posix_fallocate(fd, 0, SUMMARY_ROOM)
-        except OSError:
-            os.close(fd)
-            return
-        self._room = fd
-
-    def _free_room(self) -> None:
-        if self._room >= 0:
-            os.close(self._room)
-            self._room = -1
-
-
-def csv_line(fields: Sequence[str]) -> str:
-    """One CSV row, quoted where needed (a parameter name may hold , or ")."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(fields)
-    return buffer.getvalue()
+            if self._sink is not None:
+                sink, self._sink = self._sink, None
+                sink.close()
 
 
 class TraceWarning(UserWarning):
     """trace.csv ended with a partial row (a torn write); it was left out."""
 
 
-def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:
-    """trace.csv as column name -> float array.
+def trace_file(run_dir: Path) -> Path | None:
+    """The run directory's trace (trace.csv or trace.parquet), or None."""
+    for name in TRACE_FILES:
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
 
-    A last line without its newline is a torn write (a full disk, a crash):
-    it is left out, and a warning is appended to ``warn`` (or issued as a
-    :class:`TraceWarning` when no list is given). Anything else malformed
-    raises ``ValueError`` (or ``OSError`` when the file cannot be read)."""
-    text = Path(path).read_bytes().decode("utf-8")
-    if not text.endswith("\n"):
-        cut = text.rfind("\n") + 1
-        if cut == 0:
-            raise ValueError("trace.csv has no complete header row" if text else "trace.csv is empty (no header row)")
-        text = text[:cut]
-        message = f"{path}: the last line was incomplete (a torn write) and is left out"
+
+def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:
+    """A trace file (trace.csv or trace.parquet; a run directory: its trace)
+    as column name -> float array.
+
+    A CSV's last line without its newline is a torn write (a full disk, a
+    crash): it is left out, and a warning is appended to ``warn`` (or issued
+    as a :class:`TraceWarning` when no list is given). Anything else
+    malformed raises ``ValueError`` (or ``OSError`` when the file cannot be read)."""
+    path = Path(path)
+    if path.is_dir():
+        found = trace_file(path)
+        if found is None:
+            raise ValueError(f"no trace file ({' or '.join(TRACE_FILES)})")
+        path = found
+
+    def told(message: str) -> None:
         if warn is None:
-            warnings.warn(message, TraceWarning, stacklevel=2)
+            warnings.warn(message, TraceWarning, stacklevel=3)
         else:
             warn.append(message)
-    handle = io.StringIO(text)
-    try:
-        header = next(csv.reader(handle), None)
-    except csv.Error as exc:
-        raise ValueError(f"trace.csv header: {exc}") from None
-    if not header:
-        raise ValueError("trace.csv is empty (no header row)")
-    rest = handle.read()
-    data = (
-        np.loadtxt(io.StringIO(rest), delimiter=",", dtype=float, ndmin=2, comments=None)
-        if rest.strip()
-        else np.empty((0, len(header)))
-    )
+
+    fmt = next((f for f in FORMATS.values() if path.name.endswith("." + f.name)), FORMATS["csv"])
+    header, data = fmt.read(path, told)
     if data.shape[1] != len(header):
-        raise ValueError(f"trace.csv rows have {data.shape[1]} fields but the header names {len(header)} columns")
+        raise ValueError(f"trace rows have {data.shape[1]} fields but the header names {len(header)} columns")
     return {name: data[:, i] for i, name in enumerate(header)}

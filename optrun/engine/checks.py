@@ -20,6 +20,7 @@ from optrun.core.errors import ConfigError, OptrunError, short
 from optrun.core.paths import files_under
 from optrun.core.result import Summary
 from optrun.core.status import Status
+from optrun.core.trace import TRACE_FILES
 from optrun.engine.executors import choose, run_many
 from optrun.engine.expect import Check, check_expect
 
@@ -139,7 +140,7 @@ def find_configs(paths: Sequence[str | Path]) -> list[Path]:
 
 def _in_run_or_hidden(file: Path, root: Path) -> bool:
     """Run directories hold a resolved config.yaml: those are results, not configs."""
-    if (file.parent / "trace.csv").exists():
+    if any((file.parent / name).exists() for name in TRACE_FILES):
         return True
     return any(part.startswith(".") for part in file.relative_to(root).parts[:-1])
 

@@ -17,6 +17,7 @@ from typing import Any
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import write_text_atomic
 from optrun.core.rundir import RunFiles
+from optrun.core.trace import TRACE_FILES, trace_file
 from optrun.core.yaml_text import yaml_text
 
 COLUMNS = (
@@ -58,11 +59,11 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
                 if entry.is_symlink() or not entry.is_dir():
                     what = "a symbolic link" if entry.is_symlink() else "not a folder"
                     raise ConfigError(f"{entry.name} is {what}, not a run directory of this sweep", source=str(path))
-                if (entry / "trace.csv").is_file():
+                if trace_file(entry) is not None:
                     runs.append(entry)
             if not runs:
                 raise ConfigError(
-                    "the sweep has no runs yet (no run-NNNN folder with a trace.csv): nothing to compare",
+                    "the sweep has no runs yet (no run-NNNN folder with a trace): nothing to compare",
                     source=str(path),
                 )
             expanded.extend(runs)
@@ -74,9 +75,7 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return (
-        not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and (path / "trace.csv").is_file()
-    )
+    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and trace_file(path) is not None
 
 
 def _is_name_folder(path: Path) -> bool:
@@ -84,7 +83,7 @@ def _is_name_folder(path: Path) -> bool:
     return (
         path.is_dir()
         and not (path / "config.yaml").exists()
-        and not (path / "trace.csv").exists()
+        and not any((path / name).exists() for name in TRACE_FILES)
         and any(_is_run_dir(child) for child in path.iterdir())
     )
 

@@ -232,15 +232,16 @@ def _check_expected_params(config: Config, params0: Params) -> None:
 
 
 def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarray]:
-    """Free vector -> full vector in flatten order, fixed entries filled in."""
+    """Free vector -> full vector in flatten order, fixed entries filled in
+    (also row-wise: a matrix of free vectors, one per row)."""
     full0, _ = flatten({**params0, **fixed})
     is_free, _ = flatten({k: np.full(np.shape(v), k not in fixed, dtype=float) for k, v in params0.items()})
     base = np.array(full0, dtype=float)
     free_at = np.flatnonzero(np.asarray(is_free) > 0.5)
 
     def expand(x: np.ndarray) -> np.ndarray:
-        full = base.copy()
-        full[free_at] = x
+        full = np.broadcast_to(base, np.shape(x)[:-1] + base.shape).copy()
+        full[..., free_at] = x
         return full
 
     return expand

@@ -33,6 +33,7 @@ from optrun.core.runner import Interrupted, SignalFlag
 from optrun.core.status import Status
 from optrun.core.stopping import Outcome
 from optrun.core.trace import TraceWriter
+from optrun.core.trace_files import FORMATS
 from optrun.engine.prepare import Prepared, prepare
 from optrun.engine.result import RunResult
 from optrun.engine.signals import armed, run_signals
@@ -93,13 +94,15 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
     reference = prep.problem.reference
     try:
         write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        fmt = FORMATS[prep.config.output.trace_format]
         return TraceWriter(
-            run_dir / "trace.csv",
+            run_dir / fmt.file,
             prep.param_names,
             prep.expand,
             fstar=reference.fun if reference else None,
             grad_names=prep.grad_names,
             log_every=prep.config.output.log_every,
+            format=fmt.name,
         )
     except RunIOError as exc:
         remove_run_dir(run_dir)
@@ -115,7 +118,7 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
     writer.close()
     error = writer.error
     assert error is not None  # called only when the writer has recorded its error
-    kept = f"trace.csv keeps its {writer.rows_written} complete rows"
+    kept = f"{writer.path.name} keeps its {writer.rows_written} complete rows"
     if outcome is None:  # stopped in the middle of the run
         k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
         best_fun, best_iter = writer.best

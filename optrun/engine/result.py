@@ -33,9 +33,9 @@ class RunResult:
 
     @functools.cached_property
     def trace(self) -> dict[str, np.ndarray]:
-        """trace.csv as column -> NumPy array, read on first use (a run never
-        holds its trace in memory)."""
-        return read_trace(self.run_dir / "trace.csv")
+        """The trace (trace.csv or trace.parquet) as column -> NumPy array,
+        read on first use (a run never holds its trace in memory)."""
+        return read_trace(self.run_dir)
 
     @property
     def ok(self) -> bool:
@@ -87,7 +87,7 @@ class RunResult:
         return self.summary.reference
 
     def to_pandas(self) -> Any:
-        """The trace as a pandas DataFrame, one row per trace.csv row: the
+        """The trace as a pandas DataFrame, one row per trace row: the
         counts ``iter``, ``nfev`` and ``njev`` as int64, every other column
         (f, grad_norm, step_size, time_s, the parameter, ``grad:`` and ``gap``
         columns) as float64 (pandas is optional: ``pip install pandas``)."""

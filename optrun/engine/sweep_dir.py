@@ -141,7 +141,7 @@ def finished_row(run_dir: Path, index: int, values: dict[str, Any]) -> dict[str,
 
 # what a run directory holds: anything else in run-NNNN was not made by optrun, and --resume will not delete it
 RUN_FILES = re.compile(
-    r"(config\.yaml|trace\.csv|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf)"
+    r"(config\.yaml|trace\.csv|trace\.parquet|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf)"
     r"|\.(config\.yaml|summary\.json|(loss|params|landscape|fit)\.(png|svg|pdf))\.[^/]+\.tmp)"
 )
 

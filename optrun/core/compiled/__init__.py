@@ -79,6 +79,7 @@ from optrun.core.compiled.chunk import (
     chunk_length,
     prepare_chunk,
     step_sizes,
+    unpack,
 )
 from optrun.core.compiled.track import Track
 from optrun.core.optimizers import OptimizerEntry
@@ -137,10 +138,9 @@ def minimize_compiled(
             c0 = clock()
             try:
                 before = carry
-                carry, rows = run_chunk(carry, sizes, hyper)
-                fs, gns = np.asarray(rows.f), np.asarray(rows.grad_norm)
+                carry, packed = run_chunk(carry, sizes, hyper)
                 # writable copies, as the Oracle's gradients are on both backends (jax's own are read-only)
-                xs, gs = (np.array(rows.x), np.array(rows.g)) if points else (None, None)
+                fs, gns, xs, gs = unpack(packed)
             except Exception as exc:  # compiling or running the chunk (the checks above passed)
                 track.fail("failed", where="the compiled loop", at=track.k0, error=f"{type(exc).__name__}: {exc}")
                 break
@@ -154,7 +154,7 @@ def minimize_compiled(
                     return np.asarray(carry[0])
                 # the chunk again from its start, with rows that carry x
                 _, with_points = chunk_for(oracle.objective, entry, options, points=True)
-                return np.asarray(with_points(before, sizes, hyper)[1].x[row])
+                return unpack(with_points(before, sizes, hyper)[1]).x[row]
 
             track.take(fs, gns, xs, gs, ts, shown, x_at)
     except KeyboardInterrupt as exc:  # a second signal (the flag raises when armed)

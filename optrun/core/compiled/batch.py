@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.core.compiled.chunk import CHUNK, chunk_length, prepare_chunk, step_sizes
+from optrun.core.compiled.chunk import CHUNK, chunk_length, prepare_chunk, step_sizes, unpack
 from optrun.core.compiled.track import Track
 from optrun.core.optimizers import ContractError, OptimizerEntry
 from optrun.core.oracle import Oracle
@@ -75,8 +75,8 @@ def minimize_compiled_batch(
             sizes = np.stack([sizes for sizes, _ in steps])
             c0 = clock()
             try:
-                carry, rows = run_chunk(carry, sizes, hyper)
-                fs, gns, xs, gs = (np.array(column) for column in rows)  # writable, as in minimize_compiled
+                carry, packed = run_chunk(carry, sizes, hyper)
+                fs, gns, xs, gs = unpack(packed)  # writable, as in minimize_compiled
             except Exception as exc:
                 for track in tracks:
                     if not track.reason:

@@ -57,7 +57,7 @@ def chunk_length(max_iter: int, n: int, points: bool, chunk: int = CHUNK) -> int
 
 
 class Rows(NamedTuple):
-    """What one scan step emits: row k of the trace, before the host adds t and the counts."""
+    """A chunk's rows of the trace, before the host adds t and the counts (NumPy arrays, one row per scan step)."""
 
     f: Any  # f(x_k)
     grad_norm: Any  # |g_k| (2-norm, before clipping)
@@ -65,9 +65,21 @@ class Rows(NamedTuple):
     g: Any = None  # g_k (before clipping), likewise
 
 
+def unpack(packed: Any) -> Rows:
+    """The :class:`Rows` of a chunk's packed output (:func:`make_chunk`: one
+    vector ``[f, |g|, x..., g...]`` per scan step, or ``[f, |g|]``), as
+    writable NumPy arrays (views of one copy)."""
+    rows = np.array(packed, dtype=float)
+    n = (rows.shape[-1] - 2) // 2
+    if n == 0:
+        return Rows(rows[..., 0], rows[..., 1])
+    return Rows(rows[..., 0], rows[..., 1], rows[..., 2 : 2 + n], rows[..., 2 + n :])
+
+
 def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
-    """The jitted chunk ``(carry, step_sizes, hyper) -> (carry, Rows)``: one
-    scan step per entry of ``step_sizes`` (the step size of that row's update).
+    """The jitted chunk ``(carry, step_sizes, hyper) -> (carry, packed rows)``
+    (:func:`unpack` gives the :class:`Rows`): one scan step per entry of
+    ``step_sizes`` (the step size of that row's update).
 
     The carry is ``(x, step, state)``: the previous row's x, the step taken
     from it and the direction's state; a scan step first takes that step,
@@ -99,7 +111,10 @@ def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
             grad_norm = jnp.sqrt(g @ g)
             seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
             d, new_state = direction.update(seen, state, x)
-            return (x, -step_size * d, new_state), Rows(f, grad_norm, x, g) if points else Rows(f, grad_norm)
+            # one packed vector per step: XLA writes each scan output apart, and four outputs cost a
+            # small problem's step three times over
+            head = jnp.stack([f, grad_norm]).astype(x.dtype)
+            return (x, -step_size * d, new_state), jnp.concatenate([head, x, g]) if points else head
 
         return jax.lax.scan(scan_step, carry, step_sizes)
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from optrun.core.runner import Observer, SignalFlag
 from optrun.core.stopping import Outcome, StopRules, best_point, first_stop, limits_of, outcome
+from optrun.core.trace import TraceRows
 
 
 class Track:
@@ -34,7 +35,9 @@ class Track:
         self, x0: np.ndarray, stop: StopRules, observers: Sequence[Observer], interrupt: SignalFlag | None, base: int
     ):
         self.stop, self.limits, self.interrupt, self.base = stop, limits_of(stop), interrupt, base
-        self.record = [obs.record for obs in observers]
+        # observers that take a chunk at once (the trace writer, the progress bar) and those that take rows
+        self.chunked = [obs.record_rows for obs in observers if hasattr(obs, "record_rows")]
+        self.record = [obs.record for obs in observers if not hasattr(obs, "record_rows")]
         self.k0 = 0  # the next chunk's first row
         self.prev_f = math.nan  # f of the row before it (none before the start)
         self.k, self.f, self.grad_norm, self.x = 0, math.nan, math.nan, np.array(x0, dtype=float)
@@ -94,6 +97,23 @@ class Track:
                     stop = first_stop(fs, gns, ts, self.prev_f, k0, nfev, self.limits, interrupted_at=i)
                     last = stop.row
                     break
+        if self.chunked:  # the run's rows of this chunk at once
+            used = slice(0, last + 1)
+            rows = TraceRows(
+                k0 + np.arange(last + 1),
+                fs[used],
+                gns[used],
+                np.asarray(shown[: last + 1], dtype=float),
+                ts[used],
+                nfev[used],
+                nfev[used],
+                None if xs is None else xs[used],
+                None if gs is None else gs[used],
+            )
+            for take_rows in self.chunked:
+                take_rows(rows)
+            if not stop.reason and self._signaled():  # set while the rows were taken: the run ends at the last
+                stop = first_stop(fs, gns, ts, self.prev_f, k0, nfev, self.limits, interrupted_at=last)
         if stop.reason == "interrupted":
             self.signum = self.interrupt.signum if self.interrupt is not None else None
         elif stop.reason == "f_tol":

@@ -1,0 +1,226 @@
+"""The trace writer formats in C (issue 31): every value round-trips exactly,
+rows given one at a time and a chunk at a time make the same file, log_every
+keeps the rows its rule names, and trace.parquet holds the same columns and
+is read by every reader."""
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optrun.core.trace import TraceRows, TraceWriter, read_trace
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=True, width=64)
+
+
+def same(a, b) -> bool:
+    """Equal bit for bit, nan where nan (the sign of zero included)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and bool(np.all((a.view(np.int64) == b.view(np.int64)) | (np.isnan(a) & np.isnan(b))))
+
+
+def rows_of(f, x=None, g=None, k0=0) -> TraceRows:
+    f = np.asarray(f, dtype=float)
+    k = k0 + np.arange(len(f))
+    return TraceRows(k, f, np.abs(f), np.full(len(f), 0.1), k * 1e-6, k + 1, k + 1, x, g)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(FLOATS, min_size=1, max_size=40))
+def test_every_float64_round_trips_exactly_through_csv(tmp_path_factory, values):
+    path = tmp_path_factory.mktemp("t") / "trace.csv"
+    x = np.array([values, values[::-1]]).T
+    writer = TraceWriter(path, ["a", "b"], fstar=None, grad_names=["a", "b"])
+    writer.record_rows(rows_of(values, x=x, g=-x))
+    writer.close()
+    trace = read_trace(path)
+    assert same(trace["f"], values) and same(trace["a"], x[:, 0]) and same(trace["grad:b"], -x[:, 1])
+
+
+def test_pandas_reads_the_same_numbers(tmp_path):
+    pandas = pytest.importorskip("pandas")  # (a test dependency: never skipped in CI)
+    values = [1 / 3, 1e-7, -0.0, 5e-324, 1e300, math.nan, math.inf, -math.inf, 123456789.0]
+    path = tmp_path / "trace.csv"
+    writer = TraceWriter(path, None)
+    for k, v in enumerate(values):
+        writer.record(k, v, 1.0, 0.1, 0.0, k + 1, k + 1, np.zeros(1))
+    writer.close()
+    # pandas 3 parses exactly by default (and deprecates the option); pandas 2 needs round_trip asked for
+    exact = {"float_precision": "round_trip"} if int(pandas.__version__.split(".")[0]) < 3 else {}
+    frame = pandas.read_csv(path, **exact)
+    assert same(frame["f"].to_numpy(), values) and frame["iter"].dtype == np.int64
+
+
+def reference_rows(fs, every):
+    """log_every's rule, row by row (the rule as issue 26 wrote it): a row is
+    written when k % K == 0; the best row so far is held and written just
+    before the next written row while it is still the best; at the end the
+    held best, then the last row."""
+    out, best, held_best, held_last = [], math.inf, None, None
+    for k, f in enumerate(fs):
+        better = f < best
+        if better:
+            best = f
+        if k % every == 0:
+            if held_best is not None and not better:
+                out.append(held_best)
+            held_best = held_last = None
+            out.append(k)
+        else:
+            if better:
+                held_best = k
+            held_last = k
+    if held_best is not None:
+        out.append(held_best)
+    if held_last is not None and held_last != held_best:
+        out.append(held_last)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.sampled_from([3.0, 2.0, 1.0, 0.5, 0.0, -1.0, math.nan]), min_size=1, max_size=60),
+    st.integers(1, 7),
+    st.lists(st.integers(1, 9), min_size=1, max_size=10),
+    st.booleans(),
+)
+def test_log_every_keeps_its_rows_however_the_rows_arrive(tmp_path_factory, fs, every, cuts, one_at_a_time):
+    """The vectorised selection (chunks of any size, or rows one at a time)
+    writes exactly the rows the row-by-row rule names, in iteration order."""
+    path = tmp_path_factory.mktemp("t") / "trace.csv"
+    writer = TraceWriter(path, None, log_every=every, max_buffered=4)
+    if one_at_a_time:
+        for k, f in enumerate(fs):
+            writer.record(k, f, 1.0, 0.1, k * 1.0, k + 1, k + 1, np.zeros(1))
+    else:
+        start = 0
+        for cut in cuts * 10:
+            if start >= len(fs):
+                break
+            writer.record_rows(rows_of(fs[start : start + cut], k0=start))
+            start += cut
+        if start < len(fs):
+            writer.record_rows(rows_of(fs[start:], k0=start))
+    writer.close()
+    assert read_trace(path)["iter"].astype(int).tolist() == reference_rows(fs, every)
+
+
+def test_rows_one_at_a_time_and_in_chunks_make_the_same_file(tmp_path):
+    rng = np.random.default_rng(3)
+    fs, xs = rng.standard_normal(500), rng.standard_normal((500, 3))
+    one, chunked = tmp_path / "one.csv", tmp_path / "chunked.csv"
+    writer = TraceWriter(one, ["p", "q", "r"], fstar=-1.5, max_buffered=7)
+    for k in range(500):
+        writer.record(k, fs[k], abs(fs[k]), 0.1, k * 1e-6, k + 1, k + 1, xs[k])
+    writer.close()
+    writer = TraceWriter(chunked, ["p", "q", "r"], fstar=-1.5)
+    for start in range(0, 500, 64):
+        writer.record_rows(rows_of(fs[start : start + 64], x=xs[start : start + 64], k0=start))
+    writer.close()
+    assert one.read_bytes() == chunked.read_bytes()
+
+
+def test_time_is_written_to_the_microsecond_and_counts_as_integers(tmp_path):
+    path = tmp_path / "trace.csv"
+    writer = TraceWriter(path, None)
+    writer.record(0, 1.0, 1.0, math.nan, 0.1234567891, 1, 1, np.zeros(1))
+    writer.close()
+    assert path.read_text().splitlines()[1].split(",") == ["0", "1.0", "1.0", "NaN", "0.123457", "1", "1"]
+
+
+# ------------------------------------------------------------- trace.parquet
+PARQUET = """\
+name: pq
+problem: {name: rosenbrock}
+optimizer: {name: gd, step_size: 1.0e-3}
+stop: {max_iter: 300, grad_tol: null}
+output: {trace_format: FORMAT, plots: false}
+"""
+
+
+@pytest.mark.slow
+def test_parquet_trace_holds_the_csv_trace_and_every_reader_takes_it(workdir):
+    pyarrow_parquet = pytest.importorskip("pyarrow.parquet")  # (a dependency of optrun: never skipped)
+    import optrun
+
+    for fmt in ("csv", "parquet"):
+        (workdir / f"{fmt}.yaml").write_text(PARQUET.replace("FORMAT", fmt).replace("name: pq", f"name: {fmt}"))
+        done = run_cli("run", f"{fmt}.yaml", "-q", cwd=workdir)
+        assert done.returncode == 0, done.stderr
+    [csv_run] = (workdir / "outputs" / "csv").iterdir()
+    [pq_run] = (workdir / "outputs" / "parquet").iterdir()
+    assert sorted(p.name for p in pq_run.iterdir()) == ["config.yaml", "summary.json", "trace.parquet"]
+    table = pyarrow_parquet.read_table(pq_run / "trace.parquet")
+    assert str(table.schema.field("iter").type) == "int64" and str(table.schema.field("f").type) == "double"
+    a, b = read_trace(csv_run / "trace.csv"), read_trace(pq_run / "trace.parquet")
+    assert list(a) == list(b) and len(a["f"]) == 301
+    for name in a:
+        if name != "time_s":
+            assert same(a[name], b[name]), name
+    loaded = optrun.load(pq_run)
+    assert loaded.to_pandas()["iter"].tolist() == list(range(301)) and same(loaded.trace["f"], a["f"])
+    for args in (("show", pq_run), ("plot", pq_run), ("compare", csv_run, pq_run, "-o", "cmp.png"), ("report", pq_run)):
+        done = run_cli(*args, "-q", cwd=workdir)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    assert (pq_run / "loss.png").stat().st_size > 0
+    assert len((workdir / "cmp.csv").read_text().splitlines()) == 3  # the header and both runs
+
+
+@pytest.mark.slow
+def test_a_parquet_trace_without_its_footer_is_one_line(workdir):
+    (workdir / "c.yaml").write_text(PARQUET.replace("FORMAT", "parquet"))
+    assert run_cli("run", "c.yaml", "-q", cwd=workdir).returncode == 0
+    [run] = (workdir / "outputs" / "pq").iterdir()
+    data = (run / "trace.parquet").read_bytes()
+    (run / "trace.parquet").write_bytes(data[: len(data) // 2])  # as a run killed outright leaves it
+    (run / "summary.json").unlink()
+    shown = run_cli("show", run, cwd=workdir)
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
+    assert len(shown.stderr.strip().splitlines()) == 1 and "trace.parquet" in shown.stderr
+    assert "killed" in shown.stderr
+
+
+def test_parquet_row_groups_stay_bounded_and_read_back(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import optrun.core.trace as trace
+    import optrun.core.trace_files as files
+
+    monkeypatch.setattr(files, "ROW_GROUP_BYTES", 8 * 10 * 100)  # 100 rows of 10 columns a group
+    monkeypatch.setattr(trace, "BUFFER_VALUES", 10 * 64)  # and each chunk of 64 rows written at once
+    path = tmp_path / "trace.parquet"
+    writer = TraceWriter(path, ["a", "b", "c"], format="parquet")
+    f = np.linspace(1, 0, 1000)
+    for start in range(0, 1000, 64):
+        part = f[start : start + 64]
+        writer.record_rows(rows_of(part, x=np.column_stack([part] * 3), k0=start))
+    writer.close()
+    meta = pq.ParquetFile(path).metadata
+    groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(groups) == 1000 and len(groups) >= 7 and max(groups) < 200  # a group: 100 rows and one write more
+    assert same(read_trace(path)["f"], f)
+
+
+def test_the_format_is_a_validated_config_key(workdir):
+    (workdir / "c.yaml").write_text(PARQUET.replace("FORMAT", "feather"))
+    done = run_cli("run", "c.yaml", cwd=workdir)
+    assert done.returncode == 2 and "output.trace_format" in done.stderr and "parquet" in done.stderr
+    assert not (workdir / "outputs").exists()
+
+
+def test_sweep_runs_can_be_parquet_and_compare_reads_them(workdir):
+    (workdir / "c.yaml").write_text(PARQUET.replace("FORMAT", "parquet").replace("300", "20"))
+    done = run_cli("sweep", "c.yaml", "--grid", "optimizer.step_size=1e-3,2e-3", "-q", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    runs = sorted((workdir / "outputs" / "pq").glob("*/run-*"))
+    assert len(runs) == 2 and all((r / "trace.parquet").is_file() for r in runs)
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["nit"] == 20 and len(read_trace(runs[0])["f"]) == 21
+    compared = run_cli("compare", runs[0].parent, "-o", "s.png", "-q", cwd=workdir)
+    assert compared.returncode == 0, compared.stderr
+    assert len(io.StringIO((workdir / "s.csv").read_text()).readlines()) == 3
