@@ -411,3 +411,18 @@ def test_set_and_plots_on_the_command_line_reach_the_runs(workdir):
     [row] = rows_of(bench_dir)
     assert (row["status"], row["nfev"]) == ("max_fev", "20")
     assert (bench_dir / row["run_dir"] / "loss.png").is_file()
+
+
+def test_a_bench_with_parquet_traces_gives_the_csv_bench_table(workdir):
+    """bench.csv is computed from the traces (targets reached, evaluations and
+    seconds): a suite recorded in trace.parquet gives the same rows, times aside."""
+    (workdir / "s.yaml").write_text(SMALL.replace("starts: 2", "starts: 1"))
+    tables = {}
+    for fmt, other in (("csv", "parquet"), ("parquet", "csv")):
+        result = bench("s.yaml", "--workers", "1", "--set", f"output.trace_format={fmt}")
+        assert result.exit_code == 0, result.output
+        bench_dir = only_bench_dir(workdir)
+        assert len(list(bench_dir.rglob(f"trace.{fmt}"))) == 4 and not list(bench_dir.rglob(f"trace.{other}"))
+        tables[fmt] = [{k: v for k, v in row.items() if "time" not in k} for row in rows_of(bench_dir)]
+        shutil.rmtree(workdir / "outputs")
+    assert tables["csv"] == tables["parquet"] and len(tables["csv"]) == 4

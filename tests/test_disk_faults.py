@@ -362,3 +362,34 @@ def test_check_update_on_a_full_disk_leaves_the_config_as_it_was(workdir, tmpfs)
     assert run_cli("check", config, "--update", "--workers", "1", cwd=workdir).returncode == 0
     assert "fun: -2" in config.read_text() and "# was measured by hand" in config.read_text()
     assert "params: {x: [1.9" in config.read_text()
+
+
+def test_parquet_trace_on_a_full_disk_is_removed_and_the_run_recorded_failed(workdir, tmpfs, monkeypatch):
+    """trace.parquet fills the disk mid-run: a row group half written cannot
+    be cut back as a CSV row can, so the file goes (when the footer, tried in
+    the room the writer held, does not give a file that reads back whole) and
+    summary.json records the failure; nothing half-written is left."""
+    from typer.testing import CliRunner
+
+    import optrun.core.trace_files as files
+    from optrun.cli import app
+
+    monkeypatch.setattr(files, "ROW_GROUP_BYTES", 8 * 8 * 2000)  # 2000 rows of 8 columns a row group
+    disk = tmpfs("size=300k")
+    (workdir / "c.yaml").write_text(LONG.replace("dir: disk}", "dir: disk, trace_format: parquet}"))
+    result = CliRunner().invoke(app, ["run", "c.yaml", "-q"])
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "trace.parquet: cannot write the trace: No space left on device;" in result.stderr
+    assert result.stderr.strip().endswith("and the run is recorded as failed in summary.json"), result.stderr
+    [run] = run_folders(disk)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["io_error"] == "cannot write the trace: No space left on device"
+    if (run / "trace.parquet").exists():  # the footer fitted: what it holds reads back whole
+        from optrun.core.trace import read_trace
+
+        kept = int(result.stderr.split("keeps its ")[1].split()[0])
+        assert kept >= 2000 and read_trace(run)["iter"].tolist() == list(range(kept))
+    else:
+        assert "trace.parquet was removed" in result.stderr
+    assert {p.name for p in run.iterdir()} <= {"config.yaml", "summary.json", "trace.parquet"}
+    no_temp_files(disk)

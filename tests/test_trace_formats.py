@@ -224,3 +224,48 @@ def test_sweep_runs_can_be_parquet_and_compare_reads_them(workdir):
     compared = run_cli("compare", runs[0].parent, "-o", "s.png", "-q", cwd=workdir)
     assert compared.returncode == 0, compared.stderr
     assert len(io.StringIO((workdir / "s.csv").read_text()).readlines()) == 3
+
+
+def old_text(trace: dict) -> str:
+    """A trace as optrun wrote it before issue 31: Python's repr of each float, time to 6 decimals."""
+    names = list(trace)
+    lines = [",".join(names)]
+    for i in range(len(trace["iter"])):
+        cells = []
+        for name in names:
+            v = float(trace[name][i])
+            cells.append(str(int(v)) if name in ("iter", "nfev", "njev") else f"{v:.6f}" if name == "time_s" else repr(v))
+        lines.append(",".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def test_traces_in_the_old_number_text_read_the_same(workdir):
+    """1e-07 against 1e-7, nan against NaN, 0.250000 against 0.25: show and
+    compare give the same output for a trace in either text."""
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    (workdir / "c.yaml").write_text(
+        "problem: {name: rosenbrock}\noptimizer: {name: nelder-mead}\nstop: {max_iter: 40}\noutput: {plots: false}\n"
+    )
+    runner = CliRunner()
+    assert runner.invoke(app, ["run", "c.yaml", "-q"]).exit_code == 0
+    [run] = (workdir / "outputs").glob("*/*")
+    (run / "summary.json").unlink()  # as a killed run: show and compare take the last row from the trace
+    new = (run / "trace.csv").read_text()
+    trace = read_trace(run)
+    assert np.isnan(trace["grad_norm"]).all() and "NaN" in new  # a derivative-free method: no gradient norm
+    old = old_text(trace)
+    assert "nan" in old and old != new
+
+    def outputs() -> tuple:
+        shown = runner.invoke(app, ["show", str(run)])
+        compared = runner.invoke(app, ["compare", str(run), "-o", "cmp.png", "-q"])
+        assert shown.exit_code == 0 and compared.exit_code == 0, (shown.stderr, compared.stderr)
+        assert "last trace row: iteration" in shown.stdout
+        return shown.stdout, (workdir / "cmp.csv").read_text()
+
+    with_new = outputs()
+    (run / "trace.csv").write_text(old)
+    assert same(read_trace(run)["f"], trace["f"]) and outputs() == with_new

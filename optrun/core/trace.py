@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optrun.core.errors import RunIOError
-from optrun.core.trace_files import FORMATS, SUMMARY_ROOM, TRACE_FILES, csv_line
+from optrun.core.trace_files import FORMATS, SUMMARY_ROOM, TRACE_FILES, csv_line, format_csv_many
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -38,6 +38,7 @@ __all__ = [
     "SUMMARY_ROOM",
     "TRACE_COLUMNS",
     "TRACE_FILES",
+    "TraceGroup",
     "TraceRows",
     "TraceWarning",
     "TraceWriter",
@@ -93,6 +94,7 @@ class TraceWriter:
         max_buffered: int = 2000,
         log_every: int = 1,
         format: str = "csv",
+        group: TraceGroup | None = None,
     ):
         """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column.
         ``expand``: free vector(s) -> full parameter vector(s), fixed ones added.
@@ -103,7 +105,9 @@ class TraceWriter:
         in hindsight: the latest best row is held back and dropped when a
         lower f comes, written just before the next row that is written while
         it is still the best (so rows stay in iteration order, and at most one
-        extra row per K is written), or at :meth:`close` with the last row."""
+        extra row per K is written), or at :meth:`close` with the last row.
+        ``group``: the :class:`TraceGroup` of a batch of runs this writer is
+        one of (it joins it); their rows are written together."""
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
         self.path = path
@@ -122,7 +126,6 @@ class TraceWriter:
         self._top = math.inf  # the lowest f among the rows selected from (log_every > 1)
         self._held_best: TraceRows | None = None  # (log_every > 1) the best row so far, not written yet
         self._held_last: TraceRows | None = None  # (log_every > 1) the last row, when not written
-        self.rows_written = 0  # complete rows in the file
         self.error: RunIOError | None = None  # set when a write failed; nothing more is written
         self.last: tuple | None = None  # (k, f, grad_norm, t, nfev, njev, x) of the last recorded row
         self.best: tuple[float, int] = (math.inf, -1)  # (f, k) of the lowest f recorded
@@ -135,7 +138,17 @@ class TraceWriter:
         )
         self._width = len(header)
         counts = [name in COUNT_COLUMNS for name in TRACE_COLUMNS] + [False] * (len(header) - len(TRACE_COLUMNS))
+        self.format = format
+        self.group = group  # writers of a batch of runs, written together
         self._sink: Any = FORMATS[format].sink(path, header, counts)
+        self._closed_rows = 0
+        if group is not None:
+            group.writers.append(self)
+
+    @property
+    def rows_written(self) -> int:
+        """Complete rows in the file (a parquet trace's: in the row groups written)."""
+        return self._sink.rows if self._sink is not None else self._closed_rows
 
     # ------------------------------------------------------------------ rows in
     def record(
@@ -182,9 +195,11 @@ class TraceWriter:
             self.best = (float(rows.f[low]), int(rows.k[low]))
         self._take_pending()
         self._choose(rows)
-        if rows.t[last] >= self._next_flush or self._chosen_rows * self._width >= BUFFER_VALUES:
-            self.flush()
-            self._next_flush = float(rows.t[last]) + self._flush_seconds
+        members = len(self.group.writers) if self.group is not None else 1
+        if rows.t[last] >= self._next_flush or self._chosen_rows * self._width * members >= BUFFER_VALUES:
+            for writer in self.group.writers if self.group is not None else [self]:
+                writer._next_flush = float(rows.t[last]) + writer._flush_seconds
+            self.group.flush() if self.group is not None else self.flush()
 
     def _take_pending(self) -> None:
         if not self._pending:
@@ -267,8 +282,9 @@ class TraceWriter:
             columns.append(rows.f.astype(float) - self._fstar)
         return columns
 
-    def flush(self) -> None:
-        """Write what is buffered (one call of the sink)."""
+    def flush(self, text: bytes | None = None) -> None:
+        """Write what is buffered (one call of the sink). ``text``: those rows
+        already formatted as CSV (a :class:`TraceGroup` formats a batch's at once)."""
         self._take_pending()
         if not self._chosen or self.error is not None:
             return
@@ -281,14 +297,26 @@ class TraceWriter:
             rows = TraceRows.join(self._chosen)
             self._chosen, self._chosen_rows = [], 0
             try:
-                self._sink.write(self._columns(rows))
+                if text is None:
+                    self._sink.write(self._columns(rows))
+                else:
+                    self._sink.write_text(text, len(rows.k))
             except RunIOError as exc:
                 self.error = exc
                 raise
-            self.rows_written += len(rows.k)
         finally:
             if in_main:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def _held_rows(self, closing: bool) -> TraceRows | None:
+        """The rows the next flush writes (``closing``: with those held back
+        for log_every); None: none, or a failed trace."""
+        if self.error is not None or self._sink is None:
+            return None
+        self._take_pending()
+        if closing:
+            self._release_held()
+        return TraceRows.join(self._chosen) if self._chosen else None
 
     def close(self) -> None:
         """Write the rows held back and what is buffered, close the file, and let go of the summary's room."""
@@ -300,7 +328,48 @@ class TraceWriter:
         finally:
             if self._sink is not None:
                 sink, self._sink = self._sink, None
-                sink.close()
+                try:
+                    sink.close()  # (a parquet trace writes its last row group and its footer)
+                except RunIOError as exc:
+                    if self.error is None:
+                        self.error = exc
+                        raise
+                finally:
+                    self._closed_rows = sink.rows
+
+
+class TraceGroup:
+    """The writers of a batch of runs (``sweep --vectorize``): when one of them
+    is due to write, they all write what they hold, the CSV rows of all
+    formatted in one call (a call costs the formatter about half a
+    millisecond whatever its size: 64 runs of 300 rows format 3x faster at
+    once), and their buffers share one bound (:data:`BUFFER_VALUES`)."""
+
+    def __init__(self) -> None:
+        self.writers: list[TraceWriter] = []
+
+    def flush(self, closing: bool = False) -> None:
+        """Every writer writes what it holds (``closing``: the rows it holds back too).
+        A writer that fails keeps its error (``writer.error``); the others go on."""
+        held = [(w, w._held_rows(closing)) for w in self.writers]
+        csv = [(w, rows) for w, rows in held if rows is not None and w.format == "csv"]
+        texts = format_csv_many([w._columns(rows) for w, rows in csv]) if len(csv) > 1 else [None] * len(csv)
+        text_of = {id(w): text for (w, _), text in zip(csv, texts)}
+        for w, rows in held:
+            if rows is not None:
+                try:
+                    w.flush(text_of.get(id(w)))
+                except RunIOError:
+                    pass  # (kept in w.error)
+
+    def close(self) -> None:
+        """Write every writer's last rows together, then close each."""
+        self.flush(closing=True)
+        for w in self.writers:
+            try:
+                w.close()
+            except RunIOError:
+                pass
 
 
 class TraceWarning(UserWarning):

@@ -24,7 +24,9 @@ trace filled the disk is still recorded as failed in ``summary.json``.
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +72,11 @@ def _create(path: Path) -> int:
 
 
 def _failed(path: Path, exc: BaseException) -> RunIOError:
-    reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+    number = getattr(exc, "errno", None)
+    if not number:  # arrow's I/O errors give the OS's error number in their text: "... [errno 28] ..."
+        found = re.search(r"\[errno (\d+)\]", str(exc))
+        number = int(found.group(1)) if found else None
+    reason = os.strerror(number) if number else getattr(exc, "strerror", None) or str(exc).splitlines()[0]
     return RunIOError(f"cannot write the trace: {reason}", source=str(path))
 
 
@@ -83,6 +89,7 @@ class CsvSink:
         self._fd = _create(path)
         self._room = _Room(path.parent)
         self._good = 0  # bytes on disk that end with a complete row: what a failed write is cut back to
+        self.rows = 0  # complete rows in the file
         try:
             self._write(csv_line(header).encode("utf-8"))
         except RunIOError:
@@ -91,12 +98,12 @@ class CsvSink:
 
     def write(self, columns: Sequence[np.ndarray]) -> None:
         """One chunk of rows (one array per column, in the header's order)."""
-        import polars as pl
+        self.write_text(format_csv(columns), len(columns[0]))
 
-        buffer = io.BytesIO()
-        # positional names: polars wants them unique, and a parameter may be called "f" (the header is ours)
-        pl.DataFrame({f"c{i}": column for i, column in enumerate(columns)}).write_csv(buffer, include_header=False)
-        self._write(buffer.getvalue())
+    def write_text(self, text: bytes, rows: int) -> None:
+        """``rows`` complete rows, formatted (:func:`format_csv`)."""
+        self._write(text)
+        self.rows += rows
 
     def _write(self, data: bytes) -> None:
         """Write whole rows; on any failure, also after a short write, cut the
@@ -126,7 +133,11 @@ class CsvSink:
 
 
 class ParquetSink:
-    """trace.parquet: chunks gathered into row groups of about ROW_GROUP_BYTES, the footer written at close."""
+    """trace.parquet: chunks gathered into row groups of about ROW_GROUP_BYTES,
+    the footer written at close. When a row group cannot be written (a full
+    disk), the footer is tried in the summary's room: the file is kept if it
+    then reads back whole (``rows``: what it holds), else removed (a parquet
+    file cannot be cut back to its complete rows as a CSV is)."""
 
     def __init__(self, path: Path, header: Sequence[str], counts: Sequence[bool]):
         import pyarrow as pa
@@ -137,11 +148,12 @@ class ParquetSink:
         self._group_rows = max(1, ROW_GROUP_BYTES // (8 * max(1, len(header))))
         self._pending: list[Sequence[np.ndarray]] = []
         self._pending_rows = 0
-        self._file = os.fdopen(_create(path), "wb")
+        self.rows = 0  # rows in the row groups written (readable once the footer is)
+        os.close(_create(path))  # (created here, so that an existing file is refused as a CSV trace's is)
         self._room = _Room(path.parent)
         self._writer: Any = None
-        try:
-            self._writer = pq.ParquetWriter(self._file, self._schema)
+        try:  # arrow's own file (C++): every write reaches the file or raises
+            self._writer = pq.ParquetWriter(pa.OSFile(str(path), "wb"), self._schema)
         except (OSError, pa.ArrowException) as exc:
             self._abandon()
             raise _failed(path, exc) from None
@@ -161,10 +173,10 @@ class ParquetSink:
         self._pending, self._pending_rows = [], 0
         try:
             self._writer.write_table(pa.Table.from_arrays(columns, schema=self._schema))
-            self._file.flush()
+            self.rows += len(columns[0])
         except (OSError, pa.ArrowException) as exc:
             self._room.free()  # the footer, then the summary, may fit in the room given back
-            self._finish()
+            self._finish(check=True)
             raise _failed(self.path, exc) from None
 
     def close(self) -> None:
@@ -174,24 +186,46 @@ class ParquetSink:
             finally:
                 self._finish()
 
-    def _finish(self) -> None:
-        """Write the footer and close; a file whose footer cannot be written is unreadable: it is removed."""
+    def _finish(self, check: bool = False) -> None:
+        """Write the footer and close. ``check`` (after a failed write): keep
+        the file only if it reads back whole; a file that cannot be finished
+        is unreadable: it is removed."""
+        import pyarrow.parquet as pq
+
         writer, self._writer = self._writer, None
         try:
             if writer is not None:
                 writer.close()
-            self._file.close()
+            if check:
+                self.rows = pq.read_table(self.path).num_rows
         except Exception:
             self._abandon()
         self._room.free()
 
     def _abandon(self) -> None:
-        try:
-            self._file.close()
-        except OSError:
-            pass
+        self.rows = 0
         self.path.unlink(missing_ok=True)
         self._room.free()
+
+
+def format_csv(columns: Sequence[np.ndarray]) -> bytes:
+    """Rows as CSV text, one array per column, formatted by polars: integers as
+    integers, floats as the shortest text that reads back as the same float64."""
+    import polars as pl
+
+    buffer = io.BytesIO()
+    # positional names: polars wants them unique, and a parameter may be called "f" (the header is ours)
+    pl.DataFrame({f"c{i}": column for i, column in enumerate(columns)}).write_csv(buffer, include_header=False)
+    return buffer.getvalue()
+
+
+def format_csv_many(chunks: Sequence[Sequence[np.ndarray]]) -> list[bytes]:
+    """Several chunks of the same columns formatted in one call, then cut
+    apart at their rows' ends (numbers never hold a newline)."""
+    text = format_csv([np.concatenate(parts) for parts in zip(*chunks)])
+    ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10) + 1
+    cuts = [0, *ends[np.cumsum([len(chunk[0]) for chunk in chunks]) - 1].tolist()]
+    return [text[a:b] for a, b in itertools.pairwise(cuts)]
 
 
 def csv_line(fields: Sequence[str]) -> str:

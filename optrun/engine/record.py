@@ -17,6 +17,7 @@ import functools
 import platform
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,7 +33,7 @@ from optrun.core.result import Best, KnownMinimum, Summary
 from optrun.core.runner import Interrupted, SignalFlag
 from optrun.core.status import Status
 from optrun.core.stopping import Outcome
-from optrun.core.trace import TraceWriter
+from optrun.core.trace import TraceGroup, TraceWriter
 from optrun.core.trace_files import FORMATS
 from optrun.engine.prepare import Prepared, prepare
 from optrun.engine.result import RunResult
@@ -88,12 +89,16 @@ def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_er
     )
 
 
-def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
-    """Write config.yaml and the trace header; if either fails (a full disk,
-    no inodes left), remove the run directory: nothing was recorded."""
+def _start_record(
+    run_dir: Path, prep: Prepared, group: TraceGroup | None = None, with_config: bool = True
+) -> TraceWriter:
+    """Write config.yaml (unless ``with_config`` is false: the caller writes
+    it) and the trace header; if either fails (a full disk, no inodes left),
+    remove the run directory: nothing was recorded."""
     reference = prep.problem.reference
     try:
-        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        if with_config:
+            write_yaml(run_dir / "config.yaml", prep.config.resolved())
         fmt = FORMATS[prep.config.output.trace_format]
         return TraceWriter(
             run_dir / fmt.file,
@@ -103,6 +108,7 @@ def _start_record(run_dir: Path, prep: Prepared) -> TraceWriter:
             grad_names=prep.grad_names,
             log_every=prep.config.output.log_every,
             format=fmt.name,
+            group=group,
         )
     except RunIOError as exc:
         remove_run_dir(run_dir)
@@ -118,7 +124,11 @@ def _record_io_failure(run_dir: Path, prep: Prepared, writer: TraceWriter, outco
     writer.close()
     error = writer.error
     assert error is not None  # called only when the writer has recorded its error
-    kept = f"{writer.path.name} keeps its {writer.rows_written} complete rows"
+    kept = (
+        f"{writer.path.name} keeps its {writer.rows_written} complete rows"
+        if writer.path.exists()
+        else f"{writer.path.name} was removed (a parquet file cannot be cut back to its complete rows)"
+    )
     if outcome is None:  # stopped in the middle of the run
         k, f, grad_norm, t, nfev, njev, x = writer.last or (0, float("nan"), float("nan"), 0.0, 0, 0, prep.x0)
         best_fun, best_iter = writer.best
@@ -310,11 +320,23 @@ def execute_batch(
     preps = [prepare(config) for config in configs]
     first = preps[0]
     records: list[tuple[Prepared, Path, TraceWriter]] = []
+    group = TraceGroup()  # the traces are written together
+
+    def start(prep: Prepared, run_dir: Path) -> tuple[Prepared, Path, TraceWriter]:
+        run_dir = make_given_dir(run_dir)
+        return prep, run_dir, _start_record(run_dir, prep, group, with_config=False)
+
+    def write_config(prep: Prepared, run_dir: Path, _: TraceWriter) -> None:
+        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+
     try:
-        for prep, run_dir in zip(preps, run_dirs):
-            run_dir = make_given_dir(run_dir)
-            records.append((prep, run_dir, _start_record(run_dir, prep)))
-        with machine.blas_limits(threads):
+        started, error = _in_threads(start, list(zip(preps, run_dirs)))
+        records.extend(started)  # (closed below, whatever happens)
+        if error is not None:
+            raise error
+        # the config.yaml files are written while the batch computes (jax computes without the GIL)
+        with ThreadPoolExecutor(max_workers=1) as side, machine.blas_limits(threads):
+            configs_written = side.submit(_in_threads, write_config, records)
             config = first.config
             outcomes = compiled.minimize_compiled_batch(
                 first.oracle,
@@ -325,12 +347,37 @@ def execute_batch(
                 observers=[[writer] for _, _, writer in records],
                 interrupt=interrupt,
             )
+            error = configs_written.result()[1]
+        if isinstance(error, RunIOError):  # as a single run that cannot start: nothing is recorded
+            for _, run_dir, writer in records:
+                writer.close()
+                remove_run_dir(run_dir)
+            raise RunIOError(
+                f"{error.message}; nothing was recorded (the batch's run directories were removed)",
+                source=error.source,
+            )
+        if error is not None:
+            raise error
         where = machine.machine_info()
-        results = []
-        for (prep, run_dir, writer), outcome in zip(records, outcomes):
-            writer.close()
+
+        def finish(record: tuple[Prepared, Path, TraceWriter], outcome: Outcome) -> Summary:
+            prep, run_dir, _ = record
             summary = build_summary(prep, outcome, where)
             _write_summary(run_dir, summary, outcome)
+            return summary
+
+        # the traces' last rows, formatted at once (in polars, without the GIL), while the summaries are written
+        with ThreadPoolExecutor(max_workers=1) as trace_thread:
+            closing = trace_thread.submit(group.close)
+            summaries, error = _in_threads(finish, list(zip(records, outcomes)))
+            closing.result()
+        for (prep, run_dir, writer), outcome in zip(records, outcomes):
+            if writer.error is not None:  # its summary says so, as a single run's would
+                _record_io_failure(run_dir, prep, writer, outcome)
+        if error is not None:
+            raise error
+        results = []
+        for (prep, run_dir, _), outcome, summary in zip(records, outcomes, summaries):
             warnings = list(prep.config.warnings)
             if prep.config.output.plots:
                 from optrun.plots import runs as plots  # matplotlib and the run reader: only when plots are drawn
@@ -341,6 +388,21 @@ def execute_batch(
     finally:
         for _, _, writer in records:
             writer.close()
+
+
+IO_THREADS = 8  # a batch's run directories are written this many at a time: each file's fsync waits on the disk
+
+
+def _in_threads(work: Callable[..., Any], items: list[tuple]) -> tuple[list[Any], BaseException | None]:
+    """``work(*item)`` for every item, IO_THREADS at a time (writing a run
+    directory mostly waits: on fsync, and on polars formatting the trace,
+    neither of which holds the GIL). Every item is done; returns the results
+    of those that succeeded, in the items' order, and the first error."""
+    with ThreadPoolExecutor(max_workers=max(1, min(IO_THREADS, len(items)))) as pool:
+        futures = [pool.submit(work, *item) for item in items]
+    errors = [f.exception() for f in futures]
+    done = [f.result() for f, error in zip(futures, errors) if error is None]
+    return done, next((error for error in errors if error is not None), None)
 
 
 def _record(

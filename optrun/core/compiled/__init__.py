@@ -14,7 +14,9 @@ iterations in chunks of ``length`` rows, each chunk one call of a jitted
                   step_k = -step_size(k) * d_k
                   emit (f_k, |g_k|, x_k, g_k)
 
-The host then streams the chunk's rows to the observers, in order, and applies
+The host then hands the chunk's rows to the observers (in one call to an
+observer with ``record_rows``, such as the trace writer; row by row to the
+others), and applies
 the stop rules in runner.minimize's order (divergence or non-finite,
 ``evaluated`` (max_iter 0), ``grad_tol``, ``f_tol``, interrupt, ``max_fev``, ``max_iter``, ``time_limit``): the same
 rule functions runner.minimize applies (:mod:`optrun.core.stopping`), here to

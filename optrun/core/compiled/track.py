@@ -25,7 +25,8 @@ class Track:
     """One run's host side of the compiled loop: it takes the rows of each
     chunk in turn, hands them to the run's observers, applies the stop rules
     in runner.minimize's order (an observer may set the interrupt flag, so
-    with observers the flag is read after every row), keeps the best point,
+    with observers that take rows one at a time the flag is read after every
+    row; with those that take the chunk at once, before and after it), keeps the best point,
     and builds the run's :class:`Outcome` when it has ended.
 
     ``base``: the oracle's evaluation count before the run (the counts go on
