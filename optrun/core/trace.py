@@ -170,7 +170,17 @@ class TraceWriter:
         if f < self.best[0]:
             self.best = (f, k)
         self._pending.append(
-            (k, f, grad_norm, step_size, t, nfev, njev, np.array(x, dtype=float) if self.wants_x else None, g)
+            (
+                k,
+                f,
+                grad_norm,
+                step_size,
+                t,
+                nfev,
+                njev,
+                np.array(x, dtype=float) if self.wants_x else None,
+                g if self.wants_g else None,
+            )
         )
         if t >= self._next_flush or len(self._pending) >= self._max_buffered:
             self.flush()
@@ -193,6 +203,8 @@ class TraceWriter:
         low = int(np.argmin(np.where(np.isnan(rows.f), np.inf, rows.f)))
         if rows.f[low] < self.best[0]:
             self.best = (float(rows.f[low]), int(rows.k[low]))
+        if (rows.x is not None and not self.wants_x) or (rows.g is not None and not self.wants_g):
+            rows = rows._replace(x=rows.x if self.wants_x else None, g=rows.g if self.wants_g else None)  # not kept
         self._take_pending()
         self._choose(rows)
         members = len(self.group.writers) if self.group is not None else 1

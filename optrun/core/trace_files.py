@@ -37,7 +37,7 @@ import numpy as np
 from optrun.core.errors import RunIOError
 
 SUMMARY_ROOM = 64 * 1024  # bytes held for summary.json while the trace is written (a summary is a few kB)
-ROW_GROUP_BYTES = 16 * 2**20  # a parquet row group holds about this many bytes of values (memory stays bounded)
+ROW_GROUP_BYTES = 4 * 2**20  # a parquet row group holds about this many bytes of values (memory stays bounded)
 
 
 class _Room:
@@ -244,31 +244,33 @@ def read_csv(path: Path, warn: Callable[[str], None]) -> tuple[list[str], np.nda
 
     import polars as pl
 
-    text = Path(path).read_bytes().decode("utf-8")
-    if not text.endswith("\n"):
-        cut = text.rfind("\n") + 1
+    data = Path(path).read_bytes()
+    if not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
         if cut == 0:
-            raise ValueError("trace.csv has no complete header row" if text else "trace.csv is empty (no header row)")
-        text = text[:cut]
+            raise ValueError("trace.csv has no complete header row" if data else "trace.csv is empty (no header row)")
+        data = data[:cut]
         warn(f"{path}: the last line was incomplete (a torn write) and is left out")
-    handle = io.StringIO(text)
+    end = data.find(b"\n") + 1
+    while data[:end].count(b'"') % 2 and data.find(b"\n", end) >= 0:  # a quoted parameter name spans lines
+        end = data.find(b"\n", end) + 1
     try:
-        header = next(csv.reader(handle), None)  # (csv: a quoted parameter name may span lines)
-    except csv.Error as exc:
+        header = next(csv.reader(io.StringIO(data[:end].decode("utf-8"))), None)
+    except (csv.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"trace.csv header: {exc}") from None
     if not header:
         raise ValueError("trace.csv is empty (no header row)")
-    rest = handle.read()
+    rest = data[end:]
     if not rest.strip():
         return header, np.empty((0, len(header)))
     schema = {f"c{i}": pl.Float64 for i in range(len(header))}
     try:
-        frame = pl.read_csv(rest.encode("utf-8"), has_header=False, schema=schema)
+        frame = pl.read_csv(rest, has_header=False, schema=schema)
         if not any(frame.null_count().row(0)):
             return header, frame.to_numpy()
     except pl.exceptions.PolarsError:
         pass
-    raise ValueError(_bad_row(rest, len(header)))
+    raise ValueError(_bad_row(rest.decode("utf-8", errors="replace"), len(header)))
 
 
 def _bad_row(rows: str, columns: int) -> str:
