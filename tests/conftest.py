@@ -104,6 +104,9 @@ def pytest_collection_modifyitems(config, items):
             seen[function] = _compares_floats(function, helpers[module])
         if seen[function]:
             item.add_marker(pytest.mark.floats)
+    # The tests that take tens of seconds go first: started last, one of them keeps one test process busy
+    # while the other has nothing left to take (pytest-xdist's worksteal cannot split a running test).
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 def pytest_report_header(config):

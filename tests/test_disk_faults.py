@@ -225,6 +225,7 @@ def test_run_that_cannot_be_set_up_leaves_no_directory(workdir, tmpfs, options, 
     no_temp_files(disk)
 
 
+@pytest.mark.long
 def test_sweep_on_a_full_disk_then_resumed_after_freeing_space(workdir, tmpfs):
     disk = tmpfs("size=200k")
     (workdir / "c.yaml").write_text(SHORT)

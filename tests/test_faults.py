@@ -115,9 +115,12 @@ def test_disk_full_or_permission_lost_mid_run(workdir, monkeypatch, err, text):
     )
     from optrun.core.trace import TraceWriter
 
-    monkeypatch.setattr(
-        TraceWriter.__init__, "__defaults__", (None, None, 0.0, 5, 1, "csv")
-    )  # fstar, grad_names, flush_seconds, max_buffered, log_every, format: flush every 5 rows
+    real_init = TraceWriter.__init__
+
+    def flushing_every_row(self, *args, **kwargs):  # every row written at once (flush_seconds 0)
+        real_init(self, *args, **{**kwargs, "flush_seconds": 0.0, "max_buffered": 5})
+
+    monkeypatch.setattr(TraceWriter, "__init__", flushing_every_row)
     result = CliRunner().invoke(app, ["run", "c.yaml"])
     assert result.exit_code == 1
     line = result.stderr.strip()

@@ -137,6 +137,7 @@ def _trace(run_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_every_executor_gives_a_bit_identical_trace(workdir):
     (workdir / "b.yaml").write_text(BLAS_BOUND)
     single = ["--grid", "optimizer.step_size=1.0e-6"]  # a sweep of one point

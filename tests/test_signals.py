@@ -215,6 +215,7 @@ def _signal_run(workdir, config, seed, delay, double, name):
     return summary["status"]
 
 
+@pytest.mark.long
 def test_signals_at_random_moments_leave_a_run_recorded_or_nothing(marked):
     """24 runs of a tiny config, signalled at seeded random moments from the
     command's start to past its end, half of them twice 0-50 ms apart."""
