@@ -269,3 +269,41 @@ def test_traces_in_the_old_number_text_read_the_same(workdir):
     with_new = outputs()
     (run / "trace.csv").write_text(old)
     assert same(read_trace(run)["f"], trace["f"]) and outputs() == with_new
+
+
+@pytest.mark.slow
+def test_a_compiled_run_of_many_parameters_writes_each_rows_x_and_gradient(workdir):
+    """Beyond PACK_MAX parameters the compiled loop emits x and g apart
+    (not packed into one row vector): the trace still holds each row's x and
+    signed gradient, checked against gd's closed-form steps on trid."""
+    from optrun.core.compiled.chunk import PACK_MAX
+    from optrun.engine.record import execute
+    from optrun.config import load_config
+
+    n = PACK_MAX + 200
+    result = execute(
+        load_config(
+            {
+                "problem": {"name": "trid", "dim": n},
+                "backend": "jax",
+                "optimizer": {"name": "gd", "step_size": 1e-3},
+                "stop": {"max_iter": 3, "grad_tol": None},
+                "output": {"plots": False, "param_columns": n, "grad_columns": True},
+            }
+        )
+    )
+    trace = read_trace(result.run_dir)
+    xs = np.column_stack([trace[f"x[{i}]"] for i in range(n)])
+    gs = np.column_stack([trace[f"grad:x[{i}]"] for i in range(n)])
+
+    def gradient(x):
+        g = 2 * (x - 1)
+        g[1:] -= x[:-1]
+        g[:-1] -= x[1:]
+        return g
+
+    x = xs[0].copy()
+    for k in range(4):
+        np.testing.assert_allclose(xs[k], x, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(gs[k], gradient(x), rtol=1e-12, atol=1e-12)
+        x = x - 1e-3 * gradient(x)
