@@ -6,6 +6,7 @@ is read by every reader."""
 import io
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -307,3 +308,42 @@ def test_a_compiled_run_of_many_parameters_writes_each_rows_x_and_gradient(workd
         np.testing.assert_allclose(xs[k], x, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(gs[k], gradient(x), rtol=1e-12, atol=1e-12)
         x = x - 1e-3 * gradient(x)
+
+
+@pytest.mark.slow
+def test_a_batch_whose_trace_write_fails_records_that_run_as_failed(workdir, monkeypatch):
+    """sweep --vectorize's batch: the traces are written together; when one
+    run's write fails (as on a full disk), that run's summary says so (as a
+    single run's does), the others are recorded whole, and the error is raised."""
+    import errno
+
+    import optrun.core.trace_files as files
+    from optrun.config import load_config
+    from optrun.core.errors import RunIOError
+    from optrun.engine.record import execute_batch
+
+    configs = [
+        load_config({**yaml_mapping(PARQUET.replace("FORMAT", "csv")), "backend": "jax", "seed": s, "init": "normal"})
+        for s in range(3)
+    ]
+    real = files.CsvSink.write_text
+
+    def fail_the_second(self, text, rows):
+        if self.path.parent.name == "run-1":
+            raise files._failed(self.path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        return real(self, text, rows)
+
+    monkeypatch.setattr(files.CsvSink, "write_text", fail_the_second)
+    dirs = [workdir / f"run-{i}" for i in range(3)]
+    with pytest.raises(RunIOError, match="No space left on device"):
+        execute_batch(configs, dirs, threads=1)
+    statuses = [json.loads((d / "summary.json").read_text()) for d in dirs]
+    assert [s["status"] for s in statuses] == ["max_iter", "failed", "max_iter"]
+    assert statuses[1]["io_error"] == "cannot write the trace: No space left on device"
+    assert len(read_trace(dirs[0])["f"]) == 301 and len(read_trace(dirs[2])["f"]) == 301
+
+
+def yaml_mapping(text: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(text)

@@ -361,19 +361,15 @@ def execute_batch(
         where = machine.machine_info()
 
         def finish(record: tuple[Prepared, Path, TraceWriter], outcome: Outcome) -> Summary:
-            prep, run_dir, _ = record
+            prep, run_dir, writer = record
+            if writer.error is not None:  # its summary says so, as a single run's would (and it raises)
+                _record_io_failure(run_dir, prep, writer, outcome)
             summary = build_summary(prep, outcome, where)
             _write_summary(run_dir, summary, outcome)
             return summary
 
-        # the traces' last rows, formatted at once (in polars, without the GIL), while the summaries are written
-        with ThreadPoolExecutor(max_workers=1) as trace_thread:
-            closing = trace_thread.submit(group.close)
-            summaries, error = _in_threads(finish, list(zip(records, outcomes)))
-            closing.result()
-        for (prep, run_dir, writer), outcome in zip(records, outcomes):
-            if writer.error is not None:  # its summary says so, as a single run's would
-                _record_io_failure(run_dir, prep, writer, outcome)
+        group.close()  # the traces' last rows, formatted at once
+        summaries, error = _in_threads(finish, list(zip(records, outcomes)))
         if error is not None:
             raise error
         results = []
@@ -390,7 +386,7 @@ def execute_batch(
             writer.close()
 
 
-IO_THREADS = 8  # a batch's run directories are written this many at a time: each file's fsync waits on the disk
+IO_THREADS = 4  # a batch's run directories are written this many at a time: each file's fsync waits on the disk
 
 
 def _in_threads(work: Callable[..., Any], items: list[tuple]) -> tuple[list[Any], BaseException | None]:
