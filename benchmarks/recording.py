@@ -133,7 +133,10 @@ def vectorize(repeats: int, folder: str) -> dict:
     from optrun.config import load_config
     from optrun.core.compiled import minimize_compiled_batch
     from optrun.engine.prepare import prepare
-    from optrun.engine.record import execute_batch
+    try:
+        from optrun.engine.batch import execute_batch
+    except ImportError:  # (the baseline tree: before it had a module of its own)
+        from optrun.engine.record import execute_batch  # type: ignore[attr-defined,no-redef]
 
     def configs():
         return [load_config({**mapping(MLP, 1e-6, 300, 1, folder), "seed": s}) for s in range(64)]

@@ -82,7 +82,8 @@ def runs_seconds(folder: Path, seeds: int, sizes: list[float]) -> tuple[float, f
     """(vectorized, sequential) wall time of the 64 runs themselves, in this process."""
     sys.path.insert(0, str(REPO))
     from optrun.config import load_config
-    from optrun.engine.record import execute, execute_batch
+    from optrun.engine.batch import execute_batch
+    from optrun.engine.record import execute
 
     grid = [[f"optimizer.step_size={size}"] for size in sizes] or [[]]
     configs = [

@@ -320,7 +320,7 @@ def test_a_batch_whose_trace_write_fails_records_that_run_as_failed(workdir, mon
     import optrun.core.trace_files as files
     from optrun.config import load_config
     from optrun.core.errors import RunIOError
-    from optrun.engine.record import execute_batch
+    from optrun.engine.batch import execute_batch
 
     configs = [
         load_config({**yaml_mapping(PARQUET.replace("FORMAT", "csv")), "backend": "jax", "seed": s, "init": "normal"})

@@ -13,8 +13,9 @@ the run goes, :func:`read_trace` reads it back, :func:`trace_file` finds it.
   K-th row plus the first, the last and the best (in iteration order).
   A write that fails (a full disk) leaves the file at its last complete row
   and the writer records the error; nothing more is written.
-- :func:`read_trace` gives the columns as float arrays, leaving out a torn
-  last row of a CSV (with a :class:`TraceWarning`).
+- :func:`read_trace` (in :mod:`optrun.core.trace_files`, with the formats)
+  gives the columns as float arrays, leaving out a torn last row of a CSV
+  (with a :class:`TraceWarning`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import math
 import signal
 import threading
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,7 +30,16 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optrun.core.errors import RunIOError
-from optrun.core.trace_files import FORMATS, SUMMARY_ROOM, TRACE_FILES, csv_line, format_csv_many
+from optrun.core.trace_files import (
+    FORMATS,
+    SUMMARY_ROOM,
+    TRACE_FILES,
+    TraceWarning,
+    csv_line,
+    format_csv_many,
+    read_trace,
+    trace_file,
+)
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -382,43 +391,3 @@ class TraceGroup:
                 w.close()
             except RunIOError:
                 pass
-
-
-class TraceWarning(UserWarning):
-    """trace.csv ended with a partial row (a torn write); it was left out."""
-
-
-def trace_file(run_dir: Path) -> Path | None:
-    """The run directory's trace (trace.csv or trace.parquet), or None."""
-    for name in TRACE_FILES:
-        if (Path(run_dir) / name).is_file():
-            return Path(run_dir) / name
-    return None
-
-
-def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:
-    """A trace file (trace.csv or trace.parquet; a run directory: its trace)
-    as column name -> float array.
-
-    A CSV's last line without its newline is a torn write (a full disk, a
-    crash): it is left out, and a warning is appended to ``warn`` (or issued
-    as a :class:`TraceWarning` when no list is given). Anything else
-    malformed raises ``ValueError`` (or ``OSError`` when the file cannot be read)."""
-    path = Path(path)
-    if path.is_dir():
-        found = trace_file(path)
-        if found is None:
-            raise ValueError(f"no trace file ({' or '.join(TRACE_FILES)})")
-        path = found
-
-    def told(message: str) -> None:
-        if warn is None:
-            warnings.warn(message, TraceWarning, stacklevel=3)
-        else:
-            warn.append(message)
-
-    fmt = next((f for f in FORMATS.values() if path.name.endswith("." + f.name)), FORMATS["csv"])
-    header, data = fmt.read(path, told)
-    if data.shape[1] != len(header):
-        raise ValueError(f"trace rows have {data.shape[1]} fields but the header names {len(header)} columns")
-    return {name: data[:, i] for i, name in enumerate(header)}

@@ -1,5 +1,6 @@
 """The trace's two file formats, each one entry of :data:`FORMATS`: how a
-chunk of rows is written (a *sink*) and how the file is read back.
+chunk of rows is written (a *sink*) and how the file is read back
+(:func:`read_trace` reads either, :func:`trace_file` finds a run's).
 
 - ``csv`` (``trace.csv``, the default): each chunk of rows is formatted in
   one call by polars (Rust: the shortest text that reads back as the same
@@ -27,6 +28,7 @@ import io
 import itertools
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,3 +321,43 @@ FORMATS = {
     "parquet": TraceFormat("parquet", "trace.parquet", ParquetSink, read_parquet),
 }
 TRACE_FILES = tuple(fmt.file for fmt in FORMATS.values())
+
+
+class TraceWarning(UserWarning):
+    """trace.csv ended with a partial row (a torn write); it was left out."""
+
+
+def trace_file(run_dir: Path) -> Path | None:
+    """The run directory's trace (trace.csv or trace.parquet), or None."""
+    for name in TRACE_FILES:
+        if (Path(run_dir) / name).is_file():
+            return Path(run_dir) / name
+    return None
+
+
+def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:
+    """A trace file (trace.csv or trace.parquet; a run directory: its trace)
+    as column name -> float array.
+
+    A CSV's last line without its newline is a torn write (a full disk, a
+    crash): it is left out, and a warning is appended to ``warn`` (or issued
+    as a :class:`TraceWarning` when no list is given). Anything else
+    malformed raises ``ValueError`` (or ``OSError`` when the file cannot be read)."""
+    path = Path(path)
+    if path.is_dir():
+        found = trace_file(path)
+        if found is None:
+            raise ValueError(f"no trace file ({' or '.join(TRACE_FILES)})")
+        path = found
+
+    def told(message: str) -> None:
+        if warn is None:
+            warnings.warn(message, TraceWarning, stacklevel=3)
+        else:
+            warn.append(message)
+
+    fmt = next((f for f in FORMATS.values() if path.name.endswith("." + f.name)), FORMATS["csv"])
+    header, data = fmt.read(path, told)
+    if data.shape[1] != len(header):
+        raise ValueError(f"trace rows have {data.shape[1]} fields but the header names {len(header)} columns")
+    return {name: data[:, i] for i, name in enumerate(header)}

@@ -41,7 +41,7 @@ def run_batch(calls: Sequence[tuple[dict[str, Any]]], flag: SignalFlag | None) -
     """:func:`run_one`'s vectorised form (``--vectorize``): the runs as one
     computation, every run directory written as a single run writes it; the
     plan was checked by :func:`optrun.engine.sweep_plan.check_vectorizable`."""
-    from optrun.engine.record import execute_batch
+    from optrun.engine.batch import execute_batch
 
     tasks = [task for (task,) in calls]
     configs = [load_config(task["config"], task["overrides"]) for task in tasks]

@@ -310,7 +310,7 @@ def identical_repeats(plan: Plan) -> str | None:
 
 def check_vectorizable(plan: Plan) -> None:
     """A ConfigError saying why the plan's runs cannot be one vectorised computation (``--vectorize``)."""
-    from optrun.engine.record import vectorizable
+    from optrun.engine.batch import vectorizable
 
     reason = vectorizable([load_config(plan.config, plan.run_overrides(values)) for values in plan.runs])
     if reason:
