@@ -347,3 +347,23 @@ def yaml_mapping(text: str) -> dict:
     import yaml
 
     return yaml.safe_load(text)
+
+
+@pytest.mark.slow
+def test_a_run_folder_with_both_traces_or_a_foreign_parquet_is_one_line(workdir):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (workdir / "c.yaml").write_text(PARQUET.replace("FORMAT", "parquet").replace("300", "20"))
+    assert run_cli("run", "c.yaml", "-q", cwd=workdir).returncode == 0
+    [run] = (workdir / "outputs" / "pq").iterdir()
+    (run / "trace.csv").write_text("iter,f\n0,1.0\n")  # a stray CSV beside the run's parquet
+    for command in ("show", "plot"):
+        done = run_cli(command, run, cwd=workdir)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "both trace.csv and trace.parquet" in done.stderr
+    (run / "trace.csv").unlink()
+    pq.write_table(pa.table({"iter": [0], "f": ["x"]}), run / "trace.parquet")  # not an optrun trace
+    done = run_cli("show", run, cwd=workdir)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "column 'f'" in done.stderr and "not numbers" in done.stderr

@@ -25,7 +25,7 @@ from optrun.core.errors import ConfigError
 from optrun.core.paths import files_under
 from optrun.core.result import gap_text
 from optrun.core.rundir import RunFiles, read_run
-from optrun.core.trace import TRACE_FILES, trace_file
+from optrun.core.trace import TRACE_FILES, has_trace
 
 MAX_DETAILED = 50  # runs shown in full (summary, config, plots); all are in the table
 PLOT_ORDER = ("loss", "landscape", "params", "fit")
@@ -96,7 +96,7 @@ def find_runs(paths: Sequence[Path]) -> list[Path]:
 
 
 def _is_run(path: Path) -> bool:
-    return path.is_dir() and (path / "config.yaml").is_file() and trace_file(path) is not None
+    return path.is_dir() and (path / "config.yaml").is_file() and has_trace(path)
 
 
 def build_report(paths: Sequence[Path], title: str | None = None) -> tuple[str, list[str]]:

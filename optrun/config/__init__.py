@@ -95,8 +95,9 @@ class OutputConfig(Options):
     )
     trace_format: Literal["csv", "parquet"] = Field(
         default="csv",
-        description="trace.csv (text, keeps every complete row if the run is killed) or trace.parquet "
-        "(typed columns, for millions of rows or thousands of parameter columns)",
+        description="trace.csv (text; a run killed outright keeps every row written) or trace.parquet "
+        "(typed columns, for millions of rows or thousands of parameter columns; readable only once the run "
+        "has closed it: a run killed outright (SIGKILL) or a full disk leaves no rows)",
     )
 
     @field_validator("dir")

@@ -59,7 +59,10 @@ def read_run(path: str | Path) -> RunFiles:
     run = Path(path)
     if not run.is_dir():
         raise ConfigError("not a run directory (no such folder)", source=str(run))
-    trace_path = trace_file(run)
+    try:
+        trace_path = trace_file(run)
+    except ValueError as exc:  # both trace files
+        raise ConfigError(f"not one run directory: it {exc}", source=str(run)) from None
     missing = [name for name in ("config.yaml",) if not (run / name).is_file()]
     if trace_path is None:
         missing.append(" or ".join(TRACE_FILES))

@@ -37,6 +37,7 @@ from optrun.core.trace_files import (
     TraceWarning,
     csv_line,
     format_csv_many,
+    has_trace,
     read_trace,
     trace_file,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "TraceWarning",
     "TraceWriter",
     "csv_line",
+    "has_trace",
     "read_trace",
     "trace_file",
 ]

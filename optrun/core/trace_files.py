@@ -3,7 +3,7 @@ chunk of rows is written (a *sink*) and how the file is read back
 (:func:`read_trace` reads either, :func:`trace_file` finds a run's).
 
 - ``csv`` (``trace.csv``, the default): each chunk of rows is formatted in
-  one call by polars (Rust: the shortest text that reads back as the same
+  one call by polars (Rust: the fewest digits that read back as the same
   float64, so every value round-trips exactly) and written with whole-row
   ``os.write`` calls. A write that fails or comes back short (a full disk) is
   cut back to the last complete row with ``ftruncate``, so the file never
@@ -212,7 +212,7 @@ class ParquetSink:
 
 def format_csv(columns: Sequence[np.ndarray]) -> bytes:
     """Rows as CSV text, one array per column, formatted by polars: integers as
-    integers, floats as the shortest text that reads back as the same float64."""
+    integers, floats with the fewest digits that read back as the same float64."""
     import polars as pl
 
     buffer = io.BytesIO()
@@ -301,7 +301,12 @@ def read_parquet(path: Path, warn: Callable[[str], None]) -> tuple[list[str], np
             f"trace.parquet cannot be read ({str(exc).splitlines()[0]}): a parquet trace is complete only once "
             "its run has closed it (a run killed outright leaves it without its footer)"
         ) from None
-    columns = [np.asarray(column.to_numpy(), dtype=float) for column in table.columns]
+    columns = []
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            columns.append(np.asarray(column.to_numpy(), dtype=float))
+        except (TypeError, ValueError, pa.ArrowException):
+            raise ValueError(f"trace.parquet column {name!r} holds {column.type}, not numbers") from None
     data = np.column_stack(columns) if columns else np.empty((0, 0))
     return list(table.column_names), data.reshape(table.num_rows, len(columns))
 
@@ -327,12 +332,18 @@ class TraceWarning(UserWarning):
     """trace.csv ended with a partial row (a torn write); it was left out."""
 
 
+def has_trace(run_dir: Path) -> bool:
+    """Whether the folder holds a trace file (of either format)."""
+    return any((Path(run_dir) / name).is_file() for name in TRACE_FILES)
+
+
 def trace_file(run_dir: Path) -> Path | None:
-    """The run directory's trace (trace.csv or trace.parquet), or None."""
-    for name in TRACE_FILES:
-        if (Path(run_dir) / name).is_file():
-            return Path(run_dir) / name
-    return None
+    """The run directory's trace (trace.csv or trace.parquet), or None. A
+    folder that holds both is not one run's: ValueError, naming both."""
+    found = [Path(run_dir) / name for name in TRACE_FILES if (Path(run_dir) / name).is_file()]
+    if len(found) > 1:
+        raise ValueError(f"holds both {' and '.join(TRACE_FILES)}: a run writes one (remove the other)")
+    return found[0] if found else None
 
 
 def read_trace(path: Path, warn: list[str] | None = None) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.outputs import write_text_atomic
 from optrun.core.rundir import RunFiles
-from optrun.core.trace import TRACE_FILES, trace_file
+from optrun.core.trace import TRACE_FILES, has_trace
 from optrun.core.yaml_text import yaml_text
 
 COLUMNS = (
@@ -59,7 +59,7 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
                 if entry.is_symlink() or not entry.is_dir():
                     what = "a symbolic link" if entry.is_symlink() else "not a folder"
                     raise ConfigError(f"{entry.name} is {what}, not a run directory of this sweep", source=str(path))
-                if trace_file(entry) is not None:
+                if has_trace(entry):
                     runs.append(entry)
             if not runs:
                 raise ConfigError(
@@ -75,7 +75,7 @@ def expand_sweep_dirs(paths: list[Path]) -> list[Path]:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and trace_file(path) is not None
+    return not path.is_symlink() and path.is_dir() and (path / "config.yaml").is_file() and has_trace(path)
 
 
 def _is_name_folder(path: Path) -> bool:
