@@ -391,7 +391,9 @@ def test_a_bench_budgeted_in_evaluations_records_max_fev(workdir):
     assert read_run(bench_dir / RUNS / "run-0001").config["stop"]["divergence"] == 1e50
 
 
-@pytest.mark.parametrize("override", ["stop.bogus=1", "optimizer.step_size=0.1", "stop.max_fev=0"])
+@pytest.mark.parametrize(
+    "override", ["stop.bogus=1", "optimizer.step_size=0.1", "stop.max_fev=0", "output.log_every=10"]
+)
 def test_a_bad_set_on_the_command_line_exits_2_with_nothing_written(workdir, override):
     (workdir / "s.yaml").write_text(SMALL)
     result = bench("s.yaml", "--set", override)

@@ -97,6 +97,12 @@ def check_overrides(overrides: Sequence[str]) -> None:
             )
         if key == "output.plots":
             raise ConfigError("cannot set 'output.plots' for a bench: use --plots", source="--set")
+        if key == "output.log_every":  # the targets' evaluations and seconds are read from every row
+            raise ConfigError(
+                "cannot set 'output.log_every' for a bench: the evaluations and seconds to each target are read "
+                "from the trace's rows, which must all be kept",
+                source="--set",
+            )
         if key.split(".")[0] == "budget":  # the suite file's key, not a run config's
             raise ConfigError(
                 f"cannot set '{key}': the budget is the suite file's; each run's stop rules are stop.* "
