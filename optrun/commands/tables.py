@@ -68,8 +68,10 @@ def fitted(table: Table, console: Console) -> RenderableType:
     """``table`` sized to ``console``'s width (see the module docstring); it
     is changed in place (its columns' widths and headers)."""
     n = len(table.columns)
+    unbounded = console.options.update_width(10**6)
+    measured = [[Measurement.get(console, unbounded, cell) for cell in column.cells] for column in table.columns]
     for fold in (False, True):
-        headers, least = _least_widths(table, console, fold)
+        headers, least = _least_widths(table, measured, fold)
         if sum(least) + 3 * n + 1 <= console.width:  # borders and padding: three characters a column
             return _sized(table, console, headers, least, 3 * n + 1)
     if sum(least) + 2 * (n - 1) <= console.width:  # no borders: two spaces between columns
@@ -79,13 +81,12 @@ def fitted(table: Table, console: Console) -> RenderableType:
     return _records(table)
 
 
-def _least_widths(table: Table, console: Console, fold: bool) -> tuple[list[str], list[int]]:
+def _least_widths(table: Table, measured: list[list[Measurement]], fold: bool) -> tuple[list[str], list[int]]:
     """Each column's header (folded into lines with ``fold``) and the least
-    width (padding left out) that breaks neither a number nor a word."""
-    unbounded = console.options.update_width(10**6)
+    width (padding left out) that breaks neither a number nor a word;
+    ``measured``: each column's cells, measured once."""
     headers, widths = [], []
-    for column in table.columns:
-        cells = [Measurement.get(console, unbounded, cell) for cell in column.cells]
+    for column, cells in zip(table.columns, measured):
         header = str(column.header)
         if column.no_wrap:  # rich never wraps a no_wrap column, its header neither: fold it here
             width = max([0, *(cell.maximum for cell in cells)])

@@ -339,7 +339,10 @@ class TraceWriter:
         self._take_pending()
         if closing:
             self._release_held()
-        return TraceRows.join(self._chosen) if self._chosen else None
+        if not self._chosen:
+            return None
+        self._chosen = [TraceRows.join(self._chosen)]  # joined once: the flush that writes them takes it as it is
+        return self._chosen[0]
 
     def close(self) -> None:
         """Write the rows held back and what is buffered, close the file, and let go of the summary's room."""

@@ -50,16 +50,18 @@ def draw(
     written: list[Path] = []
     failed: list[str] = []
 
-    def attempt(out: Path, draw_it: Callable[[], Path]) -> None:
+    def attempt(out: Path, figure: Callable[[], Any]) -> None:
+        """Build a figure and save it as ``out``: a failure is a warning."""
         try:
-            written.append(draw_it())
+            save(figure(), out)
+            written.append(out)
         except Exception as exc:  # the numbers are recorded in grad.json all the same (files are written atomically)
             text = " ".join(str(exc).split())[:200]
             failed.append(f"{out.name} not drawn: {type(exc).__name__}" + (f": {text}" if text else ""))
 
     if result.fd is not None:
         fd_out = run_dir / f"fd_error.{fmt}"
-        attempt(fd_out, lambda: fd_error(result.fd_points or (result.fd,), fd_out, result.name))
+        attempt(fd_out, lambda: fd_error_figure(result.fd_points or (result.fd,), result.name))
     if result.gradient is not None:
         labels = result.gradient.labels
         scalars = [name for name, value in result.at.items() if np.shape(value) == ()]
@@ -68,13 +70,12 @@ def draw(
             out = run_dir / f"derivatives.{fmt}"
             attempt(
                 out,
-                lambda: derivatives_plot(
+                lambda: derivatives_figure(
                     problem,
                     result.at,
                     scalars[0],
                     order,
                     plot_range,
-                    out,
                     result.name,
                     backend,
                     held=result.fixed,
@@ -83,7 +84,7 @@ def draw(
             )
         elif len(labels) == 2:
             out = run_dir / f"contour.{fmt}"
-            attempt(out, lambda: contour(problem, result.at, labels, plot_range, out, result.name, backend))
+            attempt(out, lambda: contour_figure(problem, result.at, labels, plot_range, result.name, backend))
     return written, failed
 
 
@@ -99,15 +100,10 @@ def _span(center: float, plot_range: tuple[float, float] | None) -> tuple[float,
     return float(low), float(high)
 
 
-def fd_error(checks: Any, out: Path, name: str) -> Path:
+def fd_error_figure(checks: Any, name: str) -> Any:
     """Absolute and relative error against h, one colour per point (``checks``:
     one FDCheck or several), forward solid, central dashed, the second
-    difference dotted; returns ``out``. The figure: :func:`fd_error_figure`."""
-    save(fd_error_figure(checks, name), out)
-    return out
-
-
-def fd_error_figure(checks: Any, name: str) -> Any:
+    difference dotted."""
     checks = [checks] if isinstance(checks, d.FDCheck) else list(checks)
     fig, (absolute, relative) = subplots(1, 2, figsize=(11.0, 4.6), layout="constrained")
     styles = {"forward": "o-", "central": "s--", "second": "^:"}
@@ -140,24 +136,6 @@ def _point_text(check: d.FDCheck) -> str:
 
 
 FD_DOTS = 21  # finite-difference dots over each derivative curve of derivatives.png (with --fd)
-
-
-def derivatives_plot(
-    problem: Problem,
-    at: dict[str, Any],
-    name: str,
-    order: int,
-    plot_range: tuple[float, float] | None,
-    out: Path,
-    title: str,
-    backend: Backend,
-    held: dict[str, Any] | None = None,
-    fd: bool = False,
-) -> Path:
-    """f and each derivative up to ``order`` in a panel of its own; returns ``out``.
-    The figure: :func:`derivatives_figure`."""
-    save(derivatives_figure(problem, at, name, order, plot_range, title, backend, held, fd), out)
-    return out
 
 
 def derivatives_figure(
@@ -227,15 +205,15 @@ def _short(value: Any) -> str:
     return "[" + ", ".join(f"{v:g}" for v in array.ravel()[:4]) + (", ...]" if array.size > 4 else "]")
 
 
-def contour(
+def contour_figure(
     problem: Problem,
     at: dict[str, Any],
     labels: tuple[str, ...],
     plot_range: tuple[float, float] | None,
-    out: Path,
     title: str,
     backend: Backend,
-) -> Path:
+) -> Any:
+    """f over a grid around ``at`` (two free entries) with its gradient field."""
     x0, unflatten = backend.ravel(at)
     x0 = np.asarray(x0, dtype=float)
     objective = problem.scalar_objective()
@@ -272,8 +250,7 @@ def contour(
     ax.set_ylabel(labels[1])
     ax.set_title(f"{title}: f and its gradient field")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
-    save(fig, out)
-    return out
+    return fig
 
 
 def timing_plot(timing: Any, out: Path, name: str) -> Path:
