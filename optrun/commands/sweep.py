@@ -305,6 +305,13 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
         say(summary + (f", {outcome.plot.name}" if outcome.plot else ""))
     elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
         failure_line(f"sweep: {summary}")
+    if outcome.lost:
+        err.print(
+            f"error: {outcome.lost}; the {done} runs that finished are kept: finish the sweep with  "
+            f"optrun sweep --resume {shown(outcome.sweep_dir.resolve())}",
+            markup=False,
+        )
+        return 1
     if outcome.stopped or done < planned:
         by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
         err.print(

@@ -256,16 +256,21 @@ def _read(config: str | Path | Mapping[str, Any], overrides: Sequence[str]) -> t
     return data, source, stem
 
 
-def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
+def load_config(config: str | Path | Mapping[str, Any], overrides: Sequence[str] = (), shipped: bool = False) -> Config:
     """Read, override and validate a config given as a file path or a mapping.
 
     Relative paths in a config file are found from the file's folder, and the
     user problem folders there and above are loaded (:mod:`optrun.core.paths`); a
-    mapping's paths are relative to the working folder."""
+    mapping's paths are relative to the working folder. ``shipped``: a
+    resolved config sent from another machine (:mod:`optrun.engine.remote`),
+    whose paths are that machine's: nothing is looked up here."""
     from optrun.core.paths import PathContext
 
     data, source, stem = _read(config, overrides)
-    paths = PathContext.for_config(None if isinstance(config, Mapping) else config)
+    if shipped:
+        paths = PathContext([], from_file=False)
+    else:
+        paths = PathContext.for_config(None if isinstance(config, Mapping) else config)
     try:
         return _validate(data, stem, source, paths)
     except ConfigError as exc:

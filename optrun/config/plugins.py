@@ -22,11 +22,14 @@ stops optrun). Only regular files of at most 1 MB are loaded (a FIFO named
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import signal
 import stat
 import sys
 import threading
+import types
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from optrun.core.registry import DuplicateName, Registry
 ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
+_files: dict[str, None] = {}  # the user files loaded in this process, in order (a dict as an ordered set)
 # (kind, name) -> the file or entry point that registered it; absent: built-in
 _origins: dict[tuple[str, str], str] = {}
 
@@ -150,35 +154,80 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
         if key in _loaded:
             continue
         _loaded.add(key)
-        module_name = f"optrun_user_problems.{file.stem}"
         problem = _regular_file_problem(file)
         if problem:
             warnings.append(f"{file}: not loaded: {problem}")
             continue
-        try:
-            spec = importlib.util.spec_from_file_location(module_name, file)
-            if spec is None or spec.loader is None:
-                raise ImportError("not a loadable Python file")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                with _real_interrupts_marked(), _recording_origin(str(file)):
-                    spec.loader.exec_module(module)
-            except BaseException as exc:
-                exc._optrun_file = str(file.resolve())  # type: ignore[attr-defined]
-                raise
-        except _CtrlC as exc:
-            sys.modules.pop(module_name, None)
-            _loaded.discard(key)
-            raise exc from None  # the user pressed Ctrl-C (or sent SIGTERM): stop, as anywhere else
-        except DuplicateName as exc:  # never run the built-in in place of the user's entry
-            sys.modules.pop(module_name, None)
-            _loaded.discard(key)  # and say so again on the next attempt
-            raise _clash(str(file), exc) from None
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
-            sys.modules.pop(module_name, None)
-            warnings.append(f"{file}: not loaded: {_describe(exc)}")
+        spec = importlib.util.spec_from_file_location(f"optrun_user_problems.{file.stem}", file)
+        if spec is None or spec.loader is None:
+            warnings.append(f"{file}: not loaded: not a loadable Python file")
+            continue
+        warning = _run_user_module(key, str(file), spec, spec.loader.exec_module)
+        if warning:
+            warnings.append(warning)
     return warnings
+
+
+def loaded_files() -> list[str]:
+    """The user problem files this process loaded, in the order it loaded them
+    (what a task for another machine carries: :mod:`optrun.engine.remote`)."""
+    return list(_files)
+
+
+def load_problem_source(path: str, source: bytes, digest: str) -> list[str]:
+    """Load a user problem file from its source, shipped from the machine that
+    read it at ``path`` (a Dask worker never imports a user problem from a path
+    of its own). The same source is loaded once per process; another version of
+    the same file first removes what the earlier one registered."""
+    key = f"{path}#{digest}"
+    if key in _loaded:
+        return []
+    for registry in _registries():  # another version of this file: its entries go
+        for name in [n for n in registry if _origins.get((registry.kind, n)) == path]:
+            registry.unregister(name)
+            _origins.pop((registry.kind, name), None)
+    _loaded.difference_update({k for k in _loaded if k.startswith(f"{path}#")})
+    _loaded.add(key)
+    spec = importlib.util.spec_from_loader(f"optrun_user_problems.{Path(path).stem}", loader=None, origin=path)
+    assert spec is not None  # (spec_from_loader returns None only for a loader that says so)
+
+    def run(module: types.ModuleType) -> None:
+        module.__file__ = path
+        exec(compile(source, path, "exec"), module.__dict__)
+
+    warning = _run_user_module(key, path, spec, run)
+    return [warning] if warning else []
+
+
+def _run_user_module(
+    key: str, path: str, spec: importlib.machinery.ModuleSpec, execute: Callable[[types.ModuleType], None]
+) -> str:
+    """Run a user file as module ``spec.name``, recording ``path`` as the
+    origin of what it registers; returns a warning line if it failed to load
+    ('' if it loaded). A name it takes twice is a ConfigError; a real Ctrl-C
+    stops optrun."""
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        try:
+            with _real_interrupts_marked(), _recording_origin(path):
+                execute(module)
+        except BaseException as exc:
+            exc._optrun_file = spec.origin  # type: ignore[attr-defined]  # the file name its code runs under
+            raise
+    except _CtrlC as exc:
+        sys.modules.pop(spec.name, None)
+        _loaded.discard(key)
+        raise exc from None  # the user pressed Ctrl-C (or sent SIGTERM): stop, as anywhere else
+    except DuplicateName as exc:  # never run the built-in in place of the user's entry
+        sys.modules.pop(spec.name, None)
+        _loaded.discard(key)  # and say so again on the next attempt
+        raise _clash(path, exc) from None
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
+        sys.modules.pop(spec.name, None)
+        return f"{path}: not loaded: {_describe(exc)}"
+    _files[path] = None
+    return ""
 
 
 def _clash(source: str, exc: DuplicateName) -> ConfigError:

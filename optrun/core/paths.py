@@ -52,7 +52,7 @@ def search_dirs(config_dir: Path) -> list[Path]:
 class PathContext:
     """Where a config's relative paths are looked up (pydantic validation context)."""
 
-    dirs: list[Path]
+    dirs: list[Path]  # empty: a config shipped from another machine (absolute paths only)
     from_file: bool = True  # False: a config given as a mapping (paths relative to the working folder)
     warnings: list[str] = field(default_factory=list)
 
@@ -71,6 +71,8 @@ class PathContext:
         for folder in self.dirs:
             if (folder / path).exists():
                 return str(folder / path)
+        if not self.dirs:  # a config shipped from another machine: resolved there
+            raise ValueError(f"{what} {raw!r} is relative in a shipped config, whose paths are absolute")
         cwd_path = Path.cwd() / path
         if self.from_file and cwd_path.exists():  # configs from before paths were config-relative
             self.warnings.append(

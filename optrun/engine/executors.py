@@ -11,7 +11,8 @@ where each call runs:
                      :mod:`optrun.engine.pool`)
 :class:`FreshPool`   spawned workers only, with environment variables set
                      before NumPy loads (calibration's other BLAS kernel)
-:class:`DaskCluster` a Dask cluster (``--dask ADDRESS``)
+:class:`DaskCluster` a Dask cluster (``--dask ADDRESS``,
+                     :mod:`optrun.engine.cluster`)
 :class:`Vectorized`  one ``jax.vmap`` computation (``--vectorize``): the
                      function must have a batch form (:func:`batched`)
 =================  =======================================================
@@ -30,21 +31,17 @@ command-line request is for it; :func:`choose` asks every registered class.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from optrun.core.errors import ConfigError, OptrunError, RunIOError
+from optrun.core.errors import OptrunError
 from optrun.core.registry import Registry
 from optrun.core.runner import SignalFlag
 
-MAX_LOCAL_WORKERS = 256  # --dask local:N
 POLL_SECONDS = 0.05  # how often an executor waiting on others looks at the signal flag
 
 Call = tuple[Any, ...]
@@ -57,11 +54,14 @@ class Finished:
     """How a :meth:`Executor.map` ended. ``signum``: the signal that stopped
     it (None: every call ran); ``not_started``: calls that never began;
     ``lost``: calls that began but brought no result back, with why (their
-    worker was killed by the stop, or died by itself)."""
+    worker was killed by the stop, or died by itself); ``error``: why the
+    executor itself ended before every call ran (a Dask scheduler that went
+    away), else ''."""
 
     signum: int | None = None
     not_started: frozenset[int] = frozenset()
     lost: Mapping[int, str] = field(default_factory=dict)
+    error: str = ""
 
 
 class Executor(ABC):
@@ -209,126 +209,6 @@ class FreshPool(Executor):
         return Finished(signum, frozenset(cancelled))
 
 
-# ----------------------------------------------------------------------- Dask
-def require_dask() -> None:
-    try:
-        import dask.distributed  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "--dask needs dask.distributed, which is not installed: pip install -e '.[dask]' in the optrun "
-            "checkout (or pip install 'dask[distributed]')"
-        ) from None
-
-
-def check_dask_address(address: str) -> None:
-    """Refuse a malformed --dask value before anything is created: ``local:N``
-    (1 <= N <= MAX_LOCAL_WORKERS) or ``[protocol://]host:port`` with a
-    protocol distributed knows (tcp, tls, ws, wss, ucx, inproc)."""
-    require_dask()
-    if address.startswith("local:"):
-        try:
-            n = int(address.split(":", 1)[1])
-        except ValueError:
-            n = 0
-        if not 1 <= n <= MAX_LOCAL_WORKERS:
-            raise ConfigError(f"--dask {address!r}: local:N needs a number of workers N from 1 to {MAX_LOCAL_WORKERS}")
-        return
-    from distributed.comm.addressing import parse_address, parse_host_port
-    from distributed.comm.registry import backends
-
-    example = "give a scheduler address such as tcp://127.0.0.1:8786 (or host:port), or local:N"
-    try:
-        protocol, location = parse_address(address)
-    except (ValueError, TypeError):
-        raise ConfigError(f"--dask {address!r}: not an address; {example}") from None
-    if protocol not in backends:
-        raise ConfigError(
-            f"--dask {address!r}: unknown protocol '{protocol}' (known: {', '.join(sorted(backends))}); {example}"
-        )
-    if protocol in ("tcp", "tls", "ws", "wss", "ucx"):
-        try:
-            host, port = parse_host_port(location)
-        except (ValueError, TypeError):
-            raise ConfigError(f"--dask {address!r}: needs a host and a port number; {example}") from None
-        if not host or not 1 <= int(port) <= 65535:
-            raise ConfigError(f"--dask {address!r}: needs a host and a port from 1 to 65535; {example}")
-
-
-def dask_client(address: str) -> tuple[Any, Any]:
-    """A Dask client and its cluster: ``local:N`` starts a LocalCluster of N
-    processes on loopback; anything else is a running scheduler's address
-    (no cluster of ours)."""
-    require_dask()
-    from dask.distributed import Client, LocalCluster
-
-    check_dask_address(address)
-    if address.startswith("local:"):
-        n = int(address.split(":", 1)[1])
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-        )
-        return Client(cluster), cluster
-    try:
-        return Client(address, timeout="10s"), None
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
-
-
-@register_executor
-@dataclass
-class DaskCluster(Executor):
-    """Calls go to Dask workers (threads of other processes: a signal there
-    cannot reach a call). A signal here cancels what did not finish and
-    closes the client and a local cluster, which ends its worker processes;
-    the calls cut that way are ``lost``."""
-
-    address: str
-    name: ClassVar[str] = "dask"
-
-    @classmethod
-    def wanted(cls, request: Request) -> Executor | None:
-        return cls(request.dask) if request.dask is not None and not request.vectorize else None
-
-    def map(
-        self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
-    ) -> Finished:
-        client = cluster = None
-        signum = None
-        futures: dict[Any, int] = {}
-        pending: set[Any] = set()
-        try:
-            client, cluster = dask_client(self.address)
-            stamp = f"{os.getpid()}-{time.time_ns()}"
-            futures = {
-                client.submit(fn, *call, key=f"optrun-{i:04d}-{stamp}", pure=False): i for i, call in enumerate(calls)
-            }
-            pending = set(futures)
-            while pending and signum is None:
-                for future in [f for f in pending if f.done()]:
-                    pending.discard(future)
-                    on_result(futures[future], future.result())  # raises the call's error (or Dask's own)
-                if flag is not None and flag.signum is not None:
-                    signum = flag.signum
-                else:
-                    time.sleep(POLL_SECONDS)
-            if signum is not None:
-                client.cancel(list(pending))
-                for future in [f for f in pending if f.status == "finished"]:
-                    pending.discard(future)
-                    on_result(futures[future], future.result())
-        except KeyboardInterrupt as exc:  # no handler of ours (not the main thread)
-            signum = getattr(exc, "signum", signal.SIGINT)
-        finally:
-            with contextlib.suppress(Exception):
-                if client is not None:
-                    client.close(timeout=5)
-            with contextlib.suppress(Exception):
-                if cluster is not None:
-                    cluster.close(timeout=5)  # a local worker still in a call is killed after 4 s
-        lost = {futures[f]: "cancelled by the stop" for f in pending} if signum is not None else {}
-        return Finished(signum, frozenset(), lost)
-
-
 # ------------------------------------------------------------------ vectorised
 BatchForm = Callable[[Sequence[Call], "SignalFlag | None"], list[Any]]
 _BATCH_FORMS: dict[Callable[..., Any], BatchForm] = {}
@@ -373,3 +253,26 @@ class Vectorized(Executor):
         for i, value in enumerate(results):
             on_result(i, value)
         return Finished(flag.signum if flag is not None else None)
+
+
+# Dask (--dask ADDRESS) lives in its own module; importing it registers it here.
+from optrun.engine.cluster import DaskCluster, check_dask_address, dask_client, require_dask  # noqa: E402
+
+__all__ = [
+    "EXECUTORS",
+    "DaskCluster",
+    "Executor",
+    "Finished",
+    "FreshPool",
+    "InProcess",
+    "LocalPool",
+    "Request",
+    "Vectorized",
+    "batched",
+    "check_dask_address",
+    "choose",
+    "dask_client",
+    "register_executor",
+    "require_dask",
+    "run_many",
+]

@@ -24,6 +24,7 @@ from optrun.core.errors import ConfigError, OptrunError, short_repr
 from optrun.core.oracle import Oracle
 from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
 from optrun.core.problems import Problem
+from optrun.core.problems.data import data_files
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _objective_key(config: Config, fixed: Params, free: Params) -> tuple | None:
         config.backend != "jax"
         or entry.python_only
         or not entry.build.__module__.startswith("optrun.")
-        or _reads_files(config.problem.options)
+        or data_files(config.problem.options)
     ):
         return None
     import json
@@ -113,20 +114,6 @@ def _objective_key(config: Config, fixed: Params, free: Params) -> tuple | None:
         json.dumps(json_safe(to_jsonable(fixed)), sort_keys=True),
         tuple(leaf_names(free)),
     )
-
-
-def _reads_files(value: Any) -> bool:
-    """Whether problem options name a data file (a CSV table or column), at any depth."""
-    from optrun.core.options import Options
-    from optrun.core.problems.data import ColumnData, TableData
-
-    if isinstance(value, (TableData, ColumnData)):
-        return True
-    if isinstance(value, Options):
-        return any(_reads_files(getattr(value, name)) for name in type(value).model_fields)
-    if isinstance(value, (list, tuple)):
-        return any(_reads_files(v) for v in value)
-    return False
 
 
 def _reused(key: tuple | None, entry: Any, flat_objective: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -20,10 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from optrun.config import load_config
-from optrun.core.errors import OptrunError
+from optrun.core.errors import OptrunError, RunIOError
+from optrun.core.result import Summary
 from optrun.core.runner import SignalFlag
 from optrun.core.status import Status, status
 from optrun.engine.executors import Executor, batched, run_many
+from optrun.engine.remote import (
+    Fetch,
+    Files,
+    Parcel,
+    RemoteForm,
+    Returned,
+    opened,
+    pack,
+    receive,
+    recorded,
+    remote_form,
+)
 from optrun.engine.sweep_dir import (
     check_writable,
     finished_row,
@@ -50,18 +63,63 @@ def run_batch(calls: Sequence[tuple[dict[str, Any]]], flag: SignalFlag | None) -
     return [sweep_row(task, result.summary) for task, result in zip(tasks, results)]
 
 
+def _pack_task(task: dict[str, Any]) -> tuple[tuple[Any, ...], Files]:
+    """(On the client.) A run as a task for another machine: its config as data, with the files it reads."""
+    from optrun.config.plugins import load_user_problems
+
+    load_user_problems(task.get("problems"))
+    parcel, files = pack(load_config(task["config"], task["overrides"]), task["blas_threads"])
+    return (task, parcel), files
+
+
+def _run_shipped(task: dict[str, Any], parcel: Parcel, files: Files) -> tuple[dict[str, Any], Returned | None]:
+    """(On a worker.) The run recorded in a scratch folder; its row and its files."""
+    from optrun.engine.record import execute
+
+    def run(run_dir: Path) -> dict[str, Any]:
+        def summary() -> Summary:
+            with opened(parcel, files) as config:
+                return execute(config, run_dir=run_dir, blas_threads=parcel.blas_threads).summary
+
+        return _row(task, summary)
+
+    return recorded(run)
+
+
+def _unpack_row(
+    call: tuple[dict[str, Any]], value: tuple[dict[str, Any], Returned | None], fetch: Fetch
+) -> dict[str, Any]:
+    """(On the client.) The run's files written into its run directory here; its row."""
+    (task,), (row, returned) = call, value
+    if returned is not None:
+        try:
+            receive(returned, Path(task["run_dir"]), fetch)
+        except RunIOError as exc:
+            return {**sweep_row(task, None), "status": "error", "message": f"{exc}; --resume redoes it"}
+    return row
+
+
 @batched(run_batch)
+@remote_form(RemoteForm(_pack_task, _run_shipped, _unpack_row))
 def run_one(task: dict[str, Any]) -> dict[str, Any]:
     """One sweep run, in whatever process an executor chose; returns its row.
     Errors become the row's status, so one bad run never stops the sweep."""
     from optrun.config.plugins import load_user_problems
     from optrun.engine.record import execute
 
-    row = sweep_row(task, None)
-    try:
+    def summary() -> Summary:
         load_user_problems(task.get("problems"))
         config = load_config(task["config"], task["overrides"])
-        result = execute(config, run_dir=Path(task["run_dir"]), blas_threads=task["blas_threads"])
+        return execute(config, run_dir=Path(task["run_dir"]), blas_threads=task["blas_threads"]).summary
+
+    return _row(task, summary)
+
+
+def _row(task: dict[str, Any], run: Callable[[], Summary]) -> dict[str, Any]:
+    """The row of a run: its summary's, or an error row for whatever stopped it before."""
+    row = sweep_row(task, None)
+    try:
+        return sweep_row(task, run())
     except OptrunError as exc:
         return {**row, "status": "error", "message": str(exc)}
     except Exception as exc:  # an executor must get a row back, never an exception
@@ -72,7 +130,6 @@ def run_one(task: dict[str, Any]) -> dict[str, Any]:
         if isinstance(exc, KeyboardInterrupt) and caused_by_signal(exc):
             raise
         return {**row, "status": "error", "message": f"user code {user_exit(exc)}"}
-    return sweep_row(task, result.summary)
 
 
 class Stopped(Exception):
@@ -81,6 +138,11 @@ class Stopped(Exception):
     def __init__(self, signum: int = signal.SIGINT):
         super().__init__(signal.Signals(signum).name)
         self.signum = int(signum)
+
+
+class ExecutorLost(Exception):
+    """The executor ended by itself before every run finished (a Dask
+    scheduler that went away): finished runs are kept; --resume runs the rest."""
 
 
 def execute_tasks(tasks: list[dict[str, Any]], executor: Executor, on_done: Callable[[dict[str, Any]], None]) -> None:
@@ -98,7 +160,7 @@ def execute_tasks(tasks: list[dict[str, Any]], executor: Executor, on_done: Call
     finished = run_many(executor, run_one, [(task,) for task in tasks], result)
     for i in sorted(finished.lost):  # killed, or its result lost with its worker: kept if it recorded itself
         row = row_on_disk(tasks[i])
-        if row is None and finished.signum is None:
+        if row is None and finished.signum is None and not finished.error:
             row = {
                 **sweep_row(tasks[i], None),
                 "status": "error",
@@ -106,6 +168,8 @@ def execute_tasks(tasks: list[dict[str, Any]], executor: Executor, on_done: Call
             }
         if row is not None:
             on_done(row)
+    if finished.error:
+        raise ExecutorLost(finished.error)
     if finished.signum is not None or interrupted:
         raise Stopped(finished.signum or signal.SIGINT)
 
@@ -122,6 +186,7 @@ class SweepOutcome:
     warnings: tuple[str, ...] = ()
     signum: int | None = None  # the signal that stopped it
     plot: Path | None = None  # sweep.png, when drawn (not when only seeds were swept or no run finished)
+    lost: str = ""  # why the executor ended before every run finished (its runs are kept; --resume does the rest)
 
 
 def run_sweep(
@@ -169,10 +234,13 @@ def run_sweep(
 
     stopped = False
     signum = None
+    lost = ""
     try:
         execute_tasks(tasks, executor, done)
     except Stopped as stop:
         stopped, signum = True, stop.signum
+    except ExecutorLost as exc:
+        lost = str(exc)
     ordered = [rows[i] for i in sorted(rows)]
     write_sweep_csv(ordered, plan.keys, sweep_dir / "sweep.csv")
     warnings = []
@@ -193,4 +261,4 @@ def run_sweep(
         except OSError:
             pass
         plot = None
-    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings), signum, plot)
+    return SweepOutcome(sweep_dir, ordered, plan.keys, skipped, stopped, tuple(warnings), signum, plot, lost)

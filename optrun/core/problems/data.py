@@ -14,11 +14,14 @@ are read (a FIFO or a device such as /dev/zero is refused without blocking).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import stat
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -52,11 +55,67 @@ class ColumnData(Options):
     column: str = Field(min_length=1, description="the column that holds the samples")
 
 
+def data_files(value: Any) -> list[str]:
+    """The data files (CSV tables and columns) that options name, at any depth, in order."""
+    from optrun.core.options import Options
+
+    if isinstance(value, (TableData, ColumnData)):
+        return [value.path]
+    if isinstance(value, Options):
+        return [path for name in type(value).model_fields for path in data_files(getattr(value, name))]
+    if isinstance(value, (list, tuple)):
+        return [path for v in value for path in data_files(v)]
+    return []
+
+
+_SHIPPED: dict[str, bytes] = {}  # path -> the bytes another machine read there (a Dask task carries them)
+
+
+@contextlib.contextmanager
+def shipped_files(files: Mapping[str, bytes]) -> Iterator[None]:
+    """While this block runs, a data path in ``files`` is read from the bytes
+    given for it, not from this machine's disk (:mod:`optrun.engine.remote`)."""
+    _SHIPPED.update(files)
+    try:
+        yield
+    finally:
+        for path in files:
+            _SHIPPED.pop(path, None)
+
+
 def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:
     """The header (names stripped) and the data rows of the CSV at ``path``."""
-    file = Path(path)
     if "\x00" in path:
         raise ConfigError("a data path cannot contain a NUL character (\\0)", path=f"{where}.path")
+    data = _SHIPPED[path] if path in _SHIPPED else read_data_file(path, where)
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read data file {path}: {exc}", path=f"{where}.path") from None
+    rows = [row for row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        raise ConfigError(f"data file {path} is empty (a header row and data rows are needed)", path=f"{where}.path")
+    header = [name.strip() for name in rows[0]]
+    if len(set(header)) != len(header) or any(not name for name in header):
+        raise ConfigError(
+            f"data file {path}: the header row needs distinct, non-empty column names, got {header}",
+            path=f"{where}.path",
+        )
+    body = rows[1:]
+    if not body:
+        raise ConfigError(f"data file {path} has a header but no data rows", path=f"{where}.path")
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise ConfigError(
+                f"data file {path} line {i + 2} has {len(row)} fields, the header has {len(header)}",
+                path=f"{where}.path",
+            )
+    return header, body
+
+
+def read_data_file(path: str, where: str = "problem.data") -> bytes:
+    """The bytes of the data file at ``path`` (a regular file of at most MAX_DATA_BYTES)."""
+    file = Path(path)
     try:
         fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
         try:
@@ -80,34 +139,15 @@ def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:
                 f"data file {path} is larger than {MAX_DATA_BYTES // 1_000_000} MB (the limit for data files)",
                 path=f"{where}.path",
             )
-        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except FileNotFoundError:
         raise ConfigError(f"data file not found: {path}", path=f"{where}.path") from None
     except IsADirectoryError:
         raise ConfigError(f"data path is a directory, expected a CSV file: {path}", path=f"{where}.path") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
         raise ConfigError(
             f"cannot read data file {path}: {getattr(exc, 'strerror', None) or exc}", path=f"{where}.path"
         ) from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise ConfigError(f"data file {path} is empty (a header row and data rows are needed)", path=f"{where}.path")
-    header = [name.strip() for name in rows[0]]
-    if len(set(header)) != len(header) or any(not name for name in header):
-        raise ConfigError(
-            f"data file {path}: the header row needs distinct, non-empty column names, got {header}",
-            path=f"{where}.path",
-        )
-    body = rows[1:]
-    if not body:
-        raise ConfigError(f"data file {path} has a header but no data rows", path=f"{where}.path")
-    for i, row in enumerate(body):
-        if len(row) != len(header):
-            raise ConfigError(
-                f"data file {path} line {i + 2} has {len(row)} fields, the header has {len(header)}",
-                path=f"{where}.path",
-            )
-    return header, body
+    return data
 
 
 def _check_present(header: list[str], name: str, path: str, where: str) -> None:

@@ -1,0 +1,288 @@
+"""Runs on machines that share no disk with this one (a Dask cluster).
+
+A task for another machine carries everything its run reads, and its run
+directory comes back:
+
+- **Out** (:func:`pack`): the config as data (resolved: every default filled
+  in, paths absolute), the bytes of the data files it names and the source
+  of every user problem file this process loaded, each by its SHA-256 (the
+  executor sends each distinct file once per worker), and the BLAS thread
+  setting. The backend is part of the config.
+- **On the worker** (:func:`opened`, :func:`recorded`): user problems are
+  loaded from the shipped source, never from a path the worker happens to
+  have; a data path is read from the shipped bytes; no ``problems/`` folder
+  of the worker is looked at. The run is recorded in a private scratch
+  folder.
+- **Back** (:class:`Returned`, :func:`receive`): the run directory's files.
+  Small files come back with the task's result; larger ones are read in
+  chunks of :data:`CHUNK_BYTES` from the worker that holds them, so the
+  client's memory stays bounded. The client writes them with the same
+  atomic writers as a local run into a staging folder beside the run
+  directory, renamed into place once every file is there: a run is
+  recorded here whole, once, or not at all.
+
+A function that can run this way declares its three parts with
+:func:`remote_form` (the sweep's runs, a check's configs);
+:class:`optrun.engine.cluster.DaskCluster` uses them. A function without
+one is sent as it is (it must read and write nothing of this machine's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from optrun.config import Config, load_config
+from optrun.core.errors import RunIOError
+from optrun.core.outputs import write_bytes_atomic
+
+INLINE_BYTES = 4 << 20  # a run's files up to this in all come back with its result
+CHUNK_BYTES = 4 << 20  # larger files are read back in pieces of this size
+SCRATCH_PREFIX = "optrun-remote-"
+
+T = TypeVar("T")
+Files = dict[str, bytes]  # SHA-256 -> the bytes of a shipped file
+Fetch = Callable[..., Any]  # fetch(worker, fn, *args): fn(*args) run on that worker
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What a run on another machine needs, its files by digest (the bytes
+    travel beside it, once per worker)."""
+
+    config: dict[str, Any]  # Config.resolved(): what the run's config.yaml holds
+    source: str  # the config file it came from (named in messages)
+    warnings: tuple[str, ...]
+    data: tuple[tuple[str, str], ...]  # (path, sha256) of each data file the config names
+    problems: tuple[tuple[str, str], ...]  # (path, sha256) of each user problem file loaded here, in order
+    blas_threads: int | None
+
+
+# ----------------------------------------------------------------- the client
+_READ: dict[tuple[str, int, int], tuple[str, bytes]] = {}  # (path, size, mtime) -> (sha256, bytes): read once
+
+
+def _read_once(path: str, read: Callable[[str], bytes]) -> tuple[str, bytes]:
+    try:
+        info = os.stat(path)
+        key = (path, info.st_size, info.st_mtime_ns)
+    except OSError:
+        key = None
+    if key is None or key not in _READ:
+        data = read(path)
+        found = (digest(data), data)
+        if key is None:
+            return found
+        _READ[key] = found
+    return _READ[key]
+
+
+def pack(config: Config, blas_threads: int | None) -> tuple[Parcel, Files]:
+    """A validated config as a parcel for another machine, and the files it carries."""
+    from optrun.config.plugins import loaded_files
+    from optrun.core.problems.data import data_files, read_data_file
+
+    files: Files = {}
+
+    def ship(paths: list[str], read: Callable[[str], bytes]) -> tuple[tuple[str, str], ...]:
+        shipped = []
+        for path in paths:
+            sha, data = _read_once(path, read)
+            files[sha] = data
+            shipped.append((path, sha))
+        return tuple(shipped)
+
+    parcel = Parcel(
+        config.resolved(),
+        config.source,
+        config.warnings,
+        ship(data_files(config.problem.options), read_data_file),
+        ship(loaded_files(), _read_problem_file),
+        blas_threads,
+    )
+    return parcel, files
+
+
+def _read_problem_file(path: str) -> bytes:
+    from optrun.config.plugins import MAX_FILE_BYTES
+    from optrun.core.safe_yaml import read_at_most
+
+    try:
+        with open(path, "rb") as handle:
+            return read_at_most(handle.fileno(), MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise RunIOError(f"cannot read the user problem file to ship it: {exc.strerror or exc}", source=path) from None
+
+
+# ----------------------------------------------------------------- the worker
+@contextlib.contextmanager
+def opened(parcel: Parcel, files: Mapping[str, bytes]) -> Iterator[Config]:
+    """On the worker: the parcel's user problems loaded from their source, its
+    data paths read from the shipped bytes while the block runs, and its
+    config validated (OptrunError as on the client)."""
+    from optrun.config.plugins import load_problem_source
+    from optrun.core.problems.data import shipped_files
+
+    for path, sha in (*parcel.data, *parcel.problems):
+        if sha not in files or digest(files[sha]) != sha:
+            raise RunIOError(f"the bytes shipped for {path} do not match their SHA-256 {sha[:12]}")
+    warnings = list(parcel.warnings)
+    for path, sha in parcel.problems:
+        warnings.extend(load_problem_source(path, files[sha], sha))
+    with shipped_files({path: files[sha] for path, sha in parcel.data}):
+        config = load_config(parcel.config, shipped=True)
+        yield dataclasses.replace(config, source=parcel.source, warnings=tuple(warnings))
+
+
+@dataclass(frozen=True)
+class Returned:
+    """A run directory recorded on a worker: each file's bytes, or its size
+    for a file read back in chunks from ``folder`` on ``worker``."""
+
+    worker: str  # the worker's address
+    folder: str  # the run directory there (removed once nothing is left to fetch)
+    files: dict[str, bytes | int]  # name relative to the run directory -> bytes, or size to fetch
+
+    @property
+    def size(self) -> int:
+        return sum(len(v) if isinstance(v, bytes) else v for v in self.files.values())
+
+
+def recorded(run: Callable[[Path], T]) -> tuple[T, Returned | None]:
+    """``run(run_dir)`` with a new run directory in a private scratch folder
+    of this worker; its value and its files (None: it made no directory)."""
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    keep = False
+    try:
+        value = run(scratch / "run")
+        returned = _collect(scratch / "run")
+        keep = returned is not None and any(isinstance(v, int) for v in returned.files.values())
+        return value, returned
+    finally:
+        if not keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _collect(run_dir: Path) -> Returned | None:
+    if not run_dir.is_dir():
+        return None
+    from distributed import get_worker
+
+    names = sorted(
+        str(Path(root, name).relative_to(run_dir))
+        for root, _, names in os.walk(run_dir)
+        for name in names
+        if Path(root, name).is_file()
+    )
+    files: dict[str, bytes | int] = {}
+    inline = 0
+    for name in sorted(names, key=lambda n: (run_dir / n).stat().st_size):  # the small ones inline
+        size = (run_dir / name).stat().st_size
+        if inline + size <= INLINE_BYTES:
+            files[name] = (run_dir / name).read_bytes()
+            inline += size
+        else:
+            files[name] = size
+    return Returned(get_worker().address, str(run_dir), {name: files[name] for name in names})
+
+
+def read_chunk(path: str, offset: int, size: int) -> bytes:
+    """(On the worker that recorded it.) ``size`` bytes of ``path`` from ``offset``."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def remove_scratch(run_dir: str) -> None:
+    """(On the worker that recorded it.) Its scratch folder, once its files came back."""
+    folder = Path(run_dir).parent
+    if folder.name.startswith(SCRATCH_PREFIX):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ------------------------------------------------------------- back on the client
+def receive(returned: Returned, run_dir: Path, fetch: Fetch) -> None:
+    """Write a worker's run directory to ``run_dir`` (new, or empty): into a
+    staging folder beside it, renamed into place once every file is written.
+    Anything that fails (the worker gone, a full disk) leaves nothing here and
+    raises RunIOError."""
+    staging = run_dir.parent / f".{run_dir.name}.incoming"
+    try:
+        shutil.rmtree(staging, ignore_errors=True)  # one a killed client left
+        free = shutil.disk_usage(run_dir.parent).free
+        if returned.size > free:
+            raise RunIOError(
+                f"its files ({_mb(returned.size)}) do not fit in the {_mb(free)} free here", source=str(run_dir)
+            )
+        staging.mkdir()
+        for name, content in returned.files.items():
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, int):
+                remote = str(Path(returned.folder) / name)
+                chunks = (
+                    fetch(returned.worker, read_chunk, remote, offset, CHUNK_BYTES)
+                    for offset in range(0, content, CHUNK_BYTES)
+                )
+                write_bytes_atomic(target, chunks)
+            else:
+                write_bytes_atomic(target, content)
+        os.rename(staging, run_dir)  # replaces an empty run_dir (a check's, made here)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RunIOError(f"cannot write the run's files here: {exc.strerror or exc}", source=str(run_dir)) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if any(isinstance(v, int) for v in returned.files.values()):
+            with contextlib.suppress(Exception):
+                fetch(returned.worker, remove_scratch, returned.folder)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+# ------------------------------------------------------------ remote forms
+@dataclass(frozen=True)
+class RemoteForm:
+    """How a function runs on another machine:
+
+    - ``pack(*call) -> (call, files)`` on the client: the call with a
+      :class:`Parcel` in place of paths, and the files it carries;
+    - ``run(*call, files)`` on the worker: returns a value and what to bring back;
+    - ``unpack(call, value, fetch)`` on the client: the value the function
+      would have returned here, its files written here.
+
+    A call that cannot be packed (its config fails to load) runs here
+    instead, where it fails as it would anywhere."""
+
+    pack: Callable[..., tuple[tuple[Any, ...], Files]]
+    run: Callable[..., Any]
+    unpack: Callable[[tuple[Any, ...], Any, Fetch], Any]
+
+
+REMOTE_FORMS: dict[Callable[..., Any], RemoteForm] = {}
+
+
+def remote_form(form: RemoteForm) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Declare ``form`` as the decorated function's way of running on another machine."""
+
+    def declare(fn: Callable[..., T]) -> Callable[..., T]:
+        REMOTE_FORMS[fn] = form
+        return fn
+
+    return declare
