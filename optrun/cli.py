@@ -274,6 +274,7 @@ def check(
     json_out: Annotated[bool, Json("the results (one object per config) and the totals")] = False,
     set_: Set = None,
     problems: Problems = None,
+    dask: Dask = None,
 ) -> int:
     """Run every config that has an expect: block and compare the results.
 
@@ -283,7 +284,19 @@ def check(
     from optrun.commands.check import check_command
 
     return check_command(
-        paths or [], junit, workers, update, calibrate, margin, plots, set_ or [], problems, strict, quiet, json_out
+        paths or [],
+        junit,
+        workers,
+        update,
+        calibrate,
+        margin,
+        plots,
+        set_ or [],
+        problems,
+        strict,
+        quiet,
+        json_out,
+        dask,
     )
 
 

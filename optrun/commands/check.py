@@ -217,6 +217,7 @@ def check_command(
     strict: bool = False,
     quiet: bool = False,
     json_out: bool = False,
+    dask: str | None = None,
 ) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results (as JSON with
@@ -238,12 +239,20 @@ def check_command(
         )
     if json_out and (calibrate or update):
         raise ConfigError("--json prints a check's results: leave it out with --calibrate and --update")
+    if dask is not None:
+        if calibrate or update:
+            raise ConfigError(
+                "--dask runs the checks on a cluster; --calibrate and --update run here: leave out --dask"
+            )
+        from optrun.engine.executors import check_dask_address
+
+        check_dask_address(dask)  # before anything runs
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
         return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
     with stoppable() as flag:
         with progress("checking", len(configs), hidden=quiet) as bar:
-            results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance)
+            results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance, dask=dask)
         if junit is not None:
             write_junit(results, junit)
         if json_out and not quiet:

@@ -9,6 +9,7 @@ this process, or a local pool with ``workers > 1``.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -16,13 +17,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optrun.core.errors import ConfigError, OptrunError, short
+from optrun.core.errors import ConfigError, OptrunError, RunIOError, short
 from optrun.core.paths import files_under
 from optrun.core.result import Summary
 from optrun.core.status import Status
 from optrun.core.trace import TRACE_FILES
 from optrun.engine.executors import choose, run_many
 from optrun.engine.expect import Check, check_expect
+from optrun.engine.remote import (
+    Fetch,
+    Files,
+    Parcel,
+    RemoteForm,
+    Returned,
+    opened,
+    pack,
+    receive,
+    recorded,
+    remote_form,
+)
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 NO_EXPECT = "no expect: block"
@@ -168,20 +181,78 @@ def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
     return found if isinstance(found, CheckResult) else None
 
 
+def _pack_check(
+    path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
+) -> tuple[tuple[Any, ...], Files]:
+    """(On the client.) A config as a task for another machine, with the files it reads."""
+    from optrun.config.plugins import load_user_problems
+
+    load_user_problems(problems)
+    config = _load(path, overrides, time.perf_counter())
+    if isinstance(config, CheckResult):  # skipped or a config error: run_checks keeps these here
+        raise ConfigError(config.message, source=path)
+    parcel, files = pack(config, blas_threads)
+    return (path, parcel), files
+
+
+def _check_shipped(path: str, parcel: Parcel, files: Files) -> tuple[CheckResult, Returned | None, str, str]:
+    """(On a worker.) The check, its run recorded in a scratch folder; with the
+    output folder and name the client makes its run directory from."""
+
+    def check(run_dir: Path) -> CheckResult:
+        start = time.perf_counter()
+        try:
+            with opened(parcel, files) as config:
+                return _run_check(path, config, start, run_dir, parcel.blas_threads)
+        except OptrunError as exc:
+            return CheckResult(path, ERROR if isinstance(exc, ConfigError) else FAIL, error=str(exc))
+
+    result, returned = recorded(check)
+    return result, returned, parcel.config["output"]["dir"], parcel.config["name"]
+
+
+def _unpack_check(
+    call: tuple[Any, ...], value: tuple[CheckResult, Returned | None, str, str], fetch: Fetch
+) -> CheckResult:
+    """(On the client.) The run's files in a new run directory under the config's output.dir here."""
+    from optrun.core.outputs import make_run_dir
+
+    result, returned, output_dir, name = value
+    if returned is None:
+        return result
+    try:
+        run_dir = make_run_dir(output_dir, name)
+        try:
+            receive(returned, run_dir, fetch)
+        except RunIOError:
+            run_dir.rmdir()
+            raise
+    except RunIOError as exc:
+        return CheckResult(result.path, FAIL, error=f"the run's files did not come back: {exc}", seconds=result.seconds)
+    return dataclasses.replace(result, run_dir=str(run_dir.resolve()))
+
+
+@remote_form(RemoteForm(_pack_check, _check_shipped, _unpack_check))
 def check_one(
     path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
 ) -> CheckResult:
     """Run one config and compare it with its expect: block (picklable, for worker processes)."""
     from optrun.config.plugins import load_user_problems
-    from optrun.engine.record import execute
 
     start = time.perf_counter()
     load_user_problems(problems)
     config = _load(path, overrides, start)
     if isinstance(config, CheckResult):
         return config
+    return _run_check(path, config, start, None, blas_threads)
+
+
+def _run_check(path: str, config: Any, start: float, run_dir: Path | None, blas_threads: int | None) -> CheckResult:
+    """Run a loaded config (in a new run directory, or ``run_dir``) and compare it with its expect: block."""
+    from optrun.engine.record import execute
+
     try:
-        result = execute(config, blas_threads=blas_threads)
+        result = execute(config, run_dir=run_dir, blas_threads=blas_threads)
     except OptrunError as exc:
         outcome = ERROR if isinstance(exc, ConfigError) else FAIL
         return CheckResult(path, outcome, error=str(exc), seconds=time.perf_counter() - start)
@@ -224,12 +295,14 @@ def run_checks(
     workers: int = 1,
     problems: str | None = None,
     on_done: Callable[[CheckResult], None] | None = None,
+    dask: str | None = None,
 ) -> list[CheckResult]:
     """Check every config, in order; ``on_done(result)`` is called as each finishes.
 
     With ``workers`` > 1, the configs that run (those with an expect: block
     and no config error) go to a local pool when there are two or more of
-    them; otherwise everything runs in this process.
+    them; with ``dask`` (a scheduler address, or local:N), to a Dask cluster;
+    otherwise everything runs in this process.
 
     SIGINT/SIGTERM stops the check: the configs running are reported as
     ``interrupted``, the others as ``not run`` (nothing more starts; worker
@@ -241,7 +314,8 @@ def run_checks(
     done = on_done or (lambda result: None)
     results: list[CheckResult | None] = [None] * len(names)
     runs = list(range(len(names)))
-    if workers > 1 and len(names) > 1:  # spawn workers only for the configs that run: skips and errors are known here
+    remote = dask is not None or (workers > 1 and len(names) > 1)
+    if remote:  # send only the configs that run: skips and errors are known here
         load_user_problems(problems)
         for i, name in enumerate(names):
             results[i] = skipped = not_run(name, overrides)
@@ -255,7 +329,7 @@ def run_checks(
 
     threads = blas_threads()
     calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
-    ended = run_many(choose(workers if len(runs) > 1 else 1), check_one, calls, finished)
+    ended = run_many(choose(workers if len(runs) > 1 else 1, dask), check_one, calls, finished)
     signum = ended.signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
     for k, why in ended.lost.items():
         i = runs[k]
