@@ -307,7 +307,7 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
         failure_line(f"sweep: {summary}")
     if outcome.lost:
         err.print(
-            f"error: {outcome.lost}; the {done} runs that finished are kept: finish the sweep with  "
+            f"error: {outcome.lost}; {done} of {planned} runs done and kept: finish the sweep with  "
             f"optrun sweep --resume {shown(outcome.sweep_dir.resolve())}",
             markup=False,
         )

@@ -18,10 +18,11 @@ with :attr:`Finished.error`, keeping every result that came back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -89,7 +90,12 @@ def dask_client(address: str) -> tuple[Any, Any]:
     if address.startswith("local:"):
         n = int(address.split(":", 1)[1])
         cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.CRITICAL,  # optrun says what went wrong, in one line
         )
         return Client(cluster), cluster
     try:
@@ -117,6 +123,7 @@ class DaskCluster(Executor):
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
     ) -> Finished:
         form = REMOTE_FORMS.get(fn)
+        stack = contextlib.ExitStack()
         client = cluster = None
         signum = None
         error = ""
@@ -124,6 +131,7 @@ class DaskCluster(Executor):
         pending: set[Any] = set()
         lost: dict[int, str] = {}
         try:
+            stack.enter_context(_quiet_logs())
             client, cluster = dask_client(self.address)
             fetch = _fetcher(client)
             stamp = f"{os.getpid()}-{time.time_ns()}"
@@ -142,11 +150,11 @@ class DaskCluster(Executor):
                 futures[client.submit(form.run, *call_out, shipped, key=key, pure=False)] = i
             pending = set(futures)
             while pending and signum is None and not error:
-                for future in [f for f in pending if f.done()]:
+                for future in [f for f in pending if f.status in ("finished", "error")]:
                     pending.discard(future)
                     self._hand_over(future, futures[future], calls, form, fetch, on_result, lost)
                 if client.status in SCHEDULER_GONE or any(f.status == "cancelled" for f in pending):
-                    error = f"lost the Dask scheduler at {self.address}"
+                    error = f"lost the Dask scheduler at {self.address}"  # (only it cancels our futures)
                 elif flag is not None and flag.signum is not None:
                     signum = flag.signum
                 else:
@@ -165,6 +173,7 @@ class DaskCluster(Executor):
             with contextlib.suppress(Exception):
                 if cluster is not None:
                     cluster.close(timeout=5)  # a local worker still in a call is killed after 4 s
+            stack.close()
         why = "cancelled by the stop" if signum is not None else error
         if why:
             lost.update({futures[f]: why for f in pending})
@@ -190,6 +199,21 @@ class DaskCluster(Executor):
             lost[i] = "its worker died each time Dask ran it (KilledWorker)"
             return
         on_result(i, value if form is None else form.unpack(calls[i], value, fetch))
+
+
+@contextlib.contextmanager
+def _quiet_logs() -> Iterator[None]:
+    """Dask's own log records (a lost scheduler's tracebacks) are not shown:
+    optrun says what went wrong in one line."""
+    handlers = [*logging.getLogger("distributed").handlers, *logging.getLogger().handlers]
+    mute = logging.Filter("optrun-mutes-distributed")  # passes only that logger, which does not exist
+    for handler in handlers:  # (a handler's filter: distributed sets levels on its loggers one by one)
+        handler.addFilter(mute)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(mute)
 
 
 def _scatter(client: Any, scattered: dict[str, Any], sha: str, data: bytes) -> Any:

@@ -163,7 +163,8 @@ class Returned:
 def recorded(run: Callable[[Path], T]) -> tuple[T, Returned | None]:
     """``run(run_dir)`` with a new run directory in a private scratch folder
     of this worker; its value and its files (None: it made no directory)."""
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    _remove_dead_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     keep = False
     try:
         value = run(scratch / "run")
@@ -173,6 +174,25 @@ def recorded(run: Callable[[Path], T]) -> tuple[T, Returned | None]:
     finally:
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_dead_scratch() -> None:
+    """Scratch folders of worker processes that died (killed mid-run: Dask
+    ran their task again elsewhere) are removed by the next run here."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 def _collect(run_dir: Path) -> Returned | None:
