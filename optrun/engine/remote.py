@@ -109,7 +109,7 @@ def pack(config: Config, blas_threads: int | None) -> tuple[Parcel, Files]:
         config.source,
         config.warnings,
         ship(data_files(config.problem.options), read_data_file),
-        ship(loaded_files(), _read_problem_file),
+        ship([path for path in loaded_files() if os.path.isfile(path)], _read_problem_file),  # (not one since removed)
         blas_threads,
     )
     return parcel, files
@@ -198,7 +198,6 @@ def _alive(pid: int) -> bool:
 def _collect(run_dir: Path) -> Returned | None:
     if not run_dir.is_dir():
         return None
-    from distributed import get_worker
 
     names = sorted(
         str(Path(root, name).relative_to(run_dir))
@@ -215,7 +214,17 @@ def _collect(run_dir: Path) -> Returned | None:
             inline += size
         else:
             files[name] = size
-    return Returned(get_worker().address, str(run_dir), {name: files[name] for name in names})
+    return Returned(_worker_address(), str(run_dir), {name: files[name] for name in names})
+
+
+def _worker_address() -> str:
+    """This Dask worker's address ('' outside a worker: a test, a local call)."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return ""
 
 
 def read_chunk(path: str, offset: int, size: int) -> bytes:
