@@ -240,3 +240,12 @@ def test_the_parcel_carries_the_blas_setting_and_the_backend(workdir):
     load_user_problems(None)
     parcel, _ = pack(config, 3)
     assert isinstance(parcel, Parcel) and parcel.blas_threads == 3 and parcel.config["backend"] == "autograd"
+
+
+def test_a_worker_with_another_optrun_version_refuses_the_run(workdir):
+    import dataclasses
+
+    parcel, files = pack(load_config({"problem": "rosenbrock", "optimizer": "gd"}), None)
+    with pytest.raises(RunIOError, match="this worker runs optrun .*, the client optrun 0.0.1"):
+        with opened(dataclasses.replace(parcel, optrun="0.0.1"), files):
+            pass

@@ -198,6 +198,12 @@ class DaskCluster(Executor):
         except KilledWorker:
             lost[i] = "its worker died each time Dask ran it (KilledWorker)"
             return
+        except Exception as exc:
+            if form is None:
+                raise
+            # a remote form's run never raises: this is the worker's (optrun missing there, another version)
+            lost[i] = f"its worker could not run it: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            return
         on_result(i, value if form is None else form.unpack(calls[i], value, fetch))
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from optrun import __version__
 from optrun.config import Config, load_config
 from optrun.core.errors import RunIOError
 from optrun.core.outputs import write_bytes_atomic
@@ -68,6 +69,7 @@ class Parcel:
     data: tuple[tuple[str, str], ...]  # (path, sha256) of each data file the config names
     problems: tuple[tuple[str, str], ...]  # (path, sha256) of each user problem file loaded here, in order
     blas_threads: int | None
+    optrun: str = ""  # the client's optrun version: a worker with another one refuses the run
 
 
 # ----------------------------------------------------------------- the client
@@ -111,6 +113,7 @@ def pack(config: Config, blas_threads: int | None) -> tuple[Parcel, Files]:
         ship(data_files(config.problem.options), read_data_file),
         ship([path for path in loaded_files() if os.path.isfile(path)], _read_problem_file),  # (not one since removed)
         blas_threads,
+        __version__,
     )
     return parcel, files
 
@@ -135,6 +138,8 @@ def opened(parcel: Parcel, files: Mapping[str, bytes]) -> Iterator[Config]:
     from optrun.config.plugins import load_problem_source
     from optrun.core.problems.data import shipped_files
 
+    if parcel.optrun != __version__:
+        raise RunIOError(f"this worker runs optrun {__version__}, the client optrun {parcel.optrun}: install the same")
     for path, sha in (*parcel.data, *parcel.problems):
         if sha not in files or digest(files[sha]) != sha:
             raise RunIOError(f"the bytes shipped for {path} do not match their SHA-256 {sha[:12]}")
