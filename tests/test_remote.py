@@ -246,6 +246,6 @@ def test_a_worker_with_another_optrun_version_refuses_the_run(workdir):
     import dataclasses
 
     parcel, files = pack(load_config({"problem": "rosenbrock", "optimizer": "gd"}), None)
-    with pytest.raises(RunIOError, match="this worker runs optrun .*, the client optrun 0.0.1"):
+    with pytest.raises(RunIOError, match=r"this worker runs optrun .*, the client optrun 0\.0\.1"):
         with opened(dataclasses.replace(parcel, optrun="0.0.1"), files):
             pass
