@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.runner import SignalFlag
-from optrun.engine.executors import POLL_SECONDS, Call, Executor, Finished, OnResult, Request, register_executor
+from optrun.engine.executor_base import POLL_SECONDS, Call, Executor, Finished, OnResult, Request, register_executor
 from optrun.engine.remote import REMOTE_FORMS, Fetch, RemoteForm
 
 MAX_LOCAL_WORKERS = 256  # --dask local:N
