@@ -113,8 +113,8 @@ def test_bytes_that_do_not_match_their_digest_are_refused(workdir):
         {"problem": {"name": "linear_regression", "data": {"path": "data.csv", "target": "y"}}, "optimizer": "gd"}
     )
     parcel, files = pack(config, None)
-    (sha,) = files
-    with pytest.raises(RunIOError, match="do not match their SHA-256"), opened(parcel, {sha: b"x,y\n1,2\n"}):
+    ((_, sha),) = parcel.data
+    with pytest.raises(RunIOError, match="do not match their SHA-256"), opened(parcel, {**files, sha: b"x,y\n1,2\n"}):
         pass
 
 
@@ -249,3 +249,24 @@ def test_a_worker_with_another_optrun_version_refuses_the_run(workdir):
     with pytest.raises(RunIOError, match=r"this worker runs optrun .*, the client optrun 0\.0\.1"):
         with opened(dataclasses.replace(parcel, optrun="0.0.1"), files):
             pass
+
+
+def test_only_problem_files_still_in_use_are_shipped(tmp_path):
+    from optrun.config.plugins import load_problem_files, loaded_files
+
+    for name in ("kept", "dropped"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}_file.py").write_text(SOURCE.format(c=1.0).replace("shipped_version_test", f"ship_{name}"))
+        assert load_problem_files(folder) == []
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "registers_nothing.py").write_text("SCALE = 2.0\n")
+    load_problem_files(tmp_path / "helpers")
+    try:
+        PROBLEMS.unregister("ship_dropped")  # (as a test's teardown, or a notebook, does)
+        files = loaded_files()
+        assert str(tmp_path / "kept" / "kept_file.py") in files
+        assert str(tmp_path / "helpers" / "registers_nothing.py") in files
+        assert str(tmp_path / "dropped" / "dropped_file.py") not in files
+    finally:
+        PROBLEMS.unregister("ship_kept")

@@ -40,7 +40,7 @@ from optrun.core.registry import DuplicateName, Registry
 ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
-_files: dict[str, None] = {}  # the user files loaded in this process, in order (a dict as an ordered set)
+_files: dict[str, bool] = {}  # the user files loaded in this process, in order -> whether they registered anything
 # (kind, name) -> the file or entry point that registered it; absent: built-in
 _origins: dict[tuple[str, str], str] = {}
 
@@ -169,9 +169,14 @@ def load_problem_files(folder: str | Path | None = None) -> list[str]:
 
 
 def loaded_files() -> list[str]:
-    """The user problem files this process loaded, in the order it loaded them
-    (what a task for another machine carries: :mod:`optrun.engine.remote`)."""
-    return list(_files)
+    """The user problem files this process loaded and still uses, in the
+    order it loaded them (what a task for another machine carries:
+    :mod:`optrun.engine.remote`): each that registered nothing, or still owns
+    a registered entry (not one whose entries were all unregistered or
+    registered again by another file)."""
+    registries = {registry.kind: registry for registry in _registries()}
+    live = {source for (kind, name), source in _origins.items() if name in registries[kind]}
+    return [path for path, registered in _files.items() if not registered or path in live]
 
 
 def load_problem_source(path: str, source: bytes, digest: str) -> list[str]:
@@ -226,7 +231,7 @@ def _run_user_module(
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code too: a load failure
         sys.modules.pop(spec.name, None)
         return f"{path}: not loaded: {_describe(exc)}"
-    _files[path] = None
+    _files[path] = path in _origins.values()
     return ""
 
 
