@@ -143,7 +143,10 @@ RunWorkers = Annotated[
 Dask = Annotated[
     str | None,
     typer.Option(
-        "--dask", metavar="ADDRESS", help="A Dask scheduler address, or local:N for a LocalCluster of N workers."
+        "--dask",
+        metavar="ADDRESS",
+        help="Run on a Dask cluster: a scheduler address (its workers need optrun, none of this machine's files: "
+        "each run's config and files go with it, its run directory comes back), or local:N for N local workers.",
     ),
 ]
 
