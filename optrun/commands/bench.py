@@ -182,6 +182,13 @@ def bench_command(
             quiet and failed and not errors and not (outcome.stopped or done < planned)
         ):  # the table is hidden, a failure never
             failure_line(f"bench: {done} of {planned} runs done{kept}, {failed} failed or diverged; {where}/bench.csv")
+        if outcome.lost:
+            err.print(
+                f"error: {outcome.lost}; {done} of {planned} runs done and kept: finish the bench with  "
+                f"optrun bench --resume {where}",
+                markup=False,
+            )
+            return 1
         if outcome.stopped or done < planned:
             by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
             err.print(f"interrupted{by}: finish it with  optrun bench --resume {where}", markup=False)
