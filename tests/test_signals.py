@@ -294,12 +294,12 @@ def test_a_signal_while_plots_are_drawn_keeps_the_run(marked):
 
 
 # --------------------------------------------------------- sweep and check
-def _start_and_wait_for_runs(workdir, args, runs=2, rows=20, **kwargs):
+def _start_and_wait_for_runs(workdir, args, runs=2, rows=20, traces="outputs/**/trace.csv", **kwargs):
     proc = start(workdir, *args, **kwargs)
 
     def running():
-        traces = list(workdir.glob("outputs/**/trace.csv"))
-        return len(traces) >= runs and all(trace_rows(t) >= rows for t in traces[:runs])
+        traces_now = list(workdir.glob(traces))
+        return len(traces_now) >= runs and all(trace_rows(t) >= rows for t in traces_now[:runs])
 
     wait_for(running, what=f"{runs} runs with {rows} trace rows")
     return proc
@@ -422,7 +422,15 @@ def test_a_worker_refuses_tasks_after_a_signal_and_interrupted_pickles():
 
 
 def test_sweep_on_dask_stops_on_sigterm(marked):
-    proc = _start_and_wait_for_runs(marked, ["sweep", "long.yaml", "--seeds", "4", "--dask", "local:2"], rows=5)
+    # Dask runs are recorded in their worker's scratch folder (its TMPDIR) and come back once finished
+    (marked / "scratch").mkdir()
+    proc = _start_and_wait_for_runs(
+        marked,
+        ["sweep", "long.yaml", "--seeds", "4", "--dask", "local:2"],
+        rows=5,
+        traces="scratch/optrun-remote-*/run/trace.csv",
+        TMPDIR=str(marked / "scratch"),
+    )
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=90)
@@ -431,6 +439,7 @@ def test_sweep_on_dask_stops_on_sigterm(marked):
     sweep_dir = _sweep_dir(marked)
     assert (sweep_dir / "sweep.csv").exists() and "optrun sweep --resume" in stderr
     assert "0 of 4 runs done" in stdout
+    assert sorted(p.name for p in sweep_dir.iterdir()) == ["sweep.csv", "sweep.json"]  # nothing half-recorded here
 
 
 @pytest.mark.parametrize("sig, command", [(signal.SIGTERM, ["run", "c.yaml"]), (signal.SIGINT, ["list-problems"])])

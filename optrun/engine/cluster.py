@@ -204,6 +204,7 @@ class DaskCluster(Executor):
             # a remote form's run never raises: this is the worker's (optrun missing there, another version)
             lost[i] = f"its worker could not run it: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             return
+        future.release()  # the worker forgets the result (a run's files): its memory stays bounded too
         on_result(i, value if form is None else form.unpack(calls[i], value, fetch))
 
 
