@@ -227,7 +227,7 @@ def test_check_on_the_cluster_passes_and_leaves_the_run_directories_of_a_local_c
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill", ["nanny and worker", "worker process"])
+@pytest.mark.parametrize("kill", ["nanny and worker", "worker process", "SIGTERM: the worker leaves"])
 def test_a_worker_killed_mid_sweep_costs_nothing_but_time(site, slow_runs, kill):
     cluster = site.cluster
     done, sent = cluster.tasks_done(), cluster.tasks_sent()
@@ -235,8 +235,8 @@ def test_a_worker_killed_mid_sweep_costs_nothing_but_time(site, slow_runs, kill)
     victim = sorted(cluster.workers)[0]
     if kill == "worker process":
         os.kill(cluster.worker_process(victim), signal.SIGKILL)  # its nanny starts another
-    else:
-        cluster.kill_worker(victim)  # its whole process group
+    else:  # its whole process group: killed, or told to leave the cluster (dask worker's SIGTERM)
+        cluster.kill_worker(victim, signal.SIGTERM if kill.startswith("SIGTERM") else signal.SIGKILL)
         cluster.add_worker(f"{victim}x")  # a replacement: the cluster is whole for the next tests
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
