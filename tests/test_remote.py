@@ -17,7 +17,7 @@ import pytest
 from helpers import REPO
 
 from optrun.config import load_config
-from optrun.config.plugins import load_problem_source, load_user_problems
+from optrun.config.plugins import load_problem_sources, load_user_problems
 from optrun.core.errors import RunIOError
 from optrun.core.problems import PROBLEMS
 from optrun.engine.remote import CHUNK_BYTES, Parcel, Returned, opened, pack, read_chunk, receive
@@ -147,21 +147,81 @@ def test_a_problem_file_loads_once_per_version_and_a_new_version_replaces_the_ol
     try:
         one = SOURCE.format(c=1.0).encode()
         two = SOURCE.format(c=2.0).encode()
-        assert load_problem_source("/client/p.py", one, "sha-one") == []
+        assert load_problem_sources([("/client/p.py", one, "sha-one")]) == []
         first = PROBLEMS.get("shipped_version_test")
-        assert load_problem_source("/client/p.py", one, "sha-one") == []  # the same source: not loaded again
+        assert load_problem_sources([("/client/p.py", one, "sha-one")]) == []  # the same source: not run again
         assert PROBLEMS.get("shipped_version_test") is first
-        assert load_problem_source("/client/p.py", two, "sha-two") == []  # edited on the client: replaces it
+        assert load_problem_sources([("/client/p.py", two, "sha-two")]) == []  # edited on the client: replaces it
         assert PROBLEMS.get("shipped_version_test") is not first
         assert "(x-2.0)^2" in PROBLEMS.get("shipped_version_test").formula
     finally:
-        PROBLEMS.unregister("shipped_version_test")
+        load_problem_sources([])
+
+
+def test_a_worker_holds_only_the_problem_files_of_the_task_it_runs():
+    """Two clients' projects each with a file registering the same name, on one worker, one after the other:
+    each task sees its own (the same file under another path too); an empty task sees neither."""
+    a = ("/project-a/problems/p.py", SOURCE.format(c=1.0).encode(), "sha-a")
+    b = ("/project-b/problems/p.py", SOURCE.format(c=2.0).encode(), "sha-b")
+    try:
+        for sources, formula in (
+            ([a], "(x-1.0)^2"),
+            ([b], "(x-2.0)^2"),
+            ([a], "(x-1.0)^2"),
+            ([("p.py", *a[1:])], "(x-1.0)^2"),
+        ):
+            assert load_problem_sources(sources) == []
+            assert formula in PROBLEMS.get("shipped_version_test").formula
+        load_problem_sources([])
+        assert "shipped_version_test" not in PROBLEMS
+    finally:
+        load_problem_sources([])
 
 
 def test_a_shipped_problem_file_that_fails_is_a_warning_naming_the_client_path():
-    warnings = load_problem_source("/client/problems/broken.py", b"x = 1\nraise RuntimeError('boom')\n", "sha-b")
-    assert len(warnings) == 1
-    assert warnings[0].startswith("/client/problems/broken.py: not loaded: RuntimeError: boom (line 2)")
+    try:
+        warnings = load_problem_sources([("/client/problems/broken.py", b"x = 1\nraise RuntimeError('boom')\n", "b")])
+        assert len(warnings) == 1
+        assert warnings[0].startswith("/client/problems/broken.py: not loaded: RuntimeError: boom (line 2)")
+    finally:
+        load_problem_sources([])
+
+
+def test_two_tasks_in_two_threads_of_one_worker_read_their_own_shipped_data(workdir):
+    """A worker with several threads runs tasks at once: each reads the bytes shipped with it, never the other's."""
+    import threading
+
+    from optrun.core.problems.data import shipped_files
+    from optrun.engine.prepare import prepare
+
+    (workdir / "data.csv").write_text("x,y\n1,2\n2,3\n3,5\n")
+    config = load_config(
+        {"problem": {"name": "linear_regression", "data": {"path": "data.csv", "target": "y"}}, "optimizer": "gd"}
+    )
+    path = str(workdir / "data.csv")
+    seen, errors = {}, []
+    barrier = threading.Barrier(2)
+
+    def task(k: int) -> None:
+        try:
+            with shipped_files({path: f"x,y\n1,{k}\n2,{k}\n".encode()}):
+                barrier.wait(timeout=10)  # both inside at once
+                prep = prepare(config)
+                seen[k] = prep.oracle.fun(prep.x0)
+                barrier.wait(timeout=10)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=task, args=(k,)) for k in (10, 20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert seen[10] != seen[20]
+    with shipped_files({path: b"x,y\n1,10\n2,10\n"}):
+        prep = prepare(config)
+        assert prep.oracle.fun(prep.x0) == seen[10]
 
 
 def _returned(tmp_path: Path, sizes: dict[str, int]) -> Returned:

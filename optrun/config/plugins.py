@@ -29,7 +29,7 @@ import stat
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from optrun.core.registry import DuplicateName, Registry
 ENTRY_POINT_GROUPS = ("optrun.problems", "optrun.optimizers", "optrun.initializers", "optrun.schedules")
 DEFAULT_DIR = "problems"
 _loaded: set[str] = set()  # files and entry points already loaded in this process
+_shipped: dict[str, str] = {}  # "path#sha256" of each shipped user file loaded (on a worker) -> its path
 _files: dict[str, bool] = {}  # the user files loaded in this process, in order -> whether they registered anything
 # (kind, name) -> the file or entry point that registered it; absent: built-in
 _origins: dict[tuple[str, str], str] = {}
@@ -179,29 +180,46 @@ def loaded_files() -> list[str]:
     return [path for path, registered in _files.items() if not registered or path in live]
 
 
-def load_problem_source(path: str, source: bytes, digest: str) -> list[str]:
-    """Load a user problem file from its source, shipped from the machine that
-    read it at ``path`` (a Dask worker never imports a user problem from a path
-    of its own). The same source is loaded once per process; another version of
-    the same file first removes what the earlier one registered."""
-    key = f"{path}#{digest}"
-    if key in _loaded:
-        return []
-    for registry in _registries():  # another version of this file: its entries go
+def load_problem_sources(sources: Sequence[tuple[str, bytes, str]]) -> list[str]:
+    """On a worker: exactly these user problem files, each (the path the
+    client read it at, its source, its SHA-256), shipped by the client (a
+    Dask worker never imports a user problem from a path it happens to
+    have). Entries that an earlier task's shipped files registered (another
+    client's project, another version of a file) are removed first, so the
+    registries hold the built-ins, the worker's entry points and this task's
+    files. A file already loaded with the same source is not run again.
+    Returns warnings, as :func:`load_problem_files`."""
+    wanted = {f"{path}#{digest}" for path, _, digest in sources}
+    for key in [key for key in _shipped if key not in wanted]:
+        _forget(_shipped.pop(key))
+        _loaded.discard(key)
+    warnings = []
+    for path, source, digest in sources:
+        key = f"{path}#{digest}"
+        if key in _loaded:
+            continue
+        _loaded.add(key)
+        _shipped[key] = path
+        spec = importlib.util.spec_from_loader(f"optrun_user_problems.{Path(path).stem}", loader=None, origin=path)
+        assert spec is not None  # (spec_from_loader returns None only for a loader that says so)
+
+        def run(module: types.ModuleType, source: bytes = source, path: str = path) -> None:
+            module.__file__ = path
+            exec(compile(source, path, "exec"), module.__dict__)
+
+        warning = _run_user_module(key, path, spec, run)
+        if warning:
+            warnings.append(warning)
+    return warnings
+
+
+def _forget(path: str) -> None:
+    """Unregister what the user file ``path`` registered."""
+    for registry in _registries():
         for name in [n for n in registry if _origins.get((registry.kind, n)) == path]:
             registry.unregister(name)
             _origins.pop((registry.kind, name), None)
-    _loaded.difference_update({k for k in _loaded if k.startswith(f"{path}#")})
-    _loaded.add(key)
-    spec = importlib.util.spec_from_loader(f"optrun_user_problems.{Path(path).stem}", loader=None, origin=path)
-    assert spec is not None  # (spec_from_loader returns None only for a loader that says so)
-
-    def run(module: types.ModuleType) -> None:
-        module.__file__ = path
-        exec(compile(source, path, "exec"), module.__dict__)
-
-    warning = _run_user_module(key, path, spec, run)
-    return [warning] if warning else []
+    _files.pop(path, None)
 
 
 def _run_user_module(

@@ -195,7 +195,9 @@ def _pack_check(
     return (path, parcel), files
 
 
-def _check_shipped(path: str, parcel: Parcel, files: Files) -> tuple[CheckResult, Returned | None, str, str]:
+def _check_shipped(
+    path: str, parcel: Parcel, files: Files, stop: str | None = None
+) -> tuple[CheckResult, Returned | None, str, str]:
     """(On a worker.) The check, its run recorded in a scratch folder; with the
     output folder and name the client makes its run directory from."""
 
@@ -207,7 +209,7 @@ def _check_shipped(path: str, parcel: Parcel, files: Files) -> tuple[CheckResult
         except OptrunError as exc:
             return CheckResult(path, ERROR if isinstance(exc, ConfigError) else FAIL, error=str(exc))
 
-    result, returned = recorded(check)
+    result, returned = recorded(check, stop)
     return result, returned, parcel.config["output"]["dir"], parcel.config["name"]
 
 

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,10 +30,14 @@ from typing import Any, ClassVar
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.runner import SignalFlag
 from optrun.engine.executor_base import POLL_SECONDS, Call, Executor, Finished, OnResult, Request, register_executor
-from optrun.engine.remote import REMOTE_FORMS, Fetch, RemoteForm
+from optrun.engine.remote import REMOTE_FORMS, Fetch, Files, RemoteForm
 
 MAX_LOCAL_WORKERS = 256  # --dask local:N
-SCHEDULER_GONE = ("closing", "closed", "failed")  # Client.status once it lost its scheduler for good
+SCHEDULER_GONE = ("connecting", "closing", "closed", "failed")  # Client.status once it lost its scheduler
+CONNECT_SECONDS = 20.0  # a scheduler address that does not answer in this time is an error
+WAIT_FOR_WORKERS = 120.0  # seconds a scheduler with no workers yet gets to have one
+INLINE_SHIP_BYTES = 1 << 20  # a task's files up to this go with it; larger ones are scattered once
+RESUBMITS = 3  # times a task whose shipped files were lost with their workers is sent again
 
 
 def require_dask() -> None:
@@ -79,10 +84,10 @@ def check_dask_address(address: str) -> None:
             raise ConfigError(f"--dask {address!r}: needs a host and a port from 1 to 65535; {example}")
 
 
-def dask_client(address: str) -> tuple[Any, Any]:
+def dask_client(address: str, flag: SignalFlag | None = None) -> tuple[Any, Any]:
     """A Dask client and its cluster: ``local:N`` starts a LocalCluster of N
     processes on loopback; anything else is a running scheduler's address
-    (no cluster of ours)."""
+    (no cluster of ours), given :data:`CONNECT_SECONDS` to answer."""
     require_dask()
     from dask.distributed import Client, LocalCluster
 
@@ -94,23 +99,48 @@ def dask_client(address: str) -> tuple[Any, Any]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # (a free port: never the warning that 8787 is taken)
             silence_logs=logging.CRITICAL,  # optrun says what went wrong, in one line
         )
         return Client(cluster), cluster
-    try:
-        return Client(address, timeout="10s"), None
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise RunIOError(f"cannot reach the Dask scheduler at {address}: {' '.join(str(exc).split())}") from None
+    found: dict[str, Any] = {}
+
+    def connect() -> None:  # in a thread: distributed's handshake has no timeout (a server that never answers)
+        try:
+            found["client"] = Client(address, timeout="10s")
+        except BaseException as exc:  # a server that is not a scheduler: anything, MemoryError included
+            found["error"] = exc
+
+    thread = threading.Thread(target=connect, name="optrun-dask-connect", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + CONNECT_SECONDS
+    while thread.is_alive() and time.monotonic() < deadline:
+        thread.join(POLL_SECONDS)
+        if flag is not None and flag.signum is not None:
+            raise KeyboardInterrupt
+    if "client" in found:
+        return found["client"], None
+    error = found.get("error")
+    if error is None:
+        why = f"no answer in {CONNECT_SECONDS:g} s"
+    elif isinstance(error, (OSError, TimeoutError)):  # refused, unreachable, a name that does not resolve
+        why = " ".join(str(error).split())[:200]
+    else:  # what the handshake made of another server's bytes (a MemoryError for a length it read from a banner)
+        why = "the server there does not speak Dask's protocol"
+    raise RunIOError(
+        f"cannot reach a Dask scheduler at {address} ({why}): give the scheduler's address "
+        "(dask scheduler prints it; port 8786 by default, not the dashboard's)"
+    )
 
 
 @register_executor
 @dataclass
 class DaskCluster(Executor):
     """Calls go to Dask workers (threads of other processes: a signal there
-    cannot reach a call). A signal here cancels what did not finish and
-    closes the client and a local cluster, which ends its worker processes;
-    the calls cut that way are ``lost``."""
+    cannot reach a call). A signal here sets the stop event the runs watch
+    (they stop at their next iteration, leaving nothing), cancels what did not
+    finish and closes the client and a local cluster; the calls cut that way
+    are ``lost``."""
 
     address: str
     name: ClassVar[str] = "dask"
@@ -122,62 +152,43 @@ class DaskCluster(Executor):
     def map(
         self, fn: Callable[..., Any], calls: Sequence[Call], on_result: OnResult, flag: SignalFlag | None
     ) -> Finished:
-        form = REMOTE_FORMS.get(fn)
-        stack = contextlib.ExitStack()
         client = cluster = None
+        ship = None
         signum = None
         error = ""
-        futures: dict[Any, int] = {}
-        pending: set[Any] = set()
         lost: dict[int, str] = {}
-        try:
+        with contextlib.ExitStack() as stack:
             stack.enter_context(_quiet_logs())
-            client, cluster = dask_client(self.address)
-            fetch = _fetcher(client)
-            stamp = f"{os.getpid()}-{time.time_ns()}"
-            scattered: dict[str, Any] = {}  # sha256 -> the file's future: each file goes to the cluster once
-            for i, call in enumerate(calls):
-                key = f"optrun-{i:04d}-{stamp}"
-                if form is None:
-                    futures[client.submit(fn, *call, key=key, pure=False)] = i
-                    continue
-                try:
-                    call_out, files = form.pack(*call)
-                except OptrunError:  # its config no longer loads: it fails here, as it would anywhere
-                    on_result(i, fn(*call))
-                    continue
-                shipped = {sha: _scatter(client, scattered, sha, data) for sha, data in files.items()}
-                futures[client.submit(form.run, *call_out, shipped, key=key, pure=False)] = i
-            pending = set(futures)
-            while pending and signum is None and not error:
-                for future in [f for f in pending if f.status in ("finished", "error")]:
-                    pending.discard(future)
-                    self._hand_over(future, futures[future], calls, form, fetch, on_result, lost)
-                if client.status in SCHEDULER_GONE or any(f.status == "cancelled" for f in pending):
-                    error = f"lost the Dask scheduler at {self.address}"  # (only it cancels our futures)
-                elif flag is not None and flag.signum is not None:
-                    signum = flag.signum
-                else:
-                    time.sleep(POLL_SECONDS)
-            if signum is not None:
-                client.cancel(list(pending))
-                for future in [f for f in pending if f.status == "finished"]:
-                    pending.discard(future)
-                    self._hand_over(future, futures[future], calls, form, fetch, on_result, lost)
-        except KeyboardInterrupt as exc:  # no handler of ours (not the main thread)
-            signum = getattr(exc, "signum", signal.SIGINT)
-        finally:
-            with contextlib.suppress(Exception):
-                if client is not None:
-                    client.close(timeout=5)
-            with contextlib.suppress(Exception):
-                if cluster is not None:
-                    cluster.close(timeout=5)  # a local worker still in a call is killed after 4 s
-            stack.close()
+            try:
+                client, cluster = dask_client(self.address, flag)
+                stack.callback(_close, client, cluster)
+                _wait_for_workers(client, self.address, flag)
+                ship = _Shipping(client, fn, calls)
+                for i in range(len(calls)):
+                    ship.submit(i, on_result)
+                while ship.pending and signum is None and not error:
+                    for i in ship.finished():
+                        self._hand_over(ship.take(i), i, calls, ship.form, ship.fetch, on_result, lost)
+                    if client.status in SCHEDULER_GONE:
+                        error = f"lost the Dask scheduler at {self.address}"
+                    else:
+                        lost.update(ship.resubmit_cancelled())  # their shipped files died with a worker
+                        if flag is not None and flag.signum is not None:
+                            signum = flag.signum
+                        else:
+                            time.sleep(POLL_SECONDS)
+                if signum is not None:
+                    ship.stop()
+                    for i in ship.finished():
+                        self._hand_over(ship.take(i), i, calls, ship.form, ship.fetch, on_result, lost)
+            except KeyboardInterrupt as exc:  # a signal while connecting (or no handler of ours: not the main thread)
+                signum = getattr(exc, "signum", None) or (flag.signum if flag is not None else None) or signal.SIGINT
+        pending = ship.pending if ship is not None else {}
         why = "cancelled by the stop" if signum is not None else error
         if why:
-            lost.update({futures[f]: why for f in pending})
-        return Finished(signum, frozenset(), lost, error)
+            lost.update(dict.fromkeys(pending, why))
+        not_started = frozenset(range(len(calls))) - set(lost) - (ship.submitted if ship is not None else set())
+        return Finished(signum, not_started if signum is not None else frozenset(), lost, error)
 
     @staticmethod
     def _hand_over(
@@ -196,7 +207,9 @@ class DaskCluster(Executor):
         try:
             value = future.result()  # raises the call's error (or Dask's own)
         except KilledWorker:
-            lost[i] = "its worker died each time Dask ran it (KilledWorker)"
+            lost[i] = (
+                "its worker died each time Dask ran it (KilledWorker: is optrun installed there? see the workers' logs)"
+            )
             return
         except Exception as exc:
             if form is None:
@@ -204,8 +217,107 @@ class DaskCluster(Executor):
             # a remote form's run never raises: this is the worker's (optrun missing there, another version)
             lost[i] = f"its worker could not run it: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
             return
-        future.release()  # the worker forgets the result (a run's files): its memory stays bounded too
+        finally:
+            future.release()  # the worker forgets the result (a run's files): its memory stays bounded too
         on_result(i, value if form is None else form.unpack(calls[i], value, fetch))
+
+
+class _Shipping:
+    """The calls of one map as Dask tasks: each packed by its remote form
+    (its files inline when small, else scattered to every worker once), a
+    task whose files died with their workers sent again (up to
+    :data:`RESUBMITS` times), and the stop event the runs watch."""
+
+    def __init__(self, client: Any, fn: Callable[..., Any], calls: Sequence[Call]):
+        self.client, self.fn, self.calls = client, fn, calls
+        self.form = REMOTE_FORMS.get(fn)
+        self.fetch = _fetcher(client)
+        self.stamp = f"{os.getpid()}-{time.time_ns()}"
+        self.stop_event = f"optrun-stop-{self.stamp}"
+        self.pending: dict[int, Any] = {}  # call -> its future
+        self.submitted: set[int] = set()
+        self.packed: dict[int, tuple[Call, Files]] = {}
+        self.tries: dict[int, int] = {}
+        self.scattered: dict[str, Any] = {}  # sha256 -> the future of a large file on the cluster
+
+    def submit(self, i: int, on_result: OnResult) -> None:
+        self.submitted.add(i)
+        if self.form is None:
+            self.pending[i] = self.client.submit(self.fn, *self.calls[i], key=self._key(i), pure=False)
+            return
+        try:
+            self.packed[i] = self.form.pack(*self.calls[i])
+        except OptrunError:  # its config no longer loads: it fails here, as it would anywhere
+            on_result(i, self.fn(*self.calls[i]))
+            return
+        self._send(i)
+
+    def _send(self, i: int) -> None:
+        call, files = self.packed[i]
+        if sum(map(len, files.values())) > INLINE_SHIP_BYTES:  # sent to every worker once, not with each task
+            files = {sha: self._scatter(sha, data) for sha, data in files.items()}
+        self.tries[i] = self.tries.get(i, 0) + 1
+        assert self.form is not None
+        self.pending[i] = self.client.submit(self.form.run, *call, files, self.stop_event, key=self._key(i), pure=False)
+
+    def _key(self, i: int) -> str:
+        return f"optrun-{i:04d}-{self.tries.get(i, 0)}-{self.stamp}"
+
+    def _scatter(self, sha: str, data: bytes) -> Any:
+        if sha not in self.scattered or self.scattered[sha].status != "finished":
+            self.scattered[sha] = self.client.scatter(data, hash=False, broadcast=True)
+        return self.scattered[sha]
+
+    def finished(self) -> list[int]:
+        return sorted(i for i, future in self.pending.items() if future.status in ("finished", "error"))
+
+    def take(self, i: int) -> Any:
+        return self.pending.pop(i)
+
+    def resubmit_cancelled(self) -> dict[int, str]:
+        """Send again the tasks Dask cancelled while the scheduler is up (a
+        large file they needed was lost with the workers holding it); lost:
+        those sent :data:`RESUBMITS` times already."""
+        lost = {}
+        for i in [i for i, future in self.pending.items() if future.status == "cancelled"]:
+            del self.pending[i]
+            if self.tries[i] > RESUBMITS:
+                lost[i] = f"the files shipped with it were lost with their workers {RESUBMITS + 1} times"
+            else:
+                self._send(i)
+        return lost
+
+    def stop(self) -> None:
+        """Ctrl-C here: the running runs stop at their next iteration (the
+        event they watch), the others are cancelled."""
+        from distributed import Event
+
+        with contextlib.suppress(Exception):
+            Event(self.stop_event, client=self.client).set()
+        self.client.cancel(list(self.pending.values()))
+
+
+def _wait_for_workers(client: Any, address: str, flag: SignalFlag | None) -> None:
+    """A scheduler with no workers yet (a batch system still starting them)
+    gets :data:`WAIT_FOR_WORKERS` seconds to have one."""
+    deadline = time.monotonic() + WAIT_FOR_WORKERS
+    while not client.scheduler_info().get("workers"):
+        if flag is not None and flag.signum is not None:
+            raise KeyboardInterrupt
+        if time.monotonic() > deadline:
+            raise RunIOError(
+                f"the Dask scheduler at {address} has no workers (waited {WAIT_FOR_WORKERS:g} s): "
+                f"start some with  dask worker {address}"
+            )
+        time.sleep(0.25)
+
+
+def _close(client: Any, cluster: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.close(timeout=5)
+    with contextlib.suppress(Exception):
+        if cluster is not None:
+            cluster.close(timeout=5)  # a local worker still in a call is killed after 4 s
 
 
 @contextlib.contextmanager

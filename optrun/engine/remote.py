@@ -34,7 +34,10 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +51,7 @@ from optrun.core.outputs import write_bytes_atomic
 INLINE_BYTES = 4 << 20  # a run's files up to this in all come back with its result
 CHUNK_BYTES = 4 << 20  # larger files are read back in pieces of this size
 SCRATCH_PREFIX = "optrun-remote-"
+STALE_SECONDS = 3600  # a kept scratch folder no client read from for this long is removed
 
 T = TypeVar("T")
 Files = dict[str, bytes]  # SHA-256 -> the bytes of a shipped file
@@ -111,7 +115,7 @@ def pack(config: Config, blas_threads: int | None) -> tuple[Parcel, Files]:
         config.source,
         config.warnings,
         ship(data_files(config.problem.options), read_data_file),
-        ship([path for path in loaded_files() if os.path.isfile(path)], _read_problem_file),  # (not one since removed)
+        ship([os.path.abspath(path) for path in loaded_files() if os.path.isfile(path)], _read_problem_file),
         blas_threads,
         __version__,
     )
@@ -130,12 +134,17 @@ def _read_problem_file(path: str) -> bytes:
 
 
 # ----------------------------------------------------------------- the worker
+_LOADING = threading.Lock()  # the registries are the process's: one task at a time changes them (threads of a worker)
+
+
 @contextlib.contextmanager
 def opened(parcel: Parcel, files: Mapping[str, bytes]) -> Iterator[Config]:
-    """On the worker: the parcel's user problems loaded from their source, its
-    data paths read from the shipped bytes while the block runs, and its
-    config validated (OptrunError as on the client)."""
-    from optrun.config.plugins import load_problem_source
+    """On the worker: the parcel's user problems loaded from their source
+    (and no other task's), its data paths read from the shipped bytes while
+    the block runs (in this thread), and its config validated (OptrunError
+    as on the client, with why a shipped problem file failed to load)."""
+    from optrun.config.plugins import load_problem_sources
+    from optrun.core.errors import ConfigError
     from optrun.core.problems.data import shipped_files
 
     if parcel.optrun != __version__:
@@ -143,12 +152,16 @@ def opened(parcel: Parcel, files: Mapping[str, bytes]) -> Iterator[Config]:
     for path, sha in (*parcel.data, *parcel.problems):
         if sha not in files or digest(files[sha]) != sha:
             raise RunIOError(f"the bytes shipped for {path} do not match their SHA-256 {sha[:12]}")
-    warnings = list(parcel.warnings)
-    for path, sha in parcel.problems:
-        warnings.extend(load_problem_source(path, files[sha], sha))
     with shipped_files({path: files[sha] for path, sha in parcel.data}):
-        config = load_config(parcel.config, shipped=True)
-        yield dataclasses.replace(config, source=parcel.source, warnings=tuple(warnings))
+        with _LOADING:
+            failed = load_problem_sources([(path, files[sha], sha) for path, sha in parcel.problems])
+            try:
+                config = load_config(parcel.config, shipped=True)
+            except ConfigError as exc:
+                if not failed:
+                    raise
+                raise ConfigError(f"{exc.message}; on the worker: {'; '.join(failed)}", path=exc.path) from None
+        yield dataclasses.replace(config, source=parcel.source, warnings=(*parcel.warnings, *failed))
 
 
 @dataclass(frozen=True)
@@ -165,15 +178,18 @@ class Returned:
         return sum(len(v) if isinstance(v, bytes) else v for v in self.files.values())
 
 
-def recorded(run: Callable[[Path], T]) -> tuple[T, Returned | None]:
+def recorded(run: Callable[[Path], T], stop: str | None = None) -> tuple[T, Returned | None]:
     """``run(run_dir)`` with a new run directory in a private scratch folder
-    of this worker; its value and its files (None: it made no directory)."""
-    _remove_dead_scratch()
+    of this worker; its value and its files (None: it made no directory, or
+    the client stopped: ``stop`` names the Dask Event the client sets on
+    Ctrl-C, which ends the run at its next iteration; nothing of it is kept)."""
+    _remove_stale_scratch()
     scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
     keep = False
     try:
-        value = run(scratch / "run")
-        returned = _collect(scratch / "run")
+        with _watching(stop) as stopped:
+            value = run(scratch / "run")
+        returned = None if stopped.is_set() else _collect(scratch / "run")
         keep = returned is not None and any(isinstance(v, int) for v in returned.files.values())
         return value, returned
     finally:
@@ -181,12 +197,53 @@ def recorded(run: Callable[[Path], T]) -> tuple[T, Returned | None]:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _remove_dead_scratch() -> None:
-    """Scratch folders of worker processes that died (killed mid-run: Dask
-    ran their task again elsewhere) are removed by the next run here."""
+@contextlib.contextmanager
+def _watching(stop: str | None) -> Iterator[threading.Event]:
+    """While the block runs, a thread waits on the client's stop event: once
+    it is set, the run's flag (:data:`optrun.engine.signals.OUTER_FLAG`) says
+    SIGTERM, and the run stops at its next iteration as on a signal."""
+    stopped, done = threading.Event(), threading.Event()
+    if stop is None:
+        yield stopped
+        return
+    from distributed import Event, get_client
+
+    from optrun.core.runner import SignalFlag
+    from optrun.engine.signals import OUTER_FLAG
+
+    flag = SignalFlag(armed=False)
+    event = Event(stop, client=get_client())
+
+    def watch() -> None:
+        with contextlib.suppress(Exception):  # the scheduler gone: nothing to wait for
+            while not done.is_set():
+                if event.wait(timeout=0.5):
+                    flag.signum = signal.SIGTERM
+                    stopped.set()
+                    return
+
+    watcher = threading.Thread(target=watch, name="optrun-stop-watch", daemon=True)
+    token = OUTER_FLAG.set(flag)
+    watcher.start()
+    try:
+        yield stopped
+    finally:
+        done.set()
+        OUTER_FLAG.reset(token)
+
+
+def _remove_stale_scratch() -> None:
+    """Scratch folders no one will fetch from, removed by the next run here:
+    those of worker processes that died (killed mid-run: Dask ran their task
+    again elsewhere), and those whose files no client read for an hour (the
+    client was killed before it fetched them; a chunk read touches the folder)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
         pid = folder.name[len(SCRATCH_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        try:
+            stale = time.time() - folder.stat().st_mtime > STALE_SECONDS
+        except OSError:
+            continue
+        if pid.isdigit() and (stale or not _alive(int(pid))):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -234,6 +291,7 @@ def _worker_address() -> str:
 
 def read_chunk(path: str, offset: int, size: int) -> bytes:
     """(On the worker that recorded it.) ``size`` bytes of ``path`` from ``offset``."""
+    os.utime(Path(path).parent.parent)  # its scratch folder is in use: not stale
     with open(path, "rb") as handle:
         handle.seek(offset)
         return handle.read(size)
@@ -297,7 +355,9 @@ class RemoteForm:
 
     - ``pack(*call) -> (call, files)`` on the client: the call with a
       :class:`Parcel` in place of paths, and the files it carries;
-    - ``run(*call, files)`` on the worker: returns a value and what to bring back;
+    - ``run(*call, files, stop)`` on the worker: returns a value and what to
+      bring back (:func:`recorded`; ``stop`` names the Dask Event the client
+      sets to stop the runs);
     - ``unpack(call, value, fetch)`` on the client: the value the function
       would have returned here, its files written here.
 

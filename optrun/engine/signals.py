@@ -12,6 +12,7 @@ gracefully (show, plot, compare, report, list-*, describe).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,10 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
+# The flag of a run in a thread that cannot receive signals (a Dask task): something else sets its signum
+# (optrun.engine.remote's watch of the client's stop event); the run stops at its next iteration as on a signal.
+OUTER_FLAG: contextvars.ContextVar[Any] = contextvars.ContextVar("optrun_outer_flag", default=None)
+
 # optrun.core.runner (numpy, autograd) is imported inside the functions:
 # optrun.entry.run_command imports this module for every command, `--help` too.
 
@@ -42,7 +47,7 @@ def run_signals() -> Iterator[Any]:
     from optrun.core.runner import SignalFlag
 
     if threading.current_thread() is not threading.main_thread():
-        yield None
+        yield OUTER_FLAG.get()  # a Dask task's stop flag (optrun.engine.remote), else None: no handling
         return
     current = signal.getsignal(signal.SIGINT)
     if isinstance(current, SignalFlag) and signal.getsignal(signal.SIGTERM) is current:

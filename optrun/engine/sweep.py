@@ -72,7 +72,9 @@ def _pack_task(task: dict[str, Any]) -> tuple[tuple[Any, ...], Files]:
     return (task, parcel), files
 
 
-def _run_shipped(task: dict[str, Any], parcel: Parcel, files: Files) -> tuple[dict[str, Any], Returned | None]:
+def _run_shipped(
+    task: dict[str, Any], parcel: Parcel, files: Files, stop: str | None = None
+) -> tuple[dict[str, Any], Returned | None]:
     """(On a worker.) The run recorded in a scratch folder; its row and its files."""
     from optrun.engine.record import execute
 
@@ -83,7 +85,7 @@ def _run_shipped(task: dict[str, Any], parcel: Parcel, files: Files) -> tuple[di
 
         return _row(task, summary)
 
-    return recorded(run)
+    return recorded(run, stop)
 
 
 def _unpack_row(

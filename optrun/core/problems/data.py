@@ -15,6 +15,7 @@ are read (a FIFO or a device such as /dev/zero is refused without blocking).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import io
 import os
@@ -68,26 +69,29 @@ def data_files(value: Any) -> list[str]:
     return []
 
 
-_SHIPPED: dict[str, bytes] = {}  # path -> the bytes another machine read there (a Dask task carries them)
+# path -> the bytes another machine read there (a Dask task carries them); one mapping per thread (context),
+# so two tasks in the threads of one worker never see each other's
+_SHIPPED: contextvars.ContextVar[Mapping[str, bytes] | None] = contextvars.ContextVar("optrun_shipped", default=None)
 
 
 @contextlib.contextmanager
 def shipped_files(files: Mapping[str, bytes]) -> Iterator[None]:
-    """While this block runs, a data path in ``files`` is read from the bytes
-    given for it, not from this machine's disk (:mod:`optrun.engine.remote`)."""
-    _SHIPPED.update(files)
+    """While this block runs (in this thread), a data path in ``files`` is
+    read from the bytes given for it, not from this machine's disk
+    (:mod:`optrun.engine.remote`)."""
+    token = _SHIPPED.set(dict(files))
     try:
         yield
     finally:
-        for path in files:
-            _SHIPPED.pop(path, None)
+        _SHIPPED.reset(token)
 
 
 def _rows(path: str, where: str) -> tuple[list[str], list[list[str]]]:
     """The header (names stripped) and the data rows of the CSV at ``path``."""
     if "\x00" in path:
         raise ConfigError("a data path cannot contain a NUL character (\\0)", path=f"{where}.path")
-    data = _SHIPPED[path] if path in _SHIPPED else read_data_file(path, where)
+    shipped = _SHIPPED.get() or {}
+    data = shipped[path] if path in shipped else read_data_file(path, where)
     try:
         rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
     except (UnicodeDecodeError, csv.Error) as exc:
