@@ -5,6 +5,7 @@ client's files are gone, and its run directory is received here. The real
 cluster (dask scheduler/worker in private mount namespaces) is
 tests/test_cluster.py."""
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -124,6 +125,8 @@ def test_a_shipped_data_file_is_read_from_its_bytes_not_from_this_disk(workdir):
         {"problem": {"name": "linear_regression", "data": {"path": "data.csv", "target": "y"}}, "optimizer": "gd"}
     )
     parcel, files = pack(config, None)
+    # (only the data: this test process is also the client of other tests, whose user problem files it loaded)
+    parcel = dataclasses.replace(parcel, problems=())
     (workdir / "data.csv").write_text("x,y\n1,100\n")  # what this machine has at that path now
     from optrun.engine.prepare import prepare
 
@@ -303,8 +306,6 @@ def test_the_parcel_carries_the_blas_setting_and_the_backend(workdir):
 
 
 def test_a_worker_with_another_optrun_version_refuses_the_run(workdir):
-    import dataclasses
-
     parcel, files = pack(load_config({"problem": "rosenbrock", "optimizer": "gd"}), None)
     with pytest.raises(RunIOError, match=r"this worker runs optrun .*, the client optrun 0\.0\.1"):
         with opened(dataclasses.replace(parcel, optrun="0.0.1"), files):
