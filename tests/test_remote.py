@@ -331,3 +331,26 @@ def test_only_problem_files_still_in_use_are_shipped(tmp_path):
         assert str(tmp_path / "dropped" / "dropped_file.py") not in files
     finally:
         PROBLEMS.unregister("ship_kept")
+
+
+def test_why_a_shipped_problem_file_failed_on_the_worker_is_in_the_config_error(workdir):
+    from optrun.core.errors import ConfigError
+
+    source = SOURCE.format(c=1.0).replace("shipped_version_test", "needs_helper").encode()
+    try:
+        load_problem_sources([("/client/problems/h.py", source, "sha-h")])
+        config = load_config({"problem": "needs_helper", "optimizer": "gd"})
+        parcel, _ = pack(config, None)
+    finally:
+        load_problem_sources([])
+    broken = b"from _helper import SCALE\n" + source  # a helper module beside it, not shipped
+    from optrun.engine.remote import digest
+
+    parcel = dataclasses.replace(parcel, problems=(("/client/problems/h.py", digest(broken)),))
+    with pytest.raises(ConfigError) as caught, opened(parcel, {digest(broken): broken}):
+        pass
+    message = str(caught.value)
+    assert (
+        "needs_helper" in message and "on the worker: /client/problems/h.py: not loaded: ModuleNotFoundError" in message
+    )
+    assert "\n" not in message
