@@ -22,20 +22,10 @@ from optrun.core.paths import files_under
 from optrun.core.result import Summary
 from optrun.core.status import Status
 from optrun.core.trace import TRACE_FILES
+from optrun.engine import remote
 from optrun.engine.executors import choose, run_many
 from optrun.engine.expect import Check, check_expect
-from optrun.engine.remote import (
-    Fetch,
-    Files,
-    Parcel,
-    RemoteForm,
-    Returned,
-    opened,
-    pack,
-    receive,
-    recorded,
-    remote_form,
-)
+from optrun.engine.remote import Fetch, Files, Parcel, RemoteForm, Returned, remote_form
 
 PASS, FAIL, SKIP, ERROR = "pass", "fail", "skip", "error"
 NO_EXPECT = "no expect: block"
@@ -191,7 +181,7 @@ def _pack_check(
     config = _load(path, overrides, time.perf_counter())
     if isinstance(config, CheckResult):  # skipped or a config error: run_checks keeps these here
         raise ConfigError(config.message, source=path)
-    parcel, files = pack(config, blas_threads)
+    parcel, files = remote.pack(config, blas_threads)
     return (path, parcel), files
 
 
@@ -204,12 +194,12 @@ def _check_shipped(
     def check(run_dir: Path) -> CheckResult:
         start = time.perf_counter()
         try:
-            with opened(parcel, files) as config:
+            with remote.opened(parcel, files) as config:
                 return _run_check(path, config, start, run_dir, parcel.blas_threads)
         except OptrunError as exc:
             return CheckResult(path, ERROR if isinstance(exc, ConfigError) else FAIL, error=str(exc))
 
-    result, returned = recorded(check, stop)
+    result, returned = remote.recorded(check, stop)
     return result, returned, parcel.config["output"]["dir"], parcel.config["name"]
 
 
@@ -220,12 +210,12 @@ def _unpack_check(
     from optrun.core.outputs import make_run_dir
 
     result, returned, output_dir, name = value
-    if returned is None:
-        return result
+    if returned is None:  # it made no run directory, or the stop cut it: nothing of it is here
+        return dataclasses.replace(result, run_dir="")
     try:
         run_dir = make_run_dir(output_dir, name)
         try:
-            receive(returned, run_dir, fetch)
+            remote.receive(returned, run_dir, fetch)
         except RunIOError:
             run_dir.rmdir()
             raise

@@ -38,6 +38,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,11 +74,13 @@ class Parcel:
     data: tuple[tuple[str, str], ...]  # (path, sha256) of each data file the config names
     problems: tuple[tuple[str, str], ...]  # (path, sha256) of each user problem file loaded here, in order
     blas_threads: int | None
-    optrun: str = ""  # the client's optrun version: a worker with another one refuses the run
+    optrun: str  # the client's optrun version: a worker with another one refuses the run
 
 
 # ----------------------------------------------------------------- the client
-_READ: dict[tuple[str, int, int], tuple[str, bytes]] = {}  # (path, size, mtime) -> (sha256, bytes): read once
+# (path, size, mtime) -> (sha256, bytes): a sweep's runs read each file once (the last few files read are kept)
+_READ: OrderedDict[tuple[str, int, int], tuple[str, bytes]] = OrderedDict()
+KEEP_READ = 8
 
 
 def _read_once(path: str, read: Callable[[str], bytes]) -> tuple[str, bytes]:
@@ -86,13 +89,16 @@ def _read_once(path: str, read: Callable[[str], bytes]) -> tuple[str, bytes]:
         key = (path, info.st_size, info.st_mtime_ns)
     except OSError:
         key = None
-    if key is None or key not in _READ:
-        data = read(path)
-        found = (digest(data), data)
-        if key is None:
-            return found
+    if key is not None and key in _READ:
+        _READ.move_to_end(key)
+        return _READ[key]
+    data = read(path)
+    found = (digest(data), data)
+    if key is not None:
         _READ[key] = found
-    return _READ[key]
+        if len(_READ) > KEEP_READ:
+            _READ.popitem(last=False)
+    return found
 
 
 def pack(config: Config, blas_threads: int | None) -> tuple[Parcel, Files]:

@@ -24,19 +24,9 @@ from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.result import Summary
 from optrun.core.runner import SignalFlag
 from optrun.core.status import Status, status
+from optrun.engine import remote
 from optrun.engine.executors import Executor, batched, run_many
-from optrun.engine.remote import (
-    Fetch,
-    Files,
-    Parcel,
-    RemoteForm,
-    Returned,
-    opened,
-    pack,
-    receive,
-    recorded,
-    remote_form,
-)
+from optrun.engine.remote import Fetch, Files, Parcel, RemoteForm, Returned, remote_form
 from optrun.engine.sweep_dir import (
     check_writable,
     finished_row,
@@ -68,7 +58,7 @@ def _pack_task(task: dict[str, Any]) -> tuple[tuple[Any, ...], Files]:
     from optrun.config.plugins import load_user_problems
 
     load_user_problems(task.get("problems"))
-    parcel, files = pack(load_config(task["config"], task["overrides"]), task["blas_threads"])
+    parcel, files = remote.pack(load_config(task["config"], task["overrides"]), task["blas_threads"])
     return (task, parcel), files
 
 
@@ -80,12 +70,12 @@ def _run_shipped(
 
     def run(run_dir: Path) -> dict[str, Any]:
         def summary() -> Summary:
-            with opened(parcel, files) as config:
+            with remote.opened(parcel, files) as config:
                 return execute(config, run_dir=run_dir, blas_threads=parcel.blas_threads).summary
 
         return _row(task, summary)
 
-    return recorded(run, stop)
+    return remote.recorded(run, stop)
 
 
 def _unpack_row(
@@ -95,7 +85,7 @@ def _unpack_row(
     (task,), (row, returned) = call, value
     if returned is not None:
         try:
-            receive(returned, Path(task["run_dir"]), fetch)
+            remote.receive(returned, Path(task["run_dir"]), fetch)
         except RunIOError as exc:
             return {**sweep_row(task, None), "status": "error", "message": f"{exc}; --resume redoes it"}
     return row
