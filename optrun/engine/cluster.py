@@ -3,16 +3,19 @@ shares nothing with this machine but the network.
 
 A function with a remote form (:mod:`optrun.engine.remote`: a sweep's
 runs, a check's configs) is packed here into a task that carries every
-file its run reads; its run directory comes back and is written here.
-Each distinct file is scattered to the cluster once, not once per task.
-Any other function is sent as it is.
+file its run reads (up to 1 MB with the task, larger files sent to every
+worker once); its run directory comes back and is written here. Any other
+function is sent as it is.
 
 Faults: a worker that dies mid-run has its task rescheduled by Dask (its
 scratch folder dies with it: the run is recorded here once, from the run
-that finished); a task whose workers keep dying (Dask's ``KilledWorker``)
-and a run whose files cannot come back (its worker left, a full disk here)
-are lost calls, each with why; a scheduler that goes away ends the map
-with :attr:`Finished.error`, keeping every result that came back.
+that finished), and a task whose large files died with their workers is
+sent again; a task whose workers keep dying (Dask's ``KilledWorker``) and
+a run whose files cannot come back (its worker left, a full disk here) are
+lost calls, each with why; a scheduler that goes away ends the map with
+:attr:`Finished.error`, keeping every result that came back. A signal here
+sets the stop event the running runs watch (they end at their next
+iteration and leave nothing) and cancels the rest.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, ClassVar
 from optrun.core.errors import ConfigError, OptrunError, RunIOError
 from optrun.core.runner import SignalFlag
 from optrun.engine.executor_base import POLL_SECONDS, Call, Executor, Finished, OnResult, Request, register_executor
-from optrun.engine.remote import REMOTE_FORMS, Fetch, Files, RemoteForm
+from optrun.engine.remote import REMOTE_FORMS, Fetch, Files
 
 MAX_LOCAL_WORKERS = 256  # --dask local:N
 SCHEDULER_GONE = ("connecting", "closing", "closed", "failed")  # Client.status once it lost its scheduler
@@ -168,7 +171,7 @@ class DaskCluster(Executor):
                     ship.submit(i, on_result)
                 while ship.pending and signum is None and not error:
                     for i in ship.finished():
-                        self._hand_over(ship.take(i), i, calls, ship.form, ship.fetch, on_result, lost)
+                        ship.hand_over(i, on_result, lost)
                     if client.status in SCHEDULER_GONE:
                         error = f"lost the Dask scheduler at {self.address}"
                     else:
@@ -180,7 +183,7 @@ class DaskCluster(Executor):
                 if signum is not None:
                     ship.stop()
                     for i in ship.finished():
-                        self._hand_over(ship.take(i), i, calls, ship.form, ship.fetch, on_result, lost)
+                        ship.hand_over(i, on_result, lost)
             except KeyboardInterrupt as exc:  # a signal while connecting (or no handler of ours: not the main thread)
                 signum = getattr(exc, "signum", None) or (flag.signum if flag is not None else None) or signal.SIGINT
         pending = ship.pending if ship is not None else {}
@@ -189,37 +192,6 @@ class DaskCluster(Executor):
             lost.update(dict.fromkeys(pending, why))
         not_started = frozenset(range(len(calls))) - set(lost) - (ship.submitted if ship is not None else set())
         return Finished(signum, not_started if signum is not None else frozenset(), lost, error)
-
-    @staticmethod
-    def _hand_over(
-        future: Any,
-        i: int,
-        calls: Sequence[Call],
-        form: RemoteForm | None,
-        fetch: Fetch,
-        on_result: OnResult,
-        lost: dict[int, str],
-    ) -> None:
-        """A finished call's value (its run directory written here) to
-        ``on_result``; a call Dask gave up on (its workers kept dying) is lost."""
-        from distributed import KilledWorker
-
-        try:
-            value = future.result()  # raises the call's error (or Dask's own)
-        except KilledWorker:
-            lost[i] = (
-                "its worker died each time Dask ran it (KilledWorker: is optrun installed there? see the workers' logs)"
-            )
-            return
-        except Exception as exc:
-            if form is None:
-                raise
-            # a remote form's run never raises: this is the worker's (optrun missing there, another version)
-            lost[i] = f"its worker could not run it: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
-            return
-        finally:
-            future.release()  # the worker forgets the result (a run's files): its memory stays bounded too
-        on_result(i, value if form is None else form.unpack(calls[i], value, fetch))
 
 
 class _Shipping:
@@ -271,8 +243,28 @@ class _Shipping:
     def finished(self) -> list[int]:
         return sorted(i for i, future in self.pending.items() if future.status in ("finished", "error"))
 
-    def take(self, i: int) -> Any:
-        return self.pending.pop(i)
+    def hand_over(self, i: int, on_result: OnResult, lost: dict[int, str]) -> None:
+        """Call ``i``'s value (its run directory written here) to ``on_result``;
+        a call Dask gave up on (its workers kept dying) is lost."""
+        from distributed import KilledWorker
+
+        future = self.pending.pop(i)
+        try:
+            value = future.result()  # raises the call's error (or Dask's own)
+        except KilledWorker:
+            lost[i] = (
+                "its worker died each time Dask ran it (KilledWorker: is optrun installed there? see the workers' logs)"
+            )
+            return
+        except Exception as exc:
+            if self.form is None:
+                raise
+            # a remote form's run never raises: this is the worker's (optrun missing there, another version)
+            lost[i] = f"its worker could not run it: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            return
+        finally:
+            future.release()  # the worker forgets the result (a run's files): its memory stays bounded too
+        on_result(i, value if self.form is None else self.form.unpack(self.calls[i], value, self.fetch))
 
     def resubmit_cancelled(self) -> dict[int, str]:
         """Send again the tasks Dask cancelled while the scheduler is up (a
