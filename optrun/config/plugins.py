@@ -6,7 +6,8 @@ file's folder or a parent up to the project root (:mod:`optrun.core.paths`), the
 working folder's ``problems/``, the folder named with ``--problems``, and
 modules exposed through the entry-point groups ``optrun.problems``,
 ``optrun.optimizers``, ``optrun.initializers`` and ``optrun.schedules`` of
-installed packages. An entry whose name is taken (by a built-in or another
+installed packages; on a Dask worker, from the source the client shipped
+(:func:`load_problem_sources`). An entry whose name is taken (by a built-in or another
 file) is a one-line error naming the file: optrun never runs the built-in in
 its place. These files are
 code and run as code, with the user's rights: only load files you trust.
