@@ -98,7 +98,7 @@ def bench_command(
     Returns 0, 1 if a run could not start, 128 + the signal if stopped."""
     from optrun.commands.common import err, failure_line, load_problems, shown, warn
     from optrun.commands.progress import progress
-    from optrun.commands.sweep import run_new_or_resumed
+    from optrun.commands.sweep import run_new_or_resumed, unfinished_exit
     from optrun.engine.executors import check_dask_address
     from optrun.engine.signals import StoppedBySignal, signal_name, stoppable
     from optrun.engine.sweep_dir import is_done, is_failed, load_plan
@@ -182,17 +182,9 @@ def bench_command(
             quiet and failed and not errors and not (outcome.stopped or done < planned)
         ):  # the table is hidden, a failure never
             failure_line(f"bench: {done} of {planned} runs done{kept}, {failed} failed or diverged; {where}/bench.csv")
-        if outcome.lost:
-            err.print(
-                f"error: {outcome.lost}; {done} of {planned} runs done and kept: finish the bench with  "
-                f"optrun bench --resume {where}",
-                markup=False,
-            )
-            return 1
-        if outcome.stopped or done < planned:
-            by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
-            err.print(f"interrupted{by}: finish it with  optrun bench --resume {where}", markup=False)
-            return 128 + (outcome.signum or 2)
+        unfinished = unfinished_exit(outcome, done, planned, "bench", where)
+        if unfinished is not None:
+            return unfinished
         if errors:
             err.print(
                 f"error: {errors} runs could not run; see the message column of {where}/{RUNS}/sweep.csv", markup=False

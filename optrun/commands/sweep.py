@@ -291,7 +291,6 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
     status (128 + the signal if the sweep is unfinished, 1 if a run could not
     start, else 0) with a line on stderr saying what to do."""
     from optrun.commands.common import err, failure_line, shown
-    from optrun.engine.signals import signal_name
 
     done = sum(is_done(r) for r in outcome.rows)
     failed = sum(is_failed(r) for r in outcome.rows)
@@ -305,20 +304,31 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
         say(summary + (f", {outcome.plot.name}" if outcome.plot else ""))
     elif failed and not errors and not (outcome.stopped or done < planned):  # the table is hidden, a failure never
         failure_line(f"sweep: {summary}")
+    unfinished = unfinished_exit(outcome, done, planned, "sweep", shown(outcome.sweep_dir.resolve()))
+    if unfinished is not None:
+        return unfinished
+    if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
+        err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
+        return 1
+    return 0
+
+
+def unfinished_exit(outcome: SweepOutcome, done: int, planned: int, command: str, where: str) -> int | None:
+    """For a sweep (or a bench, ``command``) that did not finish: the line on
+    stderr saying what to do and the exit status (1 when the Dask scheduler was
+    lost, 128 + the signal when stopped); None when every run finished."""
+    from optrun.commands.common import err
+    from optrun.engine.signals import signal_name
+
+    resume = f"optrun {command} --resume {where}"
     if outcome.lost:
         err.print(
-            f"error: {outcome.lost}; {done} of {planned} runs done and kept: finish the sweep with  "
-            f"optrun sweep --resume {shown(outcome.sweep_dir.resolve())}",
+            f"error: {outcome.lost}; {done} of {planned} runs done and kept: finish the {command} with  {resume}",
             markup=False,
         )
         return 1
     if outcome.stopped or done < planned:
         by = f" by {signal_name(outcome.signum)}" if outcome.signum else ""
-        err.print(
-            f"interrupted{by}: finish it with  optrun sweep --resume {shown(outcome.sweep_dir.resolve())}", markup=False
-        )
+        err.print(f"interrupted{by}: finish it with  {resume}", markup=False)
         return 128 + (outcome.signum or 2)
-    if errors:  # a run that could not even start (e.g. a missing data file): the sweep needs fixing
-        err.print(f"error: {errors} runs could not run; see the message column of sweep.csv", markup=False)
-        return 1
-    return 0
+    return None
