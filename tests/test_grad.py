@@ -209,7 +209,7 @@ def _same(a, b, rtol=SAME):
         (CONFIGS / "grad-cubic.yaml", (), {"order": 4, "hessian": True}),
         (CONFIGS / "rosenbrock-newton.yaml", (), {"hessian": True}),
         (CONFIGS / "trid-gd.yaml", (), {"hessian": True}),
-        (CONFIGS / "logistic-seed001.yaml", (), {"hessian": True}),
+        (CONFIGS / "logistic-toy.yaml", (), {"hessian": True}),
         (CONFIGS / "mlp-gd.yaml", (), {}),  # nested parameters (layers of W and b)
     ],
     ids=["sin-product", "cubic", "rosenbrock", "trid", "logistic", "mlp"],

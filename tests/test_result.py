@@ -21,7 +21,7 @@ from optrun.core.rundir import read_run, read_summary
 from optrun.core.status import Status
 
 # fast shipped configs: a known minimum, none (data), a fixed parameter, Hessian products
-CONFIGS = ["polynomial-gd", "logistic-seed001", "goldfield-fix-y", "trid-newton-cg"]
+CONFIGS = ["polynomial-gd", "logistic-toy", "goldfield-fix-y", "trid-newton-cg"]
 
 
 def _written(summary: Summary) -> str:
@@ -50,7 +50,7 @@ def test_what_a_run_builds_is_what_it_writes_and_reads_back(runs, name):
     assert back == result.summary  # every number finite: nothing became null
     assert read_run(result.run_dir).summary == back == read_summary(result.run_dir)
     assert isinstance(back.status, Status) and isinstance(back.best, Best)
-    assert (back.reference is None) == (name == "logistic-seed001")
+    assert (back.reference is None) == (name == "logistic-toy")
 
 
 def test_the_result_delegates_to_its_summary(runs):

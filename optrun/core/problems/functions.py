@@ -55,7 +55,7 @@ def polynomial_minimum(coeffs: list[float]) -> tuple[Reference | None, str]:
 
 @register_problem(
     "polynomial",
-    description="A polynomial in one variable (seed 000's 3x^2 + 4x - 3 by default)",
+    description="A polynomial in one variable (3x^2 + 4x - 3 by default, as in the “Optimized Learning” notebook)",
     formula="f(x) = polyval(coeffs, x), highest degree first",
     parameters="x",
     options=PolynomialOptions,
@@ -102,7 +102,7 @@ def trid(options: DimOptions, xp) -> Problem:
 # ------------------------------------------------------------------ goldfield
 @register_problem(
     "goldfield",
-    description="Seed 000's gold field: two minima at (1, 1) and (-1, -1), a saddle at (0, 0)",
+    description="The “Optimized Learning” notebook's gold field: two minima at (1, 1) and (-1, -1), a saddle at (0, 0)",
     formula="f(x, y) = 2x^2 - 4xy + y^4 + 2",
     parameters="x, y",
     backends=BOTH,
@@ -122,13 +122,16 @@ def goldfield(options: Options, xp) -> Problem:
 # ------------------------------------------------------------- sum_of_squares
 class SumOfSquaresOptions(Options):
     dim: int = Field(
-        4, ge=1, le=1_000_000, description="the length of x; the start is seed 004's (-3, 4, -5, 6) for 4, else ones"
+        4,
+        ge=1,
+        le=1_000_000,
+        description="the length of x; the start is (-3, 4, -5, 6) for 4 (the neural-net notebook's), else ones",
     )
 
 
 @register_problem(
     "sum_of_squares",
-    description="Seed 004's first objective: the squared 2-norm",
+    description="The squared 2-norm (the first objective of “Intro to neural net training with autograd”)",
     formula="f(x) = sum x_i^2",
     parameters="x (dim,)",
     options=SumOfSquaresOptions,

@@ -94,7 +94,7 @@ class LinearRegressionOptions(DataOrSynthetic):
 
 
 def linear_regression_data(options: LinearRegressionOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Seed 004's recipe, or the user's CSV."""
+    """The "Intro to neural net training with autograd" notebook's recipe, or the user's CSV."""
     if options.data is not None:
         X, y, _ = load_table(options.data)
         return X, y
@@ -106,7 +106,8 @@ def linear_regression_data(options: LinearRegressionOptions) -> tuple[np.ndarray
 
 @register_problem(
     "linear_regression",
-    description="Least squares as a Gaussian negative log-likelihood (seed 004)",
+    description="Least squares as a Gaussian negative log-likelihood "
+    "(as in “Intro to neural net training with autograd”)",
     formula="f(w, b) = 0.5/sigma^2 * sum_n (y_n - (X_n . w + b))^2; " + SIGMA_TEXT,
     parameters="w (dim,), b (with bias)",
     options=LinearRegressionOptions,
@@ -161,7 +162,8 @@ class LogisticRegressionOptions(Options):
     )
     data: TableData | None = Field(
         None,
-        description="a CSV file to fit, its target column 0/1 labels; null: seed 001's toy set (4 points, 3 features)",
+        description="a CSV file to fit, its target column 0/1 labels; "
+        "null: the “Automatic Differentiation” notebook's toy set (4 points, 3 features)",
     )
 
 
@@ -191,7 +193,8 @@ def logistic_minimum(X: np.ndarray, t: np.ndarray, bias: bool, l2: float) -> np.
 
 @register_problem(
     "logistic_regression",
-    description="Logistic regression by maximum likelihood (seed 001's toy set by default)",
+    description="Logistic regression by maximum likelihood "
+    "(the “Automatic Differentiation” notebook's toy set by default)",
     formula="p = sigmoid(X w + b); f = -sum log(p t + (1-p)(1-t)) + 0.5 * l2 * |w|^2",
     parameters="w (D,), b (with bias)",
     options=LogisticRegressionOptions,
@@ -281,7 +284,7 @@ def mlp_data(options: MLPOptions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mlp_predict(layers, X, activation, xp=np):
-    """Seed 004's feed-forward net: activation between layers, linear output;
+    """The neural-net notebook's feed-forward net: activation between layers, linear output;
     ``xp`` is the array module (NumPy to evaluate, the backend's to differentiate)."""
     out = X
     for i, layer in enumerate(layers):
@@ -293,7 +296,8 @@ def mlp_predict(layers, X, activation, xp=np):
 
 @register_problem(
     "mlp_regression",
-    description="A small tanh MLP for regression, parameters as seed 004's list of layers",
+    description="A small tanh MLP for regression, parameters as a list of layers "
+    "(the neural-net notebook's list of dicts)",
     formula="yhat = MLP(X); f = 0.5/sigma^2 * sum_n (y_n - yhat_n)^2; " + SIGMA_TEXT,
     parameters="layers: [{w (n_in, n_out), b (n_out,)}, ...]",
     options=MLPOptions,
@@ -341,7 +345,7 @@ class GaussianMLEOptions(DataOrSynthetic):
 
 @register_problem(
     "gaussian_mle",
-    description="Maximum likelihood for a Gaussian's mean and log standard deviation (seed 000)",
+    description="Maximum likelihood for a Gaussian's mean and log standard deviation (as in “Optimized Learning”)",
     formula="f(mu, log_sigma) = -sum_n log Normal(x_n; mu, exp(log_sigma))",
     parameters="mu, log_sigma",
     options=GaussianMLEOptions,
