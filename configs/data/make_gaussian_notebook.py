@@ -1,5 +1,6 @@
-"""Writes gaussian_notebook.csv: the 1000 draws of seed 000's "Maximum
-likelihood estimation" cell, exactly as the notebook made them:
+"""Writes gaussian_notebook.csv: the 1000 draws of the "Maximum likelihood
+estimation" cell of the notebook "Optimized Learning" (autograd to JAX),
+exactly as the notebook made them:
 
     key = random.PRNGKey(44)
     data = random.normal(key, shape=(1000,)) * np.exp(np.log(2.0)) + -3.0
