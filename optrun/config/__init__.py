@@ -68,17 +68,21 @@ class StopConfig(Options):
     max_fev: int | None = Field(
         default=None, ge=1, description="stop when the run has used this many function evaluations (null: no limit)"
     )
-    grad_tol: float | None = Field(default=1e-8, ge=0)
-    f_tol: float | None = Field(default=None, ge=0)
-    time_limit: float | None = Field(default=None, gt=0)
+    grad_tol: float | None = Field(default=1e-8, ge=0, description="converged when |grad| <= grad_tol (null: off)")
+    f_tol: float | None = Field(
+        default=None, ge=0, description="converged when |f_k - f_{k-1}| <= f_tol * max(1, |f_k|) (null: off)"
+    )
+    time_limit: float | None = Field(default=None, gt=0, description="stop after this many seconds (null: none)")
     divergence: float = Field(default=1e100, gt=0, description="|f| above this counts as diverged")
 
 
 class OutputConfig(Options):
     """Where a run is written and what goes into it."""
 
-    dir: str = Field(default="outputs", min_length=1)
-    plots: bool = True
+    dir: str = Field(
+        default="outputs", min_length=1, description="runs go to DIR/NAME/TIMESTAMP (from the working folder)"
+    )
+    plots: bool = Field(default=True, description="draw the run's plots (loss, params, ...) when it ends")
     plot_format: Literal["png", "svg", "pdf"] = Field(
         default="png", description="the plots' file format: loss.png, loss.svg or loss.pdf, ..."
     )
@@ -109,19 +113,19 @@ class OutputConfig(Options):
 
 
 class _TopLevel(Options):
-    name: str | None = None
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    name: str | None = Field(None, description="the run's name, a folder name (null: the config file's stem)")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds random initializers (and random default starts)")
     backend: str = Field(
         DEFAULT_BACKEND, min_length=1, description="autograd or jax: the array module and the derivatives"
     )
-    problem: str | dict[str, Any]
-    init: str | dict[str, Any] = "default"
-    optimizer: str | dict[str, Any]
-    fix: dict[str, Any] = Field(default_factory=dict)
-    stop: StopConfig = Field(default_factory=StopConfig)
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    expect: ExpectConfig | None = None
-    sweep: SweepConfig | None = None
+    problem: str | dict[str, Any] = Field(description="required: a problem's name, or {name: NAME, OPTION: VALUE, ...}")
+    init: str | dict[str, Any] = Field("default", description="the start: default (the problem's) or {kind: KIND, ...}")
+    optimizer: str | dict[str, Any] = Field(description="required: an optimizer's name, or {name: NAME, OPTION: VALUE}")
+    fix: dict[str, Any] = Field(default_factory=dict, description="parameter name -> value held fixed (not optimized)")
+    stop: StopConfig = Field(default_factory=StopConfig, description="the stop rules")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where the run goes and what it writes")
+    expect: ExpectConfig | None = Field(None, description="what optrun check compares the run with")
+    sweep: SweepConfig | None = Field(None, description="the runs optrun sweep makes of this config")
 
     @field_validator("name")
     @classmethod

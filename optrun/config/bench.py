@@ -29,16 +29,16 @@ class BudgetConfig(Options):
     ``max_fev`` (function evaluations, as SciPy counts them) and
     ``time_limit`` (seconds), and its convergence rule ``grad_tol``."""
 
-    max_iter: int = Field(default=1000, ge=1)
+    max_iter: int = Field(default=1000, ge=1, description="steps each run may take: stop.max_iter")
     max_fev: int | None = Field(
         default=None, ge=1, description="function evaluations each run may use (null: no limit): stop.max_fev"
     )
-    time_limit: float | None = Field(default=None, gt=0)
-    grad_tol: float | None = Field(default=1e-8, ge=0)
+    time_limit: float | None = Field(default=None, gt=0, description="seconds each run may take: stop.time_limit")
+    grad_tol: float | None = Field(default=1e-8, ge=0, description="a run converges at |grad| <= this: stop.grad_tol")
 
 
 class BenchOutput(Options):
-    dir: str = Field(default="outputs", min_length=1)
+    dir: str = Field(default="outputs", min_length=1, description="the bench goes to DIR/NAME/bench-TIMESTAMP")
 
     @field_validator("dir")
     @classmethod
@@ -49,14 +49,23 @@ class BenchOutput(Options):
 class BenchConfig(Options):
     """A suite file (see the module docstring and the README)."""
 
-    name: str = Field(pattern=f"^{NAME_PATTERN}$")
-    problems: str | list[str | dict[str, Any]] = Field(min_length=1)
-    optimizers: list[str | dict[str, Any]] = Field(min_length=1)
+    name: str = Field(pattern=f"^{NAME_PATTERN}$", description="the bench's name: its folder under output.dir")
+    problems: str | list[str | dict[str, Any]] = Field(
+        min_length=1, description="names, {name: NAME, OPTION: VALUE} mappings and suite names (mgh), or one suite"
+    )
+    optimizers: list[str | dict[str, Any]] = Field(
+        min_length=1, description="names or {name: NAME, OPTION: VALUE} mappings"
+    )
     starts: int = Field(1, ge=1, le=MAX_STARTS, description="the standard start plus starts - 1 random ones")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds the random starts (and every run)")
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    targets: list[float] = Field(default_factory=lambda: list(DEFAULT_TARGETS), min_length=1, max_length=20)
-    output: BenchOutput = Field(default_factory=BenchOutput)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="what each run may spend")
+    targets: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_TARGETS),
+        min_length=1,
+        max_length=20,
+        description="tolerances in (0, 1): a run solves target tau when f - f* <= tau max(1, |f*|)",
+    )
+    output: BenchOutput = Field(default_factory=BenchOutput, description="where the bench directory goes")
 
     @field_validator("problems", "optimizers")
     @classmethod

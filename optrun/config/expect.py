@@ -18,10 +18,12 @@ Tolerance = Annotated[float, Field(ge=0)]
 class CalibrationRecord(Options):
     """What ``optrun check --calibrate`` measured (see :mod:`optrun.engine.calibrate`)."""
 
-    margin: float = Field(gt=0)  # tolerance = margin x the largest deviation seen
-    samples: int = Field(ge=1)  # runs: the plain one plus the perturbed ones
-    sensitive: bool  # the result depends on rounding (spread above 1e-9 relative)
-    spread: dict[str, Tolerance] = Field(default_factory=dict)  # field -> largest |perturbed - plain|
+    margin: float = Field(gt=0, description="each tolerance is margin x the largest deviation seen")
+    samples: int = Field(ge=1, description="the runs compared: the plain one plus the perturbed ones")
+    sensitive: bool = Field(description="the result depends on rounding (a spread above 1e-9, relative)")
+    spread: dict[str, Tolerance] = Field(
+        default_factory=dict, description="field (fun, params.NAME) -> the largest |perturbed - plain| seen"
+    )
 
 
 class ExpectConfig(Options):
@@ -30,14 +32,24 @@ class ExpectConfig(Options):
     (the most specific key wins; unlisted fields use 1e-6). ``recorded_on``
     and ``calibration`` are written by ``check --update``/``--calibrate``."""
 
-    fun: float | Literal["known"] | None = None
-    params: dict[str, Any] | Literal["known"] | None = None
-    atol: Tolerance | dict[str, Tolerance] = 1e-6
-    rtol: Tolerance | dict[str, Tolerance] = 1e-6
-    status: Status | None = None
-    max_nit: int | None = Field(None, ge=0)
-    recorded_on: str | None = None  # the machine the values were recorded on (optrun.core.machine.describe)
-    calibration: CalibrationRecord | None = None
+    fun: float | Literal["known"] | None = Field(
+        None, description="the final f, or known: the problem's known minimum f* (null: not checked)"
+    )
+    params: dict[str, Any] | Literal["known"] | None = Field(
+        None, description="parameter name -> final value, or known: the nearest known minimizer (null: not checked)"
+    )
+    atol: Tolerance | dict[str, Tolerance] = Field(
+        1e-6, description="absolute tolerance: a number, or a mapping by field (fun, params, params.NAME)"
+    )
+    rtol: Tolerance | dict[str, Tolerance] = Field(
+        1e-6, description="relative tolerance: a number, or a mapping by field (fun, params, params.NAME)"
+    )
+    status: Status | None = Field(None, description="the run's final status (null: not checked)")
+    max_nit: int | None = Field(None, ge=0, description="the run takes at most this many iterations (null: any)")
+    recorded_on: str | None = Field(
+        None, description="the machine the values were recorded on (written by check --update, --calibrate)"
+    )
+    calibration: CalibrationRecord | None = Field(None, description="what check --calibrate measured (written by it)")
 
     @field_validator("atol", "rtol")
     @classmethod

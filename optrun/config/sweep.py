@@ -14,9 +14,15 @@ class SweepConfig(Options):
     """A study over many runs (read by ``optrun sweep``; ignored by ``optrun run``).
     Keys of ``grid``/``zip`` are dotted config paths, as for ``--set``."""
 
-    grid: dict[str, list[Any]] = Field(default_factory=dict)  # Cartesian product
-    zip: dict[str, list[Any]] = Field(default_factory=dict)  # paired lists of one length
-    seeds: int | list[int] = Field(1)  # repeats: N seeds from `seed`, or the seeds themselves
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="dotted config path -> values: a run for every combination of them"
+    )
+    zip: dict[str, list[Any]] = Field(
+        default_factory=dict, description="dotted config path -> values, lists of one length: the i-th go together"
+    )
+    seeds: int | list[int] = Field(
+        1, description="repeats of each point: a count N (seeds seed, seed + 1, ...), or the list of seeds"
+    )
 
     @field_validator("grid", "zip")
     @classmethod

@@ -45,7 +45,7 @@ class ScheduleOptions(Options):
     # how describe and list-optimizers name the type of a step_size option's mapping form
     yaml_type: ClassVar[str] = "a schedule mapping {schedule, value, warmup_steps?, ...}"
 
-    schedule: str
+    schedule: str = Field(description="the schedule's name: constant, exponential, inverse_time, step, cosine, ...")
     value: float = Field(gt=0, description="the step size the schedule starts from")
     warmup_steps: int = Field(0, ge=0, description="linear warm-up over this many updates")
 
