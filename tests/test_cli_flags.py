@@ -101,11 +101,12 @@ def readme_flags() -> dict[str, set[str]]:
     """The README's table of common flags: command -> the flags it says the command has."""
     text = README.read_text(encoding="utf-8")
     table = text[text.index("<!-- common flags:") :].split("\n\n")[0].splitlines()[1:]
-    flags = [cell.strip(" `") for cell in table[0].strip("|").split("|")[1:]]
+    # columns: the command, what it is for, then one column per flag
+    flags = [cell.strip(" `") for cell in table[0].strip("|").split("|")[2:]]
     rows = {}
     for line in table[2:]:
-        command, *marks = (cell.strip(" `") for cell in line.strip("|").split("|"))
-        rows[command] = {flag for flag, mark in zip(flags, marks) if mark}
+        command, _purpose, *marks = (cell.strip(" `") for cell in line.strip("|").split("|"))
+        rows[command] = {flag for flag, mark in zip(flags, marks, strict=True) if mark}
     return rows
 
 
