@@ -1,0 +1,218 @@
+"""`optrun schema`: the JSON Schema of configs accepts every shipped config,
+refuses what the loader refuses, and describes every key; the generated
+reference (docs/_gen) names every registered entry, command and config key."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from helpers import REPO
+
+import optrun.cli_schema  # noqa: F401  (registers `optrun schema` on the app, wherever cli.py imports it)
+from optrun.config import load_config
+from optrun.config.bench import is_bench_suite, load_suite
+from optrun.config.schema import config_schema
+from optrun.core.errors import ConfigError
+from optrun.core.safe_yaml import read_yaml_file
+
+CONFIGS = sorted((REPO / "configs").glob("*.yaml")) + sorted((REPO / "suites").glob("*.yaml"))
+RUN_CONFIGS = [p for p in CONFIGS if not is_bench_suite(p)]
+USER_PROBLEM_CONFIGS = {"rastrigin-user-problem.yaml"}  # its problem is problems/example_rastrigin.py
+
+
+def optrun_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """`optrun ARGS` in a fresh process (its user problems stay out of this one)."""
+    code = "import optrun.cli_schema; from optrun.entry import main; main()"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory) -> dict[str, dict]:
+    """`optrun schema -o` and `optrun schema --kind bench -o`, run in the repository
+    (whose ./problems holds the user problem one shipped config names)."""
+    out = tmp_path_factory.mktemp("schema")
+    found = {}
+    for kind in ("run", "bench"):
+        path = out / f"{kind}.schema.json"
+        done = optrun_cli("schema", "--kind", kind, "-o", str(path), cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"wrote {path}: the JSON Schema of {kind} configs")
+        assert "user problem rastrigin" in done.stdout  # the user entries that went in are named
+        found[kind] = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.Draft7Validator.check_schema(found[kind])
+        assert found[kind]["$schema"] == "http://json-schema.org/draft-07/schema#"
+    return found
+
+
+def validator(schemas: dict[str, dict], path: Path) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(schemas["bench" if is_bench_suite(path) else "run"])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[f"{p.parent.name}/{p.name}" for p in CONFIGS])
+def test_every_shipped_config_is_valid(schemas, path):
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator(schemas, path).iter_errors(read_yaml_file(path))
+    ]
+    assert not errors, errors
+
+
+def test_the_command_prints_what_it_writes_as_json(schemas, tmp_path):
+    printed = optrun_cli("schema", cwd=REPO)
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == schemas["run"]
+    assert printed.stdout.endswith("}\n")
+
+
+def test_out_replaces_a_file_and_a_bad_folder_is_one_line(tmp_path):
+    target = tmp_path / "optrun.schema.json"
+    target.write_text("old")
+    done = optrun_cli("schema", "-q", "-o", "optrun.schema.json", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    data = json.loads(target.read_text(encoding="utf-8"))
+    assert "rastrigin" not in json.dumps(data)  # no ./problems here: the built-ins only
+    assert [p.name for p in tmp_path.iterdir()] == ["optrun.schema.json"]  # no temporary file left
+    missing = optrun_cli("schema", "-o", str(tmp_path / "no" / "such" / "s.json"), cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1 and str(tmp_path / "no" / "such" / "s.json") in missing.stderr
+
+
+def test_the_user_problem_brings_its_own_options(schemas):
+    validate = jsonschema.Draft7Validator(schemas["run"]).is_valid
+    assert validate({"problem": {"name": "rastrigin", "dim": 3, "a": 5.0}, "optimizer": "gd"})
+    assert not validate({"problem": {"name": "rastrigin", "dims": 3}, "optimizer": "gd"})
+    builtins = config_schema("run", user=False)  # what the documentation publishes
+    assert "rastrigin" not in json.dumps(builtins)
+
+
+# deliberately wrong configs: the schema and the loader both refuse each
+WRONG = {
+    "unknown top-level key": {"problem": "trid", "optimizer": "gd", "stopp": {"max_iter": 3}},
+    "unknown stop key": {"problem": "trid", "optimizer": "gd", "stop": {"max_iters": 3}},
+    "wrong type": {"problem": "trid", "optimizer": "gd", "stop": {"max_iter": "ten"}},
+    "text for a number": {"problem": "trid", "optimizer": {"name": "gd", "step_size": "0.1"}},
+    "negative step size": {"problem": "trid", "optimizer": {"name": "gd", "step_size": -0.1}},
+    "unknown optimizer option": {"problem": "trid", "optimizer": {"name": "gd", "beta": 0.9}},
+    "another optimizer's option": {"problem": "trid", "optimizer": {"name": "adam", "weight_decay": 0.1}},
+    "unknown problem option": {"problem": {"name": "trid", "dims": 3}, "optimizer": "gd"},
+    "unknown problem": {"problem": "tridd", "optimizer": "gd"},
+    "unknown optimizer": {"problem": "trid", "optimizer": {"name": "adamm"}},
+    "unknown schedule option": {
+        "problem": "trid",
+        "optimizer": {"name": "gd", "step_size": {"schedule": "cosine", "value": 0.1, "decay_rate": 0.9}},
+    },
+    "unknown schedule": {
+        "problem": "trid",
+        "optimizer": {"name": "gd", "step_size": {"schedule": "cosin", "value": 1}},
+    },
+    "a required option left out": {"problem": "expression", "optimizer": "gd"},
+    "no optimizer": {"problem": "trid"},
+    "init without kind": {"problem": "trid", "optimizer": "gd", "init": {"values": {"x": [1, 2]}}},
+    "unknown initializer option": {"problem": "trid", "optimizer": "gd", "init": {"kind": "normal", "std": 1.0}},
+    "unknown expect status": {"problem": "trid", "optimizer": "gd", "expect": {"status": "done"}},
+    "unknown backend": {"problem": "trid", "optimizer": "gd", "backend": "torch"},
+    "a plot format": {"problem": "trid", "optimizer": "gd", "output": {"plot_format": "jpg"}},
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_a_wrong_config_is_refused_by_the_schema_and_the_loader(schemas, name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = WRONG[name]
+    assert not jsonschema.Draft7Validator(schemas["run"]).is_valid(data)
+    with pytest.raises(ConfigError):
+        load_config(data)
+
+
+def load_bench_file(path: Path) -> None:
+    """What `optrun bench` checks before it runs: the file, then each (problem, optimizer) pair's config."""
+    from optrun.engine.bench import run_config
+
+    suite = load_suite(path)
+    for problem in suite.problems:
+        for optimizer in suite.optimizers:
+            load_config(run_config(suite, problem, optimizer))
+
+
+def test_a_wrong_bench_file_is_refused_by_both(schemas, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    good = {"name": "b", "problems": ["mgh", {"name": "watson", "n": 6}], "optimizers": ["lbfgs"]}
+    bench = jsonschema.Draft7Validator(schemas["bench"])
+    path = tmp_path / "suite.yaml"
+    path.write_text(json.dumps(good))
+    load_bench_file(path)
+    assert bench.is_valid(good)
+    wrongs = [
+        {**good, "start": 3},
+        {**good, "optimizers": [{"name": "gd", "beta": 1}]},
+        {**good, "problems": ["mgh", {"name": "watson", "m": 6}]},
+        {**good, "problems": "mghh"},
+        {**good, "targets": "x"},
+        {**good, "budget": {"max_iters": 3}},
+    ]
+    for wrong in wrongs:
+        assert not bench.is_valid(wrong), wrong
+        path.write_text(json.dumps(wrong))
+        with pytest.raises(ConfigError):
+            load_bench_file(path)
+
+
+def _registries():
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.problems import PROBLEMS
+
+    return {"problem": PROBLEMS, "optimizer": OPTIMIZERS, "init": INITIALIZERS}
+
+
+@pytest.mark.parametrize("section", ["problem", "optimizer", "init"])
+def test_a_bare_name_is_valid_exactly_when_the_loader_takes_it(schemas, section, tmp_path, monkeypatch):
+    """`problem: expression` needs options, `problem: trid` does not: the schema knows which."""
+    monkeypatch.chdir(tmp_path)
+    valid = jsonschema.Draft7Validator(schemas["run"]).is_valid
+    for name in _registries()[section].listed():
+        data = {"problem": "trid", "optimizer": "gd", section: name}
+        try:
+            load_config(data)
+            loads = True
+        except ConfigError:
+            loads = False
+        assert valid(data) == loads, (section, name)
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=[p.name for p in RUN_CONFIGS])
+def test_a_runs_resolved_config_is_valid(path):
+    """A run directory's config.yaml (every default filled in) is a config too."""
+    config = load_config(path)  # loads the user problem a config next to problems/ names
+    schema = config_schema("run")
+    errors = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(config.resolved())]
+    assert not errors, errors
+
+
+def _properties(node, path=""):
+    """(dotted path, property schema) of every property anywhere in a schema."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties":
+                for name, prop in value.items():
+                    yield f"{path}.{name}", prop
+                    yield from _properties(prop, f"{path}.{name}")
+            elif key not in ("default", "const", "enum"):
+                yield from _properties(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _properties(item, f"{path}[{i}]")
+
+
+@pytest.mark.parametrize("kind", ["run", "bench"])
+def test_every_key_says_what_it_means(schemas, kind):
+    props = list(_properties(schemas[kind]))
+    assert len(props) > 100
+    assert [path for path, prop in props if not prop.get("description", "").strip()] == []
