@@ -32,9 +32,19 @@ __all__ = ["execute_batch", "vectorizable"]
 def vectorizable(configs: Sequence[Config]) -> str:
     """Why these runs cannot be one vectorised computation ('' when they can):
     the jax backend, a method with a compiled direction, and one objective,
-    optimizer and stop rules for all. They may differ in seed and init
-    (which change the start), and in the optimizer's step_size and numeric
-    options (which the batch carries one per run: compiled.batch_problem)."""
+    optimizer and stop rules for all. What may differ between the runs:
+
+    - ``seed`` and ``init.*`` (they change the start point only);
+    - ``optimizer.step_size``, a number or any schedule (fed as an array of
+      step sizes, one row per run);
+    - any other optimizer option whose value is a number in every run
+      (``beta``, ``b1``, ``eps``, ``clip_grad_norm``, ...: the batch carries one value per run,
+      :func:`optrun.core.compiled.chunk.batch_problem`); an option that is a
+      number in some runs and unset or not a number in others is refused;
+    - ``name``, ``output.*`` and ``expect`` (what is recorded, not computed).
+
+    Everything else is shared: ``backend``, ``problem.*``, ``fix``, ``stop.*``
+    and the optimizer's name."""
 
     def shared(config: Config) -> str:
         data = config.resolved()
