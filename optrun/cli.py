@@ -191,6 +191,16 @@ def check(
     set_: Set = None,
     problems: Problems = None,
     dask: Dask = None,
+    keep_runs: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep-runs",
+            metavar="DIR",
+            help="Keep every run directory, as DIR/NAME/TIMESTAMP (optrun show and compare read them). "
+            "Without it the runs go to a temporary folder, removed at the end but for the failing configs' "
+            "runs, whose paths the check prints; nothing goes to the configs' output.dir.",
+        ),
+    ] = None,
 ) -> int:
     """Run every config that has an expect: block and compare the results.
 
@@ -213,6 +223,7 @@ def check(
         quiet,
         json_out,
         dask,
+        keep_runs,
     )
 
 
@@ -254,8 +265,10 @@ def sweep(
         bool,
         Flag(
             "--vectorize",
-            help="backend: jax only: run every seed as one vmap'ed computation in this process "
-            "(the runs may differ in seed and init.* only); same run directories.",
+            help="backend: jax only: run the sweep as one vmap'ed computation in this process, for a method "
+            "with a compiled direction (gd, momentum, adam, ...). The runs may differ in seed, init.*, "
+            "optimizer.step_size (a number or a schedule) and the optimizer's other numeric options; problem, "
+            "optimizer, stop rules and everything else are shared. Same run directories.",
         ),
     ] = False,
     set_: Set = None,

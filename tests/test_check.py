@@ -1,5 +1,6 @@
 """optrun check: the CI regression test for converged minima."""
 
+import tempfile
 import textwrap
 import xml.etree.ElementTree as ET
 
@@ -11,6 +12,16 @@ from optrun.cli import app
 from optrun.engine.checks import check_one, find_configs
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def scratch(tmp_path_factory, monkeypatch):
+    """The system's temporary folder while a test runs: one of its own, where
+    the checks' temporary folders are made (what one leaves there is seen)."""
+    folder = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
 
 # The tolerances in these expect: blocks are checked against what gd reaches on Trid 2-D (Hessian [[2, -1], [-1, 2]],
 # eigenvalues 1 and 3): stopped at |g| <= 1e-10, |x - (2, 2)| <= |g| / 1 = 1e-10 and f + 2 <= |g|^2 / 2, 5e-21, below
@@ -38,11 +49,13 @@ def check(*args):
     return runner.invoke(app, ["check", *map(str, args)], env={"COLUMNS": "250"})
 
 
-def test_pass(workdir):
+def test_pass(workdir, scratch):
     config(workdir, "ok.yaml", "fun: known\nparams: known\nstatus: converged\natol: 1.0e-8")
     result = check("ok.yaml")
     assert result.exit_code == 0, result.stdout
     assert "PASS" in result.stdout and "1 passed, 0 failed, 0 errors, 0 skipped" in result.stdout
+    assert "kept" not in result.stdout  # nothing kept, nothing left: no ./outputs, no temporary folder
+    assert sorted(p.name for p in workdir.iterdir()) == ["ok.yaml"] and list(scratch.iterdir()) == []
 
 
 @pytest.mark.slow
@@ -58,11 +71,11 @@ def test_pass(workdir):
 )
 def test_each_field_can_fail(workdir, expect, broke):
     config(workdir, "c.yaml", expect)
-    result = check("c.yaml")
+    result = check("c.yaml", "--keep-runs", "runs")
     if broke is None:  # exact comparison: pass or fail must agree with the value itself
         import json
 
-        summary = json.loads(next((workdir / "outputs" / "c").glob("*/summary.json")).read_text())
+        summary = json.loads(next((workdir / "runs" / "c").glob("*/summary.json")).read_text())
         assert result.exit_code == (0 if summary["fun"] == -2.0 else 1)
         return
     assert result.exit_code == 1, result.stdout
@@ -87,7 +100,10 @@ def test_tolerance_edges_and_per_field_tolerances(workdir):
 
 @pytest.mark.slow
 def test_known_with_several_minima_picks_the_nearest(workdir):
-    body = "problem: himmelblau\ninit: {{kind: values, values: {{x: -3.0, y: -3.0}}}}\noptimizer: {{name: adam, step_size: 0.05}}\nstop: {{max_iter: 20000, grad_tol: 1.0e-9}}\nexpect:\n{expect}\n"
+    body = (
+        "problem: himmelblau\ninit: {{kind: values, values: {{x: -3.0, y: -3.0}}}}\n"
+        "optimizer: {{name: adam, step_size: 0.05}}\nstop: {{max_iter: 20000, grad_tol: 1.0e-9}}\nexpect:\n{expect}\n"
+    )
     # adam stops at |g| <= 1e-9: |x - x*| <= 1e-9 / 70.7 (lambda_min there), f - f* <= 1e-18 / 141: far inside atol 1e-7
     config(workdir, "h.yaml", "fun: known\nparams: known\natol: 1.0e-7", body)
     result = check("h.yaml")
@@ -134,7 +150,7 @@ def test_exit_statuses(workdir):
     assert result.exit_code == 2 and "no YAML configs found" in result.stderr
 
 
-def test_junit_report(workdir):
+def test_junit_report(workdir, scratch):
     config(workdir, "ok.yaml", "fun: known\natol: 1.0e-6")
     config(workdir, "wrong.yaml", "fun: -1.5\natol: 1.0e-6")
     (workdir / "plain.yaml").write_text("problem: trid\noptimizer: gd\n")
@@ -154,6 +170,15 @@ def test_junit_report(workdir):
     assert "unknown problem 'nope'" in cases["bad.yaml"].find("error").attrib["message"]
     assert cases["plain.yaml"].find("skipped") is not None
     assert cases["ok.yaml"].find("failure") is None
+    # the failure's run directory is kept and named; the passing one's is gone, and not named
+    kept = Path(cases["wrong.yaml"].find("system-out").text.removeprefix("run directory: "))
+    assert (kept / "summary.json").is_file() and kept.parent.name == "wrong"
+    [folder] = scratch.iterdir()  # the temporary folder holds the failure's run only
+    assert folder.name.startswith("optrun-check-") and [p.relative_to(folder) for p in folder.glob("*/*")] == [
+        kept.relative_to(folder)
+    ]
+    assert cases["ok.yaml"].find("system-out") is None and not (workdir / "outputs").exists()
+    assert f"wrong.yaml: run kept in {kept}" in result.stdout
 
 
 from pathlib import Path  # noqa: E402
@@ -190,6 +215,7 @@ def test_update_rewrites_failing_values_and_keeps_comments(workdir):
     assert after.splitlines()[:4] == before.splitlines()[:4]  # untouched lines stay byte for byte
     assert "grad_tol: 1.0e-10" in after and "status: converged" in after
     assert check("u.yaml").exit_code == 0  # and now it passes
+    assert not (workdir / "outputs").exists()  # the checks' runs went to a temporary folder, removed
 
 
 def test_find_configs_skips_run_directories_and_hidden_folders(workdir):

@@ -209,21 +209,31 @@ def test_a_bench_on_the_cluster_gives_the_bench_csv_of_a_local_bench(site):
 
 
 @pytest.mark.slow
-def test_check_on_the_cluster_passes_and_leaves_the_run_directories_of_a_local_check(site):
-    pattern = "outputs/*/[0-9]*"  # a check's run directories (not a sweep's)
+def test_check_on_the_cluster_keeps_with_keep_runs_the_run_directories_of_a_local_check(site, tmp_path):
+    pattern = "kept/*/[0-9]*"  # a check's run directories (not a sweep's), in --keep-runs DIR's layout
     runs = {}
+    outputs = set(site.folder.glob("outputs/*/*"))
     for how in (("--dask", site.cluster.address), ("--workers", "1")):
         before = set(site.folder.glob(pattern))
         done = site.cluster.tasks_done()
-        result = site.optrun("check", "configs", *how)
+        result = site.optrun("check", "configs", "--keep-runs", "kept", *how)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert "2 run directories kept in kept (one per config: kept/NAME/TIMESTAMP)" in result.stdout
         assert site.cluster.tasks_done() - done == (2 if how[0] == "--dask" else 0)
         runs[how[0]] = {p.parent.name: p for p in set(site.folder.glob(pattern)) - before}
     assert sorted(runs["--dask"]) == ["linreg-csv", "rastrigin-user-problem"] == sorted(runs["--workers"])
     for name, run in runs["--dask"].items():
         assert_same_run(run, runs["--workers"][name])
         assert summary(run)["status"] == "converged"
-    assert not list(site.folder.glob("outputs/*/.*")), "a staging folder was left"
+    assert not list(site.folder.glob("kept/*/.*")), "a staging folder was left"
+    # without --keep-runs: the runs come back into a temporary folder here, removed once they pass
+    done = site.cluster.tasks_done()
+    result = run_cli(
+        "check", "configs", "--dask", site.cluster.address, cwd=site.folder, env_extra={"TMPDIR": str(tmp_path)}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert site.cluster.tasks_done() - done == 2
+    assert not list(tmp_path.glob("optrun-check-*")) and set(site.folder.glob("outputs/*/*")) == outputs
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """``optrun check``: run configs and compare them with their ``expect:``
 blocks (the work: :mod:`optrun.engine.checks`); print the table, write
-JUnit XML, and with ``--update`` / ``--calibrate`` rewrite the blocks
-(:mod:`optrun.engine.rewrite`, :mod:`optrun.engine.calibrate`).
+JUnit XML (:mod:`optrun.commands.check_output`), and with ``--update`` /
+``--calibrate`` rewrite the blocks (:mod:`optrun.engine.rewrite`,
+:mod:`optrun.engine.calibrate`). The runs go to a temporary folder, or
+``--keep-runs DIR``, never to ``./outputs`` (:mod:`optrun.engine.check_runs`).
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.check_output import kept_lines, print_json, where, write_junit
 from optrun.commands.common import say, shown, visible
 from optrun.commands.tables import Breakable, print_table
 from optrun.core.errors import ConfigError, short
 from optrun.engine.calibrate import CalibrationResult, calibrate_configs
+from optrun.engine.check_runs import CheckRuns, check_runs
 from optrun.engine.checks import ERROR, FAIL, INTERRUPTED, NOT_RUN, PASS, SKIP, CheckResult, find_configs, run_checks
 from optrun.engine.rewrite import update_all
 
@@ -99,71 +103,6 @@ def results_table(results: Sequence[CheckResult]):
     return table
 
 
-def print_json(results: Sequence[CheckResult]) -> None:
-    """``--json``: one object, the totals and one entry per config."""
-    import json
-
-    from optrun.core.outputs import json_safe
-
-    counts = {k: sum(r.outcome == k for r in results) for k in (PASS, FAIL, ERROR, SKIP, INTERRUPTED, NOT_RUN)}
-    data = {"totals": {"configs": len(results), **counts}, "configs": [r.to_json() for r in results]}
-    print(json.dumps(json_safe(data), indent=2), flush=True)
-
-
-def write_junit(results: Sequence[CheckResult], path: Path) -> None:
-    import io
-    import xml.etree.ElementTree as ET
-
-    from optrun.core.errors import RunIOError
-    from optrun.core.outputs import write_bytes_atomic
-
-    counts = {k: sum(r.outcome == k for r in results) for k in (FAIL, ERROR, SKIP)}
-    counts[ERROR] += sum(r.outcome == INTERRUPTED for r in results)
-    counts[SKIP] += sum(r.outcome == NOT_RUN for r in results)
-    suites = ET.Element("testsuites", name="optrun check")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="optrun check",
-        tests=str(len(results)),
-        failures=str(counts[FAIL]),
-        errors=str(counts[ERROR]),
-        skipped=str(counts[SKIP]),
-        time=f"{sum(r.seconds for r in results):.3f}",
-    )
-    for r in results:
-        case = ET.SubElement(suite, "testcase", classname="optrun.commands.check", name=r.path, time=f"{r.seconds:.3f}")
-        if r.outcome == FAIL:
-            failure = ET.SubElement(case, "failure", message=r.message, type="ExpectationFailed")
-            failure.text = (
-                "\n".join(f"{c.field}: expected {c.expected!r}, got {c.got!r} {c.detail}".rstrip() for c in r.failures)
-                or r.message
-            )
-        elif r.outcome == ERROR:
-            ET.SubElement(case, "error", message=r.error, type="ConfigError")
-        elif r.outcome == SKIP:
-            ET.SubElement(case, "skipped", message=r.error)
-        elif r.outcome == INTERRUPTED:  # not a pass: CI must not show a cut check as green
-            ET.SubElement(case, "error", message=r.error, type="Interrupted")
-        elif r.outcome == NOT_RUN:
-            ET.SubElement(case, "skipped", message=r.error)
-        if r.run_dir:
-            ET.SubElement(case, "system-out").text = f"run directory: {r.run_dir}"
-    tree = ET.ElementTree(suites)
-    ET.indent(tree)
-    buffer = io.BytesIO()
-    tree.write(buffer, encoding="utf-8", xml_declaration=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, buffer.getvalue())  # complete or absent, even on a full disk
-    except OSError as exc:
-        raise RunIOError(f"cannot write the JUnit report: {exc.strerror or exc}", source=str(path)) from None
-    except RunIOError as exc:
-        raise RunIOError(
-            f"cannot write the JUnit report: {exc.message.removeprefix('cannot write: ')}", source=str(path)
-        ) from None
-
-
 def calibration_table(results: Sequence[CalibrationResult], note: str = ""):
     from rich.table import Table
     from rich.text import Text
@@ -218,16 +157,17 @@ def check_command(
     quiet: bool = False,
     json_out: bool = False,
     dask: str | None = None,
+    keep_runs: Path | None = None,
 ) -> int:
     """``optrun check`` (``--update``, ``--calibrate``): check the configs
     found in ``paths`` (default: configs/), print the results (as JSON with
     ``json_out``); returns the
     exit status (see :func:`exit_code`; with ``--update``, what is still
     failing after the rewrite and the calibration). ``quiet``: no bar, no
-    table; a failure is one line on stderr."""
-    from optrun.commands.common import err, failure_line, load_problems, out
-    from optrun.commands.progress import progress
-    from optrun.engine.signals import signal_name, stoppable
+    table; a failure is one line on stderr. The runs are recorded in a
+    temporary folder that keeps only the failing configs' runs, or in
+    ``keep_runs`` (all of them): :mod:`optrun.engine.check_runs`."""
+    from optrun.commands.common import load_problems
 
     load_problems(problems)
     overrides = [*overrides, *([] if plots else ["output.plots=false"])]
@@ -247,12 +187,45 @@ def check_command(
         from optrun.engine.executors import check_dask_address
 
         check_dask_address(dask)  # before anything runs
+    if calibrate and keep_runs is not None:
+        raise ConfigError("--calibrate re-runs the configs without recording them: leave out --keep-runs")
     configs = find_configs(paths or [Path("configs")])
     if calibrate:
         return calibrate_command(configs, overrides, workers, problems_dir, margin, quiet)
+    with check_runs(keep_runs) as runs:
+        return _check(
+            configs, runs, overrides, workers, problems_dir, junit, update, margin, strict, quiet, json_out, dask
+        )
+
+
+def _check(
+    configs: Sequence[Path],
+    runs: CheckRuns,
+    overrides: Sequence[str],
+    workers: int,
+    problems_dir: str | None,
+    junit: Path | None,
+    update: bool,
+    margin: float,
+    strict: bool,
+    quiet: bool,
+    json_out: bool,
+    dask: str | None,
+) -> int:
+    """:func:`check_command`'s check (and ``--update``), its runs recorded in ``runs``."""
+    from optrun.commands.common import err, failure_line, note, out
+    from optrun.commands.progress import progress
+    from optrun.engine.signals import signal_name, stoppable
+
     with stoppable() as flag:
         with progress("checking", len(configs), hidden=quiet) as bar:
-            results = run_checks(configs, overrides, workers, problems_dir, on_done=bar.advance, dask=dask)
+
+            def done(result: CheckResult) -> None:
+                runs.done(result)
+                bar.advance(result)
+
+            found = run_checks(configs, overrides, workers, problems_dir, on_done=done, dask=dask, out_dir=runs.folder)
+        results = runs.settle(found)  # each names its run directory only if it is kept
         if junit is not None:
             write_junit(results, junit)
         if json_out and not quiet:
@@ -264,6 +237,9 @@ def check_command(
                     visible(line), markup=False, highlight=False, soft_wrap=True
                 )  # one line each: grep finds it
             out().print(totals(results), highlight=False, soft_wrap=True)
+        if not quiet:  # where the failing runs are (on stderr beside --json's document)
+            for line in kept_lines(results, runs, config_names(results)[1]):
+                (note if json_out else say)(line)
         code = exit_code(results)
         nothing_checked = bool(results) and all(r.outcome == SKIP for r in results)
         if nothing_checked:  # nothing was checked: say so; --strict fails it
@@ -277,10 +253,12 @@ def check_command(
             code = max(code, 1) if strict else code
         if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
             cut = [r for r in results if r.outcome in (INTERRUPTED, NOT_RUN)]
+            kept = [r for r in results if r.outcome in (FAIL, ERROR) and r.run_dir]  # (quiet: named here)
             err.print(
                 f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
                 + (f"; JUnit report: {junit}" if junit is not None else "")
-                + ("; nothing was updated" if update else ""),
+                + ("; nothing was updated" if update else "")
+                + "".join(f"; {r.path}: {r.outcome}, run kept in {where(runs, r.run_dir)}" for r in kept if quiet),
                 markup=False,
             )
             return code
@@ -290,7 +268,11 @@ def check_command(
             broken = [r for r in results if r.outcome in (FAIL, ERROR)]
             failure_line(
                 "check failed: "
-                + "; ".join(f"{r.path}: {r.outcome} ({r.why})" for r in broken)
+                + "; ".join(
+                    f"{r.path}: {r.outcome} ({r.why})"
+                    + (f", run kept in {where(runs, r.run_dir)}" if r.run_dir else "")
+                    for r in broken
+                )
                 + f"; {totals(results)}"
             )
     return code

@@ -4,7 +4,10 @@ for converged minima behind ``optrun check``.
 Every config with an ``expect:`` block is run and compared field by field
 (:mod:`optrun.engine.expect`); configs without one are skipped, never
 dropped. The runs go to an executor (:mod:`optrun.engine.executors`): in
-this process, or a local pool with ``workers > 1``.
+this process, a local pool with ``workers > 1``, or a Dask cluster. Their run
+directories are made under ``out_dir`` when it is given (``optrun check``
+gives its temporary folder or ``--keep-runs DIR``:
+:mod:`optrun.engine.check_runs`), else under each config's ``output.dir``.
 """
 
 from __future__ import annotations
@@ -165,6 +168,14 @@ def _load(path: str, overrides: Sequence[str], start: float) -> Any:
     return config
 
 
+def _into(config: Any, out_dir: str | None) -> Any:
+    """A loaded config whose run directory is made under ``out_dir`` instead
+    of its ``output.dir`` (None: as it is; a CheckResult passes through)."""
+    if out_dir is None or isinstance(config, CheckResult):
+        return config
+    return dataclasses.replace(config, output=config.output.model_copy(update={"dir": out_dir}))
+
+
 def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
     """The result of a config that needs no run (skipped, or a config error), else None."""
     found = _load(path, overrides, time.perf_counter())
@@ -172,13 +183,18 @@ def not_run(path: str, overrides: Sequence[str] = ()) -> CheckResult | None:
 
 
 def _pack_check(
-    path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
+    path: str,
+    overrides: Sequence[str] = (),
+    problems: str | None = None,
+    blas_threads: int | None = None,
+    out_dir: str | None = None,
 ) -> tuple[tuple[Any, ...], Files]:
-    """(On the client.) A config as a task for another machine, with the files it reads."""
+    """(On the client.) A config as a task for another machine, with the files it
+    reads (its output.dir: ``out_dir``, where the client makes its run directory)."""
     from optrun.config.plugins import load_user_problems
 
     load_user_problems(problems)
-    config = _load(path, overrides, time.perf_counter())
+    config = _into(_load(path, overrides, time.perf_counter()), out_dir)
     if isinstance(config, CheckResult):  # skipped or a config error: run_checks keeps these here
         raise ConfigError(config.message, source=path)
     parcel, files = remote.pack(config, blas_threads)
@@ -226,14 +242,19 @@ def _unpack_check(
 
 @remote_form(RemoteForm(_pack_check, _check_shipped, _unpack_check))
 def check_one(
-    path: str, overrides: Sequence[str] = (), problems: str | None = None, blas_threads: int | None = None
+    path: str,
+    overrides: Sequence[str] = (),
+    problems: str | None = None,
+    blas_threads: int | None = None,
+    out_dir: str | None = None,
 ) -> CheckResult:
-    """Run one config and compare it with its expect: block (picklable, for worker processes)."""
+    """Run one config and compare it with its expect: block (picklable, for
+    worker processes); its run directory under ``out_dir`` (None: its output.dir)."""
     from optrun.config.plugins import load_user_problems
 
     start = time.perf_counter()
     load_user_problems(problems)
-    config = _load(path, overrides, start)
+    config = _into(_load(path, overrides, start), out_dir)
     if isinstance(config, CheckResult):
         return config
     return _run_check(path, config, start, None, blas_threads)
@@ -288,8 +309,11 @@ def run_checks(
     problems: str | None = None,
     on_done: Callable[[CheckResult], None] | None = None,
     dask: str | None = None,
+    out_dir: str | Path | None = None,
 ) -> list[CheckResult]:
     """Check every config, in order; ``on_done(result)`` is called as each finishes.
+    Each run directory is made under ``out_dir`` (here, also for runs on a Dask
+    cluster), or under its config's output.dir when None.
 
     With ``workers`` > 1, the configs that run (those with an expect: block
     and no config error) go to a local pool when there are two or more of
@@ -320,7 +344,8 @@ def run_checks(
         done(result)
 
     threads = blas_threads()
-    calls = [(names[i], tuple(overrides), problems, threads) for i in runs]
+    where = None if out_dir is None else str(Path(out_dir).absolute())
+    calls = [(names[i], tuple(overrides), problems, threads, where) for i in runs]
     ended = run_many(choose(workers if len(runs) > 1 else 1, dask), check_one, calls, finished)
     signum = ended.signum or next((r.signum for r in results if r is not None and r.outcome == INTERRUPTED), None)
     for k, why in ended.lost.items():
