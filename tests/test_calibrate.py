@@ -42,7 +42,8 @@ def test_tolerance_is_margin_times_the_largest_deviation_and_spread_is_from_the_
     runs = [sample("plain", 10.0 + 2e-10), sample("a", 10.0 + 5e-10), sample("b", 10.0 - 3e-10)]
     found = calibrate_samples("c.yaml", expect, runs)
     (fun,) = found.fields
-    # |-3e-10 - 2e-10|: 10 + 2e-10 and 10 - 3e-10 each round by half an ulp of 10 (ulp = 8 eps), their difference is exact
+    # |-3e-10 - 2e-10|: 10 + 2e-10 and 10 - 3e-10 each round by half an ulp of 10 (ulp = 8 eps),
+    # their difference is exact
     assert fun.spread == pytest.approx(5e-10, abs=rounding(1, 10))
     assert fun.deviation == pytest.approx(5e-10, abs=rounding(1, 10))
     assert fun.tolerance == round_up(MARGIN * fun.deviation)
@@ -115,6 +116,7 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
         shutil.copy(REPO / "configs" / name, tmp_path / name)
     result = run_cli("check", "mlp-gd.yaml", "trid-gd.yaml", "--calibrate", "--workers", "2", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert not (tmp_path / "outputs").exists()  # the calibration's runs record nothing
     assert "tolerances written for 2 of 2 configs (1 rounding-sensitive)" in result.stdout
     mlp = yaml.safe_load((tmp_path / "mlp-gd.yaml").read_text())["expect"]
     trid = yaml.safe_load((tmp_path / "trid-gd.yaml").read_text())["expect"]
@@ -131,7 +133,10 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
     assert trid["atol"]["params.x"] <= round_up(MARGIN * (1e-8 / 1.0 + rounding(4, 4)))
     assert "openblas" in mlp["recorded_on"] or "BLAS" in result.stdout
     assert mlp["fun"] == yaml.safe_load((REPO / "configs" / "mlp-gd.yaml").read_text())["expect"]["fun"]  # values kept
-    assert (tmp_path / "mlp-gd.yaml").read_text().startswith("# Seed 004")  # comments kept
+    shipped = (REPO / "configs" / "mlp-gd.yaml").read_text()
+    assert shipped.startswith("# ") and (tmp_path / "mlp-gd.yaml").read_text().startswith(
+        shipped.split("\nproblem")[0]
+    )  # comments kept
     load_config(tmp_path / "mlp-gd.yaml")  # still a valid config
     again = run_cli(
         "check", "mlp-gd.yaml", "trid-gd.yaml", cwd=tmp_path, env_extra=other_kernel_env()
@@ -144,8 +149,13 @@ def test_calibrating_a_chaotic_and_a_converged_config(tmp_path):
 def test_update_rewrites_a_failing_value_then_calibrates_it(tmp_path):
     text = (REPO / "configs" / "trid-gd.yaml").read_text().replace("fun: known", "fun: -1.5")
     (tmp_path / "t.yaml").write_text(text)
-    result = run_cli("check", "t.yaml", "--update", cwd=tmp_path, timeout=300)
+    scratch = tmp_path / "tmp"  # TMPDIR: the check's temporary folder goes there
+    scratch.mkdir()
+    result = run_cli("check", "t.yaml", "--update", cwd=tmp_path, timeout=300, env_extra={"TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stdout + result.stderr
+    # no run in ./outputs: the failing run (before the rewrite) is kept in the temporary folder, and named
+    [kept] = scratch.glob("optrun-check-*/t/*")
+    assert f"t.yaml: run kept in {kept}" in result.stdout and not (tmp_path / "outputs").exists()
     assert (
         "updated t.yaml: expect.fun: -1.5 -> -2" in result.stdout and "tolerances written for 1 of 1" in result.stdout
     )
@@ -155,13 +165,15 @@ def test_update_rewrites_a_failing_value_then_calibrates_it(tmp_path):
         expect["fun"] == pytest.approx(-2.0, abs=1e-16 / 2 + rounding(4, 4))
         and expect["calibration"]["samples"] == planned_samples()
     )
-    assert run_cli("check", "t.yaml", cwd=tmp_path).returncode == 0
+    assert run_cli("check", "t.yaml", cwd=tmp_path, env_extra={"TMPDIR": str(scratch)}).returncode == 0
+    assert len(list(scratch.glob("optrun-check-*"))) == 1  # the passing check left nothing
 
 
 def test_a_failure_says_where_the_expectation_was_recorded(tmp_path):
     (tmp_path / "t.yaml").write_text(
         "problem: {name: trid, dim: 2}\noptimizer: {name: gd, step_size: 0.1}\noutput: {plots: false}\n"
-        "expect: {fun: -1.9, atol: 1.0e-9, recorded_on: 'Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread'}\n"
+        "expect: {fun: -1.9, atol: 1.0e-9, "
+        "recorded_on: 'Some Other CPU (x86_64); openblas 0.3.20 SkylakeX, 1 thread'}\n"
     )
     from optrun.engine.checks import check_one
 
