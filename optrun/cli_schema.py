@@ -54,5 +54,6 @@ def schema(
         if not quiet:
             users = user_entries()
             also = f", with {', '.join(users)}" if users else ""
-            say(visible(f"wrote {shown(out.resolve())}: the JSON Schema of {kind.value} configs{also}"))
+            what = "run configs" if kind is FileKind.run else "bench suite files"
+            say(visible(f"wrote {shown(out.resolve())}: the JSON Schema of {what}{also}"))
     return 0

@@ -43,7 +43,8 @@ def schemas(tmp_path_factory) -> dict[str, dict]:
         path = out / f"{kind}.schema.json"
         done = optrun_cli("schema", "--kind", kind, "-o", str(path), cwd=REPO)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.startswith(f"wrote {path}: the JSON Schema of {kind} configs")
+        what = "run configs" if kind == "run" else "bench suite files"
+        assert done.stdout.startswith(f"wrote {path}: the JSON Schema of {what}")
         assert "user problem rastrigin" in done.stdout  # the user entries that went in are named
         found[kind] = json.loads(path.read_text(encoding="utf-8"))
         jsonschema.Draft7Validator.check_schema(found[kind])
