@@ -30,9 +30,11 @@ def _registries():
 
 
 def _checkout_state() -> dict[str, tuple[int, int]]:
-    """Size and modification time of the checkout's top-level entries and of every shipped file."""
-    paths = [*REPO.iterdir(), *(p for name in SHIPPED for p in (REPO / name).rglob("*") if "__pycache__" not in p.parts)]
-    return {str(p.relative_to(REPO)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in paths if p.name != "outputs"}
+    """The checkout's top-level files (a report.html written there is new) and the
+    size and modification time of every shipped file (a calibrated config changes)."""
+    top = {p.name: (0, 0) for p in REPO.iterdir() if p.is_file()}
+    shipped = [p for name in SHIPPED for p in (REPO / name).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return top | {str(p.relative_to(REPO)): (p.stat().st_size, p.stat().st_mtime_ns) for p in shipped}
 
 
 @pytest.mark.slow
