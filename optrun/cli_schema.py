@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from optrun.cli_app import Out, Problems, Quiet, app, ends, stops
+from optrun.cli_app import Out, Problems, app, ends, stops
 
 
 class FileKind(str, Enum):
@@ -34,7 +34,6 @@ def schema(
         Path | None,
         Out("Write the schema to FILE (replaced whole, never half-written) instead of printing it."),
     ] = None,
-    quiet: Quiet = False,
     problems: Problems = None,
 ) -> int:
     """Print the JSON Schema (draft-07) of configs: every key, per problem and optimizer, user problems included."""
@@ -51,9 +50,8 @@ def schema(
         sys.stdout.flush()
     else:
         write_text_atomic(out, text)
-        if not quiet:
-            users = user_entries()
-            also = f", with {', '.join(users)}" if users else ""
-            what = "run configs" if kind is FileKind.run else "bench suite files"
-            say(visible(f"wrote {shown(out.resolve())}: the JSON Schema of {what}{also}"))
+        users = user_entries()
+        also = f", with {', '.join(users)}" if users else ""
+        what = "run configs" if kind is FileKind.run else "bench suite files"
+        say(visible(f"wrote {shown(out.resolve())}: the JSON Schema of {what}{also}"))
     return 0

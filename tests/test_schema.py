@@ -75,8 +75,10 @@ def test_the_command_prints_what_it_writes_as_json(schemas, tmp_path):
 def test_out_replaces_a_file_and_a_bad_folder_is_one_line(tmp_path):
     target = tmp_path / "optrun.schema.json"
     target.write_text("old")
-    done = optrun_cli("schema", "-q", "-o", "optrun.schema.json", cwd=tmp_path)
-    assert done.returncode == 0 and done.stdout == "", done.stderr
+    done = optrun_cli("schema", "-o", "optrun.schema.json", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "wrote optrun.schema.json: the JSON Schema of run configs\n"), (
+        done.stderr
+    )
     data = json.loads(target.read_text(encoding="utf-8"))
     assert "rastrigin" not in json.dumps(data)  # no ./problems here: the built-ins only
     assert [p.name for p in tmp_path.iterdir()] == ["optrun.schema.json"]  # no temporary file left
@@ -217,3 +219,116 @@ def test_every_key_says_what_it_means(schemas, kind):
     props = list(_properties(schemas[kind]))
     assert len(props) > 100
     assert [path for path, prop in props if not prop.get("description", "").strip()] == []
+
+
+# ------------------------------------------------------------------ the generated reference (docs/_gen)
+def _generator():
+    """docs/_gen/refgen.py, the page builder mkdocs-gen-files runs (importable without MkDocs)."""
+    sys.path.insert(0, str(REPO / "docs" / "_gen"))
+    import refgen
+
+    return refgen
+
+
+@pytest.fixture(scope="module")
+def pages() -> dict[str, str]:
+    return _generator().pages()
+
+
+def _builtin(registry):
+    from optrun.config.plugins import origin
+
+    return [name for name in registry if origin(registry.kind, name) == "built-in"]
+
+
+def test_every_generated_part_is_on_a_page(pages):
+    refgen = _generator()
+    hand_written = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "docs" / "reference").glob("*.md"))
+    assert sorted(refgen.MARKER.findall(hand_written)) == sorted(refgen.parts())  # each part once
+    assert not any(refgen.MARKER.search(text) for text in pages.values())
+
+
+def test_every_registered_entry_is_in_the_reference(pages):
+    from optrun.core.initializers import INITIALIZERS
+    from optrun.core.optimizers import OPTIMIZERS
+    from optrun.core.optimizers.schedules import SCHEDULES
+    from optrun.core.problems import PROBLEMS, SUITES
+
+    problems, optimizers = pages["reference/problems.md"], pages["reference/optimizers.md"]
+    expected = [
+        *((problems, f"### `{name}` {{#{name}}}") for name in _builtin(PROBLEMS)),  # `python` too
+        *((problems, f"| `{name}` |") for name in _builtin(SUITES)),
+        *((optimizers, f"### `{name}` {{#{name}}}") for name in _builtin(OPTIMIZERS)),
+        *((optimizers, f"### `{name}` {{#init-{name}}}") for name in _builtin(INITIALIZERS)),
+        *((optimizers, f"### `{name}` {{#schedule-{name}}}") for name in _builtin(SCHEDULES)),
+    ]
+    assert len(expected) > 60
+    assert [heading for page, heading in expected if page.count(heading) != 1] == []
+
+
+def test_a_newly_registered_problem_and_optimizer_get_their_entries():
+    """Nothing is listed by hand: a registration is enough to appear."""
+    from optrun.core.optimizers import OPTIMIZERS, Optimizer, register_optimizer
+    from optrun.core.options import Options
+    from optrun.core.problems import PROBLEMS, Problem, register_problem
+
+    class WobbleOptions(Options):
+        depth: int = 3
+
+    @register_problem("wobble_for_docs", description="a test problem", formula="f(x) = x^2", options=WobbleOptions)
+    def wobble(options):
+        return Problem(objective=lambda p: p["x"] ** 2, start={"x": 1.0})
+
+    @register_optimizer("still-for-docs", options=Options, description="a test optimizer")
+    def still(options, oracle):
+        return Optimizer(lambda x: None, lambda g, s, x: (0 * g, s))
+
+    try:
+        pages = _generator().pages()
+        assert "### `wobble_for_docs` {#wobble_for_docs}" in pages["reference/problems.md"]
+        assert "| `depth` | integer | `3` |" in pages["reference/problems.md"]
+        assert "### `still-for-docs` {#still-for-docs}" in pages["reference/optimizers.md"]
+    finally:
+        PROBLEMS.unregister("wobble_for_docs")
+        OPTIMIZERS.unregister("still-for-docs")
+
+
+def test_every_config_key_is_in_the_reference(pages):
+    sys.path.insert(0, str(REPO / "docs" / "_gen"))
+    import ref_config
+
+    from optrun.config import _TopLevel
+    from optrun.config.bench import BenchConfig
+
+    run_keys, bench_keys = ref_config.keys(_TopLevel), ref_config.keys(BenchConfig)
+    assert {"stop.max_iter", "output.trace_format", "expect.calibration.spread", "sweep.zip"} <= set(run_keys)
+    assert {"budget.max_fev", "targets", "output.dir"} <= set(bench_keys)
+    config = pages["reference/config.md"]
+    bench = config[config.index("{#bench-suite-files}") :]
+    assert [key for key in run_keys if f"| `{key}` |" not in config] == []
+    assert [key for key in bench_keys if f"| `{key}` |" not in bench] == []
+
+
+def test_every_shipped_config_is_in_the_reference(pages):
+    page = pages["reference/shipped-configs.md"]
+    assert [p.name for p in CONFIGS if f"### `{p.name}` {{#{p.stem}}}" not in page] == []
+
+
+def test_every_command_and_option_is_in_the_command_reference():
+    """commands.md renders optrun/cli_click.py's `cli` with mkdocs-click, which
+    shows every command and option of a Click group: `cli` must mirror the app."""
+    import typer
+
+    from optrun.cli_app import app
+    from optrun.cli_click import cli as mirrored  # imported after optrun.cli_schema (above) registered `schema`
+
+    page = (REPO / "docs" / "reference" / "commands.md").read_text(encoding="utf-8")
+    assert "::: mkdocs-click\n    :module: optrun.cli_click\n    :command: cli\n" in page
+    typer_group = typer.main.get_command(app)
+    assert sorted(mirrored.commands) == sorted(typer_group.commands)
+    assert {"run", "grad", "sweep", "bench", "check", "report", "schema", "describe"} <= set(mirrored.commands)
+    for name, command in typer_group.commands.items():
+        shown = {opt for param in mirrored.commands[name].params for opt in [*param.opts, *param.secondary_opts]}
+        wanted = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
+        assert wanted - {param.name for param in command.params if param.param_type_name == "argument"} <= shown
+        assert not any(param.hidden for param in mirrored.commands[name].params if hasattr(param, "hidden"))
