@@ -196,9 +196,9 @@ def check(
         typer.Option(
             "--keep-runs",
             metavar="DIR",
-            help="Keep every run directory, as DIR/NAME/TIMESTAMP (optrun show and compare read them). "
-            "Without it the runs go to a temporary folder, removed at the end but for the failing configs' "
-            "runs, whose paths the check prints; nothing goes to the configs' output.dir.",
+            help="Keep every run directory, as DIR/NAME/TIMESTAMP (NAME: the config's name), for optrun show "
+            "and compare. Without it the runs go to a temporary folder, removed at the end but for the failing "
+            "configs' runs, whose paths the check prints. The configs' output.dir is not used.",
         ),
     ] = None,
 ) -> int:
@@ -265,10 +265,10 @@ def sweep(
         bool,
         Flag(
             "--vectorize",
-            help="backend: jax only: run the sweep as one vmap'ed computation in this process, for a method "
-            "with a compiled direction (gd, momentum, adam, ...). The runs may differ in seed, init.*, "
-            "optimizer.step_size (a number or a schedule) and the optimizer's other numeric options; problem, "
-            "optimizer, stop rules and everything else are shared. Same run directories.",
+            help="backend: jax only: run the sweep as one vmap'ed computation in this process, for a "
+            "first-order method with a compiled direction (gd, momentum, adam, ...). The runs may differ in seed, "
+            "init.*, optimizer.step_size (a number or a schedule) and the optimizer's other numeric options (beta, "
+            "b1, ...); the problem, fix, stop rules and the optimizer itself are shared. Same run directories.",
         ),
     ] = False,
     set_: Set = None,

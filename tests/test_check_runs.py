@@ -261,3 +261,13 @@ def test_check_on_a_local_dask_cluster_keeps_only_the_failure_here(site):
     assert name.startswith("wrong/") and f"wrong.yaml: run kept in {run}" in result.stdout
     assert sorted(p.name for p in run.iterdir()) == ["config.yaml", "summary.json", "trace.csv"]
     assert not (folder / "outputs").exists()
+
+
+def test_check_help_says_where_the_runs_go():
+    from typer.testing import CliRunner
+
+    from optrun.cli import app
+
+    text = " ".join(CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "250"}).stdout.split())
+    assert "--keep-runs DIR Keep every run directory, as DIR/NAME/TIMESTAMP" in text
+    assert "removed at the end but for the failing configs' runs, whose paths the check prints" in text
