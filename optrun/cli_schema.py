@@ -39,12 +39,15 @@ def schema(
     """Print the JSON Schema (draft-07) of configs: every key, per problem and optimizer, user problems included."""
     import sys
 
-    from optrun.commands.common import load_problems, say, shown, visible
+    from optrun.commands.common import load_problems, say, shown, visible, warn
     from optrun.config.schema import schema_text, user_entries
     from optrun.core.outputs import write_text_atomic
 
     load_problems(problems)
-    text = schema_text(kind.value)
+    warnings: list[str] = []
+    text = schema_text(kind.value, warnings=warnings)
+    for warning in warnings:
+        warn(warning)
     if out is None:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -157,6 +157,7 @@ def test_a_wrong_bench_file_is_refused_by_both(schemas, tmp_path, monkeypatch):
         {**good, "optimizers": [{"name": "gd", "beta": 1}]},
         {**good, "problems": ["mgh", {"name": "watson", "m": 6}]},
         {**good, "problems": "mghh"},
+        {**good, "problems": "expression"},  # needs its expr and params
         {**good, "targets": "x"},
         {**good, "budget": {"max_iters": 3}},
     ]
@@ -332,3 +333,28 @@ def test_every_command_and_option_is_in_the_command_reference():
         wanted = {opt for param in command.params for opt in [*param.opts, *param.secondary_opts]}
         assert wanted - {param.name for param in command.params if param.param_type_name == "argument"} <= shown
         assert not any(param.hidden for param in mirrored.commands[name].params if hasattr(param, "hidden"))
+
+
+def test_a_user_option_no_schema_can_describe_takes_any_value(tmp_path):
+    """A user problem whose options hold an arbitrary Python type: the schema is
+    still written, says which entry it cannot check, and checks the others."""
+    (tmp_path / "problems").mkdir()
+    (tmp_path / "problems" / "odd.py").write_text(
+        "import numpy as np\n"
+        "from pydantic import ConfigDict\n"
+        "from optrun import Options, Problem, register_problem\n\n"
+        "class OddOptions(Options):\n"
+        "    model_config = ConfigDict(arbitrary_types_allowed=True)\n"
+        "    center: np.ndarray | None = None\n\n"
+        "@register_problem('odd', description='an odd one', options=OddOptions)\n"
+        "def odd(options):\n"
+        "    return Problem(objective=lambda p: p['x'] ** 2, start={'x': 1.0})\n"
+    )
+    done = optrun_cli("schema", "-o", "s.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: the schema takes any options for problem odd: pydantic cannot describe")
+    assert done.stderr.count("\n") == 1
+    assert "with user problem odd" in done.stdout
+    valid = jsonschema.Draft7Validator(json.loads((tmp_path / "s.json").read_text())).is_valid
+    assert valid({"problem": {"name": "odd", "center": [1, 2]}, "optimizer": "gd"})
+    assert not valid({"problem": {"name": "trid", "center": [1, 2]}, "optimizer": "gd"})

@@ -88,8 +88,13 @@ class _Builder:
         self.initializers = _entries(INITIALIZERS, user)
         self.schedules = _entries(SCHEDULES, user)
         self.suites = _entries(SUITES, user)
-        every = [top] + [e.options for _, e in self.problems + self.optimizers + self.initializers + self.schedules]
-        models = list(dict.fromkeys(every))
+        named = {"problem": self.problems, "optimizer": self.optimizers, "initializer": self.initializers}
+        self.users = {top: ["the file"]}  # model -> the entries whose options it is
+        for kind, entries in {**named, "schedule": self.schedules}.items():
+            for name, entry in entries:
+                self.users.setdefault(entry.options, []).append(f"{kind} {name}")
+        self.warnings: list[str] = []
+        models = [m for m in self.users if self._describable(m)]
         keys, found = models_json_schema([(m, "validation") for m in models], ref_template=REF)
         self.definitions: dict[str, Any] = found.get("$defs", {})
         _tidy(self.definitions, in_map=True)
@@ -97,8 +102,24 @@ class _Builder:
             definition.pop("description", None)
         self.model_refs = {model: keys[(model, "validation")]["$ref"] for model in models}
 
+    def _describable(self, model: type[BaseModel]) -> bool:
+        """Whether pydantic can write the model's schema (a user's option of an arbitrary Python type cannot)."""
+        try:
+            model.model_json_schema()
+        except Exception as exc:  # one line: what is not checked, and pydantic's reason
+            reason = (str(exc).splitlines() or [""])[0]
+            self.warnings.append(
+                f"the schema takes any options for {', '.join(self.users[model])}: pydantic cannot describe "
+                f"{model.__name__} ({type(exc).__name__}: {reason})"
+            )
+            return False
+        return True
+
     def model(self, model: type[BaseModel]) -> dict[str, Any]:
-        """A copy of a model's own object schema, its step_size options made number-or-schedule."""
+        """A copy of a model's own object schema, its step_size options made number-or-schedule
+        (one pydantic cannot describe: any keys)."""
+        if model not in self.model_refs:
+            return {"type": "object"}
         schema = copy.deepcopy(self.definitions[self.model_refs[model].rsplit("/", 1)[-1]])
         for name, field in model.model_fields.items():
             if _takes_schedule(field.annotation):
@@ -119,7 +140,7 @@ class _Builder:
             "description": about,
             "properties": {key: {"const": name, "description": about}, **own},
             "required": [key, *(k for k in options.get("required", []) if k != key)],
-            "additionalProperties": False,
+            "additionalProperties": options.get("additionalProperties", True),
         }
 
     def section(self, entries: list[tuple[str, Any]], key: str, what: str, description: str) -> dict[str, Any]:
@@ -150,7 +171,7 @@ def _run_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     from optrun.core.backend import BACKENDS
 
     props = top["properties"]
-    props["problem"] = {**build.section(build.problems, "name", "problem", PROBLEM_TEXT)}
+    props["problem"] = build.section(build.problems, "name", "problem", PROBLEM_TEXT)
     props["optimizer"] = build.section(build.optimizers, "name", "optimizer", OPTIMIZER_TEXT)
     props["init"] = {**build.section(build.initializers, "kind", "initializer", INIT_TEXT), "default": "default"}
     props["backend"]["enum"] = BACKENDS.listed()
@@ -166,7 +187,7 @@ def _bench_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     props["problems"] = {
         "description": props["problems"]["description"],
         "anyOf": [
-            {"type": "string", "enum": [name for name, _ in build.problems] + suites},
+            {"type": "string", "enum": problem["oneOf"][0]["enum"]},  # one name: a suite's, or a problem's
             {"type": "array", "minItems": 1, "items": problem},
         ],
     }
@@ -179,15 +200,18 @@ def _bench_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     return top
 
 
-def config_schema(kind: Kind = "run", user: bool = True) -> dict[str, Any]:
+def config_schema(kind: Kind = "run", user: bool = True, warnings: list[str] | None = None) -> dict[str, Any]:
     """The JSON Schema of a run config (``kind="run"``) or a bench suite file
     (``"bench"``), as a JSON-ready dict; ``user``: with the user entries loaded
-    in this process (else the built-ins only)."""
+    in this process (else the built-ins only). An entry whose options pydantic
+    cannot describe takes any keys; ``warnings`` (a list) is given a line for each."""
     from optrun.config import _TopLevel
     from optrun.config.bench import BenchConfig
 
     top_model: type[BaseModel] = _TopLevel if kind == "run" else BenchConfig
     build = _Builder(top_model, user)
+    if warnings is not None:
+        warnings.extend(build.warnings)
     top = build.model(top_model)
     body = _run_schema(build, top) if kind == "run" else _bench_schema(build, top)
     title = "optrun run config" if kind == "run" else "optrun bench suite file"
@@ -207,9 +231,9 @@ def config_schema(kind: Kind = "run", user: bool = True) -> dict[str, Any]:
     return schema
 
 
-def schema_text(kind: Kind = "run", user: bool = True) -> str:
-    """:func:`config_schema` as the JSON text ``optrun schema`` prints (sorted as built, 2-space indent)."""
-    return json.dumps(config_schema(kind, user), indent=2, ensure_ascii=False) + "\n"
+def schema_text(kind: Kind = "run", user: bool = True, warnings: list[str] | None = None) -> str:
+    """:func:`config_schema` as the JSON text ``optrun schema`` prints (in the order built, 2-space indent)."""
+    return json.dumps(config_schema(kind, user, warnings), indent=2, ensure_ascii=False) + "\n"
 
 
 # ----------------------------------------------------------------- tidying
