@@ -146,7 +146,7 @@ def test_every_executor_gives_a_bit_identical_trace(workdir):
         "sweep --workers 1": ["sweep", "b.yaml", *single, "--workers", "1"],
         "sweep --workers 2": ["sweep", "b.yaml", "--grid", "optimizer.step_size=1.0e-6,2.0e-6", "--workers", "2"],
         "sweep --dask local:2": ["sweep", "b.yaml", *single, "--dask", "local:2"],
-        "check --workers 2": ["check", "b.yaml", str(workdir / "b.yaml"), "--workers", "2"],
+        "check --workers 2": ["check", "b.yaml", str(workdir / "b.yaml"), "--workers", "2", "--keep-runs", "outputs"],
     }
     for label, args in commands.items():
         result = run_cli(*args, cwd=workdir, timeout=300)

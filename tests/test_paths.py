@@ -122,7 +122,9 @@ def test_a_path_found_only_from_the_working_folder_still_works_with_a_warning(tm
 @pytest.mark.slow
 def test_check_of_the_shipped_configs_passes_from_another_folder(tmp_path):
     configs = [REPO / "configs" / name for name in ("linreg-csv.yaml", "rastrigin-user-problem.yaml", "trid-gd.yaml")]
-    result = run_cli("check", *configs, "--workers", "2", "--junit", "report.xml", cwd=tmp_path)
+    result = run_cli(
+        "check", *configs, "--workers", "2", "--junit", "report.xml", "--keep-runs", "outputs", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed, 0 failed" in result.stdout
     assert (tmp_path / "outputs").is_dir() and not (REPO / "configs" / "outputs").exists()

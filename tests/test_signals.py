@@ -345,7 +345,9 @@ def test_check_with_a_pool_stops_on_sigterm_and_writes_junit(marked):
         (marked / "chk" / f"{name}.yaml").write_text(
             LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n"
         )
-    proc = _start_and_wait_for_runs(marked, ["check", "chk", "--workers", "2", "--junit", "junit.xml"])
+    proc = _start_and_wait_for_runs(
+        marked, ["check", "chk", "--workers", "2", "--junit", "junit.xml", "--keep-runs", "outputs"]
+    )
     workers = children(proc.pid)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=60)
@@ -365,7 +367,7 @@ def test_check_in_process_stops_on_the_first_ctrl_c(marked):
             LONG.replace("name: long", f"name: {name}") + "expect: {fun: known}\n"
         )
     proc = _start_and_wait_for_runs(
-        marked, ["check", "chk", "--workers", "1", "--junit", "junit.xml"], runs=1
+        marked, ["check", "chk", "--workers", "1", "--junit", "junit.xml", "--keep-runs", "outputs"], runs=1
     )  # in process: the default is a pool
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)

@@ -226,7 +226,7 @@ def test_cli_check_reports_each_exiting_run_alone(project):
     config(project, "a.yaml", fault="exit", extra=expect)
     config(project, "b.yaml", extra=expect)
     config(project, "i.yaml", extra=expect + "init: {kind: uc_exit}\n")
-    done = run_cli("check", "a.yaml", "b.yaml", "i.yaml", cwd=project)
+    done = run_cli("check", "a.yaml", "b.yaml", "i.yaml", "--keep-runs", "outputs", cwd=project)
     assert done.returncode == 2, done.stderr  # a config error among the checks (i.yaml's initializer)
     assert "1 passed, 1 failed, 1 errors" in done.stdout
     out = done.stdout + done.stderr
