@@ -141,7 +141,7 @@ def commands(source: str) -> list[tuple[str, str]]:
             command = line[2:]
             while command.endswith("\\") and i + 1 < len(lines):
                 i += 1
-                command = command[:-1] + "\n" + lines[i]
+                command = command + "\n" + lines[i]  # bash joins the lines
             pairs.append((command, []))
         elif pairs:
             pairs[-1][1].append(line)
@@ -161,7 +161,9 @@ def environment(scratch: Path) -> dict[str, str]:
         TERM="dumb",
         MPLBACKEND="Agg",
         HOME=env.get("HOME", str(scratch)),
+        TMPDIR=str(scratch / ".tmp"),  # what a command leaves in a temporary folder (a failed check's runs) goes too
     )
+    (scratch / ".tmp").mkdir(exist_ok=True)
     return env
 
 
@@ -199,7 +201,9 @@ def evaluate_console(example: Example) -> str | None:
             )
             return f"{where}: the output differs (normalised):\n" + "\n".join(diff) + "\n\nit printed:\n" + output
     if last_status not in (None, 0):
-        return f"{example.path}, line {example.line}: the last command exited with {last_status}; show it with `echo $?`"
+        return (
+            f"{example.path}, line {example.line}: the last command exited with {last_status}; show it with `echo $?`"
+        )
     return None
 
 
@@ -249,4 +253,3 @@ def docs_sybil() -> Sybil:
         ],
         patterns=["*.md"],
     )
-

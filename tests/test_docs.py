@@ -99,7 +99,9 @@ def test_no_example_escapes_the_runner(page):
     for number, line in enumerate(lines):
         if line.strip() == ILLUSTRATIVE:
             following = next((next_line for next_line in lines[number + 1 :] if next_line.strip()), "")
-            assert following.strip() == "```console", f"{page.name}:{number + 1}: {ILLUSTRATIVE} before no console block"
+            assert following.strip() == "```console", (
+                f"{page.name}:{number + 1}: {ILLUSTRATIVE} before no console block"
+            )
 
 
 # ------------------------------------------------------------------ the comparison itself
@@ -130,7 +132,7 @@ def test_the_comparison_fails_on_what_matters():
 
 def test_console_blocks_split_into_commands_and_outputs():
     assert commands("$ optrun run a.yaml \\\n  --quiet\nok\n$ echo $?\n0\n") == [
-        ("optrun run a.yaml \n  --quiet", "ok"),
+        ("optrun run a.yaml \\\n  --quiet", "ok"),
         ("echo $?", "0"),
     ]
     with pytest.raises(ValueError):
@@ -143,7 +145,8 @@ def test_a_page_with_a_wrong_output_fails(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     pages = {
-        "right": '```text title="a.txt"\nhello\n```\n\n```console\n$ cat a.txt\nhello\n$ false\n$ echo $?\n1\n```\n',
+        "right": '```text title="a.txt"\nhello\n```\n\n'
+        "```console\n$ cat a.txt\nhello\n$ echo a \\\n  b\na b\n$ false\n$ echo $?\n1\n```\n",
         "wrong output": "```console\n$ echo hello\nhullo\n```\n",
         "unshown failure": "```console\n$ false\n```\n",
         "no file": "```console\n$ cat missing.txt\n```\n",
