@@ -338,3 +338,7 @@ def report(
     from optrun.commands.report import report_command
 
     return report_command(paths, out, quiet, problems)
+
+
+# `optrun schema` (the JSON Schema of configs, for editors) is optrun/cli_schema.py, listed last
+from optrun import cli_schema  # noqa: E402, F401
