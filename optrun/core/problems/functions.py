@@ -125,7 +125,8 @@ class SumOfSquaresOptions(Options):
         4,
         ge=1,
         le=1_000_000,
-        description="the length of x; the start is (-3, 4, -5, 6) for 4 (the neural-net notebook's), else ones",
+        description="the length of x; the start is (-3, 4, -5, 6) for 4 "
+        "(as in “Intro to neural net training with autograd”), else ones",
     )
 
 

@@ -284,7 +284,7 @@ def mlp_data(options: MLPOptions) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mlp_predict(layers, X, activation, xp=np):
-    """The neural-net notebook's feed-forward net: activation between layers, linear output;
+    """The feed-forward net of “Intro to neural net training with autograd”: activation between layers, linear output;
     ``xp`` is the array module (NumPy to evaluate, the backend's to differentiate)."""
     out = X
     for i, layer in enumerate(layers):
@@ -297,7 +297,7 @@ def mlp_predict(layers, X, activation, xp=np):
 @register_problem(
     "mlp_regression",
     description="A small tanh MLP for regression, parameters as a list of layers "
-    "(the neural-net notebook's list of dicts)",
+    "(the list of dicts of “Intro to neural net training with autograd”)",
     formula="yhat = MLP(X); f = 0.5/sigma^2 * sum_n (y_n - yhat_n)^2; " + SIGMA_TEXT,
     parameters="layers: [{w (n_in, n_out), b (n_out,)}, ...]",
     options=MLPOptions,
