@@ -61,6 +61,9 @@ def _timed_columns(lines: list[str]) -> list[str]:
             out.append(line)
             continue
         headers = {i for i, cell in enumerate(cells) if cell.strip() in TIME_HEADERS}
+        if headers == {1} and cells[2].strip():  # a record (a table too wide, one per row): │ time (s) │ 0.46 │
+            out.append("│".join([*cells[:2], " <time> ", *cells[3:]]))
+            continue
         if headers:
             timed = headers
         elif timed:
