@@ -8,7 +8,7 @@ process, interleaved, over several repeats (the median is reported):
 - optrun: ``optrun.run`` with full logging (trace.csv streamed to disk, no
           progress bar, no plots); the time is the runner loop's wall time
           (summary.json's ``wall_time_s``), not config parsing;
-- seed:   the seed notebooks' own loops (seed 004's
+- seed:   the teaching notebooks' own loops ("Intro to neural net training with autograd"'s
           ``run_many_iters_of_gradient_descent`` for arrays and
           ``..._with_list_of_dict`` for layered parameters), re-implemented.
 
@@ -81,7 +81,7 @@ def run_optrun(problem: dict, step: float, n: int, folder: str) -> float:
 
 
 def seed_arrays(problem: dict, step: float, n: int) -> float:
-    """Seed 004, run_many_iters_of_gradient_descent (for a single array x_D)."""
+    """"Intro to neural net training with autograd", run_many_iters_of_gradient_descent (for a single array x_D)."""
     objective, params = build(problem)
     (key,) = params
     f = lambda x: objective({key: x})  # noqa: E731
@@ -100,7 +100,7 @@ def seed_arrays(problem: dict, step: float, n: int) -> float:
 
 
 def seed_list_of_dict(problem: dict, step: float, n: int) -> float:
-    """Seed 004, run_many_iters_of_gradient_descent_with_list_of_dict (printing removed)."""
+    """"Intro to neural net training with autograd", run_many_iters_of_gradient_descent_with_list_of_dict (printing removed)."""
     objective, params = build(problem)
     if "layers" in params:
         f = lambda layers: objective({"layers": layers})  # noqa: E731

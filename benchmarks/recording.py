@@ -88,7 +88,7 @@ def child(case: str, repeats: int, scale: int) -> dict:
     if case.startswith("memory-"):  # memory-FORMAT-ROWS: one run in this fresh process
         return memory(case.split("-")[1], int(case.split("-")[2]) // scale, folder)
     if case == "mlp-loop":
-        return {"per_row": two_lengths(lambda n: compiled_alone(MLP, 1e-6, n, folder), 2_000, 20_000 // scale, repeats)}
+        return {"per_row": two_lengths(lambda n: compiled_alone(MLP, 1e-6, n, folder), 2_000 // scale, 20_000 // scale, repeats)}
     from optrun.engine.record import execute
 
     problem, step, every, n1, n2 = CASES[case]

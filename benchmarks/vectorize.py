@@ -71,7 +71,7 @@ def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> 
 def forget_compiles() -> None:
     """Each variant compiles as a fresh sweep process does: once (the sequential
     runs reuse the first run's compile, optrun.engine.prepare._reused)."""
-    from optrun.commands import prepare
+    from optrun.engine import prepare
     from optrun.core import compiled
 
     prepare._OBJECTIVES.clear()
