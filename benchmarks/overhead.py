@@ -81,7 +81,7 @@ def run_optrun(problem: dict, step: float, n: int, folder: str) -> float:
 
 
 def seed_arrays(problem: dict, step: float, n: int) -> float:
-    """"Intro to neural net training with autograd", run_many_iters_of_gradient_descent (for a single array x_D)."""
+    """“Intro to neural net training with autograd”, run_many_iters_of_gradient_descent (for a single array x_D)."""
     objective, params = build(problem)
     (key,) = params
     f = lambda x: objective({key: x})  # noqa: E731
@@ -100,7 +100,7 @@ def seed_arrays(problem: dict, step: float, n: int) -> float:
 
 
 def seed_list_of_dict(problem: dict, step: float, n: int) -> float:
-    """"Intro to neural net training with autograd", run_many_iters_of_gradient_descent_with_list_of_dict (printing removed)."""
+    """The neural-net notebook's run_many_iters_of_gradient_descent_with_list_of_dict (printing removed)."""
     objective, params = build(problem)
     if "layers" in params:
         f = lambda layers: objective({"layers": layers})  # noqa: E731

@@ -88,7 +88,11 @@ def child(case: str, repeats: int, scale: int) -> dict:
     if case.startswith("memory-"):  # memory-FORMAT-ROWS: one run in this fresh process
         return memory(case.split("-")[1], int(case.split("-")[2]) // scale, folder)
     if case == "mlp-loop":
-        return {"per_row": two_lengths(lambda n: compiled_alone(MLP, 1e-6, n, folder), 2_000 // scale, 20_000 // scale, repeats)}
+        return {
+            "per_row": two_lengths(
+                lambda n: compiled_alone(MLP, 1e-6, n, folder), 2_000 // scale, 20_000 // scale, repeats
+            )
+        }
     from optrun.engine.record import execute
 
     problem, step, every, n1, n2 = CASES[case]
@@ -133,6 +137,7 @@ def vectorize(repeats: int, folder: str) -> dict:
     from optrun.config import load_config
     from optrun.core.compiled import minimize_compiled_batch
     from optrun.engine.prepare import prepare
+
     try:
         from optrun.engine.batch import execute_batch
     except ImportError:  # (the baseline tree: before it had a module of its own)

@@ -71,8 +71,8 @@ def sweep_seconds(folder: Path, seeds: int, sizes: list[float], *extra: str) -> 
 def forget_compiles() -> None:
     """Each variant compiles as a fresh sweep process does: once (the sequential
     runs reuse the first run's compile, optrun.engine.prepare._reused)."""
-    from optrun.engine import prepare
     from optrun.core import compiled
+    from optrun.engine import prepare
 
     prepare._OBJECTIVES.clear()
     compiled.chunk._CHUNKS.clear()
