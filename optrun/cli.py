@@ -100,7 +100,7 @@ from optrun import cli_grad  # noqa: E402, F401
 @ends
 @stops("the plots drawn before it are whole, the others not drawn")
 def plot(run_dir: RunDir, quiet: Quiet = False, problems: Problems = None) -> int:
-    """Redraw a run's plots from its files (also for interrupted runs)."""
+    """Redraw a run's plots from its files (also for interrupted runs), or a sweep directory's."""
     from optrun.commands.show import plot_command
 
     return plot_command(run_dir, problems, quiet)
@@ -111,13 +111,18 @@ def plot(run_dir: RunDir, quiet: Quiet = False, problems: Problems = None) -> in
 @stops(NOTHING)
 def show(
     run_dir: Annotated[
-        Path, typer.Argument(metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP) or a bench directory.")
+        Path,
+        typer.Argument(
+            metavar="DIR", help="A run directory (outputs/NAME/TIMESTAMP), or a sweep or bench directory (its table)."
+        ),
     ],
     quiet: Quiet = False,
-    json_out: Annotated[bool, Json("the run's summary.json (with run_dir and its config)")] = False,
+    json_out: Annotated[
+        bool, Json("the run's summary.json (with run_dir and its config), or a sweep's or bench's results")
+    ] = False,
     problems: Problems = None,
 ) -> int:
-    """Print a run's summary table and its resolved config (a bench directory: its table)."""
+    """Print a run's summary table and its resolved config (a sweep or bench directory: its table)."""
     from optrun.commands.show import show_command
 
     return show_command(run_dir, json_out, problems, quiet)

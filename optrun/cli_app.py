@@ -108,7 +108,13 @@ Problems = Annotated[
         help="Folder of user problem files (default: ./problems). These files are code and run as code.",
     ),
 ]
-RunDir = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory (outputs/NAME/TIMESTAMP).")]
+RunDir = Annotated[
+    Path,
+    typer.Argument(
+        metavar="RUN_DIR",
+        help="A run directory (outputs/NAME/TIMESTAMP) or a sweep directory (sweep.png and each finished run's plots).",
+    ),
+]
 Quiet = Annotated[
     bool, Flag("--quiet", "-q", help="No progress bar and no tables; a failure still prints one line on stderr.")
 ]

@@ -57,22 +57,31 @@ def _type(param: Any) -> click.ParamType:
     return types.get(kind, click.STRING)
 
 
+# the Default column of an option whose default the help text gives (--workers: every usable core) or that
+# has none (--set); mkdocs-click would print "None"
+NO_DEFAULT = "-"
+
+
 def _option(param: Any) -> click.Option:
     """An option as help shows it."""
     opts = list(param.opts)
     if param.secondary_opts:  # --plots/--no-plots
         opts[0] += "/" + "/".join(param.secondary_opts)
-    return click.Option(
+    default = _default(param)
+    option = click.Option(
         [param.name, *opts],
         type=_type(param),
         is_flag=param.is_flag,
         multiple=param.multiple,
-        default=_default(param),
+        default=default,
         required=param.required,
         help=_text(param.help),
         metavar=param.metavar or None,
         hidden=param.hidden,
     )
+    if default is None and not param.required:
+        option.default = NO_DEFAULT  # set after construction: only shown, never parsed (cli never runs)
+    return option
 
 
 # -h/--help as optrun's commands take it (Click's own shows its internal "unset" default)
