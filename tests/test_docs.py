@@ -8,6 +8,7 @@ into the checkout (a calibrated config, a report.html), which is checked too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from pathlib import Path
@@ -20,13 +21,31 @@ PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
 SHIPPED = ("configs", "problems", "suites", "examples")
 
 
-def _registries():
-    from optrun.core.initializers import INITIALIZERS
-    from optrun.core.optimizers import OPTIMIZERS
-    from optrun.core.optimizers.schedules import SCHEDULES
-    from optrun.core.problems import PROBLEMS, SUITES
+@contextlib.contextmanager
+def _as_a_fresh_python():
+    """A page's Python runs as in a new interpreter: no user problem that an
+    earlier test of this process loaded (from another folder: a clash) is
+    registered; what the page loads and registers is gone afterwards."""
+    from optrun.config import plugins
 
-    return (PROBLEMS, SUITES, OPTIMIZERS, INITIALIZERS, SCHEDULES)
+    registries = plugins._registries()
+    entries = [dict(registry._entries) for registry in registries]
+    state = (plugins._loaded, plugins._shipped, plugins._files, plugins._origins)
+    saved = [container.copy() for container in state]
+    for registry in registries:
+        for name in [n for n in registry if (registry.kind, n) in plugins._origins]:
+            registry.unregister(name)
+    for container in state:
+        container.clear()
+    try:
+        yield
+    finally:
+        for registry, before in zip(registries, entries):
+            registry._entries.clear()
+            registry._entries.update(before)
+        for container, before in zip(state, saved):
+            container.clear()
+            container.update(before)
 
 
 def _checkout_state() -> dict[str, tuple[int, int]]:
@@ -47,17 +66,12 @@ def test_every_example_on_the_page_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(scratch)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("COLUMNS", "80")
-    registries = [(registry, dict(registry._entries)) for registry in _registries()]
     before = _checkout_state()
     document = docs_sybil().parse(page)
     document.namespace["scratch"] = str(scratch)
-    try:
+    with _as_a_fresh_python():
         for example in document:
             example.evaluate()
-    finally:
-        for registry, entries in registries:  # a page's Python may register a problem: not for the next test
-            registry._entries.clear()
-            registry._entries.update(entries)
     after = _checkout_state()
     changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert not changed, f"{page.name}'s examples wrote into the checkout: {sorted(changed)}"
