@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
+from pydantic import Field, PlainSerializer, PlainValidator, TypeAdapter, ValidationError, WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from optrun.core.errors import ConfigError
@@ -215,5 +215,7 @@ StepSize = Annotated[
     float | ScheduleOptions,
     PlainValidator(_validate_step_size),
     PlainSerializer(_serialize_step_size),
+    # a plain validator has no schema of its own before pydantic 2.10; optrun.config.schema writes the real one
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "object"}]}),
 ]
 """A ``step_size`` option: a positive number, or a schedule mapping."""
