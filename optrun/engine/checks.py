@@ -61,7 +61,8 @@ class CheckResult:
         if record is None or not record.sensitive:
             return ""
         spread = ", ".join(f"{k} by {v:.2g}" for k, v in record.spread.items() if v)
-        return f"rounding-sensitive: last-bit changes move {spread} (tolerance {record.margin:g}x that)"
+        margin = f"{record.margin:g}x the largest deviation seen"
+        return f"rounding-sensitive: last-bit changes move {spread} (tolerance {margin})"
 
     @property
     def why(self) -> str:
