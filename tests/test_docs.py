@@ -57,6 +57,7 @@ def _checkout_state() -> dict[str, tuple[int, int]]:
 
 
 @pytest.mark.slow
+@pytest.mark.long  # a page takes up to half a minute: started first, so that none is left running alone at the end
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: str(page.relative_to(REPO)))
 def test_every_example_on_the_page_runs(page, tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
