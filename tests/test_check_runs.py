@@ -68,6 +68,7 @@ def test_a_passing_check_leaves_no_outputs_and_no_temporary_folder(site):
     assert "run directory" not in (folder / "j.xml").read_text()  # no path to something removed
 
 
+@pytest.mark.slow  # several end-to-end checks: the fast subset keeps the one-config ones
 def test_the_runs_of_failing_configs_are_kept_and_named_the_passing_ones_removed(site):
     folder, scratch = site
     args = ("check", "ok.yaml", "wrong.yaml", "div.yaml", "bad.yaml", "--workers", "2", "--junit", "j.xml")
@@ -91,6 +92,7 @@ def test_the_runs_of_failing_configs_are_kept_and_named_the_passing_ones_removed
     assert cases["ok.yaml"].find("system-out") is None and cases["bad.yaml"].find("system-out") is None
 
 
+@pytest.mark.slow  # several end-to-end checks: the fast subset keeps the one-config ones
 def test_quiet_and_json_name_the_kept_runs_too(site):
     _, scratch = site
     quiet = optrun(site, "check", "ok.yaml", "wrong.yaml", "--workers", "1", "--quiet")
@@ -110,6 +112,7 @@ def test_quiet_and_json_name_the_kept_runs_too(site):
     assert len(check_folders(scratch)) == 2  # each failing check keeps its own folder
 
 
+@pytest.mark.slow  # several end-to-end checks: the fast subset keeps the one-config ones
 def test_keep_runs_keeps_every_run_as_dir_name_timestamp_for_show_and_compare(site):
     folder, scratch = site
     result = optrun(site, "check", "ok.yaml", "wrong.yaml", "--keep-runs", "kept/runs", "--workers", "2")
@@ -146,6 +149,7 @@ def test_keep_runs_that_is_a_file_and_keep_runs_with_calibrate_are_refused(site)
     assert not (folder / "x").exists() and not (folder / "outputs").exists() and check_folders(scratch) == []
 
 
+@pytest.mark.slow  # several end-to-end checks: the fast subset keeps the one-config ones
 def test_update_records_no_runs_in_outputs(site):
     folder, scratch = site
     result = optrun(site, "check", "wrong.yaml", "--update", "--workers", "1", timeout=300)
