@@ -17,7 +17,7 @@ from optrun.commands.common import say, shown, visible
 from optrun.commands.tables import Breakable, print_table
 from optrun.core.errors import ConfigError, short
 from optrun.engine.calibrate import CalibrationResult, calibrate_configs
-from optrun.engine.check_runs import CheckRuns, check_runs
+from optrun.engine.check_runs import KEPT, CheckRuns, check_runs
 from optrun.engine.checks import ERROR, FAIL, INTERRUPTED, NOT_RUN, PASS, SKIP, CheckResult, find_configs, run_checks
 from optrun.engine.rewrite import update_all
 
@@ -253,7 +253,7 @@ def _check(
             code = max(code, 1) if strict else code
         if code >= 128:  # stopped by a signal: what ran is reported, nothing is rewritten
             cut = [r for r in results if r.outcome in (INTERRUPTED, NOT_RUN)]
-            kept = [r for r in results if r.outcome in (FAIL, ERROR) and r.run_dir]  # (quiet: named here)
+            kept = [r for r in results if r.outcome in KEPT and r.run_dir]  # (quiet: named here)
             err.print(
                 f"interrupted by {signal_name(code - 128)}: {len(results) - len(cut)} of {len(results)} configs checked"
                 + (f"; JUnit report: {junit}" if junit is not None else "")

@@ -3,8 +3,9 @@
 A check's runs are evidence for the moment, not results to collect, so they
 never go to the configs' ``output.dir`` (``./outputs``):
 
-- By default they go to a new temporary folder, ``optrun-check-XXXXXXXX`` in
-  the system's temporary directory (``$TMPDIR``, else ``/tmp``), laid out as
+- By default they go to a new temporary folder, named ``optrun-check-``
+  and eight random characters (``tempfile.mkdtemp``), in the system's
+  temporary directory (``$TMPDIR``, else ``/tmp``), laid out as
   ``output.dir`` is: ``<folder>/<config name>/<timestamp>``. A config that
   passes (or was interrupted) has its run directory removed as soon as it is
   back; the run directories of the configs that failed (a failed
