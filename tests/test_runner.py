@@ -330,7 +330,7 @@ def test_each_status_says_what_it_means():
     from optrun.core.status import Status, status
 
     assert [s.value for s in Status if s.success] == ["converged", "max_iter", "max_fev", "time_limit", "evaluated"]
-    assert [s.value for s in Status if s.failure] == ["diverged", "failed"]
+    assert [s.value for s in Status if s.failure] == ["diverged", "infeasible", "failed"]
     assert [s.value for s in Status if not s.finished] == ["interrupted"]
     assert status("error") is None and status("converged") is Status.CONVERGED
 

@@ -21,6 +21,7 @@ SCIPY = {
     "trust-exact": "trust-exact",
     "nelder-mead": "Nelder-Mead",
 }
+CONSTRAINED = {"tnc": "TNC", "slsqp": "SLSQP", "trust-constr": "trust-constr"}  # tests/test_scipy_constrained.py
 
 
 run = run_plainly
@@ -70,7 +71,7 @@ def direct_scipy(problem, name):
 
 def test_every_scipy_entry_is_in_the_table():
     """The tests below cover every SciPy-backed entry (the ones that evaluate their own iterates)."""
-    assert sorted(n for n, e in OPTIMIZERS.items() if e.remember_last) == sorted(SCIPY)
+    assert sorted(n for n, e in OPTIMIZERS.items() if e.remember_last) == sorted({**SCIPY, **CONSTRAINED})
 
 
 @pytest.mark.slow
@@ -300,7 +301,7 @@ def test_scipy_entries_declare_that_the_oracle_remembers_the_last_point():
     from optrun.engine.prepare import prepare
 
     for name, entry in OPTIMIZERS.items():
-        assert entry.remember_last == (name in SCIPY)
+        assert entry.remember_last == (name in SCIPY or name in CONSTRAINED)
     assert prepare(load_config({"problem": "rosenbrock", "optimizer": "lbfgs"})).oracle.remember_last
     assert not prepare(load_config({"problem": "rosenbrock", "optimizer": "gd"})).oracle.remember_last
     from optrun.core.oracle import Oracle

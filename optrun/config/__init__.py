@@ -10,7 +10,7 @@ again gives the same config.
 
 from __future__ import annotations
 
-import re
+import dataclasses
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,43 +19,16 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from optrun.config.constraints import ConstraintConfig, FeasibleKeys
 from optrun.config.expect import ExpectConfig
+from optrun.config.names import NAME_PATTERN, default_name, is_valid_name, name_from_stem  # noqa: F401
 from optrun.config.sweep import SweepConfig
 from optrun.core.backend import DEFAULT as DEFAULT_BACKEND
 from optrun.core.backend import check_backend
 from optrun.core.errors import ConfigError, short_repr
+from optrun.core.feasible import DEFAULT_TOL as DEFAULT_FEASIBILITY_TOL
 from optrun.core.options import Options, validate
 from optrun.core.safe_yaml import parse_yaml, read_yaml_file
-
-# a run name becomes a folder name: letters (any script) and digits, '.', '_' and '-',
-# starting with a letter or digit, at most 100 characters; fullmatch, so no trailing newline
-NAME_PATTERN = r"[^\W_][\w.-]{0,99}"
-
-
-def is_valid_name(name: str) -> bool:
-    return re.fullmatch(NAME_PATTERN, name) is not None
-
-
-def name_from_stem(stem: str, fallback: str = "run") -> str:
-    """A run name from a config file's stem (or another name): letters of
-    every script are kept (NFC, so 'Übung' stays 'Übung'); anything else a
-    folder name must not hold becomes '_'; ``fallback`` when nothing usable is left."""
-    text = unicodedata.normalize("NFC", stem)
-    name = re.sub(r"[^\w.-]", "_", text).lstrip("._-")[:100]
-    return name if is_valid_name(name) else fallback
-
-
-def default_name(stem: str, problem: str, function: Any = None) -> str:
-    """The run name when a config has no ``name:`` (its runs go to
-    ``outputs/<name>/<timestamp>``): a config file's stem; for a mapping
-    (``optrun.run({...})``, ``stem`` ""), the problem's name; for a Python
-    function (``optrun.minimize``), the function's ``__name__`` (a lambda's as
-    ``lambda``), or ``python`` when that leaves no usable name."""
-    if stem:
-        return name_from_stem(stem)
-    if function is not None:
-        return name_from_stem(function.name, fallback="python")
-    return name_from_stem(problem)
 
 
 # ---------------------------------------------------------------- sections
@@ -74,6 +47,12 @@ class StopConfig(Options):
     )
     time_limit: float | None = Field(default=None, gt=0, description="stop after this many seconds (null: none)")
     divergence: float = Field(default=1e100, gt=0, description="|f| above this counts as diverged")
+    feasibility_tol: float = Field(
+        default=DEFAULT_FEASIBILITY_TOL,
+        gt=0,
+        description="with bounds or constraints: a point whose largest violation is at most this is feasible; "
+        "a run that ends farther out ends infeasible",
+    )
 
 
 class OutputConfig(Options):
@@ -112,7 +91,7 @@ class OutputConfig(Options):
         return value
 
 
-class _TopLevel(Options):
+class _TopLevel(FeasibleKeys):
     name: str | None = Field(None, description="the run's name, a folder name (null: the config file's stem)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds random initializers (and random default starts)")
     backend: str = Field(
@@ -172,19 +151,29 @@ class Config:
     source: str = ""
     warnings: tuple[str, ...] = ()  # e.g. a data path found only relative to the working folder
     backend: str = DEFAULT_BACKEND  # optrun.core.backend: "autograd" or "jax"
+    bounds: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # optrun.config.constraints
+    constraints: tuple[ConstraintConfig, ...] = ()
+    clip_to_bounds: bool = False  # init.clip_to_bounds: a start outside the bounds is moved inside
 
     def resolved(self) -> dict[str, Any]:
+        stop = self.stop.model_dump(mode="json")
+        if not (self.bounds or self.constraints) and self.stop.feasibility_tol == DEFAULT_FEASIBILITY_TOL:
+            del stop["feasibility_tol"]  # a run without bounds or constraints records what it always did
         data: dict[str, Any] = {
             "name": self.name,
             "seed": self.seed,
             "backend": self.backend,
             "problem": self.problem.resolved(),
-            "init": self.init.resolved(),
+            "init": {**self.init.resolved(), **({"clip_to_bounds": True} if self.clip_to_bounds else {})},
             "optimizer": self.optimizer.resolved(),
             "fix": dict(self.fix),
-            "stop": self.stop.model_dump(mode="json"),
-            "output": self.output.model_dump(mode="json"),
         }
+        if self.bounds:
+            data["bounds"] = dict(self.bounds)
+        if self.constraints:
+            data["constraints"] = [c.model_dump(mode="json") for c in self.constraints]
+        data["stop"] = stop
+        data["output"] = self.output.model_dump(mode="json")
         if self.expect is not None:
             data["expect"] = self.expect.model_dump(mode="json", exclude_none=True)
         if self.sweep is not None:
@@ -319,6 +308,7 @@ def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Confi
     )
     context = {"paths": paths}
     check_backend(top.backend)  # known and installed (jax itself is imported only when a run uses it)
+    init, clip_to_bounds = _clip_option(top.init)
     problem = (
         _section(top.problem, "problem", "name", PROBLEMS, context, hint=where)
         if function is None
@@ -330,7 +320,7 @@ def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Confi
         seed=top.seed,
         backend=top.backend,
         problem=problem,
-        init=_section(top.init, "init", "kind", INITIALIZERS, context),
+        init=_section(init, "init", "kind", INITIALIZERS, context),
         optimizer=_section(top.optimizer, "optimizer", "name", OPTIMIZERS, context),
         fix=top.fix,
         stop=top.stop,
@@ -339,7 +329,22 @@ def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Confi
         sweep=top.sweep,
         source=source,
         warnings=tuple(paths.warnings),
+        bounds=top.bounds,
+        constraints=tuple(top.constraints),
+        clip_to_bounds=clip_to_bounds,
     )
+
+
+def _clip_option(init: str | dict[str, Any]) -> tuple[str | dict[str, Any], bool]:
+    """``init`` without ``clip_to_bounds`` (an option of every initializer, kept
+    apart from the entry's own options) and its value."""
+    if not isinstance(init, dict) or "clip_to_bounds" not in init:
+        return init, False
+    rest = {k: v for k, v in init.items() if k != "clip_to_bounds"}
+    clip = init["clip_to_bounds"]
+    if not isinstance(clip, bool):
+        raise ConfigError(f"must be true or false, got {short_repr(clip)}", path="init.clip_to_bounds")
+    return (rest if set(rest) != {"kind"} else rest["kind"]), clip
 
 
 def _section(

@@ -45,8 +45,17 @@ class Oracle:
 
     MEMO_SIZE = 4  # points kept with remember_last: a trust region's rejected trial leaves the iterate two points back
 
-    def __init__(self, fun: Callable[[np.ndarray], Any], remember_last: bool = False, backend: Backend | None = None):
+    def __init__(
+        self,
+        fun: Callable[[np.ndarray], Any],
+        remember_last: bool = False,
+        backend: Backend | None = None,
+        feasible: Any = None,
+    ):
         self.backend = backend if backend is not None else get_backend()
+        # the run's bounds and constraints (an optrun.core.feasible.Feasible), or None: methods that take
+        # them read them here (SciPy's, a projected line search), and the runner keeps the best feasible point
+        self.feasible = feasible
         self.objective = fun  # the flat objective itself: the compiled loop builds (and keeps) its chunks from it
         self.fun = self.backend.jit(fun)
         self._value_and_grad = self.backend.value_and_grad(fun)

@@ -58,6 +58,48 @@ class KnownMinimum:
         return {"fun": self.fun, "params": self.params}
 
 
+@dataclass(frozen=True)
+class Feasibility:
+    """What a run with bounds or constraints says of them: the tolerance, the
+    largest violation at the start, and each constraint's value with the
+    largest violation at the end and at the best point (the best *feasible*
+    one: the lowest f among rows whose violation is at most ``tol``; None
+    when no row was feasible). Each point is ``{"violation": v, "values":
+    [{"type", "constraint", "value"}, ...]}``."""
+
+    tol: float
+    start_violation: float
+    end: dict[str, Any]
+    best: dict[str, Any] | None
+
+    @property
+    def start_feasible(self) -> bool:
+        return self.start_violation <= self.tol
+
+    @classmethod
+    def of(cls, feasible: Any, x0: Any, x: Any, best_x: Any) -> Feasibility:
+        """From a run's :class:`optrun.core.feasible.Feasible`, its start, final and best feasible points."""
+        return cls(
+            tol=feasible.tol,
+            start_violation=feasible.violation(x0),
+            end=feasible.report(x),
+            best=feasible.report(best_x) if best_x is not None else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "feasibility_tol": self.tol,
+            "start": {"violation": self.start_violation, "feasible": self.start_feasible},
+            "end": self.end,
+            "best": self.best,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Feasibility:
+        violation = data["start"]["violation"]
+        return cls(data["feasibility_tol"], math.inf if violation is None else violation, data["end"], data["best"])
+
+
 @dataclass(frozen=True, kw_only=True)
 class Summary:
     """A run's result: the fields of ``summary.json``, typed.
@@ -93,6 +135,8 @@ class Summary:
     versions: dict[str, str] | None = None  # python, numpy, autograd, optrun
     machine: dict[str, Any] | None = None  # optrun.core.machine.machine_info
     io_error: str | None = None  # the trace could not be written: the run is recorded as failed
+    # a run with bounds or constraints: their values and violations (best is then the best feasible point)
+    constraints: Feasibility | None = None
 
     @property
     def gap(self) -> float | None:
@@ -126,6 +170,8 @@ class Summary:
             "versions": self.versions,
             "machine": self.machine,
         }
+        if self.constraints is not None:
+            data["constraints"] = self.constraints.to_json()
         if self.io_error is not None:
             data["io_error"] = self.io_error
         return data
@@ -160,6 +206,7 @@ class Summary:
             versions=data.get("versions"),
             machine=data.get("machine"),
             io_error=data.get("io_error"),
+            constraints=Feasibility.from_json(data["constraints"]) if data.get("constraints") else None,
         )
 
 
@@ -190,6 +237,16 @@ def _type_problem(
     return "" if check(value) else f"'{where}{key}' should be {what}, got {_shown(value)}"
 
 
+def _is_feasibility(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, dict)
+        and _is_number(value.get("feasibility_tol"))
+        and isinstance(value.get("start"), dict)
+        and isinstance(value.get("end"), dict)
+        and (value.get("best") is None or isinstance(value.get("best"), dict))
+    )
+
+
 def _is_status(value: Any) -> bool:
     return isinstance(value, str) and value in Status._value2member_map_
 
@@ -216,6 +273,7 @@ _FIELDS: tuple[tuple[str, Callable[[Any], bool], str, bool], ...] = (
     ("versions", lambda v: isinstance(v, dict), "an object", True),
     ("machine", lambda v: v is None or isinstance(v, dict), "an object or null", True),
     ("io_error", lambda v: isinstance(v, str), "a string", True),
+    ("constraints", _is_feasibility, "an object with feasibility_tol, start, end and best", True),
 )
 
 

@@ -17,6 +17,7 @@ also holds the run's signal handling (:class:`SignalFlag`, :class:`Interrupted`)
 
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -220,11 +221,15 @@ def minimize(
     step_size = math.nan
     evaluate = oracle.iterate
     shape = x.shape
+    project = optimizer.project  # bounds on a projected method: each new iterate is clipped into the box
+    feasible = getattr(oracle, "feasible", None)  # bounds or constraints: the best point is the best feasible one
+    best_x = None
+    norm_of = _norm if feasible is None or feasible.box is None else functools.partial(_projected_norm, feasible.box)
 
     try:
         with np.errstate(all="ignore"):
             f, g = evaluate(x, gradient) if stop.max_iter else _counted(oracle, x, gradient)
-            grad_norm = math.sqrt(float(cast(np.ndarray, g) @ g)) if gradient else math.nan
+            grad_norm = norm_of(x, g) if gradient else math.nan
             where = optimizer_label
             state = optimizer.init(x)
             if not isinstance(state, OptimizerState):
@@ -244,7 +249,10 @@ def minimize(
                 where, details["at"] = "an observer", k  # a failing observer (a user's, in the notebook API) is named
                 for rec in record:
                     rec(k, f, grad_norm, step_size, t, oracle.nfev, oracle.njev, x, g)
-                best_fun, best_iter = best_point(f, k, best_fun, best_iter)
+                if feasible is None:
+                    best_fun, best_iter = best_point(f, k, best_fun, best_iter)
+                elif feasible.feasible(x) and best_point(f, k, best_fun, best_iter)[1] == k:  # best feasible row
+                    best_fun, best_iter, best_x = f, k, x
                 # -- the stop rules (optrun.core.stopping), in their order
                 nit = getattr(state, "method_nit", k) if own_count else k
                 signaled = interrupt.signum if interrupt is not None else None
@@ -267,12 +275,12 @@ def minimize(
                 step_size = step_size_of(state)
                 if np.shape(step) != shape:
                     raise ContractError(f"update returned a step of shape {np.shape(step)} for x of shape {shape}")
-                x_new = x + step
+                x_new = x + step if project is None else project(x + step)
                 where = objective
                 f_new, g = evaluate(x_new, gradient)
                 x, prev_f, f = x_new, f, f_new
                 if gradient:
-                    grad_norm = math.sqrt(float(cast(np.ndarray, g) @ g))
+                    grad_norm = norm_of(x, g)
                 k += 1
     except OptimizerFinished as exc:
         reason = "optimizer_converged" if exc.success else "optimizer_failed"
@@ -323,8 +331,22 @@ def minimize(
         wall_time_s=clock() - start,
         signum=signum,
         nhev=oracle.nhev,
+        best_x=best_x,
     )
     return ended if not closing else _close_failed(ended, closing)
+
+
+def _norm(x: np.ndarray, g: Any) -> float:
+    """The gradient's 2-norm (what the grad_tol rule and the trace's grad_norm measure)."""
+    return math.sqrt(float(g @ g))
+
+
+def _projected_norm(box: Any, x: np.ndarray, g: Any) -> float:
+    """With bounds: the norm of the projected gradient ``P(x - g) - x`` (0 at a
+    minimum on the boundary, where the gradient itself is not), which
+    grad_tol and the trace's grad_norm then measure, as L-BFGS-B's pgtol does."""
+    d = box.project(x - g) - x
+    return math.sqrt(float(d @ d))
 
 
 def _close(optimizer: Optimizer, label: str, interrupt: SignalFlag | None) -> str:

@@ -1,7 +1,7 @@
 """Run statuses and what each one means, in one place.
 
 A run ends ``converged``, ``max_iter``, ``max_fev``, ``time_limit``, ``evaluated``,
-``diverged``, ``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
+``diverged``, ``infeasible``, ``interrupted`` or ``failed`` (README, "Runs, statuses and exit codes").
 Commands ask a status what it means instead of listing statuses:
 ``success`` (a result: the run ended by its stop rules), ``failure`` (exit
 1 for ``run``, a failed check, a failed sweep point) and ``finished`` (not
@@ -21,6 +21,7 @@ class Status(str, Enum):
     TIME_LIMIT = "time_limit"
     EVALUATED = "evaluated"  # stop.max_iter 0: f (and the gradient) at the start, no step taken
     DIVERGED = "diverged"
+    INFEASIBLE = "infeasible"  # ended by its stop rules, but outside the bounds or constraints (feasibility_tol)
     INTERRUPTED = "interrupted"
     FAILED = "failed"
 
@@ -35,8 +36,8 @@ class Status(str, Enum):
 
     @property
     def failure(self) -> bool:
-        """The run blew up (diverged) or raised (failed)."""
-        return self in (Status.DIVERGED, Status.FAILED)
+        """The run blew up (diverged), raised (failed) or ended outside its constraints (infeasible)."""
+        return self in (Status.DIVERGED, Status.FAILED, Status.INFEASIBLE)
 
     @property
     def finished(self) -> bool:
@@ -44,7 +45,9 @@ class Status(str, Enum):
         return self is not Status.INTERRUPTED
 
 
-StatusName = Literal["converged", "max_iter", "max_fev", "time_limit", "evaluated", "diverged", "interrupted", "failed"]
+StatusName = Literal[
+    "converged", "max_iter", "max_fev", "time_limit", "evaluated", "diverged", "infeasible", "interrupted", "failed"
+]
 assert set(get_args(StatusName)) == {s.value for s in Status}  # one list, checked at import
 
 

@@ -71,6 +71,12 @@ TERMINATION: dict[str, tuple[Status, str]] = {
     # caused: a failure of this run, never optrun's exit status
     "exited": (Status.FAILED, "{where} {did} while computing iteration {at}"),
     "contract": (Status.FAILED, "{where} broke the optimizer contract at iteration {at}: {problem}"),
+    # a run with bounds or constraints that ended by its stop rules outside the feasible set (with_feasibility)
+    "infeasible": (
+        Status.INFEASIBLE,
+        "{ended}; but the final point is infeasible: largest violation {violation:.3g} > feasibility_tol "
+        "{feasibility_tol:g}",
+    ),
     "optimizer_converged": (Status.CONVERGED, "{optimizer_message}"),
     "optimizer_failed": (Status.FAILED, "{optimizer_message}"),
     # a method that stalled at the limit of floating-point precision (see ``stalled_reason``):
@@ -329,6 +335,7 @@ class Outcome:
     wall_time_s: float
     signum: int | None = None
     nhev: int = 0  # Hessians and Hessian-vector products
+    best_x: np.ndarray | None = None  # the best feasible point, kept when the run has bounds or constraints
 
 
 def termination_message(
@@ -376,6 +383,7 @@ def outcome(
     wall_time_s: float,
     signum: int | None,
     nhev: int = 0,
+    best_x: np.ndarray | None = None,
 ) -> Outcome:
     """The :class:`Outcome` of a run that ended for ``reason`` (its status from
     :data:`TERMINATION`, its message from :func:`termination_message`, which
@@ -396,4 +404,24 @@ def outcome(
         wall_time_s=wall_time_s,
         signum=int(signum) if signum else None,
         nhev=nhev,
+        best_x=best_x,
     )
+
+
+def with_feasibility(ended: Outcome, feasible: Any) -> Outcome:
+    """The outcome of a run with bounds or constraints (``feasible``, an
+    :class:`optrun.core.feasible.Feasible`; None: ``ended`` as it is): a run
+    that ended by its stop rules at a point whose largest violation is above
+    ``feasible.tol`` ends ``infeasible`` (its message says how it ended and by
+    how much it misses); any other end stands."""
+    if feasible is None or not ended.status.success:
+        return ended
+    violation = feasible.violation(ended.x)
+    if violation <= feasible.tol:
+        return ended
+    import dataclasses
+
+    message = TERMINATION["infeasible"][1].format(
+        ended=ended.message.rstrip("."), violation=violation, feasibility_tol=feasible.tol
+    )
+    return dataclasses.replace(ended, status=Status.INFEASIBLE, reason="infeasible", message=message)

@@ -21,6 +21,7 @@ from autograd.misc.flatten import flatten
 from optrun.config import Config
 from optrun.core.backend import Backend, get_backend
 from optrun.core.errors import ConfigError, OptrunError, short_repr
+from optrun.core.feasible import ConstraintSpec, Feasible, build_feasible
 from optrun.core.oracle import Oracle
 from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
 from optrun.core.problems import Problem
@@ -41,6 +42,7 @@ class Prepared:
     param_names: list[str] | None  # trace columns, or None beyond output.param_columns
     grad_names: list[str] | None  # grad:<name> trace columns (output.grad_columns): the free entries, or None
     expand: Callable[[np.ndarray], np.ndarray] | None  # free vector -> full vector
+    feasible: Feasible | None = None  # the bounds and constraints (the problem's and the config's), or None
 
     def params(self, x: np.ndarray) -> Params:
         """Free vector -> the full named parameters, in the problem's order."""
@@ -59,9 +61,14 @@ def prepare(config: Config) -> Prepared:
     free = {k: v for k, v in params0.items() if k not in fixed}
     x0, backend_unflatten = backend.ravel(free)  # the same order on every backend: trace columns agree
     x0 = np.asarray(x0, dtype=float)
+    unflatten = backend.fast_unflatten(backend_unflatten, x0.size)
+    feasible = _feasible(config, problem, free, fixed, unflatten, backend)
+    if feasible is not None:
+        x0 = _start_in_bounds(config, feasible, x0, free)
+        problem = _reference_in(config, problem, feasible, free)
+        params0 = {**params0, **plain_leaves(unflatten(x0))}  # a start clipped into the box
     if config.optimizer.entry.check is not None:  # e.g. a dense Hessian that cannot fit in memory
         config.optimizer.entry.check(config.optimizer.options, x0.size)
-    unflatten = backend.fast_unflatten(backend_unflatten, x0.size)
     objective = (
         problem.scalar_objective()
     )  # a vector function (a list of formulas) has nothing to minimize: ConfigError
@@ -74,9 +81,21 @@ def prepare(config: Config) -> Prepared:
     names = leaf_names(params0) if n_total <= config.output.param_columns else None
     expand = _expander(params0, fixed) if fixed and names is not None else None
     grad_names = leaf_names(free) if config.output.grad_columns and n_total <= config.output.param_columns else None
-    oracle = Oracle(flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend)
+    oracle = Oracle(
+        flat_objective, remember_last=config.optimizer.entry.remember_last, backend=backend, feasible=feasible
+    )
     return Prepared(
-        config, problem, params0, fixed, x0, lambda x: plain_leaves(unflatten(x)), oracle, names, grad_names, expand
+        config,
+        problem,
+        params0,
+        fixed,
+        x0,
+        lambda x: plain_leaves(unflatten(x)),
+        oracle,
+        names,
+        grad_names,
+        expand,
+        feasible,
     )
 
 
@@ -232,3 +251,90 @@ def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarr
         return full
 
     return expand
+
+
+# ------------------------------------------------------ bounds and constraints
+def _feasible(
+    config: Config, problem: Problem, free: Params, fixed: Params, unflatten: Callable[[Any], Any], backend: Backend
+) -> Feasible | None:
+    """The run's feasible set (the problem's bounds and constraints, then the
+    config's), checked against the optimizer's capabilities; None when nothing bounds the run."""
+    from optrun.core.problems.formula import check_scalar, compile_expression
+
+    params = {**free, **fixed}
+    specs = list(problem.constraints)
+    for i, c in enumerate(config.constraints):
+        where = f"constraints[{i}].expr"
+        body = compile_expression(c.expr, params, path=where, xp=backend.np)
+        check_scalar(c.expr, params, path=where)
+        specs.append(ConstraintSpec(c.type, body, c.expr))
+    parts = [(problem.bounds, "problem"), (config.bounds, "bounds")]
+    feasible = build_feasible(parts, specs, free, fixed, unflatten, backend, config.stop.feasibility_tol)
+    if feasible is not None:
+        _check_capable(config, problem, feasible)
+    return feasible
+
+
+def _check_capable(config: Config, problem: Problem, feasible: Feasible) -> None:
+    """A one-line ConfigError when the optimizer cannot honour the run's bounds
+    or constraints, naming the methods that can."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    entry = config.optimizer.entry
+
+    def refuse(what: str, mine: bool, capable: list[str]) -> ConfigError:
+        source = f"the config's {what}" if mine else f"problem '{config.problem.name}' has {what}"
+        return ConfigError(
+            f"optimizer '{entry.name}' cannot take {what} ({source}); methods that can: {', '.join(capable)}",
+            path="optimizer.name",
+        )
+
+    listed = [OPTIMIZERS.get(name) for name in OPTIMIZERS.listed()]
+    if feasible.constraints and not entry.constraints:
+        raise refuse("constraints", bool(config.constraints), [e.name for e in listed if e.constraints])
+    if feasible.box is not None and not entry.bounds:
+        raise refuse("bounds", bool(config.bounds), [e.name for e in listed if e.bounds])
+
+
+def _start_in_bounds(config: Config, feasible: Feasible, x0: np.ndarray, free: Params) -> np.ndarray:
+    """The start, which must lie in the box: moved inside with
+    ``init.clip_to_bounds: true``, a one-line ConfigError naming the first
+    entry outside otherwise. (A start that violates constraints is allowed:
+    SLSQP and trust-constr start from infeasible points; the summary says so.)"""
+    box = feasible.box
+    if box is None or box.contains(x0):
+        return x0
+    if config.clip_to_bounds:
+        return box.project(x0)
+    i = int(np.flatnonzero((x0 < box.lower) | (x0 > box.upper))[0])
+    side = f"< low {box.lower[i]:g}" if x0[i] < box.lower[i] else f"> high {box.upper[i]:g}"
+    raise ConfigError(
+        f"the start is outside the bounds: {leaf_names(free)[i]} = {x0[i]:g} {side}; "
+        "start inside them, or set init.clip_to_bounds: true to move the start to the nearest point inside",
+        path="init",
+    )
+
+
+def _reference_in(config: Config, problem: Problem, feasible: Feasible, free: Params) -> Problem:
+    """The problem with the known minimizers the config's bounds and constraints
+    keep: a known (unconstrained) minimum outside them is no minimum of this
+    run, so the summary and the gap leave it out (the note says why)."""
+    import dataclasses
+
+    reference = problem.reference
+    if reference is None or not (config.bounds or config.constraints):
+        return problem
+    inside = []
+    for point in reference.params:
+        if not set(free) <= set(point):
+            continue
+        x, _ = flatten({k: np.asarray(point[k], dtype=float) for k in free})
+        if feasible.feasible(np.asarray(x, dtype=float)):
+            inside.append(point)
+    if inside:
+        return dataclasses.replace(problem, reference=dataclasses.replace(reference, params_=tuple(inside)))
+    note = (
+        f"the problem's known minimum f* = {reference.fun:.10g} lies outside this config's bounds or constraints: "
+        "no known minimum for this run"
+    )
+    return dataclasses.replace(problem, reference=None, note=note)

@@ -28,10 +28,10 @@ from optrun.core import compiled, machine, runner
 from optrun.core.errors import OptrunError, RunIOError
 from optrun.core.outputs import make_given_dir, make_run_dir, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
-from optrun.core.result import Best, KnownMinimum, Summary
+from optrun.core.result import Best, Feasibility, KnownMinimum, Summary
 from optrun.core.runner import Interrupted, SignalFlag
 from optrun.core.status import Status
-from optrun.core.stopping import Outcome
+from optrun.core.stopping import Outcome, with_feasibility
 from optrun.core.trace import TraceGroup, TraceWriter
 from optrun.core.trace_files import FORMATS
 from optrun.engine.prepare import Prepared, prepare
@@ -85,6 +85,9 @@ def build_summary(prep: Prepared, outcome: Outcome, where: dict[str, Any], io_er
         versions=versions(),
         machine=where,
         io_error=io_error,
+        constraints=(
+            Feasibility.of(prep.feasible, prep.x0, outcome.x, outcome.best_x) if prep.feasible is not None else None
+        ),
     )
 
 
@@ -217,7 +220,7 @@ def solve(
             outcome = compiled.minimize_compiled(
                 prep.oracle, start, entry, options, config.stop, observers, interrupt=interrupt
             )
-            return outcome, machine.machine_info()
+            return with_feasibility(outcome, prep.feasible), machine.machine_info()
     optimizer = entry.make(options, prep.oracle)
     with machine.blas_limits(threads):  # also for a BLAS library that make() loaded (SciPy's)
         reference = prep.problem.reference
@@ -230,7 +233,7 @@ def solve(
             interrupt=interrupt,
             known_minimum=reference.fun if reference is not None else None,
         )
-        return outcome, machine.machine_info()
+        return with_feasibility(outcome, prep.feasible), machine.machine_info()
 
 
 def _ended_outside(prep: Prepared, writer: TraceWriter, exc: BaseException, flag: SignalFlag | None) -> Outcome:

@@ -92,6 +92,8 @@ class Optimizer(NamedTuple):
     update: Callable[[np.ndarray, Any, np.ndarray], tuple[np.ndarray, OptimizerState]]
     close: Callable[[], None] | None = None  # release per-run resources (a worker thread) when the run ends
     name: str = ""
+    # the run's box projection (bounds: "projected"): the runner's new iterate is project(x + step)
+    project: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 class StepRule(NamedTuple):
@@ -198,6 +200,12 @@ TRANSFORMS: dict[str, Transform] = {
 # what a method can need besides the gradient the runner hands it (list-optimizers shows these)
 NEEDS = ("gradient", "function values", "Hessian", "Hessian-vector products")
 
+# how a method takes bounds (the entry's ``bounds``; "" for none: a run with bounds is refused)
+BOUNDS = {
+    "scipy": "passed to SciPy, which keeps every iterate inside",
+    "projected": "projected steps: each new iterate is clipped into the box (optax's projection_box)",
+}
+
 
 # --------------------------------------------------------------- registry
 @dataclass(frozen=True)
@@ -226,6 +234,8 @@ class OptimizerEntry:
     compiled: Callable[[Any], Any] | None = None
     # what the code follows, for `optrun describe` ("optax.adam", "Nocedal & Wright, Algorithm 3.1"); "" unknown
     reference: str = ""
+    bounds: str = ""  # how it takes bounds: a key of BOUNDS, or "" (it cannot: a run with bounds is refused)
+    constraints: bool = False  # it takes constraints (SciPy's SLSQP and trust-constr)
 
 
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
@@ -254,6 +264,8 @@ def _entry_problems(
     remember_last: Any,
     compiled: Any = None,
     reference: Any = "",
+    bounds: Any = "",
+    constraints: Any = False,
 ) -> list[str]:
     """What is wrong with an entry, as far as registration can tell."""
     problems = []
@@ -269,8 +281,10 @@ def _entry_problems(
         problems.append(f"needs must be a non-empty tuple from {NEEDS}, got {needs!r}")
     if check is not None and (not callable(check) or not _takes(check, 2)):
         problems.append(f"check must be a function of (options, n) or None, got {_shown(check)}")
-    if not isinstance(pure, bool) or not isinstance(remember_last, bool):
-        problems.append("pure and remember_last must be True or False")
+    if not isinstance(pure, bool) or not isinstance(remember_last, bool) or not isinstance(constraints, bool):
+        problems.append("pure, remember_last and constraints must be True or False")
+    if bounds != "" and bounds not in BOUNDS:
+        problems.append(f"bounds must be '' or one of {tuple(BOUNDS)}, got {bounds!r}")
     if isinstance(transforms, str) or not isinstance(transforms, tuple) or not set(transforms) <= set(TRANSFORMS):
         problems.append(f"transforms must be a tuple from {tuple(TRANSFORMS)}, got {transforms!r}")
     elif isinstance(options, type) and issubclass(options, Options):
@@ -309,6 +323,8 @@ def register_optimizer(
     remember_last: bool = False,
     compiled: Callable[[Any], Any] | None = None,
     reference: str = "",
+    bounds: str = "",
+    constraints: bool = False,
 ):
     """Decorator: register ``make(options, oracle)`` under ``name``.
 
@@ -319,14 +335,29 @@ def register_optimizer(
     method's direction as an optax GradientTransformation, for the jax
     backend's compiled loop (module docstring). ``reference`` (optional): what
     the code follows, a library function or a book's algorithm, shown by
-    ``optrun describe``. An entry that breaks what registration can check is
+    ``optrun describe``. ``bounds`` (optional): how the method takes
+    bounds, a key of :data:`BOUNDS` ("projected": the runner clips each new
+    iterate into the box); ``constraints``: whether it takes constraints
+    (it then reads them from ``oracle.feasible``). An entry that breaks what registration can check is
     refused with a :class:`ContractError` naming the optimizer."""
 
     def decorate(make):
         if not isinstance(name, str) or not name.strip():
             raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
         problems = _entry_problems(
-            name, make, options, description, needs, check, pure, transforms, remember_last, compiled, reference
+            name,
+            make,
+            options,
+            description,
+            needs,
+            check,
+            pure,
+            transforms,
+            remember_last,
+            compiled,
+            reference,
+            bounds,
+            constraints,
         )
         if problems:
             raise ContractError(f"optimizer '{name}' cannot be registered: {'; '.join(problems)}")
@@ -343,6 +374,9 @@ def register_optimizer(
                 )
             for option, transform in applied:
                 built = transform.apply(built, getattr(opts, option))
+            box = getattr(getattr(oracle, "feasible", None), "box", None)
+            if bounds == "projected" and box is not None:
+                built = built._replace(project=box.project)
             return built._replace(name=name)
 
         OPTIMIZERS.register(
@@ -360,6 +394,8 @@ def register_optimizer(
                 make,
                 compiled,
                 reference,
+                bounds,
+                constraints,
             ),
         )
         return make
@@ -385,5 +421,6 @@ from optrun.core.optimizers import (  # noqa: E402,F401  (registers the built-in
     first_order,
     line_search,
     newton,
+    scipy_constrained,
     scipy_methods,
 )

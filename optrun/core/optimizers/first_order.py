@@ -89,6 +89,7 @@ def first_order(
             transforms=("step_size", "clip_grad_norm"),
             compiled=compiled,
             reference=reference,
+            bounds="projected",
         )(make)
         return direction
 

@@ -10,6 +10,12 @@ the Armijo sufficient-decrease condition holds::
 accepted, even when ``c t |g|^2`` is below the resolution of f). The trace's
 step size is the accepted ``t``.
 
+With bounds (the entry's ``bounds="projected"``) the search is projected
+(Bertsekas's Armijo rule along the projection arc): each trial point is
+``P(x - t g)``, the box's projection, and the condition asks for
+``c * g . (x - P(x - t g))`` of decrease; the runner's next iterate is that
+same projected point.
+
 ``step_size`` and ``clip_grad_norm`` are the registry's generic transforms
 (:mod:`optrun.core.optimizers`). With ``clip_grad_norm``, ``g`` above is the
 clipped gradient: the search runs along it and the first trial step is at
@@ -65,11 +71,13 @@ class BacktrackingState(NamedTuple):
     "t <- step_size, shrink t until f(x - t g) <= f(x) - c t |g|^2",
     needs=("gradient", "function values"),
     transforms=("step_size", "clip_grad_norm"),
+    bounds="projected",
     reference="Nocedal & Wright, Numerical Optimization (2006), Algorithm 3.1 (backtracking line search), "
     "along p = -g, with at most max_shrinks shrinks",
 )
 def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
     shrink, c, max_shrinks = options.shrink, options.c, options.max_shrinks
+    box = getattr(getattr(oracle, "feasible", None), "box", None)  # with bounds: a projected search
 
     def init(x0):
         return BacktrackingState(updates=0, trials=0, x=None, fun=math.nan)
@@ -77,25 +85,30 @@ def backtracking(options: BacktrackingOptions, oracle) -> StepRule:
     def update(grad, state, x, step_size):
         t = step_size
         slope = float(grad @ grad)  # -(directional derivative along -g)
-        if slope == 0.0:  # a stationary point: nothing to search along
+        # a stationary point, nothing to search along: g = 0 (with bounds: P(x - t g) = x, which holds for
+        # every t > 0 once it holds for one, i.e. the projected gradient is 0 and the runner's grad_tol fires)
+        if slope == 0.0 or (box is not None and np.array_equal(box.project(x - t * grad), x)):
             return np.zeros_like(x), BacktrackingState(state.updates + 1, 0, state.x, state.fun), t
         known = state.x is not None and np.array_equal(state.x, x)
         f0 = state.fun if known else oracle.value(x)
         for trials in range(1, max_shrinks + 2):
             step = -t * grad
-            x_trial = x + step
+            x_trial = x + step if box is None else box.project(x + step)  # the runner's next iterate, exactly
             if np.array_equal(x_trial, x):  # the step no longer moves x: no decrease can be found
                 break
             f_trial = oracle.value(x_trial)
             # the computed decrease against the required one (f0 - c t |g|^2 would round to f0
-            # once the required decrease is below f's resolution, and accept no decrease at all)
-            if f_trial - f0 <= -c * t * slope:
+            # once the required decrease is below f's resolution, and accept no decrease at all);
+            # projected: g . (x - x_trial), which is t |g|^2 where no bound is active
+            required = c * t * slope if box is None else c * float(grad @ (x - x_trial))
+            if f_trial - f0 <= -required:
                 return step, BacktrackingState(state.updates + 1, trials, x_trial, f_trial), t
             if trials <= max_shrinks:
                 t *= shrink
+        d = grad if box is None else x - box.project(x - grad)  # with bounds: the projected gradient
         raise OptimizerFinished(
             f"the Armijo line search found no sufficient decrease of f along -g at iteration {state.updates + 1} "
-            f"(f = {f0:.10g}, gradient norm {math.sqrt(slope):.3g}, trial steps down to {t:.3g}); "
+            f"(f = {f0:.10g}, gradient norm {math.sqrt(float(d @ d)):.3g}, trial steps down to {t:.3g}); "
             "f cannot resolve a smaller decrease (near a minimum: the limit of floating-point precision; "
             "a stop.grad_tol above the gradient norm reached would have ended the run first)",
             success=False,

@@ -118,6 +118,11 @@ class _Worker:
             kwargs["hessp"] = oracle.hvp
         if "hess" in uses:
             kwargs["hess"] = oracle.hessian
+        feasible = getattr(oracle, "feasible", None)  # the run's bounds and constraints (the entry takes them)
+        if feasible is not None and feasible.box is not None:
+            kwargs["bounds"] = feasible.scipy_bounds()
+        if feasible is not None and feasible.constraints:
+            kwargs["constraints"] = feasible.scipy_constraints()
         self._thread = threading.Thread(
             target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}"
         )
@@ -135,10 +140,13 @@ class _Worker:
             self._to_runner.put(("error", exc))
 
     def _callback(self, intermediate_result) -> None:
-        x = np.array(intermediate_result.x, dtype=float)
-        self._oracle.remember(
-            x, intermediate_result.fun
-        )  # f as SciPy computed it (Nelder-Mead's best vertex may be old)
+        if isinstance(intermediate_result, np.ndarray):  # TNC (and SLSQP before SciPy 1.15) hand x alone
+            x = np.array(intermediate_result, dtype=float)  # SciPy evaluated it last: the oracle remembers f there
+        else:
+            x = np.array(intermediate_result.x, dtype=float)
+            self._oracle.remember(
+                x, intermediate_result.fun
+            )  # f as SciPy computed it (Nelder-Mead's best vertex may be old)
         self._to_runner.put(("iterate", x))
         if self._to_scipy.get() == _STOP:
             raise StopIteration
@@ -182,11 +190,12 @@ def scipy_method(
     nit_offset: int = 0,
     fev_limit: str | None = None,
     stall_status: int | None = None,
+    iter_limit: str | None = "maxiter",
 ) -> Optimizer:
     import scipy.optimize  # noqa: F401  (here, as the run is built, so its import is not timed as the run's first iteration)
 
     settings = {name: getattr(options, name) for name in scipy_options}
-    for limit in ("maxiter", fev_limit):
+    for limit in (iter_limit, fev_limit):
         if limit is not None:
             settings[limit] = LIFTED  # the runner's stop rules decide (the budget: see next_iterate)
     run: list[_Worker] = []  # this run's worker, once init has started it
@@ -238,13 +247,19 @@ def _register(
     fev_limit: str | None = None,
     stall_status: int | None = 2,
     counting: str = "",
+    bounds: bool = False,
+    constraints: bool = False,
+    iter_limit: str | None = "maxiter",
 ) -> None:
     """``counting``: how the run's counts differ from SciPy's report, if they do (``optrun describe`` shows it);
     ``nit_offset``: SciPy's iteration count before its first callback (Nelder-Mead's first simplex is iteration 1);
     ``fev_limit``: the name of SciPy's own evaluation limit for the method, if it has one (it gets stop.max_fev);
     ``stall_status``: SciPy's ``status`` when the method cannot decrease f any further at floating-point precision
     (2 for every gradient method here: BFGS, CG and Newton-CG's "precision loss", L-BFGS-B's abnormal line search
-    end, the trust regions' failure to predict an improvement); the runner decides such a run's status."""
+    end, the trust regions' failure to predict an improvement); the runner decides such a run's status;
+    ``bounds``, ``constraints``: SciPy takes the run's bounds (constraints) for this method, passed through as
+    ``scipy.optimize.Bounds`` (SciPy's constraint dicts, with the backend's Jacobians);
+    ``iter_limit``: the name of SciPy's iteration limit, which is lifted (None: the method has none, TNC)."""
     needs = tuple({"gradient": "gradient", "hessp": "Hessian-vector products", "hess": "Hessian"}[u] for u in uses) or (
         "function values",
     )
@@ -256,6 +271,7 @@ def _register(
         nit_offset=nit_offset,
         fev_limit=fev_limit,
         stall_status=stall_status,
+        iter_limit=iter_limit,
     )
     budget = f"SciPy's own {fev_limit} = stop.max_fev" if fev_limit else "the runner's max_fev rule (no SciPy limit)"
     register_optimizer(
@@ -268,6 +284,8 @@ def _register(
         remember_last=True,
         reference=f"scipy.optimize.minimize(method='{method}'); evaluation budget: {budget}"
         + (f"; {counting}" if counting else ""),
+        bounds="scipy" if bounds else "",
+        constraints=constraints,
     )(make)
 
 
@@ -316,6 +334,7 @@ _register(
     ("gradient",),
     "SciPy L-BFGS-B: limited-memory quasi-Newton",
     fev_limit="maxfun",
+    bounds=True,
 )
 _register(
     "bfgs",
@@ -357,6 +376,7 @@ _register(
     (),
     "SciPy Nelder-Mead simplex: derivative-free, for comparison",
     nit_offset=1,
+    bounds=True,
     fev_limit="maxfev",
     counting="nit counts building the first simplex as iteration 1, as SciPy does",
     stall_status=None,

@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from optrun.core.errors import ConfigError
+from optrun.core.feasible import ConstraintSpec
 from optrun.core.options import NoOptions, Options
 from optrun.core.params import Params, size
 from optrun.core.registry import Registry
@@ -105,6 +106,11 @@ class Problem:
     vector: Callable[[Params], Any] | None = None  # vector-valued problems: params -> array of shape (outputs,)
     outputs: int = 1  # entries of vector's value (1 for a scalar objective)
     vectorized: bool | None = None  # None: as the registry entry declares; False: not this one (a formula with sum)
+    # the problem's own feasible set (optrun.core.feasible): bounds as a config's `bounds:` writes them
+    # (name or dotted path -> [low, high] or a list of pairs) and constraints c(params) >= 0 or == 0;
+    # ``reference`` is then the constrained minimum
+    bounds: Mapping[str, Any] = field(default_factory=dict)
+    constraints: tuple[ConstraintSpec, ...] = ()
 
     def initial(self, seed: int) -> Params:
         start = self.start(np.random.default_rng(seed)) if callable(self.start) else self.start
