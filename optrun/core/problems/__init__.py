@@ -323,6 +323,7 @@ def suite_members(name: str) -> list[tuple[str, dict[str, Any]]]:
 # Importing the modules registers the built-ins.
 from optrun.core.problems import (  # noqa: E402,F401
     classic,
+    constrained,
     expression,
     functions,
     mgh,
