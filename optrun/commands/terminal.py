@@ -104,7 +104,35 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     table.add_row("gradient norm", grad_norm_text(summary))
     table.add_row("iterations", str(summary.nit))
     table.add_row("evaluations", f"{summary.nfev} f, {summary.njev} gradient")
-    table.add_row("best", f"f={value_text(summary.best.fun)} at iteration {summary.best.iter}")
+    best = f"f={value_text(summary.best.fun)} at iteration {summary.best.iter}"
+    if summary.constraints is not None:
+        best = f"{best} (the best feasible point)" if summary.best.iter is not None else "no feasible point was reached"
+        for field, value in constraint_rows(summary.constraints):
+            table.add_row(field, Text(visible(value)))
+    table.add_row("best", best)
     table.add_row("time", f"{summary.wall_time_s:.3f} s")
     table.add_row("run directory", Text(visible(run_dir)))
     return table
+
+
+SHOWN_CONSTRAINTS = 6  # constraint values a summary table lists (summary.json has them all)
+
+
+def constraint_rows(report: Any) -> list[tuple[str, str]]:
+    """The rows a run with bounds or constraints adds to its summary table:
+    each constraint's final value, the largest violation at the end, and the
+    start's when it was infeasible (``report``: a :class:`~optrun.core.result.Feasibility`)."""
+    from optrun.core.feasible import MEANING
+
+    rows = []
+    values = report.end.get("values", [])
+    for item in values[:SHOWN_CONSTRAINTS]:
+        rows.append(("constraint", f"{item['constraint']} {MEANING[item['type']]}: {value_text(item['value'])}"))
+    if len(values) > SHOWN_CONSTRAINTS:
+        rows.append(("constraint", f"... {len(values) - SHOWN_CONSTRAINTS} more (see summary.json)"))
+    violation = report.end.get("violation")
+    met = "feasible" if violation is not None and violation <= report.tol else "infeasible"
+    rows.append(("violation", f"{value_text(violation)} ({met}: feasibility_tol {report.tol:g})"))
+    if not report.start_feasible:
+        rows.append(("start", f"infeasible (largest violation {value_text(report.start_violation)})"))
+    return rows

@@ -217,8 +217,8 @@ def _pairs(spec: Any, count: int, path: str) -> tuple[np.ndarray, np.ndarray]:
     elif isinstance(spec, (list, tuple)) and spec and all(is_pair(p) for p in spec):
         if len(spec) != count:
             raise ConfigError(
-                f"has {len(spec)} pair{'s' if len(spec) != 1 else ''} for {count} entries: give one [low, high] pair per entry, "
-                "or one pair for all of them",
+                f"has {len(spec)} pair{'s' if len(spec) != 1 else ''} for {count} entries: "
+                "give one [low, high] pair per entry, or one pair for all of them",
                 path=path,
             )
         pairs = list(spec)

@@ -24,7 +24,7 @@ from optrun.core.errors import ConfigError, OptrunError, short_repr
 from optrun.core.feasible import ConstraintSpec, Feasible, build_feasible
 from optrun.core.oracle import Oracle
 from optrun.core.params import Params, coerce_like, leaf_names, plain_leaves, size, unknown_parameter
-from optrun.core.problems import Problem
+from optrun.core.problems import Problem, Reference
 from optrun.core.problems.data import data_files
 
 
@@ -332,7 +332,7 @@ def _reference_in(config: Config, problem: Problem, feasible: Feasible, free: Pa
         if feasible.feasible(np.asarray(x, dtype=float)):
             inside.append(point)
     if inside:
-        return dataclasses.replace(problem, reference=dataclasses.replace(reference, params_=tuple(inside)))
+        return dataclasses.replace(problem, reference=Reference(reference.fun, tuple(inside)))
     note = (
         f"the problem's known minimum f* = {reference.fun:.10g} lies outside this config's bounds or constraints: "
         "no known minimum for this run"
