@@ -22,7 +22,7 @@ The largest violation of a point (:meth:`Feasible.violation`) is the largest
 of ``lower - x``, ``x - upper``, ``-c(x)`` for an inequality and ``|c(x)|``
 for an equality, and 0 when none is positive. The runner keeps the best
 *feasible* point; a run that ends with a violation above ``tol`` ends
-``infeasible`` (:func:`optrun.core.stopping.with_feasibility`).
+``infeasible`` (:func:`with_feasibility`).
 """
 
 from __future__ import annotations
@@ -279,3 +279,25 @@ def build_feasible(
         constraints.append(Constraint(spec, flat, backend))
     feasible = Feasible(box, constraints, tol)
     return feasible if feasible.box is not None or feasible.constraints else None
+
+
+def with_feasibility(ended: Any, feasible: Feasible | None) -> Any:
+    """The :class:`~optrun.core.stopping.Outcome` of a run with bounds or
+    constraints (``feasible``; None: ``ended`` as it is): a run
+    that ended by its stop rules at a point whose largest violation is above
+    ``feasible.tol`` ends ``infeasible`` (its message says how it ended and by
+    how much it misses); any other end stands."""
+    if feasible is None or not ended.status.success:
+        return ended
+    violation = feasible.violation(ended.x)
+    if violation <= feasible.tol:
+        return ended
+    import dataclasses
+
+    from optrun.core.status import Status
+    from optrun.core.stopping import TERMINATION
+
+    message = TERMINATION["infeasible"][1].format(
+        ended=ended.message.rstrip("."), violation=violation, feasibility_tol=feasible.tol
+    )
+    return dataclasses.replace(ended, status=Status.INFEASIBLE, reason="infeasible", message=message)

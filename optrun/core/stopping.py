@@ -407,21 +407,3 @@ def outcome(
         best_x=best_x,
     )
 
-
-def with_feasibility(ended: Outcome, feasible: Any) -> Outcome:
-    """The outcome of a run with bounds or constraints (``feasible``, an
-    :class:`optrun.core.feasible.Feasible`; None: ``ended`` as it is): a run
-    that ended by its stop rules at a point whose largest violation is above
-    ``feasible.tol`` ends ``infeasible`` (its message says how it ended and by
-    how much it misses); any other end stands."""
-    if feasible is None or not ended.status.success:
-        return ended
-    violation = feasible.violation(ended.x)
-    if violation <= feasible.tol:
-        return ended
-    import dataclasses
-
-    message = TERMINATION["infeasible"][1].format(
-        ended=ended.message.rstrip("."), violation=violation, feasibility_tol=feasible.tol
-    )
-    return dataclasses.replace(ended, status=Status.INFEASIBLE, reason="infeasible", message=message)

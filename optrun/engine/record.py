@@ -26,12 +26,13 @@ import numpy as np
 from optrun.config import Config
 from optrun.core import compiled, machine, runner
 from optrun.core.errors import OptrunError, RunIOError
+from optrun.core.feasible import with_feasibility
 from optrun.core.outputs import make_given_dir, make_run_dir, remove_run_dir, write_json_atomic, write_yaml
 from optrun.core.params import to_jsonable
 from optrun.core.result import Best, Feasibility, KnownMinimum, Summary
 from optrun.core.runner import Interrupted, SignalFlag
 from optrun.core.status import Status
-from optrun.core.stopping import Outcome, with_feasibility
+from optrun.core.stopping import Outcome
 from optrun.core.trace import TraceGroup, TraceWriter
 from optrun.core.trace_files import FORMATS
 from optrun.engine.prepare import Prepared, prepare

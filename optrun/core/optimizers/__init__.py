@@ -9,7 +9,7 @@ over the flat parameter vector (as in optax), plus an optional ``close``::
     close() -> None                             # the run ended: release per-run resources
 
 The contract, checked by :func:`register_optimizer` (what can be known before
-a run) and by the runner (what only a run shows):
+a run: :mod:`optrun.core.optimizers.entry_checks`) and by the runner (what only a run shows):
 
 * ``step`` is an array of x's shape.
 * Every state is an :class:`OptimizerState`: a ``step_size: float`` field is
@@ -59,17 +59,22 @@ Capabilities are declared on the registry entry, never coded per method:
   declared transforms itself (the schedule, evaluated on the host, and
   ``clip_grad_norm`` in jax.numpy) and steps ``-step_size(t) * d``, so only a
   method with the ``step_size`` transform can declare it.
+* ``bounds``: how the method takes a run's bounds (:data:`BOUNDS`): ``"scipy"``
+  (passed to SciPy), ``"projected"`` (the registration helper sets
+  :attr:`Optimizer.project` to the box's projection, and the runner's next
+  iterate is ``project(x + step)``), or ``""``: a run with bounds is refused.
+  ``constraints``: the method takes constraints (it reads ``oracle.feasible``).
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from optrun.core.optimizers.entry_checks import entry_problems
 from optrun.core.options import Options
 from optrun.core.registry import Registry
 
@@ -241,76 +246,6 @@ class OptimizerEntry:
 OPTIMIZERS: Registry[OptimizerEntry] = Registry("optimizer")
 
 
-def _takes(fn: Callable, count: int) -> bool:
-    """Whether ``fn`` can be called with ``count`` positional arguments."""
-    try:
-        inspect.signature(fn).bind(*range(count))
-    except TypeError:
-        return False
-    except ValueError:  # no signature to inspect (a builtin): assume it can
-        return True
-    return True
-
-
-def _entry_problems(
-    name: Any,
-    make: Any,
-    options: Any,
-    description: Any,
-    needs: Any,
-    check: Any,
-    pure: Any,
-    transforms: Any,
-    remember_last: Any,
-    compiled: Any = None,
-    reference: Any = "",
-    bounds: Any = "",
-    constraints: Any = False,
-) -> list[str]:
-    """What is wrong with an entry, as far as registration can tell."""
-    problems = []
-    if not callable(make) or not _takes(make, 2):
-        problems.append(f"make must be a function of (options, oracle), got {_shown(make)}")
-    if not (isinstance(options, type) and issubclass(options, Options)):
-        problems.append(f"options must be a subclass of optrun.Options, got {_shown(options)}")
-    if not isinstance(description, str) or not description.strip():
-        problems.append("description must be a non-empty string")
-    if not isinstance(reference, str):
-        problems.append(f"reference must be a string, got {_shown(reference)}")
-    if isinstance(needs, str) or not isinstance(needs, tuple) or not needs or not set(needs) <= set(NEEDS):
-        problems.append(f"needs must be a non-empty tuple from {NEEDS}, got {needs!r}")
-    if check is not None and (not callable(check) or not _takes(check, 2)):
-        problems.append(f"check must be a function of (options, n) or None, got {_shown(check)}")
-    if not isinstance(pure, bool) or not isinstance(remember_last, bool) or not isinstance(constraints, bool):
-        problems.append("pure, remember_last and constraints must be True or False")
-    if bounds != "" and bounds not in BOUNDS:
-        problems.append(f"bounds must be '' or one of {tuple(BOUNDS)}, got {bounds!r}")
-    if isinstance(transforms, str) or not isinstance(transforms, tuple) or not set(transforms) <= set(TRANSFORMS):
-        problems.append(f"transforms must be a tuple from {tuple(TRANSFORMS)}, got {transforms!r}")
-    elif isinstance(options, type) and issubclass(options, Options):
-        fields = options.model_fields
-        for option in TRANSFORMS:
-            if option in transforms and option not in fields:
-                problems.append(f"transforms has '{option}' but {options.__name__} has no '{option}' option")
-    if compiled is not None:
-        if not callable(compiled) or not _takes(compiled, 1):
-            problems.append(f"compiled must be a function of (options) or None, got {_shown(compiled)}")
-        elif not isinstance(transforms, tuple) or "step_size" not in transforms:
-            problems.append(
-                "compiled needs the 'step_size' transform (the compiled loop steps -step_size(t) * direction)"
-            )
-    return problems
-
-
-def _shown(value: Any) -> str:
-    if callable(value) and hasattr(value, "__name__"):
-        try:
-            return f"{value.__name__}{inspect.signature(value)}"
-        except (TypeError, ValueError):
-            return value.__name__
-    return repr(value)[:80]
-
-
 def register_optimizer(
     name: str,
     *,
@@ -344,7 +279,7 @@ def register_optimizer(
     def decorate(make):
         if not isinstance(name, str) or not name.strip():
             raise ContractError(f"an optimizer name must be a non-empty string, got {name!r}")
-        problems = _entry_problems(
+        problems = entry_problems(
             name,
             make,
             options,
