@@ -24,18 +24,14 @@ here, once:
   7. ``max_iter``: the iteration count reached ``max_iter``;
   8. ``time_limit``: ``t >= time_limit``.
 
-  A method that enforces the evaluation budget itself (SciPy's Nelder-Mead and
-  L-BFGS-B, given it as their own ``maxfev``/``maxfun``) is not stopped by rule 6:
-  it ends where SciPy ends, with reason ``max_fev`` all the same (:mod:`optrun.core.runner`).
-
-  Each rule is one small function (:data:`RULES`) written with operators that
-  work on a Python float and on a NumPy array alike: the compiled loop applies
-  them to a chunk of rows at once (:func:`first_stop`), the Python loop to its
-  one row per iteration (:func:`row_stop`, cheap on floats; the loop's overhead
-  per iteration is measured by ``benchmarks/overhead.py``).
-* The best point: the first row with the lowest f; a nan f is never best (:func:`best_point`).
-* A method that stalls at floating-point precision: converged or failed by
-  where it stopped (:func:`stalled_reason`).
+  (A method given the budget as SciPy's own ``maxfev``/``maxfun`` ends where
+  SciPy ends, with reason ``max_fev``.) Each rule is one function of
+  :data:`RULES` that works on a float (:func:`row_stop`) and on a chunk of
+  rows as arrays (:func:`first_stop`) alike. With bounds, the gradient norm
+  is the projected gradient's (:mod:`optrun.core.runner`).
+* The best point: the first row with the lowest f, a nan f never; with bounds
+  or constraints, among feasible rows only (:func:`best_point`, the runner).
+* A stall at floating-point precision: converged or failed by where it stopped (:func:`stalled_reason`).
 """
 
 from __future__ import annotations
