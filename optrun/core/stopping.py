@@ -313,9 +313,7 @@ def best_point(f: Any, k0: int, best_fun: float, best_iter: int) -> tuple[float,
 # ------------------------------------------------------------- how a run ended
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended: status and message (from :data:`TERMINATION`), the
-    final point with its f and gradient norm, the counts, the best f seen and
-    the time."""
+    """How a run ended: status, message (:data:`TERMINATION`), final point, counts, best f and time."""
 
     status: Status
     reason: str
@@ -331,7 +329,7 @@ class Outcome:
     wall_time_s: float
     signum: int | None = None
     nhev: int = 0  # Hessians and Hessian-vector products
-    best_x: np.ndarray | None = None  # the best feasible point, kept when the run has bounds or constraints
+    best_x: np.ndarray | None = None  # with bounds or constraints: the best feasible point
 
 
 def termination_message(
@@ -344,9 +342,8 @@ def termination_message(
     nfev: int = 0,
     **details: Any,
 ) -> str:
-    """TERMINATION's message for ``reason``, filled in with the run's last
-    row, its stop rules and the reason's details (the one place both loops
-    word how a run ended)."""
+    """TERMINATION's message for ``reason``, filled in with the run's last row, its
+    stop rules and the reason's details (the one place both loops word how a run ended)."""
     return TERMINATION[reason][1].format(
         fun=fun,
         grad_norm=grad_norm,
@@ -381,10 +378,8 @@ def outcome(
     nhev: int = 0,
     best_x: np.ndarray | None = None,
 ) -> Outcome:
-    """The :class:`Outcome` of a run that ended for ``reason`` (its status from
-    :data:`TERMINATION`, its message from :func:`termination_message`, which
-    tells ``message_nit``: the loop's own row count, where ``nit`` may be the
-    method's count)."""
+    """The :class:`Outcome` of a run that ended for ``reason``; its message
+    tells ``message_nit``, the loop's own row count (``nit`` may be the method's)."""
     return Outcome(
         status=TERMINATION[reason][0],
         reason=reason,
@@ -402,4 +397,3 @@ def outcome(
         nhev=nhev,
         best_x=best_x,
     )
-
