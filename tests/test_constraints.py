@@ -238,3 +238,15 @@ def test_summary_json_has_the_constraints_block_and_reads_back(workdir):
     assert Summary.from_json(data).constraints == result.summary.constraints
     plain = optrun.run({**ROSEN, "optimizer": "lbfgs"})
     assert "constraints" not in json.loads((plain.run_dir / "summary.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["slsqp", "trust-constr"])
+def test_constraints_on_the_jax_backend_give_autograds_result(workdir, name):
+    """Constraint values and Jacobians by jax (jitted): the same run as on autograd
+    (trust-constr also takes jax's Hessian-vector products, which SciPy hands integer vectors)."""
+    on_jax = optrun.run({**ROSEN, "optimizer": name, "constraints": DISC, "backend": "jax"})
+    on_autograd = optrun.run({**ROSEN, "optimizer": name, "constraints": DISC})
+    assert on_jax.status == on_autograd.status == "converged"
+    assert on_jax.nit == on_autograd.nit
+    np.testing.assert_allclose(on_jax.params["x"], on_autograd.params["x"], rtol=1e-12)

@@ -162,8 +162,8 @@ class Oracle:
         if self._hvp is None:
             self._hvp = self.backend.hvp(self.fun)
         self.nhev += 1
-        try:
-            return _writable(self._hvp(x, v))
+        try:  # as floats: trust-constr hands some products an integer vector, which jax's jvp refuses
+            return _writable(self._hvp(x, np.asarray(v, dtype=float)))
         except BaseException as exc:  # sys.exit() in the objective too: the runner blames the objective
             self.error = exc
             raise
