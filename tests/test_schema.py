@@ -98,10 +98,11 @@ def test_the_user_problem_brings_its_own_options(schemas):
 
 
 # deliberately wrong configs: the schema and the loader both refuse each
+TRID = {"problem": "trid", "optimizer": "gd"}
 WRONG = {
-    "unknown top-level key": {"problem": "trid", "optimizer": "gd", "stopp": {"max_iter": 3}},
-    "unknown stop key": {"problem": "trid", "optimizer": "gd", "stop": {"max_iters": 3}},
-    "wrong type": {"problem": "trid", "optimizer": "gd", "stop": {"max_iter": "ten"}},
+    "unknown top-level key": {**TRID, "stopp": {"max_iter": 3}},
+    "unknown stop key": {**TRID, "stop": {"max_iters": 3}},
+    "wrong type": {**TRID, "stop": {"max_iter": "ten"}},
     "text for a number": {"problem": "trid", "optimizer": {"name": "gd", "step_size": "0.1"}},
     "negative step size": {"problem": "trid", "optimizer": {"name": "gd", "step_size": -0.1}},
     "unknown optimizer option": {"problem": "trid", "optimizer": {"name": "gd", "beta": 0.9}},
@@ -113,17 +114,32 @@ WRONG = {
         "problem": "trid",
         "optimizer": {"name": "gd", "step_size": {"schedule": "cosine", "value": 0.1, "decay_rate": 0.9}},
     },
-    "unknown schedule": {
-        "problem": "trid",
-        "optimizer": {"name": "gd", "step_size": {"schedule": "cosin", "value": 1}},
-    },
+    "unknown schedule": {**TRID, "optimizer": {"name": "gd", "step_size": {"schedule": "cosin", "value": 1}}},
     "a required option left out": {"problem": "expression", "optimizer": "gd"},
     "no optimizer": {"problem": "trid"},
-    "init without kind": {"problem": "trid", "optimizer": "gd", "init": {"values": {"x": [1, 2]}}},
-    "unknown initializer option": {"problem": "trid", "optimizer": "gd", "init": {"kind": "normal", "std": 1.0}},
-    "unknown expect status": {"problem": "trid", "optimizer": "gd", "expect": {"status": "done"}},
-    "unknown backend": {"problem": "trid", "optimizer": "gd", "backend": "torch"},
-    "a plot format": {"problem": "trid", "optimizer": "gd", "output": {"plot_format": "jpg"}},
+    "init without kind": {**TRID, "init": {"values": {"x": [1, 2]}}},
+    "unknown initializer option": {**TRID, "init": {"kind": "normal", "std": 1.0}},
+    "unknown expect status": {**TRID, "expect": {"status": "done"}},
+    "unknown backend": {**TRID, "backend": "torch"},
+    "a plot format": {**TRID, "output": {"plot_format": "jpg"}},
+    # bounds, constraints, init.clip_to_bounds, stop.feasibility_tol
+    "a bound of three numbers": {**TRID, "bounds": {"x": [0, 1, 2]}},
+    "a bound side as text": {**TRID, "bounds": {"x": ["0", 1]}},
+    "a bound side true": {**TRID, "bounds": {"x": [True, 1]}},
+    "an empty list of pairs": {**TRID, "bounds": {"x": []}},
+    "a short pair in a list": {**TRID, "bounds": {"x": [[0, 1], [2]]}},
+    "bounds as a list": {**TRID, "bounds": [[0, 1]]},
+    "a bound on an empty name": {**TRID, "bounds": {"": [0, 1]}},
+    "a constraint type le": {**TRID, "constraints": [{"type": "le", "expr": "x[0]"}]},
+    "a constraint without expr": {**TRID, "constraints": [{"type": "ineq"}]},
+    "a blank constraint": {**TRID, "constraints": [{"type": "ineq", "expr": "  "}]},
+    "a number for a formula": {**TRID, "constraints": [{"type": "eq", "expr": 3}]},
+    "a constraint's unknown key": {**TRID, "constraints": [{"type": "ineq", "expr": "x[0]", "lb": 0}]},
+    "constraints as a mapping": {**TRID, "constraints": {"type": "ineq", "expr": "x"}},
+    "clip_to_bounds as text": {**TRID, "init": {"kind": "default", "clip_to_bounds": "y"}},
+    "clip_to_bounds without kind": {**TRID, "init": {"clip_to_bounds": True}},
+    "feasibility_tol 0": {**TRID, "stop": {"feasibility_tol": 0}},
+    "feasibility_tol null": {**TRID, "stop": {"feasibility_tol": None}},
 }
 
 
@@ -134,6 +150,26 @@ def test_a_wrong_config_is_refused_by_the_schema_and_the_loader(schemas, name, t
     assert not jsonschema.Draft7Validator(schemas["run"]).is_valid(data)
     with pytest.raises(ConfigError):
         load_config(data)
+
+
+# the forms of bounds and constraints a config may take: the schema and the loader both take each
+FEASIBLE = {
+    "a pair for every entry": {"bounds": {"x": [-1, 1]}},
+    "null sides": {"bounds": {"x": [None, 0.5], "y": [0, None]}},
+    "a pair per entry": {"bounds": {"x": [[-1.5, 0.5], [None, None]]}},
+    "a dotted path": {"bounds": {"layers.0.w": [-1, 1], "layers[1].b": [[0, 1]]}},
+    "constraints": {"constraints": [{"type": "ineq", "expr": "1 - x[0]**2"}, {"type": "eq", "expr": "sum(x) - 1"}]},
+    "clip_to_bounds": {"init": {"kind": "normal", "scale": 0.1, "clip_to_bounds": True}},
+    "feasibility_tol": {"stop": {"max_iter": 10, "feasibility_tol": 1.0e-9}},
+}
+
+
+@pytest.mark.parametrize("name", list(FEASIBLE))
+def test_bounds_and_constraints_are_taken_by_the_schema_and_the_loader(schemas, name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = {**TRID, **FEASIBLE[name]}
+    assert [e.message for e in jsonschema.Draft7Validator(schemas["run"]).iter_errors(data)] == []
+    load_config(data)
 
 
 def load_bench_file(path: Path) -> None:

@@ -9,6 +9,9 @@ The config's sections come from :class:`optrun.config._TopLevel` (and
 errors, as for the loader). A ``step_size`` option is a positive number or a
 mapping ``{schedule: NAME, ...that schedule's options}``. So an editor
 completes and checks keys per problem, optimizer, initializer and schedule.
+``init.clip_to_bounds`` is a key of every initializer's mapping; ``bounds:``
+and ``constraints:`` are described to the loader's form (a pair or a non-empty
+list of pairs per name, ``{type: ineq|eq, expr}`` with a non-blank formula).
 
 What cannot be written in a schema is left to the loader: paths that must
 exist, a formula's syntax, the checks between keys (a ``zip`` of lists of one
@@ -174,8 +177,34 @@ def _run_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     props["problem"] = build.section(build.problems, "name", "problem", PROBLEM_TEXT)
     props["optimizer"] = build.section(build.optimizers, "name", "optimizer", OPTIMIZER_TEXT)
     props["init"] = {**build.section(build.initializers, "kind", "initializer", INIT_TEXT), "default": "default"}
+    for entry in props["init"]["oneOf"][1:]:  # an option of every initializer, kept apart from its own
+        entry["properties"]["clip_to_bounds"] = dict(CLIP_TO_BOUNDS)
     props["backend"]["enum"] = BACKENDS.listed()
+    _feasible_keys(props, build.definitions)
     return top
+
+
+CLIP_TO_BOUNDS = {
+    "type": "boolean",
+    "default": False,
+    "description": "with bounds: a start outside them is moved to the nearest point inside "
+    "(false: such a start is refused)",
+}
+
+
+def _feasible_keys(props: dict[str, Any], definitions: dict[str, Any]) -> None:
+    """``bounds:`` and ``constraints:`` as strict as the loader where a schema can say it:
+    a key is a non-empty name, a list of pairs is not empty, a formula is not blank."""
+    bounds = props["bounds"]
+    bounds["propertyNames"] = {"minLength": 1}
+    pair, pairs = bounds["additionalProperties"]["anyOf"]
+    pair["description"] = "[low, high] for every entry of the parameter; null: an open side"
+    pairs["description"] = "one [low, high] pair per entry of a vector parameter, in order"
+    pairs["minItems"] = 1
+    for side in (*pair["items"]["anyOf"], *pairs["items"]["items"]["anyOf"]):
+        side["description"] = "a number" if side.get("type") == "number" else "null: no bound on this side"
+    constraint = definitions[props["constraints"]["items"]["$ref"].rsplit("/", 1)[-1]]
+    constraint["properties"]["expr"]["pattern"] = r"\S"  # not blank
 
 
 def _bench_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
