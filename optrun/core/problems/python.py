@@ -19,25 +19,49 @@ or of its bytecode when the source is not available): ``show`` and
 plots; the problem itself cannot be rebuilt from the file (the function
 lives in the program that ran it), which this registered entry says in one
 line.
+
+Bounds and constraints given to ``optrun.minimize`` in SciPy's forms are
+converted by :mod:`optrun.core.problems.python_constraints`: bounds into the
+config's ``bounds:``, constraint functions into this problem's own
+constraints (recorded in config.yaml by name and source hash under
+``problem.constraints``), formulas into the config's ``constraints:``.
 """
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from optrun.core.errors import ConfigError
+from optrun.core.feasible import ConstraintSpec
 from optrun.core.options import Options
 from optrun.core.problems import Problem, register_problem
+from optrun.core.problems.python_constraints import PythonConstraint, qualname, scipy_constraints, source_sha256
+
+
+class ConstraintRecord(Options):
+    type: Literal["ineq", "eq"] = Field(description="ineq: the function >= 0; eq: == 0")
+    label: str = Field(min_length=1, description="what the summary calls it")
+    function: str = Field(min_length=1, description="module.qualname of the constraint's function")
+    source_sha256: str = Field(min_length=1, description="SHA-256 of its source (or bytecode, or data)")
 
 
 class PythonOptions(Options):
     function: str = Field(min_length=1, description="module.qualname of the function that was run")
     source_sha256: str = Field(min_length=1, description="SHA-256 of its source (or bytecode)")
+    constraints: list[ConstraintRecord] = Field(
+        default_factory=list, description="the constraints given as Python functions (optrun.minimize)"
+    )
+
+    def resolved(self) -> dict[str, Any]:
+        data = super().resolved()
+        if not data["constraints"]:  # a run without them records what it always did
+            del data["constraints"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -48,6 +72,7 @@ class PythonFunction:
     x0: Any
     backends: tuple[str, ...] = ("autograd",)  # the backends whose array module fun is written with
     start_name: str = "x0"  # the argument x0 was given as, named by its errors
+    constraints: tuple[PythonConstraint, ...] = ()
 
     def __post_init__(self) -> None:
         if not callable(self.fun):
@@ -61,8 +86,7 @@ class PythonFunction:
 
     @property
     def qualname(self) -> str:
-        module = getattr(self.fun, "__module__", None) or "?"
-        return f"{module}.{getattr(self.fun, '__qualname__', type(self.fun).__name__)}"
+        return qualname(self.fun)
 
     @property
     def name(self) -> str:
@@ -70,23 +94,31 @@ class PythonFunction:
         return getattr(self.fun, "__name__", "function").strip("<>") or "function"
 
     def source_sha256(self) -> str:
-        import inspect
+        return source_sha256(self.fun)
 
-        try:
-            data = inspect.getsource(self.fun).encode()
-        except (OSError, TypeError):  # defined at a prompt, or a callable object: hash what is there
-            code = getattr(self.fun, "__code__", None)
-            data = code.co_code + repr(code.co_consts).encode() if code is not None else repr(self.fun).encode()
-        return hashlib.sha256(data).hexdigest()
-
-    def options(self) -> dict[str, str]:
-        return {"function": self.qualname, "source_sha256": self.source_sha256()}
+    def options(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"function": self.qualname, "source_sha256": self.source_sha256()}
+        if self.constraints:
+            data["constraints"] = [{"type": c.type, "label": c.label, **c.record} for c in self.constraints]
+        return data
 
     def problem(self) -> Problem:
-        fun, x0 = self.fun, self.x0
-        if isinstance(x0, Mapping):
-            return Problem(objective=lambda p: fun(dict(p)), start=dict(x0))
-        return Problem(objective=lambda p: fun(p["x"]), start={"x": x0})
+        named = isinstance(self.x0, Mapping)
+
+        def of_params(fun: Callable[[Any], Any]) -> Callable[[Any], Any]:
+            return (lambda p: fun(dict(p))) if named else (lambda p: fun(p["x"]))
+
+        return Problem(
+            objective=of_params(self.fun),
+            start=dict(self.x0) if named else {"x": self.x0},
+            constraints=tuple(ConstraintSpec(c.type, of_params(c.fun), c.label) for c in self.constraints),
+        )
+
+    def with_constraints(self, constraints: Any) -> tuple[PythonFunction, list[dict[str, str]]]:
+        """This function with ``constraints`` (SciPy's forms: :func:`scipy_constraints`)
+        as its own, and the ``{"type", "expr"}`` formulas among them (for the config's ``constraints:``)."""
+        functions, formulas = scipy_constraints(constraints, self.x0)
+        return dataclasses.replace(self, constraints=tuple(functions)), formulas
 
 
 MAX_START_DEPTH = 50  # levels of dicts and lists in a start, as in a config
