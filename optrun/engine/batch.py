@@ -17,6 +17,7 @@ import numpy as np
 from optrun.config import Config
 from optrun.core import compiled, machine
 from optrun.core.errors import RunIOError
+from optrun.core.feasible import with_feasibility
 from optrun.core.outputs import make_given_dir, remove_run_dir, write_yaml
 from optrun.core.result import Summary
 from optrun.core.runner import SignalFlag
@@ -43,8 +44,10 @@ def vectorizable(configs: Sequence[Config]) -> str:
       number in some runs and unset or not a number in others is refused;
     - ``name``, ``output.*`` and ``expect`` (what is recorded, not computed).
 
-    Everything else is shared: ``backend``, ``problem.*``, ``fix``, ``stop.*``
-    and the optimizer's name."""
+    Everything else is shared: ``backend``, ``problem.*``, ``fix``, ``stop.*``,
+    ``bounds`` (one box for the batch: each run's steps are projected onto it)
+    and the optimizer's name. ``constraints`` are refused (no method with a
+    compiled direction takes them)."""
 
     def shared(config: Config) -> str:
         data = config.resolved()
@@ -52,7 +55,7 @@ def vectorizable(configs: Sequence[Config]) -> str:
             {
                 k: v
                 for k, v in data.items()
-                if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer")
+                if k not in ("name", "seed", "init", "output", "expect", "sweep", "optimizer", "bounds")
             }
         )
 
@@ -65,6 +68,16 @@ def vectorizable(configs: Sequence[Config]) -> str:
         return (
             f"--vectorize needs a first-order method with a compiled direction; optimizer '{entry.name}' has none "
             f"(those that have: {', '.join(n for n in OPTIMIZERS if compiled.supports(OPTIMIZERS.get(n)))})"
+        )
+    if any(c.constraints for c in configs):
+        return (
+            f"--vectorize runs first-order methods, which take no constraints; optimizer '{entry.name}' cannot "
+            "run this config's constraints (sweep without --vectorize, with a method that takes them)"
+        )
+    if len({repr(dict(c.bounds)) for c in configs}) > 1:
+        return (
+            "--vectorize runs every run in one box: the runs differ in bounds (sweep bounds without --vectorize, "
+            "or run one vectorised sweep per box)"
         )
     if len({shared(c) for c in configs}) > 1 or len({c.optimizer.entry.name for c in configs}) > 1:
         return (
@@ -81,7 +94,9 @@ def execute_batch(
     options (``sweep --seeds N --vectorize``, a grid over step sizes) as one
     ``jax.vmap`` computation (:func:`optrun.core.compiled.minimize_compiled_batch`):
     each run gets its own run directory, trace, summary and plots, exactly
-    as :func:`execute` writes them; the caller checked :func:`vectorizable`."""
+    as :func:`execute` writes them (with bounds: each run's steps projected
+    onto the one box, its status and summary's constraints block as a single
+    run's); the caller checked :func:`vectorizable`."""
     preps = [prepare(config) for config in configs]
     first = preps[0]
     records: list[tuple[Prepared, Path, TraceWriter]] = []
@@ -127,6 +142,7 @@ def execute_batch(
 
         def finish(record: tuple[Prepared, Path, TraceWriter], outcome: Outcome) -> Summary:
             prep, run_dir, writer = record
+            outcome = with_feasibility(outcome, prep.feasible)  # as record.solve ends a single run
             if writer.error is not None:  # its summary says so, as a single run's would (and it raises)
                 record_io_failure(run_dir, prep, writer, outcome)
             summary = build_summary(prep, outcome, where)

@@ -8,7 +8,8 @@ flat objective. It gives the rows, stop rules, statuses, best point and
 iterations in chunks of ``length`` rows, each chunk one call of a jitted
 ``jax.lax.scan``:
 
-    scan step k:  x_k = x_{k-1} + step_{k-1}            (the carry's x and step: make_chunk says why)
+    scan step k:  x_k = x_{k-1} + step_{k-1}            (the carry's x and step: make_chunk says why;
+                                                          with bounds, projected: P(x_{k-1} + step_{k-1}))
                   f_k, g_k = value_and_grad(fun)(x_k)
                   d_k, state = direction.update(clip(g_k), state, x_k)
                   step_k = -step_size(k) * d_k
@@ -59,6 +60,16 @@ at once, ``jax.vmap`` of the chunk, each member with its own host side, its
 own step sizes and its own numeric options (:mod:`optrun.core.compiled.batch`,
 for ``sweep --vectorize`` over seeds and option grids).
 
+Bounds (``oracle.feasible.box``, for a method whose entry declares
+``bounds="projected"``): each new iterate is projected onto the box inside
+the chunk (optax's ``projection_box``, a clip, exact as the Python loop's
+``Box.project``), each row's grad_norm is the projected gradient's
+``|P(x - g) - x|`` (what grad_tol measures, as in the Python loop), and the
+Outcome's ``best_x`` is the best row's x (every iterate is in the box, so the
+best row is the best feasible one; without observers it costs at most one
+more replay of a chunk). Constraints are refused (:func:`chunk.box_of`): only
+SciPy's methods take them, and the compiled loop never ignores them.
+
 The step-size schedule stays defined once (:mod:`optrun.core.optimizers.schedules`,
 host Python functions of t): the host evaluates it for the chunk's t values and
 feeds them to the scan as an array. ``clip_grad_norm`` is written in jax.numpy.
@@ -77,6 +88,7 @@ from optrun.core.compiled.batch import minimize_compiled_batch
 from optrun.core.compiled.chunk import (
     CHUNK,
     batch_problem,
+    box_of,
     chunk_for,
     chunk_length,
     prepare_chunk,
@@ -101,7 +113,11 @@ def supports(entry: OptimizerEntry) -> bool:
 def can_compile(entry: OptimizerEntry, backend: Any) -> bool:
     """Whether a run takes the compiled loop: the optimizer has a compiled
     direction and the Oracle's backend is jax (its objective is traceable).
-    Otherwise runner.minimize, the Python loop, runs it."""
+    Otherwise runner.minimize, the Python loop, runs it. Bounds do not change
+    the answer (the compiled loop projects the steps, as the Python loop
+    does); constraints, which no method with a compiled direction takes
+    (prepare refuses them), make :func:`minimize_compiled` raise a
+    ConfigError rather than run without them."""
     return supports(entry) and getattr(backend, "name", None) == "jax"
 
 
@@ -121,14 +137,18 @@ def minimize_compiled(
     of at most ``chunk`` rows (module docstring). Same arguments as
     runner.minimize, except the optimizer: its ``entry`` and validated
     ``options`` (the compiled loop builds the direction, the schedule and the
-    clipping from them). Returns the same :class:`Outcome`."""
+    clipping from them). Returns the same :class:`Outcome`. With bounds on
+    the oracle (``oracle.feasible``) the steps are projected (module
+    docstring); constraints raise a ConfigError (:func:`chunk.box_of`)."""
     import jax.numpy as jnp
 
     x = np.array(x0, dtype=float)
     points = bool(observers)
-    track = Track(x, stop, observers, interrupt, base=oracle.nfev)  # counts from the oracle's, as minimize does
+    box = box_of(oracle, entry)  # bounds: projected steps (constraints: refused, never ignored)
+    # counts from the oracle's, as minimize does; with bounds or constraints the best (feasible) x is kept, as there
+    track = Track(x, stop, observers, interrupt, base=oracle.nfev, best_x=getattr(oracle, "feasible", None) is not None)
     length = chunk_length(track.last_row, x.size, points, chunk)
-    run_chunk, hyper, state, failure = prepare_chunk(oracle, x, entry, options, points)
+    run_chunk, hyper, state, failure = prepare_chunk(oracle, x, entry, options, points, box=box)
     if failure is not None:
         track.fail(failure[0], **failure[1])
 
@@ -155,7 +175,7 @@ def minimize_compiled(
                 if row == length - 1:  # the carry holds the last row's x
                     return np.asarray(carry[0])
                 # the chunk again from its start, with rows that carry x
-                _, with_points = chunk_for(oracle.objective, entry, options, points=True)
+                _, with_points = chunk_for(oracle.objective, entry, options, points=True, box=box)
                 return unpack(with_points(before, sizes, hyper)[1]).x[row]
 
             track.take(fs, gns, xs, gs, ts, shown, x_at)

@@ -3,7 +3,8 @@
 :func:`minimize_compiled_batch` runs one objective and one first-order method
 from many starts together: each chunk is one call of the vmapped compiled
 chunk (:mod:`optrun.core.compiled.chunk`) over the batch's starts, step sizes
-and differing numeric options, and each member keeps its own host side
+and differing numeric options (with bounds: the members' one box, each
+member's steps projected onto it), and each member keeps its own host side
 (:class:`~optrun.core.compiled.track.Track`), so each member's rows and
 Outcome are those its own run (:func:`optrun.core.compiled.minimize_compiled`)
 would give.
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from optrun.core.compiled.chunk import CHUNK, chunk_length, prepare_chunk, step_sizes, unpack
+from optrun.core.compiled.chunk import CHUNK, box_of, chunk_length, prepare_chunk, step_sizes, unpack
 from optrun.core.compiled.track import Track
 from optrun.core.optimizers import ContractError, OptimizerEntry
 from optrun.core.oracle import Oracle
@@ -49,7 +50,9 @@ def minimize_compiled_batch(
     member that has ended is carried along, its rows ignored, until every
     member has. A member's ``wall_time_s`` is the batch's elapsed time when
     its last chunk was done; the oracle's counts are left as they are (each
-    Outcome has its member's)."""
+    Outcome has its member's). With bounds on the oracle (one box for the
+    whole batch) every member's steps are projected onto it, as in
+    :func:`optrun.core.compiled.minimize_compiled`."""
     import jax.numpy as jnp
 
     xs0 = np.array(x0s, dtype=float)
@@ -58,9 +61,11 @@ def minimize_compiled_batch(
     if len(each) != members:
         raise ContractError(f"{len(each)} options for a batch of {members} starts")
     observers = observers if observers is not None else [()] * members
-    tracks = [Track(xs0[i], stop, observers[i], interrupt, base=0) for i in range(members)]
+    box = box_of(oracle, entry)  # one box for every member (constraints: refused)
+    keep = getattr(oracle, "feasible", None) is not None  # the best (feasible) x too, as minimize_compiled keeps it
+    tracks = [Track(xs0[i], stop, observers[i], interrupt, base=0, best_x=keep) for i in range(members)]
     length = chunk_length(tracks[0].last_row, xs0[0].size * members, True, chunk)
-    run_chunk, hyper, state, failure = prepare_chunk(oracle, xs0, entry, each[0], points=True, batch=each)
+    run_chunk, hyper, state, failure = prepare_chunk(oracle, xs0, entry, each[0], points=True, batch=each, box=box)
     if failure is not None:
         for track in tracks:
             track.fail(failure[0], **failure[1])

@@ -10,6 +10,9 @@ and the direction have the shapes the loop needs. :func:`chunk_length` sizes
 the chunks, :func:`step_sizes` gives each row's step size from the host's
 schedule, and :func:`varying_options` and :func:`batch_problem` say which
 options a batch of runs (:mod:`optrun.core.compiled.batch`) carries as arrays.
+:func:`box_of` gives the box a run with bounds projects each step onto
+(optax's ``projection_box``, the Python loop's ``Box.project``), and refuses
+what the compiled loop cannot take (constraints).
 
 Nothing here streams rows or applies stop rules: that is the host's side
 (:mod:`optrun.core.compiled.track`).
@@ -24,6 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from optrun.core.errors import ConfigError
 from optrun.core.optimizers import ContractError, OptimizerEntry
 from optrun.core.optimizers.schedules import ScheduleOptions, as_schedule
 from optrun.core.oracle import Oracle
@@ -60,7 +64,7 @@ class Rows(NamedTuple):
     """A chunk's rows of the trace, before the host adds t and the counts (NumPy arrays, one row per scan step)."""
 
     f: Any  # f(x_k)
-    grad_norm: Any  # |g_k| (2-norm, before clipping)
+    grad_norm: Any  # |g_k| (2-norm, before clipping); with bounds |P(x_k - g_k) - x_k|, the projected gradient's
     x: Any = None  # x_k, only when observers want the rows (stacking x costs more than a small problem's step)
     g: Any = None  # g_k (before clipping), likewise
 
@@ -85,7 +89,41 @@ def unpack(packed: Any) -> Rows:
     return Rows(rows[..., 0], rows[..., 1], rows[..., 2 : 2 + n], rows[..., 2 + n :])
 
 
-def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
+Bounds = tuple[np.ndarray, np.ndarray]  # (lower, upper) on the flat vector, -inf/inf for an open side
+
+
+def box_of(oracle: Oracle, entry: OptimizerEntry) -> Bounds | None:
+    """The box of the run (``oracle.feasible.box``) as (lower, upper), which
+    the compiled loop projects each new iterate onto, as runner.minimize does
+    for a method whose entry declares ``bounds="projected"``; None without
+    one. A ConfigError (at ``optimizer.name``, as prepare words it) for what
+    the compiled loop cannot honour, rather than a run that ignores it:
+    constraints, or a box for a method that does not declare projected steps
+    (prepare refuses both before a run starts; this guards a direct call)."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    feasible = getattr(oracle, "feasible", None)
+    if feasible is None:
+        return None
+    listed = [OPTIMIZERS.get(name) for name in OPTIMIZERS.listed()]
+    if feasible.constraints:
+        raise ConfigError(
+            f"optimizer '{entry.name}' cannot take constraints (the compiled loop projects onto bounds only); "
+            f"methods that can: {', '.join(e.name for e in listed if e.constraints)}",
+            path="optimizer.name",
+        )
+    if feasible.box is None:
+        return None
+    if entry.bounds != "projected":
+        raise ConfigError(
+            f"optimizer '{entry.name}' cannot take bounds (the compiled loop projects the steps of methods "
+            f"that declare projected steps); methods that can: {', '.join(e.name for e in listed if e.bounds)}",
+            path="optimizer.name",
+        )
+    return np.array(feasible.box.lower, dtype=float), np.array(feasible.box.upper, dtype=float)
+
+
+def make_chunk(fun: Callable, direction_of: Callable, points: bool, box: Bounds | None = None) -> Callable:
     """The jitted chunk ``(carry, step_sizes, hyper) -> (carry, packed rows)``
     (:func:`unpack` gives the :class:`Rows`): one scan step per entry of
     ``step_sizes`` (the step size of that row's update).
@@ -104,22 +142,36 @@ def make_chunk(fun: Callable, direction_of: Callable, points: bool) -> Callable:
     (rescale to at most that 2-norm before the direction sees it, as the
     ``clip_grad_norm`` transform does; None: off), built from ``hyper``, the
     options given as arrays (:func:`varying_options`; empty for one run, whose
-    options are constants of the program)."""
+    options are constants of the program).
+
+    ``box``: (lower, upper) of a run with bounds (:func:`box_of`), constants
+    of the program: each new iterate is projected onto it,
+    ``x_k = projection_box(x + step, lower, upper)`` (optax's, a clip: exact,
+    so the iterates are the Python loop's ``Box.project(x + step)``), and the
+    row's grad_norm is the projected gradient's, ``|P(x_k - g_k) - x_k|``,
+    as runner.minimize measures it; clipping still rescales by ``|g_k|``."""
     jax = _jax()
     import jax.numpy as jnp
 
     value_and_grad = jax.value_and_grad(fun)
+    if box is not None:
+        from optax.projections import projection_box
+
+        lower, upper = (jnp.asarray(side) for side in box)
 
     def run(carry, step_sizes, hyper):
         direction, clip = direction_of(hyper)
 
         def scan_step(carry, step_size):
             x, step, state = carry
-            x = x + step  # x_k
+            x = x + step if box is None else projection_box(x + step, lower, upper)  # x_k
             f, g = value_and_grad(x)
             grad_norm = jnp.sqrt(g @ g)
             seen = g if clip is None else jnp.where(grad_norm > clip, g * (clip / grad_norm), g)
             d, new_state = direction.update(seen, state, x)
+            if box is not None:  # the row's grad_norm: the projected gradient's (the Python loop's _projected_norm)
+                moved = projection_box(x - g, lower, upper) - x
+                grad_norm = jnp.sqrt(moved @ moved)
             head = jnp.stack([f, grad_norm]).astype(x.dtype)
             if not points:
                 return (x, -step_size * d, new_state), head
@@ -182,7 +234,13 @@ _CHUNKS: OrderedDict[tuple, tuple[Callable, Callable]] = OrderedDict()
 
 
 def chunk_for(
-    fun: Callable, entry: OptimizerEntry, options: Any, points: bool, batch: bool = False, varying: tuple[str, ...] = ()
+    fun: Callable,
+    entry: OptimizerEntry,
+    options: Any,
+    points: bool,
+    batch: bool = False,
+    varying: tuple[str, ...] = (),
+    box: Bounds | None = None,
 ) -> tuple[Callable, Callable]:
     """``direction_of`` (:func:`direction_builder`) and the jitted chunk of
     (objective, optimizer, options, points), built once and kept for the
@@ -190,7 +248,7 @@ def chunk_for(
     step sizes): jax compiles a jitted function once per shape and length.
     ``batch``: the chunk mapped over a batch of carries, step sizes and the
     ``varying`` options (``jax.vmap``). The step size is fed as an array,
-    so it is not part of what is compiled."""
+    so it is not part of what is compiled; the ``box`` (bounds) is."""
     jax = _jax()
     key = (
         fun,
@@ -200,12 +258,13 @@ def chunk_for(
         points,
         batch,
         varying,
+        None if box is None else (box[0].tobytes(), box[1].tobytes()),
     )
     if key in _CHUNKS:
         _CHUNKS.move_to_end(key)
         return _CHUNKS[key]
     direction_of = direction_builder(entry, options)
-    run = make_chunk(fun, direction_of, points)
+    run = make_chunk(fun, direction_of, points, box)
     built = _CHUNKS[key] = (direction_of, jax.jit(jax.vmap(run)) if batch else run)
     if len(_CHUNKS) > 16:
         _CHUNKS.popitem(last=False)
@@ -213,14 +272,21 @@ def chunk_for(
 
 
 def prepare_chunk(
-    oracle: Oracle, x: np.ndarray, entry: OptimizerEntry, options: Any, points: bool, batch: Sequence[Any] | None = None
+    oracle: Oracle,
+    x: np.ndarray,
+    entry: OptimizerEntry,
+    options: Any,
+    points: bool,
+    batch: Sequence[Any] | None = None,
+    box: Bounds | None = None,
 ) -> tuple[Any, Any, Any, tuple[str, dict[str, Any]] | None]:
     """Check that the objective traces to a number and the direction keeps x's
     shape (jax.eval_shape: no computation), so either is blamed as
     runner.minimize blames it; returns the jitted chunk, the options it takes
     as arrays (``hyper``: {} for one run), the direction's first state and
     None, or three Nones and (reason, details) of a failure. ``batch``: each member's
-    options (x holds one start per row). jax compiles the chunk on its first call."""
+    options (x holds one start per row); ``box``: the run's bounds (:func:`box_of`).
+    jax compiles the chunk on its first call."""
     jax = _jax()
     import jax.numpy as jnp
 
@@ -235,7 +301,7 @@ def prepare_chunk(
             raise TypeError(f"the objective returned shape {getattr(out, 'shape', out)}, not a number")
         where = label
         varying = varying_options(batch) if batch else ()
-        direction_of, run_chunk = chunk_for(oracle.objective, entry, options, points, batch is not None, varying)
+        direction_of, run_chunk = chunk_for(oracle.objective, entry, options, points, batch is not None, varying, box)
         hyper = {name: jnp.asarray([float(getattr(o, name)) for o in batch or ()]) for name in varying}
         direction = direction_of({})[0]  # the options as constants: one run's direction, and the batch's shape check
         if batch:

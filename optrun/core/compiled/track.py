@@ -30,10 +30,19 @@ class Track:
     and builds the run's :class:`Outcome` when it has ended.
 
     ``base``: the oracle's evaluation count before the run (the counts go on
-    from it, as in the Python loop)."""
+    from it, as in the Python loop). ``best_x``: keep the best row's x too
+    (a run with bounds: the Outcome's ``best_x``, the best feasible point,
+    which the summary reports; every iterate of a projected run is in the
+    box, so the best row is the best feasible one)."""
 
     def __init__(
-        self, x0: np.ndarray, stop: StopRules, observers: Sequence[Observer], interrupt: SignalFlag | None, base: int
+        self,
+        x0: np.ndarray,
+        stop: StopRules,
+        observers: Sequence[Observer],
+        interrupt: SignalFlag | None,
+        base: int,
+        best_x: bool = False,
     ):
         self.stop, self.limits, self.interrupt, self.base = stop, limits_of(stop), interrupt, base
         # observers that take a chunk at once (the trace writer, the progress bar) and those that take rows
@@ -43,6 +52,9 @@ class Track:
         self.prev_f = math.nan  # f of the row before it (none before the start)
         self.k, self.f, self.grad_norm, self.x = 0, math.nan, math.nan, np.array(x0, dtype=float)
         self.best_fun, self.best_iter = math.inf, -1
+        self.keep_best_x = best_x
+        # the best row's x, or how to get it: (x_at of its chunk, its row there), replayed only if the run needs it
+        self._best_x: np.ndarray | tuple[Callable[[int], np.ndarray], int] | None = None
         self.reason: str = ""
         self.signum: int | None = None
         self.details: dict[str, Any] = {}
@@ -127,6 +139,14 @@ class Track:
         elif stop.reason and x_at is not None:
             self.x = x_at(last)
         self.best_fun, self.best_iter = best_point(fs[: last + 1], k0, self.best_fun, self.best_iter)
+        if self.keep_best_x and self.best_iter >= k0:  # a new best row in this chunk
+            row = self.best_iter - k0
+            if xs is not None:
+                self._best_x = np.array(xs[row], dtype=float)
+            elif stop.reason and row == last:  # the stop row: its x is the run's (found above)
+                self._best_x = np.array(self.x, dtype=float)
+            elif x_at is not None:  # found when the run ends, if no later row is better (a replay, at most one)
+                self._best_x = (x_at, row)
         self.k0, self.prev_f = self.k + 1, self.f
         self.reason = stop.reason
 
@@ -147,6 +167,14 @@ class Track:
         rows a chunk computed past the run's end are not counted)."""
         return self.base + self.k + 1 if self.streamed else self.base
 
+    def best_x(self) -> np.ndarray | None:
+        """The best row's x (None unless kept, or before any row)."""
+        found = self._best_x
+        if isinstance(found, tuple):
+            x_at, row = found
+            found = self._best_x = np.array(x_at(row), dtype=float)
+        return found
+
     def outcome(self, wall_time_s: float) -> Outcome:
         """The run's :class:`Outcome`, once it has ended."""
         return outcome(
@@ -163,4 +191,5 @@ class Track:
             best=(self.best_fun, self.best_iter),
             wall_time_s=wall_time_s,
             signum=self.signum,
+            best_x=self.best_x() if self.keep_best_x else None,
         )
