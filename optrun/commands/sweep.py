@@ -36,7 +36,7 @@ from optrun.core.status import status
 from optrun.core.yaml_text import yaml_text
 from optrun.engine.executors import check_dask_address, choose
 from optrun.engine.sweep import SweepOutcome, run_sweep
-from optrun.engine.sweep_dir import is_done, is_failed, load_plan, start_sweep, sweep_rows
+from optrun.engine.sweep_dir import VIOLATION, is_done, is_failed, load_plan, start_sweep, sweep_rows
 from optrun.engine.sweep_plan import Plan, check_vectorizable, dropped_options, identical_repeats, make_plan
 from optrun.plots.sweep import plot_sweep, sweep_metric
 
@@ -46,7 +46,11 @@ def _group_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
 
 
 def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One entry per swept point: mean/min/max of the final f (or gap) over seeds."""
+    """One entry per swept point: mean/min/max of the final f (or gap) over
+    seeds; with bounds or constraints, the largest final ``violation`` over
+    them too. The best point is the lowest mean among points none of whose
+    runs failed (an ``infeasible`` run is a failure: a low f outside the
+    constraints never wins)."""
     metric = sweep_metric(rows)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
@@ -57,18 +61,20 @@ def summarize(rows: list[dict[str, Any]], keys: Sequence[str]) -> list[dict[str,
         statuses: dict[str, int] = {}
         for r in members:
             statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-        summary.append(
-            {
-                "point": {k: members[0][k] for k in keys if k != "seed"},  # the values as swept (typed)
-                "runs": len(members),
-                "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
-                "metric": metric,
-                "mean": statistics.fmean(values) if values else None,
-                "min": min(values) if values else None,
-                "max": max(values) if values else None,
-                "ok": all((known := status(r["status"])) is not None and known.success for r in members),
-            }
-        )
+        entry = {
+            "point": {k: members[0][k] for k in keys if k != "seed"},  # the values as swept (typed)
+            "runs": len(members),
+            "statuses": ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())),
+            "metric": metric,
+            "mean": statistics.fmean(values) if values else None,
+            "min": min(values) if values else None,
+            "max": max(values) if values else None,
+            "ok": all((known := status(r["status"])) is not None and known.success for r in members),
+        }
+        if any(VIOLATION in r for r in rows):  # bounds or constraints: the largest final violation over the seeds
+            found = [r[VIOLATION] for r in members if r.get(VIOLATION) is not None]
+            entry[VIOLATION] = max(found) if found else None
+        summary.append(entry)
     finite = [s for s in summary if s["mean"] is not None and s["ok"]]
     lowest = min((s["mean"] for s in finite), default=None)
     for s in summary:
@@ -123,10 +129,12 @@ def results_table(rows: list[dict[str, Any]], keys: Sequence[str], summary: list
     metric = summary[0]["metric"] if summary else "f"
     table = Table(title=f"sweep: final {'f - f*' if metric == 'gap' else 'f'} over seeds", title_justify="left")
     swept = [k for k in keys if k != "seed"]
-    add_columns(table, [visible(column) for column in (*swept, "runs", "statuses", "mean", "min", "max")], NUMERIC)
+    # bounds or constraints: the largest final violation over the seeds (0: every run ended feasible)
+    measured = ("mean", "min", "max", *((VIOLATION,) if any(VIOLATION in s for s in summary) else ()))
+    add_columns(table, [visible(column) for column in (*swept, "runs", "statuses", *measured)], (*NUMERIC, VIOLATION))
     for s in summary:
         cells = [Text(visible(yaml_text(s["point"][k]))) for k in swept]  # literal, never markup or a control
-        numbers = ["-" if s[m] is None else f"{s[m]:.6g}" for m in ("mean", "min", "max")]
+        numbers = ["-" if s.get(m) is None else f"{s[m]:.3g}" if m == VIOLATION else f"{s[m]:.6g}" for m in measured]
         table.add_row(
             *cells, str(s["runs"]), Text(visible(s["statuses"])), *numbers, style="bold green" if s["best"] else ""
         )

@@ -22,6 +22,9 @@ from optrun.core.yaml_text import yaml_text
 from optrun.engine.sweep_plan import MAX_RUNS, Plan
 
 RESULT_COLUMNS = ("status", "f", "gap", "nit", "nfev", "wall_time_s", "message", "run_dir")
+# a run with bounds or constraints: its final point's largest violation (summary.json's constraints.end.violation);
+# sweep.csv has the column, after gap, when any of its runs has one
+VIOLATION = "violation"
 
 
 def is_done(row: dict[str, Any]) -> bool:
@@ -43,8 +46,9 @@ def sweep_row(task: dict[str, Any], summary: Summary | None) -> dict[str, Any]:
 
 
 def result_fields(summary: Summary) -> dict[str, Any]:
-    """The result columns of a sweep row, from a run's summary (plain data: rows go to sweep.csv)."""
-    return {
+    """The result columns of a sweep row, from a run's summary (plain data:
+    rows go to sweep.csv); with bounds or constraints, ``violation`` too."""
+    fields = {
         "status": summary.status.value,
         "f": summary.fun,
         "gap": summary.gap,
@@ -53,6 +57,18 @@ def result_fields(summary: Summary) -> dict[str, Any]:
         "wall_time_s": summary.wall_time_s,
         "message": summary.message,
     }
+    if summary.constraints is not None:
+        fields[VIOLATION] = summary.constraints.end.get("violation")
+    return fields
+
+
+def result_columns(rows: Sequence[dict[str, Any]]) -> tuple[str, ...]:
+    """sweep.csv's result columns for these rows: ``violation`` after ``gap``
+    when any run has bounds or constraints."""
+    if not any(VIOLATION in row for row in rows):
+        return RESULT_COLUMNS
+    at = RESULT_COLUMNS.index("gap") + 1
+    return (*RESULT_COLUMNS[:at], VIOLATION, *RESULT_COLUMNS[at:])
 
 
 def row_on_disk(task: dict[str, Any]) -> dict[str, Any] | None:
@@ -114,7 +130,7 @@ def plan_problem(data: Any) -> str:
     keys = data["keys"]
     if not keys or not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys) or keys[-1] != "seed":
         return "'keys' should be distinct names ending with 'seed'"
-    taken = set(keys) & {"index", *RESULT_COLUMNS}
+    taken = set(keys) & {"index", *RESULT_COLUMNS, VIOLATION}
     if taken:
         return f"'keys' names a result column ({sorted(taken)[0]})"
     if not data["runs"]:
@@ -198,7 +214,7 @@ def write_sweep_csv(rows: list[dict[str, Any]], keys: Sequence[str], path: Path)
     import csv
     import io
 
-    columns = ["index", *keys, *RESULT_COLUMNS]
+    columns = ["index", *keys, *result_columns(rows)]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from optrun.config import SweepConfig, load_config, parse_yaml
+from optrun.config import SECTION_KEYS, SweepConfig, load_config, parse_yaml
 from optrun.core.errors import ConfigError
 from optrun.core.options import validate
 from optrun.core.yaml_text import yaml_text
@@ -279,7 +279,9 @@ def _checked(config_path: Path, plan: Plan, values: dict[str, Any], check: Calla
         swept = ", ".join(_cut(f"{k}={v if isinstance(v, str) else yaml_text(v)}") for k, v in values.items())
         message = exc.message
         section = (exc.path or "").split(".")[0]
-        if exc.path in values and section in plan.sections:  # a swept option the swept method does not take
+        # a swept option the swept method does not take (not the swept name itself: a method the run's bounds or
+        # constraints refuse, whose message names the methods that can)
+        if exc.path in values and section in plan.sections and exc.path != f"{section}.{SECTION_KEYS[section]}":
             message += (
                 f"; a grid runs every combination: to give {exc.path} only to the {section}s that take it, "
                 f"pair the lists with --zip (one value per {section}) or sweep them separately"

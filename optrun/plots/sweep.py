@@ -1,4 +1,5 @@
-"""sweep.png: a sweep's final f (or gap) against each swept value."""
+"""sweep.png: a sweep's final f (or gap) against each swept value (a run
+that ended infeasible, outside its bounds or constraints, marked with a red x)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 import numpy as np
 
 from optrun.core.rundir import read_summary
+from optrun.core.status import Status
 from optrun.core.yaml_text import yaml_text
+
+INFEASIBLE = Status.INFEASIBLE.value  # a run that ended outside its bounds or constraints
 
 
 def sweep_metric(rows: Iterable[dict[str, Any]]) -> str:
@@ -85,7 +89,7 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         return max(abs(y), floor) if metric == "gap" else y
 
     fig, axes = subplots(1, len(swept), figsize=(7 * len(swept), 5), squeeze=False)
-    fig.subplots_adjust(left=0.14, right=0.97, top=0.88, bottom=0.12, wspace=0.3)
+    fig.subplots_adjust(left=0.14, right=0.97, top=0.85, bottom=0.12, wspace=0.3)
     for ax, key in zip(axes[0], swept):
         numeric = _numeric(rows, key)
         categories = list(dict.fromkeys(yaml_text(r[key]) for r in rows))  # in the order swept
@@ -106,6 +110,13 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
             name = ", ".join(f"{k}={shown_label(v)}" for k, v in zip(others, label)) or "runs"
             (line,) = ax.plot(xs, [shown(m) for m in means], "o-" if numeric else "o", label=name)
             ax.plot([x for x, _ in points], [shown(y) for _, y in points], ".", color=line.get_color(), alpha=0.4)
+            outside = [  # runs that ended outside their bounds or constraints: their f is no feasible result
+                (r[key] if numeric else categories.index(yaml_text(r[key])), r[metric])
+                for r in members
+                if r["status"] == INFEASIBLE and r[metric] is not None and math.isfinite(r[metric])
+            ]
+            if outside:
+                ax.plot([x for x, _ in outside], [shown(y) for _, y in outside], "x", color="tab:red", ms=8)
         if not numeric:
             ax.set_xticks(range(len(categories)), [shown_label(c) for c in categories])
             ax.set_xlim(-0.5, len(categories) - 0.5)
@@ -130,6 +141,11 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         if all(_numeric(rows, k) for k in swept)
         else "dots: each seed; line or large dot: mean"
     )
-    fig.suptitle(f"sweep of {names}: {len(rows)} runs ({legend})" if names else f"sweep of {len(rows)} runs ({legend})")
+    if any(r["status"] == INFEASIBLE for r in rows):
+        legend += "; red x: infeasible end"
+    # the legend on a line of its own: one line overran a one-key sweep's figure
+    fig.suptitle(
+        f"sweep of {names}: {len(rows)} runs\n({legend})" if names else f"sweep of {len(rows)} runs\n({legend})"
+    )
     fig.savefig(out, dpi=100)
     return True
