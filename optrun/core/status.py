@@ -40,6 +40,13 @@ class Status(str, Enum):
         return self in (Status.DIVERGED, Status.FAILED, Status.INFEASIBLE)
 
     @property
+    def expectable(self) -> bool:
+        """A check may expect it (``expect.status``): the run ended at a point by
+        its stop rules (a success, or ``infeasible``); a diverged or failed run
+        has no result, and fails its check whatever the config expects."""
+        return self.success or self is Status.INFEASIBLE
+
+    @property
     def finished(self) -> bool:
         """The run was not cut short by a signal (so it is not redone by --resume)."""
         return self is not Status.INTERRUPTED

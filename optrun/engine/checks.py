@@ -70,7 +70,8 @@ class CheckResult:
         failed or diverged run's status, else the first field that broke."""
         if self.outcome != FAIL or not self.checks:
             return self.message
-        expected = any(c.field == "status" and c.ok for c in self.checks)  # the config expects this failure status
+        expected = any(c.field == "status" and c.ok for c in self.checks) and self.summary is not None
+        expected = expected and self.summary.status.expectable  # an expected infeasible run, failing another field
         if self.summary is not None and self.summary.status.failure and not expected:
             return f"run {self.summary.status.value}: {self.summary.message}"
         first, *more = self.failures
@@ -290,9 +291,9 @@ def _run_check(path: str, config: Any, start: float, run_dir: Path | None, blas_
             signum=result.signum,
         )
     checks = tuple(check_expect(config.expect, result.summary))
-    # a failed, diverged or infeasible run fails its check, unless that status is what the config expects
-    expected_status = config.expect.status == result.status.value
-    ok = all(c.ok for c in checks) and (not result.status.failure or expected_status)
+    # a failure status fails the check, unless the config expects it and it is a result (infeasible)
+    expected = config.expect.status == result.status.value and result.status.expectable
+    ok = all(c.ok for c in checks) and (not result.status.failure or expected)
     return CheckResult(
         path,
         PASS if ok else FAIL,
