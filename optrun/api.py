@@ -123,7 +123,8 @@ def minimize(
     "fun": f}`` (``f(x) >= 0`` or ``== 0``, ``f`` taking x as ``fun`` does and
     returning one number; ``"args"`` as in SciPy), one or a list, or
     ``scipy.optimize.NonlinearConstraint`` / ``LinearConstraint``;
-    ``{"type": ..., "expr": "1 - x[0]**2"}`` is a config formula. Their
+    ``{"type": ..., "expr": "1 - x[0]**2"}`` is a config formula (the
+    summary lists the functions first, then the formulas). Their
     derivatives come from the backend (a ``jac`` is refused). Bounds need a
     method that takes them (SciPy's lbfgs, nelder-mead, tnc, slsqp,
     trust-constr; the first-order methods, projected); constraints slsqp or

@@ -109,6 +109,8 @@ def test_an_equality_is_scipys_run_and_the_closed_form(workdir):
     assert_same_as_scipy(result, direct("slsqp", bowl, x0, [{"type": "eq", "fun": line}]))
     np.testing.assert_allclose(result.params["x"], [2 / 3, 1 / 3], rtol=0, atol=1e-7)
     assert abs(result.summary.constraints.end["values"][0]["value"]) <= 1e-6
+    alone = optrun.minimize(bowl, x0, "slsqp", constraints={"type": "eq", "fun": lambda x: x[0] + x[1] - 1.0}, **PLAIN)
+    assert alone.summary.constraints.end["values"][0]["constraint"] == "constraint"  # a lone lambda
 
 
 def test_args_go_to_the_constraint_as_in_scipy(workdir):
