@@ -250,3 +250,10 @@ def test_constraints_on_the_jax_backend_give_autograds_result(workdir, name):
     assert on_jax.status == on_autograd.status == "converged"
     assert on_jax.nit == on_autograd.nit
     np.testing.assert_allclose(on_jax.params["x"], on_autograd.params["x"], rtol=1e-12)
+
+
+def test_clip_to_bounds_alone_means_the_default_start_clipped(workdir):
+    result = optrun.run({**ROSEN, "optimizer": "lbfgs", "bounds": {"x": [-1, 1]}, "init": {"clip_to_bounds": True}})
+    assert result.trace["x[0]"][0] == -1.0 and result.trace["x[1]"][0] == 1.0  # (-1.2, 1) clipped
+    assert result.constraints is result.summary.constraints and result.constraints.start_feasible
+    assert "violation" in result._repr_html_()

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from optrun.core.result import gap_text, grad_norm_text, params_text, value_text
+from optrun.core.result import constraint_rows, gap_text, grad_norm_text, params_text, value_text
 
 if TYPE_CHECKING:
     from optrun.core.result import Summary
@@ -113,26 +113,3 @@ def summary_table(summary: Summary, run_dir: str, title: str) -> Table:
     table.add_row("time", f"{summary.wall_time_s:.3f} s")
     table.add_row("run directory", Text(visible(run_dir)))
     return table
-
-
-SHOWN_CONSTRAINTS = 6  # constraint values a summary table lists (summary.json has them all)
-
-
-def constraint_rows(report: Any) -> list[tuple[str, str]]:
-    """The rows a run with bounds or constraints adds to its summary table:
-    each constraint's final value, the largest violation at the end, and the
-    start's when it was infeasible (``report``: a :class:`~optrun.core.result.Feasibility`)."""
-    from optrun.core.feasible import MEANING
-
-    rows = []
-    values = report.end.get("values", [])
-    for item in values[:SHOWN_CONSTRAINTS]:
-        rows.append(("constraint", f"{item['constraint']} {MEANING[item['type']]}: {value_text(item['value'])}"))
-    if len(values) > SHOWN_CONSTRAINTS:
-        rows.append(("constraint", f"... {len(values) - SHOWN_CONSTRAINTS} more (see summary.json)"))
-    violation = report.end.get("violation")
-    met = "feasible" if violation is not None and violation <= report.tol else "infeasible"
-    rows.append(("violation", f"{value_text(violation)} ({met}: feasibility_tol {report.tol:g})"))
-    if not report.start_feasible:
-        rows.append(("start", f"infeasible (largest violation {value_text(report.start_violation)})"))
-    return rows

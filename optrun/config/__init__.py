@@ -344,6 +344,8 @@ def _clip_option(init: str | dict[str, Any]) -> tuple[str | dict[str, Any], bool
     clip = init["clip_to_bounds"]
     if not isinstance(clip, bool):
         raise ConfigError(f"must be true or false, got {short_repr(clip)}", path="init.clip_to_bounds")
+    if not rest:  # `init: {clip_to_bounds: true}`: the default start, clipped
+        return "default", clip
     return (rest if set(rest) != {"kind"} else rest["kind"]), clip
 
 

@@ -369,3 +369,26 @@ def grad_norm_text(summary: Summary) -> str:
     if summary.njev == 0 and (summary.grad_norm is None or math.isnan(summary.grad_norm)):
         return "not computed (the method uses no gradient)"
     return value_text(summary.grad_norm)
+
+
+SHOWN_CONSTRAINTS = 6  # constraint values a summary table lists (summary.json has them all)
+
+
+def constraint_rows(report: Any) -> list[tuple[str, str]]:
+    """The rows a run with bounds or constraints adds to its summary table:
+    each constraint's final value, the largest violation at the end, and the
+    start's when it was infeasible (``report``: a :class:`~optrun.core.result.Feasibility`)."""
+    from optrun.core.feasible import MEANING
+
+    rows = []
+    values = report.end.get("values", [])
+    for item in values[:SHOWN_CONSTRAINTS]:
+        rows.append(("constraint", f"{item['constraint']} {MEANING[item['type']]}: {value_text(item['value'])}"))
+    if len(values) > SHOWN_CONSTRAINTS:
+        rows.append(("constraint", f"... {len(values) - SHOWN_CONSTRAINTS} more (see summary.json)"))
+    violation = report.end.get("violation")
+    met = "feasible" if violation is not None and violation <= report.tol else "infeasible"
+    rows.append(("violation", f"{value_text(violation)} ({met}: feasibility_tol {report.tol:g})"))
+    if not report.start_feasible:
+        rows.append(("start", f"infeasible (largest violation {value_text(report.start_violation)})"))
+    return rows

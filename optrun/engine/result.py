@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from optrun.core.errors import ConfigError, OptrunError
-from optrun.core.result import Best, KnownMinimum, Summary, gap_text, grad_norm_text, params_text
+from optrun.core.result import (
+    Best,
+    Feasibility,
+    KnownMinimum,
+    Summary,
+    constraint_rows,
+    gap_text,
+    grad_norm_text,
+    params_text,
+)
 from optrun.core.status import Status
 from optrun.core.trace import COUNT_COLUMNS, read_trace
 
@@ -86,6 +95,11 @@ class RunResult:
     def reference(self) -> KnownMinimum | None:
         return self.summary.reference
 
+    @property
+    def constraints(self) -> Feasibility | None:
+        """A run with bounds or constraints: their values and violations at the start, end and best point."""
+        return self.summary.constraints
+
     def to_pandas(self) -> Any:
         """The trace as a pandas DataFrame, one row per trace row: the
         counts ``iter``, ``nfev`` and ``njev`` as int64, every other column
@@ -126,6 +140,7 @@ class RunResult:
             ("params", params_text(s.params)),
             ("grad norm", grad_norm_text(s)),
             ("iterations", f"{s.nit} ({s.nfev} evaluations)"),
+            *(constraint_rows(s.constraints) if s.constraints is not None else ()),
             ("best f", f"{s.best.fun:.10g} at iteration {s.best.iter}" if s.best.fun is not None else "-"),
             ("time", f"{s.wall_time_s:.3f} s"),
             ("run directory", str(self.run_dir)),
