@@ -89,12 +89,16 @@ def grad(
     set_: Set = None,
     quiet: Quiet = False,
     json_out: Annotated[
-        bool, Json("one object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp, timing, run_dir)")
+        bool, Json("one object (f, grad, hessian, derivatives, fd, jacobian, jvp, vjp, constraints, timing, run_dir)")
     ] = False,
     plots: Annotated[bool | None, Plots("default: output.plots, which is on")] = None,
     problems: Problems = None,
 ) -> int:
-    """Derivatives of the config's objective at a point: f, the signed gradient, and more on request."""
+    """Derivatives of the config's objective at a point: f, the signed gradient, and more on request.
+
+    When the run has bounds or constraints (the problem's or the config's), also
+    each constraint's value, type and violation, the bounds, and the constraints'
+    Jacobian (--fd checks it against finite differences as it checks the gradient)."""
     from optrun.commands.grad import grad_command
 
     options = (hessian, order, fd, jvp or [], vjp, range_, json_out, problems, quiet, plots, fd_steps)

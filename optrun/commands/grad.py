@@ -256,6 +256,10 @@ def tables(result: GradResult) -> list[Any]:
             for label, v in zip(product.labels[:MAX_ROWS], product.result):
                 table.add_row(Text(label), number(v))
             shown.append(table)
+    if result.constraints is not None:  # the run's bounds and constraints at the point
+        from optrun.commands.grad_constraints import constraint_tables
+
+        shown.extend(constraint_tables(result.constraints))
     return [getattr(item, "group", item) for item in shown]
 
 

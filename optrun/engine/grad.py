@@ -6,8 +6,10 @@ start, initializer applied, by default; ``at`` replaces named parameters)
 and returns a :class:`GradResult`: f and the signed gradient, and on request
 the Hessian, the derivatives up to order K in a scalar parameter, a
 finite-difference check, and for a vector function (an ``expression`` with a
-list of formulas) its Jacobian built both ways and one JVP or VJP. Fixed
-parameters (``fix:``) are held: derivatives are in the free ones. The result
+list of formulas) its Jacobian built both ways and one JVP or VJP; when the
+run has bounds or constraints, their values, violations and Jacobian
+(:mod:`optrun.engine.grad_constraints`). Fixed parameters (``fix:``) are
+held: derivatives are in the free ones. The result
 is written to ``<output.dir>/<name>/grad-<timestamp>/`` (``grad.json``, the
 resolved ``config.yaml`` and, with ``output.plots``, the plots of
 :mod:`optrun.plots.grad`). The numbers come from
@@ -47,6 +49,7 @@ class GradResult:
     jacobian_other: d.Jacobian | None = None
     jvp: d.Product | None = None
     vjp: d.Product | None = None
+    constraints: Any = None  # the bounds and constraints at the point (optrun.engine.grad_constraints.ConstraintsAt)
     run_dir: Path | None = None
     plots: tuple[Path, ...] = ()
     warnings: tuple[str, ...] = ()  # what was left out (a plot that failed, a cross-check beyond its limit)
@@ -83,6 +86,8 @@ class GradResult:
             data["jvp"] = list(self.jvp.result)
         if self.vjp is not None:
             data["vjp"] = list(self.vjp.result)
+        if self.constraints is not None:
+            data["constraints"] = self.constraints.to_json()
         if self.warnings:
             data["warnings"] = list(self.warnings)
         return data
@@ -225,12 +230,19 @@ def _grad(cfg: Config, at, hessian, order, fd, jvp, vjp, plot_range, write, flag
 
 def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult, Problem, Any]:
     """``fd``: None, or (steps or None, further points)."""
+    import dataclasses
+
     from optrun.core.backend import get_backend
+    from optrun.engine import grad_constraints
     from optrun.engine.prepare import build_start
 
     backend = get_backend(cfg.backend)  # the problem is built for it and differentiated with it
     problem, params0, fixed = build_start(cfg, backend)
     free_problem, start = restrict_to_free(problem, params0, fixed)
+    feasible, specs = grad_constraints.feasible_set(cfg, problem, start, fixed, backend)
+    if feasible is not None:  # the start a run would take (init.clip_to_bounds); the constraints for contour.png
+        start = grad_constraints.start_in_bounds(cfg, feasible, start, backend)
+        free_problem = dataclasses.replace(free_problem, constraints=grad_constraints.held(specs, fixed))
     _check_free(at, fixed, "at")
     point = d.point(free_problem, at, base=start)
     vector = problem.vector is not None
@@ -277,6 +289,12 @@ def _compute(cfg: Config, at, hessian, order, fd, jvp, vjp) -> tuple[GradResult,
         parts["jvp"] = d.jvp(free_problem, point, jvp, backend=backend)
     if vjp is not None:
         parts["vjp"] = d.vjp(free_problem, point, vjp, backend=backend)
+    if feasible is not None:  # the constraints' values and Jacobian; with --fd checked as the gradient is
+        fd_steps = None if fd is None else (d.STEPS if fd[0] is None else fd[0])
+        constraints = free_problem.constraints
+        parts["constraints"] = grad_constraints.at_point(
+            feasible, constraints, point, backend, fd_steps, cfg.seed, notes
+        )
     return GradResult(name=cfg.name, at=point, fixed=fixed, warnings=tuple(notes), **parts), free_problem, backend
 
 
