@@ -6,7 +6,8 @@
   to order K (``--order``, default 1) over ``--range`` (default: the point
   +- max(1, |value|)), the point marked;
 * ``contour.png`` (two free entries): the contour of f with the gradient
-  field as arrows, the point marked.
+  field as arrows, the point marked; with bounds or constraints, each
+  constraint's boundary c = 0 and the box's sides, the infeasible side shaded.
 
 Each in the config's ``output.plot_format`` (png, svg or pdf), like a run's plots.
 A plot that fails (a point beyond floating point, a full disk, an objective
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,6 +34,7 @@ GRID = 101  # points along the range for derivatives.png
 CONTOUR = 80  # contour.png grid per axis
 ARROWS = 15  # gradient arrows per axis
 PLOT_WORK = 20_000  # operations of the costliest curve of derivatives.png over its grid (~1 s on autograd)
+SHADE = 0.35  # contour.png: the white veil over the infeasible side of a constraint or a bound
 
 
 def draw(
@@ -84,7 +86,8 @@ def draw(
             )
         elif len(labels) == 2:
             out = run_dir / f"contour.{fmt}"
-            attempt(out, lambda: contour_figure(problem, result.at, labels, plot_range, result.name, backend))
+            box = getattr(result.constraints, "bounds", ())
+            attempt(out, lambda: contour_figure(problem, result.at, labels, plot_range, result.name, backend, box))
     return written, failed
 
 
@@ -212,8 +215,12 @@ def contour_figure(
     plot_range: tuple[float, float] | None,
     title: str,
     backend: Backend,
+    box: Any = (),
 ) -> Any:
-    """f over a grid around ``at`` (two free entries) with its gradient field."""
+    """f over a grid around ``at`` (two free entries) with its gradient field;
+    the problem's constraints (``problem.constraints``, in the free
+    parameters) and the ``box`` ((entry, low, high, value) per bounded entry)
+    drawn over it, their infeasible sides shaded."""
     x0, unflatten = backend.ravel(at)
     x0 = np.asarray(x0, dtype=float)
     objective = problem.scalar_objective()
@@ -245,12 +252,59 @@ def contour_figure(
         width=0.003,
         label="gradient direction (ascent)",
     )
+    _feasible_set(ax, problem, backend, unflatten, xs, ys, labels, box)
     ax.plot(x0[0], x0[1], "r*", markersize=12, label=f"({x0[0]:g}, {x0[1]:g})")
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     ax.set_title(f"{title}: f and its gradient field")
     ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     return fig
+
+
+def _feasible_set(ax: Any, problem: Problem, backend: Backend, unflatten: Any, xs, ys, labels, box) -> None:
+    """Each constraint's boundary c = 0 over the grid (dashed for an equality),
+    the infeasible side (c < 0 for an inequality) shaded, and the box's finite
+    sides, the outside shaded; each with a legend entry."""
+    from matplotlib.lines import Line2D
+
+    from optrun.core.feasible import MEANING
+
+    handles = []
+    for k, spec in enumerate(problem.constraints):
+        c = backend.jit(lambda v, fun=spec.fun: fun(unflatten(v)))
+        with np.errstate(all="ignore"):
+            z = np.array([[float(c(np.array([x, y]))) for x in xs] for y in ys])
+        finite = z[np.isfinite(z)]
+        if not finite.size or finite.min() > 0 or finite.max() < 0:  # no boundary in view
+            if spec.type == "ineq" and finite.size and finite.max() < 0:  # all of it infeasible
+                ax.contourf(xs, ys, np.ones_like(z), levels=[0, 2], colors="white", alpha=SHADE)
+            continue
+        color = f"C{(k + 1) % 10}"
+        style: Literal["--", "-"] = "--" if spec.type == "eq" else "-"
+        ax.contour(xs, ys, z, levels=[0.0], colors=color, linewidths=1.8, linestyles=style)
+        if spec.type == "ineq":
+            ax.contourf(xs, ys, z, levels=[float(finite.min()) - 1.0, 0.0], colors="white", alpha=SHADE)
+        label = spec.label if len(spec.label) <= 40 else spec.label[:37] + "..."
+        handles.append(Line2D([], [], color=color, linestyle=style, label=f"{label} {MEANING[spec.type]}"))
+    sides = {entry: (low, high) for entry, low, high, _ in box}
+    for axis, name in enumerate(labels):
+        vertical = axis == 0  # the first entry's bounds are vertical lines
+        line, span, get, set_limits = (
+            (ax.axvline, ax.axvspan, ax.get_xlim, ax.set_xlim)
+            if vertical
+            else (ax.axhline, ax.axhspan, ax.get_ylim, ax.set_ylim)
+        )
+        limits = get()
+        low, high = sides.get(name, (None, None))
+        for side, outside in ((low, limits[0]), (high, limits[1])):
+            if side is not None:
+                line(side, color="red", linewidth=1.5)
+                span(*sorted((side, outside)), color="white", alpha=SHADE, linewidth=0)
+        set_limits(*limits)  # a side beyond the view does not widen it
+    if sides:
+        handles.append(Line2D([], [], color="red", label="bounds"))
+    if handles:
+        ax.add_artist(ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.8))
 
 
 def timing_plot(timing: Any, out: Path, name: str) -> Path:
