@@ -13,6 +13,7 @@ tables as literal rich Text (or escaped), never as markup."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -25,18 +26,27 @@ from optrun.commands.entries import (
     jax_loop,
     num_text,
     python_only,
+    takes,
+    takes_legend,
 )
 from optrun.core.errors import OptrunError
 from optrun.core.params import size
 
 
-def _minimum_text(entry) -> str:
+def _built(entry) -> tuple[Any, str]:
+    """The problem built with its defaults, or None and why it cannot be."""
     try:
-        problem = entry.build(entry.options.model_construct())  # defaults; no schema build
+        return entry.build(entry.options.model_construct()), ""  # defaults; no schema build
     except OptrunError as exc:  # a problem with no defaults says why (python: given from Python only)
-        return f"({exc.message})"
+        return None, f"({exc.message})"
     except Exception as exc:  # a user problem that cannot build with defaults
-        return f"(cannot build with defaults: {type(exc).__name__})"
+        return None, f"(cannot build with defaults: {type(exc).__name__})"
+
+
+def _minimum_text(entry, built: tuple[Any, str] | None = None) -> str:
+    problem, why = built if built is not None else _built(entry)
+    if problem is None:
+        return why
     ref = problem.reference
     if ref is None:
         return problem.note or "unknown"
@@ -50,8 +60,21 @@ def _minimum_text(entry) -> str:
     return f"f* = {ref.fun:.10g}{where}"
 
 
+def _feasible_line(problem: Any) -> str:
+    """A problem's own bounds and constraints, in a few words ("" for none)."""
+    if problem is None or not (problem.bounds or problem.constraints):
+        return ""
+    parts = [f"bounds on {', '.join(problem.bounds)}"] if problem.bounds else []
+    if problem.constraints:
+        kinds = [c.type for c in problem.constraints]
+        counts = ", ".join(f"{kinds.count(t)} {t}" for t in ("ineq", "eq") if t in kinds)
+        parts.append(f"{len(kinds)} constraint{'s' if len(kinds) > 1 else ''} ({counts})")
+    return "; ".join(parts)
+
+
 def problems_table(width: int = WIDE) -> Table:
-    """Every problem a config can name (not ``python``: see :func:`python_only`)."""
+    """Every problem a config can name (not ``python``: see :func:`python_only`);
+    one with bounds or constraints of its own says so under its description."""
     from optrun.core.problems import PROBLEMS
 
     rows = []
@@ -62,7 +85,11 @@ def problems_table(width: int = WIDE) -> Table:
         if entry.formula:
             about.append("\n" + visible(entry.formula, keep="\n"), style="dim")
         about.append("\nbackends: " + visible(", ".join(entry.backends)), style="dim")
-        cells = (entry.parameters, entry.options.describe() or "-", _minimum_text(entry))
+        built = _built(entry)
+        feasible = _feasible_line(built[0])
+        if feasible:
+            about.append("\n" + visible(feasible), style="dim")
+        cells = (entry.parameters, entry.options.describe() or "-", _minimum_text(entry, built))
         rows.append((_text(name), [about, *(_text(cell) for cell in cells)]))
     headers = (("description and formula", 0), ("parameters", 1), ("options (defaults)", 2), ("known minimum", 2))
     if width >= WIDE:  # the description last, widest
@@ -103,6 +130,8 @@ def optimizers_table(width: int = WIDE):
     for name, entry in OPTIMIZERS.items():
         about = _text(entry.description)
         about.append(f"\n{jax_loop(entry)}", style="dim")
+        if takes(entry):
+            about.append(f"\n{takes(entry)}", style="dim")
         rows.append((_text(name), [about, _text(entry.options.describe() or "-"), _text(", ".join(entry.needs))]))
     headers = (("description", 0), ("options (defaults)", 3), ("needs", 1))
     if width >= WIDE:
@@ -120,7 +149,7 @@ def optimizers_table(width: int = WIDE):
         schedule_rows,
         width >= WIDE,
     )
-    return Group(table, schedules)
+    return Group(table, _text(takes_legend(), style="dim"), schedules)
 
 
 # --------------------------------------------- list-problems, describe, list-optimizers

@@ -21,7 +21,11 @@ from optrun.commands.entries import (
     PYTHON_ONLY_NOTE,
     _escaped,
     _text,
+    bounds_row,
+    bounds_text,
     catalogue_table,
+    constraints_row,
+    constraints_text,
     jax_loop,
     num_text,
     python_only,
@@ -102,11 +106,17 @@ def describe_problem(entry, width: int):
             head.add_row("default start", f"random, drawn from the run's seed ({len(leaf_names(start))} values)")
         else:
             head.add_row("default start", _text(", ".join(f"{k}={num_text(v)}" for k, v in problem.start.items())))
+        if problem.bounds:
+            head.add_row("bounds", _text(bounds_text(problem)))
+        if problem.constraints:
+            head.add_row("constraints", _text(constraints_text(problem)))
         ref = problem.reference
+        kept = " and ".join(w for w, has in (("bounds", problem.bounds), ("constraints", problem.constraints)) if has)
+        within = f" (within its {kept})" if kept else ""
         if ref is None:
             head.add_row("known minimum", _text(problem.note or "unknown"))
         else:
-            head.add_row("known minimum", f"f* = {ref.fun!r}")
+            head.add_row("known minimum", f"f* = {ref.fun!r}{within}")
             for i, point in enumerate(ref.params, start=1):
                 head.add_row(f"minimizer {i}" if len(ref.params) > 1 else "minimizer", _text(_point_text(point)))
             if problem.note:
@@ -134,6 +144,8 @@ def describe_optimizer(entry, width: int):
     if entry.reference:
         head.add_row("follows", _text(entry.reference))
     head.add_row("needs", _text(", ".join(entry.needs)))
+    head.add_row("bounds", _text(bounds_row(entry)))
+    head.add_row("constraints", _text(constraints_row(entry)))
     transforms = [TRANSFORMS[name].about for name in entry.transforms]
     head.add_row(
         "wrappers",

@@ -93,3 +93,65 @@ def jax_loop(entry) -> str:
     from optrun.core.compiled import supports
 
     return "jax: compiled loop" if supports(entry) else "jax: Python loop"
+
+
+# ------------------------------------------------------ bounds and constraints
+def takes(entry) -> str:
+    """What a method takes of a run's feasible set, as list-optimizers and
+    describe say it: ``takes bounds (projected)``, ``takes bounds (scipy) and
+    constraints``, or "" (it refuses a run with bounds or constraints)."""
+    parts = [f"bounds ({entry.bounds})" if entry.bounds else "", "constraints" if entry.constraints else ""]
+    shown = [part for part in parts if part]
+    return "takes " + " and ".join(shown) if shown else ""
+
+
+def takes_legend() -> str:
+    """The line under list-optimizers' table that says what ``takes`` means."""
+    from optrun.core.feasible import MEANING
+    from optrun.core.optimizers import BOUNDS
+
+    kinds = "; ".join(f"bounds ({key}): {meaning}" for key, meaning in BOUNDS.items())
+    return (
+        f"takes {kinds}; constraints: ineq (c {MEANING['ineq']}) and eq (c {MEANING['eq']}). "
+        "A method without a 'takes' line refuses a run with bounds or constraints."
+    )
+
+
+def capable(kind: str) -> list[str]:
+    """The listed methods that take ``kind`` ("bounds" or "constraints")."""
+    from optrun.core.optimizers import OPTIMIZERS
+
+    entries = [OPTIMIZERS.get(name) for name in OPTIMIZERS.listed()]
+    return [e.name for e in entries if getattr(e, kind)]
+
+
+def bounds_text(problem) -> str:
+    """A problem's own bounds as a config writes them (``x: [[1, 5], [1, 5]]``; null: open), one line per parameter."""
+    from optrun.core.yaml_text import yaml_text
+
+    return "\n".join(f"{name}: {yaml_text(spec, limit=200)}" for name, spec in problem.bounds.items())
+
+
+def constraints_text(problem) -> str:
+    """A problem's own constraints, one line each: ``25 - x[0]*x[1] >= 0 (ineq)``."""
+    from optrun.core.feasible import MEANING
+
+    return "\n".join(f"{c.label} {MEANING[c.type]} ({c.type})" for c in problem.constraints)
+
+
+def bounds_row(entry) -> str:
+    """describe's "bounds" row of an optimizer: how it takes bounds, or which methods do."""
+    from optrun.core.optimizers import BOUNDS
+
+    if entry.bounds:
+        return f"yes ({entry.bounds}): {BOUNDS[entry.bounds]}"
+    return f"no: a run with bounds is refused (methods that take them: {', '.join(capable('bounds'))})"
+
+
+def constraints_row(entry) -> str:
+    """describe's "constraints" row of an optimizer: whether it takes constraints, or which methods do."""
+    from optrun.core.feasible import MEANING
+
+    if entry.constraints:
+        return f"yes: ineq (c {MEANING['ineq']}) and eq (c {MEANING['eq']}), the problem's and the config's"
+    return f"no: a run with constraints is refused (methods that take them: {', '.join(capable('constraints'))})"
