@@ -149,7 +149,10 @@ def make_chunk(fun: Callable, direction_of: Callable, points: bool, box: Bounds 
     ``x_k = projection_box(x + step, lower, upper)`` (optax's, a clip: exact,
     so the iterates are the Python loop's ``Box.project(x + step)``), and the
     row's grad_norm is the projected gradient's, ``|P(x_k - g_k) - x_k|``,
-    as runner.minimize measures it; clipping still rescales by ``|g_k|``."""
+    as runner.minimize measures it; clipping still rescales by ``|g_k|``.
+    The start must lie in the box (prepare sees to it: a start outside is
+    refused, or clipped with ``init.clip_to_bounds``), since row 0's x is
+    projected here too, where the Python loop evaluates x0 as given."""
     jax = _jax()
     import jax.numpy as jnp
 
