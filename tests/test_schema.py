@@ -137,7 +137,6 @@ WRONG = {
     "a constraint's unknown key": {**TRID, "constraints": [{"type": "ineq", "expr": "x[0]", "lb": 0}]},
     "constraints as a mapping": {**TRID, "constraints": {"type": "ineq", "expr": "x"}},
     "clip_to_bounds as text": {**TRID, "init": {"kind": "default", "clip_to_bounds": "y"}},
-    "clip_to_bounds without kind": {**TRID, "init": {"clip_to_bounds": True}},
     "feasibility_tol 0": {**TRID, "stop": {"feasibility_tol": 0}},
     "feasibility_tol null": {**TRID, "stop": {"feasibility_tol": None}},
 }
@@ -160,6 +159,7 @@ FEASIBLE = {
     "a dotted path": {"bounds": {"layers.0.w": [-1, 1], "layers[1].b": [[0, 1]]}},
     "constraints": {"constraints": [{"type": "ineq", "expr": "1 - x[0]**2"}, {"type": "eq", "expr": "sum(x) - 1"}]},
     "clip_to_bounds": {"init": {"kind": "normal", "scale": 0.1, "clip_to_bounds": True}},
+    "clip_to_bounds alone": {"init": {"clip_to_bounds": True}},
     "feasibility_tol": {"stop": {"max_iter": 10, "feasibility_tol": 1.0e-9}},
 }
 

@@ -179,6 +179,15 @@ def _run_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     props["init"] = {**build.section(build.initializers, "kind", "initializer", INIT_TEXT), "default": "default"}
     for entry in props["init"]["oneOf"][1:]:  # an option of every initializer, kept apart from its own
         entry["properties"]["clip_to_bounds"] = dict(CLIP_TO_BOUNDS)
+    props["init"]["oneOf"].append(
+        {
+            "type": "object",
+            "description": "{clip_to_bounds: BOOL} alone: the problem's default start (clipped into the bounds)",
+            "properties": {"clip_to_bounds": dict(CLIP_TO_BOUNDS)},
+            "required": ["clip_to_bounds"],
+            "additionalProperties": False,
+        }
+    )
     props["backend"]["enum"] = BACKENDS.listed()
     _feasible_keys(props, build.definitions)
     return top
