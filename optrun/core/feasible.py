@@ -95,6 +95,7 @@ class Constraint:
     """One constraint over the flat free vector: its value and gradient by the backend."""
 
     def __init__(self, spec: ConstraintSpec, flat: Callable[[Any], Any], backend: Any):
+        self.spec = spec  # as declared: a function of the named parameters
         self.type: ConstraintType = spec.type
         self.label = spec.label
         self.flat = flat  # x -> c(x), traceable on jax

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from optrun.core import derivatives as d
-from optrun.core.feasible import MEANING, ConstraintSpec, Feasible, build_feasible
+from optrun.core.feasible import MEANING, ConstraintSpec, Feasible
 from optrun.core.params import Params, leaf_names, plain_leaves
 from optrun.core.problems import Problem
 
@@ -44,19 +44,12 @@ def feasible_set(
     optimizer check (None when nothing bounds or constrains the run), and the
     constraints as declared, in the same order. A bad bound or formula is
     prepare's one-line ConfigError (``bounds.x``, ``constraints[0].expr``)."""
-    from optrun.core.problems.formula import check_scalar, compile_expression
+    from optrun.engine.prepare import feasible_set as run_feasible_set
 
     x0, unflatten = backend.ravel(free)
     unflatten = backend.fast_unflatten(unflatten, np.size(x0))
-    params = {**free, **fixed}
-    specs = list(problem.constraints)
-    for i, c in enumerate(config.constraints):
-        where = f"constraints[{i}].expr"
-        body = compile_expression(c.expr, params, path=where, xp=backend.np)
-        check_scalar(c.expr, params, path=where)
-        specs.append(ConstraintSpec(c.type, body, c.expr))
-    parts = [(problem.bounds, "problem"), (config.bounds, "bounds")]
-    return build_feasible(parts, specs, free, fixed, unflatten, backend, config.stop.feasibility_tol), specs
+    feasible = run_feasible_set(config, problem, free, fixed, unflatten, backend)
+    return feasible, [c.spec for c in feasible.constraints] if feasible is not None else []
 
 
 def start_in_bounds(config: Any, feasible: Feasible, start: Params, backend: Any) -> Params:

@@ -257,8 +257,22 @@ def _expander(params0: Params, fixed: Params) -> Callable[[np.ndarray], np.ndarr
 def _feasible(
     config: Config, problem: Problem, free: Params, fixed: Params, unflatten: Callable[[Any], Any], backend: Backend
 ) -> Feasible | None:
-    """The run's feasible set (the problem's bounds and constraints, then the
-    config's), checked against the optimizer's capabilities; None when nothing bounds the run."""
+    """The run's feasible set (:func:`feasible_set`), checked against the
+    optimizer's capabilities; None when nothing bounds the run."""
+    feasible = feasible_set(config, problem, free, fixed, unflatten, backend)
+    if feasible is not None:
+        _check_capable(config, problem, feasible)
+    return feasible
+
+
+def feasible_set(
+    config: Config, problem: Problem, free: Params, fixed: Params, unflatten: Callable[[Any], Any], backend: Backend
+) -> Feasible | None:
+    """The feasible set over the free parameters: the problem's bounds and
+    constraints, then the config's (formulas compiled for ``backend``); None
+    when nothing bounds the run. A bad bound or formula is a one-line
+    ConfigError (``bounds.x``, ``constraints[0].expr``). ``optrun grad`` uses
+    it as it is: it evaluates constraints whatever the optimizer can take."""
     from optrun.core.problems.formula import check_scalar, compile_expression
 
     params = {**free, **fixed}
@@ -269,10 +283,7 @@ def _feasible(
         check_scalar(c.expr, params, path=where)
         specs.append(ConstraintSpec(c.type, body, c.expr))
     parts = [(problem.bounds, "problem"), (config.bounds, "bounds")]
-    feasible = build_feasible(parts, specs, free, fixed, unflatten, backend, config.stop.feasibility_tol)
-    if feasible is not None:
-        _check_capable(config, problem, feasible)
-    return feasible
+    return build_feasible(parts, specs, free, fixed, unflatten, backend, config.stop.feasibility_tol)
 
 
 def _check_capable(config: Config, problem: Problem, feasible: Feasible) -> None:
