@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from optrun.commands.grad_tables import MAX_ROWS, first_note, matrix_table, titled
 from optrun.config import load_config, parse_yaml
 from optrun.core import derivatives as d
 from optrun.core.errors import ConfigError, OptrunError
@@ -216,17 +217,17 @@ def tables(result: GradResult) -> list[Any]:
         head.add_row("f", Text("[" + ", ".join(map(number, value[:MAX_ROWS])) + _more(len(value)) + "]"))
     shown.append(head)
     if result.gradient is not None:
-        table = _titled("gradient (signed)" + _first(len(result.gradient.labels)))
+        table = titled("gradient (signed)" + first_note(len(result.gradient.labels)))
         table.add_column("entry")
         table.add_column("df/d entry", justify="right")
         for label, g in zip(result.gradient.labels[:MAX_ROWS], result.gradient.flat):
             table.add_row(Text(label), number(g))
         shown.append(table)
     if result.hessian is not None:
-        shown.append(_matrix("Hessian", result.hessian.labels, result.hessian.labels, result.hessian.matrix))
+        shown.append(matrix_table("Hessian", result.hessian.labels, result.hessian.labels, result.hessian.matrix))
     if result.derivatives is not None:
         ds = result.derivatives
-        table = _titled(f"derivatives in {ds.name} at {number(ds.at)}")
+        table = titled(f"derivatives in {ds.name} at {number(ds.at)}")
         table.add_column("order", justify="right")
         table.add_column("value", justify="right")
         for k, v in enumerate(ds.values):
@@ -246,11 +247,11 @@ def tables(result: GradResult) -> list[Any]:
                 "equal" if other.matrix == j.matrix else f"max difference {float(abs(other.array - j.array).max()):.3g}"
             )
             title += f"; built from {other.passes} {other.by.upper()}s instead: {same}"
-        shown.append(_matrix(title, j.rows, j.columns, j.matrix))
+        shown.append(matrix_table(title, j.rows, j.columns, j.matrix))
     for product, what in ((result.jvp, "JVP: J v"), (result.vjp, "VJP: u^T J")):
         if product is not None:
             mode = "forward" if product.mode == "jvp" else "reverse"
-            table = _titled(f"{what} (one {mode} pass)" + _first(len(product.labels)))
+            table = titled(f"{what} (one {mode} pass)" + first_note(len(product.labels)))
             table.add_column("entry")
             table.add_column("value", justify="right")
             for label, v in zip(product.labels[:MAX_ROWS], product.result):
@@ -294,29 +295,8 @@ def timing_tables(timing: Any) -> list[Any]:
     return [Text(title, style="italic"), table]
 
 
-MAX_SHOWN = 12  # matrix rows/columns printed; grad.json has them all
-MAX_ROWS = 20  # entries printed of the point, f, the gradient, a JVP or VJP; grad.json has them all
-
-
-def _first(count: int) -> str:
-    return f" (first {MAX_ROWS} of {count}; all in grad.json)" if count > MAX_ROWS else ""
-
-
 def _more(count: int) -> str:
     return f", ... ({count} in all; see grad.json)" if count > MAX_ROWS else ""
-
-
-def _matrix(title: str, rows: Sequence[str], columns: Sequence[str], matrix: Sequence[Sequence[float]]) -> Any:
-    from rich.text import Text
-
-    cut = len(rows) > MAX_SHOWN or len(columns) > MAX_SHOWN
-    table = _titled(title + (f" (first {MAX_SHOWN}; all in grad.json)" if cut else ""))
-    table.add_column("")
-    for column in columns[:MAX_SHOWN]:
-        table.add_column(Text(column), justify="right")
-    for label, row in zip(rows[:MAX_SHOWN], matrix):
-        table.add_row(Text(label), *(f"{v:.6g}" for v in row[:MAX_SHOWN]))
-    return table
 
 
 def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
@@ -328,7 +308,7 @@ def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
     along = "each entry (largest error)" if fd.mode == "entries" else "a random direction"
     rows = _picked(len(fd.steps))
     cut = f" ({len(rows)} of {len(fd.steps)} steps; all in grad.json)" if len(rows) < len(fd.steps) else ""
-    table = _titled(f"finite differences against autodiff{where}, along {along}{cut}")
+    table = titled(f"finite differences against autodiff{where}, along {along}{cut}")
     table.add_column("h", justify="right")
     for column in ("forward abs", "rel", "central abs", "rel"):
         table.add_column(column, justify="right")
@@ -358,7 +338,7 @@ def _fd_tables(fd: d.FDCheck, where: str) -> list[Any]:
     if fd.second is not None:
         pairs.append((fd.second, None, fd.second_autodiff or (), "d2f/d entry2"))
     for first, other, values, what in pairs:
-        entries = _titled(f"{what}: each entry's estimate at the best h{where}" + _first(len(labels)))
+        entries = titled(f"{what}: each entry's estimate at the best h{where}" + first_note(len(labels)))
         entries.add_column("entry")
         entries.add_column("autodiff", justify="right")
         schemes = [s for s in (first, other) if s is not None]
@@ -382,14 +362,3 @@ def _picked(count: int) -> list[int]:
     if count <= MAX_STEP_ROWS:
         return list(range(count))
     return sorted({round(k * (count - 1) / (MAX_STEP_ROWS - 1)) for k in range(MAX_STEP_ROWS)})
-
-
-def _titled(title: str) -> Any:
-    """A table under its title line (a table's own title folds to the table's width)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table: Any = Table()  # with an attribute of ours, group
-    table.group = Group(Text(title, style="italic"), table)  # what tables() shows
-    return table

@@ -13,7 +13,7 @@ def constraint_tables(c: Any) -> list[Any]:
     """The tables for a :class:`~optrun.engine.grad_constraints.ConstraintsAt` (items of ``tables()``)."""
     from rich.text import Text
 
-    from optrun.commands.grad import MAX_ROWS, _first, _matrix, _titled
+    from optrun.commands.grad_tables import MAX_ROWS, first_note, matrix_table, titled
     from optrun.core.feasible import MEANING
 
     def yes(met: bool) -> str:
@@ -28,7 +28,7 @@ def constraint_tables(c: Any) -> list[Any]:
         + f", {verdict} (feasibility_tol {c.tol:g})"
     )
     if count:
-        table = _titled(title + _first(count))
+        table = titled(title + first_note(count))
         table.add_column("constraint")
         table.add_column("type")
         for header in ("value", "violation"):
@@ -42,9 +42,9 @@ def constraint_tables(c: Any) -> list[Any]:
     else:
         shown.append(Text(title, style="italic"))
     if c.bounds_violation is not None:
-        table = _titled(
+        table = titled(
             f"bounds: {len(c.bounds)} of {len(c.columns)} entries bounded, largest violation {c.bounds_violation:.6g}"
-            + _first(len(c.bounds))
+            + first_note(len(c.bounds))
         )
         table.add_column("entry")
         for header in ("low", "high", "value"):
@@ -56,7 +56,7 @@ def constraint_tables(c: Any) -> list[Any]:
     if c.jacobian is not None and count:
         how = "by autodiff: one reverse pass per constraint" + ("" if c.fd else "; --fd checks it")
         shown.append(
-            _matrix(f"constraints' Jacobian ({count} x {len(c.columns)}, {how})", c.labels, c.columns, c.jacobian)
+            matrix_table(f"constraints' Jacobian ({count} x {len(c.columns)}, {how})", c.labels, c.columns, c.jacobian)
         )
     if c.fd:
         shown.extend(_fd_tables(c))
@@ -73,18 +73,18 @@ def _fd_tables(c: Any) -> list[Any]:
     errors and the directional check's (forward differences: in grad.json)."""
     from rich.text import Text
 
-    from optrun.commands.grad import MAX_ROWS, _first, _matrix, _titled
+    from optrun.commands.grad_tables import MAX_ROWS, first_note, matrix_table, titled
 
     shown: list[Any] = []
     if all(check.mode == "entries" for check in c.fd):
         estimates = [check.central.estimates for check in c.fd]
         title = "constraints' Jacobian by central differences (each row at its best h)"
-        shown.append(_matrix(title, c.labels, c.columns, estimates))
+        shown.append(matrix_table(title, c.labels, c.columns, estimates))
     check0 = c.fd[0]
     along = "each entry (largest error)" if check0.mode == "entries" else "a random direction"
-    table = _titled(
+    table = titled(
         f"constraints' Jacobian rows against central differences along {along}, "
-        f"h = {check0.steps[0]:.2g} ... {check0.steps[-1]:.2g}" + _first(len(c.fd))
+        f"h = {check0.steps[0]:.2g} ... {check0.steps[-1]:.2g}" + first_note(len(c.fd))
     )
     table.add_column("constraint")
     for header in ("best h", "abs error", "rel error", "directional rel"):
