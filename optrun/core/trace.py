@@ -11,6 +11,10 @@ the run goes, :func:`read_trace` reads it back, :func:`trace_file` finds it.
   memory does not grow with the iteration count and a killed run's CSV keeps
   every row written before it died. With ``log_every`` K > 1 it writes every
   K-th row plus the first, the last and the best (in iteration order).
+  A run with constraints (``violation``, given by the run) has a
+  ``violation`` column: each written row's largest violation of the bounds
+  and constraints, 0 where feasible (after the parameter and gradient
+  columns, before ``gap``); a run without constraints has none.
   A write that fails (a full disk) leaves the file at its last complete row
   and the writer records the error; nothing more is written.
 - :func:`read_trace` (in :mod:`optrun.core.trace_files`, with the formats)
@@ -25,7 +29,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +45,7 @@ from optrun.core.trace_files import (
     read_trace,
     trace_file,
 )
+from optrun.core.trace_rows import TraceRows
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -48,6 +53,7 @@ __all__ = [
     "SUMMARY_ROOM",
     "TRACE_COLUMNS",
     "TRACE_FILES",
+    "VIOLATION",
     "TraceGroup",
     "TraceRows",
     "TraceWarning",
@@ -60,35 +66,11 @@ __all__ = [
 
 TRACE_COLUMNS = ("iter", "f", "grad_norm", "step_size", "time_s", "nfev", "njev")
 COUNT_COLUMNS = ("iter", "nfev", "njev")  # written as integers (read_trace still gives every column as floats)
+VIOLATION = "violation"  # a run with constraints: each row's largest violation (0: feasible)
 GRAD_PREFIX = "grad:"  # output.grad_columns: the signed gradient, one column per free parameter entry
 # chunks of rows (the compiled loop) are written at least every flush_seconds, or once this many values
 # wait (8 MB): a write costs the formatter a fixed half millisecond, which a few thousand rows do not amortize
 BUFFER_VALUES = 2**20
-
-
-class TraceRows(NamedTuple):
-    """Consecutive rows of a run, as arrays (``x`` and ``g`` one row per
-    iteration; None when the trace does not write them, ``g`` also for a
-    derivative-free method, whose grad columns are nan)."""
-
-    k: np.ndarray
-    f: np.ndarray
-    grad_norm: np.ndarray
-    step_size: np.ndarray
-    t: np.ndarray
-    nfev: np.ndarray
-    njev: np.ndarray
-    x: np.ndarray | None = None
-    g: np.ndarray | None = None
-
-    def take(self, index: Any) -> TraceRows:
-        return TraceRows._make(None if column is None else column[index] for column in self)
-
-    @staticmethod
-    def join(parts: Sequence[TraceRows]) -> TraceRows:
-        if len(parts) == 1:
-            return parts[0]
-        return TraceRows._make(None if column[0] is None else np.concatenate(column) for column in zip(*parts))
 
 
 class TraceWriter:
@@ -106,6 +88,7 @@ class TraceWriter:
         log_every: int = 1,
         format: str = "csv",
         group: TraceGroup | None = None,
+        violation: Callable[[np.ndarray], float] | None = None,
     ):
         """``fstar``: the known minimum, if any; adds a ``gap`` = f - f* column.
         ``expand``: free vector(s) -> full parameter vector(s), fixed ones added.
@@ -118,12 +101,16 @@ class TraceWriter:
         it is still the best (so rows stay in iteration order, and at most one
         extra row per K is written), or at :meth:`close` with the last row.
         ``group``: the :class:`TraceGroup` of a batch of runs this writer is
-        one of (it joins it); their rows are written together."""
+        one of (it joins it); their rows are written together.
+        ``violation``: x (the free vector) -> its largest violation
+        (:meth:`optrun.core.feasible.Feasible.violation`), for a run with
+        constraints: adds the ``violation`` column, asked at every row recorded."""
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
             raise ValueError(f"log_every must be an integer >= 1, got {log_every!r}")
         self.path = path
         self._fstar = fstar
         self._expand = expand
+        self._violation = violation
         self._n_grad = len(grad_names) if grad_names is not None else -1
         self.wants_x = param_names is not None  # the rows must carry x (and g, for grad columns)
         self.wants_g = grad_names is not None
@@ -145,6 +132,7 @@ class TraceWriter:
             list(TRACE_COLUMNS)
             + list(param_names or ())
             + [GRAD_PREFIX + name for name in grad_names or ()]
+            + ([VIOLATION] if violation is not None else [])
             + (["gap"] if fstar is not None else [])
         )
         self._width = len(header)
@@ -191,6 +179,7 @@ class TraceWriter:
                 njev,
                 np.array(x, dtype=float) if self.wants_x else None,
                 g if self.wants_g else None,
+                self._violation(x) if self._violation is not None else None,
             )
         )
         if t >= self._next_flush or len(self._pending) >= self._max_buffered:
@@ -201,6 +190,12 @@ class TraceWriter:
         """Consecutive iterations at once (the compiled loop's chunk)."""
         if not len(rows.k):
             return
+        if self._violation is not None and rows.v is None:
+            if rows.x is None:
+                raise ValueError(
+                    "the trace's violation column needs each row's x: the rows of a run with constraints must carry x"
+                )
+            rows = rows._replace(v=np.array([self._violation(x) for x in np.asarray(rows.x, dtype=float)], dtype=float))
         last = len(rows.k) - 1
         self.last = (
             int(rows.k[last]),
@@ -227,14 +222,15 @@ class TraceWriter:
     def _take_pending(self) -> None:
         if not self._pending:
             return
-        k, f, gn, step, t, nfev, njev, xs, gs = zip(*self._pending)
+        k, f, gn, step, t, nfev, njev, xs, gs, vs = zip(*self._pending)
         self._pending.clear()
         x = np.stack(xs) if self.wants_x else None
         g = None
         if self.wants_g and any(row is not None for row in gs):
             nan = np.full(self._n_grad, np.nan)
             g = np.stack([nan if row is None else row for row in gs])
-        self._choose(TraceRows._make([*(np.array(c) for c in (k, f, gn, step, t, nfev, njev)), x, g]))
+        v = np.array(vs, dtype=float) if self._violation is not None else None
+        self._choose(TraceRows._make([*(np.array(c) for c in (k, f, gn, step, t, nfev, njev)), x, g, v]))
 
     def _choose(self, rows: TraceRows) -> None:
         """Select the rows to write (log_every) and queue them."""
@@ -301,6 +297,8 @@ class TraceWriter:
         if self.wants_g:
             g = np.full((m, self._n_grad), np.nan) if rows.g is None else np.asarray(rows.g, dtype=float)
             columns.extend(g.reshape(m, -1).T)
+        if self._violation is not None:
+            columns.append(np.full(m, np.nan) if rows.v is None else np.asarray(rows.v, dtype=float))
         if self._fstar is not None:
             columns.append(rows.f.astype(float) - self._fstar)
         return columns

@@ -112,6 +112,8 @@ def start_record(
             log_every=prep.config.output.log_every,
             format=fmt.name,
             group=group,
+            # a run with constraints: a violation column (bounds alone: the methods keep iterates in the box)
+            violation=prep.feasible.violation if prep.feasible is not None and prep.feasible.constraints else None,
         )
     except RunIOError as exc:
         remove_run_dir(run_dir)

@@ -2,7 +2,8 @@
 (f along a line or filled contours in the plane of one or two free
 parameters, with the optimizer's path, its start and end, and the known
 minima; evaluated in one call for a problem declared vectorized, else point
-by point, see :func:`evaluate`) and ``fit`` (predictions against targets, or the fitted density
+by point, see :func:`evaluate`; with bounds or constraints, the box and each
+constraint's boundary: :mod:`optrun.plots.region`) and ``fit`` (predictions against targets, or the fitted density
 over a histogram of the data)."""
 
 from __future__ import annotations
@@ -178,6 +179,43 @@ def _span(values: np.ndarray) -> tuple[float, float]:
     return low - 0.25 * width, high + 0.25 * width
 
 
+# a run with bounds or constraints: a bounded feasible region is looked for within SEARCH core widths of the
+# core (the start, the end, the minima, the box), and path points beyond FAR widths of it are left out of the view
+SEARCH, FAR = 3.0, 1.5
+
+
+def _view(prep: Prepared, path: np.ndarray, minima: np.ndarray) -> tuple[list[tuple[float, float]], int]:
+    """The span of each free entry the plot shows, and how many path points
+    it leaves out: the path and the known minima; with bounds or constraints
+    also the box's finite sides and a bounded feasible region near the path
+    (:func:`optrun.plots.region.region_extent`), without the path's far steps
+    (SLSQP's first step may land 200 units from a unit disc): points more than
+    FAR widths outside the core (the start, the end, the minima, the region;
+    its width: its widest entry's)."""
+    feasible, d = prep.feasible, path.shape[1]
+    extra = [np.array([])] * d  # values of each entry the view holds beyond the path and the minima
+    kept = np.ones(len(path), dtype=bool)
+    if feasible is not None:
+        from optrun.plots.region import region_extent
+
+        if feasible.box is not None:
+            extra = [v[np.isfinite(v)] for v in np.stack([feasible.box.lower, feasible.box.upper], axis=1)]
+
+        def core(times: float) -> tuple[np.ndarray, np.ndarray]:  # (low, high) of the core, widened
+            values = [np.concatenate([path[[0, -1], j], minima[:, j], extra[j]]) for j in range(d)]
+            low, high = np.array([v.min() for v in values]), np.array([v.max() for v in values])
+            width = max(float(np.max(high - low)), 0.5)
+            return low - times * width, high + times * width
+
+        found = region_extent(prep, *core(SEARCH)) if feasible.constraints else None
+        if found is not None:
+            extra = [np.concatenate([extra[j], [found[0][j], found[1][j]]]) for j in range(d)]
+        low, high = core(FAR)
+        kept = np.all((path >= low) & (path <= high), axis=1)
+    spans = [_span(np.concatenate([path[kept, j], minima[:, j], extra[j]])) for j in range(d)]
+    return spans, int(len(path) - kept.sum())
+
+
 def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = None) -> bool:
     n_free = prep.x0.size
     if n_free not in (1, 2):
@@ -186,8 +224,10 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
     path = path[np.all(np.isfinite(path), axis=1)]
     if len(path) == 0:
         return False
+    from optrun.plots.region import draw_region
+
     minima = _known_minima(prep, n_free)
-    points = np.vstack([path, minima]) if len(minima) else path
+    spans, far = _view(prep, path, minima)
     own = ax is None
     fig, ax = own_axes(
         ax, (7, 6) if n_free == 2 else (8, 5), dict(left=0.11, right=0.98 if n_free == 1 else 1.0, top=0.93, bottom=0.1)
@@ -195,9 +235,10 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
     with np.errstate(all="ignore"):
         if n_free == 1:
             n = _resolution(prep, path[-1], CURVE, MIN_CURVE, 1)
-            curve = evaluate(prep, np.linspace(*_span(points[:, 0]), n)[:, None])
+            curve = evaluate(prep, np.linspace(*spans[0], n)[:, None])
             note = curve.note
             ax.plot(curve.points[:, 0], curve.values, color="tab:blue", label="f")
+            region = draw_region(ax, prep, curve.points, names) if prep.feasible is not None else []
             fs = evaluate(prep, path[:, :1]).values
             ax.plot(path[:, 0], fs, ".-", color="tab:orange", markersize=4, label="path")
             ax.plot(path[0, 0], fs[0], "o", color="tab:green", markersize=9, label="start")
@@ -209,7 +250,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             ax.set_xlabel(names[0])
             ax.set_ylabel("f")
         else:
-            mesh = landscape_mesh(prep, _span(points[:, 0]), _span(points[:, 1]))
+            mesh = landscape_mesh(prep, *spans)
             note, n = mesh.note, math.isqrt(len(mesh.points))  # n x n, x fastest
             xs, ys = mesh.points[:n, 0], mesh.points[::n, 1]
             Z = mesh.values.reshape(n, n)
@@ -225,8 +266,10 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             filled = ax.contourf(xs, ys, shown, levels=40, cmap="viridis")
             ax.contour(xs, ys, shown, levels=15, colors="white", linewidths=0.4, alpha=0.5)
             seamless(filled, fig.colorbar(filled, ax=ax, label=label))
-            ax.plot(path[:, 0], path[:, 1], ".-", color="tab:orange", markersize=3, linewidth=1, label="path")
-            ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, label="start")
+            region = draw_region(ax, prep, mesh.points, names) if prep.feasible is not None else []
+            path_style = dict(color="tab:orange", markersize=3, linewidth=1, zorder=3)
+            ax.plot(path[:, 0], path[:, 1], ".-", label="path", **path_style)
+            ax.plot(path[0, 0], path[0, 1], "o", color="tab:green", markersize=9, zorder=3, label="start")
             if len(minima):  # open rings, under the end marker: a converged end stays visible inside its minimum's ring
                 ax.plot(
                     minima[:, 0],
@@ -252,13 +295,23 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             )
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
+    if far:  # the path's far steps stay out of the view
+        ax.set_xlim(*spans[0])
+        if n_free == 2:
+            ax.set_ylim(*spans[1])
+        elif np.isfinite(curve.values).any():  # f along the view's line, not at the far steps
+            finite = curve.values[np.isfinite(curve.values)]
+            pad = 0.05 * (float(finite.max() - finite.min()) or 1.0)
+            ax.set_ylim(finite.min() - pad, finite.max() + pad)
+        note = "; ".join(filter(None, [note, f"{far} far step{'s' if far > 1 else ''} of the path out of view"]))
     if note:
         ax.text(
             0.01, 0.01, note, transform=ax.transAxes, fontsize="x-small", va="bottom", bbox=dict(fc="white", alpha=0.8)
         )
     fixed = ", ".join(f"{k}={v}" for k, v in prep.fixed.items())
     set_title(ax, run, "landscape" + (f" ({fixed} fixed)" if fixed else ""), own=own)
-    ax.legend(loc="best", fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend([*handles, *region], [*labels, *(h.get_label() for h in region)], loc="best", fontsize="small")
     finish(fig, out)
     return True
 

@@ -4,13 +4,15 @@ Each is written in the run's ``output.plot_format`` (png, svg or pdf):
 ``loss.png`` or ``loss.svg`` or ``loss.pdf``, and so on.
 
 - ``loss.png``: f over iterations (f - f* on a log scale when f* is known),
-  with the gradient norm on a second panel;
+  with the gradient norm on a second panel and, for a run with constraints,
+  each row's largest violation on a third (log scale, with feasibility_tol);
 - ``params.png``: parameter paths over iterations, or for more than
   ``MAX_PARAM_LINES`` parameters in several arrays (a network's layers) each
   array's norm (at most ``MAX_PARAM_LINES`` lines; the title says what was left out);
 - ``landscape.png``: for one or two free parameters, f along a line or filled
   contours in the plane, with the optimizer's path, its start and end, and
-  the known minima;
+  the known minima; the box and the constraints' boundaries, the infeasible
+  side hatched;
 - ``fit.png``: for model-fitting problems, predictions against targets or
   the fitted density over a histogram of the data.
 
@@ -35,9 +37,11 @@ from optrun.core.errors import ConfigError, RunIOError
 from optrun.core.rundir import RunFiles, read_run
 from optrun.plots.figures import (
     FORMATS,
+    LOG_FLOOR,
     distinct_colors,
     finish,
     held_text,
+    log_clip,
     log_safe_gap,
     log_scale,
     own_axes,
@@ -181,12 +185,50 @@ def _draw_gap(ax: Any, run: RunFiles, it: np.ndarray, marker: str | None) -> Non
     ax.set_ylabel(label)
 
 
+def _feasibility_tol(run: RunFiles) -> float:
+    """The run's stop.feasibility_tol: its summary's, else its config's, else the default."""
+    from optrun.core.feasible import DEFAULT_TOL
+
+    if run.summary is not None and run.summary.constraints is not None:
+        return run.summary.constraints.tol
+    stop = run.config.get("stop") if isinstance(run.config, dict) else None
+    tol = stop.get("feasibility_tol") if isinstance(stop, dict) else None
+    return float(tol) if isinstance(tol, (int, float)) and not isinstance(tol, bool) else DEFAULT_TOL
+
+
+def _draw_violation(ax: Any, run: RunFiles, it: np.ndarray, marker: str | None) -> None:
+    """Each row's largest violation on a log axis, with feasibility_tol; a
+    violation of exactly 0 (feasible) is drawn at a floor below both, and said."""
+    from optrun.core.trace import VIOLATION
+
+    raw, tol = run.trace[VIOLATION], _feasibility_tol(run)
+    positive = raw[np.isfinite(raw) & (raw > 0)]
+    low = min(float(positive.min()) if positive.size else np.inf, tol if tol > 0 else np.inf)
+    floor = max((low if np.isfinite(low) else 1.0) / 100, LOG_FLOOR)  # below every value and the tolerance
+    ax.plot(it, log_clip(np.where(raw == 0, floor, raw))[0], color="tab:red", marker=marker, label="largest violation")
+    if tol > 0:  # (a tolerance of 0 has no place on a log axis)
+        ax.axhline(tol, color="gray", linestyle="--", linewidth=1, label=f"feasibility_tol = {tol:g}")
+    zero = raw == 0
+    if zero.any():
+        ax.plot([], [], " ", label=f"0 (feasible) at {int(zero.sum())} rows: drawn at {floor:.3g}")
+    log_scale(ax)
+    ax.set_ylabel("largest violation")
+    ax.legend(loc="best", fontsize="small")
+
+
 def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     """f (or f - f* on a log axis) and the gradient norm against iterations:
-    two panels, or with ``ax`` one panel with the gradient norm on a twin axis."""
+    two panels (a third for a run with constraints: the largest violation),
+    or with ``ax`` one panel with the gradient norm on a twin axis."""
+    from optrun.core.trace import VIOLATION
+
     it, f, g = run.trace["iter"], run.trace["f"], run.trace["grad_norm"]
     marker = point_marker(it)
-    if ax is None:
+    ax_v = None
+    if ax is None and VIOLATION in run.trace:
+        fig, (ax_f, ax_g, ax_v) = subplots(3, 1, figsize=(8, 8), sharex=True, height_ratios=(4, 3, 3))
+        fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.06, hspace=0.08)
+    elif ax is None:
         fig, (ax_f, ax_g) = subplots(2, 1, figsize=(8, 6), sharex=True)
         fig.subplots_adjust(left=0.12, right=0.97, top=0.94, bottom=0.08, hspace=0.08)
     else:
@@ -208,7 +250,12 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
     if np.any(np.isfinite(g) & (g > 0)):
         log_scale(ax_g)
     ax_g.set_ylabel("gradient norm")
-    if ax is None:
+    if ax_v is not None:
+        _draw_violation(ax_v, run, it, marker)
+        ax_v.grid(alpha=0.3)
+        ax_v.set_xlabel("iteration")
+        ax_g.grid(alpha=0.3)
+    elif ax is None:
         ax_g.set_xlabel("iteration")
         ax_g.grid(alpha=0.3)
     else:
@@ -219,9 +266,9 @@ def plot_loss(run: RunFiles, out: Path | None, ax: Any = None) -> bool:
 
 # ------------------------------------------------------------------- params
 def param_columns(trace: dict[str, np.ndarray]) -> list[str]:
-    from optrun.core.trace import GRAD_PREFIX, TRACE_COLUMNS
+    from optrun.core.trace import GRAD_PREFIX, TRACE_COLUMNS, VIOLATION
 
-    fixed = set(TRACE_COLUMNS) | {"gap"}
+    fixed = set(TRACE_COLUMNS) | {"gap", VIOLATION}
     return [name for name in trace if name not in fixed and not name.startswith(GRAD_PREFIX)]
 
 
