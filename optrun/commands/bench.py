@@ -1,5 +1,16 @@
 """``optrun bench SUITE.yaml``: run a bench (:mod:`optrun.engine.bench`),
-print its table per optimizer, and show a finished one again."""
+print its table per optimizer, and show a finished one again.
+
+A pair whose optimizer cannot take the problem's bounds or constraints is not
+run: its problem-starts are ``n/a`` (bench.csv status ``not_applicable``),
+apart from the failed runs. They count as not solved: in the table's solved
+fractions (solved / problem-starts, n/a included) and in the profiles, as
+Dolan & Moré (2002) count a solver that cannot solve a problem (ratio
+infinite); a run with bounds or constraints solves a target only at a
+feasible point (:mod:`optrun.engine.bench_csv`). A bench with n/a cells or
+constrained runs also prints a table per problem: each pair's runs solved to
+the tightest target, the statuses of the others, or n/a.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +25,11 @@ from optrun.config.bench import load_suite
 from optrun.core.errors import ConfigError
 from optrun.engine.bench import (
     BENCH_FILE,
+    NOT_APPLICABLE,
     RUNS,
     load_bench,
-    make_bench_plan,
     optimizer_labels,
+    plan_bench,
     read_bench_csv,
     start_bench,
     write_outputs,
@@ -28,12 +40,19 @@ from optrun.plots.profiles import target_name
 def summary_by_optimizer(
     rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float]
 ) -> list[dict[str, Any]]:
-    """Per optimizer: runs, and per target the fraction solved and the median
-    evaluations of the runs that reached it."""
+    """Per optimizer: runs, the problem-starts it could not take (not_applicable),
+    and per target the runs that reached it, the fraction of its problem-starts
+    (runs and not applicable) that is, and their median evaluations."""
     result = []
     for name in optimizers:
         mine = [r for r in rows if r["optimizer"] == name]
-        entry: dict[str, Any] = {"optimizer": name, "runs": len(mine), "targets": []}
+        skipped = sum(r["status"] == NOT_APPLICABLE for r in mine)
+        entry: dict[str, Any] = {
+            "optimizer": name,
+            "runs": len(mine) - skipped,
+            "not_applicable": skipped,
+            "targets": [],
+        }
         for tau in targets:
             reached = [
                 r[f"nfev_to_{target_name(tau)}"] for r in mine if r.get(f"nfev_to_{target_name(tau)}") is not None
@@ -64,19 +83,81 @@ def bench_table(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: 
     )
     add_column(table, "optimizer")
     add_column(table, "runs", numeric=True)
+    summary = summary_by_optimizer(rows, optimizers, targets)
+    skipped = any(s["not_applicable"] for s in summary)
+    if skipped:
+        add_column(table, "n/a", numeric=True)
+        table.caption = (
+            "n/a: problem-starts the optimizer cannot take (the problem's bounds or constraints); "
+            "they count as not solved"
+        )
+        table.caption_justify = "left"
     for tau in targets:
         add_column(table, f"solved {target_name(tau)}", numeric=True)
         add_column(table, f"median nfev {target_name(tau)}", numeric=True)
-    summary = summary_by_optimizer(rows, optimizers, targets)
     best = {i: max((s["targets"][i]["fraction"] for s in summary), default=0) for i in range(len(targets))}
     for s in summary:
         cells: list[Any] = [Text(visible(s["optimizer"])), str(s["runs"])]
+        if skipped:
+            cells.append(str(s["not_applicable"]))
         for i, t in enumerate(s["targets"]):
-            text = f"{t['solved']}/{s['runs']} ({100 * t['fraction']:.0f}%)"
+            text = f"{t['solved']}/{s['runs'] + s['not_applicable']} ({100 * t['fraction']:.0f}%)"
             cells.append(Text(text, style="bold green" if t["fraction"] == best[i] and t["fraction"] > 0 else ""))
             cells.append("-" if t["median_nfev"] is None else f"{t['median_nfev']:g}")
         table.add_row(*cells)
     return table
+
+
+def problem_table(
+    rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], title: str = "bench"
+):
+    """Per problem and optimizer: how many of its runs solved the tightest
+    target, with the statuses of the others, or ``n/a`` (not run: the
+    optimizer cannot take the problem's bounds or constraints). None for a
+    bench with neither n/a pairs nor runs with bounds or constraints (its
+    output stays the one table)."""
+    from collections import Counter
+
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    from optrun.commands.common import visible
+    from optrun.commands.tables import add_column
+
+    if not any(r["status"] == NOT_APPLICABLE or r.get("violation") is not None for r in rows):
+        return None
+    tau = target_name(min(targets))
+    table = Table(
+        title=f"{escape(visible(title))}: runs that solved {escape(tau)} (at a feasible point), per problem",
+        title_justify="left",
+    )
+    add_column(table, "problem")
+    for name in optimizers:
+        add_column(table, name)
+    for problem in dict.fromkeys(r["problem"] for r in rows):
+        cells: list[Any] = [Text(visible(problem))]
+        for name in optimizers:
+            mine = [r for r in rows if r["problem"] == problem and r["optimizer"] == name]
+            if mine and all(r["status"] == NOT_APPLICABLE for r in mine):
+                cells.append(Text("n/a", style="dim"))
+                continue
+            solved = [r for r in mine if r.get(f"nfev_to_{tau}") is not None]
+            others = Counter(r["status"] for r in mine if r.get(f"nfev_to_{tau}") is None)
+            text = f"{len(solved)}/{len(mine)}" + (
+                " (" + ", ".join(f"{count} {status}" for status, count in others.items()) + ")" if others else ""
+            )
+            cells.append(Text(text, style="bold green" if mine and len(solved) == len(mine) else ""))
+        table.add_row(*cells)
+    return table
+
+
+def print_tables(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], title: str) -> None:
+    """The bench table, and the table per problem when there is one (:func:`problem_table`)."""
+    print_table(bench_table(rows, optimizers, targets, title=title))
+    per_problem = problem_table(rows, optimizers, targets, title=title)
+    if per_problem is not None:
+        print_table(per_problem)
 
 
 def bench_command(
@@ -130,13 +211,13 @@ def bench_command(
                 raise ConfigError("give a suite file (or --resume BENCH_DIR)")
             suite = load_suite(suite_file)
             with progress("validating", None, elapsed=False, hidden=quiet) as bar:
-                plan, meta = make_bench_plan(suite, on_checked=bar.update, overrides=overrides, plots=plots)
+                plan, meta, skipped = plan_bench(suite, on_checked=bar.update, overrides=overrides, plots=plots)
             if flag is not None and flag.signum is not None:
                 raise StoppedBySignal(
                     f"interrupted by {signal_name(flag.signum)} before the bench started; nothing was recorded",
                     flag.signum,
                 )
-            bench_dir = start_bench(suite, plan, meta)
+            bench_dir = start_bench(suite, plan, meta, skipped)
             bench = load_bench(bench_dir)
         outcome = run_new_or_resumed(
             plan,
@@ -163,9 +244,7 @@ def bench_command(
         if json_out and not quiet:
             print_json(bench_dir, bench, rows)
         elif not quiet:
-            print_table(
-                bench_table(rows, optimizer_labels(bench), bench["targets"], title=bench["suite"].get("name", "bench"))
-            )
+            print_tables(rows, optimizer_labels(bench), bench["targets"], str(bench["suite"].get("name", "bench")))
         planned = len(plan.runs)
         done = sum(is_done(r) for r in outcome.rows)
         errors = sum(r["status"] == "error" for r in outcome.rows)
@@ -174,8 +253,14 @@ def bench_command(
 
         drawn = ", ".join(name for name in PLOTS if (bench_dir / name).is_file())
         if not quiet and not json_out:
+            notes = [f"{outcome.skipped} kept from before"] if outcome.skipped else []
+            if bench.get("not_applicable"):
+                notes.append(f"{len(bench['not_applicable'])} problem-starts not applicable")
             say(
-                f"{done} of {planned} runs done{kept}; {where}/bench.csv" + (f", {drawn}" if drawn else ""),
+                f"{done} of {planned} runs done"
+                + (f" ({'; '.join(notes)})" if notes else "")
+                + f"; {where}/bench.csv"
+                + (f", {drawn}" if drawn else ""),
             )
         failed = sum(is_failed(r) for r in outcome.rows)
         if (
@@ -204,7 +289,7 @@ def _outputs(
     from optrun.engine.signals import armed
 
     if flag is not None and flag.signum is not None:
-        rows = bench_rows(sweep_rows, bench["runs"], bench["targets"])
+        rows = bench_rows(sweep_rows, bench["runs"], bench["targets"], bench.get("not_applicable", []))
         write_bench_csv(rows, bench["targets"], bench_dir / "bench.csv")
         return rows, [], flag.signum
     try:
@@ -224,7 +309,8 @@ def print_json(bench_dir: Path, bench: dict[str, Any], rows: list[dict[str, Any]
 
     data = {
         "bench_dir": shown(bench_dir.resolve()),
-        "runs": len(rows),
+        "runs": sum(r["status"] != NOT_APPLICABLE for r in rows),
+        "not_applicable": sum(r["status"] == NOT_APPLICABLE for r in rows),
         "targets": bench["targets"],
         "optimizers": summary_by_optimizer(rows, optimizer_labels(bench), bench["targets"]),
     }
@@ -243,12 +329,16 @@ def show_bench(bench_dir: Path, quiet: bool = False, json_out: bool = False) -> 
         print_json(bench_dir, bench, rows)
         return 0
     suite = bench["suite"]
-    print_table(bench_table(rows, optimizer_labels(bench), bench["targets"], title=str(suite.get("name", "bench"))))
-    problems = len({r["problem"] for r in bench["runs"]})
+    print_tables(rows, optimizer_labels(bench), bench["targets"], str(suite.get("name", "bench")))
+    problems = len({r["problem"] for r in (*bench["runs"], *bench.get("not_applicable", []))})
+    ran = sum(r["status"] != NOT_APPLICABLE for r in rows)
+    skipped = len(bench.get("not_applicable", []))
     say(
         visible(
-            f"{len(rows)} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} "
-            f"optimizers x {suite.get('starts', 1)} starts; {shown(bench_dir.resolve())}/bench.csv"
+            f"{ran} of {len(bench['runs'])} runs: {problems} problems x {len(optimizer_labels(bench))} "
+            f"optimizers x {suite.get('starts', 1)} starts"
+            + (f" ({skipped} not applicable)" if skipped else "")
+            + f"; {shown(bench_dir.resolve())}/bench.csv"
         ),
     )
     return 0

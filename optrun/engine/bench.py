@@ -25,34 +25,25 @@ the plots of :mod:`optrun.plots.bench`.
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from optrun.config.bench import Suite, label
-from optrun.core.errors import ConfigError, OptrunError, RunIOError
-from optrun.core.outputs import make_run_dir, write_json_atomic, write_text_atomic
-from optrun.plots.profiles import target_name
+from optrun.core.errors import ConfigError, RunIOError
+from optrun.core.outputs import make_run_dir, write_json_atomic
+from optrun.engine.bench_csv import (  # noqa: F401  (bench.csv's code, in its own module; imported from here too)
+    BASE_COLUMNS,
+    NOT_APPLICABLE,
+    RUNS,
+    bench_rows,
+    columns,
+    read_bench_csv,
+    write_bench_csv,
+)
 
 BENCH_FILE = "bench.json"
-RUNS = "runs"
 MAX_RUNS = 10_000
-BASE_COLUMNS = ("problem", "dimension", "optimizer", "start", "status", "f", "gap", "nit", "nfev", "njev", "time")
-
-
-def columns(targets: Sequence[float]) -> list[str]:
-    """bench.csv's columns: the run, then nfev_to_<tau> and time_to_<tau> per target, then run_dir."""
-    return [
-        *BASE_COLUMNS,
-        *(f"nfev_to_{target_name(t)}" for t in targets),
-        *(f"time_to_{target_name(t)}" for t in targets),
-        "run_dir",
-    ]
 
 
 # what the suite file decides per run (the sweep plan's per-run values): a --set cannot change it
@@ -117,12 +108,33 @@ def make_bench_plan(
     overrides: Sequence[str] = (),
     plots: bool = False,
 ):
+    """:func:`plan_bench`'s plan and which run is which (without the pairs that are not applicable)."""
+    plan, meta, _ = plan_bench(suite, on_checked, overrides, plots)
+    return plan, meta
+
+
+# a start for a problem with bounds: moved into the box (init.clip_to_bounds), the same for every optimizer
+CLIPPED = {"clip_to_bounds": True}
+
+
+def plan_bench(
+    suite: Suite,
+    on_checked: Callable[[int, int], None] | None = None,
+    overrides: Sequence[str] = (),
+    plots: bool = False,
+) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     """Validate every (problem, optimizer) pair, with ``overrides`` (``--set``
     dotted.key=value strings, applied to every run's config as ``sweep --set``
     applies them) and draw the starts; return the sweep
     :class:`~optrun.engine.sweep_plan.Plan` (which carries the overrides and
-    ``plots``: draw each run's plots) and which run is which. A bad override is
-    a one-line ConfigError before anything is written."""
+    ``plots``: draw each run's plots), which run is which, and the
+    problem-starts that are not applicable: an optimizer that cannot take the
+    problem's bounds or constraints (the ConfigError prepare raises at
+    ``optimizer.name``) is not run there, and each such problem-start is an
+    entry ``{problem, optimizer, start, dimension, position, reason}``
+    (``position``: how many runs come before it). A problem with bounds
+    starts inside them (``init.clip_to_bounds``). Any other bad pair, or a bad
+    override, is a one-line ConfigError before anything is written."""
     from optrun.config import load_config
     from optrun.engine.prepare import prepare
     from optrun.engine.sweep_plan import Plan
@@ -139,25 +151,50 @@ def make_bench_plan(
         )
     runs: list[dict[str, Any]] = []
     meta: list[dict[str, Any]] = []
+    not_applicable: list[dict[str, Any]] = []
     pairs = len(suite.problems) * len(suite.optimizers)
     done = 0
     for problem in suite.problems:
         problem_label = label(problem)
         starts: list[Any] | None = None
-        dimension = 0
+        dimension = None
         for optimizer in suite.optimizers:
+            pair = f"(problem {problem_label}, optimizer {label(optimizer)})"
+            # validated from a start clipped into the problem's bounds (no effect without bounds)
+            checked = run_config(suite, problem, optimizer, init={"kind": "default", **CLIPPED}, plots=plots)
             try:
-                prepared = prepare(load_config(run_config(suite, problem, optimizer, plots=plots), overrides))
+                config = load_config(checked, overrides)
+                try:
+                    prepared = prepare(config)
+                except ConfigError as exc:
+                    if exc.path != "optimizer.name":
+                        raise
+                    prepared = None  # prepare's refusal: the optimizer cannot take the bounds or constraints
+                    if dimension is None:
+                        dimension = _dimension(config)
+                    not_applicable += [
+                        {
+                            **{"problem": problem_label, "optimizer": label(optimizer), "start": k},
+                            **{"dimension": dimension, "position": len(runs), "reason": exc.message},
+                        }
+                        for k in range(suite.config.starts)
+                    ]
             except ConfigError as exc:
-                pair = f"(problem {problem_label}, optimizer {label(optimizer)})"
                 by_set = exc.source == "--set" or exc.path in set_keys
                 raise ConfigError(
                     exc.message, path=exc.path, source=f"--set {pair}" if by_set else f"{suite.source} {pair}"
                 ) from None
+            done += 1
+            if on_checked is not None:
+                on_checked(done, pairs)
+            if prepared is None:
+                continue
             if starts is None:
                 dimension = int(prepared.x0.size)
-                starts = ["default"] + [
+                box = prepared.feasible is not None and prepared.feasible.box is not None
+                starts = [{"kind": "default", **CLIPPED} if box else "default"] + [
                     {"kind": "perturbed", "seed": suite.config.seed, "label": problem_label, "k": k}
+                    | (CLIPPED if box else {})
                     for k in range(1, suite.config.starts)
                 ]
             for k, init in enumerate(starts):
@@ -167,16 +204,32 @@ def make_bench_plan(
                 meta.append(
                     {"problem": problem_label, "optimizer": label(optimizer), "start": k, "dimension": dimension}
                 )
-            done += 1
-            if on_checked is not None:
-                on_checked(done, pairs)
+    if not runs:
+        raise ConfigError(
+            f"no optimizer of the suite can take any of its problems: {not_applicable[0]['reason']}",
+            source=suite.source,
+        )
     base = run_config(suite, suite.problems[0], suite.optimizers[0], plots=plots)
     plan = Plan(base, tuple(overrides), PER_RUN, tuple(runs), plots)
-    return plan, meta
+    return plan, meta, not_applicable
 
 
-def start_bench(suite: Suite, plan: Any, meta: list[dict[str, Any]]) -> Path:
-    """A new bench directory with bench.json and runs/sweep.json."""
+def _dimension(config: Any) -> int:
+    """How many numbers a problem's free parameters hold (for a pair that is not run)."""
+    from optrun.core.backend import get_backend
+    from optrun.core.params import size
+    from optrun.engine.prepare import build_start
+
+    _, params0, fixed = build_start(config, get_backend(config.backend))
+    return size({k: v for k, v in params0.items() if k not in fixed})
+
+
+def start_bench(
+    suite: Suite, plan: Any, meta: list[dict[str, Any]], not_applicable: Sequence[dict[str, Any]] = ()
+) -> Path:
+    """A new bench directory with bench.json (the suite, which run is which, the
+    problem-starts that are not applicable, the optimizers' labels in the
+    suite's order) and runs/sweep.json."""
     bench_dir = make_run_dir(suite.config.output.dir, suite.name, prefix="bench-")
     try:
         (bench_dir / RUNS).mkdir()
@@ -190,6 +243,8 @@ def start_bench(suite: Suite, plan: Any, meta: list[dict[str, Any]]) -> Path:
                 "overrides": list(plan.overrides),  # --set, as the plan (runs/sweep.json) applies them
                 "plots": plan.plots,
                 "runs": meta,
+                "not_applicable": list(not_applicable),
+                "optimizers": [label(o) for o in suite.optimizers],
             },
         )
     except (OSError, RunIOError) as exc:
@@ -242,125 +297,39 @@ def bench_problem(data: Any) -> str:
     if not isinstance(runs, list) or not 1 <= len(runs) <= MAX_RUNS:
         return f"'runs' should be a list of 1 to {MAX_RUNS} runs"
     for i, run in enumerate(runs, start=1):
-        if not isinstance(run, dict) or not {"problem", "optimizer", "start", "dimension"} <= set(run):
-            return f"run {i} should be an object with problem, optimizer, start and dimension"
-        if not isinstance(run["problem"], str) or not isinstance(run["optimizer"], str):
-            return f"run {i}: 'problem' and 'optimizer' should be names (strings)"
-        if (
-            type(run["start"]) is not int
-            or run["start"] < 0
-            or type(run["dimension"]) is not int
-            or run["dimension"] < 0
-        ):
-            return f"run {i}: 'start' and 'dimension' should be whole numbers >= 0"
+        problem = _entry_problem(run, f"run {i}")
+        if problem:
+            return problem
+    skipped = data.get("not_applicable", [])  # (a bench.json written before issue 34 has none)
+    if not isinstance(skipped, list) or len(skipped) > MAX_RUNS:
+        return f"'not_applicable' should be a list of at most {MAX_RUNS} problem-starts"
+    for i, entry in enumerate(skipped, start=1):
+        problem = _entry_problem(entry, f"not_applicable {i}", ("position",))
+        if problem:
+            return problem
+    labels = data.get("optimizers", [])
+    if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
+        return "'optimizers' should be a list of names (strings)"
     return ""
 
 
-def bench_rows(
-    sweep_rows: list[dict[str, Any]], meta: list[dict[str, Any]], targets: Sequence[float]
-) -> list[dict[str, Any]]:
-    """One bench.csv row per finished run: its result and, per target, the
-    evaluations (nfev) and seconds at the first trace row that reached it."""
-    from optrun.core.rundir import read_run
-    from optrun.plots.profiles import target_costs, threshold
-
-    rows: list[dict[str, Any]] = []
-    traces: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
-    stars: list[float | None] = []
-    for sweep_row in sweep_rows:
-        info = meta[sweep_row["index"] - 1]
-        row = {
-            **{c: None for c in BASE_COLUMNS},
-            **info,
-            "status": sweep_row["status"],
-            "f": sweep_row["f"],
-            "gap": sweep_row["gap"],
-            "nit": sweep_row["nit"],
-            "nfev": sweep_row["nfev"],
-            "time": sweep_row["wall_time_s"],
-            "run_dir": f"{RUNS}/{Path(sweep_row['run_dir']).name}",
-        }
-        trace = star = None
-        if sweep_row["status"] != "error":
-            try:
-                run = read_run(sweep_row["run_dir"])
-                trace = (run.trace["f"], run.trace["nfev"], run.trace["time_s"])
-                if run.summary is not None:
-                    row["njev"] = run.summary.njev
-                    star = run.summary.reference.fun if run.summary.reference is not None else None
-            except OptrunError:
-                trace = None
-        rows.append(row)
-        traces.append(trace)
-        stars.append(star)
-    # f_L per instance (problem, start): the lowest f any run of it recorded (Moré-Wild, problems without f*)
-    lowest: dict[tuple[str, int], float] = {}
-    for row, trace in zip(rows, traces):
-        if trace is not None and np.isfinite(trace[0]).any():
-            key = (row["problem"], row["start"])
-            lowest[key] = min(
-                lowest.get(key, math.inf), float(np.nanmin(np.where(np.isfinite(trace[0]), trace[0], np.nan)))
-            )
-    for row, trace, star in zip(rows, traces, stars):
-        for tau in targets:
-            name = target_name(tau)
-            row[f"nfev_to_{name}"] = row[f"time_to_{name}"] = None
-            if trace is None or not len(trace[0]):
-                continue
-            f0 = float(trace[0][0])
-            level = threshold(tau, star, f0, lowest.get((row["problem"], row["start"])))
-            if level is None:
-                continue
-            evals, seconds = target_costs(trace[0], trace[1], level), target_costs(trace[0], trace[2], level)
-            if math.isfinite(evals):
-                row[f"nfev_to_{name}"], row[f"time_to_{name}"] = int(evals), seconds
-    return rows
-
-
-def write_bench_csv(rows: list[dict[str, Any]], targets: Sequence[float], path: Path) -> None:
-    names = columns(targets)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=names, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: "" if row.get(c) is None else row[c] for c in names})
-    write_text_atomic(path, buffer.getvalue())
-
-
-_TEXT_COLUMNS = ("problem", "optimizer", "status", "run_dir")
-_WHOLE_COLUMNS = ("dimension", "start", "nit", "nfev", "njev")
-_UNBOUNDED_COLUMNS = ("f", "gap")  # a diverged run's f and f - f* are written as inf or nan
-
-
-def read_bench_csv(path: Path) -> list[dict[str, Any]]:
-    """bench.csv's rows with numbers as numbers and empty cells as None, read by the bounded reader;
-    a cell that is not what optrun writes there is one line naming the line and column."""
-    from optrun.core.folder_files import csv_number, read_folder_csv
-
-    try:
-        _, raw_rows = read_folder_csv(path)
-    except FileNotFoundError:
-        raise ConfigError(
-            "the bench has no bench.csv yet: finish it with optrun bench --resume", source=str(path.parent)
-        ) from None
-    rows = []
-    for line, raw in enumerate(raw_rows, start=2):
-        row: dict[str, Any] = {}
-        for key, value in raw.items():
-            if value == "":
-                row[key] = None
-            elif key in _TEXT_COLUMNS:
-                row[key] = value
-            else:
-                whole = key in _WHOLE_COLUMNS or key.startswith("nfev_to_")
-                number = csv_number(path, line, key, value, whole=whole, finite=key not in _UNBOUNDED_COLUMNS)
-                row[key] = int(number) if whole else number
-        rows.append(row)
-    return rows
+def _entry_problem(run: Any, what: str, counts: tuple[str, ...] = ()) -> str:
+    """Why a run (or a problem-start not run) of bench.json is not what optrun wrote ('' when it is)."""
+    keys = ("problem", "optimizer", "start", "dimension", *counts)
+    if not isinstance(run, dict) or not set(keys) <= set(run):
+        return f"{what} should be an object with {', '.join(keys[:-1])} and {keys[-1]}"
+    if not isinstance(run["problem"], str) or not isinstance(run["optimizer"], str):
+        return f"{what}: 'problem' and 'optimizer' should be names (strings)"
+    whole = ("start", "dimension", *counts)
+    if any(type(run[key]) is not int or run[key] < 0 for key in whole):
+        return f"{what}: {' and '.join(repr(key) for key in whole)} should be whole numbers >= 0"
+    return ""
 
 
 def optimizer_labels(bench: dict[str, Any]) -> list[str]:
-    return list(dict.fromkeys(r["optimizer"] for r in bench["runs"]))
+    """The optimizers, in the suite's order (one not applicable to any problem too)."""
+    ran = [r["optimizer"] for r in (*bench["runs"], *bench.get("not_applicable", []))]
+    return list(dict.fromkeys([*bench.get("optimizers", []), *ran]))
 
 
 def write_outputs(
@@ -372,7 +341,7 @@ def write_outputs(
     from optrun.plots.bench import draw_bench_plots
 
     targets = bench["targets"]
-    rows = bench_rows(sweep_rows, bench["runs"], targets)
+    rows = bench_rows(sweep_rows, bench["runs"], targets, bench.get("not_applicable", []))
     write_bench_csv(rows, targets, bench_dir / "bench.csv")
     warnings: list[str] = []
     try:

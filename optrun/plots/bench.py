@@ -6,6 +6,11 @@
   gradients (nfev / (n + 1)), one panel per target;
 - ``ecdf.png``: COCO-style runtime ECDF of evaluations / n over every
   (problem, start, target).
+
+A problem-start an optimizer cannot take (bench.csv status
+``not_applicable``: the problem's bounds or constraints) counts as not
+solved by it, as a failure counts in Dolan & Moré's profiles; the titles say
+so when there are any.
 """
 
 from __future__ import annotations
@@ -47,6 +52,12 @@ def _panels(count: int, title: str):
     return fig, axes.ravel()
 
 
+def _na_note(rows: list[dict[str, Any]]) -> str:
+    """The titles' note when some problem-starts were not applicable to an optimizer."""
+    count = sum(r.get("status") == "not_applicable" for r in rows)
+    return f"; {count} not applicable (n/a) count as unsolved" if count else ""
+
+
 def _finish(ax: Any, xlabel: str, ylabel: str, legend: bool = False) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -65,7 +76,9 @@ def _legend(fig: Any, ax: Any, count: int) -> None:
 def plot_performance(
     rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], prefix: str, what: str, out: Path
 ) -> None:
-    fig, axes = _panels(len(targets), f"Performance profiles on {what} to each target (Dolan & Moré 2002)")
+    fig, axes = _panels(
+        len(targets), f"Performance profiles on {what} to each target (Dolan & Moré 2002){_na_note(rows)}"
+    )
     matrices = [cost_matrix(rows, optimizers, f"{prefix}{target_name(tau)}") for tau in targets]
     every = np.concatenate([performance_ratios(m[0]).ravel() for m in matrices])
     top = max(2.0, float(np.max(every[np.isfinite(every)], initial=1.0)) * 1.5)  # one axis for every panel
@@ -87,7 +100,7 @@ def plot_performance(
 def plot_data_profiles(
     rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Sequence[float], out: Path
 ) -> None:
-    fig, axes = _panels(len(targets), "Data profiles (Moré & Wild 2009)")
+    fig, axes = _panels(len(targets), f"Data profiles (Moré & Wild 2009){_na_note(rows)}")
     for ax, tau in zip(axes, targets):
         costs, dims, instances = cost_matrix(rows, optimizers, f"nfev_to_{target_name(tau)}")
         scaled = costs / (dims[:, None] + 1.0)
@@ -123,7 +136,7 @@ def plot_ecdf(rows: list[dict[str, Any]], optimizers: Sequence[str], targets: Se
     ax.set_xscale("log")
     ax.set_title(
         f"Runtime ECDF (COCO, Hansen et al.): {pooled.shape[0] // max(1, len(targets))} problem-starts x "
-        f"{len(targets)} targets ({', '.join(target_name(t) for t in targets)})",
+        f"{len(targets)} targets ({', '.join(target_name(t) for t in targets)}){_na_note(rows)}",
         fontsize="medium",
     )
     _finish(ax, "evaluations / dimension, nfev / n", "fraction of (problem-start, target) pairs reached", legend=True)

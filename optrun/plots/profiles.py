@@ -8,7 +8,12 @@ never did. A "problem" here is one instance: a (problem, start) pair.
 - Performance profile (Dolan & Moré, Math. Program. 91, 2002): the ratio
   r[p, s] = t[p, s] / min_s t[p, s], and rho_s(alpha) = the fraction of
   problems with r[p, s] <= alpha. A problem no solver solved gives ``inf``
-  for every solver.
+  for every solver. A solver that cannot run a problem (bench.csv status
+  ``not_applicable``: it cannot take the problem's bounds or constraints)
+  has no cost there, so ``inf``: the problem stays in its denominator and
+  counts as not solved, as Dolan & Moré count a failure (r = r_M); a run
+  with bounds or constraints reaches a target only at a feasible point
+  (:mod:`optrun.engine.bench_csv`).
 - Data profile (Moré & Wild, SIAM J. Optim. 20, 2009): d_s(kappa) = the
   fraction of problems with t[p, s] / (n_p + 1) <= kappa, the cost counted
   in simplex gradients (n_p + 1 evaluations), Moré and Wild's unit. The
