@@ -53,7 +53,7 @@ def _rosenbrock(x):
 @register_problem(
     "rosenbrock-box",
     description="Rosenbrock on the box [-1.5, 0.5]^2: f* = 0.25 at (0.5, 0.25), on the side x[0] = 0.5",
-    formula="f(x) = 100 (x[1] - x[0]^2)^2 + (1 - x[0])^2,  -1.5 <= x[0], x[1] <= 0.5",
+    formula="f(x) = 100 (x[1] - x[0]^2)^2 + (1 - x[0])^2,  -1.5 <= x[0] <= 0.5,  -1.5 <= x[1] <= 0.5",
     parameters="x (2,)",
     options=NoOptions,
     backends=BOTH,
@@ -190,5 +190,5 @@ register_suite(
     "constrained",
     ["rosenbrock-box", "rosenbrock-disc", "hs21", "hs35", "hs71"],
     description="Problems with known constrained minima: Rosenbrock on a box and in the unit disc, "
-    "Hock-Schittkowski 21, 35 and 71 (published starts)",
+    "Hock-Schittkowski 21, 35 and 71, from the published starts (rosenbrock-box: (-1.2, 1) moved into the box)",
 )
