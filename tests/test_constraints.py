@@ -257,3 +257,17 @@ def test_clip_to_bounds_alone_means_the_default_start_clipped(workdir):
     assert result.trace["x[0]"][0] == -1.0 and result.trace["x[1]"][0] == 1.0  # (-1.2, 1) clipped
     assert result.constraints is result.summary.constraints and result.constraints.start_feasible
     assert "violation" in result._repr_html_()
+
+
+def test_grad_tol_is_off_with_constraints(workdir):
+    """At an infeasible stationary point of f (x = 3 for (x - 3)^2 with 1 - x >= 0) the
+    gradient is 0: grad_tol must not end the run there; SLSQP goes on to x = 1."""
+    config = {
+        "problem": {"name": "expression", "expr": "(x - 3)**2", "params": {"x": 3.0}},
+        "optimizer": "slsqp",
+        "constraints": [{"type": "ineq", "expr": "1 - x"}],
+        "output": {"plots": False},
+    }
+    result = optrun.run(config)
+    assert result.status == "converged" and result.nit > 0, result.message
+    assert result.params["x"] == pytest.approx(1.0, abs=1e-9)

@@ -218,6 +218,10 @@ def minimize(
     details["at"] = 0
     record = [obs.record for obs in observers]
     limits = limits_of(stop, gradient)  # the stop rules, read once (this loop is the hot path)
+    if getattr(getattr(oracle, "feasible", None), "constraints", ()):
+        # with constraints, |grad f| measures nothing (it is not 0 at a constrained minimum, and 0 at an
+        # infeasible stationary point): grad_tol is off, and the method's own tolerances decide
+        limits = limits._replace(grad_tol=-1.0)
     step_size = math.nan
     evaluate = oracle.iterate
     shape = x.shape

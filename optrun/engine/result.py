@@ -103,8 +103,9 @@ class RunResult:
     def to_pandas(self) -> Any:
         """The trace as a pandas DataFrame, one row per trace row: the
         counts ``iter``, ``nfev`` and ``njev`` as int64, every other column
-        (f, grad_norm, step_size, time_s, the parameter, ``grad:`` and ``gap``
-        columns) as float64 (pandas is optional: ``pip install pandas``)."""
+        (f, grad_norm, step_size, time_s, the parameter, ``grad:``,
+        ``violation`` (a run with constraints) and ``gap`` columns) as float64
+        (pandas is optional: ``pip install pandas``)."""
         try:
             import pandas
         except ImportError:

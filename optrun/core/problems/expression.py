@@ -28,7 +28,7 @@ from optrun.core.problems import Problem, register_problem, vector_valued
 from optrun.core.problems.formula import CONSTANTS, FUNCTION_NAMES, calls_reducing, check_scalar, compile_expression
 
 MAX_OUTPUTS = 50  # formulas in a vector expression
-RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "njev"}  # trace columns
+RESERVED = {"iter", "f", "gap", "grad_norm", "step_size", "time_s", "nfev", "njev", "violation"}  # trace columns
 
 
 # stands in for expr and params, which have no defaults, when the options are built without
