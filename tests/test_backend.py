@@ -81,6 +81,20 @@ NOT_COVERED = {
     "bench-mgh.yaml": "a bench suite file, not a run config",
     "rastrigin-user-problem.yaml": "a user problem file that declares no backends: autograd only (refused on jax, tested below)",
     "nelder-mead-scipy-default.yaml": "SciPy's Nelder-Mead runs its own loop (tested against SciPy in test_max_fev.py)",
+    **dict.fromkeys(
+        [
+            "hs21-slsqp.yaml",
+            "hs35-slsqp.yaml",
+            "hs71-slsqp.yaml",
+            "hs71-trust-constr.yaml",
+            "hs71-infeasible.yaml",
+            "rosenbrock-box-lbfgs.yaml",
+            "rosenbrock-disc-slsqp.yaml",
+            "rosenbrock-config-constraints.yaml",
+        ],
+        "SciPy's method runs its own loop (tested against SciPy directly in test_scipy_constrained.py, "
+        "test_constrained_problems.py; the constraints on jax in test_constraints.py)",
+    ),
 }
 # Rounding-sensitive configs: their trace is compared with the problem's own
 # sensitivity to one rounding (test_a_chaotic_trace_drifts_no_more_than_one_rounding_moves_it)
