@@ -8,12 +8,9 @@ over a histogram of the data)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ import numpy as np
 
 from optrun.core.rundir import RunFiles
 from optrun.plots.figures import finish, own_axes, seamless, set_title
+from optrun.plots.quiet import contained
 
 if TYPE_CHECKING:
     from optrun.core.result import Summary
@@ -77,17 +75,6 @@ def broadcasts(prep: Prepared) -> bool:
     return prep.config.problem.entry.broadcasts(prep.problem) and all(np.shape(v) == () for v in free.values())
 
 
-class _Sink(io.TextIOBase):
-    """Where the objective's printing goes while a mesh is evaluated: nowhere
-    (not kept in memory: a function may print megabytes)."""
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-
 @dataclass
 class Mesh:
     """f at the landscape's points: ``values[i]`` at ``points[i]`` (rows of
@@ -99,23 +86,12 @@ class Mesh:
     note: str = ""
 
 
-@contextlib.contextmanager
-def _contained() -> Iterator[None]:
-    """The objective's printing (stdout, stderr: a user function that logs
-    each call would print thousands of lines), its warnings and NumPy's
-    floating-point warnings are not shown while a mesh is evaluated."""
-    with contextlib.redirect_stdout(_Sink()), contextlib.redirect_stderr(_Sink()):
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-
-
 def evaluate(prep: Prepared, points: np.ndarray) -> Mesh:
     """f at each row of ``points``: in one call when :func:`broadcasts`, else
     point by point, NaN where the objective raises (the first error is named
     in ``note``, once); what the objective prints or warns is not shown
-    (:func:`_contained`)."""
-    with _contained():
+    (:func:`optrun.plots.quiet.contained`)."""
+    with contained():
         if broadcasts(prep):
             keys = sorted(prep.unflatten(prep.x0))
             columns = {k: points[:, i] for i, k in enumerate(keys)}
@@ -148,7 +124,7 @@ def _resolution(prep: Prepared, at: np.ndarray, most: int, least: int, dims: int
         return most
     fun = _objective_of_free(prep)
     fastest = np.inf
-    with _contained():
+    with contained():
         for i in range(TIMED_CALLS + 1):
             began = time.perf_counter()
             try:

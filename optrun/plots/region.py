@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optrun.plots.landscape import _contained
+from optrun.plots.quiet import contained
 
 if TYPE_CHECKING:
     from optrun.engine.prepare import Prepared
@@ -26,7 +26,7 @@ def constraint_values(prep: Prepared, constraint: Any, points: np.ndarray) -> np
     points, else point by point; NaN where c raises. Contained as
     :func:`evaluate` is."""
     at = np.unique(np.linspace(0, len(points) - 1, 5).astype(int))  # the points checked one by one
-    with _contained():
+    with contained():
         try:
             if prep.config.backend == "jax":
                 import jax
