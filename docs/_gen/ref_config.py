@@ -26,6 +26,31 @@ ENTRY_SECTIONS = {
 }
 
 
+# keys whose type the models' own wording says poorly
+KIND_TEXT = {
+    "bounds": "a mapping: parameter name or dotted path (`layers.0.w`) -> `[low, high]` (each a number or null: "
+    "open), or a list of such pairs, one per entry",
+}
+# the top-level keys that bound and constrain a run: shown after `fix` (the models declare them first)
+AFTER_FIX = ("bounds", "constraints")
+
+
+def _field_names(model: Any) -> list[str]:
+    """A model's fields in the order the reference shows them."""
+    names = list(model.model_fields)
+    if "fix" not in names or not set(AFTER_FIX) <= set(names):
+        return names
+    rest = [n for n in names if n not in AFTER_FIX]
+    at = rest.index("fix") + 1
+    return rest[:at] + list(AFTER_FIX) + rest[at:]
+
+
+def _is_list(annotation: Any) -> bool:
+    import typing
+
+    return typing.get_origin(annotation) is list
+
+
 def _model_of(annotation: Any) -> Any:
     """The options model a field holds (``StopConfig``, ``ExpectConfig | None``), or None."""
     import typing
@@ -44,8 +69,8 @@ def _model_of(annotation: Any) -> Any:
 def sections(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted prefix, model) of a model and of every section nested in it, depth first."""
     yield prefix, model
-    for name, field in model.model_fields.items():
-        nested = _model_of(field.annotation)
+    for name in _field_names(model):
+        nested = _model_of(model.model_fields[name].annotation)
         if nested is not None and prefix + name not in ENTRY_SECTIONS:
             yield from sections(nested, f"{prefix}{name}.")
 
@@ -61,37 +86,60 @@ def anchor(prefix: str) -> str:
 
 def _section_table(prefix: str, model: Any) -> str:
     from optrun.commands.describe import option_rows
+    from optrun.config.schema import CLIP_TO_BOUNDS
 
     rows = []
-    for name, kind, default, allowed, meaning in option_rows(model):
+    found = {row[0]: row for row in option_rows(model)}
+    for name in _field_names(model):
+        _, kind, default, allowed, meaning = found[name]
         key = prefix + name
-        nested = _model_of(model.model_fields[name].annotation)
+        annotation = model.model_fields[name].annotation
+        nested = _model_of(annotation)
         if key in ENTRY_SECTIONS:
             what, title, link = ENTRY_SECTIONS[key]
             kind = esc(what) + f"; see [{title}]({link})"
+        elif key in KIND_TEXT:
+            kind = esc(KIND_TEXT[key])
+        elif nested is not None and _is_list(annotation):
+            kind = f"a list of mappings: [{key}](#{anchor(key)})"
         elif nested is not None:
             kind = f"a mapping: [{key}](#{anchor(key)})" + (" or null" if "null" in kind else "")
         else:
             kind = esc(kind)
         if default == "required":
             shown = "**required**"
-        elif nested is not None and default != "null":
+        elif nested is not None and default != "null" and not _is_list(annotation):
             shown = "its keys' defaults"
         else:
             shown = code(default)
         rows.append((code(key), kind, shown, esc(allowed), esc(meaning)))
+        if key == "init":  # a key of every initializer's mapping, kept apart from the initializer's own options
+            clip = ("init.clip_to_bounds", "boolean", code("false"), "-", esc(CLIP_TO_BOUNDS["description"]))
+            rows.append((code(clip[0]), *clip[1:]))
     return table(("key", "type", "default", "allowed", "meaning"), rows)
 
 
 def _sections_text(model: Any, top_title: str, level: str = "##") -> str:
     out = []
+    lists = {f"{prefix}{name}." for prefix, section in sections(model) for name in section.model_fields}
+    lists = {key for key in lists if _is_list(_field(model, key.rstrip(".")).annotation)}
     for prefix, section in sections(model):
         if prefix:
             out.append(f"{level} `{prefix.rstrip('.')}` {{#{anchor(prefix)}}}\n")
+            if prefix in lists:
+                out.append(f"Each entry of the list `{prefix.rstrip('.')}` is a mapping with these keys:\n")
         else:
             out.append(f"{level} {top_title}\n")
         out.append(_section_table(prefix, section))
     return "\n".join(out)
+
+
+def _field(model: Any, dotted: str) -> Any:
+    """The pydantic field at a dotted key of a model (through nested sections)."""
+    *parents, last = dotted.split(".")
+    for name in parents:
+        model = _model_of(model.model_fields[name].annotation)
+    return model.model_fields[last]
 
 
 def config_keys() -> str:

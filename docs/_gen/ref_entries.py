@@ -15,6 +15,7 @@ PROBLEM_GROUPS = {
     "problems-models": ("optrun.core.problems.models",),
     "problems-expression": ("optrun.core.problems.expression",),
     "problems-mgh": ("optrun.core.problems.mgh",),
+    "problems-constrained": ("optrun.core.problems.constrained",),
     "problems-python": ("optrun.core.problems.python",),
 }
 
@@ -68,15 +69,29 @@ def _problem_rows(entry: Any) -> list[tuple[str, str]]:
         )
     else:
         rows.append(("default start", code(", ".join(f"{k}={num_text(v)}" for k, v in problem.start.items()))))
+    rows += _feasible_rows(problem)
     ref = problem.reference
     if ref is None:
         rows.append(("known minimum", esc(problem.note or "unknown")))
         return rows
-    rows.append(("known minimum", code(f"f* = {ref.fun!r}")))
+    kept = " and ".join(w for w, has in (("bounds", problem.bounds), ("constraints", problem.constraints)) if has)
+    rows.append(("known minimum", code(f"f* = {ref.fun!r}") + (f" (within its {kept})" if kept else "")))
     for i, point in enumerate(ref.params, start=1):
         rows.append((f"minimizer {i}" if len(ref.params) > 1 else "minimizer", code(_point_text(point))))
     if problem.note:
         rows.append(("note", esc(problem.note)))
+    return rows
+
+
+def _feasible_rows(problem: Any) -> list[tuple[str, str]]:
+    """A problem's own bounds and constraints, as ``optrun describe`` shows them: one line each."""
+    from optrun.commands.entries import bounds_text, constraints_text
+
+    rows = []
+    if problem.bounds:
+        rows.append(("bounds", "<br>".join(code(line) for line in bounds_text(problem).splitlines())))
+    if problem.constraints:
+        rows.append(("constraints", "<br>".join(code(line) for line in constraints_text(problem).splitlines())))
     return rows
 
 
@@ -96,11 +111,20 @@ def _problem_group(marker: str) -> str:
 
 def problems_index() -> str:
     """One row per problem a config can name: what list-problems shows."""
-    from optrun.commands.catalogue import _minimum_text
+    from optrun.commands.catalogue import _feasible_line, _minimum_text
     from optrun.commands.entries import python_only
+    from optrun.core.errors import OptrunError
+
+    def about(entry: Any) -> str:
+        """The description, and the problem's own bounds and constraints (list-problems' line under it)."""
+        try:
+            line = _feasible_line(entry.build(entry.options.model_construct()))
+        except OptrunError:  # no problem from its defaults (expression): none of its own
+            line = ""
+        return esc(entry.description) + (f"<br>*{esc(line)}*" if line else "")
 
     rows = [
-        (f"[`{name}`](#{name})", esc(entry.description), code(entry.parameters), esc(_minimum_text(entry)))
+        (f"[`{name}`](#{name})", about(entry), code(entry.parameters), esc(_minimum_text(entry)))
         for name, entry in _problems()
         if not python_only(entry)
     ]
@@ -130,7 +154,7 @@ def _builtin(registry: Any) -> list[tuple[str, Any]]:
 
 
 def optimizer_part(name: str, entry: Any) -> str:
-    from optrun.commands.entries import jax_loop
+    from optrun.commands.entries import bounds_row, constraints_row, jax_loop
     from optrun.core.backend import BACKENDS
     from optrun.core.optimizers import TRANSFORMS
 
@@ -140,6 +164,8 @@ def optimizer_part(name: str, entry: Any) -> str:
     rows.append(("needs", esc(", ".join(entry.needs))))
     wrappers = [esc(TRANSFORMS[t].about) for t in entry.transforms]
     rows.append(("wrappers", "<br>".join(wrappers) if wrappers else "none (no step_size schedule, no clip_grad_norm)"))
+    rows.append(("bounds", esc(bounds_row(entry))))
+    rows.append(("constraints", esc(constraints_row(entry))))
     rows.append(("backends", esc(f"{', '.join(BACKENDS)} ({jax_loop(entry)})")))
     rows.append(("use", code(f"optimizer: {{name: {name}, OPTION: VALUE, ...}}")))
     out = [f"### `{name}` {{#{name}}}\n", esc(entry.description) + "\n", fields(rows)]
@@ -157,11 +183,22 @@ def optimizers_index() -> str:
     from optrun.commands.entries import jax_loop
     from optrun.core.optimizers import OPTIMIZERS
 
+    def feasible(entry: Any) -> str:
+        """Bounds (how) and constraints, or "-": it refuses a run with either."""
+        parts = [f"bounds ({entry.bounds})" if entry.bounds else "", "constraints" if entry.constraints else ""]
+        return esc(", ".join(part for part in parts if part))
+
     rows = [
-        (f"[`{name}`](#{name})", esc(entry.description), esc(", ".join(entry.needs)), esc(jax_loop(entry)))
+        (
+            f"[`{name}`](#{name})",
+            esc(entry.description),
+            esc(", ".join(entry.needs)),
+            feasible(entry),
+            esc(jax_loop(entry)),
+        )
         for name, entry in _builtin(OPTIMIZERS)
     ]
-    return table(("optimizer", "update", "needs", "on jax"), rows)
+    return table(("optimizer", "update", "needs", "takes", "on jax"), rows)
 
 
 def initializers() -> str:
