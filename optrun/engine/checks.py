@@ -70,10 +70,13 @@ class CheckResult:
         failed or diverged run's status, else the first field that broke."""
         if self.outcome != FAIL or not self.checks:
             return self.message
-        expected = any(c.field == "status" and c.ok for c in self.checks) and self.summary is not None
-        expected = expected and self.summary.status.expectable  # an expected infeasible run, failing another field
-        if self.summary is not None and self.summary.status.failure and not expected:
-            return f"run {self.summary.status.value}: {self.summary.message}"
+        summary = self.summary
+        # an expected infeasible run that fails another field is told by that field
+        expected = (
+            summary is not None and summary.status.expectable and any(c.field == "status" and c.ok for c in self.checks)
+        )
+        if summary is not None and summary.status.failure and not expected:
+            return f"run {summary.status.value}: {summary.message}"
         first, *more = self.failures
         return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (
             f" (and {len(more)} more)" if more else ""
