@@ -140,7 +140,8 @@ def test_exit_statuses(workdir):
     (workdir / "div2.yaml").write_text(
         "problem: polynomial\noptimizer: {name: gd, step_size: 1.0}\nexpect: {status: diverged}\n"
     )
-    assert check("div2.yaml").exit_code == 1  # a diverged run always fails the check
+    result = check("div2.yaml")  # a diverged run always fails its check: expecting it is a config error
+    assert result.exit_code == 2 and "expect.status" in result.stdout and "can never pass" in result.stdout
     assert check("nowhere").exit_code == 2
     config(workdir, "unknown-param.yaml", "params: {y: 1.0}")
     result = check("unknown-param.yaml")

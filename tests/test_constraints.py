@@ -53,6 +53,10 @@ def error_of(**keys) -> ConfigError:
         ({"constraints": {"type": "ineq"}}, "constraints", ""),
         ({"init": {"kind": "default", "clip_to_bounds": "yes"}}, "init.clip_to_bounds", "true or false"),
         ({"stop": {"feasibility_tol": 0}}, "stop.feasibility_tol", ""),
+        ({"bounds": {"x": [float("inf"), float("inf")]}}, "bounds.x", "no finite value"),
+        ({"bounds": {"x": [[-1, 1], [None, -float("inf")]]}}, "bounds.x", "high -inf (entry 1)"),
+        ({"init": {"kind": "normal", "clip_to_bound": True}}, "init.clip_to_bound", "did you mean 'clip_to_bounds'"),
+        ({"expect": {"status": "diverged"}}, "expect.status", "can never pass"),
     ],
 )
 def test_bad_bounds_and_constraints_name_the_key(keys, path, says):
@@ -271,3 +275,30 @@ def test_grad_tol_is_off_with_constraints(workdir):
     result = optrun.run(config)
     assert result.status == "converged" and result.nit > 0, result.message
     assert result.params["x"] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_a_constraint_must_name_a_parameter_being_optimized():
+    config = {**QUAD, "optimizer": "slsqp", "fix": {"w": 1.0}, "constraints": [{"type": "ineq", "expr": "w - 2"}]}
+    with pytest.raises(ConfigError, match="names no parameter being optimized") as caught:
+        prepare(load_config(config))
+    assert caught.value.path == "constraints[0].expr"
+
+
+def test_the_start_outside_is_named_with_its_exact_value():
+    error = error_of(bounds={"x": [-2, 0.5]}, init={"kind": "values", "values": {"x": [-1.2, 0.5000001]}})
+    assert "x[1] = 0.5000001 > high 0.5" in error.message
+
+
+def test_config_yaml_records_feasibility_tol_when_the_problem_is_constrained(workdir):
+    import yaml
+
+    result = optrun.run({"problem": "hs35", "optimizer": "slsqp", "output": {"plots": False}})
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["stop"]["feasibility_tol"] == 1e-6
+
+
+def test_an_undefined_constraint_value_is_said_to_be_one(workdir):
+    from optrun.core.result import constraint_rows
+
+    result = optrun.run({**ROSEN, "constraints": [{"type": "ineq", "expr": "log(x[0])"}], "stop": {"max_iter": 3}})
+    rows = dict(constraint_rows(result.summary.constraints))
+    assert rows["violation"] == "not a number: log(x[0]) is undefined here (infeasible)"

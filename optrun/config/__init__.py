@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from optrun.config.constraints import ConstraintConfig, FeasibleKeys
+from optrun.config.constraints import ConstraintConfig, FeasibleKeys, clip_option
 from optrun.config.expect import ExpectConfig
 from optrun.config.names import NAME_PATTERN, default_name, is_valid_name, name_from_stem  # noqa: F401
 from optrun.config.sweep import SweepConfig
@@ -155,10 +155,14 @@ class Config:
     constraints: tuple[ConstraintConfig, ...] = ()
     clip_to_bounds: bool = False  # init.clip_to_bounds: a start outside the bounds is moved inside
 
-    def resolved(self) -> dict[str, Any]:
+    def resolved(self, bounded: bool = False) -> dict[str, Any]:
+        """What the run directory's config.yaml holds; ``stop.feasibility_tol`` is
+        there when the run is ``bounded`` (its problem's bounds or constraints: a
+        prepared run knows) or the config has its own (a run without any records
+        what it always did)."""
         stop = self.stop.model_dump(mode="json")
-        if not (self.bounds or self.constraints) and self.stop.feasibility_tol == DEFAULT_FEASIBILITY_TOL:
-            del stop["feasibility_tol"]  # a run without bounds or constraints records what it always did
+        if not (bounded or self.bounds or self.constraints) and self.stop.feasibility_tol == DEFAULT_FEASIBILITY_TOL:
+            del stop["feasibility_tol"]
         data: dict[str, Any] = {
             "name": self.name,
             "seed": self.seed,
@@ -308,7 +312,7 @@ def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Confi
     )
     context = {"paths": paths}
     check_backend(top.backend)  # known and installed (jax itself is imported only when a run uses it)
-    init, clip_to_bounds = _clip_option(top.init)
+    init, clip_to_bounds = clip_option(top.init)
     problem = (
         _section(top.problem, "problem", "name", PROBLEMS, context, hint=where)
         if function is None
@@ -333,20 +337,6 @@ def _validate(data: dict[str, Any], stem: str, source: str, paths: Any) -> Confi
         constraints=tuple(top.constraints),
         clip_to_bounds=clip_to_bounds,
     )
-
-
-def _clip_option(init: str | dict[str, Any]) -> tuple[str | dict[str, Any], bool]:
-    """``init`` without ``clip_to_bounds`` (an option of every initializer, kept
-    apart from the entry's own options) and its value."""
-    if not isinstance(init, dict) or "clip_to_bounds" not in init:
-        return init, False
-    rest = {k: v for k, v in init.items() if k != "clip_to_bounds"}
-    clip = init["clip_to_bounds"]
-    if not isinstance(clip, bool):
-        raise ConfigError(f"must be true or false, got {short_repr(clip)}", path="init.clip_to_bounds")
-    if not rest:  # `init: {clip_to_bounds: true}`: the default start, clipped
-        return "default", clip
-    return (rest if set(rest) != {"kind"} else rest["kind"]), clip
 
 
 def _section(

@@ -19,9 +19,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from optrun.core.errors import short_repr
+from optrun.core.errors import ConfigError, short_repr
 from optrun.core.feasible import is_pair
 from optrun.core.options import Options
+from optrun.core.registry import suggest
 
 Side = Annotated[float | None, Field(allow_inf_nan=True)]
 Pair = Annotated[list[Side], Field(min_length=2, max_length=2)]
@@ -83,3 +84,22 @@ class FeasibleKeys(Options):
     @classmethod
     def _bounds(cls, bounds: Any) -> Any:
         return check_bounds(bounds)
+
+
+def clip_option(init: str | dict[str, Any]) -> tuple[str | dict[str, Any], bool]:
+    """``init`` without ``clip_to_bounds`` (an option of every initializer, kept
+    apart from the entry's own options) and its value."""
+    if not isinstance(init, dict):
+        return init, False
+    for key in init:  # a typo of it is named as one (the entry's own message lists only its own options)
+        if key != "clip_to_bounds" and isinstance(key, str) and suggest(key, ["clip_to_bounds"]):
+            raise ConfigError(f"unknown key '{key}'{suggest(key, ['clip_to_bounds'])}", path=f"init.{key}")
+    if "clip_to_bounds" not in init:
+        return init, False
+    rest = {k: v for k, v in init.items() if k != "clip_to_bounds"}
+    clip = init["clip_to_bounds"]
+    if not isinstance(clip, bool):
+        raise ConfigError(f"must be true or false, got {short_repr(clip)}", path="init.clip_to_bounds")
+    if not rest:  # `init: {clip_to_bounds: true}`: the default start, clipped
+        return "default", clip
+    return (rest if set(rest) != {"kind"} else rest["kind"]), clip

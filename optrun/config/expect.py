@@ -51,6 +51,19 @@ class ExpectConfig(Options):
     )
     calibration: CalibrationRecord | None = Field(None, description="what check --calibrate measured (written by it)")
 
+    @field_validator("status")
+    @classmethod
+    def _expectable(cls, value: Any) -> Any:
+        from optrun.core.status import Status as Statuses
+
+        if value is not None and not Statuses(value).expectable:
+            allowed = ", ".join(s.value for s in Statuses if s.expectable)
+            raise ValueError(
+                f"a run that ends {value} fails its check whatever is expected, so it can never pass: "
+                f"expect one of {allowed}"
+            )
+        return value
+
     @field_validator("atol", "rtol")
     @classmethod
     def _fields(cls, value: Any) -> Any:

@@ -231,6 +231,12 @@ def _pairs(spec: Any, count: int, path: str) -> tuple[np.ndarray, np.ndarray]:
         )
     lower = np.array([-np.inf if lo is None else float(lo) for lo, _ in pairs])
     upper = np.array([np.inf if hi is None else float(hi) for _, hi in pairs])
+    empty = np.flatnonzero(np.isposinf(lower) | np.isneginf(upper))
+    if empty.size:
+        i = int(empty[0])
+        entry = f" (entry {i})" if count > 1 else ""
+        side = f"low {lower[i]:g}" if np.isposinf(lower[i]) else f"high {upper[i]:g}"
+        raise ConfigError(f"{side}{entry} leaves no finite value: write null for an open side", path=path)
     bad = np.flatnonzero(lower > upper)
     if bad.size:
         i = int(bad[0])

@@ -388,7 +388,11 @@ def constraint_rows(report: Any) -> list[tuple[str, str]]:
         rows.append(("constraint", f"... {len(values) - SHOWN_CONSTRAINTS} more (see summary.json)"))
     violation = report.end.get("violation")
     met = "feasible" if violation is not None and violation <= report.tol else "infeasible"
-    rows.append(("violation", f"{value_text(violation)} ({met}: feasibility_tol {report.tol:g})"))
+    undefined = [item["constraint"] for item in values if item["value"] is None or math.isnan(item["value"])]
+    if undefined:  # NaN (null once read back): no distance to tell, only that it is not met
+        rows.append(("violation", f"not a number: {undefined[0]} is undefined here (infeasible)"))
+    else:
+        rows.append(("violation", f"{value_text(violation)} ({met}: feasibility_tol {report.tol:g})"))
     if not report.start_feasible:
         rows.append(("start", f"infeasible (largest violation {value_text(report.start_violation)})"))
     return rows

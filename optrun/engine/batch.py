@@ -107,7 +107,7 @@ def execute_batch(
         return prep, run_dir, start_record(run_dir, prep, group, with_config=False)
 
     def write_config(prep: Prepared, run_dir: Path, _: TraceWriter) -> None:
-        write_yaml(run_dir / "config.yaml", prep.config.resolved())
+        write_yaml(run_dir / "config.yaml", prep.config.resolved(bounded=prep.feasible is not None))
 
     try:
         started, error = _in_threads(start, list(zip(preps, run_dirs)))

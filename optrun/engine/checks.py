@@ -71,11 +71,7 @@ class CheckResult:
         if self.outcome != FAIL or not self.checks:
             return self.message
         summary = self.summary
-        # an expected infeasible run that fails another field is told by that field
-        expected = (
-            summary is not None and summary.status.expectable and any(c.field == "status" and c.ok for c in self.checks)
-        )
-        if summary is not None and summary.status.failure and not expected:
+        if summary is not None and summary.status.failure and not self.status_expected:
             return f"run {summary.status.value}: {summary.message}"
         first, *more = self.failures
         return f"{first.field}: expected {short(first.expected)}, got {short(first.got)}" + (
@@ -105,6 +101,12 @@ class CheckResult:
         return [c for c in self.checks if not c.ok]
 
     @property
+    def status_expected(self) -> bool:
+        """The run ended with the status its config expects (an expected infeasible
+        run that fails another field is told by that field, not by its status)."""
+        return any(c.field == "status" and c.ok for c in self.checks)
+
+    @property
     def message(self) -> str:
         """One line: what broke, or why it was skipped or an error."""
         if self.outcome in (SKIP, ERROR, INTERRUPTED, NOT_RUN) or (self.outcome == FAIL and not self.checks):
@@ -119,6 +121,7 @@ class CheckResult:
             self.summary is not None
             and self.summary.status.failure
             and not any(c.field == "status" for c in self.failures)
+            and not self.status_expected
         ):
             parts.insert(0, f"run {self.summary.status.value}: {self.summary.message}")
         if self.recorded_on and self.machine and self.recorded_on != self.machine:
@@ -294,7 +297,7 @@ def _run_check(path: str, config: Any, start: float, run_dir: Path | None, blas_
             signum=result.signum,
         )
     checks = tuple(check_expect(config.expect, result.summary))
-    # a failure status fails the check, unless the config expects it and it is a result (infeasible)
+    # a failure status fails the check, unless the config expects it (infeasible: expect.status takes no other)
     expected = config.expect.status == result.status.value and result.status.expectable
     ok = all(c.ok for c in checks) and (not result.status.failure or expected)
     return CheckResult(

@@ -273,7 +273,7 @@ def feasible_set(
     when nothing bounds the run. A bad bound or formula is a one-line
     ConfigError (``bounds.x``, ``constraints[0].expr``). ``optrun grad`` uses
     it as it is: it evaluates constraints whatever the optimizer can take."""
-    from optrun.core.problems.formula import check_scalar, compile_expression
+    from optrun.core.problems.formula import check_scalar, compile_expression, names_in
 
     params = {**free, **fixed}
     specs = list(problem.constraints)
@@ -281,6 +281,12 @@ def feasible_set(
         where = f"constraints[{i}].expr"
         body = compile_expression(c.expr, params, path=where, xp=backend.np)
         check_scalar(c.expr, params, path=where)
+        if not names_in(c.expr) & set(free):
+            raise ConfigError(
+                f"{c.expr!r} names no parameter being optimized ({', '.join(sorted(free))}): "
+                "a constraint must depend on one (fixed parameters cannot move)",
+                path=where,
+            )
         specs.append(ConstraintSpec(c.type, body, c.expr))
     parts = [(problem.bounds, "problem"), (config.bounds, "bounds")]
     return build_feasible(parts, specs, free, fixed, unflatten, backend, config.stop.feasibility_tol)
@@ -318,9 +324,9 @@ def _start_in_bounds(config: Config, feasible: Feasible, x0: np.ndarray, free: P
     if config.clip_to_bounds:
         return box.project(x0)
     i = int(np.flatnonzero((x0 < box.lower) | (x0 > box.upper))[0])
-    side = f"< low {box.lower[i]:g}" if x0[i] < box.lower[i] else f"> high {box.upper[i]:g}"
+    side = f"< low {float(box.lower[i])!r}" if x0[i] < box.lower[i] else f"> high {float(box.upper[i])!r}"
     raise ConfigError(
-        f"the start is outside the bounds: {leaf_names(free)[i]} = {x0[i]:g} {side}; "
+        f"the start is outside the bounds: {leaf_names(free)[i]} = {float(x0[i])!r} {side}; "
         "start inside them, or set init.clip_to_bounds: true to move the start to the nearest point inside",
         path="init",
     )

@@ -101,7 +101,7 @@ def start_record(
     reference = prep.problem.reference
     try:
         if with_config:
-            write_yaml(run_dir / "config.yaml", prep.config.resolved())
+            write_yaml(run_dir / "config.yaml", prep.config.resolved(bounded=prep.feasible is not None))
         fmt = FORMATS[prep.config.output.trace_format]
         return TraceWriter(
             run_dir / fmt.file,

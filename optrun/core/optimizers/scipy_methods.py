@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import queue
 import threading
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -123,6 +124,11 @@ class _Worker:
             kwargs["bounds"] = feasible.scipy_bounds()
         if feasible is not None and feasible.constraints:
             kwargs["constraints"] = feasible.scipy_constraints()
+            # trust-constr estimates a constraint's Hessian by BFGS and warns when a linear one's gradient does not
+            # change ("delta_grad == 0"): advice for SciPy users, noise in optrun's tables (once, for that module)
+            warnings.filterwarnings(
+                "ignore", category=UserWarning, module=r"scipy\.optimize\._differentiable_functions"
+            )
         self._thread = threading.Thread(
             target=self._run, args=(fun, x0, kwargs), daemon=True, name=f"optrun-scipy-{method}"
         )

@@ -190,5 +190,7 @@ register_suite(
     "constrained",
     ["rosenbrock-box", "rosenbrock-disc", "hs21", "hs35", "hs71"],
     description="Problems with known constrained minima: Rosenbrock on a box and in the unit disc, "
-    "Hock-Schittkowski 21, 35 and 71, from the published starts (rosenbrock-box: (-1.2, 1) moved into the box)",
+    "Hock-Schittkowski 21, 35 and 71, from the published starts (rosenbrock-box's (-1.2, 1) and hs21's (-1, -1) "
+    "lie outside their boxes: rosenbrock-box starts at (-1.2, 0.5), and a run of hs21 moves its start inside "
+    "with init.clip_to_bounds)",
 )

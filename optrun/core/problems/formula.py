@@ -334,6 +334,11 @@ def calls_reducing(expr: str) -> bool:
     return any(name in REDUCING for name in calls)
 
 
+def names_in(expr: str) -> set[str]:
+    """The names a formula mentions (parameters, functions and constants alike)."""
+    return {node.id for node in ast.walk(ast.parse(expr, mode="eval")) if isinstance(node, ast.Name)}
+
+
 def check_scalar(expr: str, params: dict[str, Any], path: str = "problem.expr") -> None:
     """A one-line ConfigError at ``path`` if the formula's value at ``params``
     is not one number (``x * w`` with a vector ``w``): minimizing and a
