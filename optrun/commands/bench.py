@@ -266,7 +266,9 @@ def bench_command(
         if (
             quiet and failed and not errors and not (outcome.stopped or done < planned)
         ):  # the table is hidden, a failure never
-            failure_line(f"bench: {done} of {planned} runs done{kept}, {failed} failed or diverged; {where}/bench.csv")
+            infeasible = sum(r["status"] == "infeasible" for r in outcome.rows)
+            failures = f"{failed - infeasible} failed or diverged" + (f", {infeasible} infeasible" * bool(infeasible))
+            failure_line(f"bench: {done} of {planned} runs done{kept}, {failures}; {where}/bench.csv")
         unfinished = unfinished_exit(outcome, done, planned, "bench", where)
         if unfinished is not None:
             return unfinished

@@ -302,11 +302,13 @@ def report_sweep(outcome: SweepOutcome, planned: int, quiet: bool = False) -> in
 
     done = sum(is_done(r) for r in outcome.rows)
     failed = sum(is_failed(r) for r in outcome.rows)
+    infeasible = sum(r["status"] == "infeasible" for r in outcome.rows)  # counted apart: a result, outside
     errors = sum(r["status"] == "error" for r in outcome.rows)
     kept = f" ({outcome.skipped} kept from before)" if outcome.skipped else ""
     summary = (
-        f"{done} of {planned} runs done{kept}, {failed} failed or diverged; "
-        f"{shown(outcome.sweep_dir.resolve())}/sweep.csv"
+        f"{done} of {planned} runs done{kept}, {failed - infeasible} failed or diverged"
+        + (f", {infeasible} infeasible" if infeasible else "")
+        + f"; {shown(outcome.sweep_dir.resolve())}/sweep.csv"
     )
     if not quiet:
         say(summary + (f", {outcome.plot.name}" if outcome.plot else ""))

@@ -128,13 +128,12 @@ def plot_sweep(rows: list[dict[str, Any]], keys: Sequence[str], out: Path) -> bo
         ax.set_ylabel("final f - f*" if metric == "gap" else "final f")
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize="small")
-        if zeros:
+        below = sum(1 for y in finite if y < 0) if metric == "gap" else 0  # an infeasible run's f may lie below f*
+        notes = [f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}"] if zeros else []
+        notes += [f"f < f* in {below} of {len(rows)} runs, drawn as |f - f*|"] if below else []
+        if notes:
             # above the axes: a note inside them would sit on the curves drawn at the floor
-            ax.set_title(
-                f"f - f* = 0 in {zeros} of {len(rows)} runs, drawn at the floor {floor:.3g}",
-                fontsize="small",
-                color="tab:red",
-            )
+            ax.set_title("; ".join(notes), fontsize="small", color="tab:red")
     names = _sweep_names(rows)
     legend = (
         "dots: each seed, line: mean"
