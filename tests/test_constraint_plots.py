@@ -180,3 +180,24 @@ def test_the_loss_plot_of_a_constrained_run_has_a_violation_panel(runs, drawn, t
     drawn.clear()
     assert plot_loss(box, tmp_path / "box-loss.png")
     assert len(drawn[0].axes) == 2  # bounds alone: no violation column, no third panel
+
+
+@pytest.mark.slow
+def test_a_box_far_wider_than_the_path_does_not_shrink_the_view(tmp_path):
+    """bounds of +-1000 (or +-1e300) around a path 2 units wide: the view is the path's, not the box's."""
+    for side in (1e3, 1e300):
+        result = optrun.run(
+            {
+                "problem": "rosenbrock",
+                "optimizer": "lbfgs",
+                "bounds": {"x": [-side, side]},
+                "output": {"plots": False, "dir": str(tmp_path)},
+            }
+        )
+        ax, _, _ = landscape_of(result.run_dir)
+        (low, high), (bottom, top) = ax.get_xlim(), ax.get_ylim()
+        assert -3 < low < -1.2 and 1 < high < 3 and -1 < bottom < 0 and 1 < top < 3, (
+            side,
+            ax.get_xlim(),
+            ax.get_ylim(),
+        )

@@ -163,7 +163,7 @@ SEARCH, FAR = 3.0, 1.5
 def _view(prep: Prepared, path: np.ndarray, minima: np.ndarray) -> tuple[list[tuple[float, float]], int]:
     """The span of each free entry the plot shows, and how many path points
     it leaves out: the path and the known minima; with bounds or constraints
-    also the box's finite sides and a bounded feasible region near the path
+    also the box's finite sides within SEARCH widths of the path's ends and a bounded feasible region near the path
     (:func:`optrun.plots.region.region_extent`), without the path's far steps
     (SLSQP's first step may land 200 units from a unit disc): points more than
     FAR widths outside the core (the start, the end, the minima, the region;
@@ -174,8 +174,12 @@ def _view(prep: Prepared, path: np.ndarray, minima: np.ndarray) -> tuple[list[tu
     if feasible is not None:
         from optrun.plots.region import region_extent
 
-        if feasible.box is not None:
-            extra = [v[np.isfinite(v)] for v in np.stack([feasible.box.lower, feasible.box.upper], axis=1)]
+        if feasible.box is not None:  # its finite sides near the path (a side 1e3 away would shrink it to a dot)
+            ends = np.concatenate([path[[0, -1]], minima])
+            low0, high0 = ends.min(axis=0), ends.max(axis=0)
+            reach = SEARCH * max(float(np.max(high0 - low0)), 0.5)
+            sides = np.stack([feasible.box.lower, feasible.box.upper], axis=1)
+            extra = [v[np.isfinite(v) & (v >= low0[j] - reach) & (v <= high0[j] + reach)] for j, v in enumerate(sides)]
 
         def core(times: float) -> tuple[np.ndarray, np.ndarray]:  # (low, high) of the core, widened
             values = [np.concatenate([path[[0, -1], j], minima[:, j], extra[j]]) for j in range(d)]
@@ -271,7 +275,7 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             )
             ax.set_xlabel(names[0])
             ax.set_ylabel(names[1])
-    if far:  # the path's far steps stay out of the view
+    if far or prep.feasible is not None:  # the view, not the box's far sides or the path's far steps
         ax.set_xlim(*spans[0])
         if n_free == 2:
             ax.set_ylim(*spans[1])
@@ -279,7 +283,8 @@ def plot_landscape(run: RunFiles, prep: Prepared, out: Path | None, ax: Any = No
             finite = curve.values[np.isfinite(curve.values)]
             pad = 0.05 * (float(finite.max() - finite.min()) or 1.0)
             ax.set_ylim(finite.min() - pad, finite.max() + pad)
-        note = "; ".join(filter(None, [note, f"{far} far step{'s' if far > 1 else ''} of the path out of view"]))
+        if far:
+            note = "; ".join(filter(None, [note, f"{far} far step{'s' if far > 1 else ''} of the path out of view"]))
     if note:
         ax.text(
             0.01, 0.01, note, transform=ax.transAxes, fontsize="x-small", va="bottom", bbox=dict(fc="white", alpha=0.8)
