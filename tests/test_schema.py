@@ -120,6 +120,7 @@ WRONG = {
     "init without kind": {**TRID, "init": {"values": {"x": [1, 2]}}},
     "unknown initializer option": {**TRID, "init": {"kind": "normal", "std": 1.0}},
     "unknown expect status": {**TRID, "expect": {"status": "done"}},
+    "a status no check can pass with": {**TRID, "expect": {"status": "diverged"}},
     "unknown backend": {**TRID, "backend": "torch"},
     "a plot format": {**TRID, "output": {"plot_format": "jpg"}},
     # bounds, constraints, init.clip_to_bounds, stop.feasibility_tol
