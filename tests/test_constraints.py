@@ -167,7 +167,10 @@ def test_a_problems_own_constraints_are_named_as_the_problems(workdir):
             prepare(load_config({"problem": "test_disc_problem", "optimizer": "adam"}))
         result = optrun.run({"problem": "test_disc_problem", "optimizer": "slsqp", "output": {"plots": False}})
         np.testing.assert_allclose(result.params["x"], [np.sqrt(0.5)] * 2, rtol=1e-7)
-        assert result.summary.gap == pytest.approx(0, abs=1e-10)  # the problem's reference is the constrained minimum
+        # the problem's reference is the constrained minimum: the gap is SLSQP's accuracy (its ftol 1e-10 on f; a point
+        # within feasibility_tol may lie below f* by the multiplier times its violation): SciPy 1.12's Fortran SLSQP ends
+        # 3.9e-10 below, 1.17's rewrite closer; 1e-8 is far below any other minimum's distance (f* vs f(0) = 8)
+        assert result.summary.gap == pytest.approx(0, abs=1e-8)
     finally:
         PROBLEMS.unregister("test_disc_problem")
 
