@@ -190,19 +190,7 @@ def _run_schema(build: _Builder, top: dict[str, Any]) -> dict[str, Any]:
     )
     props["backend"]["enum"] = BACKENDS.listed()
     _feasible_keys(props, build.definitions)
-    _expectable_statuses(props, build.definitions)
     return top
-
-
-def _expectable_statuses(props: dict[str, Any], definitions: dict[str, Any]) -> None:
-    """``expect.status``: only the statuses a run can pass its check with (a diverged,
-    failed or interrupted run fails whatever is expected: the loader refuses them)."""
-    from optrun.core.status import Status
-
-    status = definitions[next(_refs(props["expect"]))]["properties"]["status"]
-    for option in status.get("anyOf", [status]):
-        if "enum" in option:
-            option["enum"] = [s.value for s in Status if s.expectable]
 
 
 CLIP_TO_BOUNDS = {

@@ -199,7 +199,8 @@ def bounds_box(
             if top not in free:
                 raise unknown_parameter(top, free, where)
             entries = ", ".join(n for n in names if n.startswith(top))
-            raise ConfigError(f"'{key}' names no entry of parameter '{top}' (entries: {entries[:200]})", path=where)
+            shown = entries if len(entries) <= 200 else entries[: entries.rfind(", ", 0, 200)] + ", ..."
+            raise ConfigError(f"'{key}' names no entry of parameter '{top}' (entries: {shown})", path=where)
         lo, hi = _pairs(spec, len(at), where)
         lower[at] = np.maximum(lower[at], lo)
         upper[at] = np.minimum(upper[at], hi)

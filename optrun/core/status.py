@@ -56,6 +56,9 @@ StatusName = Literal[
     "converged", "max_iter", "max_fev", "time_limit", "evaluated", "diverged", "infeasible", "interrupted", "failed"
 ]
 assert set(get_args(StatusName)) == {s.value for s in Status}  # one list, checked at import
+# the statuses an expect.status may name (Status.expectable): a run ends at a point by its stop rules
+ExpectableName = Literal["converged", "max_iter", "max_fev", "time_limit", "evaluated", "infeasible"]
+assert set(get_args(ExpectableName)) == {s.value for s in Status if s.expectable}
 
 
 def status(name: str) -> Status | None:

@@ -300,7 +300,7 @@ def bench_problem(data: Any) -> str:
         problem = _entry_problem(run, f"run {i}")
         if problem:
             return problem
-    skipped = data.get("not_applicable", [])  # (a bench.json written before issue 34 has none)
+    skipped = data.get("not_applicable", [])  # (a bench.json of an older optrun has none)
     if not isinstance(skipped, list) or len(skipped) > MAX_RUNS:
         return f"'not_applicable' should be a list of at most {MAX_RUNS} problem-starts"
     for i, entry in enumerate(skipped, start=1):

@@ -6,7 +6,7 @@ take the problem's bounds or constraints was not run: its rows have status
 ``not_applicable`` and no result (pandas reads that word as it is; ``n/a``
 would become NaN).
 
-Solved, for a run with bounds or constraints (issue 34), means solved at a
+Solved, for a run with bounds or constraints, means solved at a
 *feasible* point: a trace row reaches a target only if its f is low enough
 and its largest violation is at most the run's ``stop.feasibility_tol``
 (a row below f* that breaks a constraint is no success). Each row's violation

@@ -323,7 +323,11 @@ def seamless(filled: Any, colorbar: Any) -> None:
     so every level would show as a thin light line. The bands are drawn as
     an image inside the SVG or PDF (at VECTOR_DPI), as in the PNG; the
     contour lines, the path, the markers and the text stay vectors."""
-    filled.set_rasterized(True)
+    import warnings
+
+    with warnings.catch_warnings():  # matplotlib 3.8.0 cannot rasterize a contour set and warns at every plot
+        warnings.simplefilter("ignore", UserWarning)
+        filled.set_rasterized(True)
     if colorbar.solids is not None:
         colorbar.solids.set_rasterized(True)
     # the label above the bar, not beside its tick labels: wide tick labels (1.2345e+06) pushed it off the figure

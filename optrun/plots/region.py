@@ -120,7 +120,10 @@ def draw_region(ax: Any, prep: Prepared, points: np.ndarray, names: list[str]) -
         signs = np.sign(values[np.isfinite(values)])
         crosses = signs.size > 0 and signs.min() <= 0 <= signs.max() and signs.min() != signs.max()
         if crosses and two:
-            ax.contour(*grid, values, levels=[0.0], colors=[color], linestyles=style, **line).set_gid(f"constraint {i}")
+            contour = ax.contour(
+                *grid, values, levels=[0.0], colors=[color], linestyles=style, linewidths=2, zorder=2.3
+            )
+            contour.set_gid(f"constraint {i}")  # (contour takes linewidths: older matplotlib warns at linewidth)
         elif crosses:  # a curve: c changes sign between neighbouring points
             changes = (np.sign(values[:-1]) != np.sign(values[1:])) & np.isfinite(values[:-1] + values[1:])
             for k in np.flatnonzero(changes):
