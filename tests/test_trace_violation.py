@@ -129,3 +129,37 @@ def test_optrun_run_show_and_compare_on_a_constrained_run(workdir):
     assert compared.returncode == 0, compared.stderr
     funs = sorted(row["f"] for row in json.loads(compared.stdout))
     assert funs[0] == pytest.approx(0.0, abs=1e-10) and funs[1] == pytest.approx(0.0456748087, rel=1e-8)
+
+
+def test_a_second_signal_while_pending_rows_are_queued_loses_none(tmp_path):
+    """A flush blocks SIGINT from taking the pending rows to writing them: a second Ctrl-C
+    arriving between (the handler raises at once) used to drop every row a short run had
+    buffered (CI saw an interrupted run with nit 975 and an empty trace)."""
+    import os
+    import signal
+
+    from optrun.core.runner import SignalFlag
+    from optrun.core.trace import TraceWriter
+
+    writer = TraceWriter(tmp_path / "trace.csv", None, flush_seconds=100.0)
+    for k in range(5):
+        writer.record(k, float(k), 1.0, 0.1, 0.0, k, k, np.zeros(1), None)
+    queue = writer._choose
+
+    def queue_after_a_signal(rows):
+        os.kill(os.getpid(), signal.SIGINT)  # while the rows are neither pending nor queued
+        queue(rows)
+
+    writer._choose = queue_after_a_signal
+    flag = SignalFlag(armed=True)
+    flag.at_once = True
+    previous = signal.signal(signal.SIGINT, flag)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.flush()  # the signal arrives once the rows are written
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    writer._choose = queue
+    writer.close()
+    body = (tmp_path / "trace.csv").read_text().splitlines()[1:]
+    assert [int(line.split(",")[0]) for line in body] == [0, 1, 2, 3, 4]

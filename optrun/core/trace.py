@@ -306,15 +306,16 @@ class TraceWriter:
     def flush(self, text: bytes | None = None) -> None:
         """Write what is buffered (one call of the sink). ``text``: those rows
         already formatted as CSV (a :class:`TraceGroup` formats a batch's at once)."""
-        self._take_pending()
-        if not self._chosen or self.error is not None:
-            return
-        # Block SIGINT/SIGTERM while the rows are written and forgotten, so a
-        # second Ctrl-C (which raises at once) cannot duplicate or drop rows.
+        # Block SIGINT/SIGTERM while the rows are taken, written and forgotten, so a second Ctrl-C (which
+        # raises at once) cannot duplicate or drop rows (raised between taking the pending rows and queueing
+        # them, it dropped every row of a short run)
         in_main = threading.current_thread() is threading.main_thread()
         if in_main:
             old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
+            self._take_pending()
+            if not self._chosen or self.error is not None:
+                return
             rows = TraceRows.join(self._chosen)
             self._chosen, self._chosen_rows = [], 0
             try:
